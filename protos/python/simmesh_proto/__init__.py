@@ -1,0 +1,1 @@
+"""Generated stubs for the simmesh gRPC contracts (`make proto`)."""
