@@ -1,0 +1,1 @@
+"""The catalog: similarity types, tasks, groups, training images, training and deploy."""

@@ -1,0 +1,1 @@
+"""The embedder: images in, vectors out, and the model registry."""

@@ -1,0 +1,1 @@
+"""The indexer: collections of records on sharded FAISS (router and shards)."""

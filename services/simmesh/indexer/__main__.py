@@ -1,0 +1,17 @@
+"""`python -m simmesh.indexer [router]`: the indexer router (shards: `shard`)."""
+
+import sys
+
+from simmesh.indexer.app import build_router
+from simmesh.indexer.settings import RouterSettings
+from simmesh.kit.server import service_main
+
+ROLES = {"router": (RouterSettings, build_router)}
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    role = args.pop(0) if args and not args[0].startswith("-") else "router"
+    if role not in ROLES:
+        sys.exit(f"unknown role {role!r}; one of: {', '.join(ROLES)}")
+    settings_cls, build = ROLES[role]
+    sys.exit(service_main("indexer", settings_cls, build, args))

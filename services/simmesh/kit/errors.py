@@ -1,0 +1,185 @@
+"""The error catalogue: one exception class per canonical gRPC code.
+
+Domain code raises these; the server's error interceptor turns them into a gRPC status whose
+details carry a `google.rpc.ErrorInfo` (stable `reason`, domain "simmesh") and, where a request
+field is at fault, a `google.rpc.BadRequest` with the field violations. Anything else that
+escapes a handler becomes INTERNAL with a generic message (the traceback goes to the log).
+
+    raise InvalidArgument("dimension must be positive", reason="INVALID_DIMENSION",
+                          field="collection.dimension")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2, status_pb2
+
+DOMAIN = "simmesh"
+
+# gRPC trailing-metadata key under which grpc-status-details-bin travels.
+STATUS_DETAILS_KEY = "grpc-status-details-bin"
+
+
+class SimmeshError(Exception):
+    """Base of every error that maps to a gRPC status."""
+
+    code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
+    default_reason: str = "UNKNOWN"
+    retriable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        field: str | None = None,
+        violations: Sequence[tuple[str, str]] = (),
+        metadata: Mapping[str, object] | None = None,
+        retriable: bool | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason or self.default_reason
+        self.violations: list[tuple[str, str]] = list(violations)
+        if field is not None:
+            self.violations.insert(0, (field, message))
+        self.metadata = {k: str(v) for k, v in (metadata or {}).items()}
+        if retriable is not None:
+            self.retriable = retriable
+
+    def to_status(self) -> status_pb2.Status:
+        """This error as a `google.rpc.Status` with ErrorInfo (and BadRequest) details."""
+        info = error_details_pb2.ErrorInfo(reason=self.reason, domain=DOMAIN, metadata=self.metadata)
+        if self.retriable:
+            info.metadata["retriable"] = "true"
+        details = [_pack(info)]
+        if self.violations:
+            bad = error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(field=f, description=d) for f, d in self.violations
+                ]
+            )
+            details.append(_pack(bad))
+        return status_pb2.Status(code=self.code.value[0], message=self.message, details=details)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, reason={self.reason!r})"
+
+
+def _pack(message) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)
+    return packed
+
+
+class InvalidArgument(SimmeshError):
+    code = grpc.StatusCode.INVALID_ARGUMENT
+    default_reason = "INVALID_ARGUMENT"
+
+
+class NotFound(SimmeshError):
+    code = grpc.StatusCode.NOT_FOUND
+    default_reason = "NOT_FOUND"
+
+
+class AlreadyExists(SimmeshError):
+    code = grpc.StatusCode.ALREADY_EXISTS
+    default_reason = "ALREADY_EXISTS"
+
+
+class FailedPrecondition(SimmeshError):
+    code = grpc.StatusCode.FAILED_PRECONDITION
+    default_reason = "FAILED_PRECONDITION"
+
+
+class OutOfRange(SimmeshError):
+    code = grpc.StatusCode.OUT_OF_RANGE
+    default_reason = "OUT_OF_RANGE"
+
+
+class ResourceExhausted(SimmeshError):
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    default_reason = "RESOURCE_EXHAUSTED"
+
+
+class Aborted(SimmeshError):
+    code = grpc.StatusCode.ABORTED
+    default_reason = "ABORTED"
+    retriable = True
+
+
+class Unavailable(SimmeshError):
+    code = grpc.StatusCode.UNAVAILABLE
+    default_reason = "UNAVAILABLE"
+    retriable = True
+
+
+class DeadlineExceeded(SimmeshError):
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+    default_reason = "DEADLINE_EXCEEDED"
+    retriable = True
+
+
+class Cancelled(SimmeshError):
+    code = grpc.StatusCode.CANCELLED
+    default_reason = "CANCELLED"
+
+
+class Unauthenticated(SimmeshError):
+    code = grpc.StatusCode.UNAUTHENTICATED
+    default_reason = "UNAUTHENTICATED"
+
+
+class PermissionDenied(SimmeshError):
+    code = grpc.StatusCode.PERMISSION_DENIED
+    default_reason = "PERMISSION_DENIED"
+
+
+class Unimplemented(SimmeshError):
+    code = grpc.StatusCode.UNIMPLEMENTED
+    default_reason = "NOT_IMPLEMENTED"
+
+
+class Internal(SimmeshError):
+    code = grpc.StatusCode.INTERNAL
+    default_reason = "INTERNAL"
+
+
+_BY_CODE: dict[int, type[SimmeshError]] = {
+    cls.code.value[0]: cls
+    for cls in (
+        InvalidArgument, NotFound, AlreadyExists, FailedPrecondition, OutOfRange, ResourceExhausted,
+        Aborted, Unavailable, DeadlineExceeded, Cancelled, Unauthenticated, PermissionDenied,
+        Unimplemented, Internal,
+    )
+}
+
+
+def from_status(status: status_pb2.Status) -> SimmeshError:
+    """The SimmeshError a `google.rpc.Status` describes (reason and violations kept)."""
+    cls = _BY_CODE.get(status.code, SimmeshError)
+    reason, metadata, violations = None, {}, []
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            reason, metadata = info.reason, dict(info.metadata)
+        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            violations = [(v.field, v.description) for v in bad.field_violations]
+    metadata.pop("retriable", None)
+    return cls(status.message, reason=reason, violations=violations, metadata=metadata)
+
+
+def from_rpc_error(error: grpc.RpcError) -> SimmeshError:
+    """The SimmeshError carried by a failed call (from its status details, else its code)."""
+    for key, value in error.trailing_metadata() or ():
+        if key == STATUS_DETAILS_KEY:
+            status = status_pb2.Status.FromString(value)
+            return from_status(status)
+    code = error.code()
+    return from_status(status_pb2.Status(code=code.value[0], message=error.details() or ""))

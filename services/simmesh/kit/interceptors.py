@@ -1,0 +1,165 @@
+"""One server interceptor for what every RPC needs: token auth, error mapping, access log, metrics.
+
+- A `SimmeshError` raised by a handler becomes its gRPC status, with `ErrorInfo` / `BadRequest`
+  in `grpc-status-details-bin`.
+- Any other exception becomes INTERNAL with a generic message; the traceback is logged.
+- One JSON access line per RPC: service, method, code, latency_ms, request id, peer.
+- Prometheus counters and latency histograms per method and code.
+- With a token configured, calls must carry `authorization: Bearer TOKEN`; the health and
+  reflection services stay open so probes and `grpcurl list` work.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from grpc_status import rpc_status
+
+from simmesh.kit.errors import Internal, SimmeshError, Unauthenticated
+from simmesh.kit.metrics import Metrics
+
+log = logging.getLogger("simmesh.access")
+
+OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+def _split_method(full: str) -> tuple[str, str]:
+    service, _, method = full.lstrip("/").partition("/")
+    return service, method
+
+
+def _metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:
+    return {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+
+
+class ServerInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, metrics: Metrics, auth_token: str = "") -> None:
+        self._metrics = metrics
+        self._token = auth_token.encode()
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None:
+            return handler
+        full = details.method
+        needs_auth = bool(self._token) and not full.startswith(OPEN_PREFIXES)
+        if handler.request_streaming and handler.response_streaming:
+            wrap, factory = self._wrap_stream, grpc.stream_stream_rpc_method_handler
+            behavior = handler.stream_stream
+        elif handler.request_streaming:
+            wrap, factory = self._wrap_unary, grpc.stream_unary_rpc_method_handler
+            behavior = handler.stream_unary
+        elif handler.response_streaming:
+            wrap, factory = self._wrap_stream, grpc.unary_stream_rpc_method_handler
+            behavior = handler.unary_stream
+        else:
+            wrap, factory = self._wrap_unary, grpc.unary_unary_rpc_method_handler
+            behavior = handler.unary_unary
+        return factory(
+            wrap(full, behavior, needs_auth),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    def _wrap_unary(self, full: str, behavior: Callable, needs_auth: bool) -> Callable:
+        async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            call = _Call(self, full, context)
+            try:
+                if needs_auth:
+                    self._authenticate(context)
+                return await behavior(request, context)
+            except BaseException as exc:  # noqa: BLE001 - every outcome is logged, then re-raised or mapped
+                await call.fail(exc)
+            finally:
+                call.finish()
+
+        return handle
+
+    def _wrap_stream(self, full: str, behavior: Callable, needs_auth: bool) -> Callable:
+        async def handle(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            call = _Call(self, full, context)
+            try:
+                if needs_auth:
+                    self._authenticate(context)
+                result = behavior(request, context)
+                if hasattr(result, "__aiter__"):
+                    async for item in result:
+                        yield item
+                else:  # a coroutine that writes with context.write()
+                    await result
+            except BaseException as exc:  # noqa: BLE001
+                await call.fail(exc)
+            finally:
+                call.finish()
+
+        return handle
+
+    def _authenticate(self, context: grpc.aio.ServicerContext) -> None:
+        header = _metadata(context).get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if not header:
+            raise Unauthenticated("missing `authorization: Bearer <token>` metadata", reason="TOKEN_MISSING")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self._token):
+            raise Unauthenticated("the bearer token is not valid", reason="TOKEN_INVALID")
+
+
+class _Call:
+    """Book-keeping for one RPC: outcome code, access log line, metrics."""
+
+    def __init__(self, owner: ServerInterceptor, full: str, context: grpc.aio.ServicerContext) -> None:
+        self.owner = owner
+        self.full = full
+        self.context = context
+        self.start = time.perf_counter()
+        self.code = grpc.StatusCode.OK
+        self.reason = ""
+        self.request_id = _metadata(context).get("x-request-id") or uuid.uuid4().hex[:16]
+
+    async def fail(self, exc: BaseException) -> None:
+        if isinstance(exc, SimmeshError):
+            self.code, self.reason = exc.code, exc.reason
+            await self.context.abort_with_status(rpc_status.to_status(exc.to_status()))
+        if isinstance(exc, grpc.aio.AbortError):  # the handler aborted by itself
+            self.code = self.context.code() or grpc.StatusCode.UNKNOWN
+            raise exc
+        if isinstance(exc, BaseException) and not isinstance(exc, Exception):  # cancelled, exiting
+            self.code = grpc.StatusCode.CANCELLED
+            raise exc
+        log.error(
+            "unhandled error in %s (request %s)", self.full, self.request_id, exc_info=exc,
+            extra={"request_id": self.request_id},
+        )
+        error = Internal("internal error; see the server log", reason="INTERNAL",
+                         metadata={"request_id": self.request_id})
+        self.code, self.reason = error.code, error.reason
+        await self.context.abort_with_status(rpc_status.to_status(error.to_status()))
+
+    def finish(self) -> None:
+        elapsed = time.perf_counter() - self.start
+        service, method = _split_method(self.full)
+        code = self.code.name if isinstance(self.code, grpc.StatusCode) else str(self.code)
+        self.owner._metrics.observe_rpc(method, code, elapsed)
+        if service.startswith("grpc.health") or service.startswith("grpc.reflection"):
+            return
+        log.info(
+            "%s/%s %s %.2fms", service, method, code, elapsed * 1000,
+            extra={
+                "rpc_service": service,
+                "method": method,
+                "code": code,
+                "reason": self.reason,
+                "latency_ms": round(elapsed * 1000, 3),
+                "request_id": self.request_id,
+                "peer": self.context.peer(),
+            },
+        )

@@ -1,0 +1,65 @@
+"""Prometheus metrics: per-RPC counters and latency histograms, on a separate HTTP port.
+
+Each server owns a `Metrics` with its own registry, so several servers can live in one process
+(tests) without clashing; domain code adds its own timings (Triton, FAISS, etcd) with
+`metrics.histogram(...)`.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, start_http_server
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+class Metrics:
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self.registry = CollectorRegistry()
+        self.rpc_total = Counter(
+            "simmesh_rpc_requests_total",
+            "RPCs handled, by method and status code",
+            ["service", "method", "code"],
+            registry=self.registry,
+        )
+        self.rpc_latency = Histogram(
+            "simmesh_rpc_latency_seconds",
+            "RPC handling time, by method",
+            ["service", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self._extra: dict[str, Histogram | Counter] = {}
+        self.http_port: int | None = None
+        self._http_server = None
+
+    def observe_rpc(self, method: str, code: str, seconds: float) -> None:
+        self.rpc_total.labels(self.service, method, code).inc()
+        self.rpc_latency.labels(self.service, method).observe(seconds)
+
+    def histogram(self, name: str, doc: str, labels: tuple[str, ...] = ()) -> Histogram:
+        """A histogram of this server's registry, created on first use."""
+        if name not in self._extra:
+            self._extra[name] = Histogram(name, doc, list(labels), buckets=LATENCY_BUCKETS, registry=self.registry)
+        return self._extra[name]  # type: ignore[return-value]
+
+    def counter(self, name: str, doc: str, labels: tuple[str, ...] = ()) -> Counter:
+        if name not in self._extra:
+            self._extra[name] = Counter(name, doc, list(labels), registry=self.registry)
+        return self._extra[name]  # type: ignore[return-value]
+
+    def serve_http(self, host: str, port: int) -> int:
+        """Expose /metrics on `port` (0 = any free port); returns the port."""
+        server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        self._http_server = server
+        self.http_port = server.server_port
+        return self.http_port
+
+    def close(self) -> None:
+        if self._http_server is not None:
+            self._http_server.shutdown()
+            self._http_server.server_close()
+            self._http_server = None
+
+    def text(self) -> str:
+        return generate_latest(self.registry).decode()

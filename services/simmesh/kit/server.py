@@ -1,0 +1,198 @@
+"""The one way simmesh builds and runs a gRPC server.
+
+`build_server(settings, services)` returns a started-ready `App` (server bound, port known) with
+the standard health service, reflection for every registered service (the simmesh ones,
+`google.longrunning.Operations` where jobs run, Health and reflection itself), the interceptor
+(auth, errors, access log, metrics) and, for every RPC a servicer does not implement yet, a
+handler that answers UNIMPLEMENTED naming the method. `App.serve()` runs until SIGTERM/SIGINT and
+drains: health NOT_SERVING, drain hooks (e.g. mark the etcd registration stopping), in-flight
+calls get `shutdown_grace` seconds, close hooks (e.g. revoke the lease).
+
+Tests call `build_server` with port 0 and use `app.port`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from google.protobuf.descriptor import ServiceDescriptor
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from simmesh.kit.errors import Unimplemented
+from simmesh.kit.interceptors import ServerInterceptor
+from simmesh.kit.metrics import Metrics
+from simmesh.kit.logs import configure_logging
+from simmesh.kit.settings import ServerSettings, load_settings
+
+log = logging.getLogger("simmesh.server")
+
+Hook = Callable[[], Awaitable[None] | None]
+
+# Large enough for batches of images and packed vectors; RESOURCE_EXHAUSTED beyond.
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+@dataclass
+class ServiceBinding:
+    """A servicer and how to register it: the generated `add_XServicer_to_server` and its
+    descriptor (from `xxx_pb2.DESCRIPTOR.services_by_name[...]`)."""
+
+    servicer: Any
+    add_to_server: Callable[[Any, grpc.aio.Server], None]
+    descriptor: ServiceDescriptor
+
+
+def binding(servicer: Any, pb2: Any, pb2_grpc: Any, service: str) -> ServiceBinding:
+    """`binding(s, embedder_pb2, embedder_pb2_grpc, "EmbedderService")`."""
+    return ServiceBinding(
+        servicer=servicer,
+        add_to_server=getattr(pb2_grpc, f"add_{service}Servicer_to_server"),
+        descriptor=pb2.DESCRIPTOR.services_by_name[service],
+    )
+
+
+@dataclass
+class App:
+    server: grpc.aio.Server
+    port: int
+    health: health.aio.HealthServicer
+    metrics: Metrics
+    settings: ServerSettings
+    service_names: list[str]
+    drain_hooks: list[Hook] = field(default_factory=list)
+    close_hooks: list[Hook] = field(default_factory=list)
+
+    @property
+    def address(self) -> str:
+        host = self.settings.host
+        return f"{'127.0.0.1' if host in ('0.0.0.0', '[::]', '::') else host}:{self.port}"
+
+    def on_drain(self, hook: Hook) -> None:
+        self.drain_hooks.append(hook)
+
+    def on_close(self, hook: Hook) -> None:
+        self.close_hooks.append(hook)
+
+    async def start(self) -> None:
+        await self.server.start()
+        for name in self.service_names:
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        if self.settings.metrics_port >= 0:
+            self.metrics.serve_http(self.settings.host, self.settings.metrics_port)
+        log.info(
+            "serving %s on %s", ", ".join(self.service_names), self.address,
+            extra={"port": self.port, "metrics_port": self.metrics.http_port},
+        )
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Drain and stop: NOT_SERVING, drain hooks, finish in-flight calls, close hooks."""
+        await self.health.enter_graceful_shutdown()
+        await _run_hooks(self.drain_hooks)
+        await self.server.stop(self.settings.shutdown_grace if grace is None else grace)
+        await _run_hooks(self.close_hooks)
+        self.metrics.close()
+
+    async def serve(self) -> None:
+        """Start, run until SIGTERM or SIGINT, then drain and stop."""
+        await self.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        server_done = asyncio.ensure_future(self.server.wait_for_termination())
+        stop_wait = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({server_done, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+        log.info("stopping: draining in-flight calls for up to %.1fs", self.settings.shutdown_grace)
+        await self.stop()
+        for task in (server_done, stop_wait):
+            task.cancel()
+        log.info("stopped")
+
+
+async def _run_hooks(hooks: Sequence[Hook]) -> None:
+    for hook in hooks:
+        try:
+            result = hook()
+            if asyncio.iscoroutine(result):
+                await result
+        except Exception:  # noqa: BLE001 - one failing hook must not stop the others
+            log.exception("shutdown hook failed")
+
+
+def _fill_unimplemented(binding: ServiceBinding) -> None:
+    """Make every RPC the servicer does not override answer UNIMPLEMENTED, naming it."""
+    bases = [c for c in type(binding.servicer).__mro__ if c.__name__.endswith("Servicer")]
+    generated = bases[-1] if bases else None
+    for method in binding.descriptor.methods:
+        own = getattr(type(binding.servicer), method.name, None)
+        if generated is not None and own is not getattr(generated, method.name, None):
+            continue
+        full = f"{binding.descriptor.full_name}.{method.name}"
+
+        async def not_implemented(request: Any, context: Any, _full: str = full) -> Any:
+            raise Unimplemented(f"{_full} is not implemented yet", reason="NOT_IMPLEMENTED",
+                                metadata={"method": _full})
+
+        setattr(binding.servicer, method.name, not_implemented)
+
+
+def build_server(
+    settings: ServerSettings,
+    services: Sequence[ServiceBinding],
+    *,
+    metrics: Metrics | None = None,
+    service_label: str = "simmesh",
+) -> App:
+    """A bound, not yet started server with every standard piece registered."""
+    metrics = metrics or Metrics(service_label)
+    server = grpc.aio.server(
+        interceptors=[ServerInterceptor(metrics, settings.auth_token)],
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    names: list[str] = []
+    for binding in services:
+        _fill_unimplemented(binding)
+        binding.add_to_server(binding.servicer, server)
+        names.append(binding.descriptor.full_name)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server
+    )
+    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    if port == 0:
+        raise OSError(f"cannot listen on {settings.host}:{settings.port}")
+    return App(server=server, port=port, health=health_servicer, metrics=metrics, settings=settings,
+               service_names=names)
+
+
+def service_main(
+    service: str,
+    settings_cls: type[ServerSettings],
+    build_app: Callable[[Any], Awaitable[App]],
+    argv: Sequence[str] | None = None,
+) -> int:
+    """The body of `python -m simmesh.<service>`: settings, JSON logs, serve until signalled."""
+    settings = load_settings(settings_cls, argv, prog=f"python -m simmesh.{service}")
+    configure_logging(service, settings.log_level)
+
+    async def serve() -> None:
+        app = await build_app(settings)
+        await app.serve()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve())
+    return 0

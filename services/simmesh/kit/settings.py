@@ -1,0 +1,137 @@
+"""Frozen settings from flags and `SIMMESH_*` environment variables.
+
+Each service declares one frozen dataclass (extending `ServerSettings`); `load_settings` builds
+its command line from the fields, so every field is both a flag (`--metrics-port`) and an
+environment variable (`SIMMESH_METRICS_PORT`). Precedence: flag, then environment, then the
+field's default. Settings are parsed once, in `main()`, and passed down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
+
+ENV_PREFIX = "SIMMESH_"
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerSettings:
+    """What every simmesh server has."""
+
+    host: str = dataclasses.field(default="0.0.0.0", metadata={"help": "address to listen on"})
+    port: int = dataclasses.field(default=0, metadata={"help": "gRPC port (0 = any free port)"})
+    metrics_port: int = dataclasses.field(
+        default=-1, metadata={"help": "Prometheus metrics HTTP port (0 = any free port, -1 = off)"}
+    )
+    auth_token: str = dataclasses.field(
+        default="", metadata={"help": "require `authorization: Bearer TOKEN` on every call but health"}
+    )
+    log_level: str = dataclasses.field(default="INFO", metadata={"help": "DEBUG, INFO, WARNING, ERROR"})
+    data_dir: str = dataclasses.field(default=".simmesh", metadata={"help": "where this service keeps its state"})
+    shutdown_grace: float = dataclasses.field(
+        default=10.0, metadata={"help": "seconds in-flight calls get to finish on SIGTERM"}
+    )
+
+
+def env_name(field_name: str) -> str:
+    return ENV_PREFIX + field_name.upper()
+
+
+def _flag(field_name: str) -> str:
+    return "--" + field_name.replace("_", "-")
+
+
+def _base_type(annotation: Any) -> Any:
+    """`int | None` -> int; `tuple[str, ...]` stays as it is."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return args[0] if len(args) == 1 else str
+    return annotation
+
+
+def _parse_value(annotation: Any, raw: str, name: str) -> Any:
+    kind = _base_type(annotation)
+    try:
+        if kind is bool:
+            lowered = raw.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(raw)
+        if kind is int:
+            return int(raw)
+        if kind is float:
+            return float(raw)
+        if typing.get_origin(kind) is tuple:
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+        return raw
+    except ValueError:
+        raise SystemExit(f"invalid value for {name}: {raw!r} (expected {getattr(kind, '__name__', kind)})") from None
+
+
+def load_settings(
+    cls: type[T],
+    argv: Sequence[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    prog: str | None = None,
+    description: str | None = None,
+) -> T:
+    """Parse `cls` (a frozen dataclass) from `argv` and `env` (default: the process's)."""
+    env = os.environ if env is None else env
+    hints = typing.get_type_hints(cls)
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    for field in dataclasses.fields(cls):
+        help_text = field.metadata.get("help", "")
+        parser.add_argument(
+            _flag(field.name),
+            dest=field.name,
+            default=None,
+            help=f"{help_text} (env {env_name(field.name)}; default {field.default!r})",
+        )
+    parsed = parser.parse_args(list(argv) if argv is not None else None)
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(cls):
+        raw = getattr(parsed, field.name)
+        source = _flag(field.name)
+        if raw is None:
+            raw = env.get(env_name(field.name))
+            source = env_name(field.name)
+        if raw is not None:
+            values[field.name] = _parse_value(hints[field.name], raw, source)
+    return cls(**values)
+
+
+@dataclasses.dataclass(frozen=True)
+class BlobSettings:
+    """Where artifacts live: `file:///dir` (one machine) or `s3://bucket/prefix` (MinIO, S3)."""
+
+    blob_url: str = dataclasses.field(default="", metadata={"help": "object store URL; empty = file store under data_dir"})
+    s3_endpoint: str = dataclasses.field(default="", metadata={"help": "S3 endpoint, e.g. http://minio:9000"})
+    s3_access_key: str = dataclasses.field(default="", metadata={"help": "S3 access key"})
+    s3_secret_key: str = dataclasses.field(default="", metadata={"help": "S3 secret key"})
+    s3_region: str = dataclasses.field(default="us-east-1", metadata={"help": "S3 region"})
+
+
+@dataclasses.dataclass(frozen=True)
+class EtcdSettings:
+    etcd_endpoints: tuple[str, ...] = dataclasses.field(
+        default=("127.0.0.1:2379",), metadata={"help": "etcd endpoints, host:port[,host:port]"}
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class PeerSettings:
+    """Addresses of the other services a service calls."""
+
+    embedder_addr: str = dataclasses.field(default="127.0.0.1:50051", metadata={"help": "embedder host:port"})
+    indexer_addr: str = dataclasses.field(default="127.0.0.1:50052", metadata={"help": "indexer router host:port"})

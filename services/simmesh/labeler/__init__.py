@@ -1,0 +1,1 @@
+"""The labeler: label by similarity, evaluation and pool mining."""

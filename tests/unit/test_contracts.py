@@ -1,0 +1,100 @@
+"""Contract tests: walk the proto descriptors of every public service and check that each server
+lists every RPC through reflection, and that every RPC answers (an empty request) either with a
+result or with a status carrying a simmesh `ErrorInfo` reason."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+from google.protobuf import descriptor_pool, message_factory
+from google.protobuf.descriptor import MethodDescriptor
+from google.rpc import error_details_pb2
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+from grpc_status import rpc_status
+from simmesh_proto.v1 import catalog_pb2, embedder_pb2, indexer_pb2, labeler_pb2
+
+from simmesh.catalog.app import build_app as build_catalog
+from simmesh.catalog.settings import CatalogSettings
+from simmesh.embedder.app import build_app as build_embedder
+from simmesh.embedder.settings import EmbedderSettings
+from simmesh.indexer.app import build_router
+from simmesh.indexer.settings import RouterSettings
+from simmesh.labeler.app import build_app as build_labeler
+from simmesh.labeler.settings import LabelerSettings
+
+SERVICES = {
+    "embedder": (embedder_pb2, "EmbedderService", build_embedder, EmbedderSettings),
+    "indexer": (indexer_pb2, "IndexerService", build_router, RouterSettings),
+    "catalog": (catalog_pb2, "CatalogService", build_catalog, CatalogSettings),
+    "labeler": (labeler_pb2, "LabelerService", build_labeler, LabelerSettings),
+}
+
+STANDARD = {"grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"}
+
+
+@pytest.fixture(params=sorted(SERVICES))
+async def service(request, tmp_path):
+    pb2, name, build, settings_cls = SERVICES[request.param]
+    settings = settings_cls(host="127.0.0.1", port=0, data_dir=str(tmp_path))
+    app = await build(settings)
+    await app.start()
+    try:
+        yield app, pb2.DESCRIPTOR.services_by_name[name]
+    finally:
+        await app.stop(grace=0)
+
+
+def _reflect(address: str, service_name: str) -> tuple[list[str], list[str]]:
+    """(services listed, methods of `service_name`) as a reflection client sees them."""
+    with grpc.insecure_channel(address) as channel:
+        database = ProtoReflectionDescriptorDatabase(channel)
+        pool = descriptor_pool.DescriptorPool(database)
+        listed = list(database.get_services())
+        methods = [m.name for m in pool.FindServiceByName(service_name).methods]
+    return listed, methods
+
+
+async def test_reflection_lists_every_rpc(service):
+    app, descriptor = service
+    listed, methods = await asyncio.to_thread(_reflect, app.address, descriptor.full_name)
+    assert descriptor.full_name in listed
+    assert STANDARD <= set(listed)
+    assert methods == [m.name for m in descriptor.methods]
+
+
+def _message(descriptor) -> type:
+    return message_factory.GetMessageClass(descriptor)
+
+
+async def _call(channel: grpc.aio.Channel, method: MethodDescriptor):
+    path = f"/{method.containing_service.full_name}/{method.name}"
+    request_cls, response_cls = _message(method.input_type), _message(method.output_type)
+    kwargs = dict(request_serializer=request_cls.SerializeToString, response_deserializer=response_cls.FromString)
+    if method.client_streaming and method.server_streaming:
+        call = channel.stream_stream(path, **kwargs)(iter([request_cls()]), timeout=10)
+        return [r async for r in call]
+    if method.client_streaming:
+        return await channel.stream_unary(path, **kwargs)(iter([request_cls()]), timeout=10)
+    if method.server_streaming:
+        return [r async for r in channel.unary_stream(path, **kwargs)(request_cls(), timeout=10)]
+    return await channel.unary_unary(path, **kwargs)(request_cls(), timeout=10)
+
+
+async def test_every_rpc_answers_with_a_result_or_a_reason(service):
+    app, descriptor = service
+    async with grpc.aio.insecure_channel(app.address) as channel:
+        for method in descriptor.methods:
+            try:
+                await _call(channel, method)
+            except grpc.aio.AioRpcError as error:
+                status = rpc_status.from_call(error)
+                assert status is not None, f"{method.full_name}: {error.code()} without status details"
+                infos = [d for d in status.details if d.Is(error_details_pb2.ErrorInfo.DESCRIPTOR)]
+                assert infos, f"{method.full_name}: {error.code()} without ErrorInfo"
+                info = error_details_pb2.ErrorInfo()
+                infos[0].Unpack(info)
+                assert info.domain == "simmesh" and info.reason, method.full_name
+                if error.code() == grpc.StatusCode.UNIMPLEMENTED:
+                    assert method.full_name in error.details()

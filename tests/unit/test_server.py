@@ -1,0 +1,195 @@
+"""The service kit's server: errors, auth, health, reflection, metrics, logs and the drain."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import urllib.request
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_status import rpc_status
+from simmesh_proto.v1 import indexer_pb2, indexer_pb2_grpc
+
+from simmesh.kit import errors
+from simmesh.kit.logs import JsonFormatter
+from simmesh.kit.server import binding, build_server
+from simmesh.kit.settings import ServerSettings
+
+
+class _Indexer(indexer_pb2_grpc.IndexerServiceServicer):
+    """A servicer with a few behaviours to drive the kit through."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.started = asyncio.Event()
+
+    async def GetCollection(self, request, context):
+        if request.name == "collections/missing":
+            raise errors.NotFound("collection `missing` does not exist", reason="COLLECTION_NOT_FOUND")
+        if request.name == "collections/bad":
+            raise errors.InvalidArgument("must start with `collections/`", reason="INVALID_NAME", field="name")
+        if request.name == "collections/boom":
+            raise RuntimeError("secret internal detail")
+        if request.name == "collections/slow":
+            self.started.set()
+            await self.release.wait()
+        return indexer_pb2.Collection(name=request.name, dimension=8)
+
+
+def _status(error: grpc.aio.AioRpcError):
+    status = rpc_status.from_call(error)
+    info, bad = None, None
+    for detail in status.details if status else ():
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+    return info, bad
+
+
+@pytest.fixture
+async def served():
+    """A started server on a free port; yields (app, servicer, channel)."""
+    apps = []
+
+    async def start(**overrides):
+        servicer = _Indexer()
+        settings = ServerSettings(host="127.0.0.1", port=0, metrics_port=0, shutdown_grace=5, **overrides)
+        app = build_server(settings, [binding(servicer, indexer_pb2, indexer_pb2_grpc, "IndexerService")],
+                           service_label="indexer")
+        await app.start()
+        channel = grpc.aio.insecure_channel(app.address)
+        apps.append((app, channel))
+        return app, servicer, channel
+
+    yield start
+    for app, channel in apps:
+        await channel.close()
+        await app.stop(grace=0)
+
+
+async def test_domain_errors_carry_code_reason_and_field(served):
+    _, _, channel = await served()
+    stub = indexer_pb2_grpc.IndexerServiceStub(channel)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.GetCollection(indexer_pb2.GetCollectionRequest(name="collections/missing"))
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    assert "missing" in caught.value.details()
+    info, _ = _status(caught.value)
+    assert (info.reason, info.domain) == ("COLLECTION_NOT_FOUND", "simmesh")
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.GetCollection(indexer_pb2.GetCollectionRequest(name="collections/bad"))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    info, bad = _status(caught.value)
+    assert info.reason == "INVALID_NAME"
+    assert [v.field for v in bad.field_violations] == ["name"]
+
+
+async def test_unexpected_errors_become_internal_without_leaking(served, caplog):
+    _, _, channel = await served()
+    stub = indexer_pb2_grpc.IndexerServiceStub(channel)
+    with caplog.at_level(logging.ERROR, logger="simmesh.access"):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.GetCollection(indexer_pb2.GetCollectionRequest(name="collections/boom"))
+    assert caught.value.code() == grpc.StatusCode.INTERNAL
+    assert "secret internal detail" not in caught.value.details()
+    info, _ = _status(caught.value)
+    assert info.reason == "INTERNAL" and info.metadata["request_id"]
+    assert any("secret internal detail" in (r.exc_text or str(r.exc_info)) for r in caplog.records)
+
+
+async def test_unimplemented_rpcs_name_themselves(served):
+    _, _, channel = await served()
+    stub = indexer_pb2_grpc.IndexerServiceStub(channel)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.TrainIndex(indexer_pb2.TrainIndexRequest(collection="collections/x"))
+    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert "simmesh.v1.IndexerService.TrainIndex" in caught.value.details()
+    info, _ = _status(caught.value)
+    assert info.reason == "NOT_IMPLEMENTED"
+    # A streaming RPC too.
+    call = stub.StreamInsertRecords(iter([indexer_pb2.InsertRecordsRequest()]))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        async for _ in call:
+            pass
+    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert "StreamInsertRecords" in caught.value.details()
+
+
+async def test_token_auth_guards_everything_but_health(served):
+    _, _, channel = await served(auth_token="s3cret")
+    stub = indexer_pb2_grpc.IndexerServiceStub(channel)
+    request = indexer_pb2.GetCollectionRequest(name="collections/a")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.GetCollection(request)
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert _status(caught.value)[0].reason == "TOKEN_MISSING"
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.GetCollection(request, metadata=[("authorization", "Bearer wrong")])
+    assert _status(caught.value)[0].reason == "TOKEN_INVALID"
+    ok = await stub.GetCollection(request, metadata=[("authorization", "Bearer s3cret")])
+    assert ok.dimension == 8
+    health = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
+    assert health.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_metrics_count_rpcs_by_method_and_code(served):
+    app, _, channel = await served()
+    stub = indexer_pb2_grpc.IndexerServiceStub(channel)
+    await stub.GetCollection(indexer_pb2.GetCollectionRequest(name="collections/a"))
+    with pytest.raises(grpc.aio.AioRpcError):
+        await stub.GetCollection(indexer_pb2.GetCollectionRequest(name="collections/missing"))
+    url = f"http://127.0.0.1:{app.metrics.http_port}/metrics"
+    text = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).read().decode())
+    assert 'simmesh_rpc_requests_total{code="OK",method="GetCollection",service="indexer"} 1.0' in text
+    assert 'simmesh_rpc_requests_total{code="NOT_FOUND",method="GetCollection",service="indexer"} 1.0' in text
+    assert 'simmesh_rpc_latency_seconds_count{method="GetCollection",service="indexer"} 2.0' in text
+
+
+async def test_access_log_is_one_json_line_per_rpc(served, caplog):
+    _, _, channel = await served()
+    stub = indexer_pb2_grpc.IndexerServiceStub(channel)
+    with caplog.at_level(logging.INFO, logger="simmesh.access"):
+        await stub.GetCollection(indexer_pb2.GetCollectionRequest(name="collections/a"),
+                                 metadata=[("x-request-id", "req-42")])
+    lines = [json.loads(JsonFormatter("indexer").format(r)) for r in caplog.records if r.name == "simmesh.access"]
+    assert len(lines) == 1
+    line = lines[0]
+    assert line["method"] == "GetCollection" and line["code"] == "OK" and line["request_id"] == "req-42"
+    assert line["rpc_service"] == "simmesh.v1.IndexerService" and line["latency_ms"] >= 0
+
+
+async def test_drain_finishes_in_flight_calls_and_reports_not_serving(served):
+    app, servicer, channel = await served()
+    stub = indexer_pb2_grpc.IndexerServiceStub(channel)
+    health = health_pb2_grpc.HealthStub(channel)
+    slow = asyncio.ensure_future(stub.GetCollection(indexer_pb2.GetCollectionRequest(name="collections/slow")))
+    await asyncio.wait_for(servicer.started.wait(), 5)
+    stopping = asyncio.ensure_future(app.stop(grace=5))
+    await asyncio.sleep(0.2)
+    assert not stopping.done(), "stop() must wait for the in-flight call"
+    status = await app.health.Check(health_pb2.HealthCheckRequest(service=""), None)
+    assert status.status == health_pb2.HealthCheckResponse.NOT_SERVING
+    servicer.release.set()
+    reply = await asyncio.wait_for(slow, 5)
+    assert reply.name == "collections/slow"
+    await asyncio.wait_for(stopping, 10)
+    with pytest.raises(grpc.aio.AioRpcError):
+        await health.Check(health_pb2.HealthCheckRequest(), timeout=1)
+
+
+def test_error_round_trips_through_status():
+    original = errors.FailedPrecondition("need at least 1000 vectors to train, have 12",
+                                         reason="NEED_MORE_SAMPLES", metadata={"have": 12, "need": 1000})
+    back = errors.from_status(original.to_status())
+    assert isinstance(back, errors.FailedPrecondition)
+    assert (back.reason, back.message, back.metadata) == (original.reason, original.message,
+                                                          {"have": "12", "need": "1000"})
+
