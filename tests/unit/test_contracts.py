@@ -31,6 +31,9 @@ SERVICES = {
     "labeler": (labeler_pb2, "LabelerService", build_labeler, LabelerSettings),
 }
 
+# Services that start long-running jobs also serve google.longrunning.Operations.
+JOB_SERVICES = {"simmesh.v1.IndexerService", "simmesh.v1.CatalogService"}
+
 STANDARD = {"grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"}
 
 
@@ -62,6 +65,8 @@ async def test_reflection_lists_every_rpc(service):
     assert descriptor.full_name in listed
     assert STANDARD <= set(listed)
     assert methods == [m.name for m in descriptor.methods]
+    if descriptor.full_name in JOB_SERVICES:
+        assert "google.longrunning.Operations" in listed
 
 
 def _message(descriptor) -> type:

@@ -48,6 +48,7 @@ from simmesh.kit.errors import (
     Unavailable,
 )
 from simmesh.kit.paging import clamp_page_size, decode_page_token, encode_page_token, fingerprint
+from simmesh.kit.server import ServiceBinding
 
 Operation = operations_proto_pb2.Operation
 SERVICE_NAME: str = operations_proto_pb2.DESCRIPTOR.services_by_name["Operations"].full_name
@@ -567,3 +568,27 @@ def add_to_server(manager: OperationManager, server: grpc.aio.Server) -> Operati
     servicer = OperationsServicer(manager)
     operations_pb2_grpc.add_OperationsServicer_to_server(servicer, server)
     return servicer
+
+
+def open_operations(data_dir: str | os.PathLike[str]) -> OperationManager:
+    """The manager of a service's operations, stored in `data_dir/operations.sqlite`.
+
+    Call `recover()` after registering resumable kinds, inside the event loop.
+    """
+    os.makedirs(data_dir, exist_ok=True)
+    return OperationManager(OperationStore(os.path.join(data_dir, "operations.sqlite")))
+
+
+def operations_binding(manager: OperationManager) -> ServiceBinding:
+    """The Operations service for `build_server`."""
+    return ServiceBinding(
+        servicer=OperationsServicer(manager),
+        add_to_server=operations_pb2_grpc.add_OperationsServicer_to_server,
+        descriptor=operations_proto_pb2.DESCRIPTOR.services_by_name["Operations"],
+    )
+
+
+async def close_operations(manager: OperationManager) -> None:
+    """Cancel running jobs (the next start recovers them) and close the store."""
+    await manager.shutdown()
+    manager.store.close()
