@@ -1,0 +1,51 @@
+"""Python SDK for simmesh: a typed client for the four services and the `simctl` command line."""
+
+from simmesh_client.client import (
+    CatalogClient,
+    Client,
+    EmbedderClient,
+    IndexerClient,
+    LabelerClient,
+    ServiceClient,
+    ServiceHealth,
+    ServingStatus,
+    as_image,
+    as_struct,
+    paginate,
+    resource_name,
+)
+from simmesh_client.config import SERVICES, ClientConfig, Service
+from simmesh_client.errors import FieldViolation, ItemFailure, PartialFailure, SimmeshError, translate_errors
+from simmesh_client.operations import ProgressBar, wait_operation
+from simmesh_client.vectors import from_vector, from_vector_batch, to_vector, to_vector_batch
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SERVICES",
+    "CatalogClient",
+    "Client",
+    "ClientConfig",
+    "EmbedderClient",
+    "FieldViolation",
+    "IndexerClient",
+    "ItemFailure",
+    "LabelerClient",
+    "PartialFailure",
+    "ProgressBar",
+    "Service",
+    "ServiceClient",
+    "ServiceHealth",
+    "ServingStatus",
+    "SimmeshError",
+    "as_image",
+    "as_struct",
+    "from_vector",
+    "from_vector_batch",
+    "paginate",
+    "resource_name",
+    "to_vector",
+    "to_vector_batch",
+    "translate_errors",
+    "wait_operation",
+]

@@ -1,0 +1,152 @@
+"""Waiting on `google.longrunning.Operation`s: training, index builds, re-embedding.
+
+    op = client.indexer.rpc.TrainIndex(indexer_pb2.TrainIndexRequest(collection="collections/c"))
+    with ProgressBar("training index") as bar:
+        collection = wait_operation(
+            client.operations("indexer"), op,
+            response_type=indexer_pb2.Collection,
+            metadata_type=indexer_pb2.TrainIndexMetadata,
+            on_progress=bar,
+        )
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, TextIO, TypeVar
+
+import grpc
+from google.longrunning import operations_pb2, operations_pb2_grpc
+from google.protobuf import any_pb2
+from google.protobuf.message import Message
+from tqdm import tqdm
+
+from simmesh_client.errors import SimmeshError, translate_errors
+
+ResponseT = TypeVar("ResponseT", bound=Message)
+
+DEFAULT_POLL_INTERVAL = 0.5
+
+
+def wait_operation(
+    operations: operations_pb2_grpc.OperationsStub,
+    operation: operations_pb2.Operation | str,
+    *,
+    response_type: type[ResponseT],
+    metadata_type: type[Message] | None = None,
+    timeout: float | None = None,
+    poll_interval: float = DEFAULT_POLL_INTERVAL,
+    rpc_timeout: float | None = None,
+    on_progress: Callable[[Any], None] | None = None,
+) -> ResponseT:
+    """Poll an operation with GetOperation until it is done, and return its response.
+
+    `on_progress` gets the operation's metadata (unpacked into `metadata_type`, or the raw
+    `Any` without one) each time it changes. `timeout` bounds the whole wait, `rpc_timeout` each
+    poll (the channel's default deadline without one). Raises `SimmeshError` with the operation's
+    error status when it failed, and DEADLINE_EXCEEDED (reason OPERATION_TIMEOUT) when it is
+    still running after `timeout` seconds; the operation itself keeps running on the server.
+    """
+    if poll_interval <= 0:
+        raise ValueError(f"poll_interval must be positive, got {poll_interval}")
+    deadline = None if timeout is None else time.monotonic() + timeout
+    current = operation if isinstance(operation, operations_pb2.Operation) else None
+    name = operation.name if isinstance(operation, operations_pb2.Operation) else operation
+    last_metadata: bytes | None = None
+
+    while True:
+        if current is None:
+            current = _get_operation(operations, name, _poll_timeout(deadline, rpc_timeout))
+        if on_progress is not None and current.HasField("metadata"):
+            if current.metadata.value != last_metadata:
+                last_metadata = current.metadata.value
+                on_progress(_unpack(current.metadata, metadata_type, name, "metadata"))
+        if current.done:
+            return _result(current, response_type)
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            raise SimmeshError(
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                f"operation {name} is still running after {timeout:g}s",
+                reason="OPERATION_TIMEOUT",
+                metadata={"operation": name},
+            )
+        time.sleep(poll_interval if remaining is None else min(poll_interval, remaining))
+        current = None
+
+
+def _get_operation(
+    operations: operations_pb2_grpc.OperationsStub, name: str, timeout: float | None
+) -> operations_pb2.Operation:
+    with translate_errors():
+        return operations.GetOperation(operations_pb2.GetOperationRequest(name=name), timeout=timeout)
+
+
+def _poll_timeout(deadline: float | None, rpc_timeout: float | None) -> float | None:
+    if deadline is None:
+        return rpc_timeout
+    remaining = max(deadline - time.monotonic(), 0.001)
+    return remaining if rpc_timeout is None else min(rpc_timeout, remaining)
+
+
+def _result(operation: operations_pb2.Operation, response_type: type[ResponseT]) -> ResponseT:
+    if operation.HasField("error"):
+        error = SimmeshError.from_status(operation.error)
+        error.metadata.setdefault("operation", operation.name)
+        raise error
+    if not operation.HasField("response"):
+        return response_type()
+    return _unpack(operation.response, response_type, operation.name, "response")
+
+
+def _unpack(packed: any_pb2.Any, message_type: type[Any] | None, name: str, part: str) -> Any:
+    if message_type is None:
+        return packed
+    if not packed.Is(message_type.DESCRIPTOR):
+        raise TypeError(f"operation {name} {part} is {packed.type_url}, expected {message_type.DESCRIPTOR.full_name}")
+    message = message_type()
+    packed.Unpack(message)
+    return message
+
+
+class ProgressBar:
+    """A tqdm bar driven by operation metadata that has `progress` (0..1) and `stage` fields.
+
+    Pass it as `on_progress`. It draws to stderr, and only on a terminal unless `disable=False`.
+    """
+
+    def __init__(self, description: str = "", *, file: TextIO | None = None, disable: bool | None = None) -> None:
+        self._bar = tqdm(
+            total=100,
+            desc=description,
+            file=file if file is not None else sys.stderr,
+            disable=disable,
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}{postfix}]",
+        )
+
+    @property
+    def percent(self) -> float:
+        return float(self._bar.n)
+
+    def __call__(self, metadata: Any) -> None:
+        progress = getattr(metadata, "progress", None)
+        if isinstance(progress, float):
+            self._bar.n = round(min(max(progress, 0.0), 1.0) * 100, 1)
+        stage = getattr(metadata, "stage", "")
+        if stage:
+            self._bar.set_postfix_str(stage, refresh=False)
+        self._bar.refresh()
+
+    def close(self) -> None:
+        self._bar.close()
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
