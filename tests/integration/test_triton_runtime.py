@@ -1,0 +1,192 @@
+"""TritonRuntime against a real tritonserver that reads its model repository from a real S3 server,
+checked against the in-process OnnxRuntimeRuntime on the same inputs."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import tritonclient.grpc as grpcclient
+from onnx import TensorProto, helper, numpy_helper
+from simmesh_proto.v1 import embedder_pb2
+
+from simmesh.devstack.process import free_port
+from simmesh.devstack.s3 import S3Server
+from simmesh.devstack.triton import TritonServer, tritonserver_available
+from simmesh.embedder.runtime import OnnxRuntimeRuntime, Runtime, TritonRuntime, prepare_repository
+from simmesh.kit.blobstore import S3BlobStore
+from simmesh.kit.errors import SimmeshError
+
+pytestmark = pytest.mark.integration
+
+INPUT, OUTPUT, SHAPE, DIM = "pixels", "embedding", (3, 8, 8), 16
+PREFIX = "triton"
+
+TINY = embedder_pb2.ModelManifest(
+    input_name=INPUT, output_name=OUTPUT, input_width=8, input_height=8, layout=embedder_pb2.TENSOR_LAYOUT_NCHW,
+    color_order=embedder_pb2.COLOR_ORDER_RGB, dimension=DIM,
+)
+MOBILENET = embedder_pb2.ModelManifest(
+    input_name="input", output_name="embedding", input_width=224, input_height=224,
+    layout=embedder_pb2.TENSOR_LAYOUT_NCHW, color_order=embedder_pb2.COLOR_ORDER_RGB, dimension=1280,
+)
+
+
+def tiny_embedder(seed: int) -> bytes:
+    """[N,3,8,8] float -> flatten -> MatMul with fixed random weights -> [N,16]."""
+    weights = np.random.default_rng(seed).standard_normal((int(np.prod(SHAPE)), DIM)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Flatten", [INPUT], ["flat"], axis=1), helper.make_node("MatMul", ["flat", "w"], [OUTPUT])],
+        "tiny_embedder",
+        [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["N", *SHAPE])],
+        [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["N", DIM])],
+        initializer=[numpy_helper.from_array(weights, "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 10  # onnx 1.23 writes IR 14 by default; ONNX Runtime 1.31 refuses it
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def images(n: int, shape: tuple[int, ...] = SHAPE, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).random((n, *shape), dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def repository(s3_server: S3Server) -> Iterator[S3BlobStore]:
+    """A bucket for the Triton repository (entries under `triton/`), removed at the end."""
+    bucket = f"triton-{uuid.uuid4().hex[:12]}"
+    store = S3BlobStore(s3_server.endpoint, bucket, "", s3_server.access_key, s3_server.secret_key,
+                        s3_server.region)
+    prepare_repository(store, PREFIX)
+    try:
+        yield store
+    finally:
+        store.delete_prefix("")
+        s3_server.client().remove_bucket(bucket)
+
+
+@pytest.fixture(scope="module")
+def triton_s3(s3_server: S3Server, repository: S3BlobStore,
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
+    """tritonserver reading its model repository from the S3 server; stopped by pid at the end."""
+    reason = tritonserver_available()
+    if reason:
+        pytest.skip(f"tritonserver cannot run here: {reason}")
+    credentials = {
+        "AWS_ACCESS_KEY_ID": s3_server.access_key,
+        "AWS_SECRET_ACCESS_KEY": s3_server.secret_key,
+        "AWS_DEFAULT_REGION": s3_server.region,
+    }
+    location = f"s3://{s3_server.endpoint}/{repository.bucket}/{PREFIX}"
+    server = TritonServer(location, tmp_path_factory.mktemp("triton-s3"), s3_credentials=credentials)
+    try:
+        server.start(timeout=90)
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def runtimes(triton_s3: TritonServer, repository: S3BlobStore):
+    triton = TritonRuntime(triton_s3.grpc_url, repository, PREFIX)
+    local = OnnxRuntimeRuntime()
+    try:
+        yield triton, local
+    finally:
+        await triton.close()
+        await local.close()
+
+
+async def refused(awaitable, code: grpc.StatusCode, reason: str) -> SimmeshError:
+    with pytest.raises(SimmeshError) as caught:
+        await awaitable
+    assert (caught.value.code, caught.value.reason) == (code, reason), caught.value
+    return caught.value
+
+
+async def test_triton_and_onnxruntime_give_the_same_vectors(
+    runtimes: tuple[TritonRuntime, OnnxRuntimeRuntime], repository: S3BlobStore, triton_s3: TritonServer
+) -> None:
+    triton, local = runtimes
+    assert isinstance(triton, Runtime)
+    model = tiny_embedder(1)
+    await triton.load("tiny_v1", model, TINY)
+    await local.load("tiny_v1", model, TINY)
+    assert triton.loaded("tiny_v1")
+    stored = {info.key for info in repository.list(f"{PREFIX}/tiny_v1/")}
+    assert stored == {f"{PREFIX}/tiny_v1/{name}" for name in
+                      ("config.pbtxt", "config.gpu.pbtxt", "1/model.onnx", "1/model.py")}
+
+    for n in (1, 7, 70):  # 70 rows go to Triton as two requests (its max batch is 64)
+        batch = images(n, seed=n)
+        served, expected = await triton.infer("tiny_v1", batch), await local.infer("tiny_v1", batch)
+        assert served.shape == (n, DIM) and served.dtype == np.float32
+        assert np.max(np.abs(served - expected)) < 1e-4
+
+    await triton.unload("tiny_v1")
+    assert not triton.loaded("tiny_v1")
+    error = await refused(triton.infer("tiny_v1", images(2)), grpc.StatusCode.NOT_FOUND, "MODEL_NOT_LOADED")
+    assert "tiny_v1" in error.message
+    with grpcclient.InferenceServerClient(triton_s3.grpc_url) as client:
+        assert not client.is_model_ready("tiny_v1")
+    assert list(repository.list(f"{PREFIX}/tiny_v1/")) == []
+
+
+async def test_model_unloaded_inside_triton_is_reported_by_name(
+    runtimes: tuple[TritonRuntime, OnnxRuntimeRuntime], triton_s3: TritonServer
+) -> None:
+    triton, _ = runtimes
+    await triton.load("gone_v1", tiny_embedder(2), TINY)
+    with grpcclient.InferenceServerClient(triton_s3.grpc_url) as client:
+        client.unload_model("gone_v1")
+    error = await refused(triton.infer("gone_v1", images(1)), grpc.StatusCode.NOT_FOUND, "MODEL_NOT_LOADED")
+    assert "gone_v1" in error.message
+    assert not triton.loaded("gone_v1")
+    await triton.unload("gone_v1")
+
+
+async def test_unreachable_triton_is_unavailable(repository: S3BlobStore) -> None:
+    triton = TritonRuntime(f"127.0.0.1:{free_port()}", repository, "triton-unreachable", timeout=5)
+    try:
+        error = await refused(triton.load("lost_v1", tiny_embedder(3), TINY), grpc.StatusCode.UNAVAILABLE,
+                              "TRITON_UNAVAILABLE")
+        assert "lost_v1" in error.message and error.retriable
+    finally:
+        await triton.close()
+        repository.delete_prefix("triton-unreachable/")
+
+
+async def test_mobilenet_v2_matches_between_runtimes(
+    runtimes: tuple[TritonRuntime, OnnxRuntimeRuntime], mobilenet_v2_onnx: Path
+) -> None:
+    triton, local = runtimes
+    model = mobilenet_v2_onnx.read_bytes()
+    declared = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).get_inputs()[0]
+    assert declared.name == MOBILENET.input_name and declared.shape[1:] == [3, 224, 224]
+    await triton.load("mobilenet_v2_v1", model, MOBILENET)
+    await local.load("mobilenet_v2_v1", model, MOBILENET)
+    batch = images(32, (3, 224, 224), seed=7) * 2 - 1  # the model takes pixels scaled to [-1, 1]
+
+    served = await triton.infer("mobilenet_v2_v1", batch)
+    expected = await local.infer("mobilenet_v2_v1", batch)
+    assert served.shape == (32, 1280)
+    assert np.max(np.abs(served - expected)) < 1e-4
+
+    timings = {}
+    for name, runtime in (("triton", triton), ("onnxruntime", local)):
+        started = time.perf_counter()
+        for _ in range(3):
+            await runtime.infer("mobilenet_v2_v1", batch)
+        timings[name] = (time.perf_counter() - started) / 3
+    print(f"\nMobileNetV2 batch 32 round trip: triton {timings['triton'] * 1000:.0f} ms, "
+          f"onnxruntime in-process {timings['onnxruntime'] * 1000:.0f} ms, "
+          f"ratio {timings['triton'] / timings['onnxruntime']:.2f}")
+    await triton.unload("mobilenet_v2_v1")
