@@ -1,0 +1,230 @@
+"""The whole mesh on one machine: etcd, an S3 server, tritonserver and the four services.
+
+    with Mesh(MeshConfig(data_dir=Path(".simmesh"))) as mesh:
+        mesh.addresses["indexer"]  # "127.0.0.1:50052"
+
+Everything lives under `data_dir` (state of each component, logs, credentials), so a restart
+keeps the data. `ports="auto"` picks free ports for everything (tests); the defaults are the
+documented ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from simmesh.devstack.etcd import EtcdServer
+from simmesh.devstack.process import ManagedProcess, ProcessFailed, free_port
+from simmesh.devstack.s3 import S3Server
+from simmesh.devstack.triton import TritonServer
+from simmesh.embedder.runtime import prepare_repository
+from simmesh.kit.blobstore import S3BlobStore
+
+SERVICES = ("embedder", "indexer", "catalog", "labeler")
+
+DEFAULT_PORTS = {
+    "embedder": 50051,
+    "indexer": 50052,
+    "catalog": 50053,
+    "labeler": 50054,
+    "embedder-metrics": 9091,
+    "indexer-metrics": 9092,
+    "catalog-metrics": 9093,
+    "labeler-metrics": 9094,
+    "etcd": 2379,
+    "etcd-peer": 2380,
+    "s3": 8333,
+    "triton-grpc": 8001,
+    "triton-http": 8000,
+    "triton-metrics": 8002,
+}
+
+# One bucket per kind of artifact, as in the Kubernetes deployment.
+BUCKETS = {"models": "simmesh-models", "images": "simmesh-images", "snapshots": "simmesh-snapshots"}
+BLOB_URLS = {
+    "embedder": "s3://simmesh-models",
+    "indexer": "s3://simmesh-snapshots",
+    "catalog": "s3://simmesh-images/catalog",
+    "labeler": "s3://simmesh-images/labeler",
+}
+
+
+@dataclass(frozen=True)
+class MeshConfig:
+    data_dir: Path
+    ports: str = "default"  # "default" or "auto"
+    host: str = "127.0.0.1"
+    auth_token: str = ""
+    with_triton: bool = True
+    # Extra SIMMESH_* variables for every service.
+    env: dict[str, str] = field(default_factory=dict)
+
+
+class Mesh:
+    def __init__(self, config: MeshConfig) -> None:
+        self.config = config
+        self.data_dir = Path(config.data_dir).resolve()
+        self.log_dir = self.data_dir / "logs"
+        self.ports = (
+            {name: free_port() for name in DEFAULT_PORTS} if config.ports == "auto" else dict(DEFAULT_PORTS)
+        )
+        self.etcd: EtcdServer | None = None
+        self.s3: S3Server | None = None
+        self.triton: TritonServer | None = None
+        self.services: dict[str, ManagedProcess] = {}
+
+    # -- addresses ---------------------------------------------------------------------------
+
+    @property
+    def addresses(self) -> dict[str, str]:
+        return {name: f"{self.config.host}:{self.ports[name]}" for name in SERVICES}
+
+    def _credentials(self) -> dict[str, str]:
+        """S3 credentials, made once per data directory and kept there."""
+        path = self.data_dir / "credentials.json"
+        if path.exists():
+            return json.loads(path.read_text())
+        creds = {"access_key": "simmesh", "secret_key": secrets.token_hex(16)}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(creds))
+        path.chmod(0o600)
+        return creds
+
+    def triton_repository(self) -> str:
+        return f"s3://{self.s3.endpoint}/{BUCKETS['models']}/triton"
+
+    def service_env(self, name: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            SIMMESH_HOST=self.config.host,
+            SIMMESH_PORT=str(self.ports[name]),
+            SIMMESH_METRICS_PORT=str(self.ports[f"{name}-metrics"]),
+            SIMMESH_DATA_DIR=str(self.data_dir / name),
+            SIMMESH_LOG_LEVEL=env.get("SIMMESH_LOG_LEVEL", "INFO"),
+            SIMMESH_AUTH_TOKEN=self.config.auth_token,
+            SIMMESH_ETCD_ENDPOINTS=self.etcd.endpoint,
+            SIMMESH_S3_ENDPOINT=self.s3.endpoint,
+            SIMMESH_S3_ACCESS_KEY=self.s3.access_key,
+            SIMMESH_S3_SECRET_KEY=self.s3.secret_key,
+            SIMMESH_S3_REGION=self.s3.region,
+            SIMMESH_EMBEDDER_ADDR=self.addresses["embedder"],
+            SIMMESH_INDEXER_ADDR=self.addresses["indexer"],
+            SIMMESH_CATALOG_ADDR=self.addresses["catalog"],
+            SIMMESH_LABELER_ADDR=self.addresses["labeler"],
+        )
+        env["SIMMESH_BLOB_URL"] = BLOB_URLS[name]
+        if self.triton is not None:
+            env.update(SIMMESH_RUNTIME="triton", SIMMESH_TRITON_URL=self.triton.grpc_url)
+        env.update(self.config.env)
+        return env
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self, timeout: float = 120.0) -> "Mesh":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        creds = self._credentials()
+        try:
+            self.etcd = EtcdServer(self.data_dir / "etcd", self.log_dir,
+                                   client_port=self.ports["etcd"], peer_port=self.ports["etcd-peer"])
+            self.s3 = S3Server(self.data_dir / "s3", self.log_dir, port=self.ports["s3"],
+                               access_key=creds["access_key"], secret_key=creds["secret_key"])
+            with ThreadPoolExecutor(2) as pool:
+                for future in [pool.submit(self.etcd.start), pool.submit(self.s3.start)]:
+                    future.result()
+            self._make_buckets()
+            if self.config.with_triton:
+                self.triton = TritonServer(
+                    self.triton_repository(), self.log_dir,
+                    grpc_port=self.ports["triton-grpc"], http_port=self.ports["triton-http"],
+                    metrics_port=self.ports["triton-metrics"],
+                    s3_credentials={"AWS_ACCESS_KEY_ID": self.s3.access_key,
+                                    "AWS_SECRET_ACCESS_KEY": self.s3.secret_key,
+                                    "AWS_DEFAULT_REGION": self.s3.region},
+                )
+                self.triton.start()
+            for name in SERVICES:
+                argv = [sys.executable, "-m", f"simmesh.{name}"] + (["router"] if name == "indexer" else [])
+                self.services[name] = ManagedProcess(
+                    name, argv, log_path=self.log_dir / f"{name}.log", env=self.service_env(name)
+                ).start()
+            deadline = time.monotonic() + timeout
+            for name, proc in self.services.items():
+                proc.wait_ready(lambda n=name: serving(self.addresses[n], timeout=1.0),
+                                max(1.0, deadline - time.monotonic()))
+        except BaseException:
+            self.stop()
+            raise
+        self._write_state()
+        return self
+
+    def _make_buckets(self) -> None:
+        for bucket in BUCKETS.values():
+            store = S3BlobStore(self.s3.endpoint, bucket, "", self.s3.access_key, self.s3.secret_key,
+                                self.s3.region)
+            if bucket == BUCKETS["models"]:
+                prepare_repository(store, "triton")
+
+    def stop(self) -> None:
+        """Services first (they drain), then Triton, the S3 server and etcd. By process id."""
+        for proc in reversed(list(self.services.values())):
+            proc.stop(grace=15)
+        for component in (self.triton, self.s3, self.etcd):
+            if component is not None:
+                component.stop()
+        state = self.data_dir / "mesh.json"
+        if state.exists():
+            state.unlink()
+
+    def __enter__(self) -> "Mesh":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- reporting ---------------------------------------------------------------------------
+
+    def processes(self) -> Iterator[tuple[str, str, int | None, Path]]:
+        """(name, where it listens, pid, log file) for everything running."""
+        if self.etcd:
+            yield "etcd", self.etcd.endpoint, self.etcd.pid, self.etcd.log_path
+        if self.s3:
+            yield "s3", self.s3.endpoint, self.s3.pid, self.s3.log_path
+        if self.triton:
+            yield "triton", self.triton.grpc_url, self.triton.pid, self.triton.log_path
+        for name, proc in self.services.items():
+            yield name, self.addresses[name], proc.pid, proc.log_path
+
+    def _write_state(self) -> None:
+        state = {
+            "runner_pid": os.getpid(),
+            "processes": [
+                {"name": n, "address": a, "pid": p, "log": str(log)} for n, a, p, log in self.processes()
+            ],
+            "addresses": self.addresses,
+        }
+        (self.data_dir / "mesh.json").write_text(json.dumps(state, indent=2))
+
+
+def serving(address: str, service: str = "", timeout: float = 2.0) -> bool:
+    """True when the standard health service at `address` answers SERVING."""
+    with grpc.insecure_channel(address) as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=service), timeout=timeout
+            )
+        except grpc.RpcError:
+            return False
+    return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+__all__ = ["Mesh", "MeshConfig", "ProcessFailed", "serving", "SERVICES", "DEFAULT_PORTS", "BUCKETS"]
