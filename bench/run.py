@@ -1,0 +1,35 @@
+"""`make bench`: runs every benchmark script under bench/ in turn and prints their tables.
+
+Each benchmark measures simmesh against the engine underneath in the same run and prints
+ratios; pass script names to run only some (`bench/run.py embedder`).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def main(argv: list[str]) -> int:
+    scripts = sorted(p for p in HERE.glob("*.py") if p.name != "run.py" and not p.name.startswith("_"))
+    if argv:
+        scripts = [p for p in scripts if p.stem in argv]
+    failed = []
+    for script in scripts:
+        print(f"\n## {script.stem}\n", flush=True)
+        started = time.monotonic()
+        result = subprocess.run([sys.executable, str(script)], cwd=HERE.parent)
+        print(f"\n({script.name}: {time.monotonic() - started:.0f}s, exit {result.returncode})", flush=True)
+        if result.returncode:
+            failed.append(script.name)
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
