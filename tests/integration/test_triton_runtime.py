@@ -4,8 +4,6 @@ checked against the in-process OnnxRuntimeRuntime on the same inputs."""
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -18,9 +16,8 @@ from onnx import TensorProto, helper, numpy_helper
 from simmesh_proto.v1 import embedder_pb2
 
 from simmesh.devstack.process import free_port
-from simmesh.devstack.s3 import S3Server
-from simmesh.devstack.triton import TritonServer, tritonserver_available
-from simmesh.embedder.runtime import OnnxRuntimeRuntime, Runtime, TritonRuntime, prepare_repository
+from simmesh.devstack.triton import TritonServer
+from simmesh.embedder.runtime import OnnxRuntimeRuntime, Runtime, TritonRuntime
 from simmesh.kit.blobstore import S3BlobStore
 from simmesh.kit.errors import SimmeshError
 
@@ -59,44 +56,9 @@ def images(n: int, shape: tuple[int, ...] = SHAPE, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).random((n, *shape), dtype=np.float32)
 
 
-@pytest.fixture(scope="module")
-def repository(s3_server: S3Server) -> Iterator[S3BlobStore]:
-    """A bucket for the Triton repository (entries under `triton/`), removed at the end."""
-    bucket = f"triton-{uuid.uuid4().hex[:12]}"
-    store = S3BlobStore(s3_server.endpoint, bucket, "", s3_server.access_key, s3_server.secret_key,
-                        s3_server.region)
-    prepare_repository(store, PREFIX)
-    try:
-        yield store
-    finally:
-        store.delete_prefix("")
-        s3_server.client().remove_bucket(bucket)
-
-
-@pytest.fixture(scope="module")
-def triton_s3(s3_server: S3Server, repository: S3BlobStore,
-              tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
-    """tritonserver reading its model repository from the S3 server; stopped by pid at the end."""
-    reason = tritonserver_available()
-    if reason:
-        pytest.skip(f"tritonserver cannot run here: {reason}")
-    credentials = {
-        "AWS_ACCESS_KEY_ID": s3_server.access_key,
-        "AWS_SECRET_ACCESS_KEY": s3_server.secret_key,
-        "AWS_DEFAULT_REGION": s3_server.region,
-    }
-    location = f"s3://{s3_server.endpoint}/{repository.bucket}/{PREFIX}"
-    server = TritonServer(location, tmp_path_factory.mktemp("triton-s3"), s3_credentials=credentials)
-    try:
-        server.start(timeout=90)
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture
-async def runtimes(triton_s3: TritonServer, repository: S3BlobStore):
-    triton = TritonRuntime(triton_s3.grpc_url, repository, PREFIX)
+async def runtimes(triton_s3: TritonServer, triton_repository: S3BlobStore):
+    triton = TritonRuntime(triton_s3.grpc_url, triton_repository, PREFIX)
     local = OnnxRuntimeRuntime()
     try:
         yield triton, local
@@ -113,7 +75,7 @@ async def refused(awaitable, code: grpc.StatusCode, reason: str) -> SimmeshError
 
 
 async def test_triton_and_onnxruntime_give_the_same_vectors(
-    runtimes: tuple[TritonRuntime, OnnxRuntimeRuntime], repository: S3BlobStore, triton_s3: TritonServer
+    runtimes: tuple[TritonRuntime, OnnxRuntimeRuntime], triton_repository: S3BlobStore, triton_s3: TritonServer
 ) -> None:
     triton, local = runtimes
     assert isinstance(triton, Runtime)
@@ -121,7 +83,7 @@ async def test_triton_and_onnxruntime_give_the_same_vectors(
     await triton.load("tiny_v1", model, TINY)
     await local.load("tiny_v1", model, TINY)
     assert triton.loaded("tiny_v1")
-    stored = {info.key for info in repository.list(f"{PREFIX}/tiny_v1/")}
+    stored = {info.key for info in triton_repository.list(f"{PREFIX}/tiny_v1/")}
     assert stored == {f"{PREFIX}/tiny_v1/{name}" for name in
                       ("config.pbtxt", "config.gpu.pbtxt", "1/model.onnx", "1/model.py")}
 
@@ -137,7 +99,7 @@ async def test_triton_and_onnxruntime_give_the_same_vectors(
     assert "tiny_v1" in error.message
     with grpcclient.InferenceServerClient(triton_s3.grpc_url) as client:
         assert not client.is_model_ready("tiny_v1")
-    assert list(repository.list(f"{PREFIX}/tiny_v1/")) == []
+    assert list(triton_repository.list(f"{PREFIX}/tiny_v1/")) == []
 
 
 async def test_model_unloaded_inside_triton_is_reported_by_name(
@@ -153,15 +115,15 @@ async def test_model_unloaded_inside_triton_is_reported_by_name(
     await triton.unload("gone_v1")
 
 
-async def test_unreachable_triton_is_unavailable(repository: S3BlobStore) -> None:
-    triton = TritonRuntime(f"127.0.0.1:{free_port()}", repository, "triton-unreachable", timeout=5)
+async def test_unreachable_triton_is_unavailable(triton_repository: S3BlobStore) -> None:
+    triton = TritonRuntime(f"127.0.0.1:{free_port()}", triton_repository, "triton-unreachable", timeout=5)
     try:
         error = await refused(triton.load("lost_v1", tiny_embedder(3), TINY), grpc.StatusCode.UNAVAILABLE,
                               "TRITON_UNAVAILABLE")
         assert "lost_v1" in error.message and error.retriable
     finally:
         await triton.close()
-        repository.delete_prefix("triton-unreachable/")
+        triton_repository.delete_prefix("triton-unreachable/")
 
 
 async def test_mobilenet_v2_matches_between_runtimes(
