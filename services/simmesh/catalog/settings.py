@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 
+from simmesh.embedder.settings import ImageSettings
 from simmesh.kit.settings import BlobSettings, PeerSettings, ServerSettings
 
 
 @dataclasses.dataclass(frozen=True)
-class CatalogSettings(ServerSettings, BlobSettings, PeerSettings):
+class CatalogSettings(ServerSettings, BlobSettings, PeerSettings, ImageSettings):
     port: int = 50053
+    catalog_db_url: str = dataclasses.field(
+        default="", metadata={"help": "SQLAlchemy URL of the metadata database, e.g. "
+                                      "postgresql://user:pass@host/db; empty = SQLite in data_dir"}
+    )

@@ -1,0 +1,116 @@
+"""The catalog's tables (SQLAlchemy Core; the same DDL on SQLite and PostgreSQL).
+
+Deletes cascade in the database: a similarity type takes its groups and their memberships
+with it, a group its memberships, an image its memberships, a task its versions and type
+links. Task versions hold no reference to groups or images, so they outlive both.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+_ID = 63
+
+
+def _created() -> list[Column]:
+    return [Column("create_time", DateTime(timezone=True), nullable=False),
+            Column("update_time", DateTime(timezone=True), nullable=False)]
+
+
+similarity_types = Table(
+    "similarity_types", metadata,
+    Column("id", String(_ID), primary_key=True),
+    Column("display_name", Text, nullable=False, default=""),
+    Column("description", Text, nullable=False, default=""),
+    Column("metadata", JSON, nullable=False),
+    *_created(),
+)
+
+tasks = Table(
+    "tasks", metadata,
+    Column("id", String(_ID), primary_key=True),
+    Column("display_name", Text, nullable=False, default=""),
+    Column("description", Text, nullable=False, default=""),
+    Column("training_config", JSON, nullable=False),
+    Column("model_id", String(_ID), nullable=False, unique=True),
+    Column("production_version", BigInteger, nullable=False, default=0),
+    Column("latest_version", BigInteger, nullable=False, default=0),
+    *_created(),
+)
+
+task_types = Table(
+    "task_similarity_types", metadata,
+    Column("task_id", String(_ID), ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True),
+    Column("type_id", String(_ID), ForeignKey("similarity_types.id", ondelete="CASCADE"), primary_key=True),
+    Index("task_similarity_types_by_type", "type_id"),
+)
+
+groups = Table(
+    "similarity_groups", metadata,
+    Column("id", String(_ID), primary_key=True),
+    Column("type_id", String(_ID), ForeignKey("similarity_types.id", ondelete="CASCADE"), nullable=False),
+    Column("display_name", Text, nullable=False, default=""),
+    Column("metadata", JSON, nullable=False),
+    Column("test", Boolean, nullable=False, default=False),
+    *_created(),
+    Index("similarity_groups_by_type", "type_id", "id"),
+)
+
+training_images = Table(
+    "training_images", metadata,
+    Column("id", String(_ID), primary_key=True),
+    Column("sha256", String(64), nullable=False, unique=True),
+    Column("blob_key", Text, nullable=False),
+    Column("uri", Text, nullable=False),
+    Column("source_url", Text, nullable=False, default=""),
+    Column("content_type", String(100), nullable=False, default=""),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("metadata", JSON, nullable=False),
+    Column("create_time", DateTime(timezone=True), nullable=False),
+)
+
+group_images = Table(
+    "group_images", metadata,
+    Column("group_id", String(_ID), ForeignKey("similarity_groups.id", ondelete="CASCADE"), primary_key=True),
+    Column("image_id", String(_ID), ForeignKey("training_images.id", ondelete="CASCADE"), primary_key=True),
+    Index("group_images_by_image", "image_id"),
+)
+
+group_members = Table(
+    "group_members", metadata,
+    Column("parent_id", String(_ID), ForeignKey("similarity_groups.id", ondelete="CASCADE"), primary_key=True),
+    Column("member_id", String(_ID), ForeignKey("similarity_groups.id", ondelete="CASCADE"), primary_key=True),
+    Index("group_members_by_member", "member_id"),
+)
+
+task_versions = Table(
+    "task_versions", metadata,
+    Column("task_id", String(_ID), ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True),
+    Column("number", BigInteger, primary_key=True, autoincrement=False),
+    Column("model_version", Text, nullable=False, default=""),
+    Column("training_config", JSON, nullable=False),
+    Column("metrics", JSON, nullable=False),
+    Column("training_image_count", BigInteger, nullable=False, default=0),
+    Column("training_group_count", BigInteger, nullable=False, default=0),
+    Column("test_group_count", BigInteger, nullable=False, default=0),
+    Column("training_seconds", Float, nullable=False, default=0.0),
+    Column("create_time", DateTime(timezone=True), nullable=False),
+)
