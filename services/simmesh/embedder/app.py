@@ -4,15 +4,42 @@ from __future__ import annotations
 
 from simmesh_proto.v1 import embedder_pb2, embedder_pb2_grpc
 
+from simmesh.embedder.builtin import BUILTIN_MODELS
+from simmesh.embedder.images import ImageSource
+from simmesh.embedder.registry import ModelRegistry
+from simmesh.embedder.runtime import OnnxRuntimeRuntime, Runtime, TritonRuntime
+from simmesh.embedder.service import Embedder, ensure_builtin_models
 from simmesh.embedder.servicer import EmbedderServicer
 from simmesh.embedder.settings import EmbedderSettings
+from simmesh.kit.blobstore import open_blobstore
+from simmesh.kit.errors import InvalidArgument
 from simmesh.kit.server import App, binding, build_server
 
 
+def make_runtime(settings: EmbedderSettings, store) -> Runtime:
+    if settings.runtime == "onnxruntime":
+        return OnnxRuntimeRuntime()
+    if settings.runtime == "triton":
+        if not settings.triton_url:
+            raise InvalidArgument("runtime triton needs SIMMESH_TRITON_URL", reason="INVALID_SETTINGS",
+                                  field="triton_url")
+        return TritonRuntime(settings.triton_url, store, prefix="triton")
+    raise InvalidArgument(f"runtime must be onnxruntime or triton, not {settings.runtime!r}",
+                          reason="INVALID_SETTINGS", field="runtime")
+
+
 async def build_app(settings: EmbedderSettings) -> App:
-    servicer = EmbedderServicer()
-    return build_server(
+    store = open_blobstore(settings.blob_config())
+    images_store = open_blobstore(settings.blob_config(settings.images_blob_url)) if settings.images_blob_url \
+        else store
+    registry = ModelRegistry(store)
+    embedder = Embedder(registry, make_runtime(settings, store), ImageSource(settings.image_limits(), images_store))
+    if settings.builtin_models:
+        await ensure_builtin_models(registry, BUILTIN_MODELS)
+    app = build_server(
         settings,
-        [binding(servicer, embedder_pb2, embedder_pb2_grpc, "EmbedderService")],
+        [binding(EmbedderServicer(embedder), embedder_pb2, embedder_pb2_grpc, "EmbedderService")],
         service_label="embedder",
     )
+    app.on_close(embedder.close)
+    return app

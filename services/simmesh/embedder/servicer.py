@@ -2,8 +2,138 @@
 
 from __future__ import annotations
 
-from simmesh_proto.v1 import embedder_pb2_grpc
+import asyncio
+from collections.abc import AsyncIterator
+
+
+from google.protobuf import empty_pb2
+from simmesh_proto.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc
+
+from simmesh.embedder.registry import parse_model_name
+from simmesh.embedder.service import EmbedResult, Embedder
+from simmesh.kit.errors import InvalidArgument, ResourceExhausted
+
+# Largest ONNX file ImportModel accepts.
+MAX_MODEL_BYTES = 1 << 30
+
+
+def _response(result: EmbedResult, ids) -> embedder_pb2.EmbedResponse:
+    rows, dimension = result.vectors.shape
+    return embedder_pb2.EmbedResponse(
+        model_version=result.model_version,
+        vectors=common_pb2.VectorBatch(dimension=dimension, count=rows,
+                                       data=result.vectors.astype("<f4", copy=False).tobytes()),
+        errors=[
+            common_pb2.ItemError(index=i, id=ids[i] if ids else "", status=error.to_status())
+            for i, error in result.errors
+        ],
+    )
 
 
 class EmbedderServicer(embedder_pb2_grpc.EmbedderServiceServicer):
     """`simmesh.v1.EmbedderService`."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+
+    async def Embed(self, request: embedder_pb2.EmbedRequest, context) -> embedder_pb2.EmbedResponse:
+        result = await self.embedder.embed(request.model, request.images, request.ids)
+        return _response(result, request.ids)
+
+    async def StreamEmbed(self, requests, context) -> AsyncIterator[embedder_pb2.EmbedResponse]:
+        # Embed up to two batches at once so decoding of one overlaps inference of the other,
+        # answering in request order.
+        pending: asyncio.Queue = asyncio.Queue(maxsize=2)
+
+        async def produce() -> None:
+            async for request in requests:
+                task = asyncio.ensure_future(self.embedder.embed(request.model, request.images, request.ids))
+                await pending.put((task, request.ids))
+            await pending.put(None)
+
+        producer = asyncio.ensure_future(produce())
+        try:
+            while (item := await pending.get()) is not None:
+                task, ids = item
+                yield _response(await task, ids)
+            await producer
+        finally:
+            producer.cancel()
+
+    async def ImportModel(self, requests, context) -> embedder_pb2.ModelVersion:
+        header = None
+        chunks: list[bytes] = []
+        size = 0
+        async for part in requests:
+            if part.HasField("header"):
+                if header is not None:
+                    raise InvalidArgument("the header must be sent once, first", reason="DUPLICATE_HEADER",
+                                          field="header")
+                header = part.header
+                continue
+            if header is None:
+                raise InvalidArgument("the first message must carry the header", reason="MISSING_HEADER",
+                                      field="header")
+            size += len(part.chunk)
+            if size > MAX_MODEL_BYTES:
+                raise ResourceExhausted(f"the ONNX file exceeds {MAX_MODEL_BYTES} bytes", reason="MODEL_TOO_LARGE",
+                                        field="chunk")
+            chunks.append(part.chunk)
+        if header is None:
+            raise InvalidArgument("no header received", reason="MISSING_HEADER", field="header")
+        return await self.embedder.import_model(header, b"".join(chunks))
+
+    async def GetModel(self, request, context) -> embedder_pb2.Model:
+        model_id, _ = parse_model_name(request.name, "name")
+        return await asyncio.to_thread(self.embedder.registry.get_model, model_id)
+
+    async def ListModels(self, request, context) -> embedder_pb2.ListModelsResponse:
+        models, token = await asyncio.to_thread(self.embedder.registry.list_models, request.page_size,
+                                                request.page_token)
+        return embedder_pb2.ListModelsResponse(models=models, next_page_token=token)
+
+    async def UpdateModel(self, request, context) -> embedder_pb2.Model:
+        model_id, _ = parse_model_name(request.model.name, "model.name")
+        paths = set(request.update_mask.paths) or {"description", "default_version"}
+        unknown = paths - {"description", "default_version"}
+        if unknown:
+            raise InvalidArgument(f"update_mask may name description and default_version, not {sorted(unknown)}",
+                                  reason="INVALID_UPDATE_MASK", field="update_mask")
+        return await asyncio.to_thread(
+            self.embedder.registry.update_model, model_id,
+            description=request.model.description if "description" in paths else None,
+            default_version=request.model.default_version if "default_version" in paths else None,
+        )
+
+    async def DeleteModel(self, request, context) -> empty_pb2.Empty:
+        model_id, _ = parse_model_name(request.name, "name")
+        await self.embedder.delete_model(model_id)
+        return empty_pb2.Empty()
+
+    async def GetModelVersion(self, request, context) -> embedder_pb2.ModelVersion:
+        model_id, number = parse_model_name(request.name, "name")
+        if not number:
+            raise InvalidArgument("name must be `models/{model}/versions/{n}`", reason="INVALID_MODEL_NAME",
+                                  field="name")
+        version = await asyncio.to_thread(self.embedder.registry.get_version, model_id, number)
+        version.loaded = self.embedder.is_loaded(version.name)
+        return version
+
+    async def ListModelVersions(self, request, context) -> embedder_pb2.ListModelVersionsResponse:
+        model_id, _ = parse_model_name(request.parent, "parent")
+        versions, token = await asyncio.to_thread(self.embedder.registry.list_versions, model_id,
+                                                  request.page_size, request.page_token)
+        for version in versions:
+            version.loaded = self.embedder.is_loaded(version.name)
+        return embedder_pb2.ListModelVersionsResponse(versions=versions, next_page_token=token)
+
+    async def DeleteModelVersion(self, request, context) -> empty_pb2.Empty:
+        model_id, number = parse_model_name(request.name, "name")
+        if not number:
+            raise InvalidArgument("name must be `models/{model}/versions/{n}`", reason="INVALID_MODEL_NAME",
+                                  field="name")
+        await self.embedder.delete_version(model_id, number)
+        return empty_pb2.Empty()
+
+
+

@@ -157,18 +157,29 @@ class EmbedResponse(_message.Message):
 class ImportModelRequest(_message.Message):
     __slots__ = ("header", "chunk")
     class Header(_message.Message):
-        __slots__ = ("model_id", "description", "manifest", "set_default", "size_bytes")
+        __slots__ = ("model_id", "description", "manifest", "set_default", "size_bytes", "source", "metrics")
+        class MetricsEntry(_message.Message):
+            __slots__ = ("key", "value")
+            KEY_FIELD_NUMBER: _ClassVar[int]
+            VALUE_FIELD_NUMBER: _ClassVar[int]
+            key: str
+            value: float
+            def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
         MODEL_ID_FIELD_NUMBER: _ClassVar[int]
         DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
         MANIFEST_FIELD_NUMBER: _ClassVar[int]
         SET_DEFAULT_FIELD_NUMBER: _ClassVar[int]
         SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+        SOURCE_FIELD_NUMBER: _ClassVar[int]
+        METRICS_FIELD_NUMBER: _ClassVar[int]
         model_id: str
         description: str
         manifest: ModelManifest
         set_default: bool
         size_bytes: int
-        def __init__(self, model_id: _Optional[str] = ..., description: _Optional[str] = ..., manifest: _Optional[_Union[ModelManifest, _Mapping]] = ..., set_default: _Optional[bool] = ..., size_bytes: _Optional[int] = ...) -> None: ...
+        source: ModelSource
+        metrics: _containers.ScalarMap[str, float]
+        def __init__(self, model_id: _Optional[str] = ..., description: _Optional[str] = ..., manifest: _Optional[_Union[ModelManifest, _Mapping]] = ..., set_default: _Optional[bool] = ..., size_bytes: _Optional[int] = ..., source: _Optional[_Union[ModelSource, str]] = ..., metrics: _Optional[_Mapping[str, float]] = ...) -> None: ...
     HEADER_FIELD_NUMBER: _ClassVar[int]
     CHUNK_FIELD_NUMBER: _ClassVar[int]
     header: ImportModelRequest.Header

@@ -1,0 +1,202 @@
+"""Embedding throughput through the embedder vs the same work in-process, in one run.
+
+For each model (the built-in `color` and `match`, and MobileNetV2 from ../shared/models when
+present) it embeds the ImageNet-sample JPEGs (decode + preprocess + inference) three ways:
+
+- in-process: Pillow decode on a thread pool, the embedder's own preprocessing, ONNX Runtime
+  `session.run` on the batch (the engine underneath, no service);
+- through the embedder over gRPC (a `python -m simmesh.embedder` process, in-process ONNX
+  Runtime), two batches in flight;
+- through the embedder with the Triton runtime (tritonserver reading its repository from S3).
+
+    python bench/embedder.py [--batch 32] [--images 600] [--no-triton]
+
+Prints a Markdown table of images/s and the ratios service / in-process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import numpy as np
+import onnxruntime as ort
+from simmesh_proto.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc
+
+from simmesh.devstack.mesh import serving
+from simmesh.devstack.process import ManagedProcess, free_port
+from simmesh.devstack.s3 import S3Server
+from simmesh.devstack.triton import TritonServer, tritonserver_available
+from simmesh.embedder.builtin import BUILTIN_MODELS
+from simmesh.embedder.images import decode
+from simmesh.embedder.preprocess import preprocess
+from simmesh.embedder.runtime import prepare_repository
+from simmesh.kit.blobstore import S3BlobStore
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+SAMPLE = SHARED / "datasets" / "imagenet-sample"
+MOBILENET = SHARED / "models" / "mobilenet_v2" / "mobilenet_v2_1.0_224_float.onnx"
+
+
+def mobilenet_manifest() -> embedder_pb2.ModelManifest:
+    """MobileNetV2 as ../shared/models/PROVENANCE.md describes its input: RGB, pixel / 127.5 - 1."""
+    return embedder_pb2.ModelManifest(
+        input_name="input", output_name="embedding", input_width=224, input_height=224,
+        layout=embedder_pb2.TENSOR_LAYOUT_NCHW, color_order=embedder_pb2.COLOR_ORDER_RGB,
+        resize_policy=embedder_pb2.RESIZE_POLICY_SHORTER_SIDE_CENTER_CROP, resize_shorter_side=256,
+        scale=1 / 127.5, mean=[1.0, 1.0, 1.0], std=[1.0, 1.0, 1.0], dimension=1280, normalize=True,
+        family="mobilenet_v2",
+    )
+
+
+def models() -> dict[str, tuple[bytes, embedder_pb2.ModelManifest]]:
+    out = {name: (builtin.export_onnx(), builtin.manifest()) for name, builtin in BUILTIN_MODELS.items()}
+    if MOBILENET.exists():
+        out["mobilenet-v2"] = (MOBILENET.read_bytes(), mobilenet_manifest())
+    return out
+
+
+def batches(images: list[bytes], size: int) -> list[list[bytes]]:
+    return [images[i:i + size] for i in range(0, len(images), size)]
+
+
+def in_process(onnx: bytes, manifest, images: list[bytes], batch: int) -> float:
+    """Images/s for decode + preprocess + ONNX Runtime, batch after batch, in this process."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = os.cpu_count() or 2
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = ort.InferenceSession(onnx, options, providers=["CPUExecutionProvider"])
+    with concurrent.futures.ThreadPoolExecutor(max(2, (os.cpu_count() or 2) * 2)) as pool:
+        def run(chunk: list[bytes]) -> None:
+            decoded = list(pool.map(decode, chunk))
+            x = preprocess(decoded, manifest)
+            session.run([manifest.output_name], {manifest.input_name: x})
+
+        run(images[:batch])  # warm-up
+        started = time.perf_counter()
+        for chunk in batches(images, batch):
+            run(chunk)
+        return len(images) / (time.perf_counter() - started)
+
+
+def through_service(address: str, model: str, images: list[bytes], batch: int, in_flight: int = 2) -> float:
+    """Images/s for Embed calls over gRPC, `in_flight` batches at a time."""
+    with grpc.insecure_channel(address, options=[("grpc.max_receive_message_length", 1 << 26),
+                                                 ("grpc.max_send_message_length", 1 << 26)]) as channel:
+        stub = embedder_pb2_grpc.EmbedderServiceStub(channel)
+        requests = [embedder_pb2.EmbedRequest(model=model, images=[common_pb2.Image(content=b) for b in chunk])
+                    for chunk in batches(images, batch)]
+        stub.Embed(requests[0], timeout=300)  # warm-up (and first load into the runtime)
+        lock, position = threading.Lock(), iter(requests)
+
+        def worker() -> None:
+            while True:
+                with lock:
+                    request = next(position, None)
+                if request is None:
+                    return
+                reply = stub.Embed(request, timeout=300)
+                if reply.errors:
+                    raise RuntimeError(f"{len(reply.errors)} images failed: {reply.errors[0]}")
+
+        started = time.perf_counter()
+        threads = [threading.Thread(target=worker) for _ in range(in_flight)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return len(images) / (time.perf_counter() - started)
+
+
+def start_embedder(root: Path, env: dict[str, str]) -> tuple[ManagedProcess, str]:
+    port = free_port()
+    proc = ManagedProcess("embedder", [sys.executable, "-m", "simmesh.embedder"], log_path=root / "embedder.log",
+                          env={**os.environ, "SIMMESH_HOST": "127.0.0.1", "SIMMESH_PORT": str(port),
+                               "SIMMESH_DATA_DIR": str(root / "data"), "SIMMESH_LOG_LEVEL": "WARNING", **env})
+    address = f"127.0.0.1:{port}"
+    proc.start(lambda: serving(address, timeout=0.5), timeout=180)
+    return proc, address
+
+
+def import_model(address: str, model_id: str, onnx: bytes, manifest) -> None:
+    with grpc.insecure_channel(address) as channel:
+        stub = embedder_pb2_grpc.EmbedderServiceStub(channel)
+
+        def parts():
+            yield embedder_pb2.ImportModelRequest(header=embedder_pb2.ImportModelRequest.Header(
+                model_id=model_id, manifest=manifest, size_bytes=len(onnx)))
+            for start in range(0, len(onnx), 1 << 20):
+                yield embedder_pb2.ImportModelRequest(chunk=onnx[start:start + (1 << 20)])
+
+        stub.ImportModel(parts(), timeout=300)
+
+
+def measure_runtime(root: Path, env: dict[str, str], chosen, images, batch) -> dict[str, float]:
+    proc, address = start_embedder(root, env)
+    try:
+        out = {}
+        for name, (onnx, manifest) in chosen.items():
+            if name not in BUILTIN_MODELS:
+                import_model(address, name, onnx, manifest)
+            out[name] = through_service(address, f"models/{name}", images, batch)
+        return out
+    finally:
+        proc.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--images", type=int, default=600)
+    parser.add_argument("--no-triton", action="store_true")
+    args = parser.parse_args(argv)
+    if not SAMPLE.exists():
+        print(f"skipped: the ImageNet sample is not at {SAMPLE}")
+        return 0
+    images = [p.read_bytes() for p in sorted(SAMPLE.glob("*.JPEG"))[:args.images]]
+    chosen = models()
+    local = {name: in_process(onnx, manifest, images, args.batch) for name, (onnx, manifest) in chosen.items()}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        service = measure_runtime(root / "ort", {"SIMMESH_RUNTIME": "onnxruntime"}, chosen, images, args.batch)
+        triton: dict[str, float] = {}
+        reason = "disabled" if args.no_triton else tritonserver_available()
+        if not reason:
+            s3 = S3Server(root / "s3", root / "logs").start()
+            store = S3BlobStore(s3.endpoint, "bench-models", "", s3.access_key, s3.secret_key, s3.region)
+            prepare_repository(store, "triton")
+            server = TritonServer(f"s3://{s3.endpoint}/bench-models/triton", root / "logs", s3_credentials={
+                "AWS_ACCESS_KEY_ID": s3.access_key, "AWS_SECRET_ACCESS_KEY": s3.secret_key,
+                "AWS_DEFAULT_REGION": s3.region})
+            try:
+                server.start(timeout=90)
+                triton = measure_runtime(root / "triton", {
+                    "SIMMESH_RUNTIME": "triton", "SIMMESH_TRITON_URL": server.grpc_url,
+                    "SIMMESH_BLOB_URL": "s3://bench-models", "SIMMESH_S3_ENDPOINT": s3.endpoint,
+                    "SIMMESH_S3_ACCESS_KEY": s3.access_key, "SIMMESH_S3_SECRET_KEY": s3.secret_key,
+                }, chosen, images, args.batch)
+            finally:
+                server.stop()
+                s3.stop()
+    print(f"\nEmbedding {len(images)} ImageNet-sample JPEGs (decode + preprocess + inference), batch {args.batch}, "
+          f"{os.cpu_count()} cores\n")
+    print("| model | in-process ONNX Runtime (img/s) | embedder over gRPC (img/s) | ratio | "
+          "embedder via Triton (img/s) | ratio |")
+    print("|---|---|---|---|---|---|")
+    for name in chosen:
+        t = triton.get(name)
+        print(f"| {name} | {local[name]:.1f} | {service[name]:.1f} | {service[name] / local[name]:.2f} | "
+              + (f"{t:.1f} | {t / local[name]:.2f} |" if t else f"n/a | ({reason}) |"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

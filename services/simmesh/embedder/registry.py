@@ -1,0 +1,300 @@
+"""The model registry, kept in the object store.
+
+    models/{model}/model.json                     the Model (description, source, versions)
+    models/{model}/versions/{n}/model.onnx        the ONNX file
+    models/{model}/versions/{n}/version.json      the ModelVersion (manifest, sha256, metrics)
+
+A version is written file by file with `version.json` last, and `model.json` is updated after
+it, so a crash half-way leaves at most an unlisted version folder that the next import of that
+model overwrites. A new version's manifest is checked against the graph: the named input and
+output exist, the input's shape agrees with the manifest's layout and size, and a trial run on a
+small batch gives outputs of the manifest's dimension.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from google.protobuf import json_format, timestamp_pb2
+from simmesh_proto.v1 import embedder_pb2
+
+from simmesh.embedder.preprocess import input_shape
+from simmesh.kit.blobstore import BlobStore
+from simmesh.kit.errors import FailedPrecondition, InvalidArgument, NotFound
+from simmesh.kit.paging import clamp_page_size, decode_page_token, encode_page_token
+
+ModelManifest = embedder_pb2.ModelManifest
+
+MODEL_ID_RE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+MODEL_NAME_RE = re.compile(r"^models/([a-z][a-z0-9-]{0,62})(?:/versions/(\d+))?$")
+# ONNX Runtime 1.31 loads IR versions up to this.
+MAX_IR_VERSION = 13
+
+
+def check_model_id(model_id: str, field: str = "model_id") -> str:
+    if not MODEL_ID_RE.match(model_id or ""):
+        raise InvalidArgument(
+            f"model id {model_id!r} must be 1-63 lower-case letters, digits or '-', starting with a letter",
+            reason="INVALID_MODEL_ID", field=field,
+        )
+    return model_id
+
+
+def parse_model_name(name: str, field: str = "model") -> tuple[str, int]:
+    """`models/x` -> ("x", 0) (the default version); `models/x/versions/3` -> ("x", 3)."""
+    match = MODEL_NAME_RE.match(name or "")
+    if not match:
+        raise InvalidArgument(
+            f"{field} must be `models/{{model}}` or `models/{{model}}/versions/{{n}}`, got {name!r}",
+            reason="INVALID_MODEL_NAME", field=field,
+        )
+    return match.group(1), int(match.group(2) or 0)
+
+
+def runtime_key(model_id: str, version: int) -> str:
+    """The name a runtime (and Triton) knows a version by."""
+    return f"{model_id.replace('-', '_')}_v{version}"
+
+
+def _now() -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.GetCurrentTime()
+    return stamp
+
+
+class ModelRegistry:
+    """Models and versions in a blob store. Methods block: call them off the event loop."""
+
+    def __init__(self, store: BlobStore, prefix: str = "models") -> None:
+        self.store = store
+        self.prefix = prefix.strip("/")
+
+    # -- keys -------------------------------------------------------------------------------
+
+    def _model_key(self, model_id: str) -> str:
+        return f"{self.prefix}/{model_id}/model.json"
+
+    def _version_dir(self, model_id: str, version: int) -> str:
+        return f"{self.prefix}/{model_id}/versions/{version}"
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def get_model(self, model_id: str) -> embedder_pb2.Model:
+        try:
+            data = self.store.get_bytes(self._model_key(model_id))
+        except NotFound:
+            raise NotFound(f"model `models/{model_id}` does not exist", reason="MODEL_NOT_FOUND",
+                           metadata={"model": f"models/{model_id}"}) from None
+        return json_format.Parse(data, embedder_pb2.Model())
+
+    def exists(self, model_id: str) -> bool:
+        return self.store.exists(self._model_key(model_id))
+
+    def model_ids(self) -> Iterator[str]:
+        for info in self.store.list(f"{self.prefix}/"):
+            parts = info.key[len(self.prefix) + 1:].split("/")
+            if len(parts) == 2 and parts[1] == "model.json":
+                yield parts[0]
+
+    def list_models(self, page_size: int, page_token: str) -> tuple[list[embedder_pb2.Model], str]:
+        size = clamp_page_size(page_size)
+        position = decode_page_token(page_token, "models") or {}
+        ids = sorted(i for i in self.model_ids() if i > position.get("after", ""))
+        page = ids[:size]
+        token = encode_page_token({"after": page[-1]}, "models") if len(ids) > size else ""
+        return [self.get_model(i) for i in page], token
+
+    def get_version(self, model_id: str, version: int) -> embedder_pb2.ModelVersion:
+        model = self.get_model(model_id)
+        number = version or model.default_version
+        if number <= 0:
+            raise FailedPrecondition(f"model `models/{model_id}` has no version yet", reason="MODEL_HAS_NO_VERSION",
+                                     metadata={"model": f"models/{model_id}"})
+        try:
+            data = self.store.get_bytes(f"{self._version_dir(model_id, number)}/version.json")
+        except NotFound:
+            raise NotFound(f"version `models/{model_id}/versions/{number}` does not exist",
+                           reason="MODEL_VERSION_NOT_FOUND",
+                           metadata={"model": f"models/{model_id}/versions/{number}"}) from None
+        return json_format.Parse(data, embedder_pb2.ModelVersion())
+
+    def resolve(self, name: str, field: str = "model") -> embedder_pb2.ModelVersion:
+        """The version `name` means: its own, or the model's default."""
+        model_id, version = parse_model_name(name, field)
+        return self.get_version(model_id, version)
+
+    def version_numbers(self, model_id: str) -> list[int]:
+        numbers = set()
+        for info in self.store.list(f"{self.prefix}/{model_id}/versions/"):
+            parts = info.key.split("/")
+            if parts[-1] == "version.json":
+                numbers.add(int(parts[-2]))
+        return sorted(numbers)
+
+    def list_versions(self, model_id: str, page_size: int,
+                      page_token: str) -> tuple[list[embedder_pb2.ModelVersion], str]:
+        self.get_model(model_id)
+        size = clamp_page_size(page_size)
+        position = decode_page_token(page_token, f"versions/{model_id}") or {}
+        numbers = [n for n in self.version_numbers(model_id) if n > position.get("after", 0)]
+        page = numbers[:size]
+        token = encode_page_token({"after": page[-1]}, f"versions/{model_id}") if len(numbers) > size else ""
+        return [self.get_version(model_id, n) for n in page], token
+
+    def onnx_bytes(self, model_id: str, version: int) -> bytes:
+        return self.store.get_bytes(f"{self._version_dir(model_id, version)}/model.onnx")
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def create_version(
+        self,
+        model_id: str,
+        manifest: ModelManifest,
+        onnx_model: bytes,
+        *,
+        description: str = "",
+        source: int = embedder_pb2.MODEL_SOURCE_IMPORTED,
+        set_default: bool = False,
+        metrics: dict[str, float] | None = None,
+    ) -> embedder_pb2.ModelVersion:
+        """Checks the file against the manifest and stores it as the model's next version."""
+        check_model_id(model_id, "header.model_id")
+        manifest = validate(manifest, onnx_model)
+        model = self.get_model(model_id) if self.exists(model_id) else embedder_pb2.Model(
+            name=f"models/{model_id}", source=source, create_time=_now(),
+        )
+        number = model.latest_version + 1
+        version = embedder_pb2.ModelVersion(
+            name=f"models/{model_id}/versions/{number}",
+            manifest=manifest,
+            sha256=hashlib.sha256(onnx_model).hexdigest(),
+            size_bytes=len(onnx_model),
+            create_time=_now(),
+            metrics=metrics or {},
+        )
+        folder = self._version_dir(model_id, number)
+        self.store.put_bytes(f"{folder}/model.onnx", onnx_model, content_type="application/octet-stream")
+        self.store.put_bytes(f"{folder}/version.json", _json(version), content_type="application/json")
+        model.latest_version = number
+        if set_default or model.default_version == 0:
+            model.default_version = number
+        if description:
+            model.description = description
+        model.update_time.CopyFrom(_now())
+        self._put_model(model)
+        return version
+
+    def _put_model(self, model: embedder_pb2.Model) -> None:
+        model_id = model.name.split("/")[1]
+        self.store.put_bytes(self._model_key(model_id), _json(model), content_type="application/json")
+
+    def update_model(self, model_id: str, *, description: str | None = None,
+                     default_version: int | None = None) -> embedder_pb2.Model:
+        model = self.get_model(model_id)
+        if default_version is not None:
+            if default_version not in self.version_numbers(model_id):
+                raise NotFound(f"version `models/{model_id}/versions/{default_version}` does not exist",
+                               reason="MODEL_VERSION_NOT_FOUND", field="model.default_version")
+            model.default_version = default_version
+        if description is not None:
+            model.description = description
+        model.update_time.CopyFrom(_now())
+        self._put_model(model)
+        return model
+
+    def delete_model(self, model_id: str) -> list[int]:
+        """Deletes the model and its versions; returns the version numbers it had."""
+        self.get_model(model_id)
+        numbers = self.version_numbers(model_id)
+        self.store.delete(self._model_key(model_id))
+        self.store.delete_prefix(f"{self.prefix}/{model_id}/")
+        return numbers
+
+    def delete_version(self, model_id: str, version: int) -> None:
+        model = self.get_model(model_id)
+        numbers = self.version_numbers(model_id)
+        if version not in numbers:
+            raise NotFound(f"version `models/{model_id}/versions/{version}` does not exist",
+                           reason="MODEL_VERSION_NOT_FOUND")
+        if version == model.default_version and len(numbers) > 1:
+            raise FailedPrecondition(
+                f"version {version} is the default of `models/{model_id}`; choose another default first",
+                reason="MODEL_VERSION_IS_DEFAULT",
+            )
+        self.store.delete_prefix(f"{self._version_dir(model_id, version)}/")
+        if len(numbers) == 1:
+            model.default_version = 0
+        model.update_time.CopyFrom(_now())
+        self._put_model(model)
+
+
+def _json(message) -> bytes:
+    return json_format.MessageToJson(message, preserving_proto_field_name=True).encode()
+
+
+def validate(manifest: ModelManifest, onnx_model: bytes, trial_batch: int = 2) -> ModelManifest:
+    """The manifest, checked against the graph and a trial run (dimension filled in if 0)."""
+    if not onnx_model:
+        raise InvalidArgument("the ONNX file is empty", reason="MODEL_INVALID", field="chunk")
+    try:
+        graph = onnx.load_model_from_string(onnx_model)
+    except Exception as error:  # noqa: BLE001 - any parse failure means "not an ONNX file"
+        raise InvalidArgument(f"not a valid ONNX file: {error}", reason="MODEL_INVALID", field="chunk") from None
+    if graph.ir_version > MAX_IR_VERSION:
+        raise InvalidArgument(
+            f"the ONNX file declares IR version {graph.ir_version}; the runtime loads IR <= {MAX_IR_VERSION} "
+            "(re-save it with an older IR version)", reason="MODEL_IR_UNSUPPORTED", field="chunk",
+        )
+    initializers = {i.name for i in graph.graph.initializer}
+    inputs = {i.name: i for i in graph.graph.input if i.name not in initializers}
+    outputs = {o.name for o in graph.graph.output}
+    if manifest.input_name not in inputs:
+        raise InvalidArgument(
+            f"manifest.input_name {manifest.input_name!r} is not an input of the graph (inputs: {sorted(inputs)})",
+            reason="MANIFEST_MISMATCH", field="header.manifest.input_name",
+        )
+    if manifest.output_name not in outputs:
+        raise InvalidArgument(
+            f"manifest.output_name {manifest.output_name!r} is not an output of the graph (outputs: {sorted(outputs)})",
+            reason="MANIFEST_MISMATCH", field="header.manifest.output_name",
+        )
+    try:
+        shape = input_shape(manifest, trial_batch)
+    except ValueError as error:
+        raise InvalidArgument(str(error), reason="INVALID_MANIFEST", field="header.manifest") from None
+    declared = [d.dim_value if d.HasField("dim_value") else None
+                for d in inputs[manifest.input_name].type.tensor_type.shape.dim]
+    if declared and (len(declared) != len(shape) or any(
+            d is not None and d != s for d, s in zip(declared[1:], shape[1:]))):
+        raise InvalidArgument(
+            f"the graph's input {manifest.input_name!r} has shape {declared}; the manifest gives [N, "
+            f"{', '.join(map(str, shape[1:]))}] (check layout, input_width and input_height)",
+            reason="MANIFEST_MISMATCH", field="header.manifest",
+        )
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    try:
+        session = ort.InferenceSession(onnx_model, options, providers=["CPUExecutionProvider"])
+        batch = np.zeros(shape, dtype=np.float32)
+        if declared and declared[0] not in (None, trial_batch):
+            batch = batch[: declared[0]]
+        output = session.run([manifest.output_name], {manifest.input_name: batch})[0]
+    except Exception as error:  # noqa: BLE001 - the trial run failing is the user's model failing
+        raise InvalidArgument(f"the trial run of the model failed: {error}", reason="MODEL_TRIAL_FAILED",
+                              field="chunk") from None
+    dimension = int(np.prod(output.shape[1:]))
+    if manifest.dimension and manifest.dimension != dimension:
+        raise InvalidArgument(
+            f"manifest.dimension is {manifest.dimension} but the output {manifest.output_name!r} has "
+            f"{dimension} values per image", reason="MANIFEST_MISMATCH", field="header.manifest.dimension",
+        )
+    checked = ModelManifest()
+    checked.CopyFrom(manifest)
+    checked.dimension = dimension
+    return checked
+

@@ -1,0 +1,171 @@
+"""The embedder's domain: images in, vectors out, per item; models imported, served, deleted.
+
+    vectors, errors = await embedder.embed("models/match", images)
+
+Each batch goes through: resolve every image to bytes (fetches and object-store reads in
+threads), decode in threads (Pillow releases the GIL), preprocess as the version's manifest
+says, one inference call for the good items, L2-normalisation when the manifest asks for it.
+A bad image fails only its own item. Versions are loaded into the runtime on first use (and on
+import); deleting a model unloads it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+from simmesh_proto.v1 import common_pb2, embedder_pb2
+
+from simmesh.embedder.images import ImageLimits, ImageSource, decode_batch
+from simmesh.embedder.preprocess import preprocess
+from simmesh.embedder.registry import ModelRegistry, check_model_id, parse_model_name, runtime_key
+from simmesh.embedder.runtime import Runtime, machine_cores
+from simmesh.kit.errors import InvalidArgument, SimmeshError
+
+log = logging.getLogger("simmesh.embedder")
+
+MAX_BATCH_IMAGES = 512
+
+
+@dataclass
+class EmbedResult:
+    model_version: str
+    # One row per image of the request; rows of failed items are zero.
+    vectors: np.ndarray
+    errors: list[tuple[int, SimmeshError]]
+
+
+class Embedder:
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        runtime: Runtime,
+        images: ImageSource,
+        *,
+        limits: ImageLimits | None = None,
+        workers: int | None = None,
+    ) -> None:
+        self.registry = registry
+        self.runtime = runtime
+        self.images = images
+        self.limits = limits or images.limits
+        self.executor = ThreadPoolExecutor(max_workers=workers or max(2, machine_cores() * 2),
+                                           thread_name_prefix="embed")
+        self._load_locks: dict[str, asyncio.Lock] = {}
+
+    async def close(self) -> None:
+        await self.runtime.close()
+        self.images.close()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    # -- models -----------------------------------------------------------------------------
+
+    async def resolve(self, name: str, field: str = "model") -> embedder_pb2.ModelVersion:
+        """The version `name` means, loaded into the runtime."""
+        version = await asyncio.to_thread(self.registry.resolve, name, field)
+        model_id, number = parse_model_name(version.name)
+        await self._ensure_loaded(model_id, number, version)
+        return version
+
+    async def _ensure_loaded(self, model_id: str, number: int, version: embedder_pb2.ModelVersion) -> str:
+        key = runtime_key(model_id, number)
+        if self.runtime.loaded(key):
+            return key
+        lock = self._load_locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            if not self.runtime.loaded(key):
+                onnx = await asyncio.to_thread(self.registry.onnx_bytes, model_id, number)
+                await self.runtime.load(key, onnx, version.manifest)
+                log.info("loaded %s", version.name, extra={"model": version.name, "key": key})
+        return key
+
+    async def import_model(self, header: embedder_pb2.ImportModelRequest.Header,
+                           onnx: bytes) -> embedder_pb2.ModelVersion:
+        check_model_id(header.model_id, "header.model_id")
+        if header.size_bytes and header.size_bytes != len(onnx):
+            raise InvalidArgument(
+                f"header.size_bytes says {header.size_bytes} bytes but {len(onnx)} arrived",
+                reason="MODEL_SIZE_MISMATCH", field="header.size_bytes",
+            )
+        version = await asyncio.to_thread(
+            self.registry.create_version, header.model_id, header.manifest, onnx,
+            description=header.description, source=header.source or embedder_pb2.MODEL_SOURCE_IMPORTED,
+            set_default=header.set_default, metrics=dict(header.metrics),
+        )
+        model_id, number = parse_model_name(version.name)
+        await self._ensure_loaded(model_id, number, version)
+        loaded = embedder_pb2.ModelVersion()
+        loaded.CopyFrom(version)
+        loaded.loaded = True
+        return loaded
+
+    async def delete_model(self, model_id: str) -> None:
+        numbers = await asyncio.to_thread(self.registry.delete_model, model_id)
+        for number in numbers:
+            await self._unload(runtime_key(model_id, number))
+
+    async def delete_version(self, model_id: str, number: int) -> None:
+        await asyncio.to_thread(self.registry.delete_version, model_id, number)
+        await self._unload(runtime_key(model_id, number))
+
+    async def _unload(self, key: str) -> None:
+        if self.runtime.loaded(key):
+            await self.runtime.unload(key)
+
+    def is_loaded(self, version_name: str) -> bool:
+        model_id, number = parse_model_name(version_name)
+        return self.runtime.loaded(runtime_key(model_id, number))
+
+    # -- embedding --------------------------------------------------------------------------
+
+    async def embed(self, model: str, images: Sequence[common_pb2.Image],
+                    ids: Sequence[str] = ()) -> EmbedResult:
+        if not images:
+            raise InvalidArgument("images must not be empty", reason="NO_IMAGES", field="images")
+        if len(images) > MAX_BATCH_IMAGES:
+            raise InvalidArgument(
+                f"a batch holds at most {MAX_BATCH_IMAGES} images, got {len(images)}; split it or use StreamEmbed",
+                reason="BATCH_TOO_LARGE", field="images",
+            )
+        if ids and len(ids) != len(images):
+            raise InvalidArgument(f"ids has {len(ids)} entries for {len(images)} images",
+                                  reason="IDS_LENGTH_MISMATCH", field="ids")
+        version = await self.resolve(model)
+        manifest = version.manifest
+        model_id, number = parse_model_name(version.name)
+        key = runtime_key(model_id, number)
+
+        raw = await self.images.resolve_batch(images, self.executor)
+        decoded = await decode_batch(raw, self.limits, self.executor)
+        good = [i for i, item in enumerate(decoded) if not isinstance(item, SimmeshError)]
+        errors = [(i, item) for i, item in enumerate(decoded) if isinstance(item, SimmeshError)]
+        vectors = np.zeros((len(images), manifest.dimension), dtype=np.float32)
+        if good:
+            loop = asyncio.get_running_loop()
+            batch = await loop.run_in_executor(self.executor, preprocess, [decoded[i] for i in good], manifest)
+            output = await self.runtime.infer(key, batch)
+            if manifest.normalize and not manifest.output_normalized:
+                norms = np.linalg.norm(output, axis=1, keepdims=True)
+                output = output / np.maximum(norms, 1e-12)
+            vectors[good] = output
+        return EmbedResult(model_version=version.name, vectors=vectors, errors=errors)
+
+
+async def ensure_builtin_models(registry: ModelRegistry, models: dict) -> list[str]:
+    """Creates each built-in model (version 1, generated by code) that the registry lacks."""
+    created = []
+    for name, builtin in models.items():
+        if await asyncio.to_thread(registry.exists, name):
+            continue
+        onnx = await asyncio.to_thread(builtin.export_onnx)
+        await asyncio.to_thread(
+            registry.create_version, name, builtin.manifest(), onnx,
+            description=builtin.description, source=embedder_pb2.MODEL_SOURCE_BUILTIN, set_default=True,
+        )
+        created.append(name)
+        log.info("created built-in model models/%s", name)
+    return created

@@ -1,0 +1,73 @@
+"""The embedder serving through a real tritonserver that reads its repository from a real S3 server:
+the same vectors as in-process ONNX Runtime, and deleting a model unloads it from Triton."""
+
+from __future__ import annotations
+
+import grpc
+import numpy as np
+import pytest
+import tritonclient.grpc as tritongrpc
+from simmesh_proto.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc
+from support.models import png_bytes, tiny_embedding_model, tiny_manifest
+
+from simmesh.embedder.app import build_app
+from simmesh.embedder.settings import EmbedderSettings
+
+pytestmark = pytest.mark.integration
+
+
+async def _serve(settings: EmbedderSettings):
+    app = await build_app(settings)
+    await app.start()
+    return app
+
+
+async def _import(stub, model_id: str, onnx: bytes) -> embedder_pb2.ModelVersion:
+    def parts():
+        yield embedder_pb2.ImportModelRequest(header=embedder_pb2.ImportModelRequest.Header(
+            model_id=model_id, manifest=tiny_manifest(), size_bytes=len(onnx)))
+        yield embedder_pb2.ImportModelRequest(chunk=onnx)
+
+    return await stub.ImportModel(parts())
+
+
+def _rows(reply: embedder_pb2.EmbedResponse) -> np.ndarray:
+    return np.frombuffer(reply.vectors.data, "<f4").reshape(reply.vectors.count, reply.vectors.dimension)
+
+
+async def test_triton_and_in_process_give_the_same_vectors_and_delete_unloads(
+        tmp_path, s3_server, triton_s3, triton_repository):
+    triton_settings = EmbedderSettings(
+        host="127.0.0.1", port=0, data_dir=str(tmp_path / "triton"), runtime="triton", triton_url=triton_s3.grpc_url,
+        blob_url=f"s3://{triton_repository.bucket}", s3_endpoint=s3_server.endpoint,
+        s3_access_key=s3_server.access_key, s3_secret_key=s3_server.secret_key, builtin_models=False)
+    local_settings = EmbedderSettings(host="127.0.0.1", port=0, data_dir=str(tmp_path / "local"),
+                                      builtin_models=False)
+    triton_app, local_app = await _serve(triton_settings), await _serve(local_settings)
+    onnx = tiny_embedding_model(seed=5)
+    images = [common_pb2.Image(content=png_bytes(c, size=(50 + 10 * i, 40))) for i, c in
+              enumerate([(250, 20, 20), (20, 250, 20), (20, 20, 250), (128, 128, 128)])]
+    images.append(common_pb2.Image(content=b"broken"))
+    try:
+        async with grpc.aio.insecure_channel(triton_app.address) as a, grpc.aio.insecure_channel(local_app.address) as b:
+            through_triton, in_process = embedder_pb2_grpc.EmbedderServiceStub(a), embedder_pb2_grpc.EmbedderServiceStub(b)
+            version = await _import(through_triton, "tiny-triton", onnx)
+            assert version.loaded
+            await _import(in_process, "tiny-triton", onnx)
+            with tritongrpc.InferenceServerClient(triton_s3.grpc_url) as client:
+                assert client.is_model_ready("tiny_triton_v1")
+            request = embedder_pb2.EmbedRequest(model="models/tiny-triton", images=images)
+            served, local = await through_triton.Embed(request), await in_process.Embed(request)
+            assert [e.index for e in served.errors] == [4] == [e.index for e in local.errors]
+            assert np.abs(_rows(served) - _rows(local)).max() < 1e-4
+            assert np.abs(_rows(served)[:4]).sum() > 0
+
+            await through_triton.DeleteModel(embedder_pb2.DeleteModelRequest(name="models/tiny-triton"))
+            with tritongrpc.InferenceServerClient(triton_s3.grpc_url) as client:
+                assert not client.is_model_ready("tiny_triton_v1")
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await through_triton.Embed(request)
+            assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    finally:
+        await triton_app.stop(grace=0)
+        await local_app.stop(grace=0)

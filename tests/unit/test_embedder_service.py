@@ -1,0 +1,214 @@
+"""The embedder through gRPC, in-process ONNX Runtime and a file store: import, embed, errors."""
+
+from __future__ import annotations
+
+import base64
+
+import grpc
+import numpy as np
+import onnxruntime as ort
+import pytest
+from google.protobuf import field_mask_pb2
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+from simmesh_proto.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc
+from support.models import png_bytes, tiny_embedding_model, tiny_manifest
+
+from simmesh.embedder.app import build_app
+from simmesh.embedder.preprocess import preprocess
+from simmesh.embedder.images import decode
+from simmesh.embedder.settings import EmbedderSettings
+
+
+@pytest.fixture
+async def stub(tmp_path):
+    settings = EmbedderSettings(host="127.0.0.1", port=0, data_dir=str(tmp_path), builtin_models=False)
+    app = await build_app(settings)
+    await app.start()
+    async with grpc.aio.insecure_channel(app.address) as channel:
+        yield embedder_pb2_grpc.EmbedderServiceStub(channel)
+    await app.stop(grace=0)
+
+
+def _reason(error: grpc.aio.AioRpcError) -> str:
+    for detail in rpc_status.from_call(error).details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return info.reason
+    return ""
+
+
+def _item_reason(status) -> str:
+    info = error_details_pb2.ErrorInfo()
+    for detail in status.details:
+        if detail.Unpack(info):
+            return info.reason
+    return ""
+
+
+async def _import(stub, model_id="tiny", onnx=None, manifest=None, chunk=1000, **header):
+    onnx = onnx if onnx is not None else tiny_embedding_model()
+    head = embedder_pb2.ImportModelRequest.Header(model_id=model_id, manifest=manifest or tiny_manifest(),
+                                                  size_bytes=len(onnx), **header)
+
+    def parts():
+        yield embedder_pb2.ImportModelRequest(header=head)
+        for start in range(0, len(onnx), chunk):
+            yield embedder_pb2.ImportModelRequest(chunk=onnx[start:start + chunk])
+
+    return await stub.ImportModel(parts())
+
+
+def _rows(response) -> np.ndarray:
+    batch = response.vectors
+    return np.frombuffer(batch.data, dtype="<f4").reshape(batch.count, batch.dimension)
+
+
+async def test_import_then_embed_matches_onnxruntime(stub):
+    version = await _import(stub, description="test model")
+    assert version.name == "models/tiny/versions/1" and version.loaded and version.manifest.dimension == 8
+    images = [png_bytes((200, 10, 10)), png_bytes((10, 200, 10), size=(64, 64), fmt="JPEG")]
+    reply = await stub.Embed(embedder_pb2.EmbedRequest(
+        model="models/tiny", images=[common_pb2.Image(content=images[0]),
+                                     common_pb2.Image(base64=base64.b64encode(images[1]).decode())]))
+    assert reply.model_version == "models/tiny/versions/1" and not reply.errors
+    vectors = _rows(reply)
+    session = ort.InferenceSession(tiny_embedding_model(), providers=["CPUExecutionProvider"])
+    expected = session.run(["embedding"], {"input": preprocess([decode(b) for b in images], tiny_manifest())})[0]
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    np.testing.assert_allclose(vectors, expected, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+async def test_a_bad_image_fails_only_its_item(stub):
+    await _import(stub)
+    good = png_bytes((30, 60, 90))
+    reply = await stub.Embed(embedder_pb2.EmbedRequest(
+        model="models/tiny/versions/1",
+        images=[common_pb2.Image(content=good), common_pb2.Image(content=b"not an image"),
+                common_pb2.Image(base64="%%%"), common_pb2.Image(), common_pb2.Image(content=good)],
+        ids=["a", "b", "c", "d", "e"],
+    ))
+    failed = {e.index: (e.id, e.status.code, _item_reason(e.status)) for e in reply.errors}
+    assert failed == {
+        1: ("b", grpc.StatusCode.INVALID_ARGUMENT.value[0], "IMAGE_UNDECODABLE"),
+        2: ("c", grpc.StatusCode.INVALID_ARGUMENT.value[0], "IMAGE_BASE64_INVALID"),
+        3: ("d", grpc.StatusCode.INVALID_ARGUMENT.value[0], "IMAGE_EMPTY"),
+    }
+    vectors = _rows(reply)
+    assert vectors.shape == (5, 8)
+    np.testing.assert_allclose(vectors[0], vectors[4], atol=1e-6)
+    assert np.abs(vectors[0]).sum() > 0 and not vectors[1:4].any()
+
+
+async def test_stream_embed_answers_each_batch_in_order(stub):
+    await _import(stub)
+    colors = [(250, 0, 0), (0, 250, 0), (0, 0, 250)]
+
+    def requests():
+        for color in colors:
+            yield embedder_pb2.EmbedRequest(model="models/tiny", images=[common_pb2.Image(content=png_bytes(color))])
+
+    replies = [r async for r in stub.StreamEmbed(requests())]
+    single = [_rows(await stub.Embed(embedder_pb2.EmbedRequest(
+        model="models/tiny", images=[common_pb2.Image(content=png_bytes(c))]))) for c in colors]
+    assert len(replies) == 3
+    for reply, expected in zip(replies, single):
+        np.testing.assert_allclose(_rows(reply), expected, atol=1e-6)
+
+
+async def test_versions_default_and_delete(stub):
+    await _import(stub)
+    second = await _import(stub, onnx=tiny_embedding_model(seed=1), set_default=False)
+    assert second.name == "models/tiny/versions/2"
+    model = await stub.GetModel(embedder_pb2.GetModelRequest(name="models/tiny"))
+    assert (model.default_version, model.latest_version) == (1, 2)
+    image = [common_pb2.Image(content=png_bytes((5, 100, 200)))]
+    v1 = _rows(await stub.Embed(embedder_pb2.EmbedRequest(model="models/tiny", images=image)))
+    v2 = _rows(await stub.Embed(embedder_pb2.EmbedRequest(model="models/tiny/versions/2", images=image)))
+    assert not np.allclose(v1, v2)
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.DeleteModelVersion(embedder_pb2.DeleteModelVersionRequest(name="models/tiny/versions/1"))
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert _reason(caught.value) == "MODEL_VERSION_IS_DEFAULT"
+
+    updated = await stub.UpdateModel(embedder_pb2.UpdateModelRequest(
+        model=embedder_pb2.Model(name="models/tiny", default_version=2),
+        update_mask=field_mask_pb2.FieldMask(paths=["default_version"])))
+    assert updated.default_version == 2
+    now = _rows(await stub.Embed(embedder_pb2.EmbedRequest(model="models/tiny", images=image)))
+    np.testing.assert_allclose(now, v2, atol=1e-6)
+
+    await stub.DeleteModelVersion(embedder_pb2.DeleteModelVersionRequest(name="models/tiny/versions/1"))
+    versions = await stub.ListModelVersions(embedder_pb2.ListModelVersionsRequest(parent="models/tiny"))
+    assert [v.name for v in versions.versions] == ["models/tiny/versions/2"]
+
+    await stub.DeleteModel(embedder_pb2.DeleteModelRequest(name="models/tiny"))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.Embed(embedder_pb2.EmbedRequest(model="models/tiny", images=image))
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND and _reason(caught.value) == "MODEL_NOT_FOUND"
+
+
+async def test_list_models_pages(stub):
+    for name in ("alpha", "beta", "gamma"):
+        await _import(stub, model_id=name)
+    first = await stub.ListModels(embedder_pb2.ListModelsRequest(page_size=2))
+    second = await stub.ListModels(embedder_pb2.ListModelsRequest(page_size=2, page_token=first.next_page_token))
+    assert [m.name for m in first.models] == ["models/alpha", "models/beta"]
+    assert [m.name for m in second.models] == ["models/gamma"] and not second.next_page_token
+
+
+@pytest.mark.parametrize("case, reason, field", [
+    ("wrong output", "MANIFEST_MISMATCH", "header.manifest.output_name"),
+    ("wrong input", "MANIFEST_MISMATCH", "header.manifest.input_name"),
+    ("wrong size", "MANIFEST_MISMATCH", "header.manifest"),
+    ("wrong dimension", "MANIFEST_MISMATCH", "header.manifest.dimension"),
+    ("not onnx", "MODEL_INVALID", "chunk"),
+    ("ir too new", "MODEL_IR_UNSUPPORTED", "chunk"),
+    ("bad id", "INVALID_MODEL_ID", "header.model_id"),
+])
+async def test_import_checks_the_manifest_against_the_graph(stub, case, reason, field):
+    manifest, onnx, model_id = tiny_manifest(), tiny_embedding_model(), "tiny"
+    if case == "wrong output":
+        manifest.output_name = "logits"
+    elif case == "wrong input":
+        manifest.input_name = "data"
+    elif case == "wrong size":
+        manifest.input_width = manifest.input_height = 32
+    elif case == "wrong dimension":
+        manifest.dimension = 9
+    elif case == "not onnx":
+        onnx = b"\x00garbage" * 10
+    elif case == "ir too new":
+        onnx = tiny_embedding_model(ir_version=14)
+    elif case == "bad id":
+        model_id = "Bad Id"
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await _import(stub, model_id=model_id, onnx=onnx, manifest=manifest)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    status = rpc_status.from_call(caught.value)
+    assert _reason(caught.value) == reason
+    bad = error_details_pb2.BadRequest()
+    assert any(d.Unpack(bad) for d in status.details)
+    assert bad.field_violations[0].field == field
+    models = await stub.ListModels(embedder_pb2.ListModelsRequest())
+    assert not models.models, "a refused import must store nothing"
+
+
+async def test_request_level_errors(stub):
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.Embed(embedder_pb2.EmbedRequest(model="models/nope", images=[common_pb2.Image(content=b"x")]))
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND and _reason(caught.value) == "MODEL_NOT_FOUND"
+    await _import(stub)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.Embed(embedder_pb2.EmbedRequest(model="models/tiny"))
+    assert _reason(caught.value) == "NO_IMAGES"
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.Embed(embedder_pb2.EmbedRequest(model="tiny", images=[common_pb2.Image(content=b"x")]))
+    assert _reason(caught.value) == "INVALID_MODEL_NAME"
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.Embed(embedder_pb2.EmbedRequest(model="models/tiny", images=[common_pb2.Image(content=b"x")],
+                                                   ids=["a", "b"]))
+    assert _reason(caught.value) == "IDS_LENGTH_MISMATCH"
