@@ -5,6 +5,7 @@ result or with a status carrying a simmesh `ErrorInfo` reason."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import grpc
 import pytest
@@ -38,9 +39,14 @@ STANDARD = {"grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"}
 
 
 @pytest.fixture(params=sorted(SERVICES))
-async def service(request, tmp_path):
+async def service(request, tmp_path, etcd_server):
     pb2, name, build, settings_cls = SERVICES[request.param]
     settings = settings_cls(host="127.0.0.1", port=0, data_dir=str(tmp_path))
+    if settings_cls is RouterSettings:
+        settings = dataclasses.replace(settings, etcd_endpoints=(etcd_server.endpoint,),
+                                       etcd_prefix=f"/contracts-{tmp_path.name}")
+    if settings_cls is EmbedderSettings:
+        settings = dataclasses.replace(settings, builtin_models=False)
     app = await build(settings)
     await app.start()
     try:

@@ -49,11 +49,15 @@ DEFAULT_PORTS = {
     "triton-metrics": 8002,
 }
 
+# Shard node n listens on SHARD_BASE_PORT + n.
+SHARD_BASE_PORT = 50060
+
 # One bucket per kind of artifact, as in the Kubernetes deployment.
 BUCKETS = {"models": "simmesh-models", "images": "simmesh-images", "snapshots": "simmesh-snapshots"}
 BLOB_URLS = {
     "embedder": "s3://simmesh-models",
     "indexer": "s3://simmesh-snapshots",
+    "shard": "s3://simmesh-snapshots",
     "catalog": "s3://simmesh-images/catalog",
     "labeler": "s3://simmesh-images/labeler",
 }
@@ -66,6 +70,8 @@ class MeshConfig:
     host: str = "127.0.0.1"
     auth_token: str = ""
     with_triton: bool = True
+    # Indexer shard nodes (ordinals 0..n-1): a collection can have up to this many shards.
+    shard_nodes: int = 2
     # Extra SIMMESH_* variables for every service.
     env: dict[str, str] = field(default_factory=dict)
 
@@ -75,9 +81,8 @@ class Mesh:
         self.config = config
         self.data_dir = Path(config.data_dir).resolve()
         self.log_dir = self.data_dir / "logs"
-        self.ports = (
-            {name: free_port() for name in DEFAULT_PORTS} if config.ports == "auto" else dict(DEFAULT_PORTS)
-        )
+        defaults = dict(DEFAULT_PORTS) | {f"shard-{i}": SHARD_BASE_PORT + i for i in range(config.shard_nodes)}
+        self.ports = {name: free_port() for name in defaults} if config.ports == "auto" else defaults
         self.etcd: EtcdServer | None = None
         self.s3: S3Server | None = None
         self.triton: TritonServer | None = None
@@ -87,7 +92,10 @@ class Mesh:
 
     @property
     def addresses(self) -> dict[str, str]:
-        return {name: f"{self.config.host}:{self.ports[name]}" for name in SERVICES}
+        return {name: self.address_of(name) for name in SERVICES}
+
+    def address_of(self, name: str) -> str:
+        return f"{self.config.host}:{self.ports[name]}"
 
     def _credentials(self) -> dict[str, str]:
         """S3 credentials, made once per data directory and kept there."""
@@ -108,7 +116,7 @@ class Mesh:
         env.update(
             SIMMESH_HOST=self.config.host,
             SIMMESH_PORT=str(self.ports[name]),
-            SIMMESH_METRICS_PORT=str(self.ports[f"{name}-metrics"]),
+            SIMMESH_METRICS_PORT=str(self.ports.get(f"{name}-metrics", -1)),
             SIMMESH_DATA_DIR=str(self.data_dir / name),
             SIMMESH_LOG_LEVEL=env.get("SIMMESH_LOG_LEVEL", "INFO"),
             SIMMESH_AUTH_TOKEN=self.config.auth_token,
@@ -122,7 +130,7 @@ class Mesh:
             SIMMESH_CATALOG_ADDR=self.addresses["catalog"],
             SIMMESH_LABELER_ADDR=self.addresses["labeler"],
         )
-        env["SIMMESH_BLOB_URL"] = BLOB_URLS[name]
+        env["SIMMESH_BLOB_URL"] = BLOB_URLS[name.split("-")[0] if name.startswith("shard-") else name]
         if self.triton is not None:
             env.update(SIMMESH_RUNTIME="triton", SIMMESH_TRITON_URL=self.triton.grpc_url)
         env.update(self.config.env)
@@ -152,6 +160,13 @@ class Mesh:
                                     "AWS_DEFAULT_REGION": self.s3.region},
                 )
                 self.triton.start()
+            for ordinal in range(self.config.shard_nodes):
+                name = f"shard-{ordinal}"
+                env = self.service_env(name) | {"SIMMESH_SHARD_ORDINAL": str(ordinal)}
+                self.services[name] = ManagedProcess(
+                    name, [sys.executable, "-m", "simmesh.indexer", "shard"], log_path=self.log_dir / f"{name}.log",
+                    env=env,
+                ).start()
             for name in SERVICES:
                 argv = [sys.executable, "-m", f"simmesh.{name}"] + (["router"] if name == "indexer" else [])
                 self.services[name] = ManagedProcess(
@@ -159,7 +174,7 @@ class Mesh:
                 ).start()
             deadline = time.monotonic() + timeout
             for name, proc in self.services.items():
-                proc.wait_ready(lambda n=name: serving(self.addresses[n], timeout=1.0),
+                proc.wait_ready(lambda n=name: serving(self.address_of(n), timeout=1.0),
                                 max(1.0, deadline - time.monotonic()))
         except BaseException:
             self.stop()
@@ -175,7 +190,7 @@ class Mesh:
                 prepare_repository(store, "triton")
 
     def stop(self) -> None:
-        """Services first (they drain), then Triton, the S3 server and etcd. By process id."""
+        """Services first (they drain; shard nodes last), then Triton, S3 and etcd. By process id."""
         for proc in reversed(list(self.services.values())):
             proc.stop(grace=15)
         for component in (self.triton, self.s3, self.etcd):
@@ -202,7 +217,7 @@ class Mesh:
         if self.triton:
             yield "triton", self.triton.grpc_url, self.triton.pid, self.triton.log_path
         for name, proc in self.services.items():
-            yield name, self.addresses[name], proc.pid, proc.log_path
+            yield name, self.address_of(name), proc.pid, proc.log_path
 
     def _write_state(self) -> None:
         state = {

@@ -2,11 +2,11 @@
 
 import sys
 
-from simmesh.indexer.app import build_router
-from simmesh.indexer.settings import RouterSettings
+from simmesh.indexer.app import build_router, build_shard
+from simmesh.indexer.settings import RouterSettings, ShardSettings
 from simmesh.kit.server import service_main
 
-ROLES = {"router": (RouterSettings, build_router)}
+ROLES = {"router": (RouterSettings, build_router), "shard": (ShardSettings, build_shard)}
 
 if __name__ == "__main__":
     args = sys.argv[1:]

@@ -1,23 +1,69 @@
-"""Wires the indexer router's server from its settings."""
+"""Wires the indexer's two roles from their settings: the router and a shard node."""
 
 from __future__ import annotations
 
-from simmesh_proto.v1 import indexer_pb2, indexer_pb2_grpc
+import asyncio
+from pathlib import Path
 
+from simmesh_proto.internal.v1 import shard_pb2, shard_pb2_grpc
+from simmesh_proto.v1 import embedder_pb2_grpc, indexer_pb2, indexer_pb2_grpc
+
+from simmesh.indexer.layout import Layout
+from simmesh.indexer.router import Router
 from simmesh.indexer.servicer import IndexerServicer
-from simmesh.indexer.settings import RouterSettings
+from simmesh.indexer.settings import RouterSettings, ShardSettings
+from simmesh.indexer.shard_map import ShardMap
+from simmesh.indexer.shard_node import ShardNode
+from simmesh.indexer.shard_servicer import ShardServicer
+from simmesh.indexer.vectors import configure_threads
+from simmesh.kit.blobstore import open_blobstore
+from simmesh.kit.channels import open_channel
+from simmesh.kit.discovery import EtcdConfig
 from simmesh.kit.operations import close_operations, open_operations, operations_binding
 from simmesh.kit.server import App, binding, build_server
 
 
+def _etcd(settings):
+    return EtcdConfig(",".join(settings.etcd_endpoints)).connect()
+
+
 async def build_router(settings: RouterSettings) -> App:
+    etcd = _etcd(settings)
+    shards = await asyncio.to_thread(ShardMap, etcd, Layout(settings.etcd_prefix), settings.auth_token)
+    embedder = open_channel(settings.embedder_addr, settings.auth_token)
     operations = open_operations(settings.data_dir)
     operations.recover()
-    servicer = IndexerServicer()
+    router = Router(shards, embedder_pb2_grpc.EmbedderServiceStub(embedder), operations,
+                    min_train_vectors=settings.min_train_vectors)
     app = build_server(
         settings,
-        [binding(servicer, indexer_pb2, indexer_pb2_grpc, "IndexerService"), operations_binding(operations)],
+        [binding(IndexerServicer(router), indexer_pb2, indexer_pb2_grpc, "IndexerService"),
+         operations_binding(operations)],
         service_label="indexer",
     )
     app.on_close(lambda: close_operations(operations))
+    app.on_close(shards.close)
+    app.on_close(embedder.close)
+    app.on_close(etcd.close)
+    return app
+
+
+async def build_shard(settings: ShardSettings) -> App:
+    configure_threads(settings.faiss_threads)
+    ordinal = settings.ordinal()
+    etcd = _etcd(settings)
+    blobstore = open_blobstore(settings.blob_config(default_dir="snapshots"))
+    servicer = ShardServicer()
+    app = build_server(settings, [binding(servicer, shard_pb2, shard_pb2_grpc, "ShardService")],
+                       service_label="shard")
+    # The node registers the address it is reached at, known once the port is bound.
+    node = servicer.node = ShardNode(
+        ordinal, settings.advertise_address or app.address, Path(settings.data_dir) / "shards", blobstore, etcd,
+        Layout(settings.etcd_prefix), lease_ttl=settings.lease_ttl, snapshot_interval=settings.snapshot_interval,
+        on_lost=app.request_stop,
+    )
+    app.on_start(lambda: asyncio.to_thread(node.start))
+    app.on_drain(lambda: asyncio.to_thread(node.mark_stopping))
+    app.on_close(lambda: asyncio.to_thread(node.close))
+    app.on_close(etcd.close)
     return app

@@ -67,13 +67,20 @@ class App:
     metrics: Metrics
     settings: ServerSettings
     service_names: list[str]
+    start_hooks: list[Hook] = field(default_factory=list)
     drain_hooks: list[Hook] = field(default_factory=list)
     close_hooks: list[Hook] = field(default_factory=list)
+    _stop: asyncio.Event | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def address(self) -> str:
         host = self.settings.host
         return f"{'127.0.0.1' if host in ('0.0.0.0', '[::]', '::') else host}:{self.port}"
+
+    def on_start(self, hook: Hook) -> None:
+        """Runs once the server accepts calls (e.g. register in etcd)."""
+        self.start_hooks.append(hook)
 
     def on_drain(self, hook: Hook) -> None:
         self.drain_hooks.append(hook)
@@ -81,13 +88,21 @@ class App:
     def on_close(self, hook: Hook) -> None:
         self.close_hooks.append(hook)
 
+    def request_stop(self) -> None:
+        """Ask `serve()` to drain and stop, from any thread (e.g. when an etcd lease is lost)."""
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
         await self.server.start()
         for name in self.service_names:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         if self.settings.metrics_port >= 0:
             self.metrics.serve_http(self.settings.host, self.settings.metrics_port)
+        await _run_hooks(self.start_hooks, raise_errors=True)
         log.info(
             "serving %s on %s", ", ".join(self.service_names), self.address,
             extra={"port": self.port, "metrics_port": self.metrics.http_port},
@@ -104,12 +119,11 @@ class App:
     async def serve(self) -> None:
         """Start, run until SIGTERM or SIGINT, then drain and stop."""
         await self.start()
-        stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, self._stop.set)
         server_done = asyncio.ensure_future(self.server.wait_for_termination())
-        stop_wait = asyncio.ensure_future(stop.wait())
+        stop_wait = asyncio.ensure_future(self._stop.wait())
         await asyncio.wait({server_done, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
         log.info("stopping: draining in-flight calls for up to %.1fs", self.settings.shutdown_grace)
         await self.stop()
@@ -118,13 +132,15 @@ class App:
         log.info("stopped")
 
 
-async def _run_hooks(hooks: Sequence[Hook]) -> None:
+async def _run_hooks(hooks: Sequence[Hook], raise_errors: bool = False) -> None:
     for hook in hooks:
         try:
             result = hook()
             if asyncio.iscoroutine(result):
                 await result
-        except Exception:  # noqa: BLE001 - one failing hook must not stop the others
+        except Exception:  # noqa: BLE001 - one failing shutdown hook must not stop the others
+            if raise_errors:
+                raise
             log.exception("shutdown hook failed")
 
 

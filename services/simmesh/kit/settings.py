@@ -16,6 +16,8 @@ import typing
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
+from simmesh.kit.blobstore import BlobStoreConfig
+
 ENV_PREFIX = "SIMMESH_"
 
 T = TypeVar("T")
@@ -121,12 +123,22 @@ class BlobSettings:
     s3_secret_key: str = dataclasses.field(default="", metadata={"help": "S3 secret key"})
     s3_region: str = dataclasses.field(default="us-east-1", metadata={"help": "S3 region"})
 
+    def blob_config(self, url: str = "", default_dir: str = "blobs") -> BlobStoreConfig:
+        """`url` (or `blob_url`) with the S3 credentials; empty: a file store in the data dir."""
+        url = url or self.blob_url
+        if not url:
+            data_dir = getattr(self, "data_dir", ".simmesh")
+            url = "file://" + os.path.join(os.path.abspath(data_dir), default_dir)
+        return BlobStoreConfig(url=url, s3_endpoint=self.s3_endpoint, access_key=self.s3_access_key,
+                               secret_key=self.s3_secret_key, region=self.s3_region)
+
 
 @dataclasses.dataclass(frozen=True)
 class EtcdSettings:
     etcd_endpoints: tuple[str, ...] = dataclasses.field(
         default=("127.0.0.1:2379",), metadata={"help": "etcd endpoints, host:port[,host:port]"}
     )
+    etcd_prefix: str = dataclasses.field(default="/simmesh", metadata={"help": "root of simmesh's keys in etcd"})
 
 
 @dataclasses.dataclass(frozen=True)

@@ -41,12 +41,18 @@ class ShardInfo(_message.Message):
     def __init__(self, collection: _Optional[str] = ..., shard: _Optional[int] = ..., address: _Optional[str] = ..., state: _Optional[_Union[ShardInfo.State, str]] = ..., record_count: _Optional[int] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., pid: _Optional[int] = ...) -> None: ...
 
 class CollectionConfig(_message.Message):
-    __slots__ = ("collection", "generation")
+    __slots__ = ("collection", "generation", "storage", "next", "next_storage")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     GENERATION_FIELD_NUMBER: _ClassVar[int]
+    STORAGE_FIELD_NUMBER: _ClassVar[int]
+    NEXT_FIELD_NUMBER: _ClassVar[int]
+    NEXT_STORAGE_FIELD_NUMBER: _ClassVar[int]
     collection: _indexer_pb2.Collection
     generation: int
-    def __init__(self, collection: _Optional[_Union[_indexer_pb2.Collection, _Mapping]] = ..., generation: _Optional[int] = ...) -> None: ...
+    storage: str
+    next: _indexer_pb2.Collection
+    next_storage: str
+    def __init__(self, collection: _Optional[_Union[_indexer_pb2.Collection, _Mapping]] = ..., generation: _Optional[int] = ..., storage: _Optional[str] = ..., next: _Optional[_Union[_indexer_pb2.Collection, _Mapping]] = ..., next_storage: _Optional[str] = ...) -> None: ...
 
 class ShardRecord(_message.Message):
     __slots__ = ("id", "url", "metadata", "create_time", "update_time")

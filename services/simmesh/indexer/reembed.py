@@ -1,0 +1,163 @@
+"""Re-embedding a collection with another model version, while searches go on.
+
+The job adds a second storage (`next_storage`, defined by `next`: the collection with the new
+model and dimension) that the shard nodes open, re-embeds every record from its `_url` into it
+page by page, catches up with the records written meanwhile (re-embedding the ones updated since
+the pass began, deleting the ones deleted), then swaps storages in one etcd write and the old
+storage is dropped. Records without a URL (or whose image cannot be fetched or decoded) are left
+out of the new storage, counted and reported. Searches use the old vectors until the swap.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from simmesh_proto.internal.v1 import shard_pb2
+from simmesh_proto.v1 import common_pb2, indexer_pb2
+
+from simmesh.indexer.layout import placement
+from simmesh.indexer.router import Router, now
+from simmesh.kit.errors import FailedPrecondition, InvalidArgument, Unavailable
+from simmesh.kit.operations import JobContext
+
+log = logging.getLogger("simmesh.indexer.reembed")
+
+PAGE = 256
+MAX_REPORTED_IDS = 1000
+
+
+class Reembedder:
+    def __init__(self, router: Router) -> None:
+        self.router = router
+
+    async def start(self, collection_id: str, model: str):
+        router = self.router
+        config = router.shards.config(collection_id)
+        if not model.startswith("models/"):
+            raise InvalidArgument(f"model must be `models/{{m}}[/versions/{{v}}]`, got {model!r}",
+                                  reason="INVALID_MODEL_NAME", field="model")
+        if config.next_storage or collection_id in router._training:
+            raise FailedPrecondition(f"collection `collections/{collection_id}` is busy (re-embedding or training)",
+                                     reason="COLLECTION_BUSY")
+        dimension = await router._model_dimension(model, "model")
+        metadata = indexer_pb2.ReembedMetadata(collection=config.collection.name, model=model, stage="preparing")
+
+        async def job(ctx: JobContext) -> indexer_pb2.ReembedResponse:
+            return await self._run(ctx, collection_id, model, dimension, metadata)
+
+        return router.operations.start("reembed_collection", metadata, job)
+
+    async def _run(self, ctx: JobContext, collection_id: str, model: str, dimension: int,
+                   metadata: indexer_pb2.ReembedMetadata) -> indexer_pb2.ReembedResponse:
+        router = self.router
+        config = router.shards.config(collection_id)
+        next_storage = f"{collection_id}.g{config.generation + 1}"
+        config.next.CopyFrom(config.collection)
+        config.next.model, config.next.dimension = model, dimension
+        config.next.index_state = indexer_pb2.INDEX_STATE_EXACT
+        config.next_storage = next_storage
+        await router._save(config)
+        response = indexer_pb2.ReembedResponse(collection=config.collection.name, model=model)
+        try:
+            if not await router.shards.wait_shards(next_storage, config.collection.shard_count, 30.0):
+                raise Unavailable(f"the shards of the new storage {next_storage} did not come up",
+                                  reason="SHARDS_NOT_READY")
+            stats = await router.stats(collection_id, None)
+            metadata.total_count, metadata.stage = stats.record_count, "re-embedding"
+            ctx.report(metadata)
+            started_ns = time.time_ns()
+            missing: set[str] = set()
+            response.reembedded_count = await self._copy(ctx, config, next_storage, model, missing, metadata, 0)
+            metadata.stage = "catching up"
+            ctx.report(metadata)
+            await self._copy(ctx, config, next_storage, model, missing, metadata, started_ns)
+            await self._drop_deleted(config, next_storage, missing)
+            response.missing_image_count = len(missing)
+            response.missing_image_ids.extend(sorted(missing)[:MAX_REPORTED_IDS])
+        except BaseException:
+            config = router.shards.config(collection_id)
+            config.ClearField("next")
+            config.next_storage = ""
+            await router._save(config)
+            raise
+        config = router.shards.config(collection_id)
+        config.collection.CopyFrom(config.next)
+        config.collection.update_time.CopyFrom(now())
+        config.storage = next_storage
+        config.ClearField("next")
+        config.next_storage = ""
+        await router._save(config)
+        metadata.stage, metadata.progress = "done", 1.0
+        ctx.report(metadata)
+        return response
+
+    async def _copy(self, ctx, config, next_storage, model, missing: set[str], metadata, since_ns: int) -> int:
+        """Re-embeds into the next storage every record of the current one (updated at or after
+        `since_ns`), page by page in id order; returns how many it wrote. Records whose image
+        cannot be had go into `missing` (and out of the next storage)."""
+        router = self.router
+        collection_id = config.collection.name.split("/")[-1]
+        after, written = "", 0
+        while True:
+            ctx.check_cancelled()
+            page, more = await router.list_records(collection_id, after, PAGE, None, False, None)
+            if not page:
+                return written
+            after = page[-1].id
+            if since_ns:
+                page = [r for r in page if r.update_time.ToNanoseconds() >= since_ns]
+            with_url = [r for r in page if r.url]
+            failed_ids = {r.id for r in page if not r.url}
+            if with_url:
+                reply = await router._embed(model, [common_pb2.Image(url=r.url) for r in with_url], None)
+                failed = {e.index for e in reply.errors}
+                failed_ids |= {with_url[j].id for j in failed}
+                keep = [j for j in range(len(with_url)) if j not in failed]
+                if keep:
+                    row = reply.vectors.dimension * 4
+                    vectors = b"".join(reply.vectors.data[j * row:(j + 1) * row] for j in keep)
+                    records = [shard_pb2.ShardRecord(id=with_url[j].id, url=with_url[j].url,
+                                                     metadata=with_url[j].metadata,
+                                                     create_time=with_url[j].create_time) for j in keep]
+                    await self._write(config, next_storage, records, vectors, reply.vectors.dimension)
+                    missing.difference_update(r.id for r in records)
+                    written += len(keep)
+            missing |= failed_ids
+            if not since_ns:
+                metadata.done_count += len(page)
+            metadata.failed_count = len(missing)
+            metadata.progress = min(0.99, metadata.done_count / max(metadata.total_count, 1))
+            ctx.report(metadata)
+            if not more:
+                return written
+
+    async def _write(self, config, next_storage: str, records, vectors: bytes, dimension: int) -> None:
+        by_shard: dict[int, list[int]] = {}
+        for i, record in enumerate(records):
+            by_shard.setdefault(placement(record.id, config.collection.shard_count), []).append(i)
+        row = dimension * 4
+        for shard, items in by_shard.items():
+            request = shard_pb2.WriteRequest(records=[records[i] for i in items], dimension=dimension, upsert=True,
+                                             vectors=b"".join(vectors[i * row:(i + 1) * row] for i in items))
+            await self.router._call(config, shard, "Write", request, None, storage=next_storage)
+
+    async def _drop_deleted(self, config, next_storage: str, missing: set[str]) -> None:
+        """Deletes from the next storage the records deleted from the current one meanwhile, and
+        those whose image could not be had after an update."""
+        router = self.router
+        collection_id = config.collection.name.split("/")[-1]
+        for shard in range(config.collection.shard_count):
+            after = ""
+            while True:
+                page = await router._call(config, shard, "List", shard_pb2.ListRequest(after_id=after, limit=1000),
+                                          None, storage=next_storage)
+                if not page.records:
+                    break
+                ids = [r.id for r in page.records]
+                after = ids[-1]
+                _, gone = await router.get_records(collection_id, ids, False, None)
+                drop = set(gone) | (set(ids) & missing)
+                if drop:
+                    await router._call(config, shard, "Delete", shard_pb2.DeleteRequest(ids=sorted(drop)), None,
+                                       storage=next_storage)

@@ -1,0 +1,107 @@
+"""The router's view of etcd: collection definitions and which node serves which shard.
+
+Both come from prefix watchers (list, then watch from the revision, re-list after compaction),
+so reads are local and cheap. One gRPC channel per shard address is kept and reused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from simmesh_proto.internal.v1 import shard_pb2, shard_pb2_grpc
+
+from simmesh.indexer.layout import Layout, decode_collection, decode_shard
+from simmesh.kit.discovery import EtcdClient, PrefixWatcher
+from simmesh.kit.errors import NotFound, Unavailable
+from simmesh.kit.channels import open_channel
+
+
+class ShardMap:
+    def __init__(self, etcd: EtcdClient, layout: Layout, token: str = "") -> None:
+        self.etcd = etcd
+        self.layout = layout
+        self.token = token
+        self._collections = PrefixWatcher(etcd, layout.collections)
+        self._shards = PrefixWatcher(etcd, layout.shards)
+        self._nodes = PrefixWatcher(etcd, layout.nodes)
+        self._stubs: dict[str, tuple[object, shard_pb2_grpc.ShardServiceStub]] = {}
+
+    async def close(self) -> None:
+        for watcher in (self._collections, self._shards, self._nodes):
+            watcher.close()
+        for channel, _ in self._stubs.values():
+            await channel.close()
+        self._stubs.clear()
+
+    # -- collections ------------------------------------------------------------------------
+
+    def collection_ids(self) -> list[str]:
+        return sorted(self.layout.collection_of(k) for k in self._collections.snapshot())
+
+    def find(self, collection_id: str) -> shard_pb2.CollectionConfig | None:
+        value = self._collections.snapshot().get(self.layout.collection_key(collection_id))
+        return None if value is None else decode_collection(value)
+
+    def config(self, collection_id: str) -> shard_pb2.CollectionConfig:
+        config = self.find(collection_id)
+        if config is None:
+            raise NotFound(f"collection `collections/{collection_id}` does not exist", reason="COLLECTION_NOT_FOUND",
+                           metadata={"collection": f"collections/{collection_id}"})
+        return config
+
+    async def wait_value(self, key: str, value: bytes, timeout: float) -> bool:
+        """Waits until the collections view holds `value` at `key` (read-your-writes)."""
+        return await asyncio.to_thread(self._collections.wait_for, lambda view: view.get(key) == value, timeout)
+
+    async def wait_collection(self, collection_id: str, present: bool, timeout: float) -> bool:
+        key = self.layout.collection_key(collection_id)
+        return await asyncio.to_thread(self._collections.wait_for, lambda view: (key in view) == present, timeout)
+
+    # -- shards -----------------------------------------------------------------------------
+
+    def node_count(self) -> int:
+        return len(self._nodes.snapshot())
+
+    def shard_infos(self, storage: str) -> dict[int, shard_pb2.ShardInfo]:
+        prefix = f"{self.layout.shards}{storage}/"
+        out = {}
+        for key, value in self._shards.snapshot().items():
+            if key.startswith(prefix):
+                info = decode_shard(value)
+                out[info.shard] = info
+        return out
+
+    async def wait_shards(self, storage: str, count: int, timeout: float) -> bool:
+        prefix = f"{self.layout.shards}{storage}/"
+
+        def ready(view) -> bool:
+            return sum(1 for key in view if key.startswith(prefix)) >= count
+
+        return await asyncio.to_thread(self._shards.wait_for, ready, timeout)
+
+    async def wait_no_shards(self, storage: str, timeout: float) -> bool:
+        prefix = f"{self.layout.shards}{storage}/"
+        return await asyncio.to_thread(self._shards.wait_for,
+                                       lambda view: not any(k.startswith(prefix) for k in view), timeout)
+
+    def stub(self, storage: str, shard: int, collection_id: str = "") -> shard_pb2_grpc.ShardServiceStub:
+        """The stub of the node serving the storage's shard, or UNAVAILABLE naming the shard."""
+        info = self.shard_infos(storage).get(shard)
+        if info is None or info.state != shard_pb2.ShardInfo.STATE_SERVING:
+            raise shard_unavailable(collection_id or storage, shard,
+                                    "not registered in etcd" if info is None else "stopping")
+        entry = self._stubs.get(info.address)
+        if entry is None:
+            channel = open_channel(info.address, self.token)
+            entry = self._stubs[info.address] = (channel, shard_pb2_grpc.ShardServiceStub(channel))
+        return entry[1]
+
+
+def shard_name(collection_id: str, shard: int) -> str:
+    return f"collections/{collection_id}/shards/{shard}"
+
+
+def shard_unavailable(collection_id: str, shard: int, why: str) -> Unavailable:
+    name = shard_name(collection_id, shard)
+    return Unavailable(f"shard {name} is unavailable: {why}", reason="SHARD_UNAVAILABLE",
+                       metadata={"shard": name})

@@ -1,0 +1,116 @@
+"""gRPC surface of a shard node (`simmesh.internal.v1.ShardService`): proto <-> ShardStore.
+
+Every store call runs in a worker thread, so FAISS work and fsyncs never block the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+from simmesh_proto.internal.v1 import shard_pb2, shard_pb2_grpc
+from simmesh_proto.v1 import indexer_pb2
+
+from simmesh.indexer.shard_node import ShardNode
+from simmesh.indexer.store import StoredRecord
+
+
+def _filter(request):
+    return request.filter if request.HasField("filter") else None
+
+
+def _records(records: list[StoredRecord], fields=(), metadata: bool = True) -> list[shard_pb2.ShardRecord]:
+    return [r.to_proto(metadata=metadata, fields=fields) for r in records]
+
+
+def _bytes(vectors: np.ndarray | None) -> bytes:
+    return b"" if vectors is None else np.ascontiguousarray(vectors, dtype="<f4").tobytes()
+
+
+class ShardServicer(shard_pb2_grpc.ShardServiceServicer):
+    def __init__(self, node: ShardNode | None = None) -> None:
+        self.node = node
+
+    async def Write(self, request, context) -> shard_pb2.WriteResponse:
+        store = self.node.store(request.collection, request.shard)
+        result = await asyncio.to_thread(store.write, list(request.records), request.vectors, request.upsert)
+        return shard_pb2.WriteResponse(inserted_count=result.inserted, updated_count=result.updated,
+                                       existing_ids=result.existing_ids)
+
+    async def Get(self, request, context) -> shard_pb2.GetResponse:
+        store = self.node.store(request.collection, request.shard)
+        result = await asyncio.to_thread(store.get, list(request.ids), request.include_vectors)
+        return shard_pb2.GetResponse(records=_records(result.records), vectors=_bytes(result.vectors),
+                                     dimension=store.dim)
+
+    async def Delete(self, request, context) -> shard_pb2.DeleteResponse:
+        store = self.node.store(request.collection, request.shard)
+        deleted = await asyncio.to_thread(store.delete, list(request.ids), _filter(request))
+        return shard_pb2.DeleteResponse(deleted_count=len(deleted), deleted_ids=deleted)
+
+    async def List(self, request, context) -> shard_pb2.ListResponse:
+        store = self.node.store(request.collection, request.shard)
+        records, vectors = await asyncio.to_thread(store.list, request.after_id, request.limit or 100,
+                                                   _filter(request), request.include_vectors)
+        return shard_pb2.ListResponse(records=_records(records), vectors=_bytes(vectors), dimension=store.dim)
+
+    async def Sample(self, request, context) -> shard_pb2.SampleResponse:
+        store = self.node.store(request.collection, request.shard)
+        result = await asyncio.to_thread(store.sample, request.count, _filter(request), request.seed,
+                                         request.include_vectors)
+        return shard_pb2.SampleResponse(records=_records(result.records), vectors=_bytes(result.vectors),
+                                        dimension=store.dim, matching_count=result.matching_count)
+
+    async def Search(self, request, context) -> shard_pb2.SearchResponse:
+        store = self.node.store(request.collection, request.shard)
+        exclude = [list(e.ids) for e in request.exclude] or None
+        result = await asyncio.to_thread(
+            store.search, request.queries, request.k, filter=_filter(request), nprobe=request.nprobe,
+            ef_search=request.ef_search, exclude=exclude, include_vectors=request.include_vectors,
+        )
+        k = result.scores.shape[1] if result.scores.ndim == 2 else request.k
+        ids = [hit for row in result.ids for hit in row]
+        wanted = request.include_metadata or request.include_vectors or bool(request.fields)
+        return shard_pb2.SearchResponse(
+            ids=ids,
+            scores=np.ascontiguousarray(result.scores, dtype="<f4").tobytes(),
+            k=k,
+            records=_records(result.records, request.fields, request.include_metadata) if wanted else [],
+            vectors=_bytes(result.vectors),
+        )
+
+    async def Train(self, request, context) -> shard_pb2.TrainResponse:
+        store = self.node.store(request.collection, request.shard)
+        vectors = None
+        if request.vectors:
+            vectors = np.frombuffer(request.vectors, dtype="<f4").reshape(request.count, request.dimension)
+        count = await asyncio.to_thread(store.train, request.index, vectors, request.trained_index)
+        return shard_pb2.TrainResponse(vector_count=count, index_state=store.index_state)
+
+    async def SampleVectors(self, request, context) -> shard_pb2.SampleVectorsResponse:
+        store = self.node.store(request.collection, request.shard)
+        vectors, total = await asyncio.to_thread(store.sample_vectors, request.count, request.seed)
+        return shard_pb2.SampleVectorsResponse(vectors=_bytes(vectors), count=len(vectors), dimension=store.dim,
+                                               total_count=total)
+
+    async def Stats(self, request, context) -> shard_pb2.StatsResponse:
+        store = self.node.store(request.collection, request.shard)
+        stats = await asyncio.to_thread(store.stats)
+        out = indexer_pb2.ShardStats(
+            name=f"collections/{request.collection}/shards/{request.shard}", address=self.node.address,
+            available=True, record_count=stats.record_count, index_kind=stats.index_kind,
+            index_state=stats.index_state, memory_bytes=stats.memory_bytes, wal_entries=stats.wal_entries,
+        )
+        if stats.last_snapshot_time is not None:
+            out.last_snapshot_time.FromNanoseconds(int(stats.last_snapshot_time * 1e9))
+        return shard_pb2.StatsResponse(stats=out)
+
+    async def Snapshot(self, request, context) -> shard_pb2.SnapshotResponse:
+        store = self.node.store(request.collection, request.shard)
+        info = await asyncio.to_thread(store.snapshot)
+        return shard_pb2.SnapshotResponse(uri=info.uri, record_count=info.record_count)
+
+    async def Drop(self, request, context) -> shard_pb2.DropResponse:
+        store = self.node.store(request.collection, request.shard)
+        await asyncio.to_thread(store.drop)
+        return shard_pb2.DropResponse()

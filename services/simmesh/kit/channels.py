@@ -1,0 +1,42 @@
+"""Client channels from one service to another: message limits, keepalive, the bearer token."""
+
+from __future__ import annotations
+
+import grpc
+
+from simmesh.kit.server import MAX_MESSAGE_BYTES
+
+OPTIONS = [
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.keepalive_time_ms", 20_000),
+]
+
+
+class _Token(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor,
+             grpc.aio.StreamUnaryClientInterceptor, grpc.aio.StreamStreamClientInterceptor):
+    def __init__(self, token: str) -> None:
+        self._header = ("authorization", f"Bearer {token}")
+
+    def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+        metadata = list(details.metadata or []) + [self._header]
+        return grpc.aio.ClientCallDetails(details.method, details.timeout, metadata, details.credentials,
+                                          details.wait_for_ready)
+
+    async def intercept_unary_unary(self, continuation, details, request):
+        return await continuation(self._details(details), request)
+
+    async def intercept_unary_stream(self, continuation, details, request):
+        return await continuation(self._details(details), request)
+
+    async def intercept_stream_unary(self, continuation, details, requests):
+        return await continuation(self._details(details), requests)
+
+    async def intercept_stream_stream(self, continuation, details, requests):
+        return await continuation(self._details(details), requests)
+
+
+def open_channel(address: str, token: str = "") -> grpc.aio.Channel:
+    """An asyncio channel to a peer service, sending `token` as a bearer token when set."""
+    interceptors = [_Token(token)] if token else None
+    return grpc.aio.insecure_channel(address, options=OPTIONS, interceptors=interceptors)
