@@ -25,6 +25,8 @@ class ShardMap:
         self._shards = PrefixWatcher(etcd, layout.shards)
         self._nodes = PrefixWatcher(etcd, layout.nodes)
         self._stubs: dict[str, tuple[object, shard_pb2_grpc.ShardServiceStub]] = {}
+        # Decoded etcd values by their bytes: searches read the definitions on every call.
+        self._decoded: dict[bytes, object] = {}
 
     async def close(self) -> None:
         for watcher in (self._collections, self._shards, self._nodes):
@@ -38,9 +40,22 @@ class ShardMap:
     def collection_ids(self) -> list[str]:
         return sorted(self.layout.collection_of(k) for k in self._collections.snapshot())
 
+    def _decode(self, value: bytes, decode):
+        cached = self._decoded.get(value)
+        if cached is None:
+            if len(self._decoded) > 10_000:
+                self._decoded.clear()
+            cached = self._decoded[value] = decode(value)
+        return cached
+
     def find(self, collection_id: str) -> shard_pb2.CollectionConfig | None:
+        """The collection's definition (a copy: callers may change it)."""
         value = self._collections.snapshot().get(self.layout.collection_key(collection_id))
-        return None if value is None else decode_collection(value)
+        if value is None:
+            return None
+        config = shard_pb2.CollectionConfig()
+        config.CopyFrom(self._decode(value, decode_collection))
+        return config
 
     def config(self, collection_id: str) -> shard_pb2.CollectionConfig:
         config = self.find(collection_id)
@@ -67,7 +82,7 @@ class ShardMap:
         out = {}
         for key, value in self._shards.snapshot().items():
             if key.startswith(prefix):
-                info = decode_shard(value)
+                info = self._decode(value, decode_shard)
                 out[info.shard] = info
         return out
 

@@ -1,11 +1,13 @@
 """gRPC surface of a shard node (`simmesh.internal.v1.ShardService`): proto <-> ShardStore.
 
-Every store call runs in a worker thread, so FAISS work and fsyncs never block the event loop.
+Store calls run in a worker thread, so FAISS work and fsyncs never block the event loop; a
+search of a few queries runs inline, where the thread hand-off would cost more than the search.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 
 import numpy as np
 from simmesh_proto.internal.v1 import shard_pb2, shard_pb2_grpc
@@ -13,6 +15,9 @@ from simmesh_proto.v1 import indexer_pb2
 
 from simmesh.indexer.shard_node import ShardNode
 from simmesh.indexer.store import StoredRecord
+
+# Searches of at most this many queries (without a filter) run on the event loop thread.
+INLINE_QUERIES = 4
 
 
 def _filter(request):
@@ -64,10 +69,12 @@ class ShardServicer(shard_pb2_grpc.ShardServiceServicer):
     async def Search(self, request, context) -> shard_pb2.SearchResponse:
         store = self.node.store(request.collection, request.shard)
         exclude = [list(e.ids) for e in request.exclude] or None
-        result = await asyncio.to_thread(
+        search = functools.partial(
             store.search, request.queries, request.k, filter=_filter(request), nprobe=request.nprobe,
             ef_search=request.ef_search, exclude=exclude, include_vectors=request.include_vectors,
         )
+        inline = request.query_count <= INLINE_QUERIES and not request.HasField("filter")
+        result = search() if inline else await asyncio.to_thread(search)
         k = result.scores.shape[1] if result.scores.ndim == 2 else request.k
         ids = [hit for row in result.ids for hit in row]
         wanted = request.include_metadata or request.include_vectors or bool(request.fields)
