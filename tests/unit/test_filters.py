@@ -658,8 +658,8 @@ def single_conditions_for(batch: list[dict]) -> st.SearchStrategy:
     return st.sampled_from(PATHS).flatmap(lambda p: general[p].map(lambda c: {p: c}))
 
 
-PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-LIGHT = settings(PROPERTY, max_examples=60)
+PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+LIGHT = settings(PROPERTY, max_examples=50)
 
 
 @PROPERTY

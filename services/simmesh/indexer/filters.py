@@ -45,7 +45,7 @@ Equality and order
     equal values. Only numbers and strings can be ordered: a filter that orders by a boolean,
     null, array or object is refused when compiled, and nothing raises while matching. Records
     are JSON values (dict, list, str, int, float, bool, None); a value of any other type
-    matches no condition except `$exists`, `$ne` and `$nin`.
+    satisfies only `$exists: true` and the negations (`$ne`, `$nin`, `$not`).
 
 Narrowing with an index
     `MetadataIndex` keeps, for a collection's indexed fields, an inverted index (value -> rows)
@@ -232,7 +232,7 @@ class _Equals(_Op):
 
     def _any(self, values: Values) -> bool:
         if not values:
-            return False
+            return self._null
         keys, hit = self._keys, self._hit
         for value in values:
             key = _key(value)
@@ -732,7 +732,8 @@ class _SortedNumbers:
         self._stale: set[int] = set()
 
     def add(self, row: int, numbers: tuple[float, ...]) -> None:
-        self.remove(row)
+        if row in self._by_row:
+            self.remove(row)
         self._by_row[row] = numbers
         self._added[row] = numbers
 
@@ -808,7 +809,8 @@ class FieldIndex:
 
     def add(self, row: int, record: Record) -> None:
         """Index the record's values at this path under `row` (replacing what `row` had)."""
-        self.remove(row)
+        if row in self._present:
+            self.remove(row)
         values = self._resolve(record)
         if not values:
             return
@@ -840,9 +842,6 @@ class FieldIndex:
                 del self._rows_by_key[key]
         self._numbers.remove(row)
 
-    def distinct_values(self) -> int:
-        return len(self._rows_by_key)
-
     def equal_plan(self, keys: Iterable[Any]) -> _Plan:
         buckets = [b for b in (self._rows_by_key.get(k) for k in keys) if b]
 
@@ -866,7 +865,8 @@ class MetadataIndex:
     """Inverted indexes over a collection's indexed fields, kept in step with its records.
 
     Rows are the shard's integer row ids (the ids its FAISS index holds). `_id` and `_url` can
-    be listed like metadata fields.
+    be listed like metadata fields. `compact_after` is how many writes a field buffers before
+    its sorted numbers are rebuilt on the next query (default: max(1024, rows / 8)).
     """
 
     def __init__(self, indexed_fields: Sequence[str], *, compact_after: int | None = None) -> None:
