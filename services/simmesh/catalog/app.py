@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from simmesh_proto.v1 import catalog_pb2, catalog_pb2_grpc
 
+from simmesh.catalog.backbones import Backbones
+from simmesh.catalog.deploy import Deployer
+from simmesh.catalog.descriptors import Descriptors
 from simmesh.catalog.images import TrainingImages
+from simmesh.catalog.peers import EmbedderPeer, IndexerPeer
+from simmesh.catalog.publish import Publisher
 from simmesh.catalog.servicer import CatalogServicer
 from simmesh.catalog.settings import CatalogSettings
 from simmesh.catalog.store import default_db_url, open_catalog_store
+from simmesh.catalog.trainer import Trainer
+from simmesh.catalog.versions import Versions
 from simmesh.embedder.images import ImageSource
+from simmesh.embedder.registry import ModelRegistry
 from simmesh.kit.blobstore import open_blobstore
+from simmesh.kit.channels import open_channel
 from simmesh.kit.operations import close_operations, open_operations, operations_binding
 from simmesh.kit.server import App, binding, build_server
 
@@ -17,16 +26,27 @@ from simmesh.kit.server import App, binding, build_server
 async def build_app(settings: CatalogSettings) -> App:
     store = open_catalog_store(settings.catalog_db_url or default_db_url(settings.data_dir))
     blobs = open_blobstore(settings.blob_config())
+    models = open_blobstore(settings.blob_config(settings.models_blob_url))
     images = TrainingImages(store, blobs, ImageSource(settings.image_limits(), blobs))
+    embedder_channel = open_channel(settings.embedder_addr, settings.auth_token)
+    indexer_channel = open_channel(settings.indexer_addr, settings.auth_token)
+    embedder = EmbedderPeer(embedder_channel, settings.embedder_addr)
+    indexer = IndexerPeer(indexer_channel, settings.indexer_addr)
     operations = open_operations(settings.data_dir)
     operations.recover()
-    servicer = CatalogServicer(store, images)
+    versions = Versions(store, embedder)
+    trainer = Trainer(store, blobs, Backbones(ModelRegistry(models)), Publisher(store, embedder), operations)
+    servicer = CatalogServicer(store, images, trainer=trainer, versions=versions,
+                               deployer=Deployer(versions, indexer, operations),
+                               descriptors=Descriptors(versions, embedder, indexer))
     app = build_server(
         settings,
         [binding(servicer, catalog_pb2, catalog_pb2_grpc, "CatalogService"), operations_binding(operations)],
         service_label="catalog",
     )
     app.on_close(lambda: close_operations(operations))
+    app.on_close(embedder_channel.close)
+    app.on_close(indexer_channel.close)
     app.on_close(images.close)
     app.on_close(store.close)
     return app

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import asyncio
 
+from google.longrunning import operations_proto_pb2
 from google.protobuf import empty_pb2
 from simmesh_proto.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2
 
 from simmesh.catalog import convert
+from simmesh.catalog.deploy import Deployer
+from simmesh.catalog.descriptors import Descriptors
 from simmesh.catalog.images import TrainingImages, Upload
 from simmesh.catalog.names import GROUPS, IMAGES, TASKS, TYPES, parse_name, parse_names, parse_version_name
 from simmesh.catalog.store import CatalogStore
+from simmesh.catalog.trainer import Trainer
+from simmesh.catalog.versions import Versions
 from simmesh.kit.errors import SimmeshError
 
 _EMPTY = empty_pb2.Empty()
@@ -25,12 +30,23 @@ def _optional(value: str, collection: str, field: str) -> str:
     return parse_name(value, collection, field) if value else ""
 
 
+def _remaining(context) -> float | None:
+    """What is left of the caller's deadline, for the calls made on its behalf."""
+    left = context.time_remaining()
+    return None if left is None else max(left - 0.05, 0.001)
+
+
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     """`simmesh.v1.CatalogService`."""
 
-    def __init__(self, store: CatalogStore, images: TrainingImages) -> None:
+    def __init__(self, store: CatalogStore, images: TrainingImages, *, trainer: Trainer, versions: Versions,
+                 deployer: Deployer, descriptors: Descriptors) -> None:
         self.store = store
         self.images = images
+        self.trainer = trainer
+        self.versions = versions
+        self.deployer = deployer
+        self.descriptors = descriptors
 
     # -- similarity types
 
@@ -191,7 +207,11 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         await self.images.delete(parse_name(request.name, IMAGES, "name"))
         return _EMPTY
 
-    # -- task versions
+    # -- training and versions
+
+    async def TrainTask(self, request, context) -> operations_proto_pb2.Operation:
+        task_id = parse_name(request.task, TASKS, "task")
+        return await self.trainer.start(task_id, request.training_config)
 
     async def GetTaskVersion(self, request, context) -> catalog_pb2.TaskVersion:
         task_id, number = parse_version_name(request.name, "name")
@@ -205,4 +225,11 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
 
     async def SetProductionVersion(self, request, context) -> catalog_pb2.Task:
         task_id, number = parse_version_name(request.version, "version")
-        return convert.task_pb(await asyncio.to_thread(self.store.set_production_version, task_id, number))
+        return convert.task_pb(await self.versions.set_production(task_id, number))
+
+    async def DeployVersion(self, request, context) -> operations_proto_pb2.Operation:
+        return await self.deployer.start(request.version, request.collection, _remaining(context))
+
+    async def GetDescriptors(self, request, context) -> catalog_pb2.GetDescriptorsResponse:
+        return await self.descriptors.get(request.version, list(request.images), list(request.records),
+                                          _remaining(context))

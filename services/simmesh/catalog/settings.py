@@ -15,3 +15,7 @@ class CatalogSettings(ServerSettings, BlobSettings, PeerSettings, ImageSettings)
         default="", metadata={"help": "SQLAlchemy URL of the metadata database, e.g. "
                                       "postgresql://user:pass@host/db; empty = SQLite in data_dir"}
     )
+    models_blob_url: str = dataclasses.field(
+        default="", metadata={"help": "object store holding the embedder's model registry "
+                                      "(models/{m}/versions/{n}), read for imported backbones; empty = blob_url"}
+    )

@@ -131,6 +131,8 @@ class Mesh:
             SIMMESH_LABELER_ADDR=self.addresses["labeler"],
         )
         env["SIMMESH_BLOB_URL"] = BLOB_URLS[name.split("-")[0] if name.startswith("shard-") else name]
+        if name == "catalog":  # imported backbones are read from the model registry's bucket
+            env["SIMMESH_MODELS_BLOB_URL"] = BLOB_URLS["embedder"]
         if self.triton is not None:
             env.update(SIMMESH_RUNTIME="triton", SIMMESH_TRITON_URL=self.triton.grpc_url)
         env.update(self.config.env)
