@@ -16,7 +16,9 @@ from simmesh_client.client import (
 )
 from simmesh_client.config import SERVICES, ClientConfig, Service
 from simmesh_client.errors import FieldViolation, ItemFailure, PartialFailure, SimmeshError, translate_errors
+from simmesh_client.models import as_manifest, load_manifest
 from simmesh_client.operations import ProgressBar, wait_operation
+from simmesh_client.records import InsertBatch, InsertFailure, InsertSummary, RecordError, record_input
 from simmesh_client.vectors import from_vector, from_vector_batch, to_vector, to_vector_batch
 
 __version__ = "0.1.0"
@@ -29,20 +31,27 @@ __all__ = [
     "EmbedderClient",
     "FieldViolation",
     "IndexerClient",
+    "InsertBatch",
+    "InsertFailure",
+    "InsertSummary",
     "ItemFailure",
     "LabelerClient",
     "PartialFailure",
     "ProgressBar",
+    "RecordError",
     "Service",
     "ServiceClient",
     "ServiceHealth",
     "ServingStatus",
     "SimmeshError",
     "as_image",
+    "as_manifest",
     "as_struct",
     "from_vector",
     "from_vector_batch",
+    "load_manifest",
     "paginate",
+    "record_input",
     "resource_name",
     "to_vector",
     "to_vector_batch",

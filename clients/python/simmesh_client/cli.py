@@ -2,6 +2,11 @@
 
     simctl status                            # is every service serving?
     simctl --host mesh.internal status --json
+    simctl models import model.onnx --id mobilenet --manifest manifest.json --default
+    simctl collections create products --model models/mobilenet --product-field sku
+    simctl insert records.jsonl --collection products
+    simctl search --collection products --id sku-1 -k 5 --filter '{"color": "red"}'
+    simctl train-index --collection products --kind ivf_flat --wait
 
 Connection and output options (`--host`, `--embedder`/`--indexer`/`--catalog`/`--labeler`,
 `--token`, `--timeout`, `--json`) go before or after the verb; unset ones come from the
@@ -36,7 +41,26 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 # Modules that add verbs, each exposing `register(subparsers, parents)`.
-VERB_MODULES: tuple[str, ...] = ()
+VERB_MODULES: tuple[str, ...] = (
+    "simmesh_client.verbs.models",
+    "simmesh_client.verbs.collections",
+    "simmesh_client.verbs.insert",
+    "simmesh_client.verbs.search",
+    "simmesh_client.verbs.train_index",
+    "simmesh_client.verbs.records",
+    "simmesh_client.verbs.similarity_types",
+    "simmesh_client.verbs.tasks",
+    "simmesh_client.verbs.groups",
+    "simmesh_client.verbs.images",
+    "simmesh_client.verbs.train",
+    "simmesh_client.verbs.versions",
+    "simmesh_client.verbs.deploy",
+    "simmesh_client.verbs.label",
+)
+
+
+class CommandError(Exception):
+    """A verb's failure that is the user's to fix (bad file, bad flag value): printed, exit 1."""
 
 
 @dataclass
@@ -98,8 +122,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     with Context(args, config) as context:
         try:
             return handler(context)
-        except SimmeshError as error:
+        except (SimmeshError, CommandError) as error:
             print(f"simctl: {error}", file=context.stderr)
+            return EXIT_FAILURE
+        except OSError as error:
+            print(f"simctl: {_os_error(error)}", file=context.stderr)
             return EXIT_FAILURE
         except KeyboardInterrupt:
             return EXIT_INTERRUPTED
@@ -206,6 +233,12 @@ def run_status(context: Context) -> int:
     return EXIT_OK if all_serving else EXIT_FAILURE
 
 
+def _os_error(error: OSError) -> str:
+    if error.filename is not None and error.strerror:
+        return f"{error.filename}: {error.strerror}"
+    return str(error)
+
+
 def _positive_seconds(text: str) -> float:
     try:
         value = float(text)
@@ -217,4 +250,7 @@ def _positive_seconds(text: str) -> float:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # The verbs import `simmesh_client.cli`; run that module rather than this `__main__` copy.
+    from simmesh_client.cli import main as package_main
+
+    sys.exit(package_main())

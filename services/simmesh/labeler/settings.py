@@ -10,3 +10,13 @@ from simmesh.kit.settings import BlobSettings, PeerSettings, ServerSettings
 @dataclasses.dataclass(frozen=True)
 class LabelerSettings(ServerSettings, BlobSettings, PeerSettings):
     port: int = 50054
+    catalog_addr: str = dataclasses.field(
+        default="", metadata={"help": "catalog host:port, for projects on task models; empty = tasks refused"}
+    )
+    labeler_db_url: str = dataclasses.field(
+        default="", metadata={"help": "SQLAlchemy URL of the labels database, e.g. postgresql://user:pass@host/db; "
+                                      "empty = SQLite in data_dir"}
+    )
+    collection_shards: int = dataclasses.field(
+        default=1, metadata={"help": "shards of each project's indexer collection"}
+    )

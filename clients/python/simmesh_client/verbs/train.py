@@ -1,0 +1,85 @@
+"""`simctl train`: train a task's next model version.
+
+    simctl train palette --wait                 # progress bar: epoch, loss, metric
+    simctl train palette --epochs 5 --wait
+    simctl train palette                        # prints the operation and returns
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from types import TracebackType
+from typing import Any, TextIO
+
+from tqdm import tqdm
+
+from simmesh_client.cli import EXIT_OK, Context
+from simmesh_client.verbs.common import message_dict
+from simmesh_client.verbs.training_config import add_training_flags, training_config
+from simmesh_proto.v1 import catalog_pb2
+
+
+def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "train", parents=parents, help="train a task's next model version",
+        description="Train the task's next version from the groups of its similarity types. The flags override "
+        "the task's training config for this run. Without --wait, prints the operation's name and returns.")
+    parser.add_argument("task", metavar="TASK")
+    parser.add_argument("--wait", action="store_true", help="wait for the version, with a progress bar")
+    add_training_flags(parser)
+    parser.set_defaults(handler=run)
+
+
+class TrainingProgress:
+    """A tqdm bar over epochs, showing the stage, loss and metric of TrainingMetadata."""
+
+    def __init__(self, file: TextIO, disable: bool | None = None) -> None:
+        self._bar = tqdm(total=0, desc="training", unit="epoch", file=file, disable=disable,
+                         bar_format="{desc}: {n_fmt}/{total_fmt} epochs|{bar}| [{elapsed}{postfix}]")
+
+    def __call__(self, metadata: catalog_pb2.TrainingMetadata) -> None:
+        if metadata.epochs and self._bar.total != metadata.epochs:
+            self._bar.total = metadata.epochs
+        self._bar.n = metadata.epoch
+        parts = [metadata.stage]
+        if metadata.epoch:
+            parts.append(f"loss={metadata.loss:.4f}")
+            if not math.isnan(metadata.metric):
+                parts.append(f"metric={metadata.metric:.3f}")
+        self._bar.set_postfix_str(" ".join(parts), refresh=False)
+        self._bar.refresh()
+
+    def close(self) -> None:
+        self._bar.close()
+
+    def __enter__(self) -> TrainingProgress:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def run(context: Context) -> int:
+    args = context.args
+    catalog = context.client.catalog
+    config = training_config(args)
+    if not args.wait:
+        operation = catalog.train(args.task, config, wait=False)
+        if context.json:
+            context.print_json({"operation": operation.name, "done": operation.done})
+        else:
+            context.stdout.write(f"started {operation.name}\n")
+        return EXIT_OK
+    with TrainingProgress(context.stderr) as bar:
+        version = catalog.train(args.task, config, on_progress=bar)
+    if context.json:
+        context.print_json(message_dict(version))
+    else:
+        figures = ", ".join(f"{key} {version.metrics[key]:.3f}" for key in ("recall@1", "recall@5", "map@r")
+                            if key in version.metrics)
+        context.stdout.write(f"{version.name} ({version.model_version}): {version.training_image_count} images, "
+                             f"{version.training_group_count} groups, {version.training_seconds:.1f}s"
+                             + (f"; {figures}" if figures else "") + "\n")
+    return EXIT_OK

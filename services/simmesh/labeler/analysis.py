@@ -1,0 +1,106 @@
+"""Evaluate (leave-one-out accuracy, one setting or a sweep) and ListUncertain.
+
+Evaluate reads the LABELED images' labels from the store and their vectors from the collection
+(ListRecords with vectors, 1,000 a page), then runs `evaluation.sweep` off the event loop:
+neighbours once for the largest k, every grid point from them.
+
+ListUncertain scores every pool image from its k nearest voters (Search, 1,000 queries a call)
+and ranks them by the margin between their two best labels, smallest first. Pages are offsets
+into that ranking, recomputed per page, so they are consistent while the project is unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from simmesh.kit.errors import FailedPrecondition, InvalidArgument
+from simmesh.kit.paging import clamp_page_size, decode_page_token, encode_page_token, fingerprint
+from simmesh.labeler import evaluation
+from simmesh.labeler.core import Core, GivenParams, check_params, resolve_params
+from simmesh.labeler.evaluation import Evaluation
+from simmesh.labeler.mining import Uncertain, rank_uncertain
+from simmesh.labeler.model import Params, State
+from simmesh.labeler.suggest import neighbours_of
+from simmesh.labeler.votes import label_scores
+
+# Grid points one Evaluate call may ask for.
+MAX_GRID = 1000
+
+
+@dataclass(frozen=True)
+class EvaluateResult:
+    evaluations: list[Evaluation]
+    image_count: int
+
+
+def read_offset(page_token: str, fp: str) -> int:
+    position = decode_page_token(page_token, fp) or {}
+    offset = position.get("offset", 0)
+    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        raise InvalidArgument("page_token is malformed", reason="INVALID_PAGE_TOKEN", field="page_token")
+    return offset
+
+
+class Analysis:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    async def evaluate(self, project_id: str, given: GivenParams | None, k_values: Sequence[int],
+                       thresholds: Sequence[float], use_first: bool, timeout: float | None) -> EvaluateResult:
+        core = self.core
+        project = await core.project(project_id)
+        grid = self._grid(project.params(), given, k_values, thresholds, use_first, resolve_params(given, project))
+        labels = await core.run(core.store.image_labels, project_id, [State.LABELED])
+        records = await core.mesh.list_records(project.collection, {"state": State.LABELED.value}, timeout)
+        records = [r for r in records if labels.get(r.id)]
+        if len(records) < 2:
+            raise FailedPrecondition(f"evaluation needs at least 2 labeled images, have {len(records)}",
+                                     reason="NEED_MORE_SAMPLES", metadata={"need": 2, "have": len(records)})
+        vectors = np.stack([r.vector for r in records])
+        image_labels = [labels[r.id] for r in records]
+        ks, ths, first = grid
+        results = await asyncio.to_thread(evaluation.sweep, vectors, image_labels, ks, ths, first)
+        return EvaluateResult(results, len(records))
+
+    @staticmethod
+    def _grid(defaults: Params, given: GivenParams | None, k_values: Sequence[int], thresholds: Sequence[float],
+              use_first: bool, resolved: Params) -> tuple[list[int], list[float], bool]:
+        if not k_values and not thresholds:
+            return [resolved.k], [resolved.threshold], resolved.use_first
+        if given is not None:
+            raise InvalidArgument("give params for one setting or k_values/threshold_values for a sweep, not both",
+                                  reason="PARAMS_AND_SWEEP", field="params")
+        for i, k in enumerate(k_values):
+            check_params(GivenParams(k=k), f"k_values[{i}]")
+            if k == 0:
+                raise InvalidArgument(f"k_values[{i}] must be at least 1", reason="INVALID_K", field=f"k_values[{i}]")
+        for i, threshold in enumerate(thresholds):
+            check_params(GivenParams(threshold=threshold), f"threshold_values[{i}]")
+        ks = list(dict.fromkeys(k_values)) or [defaults.k]
+        ths = list(dict.fromkeys(float(t) for t in thresholds)) or [defaults.threshold]
+        if len(ks) * len(ths) > MAX_GRID:
+            raise InvalidArgument(f"a sweep holds at most {MAX_GRID} settings, got {len(ks) * len(ths)}",
+                                  reason="GRID_TOO_LARGE", field="k_values")
+        return ks, ths, use_first or defaults.use_first
+
+    async def uncertain(self, project_id: str, page_size: int, page_token: str, given: GivenParams | None,
+                        timeout: float | None) -> tuple[list[Uncertain], str]:
+        core = self.core
+        project = await core.project(project_id)
+        params = resolve_params(given, project)
+        size = clamp_page_size(page_size)
+        fp = fingerprint("uncertain", project_id, params.k)
+        offset = read_offset(page_token, fp)
+        pool = await core.mesh.list_records(project.collection, {"state": State.POOL.value}, timeout)
+        if not pool:
+            return [], ""
+        vectors = np.stack([r.vector for r in pool])
+        found = await neighbours_of(core, project, vectors, [""] * len(pool), params.k, timeout)
+        ranked = rank_uncertain((record.id, label_scores(neighbours)) for record, neighbours in zip(pool, found))
+        page = ranked[offset:offset + size]
+        more = offset + size < len(ranked)
+        return page, encode_page_token({"offset": offset + size}, fp) if more else ""

@@ -1,0 +1,287 @@
+"""Images of a project: add (labeled or to the pool), relabel, delete, review suggestions.
+
+The store is the source of truth; the collection's records carry the same `labels` and `state`
+in their metadata (what searches filter and vote on). Every write goes to the indexer first and
+to the store only once the indexer has acknowledged it; when the store then fails, the indexer's
+records are put back as they were, so nothing is half-saved. Items that fail (bad id or labels,
+an undecodable image, an existing id without upsert) are reported with their position and
+leave nothing behind.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from simmesh_proto.v1 import common_pb2
+
+from simmesh.kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, SimmeshError
+from simmesh.labeler.core import MAX_ITEMS, Core, ItemFailure, at_field
+from simmesh.labeler.model import Image, Json, LabelCount, NewImage, Page, Project, State, state_of
+from simmesh.labeler.names import check_image_id, check_labels, new_id
+from simmesh.labeler.peers import RecordWrite, StoredRecord
+
+log = logging.getLogger("simmesh.labeler")
+
+
+@dataclass(frozen=True)
+class ImageItem:
+    id: str
+    image: common_pb2.Image
+    labels: tuple[str, ...] = ()
+    metadata: Json = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AddResult:
+    # In request order; empty where the item failed.
+    ids: list[str]
+    failures: list[ItemFailure]
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    image_id: str
+    # "accept", "change", "reject"; "" when unspecified.
+    action: str
+    labels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReviewResult:
+    accepted: int
+    changed: int
+    rejected: int
+    failures: list[ItemFailure]
+
+
+def image_url(image: common_pb2.Image) -> str:
+    return image.url or image.uri
+
+
+def check_batch(count: int, field: str) -> None:
+    if count == 0:
+        raise InvalidArgument(f"{field} must not be empty", reason="EMPTY_BATCH", field=field)
+    if count > MAX_ITEMS:
+        raise InvalidArgument(f"{field} holds at most {MAX_ITEMS} items, got {count}", reason="BATCH_TOO_LARGE",
+                              field=field)
+
+
+class Images:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    # ================================================================================ read
+
+    async def get(self, project_id: str, image_id: str) -> Image:
+        found = await self.core.run(self.core.store.get_images, project_id, [image_id])
+        if image_id not in found:
+            raise image_not_found(project_id, image_id)
+        return found[image_id]
+
+    async def list(self, project_id: str, page_size: int, page_token: str, label: str,
+                   states: Sequence[State]) -> Page[Image]:
+        return await self.core.run(self.core.store.list_images, project_id, page_size, page_token, label=label,
+                                   states=states)
+
+    async def labels(self, project_id: str, page_size: int, page_token: str) -> Page[LabelCount]:
+        return await self.core.run(self.core.store.label_counts, project_id, page_size, page_token)
+
+    # ================================================================================ add
+
+    async def add(self, project_id: str, items: Sequence[ImageItem], upsert: bool,
+                  timeout: float | None) -> AddResult:
+        core = self.core
+        project = await core.project(project_id)
+        check_batch(len(items), "images")
+        failures: dict[int, SimmeshError] = {}
+        ids = [""] * len(items)
+        labels: list[tuple[str, ...]] = [()] * len(items)
+        seen: dict[str, int] = {}
+        for i, item in enumerate(items):
+            try:
+                ids[i] = check_image_id(item.id, f"images[{i}].id") if item.id else new_id()
+                labels[i] = check_labels(item.labels, f"images[{i}].labels")
+                if ids[i] in seen:
+                    raise InvalidArgument(f"images[{i}].id {ids[i]!r} repeats images[{seen[ids[i]]}].id",
+                                          reason="DUPLICATE_ID", field=f"images[{i}].id")
+                seen[ids[i]] = i
+            except SimmeshError as error:
+                failures[i] = error
+        async with core.writing(project_id):
+            good = [i for i in range(len(items)) if i not in failures]
+            existing = await core.run(core.store.get_images, project_id, [ids[i] for i in good])
+            if not upsert:
+                for i in good:
+                    if ids[i] in existing:
+                        failures[i] = AlreadyExists(f"image {ids[i]!r} already exists (set upsert to replace it)",
+                                                    reason="IMAGE_EXISTS", field=f"images[{i}].id")
+                good = [i for i in good if i not in failures]
+            if good:
+                vectors, embed_failures = await core.mesh.embed(project.model_version, [items[i].image for i in good],
+                                                                timeout)
+                rows = {}
+                for j, i in enumerate(good):
+                    if j in embed_failures:
+                        failures[i] = at_field(embed_failures[j], f"images[{i}].image")
+                    else:
+                        rows[i] = vectors[j]
+                good = [i for i in good if i not in failures]
+                records = [RecordWrite(ids[i], rows[i], image_url(items[i].image), labels[i],
+                                       state_of(labels[i]).value) for i in good]
+                new = [NewImage(ids[i], labels[i], state_of(labels[i]), image_url(items[i].image), items[i].metadata)
+                       for i in good]
+                await self.write_new(project, records, new, good, failures, replace=upsert,
+                                  replaced=[ids[i] for i in good if ids[i] in existing], timeout=timeout)
+        for i in failures:
+            ids[i] = ""
+        return AddResult(ids, [ItemFailure(i, ids[i] or items[i].id, failures[i]) for i in sorted(failures)])
+
+    async def write_new(self, project: Project, records: list[RecordWrite], new: list[NewImage], positions: list[int],
+                     failures: dict[int, SimmeshError], *, replace: bool, replaced: list[str],
+                     timeout: float | None) -> list[int]:
+        """Indexer first, then the store; returns the positions stored. Failed items go to `failures`."""
+        core = self.core
+        previous = await core.mesh.get_records(project.collection, replaced, timeout) if replaced else {}
+        item_failures = await core.mesh.upsert(project.collection, records, timeout) if records else {}
+        for j, error in item_failures.items():
+            failures[positions[j]] = error
+        kept = [j for j in range(len(records)) if j not in item_failures]
+        if not kept:
+            return []
+        try:
+            await core.run(core.store.put_images, project.id, [new[j] for j in kept], replace=replace)
+        except BaseException:
+            await self._restore(project, [records[j].id for j in kept], previous, timeout)
+            raise
+        return [positions[j] for j in kept]
+
+    async def _restore(self, project: Project, written: Sequence[str], previous: Mapping[str, StoredRecord],
+                       timeout: float | None) -> None:
+        """Puts the collection's records back as they were before a write the store refused."""
+        core = self.core
+        try:
+            await core.mesh.delete_records(project.collection, [i for i in written if i not in previous], timeout)
+            if previous:
+                await core.mesh.upsert(project.collection, [
+                    RecordWrite(r.id, r.vector, r.url, r.labels, r.state) for r in previous.values()], timeout)
+        except SimmeshError:
+            log.exception("could not restore the records of %s after a failed write", project.collection)
+
+    # ============================================================================ relabel
+
+    async def relabel(self, project: Project, changes: Sequence[tuple[str, tuple[str, ...], State]],
+                      timeout: float | None, metadata: Mapping[str, Json] | None = None) -> dict[str, Image]:
+        """Sets labels and states of existing images: indexer metadata first, then the store.
+        Call inside `core.writing(project.id)`."""
+        core = self.core
+        ids = [image_id for image_id, _, _ in changes]
+        previous = await core.mesh.get_records(project.collection, ids, timeout)
+        missing = [i for i in ids if i not in previous]
+        if missing:
+            raise FailedPrecondition(f"image {missing[0]!r} has no vector in {project.collection}; add it again "
+                                     "with upsert", reason="IMAGE_VECTOR_MISSING")
+        records = [RecordWrite(i, previous[i].vector, previous[i].url, labels, state.value)
+                   for i, labels, state in changes]
+        item_failures = await core.mesh.upsert(project.collection, records, timeout)
+        if item_failures:
+            await self._restore(project, [], previous, timeout)
+            raise next(iter(item_failures.values()))
+        try:
+            return await core.run(core.store.set_labels, project.id, list(changes), metadata)
+        except BaseException:
+            await self._restore(project, [], previous, timeout)
+            raise
+
+    async def update(self, project_id: str, image_id: str, paths: Sequence[str], labels: Sequence[str],
+                     metadata: Json, timeout: float | None) -> Image:
+        """Changes an image's labels (it becomes LABELED, or POOL without labels) and/or metadata."""
+        allowed = {"labels", "metadata"}
+        if not paths or set(paths) - allowed:
+            raise InvalidArgument(f"update_mask must name labels and/or metadata, got {list(paths)}",
+                                  reason="INVALID_UPDATE_MASK", field="update_mask")
+        new_labels = check_labels(tuple(labels), "image.labels")
+        core = self.core
+        async with core.writing(project_id):
+            project = await core.project(project_id)
+            current = (await core.run(core.store.get_images, project_id, [image_id])).get(image_id)
+            if current is None:
+                raise image_not_found(project_id, image_id)
+            if "labels" not in paths:
+                new_labels, state = current.labels, current.state
+            else:
+                state = state_of(new_labels)
+            changed = await self.relabel(project, [(image_id, new_labels, state)], timeout,
+                                         {image_id: metadata} if "metadata" in paths else None)
+            return changed[image_id]
+
+    # ============================================================================= delete
+
+    async def delete(self, project_id: str, ids: Sequence[str], timeout: float | None) -> tuple[int, list[str]]:
+        """Deletes the images among `ids` (vectors first); returns the count and the missing ids."""
+        if not ids:
+            raise InvalidArgument("ids must not be empty", reason="EMPTY_BATCH", field="ids")
+        core = self.core
+        async with core.writing(project_id):
+            project = await core.project(project_id)
+            existing = await core.run(core.store.get_images, project_id, list(ids))
+            await core.mesh.delete_records(project.collection, list(existing), timeout)
+            deleted = await core.run(core.store.delete_images, project_id, list(existing))
+        return len(deleted), [i for i in dict.fromkeys(ids) if i not in existing]
+
+    # ============================================================================= review
+
+    async def review(self, project_id: str, reviews: Sequence[ReviewItem], timeout: float | None) -> ReviewResult:
+        """Accept (keep the suggested labels), change (take the given ones) or reject (back to the pool)
+        suggestions; each reviewed image must be SUGGESTED."""
+        check_batch(len(reviews), "reviews")
+        core = self.core
+        failures: dict[int, SimmeshError] = {}
+        counts = {"accept": 0, "change": 0, "reject": 0}
+        async with core.writing(project_id):
+            project = await core.project(project_id)
+            current = await core.run(core.store.get_images, project_id, [r.image_id for r in reviews])
+            changes: dict[int, tuple[str, tuple[str, ...], State]] = {}
+            seen: dict[str, int] = {}
+            for i, review in enumerate(reviews):
+                try:
+                    changes[i] = _decide(i, review, current.get(review.image_id), project_id, seen)
+                    seen[review.image_id] = i
+                except SimmeshError as error:
+                    failures[i] = error
+            if changes:
+                await self.relabel(project, list(changes.values()), timeout)
+                for i in changes:
+                    counts[reviews[i].action] += 1
+        return ReviewResult(counts["accept"], counts["change"], counts["reject"],
+                            [ItemFailure(i, reviews[i].image_id, failures[i]) for i in sorted(failures)])
+
+
+def _decide(i: int, review: ReviewItem, image: Image | None, project_id: str,
+            seen: Mapping[str, int]) -> tuple[str, tuple[str, ...], State]:
+    if review.action not in ("accept", "change", "reject"):
+        raise InvalidArgument(f"reviews[{i}].action must be ACCEPT, CHANGE or REJECT", reason="INVALID_ACTION",
+                              field=f"reviews[{i}].action")
+    if review.image_id in seen:
+        raise InvalidArgument(f"reviews[{i}] reviews image {review.image_id!r} again (reviews[{seen[review.image_id]}])",
+                              reason="DUPLICATE_ID", field=f"reviews[{i}].image_id")
+    if image is None:
+        raise at_field(image_not_found(project_id, review.image_id), f"reviews[{i}].image_id")
+    if image.state is not State.SUGGESTED:
+        raise FailedPrecondition(f"image {image.id!r} is {image.state.value}, not suggested; change its labels with "
+                                 "UpdateImage", reason="IMAGE_NOT_SUGGESTED", field=f"reviews[{i}].image_id")
+    if review.action == "accept":
+        return image.id, image.labels, State.LABELED
+    if review.action == "reject":
+        return image.id, (), State.POOL
+    labels = check_labels(review.labels, f"reviews[{i}].labels")
+    if not labels:
+        raise InvalidArgument(f"reviews[{i}].labels must not be empty to change a suggestion (reject it instead)",
+                              reason="MISSING_LABELS", field=f"reviews[{i}].labels")
+    return image.id, labels, State.LABELED
+
+
+def image_not_found(project_id: str, image_id: str) -> NotFound:
+    name = f"projects/{project_id}/images/{image_id}"
+    return NotFound(f"{name} does not exist", reason="IMAGE_NOT_FOUND", metadata={"name": name})

@@ -1,0 +1,84 @@
+"""Resource names and ids of the labeler.
+
+    project_id = parse_project(request.name, "name")               # "projects/birds" -> "birds"
+    project_id, image_id = parse_image_name(request.image.name, "image.name")
+
+Project ids are 1-59 lower-case letters, digits or `-`, starting with a letter or digit, so the
+project's indexer collection `lbl-{project}` is a valid collection id. Image ids are the
+caller's (1-256 characters, no `/` and no control characters) or generated.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+
+from simmesh.kit.errors import InvalidArgument
+
+PROJECTS = "projects"
+IMAGES = "images"
+COLLECTION_PREFIX = "lbl-"
+
+PROJECT_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,58}$")
+IMAGE_ID_RE = re.compile(r"^[^/\x00-\x1f\x7f]{1,256}$")
+LABEL_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
+
+
+def new_id() -> str:
+    """12 hex digits of milliseconds since the epoch, then 16 random hex digits (sorts by time)."""
+    return f"{int(time.time() * 1000):012x}{secrets.token_hex(8)}"
+
+
+def check_project_id(value: str, field: str) -> str:
+    if not PROJECT_ID_RE.match(value):
+        raise InvalidArgument(f"{field} {value!r} must be 1-59 lower-case letters, digits or '-', starting with "
+                              "a letter or digit", reason="INVALID_PROJECT_ID", field=field)
+    return value
+
+
+def check_image_id(value: str, field: str) -> str:
+    if not IMAGE_ID_RE.match(value) or value.strip() != value:
+        raise InvalidArgument(f"{field} {value!r} must be 1-256 characters without '/', control characters "
+                              "or surrounding spaces", reason="INVALID_IMAGE_ID", field=field)
+    return value
+
+
+def check_labels(values: list[str] | tuple[str, ...], field: str) -> tuple[str, ...]:
+    """The labels in order without repeats; InvalidArgument for an empty or malformed one."""
+    for i, label in enumerate(values):
+        if not LABEL_RE.match(label) or label.strip() != label:
+            raise InvalidArgument(f"{field}[{i}] {label!r} must be 1-128 characters without control characters "
+                                  "or surrounding spaces", reason="INVALID_LABEL", field=f"{field}[{i}]")
+    return tuple(dict.fromkeys(values))
+
+
+def project_name(project_id: str) -> str:
+    return f"{PROJECTS}/{project_id}"
+
+
+def image_name(project_id: str, image_id: str) -> str:
+    return f"{PROJECTS}/{project_id}/{IMAGES}/{image_id}"
+
+
+def collection_id(project_id: str) -> str:
+    return COLLECTION_PREFIX + project_id
+
+
+def parse_project(value: str, field: str) -> str:
+    """The id in `projects/{project}`."""
+    prefix, sep, project_id = value.partition("/")
+    if prefix != PROJECTS or not sep or not PROJECT_ID_RE.match(project_id):
+        raise InvalidArgument(f"{field} must be `projects/{{project}}`, got {value!r}", reason="INVALID_NAME",
+                              field=field)
+    return project_id
+
+
+def parse_image_name(value: str, field: str) -> tuple[str, str]:
+    """(project id, image id) of `projects/{project}/images/{image}`."""
+    parts = value.split("/", 3)
+    if len(parts) != 4 or parts[0] != PROJECTS or parts[2] != IMAGES or not PROJECT_ID_RE.match(parts[1]) \
+            or not IMAGE_ID_RE.match(parts[3]):
+        raise InvalidArgument(f"{field} must be `projects/{{project}}/images/{{image}}`, got {value!r}",
+                              reason="INVALID_NAME", field=field)
+    return parts[1], parts[3]

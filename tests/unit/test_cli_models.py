@@ -1,0 +1,180 @@
+"""`simctl models` and the SDK's model calls against an in-process embedder with ONNX Runtime."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from support.models import png_bytes, tiny_embedding_model, tiny_manifest
+
+from simmesh.embedder.app import build_app
+from simmesh.embedder.settings import EmbedderSettings
+from simmesh_client import Client, ClientConfig, SimmeshError
+from simmesh_client.cli import main
+from simmesh_client.models import as_manifest
+from simmesh_proto.v1 import embedder_pb2
+
+
+class EmbedderThread:
+    """An embedder served from its own event loop on a background thread."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self._settings = EmbedderSettings(host="127.0.0.1", port=0, data_dir=str(data_dir), builtin_models=False)
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopped: asyncio.Event | None = None
+        self._thread = threading.Thread(target=asyncio.run, args=(self._serve(),), daemon=True)
+        self.address = ""
+
+    def start(self) -> EmbedderThread:
+        self._thread.start()
+        self._ready.wait(60)
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stopped is not None:
+            self._loop.call_soon_threadsafe(self._stopped.set)
+        self._thread.join(30)
+
+    async def _serve(self) -> None:
+        try:
+            app = await build_app(self._settings)
+            await app.start()
+        except BaseException as error:
+            self._error = error
+            self._ready.set()
+            raise
+        self._loop, self._stopped = asyncio.get_running_loop(), asyncio.Event()
+        self.address = app.address
+        self._ready.set()
+        await self._stopped.wait()
+        await app.stop(grace=0)
+
+
+@pytest.fixture
+def embedder(tmp_path: Path) -> Iterator[str]:
+    server = EmbedderThread(tmp_path / "data").start()
+    yield server.address
+    server.stop()
+
+
+@pytest.fixture
+def onnx_file(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.onnx"
+    path.write_bytes(tiny_embedding_model())
+    return path
+
+
+def simctl(embedder: str, *args: str) -> int:
+    return main(["--embedder", embedder, *args])
+
+
+MANIFEST_FLAGS = ("--input-name", "input", "--output-name", "embedding", "--size", "16", "--layout", "nchw",
+                  "--color", "rgb", "--resize", "stretch", "--scale", "1/255", "--normalize")
+
+
+def test_import_from_flags_list_show_embed_and_delete(embedder, onnx_file, capsys):
+    code = simctl(embedder, "models", "import", str(onnx_file), "--id", "tiny", *MANIFEST_FLAGS,
+                  "--description", "a tiny model", "--chunk-size", "500")
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert out.startswith("imported models/tiny/versions/1: 8-d")
+
+    assert simctl(embedder, "models", "list") == 0
+    listing = capsys.readouterr().out.splitlines()
+    assert listing[0].split() == ["NAME", "SOURCE", "DEFAULT", "LATEST", "UPDATED", "DESCRIPTION"]
+    assert listing[1].split()[:4] == ["models/tiny", "imported", "1", "1"] and "a tiny model" in listing[1]
+
+    assert simctl(embedder, "models", "show", "tiny", "--json") == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["name"] == "models/tiny" and shown["default_version"] == "1"
+    manifest = shown["versions"][0]["manifest"]
+    assert manifest["input_width"] == manifest["input_height"] == 16
+    assert manifest["layout"] == "TENSOR_LAYOUT_NCHW" and manifest["resize_policy"] == "RESIZE_POLICY_STRETCH"
+    assert manifest["normalize"] is True and manifest["scale"] == pytest.approx(1 / 255)
+
+    with Client(ClientConfig(embedder_address=embedder)) as client:
+        vectors = client.embedder.embed("tiny", [png_bytes((200, 10, 10)), png_bytes((10, 10, 200))])
+        assert vectors.shape == (2, 8)
+        np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+    assert simctl(embedder, "models", "delete", "tiny") == 0
+    assert capsys.readouterr().out == "deleted models/tiny\n"
+    assert simctl(embedder, "models", "show", "tiny") == 1
+    assert capsys.readouterr().err.startswith("simctl: NOT_FOUND (MODEL_NOT_FOUND): ")
+
+
+def test_manifest_file_with_short_enum_names_and_flags_over_it(embedder, onnx_file, tmp_path, capsys):
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({
+        "input_name": "input", "outputName": "embedding", "input_width": 16, "input_height": 16,
+        "layout": "NCHW", "color_order": "bgr", "resize_policy": "shorter-side-crop", "scale": 0.5,
+        "mean": [0.1, 0.2, 0.3], "std": [1, 1, 1], "family": "tiny",
+    }))
+    assert simctl(embedder, "models", "import", str(onnx_file), "--id", "tiny", "--manifest", str(manifest),
+                  "--scale", "1/255", "--json") == 0
+    version = json.loads(capsys.readouterr().out)
+    assert version["name"] == "models/tiny/versions/1"
+    assert version["manifest"]["color_order"] == "COLOR_ORDER_BGR"
+    assert version["manifest"]["resize_policy"] == "RESIZE_POLICY_SHORTER_SIDE_CENTER_CROP"
+    assert version["manifest"]["scale"] == pytest.approx(1 / 255)
+    assert version["manifest"]["mean"] == pytest.approx([0.1, 0.2, 0.3])
+
+
+def test_sdk_versions_default_and_bytes_upload(embedder):
+    with Client(ClientConfig(embedder_address=embedder)) as client:
+        models = client.embedder
+        first = models.import_model("tiny", tiny_embedding_model(seed=1), tiny_manifest(), description="v1")
+        manifest_dict = {"input_name": "input", "output_name": "embedding", "input_width": 16, "input_height": 16,
+                         "layout": "nchw", "color_order": "rgb", "resize_policy": "stretch", "scale": 1 / 255}
+        second = models.import_model("models/tiny", tiny_embedding_model(seed=2), manifest_dict, chunk_size=64)
+        assert (first.name, second.name) == ("models/tiny/versions/1", "models/tiny/versions/2")
+        assert [v.name for v in models.list_versions("tiny", page_size=1)] == [first.name, second.name]
+        assert models.get_model("tiny").default_version == 1
+
+        image = png_bytes((90, 120, 30))
+        before = models.embed("tiny", [image])
+        assert models.set_default_version("tiny", 2).default_version == 2
+        after = models.embed("tiny", [image])
+        np.testing.assert_allclose(after, models.embed(second.name, [image]), atol=1e-6)
+        assert not np.allclose(before, after)
+
+        models.import_model("other", tiny_embedding_model(), tiny_manifest())
+        assert [m.name for m in models.list_models(page_size=1)] == ["models/other", "models/tiny"]
+        models.delete_model("tiny")
+        with pytest.raises(SimmeshError) as raised:
+            models.get_model("tiny")
+        assert raised.value.reason == "MODEL_NOT_FOUND"
+
+
+def test_an_import_the_server_refuses_exits_1_with_its_reason(embedder, onnx_file, capsys):
+    code = simctl(embedder, "models", "import", str(onnx_file), "--id", "tiny", *MANIFEST_FLAGS[2:],
+                  "--input-name", "pixels", "--output-name", "embedding")
+    assert code == 1
+    assert capsys.readouterr().err.startswith("simctl: INVALID_ARGUMENT (MANIFEST_MISMATCH): ")
+
+
+def test_a_missing_file_or_bad_flag_is_reported_without_a_call(tmp_path, capsys):
+    assert main(["--embedder", "127.0.0.1:1", "models", "import", str(tmp_path / "none.onnx"), "--id", "x",
+                 *MANIFEST_FLAGS]) == 1
+    assert capsys.readouterr().err == f"simctl: {tmp_path / 'none.onnx'}: No such file or directory\n"
+    with pytest.raises(SystemExit) as exited:
+        main(["models", "import", "x.onnx", "--id", "x", "--layout", "chw"])
+    assert exited.value.code == 2
+    assert "unknown TensorLayout 'chw'; expected one of nchw, nhwc" in capsys.readouterr().err
+
+
+def test_as_manifest_refuses_unknown_names():
+    assert as_manifest({"layout": "TENSOR_LAYOUT_NHWC"}).layout == embedder_pb2.TENSOR_LAYOUT_NHWC
+    with pytest.raises(ValueError, match="unknown ResizePolicy 'crop'"):
+        as_manifest({"resize_policy": "crop"})
+    with pytest.raises(ValueError, match="invalid manifest"):
+        as_manifest({"input": "x"})
