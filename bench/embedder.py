@@ -11,7 +11,9 @@ present) it embeds the ImageNet-sample JPEGs (decode + preprocess + inference) t
 
     python bench/embedder.py [--batch 32] [--images 600] [--no-triton]
 
-Prints a Markdown table of images/s and the ratios service / in-process.
+Each way is measured in `--rounds` rounds, interleaved, and its best round is kept, so that a
+passing load on the machine does not decide the ratio. Prints a Markdown table of images/s and
+the ratios service / in-process.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ import time
 from pathlib import Path
 
 import grpc
-import numpy as np
 import onnxruntime as ort
 from simmesh_proto.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc
 
@@ -139,17 +140,13 @@ def import_model(address: str, model_id: str, onnx: bytes, manifest) -> None:
         stub.ImportModel(parts(), timeout=300)
 
 
-def measure_runtime(root: Path, env: dict[str, str], chosen, images, batch) -> dict[str, float]:
+def start_runtime(root: Path, env: dict[str, str], chosen) -> tuple[ManagedProcess, str]:
+    """An embedder process with every chosen model in its registry."""
     proc, address = start_embedder(root, env)
-    try:
-        out = {}
-        for name, (onnx, manifest) in chosen.items():
-            if name not in BUILTIN_MODELS:
-                import_model(address, name, onnx, manifest)
-            out[name] = through_service(address, f"models/{name}", images, batch)
-        return out
-    finally:
-        proc.stop()
+    for name, (onnx, manifest) in chosen.items():
+        if name not in BUILTIN_MODELS:
+            import_model(address, name, onnx, manifest)
+    return proc, address
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,35 +154,52 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--images", type=int, default=600)
     parser.add_argument("--no-triton", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
     if not SAMPLE.exists():
         print(f"skipped: the ImageNet sample is not at {SAMPLE}")
         return 0
     images = [p.read_bytes() for p in sorted(SAMPLE.glob("*.JPEG"))[:args.images]]
     chosen = models()
-    local = {name: in_process(onnx, manifest, images, args.batch) for name, (onnx, manifest) in chosen.items()}
+    local = {name: 0.0 for name in chosen}
+    service = {name: 0.0 for name in chosen}
+    triton: dict[str, float] = {}
+    reason = "disabled" if args.no_triton else tritonserver_available()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        service = measure_runtime(root / "ort", {"SIMMESH_RUNTIME": "onnxruntime"}, chosen, images, args.batch)
-        triton: dict[str, float] = {}
-        reason = "disabled" if args.no_triton else tritonserver_available()
-        if not reason:
-            s3 = S3Server(root / "s3", root / "logs").start()
-            store = S3BlobStore(s3.endpoint, "bench-models", "", s3.access_key, s3.secret_key, s3.region)
-            prepare_repository(store, "triton")
-            server = TritonServer(f"s3://{s3.endpoint}/bench-models/triton", root / "logs", s3_credentials={
-                "AWS_ACCESS_KEY_ID": s3.access_key, "AWS_SECRET_ACCESS_KEY": s3.secret_key,
-                "AWS_DEFAULT_REGION": s3.region})
-            try:
+        processes: list = []
+        try:
+            ort_proc, ort_address = start_runtime(root / "ort", {"SIMMESH_RUNTIME": "onnxruntime"}, chosen)
+            processes.append(ort_proc)
+            triton_address = ""
+            if not reason:
+                s3 = S3Server(root / "s3", root / "logs").start()
+                processes.append(s3)
+                store = S3BlobStore(s3.endpoint, "bench-models", "", s3.access_key, s3.secret_key, s3.region)
+                prepare_repository(store, "triton")
+                server = TritonServer(f"s3://{s3.endpoint}/bench-models/triton", root / "logs", s3_credentials={
+                    "AWS_ACCESS_KEY_ID": s3.access_key, "AWS_SECRET_ACCESS_KEY": s3.secret_key,
+                    "AWS_DEFAULT_REGION": s3.region})
+                processes.append(server)
                 server.start(timeout=90)
-                triton = measure_runtime(root / "triton", {
+                triton_proc, triton_address = start_runtime(root / "triton", {
                     "SIMMESH_RUNTIME": "triton", "SIMMESH_TRITON_URL": server.grpc_url,
                     "SIMMESH_BLOB_URL": "s3://bench-models", "SIMMESH_S3_ENDPOINT": s3.endpoint,
                     "SIMMESH_S3_ACCESS_KEY": s3.access_key, "SIMMESH_S3_SECRET_KEY": s3.secret_key,
-                }, chosen, images, args.batch)
-            finally:
-                server.stop()
-                s3.stop()
+                }, chosen)
+                processes.append(triton_proc)
+                triton = {name: 0.0 for name in chosen}
+            for _ in range(args.rounds):
+                for name, (onnx, manifest) in chosen.items():
+                    local[name] = max(local[name], in_process(onnx, manifest, images, args.batch))
+                    service[name] = max(service[name], through_service(ort_address, f"models/{name}", images,
+                                                                       args.batch))
+                    if triton_address:
+                        triton[name] = max(triton[name], through_service(triton_address, f"models/{name}", images,
+                                                                         args.batch))
+        finally:
+            for proc in reversed(processes):
+                proc.stop()
     print(f"\nEmbedding {len(images)} ImageNet-sample JPEGs (decode + preprocess + inference), batch {args.batch}, "
           f"{os.cpu_count()} cores\n")
     print("| model | in-process ONNX Runtime (img/s) | embedder over gRPC (img/s) | ratio | "

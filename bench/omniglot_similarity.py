@@ -13,7 +13,7 @@ within-alphabet discrimination, which a heavier coarse level works against (Lati
 epochs: about 19% error at 0.1, 22-23% at 0.3).
 
     python bench/omniglot_similarity.py [--zip ../shared/datasets/omniglot/images_background_small1.zip]
-                                        [--held-out Latin | --all] [--epochs 20] [--input-size 28]
+                                        [--held-out Latin | --all] [--epochs 20] [--input-size 48]
                                         [--parent-weight 0.1] [--threads 2]
 
 Prints a Markdown table: per held-out alphabet, one-shot error of the trained model and of the
@@ -120,7 +120,7 @@ def config(epochs: int, input_size: int, seed: int, parent_weight: float) -> cat
     )
 
 
-def run(zip_path: Path, held_out: str, epochs: int = 20, input_size: int = 28, seed: int = 1,
+def run(zip_path: Path, held_out: str, epochs: int = 20, input_size: int = 48, seed: int = 1,
         parent_weight: float = 0.1, progress: bool = False) -> Result:
     """Trains without `held_out`, then scores the exported model on it."""
     alphabets = load_alphabets(zip_path)
@@ -167,7 +167,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--held-out", help="alphabet to hold out (default: the last in sorted order)")
     parser.add_argument("--all", action="store_true", help="hold out each alphabet in turn")
     parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--input-size", type=int, default=28)
+    parser.add_argument("--input-size", type=int, default=48)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--parent-weight", type=float, default=0.1, help="weight of the alphabet level")
     parser.add_argument("--threads", type=int, default=2)
