@@ -16,7 +16,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from simmesh.devstack.mesh import serving
+from simmesh.devstack.mesh import faiss_threads, serving
 from simmesh.devstack.process import ManagedProcess, free_port
 from simmesh.devstack.s3 import S3Server
 from simmesh.kit.blobstore import S3BlobStore
@@ -61,6 +61,7 @@ class IndexerCluster:
             f"shard-{ordinal}", [sys.executable, "-m", "simmesh.indexer", "shard"],
             log_path=self.root / f"shard-{ordinal}.log",
             env=self._env(SIMMESH_PORT=str(self.shard_ports[ordinal]), SIMMESH_SHARD_ORDINAL=str(ordinal),
+                          SIMMESH_FAISS_THREADS=str(faiss_threads(len(self.shard_ports))),
                           SIMMESH_DATA_DIR=str(self.root / f"shard-{ordinal}"), SIMMESH_LEASE_TTL="2",
                           SIMMESH_SNAPSHOT_INTERVAL="3600"),
         ).start(lambda: serving(self.shard_address(ordinal), timeout=0.5), timeout=60)

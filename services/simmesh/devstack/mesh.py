@@ -164,7 +164,8 @@ class Mesh:
                 self.triton.start()
             for ordinal in range(self.config.shard_nodes):
                 name = f"shard-{ordinal}"
-                env = self.service_env(name) | {"SIMMESH_SHARD_ORDINAL": str(ordinal)}
+                env = self.service_env(name) | {"SIMMESH_SHARD_ORDINAL": str(ordinal),
+                                                "SIMMESH_FAISS_THREADS": str(faiss_threads(self.config.shard_nodes))}
                 self.services[name] = ManagedProcess(
                     name, [sys.executable, "-m", "simmesh.indexer", "shard"], log_path=self.log_dir / f"{name}.log",
                     env=env,
@@ -230,6 +231,12 @@ class Mesh:
             "addresses": self.addresses,
         }
         (self.data_dir / "mesh.json").write_text(json.dumps(state, indent=2))
+
+
+def faiss_threads(nodes_on_this_machine: int) -> int:
+    """FAISS threads per shard node so that the nodes together use the cores once: OpenMP
+    threads beyond the cores spin against each other and slow every node down."""
+    return max(1, (os.cpu_count() or 1) // max(1, nodes_on_this_machine))
 
 
 def serving(address: str, service: str = "", timeout: float = 2.0) -> bool:

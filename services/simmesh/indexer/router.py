@@ -311,6 +311,8 @@ class Router:
         vectors = np.zeros((len(inputs), dimension), dtype=np.float32)
         failures: dict[int, SimmeshError] = {}
         to_embed: list[int] = []
+        given: list[int] = []
+        row_bytes = dimension * 4
         for i, item in enumerate(inputs):
             try:
                 reserved = [k for k in item.metadata.fields if k.startswith("_")]
@@ -318,7 +320,9 @@ class Router:
                     raise InvalidArgument(f"records[{i}].metadata field {reserved[0]!r}: names starting with '_' "
                                           "are reserved", reason="RESERVED_FIELD", field=f"records[{i}].metadata")
                 if item.HasField("vector"):
-                    vectors[i] = unpack_vectors(item.vector, dimension, f"records[{i}].vector")
+                    if item.vector.dimension != dimension or len(item.vector.data) != row_bytes:
+                        unpack_vectors(item.vector, dimension, f"records[{i}].vector")  # raises, naming the field
+                    given.append(i)
                 elif item.HasField("image"):
                     if not spec.model:
                         raise FailedPrecondition(f"records[{i}] has an image but the collection has no model",
@@ -331,6 +335,14 @@ class Router:
                 records[i] = shard_pb2.ShardRecord(id=item.id or uuid.uuid4().hex, url=url, metadata=item.metadata)
             except SimmeshError as error:
                 failures[i] = error
+        if given:
+            # All given vectors at once: one copy and one finiteness check for the batch.
+            matrix = np.frombuffer(b"".join(inputs[i].vector.data for i in given), dtype="<f4").reshape(-1, dimension)
+            vectors[given] = matrix
+            for row in np.flatnonzero(~np.isfinite(matrix).all(axis=1)).tolist():
+                i = given[row]
+                failures[i] = InvalidArgument(f"records[{i}].vector holds NaN or infinite values",
+                                              reason="INVALID_VECTOR", field=f"records[{i}].vector")
         if to_embed:
             reply = await self._embed(spec.model, [inputs[i].image for i in to_embed], timeout)
             embedded = np.frombuffer(reply.vectors.data, dtype="<f4").reshape(reply.vectors.count,
