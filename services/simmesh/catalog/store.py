@@ -30,26 +30,11 @@ import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    Connection,
-    Delete,
-    Engine,
-    Row,
-    Select,
-    create_engine,
-    delete,
-    event,
-    func,
-    insert,
-    or_,
-    select,
-    update,
+    Connection, Delete, Engine, Row, Select, delete, func, insert, or_, select, update,
 )
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from simmesh.catalog import schema
@@ -68,6 +53,7 @@ from simmesh.catalog.model import (
     TrainingImage,
 )
 from simmesh.catalog.names import GROUPS, IMAGES, TASKS, TYPES, check_id, new_id, task_model_id, version_name
+from simmesh.kit import sql
 from simmesh.kit.errors import (
     Aborted,
     AlreadyExists,
@@ -93,7 +79,7 @@ TASK_FIELDS = frozenset({"display_name", "description", "similarity_types", "tra
 GROUP_FIELDS = frozenset({"display_name", "metadata", "test"})
 IMAGE_FIELDS = frozenset({"metadata"})
 
-_WRITE = "simmesh_catalog_write"
+_WRITE = sql.WRITE_OPTION
 # Ids per `IN (...)` of request-sized lists.
 _IN_CHUNK = 500
 # Missing ids an error's metadata lists at most.
@@ -102,44 +88,18 @@ _MISSING_SHOWN = 20
 
 def default_db_url(data_dir: str | os.PathLike[str]) -> str:
     """`sqlite:///DATA_DIR/catalog.sqlite` (absolute)."""
-    return f"sqlite:///{Path(data_dir).resolve() / 'catalog.sqlite'}"
+    return sql.default_db_url(data_dir, "catalog")
 
 
 def open_catalog_store(url: str) -> CatalogStore:
     """A store over `url` (an SQLAlchemy URL), its tables created if missing."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-        _configure_sqlite(engine)
-    else:
-        engine = create_engine(url, pool_pre_ping=True)
+    engine = sql.open_engine(url)
     schema.metadata.create_all(engine)
     return CatalogStore(engine)
 
 
-def _configure_sqlite(engine: Engine) -> None:
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API objects
-        dbapi_connection.isolation_level = None  # transactions are begun below, explicitly
-        cursor = dbapi_connection.cursor()
-        for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL", "busy_timeout=30000"):
-            cursor.execute(f"PRAGMA {pragma}")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: Connection) -> None:
-        write = connection.get_execution_options().get(_WRITE, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+_now = sql.now
+_utc = sql.utc
 
 
 # ---------------------------------------------------------------------------------------------

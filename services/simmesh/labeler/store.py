@@ -15,15 +15,14 @@ import os
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from datetime import datetime, timezone
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, Select, and_, case, create_engine, delete, event, func, insert, \
+from sqlalchemy import Connection, Engine, Row, Select, and_, case, delete, func, insert, \
     select, update
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from simmesh.kit import sql
 from simmesh.kit.errors import Aborted, AlreadyExists, InvalidArgument, NotFound, Unavailable
 from simmesh.kit.paging import clamp_page_size, decode_page_token, encode_page_token, fingerprint
 from simmesh.labeler import schema
@@ -36,51 +35,25 @@ L = schema.image_labels
 
 PROJECT_FIELDS = frozenset({"display_name", "description", "default_k", "default_threshold", "default_use_first"})
 
-_WRITE = "simmesh_labeler_write"
+_WRITE = sql.WRITE_OPTION
 # Ids per `IN (...)`: SQLite caps the number of bound parameters.
 _IN_CHUNK = 500
 
 
 def default_db_url(data_dir: str | os.PathLike[str]) -> str:
     """`sqlite:///DATA_DIR/labeler.sqlite` (absolute)."""
-    return f"sqlite:///{Path(data_dir).resolve() / 'labeler.sqlite'}"
+    return sql.default_db_url(data_dir, "labeler")
 
 
 def open_labeler_store(url: str) -> LabelerStore:
     """A store over `url` (an SQLAlchemy URL), its tables created if missing."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-        _configure_sqlite(engine)
-    else:
-        engine = create_engine(url, pool_pre_ping=True)
+    engine = sql.open_engine(url)
     schema.metadata.create_all(engine)
     return LabelerStore(engine)
 
 
-def _configure_sqlite(engine: Engine) -> None:
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API objects
-        dbapi_connection.isolation_level = None  # transactions are begun below, explicitly
-        cursor = dbapi_connection.cursor()
-        for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL", "busy_timeout=30000"):
-            cursor.execute(f"PRAGMA {pragma}")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: Connection) -> None:
-        write = connection.get_execution_options().get(_WRITE, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+_now = sql.now
+_utc = sql.utc
 
 
 def project_not_found(project_id: str) -> NotFound:

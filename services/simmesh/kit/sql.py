@@ -1,0 +1,56 @@
+"""SQLAlchemy engines for the services' metadata stores: SQLite by default, PostgreSQL when given.
+
+SQLite runs in WAL mode with foreign keys on; a connection run with the execution option
+`WRITE_OPTION` begins with `BEGIN IMMEDIATE`, so concurrent writers queue instead of failing
+half-way. The same SQL serves both databases.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+WRITE_OPTION = "simmesh_write"
+
+
+def default_db_url(data_dir: str | os.PathLike[str], name: str) -> str:
+    """`sqlite:///DATA_DIR/{name}.sqlite` (absolute)."""
+    return f"sqlite:///{Path(data_dir).resolve() / f'{name}.sqlite'}"
+
+
+def open_engine(url: str) -> Engine:
+    """An engine over `url` (an SQLAlchemy URL); an SQLite file's folder is created."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API objects
+        dbapi_connection.isolation_level = None  # transactions are begun below, explicitly
+        cursor = dbapi_connection.cursor()
+        for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL", "busy_timeout=30000"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        write = connection.get_execution_options().get(WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def utc(value: datetime) -> datetime:
+    """`value` as an aware UTC datetime (SQLite hands naive ones back)."""
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
