@@ -336,7 +336,15 @@ def test_a_killed_shard_loses_nothing_acknowledged(stub, cluster):
     assert partial.partial and list(partial.unavailable_shards) == ["collections/durable/shards/1"]
     assert len(partial.results[0].hits) == 5
     cluster.start_shard(1)
-    time.sleep(2)
+    deadline = time.monotonic() + 20  # the router sees the new registration within moments
+    while True:
+        try:
+            stub.Search(indexer_pb2.SearchRequest(collection="collections/durable", queries=[query], k=5))
+            break
+        except grpc.RpcError:
+            assert time.monotonic() < deadline, "the restarted shard did not come back"
+            time.sleep(0.2)
+    time.sleep(1)
     stop.set()
     writer.join(timeout=60)
     assert "SHARD_UNAVAILABLE" in errors, "the kill should have failed some items"

@@ -24,16 +24,18 @@ class ShardMap:
         self._collections = PrefixWatcher(etcd, layout.collections)
         self._shards = PrefixWatcher(etcd, layout.shards)
         self._nodes = PrefixWatcher(etcd, layout.nodes)
-        self._stubs: dict[str, tuple[object, shard_pb2_grpc.ShardServiceStub]] = {}
+        self._stubs: dict[str, tuple[object, shard_pb2_grpc.ShardServiceStub, tuple]] = {}
+        self._retired: list = []  # channels replaced by newer ones, closed with the map
         # Decoded etcd values by their bytes: searches read the definitions on every call.
         self._decoded: dict[bytes, object] = {}
 
     async def close(self) -> None:
         for watcher in (self._collections, self._shards, self._nodes):
             watcher.close()
-        for channel, _ in self._stubs.values():
+        for channel in [entry[0] for entry in self._stubs.values()] + self._retired:
             await channel.close()
         self._stubs.clear()
+        self._retired.clear()
 
     # -- collections ------------------------------------------------------------------------
 
@@ -105,10 +107,15 @@ class ShardMap:
         if info is None or info.state != shard_pb2.ShardInfo.STATE_SERVING:
             raise shard_unavailable(collection_id or storage, shard,
                                     "not registered in etcd" if info is None else "stopping")
+        # A new registration (a restarted process) gets a new channel: the old one may sit in
+        # reconnect backoff after the refusals of the process that died.
+        process = (info.pid, info.start_time.seconds, info.start_time.nanos)
         entry = self._stubs.get(info.address)
-        if entry is None:
+        if entry is None or entry[2] != process:
+            if entry is not None:
+                self._retired.append(entry[0])
             channel = open_channel(info.address, self.token)
-            entry = self._stubs[info.address] = (channel, shard_pb2_grpc.ShardServiceStub(channel))
+            entry = self._stubs[info.address] = (channel, shard_pb2_grpc.ShardServiceStub(channel), process)
         return entry[1]
 
 
