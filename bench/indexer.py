@@ -6,8 +6,9 @@ Clustered vectors (default 1M x 256-d), IVF-Flat with the same nlist and nprobe 
   sample, `add` of the vectors after the first 100k, batch search of 1,000 queries, single-query
   latency, recall@10 against exact search;
 - through simmesh: etcd, an S3 server, 2 shard node processes and a router; the first 100k
-  vectors inserted, TrainIndex, the rest inserted through the router (write-ahead log fsync
-  included), the same searches over gRPC.
+  vectors inserted, TrainIndex, the rest inserted through the router in batches of 5,000 on one
+  StreamInsertRecords call, as the SDK does (write-ahead log fsync included), the same searches
+  over gRPC.
 
     python bench/indexer.py [--n 1000000] [--dim 256] [--shards 2] [--nprobe 16]
 
@@ -93,11 +94,14 @@ def through_simmesh(root: Path, data, queries, warm, nlist, nprobe, shards, trut
                                                                    nprobe=nprobe)))))
 
             def insert(start: int, stop: int) -> None:
-                for at in range(start, stop, 5000):
-                    batch = [indexer_pb2.RecordInput(id=str(i), vector=vector(data[i]))
-                             for i in range(at, min(stop, at + 5000))]
-                    reply = stub.InsertRecords(indexer_pb2.InsertRecordsRequest(collection="collections/bench",
-                                                                                records=batch), timeout=300)
+                # As the SDK and `simctl insert` do: batches on one StreamInsertRecords call.
+                def batches():
+                    for at in range(start, stop, 5000):
+                        yield indexer_pb2.InsertRecordsRequest(collection="collections/bench", records=[
+                            indexer_pb2.RecordInput(id=str(i), vector=vector(data[i]))
+                            for i in range(at, min(stop, at + 5000))])
+
+                for reply in stub.StreamInsertRecords(batches(), timeout=1800):
                     if reply.errors:
                         raise RuntimeError(reply.errors[0])
 

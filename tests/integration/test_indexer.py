@@ -11,8 +11,10 @@ import pytest
 from google.protobuf import field_mask_pb2, struct_pb2
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+from simmesh_proto.internal.v1 import shard_pb2, shard_pb2_grpc
 from simmesh_proto.v1 import common_pb2, indexer_pb2, indexer_pb2_grpc
 
+from simmesh.indexer.coarse import CoarseQuantizer
 from simmesh_client.operations import wait_operation
 from google.longrunning import operations_pb2_grpc
 
@@ -153,6 +155,21 @@ def test_records_and_search_across_two_shards(stub):
         collection="collections/items", queries=[indexer_pb2.Query(record_id=f"r{i}") for i in range(20)], k=3))
     assert len(batch.results) == 20 and all(len(r.hits) == 3 for r in batch.results)
 
+    # A batch larger than a chunk answers each query as if it came alone, tags and all.
+    many = rng.standard_normal((600, DIM)).astype(np.float32)
+    tags = [["t1"] if (i // 7) % 2 else ["t4"] for i in range(600)]
+    for extra in ({}, {"tag_weight": 0.5, "include_metadata": True}, {"min_score": 0.2}):
+        batch = stub.Search(indexer_pb2.SearchRequest(
+            collection="collections/items", k=5, **extra,
+            queries=[indexer_pb2.Query(vector=vec(q), tags=t) for q, t in zip(many, tags)]))
+        assert len(batch.results) == 600
+        for i in (0, 255, 256, 301, 599):
+            alone = stub.Search(indexer_pb2.SearchRequest(
+                collection="collections/items", k=5, **extra,
+                queries=[indexer_pb2.Query(vector=vec(many[i]), tags=tags[i])])).results[0]
+            assert [(h.id, round(h.score, 5)) for h in batch.results[i].hits] == \
+                [(h.id, round(h.score, 5)) for h in alone.hits]
+
     # Listing pages through every record once, in id order.
     ids = all_ids(stub, "collections/items")
     assert ids == sorted(f"r{i}" for i in range(300))
@@ -246,6 +263,40 @@ def test_bad_input_is_refused_precisely_and_changes_nothing(stub):
     assert [r for r in after.records if r.id != "r203"] == list(before.records)
 
 
+def test_streamed_batches_land_in_order_and_a_failing_one_ends_the_stream(stub):
+    create(stub, "streamed", indexed_fields=[])
+    rng = np.random.default_rng(5)
+    data = rng.standard_normal((3, 100, DIM)).astype(np.float32)
+
+    def batches():
+        yield indexer_pb2.InsertRecordsRequest(collection="collections/streamed", records=records(data[0], version=0))
+        yield indexer_pb2.InsertRecordsRequest(collection="collections/streamed", upsert=True,
+                                               records=records(data[1], version=1))
+        yield indexer_pb2.InsertRecordsRequest(collection="collections/streamed", upsert=True,
+                                               records=records(data[2][:50], version=2))
+        yield indexer_pb2.InsertRecordsRequest(collection="collections/nope", records=records(data[0][:1]))
+        yield indexer_pb2.InsertRecordsRequest(collection="collections/streamed", records=records(data[0], 500))
+
+    replies = []
+    with pytest.raises(grpc.RpcError) as caught:
+        for reply in stub.StreamInsertRecords(batches()):
+            replies.append(reply)
+    assert reason_of(caught.value)[:2] == (grpc.StatusCode.NOT_FOUND, "COLLECTION_NOT_FOUND")
+    assert [(r.inserted_count, r.updated_count, len(r.ids)) for r in replies] == [(100, 0, 100), (0, 100, 100),
+                                                                                    (0, 50, 50)]
+    assert all(list(r.ids) == [f"r{n}" for n in range(len(r.ids))] for r in replies)
+
+    # The later upsert of an id wins; nothing after the failed batch is written.
+    assert sorted(all_ids(stub, "collections/streamed")) == sorted(f"r{n}" for n in range(100))
+    got = stub.BatchGetRecords(indexer_pb2.BatchGetRecordsRequest(
+        collection="collections/streamed", ids=[f"r{n}" for n in range(100)], include_vectors=True)).records
+    for n, record in enumerate(got):
+        version = 2 if n < 50 else 1
+        expected = data[version][n] / np.linalg.norm(data[version][n])
+        assert record.metadata["version"] == version
+        np.testing.assert_allclose(np.frombuffer(record.vector.data, "<f4"), expected, atol=1e-6)
+
+
 def test_train_index_recall_and_records_join_the_trained_index(stub, cluster):
     create(stub, "big", indexed_fields=[])
     with pytest.raises(grpc.RpcError) as caught:
@@ -293,6 +344,28 @@ def test_train_index_recall_and_records_join_the_trained_index(stub, cluster):
         assert hit.id == f"new{i}"
     assert stub.GetCollection(indexer_pb2.GetCollectionRequest(
         name="collections/big")).index_state == indexer_pb2.INDEX_STATE_TRAINED
+
+    # Every shard holds the quantiser the router assigns queries with; a restarted router takes
+    # it from a shard and answers as before.
+    digests = set()
+    for ordinal in range(2):
+        with grpc.insecure_channel(cluster.shard_address(ordinal)) as channel:
+            held = shard_pb2_grpc.ShardServiceStub(channel).GetTrainedIndex(
+                shard_pb2.GetTrainedIndexRequest(collection="big", shard=ordinal))
+        assert held.nprobe > 0
+        digests |= {held.coarse_digest, CoarseQuantizer(held.trained_index, indexer_pb2.METRIC_COSINE).digest}
+    assert len(digests) == 1
+    request = indexer_pb2.SearchRequest(collection="collections/big", k=10,
+                                        queries=[indexer_pb2.Query(vector=vec(q)) for q in queries])
+    before = [[h.id for h in r.hits] for r in stub.Search(request).results]
+    cluster.router.stop()
+    cluster.start_router()
+    with grpc.insecure_channel(cluster.router_address) as channel:
+        restarted = indexer_pb2_grpc.IndexerServiceStub(channel)
+        for _ in range(3):  # the first search starts the fetch; the later ones assign in the router
+            after = [[h.id for h in r.hits] for r in restarted.Search(request).results]
+            assert np.mean([a == b for a, b in zip(after, before)]) >= 0.98
+            time.sleep(0.5)
 
 
 def test_a_killed_shard_loses_nothing_acknowledged(stub, cluster):

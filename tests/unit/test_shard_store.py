@@ -17,6 +17,7 @@ from simmesh_proto.v1 import indexer_pb2
 
 from simmesh.indexer.filters import compile_filter
 from simmesh.indexer.store import ShardStore
+from simmesh.indexer.wal import Op, WriteAheadLog
 from simmesh.kit.blobstore import FileBlobStore
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument
 
@@ -309,6 +310,42 @@ def test_a_torn_log_tail_after_a_crash_loses_only_the_unacknowledged_batch(tmp_p
     restored.write(records(50, 50), vectors(50, 50))
     restored.close()
     assert len(content(reopen(tmp_path, blobs))) == 100
+
+
+def test_write_times_survive_replay_and_older_log_entries_still_replay(tmp_path: Path, blobs: FileBlobStore) -> None:
+    shard = reopen(tmp_path, blobs)
+    shard.write(records(0, 3), vectors(0, 3))
+    kept = records(3, 1)[0]
+    kept.create_time.FromNanoseconds(1_000_000_000)  # a record that keeps its creation time (an update)
+    shard.write([kept], vectors(3, 1))
+    ids = [f"r{i:05d}" for i in range(4)]
+    times = {r.id: (r.create_ns, r.update_ns) for r in shard.get(ids).records}
+    assert len({times[i] for i in ids[:3]}) == 1, "one time for the batch, as create and update time"
+    assert times["r00000"][0] == times["r00000"][1] > 0
+    assert times["r00003"][0] == 1_000_000_000 < times["r00003"][1]
+    shard.close()
+
+    # Entries logged before `write_time` existed carry the times on every record.
+    older = shard_pb2.WriteRequest(collection="shoes", shard=0, dimension=DIM, upsert=True,
+                                   vectors=vectors(10, 2, version=1).tobytes())
+    for record in records(10, 1, version=1) + records(0, 1, version=1):
+        record.create_time.FromNanoseconds(5_000_000_000)
+        record.update_time.FromNanoseconds(6_000_000_000)
+        older.records.append(record)
+    wal = WriteAheadLog(tmp_path / "shard" / "wal")
+    wal.append(Op.WRITE, older)
+    wal.close()
+
+    restored = reopen(tmp_path, blobs)
+    replayed = {r.id: r for r in restored.get(ids + ["r00010"]).records}
+    assert {i: (r.create_ns, r.update_ns) for i, r in replayed.items() if i in ids[1:]} == {
+        i: times[i] for i in ids[1:]}
+    assert (replayed["r00010"].create_ns, replayed["r00010"].update_ns) == (5_000_000_000, 6_000_000_000)
+    assert (replayed["r00000"].create_ns, replayed["r00000"].update_ns) == (times["r00000"][0], 6_000_000_000), \
+        "an update keeps the creation time"
+    assert replayed["r00000"].metadata["version"] == 1 and replayed["r00010"].url == "https://img.example/10.jpg"
+    assert restored.search(vectors(10, 1, version=1), 1).ids[0] == ["r00010"]
+    restored.close()
 
 
 CHILD = textwrap.dedent("""

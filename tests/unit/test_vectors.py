@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from simmesh_proto.v1 import indexer_pb2
 
+from simmesh.indexer.coarse import CoarseQuantizer
 from simmesh.indexer.vectors import (
     COSINE,
     EXACT,
@@ -17,6 +18,7 @@ from simmesh.indexer.vectors import (
     IVF_PQ,
     IVF_SQ8,
     L2,
+    Coarse,
     VectorIndex,
     default_nlist,
     default_pq_m,
@@ -209,6 +211,63 @@ def test_one_training_serves_two_shards(kind: int, data) -> None:
         assert recall(brute_force(L2, vectors, rows, queries, 10), merged) >= 0.9
     else:
         assert recall(single, merged) >= 0.97
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("kind", [IVF_FLAT, IVF_SQ8, IVF_PQ])
+def test_lists_assigned_by_the_router_give_each_shard_its_own_results(kind: int, metric: int, data) -> None:
+    rows, vectors, queries = data
+    trained = VectorIndex.train_empty(DIM, metric, indexer_pb2.IndexSpec(kind=kind), vectors, total=len(vectors))
+    quantizer = CoarseQuantizer(trained, metric)
+    for half in (slice(0, 1500), slice(1500, None)):
+        shard = VectorIndex.build(DIM, metric, indexer_pb2.IndexSpec(kind=kind), rows[half],
+                                  VectorIndex(DIM, metric).prepare(vectors[half]), trained=trained)
+        assert shard.coarse_digest == quantizer.digest
+        for nprobe in (0, 1, 7):
+            own = shard.search(queries, 10, nprobe=nprobe)
+            assigned = shard.search(queries, 10, nprobe=nprobe, coarse=quantizer.assign(queries, nprobe))
+            np.testing.assert_array_equal(assigned[1], own[1])
+            np.testing.assert_allclose(assigned[0], own[0], rtol=1e-5, atol=1e-5)
+        allowed = rows[half][::3]
+        own = shard.search(queries[:5], 10, candidate_ids=allowed)
+        assigned = shard.search(queries[:5], 10, candidate_ids=allowed, coarse=quantizer.assign(queries[:5]))
+        np.testing.assert_array_equal(assigned[1], own[1])
+        assert np.isin(assigned[1][assigned[1] >= 0], allowed).all()
+
+
+def test_lists_from_another_quantizer_or_out_of_range_are_ignored(data) -> None:
+    rows, vectors, queries = data
+    spec = indexer_pb2.IndexSpec(kind=IVF_FLAT, nlist=20, nprobe=2)
+    shard = VectorIndex.build(DIM, L2, spec, rows, vectors,
+                              trained=VectorIndex.train_empty(DIM, L2, spec, vectors[:1500]))
+    other = CoarseQuantizer(VectorIndex.train_empty(DIM, L2, spec, vectors[1500:]), L2)
+    assert other.digest != shard.coarse_digest
+    own = shard.search(queries, 10)
+    np.testing.assert_array_equal(shard.search(queries, 10, coarse=other.assign(queries))[1], own[1])
+    digest = shard.coarse_digest
+    beyond = np.full((len(queries), 2), 20, dtype=np.int64)
+    bad = [Coarse(beyond, np.zeros(beyond.shape, np.float32), digest),
+           Coarse(np.zeros((3, 2), np.int64), np.zeros((3, 2), np.float32), digest)]
+    for coarse in bad:
+        np.testing.assert_array_equal(shard.search(queries, 10, coarse=coarse)[1], own[1])
+    # Probing fewer lists than the index's default is what the router asked for: fewer hits found.
+    one_list = shard.search(queries, 10, coarse=CoarseQuantizer(shard.trained_bytes, L2).assign(queries, 1))
+    np.testing.assert_array_equal(one_list[1], shard.search(queries, 10, nprobe=1)[1])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_empty_index_round_trips(kind: int, data) -> None:
+    _, vectors, queries = data
+    if kind == EXACT:
+        empty = VectorIndex(DIM, L2)
+    else:
+        empty = VectorIndex.from_trained(DIM, L2, VectorIndex.train_empty(DIM, L2, indexer_pb2.IndexSpec(kind=kind),
+                                                                          vectors))
+    copy = VectorIndex.deserialize(empty.serialize())
+    assert (copy.kind, copy.count) == (kind, 0)
+    assert (copy.search(queries, 5)[1] == -1).all()
+    copy.add(np.arange(10), vectors[:10])
+    assert copy.search(vectors[:1], 1)[1][0, 0] == 0
 
 
 def test_from_trained_refuses_a_mismatched_index(data) -> None:

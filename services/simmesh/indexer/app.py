@@ -42,6 +42,7 @@ async def build_router(settings: RouterSettings) -> App:
         service_label="indexer",
     )
     app.on_close(lambda: close_operations(operations))
+    app.on_close(router.coarse.close)
     app.on_close(shards.close)
     app.on_close(embedder.close)
     app.on_close(etcd.close)

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 
 @dataclass(slots=True)
 class Candidate:
@@ -36,6 +38,23 @@ class Group:
 def top(candidates: Iterable[Candidate], k: int) -> list[Candidate]:
     """The k best by score (ties: smaller id first, so answers are stable)."""
     return heapq.nsmallest(k, candidates, key=lambda c: (-c.score, c.id))
+
+
+def top_rows(ids: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """`top` for many queries at once: `ids` (object, "" where a shard found no hit) and
+    `scores`, both (queries, candidates); the k best of each row, in `top`'s order, as
+    (queries, min(k, candidates)) arrays, "" and -inf where a row has fewer hits."""
+    scores = np.where(ids == "", -np.inf, scores).astype(np.float32, copy=False)
+    width = min(k, scores.shape[1])
+    order = np.argsort(-scores, axis=1, kind="stable")
+    ranked = np.take_along_axis(scores, order[:, :width + 1], 1)
+    # Equal scores within the first k + 1 places are ordered by id, as `top` does.
+    tied = ((ranked[:, 1:] == ranked[:, :-1]) & np.isfinite(ranked[:, 1:])).any(axis=1)
+    order = order[:, :width].copy()
+    for q in np.flatnonzero(tied).tolist():
+        row_ids, row_scores = ids[q], scores[q]
+        order[q] = sorted(range(len(row_ids)), key=lambda j: (-row_scores[j], row_ids[j]))[:width]
+    return np.take_along_axis(ids, order, 1), np.take_along_axis(scores, order, 1)
 
 
 def lookup(metadata: Mapping[str, Any] | None, path: str) -> Any:

@@ -58,9 +58,8 @@ class IndexerServicer(indexer_pb2_grpc.IndexerServiceServicer):
                                         remaining(context))
 
     async def StreamInsertRecords(self, requests, context) -> AsyncIterator[indexer_pb2.InsertRecordsResponse]:
-        async for request in requests:
-            yield await self.router.insert(collection_id_of(request.collection), request.records, request.upsert,
-                                           remaining(context))
+        async for reply in self.router.insert_stream(requests, lambda: remaining(context)):
+            yield reply
 
     async def UpdateRecord(self, request, context) -> indexer_pb2.Record:
         return await self.router.update_record(request.record, list(request.update_mask.paths),

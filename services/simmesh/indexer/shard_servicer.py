@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 
 import numpy as np
 from simmesh_proto.internal.v1 import shard_pb2, shard_pb2_grpc
@@ -15,6 +16,7 @@ from simmesh_proto.v1 import indexer_pb2
 
 from simmesh.indexer.shard_node import ShardNode
 from simmesh.indexer.store import StoredRecord
+from simmesh.indexer.vectors import Coarse
 
 # Searches of at most this many queries (without a filter) run on the event loop thread.
 INLINE_QUERIES = 4
@@ -28,6 +30,17 @@ def _records(records: list[StoredRecord], fields=(), metadata: bool = True) -> l
     return [r.to_proto(metadata=metadata, fields=fields) for r in records]
 
 
+def _coarse(request: shard_pb2.SearchRequest) -> Coarse | None:
+    if not request.coarse_digest or not request.query_count:
+        return None
+    lists = np.frombuffer(request.coarse_lists, dtype="<i8")
+    distances = np.frombuffer(request.coarse_distances, dtype="<f4")
+    if not len(lists) or len(lists) % request.query_count or len(distances) != len(lists):
+        return None  # malformed: the shard assigns the queries itself
+    shape = (request.query_count, len(lists) // request.query_count)
+    return Coarse(lists.reshape(shape), distances.reshape(shape), request.coarse_digest)
+
+
 def _bytes(vectors: np.ndarray | None) -> bytes:
     return b"" if vectors is None else np.ascontiguousarray(vectors, dtype="<f4").tobytes()
 
@@ -38,7 +51,7 @@ class ShardServicer(shard_pb2_grpc.ShardServiceServicer):
 
     async def Write(self, request, context) -> shard_pb2.WriteResponse:
         store = self.node.store(request.collection, request.shard)
-        result = await asyncio.to_thread(store.write, list(request.records), request.vectors, request.upsert)
+        result = await asyncio.to_thread(store.write_request, request)
         return shard_pb2.WriteResponse(inserted_count=result.inserted, updated_count=result.updated,
                                        existing_ids=result.existing_ids)
 
@@ -69,17 +82,17 @@ class ShardServicer(shard_pb2_grpc.ShardServiceServicer):
     async def Search(self, request, context) -> shard_pb2.SearchResponse:
         store = self.node.store(request.collection, request.shard)
         exclude = [list(e.ids) for e in request.exclude] or None
+        wanted = request.include_metadata or request.include_vectors or bool(request.fields)
         search = functools.partial(
             store.search, request.queries, request.k, filter=_filter(request), nprobe=request.nprobe,
             ef_search=request.ef_search, exclude=exclude, include_vectors=request.include_vectors,
+            coarse=_coarse(request), include_records=wanted,
         )
         inline = request.query_count <= INLINE_QUERIES and not request.HasField("filter")
         result = search() if inline else await asyncio.to_thread(search)
         k = result.scores.shape[1] if result.scores.ndim == 2 else request.k
-        ids = [hit for row in result.ids for hit in row]
-        wanted = request.include_metadata or request.include_vectors or bool(request.fields)
         return shard_pb2.SearchResponse(
-            ids=ids,
+            ids=list(itertools.chain.from_iterable(result.ids)),
             scores=np.ascontiguousarray(result.scores, dtype="<f4").tobytes(),
             k=k,
             records=_records(result.records, request.fields, request.include_metadata) if wanted else [],
@@ -99,6 +112,11 @@ class ShardServicer(shard_pb2_grpc.ShardServiceServicer):
         vectors, total = await asyncio.to_thread(store.sample_vectors, request.count, request.seed)
         return shard_pb2.SampleVectorsResponse(vectors=_bytes(vectors), count=len(vectors), dimension=store.dim,
                                                total_count=total)
+
+    async def GetTrainedIndex(self, request, context) -> shard_pb2.GetTrainedIndexResponse:
+        store = self.node.store(request.collection, request.shard)
+        trained, nprobe, digest = await asyncio.to_thread(store.trained_index)
+        return shard_pb2.GetTrainedIndexResponse(trained_index=trained, nprobe=nprobe, coarse_digest=digest)
 
     async def Stats(self, request, context) -> shard_pb2.StatsResponse:
         store = self.node.store(request.collection, request.shard)

@@ -43,7 +43,7 @@ from simmesh_proto.internal.v1 import shard_pb2
 from simmesh_proto.v1 import indexer_pb2
 
 from simmesh.indexer.filters import Filter, MetadataIndex, compile_filter, struct_to_dict
-from simmesh.indexer.vectors import COSINE, EXACT, IVF_KINDS, VectorIndex
+from simmesh.indexer.vectors import COSINE, EXACT, IVF_KINDS, Coarse, VectorIndex
 from simmesh.indexer.wal import Op, WriteAheadLog
 from simmesh.kit.blobstore import BlobStore
 from simmesh.kit.errors import FailedPrecondition, Internal, InvalidArgument, NotFound
@@ -63,10 +63,11 @@ _RESERVED = ("_id", "_url")
 FilterSpec = Mapping[str, Any] | struct_pb2.Struct | Filter | None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class StoredRecord:
     """A record as the shard holds it. `doc` is the metadata plus `_id` (and `_url` when set):
-    the document filters run on."""
+    the document filters run on. Read-only by convention: not frozen, because a frozen
+    dataclass costs several times as much to construct, once per record written."""
 
     id: str
     row: int
@@ -215,24 +216,36 @@ class ShardStore:
               upsert: bool = False) -> WriteResult:
         """Stores records with their vectors (row i for record i). Without `upsert`, records
         whose id exists are left alone and reported in `existing_ids`. Durable on return."""
-        matrix = self._check_batch(records, vectors)
+        return self._write(records, vectors, upsert, None)
+
+    def write_request(self, request: shard_pb2.WriteRequest) -> WriteResult:
+        """`write` of a Write call's batch. The request itself becomes the log entry when none
+        of its records is refused, so the caller gives it up."""
+        return self._write(request.records, request.vectors, request.upsert, request)
+
+    def _write(self, records: Sequence[shard_pb2.ShardRecord], vectors: np.ndarray | bytes, upsert: bool,
+               request: shard_pb2.WriteRequest | None) -> WriteResult:
+        matrix, ids = self._check_batch(records, vectors)
         now = time.time_ns()
         with self._writer:
             self._check_open()
-            existing = [r.id for r in records if r.id in self._records] if not upsert else []
-            keep = [i for i, r in enumerate(records) if upsert or r.id not in self._records]
-            if not keep:
-                return WriteResult(0, 0, existing)
-            entry = shard_pb2.WriteRequest(collection=self.collection_id, shard=self.shard, dimension=self.dim,
-                                           upsert=True)
-            for i in keep:
-                record = entry.records.add()
-                record.CopyFrom(records[i])
-                if not record.HasField("create_time"):
-                    record.create_time.FromNanoseconds(now)
-                if not record.HasField("update_time"):
-                    record.update_time.FromNanoseconds(now)
-            entry.vectors = matrix[keep].tobytes() if len(keep) < len(records) else matrix.tobytes()
+            stored = self._records
+            existing = [] if upsert else [i for i in ids if i in stored]
+            # The log entry is the batch as given (records without times take `write_time`),
+            # less the existing ids refused.
+            if existing:
+                keep = [i for i, record_id in enumerate(ids) if record_id not in stored]
+                if not keep:
+                    return WriteResult(0, 0, existing)
+                entry = shard_pb2.WriteRequest(records=[records[i] for i in keep], vectors=matrix[keep].tobytes())
+            elif request is not None:
+                entry = request
+            else:
+                entry = shard_pb2.WriteRequest(records=records, vectors=vectors if isinstance(vectors, bytes)
+                                               else matrix.tobytes())
+            entry.collection, entry.shard, entry.dimension = self.collection_id, self.shard, self.dim
+            entry.upsert = True
+            entry.write_time.FromNanoseconds(now)
             self._wal.append(Op.WRITE, entry)
             with self._rw.write():
                 inserted, updated = self._apply_write(entry)
@@ -263,7 +276,9 @@ class ShardStore:
         self._maybe_rebuild()
         return targets
 
-    def _check_batch(self, records: Sequence[shard_pb2.ShardRecord], vectors: np.ndarray | bytes) -> np.ndarray:
+    def _check_batch(self, records: Sequence[shard_pb2.ShardRecord], vectors: np.ndarray | bytes
+                     ) -> tuple[np.ndarray, list[str]]:
+        """The batch's vectors as a matrix and its ids, once they are checked."""
         if isinstance(vectors, (bytes, bytearray, memoryview)):
             raw = np.frombuffer(vectors, dtype=np.float32) if len(vectors) % 4 == 0 else None
             if raw is None or raw.size != len(records) * self.dim:
@@ -279,14 +294,17 @@ class ShardStore:
             if len(matrix) != len(records):
                 raise InvalidArgument(f"{len(matrix)} vectors for {len(records)} records",
                                       reason="VECTOR_COUNT_MISMATCH", field="vectors")
-        seen: set[str] = set()
-        for i, record in enumerate(records):
-            if not record.id:
-                raise InvalidArgument(f"record {i} has no id", reason="MISSING_ID", field=f"records[{i}].id")
-            if record.id in seen:
-                raise InvalidArgument(f"id {record.id!r} appears more than once in the batch", reason="DUPLICATE_ID",
-                                      field=f"records[{i}].id", metadata={"id": record.id})
-            seen.add(record.id)
+        ids = [record.id for record in records]
+        unique = set(ids)
+        if len(unique) != len(ids) or "" in unique:  # find the first offender
+            seen: set[str] = set()
+            for i, record_id in enumerate(ids):
+                if not record_id:
+                    raise InvalidArgument(f"record {i} has no id", reason="MISSING_ID", field=f"records[{i}].id")
+                if record_id in seen:
+                    raise InvalidArgument(f"id {record_id!r} appears more than once in the batch",
+                                          reason="DUPLICATE_ID", field=f"records[{i}].id", metadata={"id": record_id})
+                seen.add(record_id)
         finite = np.isfinite(matrix).all(axis=1)
         if not finite.all():
             i = int(np.flatnonzero(~finite)[0])
@@ -299,33 +317,40 @@ class ShardStore:
                 raise InvalidArgument(f"vector of record {records[i].id!r} is all zeros, which has no cosine "
                                       f"similarity", reason="INVALID_VECTOR", field=f"records[{i}].vector",
                                       metadata={"id": records[i].id})
-        return matrix
+        return matrix, ids
 
     def _apply_write(self, entry: shard_pb2.WriteRequest) -> tuple[int, int]:
-        """Stores the entry's records, replacing existing ids (idempotent)."""
-        matrix = np.frombuffer(entry.vectors, dtype=np.float32).reshape(len(entry.records), self.dim)
-        rows = np.empty(len(entry.records), dtype=np.int64)
-        inserted = updated = 0
-        for i, record in enumerate(entry.records):
-            old = self._records.get(record.id)
+        """Stores the entry's records, replacing existing ids (idempotent). Records without
+        times take the entry's `write_time` (older entries carry them on every record)."""
+        records = entry.records
+        matrix = np.frombuffer(entry.vectors, dtype=np.float32).reshape(len(records), self.dim)
+        write_ns = entry.write_time.ToNanoseconds()
+        stored, id_of_row, meta = self._records, self._id_of_row, self._meta
+        placed: list[int] = []
+        added: list[str] = []
+        for record in records:
+            record_id, url = record.id, record.url
+            doc = struct_to_dict(record.metadata) if record.HasField("metadata") else {}
+            doc["_id"] = record_id
+            if url:
+                doc["_url"] = url
+            old = stored.get(record_id)
             if old is None:
-                row, create_ns = self._next_row, record.create_time.ToNanoseconds()
+                row = self._next_row
                 self._next_row += 1
-                self._order.add(record.id)
-                inserted += 1
+                create_ns = record.create_time.ToNanoseconds() if record.HasField("create_time") else write_ns
+                added.append(record_id)
             else:
                 row, create_ns = old.row, old.create_ns
-                self._meta.remove(row)
-                updated += 1
-            doc = struct_to_dict(record.metadata)
-            doc["_id"] = record.id
-            if record.url:
-                doc["_url"] = record.url
-            stored = StoredRecord(record.id, row, record.url, doc, create_ns, record.update_time.ToNanoseconds())
-            self._records[record.id] = stored
-            self._id_of_row[row] = record.id
-            self._meta.add(row, doc)
-            rows[i] = row
+                meta.remove(row)
+            update_ns = record.update_time.ToNanoseconds() if record.HasField("update_time") else write_ns
+            stored[record_id] = StoredRecord(record_id, row, url, doc, create_ns, update_ns)
+            id_of_row[row] = record_id
+            meta.add(row, doc)
+            placed.append(row)
+        self._order.add_many(added)
+        inserted, updated = len(added), len(placed) - len(added)
+        rows = np.asarray(placed, dtype=np.int64)
         self._vectors.add(rows, matrix)
         if self._journal is not None:
             self._journal.append((rows, matrix))
@@ -403,10 +428,13 @@ class ShardStore:
 
     def search(self, queries: np.ndarray | bytes, k: int, *, filter: FilterSpec = None, nprobe: int = 0,
                ef_search: int = 0, exclude: Sequence[Sequence[str]] | None = None,
-               include_vectors: bool = False) -> SearchResult:
+               include_vectors: bool = False, coarse: Coarse | None = None,
+               include_records: bool = True) -> SearchResult:
         """The k best records per query that match the filter. `exclude[q]` lists ids left out
         of query q's hits. Filtered results always match and number k whenever k records
-        match (within the approximate index's reach, else found by exact search)."""
+        match (within the approximate index's reach, else found by exact search). `coarse`:
+        the queries' IVF lists, assigned by the router (see `VectorIndex.search`). Without
+        `include_records` (nor `include_vectors`), `records` is left empty."""
         compiled = _compile(filter)
         matrix = self._check_queries(queries)
         if k <= 0:
@@ -417,24 +445,30 @@ class ShardStore:
         with self._rw.read():
             excluded = [self._rows_of(ids) for ids in exclude] if exclude else None
             if compiled is None:
-                scores, rows = self._vectors.search(matrix, k, nprobe=nprobe, ef_search=ef_search, exclude=excluded)
+                scores, rows = self._vectors.search(matrix, k, nprobe=nprobe, ef_search=ef_search, exclude=excluded,
+                                                    coarse=coarse)
             else:
-                scores, rows = self._filtered_search(matrix, k, compiled, nprobe, ef_search, excluded)
+                scores, rows = self._filtered_search(matrix, k, compiled, nprobe, ef_search, excluded, coarse)
             id_of = self._id_of_row
-            ids = [[id_of.get(r, "") for r in hits] for hits in rows.tolist()]
-            unique = list(dict.fromkeys(r for hits in rows.tolist() for r in hits if r >= 0))
+            flat = [id_of.get(r, "") for r in rows.ravel().tolist()]
+            width = rows.shape[1]
+            ids = [flat[at:at + width] for at in range(0, len(flat), width)]
+            if not (include_records or include_vectors):
+                return SearchResult(ids, scores, [], None)
+            unique = list(dict.fromkeys(r for r in rows.ravel().tolist() if r >= 0))
             records = [self._records[id_of[r]] for r in unique]
             return SearchResult(ids, scores, records, self._vectors_of(records) if include_vectors else None)
 
     def _filtered_search(self, queries: np.ndarray, k: int, compiled: Filter, nprobe: int, ef_search: int,
-                         excluded: list[np.ndarray] | None) -> tuple[np.ndarray, np.ndarray]:
+                         excluded: list[np.ndarray] | None, coarse: Coarse | None = None
+                         ) -> tuple[np.ndarray, np.ndarray]:
         vectors, total = self._vectors, self._vectors.count
         with self._meta_lock:
             estimate = compiled.selectivity(self._meta)
         if estimate is not None and estimate <= max(CANDIDATE_SEARCH_MIN, 4 * math.isqrt(len(queries) * k * total)):
             allowed = self._matching_rows(compiled)
             return vectors.search(queries, k, nprobe=nprobe, ef_search=ef_search, candidate_ids=allowed,
-                                  exclude=excluded)
+                                  exclude=excluded, coarse=coarse)
         scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
         rows = np.full((len(queries), k), -1, dtype=np.int64)
         records, id_of, matches = self._records, self._id_of_row, compiled.matches
@@ -443,7 +477,7 @@ class ShardStore:
         while pending and fetch:
             found_scores, found_rows = vectors.search(
                 queries[pending], fetch, nprobe=nprobe, ef_search=ef_search,
-                exclude=[excluded[q] for q in pending] if excluded else None)
+                exclude=[excluded[q] for q in pending] if excluded else None, coarse=_subset(coarse, pending))
             still = []
             for j, q in enumerate(pending):
                 hits = found_rows[j]
@@ -463,7 +497,7 @@ class ShardStore:
             allowed = self._matching_rows(compiled)
             found_scores, found_rows = vectors.search(
                 queries[unreached], k, nprobe=nprobe, ef_search=ef_search, candidate_ids=allowed,
-                exclude=[excluded[q] for q in unreached] if excluded else None)
+                exclude=[excluded[q] for q in unreached] if excluded else None, coarse=_subset(coarse, unreached))
             scores[unreached], rows[unreached] = found_scores, found_rows
         return scores, rows
 
@@ -502,6 +536,15 @@ class ShardStore:
         if not np.isfinite(matrix).all():
             raise InvalidArgument("queries have NaN or infinite values", reason="INVALID_VECTOR", field="queries")
         return matrix
+
+    def trained_index(self) -> tuple[bytes, int, str]:
+        """The shared trained empty index, the lists probed by default and the quantiser's
+        digest; empty for exact and HNSW indexes."""
+        with self._rw.read():
+            vectors = self._vectors
+            if vectors.kind not in IVF_KINDS:
+                return b"", 0, ""
+            return vectors.trained_bytes, vectors.settings.nprobe, vectors.coarse_digest
 
     # ------------------------------------------------------------------------------ training
 
@@ -719,6 +762,13 @@ def _compile(spec: FilterSpec) -> Filter | None:
     return None if compiled.matches_all else compiled
 
 
+def _subset(coarse: Coarse | None, queries: list[int]) -> Coarse | None:
+    """The coarse assignment of some of the queries."""
+    if coarse is None:
+        return None
+    return Coarse(coarse.lists[queries], coarse.distances[queries], coarse.digest)
+
+
 class _IdOrder:
     """Record ids in sorted order, kept lazily: additions and removals are noted in O(1) and
     folded in (one linear merge) by the next reader."""
@@ -734,6 +784,13 @@ class _IdOrder:
             self._removed.discard(record_id)
         else:
             self._added.add(record_id)
+
+    def add_many(self, record_ids: Sequence[str]) -> None:
+        if self._removed:
+            for record_id in record_ids:
+                self.add(record_id)
+        else:
+            self._added.update(record_ids)
 
     def remove(self, record_id: str) -> None:
         if record_id in self._added:

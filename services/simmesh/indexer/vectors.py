@@ -32,6 +32,7 @@ that.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import json
 import math
@@ -93,6 +94,12 @@ class _OpenMP:
     def use(cls, work_items: int) -> None:
         """Sizes the calling thread's team for a call over `work_items` queries or vectors."""
         faiss.omp_set_num_threads(1 if work_items < SMALL_BATCH else (cls.batch_threads or _cores()))
+
+
+def use_threads(work_items: int) -> None:
+    """Sizes the calling thread's OpenMP team for a FAISS call over `work_items` queries or
+    vectors (see the module docstring)."""
+    _OpenMP.use(work_items)
 
 
 def configure_threads(threads: int = 0) -> int:
@@ -227,6 +234,27 @@ class Settings:
         return indexer_pb2.IndexSpec(**dataclasses.asdict(self))
 
 
+@dataclasses.dataclass(frozen=True)
+class Coarse:
+    """Queries assigned to IVF lists ahead of the search (by the router, once for every shard):
+    `lists[q]` are the lists query q probes and `distances[q]` its distances to their centroids,
+    both (nq, nprobe), from the coarse quantiser `digest` names (see `quantizer_digest`)."""
+
+    lists: np.ndarray
+    distances: np.ndarray
+    digest: str
+
+
+def quantizer_digest(index: faiss.Index) -> str:
+    """Names the coarse quantiser of an IVF index by its metric and centroids: two indexes
+    with the same digest assign every query to the same lists."""
+    ivf = faiss.extract_index_ivf(index)
+    digest = hashlib.blake2b(digest_size=12)
+    digest.update(f"{ivf.metric_type}:{ivf.nlist}:{ivf.d}:".encode())
+    digest.update(ivf.quantizer.reconstruct_n(0, ivf.nlist).tobytes())
+    return digest.hexdigest()
+
+
 class VectorIndex:
     """The vectors of one shard and their index; see the module docstring."""
 
@@ -246,6 +274,7 @@ class VectorIndex:
         self._labels = np.empty(0, dtype=np.int64)
         self._position_of = np.full(0, -1, dtype=np.int64)
         self._tombstones = 0
+        self._digest = ""
 
     # ----------------------------------------------------------------------------- properties
 
@@ -269,6 +298,13 @@ class VectorIndex:
     def wants_rebuild(self) -> bool:
         """True when removed HNSW positions are numerous enough that a rebuild pays off."""
         return self._tombstones >= max(TOMBSTONE_REBUILD_MIN, TOMBSTONE_REBUILD_SHARE * len(self._labels))
+
+    @property
+    def coarse_digest(self) -> str:
+        """The `quantizer_digest` of an IVF index; empty for the other kinds."""
+        if not self._digest and self._index is not None and self.kind in IVF_KINDS:
+            self._digest = quantizer_digest(self._index)
+        return self._digest
 
     @property
     def trained_bytes(self) -> bytes:
@@ -342,6 +378,7 @@ class VectorIndex:
         ef_search: int = 0,
         candidate_ids: Collection[int] | np.ndarray | None = None,
         exclude: Sequence[Collection[int]] | None = None,
+        coarse: Coarse | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The k best rows per query: `(scores, rows)`, both (len(queries), k), best first,
         padded with score -inf and row -1.
@@ -349,7 +386,9 @@ class VectorIndex:
         `candidate_ids` restricts the search to those rows (searched by brute force over their
         vectors when that is cheaper than the index, else through the index with an ID
         selector); `exclude[i]` lists rows left out of query i's hits. `nprobe` / `ef_search`
-        override the index's defaults for this call."""
+        override the index's defaults for this call. An IVF index scans the lists of `coarse`
+        (and as many as it holds per query) instead of assigning the queries itself, when its
+        quantiser is the one `coarse.digest` names."""
         if k <= 0:
             raise InvalidArgument(f"k must be positive, got {k}", reason="INVALID_K", field="k")
         queries = self.prepare(queries, what="queries")
@@ -364,20 +403,29 @@ class VectorIndex:
             fetch = min(k + extra, self.count)
         if fetch == 0 or nq == 0:
             return _empty_result(nq, k)
+        if coarse is not None and not self._fits(coarse, nq):
+            coarse = None
         _OpenMP.use(nq)
         if candidates is not None and self._brute_force_pays(len(candidates), nq, nprobe):
             distances, rows = self._search_subset(queries, fetch, candidates)
         elif self.kind == IVF_PQ:
             refine = min(fetch * PQ_REFINE_FACTOR, self.count)
-            _, rows = self._search_index(queries, refine, nprobe, ef_search, candidates)
+            _, rows = self._search_index(queries, refine, nprobe, ef_search, candidates, coarse)
             distances, rows = self._rerank(queries, rows, fetch)
         else:
-            distances, rows = self._search_index(queries, fetch, nprobe, ef_search, candidates)
+            distances, rows = self._search_index(queries, fetch, nprobe, ef_search, candidates, coarse)
         scores = -distances if self.metric == L2 else distances
         scores[rows < 0] = -np.inf
         if exclude:
             scores, rows = _drop_excluded(scores, rows, exclude)
         return _fit(scores, rows, k)
+
+    def _fits(self, coarse: Coarse, nq: int) -> bool:
+        """Whether `coarse` assigns `nq` queries to lists of this index's quantiser."""
+        lists = coarse.lists
+        return (coarse.digest == self.coarse_digest and lists.ndim == 2 and lists.shape[0] == nq
+                and lists.shape[1] > 0 and coarse.distances.shape == lists.shape
+                and int(lists.min()) >= -1 and int(lists.max()) < self._index.nlist)
 
     def prepare(self, vectors: np.ndarray, *, what: str = "vectors") -> np.ndarray:
         """`vectors` as a C-contiguous float32 (n, dim) copy, normalised for COSINE."""
@@ -418,7 +466,7 @@ class VectorIndex:
         return distances, np.where(local >= 0, rows[np.maximum(local, 0)], -1)
 
     def _search_index(self, queries: np.ndarray, k: int, nprobe: int, ef_search: int,
-                      candidates: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+                      candidates: np.ndarray | None, coarse: Coarse | None = None) -> tuple[np.ndarray, np.ndarray]:
         if self.kind == EXACT:
             if candidates is None:
                 distances, slots = self._knn(queries, self.store.vectors, k)
@@ -446,7 +494,17 @@ class VectorIndex:
         if candidates is not None:
             bitmap = _bitmap(candidates, self.store.row_bound)
             params.sel = faiss.IDSelectorBitmap(self.store.row_bound, faiss.swig_ptr(bitmap))
-        return self._index.search(queries, k, params=params)
+        if coarse is None:
+            return self._index.search(queries, k, params=params)
+        lists = np.ascontiguousarray(coarse.lists, dtype=np.int64)
+        centroid_distances = np.ascontiguousarray(coarse.distances, dtype=np.float32)
+        params.nprobe = lists.shape[1]
+        distances = np.empty((len(queries), k), dtype=np.float32)
+        labels = np.empty((len(queries), k), dtype=np.int64)
+        self._index.search_preassigned_c(
+            len(queries), faiss.swig_ptr(queries), k, faiss.swig_ptr(lists), faiss.swig_ptr(centroid_distances),
+            faiss.swig_ptr(distances), faiss.swig_ptr(labels), False, params)
+        return distances, labels
 
     def _knn(self, queries: np.ndarray, base: np.ndarray, k: int,
              selector: faiss.IDSelector | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -541,6 +599,7 @@ class VectorIndex:
 
     def _adopt(self, faiss_index: faiss.Index, settings: Settings) -> None:
         self._index = faiss_index
+        self._digest = ""
         self.settings = settings
         self._trained = _serialize_faiss(faiss_index) if faiss_index.ntotal == 0 else self._trained
 
@@ -578,7 +637,10 @@ class VectorIndex:
         ]
         out.write(_FORMAT)
         for section in sections:
-            view = memoryview(section).cast("B") if isinstance(section, np.ndarray) else memoryview(section)
+            if isinstance(section, np.ndarray):
+                view = memoryview(section).cast("B") if section.size else memoryview(b"")
+            else:
+                view = memoryview(section)
             out.write(len(view).to_bytes(8, "little"))
             out.write(view)
 

@@ -116,11 +116,12 @@ class WriteAheadLog:
                 self._rotate()
             seqs = list(range(self._last_seq + 1, self._last_seq + 1 + len(entries)))
             first, last = seqs[0], seqs[-1]
-            frames = b"".join(_frame(seq, first, last, op, message.SerializeToString())
-                              for seq, (op, message) in zip(seqs, entries))
+            # Frames as header and payload pieces: a large payload goes to the file uncopied.
+            pieces = [piece for seq, (op, message) in zip(seqs, entries)
+                      for piece in _frame(seq, first, last, op, message.SerializeToString())]
             start = self._file.tell()
             try:
-                self._file.write(frames)
+                self._file.writelines(pieces)
                 self._file.flush()
                 os.fdatasync(self._file.fileno())
             except BaseException:
@@ -259,9 +260,10 @@ class WriteAheadLog:
             os.fsync(file.fileno())
 
 
-def _frame(seq: int, batch_first: int, batch_last: int, op: Op, payload: bytes) -> bytes:
-    body = _BODY.pack(seq, batch_first, batch_last, op) + payload
-    return _HEAD.pack(len(body), zlib.crc32(body)) + body
+def _frame(seq: int, batch_first: int, batch_last: int, op: Op, payload: bytes) -> tuple[bytes, bytes]:
+    """The frame's header (through the op) and its payload."""
+    body = _BODY.pack(seq, batch_first, batch_last, op)
+    return _HEAD.pack(len(body) + len(payload), zlib.crc32(payload, zlib.crc32(body))) + body, payload
 
 
 Frame = tuple[int, int, bytes, int, tuple[int, int]]

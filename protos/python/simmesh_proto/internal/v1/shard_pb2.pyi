@@ -69,20 +69,22 @@ class ShardRecord(_message.Message):
     def __init__(self, id: _Optional[str] = ..., url: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class WriteRequest(_message.Message):
-    __slots__ = ("collection", "shard", "records", "vectors", "dimension", "upsert")
+    __slots__ = ("collection", "shard", "records", "vectors", "dimension", "upsert", "write_time")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     SHARD_FIELD_NUMBER: _ClassVar[int]
     RECORDS_FIELD_NUMBER: _ClassVar[int]
     VECTORS_FIELD_NUMBER: _ClassVar[int]
     DIMENSION_FIELD_NUMBER: _ClassVar[int]
     UPSERT_FIELD_NUMBER: _ClassVar[int]
+    WRITE_TIME_FIELD_NUMBER: _ClassVar[int]
     collection: str
     shard: int
     records: _containers.RepeatedCompositeFieldContainer[ShardRecord]
     vectors: bytes
     dimension: int
     upsert: bool
-    def __init__(self, collection: _Optional[str] = ..., shard: _Optional[int] = ..., records: _Optional[_Iterable[_Union[ShardRecord, _Mapping]]] = ..., vectors: _Optional[bytes] = ..., dimension: _Optional[int] = ..., upsert: _Optional[bool] = ...) -> None: ...
+    write_time: _timestamp_pb2.Timestamp
+    def __init__(self, collection: _Optional[str] = ..., shard: _Optional[int] = ..., records: _Optional[_Iterable[_Union[ShardRecord, _Mapping]]] = ..., vectors: _Optional[bytes] = ..., dimension: _Optional[int] = ..., upsert: _Optional[bool] = ..., write_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class WriteResponse(_message.Message):
     __slots__ = ("inserted_count", "updated_count", "existing_ids")
@@ -191,7 +193,7 @@ class SampleResponse(_message.Message):
     def __init__(self, records: _Optional[_Iterable[_Union[ShardRecord, _Mapping]]] = ..., vectors: _Optional[bytes] = ..., dimension: _Optional[int] = ..., matching_count: _Optional[int] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
-    __slots__ = ("collection", "shard", "queries", "query_count", "dimension", "k", "filter", "nprobe", "ef_search", "exclude", "include_metadata", "include_vectors", "fields")
+    __slots__ = ("collection", "shard", "queries", "query_count", "dimension", "k", "filter", "nprobe", "ef_search", "exclude", "include_metadata", "include_vectors", "fields", "coarse_lists", "coarse_distances", "coarse_digest")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     SHARD_FIELD_NUMBER: _ClassVar[int]
     QUERIES_FIELD_NUMBER: _ClassVar[int]
@@ -205,6 +207,9 @@ class SearchRequest(_message.Message):
     INCLUDE_METADATA_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_VECTORS_FIELD_NUMBER: _ClassVar[int]
     FIELDS_FIELD_NUMBER: _ClassVar[int]
+    COARSE_LISTS_FIELD_NUMBER: _ClassVar[int]
+    COARSE_DISTANCES_FIELD_NUMBER: _ClassVar[int]
+    COARSE_DIGEST_FIELD_NUMBER: _ClassVar[int]
     collection: str
     shard: int
     queries: bytes
@@ -218,7 +223,10 @@ class SearchRequest(_message.Message):
     include_metadata: bool
     include_vectors: bool
     fields: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, collection: _Optional[str] = ..., shard: _Optional[int] = ..., queries: _Optional[bytes] = ..., query_count: _Optional[int] = ..., dimension: _Optional[int] = ..., k: _Optional[int] = ..., filter: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., nprobe: _Optional[int] = ..., ef_search: _Optional[int] = ..., exclude: _Optional[_Iterable[_Union[ExcludedIds, _Mapping]]] = ..., include_metadata: _Optional[bool] = ..., include_vectors: _Optional[bool] = ..., fields: _Optional[_Iterable[str]] = ...) -> None: ...
+    coarse_lists: bytes
+    coarse_distances: bytes
+    coarse_digest: str
+    def __init__(self, collection: _Optional[str] = ..., shard: _Optional[int] = ..., queries: _Optional[bytes] = ..., query_count: _Optional[int] = ..., dimension: _Optional[int] = ..., k: _Optional[int] = ..., filter: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., nprobe: _Optional[int] = ..., ef_search: _Optional[int] = ..., exclude: _Optional[_Iterable[_Union[ExcludedIds, _Mapping]]] = ..., include_metadata: _Optional[bool] = ..., include_vectors: _Optional[bool] = ..., fields: _Optional[_Iterable[str]] = ..., coarse_lists: _Optional[bytes] = ..., coarse_distances: _Optional[bytes] = ..., coarse_digest: _Optional[str] = ...) -> None: ...
 
 class ExcludedIds(_message.Message):
     __slots__ = ("ids",)
@@ -289,6 +297,24 @@ class SampleVectorsResponse(_message.Message):
     dimension: int
     total_count: int
     def __init__(self, vectors: _Optional[bytes] = ..., count: _Optional[int] = ..., dimension: _Optional[int] = ..., total_count: _Optional[int] = ...) -> None: ...
+
+class GetTrainedIndexRequest(_message.Message):
+    __slots__ = ("collection", "shard")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    SHARD_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    shard: int
+    def __init__(self, collection: _Optional[str] = ..., shard: _Optional[int] = ...) -> None: ...
+
+class GetTrainedIndexResponse(_message.Message):
+    __slots__ = ("trained_index", "nprobe", "coarse_digest")
+    TRAINED_INDEX_FIELD_NUMBER: _ClassVar[int]
+    NPROBE_FIELD_NUMBER: _ClassVar[int]
+    COARSE_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    trained_index: bytes
+    nprobe: int
+    coarse_digest: str
+    def __init__(self, trained_index: _Optional[bytes] = ..., nprobe: _Optional[int] = ..., coarse_digest: _Optional[str] = ...) -> None: ...
 
 class StatsRequest(_message.Message):
     __slots__ = ("collection", "shard")

@@ -76,6 +76,11 @@ class ShardServiceStub:
                 request_serializer=simmesh_dot_internal_dot_v1_dot_shard__pb2.SampleVectorsRequest.SerializeToString,
                 response_deserializer=simmesh_dot_internal_dot_v1_dot_shard__pb2.SampleVectorsResponse.FromString,
                 _registered_method=True)
+        self.GetTrainedIndex = channel.unary_unary(
+                '/simmesh.internal.v1.ShardService/GetTrainedIndex',
+                request_serializer=simmesh_dot_internal_dot_v1_dot_shard__pb2.GetTrainedIndexRequest.SerializeToString,
+                response_deserializer=simmesh_dot_internal_dot_v1_dot_shard__pb2.GetTrainedIndexResponse.FromString,
+                _registered_method=True)
         self.Stats = channel.unary_unary(
                 '/simmesh.internal.v1.ShardService/Stats',
                 request_serializer=simmesh_dot_internal_dot_v1_dot_shard__pb2.StatsRequest.SerializeToString,
@@ -149,6 +154,14 @@ class ShardServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetTrainedIndex(self, request, context):
+        """The shard's trained, empty index (shared by every shard of the storage), from which the
+        router takes the coarse quantiser to assign queries to IVF lists once for all shards.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Stats(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -211,6 +224,11 @@ def add_ShardServiceServicer_to_server(servicer, server):
                     servicer.SampleVectors,
                     request_deserializer=simmesh_dot_internal_dot_v1_dot_shard__pb2.SampleVectorsRequest.FromString,
                     response_serializer=simmesh_dot_internal_dot_v1_dot_shard__pb2.SampleVectorsResponse.SerializeToString,
+            ),
+            'GetTrainedIndex': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTrainedIndex,
+                    request_deserializer=simmesh_dot_internal_dot_v1_dot_shard__pb2.GetTrainedIndexRequest.FromString,
+                    response_serializer=simmesh_dot_internal_dot_v1_dot_shard__pb2.GetTrainedIndexResponse.SerializeToString,
             ),
             'Stats': grpc.unary_unary_rpc_method_handler(
                     servicer.Stats,
@@ -446,6 +464,33 @@ class ShardService:
             '/simmesh.internal.v1.ShardService/SampleVectors',
             simmesh_dot_internal_dot_v1_dot_shard__pb2.SampleVectorsRequest.SerializeToString,
             simmesh_dot_internal_dot_v1_dot_shard__pb2.SampleVectorsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTrainedIndex(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/simmesh.internal.v1.ShardService/GetTrainedIndex',
+            simmesh_dot_internal_dot_v1_dot_shard__pb2.GetTrainedIndexRequest.SerializeToString,
+            simmesh_dot_internal_dot_v1_dot_shard__pb2.GetTrainedIndexResponse.FromString,
             options,
             channel_credentials,
             insecure,
