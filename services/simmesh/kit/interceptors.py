@@ -12,9 +12,10 @@
 from __future__ import annotations
 
 import hmac
+import itertools
 import logging
+import os
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -38,10 +39,22 @@ def _metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:
     return {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
 
 
+# Request ids for calls that bring none: a random per-process prefix and a counter (unique
+# without a system call per RPC).
+_ID_PREFIX = os.urandom(4).hex()
+_ID_COUNTER = itertools.count(1)
+
+
+def _new_request_id() -> str:
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
+
+
 class ServerInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, metrics: Metrics, auth_token: str = "") -> None:
         self._metrics = metrics
         self._token = auth_token.encode()
+        # By method: the service's handler and its wrapped form, wrapped once, not on every call.
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(
         self,
@@ -52,6 +65,14 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         if handler is None:
             return handler
         full = details.method
+        cached = self._wrapped.get(full)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self._wrap(full, handler)
+        self._wrapped[full] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(self, full: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         needs_auth = bool(self._token) and not full.startswith(OPEN_PREFIXES)
         if handler.request_streaming and handler.response_streaming:
             wrap, factory = self._wrap_stream, grpc.stream_stream_rpc_method_handler
@@ -123,7 +144,7 @@ class _Call:
         self.start = time.perf_counter()
         self.code = grpc.StatusCode.OK
         self.reason = ""
-        self.request_id = _metadata(context).get("x-request-id") or uuid.uuid4().hex[:16]
+        self.request_id = _metadata(context).get("x-request-id") or _new_request_id()
 
     async def fail(self, exc: BaseException) -> None:
         if isinstance(exc, SimmeshError):
@@ -149,7 +170,8 @@ class _Call:
         service, method = _split_method(self.full)
         code = self.code.name if isinstance(self.code, grpc.StatusCode) else str(self.code)
         self.owner._metrics.observe_rpc(method, code, elapsed)
-        if service.startswith("grpc.health") or service.startswith("grpc.reflection"):
+        if service.startswith("grpc.health") or service.startswith("grpc.reflection") or not log.isEnabledFor(
+                logging.INFO):
             return
         log.info(
             "%s/%s %s %.2fms", service, method, code, elapsed * 1000,

@@ -40,6 +40,9 @@ class ServerSettings:
     shutdown_grace: float = dataclasses.field(
         default=10.0, metadata={"help": "seconds in-flight calls get to finish on SIGTERM"}
     )
+    event_loop: str = dataclasses.field(
+        default="uvloop", metadata={"help": "uvloop (when installed; else asyncio) or asyncio"}
+    )
 
 
 def env_name(field_name: str) -> str:
