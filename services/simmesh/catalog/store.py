@@ -80,8 +80,6 @@ GROUP_FIELDS = frozenset({"display_name", "metadata", "test"})
 IMAGE_FIELDS = frozenset({"metadata"})
 
 _WRITE = sql.WRITE_OPTION
-# Ids per `IN (...)` of request-sized lists.
-_IN_CHUNK = 500
 # Missing ids an error's metadata lists at most.
 _MISSING_SHOWN = 20
 
@@ -148,14 +146,14 @@ def _select_in(conn: Connection, query: Select, column, ids: Sequence[str]) -> l
     """`query` for rows whose `column` is one of `ids`, a few hundred ids per statement (SQLite
     caps the number of bound parameters)."""
     rows: list[Row] = []
-    for start in range(0, len(ids), _IN_CHUNK):
-        rows.extend(conn.execute(query.where(column.in_(ids[start:start + _IN_CHUNK]))).all())
+    for chunk in sql.in_chunks(ids):
+        rows.extend(conn.execute(query.where(column.in_(chunk))).all())
     return rows
 
 
 def _delete_in(conn: Connection, statement: Delete, column, ids: Sequence[str]) -> None:  # noqa: ANN001
-    for start in range(0, len(ids), _IN_CHUNK):
-        conn.execute(statement.where(column.in_(ids[start:start + _IN_CHUNK])))
+    for chunk in sql.in_chunks(ids):
+        conn.execute(statement.where(column.in_(chunk)))
 
 
 def _check_fields(changes: Mapping[str, Any], allowed: frozenset[str], what: str) -> None:

@@ -103,9 +103,6 @@ class CoarseQuantizers:
     def put(self, storage: str, config: shard_pb2.CollectionConfig, quantizer: CoarseQuantizer) -> None:
         self._held[storage] = (key_of(storage, config), quantizer)
 
-    def forget(self, storage: str) -> None:
-        self._held.pop(storage, None)
-
     async def _load(self, storage: str, config: shard_pb2.CollectionConfig, key: Key) -> None:
         try:
             reply = await self._fetch(storage, config)

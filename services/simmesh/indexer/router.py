@@ -63,16 +63,23 @@ def collection_id_of(name: str, field: str = "collection") -> str:
     return name[len(prefix):]
 
 
-def unpack_vectors(vector: common_pb2.Vector, dimension: int, field: str) -> np.ndarray:
-    if vector.dimension != dimension or len(vector.data) != dimension * 4:
+def vector_data(vector: common_pb2.Vector, dimension: int, field: str) -> bytes:
+    """The vector's packed float32 bytes, once its dimension and length are checked (the
+    values are checked batch-wise by `stack_rows`)."""
+    data = vector.data
+    if vector.dimension != dimension or len(data) != dimension * 4:
         raise InvalidArgument(
-            f"{field} has dimension {vector.dimension} ({len(vector.data)} bytes); the collection's is {dimension}",
+            f"{field} has dimension {vector.dimension} ({len(data)} bytes); the collection's is {dimension}",
             reason="DIMENSION_MISMATCH", field=field,
         )
-    values = np.frombuffer(vector.data, dtype="<f4")
-    if not np.isfinite(values).all():
-        raise InvalidArgument(f"{field} holds NaN or infinite values", reason="INVALID_VECTOR", field=field)
-    return values
+    return data
+
+
+def stack_rows(rows: Sequence[bytes], dimension: int) -> tuple[np.ndarray, list[int]]:
+    """Packed float32 rows as one (len(rows), dimension) matrix (one copy), and the positions of
+    the rows holding NaN or infinite values."""
+    matrix = np.frombuffer(b"".join(rows), dtype="<f4").reshape(len(rows), dimension)
+    return matrix, np.flatnonzero(~np.isfinite(matrix).all(axis=1)).tolist()
 
 
 def _struct(value: dict[str, Any]) -> struct_pb2.Struct:
@@ -357,7 +364,6 @@ class Router:
         to_embed: list[int] = []
         given: list[int] = []
         given_data: list[bytes] = []
-        row_bytes = dimension * 4
         for i, item in enumerate(inputs):
             if i and not i % YIELD_EVERY:
                 await asyncio.sleep(0)
@@ -368,12 +374,8 @@ class Router:
                         raise InvalidArgument(f"records[{i}].metadata field {reserved[0]!r}: names starting with '_' "
                                               "are reserved", reason="RESERVED_FIELD", field=f"records[{i}].metadata")
                 if item.HasField("vector"):
-                    vector = item.vector
-                    data = vector.data
-                    if vector.dimension != dimension or len(data) != row_bytes:
-                        unpack_vectors(vector, dimension, f"records[{i}].vector")  # raises, naming the field
+                    given_data.append(vector_data(item.vector, dimension, f"records[{i}].vector"))
                     given.append(i)
-                    given_data.append(data)
                 elif item.HasField("image"):
                     if not spec.model:
                         raise FailedPrecondition(f"records[{i}] has an image but the collection has no model",
@@ -386,18 +388,16 @@ class Router:
                     ids[i] = uuid.uuid4().hex
             except SimmeshError as error:
                 failures[i] = error
-        # All given vectors at once: one copy and one finiteness check for the batch.
-        matrix = np.frombuffer(b"".join(given_data), dtype="<f4").reshape(-1, dimension)
+        matrix, bad = stack_rows(given_data, dimension)
         if len(given) == len(inputs):
             vectors = matrix
         else:
             vectors = np.zeros((len(inputs), dimension), dtype=np.float32)
             vectors[given] = matrix
-        if given:
-            for row in np.flatnonzero(~np.isfinite(matrix).all(axis=1)).tolist():
-                i = given[row]
-                failures[i] = InvalidArgument(f"records[{i}].vector holds NaN or infinite values",
-                                              reason="INVALID_VECTOR", field=f"records[{i}].vector")
+        for row in bad:
+            i = given[row]
+            failures[i] = InvalidArgument(f"records[{i}].vector holds NaN or infinite values",
+                                          reason="INVALID_VECTOR", field=f"records[{i}].vector")
         if to_embed:
             reply = await self._embed(spec.model, [inputs[i].image for i in to_embed], timeout)
             embedded = np.frombuffer(reply.vectors.data, dtype="<f4").reshape(reply.vectors.count,
@@ -697,16 +697,11 @@ class Router:
         images: list[int] = []
         given: list[int] = []
         given_data: list[bytes] = []
-        row_bytes = spec.dimension * 4
         for i, query in enumerate(queries):
             kind = query.WhichOneof("query")
             if kind == "vector":
-                vector = query.vector
-                data = vector.data
-                if vector.dimension != spec.dimension or len(data) != row_bytes:
-                    unpack_vectors(vector, spec.dimension, f"queries[{i}].vector")  # raises, naming the field
+                given_data.append(vector_data(query.vector, spec.dimension, f"queries[{i}].vector"))
                 given.append(i)
-                given_data.append(data)
             elif kind == "record_id":
                 by_id.setdefault(query.record_id, []).append(i)
                 exclude[i].append(query.record_id)
@@ -719,11 +714,9 @@ class Router:
                 raise InvalidArgument(f"queries[{i}] needs a vector, a record_id or an image", reason="EMPTY_QUERY",
                                       field=f"queries[{i}]")
         if given:
-            # The given vectors at once: one copy and one finiteness check.
-            matrix = np.frombuffer(b"".join(given_data), dtype="<f4").reshape(len(given), spec.dimension)
-            bad = np.flatnonzero(~np.isfinite(matrix).all(axis=1))
-            if len(bad):
-                i = given[int(bad[0])]
+            matrix, bad = stack_rows(given_data, spec.dimension)
+            if bad:
+                i = given[bad[0]]
                 raise InvalidArgument(f"queries[{i}].vector holds NaN or infinite values", reason="INVALID_VECTOR",
                                       field=f"queries[{i}].vector")
             if len(given) == len(queries):

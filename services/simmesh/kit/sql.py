@@ -8,6 +8,7 @@ half-way. The same SQL serves both databases.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 WRITE_OPTION = "simmesh_write"
+# Values per `IN (...)` of request-sized lists: SQLite caps the number of bound parameters.
+IN_CHUNK = 500
 
 
 def default_db_url(data_dir: str | os.PathLike[str], name: str) -> str:
@@ -54,3 +57,9 @@ def now() -> datetime:
 def utc(value: datetime) -> datetime:
     """`value` as an aware UTC datetime (SQLite hands naive ones back)."""
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def in_chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
+    """`values` a few hundred at a time, one `IN (...)` each (see IN_CHUNK)."""
+    for start in range(0, len(values), IN_CHUNK):
+        yield values[start:start + IN_CHUNK]

@@ -36,8 +36,6 @@ L = schema.image_labels
 PROJECT_FIELDS = frozenset({"display_name", "description", "default_k", "default_threshold", "default_use_first"})
 
 _WRITE = sql.WRITE_OPTION
-# Ids per `IN (...)`: SQLite caps the number of bound parameters.
-_IN_CHUNK = 500
 
 
 def default_db_url(data_dir: str | os.PathLike[str]) -> str:
@@ -59,11 +57,6 @@ _utc = sql.utc
 def project_not_found(project_id: str) -> NotFound:
     return NotFound(f"{project_name(project_id)} does not exist", reason="PROJECT_NOT_FOUND",
                     metadata={"name": project_name(project_id)})
-
-
-def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
-    for start in range(0, len(values), _IN_CHUNK):
-        yield values[start:start + _IN_CHUNK]
 
 
 class LabelerStore:
@@ -193,7 +186,7 @@ class LabelerStore:
             missing = set(ids) - set(self._create_times(conn, project_id, ids))
             if missing:
                 raise NotFound(f"image {sorted(missing)[0]!r} does not exist", reason="IMAGE_NOT_FOUND")
-            for chunk in _chunks(ids):
+            for chunk in sql.in_chunks(ids):
                 conn.execute(delete(L).where(and_(L.c.project_id == project_id, L.c.image_id.in_(chunk))))
             for image_id, _, state in changes:
                 values: dict[str, Any] = {"state": state.value, "update_time": now}
@@ -254,7 +247,7 @@ class LabelerStore:
 
     def _create_times(self, conn: Connection, project_id: str, ids: Sequence[str]) -> dict[str, datetime]:
         out: dict[str, datetime] = {}
-        for chunk in _chunks(list(dict.fromkeys(ids))):
+        for chunk in sql.in_chunks(list(dict.fromkeys(ids))):
             rows = conn.execute(select(I.c.id, I.c.create_time).where(
                 and_(I.c.project_id == project_id, I.c.id.in_(chunk)))).all()
             out.update({row.id: _utc(row.create_time) for row in rows})
@@ -263,7 +256,7 @@ class LabelerStore:
     def _images(self, conn: Connection, project_id: str, ids: Sequence[str]) -> dict[str, Image]:
         rows: list[Row] = []
         labels: dict[str, list[str]] = defaultdict(list)
-        for chunk in _chunks(list(ids)):
+        for chunk in sql.in_chunks(list(ids)):
             rows += conn.execute(select(I).where(and_(I.c.project_id == project_id, I.c.id.in_(chunk)))).all()
             for row in conn.execute(select(L.c.image_id, L.c.label).where(
                     and_(L.c.project_id == project_id, L.c.image_id.in_(chunk))).order_by(L.c.position)).all():
@@ -273,7 +266,7 @@ class LabelerStore:
                               update_time=_utc(row.update_time)) for row in rows}
 
     def _delete(self, conn: Connection, project_id: str, ids: Sequence[str]) -> None:
-        for chunk in _chunks(list(ids)):
+        for chunk in sql.in_chunks(list(ids)):
             conn.execute(delete(L).where(and_(L.c.project_id == project_id, L.c.image_id.in_(chunk))))
             conn.execute(delete(I).where(and_(I.c.project_id == project_id, I.c.id.in_(chunk))))
 
