@@ -23,14 +23,11 @@ from sqlalchemy import (
     Text,
 )
 
+from simmesh.kit.sql import time_columns
+
 metadata = MetaData()
 
 _ID = 63
-
-
-def _created() -> list[Column]:
-    return [Column("create_time", DateTime(timezone=True), nullable=False),
-            Column("update_time", DateTime(timezone=True), nullable=False)]
 
 
 similarity_types = Table(
@@ -39,7 +36,7 @@ similarity_types = Table(
     Column("display_name", Text, nullable=False, default=""),
     Column("description", Text, nullable=False, default=""),
     Column("metadata", JSON, nullable=False),
-    *_created(),
+    *time_columns(),
 )
 
 tasks = Table(
@@ -51,7 +48,7 @@ tasks = Table(
     Column("model_id", String(_ID), nullable=False, unique=True),
     Column("production_version", BigInteger, nullable=False, default=0),
     Column("latest_version", BigInteger, nullable=False, default=0),
-    *_created(),
+    *time_columns(),
 )
 
 task_types = Table(
@@ -68,7 +65,7 @@ groups = Table(
     Column("display_name", Text, nullable=False, default=""),
     Column("metadata", JSON, nullable=False),
     Column("test", Boolean, nullable=False, default=False),
-    *_created(),
+    *time_columns(),
     Index("similarity_groups_by_type", "type_id", "id"),
 )
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Column, Connection, DateTime, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 WRITE_OPTION = "simmesh_write"
@@ -48,6 +48,12 @@ def open_engine(url: str) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
+
+
+def time_columns() -> list[Column]:
+    """`create_time` and `update_time`, the timestamps every table row carries."""
+    return [Column("create_time", DateTime(timezone=True), nullable=False),
+            Column("update_time", DateTime(timezone=True), nullable=False)]
 
 
 def now() -> datetime:

@@ -11,7 +11,6 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
-    DateTime,
     Float,
     ForeignKeyConstraint,
     Index,
@@ -22,16 +21,13 @@ from sqlalchemy import (
     Text,
 )
 
+from simmesh.kit.sql import time_columns
+
 metadata = MetaData()
 
 _PROJECT = 63
 _IMAGE = 256
 _LABEL = 128
-
-
-def _times() -> list[Column]:
-    return [Column("create_time", DateTime(timezone=True), nullable=False),
-            Column("update_time", DateTime(timezone=True), nullable=False)]
 
 
 projects = Table(
@@ -45,7 +41,7 @@ projects = Table(
     Column("default_k", Integer, nullable=False, default=0),
     Column("default_threshold", Float, nullable=True),
     Column("default_use_first", Boolean, nullable=False, default=False),
-    *_times(),
+    *time_columns(),
 )
 
 images = Table(
@@ -55,7 +51,7 @@ images = Table(
     Column("state", String(16), nullable=False),
     Column("url", Text, nullable=False, default=""),
     Column("metadata", JSON, nullable=False),
-    *_times(),
+    *time_columns(),
     ForeignKeyConstraint(["project_id"], ["projects.id"], ondelete="CASCADE"),
     Index("images_by_state", "project_id", "state", "id"),
 )
