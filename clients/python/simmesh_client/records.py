@@ -220,6 +220,8 @@ def stream_insert(
                 pending.append(batch)
                 if inputs:
                     yield indexer_pb2.InsertRecordsRequest(collection=collection, records=inputs, upsert=upsert)
+        except GeneratorExit:  # gRPC closed the call (say, the server refused it): its error is raised
+            raise
         except BaseException as error:  # noqa: BLE001 - raised again on the caller's thread
             source_error.append(error)
 
