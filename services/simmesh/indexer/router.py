@@ -23,6 +23,7 @@ from simmesh.indexer.coarse import CoarseQuantizer, CoarseQuantizers
 from simmesh.indexer.filters import compile_filter
 from simmesh.indexer.layout import COLLECTION_ID_RE, Layout, encode, placement, storage_of
 from simmesh.indexer.merge import Candidate, blend_tags, group_by, lookup, top, top_rows
+from simmesh.indexer.search_stream import StreamClosed
 from simmesh.indexer.shard_map import ShardMap, shard_name, shard_unavailable
 from simmesh.indexer.vectors import IVF_KINDS, SMALL_BATCH, Coarse, VectorIndex
 from simmesh.kit import errors
@@ -778,11 +779,36 @@ class Router:
             shard_request.coarse_digest = coarse.digest
 
         async def search(shard: int) -> shard_pb2.SearchResponse:
+            if len(vectors) < SMALL_BATCH:
+                return await self._stream_search(config, shard, shard_request, timeout)
             one = shard_pb2.SearchRequest()
             one.CopyFrom(shard_request)
             return await self._call(config, shard, "Search", one, timeout)
 
         return await self._each_shard(config, search, allow_partial=request.allow_partial)
+
+    async def _stream_search(self, config: shard_pb2.CollectionConfig, shard: int,
+                             request: shard_pb2.SearchRequest, timeout: float | None) -> shard_pb2.SearchResponse:
+        """A small search of one shard, on the stream to its node (see `search_stream`); over a
+        unary call where the node has no stream."""
+        collection_id = config.collection.name.split("/")[-1]
+        storage = storage_of(collection_id, config)
+        item = shard_pb2.SearchStreamRequest(search=request)
+        item.search.collection = storage
+        item.search.shard = shard
+        stream = self.shards.search_stream(storage, shard, collection_id)
+        if stream is not None:
+            try:
+                return await stream.search(item, timeout)
+            except asyncio.TimeoutError:
+                raise shard_unavailable(collection_id, shard, "deadline exceeded") from None
+            except grpc.aio.AioRpcError as error:
+                if error.code() != grpc.StatusCode.UNIMPLEMENTED:
+                    raise shard_unavailable(collection_id, shard, error.details() or error.code().name) from None
+                self.shards.unary_only(storage, shard)
+            except StreamClosed as error:
+                raise shard_unavailable(collection_id, shard, str(error)) from None
+        return await self._call(config, shard, "Search", item.search, timeout)
 
     def _best(self, spec: indexer_pb2.Collection, request: indexer_pb2.SearchRequest,
               replies: dict[int, shard_pb2.SearchResponse], nq: int, k: int, out) -> None:

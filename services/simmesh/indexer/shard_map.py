@@ -11,6 +11,7 @@ import asyncio
 from simmesh_proto.internal.v1 import shard_pb2, shard_pb2_grpc
 
 from simmesh.indexer.layout import Layout, decode_collection, decode_shard
+from simmesh.indexer.search_stream import SearchStream
 from simmesh.kit.discovery import EtcdClient, PrefixWatcher
 from simmesh.kit.errors import NotFound, Unavailable
 from simmesh.kit.channels import open_channel
@@ -26,12 +27,20 @@ class ShardMap:
         self._nodes = PrefixWatcher(etcd, layout.nodes)
         self._stubs: dict[str, tuple[object, shard_pb2_grpc.ShardServiceStub, tuple]] = {}
         self._retired: list = []  # channels replaced by newer ones, closed with the map
+        # Search streams by node process (pid, start time), and those of replaced processes.
+        self._streams: dict[tuple, SearchStream] = {}
+        self._closing: list[SearchStream] = []
+        self._unary_only: set[tuple] = set()
         # Decoded etcd values by their bytes: searches read the definitions on every call.
         self._decoded: dict[bytes, object] = {}
 
     async def close(self) -> None:
         for watcher in (self._collections, self._shards, self._nodes):
             watcher.close()
+        for stream in list(self._streams.values()) + self._closing:
+            await stream.close()
+        self._streams.clear()
+        self._closing.clear()
         for channel in [entry[0] for entry in self._stubs.values()] + self._retired:
             await channel.close()
         self._stubs.clear()
@@ -103,6 +112,27 @@ class ShardMap:
 
     def stub(self, storage: str, shard: int, collection_id: str = "") -> shard_pb2_grpc.ShardServiceStub:
         """The stub of the node serving the storage's shard, or UNAVAILABLE naming the shard."""
+        return self._entry(storage, shard, collection_id)[1]
+
+    def search_stream(self, storage: str, shard: int, collection_id: str = "") -> SearchStream | None:
+        """The open search stream to the node serving the storage's shard (opened if need be),
+        or None where the node takes only unary searches; UNAVAILABLE naming the shard when no
+        node serves it."""
+        _, stub, process = self._entry(storage, shard, collection_id)
+        if process in self._unary_only:
+            return None
+        stream = self._streams.get(process)
+        if stream is None or not stream.open:
+            stream = self._streams[process] = SearchStream(stub)
+        return stream
+
+    def unary_only(self, storage: str, shard: int) -> None:
+        """Marks the node serving the shard as one without `SearchStream`."""
+        info = self.shard_infos(storage).get(shard)
+        if info is not None:
+            self._unary_only.add((info.pid, info.start_time.seconds, info.start_time.nanos))
+
+    def _entry(self, storage: str, shard: int, collection_id: str) -> tuple:
         info = self.shard_infos(storage).get(shard)
         if info is None or info.state != shard_pb2.ShardInfo.STATE_SERVING:
             raise shard_unavailable(collection_id or storage, shard,
@@ -114,9 +144,12 @@ class ShardMap:
         if entry is None or entry[2] != process:
             if entry is not None:
                 self._retired.append(entry[0])
+                stream = self._streams.pop(entry[2], None)
+                if stream is not None:
+                    self._closing.append(stream)
             channel = open_channel(info.address, self.token)
             entry = self._stubs[info.address] = (channel, shard_pb2_grpc.ShardServiceStub(channel), process)
-        return entry[1]
+        return entry
 
 
 def shard_name(collection_id: str, shard: int) -> str:

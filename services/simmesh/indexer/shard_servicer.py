@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
+import logging
 
 import numpy as np
 from simmesh_proto.internal.v1 import shard_pb2, shard_pb2_grpc
@@ -17,9 +18,16 @@ from simmesh_proto.v1 import indexer_pb2
 from simmesh.indexer.shard_node import ShardNode
 from simmesh.indexer.store import StoredRecord
 from simmesh.indexer.vectors import Coarse
+from simmesh.kit.errors import Internal, SimmeshError
+
+log = logging.getLogger(__name__)
 
 # Searches of at most this many queries (without a filter) run on the event loop thread.
 INLINE_QUERIES = 4
+
+
+def _inline(request: shard_pb2.SearchRequest) -> bool:
+    return request.query_count <= INLINE_QUERIES and not request.HasField("filter")
 
 
 def _filter(request):
@@ -80,6 +88,42 @@ class ShardServicer(shard_pb2_grpc.ShardServiceServicer):
                                         dimension=store.dim, matching_count=result.matching_count)
 
     async def Search(self, request, context) -> shard_pb2.SearchResponse:
+        return await self._search(request)
+
+    async def SearchStream(self, requests, context) -> None:
+        """Searches off one stream, each answered when it finishes. A search small enough to run
+        inline is answered before the next request is read; a larger one runs in a worker
+        thread, so it holds up neither the stream nor the searches behind it."""
+        writing = asyncio.Lock()
+        running: set[asyncio.Task] = set()
+
+        async def answer(item: shard_pb2.SearchStreamRequest) -> None:
+            reply = shard_pb2.SearchStreamResponse(id=item.id)
+            try:
+                reply.result.CopyFrom(await self._search(item.search))
+            except SimmeshError as error:
+                reply.error.CopyFrom(error.to_status())
+            except Exception as error:  # noqa: BLE001 - one search's failure must not end the stream
+                log.exception("search %d on the stream failed", item.id)
+                reply.error.CopyFrom(Internal(f"search failed: {type(error).__name__}").to_status())
+            async with writing:
+                await context.write(reply)
+
+        try:
+            async for item in requests:
+                if _inline(item.search):
+                    await answer(item)
+                else:
+                    task = asyncio.create_task(answer(item))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+            if running:
+                await asyncio.gather(*running)
+        finally:
+            for task in running:
+                task.cancel()
+
+    async def _search(self, request: shard_pb2.SearchRequest) -> shard_pb2.SearchResponse:
         store = self.node.store(request.collection, request.shard)
         exclude = [list(e.ids) for e in request.exclude] or None
         wanted = request.include_metadata or request.include_vectors or bool(request.fields)
@@ -88,8 +132,7 @@ class ShardServicer(shard_pb2_grpc.ShardServiceServicer):
             ef_search=request.ef_search, exclude=exclude, include_vectors=request.include_vectors,
             coarse=_coarse(request), include_records=wanted,
         )
-        inline = request.query_count <= INLINE_QUERIES and not request.HasField("filter")
-        result = search() if inline else await asyncio.to_thread(search)
+        result = search() if _inline(request) else await asyncio.to_thread(search)
         k = result.scores.shape[1] if result.scores.ndim == 2 else request.k
         return shard_pb2.SearchResponse(
             ids=list(itertools.chain.from_iterable(result.ids)),

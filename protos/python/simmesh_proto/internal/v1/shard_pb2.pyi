@@ -2,6 +2,7 @@ import datetime
 
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.rpc import status_pb2 as _status_pb2
 from simmesh_proto.v1 import indexer_pb2 as _indexer_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -247,6 +248,24 @@ class SearchResponse(_message.Message):
     records: _containers.RepeatedCompositeFieldContainer[ShardRecord]
     vectors: bytes
     def __init__(self, ids: _Optional[_Iterable[str]] = ..., scores: _Optional[bytes] = ..., k: _Optional[int] = ..., records: _Optional[_Iterable[_Union[ShardRecord, _Mapping]]] = ..., vectors: _Optional[bytes] = ...) -> None: ...
+
+class SearchStreamRequest(_message.Message):
+    __slots__ = ("id", "search")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    SEARCH_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    search: SearchRequest
+    def __init__(self, id: _Optional[int] = ..., search: _Optional[_Union[SearchRequest, _Mapping]] = ...) -> None: ...
+
+class SearchStreamResponse(_message.Message):
+    __slots__ = ("id", "result", "error")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    result: SearchResponse
+    error: _status_pb2.Status
+    def __init__(self, id: _Optional[int] = ..., result: _Optional[_Union[SearchResponse, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
 
 class TrainRequest(_message.Message):
     __slots__ = ("collection", "shard", "index", "vectors", "count", "dimension", "trained_index")

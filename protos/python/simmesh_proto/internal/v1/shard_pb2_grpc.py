@@ -66,6 +66,11 @@ class ShardServiceStub:
                 request_serializer=simmesh_dot_internal_dot_v1_dot_shard__pb2.SearchRequest.SerializeToString,
                 response_deserializer=simmesh_dot_internal_dot_v1_dot_shard__pb2.SearchResponse.FromString,
                 _registered_method=True)
+        self.SearchStream = channel.stream_stream(
+                '/simmesh.internal.v1.ShardService/SearchStream',
+                request_serializer=simmesh_dot_internal_dot_v1_dot_shard__pb2.SearchStreamRequest.SerializeToString,
+                response_deserializer=simmesh_dot_internal_dot_v1_dot_shard__pb2.SearchStreamResponse.FromString,
+                _registered_method=True)
         self.Train = channel.unary_unary(
                 '/simmesh.internal.v1.ShardService/Train',
                 request_serializer=simmesh_dot_internal_dot_v1_dot_shard__pb2.TrainRequest.SerializeToString,
@@ -136,6 +141,16 @@ class ShardServiceServicer:
 
     def Search(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SearchStream(self, request_iterator, context):
+        """Searches multiplexed on one long-lived stream: the router sends small searches here, which
+        saves a call's set-up on each. Each request carries an id its answer repeats; answers come
+        in the order the searches finish, and a failed search answers with its status instead of
+        ending the stream.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -214,6 +229,11 @@ def add_ShardServiceServicer_to_server(servicer, server):
                     servicer.Search,
                     request_deserializer=simmesh_dot_internal_dot_v1_dot_shard__pb2.SearchRequest.FromString,
                     response_serializer=simmesh_dot_internal_dot_v1_dot_shard__pb2.SearchResponse.SerializeToString,
+            ),
+            'SearchStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.SearchStream,
+                    request_deserializer=simmesh_dot_internal_dot_v1_dot_shard__pb2.SearchStreamRequest.FromString,
+                    response_serializer=simmesh_dot_internal_dot_v1_dot_shard__pb2.SearchStreamResponse.SerializeToString,
             ),
             'Train': grpc.unary_unary_rpc_method_handler(
                     servicer.Train,
@@ -410,6 +430,33 @@ class ShardService:
             '/simmesh.internal.v1.ShardService/Search',
             simmesh_dot_internal_dot_v1_dot_shard__pb2.SearchRequest.SerializeToString,
             simmesh_dot_internal_dot_v1_dot_shard__pb2.SearchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/simmesh.internal.v1.ShardService/SearchStream',
+            simmesh_dot_internal_dot_v1_dot_shard__pb2.SearchStreamRequest.SerializeToString,
+            simmesh_dot_internal_dot_v1_dot_shard__pb2.SearchStreamResponse.FromString,
             options,
             channel_credentials,
             insecure,
