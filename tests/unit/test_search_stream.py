@@ -183,10 +183,10 @@ async def test_searches_in_flight_fail_when_the_node_goes_away(stores):
             search=search_request(vectors(1), k=SLOW_K, filter=red_filter())), 10))
         await asyncio.sleep(0.2)
         await server.stop(None)
-        with pytest.raises((grpc.aio.AioRpcError, StreamClosed)):
+        with pytest.raises(StreamClosed):
             await held
         assert not stream.open
-        with pytest.raises((grpc.aio.AioRpcError, StreamClosed)):
+        with pytest.raises(StreamClosed):
             await stream.search(shard_pb2.SearchStreamRequest(search=search_request(vectors(1))), 10)
         servicer.release.set()
         await stream.close()
@@ -242,8 +242,8 @@ async def test_router_searches_each_shard_once_on_the_stream_or_unary(stores, no
                 assert [h.id for h in result.hits] == [f"r{j}" for j in np.argsort(-row)[:6]]
                 assert [h.score for h in result.hits] == pytest.approx(np.sort(row)[::-1][:6], rel=1e-5)
         if node_kind == "unary-only":
-            # The first search found no stream and fell back; afterwards the node is asked unary.
-            assert shards.unary and servicer.calls == 4
+            # Each search of each shard was answered by a unary call after the stream was refused.
+            assert servicer.calls == 4
         else:
             assert shards.stream is not None and shards.stream.open
             await shards.stream.close()

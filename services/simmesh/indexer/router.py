@@ -802,12 +802,13 @@ class Router:
                 return await stream.search(item, timeout)
             except asyncio.TimeoutError:
                 raise shard_unavailable(collection_id, shard, "deadline exceeded") from None
-            except grpc.aio.AioRpcError as error:
-                if error.code() != grpc.StatusCode.UNIMPLEMENTED:
-                    raise shard_unavailable(collection_id, shard, error.details() or error.code().name) from None
-                self.shards.unary_only(storage, shard)
             except StreamClosed as error:
-                raise shard_unavailable(collection_id, shard, str(error)) from None
+                if error.code == grpc.StatusCode.UNIMPLEMENTED:
+                    self.shards.unary_only(storage, shard)
+                elif stream.answered:
+                    raise shard_unavailable(collection_id, shard, str(error)) from None
+                # else a stream refused before any answer (a node without the method can end it
+                # with INTERNAL when a write races its refusal): the unary call says how the node is
         return await self._call(config, shard, "Search", item.search, timeout)
 
     def _best(self, spec: indexer_pb2.Collection, request: indexer_pb2.SearchRequest,

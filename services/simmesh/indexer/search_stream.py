@@ -30,7 +30,11 @@ log = logging.getLogger(__name__)
 
 
 class StreamClosed(Exception):
-    """The stream ended without an error status (the node closed it)."""
+    """The stream ended, with the call's status code (OK when the node closed it cleanly)."""
+
+    def __init__(self, message: str, code: grpc.StatusCode = grpc.StatusCode.OK) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class SearchStream:
@@ -43,6 +47,8 @@ class SearchStream:
         self._writing = asyncio.Lock()
         # Why the stream ended; None while it is open.
         self.ended: BaseException | None = None
+        # Answers read so far: a stream that ends before its first may never have been taken.
+        self.answered = 0
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
     @property
@@ -53,8 +59,7 @@ class SearchStream:
                      ) -> shard_pb2.SearchResponse:
         """Sends `request` (its id is set here) and waits for its answer.
 
-        Raises the shard's error for the search, `grpc.aio.AioRpcError` (or `StreamClosed`) when
-        the stream ends first, and `asyncio.TimeoutError` when `timeout` passes first."""
+        Raises the shard's error for the search, `StreamClosed` when the stream ends first, and `asyncio.TimeoutError` when `timeout` passes first."""
         if self.ended is not None:
             raise self.ended
         loop = asyncio.get_running_loop()
@@ -67,6 +72,9 @@ class SearchStream:
                     raise self.ended
                 await self._call.write(request)
             return await future
+        except grpc.aio.AioRpcError:  # the call failed before this search was written: its status says why
+            code = await self._call.code()
+            raise StreamClosed(await self._call.details() or code.name, code) from None
         except asyncio.InvalidStateError:  # the call finished while this one was writing
             raise self.ended or StreamClosed("the search stream ended") from None
         finally:
@@ -82,7 +90,11 @@ class SearchStream:
             while True:
                 reply = await self._call.read()
                 if reply is grpc.aio.EOF:
+                    code = await self._call.code()
+                    if code != grpc.StatusCode.OK:
+                        ended = StreamClosed(await self._call.details() or code.name, code)
                     break
+                self.answered += 1
                 future = self._pending.get(reply.id)
                 if future is None or future.done():
                     continue  # its search timed out
@@ -91,7 +103,7 @@ class SearchStream:
                 else:
                     future.set_result(reply.result)
         except grpc.aio.AioRpcError as error:
-            ended = error
+            ended = StreamClosed(error.details() or error.code().name, error.code())
         except asyncio.CancelledError:
             ended = StreamClosed("the search stream was closed")
             raise
