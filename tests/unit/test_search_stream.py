@@ -4,6 +4,7 @@ servicer over real shard stores, and the router's stream client."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 import grpc
@@ -107,17 +108,31 @@ def red_filter() -> struct_pb2.Struct:
     return spec
 
 
-async def test_concurrent_searches_get_their_own_answers(stores):
-    server, channel = await serve(ShardServicer(Node(stores)))
+@contextlib.asynccontextmanager
+async def serving(servicer):
+    """`servicer` on a real gRPC server; yields the server, a stub and a search stream to it."""
+    server, channel = await serve(servicer)
+    stub = shard_pb2_grpc.ShardServiceStub(channel)
+    stream = SearchStream(stub)
     try:
-        stub = shard_pb2_grpc.ShardServiceStub(channel)
-        stream = SearchStream(stub)
+        yield server, stub, stream
+    finally:
+        await stream.close()
+        await channel.close()
+        await server.stop(None)
+
+
+def ask(stream: SearchStream, request: shard_pb2.SearchRequest, timeout: float = 10.0):
+    return stream.search(shard_pb2.SearchStreamRequest(search=request), timeout)
+
+
+async def test_concurrent_searches_get_their_own_answers(stores):
+    async with serving(ShardServicer(Node(stores))) as (_, stub, stream):
         queries = vectors(40, seed=1)
         # Unfiltered ones are answered inline, filtered ones in worker threads (so out of order).
         requests = [search_request(queries[i:i + 1], k=1 + i % 7, shard=i % 2,
                                    filter=red_filter() if i % 4 == 0 else None) for i in range(len(queries))]
-        streamed = await asyncio.gather(*(stream.search(shard_pb2.SearchStreamRequest(search=r), 10)
-                                          for r in requests))
+        streamed = await asyncio.gather(*(ask(stream, r) for r in requests))
         unary = [await stub.Search(r) for r in requests]
         for request, got, expected in zip(requests, streamed, unary):
             assert list(got.ids) == list(expected.ids)
@@ -125,73 +140,49 @@ async def test_concurrent_searches_get_their_own_answers(stores):
             assert len(got.ids) == request.k
         filtered = [got for request, got in zip(requests, streamed) if request.HasField("filter")]
         assert all(r.metadata["colour"] == "red" for got in filtered for r in got.records)
-        await stream.close()
-    finally:
-        await channel.close()
-        await server.stop(None)
 
 
 async def test_a_rejected_search_raises_its_error_and_the_stream_goes_on(stores):
-    server, channel = await serve(ShardServicer(Node(stores)))
-    try:
-        stream = SearchStream(shard_pb2_grpc.ShardServiceStub(channel))
+    async with serving(ShardServicer(Node(stores))) as (_, _, stream):
         query = vectors(1, seed=2)
         with pytest.raises(errors.NotFound) as missing:
-            await stream.search(shard_pb2.SearchStreamRequest(search=search_request(query, shard=5)), 10)
+            await ask(stream, search_request(query, shard=5))
         assert missing.value.reason == "SHARD_NOT_FOUND"
         bad = search_request(query)
         bad.dimension = DIM + 1
         bad.queries = vectors(1, seed=3).tobytes()[:-4]
         with pytest.raises(errors.InvalidArgument):
-            await stream.search(shard_pb2.SearchStreamRequest(search=bad), 10)
-        reply = await stream.search(shard_pb2.SearchStreamRequest(search=search_request(query)), 10)
+            await ask(stream, bad)
+        reply = await ask(stream, search_request(query))
         assert len(reply.ids) == 5 and stream.open
-        await stream.close()
-    finally:
-        await channel.close()
-        await server.stop(None)
 
 
 async def test_a_late_search_times_out_without_holding_up_the_others(stores):
     servicer = SlowServicer(Node(stores))
-    server, channel = await serve(servicer)
-    try:
-        stream = SearchStream(shard_pb2_grpc.ShardServiceStub(channel))
+    async with serving(servicer) as (_, _, stream):
         query = vectors(1, seed=4)
-        slow = asyncio.ensure_future(
-            stream.search(shard_pb2.SearchStreamRequest(search=search_request(query, k=SLOW_K, filter=red_filter())),
-                          0.3))
-        quick = await stream.search(shard_pb2.SearchStreamRequest(search=search_request(query, k=3)), 10)
+        slow = asyncio.ensure_future(ask(stream, search_request(query, k=SLOW_K, filter=red_filter()), 0.3))
+        quick = await ask(stream, search_request(query, k=3))
         assert len(quick.ids) == 3 and not slow.done()
         with pytest.raises(asyncio.TimeoutError):
             await slow
         servicer.release.set()  # its late answer is dropped; the stream still works
-        again = await stream.search(shard_pb2.SearchStreamRequest(search=search_request(query, k=4)), 10)
+        again = await ask(stream, search_request(query, k=4))
         assert len(again.ids) == 4
-        await stream.close()
-    finally:
-        await channel.close()
-        await server.stop(None)
 
 
 async def test_searches_in_flight_fail_when_the_node_goes_away(stores):
     servicer = SlowServicer(Node(stores))
-    server, channel = await serve(servicer)
-    try:
-        stream = SearchStream(shard_pb2_grpc.ShardServiceStub(channel))
-        held = asyncio.ensure_future(stream.search(shard_pb2.SearchStreamRequest(
-            search=search_request(vectors(1), k=SLOW_K, filter=red_filter())), 10))
+    async with serving(servicer) as (server, _, stream):
+        held = asyncio.ensure_future(ask(stream, search_request(vectors(1), k=SLOW_K, filter=red_filter())))
         await asyncio.sleep(0.2)
         await server.stop(None)
         with pytest.raises(StreamClosed):
             await held
         assert not stream.open
         with pytest.raises(StreamClosed):
-            await stream.search(shard_pb2.SearchStreamRequest(search=search_request(vectors(1))), 10)
+            await ask(stream, search_request(vectors(1)))
         servicer.release.set()
-        await stream.close()
-    finally:
-        await channel.close()
 
 
 class Shards:

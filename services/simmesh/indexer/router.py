@@ -124,9 +124,7 @@ class Router:
     async def _call(self, config: shard_pb2.CollectionConfig, shard: int, method: str, request,
                     timeout: float | None, *, storage: str = ""):
         """`method` on the node serving `shard` of the collection's storage (or of `storage`)."""
-        collection_id = config.collection.name.split("/")[-1]
-        request.collection = storage or storage_of(collection_id, config)
-        request.shard = shard
+        collection_id = self._address(config, shard, request, storage)
         stub = self.shards.stub(request.collection, shard, collection_id)
         try:
             return await getattr(stub, method)(request, timeout=timeout)
@@ -134,6 +132,15 @@ class Router:
             if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 raise shard_unavailable(collection_id, shard, error.details() or error.code().name) from None
             raise errors.from_rpc_error(error) from None
+
+    @staticmethod
+    def _address(config: shard_pb2.CollectionConfig, shard: int, request, storage: str = "") -> str:
+        """Addresses a shard request to `shard` of the collection's storage (or of `storage`);
+        returns the collection id."""
+        collection_id = config.collection.name.split("/")[-1]
+        request.collection = storage or storage_of(collection_id, config)
+        request.shard = shard
+        return collection_id
 
     async def _each_shard(self, config: shard_pb2.CollectionConfig,
                           call: Callable[[int], Awaitable[T]], *, allow_partial: bool = False
@@ -791,11 +798,9 @@ class Router:
                              request: shard_pb2.SearchRequest, timeout: float | None) -> shard_pb2.SearchResponse:
         """A small search of one shard, on the stream to its node (see `search_stream`); over a
         unary call where the node has no stream."""
-        collection_id = config.collection.name.split("/")[-1]
-        storage = storage_of(collection_id, config)
         item = shard_pb2.SearchStreamRequest(search=request)
-        item.search.collection = storage
-        item.search.shard = shard
+        collection_id = self._address(config, shard, item.search)
+        storage = item.search.collection
         stream = self.shards.search_stream(storage, shard, collection_id)
         if stream is not None:
             try:

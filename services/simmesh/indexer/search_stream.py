@@ -46,7 +46,7 @@ class SearchStream:
         self._ids = itertools.count(1)
         self._writing = asyncio.Lock()
         # Why the stream ended; None while it is open.
-        self.ended: BaseException | None = None
+        self.ended: StreamClosed | None = None
         # Answers read so far: a stream that ends before its first may never have been taken.
         self.answered = 0
         self._reader = asyncio.get_running_loop().create_task(self._read())
@@ -59,7 +59,8 @@ class SearchStream:
                      ) -> shard_pb2.SearchResponse:
         """Sends `request` (its id is set here) and waits for its answer.
 
-        Raises the shard's error for the search, `StreamClosed` when the stream ends first, and `asyncio.TimeoutError` when `timeout` passes first."""
+        Raises the shard's error for the search, `StreamClosed` when the stream ends first, and
+        `asyncio.TimeoutError` when `timeout` passes first."""
         if self.ended is not None:
             raise self.ended
         loop = asyncio.get_running_loop()
@@ -73,8 +74,7 @@ class SearchStream:
                 await self._call.write(request)
             return await future
         except grpc.aio.AioRpcError:  # the call failed before this search was written: its status says why
-            code = await self._call.code()
-            raise StreamClosed(await self._call.details() or code.name, code) from None
+            raise await self._final_status() from None
         except asyncio.InvalidStateError:  # the call finished while this one was writing
             raise self.ended or StreamClosed("the search stream ended") from None
         finally:
@@ -84,15 +84,20 @@ class SearchStream:
             if future.done() and not future.cancelled():
                 future.exception()  # retrieved: an error set after a failed write is not "never retrieved"
 
+    async def _final_status(self) -> StreamClosed:
+        """Why the finished call ended, from its status."""
+        code = await self._call.code()
+        if code == grpc.StatusCode.OK:
+            return StreamClosed("the search stream ended")
+        return StreamClosed(await self._call.details() or code.name, code)
+
     async def _read(self) -> None:
-        ended: BaseException = StreamClosed("the search stream ended")
+        ended = StreamClosed("the search stream ended")
         try:
             while True:
                 reply = await self._call.read()
                 if reply is grpc.aio.EOF:
-                    code = await self._call.code()
-                    if code != grpc.StatusCode.OK:
-                        ended = StreamClosed(await self._call.details() or code.name, code)
+                    ended = await self._final_status()
                     break
                 self.answered += 1
                 future = self._pending.get(reply.id)

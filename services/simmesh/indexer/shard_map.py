@@ -130,7 +130,7 @@ class ShardMap:
         """Marks the node serving the shard as one without `SearchStream`."""
         info = self.shard_infos(storage).get(shard)
         if info is not None:
-            self._unary_only.add((info.pid, info.start_time.seconds, info.start_time.nanos))
+            self._unary_only.add(_process(info))
 
     def _entry(self, storage: str, shard: int, collection_id: str) -> tuple:
         info = self.shard_infos(storage).get(shard)
@@ -139,7 +139,7 @@ class ShardMap:
                                     "not registered in etcd" if info is None else "stopping")
         # A new registration (a restarted process) gets a new channel: the old one may sit in
         # reconnect backoff after the refusals of the process that died.
-        process = (info.pid, info.start_time.seconds, info.start_time.nanos)
+        process = _process(info)
         entry = self._stubs.get(info.address)
         if entry is None or entry[2] != process:
             if entry is not None:
@@ -150,6 +150,11 @@ class ShardMap:
             channel = open_channel(info.address, self.token)
             entry = self._stubs[info.address] = (channel, shard_pb2_grpc.ShardServiceStub(channel), process)
         return entry
+
+
+def _process(info: shard_pb2.ShardInfo) -> tuple[int, int, int]:
+    """The node process serving a shard: its pid and start time (a restart is another)."""
+    return info.pid, info.start_time.seconds, info.start_time.nanos
 
 
 def shard_name(collection_id: str, shard: int) -> str:
