@@ -12,8 +12,6 @@ import grpc
 import numpy as np
 import pytest
 from google.longrunning import operations_pb2_grpc, operations_proto_pb2
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from simmesh_proto.v1 import (
     catalog_pb2,
     catalog_pb2_grpc,
@@ -29,6 +27,8 @@ from simmesh.catalog.app import build_app as build_catalog
 from simmesh.catalog.settings import CatalogSettings
 from simmesh.embedder.app import build_app as build_embedder
 from simmesh.embedder.settings import EmbedderSettings
+
+from fixtures.status import reason_of
 
 pytestmark = pytest.mark.integration
 
@@ -77,18 +77,10 @@ def pictures() -> Iterator[tuple[list[bytes], ImageServer]]:
     server.close()
 
 
-def _reason(status) -> str:
-    for detail in status.details:
-        info = error_details_pb2.ErrorInfo()
-        if detail.Unpack(info):
-            return info.reason
-    return ""
-
-
 async def _error(call) -> tuple[grpc.StatusCode, str]:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await call
-    return caught.value.code(), _reason(rpc_status.from_call(caught.value))
+    return caught.value.code(), reason_of(caught.value)
 
 
 def _rows(batch: common_pb2.VectorBatch) -> np.ndarray:
@@ -161,7 +153,7 @@ async def test_descriptors_of_records_and_deploying_through_the_indexer(tmp_path
             assert not rows[[2, 3, 4]].any()
             gone = await _error(indexer.BatchGetRecords(indexer_pb2.BatchGetRecordsRequest(
                 collection="collections/gone", ids=["x"])))
-            assert [(e.index, e.id, e.status.code, _reason(e.status))
+            assert [(e.index, e.id, e.status.code, reason_of(e.status))
                     for e in described.errors] == [
                 (2, names[1], grpc.StatusCode.FAILED_PRECONDITION.value[0], "RECORD_HAS_NO_URL"),
                 (3, names[2], grpc.StatusCode.NOT_FOUND.value[0], "RECORD_NOT_FOUND"),

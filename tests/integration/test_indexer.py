@@ -9,14 +9,14 @@ import grpc
 import numpy as np
 import pytest
 from google.protobuf import field_mask_pb2, struct_pb2
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from simmesh_proto.internal.v1 import shard_pb2, shard_pb2_grpc
 from simmesh_proto.v1 import common_pb2, indexer_pb2, indexer_pb2_grpc
 
 from simmesh.indexer.coarse import CoarseQuantizer
 from simmesh_client.operations import wait_operation
 from google.longrunning import operations_pb2_grpc
+
+from fixtures.status import outcome, reason_of
 
 pytestmark = pytest.mark.integration
 
@@ -32,23 +32,6 @@ def struct(value: dict) -> struct_pb2.Struct:
     out = struct_pb2.Struct()
     out.update(value)
     return out
-
-
-def reason_of(error: grpc.RpcError) -> tuple[grpc.StatusCode, str, list[str]]:
-    info, fields = "", []
-    for detail in rpc_status.from_call(error).details:
-        unpacked = error_details_pb2.ErrorInfo()
-        if detail.Unpack(unpacked):
-            info = unpacked.reason
-        bad = error_details_pb2.BadRequest()
-        if detail.Unpack(bad):
-            fields = [v.field for v in bad.field_violations]
-    return error.code(), info, fields
-
-
-def item_reason(status) -> str:
-    info = error_details_pb2.ErrorInfo()
-    return next((info.reason for d in status.details if d.Unpack(info)), "")
 
 
 def records(vectors: np.ndarray, start: int = 0, **extra) -> list[indexer_pb2.RecordInput]:
@@ -209,7 +192,7 @@ def test_bad_input_is_refused_precisely_and_changes_nothing(stub):
     def refused(call, request, code, reason, field=None):
         with pytest.raises(grpc.RpcError) as caught:
             call(request)
-        got_code, got_reason, fields = reason_of(caught.value)
+        got_code, got_reason, fields = outcome(caught.value)
         assert (got_code, got_reason) == (code, reason), caught.value.details()
         if field:
             assert field in fields
@@ -254,7 +237,7 @@ def test_bad_input_is_refused_precisely_and_changes_nothing(stub):
     bad[1].vector.CopyFrom(vec(nan))
     bad[2].id = "r7"
     reply = stub.InsertRecords(indexer_pb2.InsertRecordsRequest(collection="collections/items", records=bad))
-    failures = {e.index: item_reason(e.status) for e in reply.errors}
+    failures = {e.index: reason_of(e.status) for e in reply.errors}
     assert failures == {0: "DIMENSION_MISMATCH", 1: "INVALID_VECTOR", 2: "RECORD_EXISTS"}
     assert reply.inserted_count == 1 and list(reply.ids) == ["", "", "", "r203"]
 
@@ -281,7 +264,7 @@ def test_streamed_batches_land_in_order_and_a_failing_one_ends_the_stream(stub):
     with pytest.raises(grpc.RpcError) as caught:
         for reply in stub.StreamInsertRecords(batches()):
             replies.append(reply)
-    assert reason_of(caught.value)[:2] == (grpc.StatusCode.NOT_FOUND, "COLLECTION_NOT_FOUND")
+    assert outcome(caught.value)[:2] == (grpc.StatusCode.NOT_FOUND, "COLLECTION_NOT_FOUND")
     assert [(r.inserted_count, r.updated_count, len(r.ids)) for r in replies] == [(100, 0, 100), (0, 100, 100),
                                                                                     (0, 50, 50)]
     assert all(list(r.ids) == [f"r{n}" for n in range(len(r.ids))] for r in replies)
@@ -301,7 +284,7 @@ def test_train_index_recall_and_records_join_the_trained_index(stub, cluster):
     create(stub, "big", indexed_fields=[])
     with pytest.raises(grpc.RpcError) as caught:
         stub.TrainIndex(indexer_pb2.TrainIndexRequest(collection="collections/big"))
-    code, reason, _ = reason_of(caught.value)
+    code, reason, _ = outcome(caught.value)
     assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION, "NEED_MORE_SAMPLES")
     assert "need at least 1000 vectors to train, have 0" in caught.value.details()
 
@@ -390,7 +373,7 @@ def test_a_killed_shard_loses_nothing_acknowledged(stub, cluster):
                     errors.append(error.code().name)
                     continue
                 acknowledged.update(i for i in reply.ids if i)
-                errors.extend(item_reason(e.status) for e in reply.errors)
+                errors.extend(reason_of(e.status) for e in reply.errors)
 
     writer = threading.Thread(target=insert_forever)
     writer.start()
@@ -401,7 +384,7 @@ def test_a_killed_shard_loses_nothing_acknowledged(stub, cluster):
     query = indexer_pb2.Query(vector=vec(rng.standard_normal(DIM)))
     with pytest.raises(grpc.RpcError) as caught:
         stub.Search(indexer_pb2.SearchRequest(collection="collections/durable", queries=[query], k=5))
-    code, reason, _ = reason_of(caught.value)
+    code, reason, _ = outcome(caught.value)
     assert (code, reason) == (grpc.StatusCode.UNAVAILABLE, "SHARD_UNAVAILABLE")
     assert "collections/durable/shards/1" in caught.value.details()
     partial = stub.Search(indexer_pb2.SearchRequest(collection="collections/durable", queries=[query], k=5,

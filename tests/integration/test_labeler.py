@@ -17,8 +17,6 @@ import grpc
 import numpy as np
 import pytest
 from google.protobuf import field_mask_pb2
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from prometheus_client.parser import text_string_to_metric_families
 from simmesh_proto.v1 import common_pb2, indexer_pb2, indexer_pb2_grpc, labeler_pb2, labeler_pb2_grpc
 from support.models import png_bytes
@@ -28,6 +26,8 @@ from simmesh.embedder.settings import EmbedderSettings
 from simmesh.kit.server import App
 from simmesh.labeler.app import build_app as build_labeler
 from simmesh.labeler.settings import LabelerSettings
+
+from fixtures.status import outcome, reason_of
 
 pytestmark = pytest.mark.integration
 
@@ -50,23 +50,6 @@ def shades(colour: tuple[int, int, int], count: int, seed: int, spread: int = 8)
 
 def image(content: bytes) -> common_pb2.Image:
     return common_pb2.Image(content=content)
-
-
-def status_of(error: grpc.aio.AioRpcError) -> tuple[grpc.StatusCode, str, list[str]]:
-    reason, fields = "", []
-    for detail in rpc_status.from_call(error).details:
-        info = error_details_pb2.ErrorInfo()
-        if detail.Unpack(info):
-            reason = info.reason
-        bad = error_details_pb2.BadRequest()
-        if detail.Unpack(bad):
-            fields = [v.field for v in bad.field_violations]
-    return error.code(), reason, fields
-
-
-def item_reason(status) -> str:
-    info = error_details_pb2.ErrorInfo()
-    return next((info.reason for d in status.details if d.Unpack(info)), "")
 
 
 def rpc_count(metrics_text: str, method: str) -> float:
@@ -184,7 +167,7 @@ async def test_projects_crud_and_bad_references(mesh):
     async def refused(call, code, reason, field=None):
         with pytest.raises(grpc.aio.AioRpcError) as raised:
             await call
-        got = status_of(raised.value)
+        got = outcome(raised.value)
         assert got[:2] == (code, reason), got
         if field:
             assert field in got[2], got
@@ -254,7 +237,7 @@ async def test_bad_input_fails_precisely_and_saves_nothing_for_failed_items(mesh
     async def refused(call, code, reason, field=None):
         with pytest.raises(grpc.aio.AioRpcError) as raised:
             await call
-        got = status_of(raised.value)
+        got = outcome(raised.value)
         assert got[:2] == (code, reason), got
         if field:
             assert field in got[2], got
@@ -271,7 +254,7 @@ async def test_bad_input_fails_precisely_and_saves_nothing_for_failed_items(mesh
 
     before = len(await mesh.images("colours"))
     reply = await mesh.suggest("colours", [good[0], b"not an image", good[1]], save=True, ids=["g1", "broken", "g2"])
-    assert [(e.index, e.id, item_reason(e.status)) for e in reply.errors] == [(1, "broken", "IMAGE_UNDECODABLE")]
+    assert [(e.index, e.id, reason_of(e.status)) for e in reply.errors] == [(1, "broken", "IMAGE_UNDECODABLE")]
     assert [(s.index, s.id) for s in reply.suggestions] == [(0, "g1"), (2, "g2")]
     stored = {i.id: i for i in await mesh.images("colours")}
     assert len(stored) == before + 2 and "broken" not in stored
@@ -284,7 +267,7 @@ async def test_bad_input_fails_precisely_and_saves_nothing_for_failed_items(mesh
 
     # An existing id is refused for that item only; so is an undecodable image on AddImages.
     added = await mesh.add("colours", {"g1": (good[0], ["green"]), "new": (good[1], []), "bad": (b"junk", ["x"])})
-    assert [(e.index, item_reason(e.status)) for e in added.errors] == [(0, "IMAGE_EXISTS"), (2, "IMAGE_UNDECODABLE")]
+    assert [(e.index, reason_of(e.status)) for e in added.errors] == [(0, "IMAGE_EXISTS"), (2, "IMAGE_UNDECODABLE")]
     assert list(added.ids) == ["", "new", ""]
     assert {i.id for i in await mesh.images("colours", state=POOL)} == {"new"}
 
@@ -349,7 +332,7 @@ async def test_review_relabel_delete_and_suggest_for_stored_images(mesh):
             labeler_pb2.Review(image_id="s4"),
         ]))
     assert (reply.accepted_count, reply.changed_count, reply.rejected_count) == (1, 1, 1)
-    assert [(e.index, item_reason(e.status)) for e in reply.errors] == [
+    assert [(e.index, reason_of(e.status)) for e in reply.errors] == [
         (3, "IMAGE_NOT_SUGGESTED"), (4, "IMAGE_NOT_FOUND"), (5, "INVALID_ACTION")]
     stored = {i.id: i for i in await mesh.images("colours")}
     assert (stored["s1"].state, list(stored["s1"].labels)) == (LABELED, ["red"])
@@ -366,7 +349,7 @@ async def test_review_relabel_delete_and_suggest_for_stored_images(mesh):
         project="projects/colours", save=True, items=[labeler_pb2.SuggestItem(image_id="s3"),
                                                       labeler_pb2.SuggestItem(image_id="green-1"),
                                                       labeler_pb2.SuggestItem(image_id="missing")]))
-    assert [(e.index, item_reason(e.status)) for e in by_id.errors] == [(2, "IMAGE_NOT_FOUND")]
+    assert [(e.index, reason_of(e.status)) for e in by_id.errors] == [(2, "IMAGE_NOT_FOUND")]
     pool_one, labeled_one = by_id.suggestions
     assert pool_one.id == "s3" and pool_one.labels[0].label == "red"
     assert labeled_one.id == "green-1" and "green-1" not in [n.id for n in labeled_one.neighbors]
@@ -417,7 +400,7 @@ async def test_evaluate_one_setting_and_a_sweep(mesh):
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await mesh.labeler.Evaluate(labeler_pb2.EvaluateRequest(
             project="projects/colours", params=labeler_pb2.SuggestParams(k=3), k_values=[1, 2]))
-    assert status_of(raised.value)[:3] == (grpc.StatusCode.INVALID_ARGUMENT, "PARAMS_AND_SWEEP", ["params"])
+    assert outcome(raised.value)[:3] == (grpc.StatusCode.INVALID_ARGUMENT, "PARAMS_AND_SWEEP", ["params"])
 
 
 async def test_mine_the_pool_without_near_duplicates_and_list_uncertain(mesh):
@@ -461,7 +444,7 @@ async def test_mine_the_pool_without_near_duplicates_and_list_uncertain(mesh):
     assert 0 < len(strict) < len(whole) and [h.id for h in strict][0] == ids[0]
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await mesh.labeler.MinePool(labeler_pb2.MinePoolRequest(project="projects/colours"))
-    assert status_of(raised.value)[:2] == (grpc.StatusCode.INVALID_ARGUMENT, "NO_EXAMPLES")
+    assert outcome(raised.value)[:2] == (grpc.StatusCode.INVALID_ARGUMENT, "NO_EXAMPLES")
 
     first = await mesh.labeler.ListUncertain(labeler_pb2.ListUncertainRequest(project="projects/colours",
                                                                                page_size=3))
@@ -496,7 +479,7 @@ async def test_export_csv_and_json(mesh):
     assert {i["state"] for i in items} == {"labeled", "suggested"}
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await export(labeler_pb2.EXPORT_FORMAT_UNSPECIFIED)
-    assert status_of(raised.value)[:2] == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_FORMAT")
+    assert outcome(raised.value)[:2] == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_FORMAT")
 
 
 async def test_simctl_label_verbs(mesh, tmp_path, capsys):

@@ -18,8 +18,6 @@ from pathlib import Path
 import grpc
 import pytest
 from google.protobuf import field_mask_pb2, struct_pb2
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from simmesh_proto.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2
 from support.models import png_bytes
 
@@ -28,6 +26,8 @@ from simmesh.catalog.model import TaskVersion
 from simmesh.catalog.settings import CatalogSettings
 from simmesh.catalog.store import CatalogStore, default_db_url, open_catalog_store
 from simmesh.kit.blobstore import FileBlobStore
+
+from fixtures.status import error_info, fails, reason_of
 
 C = catalog_pb2
 Code = grpc.StatusCode
@@ -57,30 +57,6 @@ async def catalog(tmp_path: Path) -> AsyncIterator[Catalog]:
     settings = CatalogSettings(host="127.0.0.1", port=0, data_dir=str(tmp_path))
     async for opened in open_catalog(settings, default_db_url(tmp_path), FileBlobStore(tmp_path / "blobs")):
         yield opened
-
-
-def _info(error: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo:
-    for detail in rpc_status.from_call(error).details:
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            return info
-    return error_details_pb2.ErrorInfo()
-
-
-async def _fails(call, code: grpc.StatusCode, reason: str) -> grpc.aio.AioRpcError:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call
-    assert (caught.value.code(), _info(caught.value).reason) == (code, reason), caught.value.details()
-    return caught.value
-
-
-def _item_reason(status) -> str:
-    info = error_details_pb2.ErrorInfo()
-    for detail in status.details:
-        if detail.Unpack(info):
-            return info.reason
-    return ""
 
 
 def _mask(*paths: str) -> field_mask_pb2.FieldMask:
@@ -132,8 +108,8 @@ async def test_similarity_type_crud(catalog):
     assert created.create_time.seconds > 0 and created.metadata["owner"] == "x"
     assert await stub.GetSimilarityType(C.GetSimilarityTypeRequest(name="similarityTypes/shoes")) == created
 
-    await _fails(_type(stub, "shoes"), Code.ALREADY_EXISTS, "SIMILARITY_TYPE_ALREADY_EXISTS")
-    await _fails(_type(stub, "Bad_Id"), Code.INVALID_ARGUMENT, "INVALID_ID")
+    await fails(_type(stub, "shoes"), Code.ALREADY_EXISTS, "SIMILARITY_TYPE_ALREADY_EXISTS")
+    await fails(_type(stub, "Bad_Id"), Code.INVALID_ARGUMENT, "INVALID_ID")
     generated = await _type(stub, "", display_name="unnamed")
     assert generated.name.startswith("similarityTypes/") and len(generated.name) > len("similarityTypes/")
 
@@ -143,7 +119,7 @@ async def test_similarity_type_crud(catalog):
         update_mask=_mask("display_name")))
     assert (updated.display_name, updated.description) == ("Same model", "pairs")
     assert updated.update_time.ToNanoseconds() >= created.update_time.ToNanoseconds()
-    await _fails(stub.UpdateSimilarityType(C.UpdateSimilarityTypeRequest(
+    await fails(stub.UpdateSimilarityType(C.UpdateSimilarityTypeRequest(
         similarity_type=C.SimilarityType(name="similarityTypes/shoes"), update_mask=_mask("group_count"))),
         Code.INVALID_ARGUMENT, "INVALID_UPDATE_MASK")
 
@@ -152,12 +128,12 @@ async def test_similarity_type_crud(catalog):
     assert shoes.group_count == 1
 
     await stub.DeleteSimilarityType(C.DeleteSimilarityTypeRequest(name="similarityTypes/shoes"))
-    await _fails(stub.GetSimilarityType(C.GetSimilarityTypeRequest(name="similarityTypes/shoes")),
-                 Code.NOT_FOUND, "SIMILARITY_TYPE_NOT_FOUND")
-    await _fails(stub.DeleteSimilarityType(C.DeleteSimilarityTypeRequest(name="similarityTypes/shoes")),
-                 Code.NOT_FOUND, "SIMILARITY_TYPE_NOT_FOUND")
-    await _fails(stub.GetSimilarityType(C.GetSimilarityTypeRequest(name="groups/shoes")),
-                 Code.INVALID_ARGUMENT, "INVALID_NAME")
+    await fails(stub.GetSimilarityType(C.GetSimilarityTypeRequest(name="similarityTypes/shoes")),
+                Code.NOT_FOUND, "SIMILARITY_TYPE_NOT_FOUND")
+    await fails(stub.DeleteSimilarityType(C.DeleteSimilarityTypeRequest(name="similarityTypes/shoes")),
+                Code.NOT_FOUND, "SIMILARITY_TYPE_NOT_FOUND")
+    await fails(stub.GetSimilarityType(C.GetSimilarityTypeRequest(name="groups/shoes")),
+                Code.INVALID_ARGUMENT, "INVALID_NAME")
 
 
 async def test_similarity_types_page_through_every_item_once(catalog):
@@ -167,8 +143,8 @@ async def test_similarity_types_page_through_every_item_once(catalog):
     items, pages = await _all_pages(catalog.stub.ListSimilarityTypes, C.ListSimilarityTypesRequest(),
                                     "similarity_types", 3)
     assert [t.name for t in items] == [f"similarityTypes/{i}" for i in ids] and pages == 3
-    await _fails(catalog.stub.ListSimilarityTypes(C.ListSimilarityTypesRequest(page_token="garbage!")),
-                 Code.INVALID_ARGUMENT, "INVALID_PAGE_TOKEN")
+    await fails(catalog.stub.ListSimilarityTypes(C.ListSimilarityTypesRequest(page_token="garbage!")),
+                Code.INVALID_ARGUMENT, "INVALID_PAGE_TOKEN")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -191,14 +167,14 @@ async def test_task_crud_and_types(catalog):
         update_mask=_mask("description", "training_config.epochs")))
     assert updated.description == "new" and updated.training_config.epochs == 9
     assert updated.training_config.embedding_dimension == 64 and updated.display_name == "Fashion"
-    await _fails(stub.UpdateTask(C.UpdateTaskRequest(task=C.Task(name="tasks/fashion", model="models/x"),
-                                                     update_mask=_mask("model"))),
-                 Code.INVALID_ARGUMENT, "INVALID_UPDATE_MASK")
+    await fails(stub.UpdateTask(C.UpdateTaskRequest(task=C.Task(name="tasks/fashion", model="models/x"),
+                                                    update_mask=_mask("model"))),
+                Code.INVALID_ARGUMENT, "INVALID_UPDATE_MASK")
 
     both = await stub.AddTaskSimilarityTypes(C.AddTaskSimilarityTypesRequest(
         task="tasks/fashion", similarity_types=["similarityTypes/bags", "similarityTypes/shoes"]))
     assert list(both.similarity_types) == ["similarityTypes/bags", "similarityTypes/shoes"]
-    await _fails(stub.AddTaskSimilarityTypes(C.AddTaskSimilarityTypesRequest(
+    await fails(stub.AddTaskSimilarityTypes(C.AddTaskSimilarityTypesRequest(
         task="tasks/fashion", similarity_types=["similarityTypes/hats"])), Code.NOT_FOUND, "SIMILARITY_TYPE_NOT_FOUND")
     fewer = await stub.RemoveTaskSimilarityTypes(C.RemoveTaskSimilarityTypesRequest(
         task="tasks/fashion", similarity_types=["similarityTypes/shoes"]))
@@ -209,17 +185,17 @@ async def test_task_crud_and_types(catalog):
     assert [t.name for t in listed] == ["tasks/fashion", "tasks/other"] and pages == 2
 
     await stub.DeleteTask(C.DeleteTaskRequest(name="tasks/fashion"))
-    await _fails(stub.GetTask(C.GetTaskRequest(name="tasks/fashion")), Code.NOT_FOUND, "TASK_NOT_FOUND")
-    await _fails(stub.CreateTask(C.CreateTaskRequest(task_id="other")), Code.ALREADY_EXISTS, "TASK_ALREADY_EXISTS")
+    await fails(stub.GetTask(C.GetTaskRequest(name="tasks/fashion")), Code.NOT_FOUND, "TASK_NOT_FOUND")
+    await fails(stub.CreateTask(C.CreateTaskRequest(task_id="other")), Code.ALREADY_EXISTS, "TASK_ALREADY_EXISTS")
 
 
 async def test_a_task_with_unknown_types_is_refused_and_not_stored(catalog):
     await _type(catalog.stub, "shoes")
-    error = await _fails(catalog.stub.CreateTask(C.CreateTaskRequest(task_id="t", task=C.Task(
+    error = await fails(catalog.stub.CreateTask(C.CreateTaskRequest(task_id="t", task=C.Task(
         similarity_types=["similarityTypes/shoes", "similarityTypes/hats", "similarityTypes/caps"]))),
         Code.NOT_FOUND, "SIMILARITY_TYPE_NOT_FOUND")
-    assert "similarityTypes/hats" in error.details() and _info(error).metadata["missing"] == "hats,caps"
-    await _fails(catalog.stub.GetTask(C.GetTaskRequest(name="tasks/t")), Code.NOT_FOUND, "TASK_NOT_FOUND")
+    assert "similarityTypes/hats" in error.details() and error_info(error).metadata["missing"] == "hats,caps"
+    await fails(catalog.stub.GetTask(C.GetTaskRequest(name="tasks/t")), Code.NOT_FOUND, "TASK_NOT_FOUND")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -242,7 +218,7 @@ async def test_group_crud_search_and_test_marking(catalog):
                                                                        display_name="ignored"),
                                                          update_mask=_mask("test")))
     assert marked.test and marked.display_name == "Blue BOOT"
-    await _fails(stub.UpdateGroup(C.UpdateGroupRequest(
+    await fails(stub.UpdateGroup(C.UpdateGroupRequest(
         group=C.Group(name="groups/blue-boot", similarity_type="similarityTypes/bags"),
         update_mask=_mask("similarity_type"))), Code.INVALID_ARGUMENT, "INVALID_UPDATE_MASK")
 
@@ -258,17 +234,17 @@ async def test_group_crud_search_and_test_marking(catalog):
     assert await names(test_filter=C.ListGroupsRequest.TEST_FILTER_TRAIN, similarity_type="similarityTypes/shoes") \
         == ["groups/green-sandal", "groups/red-sneaker"]
     assert len(await names()) == 4
-    await _fails(stub.ListGroups(C.ListGroupsRequest(similarity_type="similarityTypes/hats")),
-                 Code.NOT_FOUND, "SIMILARITY_TYPE_NOT_FOUND")
+    await fails(stub.ListGroups(C.ListGroupsRequest(similarity_type="similarityTypes/hats")),
+                Code.NOT_FOUND, "SIMILARITY_TYPE_NOT_FOUND")
 
     first = await stub.ListGroups(C.ListGroupsRequest(page_size=1, similarity_type="similarityTypes/shoes"))
-    await _fails(stub.ListGroups(C.ListGroupsRequest(page_size=1, page_token=first.next_page_token)),
-                 Code.INVALID_ARGUMENT, "INVALID_PAGE_TOKEN")
+    await fails(stub.ListGroups(C.ListGroupsRequest(page_size=1, page_token=first.next_page_token)),
+                Code.INVALID_ARGUMENT, "INVALID_PAGE_TOKEN")
 
     await stub.DeleteGroup(C.DeleteGroupRequest(name="groups/blue-boot"))
-    await _fails(stub.GetGroup(C.GetGroupRequest(name="groups/blue-boot")), Code.NOT_FOUND, "GROUP_NOT_FOUND")
-    await _fails(_group(stub, "red-sneaker", "shoes"), Code.ALREADY_EXISTS, "GROUP_ALREADY_EXISTS")
-    await _fails(_group(stub, "x", "hats"), Code.NOT_FOUND, "SIMILARITY_TYPE_NOT_FOUND")
+    await fails(stub.GetGroup(C.GetGroupRequest(name="groups/blue-boot")), Code.NOT_FOUND, "GROUP_NOT_FOUND")
+    await fails(_group(stub, "red-sneaker", "shoes"), Code.ALREADY_EXISTS, "GROUP_ALREADY_EXISTS")
+    await fails(_group(stub, "x", "hats"), Code.NOT_FOUND, "SIMILARITY_TYPE_NOT_FOUND")
 
 
 async def test_groups_of_groups_members_and_parents(catalog):
@@ -289,13 +265,13 @@ async def test_groups_of_groups_members_and_parents(catalog):
     fewer = await stub.RemoveGroupMembers(C.RemoveGroupMembersRequest(group="groups/sneakers",
                                                                       members=["groups/white-sneaker"]))
     assert list(fewer.members) == ["groups/red-sneaker"]
-    await _fails(stub.AddGroupMembers(C.AddGroupMembersRequest(group="groups/sneakers", members=["groups/nope"])),
-                 Code.NOT_FOUND, "GROUP_NOT_FOUND")
+    await fails(stub.AddGroupMembers(C.AddGroupMembersRequest(group="groups/sneakers", members=["groups/nope"])),
+                Code.NOT_FOUND, "GROUP_NOT_FOUND")
 
     await _type(stub, "bags")
     await _group(stub, "tote", "bags")
-    await _fails(stub.AddGroupMembers(C.AddGroupMembersRequest(group="groups/sneakers", members=["groups/tote"])),
-                 Code.FAILED_PRECONDITION, "GROUP_TYPE_MISMATCH")
+    await fails(stub.AddGroupMembers(C.AddGroupMembersRequest(group="groups/sneakers", members=["groups/tote"])),
+                Code.FAILED_PRECONDITION, "GROUP_TYPE_MISMATCH")
 
 
 async def test_a_group_never_mixes_images_and_groups(catalog):
@@ -307,15 +283,15 @@ async def test_a_group_never_mixes_images_and_groups(catalog):
     await _group(stub, "leaf", "shoes")
     await stub.AddGroupMembers(C.AddGroupMembersRequest(group="groups/with-groups", members=["groups/leaf"]))
 
-    error = await _fails(stub.AddGroupMembers(C.AddGroupMembersRequest(group="groups/with-images",
-                                                                       members=["groups/leaf"])),
-                         Code.FAILED_PRECONDITION, "GROUP_KIND_MISMATCH")
+    error = await fails(stub.AddGroupMembers(C.AddGroupMembersRequest(group="groups/with-images",
+                                                                      members=["groups/leaf"])),
+                        Code.FAILED_PRECONDITION, "GROUP_KIND_MISMATCH")
     assert "groups/with-images holds images" in error.details()
-    await _fails(stub.AddGroupImages(C.AddGroupImagesRequest(group="groups/with-groups", images=[image.name])),
-                 Code.FAILED_PRECONDITION, "GROUP_KIND_MISMATCH")
-    await _fails(_group(stub, "both", "shoes", images=[image.name], members=["groups/leaf"]),
-                 Code.FAILED_PRECONDITION, "GROUP_KIND_MISMATCH")
-    await _fails(_image(stub, png_bytes((99, 20, 30)), "with-groups"), Code.FAILED_PRECONDITION, "GROUP_KIND_MISMATCH")
+    await fails(stub.AddGroupImages(C.AddGroupImagesRequest(group="groups/with-groups", images=[image.name])),
+                Code.FAILED_PRECONDITION, "GROUP_KIND_MISMATCH")
+    await fails(_group(stub, "both", "shoes", images=[image.name], members=["groups/leaf"]),
+                Code.FAILED_PRECONDITION, "GROUP_KIND_MISMATCH")
+    await fails(_image(stub, png_bytes((99, 20, 30)), "with-groups"), Code.FAILED_PRECONDITION, "GROUP_KIND_MISMATCH")
 
     # Nothing of the refused calls was stored.
     with_images = await stub.GetGroup(C.GetGroupRequest(name="groups/with-images"))
@@ -323,7 +299,7 @@ async def test_a_group_never_mixes_images_and_groups(catalog):
     with_groups = await stub.GetGroup(C.GetGroupRequest(name="groups/with-groups"))
     assert list(with_groups.members) == ["groups/leaf"] and not with_groups.images
     assert list((await stub.GetGroup(C.GetGroupRequest(name="groups/leaf"))).parents) == ["groups/with-groups"]
-    await _fails(stub.GetGroup(C.GetGroupRequest(name="groups/both")), Code.NOT_FOUND, "GROUP_NOT_FOUND")
+    await fails(stub.GetGroup(C.GetGroupRequest(name="groups/both")), Code.NOT_FOUND, "GROUP_NOT_FOUND")
     images = await stub.ListTrainingImages(C.ListTrainingImagesRequest())
     assert [i.name for i in images.images] == [image.name]
 
@@ -335,16 +311,16 @@ async def test_cycles_are_refused_with_their_path(catalog):
         await _group(stub, group_id, "shoes")
     await stub.AddGroupMembers(C.AddGroupMembersRequest(group="groups/a", members=["groups/b"]))
 
-    error = await _fails(stub.AddGroupMembers(C.AddGroupMembersRequest(group="groups/b", members=["groups/a"])),
-                         Code.FAILED_PRECONDITION, "GROUP_CYCLE")
-    assert _info(error).metadata["path"] == "groups/b -> groups/a -> groups/b"
-    error = await _fails(stub.AddGroupMembers(C.AddGroupMembersRequest(group="groups/a", members=["groups/a"])),
-                         Code.FAILED_PRECONDITION, "GROUP_CYCLE")
-    assert _info(error).metadata["path"] == "groups/a -> groups/a"
+    error = await fails(stub.AddGroupMembers(C.AddGroupMembersRequest(group="groups/b", members=["groups/a"])),
+                        Code.FAILED_PRECONDITION, "GROUP_CYCLE")
+    assert error_info(error).metadata["path"] == "groups/b -> groups/a -> groups/b"
+    error = await fails(stub.AddGroupMembers(C.AddGroupMembersRequest(group="groups/a", members=["groups/a"])),
+                        Code.FAILED_PRECONDITION, "GROUP_CYCLE")
+    assert error_info(error).metadata["path"] == "groups/a -> groups/a"
 
     await stub.AddGroupMembers(C.AddGroupMembersRequest(group="groups/b", members=["groups/c"]))
-    error = await _fails(stub.AddGroupMembers(C.AddGroupMembersRequest(group="groups/c", members=["groups/a"])),
-                         Code.FAILED_PRECONDITION, "GROUP_CYCLE")
+    error = await fails(stub.AddGroupMembers(C.AddGroupMembersRequest(group="groups/c", members=["groups/a"])),
+                        Code.FAILED_PRECONDITION, "GROUP_CYCLE")
     assert "groups/c -> groups/a -> groups/b -> groups/c" in error.details()
 
     for group_id, members, parents in (("a", ["groups/b"], []), ("b", ["groups/c"], ["groups/a"]),
@@ -365,7 +341,7 @@ async def test_racing_changes_keep_the_rules(catalog):
             await call
             return "ok"
         except grpc.aio.AioRpcError as error:
-            return _info(error).reason
+            return error_info(error).reason
 
     crossing = await asyncio.gather(
         outcome(stub.AddGroupMembers(C.AddGroupMembersRequest(group="groups/a", members=["groups/b"]))),
@@ -434,9 +410,9 @@ async def test_images_are_stored_once_per_content_and_join_groups(catalog):
     assert list(removed.images) == [other.name]
     added = await stub.AddGroupImages(C.AddGroupImagesRequest(group="groups/warm", images=[first.name]))
     assert sorted(added.images) == sorted([first.name, other.name])
-    await _fails(stub.AddGroupImages(C.AddGroupImagesRequest(group="groups/warm", images=["trainingImages/nope"])),
-                 Code.NOT_FOUND, "TRAINING_IMAGE_NOT_FOUND")
-    await _fails(_image(stub, data, "nope"), Code.NOT_FOUND, "GROUP_NOT_FOUND")
+    await fails(stub.AddGroupImages(C.AddGroupImagesRequest(group="groups/warm", images=["trainingImages/nope"])),
+                Code.NOT_FOUND, "TRAINING_IMAGE_NOT_FOUND")
+    await fails(_image(stub, data, "nope"), Code.NOT_FOUND, "GROUP_NOT_FOUND")
 
 
 async def test_an_image_from_a_url_keeps_its_source(catalog):
@@ -456,11 +432,11 @@ async def test_deleting_an_image_removes_it_from_groups_and_the_store(catalog):
 
     red = await stub.GetGroup(C.GetGroupRequest(name="groups/red"))
     assert list(red.images) == [kept.name]
-    await _fails(stub.GetTrainingImage(C.GetTrainingImageRequest(name=gone.name)),
-                 Code.NOT_FOUND, "TRAINING_IMAGE_NOT_FOUND")
+    await fails(stub.GetTrainingImage(C.GetTrainingImageRequest(name=gone.name)),
+                Code.NOT_FOUND, "TRAINING_IMAGE_NOT_FOUND")
     assert not catalog.blobs.exists(f"images/{gone.sha256[:2]}/{gone.sha256}")
-    await _fails(stub.DeleteTrainingImage(C.DeleteTrainingImageRequest(name=gone.name)),
-                 Code.NOT_FOUND, "TRAINING_IMAGE_NOT_FOUND")
+    await fails(stub.DeleteTrainingImage(C.DeleteTrainingImageRequest(name=gone.name)),
+                Code.NOT_FOUND, "TRAINING_IMAGE_NOT_FOUND")
 
 
 async def test_a_bad_item_of_a_batch_fails_alone(catalog):
@@ -475,7 +451,7 @@ async def test_a_bad_item_of_a_batch_fails_alone(catalog):
         C.CreateTrainingImageRequest(image=common_pb2.Image(content=good[1])),
         C.CreateTrainingImageRequest(image=common_pb2.Image(content=good[2]), groups=["groups/missing"]),
     ]))
-    failed = {e.index: (e.status.code, _item_reason(e.status)) for e in reply.errors}
+    failed = {e.index: (e.status.code, reason_of(e.status)) for e in reply.errors}
     assert failed == {1: (Code.INVALID_ARGUMENT.value[0], "IMAGE_UNDECODABLE"),
                       3: (Code.NOT_FOUND.value[0], "GROUP_NOT_FOUND")}
     assert "requests[1].image" in reply.errors[0].status.message
@@ -508,7 +484,7 @@ async def test_deleting_a_type_deletes_its_groups(catalog):
 
     await stub.DeleteSimilarityType(C.DeleteSimilarityTypeRequest(name="similarityTypes/shoes"))
     for group_id in ("red", "family"):
-        await _fails(stub.GetGroup(C.GetGroupRequest(name=f"groups/{group_id}")), Code.NOT_FOUND, "GROUP_NOT_FOUND")
+        await fails(stub.GetGroup(C.GetGroupRequest(name=f"groups/{group_id}")), Code.NOT_FOUND, "GROUP_NOT_FOUND")
     left = await stub.ListGroups(C.ListGroupsRequest())
     assert [g.name for g in left.groups] == ["groups/tote"]
     kept = await stub.GetTrainingImage(C.GetTrainingImageRequest(name=image.name))
@@ -524,12 +500,12 @@ async def test_deleting_a_type_deletes_its_groups(catalog):
 async def test_versions_added_by_training_are_listed_and_chosen(catalog):
     stub = catalog.stub
     await stub.CreateTask(C.CreateTaskRequest(task_id="t"))
-    await _fails(stub.SetProductionVersion(C.SetProductionVersionRequest(version="tasks/t/versions/1")),
-                 Code.NOT_FOUND, "TASK_VERSION_NOT_FOUND")
-    await _fails(stub.SetProductionVersion(C.SetProductionVersionRequest(version="tasks/nope/versions/1")),
-                 Code.NOT_FOUND, "TASK_NOT_FOUND")
-    await _fails(stub.GetTaskVersion(C.GetTaskVersionRequest(name="tasks/t/versions/0")),
-                 Code.INVALID_ARGUMENT, "INVALID_NAME")
+    await fails(stub.SetProductionVersion(C.SetProductionVersionRequest(version="tasks/t/versions/1")),
+                Code.NOT_FOUND, "TASK_VERSION_NOT_FOUND")
+    await fails(stub.SetProductionVersion(C.SetProductionVersionRequest(version="tasks/nope/versions/1")),
+                Code.NOT_FOUND, "TASK_NOT_FOUND")
+    await fails(stub.GetTaskVersion(C.GetTaskVersionRequest(name="tasks/t/versions/0")),
+                Code.INVALID_ARGUMENT, "INVALID_NAME")
 
     first = catalog.store.add_task_version("t", TaskVersion(
         number=0, model_version="models/task-t/versions/1", training_config={"epochs": 3},

@@ -17,8 +17,6 @@ import grpc
 import numpy as np
 import pytest
 from google.longrunning import operations_pb2_grpc, operations_proto_pb2
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from simmesh_proto.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, embedder_pb2, embedder_pb2_grpc
 from support.models import png_bytes, tiny_embedding_model, tiny_manifest
 
@@ -27,6 +25,8 @@ from simmesh.catalog.settings import CatalogSettings
 from simmesh.embedder.app import build_app as build_embedder
 from simmesh.embedder.settings import EmbedderSettings
 from simmesh.kit.server import App
+
+from fixtures.status import fails, reason_of
 
 C = catalog_pb2
 E = embedder_pb2
@@ -78,23 +78,6 @@ async def mesh(tmp_path: Path) -> AsyncIterator[Mesh]:
     # No indexer listens on this address: calls that need one fail as the indexer being unreachable.
     async for opened in _serve(tmp_path, indexer_addr="127.0.0.1:1"):
         yield opened
-
-
-def _reason(status_or_error) -> str:
-    status = rpc_status.from_call(status_or_error) if isinstance(status_or_error, grpc.aio.AioRpcError) \
-        else status_or_error
-    for detail in status.details:
-        info = error_details_pb2.ErrorInfo()
-        if detail.Unpack(info):
-            return info.reason
-    return ""
-
-
-async def _fails(call, code: grpc.StatusCode, reason: str) -> grpc.aio.AioRpcError:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call
-    assert (caught.value.code(), _reason(caught.value)) == (code, reason), caught.value.details()
-    return caught.value
 
 
 def _metadata(operation: Operation) -> C.TrainingMetadata:
@@ -221,8 +204,8 @@ async def test_training_publishes_versions_the_embedder_serves(mesh):
     chosen = await stub.SetProductionVersion(C.SetProductionVersionRequest(version="tasks/palette/versions/2"))
     assert chosen.production_version == 2
     assert (await mesh.embedder.GetModel(E.GetModelRequest(name="models/task-palette"))).default_version == 2
-    await _fails(stub.SetProductionVersion(C.SetProductionVersionRequest(version="tasks/palette/versions/3")),
-                 Code.NOT_FOUND, "TASK_VERSION_NOT_FOUND")
+    await fails(stub.SetProductionVersion(C.SetProductionVersionRequest(version="tasks/palette/versions/3")),
+                Code.NOT_FOUND, "TASK_VERSION_NOT_FOUND")
 
     # Descriptors: `tasks/palette` is now version 2; a bad image fails only its row.
     described = await stub.GetDescriptors(C.GetDescriptorsRequest(version="tasks/palette", images=[
@@ -231,7 +214,7 @@ async def test_training_publishes_versions_the_embedder_serves(mesh):
     rows = _rows(described.vectors)
     np.testing.assert_allclose(rows[0], two[0], atol=1e-6)
     assert not rows[1].any()
-    assert [(e.index, e.status.code, _reason(e.status)) for e in described.errors] == \
+    assert [(e.index, e.status.code, reason_of(e.status)) for e in described.errors] == \
         [(1, Code.INVALID_ARGUMENT.value[0], "IMAGE_UNDECODABLE")]
     pinned = await stub.GetDescriptors(C.GetDescriptorsRequest(version="tasks/palette/versions/1",
                                                                images=[common_pb2.Image(content=picture)]))
@@ -245,28 +228,28 @@ async def test_training_publishes_versions_the_embedder_serves(mesh):
     np.testing.assert_allclose(_rows((await _embed(mesh, kept.model_version, [picture])).vectors), one, atol=1e-6)
 
     # Deploying needs the indexer: here none answers, and the call says so at once.
-    await _fails(stub.DeployVersion(C.DeployVersionRequest(version="tasks/palette", collection="collections/c")),
-                 Code.UNAVAILABLE, "INDEXER_UNAVAILABLE")
+    await fails(stub.DeployVersion(C.DeployVersionRequest(version="tasks/palette", collection="collections/c")),
+                Code.UNAVAILABLE, "INDEXER_UNAVAILABLE")
     records = await stub.GetDescriptors(C.GetDescriptorsRequest(version="tasks/palette",
                                                                 records=["collections/c/records/r1"]))
-    assert [(e.index, e.id, _reason(e.status)) for e in records.errors] == \
+    assert [(e.index, e.id, reason_of(e.status)) for e in records.errors] == \
         [(0, "collections/c/records/r1", "INDEXER_UNAVAILABLE")]
     assert _rows(records.vectors).shape == (1, FAST.embedding_dimension)
 
 
 async def test_training_is_refused_with_the_reason(mesh):
     stub = mesh.catalog
-    await _fails(stub.TrainTask(C.TrainTaskRequest(task="tasks/nope")), Code.NOT_FOUND, "TASK_NOT_FOUND")
-    await _fails(stub.TrainTask(C.TrainTaskRequest(task="nope")), Code.INVALID_ARGUMENT, "INVALID_NAME")
+    await fails(stub.TrainTask(C.TrainTaskRequest(task="tasks/nope")), Code.NOT_FOUND, "TASK_NOT_FOUND")
+    await fails(stub.TrainTask(C.TrainTaskRequest(task="nope")), Code.INVALID_ARGUMENT, "INVALID_NAME")
 
     await stub.CreateTask(C.CreateTaskRequest(task_id="bare"))
-    await _fails(stub.TrainTask(C.TrainTaskRequest(task="tasks/bare")), Code.FAILED_PRECONDITION,
-                 "NO_SIMILARITY_TYPES")
+    await fails(stub.TrainTask(C.TrainTaskRequest(task="tasks/bare")), Code.FAILED_PRECONDITION,
+                "NO_SIMILARITY_TYPES")
 
     await stub.CreateSimilarityType(C.CreateSimilarityTypeRequest(similarity_type_id="colour"))
     await stub.CreateTask(C.CreateTaskRequest(task_id="small", task=C.Task(
         similarity_types=["similarityTypes/colour"])))
-    await _fails(stub.TrainTask(C.TrainTaskRequest(task="tasks/small")), Code.FAILED_PRECONDITION, "NEED_MORE_GROUPS")
+    await fails(stub.TrainTask(C.TrainTaskRequest(task="tasks/small")), Code.FAILED_PRECONDITION, "NEED_MORE_GROUPS")
     images = [await stub.CreateTrainingImage(C.CreateTrainingImageRequest(
         image=common_pb2.Image(content=png_bytes((40 * k, 90, 90))))) for k in range(4)]
     await stub.CreateGroup(C.CreateGroupRequest(group_id="one", group=C.Group(
@@ -276,36 +259,36 @@ async def test_training_is_refused_with_the_reason(mesh):
         similarity_type="similarityTypes/colour", test=True, images=[images[2].name, images[3].name])))
     await stub.CreateGroup(C.CreateGroupRequest(group_id="empty", group=C.Group(
         similarity_type="similarityTypes/colour")))
-    error = await _fails(stub.TrainTask(C.TrainTaskRequest(task="tasks/small")), Code.FAILED_PRECONDITION,
-                         "NEED_MORE_GROUPS")
+    error = await fails(stub.TrainTask(C.TrainTaskRequest(task="tasks/small")), Code.FAILED_PRECONDITION,
+                        "NEED_MORE_GROUPS")
     assert "1" in error.details()
 
     await stub.AddGroupImages(C.AddGroupImagesRequest(group="groups/empty", images=[images[2].name]))
-    await _fails(stub.TrainTask(C.TrainTaskRequest(task="tasks/small", training_config=C.TrainingConfig(
+    await fails(stub.TrainTask(C.TrainTaskRequest(task="tasks/small", training_config=C.TrainingConfig(
         backbone=C.BACKBONE_IMPORTED, backbone_model="models/absent"))), Code.NOT_FOUND, "MODEL_NOT_FOUND")
-    await _fails(stub.TrainTask(C.TrainTaskRequest(task="tasks/small", training_config=C.TrainingConfig(
+    await fails(stub.TrainTask(C.TrainTaskRequest(task="tasks/small", training_config=C.TrainingConfig(
         backbone=C.BACKBONE_IMPORTED))), Code.INVALID_ARGUMENT, "BACKBONE_REQUIRED")
-    await _fails(stub.TrainTask(C.TrainTaskRequest(task="tasks/small", training_config=C.TrainingConfig(
+    await fails(stub.TrainTask(C.TrainTaskRequest(task="tasks/small", training_config=C.TrainingConfig(
         input_size=3))), Code.INVALID_ARGUMENT, "INVALID_TRAINING_CONFIG")
 
     # Nothing was started, and an untrained task means no model yet.
     listed = await mesh.operations.ListOperations(operations_proto_pb2.ListOperationsRequest())
     assert not listed.operations
     image = [common_pb2.Image(content=png_bytes((1, 2, 3)))]
-    await _fails(stub.GetDescriptors(C.GetDescriptorsRequest(version="tasks/small", images=image)),
-                 Code.FAILED_PRECONDITION, "TASK_NOT_TRAINED")
-    await _fails(stub.GetDescriptors(C.GetDescriptorsRequest(version="tasks/small/versions/1", images=image)),
-                 Code.NOT_FOUND, "TASK_VERSION_NOT_FOUND")
-    await _fails(stub.GetDescriptors(C.GetDescriptorsRequest(version="tasks/nope", images=image)),
-                 Code.NOT_FOUND, "TASK_NOT_FOUND")
-    await _fails(stub.GetDescriptors(C.GetDescriptorsRequest(version="tasks/small")), Code.INVALID_ARGUMENT,
-                 "NO_ITEMS")
-    await _fails(stub.GetDescriptors(C.GetDescriptorsRequest(version="tasks/small", records=["records/x"])),
-                 Code.INVALID_ARGUMENT, "INVALID_NAME")
-    await _fails(stub.DeployVersion(C.DeployVersionRequest(version="tasks/small", collection="collections/c")),
-                 Code.FAILED_PRECONDITION, "TASK_NOT_TRAINED")
-    await _fails(stub.SetProductionVersion(C.SetProductionVersionRequest(version="tasks/small/versions/1")),
-                 Code.NOT_FOUND, "TASK_VERSION_NOT_FOUND")
+    await fails(stub.GetDescriptors(C.GetDescriptorsRequest(version="tasks/small", images=image)),
+                Code.FAILED_PRECONDITION, "TASK_NOT_TRAINED")
+    await fails(stub.GetDescriptors(C.GetDescriptorsRequest(version="tasks/small/versions/1", images=image)),
+                Code.NOT_FOUND, "TASK_VERSION_NOT_FOUND")
+    await fails(stub.GetDescriptors(C.GetDescriptorsRequest(version="tasks/nope", images=image)),
+                Code.NOT_FOUND, "TASK_NOT_FOUND")
+    await fails(stub.GetDescriptors(C.GetDescriptorsRequest(version="tasks/small")), Code.INVALID_ARGUMENT,
+                "NO_ITEMS")
+    await fails(stub.GetDescriptors(C.GetDescriptorsRequest(version="tasks/small", records=["records/x"])),
+                Code.INVALID_ARGUMENT, "INVALID_NAME")
+    await fails(stub.DeployVersion(C.DeployVersionRequest(version="tasks/small", collection="collections/c")),
+                Code.FAILED_PRECONDITION, "TASK_NOT_TRAINED")
+    await fails(stub.SetProductionVersion(C.SetProductionVersionRequest(version="tasks/small/versions/1")),
+                Code.NOT_FOUND, "TASK_VERSION_NOT_FOUND")
     task = await stub.GetTask(C.GetTaskRequest(name="tasks/small"))
     assert (task.production_version, task.latest_version) == (0, 0)
 
@@ -327,8 +310,8 @@ async def test_cancelling_a_training_leaves_no_version(mesh):
     task = await stub.GetTask(C.GetTaskRequest(name="tasks/palette"))
     assert (task.production_version, task.latest_version) == (0, 0)
     assert not (await stub.ListTaskVersions(C.ListTaskVersionsRequest(parent="tasks/palette"))).versions
-    await _fails(mesh.embedder.GetModel(E.GetModelRequest(name="models/task-palette")), Code.NOT_FOUND,
-                 "MODEL_NOT_FOUND")
+    await fails(mesh.embedder.GetModel(E.GetModelRequest(name="models/task-palette")), Code.NOT_FOUND,
+                "MODEL_NOT_FOUND")
 
 
 async def test_a_training_whose_task_goes_away_leaves_nothing(mesh):
@@ -337,9 +320,9 @@ async def test_a_training_whose_task_goes_away_leaves_nothing(mesh):
     started = await stub.TrainTask(C.TrainTaskRequest(task="tasks/palette"))
     await stub.DeleteTask(C.DeleteTaskRequest(name="tasks/palette"))
     failed = await _wait(mesh, started.name)
-    assert (failed.error.code, _reason(failed.error)) == (Code.NOT_FOUND.value[0], "TASK_NOT_FOUND")
-    await _fails(mesh.embedder.GetModel(E.GetModelRequest(name="models/task-palette")), Code.NOT_FOUND,
-                 "MODEL_NOT_FOUND")
+    assert (failed.error.code, reason_of(failed.error)) == (Code.NOT_FOUND.value[0], "TASK_NOT_FOUND")
+    await fails(mesh.embedder.GetModel(E.GetModelRequest(name="models/task-palette")), Code.NOT_FOUND,
+                "MODEL_NOT_FOUND")
 
 
 async def test_an_imported_backbone_trains_a_head_on_it(mesh):

@@ -19,6 +19,8 @@ from simmesh.embedder.preprocess import preprocess
 from simmesh.embedder.images import decode
 from simmesh.embedder.settings import EmbedderSettings
 
+from fixtures.status import reason_of
+
 
 @pytest.fixture
 async def stub(tmp_path):
@@ -28,23 +30,6 @@ async def stub(tmp_path):
     async with grpc.aio.insecure_channel(app.address) as channel:
         yield embedder_pb2_grpc.EmbedderServiceStub(channel)
     await app.stop(grace=0)
-
-
-def _reason(error: grpc.aio.AioRpcError) -> str:
-    for detail in rpc_status.from_call(error).details:
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            return info.reason
-    return ""
-
-
-def _item_reason(status) -> str:
-    info = error_details_pb2.ErrorInfo()
-    for detail in status.details:
-        if detail.Unpack(info):
-            return info.reason
-    return ""
 
 
 async def _import(stub, model_id="tiny", onnx=None, manifest=None, chunk=1000, **header):
@@ -90,7 +75,7 @@ async def test_a_bad_image_fails_only_its_item(stub):
                 common_pb2.Image(base64="%%%"), common_pb2.Image(), common_pb2.Image(content=good)],
         ids=["a", "b", "c", "d", "e"],
     ))
-    failed = {e.index: (e.id, e.status.code, _item_reason(e.status)) for e in reply.errors}
+    failed = {e.index: (e.id, e.status.code, reason_of(e.status)) for e in reply.errors}
     assert failed == {
         1: ("b", grpc.StatusCode.INVALID_ARGUMENT.value[0], "IMAGE_UNDECODABLE"),
         2: ("c", grpc.StatusCode.INVALID_ARGUMENT.value[0], "IMAGE_BASE64_INVALID"),
@@ -132,7 +117,7 @@ async def test_versions_default_and_delete(stub):
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.DeleteModelVersion(embedder_pb2.DeleteModelVersionRequest(name="models/tiny/versions/1"))
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert _reason(caught.value) == "MODEL_VERSION_IS_DEFAULT"
+    assert reason_of(caught.value) == "MODEL_VERSION_IS_DEFAULT"
 
     updated = await stub.UpdateModel(embedder_pb2.UpdateModelRequest(
         model=embedder_pb2.Model(name="models/tiny", default_version=2),
@@ -148,7 +133,7 @@ async def test_versions_default_and_delete(stub):
     await stub.DeleteModel(embedder_pb2.DeleteModelRequest(name="models/tiny"))
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.Embed(embedder_pb2.EmbedRequest(model="models/tiny", images=image))
-    assert caught.value.code() == grpc.StatusCode.NOT_FOUND and _reason(caught.value) == "MODEL_NOT_FOUND"
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND and reason_of(caught.value) == "MODEL_NOT_FOUND"
 
 
 async def test_list_models_pages(stub):
@@ -189,7 +174,7 @@ async def test_import_checks_the_manifest_against_the_graph(stub, case, reason, 
         await _import(stub, model_id=model_id, onnx=onnx, manifest=manifest)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     status = rpc_status.from_call(caught.value)
-    assert _reason(caught.value) == reason
+    assert reason_of(caught.value) == reason
     bad = error_details_pb2.BadRequest()
     assert any(d.Unpack(bad) for d in status.details)
     assert bad.field_violations[0].field == field
@@ -200,15 +185,15 @@ async def test_import_checks_the_manifest_against_the_graph(stub, case, reason, 
 async def test_request_level_errors(stub):
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.Embed(embedder_pb2.EmbedRequest(model="models/nope", images=[common_pb2.Image(content=b"x")]))
-    assert caught.value.code() == grpc.StatusCode.NOT_FOUND and _reason(caught.value) == "MODEL_NOT_FOUND"
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND and reason_of(caught.value) == "MODEL_NOT_FOUND"
     await _import(stub)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.Embed(embedder_pb2.EmbedRequest(model="models/tiny"))
-    assert _reason(caught.value) == "NO_IMAGES"
+    assert reason_of(caught.value) == "NO_IMAGES"
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.Embed(embedder_pb2.EmbedRequest(model="tiny", images=[common_pb2.Image(content=b"x")]))
-    assert _reason(caught.value) == "INVALID_MODEL_NAME"
+    assert reason_of(caught.value) == "INVALID_MODEL_NAME"
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.Embed(embedder_pb2.EmbedRequest(model="models/tiny", images=[common_pb2.Image(content=b"x")],
                                                    ids=["a", "b"]))
-    assert _reason(caught.value) == "IDS_LENGTH_MISMATCH"
+    assert reason_of(caught.value) == "IDS_LENGTH_MISMATCH"

@@ -19,7 +19,6 @@ import grpc
 import pytest
 from google.longrunning import operations_pb2_grpc, operations_proto_pb2 as ops_pb2
 from google.protobuf import duration_pb2, empty_pb2, struct_pb2, wrappers_pb2
-from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from simmesh.kit.errors import FailedPrecondition, SimmeshError, from_rpc_error
@@ -31,6 +30,8 @@ from simmesh.kit.operations import (
     RecoveryReport,
     add_to_server,
 )
+
+from fixtures.status import error_info
 
 Operation = ops_pb2.Operation
 
@@ -106,14 +107,6 @@ def metadata_of(operation: Operation) -> struct_pb2.Struct:
     message = struct_pb2.Struct()
     assert operation.metadata.Unpack(message)
     return message
-
-
-def error_info(status: status_pb2.Status) -> error_details_pb2.ErrorInfo:
-    for detail in status.details:
-        info = error_details_pb2.ErrorInfo()
-        if detail.Unpack(info):
-            return info
-    raise AssertionError(f"no ErrorInfo in {status}")
 
 
 async def get(stub: operations_pb2_grpc.OperationsStub, name: str) -> Operation:

@@ -9,15 +9,15 @@ import urllib.request
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_status import rpc_status
 from simmesh_proto.v1 import indexer_pb2, indexer_pb2_grpc
 
 from simmesh.kit import errors
 from simmesh.kit.logs import JsonFormatter
 from simmesh.kit.server import binding, build_server
 from simmesh.kit.settings import ServerSettings
+
+from fixtures.status import error_info, fields_of, reason_of
 
 
 class _Indexer(indexer_pb2_grpc.IndexerServiceServicer):
@@ -38,19 +38,6 @@ class _Indexer(indexer_pb2_grpc.IndexerServiceServicer):
             self.started.set()
             await self.release.wait()
         return indexer_pb2.Collection(name=request.name, dimension=8)
-
-
-def _status(error: grpc.aio.AioRpcError):
-    status = rpc_status.from_call(error)
-    info, bad = None, None
-    for detail in status.details if status else ():
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-    return info, bad
 
 
 @pytest.fixture
@@ -81,15 +68,14 @@ async def test_domain_errors_carry_code_reason_and_field(served):
         await stub.GetCollection(indexer_pb2.GetCollectionRequest(name="collections/missing"))
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
     assert "missing" in caught.value.details()
-    info, _ = _status(caught.value)
+    info = error_info(caught.value)
     assert (info.reason, info.domain) == ("COLLECTION_NOT_FOUND", "simmesh")
 
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.GetCollection(indexer_pb2.GetCollectionRequest(name="collections/bad"))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    info, bad = _status(caught.value)
-    assert info.reason == "INVALID_NAME"
-    assert [v.field for v in bad.field_violations] == ["name"]
+    assert error_info(caught.value).reason == "INVALID_NAME"
+    assert fields_of(caught.value) == ["name"]
 
 
 async def test_unexpected_errors_become_internal_without_leaking(served, caplog):
@@ -100,7 +86,7 @@ async def test_unexpected_errors_become_internal_without_leaking(served, caplog)
             await stub.GetCollection(indexer_pb2.GetCollectionRequest(name="collections/boom"))
     assert caught.value.code() == grpc.StatusCode.INTERNAL
     assert "secret internal detail" not in caught.value.details()
-    info, _ = _status(caught.value)
+    info = error_info(caught.value)
     assert info.reason == "INTERNAL" and info.metadata["request_id"]
     assert any("secret internal detail" in (r.exc_text or str(r.exc_info)) for r in caplog.records)
 
@@ -112,7 +98,7 @@ async def test_unimplemented_rpcs_name_themselves(served):
         await stub.TrainIndex(indexer_pb2.TrainIndexRequest(collection="collections/x"))
     assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
     assert "simmesh.v1.IndexerService.TrainIndex" in caught.value.details()
-    info, _ = _status(caught.value)
+    info = error_info(caught.value)
     assert info.reason == "NOT_IMPLEMENTED"
     # A streaming RPC too.
     call = stub.StreamInsertRecords(iter([indexer_pb2.InsertRecordsRequest()]))
@@ -130,10 +116,10 @@ async def test_token_auth_guards_everything_but_health(served):
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.GetCollection(request)
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
-    assert _status(caught.value)[0].reason == "TOKEN_MISSING"
+    assert reason_of(caught.value) == "TOKEN_MISSING"
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.GetCollection(request, metadata=[("authorization", "Bearer wrong")])
-    assert _status(caught.value)[0].reason == "TOKEN_INVALID"
+    assert reason_of(caught.value) == "TOKEN_INVALID"
     ok = await stub.GetCollection(request, metadata=[("authorization", "Bearer s3cret")])
     assert ok.dimension == 8
     health = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
