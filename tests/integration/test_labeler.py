@@ -27,7 +27,7 @@ from simmesh.kit.server import App
 from simmesh.labeler.app import build_app as build_labeler
 from simmesh.labeler.settings import LabelerSettings
 
-from fixtures.status import outcome, reason_of
+from fixtures.status import fails, outcome, reason_of
 
 pytestmark = pytest.mark.integration
 
@@ -164,35 +164,27 @@ async def test_projects_crud_and_bad_references(mesh):
                                                                             page_token=listed.next_page_token))
     assert [p.name for p in [*listed.projects, *rest.projects]] == ["projects/colours", "projects/other"]
 
-    async def refused(call, code, reason, field=None):
-        with pytest.raises(grpc.aio.AioRpcError) as raised:
-            await call
-        got = outcome(raised.value)
-        assert got[:2] == (code, reason), got
-        if field:
-            assert field in got[2], got
-
-    await refused(mesh.create("colours"), grpc.StatusCode.ALREADY_EXISTS, "PROJECT_EXISTS", "project_id")
-    await refused(mesh.labeler.CreateProject(labeler_pb2.CreateProjectRequest(
+    await fails(mesh.create("colours"), grpc.StatusCode.ALREADY_EXISTS, "PROJECT_EXISTS", "project_id")
+    await fails(mesh.labeler.CreateProject(labeler_pb2.CreateProjectRequest(
         project_id="tasky", project=labeler_pb2.Project(model="tasks/shoes"))),
         grpc.StatusCode.FAILED_PRECONDITION, "NO_CATALOG", "project.model")
-    await refused(mesh.labeler.CreateProject(labeler_pb2.CreateProjectRequest(
+    await fails(mesh.labeler.CreateProject(labeler_pb2.CreateProjectRequest(
         project_id="ghost", project=labeler_pb2.Project(model="models/nope"))),
         grpc.StatusCode.NOT_FOUND, "MODEL_NOT_FOUND", "project.model")
-    await refused(mesh.labeler.GetProject(labeler_pb2.GetProjectRequest(name="projects/nope")),
-                  grpc.StatusCode.NOT_FOUND, "PROJECT_NOT_FOUND")
-    await refused(mesh.labeler.UpdateProject(labeler_pb2.UpdateProjectRequest(
+    await fails(mesh.labeler.GetProject(labeler_pb2.GetProjectRequest(name="projects/nope")),
+                grpc.StatusCode.NOT_FOUND, "PROJECT_NOT_FOUND")
+    await fails(mesh.labeler.UpdateProject(labeler_pb2.UpdateProjectRequest(
         project=labeler_pb2.Project(name="projects/colours", model="models/match"),
         update_mask=field_mask_pb2.FieldMask(paths=["model"]))),
         grpc.StatusCode.INVALID_ARGUMENT, "INVALID_UPDATE_MASK", "update_mask")
-    await refused(mesh.create("bad", threshold=120.0), grpc.StatusCode.INVALID_ARGUMENT, "INVALID_THRESHOLD",
-                  "project.default_params.threshold")
+    await fails(mesh.create("bad", threshold=120.0), grpc.StatusCode.INVALID_ARGUMENT, "INVALID_THRESHOLD",
+                "project.default_params.threshold")
 
     await mesh.labeler.DeleteProject(labeler_pb2.DeleteProjectRequest(name="projects/colours"))
-    await refused(mesh.indexer.GetCollection(indexer_pb2.GetCollectionRequest(name=project.collection)),
-                  grpc.StatusCode.NOT_FOUND, "COLLECTION_NOT_FOUND")
-    await refused(mesh.labeler.GetProject(labeler_pb2.GetProjectRequest(name="projects/colours")),
-                  grpc.StatusCode.NOT_FOUND, "PROJECT_NOT_FOUND")
+    await fails(mesh.indexer.GetCollection(indexer_pb2.GetCollectionRequest(name=project.collection)),
+                grpc.StatusCode.NOT_FOUND, "COLLECTION_NOT_FOUND")
+    await fails(mesh.labeler.GetProject(labeler_pb2.GetProjectRequest(name="projects/colours")),
+                grpc.StatusCode.NOT_FOUND, "PROJECT_NOT_FOUND")
 
 
 async def test_a_batch_costs_one_embed_and_one_search_and_labels_colours(mesh):
@@ -234,23 +226,15 @@ async def test_bad_input_fails_precisely_and_saves_nothing_for_failed_items(mesh
     await mesh.create("colours")
     await mesh.add("colours", labeled_set(4))
 
-    async def refused(call, code, reason, field=None):
-        with pytest.raises(grpc.aio.AioRpcError) as raised:
-            await call
-        got = outcome(raised.value)
-        assert got[:2] == (code, reason), got
-        if field:
-            assert field in got[2], got
-
     good = shades(COLOURS["green"], 2, seed=9)
-    await refused(mesh.suggest("nope", good), grpc.StatusCode.NOT_FOUND, "PROJECT_NOT_FOUND")
-    await refused(mesh.suggest("colours", good, threshold=150.0), grpc.StatusCode.INVALID_ARGUMENT,
-                  "INVALID_THRESHOLD", "params.threshold")
-    await refused(mesh.suggest("colours", good, threshold=-0.5), grpc.StatusCode.INVALID_ARGUMENT,
-                  "INVALID_THRESHOLD", "params.threshold")
-    await refused(mesh.suggest("colours", good, k=-1), grpc.StatusCode.INVALID_ARGUMENT, "INVALID_K", "params.k")
-    await refused(mesh.suggest("colours", good, k=0), grpc.StatusCode.INVALID_ARGUMENT, "INVALID_K", "params.k")
-    await refused(mesh.suggest("colours", []), grpc.StatusCode.INVALID_ARGUMENT, "EMPTY_BATCH", "items")
+    await fails(mesh.suggest("nope", good), grpc.StatusCode.NOT_FOUND, "PROJECT_NOT_FOUND")
+    await fails(mesh.suggest("colours", good, threshold=150.0), grpc.StatusCode.INVALID_ARGUMENT,
+                "INVALID_THRESHOLD", "params.threshold")
+    await fails(mesh.suggest("colours", good, threshold=-0.5), grpc.StatusCode.INVALID_ARGUMENT,
+                "INVALID_THRESHOLD", "params.threshold")
+    await fails(mesh.suggest("colours", good, k=-1), grpc.StatusCode.INVALID_ARGUMENT, "INVALID_K", "params.k")
+    await fails(mesh.suggest("colours", good, k=0), grpc.StatusCode.INVALID_ARGUMENT, "INVALID_K", "params.k")
+    await fails(mesh.suggest("colours", []), grpc.StatusCode.INVALID_ARGUMENT, "EMPTY_BATCH", "items")
 
     before = len(await mesh.images("colours"))
     reply = await mesh.suggest("colours", [good[0], b"not an image", good[1]], save=True, ids=["g1", "broken", "g2"])
