@@ -6,19 +6,24 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import grpc
 import numpy as np
 import pytest
 from google.protobuf import struct_pb2
-from simmesh_proto.internal.v1 import shard_pb2
+from simmesh_proto.internal.v1 import shard_pb2, shard_pb2_grpc
 from simmesh_proto.v1 import common_pb2, embedder_pb2, indexer_pb2
 
-from simmesh.indexer.layout import Layout
+from simmesh.indexer.layout import Layout, placement
 from simmesh.indexer.router import Router
 from simmesh.indexer.shard_servicer import ShardServicer
+from simmesh.indexer.write_streams import WriteStreams
 from simmesh.indexer.store import ShardStore
 from simmesh.kit import errors
 from simmesh.kit.blobstore import FileBlobStore
+from simmesh.kit.channels import open_channel
 from simmesh.kit.errors import Internal, InvalidArgument, NotFound
+from simmesh.kit.server import binding, build_server
+from simmesh.kit.settings import ServerSettings
 
 DIM = 8
 SHARDS = 2
@@ -35,21 +40,90 @@ def item(n: int, version: int = 0, **fields) -> indexer_pb2.RecordInput:
                                    vector=common_pb2.Vector(dimension=DIM, data=vector(n, version).tobytes()))
 
 
+def placement_of(record_id: str) -> int:
+    return placement(record_id, SHARDS)
+
+
 def batch(items, upsert: bool = False, collection: str = "collections/items") -> indexer_pb2.InsertRecordsRequest:
     return indexer_pb2.InsertRecordsRequest(collection=collection, records=list(items), upsert=upsert)
 
 
-class Shards:
-    """The router's view of the mesh: one collection whose shards answer in process, through
-    a hook that can hold a write back."""
+class HookedServicer(ShardServicer):
+    """The shard servicer, with a hook that can hold a batch back before it is written, and the
+    ids of the records that arrived on its write streams."""
 
-    def __init__(self, stores: list[ShardStore], model: str = "") -> None:
+    def __init__(self, node) -> None:
+        super().__init__(node)
+        self.hook = None  # async (request) -> None, before a batch is written
+        self.arrived: set[str] = set()
+
+    async def WriteStream(self, requests, context) -> None:
+        async def arriving():
+            async for item in requests:
+                self.arrived.update(r.id for r in item.write.records)
+                yield item
+
+        await super().WriteStream(arriving(), context)
+
+    async def _write(self, request: shard_pb2.WriteRequest) -> shard_pb2.WriteResponse:
+        if self.hook is not None:
+            await self.hook(request)
+        return await super()._write(request)
+
+
+async def until(condition, what: str) -> None:
+    for _ in range(1000):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{what} never happened")
+
+
+class UnaryWrites(shard_pb2_grpc.ShardServiceServicer):
+    """A node of an older version: unary Write only."""
+
+    def __init__(self, node) -> None:
+        self.inner = ShardServicer(node)
+        self.calls = 0
+
+    async def Write(self, request, context):
+        self.calls += 1
+        return await self.inner.Write(request, context)
+
+
+class Shards:
+    """The router's view of the mesh: one collection whose shards are served by one real shard
+    server (`start`), whose servicer's hook can hold a write back."""
+
+    def __init__(self, stores: list[ShardStore], model: str = "", servicer=HookedServicer) -> None:
         self.layout = Layout()
         self.stores = stores
-        self.servicer = ShardServicer(self)
+        self.servicer = servicer(self)
         self.collection = indexer_pb2.Collection(name="collections/items", dimension=DIM, shard_count=SHARDS,
                                                  model=model)
-        self.hook = None  # async (request) -> None, before a write reaches its shard
+        self.app = None
+        self.channel: grpc.aio.Channel | None = None
+
+    async def start(self) -> Shards:
+        settings = ServerSettings(host="127.0.0.1", port=0, metrics_port=-1, shutdown_grace=1)
+        self.app = build_server(settings, [binding(self.servicer, shard_pb2, shard_pb2_grpc, "ShardService")],
+                                service_label="shard")
+        await self.app.start()
+        self.channel = open_channel(self.app.address)
+        self._stub = shard_pb2_grpc.ShardServiceStub(self.channel)
+        return self
+
+    async def stop(self) -> None:
+        await self.channel.close()
+        await self.app.stop(0)
+
+    @property
+    def hook(self):
+        return self.servicer.hook
+
+    @hook.setter
+    def hook(self, hook) -> None:
+        self.servicer.hook = hook
 
     def config(self, collection_id: str) -> shard_pb2.CollectionConfig:
         if collection_id != "items":
@@ -59,14 +133,8 @@ class Shards:
     def store(self, storage: str, shard: int) -> ShardStore:
         return self.stores[shard]
 
-    def stub(self, storage: str, shard: int, collection_id: str = "") -> Shards:
-        return self
-
-    async def Write(self, request, timeout=None) -> shard_pb2.WriteResponse:
-        request = shard_pb2.WriteRequest.FromString(request.SerializeToString())  # as sent
-        if self.hook is not None:
-            await self.hook(request)
-        return await self.servicer.Write(request, None)
+    def stub(self, storage: str, shard: int, collection_id: str = "") -> shard_pb2_grpc.ShardServiceStub:
+        return self._stub  # one per node process, as ShardMap gives
 
     def stored(self, ids) -> dict[str, tuple[float, np.ndarray]]:
         """id -> (metadata version, vector) of the stored records."""
@@ -101,6 +169,21 @@ def stores(tmp_path: Path):
         store.close()
 
 
+@pytest.fixture
+async def served(stores):
+    """`served(model="", servicer=HookedServicer)`: Shards over the stores, on a started shard
+    server stopped after the test."""
+    started: list[Shards] = []
+
+    async def start(model: str = "", servicer=HookedServicer) -> Shards:
+        started.append(await Shards(stores, model, servicer).start())
+        return started[-1]
+
+    yield start
+    for shards in started:
+        await shards.stop()
+
+
 async def stream(router: Router, requests) -> tuple[list[indexer_pb2.InsertRecordsResponse], Exception | None]:
     async def source():
         for request in requests:
@@ -119,8 +202,8 @@ def normed(values: np.ndarray) -> np.ndarray:
     return values / np.linalg.norm(values)
 
 
-async def test_streamed_batches_reply_in_order_and_the_later_upsert_wins(stores) -> None:
-    shards = Shards(stores)
+async def test_streamed_batches_reply_in_order_and_the_later_upsert_wins(stores, served) -> None:
+    shards = await served()
     router = Router(shards, None, None)
 
     async def slow_second_batch(request) -> None:
@@ -149,8 +232,8 @@ async def test_streamed_batches_reply_in_order_and_the_later_upsert_wins(stores)
         np.testing.assert_allclose(stored[record_id][1], normed(vector(int(record_id[1:]), version)), rtol=1e-5)
 
 
-async def test_the_next_batch_is_embedded_while_the_one_before_is_written(stores) -> None:
-    shards = Shards(stores, model="models/m")
+async def test_the_next_batch_is_embedded_while_the_one_before_is_written(stores, served) -> None:
+    shards = await served(model="models/m")
     embedder = Embedder()
     router = Router(shards, embedder, None)
 
@@ -166,8 +249,8 @@ async def test_the_next_batch_is_embedded_while_the_one_before_is_written(stores
     assert sorted(shards.stored(["img0", "img1", "img2", "r0"])) == ["img0", "img1", "img2", "r0"]
 
 
-async def test_item_errors_keep_their_reasons_and_fields(stores) -> None:
-    shards = Shards(stores)
+async def test_item_errors_keep_their_reasons_and_fields(stores, served) -> None:
+    shards = await served()
     router = Router(shards, None, None)
     nan = item(2)
     nan.vector.data = np.full(DIM, np.nan, dtype="<f4").tobytes()
@@ -196,8 +279,8 @@ async def test_item_errors_keep_their_reasons_and_fields(stores) -> None:
     assert got[0].url == "https://x/6" and got[0].metadata == {}
 
 
-async def test_a_failing_batch_ends_the_stream_after_the_replies_before_it(stores) -> None:
-    shards = Shards(stores)
+async def test_a_failing_batch_ends_the_stream_after_the_replies_before_it(stores, served) -> None:
+    shards = await served()
     router = Router(shards, None, None)
     repeated = batch([item(10), item(11), item(10)])
     replies, error = await stream(router, [batch(item(n) for n in range(5)), repeated, batch([item(20)])])
@@ -207,14 +290,78 @@ async def test_a_failing_batch_ends_the_stream_after_the_replies_before_it(store
 
     replies, error = await stream(router, [batch([item(30)]), batch([item(31)], collection="collections/nope")])
     assert len(replies) == 1 and isinstance(error, NotFound) and error.reason == "COLLECTION_NOT_FOUND"
+    await asyncio.sleep(0.05)
+    assert shards.stored(["r10", "r11", "r20", "r31"]) == {}, "nothing after a failed batch is written"
+    assert sorted(shards.stored(["r0", "r30"])) == ["r0", "r30"]
 
-    async def fail_second(request) -> None:
-        if request.records[0].id == "r41":
+
+async def test_a_batch_a_shard_fails_comes_back_as_item_errors_and_the_stream_goes_on(stores, served) -> None:
+    shards = await served()
+    router = Router(shards, None, None)
+    ids = [f"r{n}" for n in range(40, 60)]
+    lost = [i for i in ids[5:15] if placement_of(i) == 0]  # the second batch's records on shard 0
+
+    async def fail_shard_0_of_the_second_batch(request) -> None:
+        if request.shard == 0 and request.records[0].metadata["version"] == 1:
             raise Internal("the disk is gone", reason="DISK_GONE")
 
-    shards.hook = fail_second
-    replies, error = await stream(router, [batch([item(40)]), batch([item(41)]), batch([item(42)])])
-    assert len(replies) == 1 and isinstance(error, Internal) and error.reason == "DISK_GONE"
-    await asyncio.sleep(0.05)
-    assert shards.stored(["r10", "r11", "r20", "r31", "r41", "r42"]) == {}, "nothing after a failed batch is written"
-    assert set(shards.stored(["r30", "r40"])) == {"r30", "r40"}
+    shards.hook = fail_shard_0_of_the_second_batch
+    replies, error = await stream(router, [batch(item(n) for n in range(40, 45)),
+                                           batch(item(n, 1) for n in range(45, 55)),
+                                           batch(item(n, 2) for n in range(55, 60))])
+    assert error is None and [r.inserted_count for r in replies] == [5, 10 - len(lost), 5]
+    failed = [(e.id, errors.from_status(e.status).reason) for e in replies[1].errors]
+    assert failed == [(i, "DISK_GONE") for i in lost] and lost
+    assert [i for i in replies[1].ids if i] == [i for i in ids[5:15] if i not in lost]
+    assert sorted(shards.stored(ids)) == sorted(i for i in ids if i not in lost)
+
+
+async def test_each_shard_has_the_next_batch_while_it_writes_one_and_writes_them_in_order(stores, served) -> None:
+    shards = await served()
+    router = Router(shards, None, None)
+    later = [f"r{n}" for n in range(20, 30)]
+    assert {placement_of(i) for i in later} == {0, 1}
+
+    async def hold_the_first_batch(request) -> None:
+        if request.records[0].metadata["version"] == 0:
+            await until(lambda: shards.servicer.arrived >= set(later), "the second batch's arrival")
+            if request.shard == 0:
+                # Shard 1 goes on to its part of the second batch while shard 0 writes the first.
+                await until(lambda: {i for i in later if placement_of(i) == 1} <= set(shards.stored(later)),
+                            "shard 1's write of the second batch")
+            assert not {i for i in later if placement_of(i) == request.shard} & set(shards.stored(later)), \
+                "a shard wrote a batch before the one before it"
+
+    shards.hook = hold_the_first_batch
+    replies, error = await stream(router, [batch(item(n) for n in range(20)),
+                                           batch(item(n, 1) for n in range(20, 30))])
+    assert error is None and [r.inserted_count for r in replies] == [20, 10]
+    assert len(shards.stored(f"r{n}" for n in range(30))) == 30
+
+
+async def test_a_shard_stream_that_ended_is_replaced_by_a_new_one(stores, served) -> None:
+    shards = await served()
+    config = shards.config("items")
+    streams = WriteStreams(shards, None, lambda: 10.0)
+    first = shard_pb2.WriteRequest(collection="items", shard=0, records=[shard_pb2.ShardRecord(id="r1")],
+                                   dimension=DIM, vectors=vector(1).tobytes())
+    assert (await streams.write(config, 0, first, 10.0)).inserted_count == 1
+    (_, ended), = streams._streams.values()
+    await ended.close()  # as when the node restarts
+    second = shard_pb2.WriteRequest(collection="items", shard=0, records=[shard_pb2.ShardRecord(id="r2")],
+                                    dimension=DIM, vectors=vector(2).tobytes())
+    assert (await streams.write(config, 0, second, 10.0)).inserted_count == 1
+    (_, replaced), = streams._streams.values()
+    assert replaced is not ended and replaced.open
+    assert sorted(shards.stored(["r1", "r2"])) == ["r1", "r2"]
+    await streams.close(cleanly=True)
+    assert not replaced.open
+
+
+async def test_a_node_without_write_streams_gets_unary_writes(stores, served) -> None:
+    shards = await served(servicer=UnaryWrites)
+    router = Router(shards, None, None)
+    replies, error = await stream(router, [batch(item(n) for n in range(6)), batch(item(n) for n in range(6, 9))])
+    assert error is None and [r.inserted_count for r in replies] == [6, 3]
+    assert len(shards.stored(f"r{n}" for n in range(9))) == 9
+    assert shards.servicer.calls == 4  # each batch's part on each shard, once

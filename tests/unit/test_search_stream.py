@@ -16,7 +16,7 @@ from simmesh_proto.v1 import common_pb2, indexer_pb2
 
 from simmesh.indexer.layout import Layout
 from simmesh.indexer.router import Router
-from simmesh.indexer.search_stream import SearchStream, StreamClosed
+from simmesh.indexer.shard_stream import ShardStream, StreamClosed
 from simmesh.indexer.shard_servicer import ShardServicer
 from simmesh.indexer.store import ShardStore
 from simmesh.kit import errors
@@ -113,7 +113,7 @@ async def serving(servicer):
     """`servicer` on a real gRPC server; yields the server, a stub and a search stream to it."""
     server, channel = await serve(servicer)
     stub = shard_pb2_grpc.ShardServiceStub(channel)
-    stream = SearchStream(stub)
+    stream = ShardStream(stub.SearchStream)
     try:
         yield server, stub, stream
     finally:
@@ -122,8 +122,8 @@ async def serving(servicer):
         await server.stop(None)
 
 
-def ask(stream: SearchStream, request: shard_pb2.SearchRequest, timeout: float = 10.0):
-    return stream.search(shard_pb2.SearchStreamRequest(search=request), timeout)
+def ask(stream: ShardStream, request: shard_pb2.SearchRequest, timeout: float = 10.0):
+    return stream.ask(shard_pb2.SearchStreamRequest(search=request), timeout)
 
 
 async def test_concurrent_searches_get_their_own_answers(stores):
@@ -191,7 +191,7 @@ class Shards:
     def __init__(self, channel: grpc.aio.Channel) -> None:
         self.layout = Layout()
         self.channel = channel
-        self.stream: SearchStream | None = None
+        self.stream: ShardStream | None = None
         self.unary = False
 
     def config(self, collection_id: str) -> shard_pb2.CollectionConfig:
@@ -201,11 +201,11 @@ class Shards:
     def stub(self, storage: str, shard: int, collection_id: str = "") -> shard_pb2_grpc.ShardServiceStub:
         return shard_pb2_grpc.ShardServiceStub(self.channel)
 
-    def search_stream(self, storage: str, shard: int, collection_id: str = "") -> SearchStream | None:
+    def search_stream(self, storage: str, shard: int, collection_id: str = "") -> ShardStream | None:
         if self.unary:
             return None
         if self.stream is None or not self.stream.open:
-            self.stream = SearchStream(self.stub(storage, shard))
+            self.stream = ShardStream(self.stub(storage, shard).SearchStream)
         return self.stream
 
     def unary_only(self, storage: str, shard: int) -> None:

@@ -6,6 +6,7 @@ long-running operation.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import math
 import uuid
@@ -23,8 +24,9 @@ from simmesh.indexer.coarse import CoarseQuantizer, CoarseQuantizers
 from simmesh.indexer.filters import compile_filter
 from simmesh.indexer.layout import COLLECTION_ID_RE, Layout, encode, placement, storage_of
 from simmesh.indexer.merge import Candidate, blend_tags, group_by, lookup, top, top_rows
-from simmesh.indexer.search_stream import StreamClosed
 from simmesh.indexer.shard_map import ShardMap, shard_name, shard_unavailable
+from simmesh.indexer.shard_stream import StreamClosed
+from simmesh.indexer.write_streams import WriteStreams
 from simmesh.indexer.vectors import IVF_KINDS, SMALL_BATCH, Coarse, VectorIndex
 from simmesh.kit import errors
 from simmesh.kit.errors import (AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, SimmeshError,
@@ -318,42 +320,48 @@ class Router:
 
     async def insert_stream(self, requests: AsyncIterator[indexer_pb2.InsertRecordsRequest],
                             timeout: Callable[[], float | None]) -> AsyncIterator[indexer_pb2.InsertRecordsResponse]:
-        """`insert` of each request in turn, replies in request order, in two stages: a batch is
-        validated, embedded and split by shard while the batch before it is being written. The
-        writes keep request order (a batch's start once the previous batch's are done, so the
-        later of two upserts of an id wins), and a failing batch ends the stream after the
-        replies of the batches before it, as without the overlap. `timeout()`: the time left."""
+        """`insert` of each request in turn, replies in request order. A batch is validated,
+        embedded, split by shard and sent to the shards (see `write_streams`) while the batch
+        before it is being written, so that each shard has its next batch at hand; a shard writes
+        its batches in request order, so the later of two upserts of an id wins. A batch that
+        fails as a whole ends the stream after the replies of the batches before it, and is not
+        sent. `timeout()`: the time left."""
+        streams = WriteStreams(self.shards, lambda config, shard, request, limit: self._call(
+            config, shard, "Write", request, limit), timeout)
 
         async def prepare(request: indexer_pb2.InsertRecordsRequest):
             config = self.shards.config(collection_id_of(request.collection))
             prepared = await self._prepare(config, request.records, timeout())
             return config, prepared, request.upsert, await self._shard_writes(config, prepared, request.upsert)
 
-        preparing: asyncio.Task | None = None
-        writing: asyncio.Task | None = None
+        def write(config, prepared: Prepared, upsert: bool, writes) -> asyncio.Future:
+            def send(shard: int, request: shard_pb2.WriteRequest) -> Awaitable[shard_pb2.WriteResponse]:
+                return streams.write(config, shard, request, timeout())
+
+            return asyncio.ensure_future(self._write(config, prepared, upsert, timeout(), writes, send))
+
+        preparing: asyncio.Future | None = None
+        writing: collections.deque[asyncio.Future] = collections.deque()  # sent, oldest first
+        finished = False
         try:
             async for request in requests:
                 preparing = asyncio.ensure_future(prepare(request))
-                reply = None
-                if writing is not None:
-                    reply = await writing
-                    writing = None
                 try:
-                    config, prepared, upsert, writes = await preparing
+                    batch = await preparing
                 except Exception:
-                    if reply is not None:
-                        yield reply
+                    while writing:
+                        yield await writing.popleft()
                     raise
                 preparing = None
-                writing = asyncio.ensure_future(self._write(config, prepared, upsert, timeout(), writes))
-                if reply is not None:
-                    yield reply
-            if writing is not None:
-                reply = await writing
-                writing = None
-                yield reply
+                writing.append(write(*batch))
+                if len(writing) > 1:
+                    yield await writing.popleft()
+            while writing:
+                yield await writing.popleft()
+            finished = True
         finally:
-            for task in (preparing, writing):
+            await streams.close(cleanly=finished)
+            for task in (preparing, *writing):
                 if task is None:
                     continue
                 if not task.done():
@@ -460,24 +468,29 @@ class Router:
             if prepared.create_time is not None:
                 for record in request.records:
                     record.create_time.CopyFrom(prepared.create_time)
+            self._address(config, shard, request)
             writes[shard] = items, request
         return writes
 
     async def _write(self, config: shard_pb2.CollectionConfig, prepared: Prepared, upsert: bool,
-                     timeout: float | None, writes: dict[int, tuple[list[int], shard_pb2.WriteRequest]] | None = None
+                     timeout: float | None, writes: dict[int, tuple[list[int], shard_pb2.WriteRequest]] | None = None,
+                     send: Callable[[int, shard_pb2.WriteRequest], Awaitable[shard_pb2.WriteResponse]] | None = None
                      ) -> indexer_pb2.InsertRecordsResponse:
         """Sends the batch's records to their shards (`writes`: from `_shard_writes`, by default
-        made here) and gathers the reply."""
+        made here; `send(shard, request)`: by default a unary Write) and gathers the reply."""
         if writes is None:
             writes = await self._shard_writes(config, prepared, upsert)
-        outcomes = await asyncio.gather(*(self._call(config, shard, "Write", request, timeout)
-                                          for shard, (_, request) in writes.items()), return_exceptions=True)
+        if send is None:
+            def send(shard: int, request: shard_pb2.WriteRequest) -> Awaitable[shard_pb2.WriteResponse]:
+                return self._call(config, shard, "Write", request, timeout)
+        outcomes = await asyncio.gather(*(send(shard, request) for shard, (_, request) in writes.items()),
+                                        return_exceptions=True)
         ids = prepared.ids
         stored = [""] * len(ids)
         response = indexer_pb2.InsertRecordsResponse()
         failures = dict(prepared.errors)
         for (items, _), outcome in zip(writes.values(), outcomes):
-            if isinstance(outcome, errors.Unavailable):
+            if isinstance(outcome, SimmeshError):  # the shard's part failed; the others stand
                 for i in items:
                     failures[i] = outcome
                 continue
@@ -796,7 +809,7 @@ class Router:
 
     async def _stream_search(self, config: shard_pb2.CollectionConfig, shard: int,
                              request: shard_pb2.SearchRequest, timeout: float | None) -> shard_pb2.SearchResponse:
-        """A small search of one shard, on the stream to its node (see `search_stream`); over a
+        """A small search of one shard, on the stream to its node (see `shard_stream`); over a
         unary call where the node has no stream."""
         item = shard_pb2.SearchStreamRequest(search=request)
         collection_id = self._address(config, shard, item.search)
@@ -804,7 +817,7 @@ class Router:
         stream = self.shards.search_stream(storage, shard, collection_id)
         if stream is not None:
             try:
-                return await stream.search(item, timeout)
+                return await stream.ask(item, timeout)
             except asyncio.TimeoutError:
                 raise shard_unavailable(collection_id, shard, "deadline exceeded") from None
             except StreamClosed as error:

@@ -11,7 +11,7 @@ import asyncio
 from simmesh_proto.internal.v1 import shard_pb2, shard_pb2_grpc
 
 from simmesh.indexer.layout import Layout, decode_collection, decode_shard
-from simmesh.indexer.search_stream import SearchStream
+from simmesh.indexer.shard_stream import ShardStream
 from simmesh.kit.discovery import EtcdClient, PrefixWatcher
 from simmesh.kit.errors import NotFound, Unavailable
 from simmesh.kit.channels import open_channel
@@ -28,8 +28,8 @@ class ShardMap:
         self._stubs: dict[str, tuple[object, shard_pb2_grpc.ShardServiceStub, tuple]] = {}
         self._retired: list = []  # channels replaced by newer ones, closed with the map
         # Search streams by node process (pid, start time), and those of replaced processes.
-        self._streams: dict[tuple, SearchStream] = {}
-        self._closing: list[SearchStream] = []
+        self._streams: dict[tuple, ShardStream] = {}
+        self._closing: list[ShardStream] = []
         self._unary_only: set[tuple] = set()
         # Decoded etcd values by their bytes: searches read the definitions on every call.
         self._decoded: dict[bytes, object] = {}
@@ -114,7 +114,7 @@ class ShardMap:
         """The stub of the node serving the storage's shard, or UNAVAILABLE naming the shard."""
         return self._entry(storage, shard, collection_id)[1]
 
-    def search_stream(self, storage: str, shard: int, collection_id: str = "") -> SearchStream | None:
+    def search_stream(self, storage: str, shard: int, collection_id: str = "") -> ShardStream | None:
         """The open search stream to the node serving the storage's shard (opened if need be),
         or None where the node takes only unary searches; UNAVAILABLE naming the shard when no
         node serves it."""
@@ -123,7 +123,7 @@ class ShardMap:
             return None
         stream = self._streams.get(process)
         if stream is None or not stream.open:
-            stream = self._streams[process] = SearchStream(stub)
+            stream = self._streams[process] = ShardStream(stub.SearchStream)
         return stream
 
     def unary_only(self, storage: str, shard: int) -> None:

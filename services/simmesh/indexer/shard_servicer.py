@@ -58,6 +58,36 @@ class ShardServicer(shard_pb2_grpc.ShardServiceServicer):
         self.node = node
 
     async def Write(self, request, context) -> shard_pb2.WriteResponse:
+        return await self._write(request)
+
+    async def WriteStream(self, requests, context) -> None:
+        """Batches written one at a time in the order they arrive, while the stream goes on being
+        read (so the next batch arrives while one is written), each answered with its outcome.
+        When the stream ends, a batch being written is finished and those behind it are dropped."""
+        arrived: asyncio.Queue = asyncio.Queue()
+
+        async def write_in_order() -> None:
+            while (item := await arrived.get()) is not None:
+                reply = shard_pb2.WriteStreamResponse(id=item.id)
+                try:
+                    reply.result.CopyFrom(await self._write(item.write))
+                except SimmeshError as error:
+                    reply.error.CopyFrom(error.to_status())
+                except Exception as error:  # noqa: BLE001 - answered like a unary Write's failure
+                    log.exception("batch %d on the write stream failed", item.id)
+                    reply.error.CopyFrom(Internal(f"write failed: {type(error).__name__}").to_status())
+                await context.write(reply)
+
+        writer = asyncio.create_task(write_in_order())
+        try:
+            async for item in requests:
+                arrived.put_nowait(item)
+            arrived.put_nowait(None)
+            await writer
+        finally:
+            writer.cancel()
+
+    async def _write(self, request: shard_pb2.WriteRequest) -> shard_pb2.WriteResponse:
         store = self.node.store(request.collection, request.shard)
         result = await asyncio.to_thread(store.write_request, request)
         return shard_pb2.WriteResponse(inserted_count=result.inserted, updated_count=result.updated,

@@ -174,7 +174,9 @@ class IndexerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def StreamInsertRecords(self, request_iterator, context):
-        """Bulk insert: each request message is a batch, each response answers one, in order.
+        """Bulk insert: each request message is a batch, each response answers one, in order. A batch
+        that fails as a whole (unknown collection, an id repeated in it) ends the stream with its
+        status after the answers of the batches before it; nothing after it is written.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -97,6 +97,24 @@ class WriteResponse(_message.Message):
     existing_ids: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, inserted_count: _Optional[int] = ..., updated_count: _Optional[int] = ..., existing_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
+class WriteStreamRequest(_message.Message):
+    __slots__ = ("id", "write")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    WRITE_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    write: WriteRequest
+    def __init__(self, id: _Optional[int] = ..., write: _Optional[_Union[WriteRequest, _Mapping]] = ...) -> None: ...
+
+class WriteStreamResponse(_message.Message):
+    __slots__ = ("id", "result", "error")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    result: WriteResponse
+    error: _status_pb2.Status
+    def __init__(self, id: _Optional[int] = ..., result: _Optional[_Union[WriteResponse, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
+
 class GetRequest(_message.Message):
     __slots__ = ("collection", "shard", "ids", "include_vectors")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]

@@ -41,6 +41,11 @@ class ShardServiceStub:
                 request_serializer=simmesh_dot_internal_dot_v1_dot_shard__pb2.WriteRequest.SerializeToString,
                 response_deserializer=simmesh_dot_internal_dot_v1_dot_shard__pb2.WriteResponse.FromString,
                 _registered_method=True)
+        self.WriteStream = channel.stream_stream(
+                '/simmesh.internal.v1.ShardService/WriteStream',
+                request_serializer=simmesh_dot_internal_dot_v1_dot_shard__pb2.WriteStreamRequest.SerializeToString,
+                response_deserializer=simmesh_dot_internal_dot_v1_dot_shard__pb2.WriteStreamResponse.FromString,
+                _registered_method=True)
         self.Get = channel.unary_unary(
                 '/simmesh.internal.v1.ShardService/Get',
                 request_serializer=simmesh_dot_internal_dot_v1_dot_shard__pb2.GetRequest.SerializeToString,
@@ -110,6 +115,17 @@ class ShardServiceServicer:
 
     def Write(self, request, context):
         """Writes a batch (already embedded and validated) durably, then applies it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WriteStream(self, request_iterator, context):
+        """Batches written in order on one long-lived stream: the router sends an insert stream's
+        batches here as soon as they are ready, so a shard has the next one at hand when it finishes
+        one, rather than waiting for the router to hear from every shard first. Each batch is
+        answered, in order, with the id it came with; a failed batch answers with its status, and the
+        stream goes on.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -205,6 +221,11 @@ def add_ShardServiceServicer_to_server(servicer, server):
                     request_deserializer=simmesh_dot_internal_dot_v1_dot_shard__pb2.WriteRequest.FromString,
                     response_serializer=simmesh_dot_internal_dot_v1_dot_shard__pb2.WriteResponse.SerializeToString,
             ),
+            'WriteStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.WriteStream,
+                    request_deserializer=simmesh_dot_internal_dot_v1_dot_shard__pb2.WriteStreamRequest.FromString,
+                    response_serializer=simmesh_dot_internal_dot_v1_dot_shard__pb2.WriteStreamResponse.SerializeToString,
+            ),
             'Get': grpc.unary_unary_rpc_method_handler(
                     servicer.Get,
                     request_deserializer=simmesh_dot_internal_dot_v1_dot_shard__pb2.GetRequest.FromString,
@@ -295,6 +316,33 @@ class ShardService:
             '/simmesh.internal.v1.ShardService/Write',
             simmesh_dot_internal_dot_v1_dot_shard__pb2.WriteRequest.SerializeToString,
             simmesh_dot_internal_dot_v1_dot_shard__pb2.WriteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WriteStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/simmesh.internal.v1.ShardService/WriteStream',
+            simmesh_dot_internal_dot_v1_dot_shard__pb2.WriteStreamRequest.SerializeToString,
+            simmesh_dot_internal_dot_v1_dot_shard__pb2.WriteStreamResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,91 @@
+"""An insert stream's batches to the shards on a `WriteStream` per shard, sent as soon as they are
+ready rather than once the batch before them is done everywhere.
+
+A shard writes the batches of its stream one at a time, in order, so the later of two upserts of
+an id still wins; but it starts the next batch as soon as it has finished one, instead of waiting
+while the router hears from the slowest shard and sends the next batch over. Where a stream
+ended (the node restarted), the next batch opens a new one; a node without `WriteStream` (an
+older version) gets unary `Write` calls, one at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import grpc
+from simmesh_proto.internal.v1 import shard_pb2
+
+from simmesh.indexer.shard_map import ShardMap, shard_unavailable
+from simmesh.indexer.shard_stream import ShardStream, StreamClosed
+
+# (config, shard, request, timeout) -> the shard's answer to a unary Write of `request`.
+UnaryWrite = Callable[[shard_pb2.CollectionConfig, int, shard_pb2.WriteRequest, "float | None"],
+                      Awaitable[shard_pb2.WriteResponse]]
+
+
+class WriteStreams:
+    """The write streams of one insert stream, one per shard written to, opened as needed.
+    Shard requests must be addressed (`collection` and `shard` set)."""
+
+    def __init__(self, shards: ShardMap, unary: UnaryWrite, timeout: Callable[[], float | None]) -> None:
+        self._shards = shards
+        self._unary = unary
+        self._timeout = timeout
+        self._streams: dict[tuple[str, int], tuple[object, ShardStream]] = {}
+        self._ended: list[ShardStream] = []
+        # Shards on nodes without WriteStream.
+        self._unary_only: set[tuple[str, int]] = set()
+        # By shard, done when the write sent last to it is: a unary write waits for the one before.
+        self._last: dict[tuple[str, int], asyncio.Future] = {}
+
+    async def write(self, config: shard_pb2.CollectionConfig, shard: int, request: shard_pb2.WriteRequest,
+                    timeout: float | None) -> shard_pb2.WriteResponse:
+        """Sends the shard its part of a batch, behind the parts sent before it, and returns the
+        shard's answer; UNAVAILABLE naming the shard when its node is gone or the time runs out."""
+        key = (request.collection, request.shard)
+        before = self._last.get(key)
+        done = self._last[key] = asyncio.get_running_loop().create_future()
+        try:
+            if key not in self._unary_only:
+                collection_id = config.collection.name.split("/")[-1]
+                try:
+                    stream = self._stream(key, collection_id)
+                    return await stream.ask(shard_pb2.WriteStreamRequest(write=request), timeout)
+                except asyncio.TimeoutError:
+                    raise shard_unavailable(collection_id, shard, "deadline exceeded") from None
+                except StreamClosed as error:
+                    if error.code != grpc.StatusCode.UNIMPLEMENTED:
+                        raise shard_unavailable(collection_id, shard, str(error)) from None
+                    self._unary_only.add(key)
+            if before is not None:
+                await before
+            return await self._unary(config, shard, request, timeout)
+        finally:
+            done.set_result(None)
+
+    def _stream(self, key: tuple[str, int], collection_id: str) -> ShardStream:
+        """The open stream to the node serving the shard (a new one after a restart);
+        UNAVAILABLE when no node serves it."""
+        stub = self._shards.stub(key[0], key[1], collection_id)
+        held = self._streams.get(key)
+        if held is not None and held[0] is stub and held[1].open:
+            return held[1]
+        if held is not None:
+            self._ended.append(held[1])
+        stream = ShardStream(stub.WriteStream, self._timeout())
+        self._streams[key] = stub, stream
+        return stream
+
+    async def close(self, cleanly: bool) -> None:
+        """Ends every stream: `cleanly` once all their batches are answered (the nodes end them
+        with OK), else at once, the nodes dropping the batches they have not started."""
+        streams = [stream for _, stream in self._streams.values()]
+        self._streams.clear()
+        for stream in self._ended:
+            stream.cancel()
+        if cleanly:
+            await asyncio.gather(*(stream.finish() for stream in streams))
+        else:
+            for stream in streams:
+                stream.cancel()
