@@ -326,8 +326,7 @@ class Router:
         its batches in request order, so the later of two upserts of an id wins. A batch that
         fails as a whole ends the stream after the replies of the batches before it, and is not
         sent. `timeout()`: the time left."""
-        streams = WriteStreams(self.shards, lambda config, shard, request, limit: self._call(
-            config, shard, "Write", request, limit), timeout)
+        streams = WriteStreams(self.shards, self._unary_write, timeout)
 
         async def prepare(request: indexer_pb2.InsertRecordsRequest):
             config = self.shards.config(collection_id_of(request.collection))
@@ -472,6 +471,10 @@ class Router:
             writes[shard] = items, request
         return writes
 
+    def _unary_write(self, config: shard_pb2.CollectionConfig, shard: int, request: shard_pb2.WriteRequest,
+                     timeout: float | None) -> Awaitable[shard_pb2.WriteResponse]:
+        return self._call(config, shard, "Write", request, timeout)
+
     async def _write(self, config: shard_pb2.CollectionConfig, prepared: Prepared, upsert: bool,
                      timeout: float | None, writes: dict[int, tuple[list[int], shard_pb2.WriteRequest]] | None = None,
                      send: Callable[[int, shard_pb2.WriteRequest], Awaitable[shard_pb2.WriteResponse]] | None = None
@@ -482,7 +485,7 @@ class Router:
             writes = await self._shard_writes(config, prepared, upsert)
         if send is None:
             def send(shard: int, request: shard_pb2.WriteRequest) -> Awaitable[shard_pb2.WriteResponse]:
-                return self._call(config, shard, "Write", request, timeout)
+                return self._unary_write(config, shard, request, timeout)
         outcomes = await asyncio.gather(*(send(shard, request) for shard, (_, request) in writes.items()),
                                         return_exceptions=True)
         ids = prepared.ids

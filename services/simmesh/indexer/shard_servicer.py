@@ -10,6 +10,7 @@ import asyncio
 import functools
 import itertools
 import logging
+from collections.abc import Awaitable
 
 import numpy as np
 from simmesh_proto.internal.v1 import shard_pb2, shard_pb2_grpc
@@ -49,6 +50,20 @@ def _coarse(request: shard_pb2.SearchRequest) -> Coarse | None:
     return Coarse(lists.reshape(shape), distances.reshape(shape), request.coarse_digest)
 
 
+async def _answer(reply, work: Awaitable, what: str):
+    """A stream's answer (`reply`, its id set) to one request: `work`'s result, or the status it
+    failed with, as the unary call would have failed; one request's failure does not end the
+    stream."""
+    try:
+        reply.result.CopyFrom(await work)
+    except SimmeshError as error:
+        reply.error.CopyFrom(error.to_status())
+    except Exception as error:  # noqa: BLE001 - answered with its status, the stream goes on
+        log.exception("%s %d on the stream failed", what, reply.id)
+        reply.error.CopyFrom(Internal(f"{what} failed: {type(error).__name__}").to_status())
+    return reply
+
+
 def _bytes(vectors: np.ndarray | None) -> bytes:
     return b"" if vectors is None else np.ascontiguousarray(vectors, dtype="<f4").tobytes()
 
@@ -69,14 +84,7 @@ class ShardServicer(shard_pb2_grpc.ShardServiceServicer):
         async def write_in_order() -> None:
             while (item := await arrived.get()) is not None:
                 reply = shard_pb2.WriteStreamResponse(id=item.id)
-                try:
-                    reply.result.CopyFrom(await self._write(item.write))
-                except SimmeshError as error:
-                    reply.error.CopyFrom(error.to_status())
-                except Exception as error:  # noqa: BLE001 - answered like a unary Write's failure
-                    log.exception("batch %d on the write stream failed", item.id)
-                    reply.error.CopyFrom(Internal(f"write failed: {type(error).__name__}").to_status())
-                await context.write(reply)
+                await context.write(await _answer(reply, self._write(item.write), "write"))
 
         writer = asyncio.create_task(write_in_order())
         try:
@@ -128,14 +136,7 @@ class ShardServicer(shard_pb2_grpc.ShardServiceServicer):
         running: set[asyncio.Task] = set()
 
         async def answer(item: shard_pb2.SearchStreamRequest) -> None:
-            reply = shard_pb2.SearchStreamResponse(id=item.id)
-            try:
-                reply.result.CopyFrom(await self._search(item.search))
-            except SimmeshError as error:
-                reply.error.CopyFrom(error.to_status())
-            except Exception as error:  # noqa: BLE001 - one search's failure must not end the stream
-                log.exception("search %d on the stream failed", item.id)
-                reply.error.CopyFrom(Internal(f"search failed: {type(error).__name__}").to_status())
+            reply = await _answer(shard_pb2.SearchStreamResponse(id=item.id), self._search(item.search), "search")
             async with writing:
                 await context.write(reply)
 

@@ -4,7 +4,7 @@
 A unary call sets up an HTTP/2 stream, headers and a deadline timer each time, and on a busy
 node that costs about as much as searching a few queries. One stream per node carries the
 router's small searches instead, any number in flight at once; an insert stream's batches go on
-a write stream per shard, the next one staged while the one before is written.
+a write stream per shard, the next one sent while the one before is written.
 
 - Each request has its own deadline, kept here: when it passes, the wait fails with
   `asyncio.TimeoutError` and a late answer is dropped.
@@ -59,26 +59,15 @@ class ShardStream:
     def open(self) -> bool:
         return self.ended is None
 
-    async def send(self, request) -> int:
-        """Sends `request` with a new id, without waiting for an answer; returns the id.
-
-        Raises `StreamClosed` when the stream has ended."""
-        request.id = next(self._ids)
-        await self._write(request)
-        return request.id
-
     async def ask(self, request, timeout: float | None):
-        """Sends `request` (with a new id, unless it names one already sent) and waits for its
-        answer's `result`.
+        """Sends `request` (its id is set here) and waits for its answer's `result`.
 
         Raises the shard's error for the request, `StreamClosed` when the stream ends first, and
         `asyncio.TimeoutError` when `timeout` passes first."""
         if self.ended is not None:
             raise self.ended
         loop = asyncio.get_running_loop()
-        if not request.id:
-            request.id = next(self._ids)
-        request_id = request.id
+        request.id = request_id = next(self._ids)
         future = self._pending[request_id] = loop.create_future()
         expiry = loop.call_later(timeout, _expire, future) if timeout is not None else None
         try:
