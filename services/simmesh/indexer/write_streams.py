@@ -5,7 +5,8 @@ A shard writes the batches of its stream one at a time, in order, so the later o
 an id still wins; but it starts the next batch as soon as it has finished one, instead of waiting
 while the router hears from the slowest shard and sends the next batch over. Where a stream
 ended (the node restarted), the next batch opens a new one; a node without `WriteStream` (an
-older version) gets unary `Write` calls, one at a time.
+older version) gets unary `Write` calls, one at a time, and so does a batch whose stream was
+refused before any answer, as a node without the method can refuse it.
 """
 
 from __future__ import annotations
@@ -55,9 +56,13 @@ class WriteStreams:
                 except asyncio.TimeoutError:
                     raise shard_unavailable(collection_id, shard, "deadline exceeded") from None
                 except StreamClosed as error:
-                    if error.code != grpc.StatusCode.UNIMPLEMENTED:
+                    if error.code == grpc.StatusCode.UNIMPLEMENTED:
+                        self._unary_only.add(key)
+                    elif stream.answered or error.code == grpc.StatusCode.UNAVAILABLE:
                         raise shard_unavailable(collection_id, shard, str(error)) from None
-                    self._unary_only.add(key)
+                    # else the stream was refused before any answer (a node without the method can
+                    # end it with INTERNAL, or have it end, when a write races its refusal): the
+                    # unary call says how the node is
             if before is not None:
                 await before
             return await self._unary(config, shard, request, timeout)
