@@ -8,7 +8,7 @@ import time
 import grpc
 import numpy as np
 import pytest
-from google.protobuf import field_mask_pb2, struct_pb2
+from google.protobuf import field_mask_pb2, json_format, struct_pb2
 from simmesh_proto.internal.v1 import shard_pb2, shard_pb2_grpc
 from simmesh_proto.v1 import common_pb2, indexer_pb2, indexer_pb2_grpc
 
@@ -141,7 +141,11 @@ def test_records_and_search_across_two_shards(stub):
     # A batch larger than a chunk answers each query as if it came alone, tags and all.
     many = rng.standard_normal((600, DIM)).astype(np.float32)
     tags = [["t1"] if (i // 7) % 2 else ["t4"] for i in range(600)]
-    for extra in ({}, {"tag_weight": 0.5, "include_metadata": True}, {"min_score": 0.2}):
+    def seen(hit: indexer_pb2.Hit) -> tuple:
+        return hit.id, round(hit.score, 5), hit.url, json_format.MessageToDict(hit.metadata), hit.vector.data
+
+    for extra in ({}, {"tag_weight": 0.5, "include_metadata": True}, {"min_score": 0.2},
+                  {"include_metadata": True, "include_vectors": True}):
         batch = stub.Search(indexer_pb2.SearchRequest(
             collection="collections/items", k=5, **extra,
             queries=[indexer_pb2.Query(vector=vec(q), tags=t) for q, t in zip(many, tags)]))
@@ -150,8 +154,11 @@ def test_records_and_search_across_two_shards(stub):
             alone = stub.Search(indexer_pb2.SearchRequest(
                 collection="collections/items", k=5, **extra,
                 queries=[indexer_pb2.Query(vector=vec(many[i]), tags=tags[i])])).results[0]
-            assert [(h.id, round(h.score, 5)) for h in batch.results[i].hits] == \
-                [(h.id, round(h.score, 5)) for h in alone.hits]
+            assert [seen(h) for h in batch.results[i].hits] == [seen(h) for h in alone.hits]
+            if extra.get("include_vectors"):
+                assert alone.hits and all(len(h.vector.data) == DIM * 4 and h.metadata for h in alone.hits)
+            else:
+                assert not any(h.vector.data for h in alone.hits)
 
     # Listing pages through every record once, in id order.
     ids = all_ids(stub, "collections/items")

@@ -82,6 +82,8 @@ def stack_rows(rows: Sequence[bytes], dimension: int) -> tuple[np.ndarray, list[
     """Packed float32 rows as one (len(rows), dimension) matrix (one copy), and the positions of
     the rows holding NaN or infinite values."""
     matrix = np.frombuffer(b"".join(rows), dtype="<f4").reshape(len(rows), dimension)
+    if np.isfinite(matrix).all():  # one reduction; the rows are looked at only when some value is bad
+        return matrix, []
     return matrix, np.flatnonzero(~np.isfinite(matrix).all(axis=1)).tolist()
 
 
@@ -842,10 +844,7 @@ class Router:
                 out.add()
             return
         if nq < SMALL_BATCH:  # fewer hits than numpy's overheads are worth
-            candidates, _ = self._candidates(spec, replies, nq, k)
-            min_score = request.min_score if request.HasField("min_score") else -math.inf
-            for row in candidates:
-                out.add().hits.extend(self._hit(c, request) for c in top((c for c in row if c.score >= min_score), k))
+            self._best_few(spec, request, replies, nq, k, out)
             return
         ids = np.concatenate([np.array(r.ids, dtype=object).reshape(nq, -1) for r in replies.values()], axis=1)
         scores = np.concatenate([np.frombuffer(r.scores, dtype="<f4").reshape(nq, -1) for r in replies.values()],
@@ -869,6 +868,37 @@ class Router:
                                                     vectors.get(hit_id, b"")), request))
                 else:
                     hits.add(id=hit_id, score=score, visual_score=score)
+
+    def _best_few(self, spec: indexer_pb2.Collection, request: indexer_pb2.SearchRequest,
+                  replies: dict[int, shard_pb2.SearchResponse], nq: int, k: int, out) -> None:
+        """`_best` for a few queries: each query's hits as plain (-score, id, shard) tuples,
+        sorted (the order `top` gives), and records and vectors looked up only for the hits kept.
+        Building a `Candidate` for every hit every shard returned took about a third of the
+        router's own time for a single query (0.1 of 0.28 ms, measured in process)."""
+        min_score = request.min_score if request.HasField("min_score") else -math.inf
+        rows: list[list[tuple[float, str, int]]] = [[] for _ in range(nq)]
+        for shard, reply in replies.items():
+            width = reply.k or k
+            scores = np.frombuffer(reply.scores, dtype="<f4").tolist()
+            ids = list(reply.ids)
+            for q, row in enumerate(rows):
+                for j in range(q * width, min((q + 1) * width, len(ids))):
+                    if ids[j] and scores[j] >= min_score:
+                        row.append((-scores[j], ids[j], shard))
+        detailed = any(reply.records for reply in replies.values())
+        if detailed:
+            records = {shard: {r.id: (j, r) for j, r in enumerate(reply.records)} for shard, reply in replies.items()}
+            vectors = {shard: _rows(reply.vectors, spec.dimension) for shard, reply in replies.items()}
+        for row in rows:
+            hits = out.add().hits
+            for negated, hit_id, shard in sorted(row)[:k]:
+                if not detailed:
+                    hits.add(id=hit_id, score=-negated, visual_score=-negated)
+                    continue
+                j, record = records[shard].get(hit_id, (-1, None))
+                shard_vectors = vectors[shard]
+                vector = shard_vectors[j].astype("<f4").tobytes() if shard_vectors is not None and j >= 0 else b""
+                hits.append(self._hit(Candidate(hit_id, -negated, -negated, record, vector, shard), request))
 
     def _candidates(self, spec: indexer_pb2.Collection, replies: dict[int, shard_pb2.SearchResponse], nq: int,
                     fetch: int) -> tuple[list[list[Candidate]], bool]:
