@@ -280,11 +280,14 @@ class ScriptedOperations(operations_pb2_grpc.OperationsServicer):
             ],
             "operations/failed": [progress_step(0.1, "sampling"), done_failed],
             "operations/forever": [progress_step(0.0, "sampling")],
+            "operations/slow": [progress_step(0.0, "sampling")],
         }
+        self.delays = {"operations/slow": 0.5}
         self.deadlines: list[float | None] = []
 
     def GetOperation(self, request, context):
         self.deadlines.append(context.time_remaining())
+        time.sleep(self.delays.get(request.name, 0.0))
         steps = self.scripts.get(request.name)
         if steps is None:
             context.abort(grpc.StatusCode.NOT_FOUND, f"no operation {request.name}")
@@ -383,6 +386,33 @@ def test_wait_operation_times_out(indexer: IndexerMesh) -> None:
     assert caught.value.code is grpc.StatusCode.DEADLINE_EXCEEDED
     assert caught.value.reason == "OPERATION_TIMEOUT"
     assert time.monotonic() - started < 2
+
+
+def test_wait_operation_times_out_during_a_slow_poll(indexer: IndexerMesh) -> None:
+    # The wait's time runs out while a GetOperation is still in flight: the same timeout as
+    # finding the operation unfinished, not the poll's own bare DEADLINE_EXCEEDED.
+    client, _, _ = indexer
+    started = time.monotonic()
+
+    with pytest.raises(SimmeshError) as caught:
+        wait_operation(client.operations("indexer"), "operations/slow", response_type=indexer_pb2.Collection,
+                       timeout=0.2, poll_interval=0.05)
+
+    assert caught.value.code is grpc.StatusCode.DEADLINE_EXCEEDED
+    assert caught.value.reason == "OPERATION_TIMEOUT"
+    assert caught.value.metadata["operation"] == "operations/slow"
+    assert time.monotonic() - started < 0.45
+
+
+def test_wait_operation_poll_timeout_is_not_the_wait_timing_out(indexer: IndexerMesh) -> None:
+    client, _, _ = indexer
+
+    with pytest.raises(SimmeshError) as caught:
+        wait_operation(client.operations("indexer"), "operations/slow", response_type=indexer_pb2.Collection,
+                       timeout=30, rpc_timeout=0.1)
+
+    assert caught.value.code is grpc.StatusCode.DEADLINE_EXCEEDED
+    assert caught.value.reason != "OPERATION_TIMEOUT"
 
 
 def test_wait_operation_unknown_name_and_wrong_type(indexer: IndexerMesh) -> None:

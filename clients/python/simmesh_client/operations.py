@@ -59,7 +59,7 @@ def wait_operation(
 
     while True:
         if current is None:
-            current = _get_operation(operations, name, _poll_timeout(deadline, rpc_timeout))
+            current = _poll(operations, name, deadline, rpc_timeout, timeout)
         if on_progress is not None and current.HasField("metadata"):
             if current.metadata.value != last_metadata:
                 last_metadata = current.metadata.value
@@ -68,28 +68,45 @@ def wait_operation(
             return _result(current, response_type)
         remaining = None if deadline is None else deadline - time.monotonic()
         if remaining is not None and remaining <= 0:
-            raise SimmeshError(
-                grpc.StatusCode.DEADLINE_EXCEEDED,
-                f"operation {name} is still running after {timeout:g}s",
-                reason="OPERATION_TIMEOUT",
-                metadata={"operation": name},
-            )
+            raise _still_running(name, timeout)
         time.sleep(poll_interval if remaining is None else min(poll_interval, remaining))
         current = None
 
 
-def _get_operation(
-    operations: operations_pb2_grpc.OperationsStub, name: str, timeout: float | None
+def _poll(
+    operations: operations_pb2_grpc.OperationsStub,
+    name: str,
+    deadline: float | None,
+    rpc_timeout: float | None,
+    timeout: float | None,
 ) -> operations_pb2.Operation:
-    with translate_errors():
-        return operations.GetOperation(operations_pb2.GetOperationRequest(name=name), timeout=timeout)
+    """One GetOperation, bounded by `rpc_timeout` and by what is left of the whole wait.
+
+    A poll cut short by the whole wait's deadline is the wait timing out, and says so the same
+    way as a wait that finds the operation still running when its time is up.
+    """
+    poll_timeout = rpc_timeout
+    cut_by_wait = False
+    if deadline is not None:
+        remaining = max(deadline - time.monotonic(), 0.001)
+        if rpc_timeout is None or remaining <= rpc_timeout:
+            poll_timeout, cut_by_wait = remaining, True
+    try:
+        with translate_errors():
+            return operations.GetOperation(operations_pb2.GetOperationRequest(name=name), timeout=poll_timeout)
+    except SimmeshError as error:
+        if cut_by_wait and error.code is grpc.StatusCode.DEADLINE_EXCEEDED:
+            raise _still_running(name, timeout) from error
+        raise
 
 
-def _poll_timeout(deadline: float | None, rpc_timeout: float | None) -> float | None:
-    if deadline is None:
-        return rpc_timeout
-    remaining = max(deadline - time.monotonic(), 0.001)
-    return remaining if rpc_timeout is None else min(rpc_timeout, remaining)
+def _still_running(name: str, timeout: float | None) -> SimmeshError:
+    return SimmeshError(
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        f"operation {name} is still running after {timeout:g}s",
+        reason="OPERATION_TIMEOUT",
+        metadata={"operation": name},
+    )
 
 
 def _result(operation: operations_pb2.Operation, response_type: type[ResponseT]) -> ResponseT:
