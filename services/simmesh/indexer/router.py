@@ -1079,7 +1079,7 @@ def _details(spec: indexer_pb2.Collection, replies: dict[int, shard_pb2.SearchRe
         records.update((r.id, r) for r in reply.records)
         hit_vectors = _rows(reply.vectors, spec.dimension)
         if hit_vectors is not None:
-            vectors.update((r.id, hit_vectors[j].astype("<f4").tobytes()) for j, r in enumerate(reply.records))
+            vectors.update((r.id, hit_vectors[j].tobytes()) for j, r in enumerate(reply.records))
     return records, vectors
 
 
