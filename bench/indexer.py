@@ -9,7 +9,8 @@ Clustered vectors (default 1M x 256-d), IVF-Flat with the same nlist and nprobe 
   vectors inserted, TrainIndex, the rest inserted through the router in batches of 5,000 on one
   StreamInsertRecords call, as the SDK does (write-ahead log fsync included; the request
   messages are built before the clock starts, as the in-process side's array is), the same
-  searches over gRPC.
+  searches over gRPC, and a bare call to the router (a health check: the floor under a served
+  single query on this machine).
 
 The searches alternate between the two sides (a batch here, a batch there; 50 single queries
 here, 50 there), so that both meet the machine in the same state; on a small shared machine its
@@ -34,6 +35,7 @@ import faiss
 import grpc
 import numpy as np
 from google.longrunning import operations_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from simmesh_proto.v1 import common_pb2, indexer_pb2, indexer_pb2_grpc
 from simmesh_client.operations import wait_operation
 
@@ -84,7 +86,8 @@ def vector(v: np.ndarray) -> common_pb2.Vector:
 @contextlib.contextmanager
 def served_collection(root: Path, data: np.ndarray, warm: int, nlist: int, nprobe: int, shards: int):
     """etcd, S3, the shard nodes and a router holding `data` in a trained IVF-Flat collection;
-    yields the IndexerService stub and the insert rate of the vectors after the first `warm`."""
+    yields the router's channel, its IndexerService stub and the insert rate of the vectors after
+    the first `warm`."""
     etcd = EtcdServer(root / "etcd", root / "logs").start()
     s3 = S3Server(root / "s3", root / "logs").start()
     cluster = IndexerCluster(root / "cluster", etcd.endpoint, s3, shards, env={"SIMMESH_LOG_LEVEL": "WARNING"})
@@ -119,21 +122,24 @@ def served_collection(root: Path, data: np.ndarray, warm: int, nlist: int, nprob
             insert(requests)
             elapsed = time.perf_counter() - started
             del requests
-            yield stub, (len(data) - warm) / elapsed
+            yield channel, stub, (len(data) - warm) / elapsed
     finally:
         cluster.stop()
         s3.stop()
         etcd.stop()
 
 
-def compare_searches(local: faiss.Index, stub, queries: np.ndarray, nprobe: int, rounds: int, singles: int):
+def compare_searches(local: faiss.Index, channel: grpc.Channel, stub, queries: np.ndarray, nprobe: int, rounds: int,
+                     singles: int):
     """Batch and single-query searches on both sides, alternating one with the other so that both
-    see the machine in the same state: the median batch time of each and the p50 of single
-    queries, with both sides' batch answers."""
+    see the machine in the same state: the median batch time of each, the p50 of single queries
+    and of a bare call to the router (a health check: the gRPC round trip with no work behind
+    it, the floor under a served single query), with both sides' batch answers."""
     batch = indexer_pb2.SearchRequest(collection="collections/bench", k=10, nprobe=nprobe,
                                       queries=[indexer_pb2.Query(vector=vector(q)) for q in queries])
     ones = [indexer_pb2.SearchRequest(collection="collections/bench", k=10, nprobe=nprobe,
                                       queries=[indexer_pb2.Query(vector=vector(q))]) for q in queries[:singles]]
+    health = health_pb2_grpc.HealthStub(channel).Check
     stub.Search(batch, timeout=300)  # warm-up: the router takes the quantiser from a shard
     time.sleep(1.0)
     local_batch, served_batch = [], []
@@ -146,7 +152,7 @@ def compare_searches(local: faiss.Index, stub, queries: np.ndarray, nprobe: int,
         served_batch.append(time.perf_counter() - started)
     # Single queries alternate in blocks: FAISS's OpenMP threads spin for a while after each
     # search, and on a small machine spinning threads of one side would slow the other's query.
-    local_single, served_single = [], []
+    local_single, served_single, bare = [], [], []
     for at in range(0, singles, SINGLES_BLOCK):
         for q in queries[at:at + SINGLES_BLOCK]:
             started = time.perf_counter()
@@ -157,9 +163,14 @@ def compare_searches(local: faiss.Index, stub, queries: np.ndarray, nprobe: int,
             started = time.perf_counter()
             stub.Search(one, timeout=30)
             served_single.append(time.perf_counter() - started)
+        for _ in range(SINGLES_BLOCK):
+            started = time.perf_counter()
+            health(health_pb2.HealthCheckRequest(), timeout=30)
+            bare.append(time.perf_counter() - started)
     served_ids = [[int(h.id) for h in r.hits] for r in reply.results]
     return ((len(queries) / float(np.median(local_batch)), len(queries) / float(np.median(served_batch))),
-            (float(np.median(local_single)) * 1000, float(np.median(served_single)) * 1000),
+            (float(np.median(local_single)) * 1000, float(np.median(served_single)) * 1000,
+             float(np.median(bare)) * 1000),
             (local_ids.tolist(), served_ids))
 
 
@@ -183,9 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     del exact
     local, local_add = in_process(data, args.warm, nlist, args.nprobe)
     with tempfile.TemporaryDirectory() as tmp, \
-            served_collection(Path(tmp), data, args.warm, nlist, args.nprobe, args.shards) as (stub, served_add):
-        (local_qps, served_qps), (local_ms, served_ms), (local_ids, served_ids) = compare_searches(
-            local, stub, queries, args.nprobe, args.rounds, args.singles)
+            served_collection(Path(tmp), data, args.warm, nlist, args.nprobe, args.shards) as (channel, stub, served_add):
+        (local_qps, served_qps), (local_ms, served_ms, bare_ms), (local_ids, served_ids) = compare_searches(
+            local, channel, stub, queries, args.nprobe, args.rounds, args.singles)
     local_recall, served_recall = recall(local_ids, truth), recall(served_ids, truth)
     print(f"\n{args.n:,} x {args.dim}-d clustered vectors, IVF-Flat nlist {nlist} nprobe {args.nprobe}, "
           f"{args.shards} shards, {os.cpu_count()} cores; searches alternate between the two sides "
@@ -196,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| search, batch of {args.queries} (queries/s, median) | {local_qps:,.0f} | {served_qps:,.0f} | "
           f"{served_qps / local_qps:.2f} |")
     print(f"| single query p50 (ms) | {local_ms:.3f} | {served_ms:.3f} | +{served_ms - local_ms:.3f} ms |")
+    print(f"| bare gRPC call to the router (health check) p50 (ms) | - | {bare_ms:.3f} | "
+          f"single query less this: +{served_ms - bare_ms - local_ms:.3f} ms |")
     print(f"| recall@10 vs exact | {local_recall:.3f} | {served_recall:.3f} | {served_recall - local_recall:+.3f} |")
     return 0
 
