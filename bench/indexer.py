@@ -86,8 +86,7 @@ def vector(v: np.ndarray) -> common_pb2.Vector:
 @contextlib.contextmanager
 def served_collection(root: Path, data: np.ndarray, warm: int, nlist: int, nprobe: int, shards: int):
     """etcd, S3, the shard nodes and a router holding `data` in a trained IVF-Flat collection;
-    yields the router's channel, its IndexerService stub and the insert rate of the vectors after
-    the first `warm`."""
+    yields the channel to the router and the insert rate of the vectors after the first `warm`."""
     etcd = EtcdServer(root / "etcd", root / "logs").start()
     s3 = S3Server(root / "s3", root / "logs").start()
     cluster = IndexerCluster(root / "cluster", etcd.endpoint, s3, shards, env={"SIMMESH_LOG_LEVEL": "WARNING"})
@@ -122,14 +121,14 @@ def served_collection(root: Path, data: np.ndarray, warm: int, nlist: int, nprob
             insert(requests)
             elapsed = time.perf_counter() - started
             del requests
-            yield channel, stub, (len(data) - warm) / elapsed
+            yield channel, (len(data) - warm) / elapsed
     finally:
         cluster.stop()
         s3.stop()
         etcd.stop()
 
 
-def compare_searches(local: faiss.Index, channel: grpc.Channel, stub, queries: np.ndarray, nprobe: int, rounds: int,
+def compare_searches(local: faiss.Index, channel: grpc.Channel, queries: np.ndarray, nprobe: int, rounds: int,
                      singles: int):
     """Batch and single-query searches on both sides, alternating one with the other so that both
     see the machine in the same state: the median batch time of each, the p50 of single queries
@@ -139,6 +138,7 @@ def compare_searches(local: faiss.Index, channel: grpc.Channel, stub, queries: n
                                       queries=[indexer_pb2.Query(vector=vector(q)) for q in queries])
     ones = [indexer_pb2.SearchRequest(collection="collections/bench", k=10, nprobe=nprobe,
                                       queries=[indexer_pb2.Query(vector=vector(q))]) for q in queries[:singles]]
+    stub = indexer_pb2_grpc.IndexerServiceStub(channel)
     health = health_pb2_grpc.HealthStub(channel).Check
     stub.Search(batch, timeout=300)  # warm-up: the router takes the quantiser from a shard
     time.sleep(1.0)
@@ -194,9 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     del exact
     local, local_add = in_process(data, args.warm, nlist, args.nprobe)
     with tempfile.TemporaryDirectory() as tmp, \
-            served_collection(Path(tmp), data, args.warm, nlist, args.nprobe, args.shards) as (channel, stub, served_add):
+            served_collection(Path(tmp), data, args.warm, nlist, args.nprobe, args.shards) as (channel, served_add):
         (local_qps, served_qps), (local_ms, served_ms, bare_ms), (local_ids, served_ids) = compare_searches(
-            local, channel, stub, queries, args.nprobe, args.rounds, args.singles)
+            local, channel, queries, args.nprobe, args.rounds, args.singles)
     local_recall, served_recall = recall(local_ids, truth), recall(served_ids, truth)
     print(f"\n{args.n:,} x {args.dim}-d clustered vectors, IVF-Flat nlist {nlist} nprobe {args.nprobe}, "
           f"{args.shards} shards, {os.cpu_count()} cores; searches alternate between the two sides "
