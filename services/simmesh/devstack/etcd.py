@@ -37,7 +37,7 @@ class EtcdServer:
         self.log_dir = Path(log_dir)
         self.name = name
         self.client_port = client_port or free_port()
-        self.peer_port = peer_port or _another_free_port(self.client_port)
+        self.peer_port = peer_port or free_port()
         self._process: ManagedProcess | None = None
         self.start_seconds: float | None = None  # how long the last start took to become ready
 
@@ -106,8 +106,3 @@ class EtcdServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-
-def _another_free_port(taken: int) -> int:
-    while (port := free_port()) == taken:
-        pass
-    return port

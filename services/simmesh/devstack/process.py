@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -12,11 +13,54 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on right now."""
+# Ports below this are left to well-known services.
+_LOWEST_PORT = 10000
+_handed_out: set[int] = set()
+_random = random.SystemRandom()
+
+
+def ephemeral_ports() -> tuple[int, int]:
+    """The range the kernel takes local ports of outgoing connections from (inclusive)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 49152, 65535  # the IANA range, which macOS uses too
+
+
+def free_port(host: str = "127.0.0.1", *, below: int | None = None) -> int:
+    """A TCP port nothing listens on right now, that a server started later can still bind.
+
+    A port from the ephemeral range can be taken at any moment as the local end of some outgoing
+    connection, and the server told to listen on it then fails with "Address already in use". So
+    the port is drawn at random from below that range (and below `below`), and never handed out
+    twice by this process.
+    """
+    high = min(ephemeral_ports()[0], below or 65536)
+    if high - _LOWEST_PORT >= 1000:
+        for _ in range(1000):
+            port = _random.randrange(_LOWEST_PORT, high)
+            if port not in _handed_out and bindable(port, host):
+                _handed_out.add(port)
+                return port
+    # No room below the ephemeral range (or all of it busy): let the kernel choose.
+    while True:
+        with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+            sock.bind((host, 0))
+            port = sock.getsockname()[1]
+        if port not in _handed_out and (below is None or port < below):
+            _handed_out.add(port)
+            return port
+
+
+def bindable(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a listening socket could bind `port` on `host` now."""
     with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.2) -> bool:

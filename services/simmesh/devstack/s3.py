@@ -8,7 +8,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import sys
 import time
 import urllib.request
@@ -17,7 +16,7 @@ from pathlib import Path
 import urllib3
 from minio import Minio
 
-from simmesh.devstack.process import ManagedProcess, free_port
+from simmesh.devstack.process import ManagedProcess, bindable, ephemeral_ports, free_port
 
 # SeaweedFS derives some ports as "HTTP port + 10000", so every port stays below this.
 _MAX_PORT = 55000
@@ -213,23 +212,15 @@ class S3Server:
 
 
 def _pick_port(taken: set[int], with_offset: int | None = None) -> int:
-    """A free port below _MAX_PORT not in `taken` (and, if asked, port + `with_offset` free too)."""
+    """A free port not in `taken` (and, if asked, port + `with_offset` free too)."""
+    below = min(_MAX_PORT, ephemeral_ports()[0] - (with_offset or 0))
     while True:
-        port = free_port()
-        if port >= _MAX_PORT or port in taken:
+        port = free_port(below=below)
+        if port in taken:
             continue
-        if with_offset is not None and (port + with_offset in taken or not _bindable(port + with_offset)):
+        if with_offset is not None and (port + with_offset in taken or not bindable(port + with_offset)):
             continue
         taken.add(port)
         if with_offset is not None:
             taken.add(port + with_offset)
         return port
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True

@@ -1,0 +1,35 @@
+"""Ports the dev stack hands its servers: outside the kernel's ephemeral range, never twice."""
+
+import socket
+
+from simmesh.devstack.process import bindable, ephemeral_ports, free_port
+from simmesh.devstack.s3 import S3Server
+
+
+def test_free_ports_lie_below_the_ephemeral_range_and_are_never_repeated():
+    low, _high = ephemeral_ports()
+    ports = [free_port() for _ in range(300)]
+    assert len(set(ports)) == len(ports)
+    assert all(port < low for port in ports)
+    assert all(bindable(port) for port in ports[:20])
+
+
+def test_a_port_a_server_listens_on_is_not_bindable():
+    port = free_port()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", port))
+        listener.listen()
+        assert not bindable(port)
+    assert bindable(port)
+
+
+def test_free_port_stays_below_a_given_bound():
+    assert all(free_port(below=20000) < 20000 for _ in range(100))
+
+
+def test_s3_ports_and_the_ones_seaweedfs_derives_from_them_avoid_the_ephemeral_range(tmp_path):
+    server = S3Server(tmp_path / "s3", tmp_path / "logs")
+    low, _high = ephemeral_ports()
+    assert len(set(server.ports.values())) == len(server.ports)
+    assert max(server.ports.values()) < low
+    assert server.ports["admin_grpc"] == server.ports["admin"] + 10000
