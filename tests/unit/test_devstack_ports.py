@@ -2,6 +2,8 @@
 
 import socket
 
+import pytest
+
 from simmesh.devstack.process import bindable, ephemeral_ports, free_port
 from simmesh.devstack.s3 import S3Server
 
@@ -25,6 +27,13 @@ def test_a_port_a_server_listens_on_is_not_bindable():
 
 def test_free_port_stays_below_a_given_bound():
     assert all(free_port(below=20000) < 20000 for _ in range(100))
+
+
+def test_a_bound_no_free_port_meets_is_an_error_not_a_hang():
+    if ephemeral_ports()[0] <= 10001:
+        pytest.skip("the kernel's ephemeral range reaches below 10001 here")
+    with pytest.raises(RuntimeError, match="no free TCP port on 127.0.0.1 below 10001"):
+        free_port(below=10001)
 
 
 def test_s3_ports_and_the_ones_seaweedfs_derives_from_them_avoid_the_ephemeral_range(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import random
 import signal
@@ -19,6 +20,7 @@ _handed_out: set[int] = set()
 _random = random.SystemRandom()
 
 
+@functools.cache
 def ephemeral_ports() -> tuple[int, int]:
     """The range the kernel takes local ports of outgoing connections from (inclusive)."""
     try:
@@ -44,13 +46,14 @@ def free_port(host: str = "127.0.0.1", *, below: int | None = None) -> int:
                 _handed_out.add(port)
                 return port
     # No room below the ephemeral range (or all of it busy): let the kernel choose.
-    while True:
+    for _ in range(1000):
         with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
             sock.bind((host, 0))
             port = sock.getsockname()[1]
         if port not in _handed_out and (below is None or port < below):
             _handed_out.add(port)
             return port
+    raise RuntimeError(f"no free TCP port on {host} below {below}")
 
 
 def bindable(port: int, host: str = "127.0.0.1") -> bool:
