@@ -4,6 +4,7 @@ import socket
 
 import pytest
 
+from simmesh.devstack import process
 from simmesh.devstack.process import bindable, ephemeral_ports, free_port
 from simmesh.devstack.s3 import S3Server
 
@@ -34,6 +35,15 @@ def test_a_bound_no_free_port_meets_is_an_error_not_a_hang():
         pytest.skip("the kernel's ephemeral range reaches below 10001 here")
     with pytest.raises(RuntimeError, match="no free TCP port on 127.0.0.1 below 10001"):
         free_port(below=10001)
+
+
+def test_the_port_paired_with_one_handed_out_is_never_handed_out_itself(monkeypatch):
+    port = free_port(below=20000, paired=10000)
+    assert bindable(port + 10000)
+    spare = free_port(below=20000)  # handed out, so no draw below returns it
+    draws = iter([port + 10000, port, spare, port + 10001])
+    monkeypatch.setattr(process._random, "randrange", lambda low, high: next(draws))
+    assert free_port() == port + 10001
 
 
 def test_s3_ports_and_the_ones_seaweedfs_derives_from_them_avoid_the_ephemeral_range(tmp_path):

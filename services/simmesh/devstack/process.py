@@ -30,30 +30,38 @@ def ephemeral_ports() -> tuple[int, int]:
         return 49152, 65535  # the IANA range, which macOS uses too
 
 
-def free_port(host: str = "127.0.0.1", *, below: int | None = None) -> int:
+def free_port(host: str = "127.0.0.1", *, below: int | None = None, paired: int | None = None) -> int:
     """A TCP port nothing listens on right now, that a server started later can still bind.
 
     A port from the ephemeral range can be taken at any moment as the local end of some outgoing
     connection, and the server told to listen on it then fails with "Address already in use". So
     the port is drawn at random from below that range (and below `below`), and never handed out
-    twice by this process.
+    twice by this process. For a server that derives a second port from its first, `paired` is
+    the offset: port + `paired` is free too, and handed out with it.
     """
     high = min(ephemeral_ports()[0], below or 65536)
     if high - _LOWEST_PORT >= 1000:
         for _ in range(1000):
             port = _random.randrange(_LOWEST_PORT, high)
-            if port not in _handed_out and bindable(port, host):
-                _handed_out.add(port)
+            if _hand_out(port, host, paired):
                 return port
     # No room below the ephemeral range (or all of it busy): let the kernel choose.
     for _ in range(1000):
         with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
             sock.bind((host, 0))
             port = sock.getsockname()[1]
-        if port not in _handed_out and (below is None or port < below):
-            _handed_out.add(port)
+        if (below is None or port < below) and _hand_out(port, host, paired):
             return port
     raise RuntimeError(f"no free TCP port on {host} below {below}")
+
+
+def _hand_out(port: int, host: str, paired: int | None) -> bool:
+    """Records `port` (and port + `paired`) as handed out, if none of them was and all are free."""
+    ports = (port,) if paired is None else (port, port + paired)
+    if any(p > 65535 or p in _handed_out or not bindable(p, host) for p in ports):
+        return False
+    _handed_out.update(ports)
+    return True
 
 
 def bindable(port: int, host: str = "127.0.0.1") -> bool:

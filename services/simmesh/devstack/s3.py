@@ -16,7 +16,7 @@ from pathlib import Path
 import urllib3
 from minio import Minio
 
-from simmesh.devstack.process import ManagedProcess, bindable, ephemeral_ports, free_port
+from simmesh.devstack.process import ManagedProcess, ephemeral_ports, free_port
 
 # SeaweedFS derives some ports as "HTTP port + 10000", so every port stays below this.
 _MAX_PORT = 55000
@@ -212,15 +212,11 @@ class S3Server:
 
 
 def _pick_port(taken: set[int], with_offset: int | None = None) -> int:
-    """A free port not in `taken` (and, if asked, port + `with_offset` free too)."""
+    """A free port not in `taken` (and, if asked, port + `with_offset` free and reserved too)."""
     below = min(_MAX_PORT, ephemeral_ports()[0] - (with_offset or 0))
     while True:
-        port = free_port(below=below)
-        if port in taken:
-            continue
-        if with_offset is not None and (port + with_offset in taken or not bindable(port + with_offset)):
-            continue
-        taken.add(port)
-        if with_offset is not None:
-            taken.add(port + with_offset)
-        return port
+        port = free_port(below=below, paired=with_offset)
+        ports = {port} if with_offset is None else {port, port + with_offset}
+        if not ports & taken:
+            taken |= ports
+            return port
