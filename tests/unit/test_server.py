@@ -139,6 +139,21 @@ async def test_metrics_count_rpcs_by_method_and_code(served):
     assert 'simmesh_rpc_latency_seconds_count{method="GetCollection",service="indexer"} 2.0' in text
 
 
+async def test_an_error_is_counted_before_the_caller_sees_it(served):
+    # Aborting sends the status at once; the count must not trail behind it. Without the
+    # ordering, a few calls in a few hundred came back before their count.
+    app, _, channel = await served()
+    stub = indexer_pb2_grpc.IndexerServiceStub(channel)
+    behind = []
+    for calls in range(1, 301):
+        with pytest.raises(grpc.aio.AioRpcError):
+            await stub.GetCollection(indexer_pb2.GetCollectionRequest(name="collections/missing"))
+        counted = f'simmesh_rpc_requests_total{{code="NOT_FOUND",method="GetCollection",service="indexer"}} {calls}.0'
+        if counted not in app.metrics.text():
+            behind.append(calls)
+    assert behind == []
+
+
 async def test_access_log_is_one_json_line_per_rpc(served, caplog):
     _, _, channel = await served()
     stub = indexer_pb2_grpc.IndexerServiceStub(channel)

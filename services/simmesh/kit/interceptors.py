@@ -144,11 +144,15 @@ class _Call:
         self.start = time.perf_counter()
         self.code = grpc.StatusCode.OK
         self.reason = ""
+        self.finished = False
         self.request_id = _metadata(context).get("x-request-id") or _new_request_id()
 
     async def fail(self, exc: BaseException) -> None:
+        """Record the outcome, then send it: aborting sends the status at once, so a caller
+        that sees the error and then reads the metrics finds it counted."""
         if isinstance(exc, SimmeshError):
             self.code, self.reason = exc.code, exc.reason
+            self.finish()
             await self.context.abort_with_status(rpc_status.to_status(exc.to_status()))
         if isinstance(exc, grpc.aio.AbortError):  # the handler aborted by itself
             self.code = self.context.code() or grpc.StatusCode.UNKNOWN
@@ -163,9 +167,14 @@ class _Call:
         error = Internal("internal error; see the server log", reason="INTERNAL",
                          metadata={"request_id": self.request_id})
         self.code, self.reason = error.code, error.reason
+        self.finish()
         await self.context.abort_with_status(rpc_status.to_status(error.to_status()))
 
     def finish(self) -> None:
+        """Count the RPC and write its access log line, once."""
+        if self.finished:
+            return
+        self.finished = True
         elapsed = time.perf_counter() - self.start
         service, method = _split_method(self.full)
         code = self.code.name if isinstance(self.code, grpc.StatusCode) else str(self.code)
