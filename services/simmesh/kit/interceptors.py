@@ -17,7 +17,7 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import grpc
 from grpc_status import rpc_status
@@ -148,12 +148,8 @@ class _Call:
         self.request_id = _metadata(context).get("x-request-id") or _new_request_id()
 
     async def fail(self, exc: BaseException) -> None:
-        """Record the outcome, then send it: aborting sends the status at once, so a caller
-        that sees the error and then reads the metrics finds it counted."""
         if isinstance(exc, SimmeshError):
-            self.code, self.reason = exc.code, exc.reason
-            self.finish()
-            await self.context.abort_with_status(rpc_status.to_status(exc.to_status()))
+            await self._abort(exc)
         if isinstance(exc, grpc.aio.AbortError):  # the handler aborted by itself
             self.code = self.context.code() or grpc.StatusCode.UNKNOWN
             raise exc
@@ -166,6 +162,11 @@ class _Call:
         )
         error = Internal("internal error; see the server log", reason="INTERNAL",
                          metadata={"request_id": self.request_id})
+        await self._abort(error)
+
+    async def _abort(self, error: SimmeshError) -> NoReturn:
+        """Record the outcome, then send it: aborting sends the status at once, so a caller
+        that sees the error and then reads the metrics finds it counted."""
         self.code, self.reason = error.code, error.reason
         self.finish()
         await self.context.abort_with_status(rpc_status.to_status(error.to_status()))
