@@ -16,6 +16,8 @@ import base64
 import binascii
 import hashlib
 import json
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from google.protobuf.message import Message
 
@@ -23,6 +25,8 @@ from simmesh.kit.errors import InvalidArgument
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
+
+T = TypeVar("T")
 
 
 def fingerprint(*parts: object) -> str:
@@ -79,3 +83,11 @@ def clamp_page_size(page_size: int, default: int = DEFAULT_PAGE_SIZE, maximum: i
 
 def _invalid(message: str) -> InvalidArgument:
     return InvalidArgument(message, reason="INVALID_PAGE_TOKEN", field="page_token")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a List: its items and the token of the next page ("" after the last)."""
+
+    items: list[T]
+    next_page_token: str
