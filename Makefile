@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 DATA ?= .simmesh
 STAMP := $(VENV)/.simmesh-installed
 
-.PHONY: setup proto proto-check up down test test-unit test-integration test-e2e lint bench clean
+.PHONY: setup proto proto-check up down test test-unit test-integration test-e2e lint format bench clean
 
 setup: $(STAMP)
 
@@ -43,9 +43,18 @@ test-integration: setup
 test-e2e: setup
 	$(PY) -m pytest tests/e2e
 
+# Stub drift, the reason catalogue's document, ruff (rules and formatting) and mypy.
 lint: setup
 	$(PY) tools/genproto.py --check
-	$(PY) -m compileall -q services clients tests bench tools
+	$(PY) tools/reasons_doc.py --check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy -p simmesh -p simmesh_client
+
+# Applies ruff's safe fixes and formatting (what `make lint` checks).
+format: setup
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 bench: setup
 	$(PY) bench/run.py
