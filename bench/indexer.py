@@ -36,12 +36,12 @@ import grpc
 import numpy as np
 from google.longrunning import operations_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from simmesh_proto.v1 import common_pb2, indexer_pb2, indexer_pb2_grpc
-from simmesh_client.operations import wait_operation
 
 from simmesh.devstack.etcd import EtcdServer
 from simmesh.devstack.indexer import IndexerCluster
 from simmesh.devstack.s3 import S3Server
+from simmesh_client.operations import wait_operation
+from simmesh_proto.v1 import common_pb2, indexer_pb2, indexer_pb2_grpc
 
 SINGLES_BLOCK = 50
 OPTIONS = [("grpc.max_receive_message_length", 1 << 28), ("grpc.max_send_message_length", 1 << 28)]

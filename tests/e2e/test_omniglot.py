@@ -23,13 +23,22 @@ import grpc
 import numpy as np
 import pytest
 from google.longrunning import operations_pb2_grpc
-from simmesh_proto.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, embedder_pb2, embedder_pb2_grpc
-from simmesh_proto.v1 import indexer_pb2, indexer_pb2_grpc, labeler_pb2, labeler_pb2_grpc
 
 from simmesh.catalog.training.evaluate import one_shot_accuracy
 from simmesh.devstack.mesh import Mesh, MeshConfig
 from simmesh.devstack.triton import tritonserver_available
 from simmesh_client.operations import wait_operation
+from simmesh_proto.v1 import (
+    catalog_pb2,
+    catalog_pb2_grpc,
+    common_pb2,
+    embedder_pb2,
+    embedder_pb2_grpc,
+    indexer_pb2,
+    indexer_pb2_grpc,
+    labeler_pb2,
+    labeler_pb2_grpc,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

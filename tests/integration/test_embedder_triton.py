@@ -7,11 +7,11 @@ import grpc
 import numpy as np
 import pytest
 import tritonclient.grpc as tritongrpc
-from simmesh_proto.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc
 from support.models import png_bytes, tiny_embedding_model, tiny_manifest
 
 from simmesh.embedder.app import build_app
 from simmesh.embedder.settings import EmbedderSettings
+from simmesh_proto.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc
 
 pytestmark = pytest.mark.integration
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
+from fixtures.status import fails, outcome, reason_of
 from google.protobuf import field_mask_pb2
 from prometheus_client.parser import text_string_to_metric_families
-from simmesh_proto.v1 import common_pb2, indexer_pb2, indexer_pb2_grpc, labeler_pb2, labeler_pb2_grpc
 from support.models import png_bytes
 
 from simmesh.embedder.app import build_app as build_embedder
@@ -26,8 +26,7 @@ from simmesh.embedder.settings import EmbedderSettings
 from simmesh.kit.server import App
 from simmesh.labeler.app import build_app as build_labeler
 from simmesh.labeler.settings import LabelerSettings
-
-from fixtures.status import fails, outcome, reason_of
+from simmesh_proto.v1 import common_pb2, indexer_pb2, indexer_pb2_grpc, labeler_pb2, labeler_pb2_grpc
 
 pytestmark = pytest.mark.integration
 

@@ -140,7 +140,7 @@ class Mesh:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def start(self, timeout: float = 120.0) -> "Mesh":
+    def start(self, timeout: float = 120.0) -> Mesh:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         creds = self._credentials()
         try:
@@ -203,7 +203,7 @@ class Mesh:
         if state.exists():
             state.unlink()
 
-    def __enter__(self) -> "Mesh":
+    def __enter__(self) -> Mesh:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -251,4 +251,4 @@ def serving(address: str, service: str = "", timeout: float = 2.0) -> bool:
     return reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
-__all__ = ["Mesh", "MeshConfig", "ProcessFailed", "serving", "SERVICES", "DEFAULT_PORTS", "BUCKETS"]
+__all__ = ["BUCKETS", "DEFAULT_PORTS", "SERVICES", "Mesh", "MeshConfig", "ProcessFailed", "serving"]

@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-
 # Ports below this are left to well-known services.
 _LOWEST_PORT = 10000
 _handed_out: set[int] = set()
@@ -113,7 +112,7 @@ class ManagedProcess:
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
 
-    def start(self, ready: Callable[[], bool] | None = None, timeout: float = 60.0) -> "ManagedProcess":
+    def start(self, ready: Callable[[], bool] | None = None, timeout: float = 60.0) -> ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         try:
@@ -140,7 +139,7 @@ class ManagedProcess:
             try:
                 if ready():
                     return
-            except Exception:  # noqa: BLE001 - a probe that fails means "not ready yet"
+            except Exception:  # a probe that fails means "not ready yet"
                 pass
             time.sleep(0.1)
         self.stop()

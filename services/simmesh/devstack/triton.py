@@ -158,7 +158,7 @@ class TritonServer(ManagedProcess):
         with grpcclient.InferenceServerClient(self.grpc_url) as client:
             return client.is_server_live(client_timeout=1.0)
 
-    def start(self, timeout: float = 60.0) -> "TritonServer":  # type: ignore[override]
+    def start(self, timeout: float = 60.0) -> TritonServer:  # type: ignore[override]
         """Start and wait until the gRPC endpoint reports the server live."""
         self._prepare_backends()
         super().start(ready=self.live, timeout=timeout)

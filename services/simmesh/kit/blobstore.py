@@ -26,7 +26,7 @@ import urllib.parse
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
@@ -288,7 +288,7 @@ def _info(key: str, st: os.stat_result) -> BlobInfo:
         key=key,
         size=st.st_size,
         etag=f"{st.st_size:x}-{st.st_mtime_ns:x}-{st.st_ino:x}",
-        modified=datetime.fromtimestamp(st.st_mtime, tz=timezone.utc),
+        modified=datetime.fromtimestamp(st.st_mtime, tz=UTC),
     )
 
 

@@ -208,7 +208,7 @@ class Session:
             except Exception:
                 log.exception("on_lost callback failed")
 
-    def __enter__(self) -> "Session":
+    def __enter__(self) -> Session:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -288,7 +288,7 @@ class PrefixWatcher:
         if self._thread is not threading.current_thread():
             self._thread.join()
 
-    def __enter__(self) -> "PrefixWatcher":
+    def __enter__(self) -> PrefixWatcher:
         return self
 
     def __exit__(self, *exc: object) -> None:

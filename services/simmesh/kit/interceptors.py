@@ -99,7 +99,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
                 if needs_auth:
                     self._authenticate(context)
                 return await behavior(request, context)
-            except BaseException as exc:  # noqa: BLE001 - every outcome is logged, then re-raised or mapped
+            except BaseException as exc:  # every outcome is logged, then re-raised or mapped
                 await call.fail(exc)
             finally:
                 call.finish()
@@ -118,7 +118,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
                         yield item
                 else:  # a coroutine that writes with context.write()
                     await result
-            except BaseException as exc:  # noqa: BLE001
+            except BaseException as exc:
                 await call.fail(exc)
             finally:
                 call.finish()
