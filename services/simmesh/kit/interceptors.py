@@ -170,6 +170,7 @@ class _Call:
         self.code, self.reason = error.code, error.reason
         self.finish()
         await self.context.abort_with_status(rpc_status.to_status(error.to_status()))
+        raise AssertionError("abort_with_status returned")  # it raises; grpc's untyped API cannot say so
 
     def finish(self) -> None:
         """Count the RPC and write its access log line, once."""
