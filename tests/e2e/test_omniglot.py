@@ -104,7 +104,8 @@ def trained(tmp_path_factory, omniglot_zip) -> Trained:
                         similarity_type="similarityTypes/character", display_name=f"{alphabet} {character}")))
                     children.append(f"groups/{group}")
                     reply = catalog.BatchCreateTrainingImages(catalog_pb2.BatchCreateTrainingImagesRequest(requests=[
-                        catalog_pb2.CreateTrainingImageRequest(image=common_pb2.Image(content=d), groups=[f"groups/{group}"])
+                        catalog_pb2.CreateTrainingImageRequest(image=common_pb2.Image(content=d),
+                                                               groups=[f"groups/{group}"])
                         for d in drawings]), timeout=120)
                     assert not reply.errors, reply.errors[0]
                 catalog.AddGroupMembers(catalog_pb2.AddGroupMembersRequest(group=f"groups/{parent}", members=children))
@@ -219,7 +220,7 @@ def test_retraining_adds_version_two_and_version_one_stays(trained: Trained):
         second = wait_operation(operations_pb2_grpc.OperationsStub(channel), operation,
                                 response_type=catalog_pb2.TaskVersion, timeout=900, poll_interval=2.0)
         assert second.name == "tasks/omniglot/versions/2"
-        catalog.DeleteGroup(catalog_pb2.DeleteGroupRequest(name=f"groups/{slug(list(trained.alphabets)[0])}"))
+        catalog.DeleteGroup(catalog_pb2.DeleteGroupRequest(name=f"groups/{slug(next(iter(trained.alphabets)))}"))
         first = catalog.GetTaskVersion(catalog_pb2.GetTaskVersionRequest(name="tasks/omniglot/versions/1"))
         assert first.model_version == "models/task-omniglot/versions/1"
         task = catalog.GetTask(catalog_pb2.GetTaskRequest(name="tasks/omniglot"))

@@ -130,12 +130,11 @@ class _Postgres:
 
     def start(self) -> None:
         self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "simmesh", "-E", "UTF8", "--no-locale")
-        log = open(self.root / "postgres.log", "ab")
-        self.process = subprocess.Popen(
-            [str(self.bin_dir / "postgres"), "-D", str(self.data), "-p", str(self.port), "-h", "127.0.0.1",
-             "-k", str(self.root), "-c", "fsync=off"],
-            stdout=log, stderr=subprocess.STDOUT, user=self.user, start_new_session=True)
-        log.close()
+        with open(self.root / "postgres.log", "ab") as log:
+            self.process = subprocess.Popen(
+                [str(self.bin_dir / "postgres"), "-D", str(self.data), "-p", str(self.port), "-h", "127.0.0.1",
+                 "-k", str(self.root), "-c", "fsync=off"],
+                stdout=log, stderr=subprocess.STDOUT, user=self.user, start_new_session=True)
         deadline = time.monotonic() + 60
         while not port_open(self.port):
             if self.process.poll() is not None or time.monotonic() > deadline:
