@@ -29,7 +29,6 @@ from pathlib import Path
 
 import grpc
 import onnxruntime as ort
-from simmesh_proto.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc
 
 from simmesh.devstack.mesh import serving
 from simmesh.devstack.process import ManagedProcess, free_port
@@ -40,6 +39,7 @@ from simmesh.embedder.images import decode
 from simmesh.embedder.preprocess import preprocess
 from simmesh.embedder.runtime import prepare_repository
 from simmesh.kit.blobstore import S3BlobStore
+from simmesh_proto.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SAMPLE = SHARED / "datasets" / "imagenet-sample"

@@ -36,12 +36,12 @@ import grpc
 import numpy as np
 from google.longrunning import operations_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from simmesh_proto.v1 import common_pb2, indexer_pb2, indexer_pb2_grpc
-from simmesh_client.operations import wait_operation
 
 from simmesh.devstack.etcd import EtcdServer
 from simmesh.devstack.indexer import IndexerCluster
 from simmesh.devstack.s3 import S3Server
+from simmesh_client.operations import wait_operation
+from simmesh_proto.v1 import common_pb2, indexer_pb2, indexer_pb2_grpc
 
 SINGLES_BLOCK = 50
 OPTIONS = [("grpc.max_receive_message_length", 1 << 28), ("grpc.max_send_message_length", 1 << 28)]
@@ -101,7 +101,8 @@ def served_collection(root: Path, data: np.ndarray, warm: int, nlist: int, nprob
 
             def batches(start: int, stop: int) -> list[indexer_pb2.InsertRecordsRequest]:
                 return [indexer_pb2.InsertRecordsRequest(collection="collections/bench", records=[
-                    indexer_pb2.RecordInput(id=str(i), vector=vector(data[i])) for i in range(at, min(stop, at + 5000))])
+                    indexer_pb2.RecordInput(id=str(i), vector=vector(data[i]))
+                    for i in range(at, min(stop, at + 5000))])
                     for at in range(start, stop, 5000)]
 
             def insert(requests: list[indexer_pb2.InsertRecordsRequest]) -> None:
@@ -203,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
           f"({args.rounds} batches, {args.singles} single queries each)\n")
     print("| what | in-process FAISS | through simmesh | ratio / difference |")
     print("|---|---|---|---|")
-    print(f"| insert after training (vectors/s) | {local_add:,.0f} | {served_add:,.0f} | {served_add / local_add:.2f} |")
+    print(f"| insert after training (vectors/s) | {local_add:,.0f} | {served_add:,.0f} | "
+          f"{served_add / local_add:.2f} |")
     print(f"| search, batch of {args.queries} (queries/s, median) | {local_qps:,.0f} | {served_qps:,.0f} | "
           f"{served_qps / local_qps:.2f} |")
     print(f"| single query p50 (ms) | {local_ms:.3f} | {served_ms:.3f} | +{served_ms - local_ms:.3f} ms |")

@@ -27,14 +27,21 @@ from pathlib import Path
 
 import grpc
 import numpy as np
-from PIL import Image
 from google.protobuf import struct_pb2
-from simmesh_proto.v1 import (common_pb2, embedder_pb2, embedder_pb2_grpc, indexer_pb2, indexer_pb2_grpc,
-                              labeler_pb2, labeler_pb2_grpc)
+from PIL import Image
 
 from simmesh.devstack.etcd import EtcdServer
 from simmesh.devstack.mesh import serving
 from simmesh.devstack.process import ManagedProcess, free_port
+from simmesh_proto.v1 import (
+    common_pb2,
+    embedder_pb2,
+    embedder_pb2_grpc,
+    indexer_pb2,
+    indexer_pb2_grpc,
+    labeler_pb2,
+    labeler_pb2_grpc,
+)
 
 COLOURS = [(220, 25, 25), (25, 180, 25), (25, 35, 220), (225, 215, 25), (10, 170, 210)]
 NAMES = ["red", "green", "blue", "yellow", "cyan"]

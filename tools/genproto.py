@@ -43,7 +43,8 @@ def _googleapis_include(tmp: Path) -> Path:
     for sub in ("api", "rpc", "longrunning", "type"):
         src = google_root / sub
         if src.is_dir():
-            shutil.copytree(src, include / "google" / sub, ignore=shutil.ignore_patterns("*.py", "*.pyi", "__pycache__"))
+            generated = shutil.ignore_patterns("*.py", "*.pyi", "__pycache__")
+            shutil.copytree(src, include / "google" / sub, ignore=generated)
     lro = Path(google.longrunning.__path__[0]) / "operations_proto.proto"
     shutil.copy(lro, include / "google" / "longrunning" / "operations.proto")
     return include
@@ -71,7 +72,8 @@ def generate(out_package: Path) -> None:
         if out_package.exists():
             shutil.rmtree(out_package)
         out_package.mkdir(parents=True)
-        (out_package / "__init__.py").write_text('"""Generated stubs for the simmesh gRPC contracts (`make proto`)."""\n')
+        docstring = '"""Generated stubs for the simmesh gRPC contracts (`make proto`)."""\n'
+        (out_package / "__init__.py").write_text(docstring)
         (out_package / "py.typed").write_text("")
         for src in sorted((raw / "simmesh").rglob("*")):
             rel = src.relative_to(raw / "simmesh")
@@ -87,7 +89,7 @@ def _differences(a: Path, b: Path) -> list[str]:
     cmp = filecmp.dircmp(a, b, ignore=["__pycache__"])
     out = [f"only in committed: {n}" for n in cmp.left_only] + [f"missing: {n}" for n in cmp.right_only]
     out += [f"differs: {n}" for n in cmp.diff_files]
-    for name, sub in cmp.subdirs.items():
+    for name in cmp.subdirs:
         out += [f"{name}/{d}" for d in _differences(a / name, b / name)]
     # dircmp compares shallowly (size + mtime); confirm content for the rest.
     for name in cmp.same_files:

@@ -23,13 +23,22 @@ import grpc
 import numpy as np
 import pytest
 from google.longrunning import operations_pb2_grpc
-from simmesh_proto.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, embedder_pb2, embedder_pb2_grpc
-from simmesh_proto.v1 import indexer_pb2, indexer_pb2_grpc, labeler_pb2, labeler_pb2_grpc
 
 from simmesh.catalog.training.evaluate import one_shot_accuracy
 from simmesh.devstack.mesh import Mesh, MeshConfig
 from simmesh.devstack.triton import tritonserver_available
 from simmesh_client.operations import wait_operation
+from simmesh_proto.v1 import (
+    catalog_pb2,
+    catalog_pb2_grpc,
+    common_pb2,
+    embedder_pb2,
+    embedder_pb2_grpc,
+    indexer_pb2,
+    indexer_pb2_grpc,
+    labeler_pb2,
+    labeler_pb2_grpc,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -95,7 +104,8 @@ def trained(tmp_path_factory, omniglot_zip) -> Trained:
                         similarity_type="similarityTypes/character", display_name=f"{alphabet} {character}")))
                     children.append(f"groups/{group}")
                     reply = catalog.BatchCreateTrainingImages(catalog_pb2.BatchCreateTrainingImagesRequest(requests=[
-                        catalog_pb2.CreateTrainingImageRequest(image=common_pb2.Image(content=d), groups=[f"groups/{group}"])
+                        catalog_pb2.CreateTrainingImageRequest(image=common_pb2.Image(content=d),
+                                                               groups=[f"groups/{group}"])
                         for d in drawings]), timeout=120)
                     assert not reply.errors, reply.errors[0]
                 catalog.AddGroupMembers(catalog_pb2.AddGroupMembersRequest(group=f"groups/{parent}", members=children))
@@ -210,7 +220,7 @@ def test_retraining_adds_version_two_and_version_one_stays(trained: Trained):
         second = wait_operation(operations_pb2_grpc.OperationsStub(channel), operation,
                                 response_type=catalog_pb2.TaskVersion, timeout=900, poll_interval=2.0)
         assert second.name == "tasks/omniglot/versions/2"
-        catalog.DeleteGroup(catalog_pb2.DeleteGroupRequest(name=f"groups/{slug(list(trained.alphabets)[0])}"))
+        catalog.DeleteGroup(catalog_pb2.DeleteGroupRequest(name=f"groups/{slug(next(iter(trained.alphabets)))}"))
         first = catalog.GetTaskVersion(catalog_pb2.GetTaskVersionRequest(name="tasks/omniglot/versions/1"))
         assert first.model_version == "models/task-omniglot/versions/1"
         task = catalog.GetTask(catalog_pb2.GetTaskRequest(name="tasks/omniglot"))

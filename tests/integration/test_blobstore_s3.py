@@ -82,7 +82,8 @@ def test_missing_key_is_not_found(s3_blobstore: S3BlobStore, tmp_path: Path) -> 
 
 def test_wrong_credentials_are_refused(s3_server: S3Server, s3_blobstore: S3BlobStore) -> None:
     s3_blobstore.put_bytes("secret", b"data")
-    for access_key, secret_key in ((s3_server.access_key, "wrong-secret"), ("intruder", s3_server.secret_key), ("", "")):
+    wrong = ((s3_server.access_key, "wrong-secret"), ("intruder", s3_server.secret_key), ("", ""))
+    for access_key, secret_key in wrong:
         with pytest.raises((Unauthenticated, PermissionDenied)) as caught:
             S3BlobStore(s3_server.endpoint, s3_blobstore.bucket, "", access_key, secret_key, s3_server.region)
         assert caught.value.reason == "BLOB_STORE_ACCESS_DENIED"

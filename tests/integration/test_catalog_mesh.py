@@ -11,7 +11,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import grpc
 import numpy as np
 import pytest
+from fixtures.status import reason_of
 from google.longrunning import operations_pb2_grpc, operations_proto_pb2
+from support.models import png_bytes
+
+from simmesh.catalog.app import build_app as build_catalog
+from simmesh.catalog.settings import CatalogSettings
+from simmesh.embedder.app import build_app as build_embedder
+from simmesh.embedder.settings import EmbedderSettings
 from simmesh_proto.v1 import (
     catalog_pb2,
     catalog_pb2_grpc,
@@ -21,14 +28,6 @@ from simmesh_proto.v1 import (
     indexer_pb2,
     indexer_pb2_grpc,
 )
-from support.models import png_bytes
-
-from simmesh.catalog.app import build_app as build_catalog
-from simmesh.catalog.settings import CatalogSettings
-from simmesh.embedder.app import build_app as build_embedder
-from simmesh.embedder.settings import EmbedderSettings
-
-from fixtures.status import reason_of
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +41,7 @@ class ImageServer:
 
     def __init__(self, images: list[bytes]) -> None:
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the http.server hook
+            def do_GET(self) -> None:  # the http.server hook
                 try:
                     body = images[int(self.path.strip("/").removesuffix(".png"))]
                 except (ValueError, IndexError):

@@ -18,14 +18,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from simmesh_proto.v1 import catalog_pb2 as C
-from simmesh_proto.v1 import common_pb2
 from support.models import png_bytes
-
-from simmesh.catalog.settings import CatalogSettings
-from simmesh.devstack.process import free_port, port_open
-from simmesh.devstack.s3 import S3Server
-from simmesh.kit.blobstore import FileBlobStore, S3BlobStore
 from unit.test_catalog import (  # noqa: F401 - collected again here, on PostgreSQL
     Catalog,
     open_catalog,
@@ -45,6 +38,13 @@ from unit.test_catalog import (  # noqa: F401 - collected again here, on Postgre
     test_the_training_graph_and_versions_outliving_groups,
     test_versions_added_by_training_are_listed_and_chosen,
 )
+
+from simmesh.catalog.settings import CatalogSettings
+from simmesh.devstack.process import free_port, port_open
+from simmesh.devstack.s3 import S3Server
+from simmesh.kit.blobstore import FileBlobStore, S3BlobStore
+from simmesh_proto.v1 import catalog_pb2 as C
+from simmesh_proto.v1 import common_pb2
 
 pytestmark = pytest.mark.integration
 
@@ -130,12 +130,11 @@ class _Postgres:
 
     def start(self) -> None:
         self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "simmesh", "-E", "UTF8", "--no-locale")
-        log = open(self.root / "postgres.log", "ab")
-        self.process = subprocess.Popen(
-            [str(self.bin_dir / "postgres"), "-D", str(self.data), "-p", str(self.port), "-h", "127.0.0.1",
-             "-k", str(self.root), "-c", "fsync=off"],
-            stdout=log, stderr=subprocess.STDOUT, user=self.user, start_new_session=True)
-        log.close()
+        with open(self.root / "postgres.log", "ab") as log:
+            self.process = subprocess.Popen(
+                [str(self.bin_dir / "postgres"), "-D", str(self.data), "-p", str(self.port), "-h", "127.0.0.1",
+                 "-k", str(self.root), "-c", "fsync=off"],
+                stdout=log, stderr=subprocess.STDOUT, user=self.user, start_new_session=True)
         deadline = time.monotonic() + 60
         while not port_open(self.port):
             if self.process.poll() is not None or time.monotonic() > deadline:

@@ -7,11 +7,11 @@ import grpc
 import numpy as np
 import pytest
 import tritonclient.grpc as tritongrpc
-from simmesh_proto.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc
 from support.models import png_bytes, tiny_embedding_model, tiny_manifest
 
 from simmesh.embedder.app import build_app
 from simmesh.embedder.settings import EmbedderSettings
+from simmesh_proto.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc
 
 pytestmark = pytest.mark.integration
 
@@ -49,8 +49,10 @@ async def test_triton_and_in_process_give_the_same_vectors_and_delete_unloads(
               enumerate([(250, 20, 20), (20, 250, 20), (20, 20, 250), (128, 128, 128)])]
     images.append(common_pb2.Image(content=b"broken"))
     try:
-        async with grpc.aio.insecure_channel(triton_app.address) as a, grpc.aio.insecure_channel(local_app.address) as b:
-            through_triton, in_process = embedder_pb2_grpc.EmbedderServiceStub(a), embedder_pb2_grpc.EmbedderServiceStub(b)
+        async with grpc.aio.insecure_channel(triton_app.address) as a, \
+                grpc.aio.insecure_channel(local_app.address) as b:
+            through_triton = embedder_pb2_grpc.EmbedderServiceStub(a)
+            in_process = embedder_pb2_grpc.EmbedderServiceStub(b)
             version = await _import(through_triton, "tiny-triton", onnx)
             assert version.loaded
             await _import(in_process, "tiny-triton", onnx)

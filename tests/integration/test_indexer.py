@@ -8,15 +8,14 @@ import time
 import grpc
 import numpy as np
 import pytest
+from fixtures.status import outcome, reason_of
+from google.longrunning import operations_pb2_grpc
 from google.protobuf import field_mask_pb2, json_format, struct_pb2
-from simmesh_proto.internal.v1 import shard_pb2, shard_pb2_grpc
-from simmesh_proto.v1 import common_pb2, indexer_pb2, indexer_pb2_grpc
 
 from simmesh.indexer.coarse import CoarseQuantizer
 from simmesh_client.operations import wait_operation
-from google.longrunning import operations_pb2_grpc
-
-from fixtures.status import outcome, reason_of
+from simmesh_proto.internal.v1 import shard_pb2, shard_pb2_grpc
+from simmesh_proto.v1 import common_pb2, indexer_pb2, indexer_pb2_grpc
 
 pytestmark = pytest.mark.integration
 

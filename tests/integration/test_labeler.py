@@ -16,9 +16,9 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
+from fixtures.status import fails, outcome, reason_of
 from google.protobuf import field_mask_pb2
 from prometheus_client.parser import text_string_to_metric_families
-from simmesh_proto.v1 import common_pb2, indexer_pb2, indexer_pb2_grpc, labeler_pb2, labeler_pb2_grpc
 from support.models import png_bytes
 
 from simmesh.embedder.app import build_app as build_embedder
@@ -26,8 +26,7 @@ from simmesh.embedder.settings import EmbedderSettings
 from simmesh.kit.server import App
 from simmesh.labeler.app import build_app as build_labeler
 from simmesh.labeler.settings import LabelerSettings
-
-from fixtures.status import fails, outcome, reason_of
+from simmesh_proto.v1 import common_pb2, indexer_pb2, indexer_pb2_grpc, labeler_pb2, labeler_pb2_grpc
 
 pytestmark = pytest.mark.integration
 
@@ -91,7 +90,8 @@ class Mesh:
 
     async def suggest(self, project_id: str, images: list[bytes], *, save: bool = False, ids: list[str] | None = None,
                       **params) -> labeler_pb2.SuggestLabelsResponse:
-        items = [labeler_pb2.SuggestItem(image=image(data), id=(ids[i] if ids else "")) for i, data in enumerate(images)]
+        items = [labeler_pb2.SuggestItem(image=image(data), id=(ids[i] if ids else ""))
+                 for i, data in enumerate(images)]
         return await self.labeler.SuggestLabels(labeler_pb2.SuggestLabelsRequest(
             project=f"projects/{project_id}", items=items, save=save, params=labeler_pb2.SuggestParams(**params)))
 
@@ -128,8 +128,8 @@ async def mesh(tmp_path, indexer_cluster) -> AsyncIterator[Mesh]:
     try:
         async with grpc.aio.insecure_channel(labeler.address) as channel, \
                 grpc.aio.insecure_channel(cluster.router_address) as router:
-            yield Mesh(labeler.address, labeler_pb2_grpc.LabelerServiceStub(channel), indexer_pb2_grpc.IndexerServiceStub(router),
-                       embedder, f"http://127.0.0.1:{port}/metrics")
+            yield Mesh(labeler.address, labeler_pb2_grpc.LabelerServiceStub(channel),
+                       indexer_pb2_grpc.IndexerServiceStub(router), embedder, f"http://127.0.0.1:{port}/metrics")
     finally:
         await labeler.stop(grace=0)
         await embedder.stop(grace=0)
@@ -425,7 +425,7 @@ async def test_mine_the_pool_without_near_duplicates_and_list_uncertain(mesh):
     by_label = await mine(50, label="blue")
     assert by_label[0].id.startswith("blue-pool-")
     strict = await mine(50, examples=example, duplicate_similarity=0.3)
-    assert 0 < len(strict) < len(whole) and [h.id for h in strict][0] == ids[0]
+    assert 0 < len(strict) < len(whole) and strict[0].id == ids[0]
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await mesh.labeler.MinePool(labeler_pb2.MinePoolRequest(project="projects/colours"))
     assert outcome(raised.value)[:2] == (grpc.StatusCode.INVALID_ARGUMENT, "NO_EXAMPLES")

@@ -13,12 +13,12 @@ import grpc
 import numpy as np
 import pytest
 from google.longrunning import operations_pb2_grpc
-from simmesh_proto.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc, indexer_pb2, indexer_pb2_grpc
 from support.models import png_bytes, tiny_embedding_model, tiny_manifest
 
 from simmesh.embedder.app import build_app
 from simmesh.embedder.settings import EmbedderSettings
 from simmesh_client.operations import wait_operation
+from simmesh_proto.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc, indexer_pb2, indexer_pb2_grpc
 
 pytestmark = pytest.mark.integration
 

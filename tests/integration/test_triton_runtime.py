@@ -13,13 +13,13 @@ import onnxruntime as ort
 import pytest
 import tritonclient.grpc as grpcclient
 from onnx import TensorProto, helper, numpy_helper
-from simmesh_proto.v1 import embedder_pb2
 
 from simmesh.devstack.process import free_port
 from simmesh.devstack.triton import TritonServer
 from simmesh.embedder.runtime import OnnxRuntimeRuntime, Runtime, TritonRuntime
 from simmesh.kit.blobstore import S3BlobStore
 from simmesh.kit.errors import SimmeshError
+from simmesh_proto.v1 import embedder_pb2
 
 pytestmark = pytest.mark.integration
 

@@ -44,7 +44,7 @@ def _up(args: argparse.Namespace) -> int:
     print(f"  {'what':<10} {'listens on':<32} {'pid':>8}  log")
     for name, address, pid, log in mesh.processes():
         print(f"  {name:<10} {address:<32} {pid or '':>8}  {log}")
-    print("\n  try: grpcurl -plaintext localhost:%s list" % mesh.ports["embedder"])
+    print(f"\n  try: grpcurl -plaintext localhost:{mesh.ports['embedder']} list")
     print("Ctrl-C (or `make down`) stops everything.", flush=True)
     try:
         while not stop["now"]:

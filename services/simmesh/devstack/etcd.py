@@ -74,7 +74,7 @@ class EtcdServer:
             "--log-level=warn",
         ]
 
-    def start(self, timeout: float = 30.0) -> "EtcdServer":
+    def start(self, timeout: float = 30.0) -> EtcdServer:
         """Starts etcd and returns once it answers `/health` with `true`."""
         if self._process is not None and self._process.alive():
             return self
@@ -100,7 +100,7 @@ class EtcdServer:
         if self._process is not None:
             self._process.kill()
 
-    def __enter__(self) -> "EtcdServer":
+    def __enter__(self) -> EtcdServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

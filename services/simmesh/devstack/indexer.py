@@ -79,7 +79,7 @@ class IndexerCluster:
         ).start(lambda: serving(self.router_address, timeout=0.5), timeout=60)
         return self.router
 
-    def start(self) -> "IndexerCluster":
+    def start(self) -> IndexerCluster:
         try:
             for ordinal in range(len(self.shard_ports)):
                 self.start_shard(ordinal)
@@ -95,7 +95,7 @@ class IndexerCluster:
                 proc.stop(grace=10)
         try:
             self.store.delete_prefix("")
-        except Exception:  # noqa: BLE001 - best effort clean-up of a test bucket
+        except Exception:  # best effort clean-up of a test bucket
             pass
 
     def logs(self) -> str:

@@ -10,6 +10,7 @@ documented ones.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import secrets
@@ -19,6 +20,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -31,6 +33,8 @@ from simmesh.embedder.runtime import prepare_repository
 from simmesh.kit.blobstore import S3BlobStore
 
 SERVICES = ("embedder", "indexer", "catalog", "labeler")
+
+C = TypeVar("C")
 
 DEFAULT_PORTS = {
     "embedder": 50051,
@@ -109,9 +113,10 @@ class Mesh:
         return creds
 
     def triton_repository(self) -> str:
-        return f"s3://{self.s3.endpoint}/{BUCKETS['models']}/triton"
+        return f"s3://{_started(self.s3, 'S3 server').endpoint}/{BUCKETS['models']}/triton"
 
     def service_env(self, name: str) -> dict[str, str]:
+        etcd, s3 = _started(self.etcd, "etcd"), _started(self.s3, "S3 server")
         env = dict(os.environ)
         env.update(
             SIMMESH_HOST=self.config.host,
@@ -120,11 +125,11 @@ class Mesh:
             SIMMESH_DATA_DIR=str(self.data_dir / name),
             SIMMESH_LOG_LEVEL=env.get("SIMMESH_LOG_LEVEL", "INFO"),
             SIMMESH_AUTH_TOKEN=self.config.auth_token,
-            SIMMESH_ETCD_ENDPOINTS=self.etcd.endpoint,
-            SIMMESH_S3_ENDPOINT=self.s3.endpoint,
-            SIMMESH_S3_ACCESS_KEY=self.s3.access_key,
-            SIMMESH_S3_SECRET_KEY=self.s3.secret_key,
-            SIMMESH_S3_REGION=self.s3.region,
+            SIMMESH_ETCD_ENDPOINTS=etcd.endpoint,
+            SIMMESH_S3_ENDPOINT=s3.endpoint,
+            SIMMESH_S3_ACCESS_KEY=s3.access_key,
+            SIMMESH_S3_SECRET_KEY=s3.secret_key,
+            SIMMESH_S3_REGION=s3.region,
             SIMMESH_EMBEDDER_ADDR=self.addresses["embedder"],
             SIMMESH_INDEXER_ADDR=self.addresses["indexer"],
             SIMMESH_CATALOG_ADDR=self.addresses["catalog"],
@@ -140,7 +145,7 @@ class Mesh:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def start(self, timeout: float = 120.0) -> "Mesh":
+    def start(self, timeout: float = 120.0) -> Mesh:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         creds = self._credentials()
         try:
@@ -149,8 +154,9 @@ class Mesh:
             self.s3 = S3Server(self.data_dir / "s3", self.log_dir, port=self.ports["s3"],
                                access_key=creds["access_key"], secret_key=creds["secret_key"])
             with ThreadPoolExecutor(2) as pool:
-                for future in [pool.submit(self.etcd.start), pool.submit(self.s3.start)]:
-                    future.result()
+                etcd_started, s3_started = pool.submit(self.etcd.start), pool.submit(self.s3.start)
+                etcd_started.result()
+                s3_started.result()
             self._make_buckets()
             if self.config.with_triton:
                 self.triton = TritonServer(
@@ -177,7 +183,7 @@ class Mesh:
                 ).start()
             deadline = time.monotonic() + timeout
             for name, proc in self.services.items():
-                proc.wait_ready(lambda n=name: serving(self.address_of(n), timeout=1.0),
+                proc.wait_ready(functools.partial(serving, self.address_of(name), timeout=1.0),
                                 max(1.0, deadline - time.monotonic()))
         except BaseException:
             self.stop()
@@ -186,9 +192,9 @@ class Mesh:
         return self
 
     def _make_buckets(self) -> None:
+        s3 = _started(self.s3, "S3 server")
         for bucket in BUCKETS.values():
-            store = S3BlobStore(self.s3.endpoint, bucket, "", self.s3.access_key, self.s3.secret_key,
-                                self.s3.region)
+            store = S3BlobStore(s3.endpoint, bucket, "", s3.access_key, s3.secret_key, s3.region)
             if bucket == BUCKETS["models"]:
                 prepare_repository(store, "triton")
 
@@ -203,7 +209,7 @@ class Mesh:
         if state.exists():
             state.unlink()
 
-    def __enter__(self) -> "Mesh":
+    def __enter__(self) -> Mesh:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -233,6 +239,13 @@ class Mesh:
         (self.data_dir / "mesh.json").write_text(json.dumps(state, indent=2))
 
 
+def _started(component: C | None, what: str) -> C:
+    """`component` as `Mesh.start()` made it; raises if the mesh has not started it."""
+    if component is None:
+        raise RuntimeError(f"the mesh's {what} is not started")
+    return component
+
+
 def faiss_threads(nodes_on_this_machine: int) -> int:
     """FAISS threads per shard node so that the nodes together use the cores once: OpenMP
     threads beyond the cores spin against each other and slow every node down."""
@@ -251,4 +264,4 @@ def serving(address: str, service: str = "", timeout: float = 2.0) -> bool:
     return reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
-__all__ = ["Mesh", "MeshConfig", "ProcessFailed", "serving", "SERVICES", "DEFAULT_PORTS", "BUCKETS"]
+__all__ = ["BUCKETS", "DEFAULT_PORTS", "SERVICES", "Mesh", "MeshConfig", "ProcessFailed", "serving"]

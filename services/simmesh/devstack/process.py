@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-
 # Ports below this are left to well-known services.
 _LOWEST_PORT = 10000
 _handed_out: set[int] = set()
@@ -107,16 +106,22 @@ class ManagedProcess:
         self.log_path = Path(log_path)
         self.env = dict(os.environ if env is None else env)
         self.cwd = cwd
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
 
-    def start(self, ready: Callable[[], bool] | None = None, timeout: float = 60.0) -> "ManagedProcess":
+    @property
+    def started(self) -> subprocess.Popen[bytes]:
+        """The running (or exited) child; raises if `start()` has not run."""
+        if self.proc is None:
+            raise RuntimeError(f"{self.name} was not started")
+        return self.proc
+
+    def start(self, ready: Callable[[], bool] | None = None, timeout: float = 60.0) -> ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")
-        try:
+        with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 self.argv,
                 stdout=log,
@@ -126,21 +131,20 @@ class ManagedProcess:
                 cwd=self.cwd,
                 start_new_session=True,
             )
-        finally:
-            log.close()
         if ready is not None:
             self.wait_ready(ready, timeout)
         return self
 
     def wait_ready(self, ready: Callable[[], bool], timeout: float) -> None:
+        proc = self.started
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise ProcessFailed(f"{self.name} exited with {self.proc.returncode}\n{self.log_tail()}")
+            if proc.poll() is not None:
+                raise ProcessFailed(f"{self.name} exited with {proc.returncode}\n{self.log_tail()}")
             try:
                 if ready():
                     return
-            except Exception:  # noqa: BLE001 - a probe that fails means "not ready yet"
+            except Exception:  # a probe that fails means "not ready yet"
                 pass
             time.sleep(0.1)
         self.stop()
@@ -151,7 +155,7 @@ class ManagedProcess:
 
     def signal(self, sig: int) -> None:
         if self.alive():
-            os.killpg(self.proc.pid, sig)
+            os.killpg(self.started.pid, sig)
 
     def kill(self) -> None:
         """SIGKILL the process group at once (crash simulation) and reap it."""

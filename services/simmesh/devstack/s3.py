@@ -123,7 +123,7 @@ class S3Server:
             argv += [f"-filer.localSocket={sockets / 'filer.sock'}", f"-s3.localSocket={sockets / 's3.sock'}"]
         return argv
 
-    def start(self, timeout: float = 60.0) -> "S3Server":
+    def start(self, timeout: float = 60.0) -> S3Server:
         """Starts the server; returns once a signed ListBuckets call succeeds and the master knows
         every volume already on disk (before that, reads of existing objects fail)."""
         if self._process is not None and self._process.alive():
@@ -204,7 +204,7 @@ class S3Server:
         with os.fdopen(fd, "w") as out:
             json.dump(identities, out)
 
-    def __enter__(self) -> "S3Server":
+    def __enter__(self) -> S3Server:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

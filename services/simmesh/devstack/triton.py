@@ -37,7 +37,7 @@ def _dist_dir() -> Path:
     spec = importlib.util.find_spec("pytriton")
     if spec is None or not spec.submodule_search_locations:
         raise ImportError("nvidia-pytriton is not installed")
-    return Path(list(spec.submodule_search_locations)[0]).resolve() / "tritonserver"
+    return Path(next(iter(spec.submodule_search_locations))).resolve() / "tritonserver"
 
 
 def _libs_dir() -> Path:
@@ -113,7 +113,7 @@ class TritonServer(ManagedProcess):
         self.backend_dir = self.log_dir / "backends"
         dist = _dist_dir()
         argv = [
-            dist / "bin" / "tritonserver",
+            str(dist / "bin" / "tritonserver"),
             f"--model-repository={self.repository}",
             "--model-control-mode=explicit",
             f"--backend-directory={self.backend_dir}",
@@ -158,7 +158,7 @@ class TritonServer(ManagedProcess):
         with grpcclient.InferenceServerClient(self.grpc_url) as client:
             return client.is_server_live(client_timeout=1.0)
 
-    def start(self, timeout: float = 60.0) -> "TritonServer":  # type: ignore[override]
+    def start(self, timeout: float = 60.0) -> TritonServer:  # type: ignore[override]
         """Start and wait until the gRPC endpoint reports the server live."""
         self._prepare_backends()
         super().start(ready=self.live, timeout=timeout)

@@ -26,7 +26,7 @@ import urllib.parse
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
@@ -160,7 +160,7 @@ class FileBlobStore:
 
     def get_to_file(self, key: str, path: Path) -> None:
         try:
-            source = open(self._path(key), "rb")
+            source = open(self._path(key), "rb")  # noqa: SIM115 - closed by the `with` below, out of this `try`
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise _not_found(key) from None
         with source:
@@ -288,7 +288,7 @@ def _info(key: str, st: os.stat_result) -> BlobInfo:
         key=key,
         size=st.st_size,
         etag=f"{st.st_size:x}-{st.st_mtime_ns:x}-{st.st_ino:x}",
-        modified=datetime.fromtimestamp(st.st_mtime, tz=timezone.utc),
+        modified=datetime.fromtimestamp(st.st_mtime, tz=UTC),
     )
 
 
@@ -379,6 +379,9 @@ class S3BlobStore:
         name = self._name(key)
         with _s3_errors(key):
             obj = self._client.stat_object(self.bucket, name)
+        if obj.size is None or obj.etag is None or obj.last_modified is None:  # a HEAD answer carries all three
+            raise Internal(f"the S3 server described {key!r} without size, ETag or Last-Modified",
+                           reason="BLOB_STORE_ERROR")
         return BlobInfo(key=key, size=obj.size, etag=obj.etag, modified=obj.last_modified)
 
     def exists(self, key: str) -> bool:

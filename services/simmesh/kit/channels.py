@@ -24,7 +24,7 @@ class _Token(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInt
         self._header = ("authorization", f"Bearer {token}")
 
     def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
-        metadata = list(details.metadata or []) + [self._header]
+        metadata = [*(details.metadata or []), self._header]
         return grpc.aio.ClientCallDetails(details.method, details.timeout, metadata, details.credentials,
                                           details.wait_for_ready)
 

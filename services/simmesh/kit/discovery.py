@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any, Protocol
 
 import grpc
 import pyetcd
@@ -38,7 +39,6 @@ from simmesh.kit.errors import FailedPrecondition, InvalidArgument, Unavailable
 
 log = logging.getLogger(__name__)
 
-EtcdClient = pyetcd.MultiEndpointEtcd3Client
 Changes = Mapping[str, bytes | None]  # key -> new value, None where the key was deleted
 
 # gRPC channel options: reconnect quickly after an etcd restart, notice dead connections.
@@ -50,6 +50,45 @@ _CHANNEL_OPTIONS = [
     ("grpc.keepalive_timeout_ms", 5_000),
     ("grpc.keepalive_permit_without_calls", 1),
 ]
+
+
+class EtcdLease(Protocol):
+    """A granted lease: its id and the TTL etcd granted."""
+
+    id: int
+    ttl: int
+
+
+class EtcdClient(Protocol):
+    """What simmesh uses of an etcd client: pyetcd's `MultiEndpointEtcd3Client`, as `EtcdConfig.connect()`
+    makes it. pyetcd ships no type information, so its calls are described here."""
+
+    call_credentials: grpc.CallCredentials | None
+    metadata: tuple[tuple[str, str], ...] | None
+    transactions: Any  # builds a transaction's compares and requests: `version(key) == 0`, `put(key, value)`
+
+    @property
+    def channel(self) -> grpc.Channel: ...
+
+    def lease(self, ttl: int, lease_id: int | None = None) -> EtcdLease: ...
+
+    def revoke_lease(self, lease_id: int) -> None: ...
+
+    def put(self, key: str, value: bytes | str, lease: int | None = None, prev_kv: bool = False) -> Any:
+        """Returns etcd's PutResponse."""
+
+    def delete(self, key: str, prev_kv: bool = False, return_response: bool = False) -> Any:
+        """Returns whether the key was deleted, or etcd's DeleteRangeResponse with `return_response`."""
+
+    def transaction(
+        self, compare: list[Any], success: list[Any] | None = None, failure: list[Any] | None = None
+    ) -> tuple[bool, list[Any]]:
+        """Returns whether the compares held, and the responses of the requests that ran."""
+
+    def get_prefix_response(self, key_prefix: str, **kwargs: Any) -> Any:
+        """Returns etcd's RangeResponse (`kvs`, `header.revision`)."""
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -75,7 +114,8 @@ class EtcdConfig:
             pyetcd.Endpoint(host, port, secure=False, time_retry=1.0, opts=_CHANNEL_OPTIONS)
             for host, port in self.addresses
         ]
-        return pyetcd.MultiEndpointEtcd3Client(endpoints=endpoints, timeout=timeout, failover=True)
+        client: EtcdClient = pyetcd.MultiEndpointEtcd3Client(endpoints=endpoints, timeout=timeout, failover=True)
+        return client
 
 
 def _parse_endpoints(text: str) -> list[tuple[str, int]]:
@@ -208,7 +248,7 @@ class Session:
             except Exception:
                 log.exception("on_lost callback failed")
 
-    def __enter__(self) -> "Session":
+    def __enter__(self) -> Session:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -288,7 +328,7 @@ class PrefixWatcher:
         if self._thread is not threading.current_thread():
             self._thread.join()
 
-    def __enter__(self) -> "PrefixWatcher":
+    def __enter__(self) -> PrefixWatcher:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -32,14 +32,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class _StdoutJsonHandler(logging.StreamHandler):
+    """The handler `configure_logging` installs, told apart from any other so it is replaced, not doubled."""
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     """Route the root logger to stdout as JSON lines (idempotent)."""
     root = logging.getLogger()
     for handler in list(root.handlers):
-        if getattr(handler, "_simmesh", False):
+        if isinstance(handler, _StdoutJsonHandler):
             root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(JsonFormatter(service))
-    handler._simmesh = True  # type: ignore[attr-defined]
-    root.addHandler(handler)
+    json_handler = _StdoutJsonHandler(sys.stdout)
+    json_handler.setFormatter(JsonFormatter(service))
+    root.addHandler(json_handler)
     root.setLevel(level.upper())

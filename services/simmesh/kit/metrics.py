@@ -7,6 +7,8 @@ Each server owns a `Metrics` with its own registry, so several servers can live 
 
 from __future__ import annotations
 
+from wsgiref.simple_server import WSGIServer
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, start_http_server
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -29,9 +31,10 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
-        self._extra: dict[str, Histogram | Counter] = {}
+        self._histograms: dict[str, Histogram] = {}
+        self._counters: dict[str, Counter] = {}
         self.http_port: int | None = None
-        self._http_server = None
+        self._http_server: WSGIServer | None = None
 
     def observe_rpc(self, method: str, code: str, seconds: float) -> None:
         self.rpc_total.labels(self.service, method, code).inc()
@@ -39,14 +42,14 @@ class Metrics:
 
     def histogram(self, name: str, doc: str, labels: tuple[str, ...] = ()) -> Histogram:
         """A histogram of this server's registry, created on first use."""
-        if name not in self._extra:
-            self._extra[name] = Histogram(name, doc, list(labels), buckets=LATENCY_BUCKETS, registry=self.registry)
-        return self._extra[name]  # type: ignore[return-value]
+        if name not in self._histograms:
+            self._histograms[name] = Histogram(name, doc, list(labels), buckets=LATENCY_BUCKETS, registry=self.registry)
+        return self._histograms[name]
 
     def counter(self, name: str, doc: str, labels: tuple[str, ...] = ()) -> Counter:
-        if name not in self._extra:
-            self._extra[name] = Counter(name, doc, list(labels), registry=self.registry)
-        return self._extra[name]  # type: ignore[return-value]
+        if name not in self._counters:
+            self._counters[name] = Counter(name, doc, list(labels), registry=self.registry)
+        return self._counters[name]
 
     def serve_http(self, host: str, port: int) -> int:
         """Expose /metrics on `port` (0 = any free port); returns the port."""

@@ -14,13 +14,20 @@ import os
 import types
 import typing
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from simmesh.kit.blobstore import BlobStoreConfig
 
 ENV_PREFIX = "SIMMESH_"
 
-T = TypeVar("T")
+
+class _Dataclass(Protocol):
+    """A class made by `@dataclass`: what `dataclasses.fields` reads."""
+
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
+
+
+T = TypeVar("T", bound=_Dataclass)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,7 +127,9 @@ def load_settings(
 class BlobSettings:
     """Where artifacts live: `file:///dir` (one machine) or `s3://bucket/prefix` (MinIO, S3)."""
 
-    blob_url: str = dataclasses.field(default="", metadata={"help": "object store URL; empty = file store under data_dir"})
+    blob_url: str = dataclasses.field(
+        default="", metadata={"help": "object store URL; empty = file store under data_dir"}
+    )
     s3_endpoint: str = dataclasses.field(default="", metadata={"help": "S3 endpoint, e.g. http://minio:9000"})
     s3_access_key: str = dataclasses.field(default="", metadata={"help": "S3 access key"})
     s3_secret_key: str = dataclasses.field(default="", metadata={"help": "S3 secret key"})

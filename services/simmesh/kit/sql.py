@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Column, Connection, DateTime, Engine, create_engine, event
@@ -35,7 +35,7 @@ def open_engine(url: str) -> Engine:
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API objects
+    def _on_connect(dbapi_connection, _record) -> None:
         dbapi_connection.isolation_level = None  # transactions are begun below, explicitly
         cursor = dbapi_connection.cursor()
         for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL", "busy_timeout=30000"):
@@ -57,12 +57,12 @@ def time_columns() -> list[Column]:
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def utc(value: datetime) -> datetime:
     """`value` as an aware UTC datetime (SQLite hands naive ones back)."""
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def in_chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
