@@ -37,7 +37,7 @@ from PIL import Image
 from simmesh_proto.v1 import catalog_pb2
 
 from simmesh.catalog.training import TrainedModel, TrainingSet, one_shot_accuracy, retrieval, train
-from simmesh.embedder.preprocess import preprocess
+from simmesh.imaging.preprocess import preprocess
 
 DEFAULT_ZIP = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "omniglot" / "images_background_small1.zip"
 WAYS, TRIALS = 20, 20

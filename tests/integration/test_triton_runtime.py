@@ -17,7 +17,9 @@ from simmesh_proto.v1 import embedder_pb2
 
 from simmesh.devstack.process import free_port
 from simmesh.devstack.triton import TritonServer
-from simmesh.embedder.runtime import OnnxRuntimeRuntime, Runtime, TritonRuntime
+from simmesh.embedder.onnx_runtime import OnnxRuntimeRuntime
+from simmesh.embedder.runtime import Runtime
+from simmesh.embedder.triton_runtime import TritonRuntime
 from simmesh.kit.blobstore import S3BlobStore
 from simmesh.kit.errors import SimmeshError
 

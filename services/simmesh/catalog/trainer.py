@@ -4,8 +4,8 @@
 
 Refused before any operation starts: an unknown task (NOT_FOUND), a task without similarity
 types (FAILED_PRECONDITION NO_SIMILARITY_TYPES), fewer than two training groups holding images
-(FAILED_PRECONDITION NEED_MORE_GROUPS) or none holding two (NEED_MORE_SAMPLES), a bad training config (INVALID_ARGUMENT), an imported
-backbone that does not exist (NOT_FOUND), an unreachable embedder (UNAVAILABLE).
+(FAILED_PRECONDITION NEED_MORE_GROUPS) or none holding two (NEED_MORE_SAMPLES), a bad training config
+(INVALID_ARGUMENT), an imported backbone that does not exist (NOT_FOUND), an unreachable embedder (UNAVAILABLE).
 
 The job reads the image bytes of the graph the checks saw (one snapshot), trains in a thread
 (stages `loading`, `training`, `evaluating`, `exporting`, `done` in TrainingMetadata), then
@@ -110,7 +110,7 @@ class Trainer:
                 raise InvalidArgument("an imported backbone needs training_config.backbone_model "
                                       "(`models/{model}` or `models/{model}/versions/{n}`)",
                                       reason="BACKBONE_REQUIRED", field="training_config.backbone_model")
-            backbone = await asyncio.to_thread(self.backbones.load, config.backbone_model)
+            backbone = await self.backbones.load(config.backbone_model)
             config.backbone_model = backbone.version
         number = await self.publisher.next_number(task.model_id)
         return Run(task_id, graph, config, backbone, version_name(task_id, number))

@@ -20,11 +20,14 @@ from dataclasses import dataclass
 import numpy as np
 from simmesh_proto.v1 import common_pb2, embedder_pb2
 
-from simmesh.embedder.images import ImageLimits, ImageSource, decode_batch
-from simmesh.embedder.preprocess import preprocess
-from simmesh.embedder.registry import ModelRegistry, check_model_id, parse_model_name, runtime_key
+from simmesh.embedder.registry import ModelRegistry, check_model_id, runtime_key
 from simmesh.embedder.runtime import Runtime, machine_cores
+from simmesh.imaging.decode import decode_batch
+from simmesh.imaging.limits import ImageLimits
+from simmesh.imaging.preprocess import preprocess
+from simmesh.imaging.source import ImageSource
 from simmesh.kit.errors import InvalidArgument, SimmeshError
+from simmesh.kit.model_registry import parse_model_name
 
 log = logging.getLogger("simmesh.embedder")
 
