@@ -1,11 +1,4 @@
-"""The model registry, kept in the object store (the layout is `kit.model_registry.RegistryLayout`).
-
-A version is written file by file with `version.json` last, and `model.json` is updated after
-it, so a crash half-way leaves at most an unlisted version folder that the next import of that
-model overwrites. A new version's manifest is checked against the graph: the named input and
-output exist, the input's shape agrees with the manifest's layout and size, and a trial run on a
-small batch gives outputs of the manifest's dimension.
-"""
+"""The model registry: models and versions kept in the object store, written only here."""
 
 from __future__ import annotations
 
@@ -48,7 +41,14 @@ def _now() -> timestamp_pb2.Timestamp:
 
 
 class ModelRegistry:
-    """Models and versions in a blob store. Methods block: call them off the event loop."""
+    """Models and versions in a blob store. Methods block: call them off the event loop.
+
+    A version is written file by file with `version.json` last, and `model.json` is updated after
+    it, so a crash half-way leaves at most an unlisted version folder that the next import of that
+    model overwrites. A new version's manifest is checked against the graph: the named input and
+    output exist, the input's shape agrees with the manifest's layout and size, and a trial run on a
+    small batch gives outputs of the manifest's dimension.
+    """
 
     def __init__(self, store: BlobStore, prefix: str = "models") -> None:
         self.store = store
