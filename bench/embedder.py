@@ -35,9 +35,9 @@ from simmesh.devstack.process import ManagedProcess, free_port
 from simmesh.devstack.s3 import S3Server
 from simmesh.devstack.triton import TritonServer, tritonserver_available
 from simmesh.embedder.builtin import BUILTIN_MODELS
-from simmesh.embedder.images import decode
-from simmesh.embedder.preprocess import preprocess
-from simmesh.embedder.runtime import prepare_repository
+from simmesh.embedder.triton_runtime import prepare_repository
+from simmesh.imaging.decode import decode
+from simmesh.imaging.preprocess import preprocess
 from simmesh.kit.blobstore import S3BlobStore
 from simmesh_proto.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc
 

@@ -24,7 +24,7 @@ import onnxruntime as ort
 from PIL import Image, ImageDraw, ImageEnhance, ImageFont, ImageOps
 
 from simmesh.embedder.builtin import BUILTIN_MODELS
-from simmesh.embedder.preprocess import preprocess
+from simmesh.imaging.preprocess import preprocess
 
 DEFAULT_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "imagenet-sample"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}

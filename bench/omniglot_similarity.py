@@ -36,7 +36,7 @@ import torch
 from PIL import Image
 
 from simmesh.catalog.training import TrainedModel, TrainingSet, one_shot_accuracy, retrieval, train
-from simmesh.embedder.preprocess import preprocess
+from simmesh.imaging.preprocess import preprocess
 from simmesh_proto.v1 import catalog_pb2
 
 DEFAULT_ZIP = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "omniglot" / "images_background_small1.zip"

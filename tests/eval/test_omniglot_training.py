@@ -19,8 +19,8 @@ from simmesh.catalog.training import TrainingSet, prepare, retrieval
 from simmesh.catalog.training.backbone import TOLERANCE, backbone_features, merge, train_head
 from simmesh.catalog.training.loop import Hooks, embed
 from simmesh.catalog.training.options import resolve
-from simmesh.embedder.preprocess import preprocess
-from simmesh.embedder.registry import validate
+from simmesh.imaging.manifest import validate
+from simmesh.imaging.preprocess import preprocess
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 from simmesh.devstack.process import free_port
 from simmesh.devstack.triton import TritonServer
-from simmesh.embedder.runtime import OnnxRuntimeRuntime, Runtime, TritonRuntime
+from simmesh.embedder.onnx_runtime import OnnxRuntimeRuntime
+from simmesh.embedder.runtime import Runtime
+from simmesh.embedder.triton_runtime import TritonRuntime
 from simmesh.kit.blobstore import S3BlobStore
 from simmesh.kit.errors import SimmeshError
 from simmesh_proto.v1 import embedder_pb2

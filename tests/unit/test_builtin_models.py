@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from simmesh.embedder.builtin import BUILTIN_MODELS, BuiltinModel
-from simmesh.embedder.preprocess import preprocess
+from simmesh.imaging.preprocess import preprocess
 
 NAMES = sorted(BUILTIN_MODELS)
 

@@ -13,9 +13,9 @@ from simmesh_proto.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc
 from support.models import png_bytes, tiny_embedding_model, tiny_manifest
 
 from simmesh.embedder.app import build_app
-from simmesh.embedder.preprocess import preprocess
-from simmesh.embedder.images import decode
 from simmesh.embedder.settings import EmbedderSettings
+from simmesh.imaging.decode import decode
+from simmesh.imaging.preprocess import preprocess
 
 from fixtures.status import fields_of, reason_of
 

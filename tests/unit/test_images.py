@@ -20,7 +20,9 @@ from PIL import Image
 from simmesh_proto.v1 import common_pb2
 
 from simmesh.devstack.process import free_port
-from simmesh.embedder.images import ImageLimits, ImageSource, decode, decode_batch
+from simmesh.imaging.decode import decode, decode_batch
+from simmesh.imaging.limits import ImageLimits
+from simmesh.imaging.source import ImageSource
 from simmesh.kit.blobstore import FileBlobStore
 from simmesh.kit.errors import SimmeshError
 

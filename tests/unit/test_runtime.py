@@ -12,7 +12,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from simmesh_proto.v1 import embedder_pb2
 
-from simmesh.embedder.runtime import OnnxRuntimeRuntime, Runtime
+from simmesh.embedder.onnx_runtime import OnnxRuntimeRuntime
+from simmesh.embedder.runtime import Runtime
 from simmesh.kit.errors import SimmeshError
 
 INPUT, OUTPUT, SHAPE, DIM = "pixels", "embedding", (3, 8, 8), 16

@@ -19,9 +19,9 @@ from simmesh.catalog.training.export import export_module
 from simmesh.catalog.training.loop import embed
 from simmesh.catalog.training.network import CompactCNN, ProjectionHead
 from simmesh.catalog.training.options import resolve
-from simmesh.embedder.images import decode
-from simmesh.embedder.preprocess import preprocess
-from simmesh.embedder.registry import validate
+from simmesh.imaging.decode import decode
+from simmesh.imaging.manifest import validate
+from simmesh.imaging.preprocess import preprocess
 from simmesh.kit.errors import Cancelled, FailedPrecondition, InvalidArgument
 from support.models import tiny_embedding_model, tiny_manifest
 

@@ -15,10 +15,10 @@ from simmesh.catalog.settings import CatalogSettings
 from simmesh.catalog.store import default_db_url, open_catalog_store
 from simmesh.catalog.trainer import Trainer
 from simmesh.catalog.versions import Versions
-from simmesh.embedder.images import ImageSource
-from simmesh.embedder.registry import ModelRegistry
+from simmesh.imaging.source import ImageSource
 from simmesh.kit.blobstore import open_blobstore
 from simmesh.kit.channels import open_channel
+from simmesh.kit.model_registry import RegistryReader
 from simmesh.kit.operations import close_operations, open_operations, operations_binding
 from simmesh.kit.server import App, binding, build_server
 
@@ -35,7 +35,7 @@ async def build_app(settings: CatalogSettings) -> App:
     operations = open_operations(settings.data_dir)
     operations.recover()
     versions = Versions(store, embedder)
-    trainer = Trainer(store, blobs, Backbones(ModelRegistry(models)), Publisher(store, embedder), operations)
+    trainer = Trainer(store, blobs, Backbones(RegistryReader(embedder, models)), Publisher(store, embedder), operations)
     servicer = CatalogServicer(store, images, trainer=trainer, versions=versions,
                                deployer=Deployer(versions, indexer, operations),
                                descriptors=Descriptors(versions, embedder, indexer))

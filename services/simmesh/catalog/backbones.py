@@ -1,10 +1,4 @@
-"""Imported backbones for training: the ONNX file and manifest of a registry version, read straight
-from the object store the embedder keeps its registry in (`models/{m}/versions/{n}`).
-
-    backbones = Backbones(ModelRegistry(open_blobstore(settings.blob_config(settings.models_blob_url))))
-    backbone = backbones.load("models/mobilenet")          # the default version, or .../versions/3
-    train(..., backbone=(backbone.onnx, backbone.manifest))
-"""
+"""Imported backbones for training: a registry version's manifest and ONNX file, read through the registry port."""
 
 from __future__ import annotations
 
@@ -12,7 +6,7 @@ from dataclasses import dataclass
 
 from simmesh_proto.v1 import embedder_pb2
 
-from simmesh.embedder.registry import ModelRegistry, parse_model_name
+from simmesh.kit.model_registry import RegistryReader
 
 FIELD = "training_config.backbone_model"
 
@@ -26,15 +20,19 @@ class Backbone:
 
 
 class Backbones:
-    """Reads registry versions; never writes."""
+    """Reads registry versions; never writes.
 
-    def __init__(self, registry: ModelRegistry) -> None:
+        backbones = Backbones(RegistryReader(embedder, open_blobstore(settings.blob_config(settings.models_blob_url))))
+        backbone = await backbones.load("models/mobilenet")    # the default version, or .../versions/3
+        train(..., backbone=(backbone.onnx, backbone.manifest))
+    """
+
+    def __init__(self, registry: RegistryReader) -> None:
         self.registry = registry
 
-    def load(self, name: str) -> Backbone:
+    async def load(self, name: str) -> Backbone:
         """The version `models/{m}` (its default) or `models/{m}/versions/{n}` names. NOT_FOUND
-        (MODEL_NOT_FOUND, MODEL_VERSION_NOT_FOUND) when it does not exist. Blocks."""
-        version = self.registry.resolve(name, FIELD)
-        model_id, number = parse_model_name(version.name, FIELD)
-        return Backbone(version=version.name, onnx=self.registry.onnx_bytes(model_id, number),
-                        manifest=version.manifest)
+        (MODEL_NOT_FOUND, MODEL_VERSION_NOT_FOUND) when it does not exist; UNAVAILABLE when the
+        embedder cannot be reached."""
+        version = await self.registry.resolve(name, FIELD)
+        return Backbone(version=version.name, onnx=await self.registry.onnx(version.name), manifest=version.manifest)

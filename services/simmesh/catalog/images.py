@@ -24,7 +24,8 @@ from simmesh_proto.v1 import common_pb2
 from simmesh.catalog.model import Json, NewTrainingImage, TrainingImage
 from simmesh.catalog.names import GROUPS, parse_names
 from simmesh.catalog.store import CatalogStore
-from simmesh.embedder.images import ImageSource, decode
+from simmesh.imaging.decode import decode
+from simmesh.imaging.source import ImageSource
 from simmesh.kit.blobstore import DEFAULT_CONTENT_TYPE, BlobStore
 from simmesh.kit.errors import InvalidArgument, SimmeshError
 

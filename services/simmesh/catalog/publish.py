@@ -18,8 +18,8 @@ from simmesh.catalog.names import TASKS, version_name
 from simmesh.catalog.peers import EmbedderPeer
 from simmesh.catalog.store import CatalogStore
 from simmesh.catalog.training import TrainedModel
-from simmesh.embedder.registry import parse_model_name
 from simmesh.kit.errors import AlreadyExists, Cancelled, FailedPrecondition, SimmeshError
+from simmesh.kit.model_registry import parse_model_name
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from simmesh.embedder.settings import ImageSettings
+from simmesh.imaging.limits import ImageSettings
 from simmesh.kit.settings import BlobSettings, PeerSettings, ServerSettings
 
 

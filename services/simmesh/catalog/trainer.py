@@ -1,17 +1,4 @@
-"""TrainTask: checks at once, then a `train_task` operation that trains, imports and records.
-
-    operation = await trainer.start("shoes", catalog_pb2.TrainingConfig(epochs=10))
-
-Refused before any operation starts: an unknown task (NOT_FOUND), a task without similarity
-types (FAILED_PRECONDITION NO_SIMILARITY_TYPES), fewer than two training groups holding images
-(FAILED_PRECONDITION NEED_MORE_GROUPS) or none holding two (NEED_MORE_SAMPLES), a bad training config (INVALID_ARGUMENT), an imported
-backbone that does not exist (NOT_FOUND), an unreachable embedder (UNAVAILABLE).
-
-The job reads the image bytes of the graph the checks saw (one snapshot), trains in a thread
-(stages `loading`, `training`, `evaluating`, `exporting`, `done` in TrainingMetadata), then
-publishes: the model becomes the task's next registry version and the TaskVersion with the same
-number is recorded. Cancelling stops training at the next batch and leaves no version.
-"""
+"""TrainTask: checks at once, then a `train_task` operation that trains, imports and records."""
 
 from __future__ import annotations
 
@@ -67,7 +54,20 @@ def effective_config(task_config: dict, override: catalog_pb2.TrainingConfig) ->
 
 
 class Trainer:
-    """Starts and runs `train_task` operations."""
+    """Starts and runs `train_task` operations.
+
+        operation = await trainer.start("shoes", catalog_pb2.TrainingConfig(epochs=10))
+
+    Refused before any operation starts: an unknown task (NOT_FOUND), a task without similarity
+    types (FAILED_PRECONDITION NO_SIMILARITY_TYPES), fewer than two training groups holding images
+    (FAILED_PRECONDITION NEED_MORE_GROUPS) or none holding two (NEED_MORE_SAMPLES), a bad training config
+    (INVALID_ARGUMENT), an imported backbone that does not exist (NOT_FOUND), an unreachable embedder (UNAVAILABLE).
+
+    The job reads the image bytes of the graph the checks saw (one snapshot), trains in a thread
+    (stages `loading`, `training`, `evaluating`, `exporting`, `done` in TrainingMetadata), then
+    publishes: the model becomes the task's next registry version and the TaskVersion with the same
+    number is recorded. Cancelling stops training at the next batch and leaves no version.
+    """
 
     def __init__(self, store: CatalogStore, blobs: BlobStore, backbones: Backbones, publisher: Publisher,
                  operations: OperationManager) -> None:
@@ -110,7 +110,7 @@ class Trainer:
                 raise InvalidArgument("an imported backbone needs training_config.backbone_model "
                                       "(`models/{model}` or `models/{model}/versions/{n}`)",
                                       reason="BACKBONE_REQUIRED", field="training_config.backbone_model")
-            backbone = await asyncio.to_thread(self.backbones.load, config.backbone_model)
+            backbone = await self.backbones.load(config.backbone_model)
             config.backbone_model = backbone.version
         number = await self.publisher.next_number(task.model_id)
         return Run(task_id, graph, config, backbone, version_name(task_id, number))

@@ -15,8 +15,8 @@ from simmesh.catalog.model import Task, TaskVersion
 from simmesh.catalog.names import TASKS, parse_name, parse_version_name
 from simmesh.catalog.peers import EmbedderPeer
 from simmesh.catalog.store import CatalogStore
-from simmesh.embedder.registry import parse_model_name
 from simmesh.kit.errors import FailedPrecondition
+from simmesh.kit.model_registry import parse_model_name
 
 
 def not_trained(task_id: str) -> FailedPrecondition:

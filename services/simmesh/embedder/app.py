@@ -5,12 +5,14 @@ from __future__ import annotations
 from simmesh_proto.v1 import embedder_pb2, embedder_pb2_grpc
 
 from simmesh.embedder.builtin import BUILTIN_MODELS
-from simmesh.embedder.images import ImageSource
+from simmesh.embedder.embedding import Embedder, ensure_builtin_models
+from simmesh.embedder.onnx_runtime import OnnxRuntimeRuntime
 from simmesh.embedder.registry import ModelRegistry
-from simmesh.embedder.runtime import OnnxRuntimeRuntime, Runtime, TritonRuntime
-from simmesh.embedder.service import Embedder, ensure_builtin_models
+from simmesh.embedder.runtime import Runtime
 from simmesh.embedder.servicer import EmbedderServicer
 from simmesh.embedder.settings import EmbedderSettings
+from simmesh.embedder.triton_runtime import TritonRuntime
+from simmesh.imaging.source import ImageSource
 from simmesh.kit.blobstore import open_blobstore
 from simmesh.kit.errors import InvalidArgument
 from simmesh.kit.server import App, binding, build_server

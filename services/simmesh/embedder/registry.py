@@ -1,15 +1,4 @@
-"""The model registry, kept in the object store.
-
-    models/{model}/model.json                     the Model (description, source, versions)
-    models/{model}/versions/{n}/model.onnx        the ONNX file
-    models/{model}/versions/{n}/version.json      the ModelVersion (manifest, sha256, metrics)
-
-A version is written file by file with `version.json` last, and `model.json` is updated after
-it, so a crash half-way leaves at most an unlisted version folder that the next import of that
-model overwrites. A new version's manifest is checked against the graph: the named input and
-output exist, the input's shape agrees with the manifest's layout and size, and a trial run on a
-small batch gives outputs of the manifest's dimension.
-"""
+"""The model registry: models and versions kept in the object store, written only here."""
 
 from __future__ import annotations
 
@@ -17,23 +6,18 @@ import hashlib
 import re
 from collections.abc import Iterator
 
-import numpy as np
-import onnx
-import onnxruntime as ort
 from google.protobuf import json_format, timestamp_pb2
 from simmesh_proto.v1 import embedder_pb2
 
-from simmesh.embedder.preprocess import input_shape
+from simmesh.imaging.manifest import validate
 from simmesh.kit.blobstore import BlobStore
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument, NotFound
+from simmesh.kit.model_registry import RegistryLayout, default_number, parse_model_name
 from simmesh.kit.paging import clamp_page_size, decode_page_token, encode_page_token
 
 ModelManifest = embedder_pb2.ModelManifest
 
 MODEL_ID_RE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
-MODEL_NAME_RE = re.compile(r"^models/([a-z][a-z0-9-]{0,62})(?:/versions/(\d+))?$")
-# ONNX Runtime 1.31 loads IR versions up to this.
-MAX_IR_VERSION = 13
 
 
 def check_model_id(model_id: str, field: str = "model_id") -> str:
@@ -43,17 +27,6 @@ def check_model_id(model_id: str, field: str = "model_id") -> str:
             reason="INVALID_MODEL_ID", field=field,
         )
     return model_id
-
-
-def parse_model_name(name: str, field: str = "model") -> tuple[str, int]:
-    """`models/x` -> ("x", 0) (the default version); `models/x/versions/3` -> ("x", 3)."""
-    match = MODEL_NAME_RE.match(name or "")
-    if not match:
-        raise InvalidArgument(
-            f"{field} must be `models/{{model}}` or `models/{{model}}/versions/{{n}}`, got {name!r}",
-            reason="INVALID_MODEL_NAME", field=field,
-        )
-    return match.group(1), int(match.group(2) or 0)
 
 
 def runtime_key(model_id: str, version: int) -> str:
@@ -68,32 +41,32 @@ def _now() -> timestamp_pb2.Timestamp:
 
 
 class ModelRegistry:
-    """Models and versions in a blob store. Methods block: call them off the event loop."""
+    """Models and versions in a blob store. Methods block: call them off the event loop.
+
+    A version is written file by file with `version.json` last, and `model.json` is updated after
+    it, so a crash half-way leaves at most an unlisted version folder that the next import of that
+    model overwrites. A new version's manifest is checked against the graph: the named input and
+    output exist, the input's shape agrees with the manifest's layout and size, and a trial run on a
+    small batch gives outputs of the manifest's dimension.
+    """
 
     def __init__(self, store: BlobStore, prefix: str = "models") -> None:
         self.store = store
-        self.prefix = prefix.strip("/")
-
-    # -- keys -------------------------------------------------------------------------------
-
-    def _model_key(self, model_id: str) -> str:
-        return f"{self.prefix}/{model_id}/model.json"
-
-    def _version_dir(self, model_id: str, version: int) -> str:
-        return f"{self.prefix}/{model_id}/versions/{version}"
+        self.layout = RegistryLayout(prefix)
+        self.prefix = self.layout.prefix
 
     # -- reading ----------------------------------------------------------------------------
 
     def get_model(self, model_id: str) -> embedder_pb2.Model:
         try:
-            data = self.store.get_bytes(self._model_key(model_id))
+            data = self.store.get_bytes(self.layout.model_key(model_id))
         except NotFound:
             raise NotFound(f"model `models/{model_id}` does not exist", reason="MODEL_NOT_FOUND",
                            metadata={"model": f"models/{model_id}"}) from None
         return json_format.Parse(data, embedder_pb2.Model())
 
     def exists(self, model_id: str) -> bool:
-        return self.store.exists(self._model_key(model_id))
+        return self.store.exists(self.layout.model_key(model_id))
 
     def model_ids(self) -> Iterator[str]:
         for info in self.store.list(f"{self.prefix}/"):
@@ -111,12 +84,9 @@ class ModelRegistry:
 
     def get_version(self, model_id: str, version: int) -> embedder_pb2.ModelVersion:
         model = self.get_model(model_id)
-        number = version or model.default_version
-        if number <= 0:
-            raise FailedPrecondition(f"model `models/{model_id}` has no version yet", reason="MODEL_HAS_NO_VERSION",
-                                     metadata={"model": f"models/{model_id}"})
+        number = version or default_number(model)
         try:
-            data = self.store.get_bytes(f"{self._version_dir(model_id, number)}/version.json")
+            data = self.store.get_bytes(self.layout.version_key(model_id, number))
         except NotFound:
             raise NotFound(f"version `models/{model_id}/versions/{number}` does not exist",
                            reason="MODEL_VERSION_NOT_FOUND",
@@ -130,7 +100,7 @@ class ModelRegistry:
 
     def version_numbers(self, model_id: str) -> list[int]:
         numbers = set()
-        for info in self.store.list(f"{self.prefix}/{model_id}/versions/"):
+        for info in self.store.list(f"{self.layout.versions_folder(model_id)}/"):
             parts = info.key.split("/")
             if parts[-1] == "version.json":
                 numbers.add(int(parts[-2]))
@@ -147,7 +117,7 @@ class ModelRegistry:
         return [self.get_version(model_id, n) for n in page], token
 
     def onnx_bytes(self, model_id: str, version: int) -> bytes:
-        return self.store.get_bytes(f"{self._version_dir(model_id, version)}/model.onnx")
+        return self.store.get_bytes(self.layout.onnx_key(model_id, version))
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -177,9 +147,10 @@ class ModelRegistry:
             create_time=_now(),
             metrics=metrics or {},
         )
-        folder = self._version_dir(model_id, number)
-        self.store.put_bytes(f"{folder}/model.onnx", onnx_model, content_type="application/octet-stream")
-        self.store.put_bytes(f"{folder}/version.json", _json(version), content_type="application/json")
+        self.store.put_bytes(self.layout.onnx_key(model_id, number), onnx_model,
+                             content_type="application/octet-stream")
+        self.store.put_bytes(self.layout.version_key(model_id, number), _json(version),
+                             content_type="application/json")
         model.latest_version = number
         if set_default or model.default_version == 0:
             model.default_version = number
@@ -191,7 +162,7 @@ class ModelRegistry:
 
     def _put_model(self, model: embedder_pb2.Model) -> None:
         model_id = model.name.split("/")[1]
-        self.store.put_bytes(self._model_key(model_id), _json(model), content_type="application/json")
+        self.store.put_bytes(self.layout.model_key(model_id), _json(model), content_type="application/json")
 
     def update_model(self, model_id: str, *, description: str | None = None,
                      default_version: int | None = None) -> embedder_pb2.Model:
@@ -211,7 +182,7 @@ class ModelRegistry:
         """Deletes the model and its versions; returns the version numbers it had."""
         self.get_model(model_id)
         numbers = self.version_numbers(model_id)
-        self.store.delete(self._model_key(model_id))
+        self.store.delete(self.layout.model_key(model_id))
         self.store.delete_prefix(f"{self.prefix}/{model_id}/")
         return numbers
 
@@ -226,7 +197,7 @@ class ModelRegistry:
                 f"version {version} is the default of `models/{model_id}`; choose another default first",
                 reason="MODEL_VERSION_IS_DEFAULT",
             )
-        self.store.delete_prefix(f"{self._version_dir(model_id, version)}/")
+        self.store.delete_prefix(f"{self.layout.version_folder(model_id, version)}/")
         if len(numbers) == 1:
             model.default_version = 0
         model.update_time.CopyFrom(_now())
@@ -235,66 +206,3 @@ class ModelRegistry:
 
 def _json(message) -> bytes:
     return json_format.MessageToJson(message, preserving_proto_field_name=True).encode()
-
-
-def validate(manifest: ModelManifest, onnx_model: bytes, trial_batch: int = 2) -> ModelManifest:
-    """The manifest, checked against the graph and a trial run (dimension filled in if 0)."""
-    if not onnx_model:
-        raise InvalidArgument("the ONNX file is empty", reason="MODEL_INVALID", field="chunk")
-    try:
-        graph = onnx.load_model_from_string(onnx_model)
-    except Exception as error:  # noqa: BLE001 - any parse failure means "not an ONNX file"
-        raise InvalidArgument(f"not a valid ONNX file: {error}", reason="MODEL_INVALID", field="chunk") from None
-    if graph.ir_version > MAX_IR_VERSION:
-        raise InvalidArgument(
-            f"the ONNX file declares IR version {graph.ir_version}; the runtime loads IR <= {MAX_IR_VERSION} "
-            "(re-save it with an older IR version)", reason="MODEL_IR_UNSUPPORTED", field="chunk",
-        )
-    initializers = {i.name for i in graph.graph.initializer}
-    inputs = {i.name: i for i in graph.graph.input if i.name not in initializers}
-    outputs = {o.name for o in graph.graph.output}
-    if manifest.input_name not in inputs:
-        raise InvalidArgument(
-            f"manifest.input_name {manifest.input_name!r} is not an input of the graph (inputs: {sorted(inputs)})",
-            reason="MANIFEST_MISMATCH", field="header.manifest.input_name",
-        )
-    if manifest.output_name not in outputs:
-        raise InvalidArgument(
-            f"manifest.output_name {manifest.output_name!r} is not an output of the graph (outputs: {sorted(outputs)})",
-            reason="MANIFEST_MISMATCH", field="header.manifest.output_name",
-        )
-    try:
-        shape = input_shape(manifest, trial_batch)
-    except ValueError as error:
-        raise InvalidArgument(str(error), reason="INVALID_MANIFEST", field="header.manifest") from None
-    declared = [d.dim_value if d.HasField("dim_value") else None
-                for d in inputs[manifest.input_name].type.tensor_type.shape.dim]
-    if declared and (len(declared) != len(shape) or any(
-            d is not None and d != s for d, s in zip(declared[1:], shape[1:]))):
-        raise InvalidArgument(
-            f"the graph's input {manifest.input_name!r} has shape {declared}; the manifest gives [N, "
-            f"{', '.join(map(str, shape[1:]))}] (check layout, input_width and input_height)",
-            reason="MANIFEST_MISMATCH", field="header.manifest",
-        )
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    try:
-        session = ort.InferenceSession(onnx_model, options, providers=["CPUExecutionProvider"])
-        batch = np.zeros(shape, dtype=np.float32)
-        if declared and declared[0] not in (None, trial_batch):
-            batch = batch[: declared[0]]
-        output = session.run([manifest.output_name], {manifest.input_name: batch})[0]
-    except Exception as error:  # noqa: BLE001 - the trial run failing is the user's model failing
-        raise InvalidArgument(f"the trial run of the model failed: {error}", reason="MODEL_TRIAL_FAILED",
-                              field="chunk") from None
-    dimension = int(np.prod(output.shape[1:]))
-    if manifest.dimension and manifest.dimension != dimension:
-        raise InvalidArgument(
-            f"manifest.dimension is {manifest.dimension} but the output {manifest.output_name!r} has "
-            f"{dimension} values per image", reason="MANIFEST_MISMATCH", field="header.manifest.dimension",
-        )
-    checked = ModelManifest()
-    checked.CopyFrom(manifest)
-    checked.dimension = dimension
-    return checked
-

@@ -28,7 +28,7 @@ from simmesh.catalog.training.export import MAX_IR_VERSION, TrainedModel, checke
 from simmesh.catalog.training.loop import Hooks, embed, fit
 from simmesh.catalog.training.network import EPS, ProjectionHead
 from simmesh.catalog.training.options import Options
-from simmesh.embedder.preprocess import preprocess
+from simmesh.imaging.preprocess import preprocess
 from simmesh.kit.errors import Internal, InvalidArgument
 
 FAMILY = "trained-head"

@@ -22,7 +22,7 @@ from simmesh.catalog.training.export import INPUT_NAME, OUTPUT_NAME, TrainedMode
 from simmesh.catalog.training.loop import Hooks, embed, fit
 from simmesh.catalog.training.network import CompactCNN
 from simmesh.catalog.training.options import Options
-from simmesh.embedder.preprocess import preprocess
+from simmesh.imaging.preprocess import preprocess
 
 FAMILY = "trained-cnn"
 _SCALE = 1.0 / 255.0

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from simmesh.embedder.images import decode, to_rgb
+from simmesh.imaging.decode import decode, to_rgb
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument
 
 ImageInput = Image.Image | bytes

@@ -1,13 +1,4 @@
-"""The embedder's domain: images in, vectors out, per item; models imported, served, deleted.
-
-    vectors, errors = await embedder.embed("models/match", images)
-
-Each batch goes through: resolve every image to bytes (fetches and object-store reads in
-threads), decode in threads (Pillow releases the GIL), preprocess as the version's manifest
-says, one inference call for the good items, L2-normalisation when the manifest asks for it.
-A bad image fails only its own item. Versions are loaded into the runtime on first use (and on
-import); deleting a model unloads it.
-"""
+"""The embedder's domain: images in, vectors out, per item; models imported, served, deleted."""
 
 from __future__ import annotations
 
@@ -20,11 +11,14 @@ from dataclasses import dataclass
 import numpy as np
 from simmesh_proto.v1 import common_pb2, embedder_pb2
 
-from simmesh.embedder.images import ImageLimits, ImageSource, decode_batch
-from simmesh.embedder.preprocess import preprocess
-from simmesh.embedder.registry import ModelRegistry, check_model_id, parse_model_name, runtime_key
+from simmesh.embedder.registry import ModelRegistry, check_model_id, runtime_key
 from simmesh.embedder.runtime import Runtime, machine_cores
+from simmesh.imaging.decode import decode_batch
+from simmesh.imaging.limits import ImageLimits
+from simmesh.imaging.preprocess import preprocess
+from simmesh.imaging.source import ImageSource
 from simmesh.kit.errors import InvalidArgument, SimmeshError
+from simmesh.kit.model_registry import parse_model_name
 
 log = logging.getLogger("simmesh.embedder")
 
@@ -40,6 +34,17 @@ class EmbedResult:
 
 
 class Embedder:
+    """The embedder's domain: images in, vectors out, per item; models imported, served, deleted.
+
+        vectors, errors = await embedder.embed("models/match", images)
+
+    Each batch goes through: resolve every image to bytes (fetches and object-store reads in
+    threads), decode in threads (Pillow releases the GIL), preprocess as the version's manifest
+    says, one inference call for the good items, L2-normalisation when the manifest asks for it.
+    A bad image fails only its own item. Versions are loaded into the runtime on first use (and on
+    import); deleting a model unloads it.
+    """
+
     def __init__(
         self,
         registry: ModelRegistry,
@@ -142,11 +147,12 @@ class Embedder:
         raw = await self.images.resolve_batch(images, self.executor)
         decoded = await decode_batch(raw, self.limits, self.executor)
         good = [i for i, item in enumerate(decoded) if not isinstance(item, SimmeshError)]
+        pictures = [item for item in decoded if not isinstance(item, SimmeshError)]
         errors = [(i, item) for i, item in enumerate(decoded) if isinstance(item, SimmeshError)]
         vectors = np.zeros((len(images), manifest.dimension), dtype=np.float32)
         if good:
             loop = asyncio.get_running_loop()
-            batch = await loop.run_in_executor(self.executor, preprocess, [decoded[i] for i in good], manifest)
+            batch = await loop.run_in_executor(self.executor, preprocess, pictures, manifest)
             output = await self.runtime.infer(key, batch)
             if manifest.normalize and not manifest.output_normalized:
                 norms = np.linalg.norm(output, axis=1, keepdims=True)

@@ -1,13 +1,4 @@
-"""Builds a model's input batch from images, exactly as its `ModelManifest` says.
-
-Per image: bring it to the input size (`resize_policy`, bilinear), pick the channels
-(`color_order`); per batch: `pixel * scale`, then `(x - mean) / std` per channel, in the
-model's `layout`, as one contiguous float32 array.
-
-Resizing is PIL's (`Image.resize` with a source box and `reducing_gap`, so a large photo is
-first reduced by an integer factor); PIL releases the GIL while it resizes, so an `executor`
-with a few threads spreads a batch over the cores. The arithmetic is one numpy pass per batch.
-"""
+"""A model's input batch built from images exactly as its `ModelManifest` says (training and serving)."""
 
 from __future__ import annotations
 
@@ -95,6 +86,12 @@ def preprocess(
     images: Sequence[Image.Image], manifest: ModelManifest, executor: Executor | None = None
 ) -> np.ndarray:
     """The model's input batch for `images` (RGB PIL images; other modes are converted).
+
+    Per image: bring it to the input size (`resize_policy`, bilinear), pick the channels
+    (`color_order`); per batch: `pixel * scale`, then `(x - mean) / std` per channel, in the
+    model's `layout`, as one contiguous float32 array. Resizing is PIL's (a large photo is first
+    reduced by an integer factor); PIL releases the GIL while it resizes, so an `executor` with a
+    few threads spreads a batch over the cores. The arithmetic is one numpy pass per batch.
 
     `scale` 0 (unset) means 1; empty `mean`/`std` mean 0 and 1; a single value applies to
     every channel.

@@ -1,0 +1,1 @@
+"""Image handling shared by every service: sources, decoding, preprocessing and manifests."""

@@ -1,0 +1,77 @@
+"""A model manifest checked against its ONNX graph: input and output names, input shape, a trial run."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from simmesh_proto.v1.embedder_pb2 import ModelManifest
+
+from simmesh.imaging.preprocess import input_shape
+from simmesh.kit.errors import InvalidArgument
+
+# ONNX Runtime 1.31 loads IR versions up to this.
+MAX_IR_VERSION = 13
+
+
+def validate(manifest: ModelManifest, onnx_model: bytes, trial_batch: int = 2) -> ModelManifest:
+    """The manifest, checked against the graph and a trial run (dimension filled in if 0)."""
+    if not onnx_model:
+        raise InvalidArgument("the ONNX file is empty", reason="MODEL_INVALID", field="chunk")
+    try:
+        graph = onnx.load_model_from_string(onnx_model)
+    except Exception as error:  # noqa: BLE001 - any parse failure means "not an ONNX file"
+        raise InvalidArgument(f"not a valid ONNX file: {error}", reason="MODEL_INVALID", field="chunk") from None
+    if graph.ir_version > MAX_IR_VERSION:
+        raise InvalidArgument(
+            f"the ONNX file declares IR version {graph.ir_version}; the runtime loads IR <= {MAX_IR_VERSION} "
+            "(re-save it with an older IR version)", reason="MODEL_IR_UNSUPPORTED", field="chunk",
+        )
+    initializers = {i.name for i in graph.graph.initializer}
+    inputs = {i.name: i for i in graph.graph.input if i.name not in initializers}
+    outputs = {o.name for o in graph.graph.output}
+    if manifest.input_name not in inputs:
+        raise InvalidArgument(
+            f"manifest.input_name {manifest.input_name!r} is not an input of the graph (inputs: {sorted(inputs)})",
+            reason="MANIFEST_MISMATCH", field="header.manifest.input_name",
+        )
+    if manifest.output_name not in outputs:
+        raise InvalidArgument(
+            f"manifest.output_name {manifest.output_name!r} is not an output of the graph (outputs: {sorted(outputs)})",
+            reason="MANIFEST_MISMATCH", field="header.manifest.output_name",
+        )
+    try:
+        shape = input_shape(manifest, trial_batch)
+    except ValueError as error:
+        raise InvalidArgument(str(error), reason="INVALID_MANIFEST", field="header.manifest") from None
+    declared = [d.dim_value if d.HasField("dim_value") else None
+                for d in inputs[manifest.input_name].type.tensor_type.shape.dim]
+    if declared and (len(declared) != len(shape) or any(
+            d is not None and d != s for d, s in zip(declared[1:], shape[1:]))):
+        raise InvalidArgument(
+            f"the graph's input {manifest.input_name!r} has shape {declared}; the manifest gives [N, "
+            f"{', '.join(map(str, shape[1:]))}] (check layout, input_width and input_height)",
+            reason="MANIFEST_MISMATCH", field="header.manifest",
+        )
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    try:
+        session = ort.InferenceSession(onnx_model, options, providers=["CPUExecutionProvider"])
+        batch = np.zeros(shape, dtype=np.float32)
+        if declared and declared[0] not in (None, trial_batch):
+            batch = batch[: declared[0]]
+        output = session.run([manifest.output_name], {manifest.input_name: batch})[0]
+    except Exception as error:  # noqa: BLE001 - the trial run failing is the user's model failing
+        raise InvalidArgument(f"the trial run of the model failed: {error}", reason="MODEL_TRIAL_FAILED",
+                              field="chunk") from None
+    dimension = int(np.prod(output.shape[1:]))
+    if manifest.dimension and manifest.dimension != dimension:
+        raise InvalidArgument(
+            f"manifest.dimension is {manifest.dimension} but the output {manifest.output_name!r} has "
+            f"{dimension} values per image", reason="MANIFEST_MISMATCH", field="header.manifest.dimension",
+        )
+    checked = ModelManifest()
+    checked.CopyFrom(manifest)
+    checked.dimension = dimension
+    return checked
+
