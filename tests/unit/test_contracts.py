@@ -29,7 +29,7 @@ from simmesh.indexer.app import build_router
 from simmesh.indexer.servicer import IndexerServicer
 from simmesh.indexer.settings import RouterSettings
 from simmesh.indexer.shard_servicer import ShardServicer
-from simmesh.kit.operations import OperationsServicer
+from simmesh.kit.operations_service import OperationsServicer
 from simmesh.kit.server import missing_rpcs
 from simmesh.labeler.app import build_app as build_labeler
 from simmesh.labeler.servicer import LabelerServicer

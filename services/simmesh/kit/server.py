@@ -5,8 +5,9 @@ the standard health service, reflection for every registered service (the simmes
 `google.longrunning.Operations` where jobs run, Health and reflection itself), the interceptor
 (auth, errors, access log, metrics). A servicer that leaves an RPC of its service undefined is
 refused at build time, naming the RPCs, rather than answering UNIMPLEMENTED at run time.
-`App.serve()` runs until SIGTERM/SIGINT and drains: health NOT_SERVING, drain hooks (e.g. mark the etcd registration stopping), in-flight
-calls get `shutdown_grace` seconds, close hooks (e.g. revoke the lease).
+`App.serve()` runs until SIGTERM/SIGINT and drains: health NOT_SERVING, drain hooks (e.g. mark
+the etcd registration stopping), in-flight calls get `shutdown_grace` seconds, close hooks (e.g.
+revoke the lease).
 
 Tests call `build_server` with port 0 and use `app.port`.
 """
