@@ -22,14 +22,8 @@ from google.protobuf import duration_pb2, empty_pb2, struct_pb2, wrappers_pb2
 from grpc_status import rpc_status
 
 from simmesh.kit.errors import FailedPrecondition, SimmeshError, from_rpc_error
-from simmesh.kit.operations import (
-    JobContext,
-    JobFn,
-    OperationManager,
-    OperationStore,
-    RecoveryReport,
-    add_to_server,
-)
+from simmesh.kit.operations import JobContext, JobFn, OperationManager, OperationStore, RecoveryReport
+from simmesh.kit.operations_service import add_to_server
 
 from fixtures.status import error_info
 
@@ -365,7 +359,8 @@ import asyncio, json, sys
 import grpc
 from google.protobuf import struct_pb2, wrappers_pb2
 
-from simmesh.kit.operations import OperationManager, OperationStore, add_to_server
+from simmesh.kit.operations import OperationManager, OperationStore
+from simmesh.kit.operations_service import add_to_server
 
 
 def progress(value, **counts):

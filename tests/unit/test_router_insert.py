@@ -79,16 +79,19 @@ async def until(condition, what: str) -> None:
     raise AssertionError(f"{what} never happened")
 
 
-class UnaryWrites(shard_pb2_grpc.ShardServiceServicer):
-    """A node of an older version: unary Write only."""
+class UnaryWrites(ShardServicer):
+    """A node of an older version: unary Write only, no write streams."""
 
     def __init__(self, node) -> None:
-        self.inner = ShardServicer(node)
+        super().__init__(node)
         self.calls = 0
 
     async def Write(self, request, context):
         self.calls += 1
-        return await self.inner.Write(request, context)
+        return await super().Write(request, context)
+
+    async def WriteStream(self, requests, context):
+        raise errors.Unimplemented("ShardService.WriteStream is not implemented", reason="NOT_IMPLEMENTED")
 
 
 class Shards:

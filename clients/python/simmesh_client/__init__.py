@@ -1,21 +1,13 @@
 """Python SDK for simmesh: a typed client for the four services and the `simctl` command line."""
 
-from simmesh_client.client import (
-    CatalogClient,
-    Client,
-    EmbedderClient,
-    IndexerClient,
-    LabelerClient,
-    ServiceClient,
-    ServiceHealth,
-    ServingStatus,
-    as_image,
-    as_struct,
-    paginate,
-    resource_name,
-)
+from simmesh_client.base import ServiceClient, as_image, as_struct, paginate, resource_name
+from simmesh_client.catalog import CatalogClient
+from simmesh_client.client import Client, ServiceHealth, ServingStatus
 from simmesh_client.config import SERVICES, ClientConfig, Service
+from simmesh_client.embedder import EmbedderClient
 from simmesh_client.errors import FieldViolation, ItemFailure, PartialFailure, SimmeshError, translate_errors
+from simmesh_client.indexer import IndexerClient
+from simmesh_client.labeler import LabelerClient
 from simmesh_client.models import as_manifest, load_manifest
 from simmesh_client.operations import ProgressBar, wait_operation
 from simmesh_client.records import InsertBatch, InsertFailure, InsertSummary, RecordError, record_input

@@ -24,7 +24,7 @@ import numpy as np
 from google.longrunning import operations_pb2
 from google.protobuf import json_format
 
-from simmesh_client.client import (
+from simmesh_client.base import (
     ImageSource,
     ServiceClient,
     as_image,

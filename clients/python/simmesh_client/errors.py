@@ -5,7 +5,7 @@ Servers send a `google.rpc.Status` in the `grpc-status-details-bin` trailer, car
 `BadRequest` with field violations. `SimmeshError` exposes them as plain attributes:
 
     try:
-        client.indexer.search_vectors("products", query)
+        client.indexer.search("products", vector=query)
     except SimmeshError as err:
         if err.reason == "COLLECTION_NOT_FOUND": ...
 """

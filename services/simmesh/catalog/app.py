@@ -19,7 +19,8 @@ from simmesh.imaging.source import ImageSource
 from simmesh.kit.blobstore import open_blobstore
 from simmesh.kit.channels import open_channel
 from simmesh.kit.model_registry import RegistryReader
-from simmesh.kit.operations import close_operations, open_operations, operations_binding
+from simmesh.kit.operations import close_operations, open_operations
+from simmesh.kit.operations_service import operations_binding
 from simmesh.kit.server import App, binding, build_server
 
 

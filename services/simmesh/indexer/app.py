@@ -19,7 +19,8 @@ from simmesh.indexer.vectors import configure_threads
 from simmesh.kit.blobstore import open_blobstore
 from simmesh.kit.channels import open_channel
 from simmesh.kit.discovery import EtcdConfig
-from simmesh.kit.operations import close_operations, open_operations, operations_binding
+from simmesh.kit.operations import close_operations, open_operations
+from simmesh.kit.operations_service import operations_binding
 from simmesh.kit.server import App, binding, build_server
 
 

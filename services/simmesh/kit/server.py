@@ -3,10 +3,11 @@
 `build_server(settings, services)` returns a started-ready `App` (server bound, port known) with
 the standard health service, reflection for every registered service (the simmesh ones,
 `google.longrunning.Operations` where jobs run, Health and reflection itself), the interceptor
-(auth, errors, access log, metrics) and, for every RPC a servicer does not implement yet, a
-handler that answers UNIMPLEMENTED naming the method. `App.serve()` runs until SIGTERM/SIGINT and
-drains: health NOT_SERVING, drain hooks (e.g. mark the etcd registration stopping), in-flight
-calls get `shutdown_grace` seconds, close hooks (e.g. revoke the lease).
+(auth, errors, access log, metrics). A servicer that leaves an RPC of its service undefined is
+refused at build time, naming the RPCs, rather than answering UNIMPLEMENTED at run time.
+`App.serve()` runs until SIGTERM/SIGINT and drains: health NOT_SERVING, drain hooks (e.g. mark
+the etcd registration stopping), in-flight calls get `shutdown_grace` seconds, close hooks (e.g.
+revoke the lease).
 
 Tests call `build_server` with port 0 and use `app.port`.
 """
@@ -26,7 +27,6 @@ from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from simmesh.kit.errors import Unimplemented
 from simmesh.kit.interceptors import ServerInterceptor
 from simmesh.kit.metrics import Metrics
 from simmesh.kit.logs import configure_logging
@@ -144,21 +144,15 @@ async def _run_hooks(hooks: Sequence[Hook], raise_errors: bool = False) -> None:
             log.exception("shutdown hook failed")
 
 
-def _fill_unimplemented(binding: ServiceBinding) -> None:
-    """Make every RPC the servicer does not override answer UNIMPLEMENTED, naming it."""
-    bases = [c for c in type(binding.servicer).__mro__ if c.__name__.endswith("Servicer")]
-    generated = bases[-1] if bases else None
-    for method in binding.descriptor.methods:
-        own = getattr(type(binding.servicer), method.name, None)
-        if generated is not None and own is not getattr(generated, method.name, None):
-            continue
-        full = f"{binding.descriptor.full_name}.{method.name}"
-
-        async def not_implemented(request: Any, context: Any, _full: str = full) -> Any:
-            raise Unimplemented(f"{_full} is not implemented yet", reason="NOT_IMPLEMENTED",
-                                metadata={"method": _full})
-
-        setattr(binding.servicer, method.name, not_implemented)
+def missing_rpcs(servicer_class: type, descriptor: ServiceDescriptor) -> list[str]:
+    """The full names of the service's RPCs that the servicer class leaves to the generated base
+    class (which answers UNIMPLEMENTED)."""
+    missing: list[str] = []
+    for method in descriptor.methods:
+        owner = next((c for c in servicer_class.__mro__ if method.name in vars(c)), None)
+        if owner is None or owner.__module__.endswith("_pb2_grpc"):
+            missing.append(f"{descriptor.full_name}.{method.name}")
+    return missing
 
 
 def build_server(
@@ -168,7 +162,11 @@ def build_server(
     metrics: Metrics | None = None,
     service_label: str = "simmesh",
 ) -> App:
-    """A bound, not yet started server with every standard piece registered."""
+    """A bound, not yet started server with every standard piece registered; TypeError naming
+    them when a servicer leaves RPCs of its service undefined."""
+    missing = [name for b in services for name in missing_rpcs(type(b.servicer), b.descriptor)]
+    if missing:
+        raise TypeError(f"servicers do not implement {', '.join(missing)}")
     metrics = metrics or Metrics(service_label)
     server = grpc.aio.server(
         interceptors=[ServerInterceptor(metrics, settings.auth_token)],
@@ -180,7 +178,6 @@ def build_server(
     )
     names: list[str] = []
     for binding in services:
-        _fill_unimplemented(binding)
         binding.add_to_server(binding.servicer, server)
         names.append(binding.descriptor.full_name)
     health_servicer = health.aio.HealthServicer()

@@ -1,0 +1,103 @@
+"""`client.embedder`: embed images, import and manage models and their versions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from google.protobuf import field_mask_pb2
+
+from simmesh_client.base import ImageSource, ServiceClient, as_image, paginate, resource_name
+from simmesh_client.errors import ItemFailure, PartialFailure
+from simmesh_client.models import DEFAULT_CHUNK_SIZE, OnnxFile, OnnxSource, as_manifest, import_requests
+from simmesh_client.vectors import from_vector_batch
+from simmesh_proto.v1 import embedder_pb2, embedder_pb2_grpc
+
+
+class EmbedderClient(ServiceClient[embedder_pb2_grpc.EmbedderServiceStub]):
+    service = "embedder"
+    stub_class = embedder_pb2_grpc.EmbedderServiceStub
+
+    def embed(
+        self,
+        model: str,
+        images: Sequence[ImageSource],
+        *,
+        ids: Sequence[str] = (),
+        timeout: float | None = None,
+    ) -> np.ndarray:
+        """A (len(images), dimension) float32 array, one row per image in order.
+
+        Raises `PartialFailure` when some images fail; its `result` holds the array with zero rows
+        for them and `failures` says which and why.
+        """
+        request = embedder_pb2.EmbedRequest(
+            model=resource_name("models", model), images=[as_image(image) for image in images], ids=ids
+        )
+        response = self.rpc.Embed(request, timeout=timeout)
+        vectors = from_vector_batch(response.vectors)
+        if response.errors:
+            failures = [ItemFailure.from_proto(item) for item in response.errors]
+            raise PartialFailure(failures, vectors, total=len(images))
+        return vectors
+
+    def import_model(
+        self,
+        model_id: str,
+        onnx: OnnxSource,
+        manifest: embedder_pb2.ModelManifest | Mapping[str, Any],
+        *,
+        description: str = "",
+        set_default: bool = False,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        metrics: Mapping[str, float] | None = None,
+        timeout: float | None = None,
+    ) -> embedder_pb2.ModelVersion:
+        """Upload an ONNX model (bytes or a file path) as the next version of `model_id`.
+
+        The file is streamed in `chunk_size` pieces. `manifest` is a `ModelManifest` or a dict
+        (see `simmesh_client.models.as_manifest`); the server fills in `dimension` from a trial run.
+        """
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+        model_id = model_id.removeprefix("models/")
+        with OnnxFile(onnx) as file:
+            header = embedder_pb2.ImportModelRequest.Header(
+                model_id=model_id,
+                description=description,
+                manifest=as_manifest(manifest),
+                set_default=set_default,
+                size_bytes=file.size,
+                source=embedder_pb2.MODEL_SOURCE_IMPORTED,
+                metrics=dict(metrics or {}),
+            )
+            return self.rpc.ImportModel(import_requests(header, file, chunk_size), timeout=timeout)
+
+    def get_model(self, model: str) -> embedder_pb2.Model:
+        return self.rpc.GetModel(embedder_pb2.GetModelRequest(name=resource_name("models", model)))
+
+    def list_models(self, *, page_size: int = 0) -> Iterator[embedder_pb2.Model]:
+        """Every model, across all pages."""
+        return paginate(self.rpc.ListModels, embedder_pb2.ListModelsRequest(page_size=page_size), "models")
+
+    def get_version(self, name: str) -> embedder_pb2.ModelVersion:
+        """One version by its name, `models/{model}/versions/{n}`."""
+        return self.rpc.GetModelVersion(embedder_pb2.GetModelVersionRequest(name=resource_name("models", name)))
+
+    def list_versions(self, model: str, *, page_size: int = 0) -> Iterator[embedder_pb2.ModelVersion]:
+        """Every version of a model, across all pages."""
+        request = embedder_pb2.ListModelVersionsRequest(parent=resource_name("models", model), page_size=page_size)
+        return paginate(self.rpc.ListModelVersions, request, "versions")
+
+    def delete_model(self, model: str) -> None:
+        """Delete a model with all its versions."""
+        self.rpc.DeleteModel(embedder_pb2.DeleteModelRequest(name=resource_name("models", model)))
+
+    def set_default_version(self, model: str, version: int) -> embedder_pb2.Model:
+        """Make `version` the one used when callers name the model without a version."""
+        request = embedder_pb2.UpdateModelRequest(
+            model=embedder_pb2.Model(name=resource_name("models", model), default_version=version),
+            update_mask=field_mask_pb2.FieldMask(paths=["default_version"]),
+        )
+        return self.rpc.UpdateModel(request)
