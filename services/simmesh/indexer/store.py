@@ -42,11 +42,13 @@ from google.protobuf import struct_pb2
 from simmesh_proto.internal.v1 import shard_pb2
 from simmesh_proto.v1 import indexer_pb2
 
-from simmesh.indexer.filters import Filter, MetadataIndex, compile_filter, struct_to_dict
+from simmesh.indexer.metadata_index import MetadataIndex
+from simmesh.indexer.query import Filter, compile_filter
 from simmesh.indexer.vectors import COSINE, EXACT, IVF_KINDS, Coarse, VectorIndex
 from simmesh.indexer.wal import Op, WriteAheadLog
 from simmesh.kit.blobstore import BlobStore
 from simmesh.kit.errors import FailedPrecondition, Internal, InvalidArgument, NotFound
+from simmesh.kit.wire import struct_to_dict
 
 log = logging.getLogger(__name__)
 
