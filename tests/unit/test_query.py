@@ -296,23 +296,22 @@ def test_invalid_struct_filter_is_refused() -> None:
     assert caught.value.violations[0][0] == "filter.price.$foo"
 
 
+def assert_agrees_with_the_reference(spec: dict, batch: list[dict]) -> None:
+    compiled = compile_filter(spec)
+    for record in batch:
+        assert compiled.matches(record) is ref_match(spec, record), (spec, record)
+
 
 @PROPERTY
 @given(batch=st.lists(records, min_size=4, max_size=12), data=st.data())
 def test_matches_agrees_with_the_reference(batch: list[dict], data: st.DataObject) -> None:
-    spec = data.draw(filters_for(batch), label="filter")
-    compiled = compile_filter(spec)
-    for record in batch:
-        assert compiled.matches(record) is ref_match(spec, record), (spec, record)
+    assert_agrees_with_the_reference(data.draw(filters_for(batch), label="filter"), batch)
 
 
 @PROPERTY
 @given(batch=st.lists(records, min_size=4, max_size=12), data=st.data())
 def test_single_conditions_agree_with_the_reference(batch: list[dict], data: st.DataObject) -> None:
-    spec = data.draw(single_conditions_for(batch), label="filter")
-    compiled = compile_filter(spec)
-    for record in batch:
-        assert compiled.matches(record) is ref_match(spec, record), (spec, record)
+    assert_agrees_with_the_reference(data.draw(single_conditions_for(batch), label="filter"), batch)
 
 
 @LIGHT
