@@ -97,9 +97,6 @@ def apply_search_defaults(index: faiss.Index, kind: int, nprobe: int, ef_search:
         faiss.extract_index_ivf(index).nprobe = nprobe
 
 
-# -------------------------------------------------------------------------------------- helpers
-
-
 def faiss_metric_of(metric: int) -> int:
     return faiss.METRIC_L2 if metric == L2 else faiss.METRIC_INNER_PRODUCT
 
