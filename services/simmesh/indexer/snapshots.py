@@ -84,14 +84,14 @@ class SnapshotStore:
         base = self._folder(staged.seq)
         self.blobstore.put_file(f"{base}/{INDEX_FILE}", index_path)
         self.blobstore.put_file(f"{base}/{RECORDS_FILE}", records_path)
+        stamp = time.time()
         manifest = {"format": 1, "collection": self._collection_id, "shard": self._shard, "seq": staged.seq,
                     "record_count": len(staged.records), "next_row": staged.next_row,
-                    "index_kind": staged.index_kind, "index_state": staged.index_state, "time": time.time(),
+                    "index_kind": staged.index_kind, "index_state": staged.index_state, "time": stamp,
                     "files": {INDEX_FILE: index_path.stat().st_size, RECORDS_FILE: records_path.stat().st_size}}
         self.blobstore.put_bytes(f"{base}/{MANIFEST}", json.dumps(manifest).encode(), "application/json")
         shutil.rmtree(self._scratch, ignore_errors=True)
-        return SnapshotInfo(self.blobstore.uri(f"{base}/{MANIFEST}"), staged.seq, len(staged.records),
-                            manifest["time"])
+        return SnapshotInfo(self.blobstore.uri(f"{base}/{MANIFEST}"), staged.seq, len(staged.records), stamp)
 
     def prune(self) -> int | None:
         """Deletes all but the SNAPSHOTS_KEPT newest complete snapshots (and unfinished ones older
