@@ -15,7 +15,7 @@ import pytest
 from simmesh_proto.internal.v1 import shard_pb2
 from simmesh_proto.v1 import indexer_pb2
 
-from simmesh.indexer.filters import compile_filter
+from simmesh.indexer.query import compile_filter
 from simmesh.indexer.store import ShardStore
 from simmesh.indexer.wal import Op, WriteAheadLog
 from simmesh.kit.blobstore import FileBlobStore

@@ -9,6 +9,7 @@ import pytest
 from simmesh_proto.v1 import indexer_pb2
 
 from simmesh.indexer.coarse import CoarseQuantizer
+from simmesh.indexer.index_training import default_nlist, default_pq_m
 from simmesh.indexer.vectors import (
     COSINE,
     EXACT,
@@ -20,8 +21,6 @@ from simmesh.indexer.vectors import (
     L2,
     Coarse,
     VectorIndex,
-    default_nlist,
-    default_pq_m,
 )
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument
 

@@ -17,7 +17,7 @@ from simmesh_proto.internal.v1 import shard_pb2, shard_pb2_grpc
 from simmesh_proto.v1 import indexer_pb2
 
 from simmesh.indexer.shard_node import ShardNode
-from simmesh.indexer.store import StoredRecord
+from simmesh.indexer.shard_records import StoredRecord
 from simmesh.indexer.vectors import Coarse
 from simmesh.kit.errors import Internal, SimmeshError
 
