@@ -8,7 +8,6 @@ from simmesh.catalog.backbones import Backbones
 from simmesh.catalog.deploy import Deployer
 from simmesh.catalog.descriptors import Descriptors
 from simmesh.catalog.images import TrainingImages
-from simmesh.catalog.peers import EmbedderPeer, IndexerPeer
 from simmesh.catalog.publish import Publisher
 from simmesh.catalog.servicer import CatalogServicer
 from simmesh.catalog.settings import CatalogSettings
@@ -20,7 +19,11 @@ from simmesh.embedder.registry import ModelRegistry
 from simmesh.kit.blobstore import open_blobstore
 from simmesh.kit.channels import open_channel
 from simmesh.kit.operations import close_operations, open_operations, operations_binding
+from simmesh.kit.peers import EmbedderClient, IndexerClient
 from simmesh.kit.server import App, binding, build_server
+
+# Seconds a call to the embedder or the indexer may take when the caller gives no deadline.
+CALL_TIMEOUT = 60.0
 
 
 async def build_app(settings: CatalogSettings) -> App:
@@ -30,8 +33,8 @@ async def build_app(settings: CatalogSettings) -> App:
     images = TrainingImages(store, blobs, ImageSource(settings.image_limits(), blobs))
     embedder_channel = open_channel(settings.embedder_addr, settings.auth_token)
     indexer_channel = open_channel(settings.indexer_addr, settings.auth_token)
-    embedder = EmbedderPeer(embedder_channel, settings.embedder_addr)
-    indexer = IndexerPeer(indexer_channel, settings.indexer_addr)
+    embedder = EmbedderClient(embedder_channel, settings.embedder_addr, default_timeout=CALL_TIMEOUT)
+    indexer = IndexerClient(indexer_channel, settings.indexer_addr, default_timeout=CALL_TIMEOUT)
     operations = open_operations(settings.data_dir)
     operations.recover()
     versions = Versions(store, embedder)

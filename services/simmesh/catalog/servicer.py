@@ -16,6 +16,7 @@ from simmesh.catalog.names import GROUPS, IMAGES, TASKS, TYPES, parse_name, pars
 from simmesh.catalog.store import CatalogStore
 from simmesh.catalog.trainer import Trainer
 from simmesh.catalog.versions import Versions
+from simmesh.kit.deadlines import remaining
 from simmesh.kit.errors import SimmeshError
 
 _EMPTY = empty_pb2.Empty()
@@ -28,12 +29,6 @@ _TEST_FILTER = {
 
 def _optional(value: str, collection: str, field: str) -> str:
     return parse_name(value, collection, field) if value else ""
-
-
-def _remaining(context) -> float | None:
-    """What is left of the caller's deadline, for the calls made on its behalf."""
-    left = context.time_remaining()
-    return None if left is None else max(left - 0.05, 0.001)
 
 
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
@@ -228,8 +223,8 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         return convert.task_pb(await self.versions.set_production(task_id, number))
 
     async def DeployVersion(self, request, context) -> operations_proto_pb2.Operation:
-        return await self.deployer.start(request.version, request.collection, _remaining(context))
+        return await self.deployer.start(request.version, request.collection, remaining(context))
 
     async def GetDescriptors(self, request, context) -> catalog_pb2.GetDescriptorsResponse:
         return await self.descriptors.get(request.version, list(request.images), list(request.records),
-                                          _remaining(context))
+                                          remaining(context))
