@@ -22,7 +22,7 @@ from simmesh_proto.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2
 from support.models import png_bytes
 
 from simmesh.catalog.app import build_app
-from simmesh.catalog.model import TaskVersion
+from simmesh.catalog.records import TaskVersion
 from simmesh.catalog.settings import CatalogSettings
 from simmesh.catalog.store import CatalogStore, default_db_url, open_catalog_store
 from simmesh.kit.blobstore import FileBlobStore

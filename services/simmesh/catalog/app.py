@@ -7,7 +7,7 @@ from simmesh_proto.v1 import catalog_pb2, catalog_pb2_grpc
 from simmesh.catalog.backbones import Backbones
 from simmesh.catalog.deploy import Deployer
 from simmesh.catalog.descriptors import Descriptors
-from simmesh.catalog.images import TrainingImages
+from simmesh.catalog.training_images import TrainingImages
 from simmesh.catalog.publish import Publisher
 from simmesh.catalog.servicer import CatalogServicer
 from simmesh.catalog.settings import CatalogSettings

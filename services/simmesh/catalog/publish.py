@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from simmesh.catalog.model import TaskVersion
+from simmesh.catalog.records import TaskVersion
 from simmesh.catalog.names import TASKS, version_name
 from simmesh.catalog.store import CatalogStore
 from simmesh.catalog.training import TrainedModel

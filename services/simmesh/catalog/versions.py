@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 
-from simmesh.catalog.model import Task, TaskVersion
+from simmesh.catalog.records import Task, TaskVersion
 from simmesh.catalog.names import TASKS, parse_name, parse_version_name
 from simmesh.catalog.store import CatalogStore
 from simmesh.embedder.registry import parse_model_name
