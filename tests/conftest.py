@@ -1,3 +1,3 @@
 """Shared test set-up. Fixtures that start real infrastructure live in tests/fixtures/."""
 
-pytest_plugins = ["fixtures.infra", "fixtures.triton", "fixtures.data", "fixtures.indexer"]
+pytest_plugins = ["fixtures.infra", "fixtures.triton", "fixtures.data", "fixtures.indexer", "fixtures.catalog"]
