@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument
-from simmesh.kit.paging import clamp_page_size, decode_page_token, encode_page_token, fingerprint
+from simmesh.kit.paging import clamp_page_size, decode_offset, fingerprint, offset_token
 from simmesh.labeler import evaluation
 from simmesh.labeler.backends import Backends
 from simmesh.labeler.evaluation import Evaluation
@@ -36,14 +36,6 @@ MAX_GRID = 1000
 class EvaluateResult:
     evaluations: list[Evaluation]
     image_count: int
-
-
-def read_offset(page_token: str, fp: str) -> int:
-    position = decode_page_token(page_token, fp) or {}
-    offset = position.get("offset", 0)
-    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
-        raise InvalidArgument("page_token is malformed", reason="INVALID_PAGE_TOKEN", field="page_token")
-    return offset
 
 
 class Analysis:
@@ -95,7 +87,7 @@ class Analysis:
         params = resolve_params(given, project)
         size = clamp_page_size(page_size)
         fp = fingerprint("uncertain", project_id, params.k)
-        offset = read_offset(page_token, fp)
+        offset = decode_offset(page_token, fp)
         pool = await backends.collections.list_records(project.collection, {"state": State.POOL.value}, timeout)
         if not pool:
             return [], ""
@@ -104,4 +96,4 @@ class Analysis:
         ranked = rank_uncertain((record.id, label_scores(neighbours)) for record, neighbours in zip(pool, found))
         page = ranked[offset:offset + size]
         more = offset + size < len(ranked)
-        return page, encode_page_token({"offset": offset + size}, fp) if more else ""
+        return page, offset_token(offset + size, fp) if more else ""

@@ -16,8 +16,7 @@ import numpy as np
 from simmesh_proto.v1 import common_pb2
 
 from simmesh.kit.errors import InvalidArgument, NotFound
-from simmesh.kit.paging import clamp_page_size, encode_page_token, fingerprint
-from simmesh.labeler.analysis import read_offset
+from simmesh.kit.paging import clamp_page_size, decode_offset, fingerprint, offset_token
 from simmesh.labeler.backends import Backends
 from simmesh.labeler.batches import at_field
 from simmesh.labeler.mining import DEFAULT_DUPLICATE_SIMILARITY, PoolCandidate, merge_best, without_near_duplicates
@@ -45,7 +44,7 @@ class PoolMiner:
         size = clamp_page_size(page_size)
         digest = hashlib.sha256(b"".join(e.SerializeToString(deterministic=True) for e in examples)).hexdigest()
         fp = fingerprint("mine", project_id, digest, list(example_ids), label, threshold)
-        offset = read_offset(page_token, fp)
+        offset = decode_offset(page_token, fp)
         backends = self.backends
         project = await backends.project(project_id)
         vectors, exclude = await self._examples(project, examples, example_ids, label, timeout)
@@ -53,7 +52,7 @@ class PoolMiner:
         kept = await self._ranked(project, vectors, exclude, threshold, need, timeout)
         page = kept[offset:offset + size]
         more = len(kept) > offset + size
-        return page, encode_page_token({"offset": offset + size}, fp) if more else ""
+        return page, offset_token(offset + size, fp) if more else ""
 
     async def _examples(self, project: Project, examples: Sequence[common_pb2.Image], example_ids: Sequence[str],
                         label: str, timeout: float | None) -> tuple[np.ndarray, set[str]]:

@@ -27,29 +27,24 @@ V = schema.task_versions
 _MISSING_SHOWN = 20
 
 
-def type_not_found(type_id: str) -> NotFound:
-    return NotFound(f"{TYPES}/{type_id} does not exist", reason="SIMILARITY_TYPE_NOT_FOUND",
-                    metadata={"name": f"{TYPES}/{type_id}"})
+def resource_not_found(name: str, reason: str) -> NotFound:
+    """NotFound naming the resource (`groups/sneaker-42`) in its message and metadata."""
+    return NotFound(f"{name} does not exist", reason=reason, metadata={"name": name})
 
 
-def task_not_found(task_id: str) -> NotFound:
-    return NotFound(f"{TASKS}/{task_id} does not exist", reason="TASK_NOT_FOUND",
-                    metadata={"name": f"{TASKS}/{task_id}"})
+def _not_found_in(collection: str, reason: str) -> Callable[[str], NotFound]:
+    """The NotFound of an id of `collection`."""
+    return lambda resource_id: resource_not_found(f"{collection}/{resource_id}", reason)
 
 
-def group_not_found(group_id: str) -> NotFound:
-    return NotFound(f"{GROUPS}/{group_id} does not exist", reason="GROUP_NOT_FOUND",
-                    metadata={"name": f"{GROUPS}/{group_id}"})
-
-
-def image_not_found(image_id: str) -> NotFound:
-    return NotFound(f"{IMAGES}/{image_id} does not exist", reason="TRAINING_IMAGE_NOT_FOUND",
-                    metadata={"name": f"{IMAGES}/{image_id}"})
+type_not_found = _not_found_in(TYPES, "SIMILARITY_TYPE_NOT_FOUND")
+task_not_found = _not_found_in(TASKS, "TASK_NOT_FOUND")
+group_not_found = _not_found_in(GROUPS, "GROUP_NOT_FOUND")
+image_not_found = _not_found_in(IMAGES, "TRAINING_IMAGE_NOT_FOUND")
 
 
 def version_not_found(task_id: str, number: int) -> NotFound:
-    name = version_name(task_id, number)
-    return NotFound(f"{name} does not exist", reason="TASK_VERSION_NOT_FOUND", metadata={"name": name})
+    return resource_not_found(version_name(task_id, number), "TASK_VERSION_NOT_FOUND")
 
 
 def missing(ids: Sequence[str], found: Iterable[str], not_found: Callable[[str], NotFound]) -> None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, insert, or_, select, update
+from sqlalchemy import Column, Connection, Delete, Row, delete, insert, or_, select, update
 
 from simmesh.catalog.graph import cycle_path
 from simmesh.catalog.names import GROUPS, TYPES, check_id
@@ -94,15 +94,8 @@ class GroupRecords(StoreBase):
             return self._get_group(conn, group_id)
 
     def remove_group_images(self, group_id: str, image_ids: Sequence[str]) -> Group:
-        image_ids = list(dict.fromkeys(image_ids))
-        with self._write() as conn:
-            self._lock_group(conn, group_id)
-            if image_ids:
-                found = [row.id for row in select_in(conn, select(I.c.id), I.c.id, image_ids)]
-                missing(image_ids, found, image_not_found)
-                delete_in(conn, delete(GI).where(GI.c.group_id == group_id), GI.c.image_id, image_ids)
-                self._touch_group(conn, group_id)
-            return self._get_group(conn, group_id)
+        return self._remove(group_id, image_ids, I.c.id, image_not_found,
+                            delete(GI).where(GI.c.group_id == group_id), GI.c.image_id)
 
     def add_group_members(self, group_id: str, member_ids: Sequence[str]) -> Group:
         with self._write() as conn:
@@ -111,13 +104,19 @@ class GroupRecords(StoreBase):
             return self._get_group(conn, group_id)
 
     def remove_group_members(self, group_id: str, member_ids: Sequence[str]) -> Group:
-        member_ids = list(dict.fromkeys(member_ids))
+        return self._remove(group_id, member_ids, G.c.id, group_not_found,
+                            delete(GM).where(GM.c.parent_id == group_id), GM.c.member_id)
+
+    def _remove(self, group_id: str, ids: Sequence[str], known: Column, not_found: Callable[[str], NotFound],
+                links: Delete, link: Column) -> Group:
+        """Deletes the group's `links` to `ids`, each of which must exist (as `known`)."""
+        ids = list(dict.fromkeys(ids))
         with self._write() as conn:
             self._lock_group(conn, group_id)
-            if member_ids:
-                found = [row.id for row in select_in(conn, select(G.c.id), G.c.id, member_ids)]
-                missing(member_ids, found, group_not_found)
-                delete_in(conn, delete(GM).where(GM.c.parent_id == group_id), GM.c.member_id, member_ids)
+            if ids:
+                found = [row[0] for row in select_in(conn, select(known), known, ids)]
+                missing(ids, found, not_found)
+                delete_in(conn, links, link, ids)
                 self._touch_group(conn, group_id)
             return self._get_group(conn, group_id)
 
