@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Column, Connection, Delete, Row, delete, insert, or_, select, update
+from sqlalchemy import Column, Connection, Delete, Row, Select, delete, insert, or_, select, update
 
 from simmesh.catalog.graph import cycle_path
 from simmesh.catalog.names import GROUPS, TYPES, check_id
@@ -125,10 +125,7 @@ class GroupRecords(StoreBase):
         image_ids = list(dict.fromkeys(image_ids))
         if not image_ids:
             return
-        if conn.execute(select(GM.c.member_id).where(GM.c.parent_id == group_id).limit(1)).first() is not None:
-            raise FailedPrecondition(
-                f"{GROUPS}/{group_id} holds groups; a group holds images or groups, never both",
-                reason="GROUP_KIND_MISMATCH", metadata={"group": f"{GROUPS}/{group_id}", "holds": "groups"})
+        _refuse_other_kind(conn, group_id, "groups", select(GM.c.member_id).where(GM.c.parent_id == group_id))
         found = [row.id for row in select_in(conn, select(I.c.id), I.c.id, image_ids)]
         missing(image_ids, found, image_not_found)
         present = {row.image_id for row in select_in(conn, select(GI.c.image_id).where(GI.c.group_id == group_id),
@@ -144,10 +141,7 @@ class GroupRecords(StoreBase):
         member_ids = list(dict.fromkeys(member_ids))
         if not member_ids:
             return
-        if conn.execute(select(GI.c.image_id).where(GI.c.group_id == group_id).limit(1)).first() is not None:
-            raise FailedPrecondition(
-                f"{GROUPS}/{group_id} holds images; a group holds images or groups, never both",
-                reason="GROUP_KIND_MISMATCH", metadata={"group": f"{GROUPS}/{group_id}", "holds": "images"})
+        _refuse_other_kind(conn, group_id, "images", select(GI.c.image_id).where(GI.c.group_id == group_id))
         types = {row.id: row.type_id for row in select_in(conn, select(G.c.id, G.c.type_id), G.c.id, member_ids)}
         missing(member_ids, types, group_not_found)
         for member_id in member_ids:
@@ -228,3 +222,11 @@ class GroupRecords(StoreBase):
             for row in rows
         ]
 
+
+def _refuse_other_kind(conn: Connection, group_id: str, holds: str, held: Select) -> None:
+    """FailedPrecondition GROUP_KIND_MISMATCH when the group already `holds` the other kind of
+    member (`held` selects them)."""
+    if conn.execute(held.limit(1)).first() is not None:
+        raise FailedPrecondition(
+            f"{GROUPS}/{group_id} holds {holds}; a group holds images or groups, never both",
+            reason="GROUP_KIND_MISMATCH", metadata={"group": f"{GROUPS}/{group_id}", "holds": holds})

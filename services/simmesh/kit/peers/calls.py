@@ -13,12 +13,7 @@ from typing import Any, ClassVar, TypeVar
 
 import grpc
 
-from simmesh.kit.errors import (
-    STATUS_DETAILS_KEY,
-    SimmeshError,
-    Unavailable,
-    from_rpc_error,
-)
+from simmesh.kit.errors import STATUS_DETAILS_KEY, SimmeshError, Unavailable, from_rpc_error
 
 Reply = TypeVar("Reply")
 UnaryMethod = Callable[..., Awaitable[Reply]]
