@@ -11,8 +11,6 @@ from simmesh_proto.v1 import indexer_pb2, indexer_pb2_grpc
 
 from simmesh.kit.peers.calls import PeerClient
 
-Operation = operations_proto_pb2.Operation
-
 
 class IndexerClient(PeerClient):
     """`simmesh.v1.IndexerService` and `google.longrunning.Operations`; collections are named
@@ -35,7 +33,8 @@ class IndexerClient(PeerClient):
     async def delete_collection(self, name: str, timeout: float | None = None) -> None:
         await self.call(self._stub.DeleteCollection, indexer_pb2.DeleteCollectionRequest(name=name), timeout)
 
-    async def reembed(self, collection: str, model: str, timeout: float | None = None) -> Operation:
+    async def reembed(self, collection: str, model: str,
+                      timeout: float | None = None) -> operations_proto_pb2.Operation:
         request = indexer_pb2.ReembedCollectionRequest(collection=collection, model=model)
         return await self.call(self._stub.ReembedCollection, request, timeout)
 
@@ -72,7 +71,7 @@ class IndexerClient(PeerClient):
 
     # -- operations
 
-    async def get_operation(self, name: str, timeout: float | None = None) -> Operation:
+    async def get_operation(self, name: str, timeout: float | None = None) -> operations_proto_pb2.Operation:
         request = operations_proto_pb2.GetOperationRequest(name=name)
         return await self.call(self._operations.GetOperation, request, timeout)
 
