@@ -1,3 +1,4 @@
 """Shared test set-up. Fixtures that start real infrastructure live in tests/fixtures/."""
 
-pytest_plugins = ["fixtures.infra", "fixtures.triton", "fixtures.data", "fixtures.indexer", "fixtures.sdk_servers"]
+pytest_plugins = ["fixtures.infra", "fixtures.triton", "fixtures.data", "fixtures.indexer", "fixtures.sdk_servers",
+                  "fixtures.catalog"]

@@ -19,22 +19,23 @@ from pathlib import Path
 import grpc
 import pytest
 from support.models import png_bytes
-from unit.test_catalog import (  # noqa: F401 - collected again here, on PostgreSQL
-    Catalog,
-    open_catalog,
-    test_a_bad_item_of_a_batch_fails_alone,
+from fixtures.catalog import Catalog, open_catalog
+from unit.test_catalog_groups import (  # noqa: F401 - collected again here, on PostgreSQL
     test_a_group_never_mixes_images_and_groups,
     test_a_task_with_unknown_types_is_refused_and_not_stored,
     test_cycles_are_refused_with_their_path,
     test_deleting_a_type_deletes_its_groups,
-    test_deleting_an_image_removes_it_from_groups_and_the_store,
     test_group_crud_search_and_test_marking,
     test_groups_of_groups_members_and_parents,
-    test_images_are_stored_once_per_content_and_join_groups,
     test_racing_changes_keep_the_rules,
     test_similarity_type_crud,
     test_similarity_types_page_through_every_item_once,
     test_task_crud_and_types,
+)
+from unit.test_catalog_images import (  # noqa: F401 - collected again here, on PostgreSQL
+    test_a_bad_item_of_a_batch_fails_alone,
+    test_deleting_an_image_removes_it_from_groups_and_the_store,
+    test_images_are_stored_once_per_content_and_join_groups,
     test_the_training_graph_and_versions_outliving_groups,
     test_versions_added_by_training_are_listed_and_chosen,
 )

@@ -8,7 +8,7 @@ import pytest
 
 from simmesh.kit.errors import InvalidArgument
 from simmesh.labeler import evaluation
-from simmesh.labeler.core import GivenParams, check_params
+from simmesh.labeler.params import GivenParams, check_params
 from simmesh.labeler.mining import PoolCandidate, merge_best, rank_uncertain, without_near_duplicates
 from simmesh.labeler.votes import LabelScore, Neighbour, label_scores, margin, suggested
 

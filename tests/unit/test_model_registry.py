@@ -20,8 +20,8 @@ class RegistryApi:
     def __init__(self, registry: ModelRegistry) -> None:
         self.registry = registry
 
-    async def get_model(self, model_id: str, timeout: float | None = None) -> embedder_pb2.Model:
-        return await asyncio.to_thread(self.registry.get_model, model_id)
+    async def get_model(self, name: str, timeout: float | None = None) -> embedder_pb2.Model:
+        return await asyncio.to_thread(self.registry.get_model, name.removeprefix("models/"))
 
     async def get_version(self, name: str, timeout: float | None = None) -> embedder_pb2.ModelVersion:
         return await asyncio.to_thread(self.registry.resolve, name)

@@ -7,8 +7,7 @@ from simmesh_proto.v1 import catalog_pb2, catalog_pb2_grpc
 from simmesh.catalog.backbones import Backbones
 from simmesh.catalog.deploy import Deployer
 from simmesh.catalog.descriptors import Descriptors
-from simmesh.catalog.images import TrainingImages
-from simmesh.catalog.peers import EmbedderPeer, IndexerPeer
+from simmesh.catalog.training_images import TrainingImages
 from simmesh.catalog.publish import Publisher
 from simmesh.catalog.servicer import CatalogServicer
 from simmesh.catalog.settings import CatalogSettings
@@ -21,7 +20,11 @@ from simmesh.kit.channels import open_channel
 from simmesh.kit.model_registry import RegistryReader
 from simmesh.kit.operations import close_operations, open_operations
 from simmesh.kit.operations_service import operations_binding
+from simmesh.kit.peers import EmbedderClient, IndexerClient
 from simmesh.kit.server import App, binding, build_server
+
+# Seconds a call to the embedder or the indexer may take when the caller gives no deadline.
+CALL_TIMEOUT = 60.0
 
 
 async def build_app(settings: CatalogSettings) -> App:
@@ -31,8 +34,8 @@ async def build_app(settings: CatalogSettings) -> App:
     images = TrainingImages(store, blobs, ImageSource(settings.image_limits(), blobs))
     embedder_channel = open_channel(settings.embedder_addr, settings.auth_token)
     indexer_channel = open_channel(settings.indexer_addr, settings.auth_token)
-    embedder = EmbedderPeer(embedder_channel, settings.embedder_addr)
-    indexer = IndexerPeer(indexer_channel, settings.indexer_addr)
+    embedder = EmbedderClient(embedder_channel, settings.embedder_addr, default_timeout=CALL_TIMEOUT)
+    indexer = IndexerClient(indexer_channel, settings.indexer_addr, default_timeout=CALL_TIMEOUT)
     operations = open_operations(settings.data_dir)
     operations.recover()
     versions = Versions(store, embedder)

@@ -3,32 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
-from google.protobuf import field_mask_pb2, json_format, struct_pb2, timestamp_pb2
+from google.protobuf import field_mask_pb2, json_format, struct_pb2
 from google.protobuf.message import Message
 from simmesh_proto.v1 import catalog_pb2
 
-from simmesh.catalog.model import Json, SimilarityType, Task, TaskVersion, TrainingImage
-from simmesh.catalog.model import Group as GroupRecord
-from simmesh.catalog.names import GROUPS, IMAGES, TASKS, TYPES, name, version_name
+from simmesh.catalog.records import SimilarityType, Task, TaskVersion, TrainingImage
+from simmesh.catalog.records import Group as GroupRecord
+from simmesh.catalog.names import GROUPS, IMAGES, TASKS, TYPES, version_name
 from simmesh.kit.errors import InvalidArgument
+from simmesh.kit.names import name
+from simmesh.kit.wire import Json, dict_to_struct, struct_to_dict, timestamp
 
 TYPE_MUTABLE = ("display_name", "description", "metadata")
 TASK_MUTABLE = ("display_name", "description", "similarity_types", "training_config")
 GROUP_MUTABLE = ("display_name", "metadata", "test")
 IMAGE_MUTABLE = ("metadata",)
-
-
-def struct_to_dict(value: struct_pb2.Struct) -> Json:
-    return json_format.MessageToDict(value)
-
-
-def dict_to_struct(value: Json) -> struct_pb2.Struct:
-    struct = struct_pb2.Struct()
-    struct.update(value)
-    return struct
 
 
 def config_to_dict(config: catalog_pb2.TrainingConfig) -> Json:
@@ -37,13 +28,6 @@ def config_to_dict(config: catalog_pb2.TrainingConfig) -> Json:
 
 def dict_to_config(value: Json) -> catalog_pb2.TrainingConfig:
     return json_format.ParseDict(value, catalog_pb2.TrainingConfig(), ignore_unknown_fields=True)
-
-
-def timestamp(value: datetime | None) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    if value is not None:
-        stamp.FromDatetime(value)
-    return stamp
 
 
 # ---------------------------------------------------------------------------------------------

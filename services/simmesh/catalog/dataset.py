@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
-from simmesh.catalog.model import GraphImage, TrainingGraph
+from simmesh.catalog.records import GraphImage, TrainingGraph
 from simmesh.catalog.training import TrainingSet
 from simmesh.kit.blobstore import BlobStore
 from simmesh.kit.errors import Cancelled, NotFound

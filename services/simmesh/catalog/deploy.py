@@ -18,11 +18,11 @@ import time
 
 from simmesh_proto.v1 import indexer_pb2
 
-from simmesh.catalog.peers import IndexerPeer
 from simmesh.catalog.publish import settle
 from simmesh.catalog.versions import Versions
 from simmesh.kit.errors import Internal, InvalidArgument, SimmeshError, Unavailable, from_status
 from simmesh.kit.operations import JobContext, Operation, OperationManager
+from simmesh.kit.peers import IndexerClient
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ UNREACHABLE_LIMIT = 120.0
 class Deployer:
     """Starts and follows `deploy_version` operations."""
 
-    def __init__(self, versions: Versions, indexer: IndexerPeer, operations: OperationManager, *,
+    def __init__(self, versions: Versions, indexer: IndexerClient, operations: OperationManager, *,
                  poll_interval: float = POLL_INTERVAL) -> None:
         self.versions = versions
         self.indexer = indexer

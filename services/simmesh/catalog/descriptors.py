@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 from simmesh_proto.v1 import catalog_pb2, common_pb2
 
-from simmesh.catalog.peers import EmbedderPeer, IndexerPeer
 from simmesh.catalog.versions import Versions
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument, NotFound, SimmeshError
+from simmesh.kit.peers import EmbedderClient, IndexerClient
 
 # Images plus records one call takes.
 MAX_ITEMS = 1000
@@ -41,7 +41,7 @@ class _Item:
 
 
 class Descriptors:
-    def __init__(self, versions: Versions, embedder: EmbedderPeer, indexer: IndexerPeer) -> None:
+    def __init__(self, versions: Versions, embedder: EmbedderClient, indexer: IndexerClient) -> None:
         self.versions = versions
         self.embedder = embedder
         self.indexer = indexer
@@ -82,7 +82,7 @@ class Descriptors:
         async def fetch(collection: str) -> tuple[str, dict[str, str] | SimmeshError]:
             ids = list(dict.fromkeys(names[i][1] for i in by_collection[collection]))
             try:
-                response = await self.indexer.batch_get_records(collection, ids, timeout)
+                response = await self.indexer.batch_get_records(collection, ids, timeout=timeout)
             except SimmeshError as error:
                 return collection, error
             return collection, {record.id: record.url for record in response.records}

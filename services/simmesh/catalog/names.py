@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-import secrets
-import time
 
+from simmesh.kit import names
 from simmesh.kit.errors import InvalidArgument
 
 ID_RE = re.compile(r"^[a-z0-9-]{1,63}$")
@@ -39,25 +38,10 @@ def check_id(value: str, field: str) -> str:
     return value
 
 
-def new_id() -> str:
-    """A fresh id: 12 hex digits of milliseconds since the epoch, then 16 random hex digits."""
-    return f"{int(time.time() * 1000):012x}{secrets.token_hex(8)}"
-
-
-def name(collection: str, resource_id: str) -> str:
-    return f"{collection}/{resource_id}"
-
-
 def parse_name(value: str, collection: str, field: str) -> str:
     """The id in `collection/{id}`; InvalidArgument (reason INVALID_NAME) for anything else."""
-    prefix, sep, resource_id = value.partition("/")
-    if prefix != collection or not sep or not ID_RE.match(resource_id):
-        raise InvalidArgument(
-            f"{field} must be {collection}/{{id}} with an id of 1-63 lower-case letters, digits or '-', "
-            f"got {value!r}",
-            reason="INVALID_NAME", field=field,
-        )
-    return resource_id
+    return names.parse_name(value, collection, ID_RE, field,
+                            shape=f"{collection}/{{id}} with an id of 1-63 lower-case letters, digits or '-'")
 
 
 def parse_names(values: list[str] | tuple[str, ...], collection: str, field: str) -> list[str]:

@@ -13,13 +13,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from simmesh.catalog.model import TaskVersion
+from simmesh.catalog.records import TaskVersion
 from simmesh.catalog.names import TASKS, version_name
-from simmesh.catalog.peers import EmbedderPeer
 from simmesh.catalog.store import CatalogStore
 from simmesh.catalog.training import TrainedModel
 from simmesh.kit.errors import AlreadyExists, Cancelled, FailedPrecondition, SimmeshError
 from simmesh.kit.model_registry import parse_model_name
+from simmesh.kit.peers import EmbedderClient
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ async def settle(awaitable: Awaitable[T]) -> tuple[T, bool]:
 class Publisher:
     """Imports trained models and records task versions, one task at a time."""
 
-    def __init__(self, store: CatalogStore, embedder: EmbedderPeer) -> None:
+    def __init__(self, store: CatalogStore, embedder: EmbedderClient) -> None:
         self.store = store
         self.embedder = embedder
         self._locks: dict[str, asyncio.Lock] = {}
@@ -51,7 +51,7 @@ class Publisher:
     async def next_number(self, model_id: str) -> int:
         """The registry version number the model's next import gets."""
         try:
-            return (await self.embedder.get_model(model_id)).latest_version + 1
+            return (await self.embedder.get_model(f"models/{model_id}")).latest_version + 1
         except SimmeshError as error:
             if error.reason == "MODEL_NOT_FOUND":
                 return 1
@@ -93,9 +93,9 @@ class Publisher:
         """The registry makes a model's first version its default by itself; a model that had
         versions before the task's first training needs telling."""
         try:
-            model = await self.embedder.get_model(model_id)
+            model = await self.embedder.get_model(f"models/{model_id}")
             if model.default_version != number:
-                await self.embedder.set_default(model_id, number)
+                await self.embedder.set_default(f"models/{model_id}", number)
         except SimmeshError as error:
             log.warning("could not make models/%s/versions/%d the default: %s", model_id, number, error.message)
 
@@ -104,7 +104,7 @@ class Publisher:
         import created it)."""
         try:
             if number == 1:
-                await settle(self.embedder.delete_model(model_id))
+                await settle(self.embedder.delete_model(f"models/{model_id}"))
             else:
                 await settle(self.embedder.delete_version(f"models/{model_id}/versions/{number}"))
         except SimmeshError as error:

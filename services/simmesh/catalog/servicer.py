@@ -11,12 +11,14 @@ from simmesh_proto.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2
 from simmesh.catalog import convert
 from simmesh.catalog.deploy import Deployer
 from simmesh.catalog.descriptors import Descriptors
-from simmesh.catalog.images import TrainingImages, Upload
+from simmesh.catalog.training_images import TrainingImages, Upload
 from simmesh.catalog.names import GROUPS, IMAGES, TASKS, TYPES, parse_name, parse_names, parse_version_name
 from simmesh.catalog.store import CatalogStore
 from simmesh.catalog.trainer import Trainer
 from simmesh.catalog.versions import Versions
+from simmesh.kit.deadlines import remaining
 from simmesh.kit.errors import SimmeshError
+from simmesh.kit.wire import struct_to_dict
 
 _EMPTY = empty_pb2.Empty()
 _TEST_FILTER = {
@@ -28,12 +30,6 @@ _TEST_FILTER = {
 
 def _optional(value: str, collection: str, field: str) -> str:
     return parse_name(value, collection, field) if value else ""
-
-
-def _remaining(context) -> float | None:
-    """What is left of the caller's deadline, for the calls made on its behalf."""
-    left = context.time_remaining()
-    return None if left is None else max(left - 0.05, 0.001)
 
 
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
@@ -55,7 +51,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         record = await asyncio.to_thread(
             self.store.create_similarity_type, request.similarity_type_id or None,
             display_name=given.display_name, description=given.description,
-            metadata=convert.struct_to_dict(given.metadata))
+            metadata=struct_to_dict(given.metadata))
         return convert.similarity_type_pb(record)
 
     async def GetSimilarityType(self, request, context) -> catalog_pb2.SimilarityType:
@@ -124,7 +120,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         members = parse_names(list(given.members), GROUPS, "group.members")
         record = await asyncio.to_thread(
             self.store.create_group, request.group_id or None, type_id, display_name=given.display_name,
-            metadata=convert.struct_to_dict(given.metadata), test=given.test, images=images, members=members)
+            metadata=struct_to_dict(given.metadata), test=given.test, images=images, members=members)
         return convert.group_pb(record)
 
     async def GetGroup(self, request, context) -> catalog_pb2.Group:
@@ -172,11 +168,11 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     # -- training images
 
     async def CreateTrainingImage(self, request, context) -> catalog_pb2.TrainingImage:
-        upload = Upload(request.image, convert.struct_to_dict(request.metadata), list(request.groups))
+        upload = Upload(request.image, struct_to_dict(request.metadata), list(request.groups))
         return convert.training_image_pb(await self.images.create(upload))
 
     async def BatchCreateTrainingImages(self, request, context) -> catalog_pb2.BatchCreateTrainingImagesResponse:
-        uploads = [Upload(item.image, convert.struct_to_dict(item.metadata), list(item.groups), f"requests[{i}]")
+        uploads = [Upload(item.image, struct_to_dict(item.metadata), list(item.groups), f"requests[{i}]")
                    for i, item in enumerate(request.requests)]
         results = await self.images.create_batch(uploads)
         response = catalog_pb2.BatchCreateTrainingImagesResponse()
@@ -228,8 +224,8 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         return convert.task_pb(await self.versions.set_production(task_id, number))
 
     async def DeployVersion(self, request, context) -> operations_proto_pb2.Operation:
-        return await self.deployer.start(request.version, request.collection, _remaining(context))
+        return await self.deployer.start(request.version, request.collection, remaining(context))
 
     async def GetDescriptors(self, request, context) -> catalog_pb2.GetDescriptorsResponse:
         return await self.descriptors.get(request.version, list(request.images), list(request.records),
-                                          _remaining(context))
+                                          remaining(context))

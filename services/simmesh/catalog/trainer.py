@@ -11,7 +11,7 @@ from simmesh_proto.v1 import catalog_pb2
 from simmesh.catalog import convert
 from simmesh.catalog.backbones import Backbone, Backbones
 from simmesh.catalog.dataset import load_images, training_group_count, training_set
-from simmesh.catalog.model import TaskVersion, TrainingGraph
+from simmesh.catalog.records import TaskVersion, TrainingGraph
 from simmesh.catalog.names import TASKS, version_name
 from simmesh.catalog.publish import Publisher
 from simmesh.catalog.store import CatalogStore

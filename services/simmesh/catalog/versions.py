@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 
-from simmesh.catalog.model import Task, TaskVersion
+from simmesh.catalog.records import Task, TaskVersion
 from simmesh.catalog.names import TASKS, parse_name, parse_version_name
-from simmesh.catalog.peers import EmbedderPeer
 from simmesh.catalog.store import CatalogStore
 from simmesh.kit.errors import FailedPrecondition
 from simmesh.kit.model_registry import parse_model_name
+from simmesh.kit.peers import EmbedderClient
 
 
 def not_trained(task_id: str) -> FailedPrecondition:
@@ -41,7 +41,7 @@ def resolve_version(store: CatalogStore, name: str, field: str) -> TaskVersion:
 class Versions:
     """Task versions as the catalog and the embedder's registry both know them."""
 
-    def __init__(self, store: CatalogStore, embedder: EmbedderPeer) -> None:
+    def __init__(self, store: CatalogStore, embedder: EmbedderClient) -> None:
         self.store = store
         self.embedder = embedder
 
@@ -53,5 +53,5 @@ class Versions:
         registry model, so `models/{model}` names the same version."""
         version = await asyncio.to_thread(self.store.get_task_version, task_id, number)
         model_id, model_number = parse_model_name(version.model_version, "model_version")
-        await self.embedder.set_default(model_id, model_number)
+        await self.embedder.set_default(f"models/{model_id}", model_number)
         return await asyncio.to_thread(self.store.set_production_version, task_id, number)

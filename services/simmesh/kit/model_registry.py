@@ -67,7 +67,7 @@ class RegistryLayout:
 class ModelVersions(Protocol):
     """The embedder's registry calls a reader needs; the embedder's peer client answers them."""
 
-    async def get_model(self, model_id: str, timeout: float | None = None) -> embedder_pb2.Model: ...
+    async def get_model(self, name: str, timeout: float | None = None) -> embedder_pb2.Model: ...
 
     async def get_version(self, name: str, timeout: float | None = None) -> embedder_pb2.ModelVersion: ...
 
@@ -86,7 +86,7 @@ class RegistryReader:
         (MODEL_NOT_FOUND, MODEL_VERSION_NOT_FOUND) when it does not exist."""
         model_id, number = parse_model_name(name, field)
         if not number:
-            number = default_number(await self.embedder.get_model(model_id))
+            number = default_number(await self.embedder.get_model(f"models/{model_id}"))
         return await self.embedder.get_version(version_name(model_id, number))
 
     async def onnx(self, version: str) -> bytes:

@@ -70,6 +70,19 @@ def decode_page_token(token: str, request_fingerprint: str) -> dict | None:
     return payload["p"]
 
 
+def decode_offset(token: str, request_fingerprint: str) -> int:
+    """The offset an `offset_token` carries; 0 for an empty token (the first page)."""
+    offset = (decode_page_token(token, request_fingerprint) or {}).get("offset", 0)
+    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        raise _invalid("page_token is malformed")
+    return offset
+
+
+def offset_token(offset: int, request_fingerprint: str) -> str:
+    """A token for the page starting at item `offset` of a result computed whole."""
+    return encode_page_token({"offset": offset}, request_fingerprint)
+
+
 def clamp_page_size(page_size: int, default: int = DEFAULT_PAGE_SIZE, maximum: int = MAX_PAGE_SIZE) -> int:
     """The page size to use: `default` for 0, at most `maximum`; negative is an error."""
     if page_size < 0:

@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Column, Connection, DateTime, Engine, create_engine, event
+from sqlalchemy import Column, Connection, DateTime, Engine, MetaData, Row, Select, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from simmesh.kit.errors import Aborted, InvalidArgument, Unavailable
+from simmesh.kit.paging import clamp_page_size, decode_page_token, encode_page_token
 
 WRITE_OPTION = "simmesh_write"
 # Values per `IN (...)` of request-sized lists: SQLite caps the number of bound parameters.
@@ -69,3 +75,75 @@ def in_chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
     """`values` a few hundred at a time, one `IN (...)` each (see IN_CHUNK)."""
     for start in range(0, len(values), IN_CHUNK):
         yield values[start:start + IN_CHUNK]
+
+
+class Database:
+    """A service's metadata database: every store method runs in one `read()` or `write()`
+    transaction, which commits whole or raises the error catalogue's exceptions and stores nothing.
+
+    Writes on SQLite take the write lock up front (`BEGIN IMMEDIATE`); reads on PostgreSQL run at
+    REPEATABLE READ, so a record built from several queries is one snapshot. `service` names the
+    database in errors ("catalog": reason CATALOG_DB_UNAVAILABLE); `contents` says what changed
+    concurrently ("the catalog").
+    """
+
+    def __init__(self, engine: Engine, service: str, contents: str) -> None:
+        self.engine = engine
+        self.service = service
+        self.contents = contents
+
+    @property
+    def dialect(self) -> str:
+        """`sqlite` or `postgresql`."""
+        return self.engine.dialect.name
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _transaction(self, write: bool) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as connection:
+                options: dict[str, Any] = {WRITE_OPTION: write}
+                if self.dialect == "postgresql" and not write:
+                    options["isolation_level"] = "REPEATABLE READ"
+                connection.execution_options(**options)
+                with connection.begin():
+                    yield connection
+        except IntegrityError as error:
+            raise Aborted(f"{self.contents} changed concurrently; retry the call",
+                          reason="CONCURRENT_CHANGE") from error
+        except OperationalError as error:
+            raise Unavailable(f"the {self.service} database is unavailable: {error.orig}",
+                              reason=f"{self.service.upper()}_DB_UNAVAILABLE") from error
+
+    def read(self) -> AbstractContextManager[Connection]:
+        return self._transaction(write=False)
+
+    def write(self) -> AbstractContextManager[Connection]:
+        return self._transaction(write=True)
+
+
+def open_database(url: str, metadata: MetaData, service: str, contents: str) -> Database:
+    """The database at `url` (an SQLAlchemy URL), `metadata`'s tables created if missing."""
+    engine = open_engine(url)
+    metadata.create_all(engine)
+    return Database(engine, service, contents)
+
+
+def keyset_page(conn: Connection, query: Select, key: Column, page_size: int, page_token: str,
+                fingerprint: str) -> tuple[list[Row], str]:
+    """One page of `query` in `key` order after the token's position, and the next page's token
+    ("" after the last); the token is bound to `fingerprint` (see `simmesh.kit.paging`)."""
+    size = clamp_page_size(page_size)
+    position = decode_page_token(page_token, fingerprint)
+    if position is not None:
+        after = position.get("after")
+        if not isinstance(after, (str, int)) or isinstance(after, bool):
+            raise InvalidArgument("page_token is malformed", reason="INVALID_PAGE_TOKEN", field="page_token")
+        query = query.where(key > after)
+    rows = conn.execute(query.order_by(key).limit(size + 1)).all()
+    if len(rows) <= size:
+        return list(rows), ""
+    rows = rows[:size]
+    return list(rows), encode_page_token({"after": rows[-1]._mapping[key.name]}, fingerprint)

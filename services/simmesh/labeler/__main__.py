@@ -2,9 +2,9 @@
 
 import sys
 
+from simmesh.kit.server import service_main
 from simmesh.labeler.app import build_app
 from simmesh.labeler.settings import LabelerSettings
-from simmesh.kit.server import service_main
 
 if __name__ == "__main__":
     sys.exit(service_main("labeler", LabelerSettings, build_app))

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument
-from simmesh.kit.paging import clamp_page_size, decode_page_token, encode_page_token, fingerprint
+from simmesh.kit.paging import clamp_page_size, decode_offset, fingerprint, offset_token
 from simmesh.labeler import evaluation
-from simmesh.labeler.core import Core, GivenParams, check_params, resolve_params
+from simmesh.labeler.backends import Backends
 from simmesh.labeler.evaluation import Evaluation
 from simmesh.labeler.mining import Uncertain, rank_uncertain
-from simmesh.labeler.model import Params, State
+from simmesh.labeler.params import GivenParams, check_params, resolve_params
+from simmesh.labeler.records import Params, State
 from simmesh.labeler.suggest import neighbours_of
 from simmesh.labeler.votes import label_scores
 
@@ -37,25 +38,17 @@ class EvaluateResult:
     image_count: int
 
 
-def read_offset(page_token: str, fp: str) -> int:
-    position = decode_page_token(page_token, fp) or {}
-    offset = position.get("offset", 0)
-    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
-        raise InvalidArgument("page_token is malformed", reason="INVALID_PAGE_TOKEN", field="page_token")
-    return offset
-
-
 class Analysis:
-    def __init__(self, core: Core) -> None:
-        self.core = core
+    def __init__(self, backends: Backends) -> None:
+        self.backends = backends
 
     async def evaluate(self, project_id: str, given: GivenParams | None, k_values: Sequence[int],
                        thresholds: Sequence[float], use_first: bool, timeout: float | None) -> EvaluateResult:
-        core = self.core
-        project = await core.project(project_id)
+        backends = self.backends
+        project = await backends.project(project_id)
         grid = self._grid(project.params(), given, k_values, thresholds, use_first, resolve_params(given, project))
-        labels = await core.run(core.store.image_labels, project_id, [State.LABELED])
-        records = await core.mesh.list_records(project.collection, {"state": State.LABELED.value}, timeout)
+        labels = await backends.run(backends.store.image_labels, project_id, [State.LABELED])
+        records = await backends.collections.list_records(project.collection, {"state": State.LABELED.value}, timeout)
         records = [r for r in records if labels.get(r.id)]
         if len(records) < 2:
             raise FailedPrecondition(f"evaluation needs at least 2 labeled images, have {len(records)}",
@@ -89,18 +82,18 @@ class Analysis:
 
     async def uncertain(self, project_id: str, page_size: int, page_token: str, given: GivenParams | None,
                         timeout: float | None) -> tuple[list[Uncertain], str]:
-        core = self.core
-        project = await core.project(project_id)
+        backends = self.backends
+        project = await backends.project(project_id)
         params = resolve_params(given, project)
         size = clamp_page_size(page_size)
         fp = fingerprint("uncertain", project_id, params.k)
-        offset = read_offset(page_token, fp)
-        pool = await core.mesh.list_records(project.collection, {"state": State.POOL.value}, timeout)
+        offset = decode_offset(page_token, fp)
+        pool = await backends.collections.list_records(project.collection, {"state": State.POOL.value}, timeout)
         if not pool:
             return [], ""
         vectors = np.stack([r.vector for r in pool])
-        found = await neighbours_of(core, project, vectors, [""] * len(pool), params.k, timeout)
+        found = await neighbours_of(backends, project, vectors, [""] * len(pool), params.k, timeout)
         ranked = rank_uncertain((record.id, label_scores(neighbours)) for record, neighbours in zip(pool, found))
         page = ranked[offset:offset + size]
         more = offset + size < len(ranked)
-        return page, encode_page_token({"offset": offset + size}, fp) if more else ""
+        return page, offset_token(offset + size, fp) if more else ""

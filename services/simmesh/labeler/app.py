@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from simmesh_proto.v1 import catalog_pb2_grpc, embedder_pb2_grpc, indexer_pb2_grpc, labeler_pb2, labeler_pb2_grpc
+from simmesh_proto.v1 import labeler_pb2, labeler_pb2_grpc
 
 from simmesh.kit.channels import open_channel
+from simmesh.kit.peers import CatalogClient, EmbedderClient, IndexerClient
 from simmesh.kit.server import App, binding, build_server
-from simmesh.labeler.peers import Mesh
-from simmesh.labeler.service import build_labeler
+from simmesh.labeler.backends import Backends
+from simmesh.labeler.collection import Collections
+from simmesh.labeler.domain import build_labeler
+from simmesh.labeler.embedding import Embedding
 from simmesh.labeler.servicer import LabelerServicer
 from simmesh.labeler.settings import LabelerSettings
 from simmesh.labeler.store import default_db_url, open_labeler_store
@@ -20,10 +23,10 @@ async def build_app(settings: LabelerSettings) -> App:
     catalog = None
     if settings.catalog_addr:
         channels.append(open_channel(settings.catalog_addr, settings.auth_token))
-        catalog = catalog_pb2_grpc.CatalogServiceStub(channels[2])
-    mesh = Mesh(embedder_pb2_grpc.EmbedderServiceStub(channels[0]), indexer_pb2_grpc.IndexerServiceStub(channels[1]),
-                catalog)
-    labeler = build_labeler(store, mesh, shard_count=settings.collection_shards)
+        catalog = CatalogClient(channels[2], settings.catalog_addr)
+    embedding = Embedding(EmbedderClient(channels[0], settings.embedder_addr), catalog)
+    collections = Collections(IndexerClient(channels[1], settings.indexer_addr))
+    labeler = build_labeler(Backends(store, embedding, collections, shard_count=settings.collection_shards))
     app = build_server(
         settings,
         [binding(LabelerServicer(labeler), labeler_pb2, labeler_pb2_grpc, "LabelerService")],

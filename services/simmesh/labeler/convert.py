@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from google.protobuf import json_format, struct_pb2, timestamp_pb2
 from simmesh_proto.v1 import common_pb2, labeler_pb2
 
-from simmesh.labeler.core import GivenParams, ItemFailure
+from simmesh.kit.wire import dict_to_struct, timestamp
+from simmesh.labeler.batches import ItemFailure
 from simmesh.labeler.evaluation import Evaluation
-from simmesh.labeler.model import Image, Json, LabelCount, Params, Project, State
 from simmesh.labeler.names import image_name, project_name
+from simmesh.labeler.params import GivenParams
+from simmesh.labeler.records import Image, LabelCount, Params, Project, State
 from simmesh.labeler.suggest import Suggestion
 from simmesh.labeler.votes import LabelScore, Neighbour
 
@@ -19,22 +18,6 @@ STATE_PB = {State.LABELED: labeler_pb2.IMAGE_STATE_LABELED, State.SUGGESTED: lab
 STATE_OF_PB = {value: state for state, value in STATE_PB.items()}
 ACTIONS = {labeler_pb2.Review.ACTION_ACCEPT: "accept", labeler_pb2.Review.ACTION_CHANGE: "change",
            labeler_pb2.Review.ACTION_REJECT: "reject"}
-
-
-def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
-
-
-def struct_to_dict(value: struct_pb2.Struct) -> Json:
-    return json_format.MessageToDict(value)
-
-
-def dict_to_struct(value: Json) -> struct_pb2.Struct:
-    out = struct_pb2.Struct()
-    out.update(value)
-    return out
 
 
 def given_params(params: labeler_pb2.SuggestParams) -> GivenParams:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simmesh.labeler.model import Params
+from simmesh.labeler.records import Params
 from simmesh.labeler.votes import EPSILON
 
 # Rows of the similarity matrix computed at a time.

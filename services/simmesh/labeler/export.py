@@ -12,8 +12,8 @@ import io
 import json
 from collections.abc import AsyncIterator
 
-from simmesh.labeler.core import Core
-from simmesh.labeler.model import Image, State
+from simmesh.labeler.backends import Backends
+from simmesh.labeler.records import Image, State
 
 CSV = "text/csv"
 JSON = "application/json"
@@ -36,19 +36,19 @@ def json_item(image: Image) -> str:
 
 
 class Exporter:
-    def __init__(self, core: Core) -> None:
-        self.core = core
+    def __init__(self, backends: Backends) -> None:
+        self.backends = backends
 
     async def export(self, project_id: str, content_type: str, include_suggested: bool) -> AsyncIterator[bytes]:
         """The export's bytes in chunks of CHUNK_BYTES (the last one shorter)."""
-        core = self.core
-        await core.project(project_id)
+        backends = self.backends
+        await backends.project(project_id)
         states = [State.LABELED, State.SUGGESTED] if include_suggested else [State.LABELED]
         buffer = bytearray((",".join(CSV_HEADER) + "\n" if content_type == CSV else "[").encode())
         count = 0
         token = ""
         while True:
-            page = await core.run(core.store.list_images, project_id, PAGE, token, states=states)
+            page = await backends.run(backends.store.list_images, project_id, PAGE, token, states=states)
             if content_type == CSV:
                 buffer += csv_rows(page.items).encode()
             else:

@@ -11,10 +11,9 @@ caller's (1-256 characters, no `/` and no control characters) or generated.
 from __future__ import annotations
 
 import re
-import secrets
-import time
 
 from simmesh.kit.errors import InvalidArgument
+from simmesh.kit.names import name, parse_name
 
 PROJECTS = "projects"
 IMAGES = "images"
@@ -23,11 +22,6 @@ COLLECTION_PREFIX = "lbl-"
 PROJECT_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,58}$")
 IMAGE_ID_RE = re.compile(r"^[^/\x00-\x1f\x7f]{1,256}$")
 LABEL_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
-
-
-def new_id() -> str:
-    """12 hex digits of milliseconds since the epoch, then 16 random hex digits (sorts by time)."""
-    return f"{int(time.time() * 1000):012x}{secrets.token_hex(8)}"
 
 
 def check_project_id(value: str, field: str) -> str:
@@ -54,7 +48,7 @@ def check_labels(values: list[str] | tuple[str, ...], field: str) -> tuple[str, 
 
 
 def project_name(project_id: str) -> str:
-    return f"{PROJECTS}/{project_id}"
+    return name(PROJECTS, project_id)
 
 
 def image_name(project_id: str, image_id: str) -> str:
@@ -67,11 +61,7 @@ def collection_id(project_id: str) -> str:
 
 def parse_project(value: str, field: str) -> str:
     """The id in `projects/{project}`."""
-    prefix, sep, project_id = value.partition("/")
-    if prefix != PROJECTS or not sep or not PROJECT_ID_RE.match(project_id):
-        raise InvalidArgument(f"{field} must be `projects/{{project}}`, got {value!r}", reason="INVALID_NAME",
-                              field=field)
-    return project_id
+    return parse_name(value, PROJECTS, PROJECT_ID_RE, field, shape="`projects/{project}`")
 
 
 def parse_image_name(value: str, field: str) -> tuple[str, str]:

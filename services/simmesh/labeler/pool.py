@@ -16,11 +16,11 @@ import numpy as np
 from simmesh_proto.v1 import common_pb2
 
 from simmesh.kit.errors import InvalidArgument, NotFound
-from simmesh.kit.paging import clamp_page_size, encode_page_token, fingerprint
-from simmesh.labeler.analysis import read_offset
-from simmesh.labeler.core import Core, at_field
+from simmesh.kit.paging import clamp_page_size, decode_offset, fingerprint, offset_token
+from simmesh.labeler.backends import Backends
+from simmesh.labeler.batches import at_field
 from simmesh.labeler.mining import DEFAULT_DUPLICATE_SIMILARITY, PoolCandidate, merge_best, without_near_duplicates
-from simmesh.labeler.model import VOTERS, Project, State
+from simmesh.labeler.records import VOTERS, Project, State
 
 # Hits per query the indexer gives at most.
 MAX_HITS = 1000
@@ -28,8 +28,8 @@ POOL_FILTER = {"state": State.POOL.value}
 
 
 class PoolMiner:
-    def __init__(self, core: Core) -> None:
-        self.core = core
+    def __init__(self, backends: Backends) -> None:
+        self.backends = backends
 
     async def mine(self, project_id: str, examples: Sequence[common_pb2.Image], example_ids: Sequence[str],
                    label: str, page_size: int, page_token: str, duplicate_similarity: float,
@@ -44,35 +44,35 @@ class PoolMiner:
         size = clamp_page_size(page_size)
         digest = hashlib.sha256(b"".join(e.SerializeToString(deterministic=True) for e in examples)).hexdigest()
         fp = fingerprint("mine", project_id, digest, list(example_ids), label, threshold)
-        offset = read_offset(page_token, fp)
-        core = self.core
-        project = await core.project(project_id)
+        offset = decode_offset(page_token, fp)
+        backends = self.backends
+        project = await backends.project(project_id)
         vectors, exclude = await self._examples(project, examples, example_ids, label, timeout)
         need = offset + size + 1
         kept = await self._ranked(project, vectors, exclude, threshold, need, timeout)
         page = kept[offset:offset + size]
         more = len(kept) > offset + size
-        return page, encode_page_token({"offset": offset + size}, fp) if more else ""
+        return page, offset_token(offset + size, fp) if more else ""
 
     async def _examples(self, project: Project, examples: Sequence[common_pb2.Image], example_ids: Sequence[str],
                         label: str, timeout: float | None) -> tuple[np.ndarray, set[str]]:
-        core = self.core
+        backends = self.backends
         rows: list[np.ndarray] = []
         if examples:
-            embedded, failures = await core.mesh.embed(project.model_version, list(examples), timeout)
+            embedded, failures = await backends.embedding.embed(project.model_version, list(examples), timeout)
             if failures:
                 index, error = min(failures.items())
                 raise at_field(error, f"examples[{index}]")
             rows += list(embedded)
         ids = list(dict.fromkeys(example_ids))
         if label:
-            carrying = await core.run(core.store.image_labels, project.id, list(VOTERS))
+            carrying = await backends.run(backends.store.image_labels, project.id, list(VOTERS))
             with_label = [i for i, labels in carrying.items() if label in labels]
             if not with_label:
                 raise NotFound(f"no image of projects/{project.id} carries the label {label!r}",
                                reason="LABEL_NOT_FOUND", field="label")
             ids += [i for i in with_label if i not in ids]
-        records = await core.mesh.get_records(project.collection, ids, timeout)
+        records = await backends.collections.get_records(project.collection, ids, timeout)
         for i, image_id in enumerate(example_ids):
             if image_id not in records:
                 raise NotFound(f"projects/{project.id}/images/{image_id} does not exist", reason="IMAGE_NOT_FOUND",
@@ -83,10 +83,10 @@ class PoolMiner:
     async def _ranked(self, project: Project, vectors: np.ndarray, exclude: set[str], threshold: float, need: int,
                       timeout: float | None) -> list[PoolCandidate]:
         """At least `need` thinned hits when the pool has them, best first."""
-        core = self.core
+        backends = self.backends
         k = min(MAX_HITS, max(2 * need, 50))
         while True:
-            results = await core.mesh.search(project.collection, vectors, k, POOL_FILTER, timeout=timeout)
+            results = await backends.collections.search(project.collection, vectors, k, POOL_FILTER, timeout=timeout)
             ranked = merge_best([[PoolCandidate(h.id, h.score, h.url) for h in r.hits] for r in results], exclude)
             kept = await self._thin(project, ranked, threshold, need, timeout)
             deeper = any(len(r.hits) >= k for r in results)
@@ -101,7 +101,7 @@ class PoolMiner:
         length = min(len(ranked), 2 * need)
         while True:
             missing = [c.id for c in ranked[:length] if c.id not in vectors]
-            records = await self.core.mesh.get_records(project.collection, missing, timeout)
+            records = await self.backends.collections.get_records(project.collection, missing, timeout)
             vectors.update({i: r.vector for i, r in records.items()})
             prefix = [c for c in ranked[:length] if c.id in vectors]
             matrix = np.stack([vectors[c.id] for c in prefix]) if prefix else np.zeros((0, 1), np.float32)

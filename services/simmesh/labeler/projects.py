@@ -14,17 +14,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from simmesh.kit.errors import AlreadyExists, InvalidArgument
-from simmesh.labeler.core import Core, GivenParams, check_params
-from simmesh.labeler.model import NewProject, Page, Project
-from simmesh.labeler.names import check_project_id, collection_id, new_id
+from simmesh.kit.names import new_id
+from simmesh.kit.paging import Page
+from simmesh.labeler.backends import Backends
+from simmesh.labeler.names import check_project_id, collection_id
+from simmesh.labeler.params import GivenParams, check_params
+from simmesh.labeler.records import NewProject, Project
 
 MUTABLE = ("display_name", "description", "default_params", "default_params.k", "default_params.threshold",
            "default_params.use_first")
 
 
 class Projects:
-    def __init__(self, core: Core) -> None:
-        self.core = core
+    def __init__(self, backends: Backends) -> None:
+        self.backends = backends
 
     async def create(self, project_id: str, model: str, *, display_name: str = "", description: str = "",
                      params: GivenParams | None = None, timeout: float | None = None) -> Project:
@@ -33,32 +36,32 @@ class Projects:
             raise InvalidArgument("project.model is required", reason="MISSING_MODEL", field="project.model")
         given = params or GivenParams()
         check_params(given, "project.default_params")
-        core = self.core
-        if await core.run(core.store.has_project, project_id):
+        backends = self.backends
+        if await backends.run(backends.store.has_project, project_id):
             raise AlreadyExists(f"projects/{project_id} already exists", reason="PROJECT_EXISTS", field="project_id")
-        version = await core.mesh.resolve_model(model, "project.model", timeout)
+        version = await backends.embedding.resolve_model(model, "project.model", timeout)
         collection = collection_id(project_id)
         description_text = f"labeler project projects/{project_id}"
-        async with core.writing(project_id):
+        async with backends.writing(project_id):
             try:
-                await core.mesh.create_collection(collection, version, core.shard_count, description_text, timeout)
+                await backends.collections.create(collection, version, backends.shard_count, description_text, timeout)
             except AlreadyExists:
-                await core.mesh.delete_collection(collection, timeout)
-                await core.mesh.create_collection(collection, version, core.shard_count, description_text, timeout)
+                await backends.collections.delete(collection, timeout)
+                await backends.collections.create(collection, version, backends.shard_count, description_text, timeout)
             try:
-                return await core.run(core.store.create_project, NewProject(
+                return await backends.run(backends.store.create_project, NewProject(
                     id=project_id, model=model, model_version=version, collection=collection,
                     display_name=display_name, description=description, default_k=given.k or 0,
                     default_threshold=given.threshold, default_use_first=given.use_first))
             except BaseException:
-                await core.mesh.delete_collection(collection, timeout)
+                await backends.collections.delete(collection, timeout)
                 raise
 
     async def get(self, project_id: str) -> Project:
-        return await self.core.project(project_id)
+        return await self.backends.project(project_id)
 
     async def list(self, page_size: int, page_token: str) -> Page[Project]:
-        return await self.core.run(self.core.store.list_projects, page_size, page_token)
+        return await self.backends.run(self.backends.store.list_projects, page_size, page_token)
 
     async def update(self, project_id: str, paths: list[str], values: Mapping[str, Any],
                      params: GivenParams) -> Project:
@@ -77,12 +80,12 @@ class Projects:
             changes["default_threshold"] = params.threshold
         if whole or "default_params.use_first" in paths:
             changes["default_use_first"] = params.use_first
-        return await self.core.run(self.core.store.update_project, project_id, changes)
+        return await self.backends.run(self.backends.store.update_project, project_id, changes)
 
     async def delete(self, project_id: str, timeout: float | None) -> None:
         """Deletes the collection, then the project's rows."""
-        core = self.core
-        async with core.writing(project_id):
-            project = await core.project(project_id)
-            await core.mesh.delete_collection(project.collection, timeout)
-            await core.run(core.store.delete_project, project_id)
+        backends = self.backends
+        async with backends.writing(project_id):
+            project = await backends.project(project_id)
+            await backends.collections.delete(project.collection, timeout)
+            await backends.run(backends.store.delete_project, project_id)

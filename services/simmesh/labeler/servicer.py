@@ -7,22 +7,18 @@ from collections.abc import AsyncIterator
 from google.protobuf import empty_pb2
 from simmesh_proto.v1 import labeler_pb2, labeler_pb2_grpc
 
+from simmesh.kit.deadlines import remaining
 from simmesh.kit.errors import InvalidArgument
+from simmesh.kit.wire import struct_to_dict
 from simmesh.labeler import convert
+from simmesh.labeler.domain import Labeler
 from simmesh.labeler.export import CSV, JSON
-from simmesh.labeler.images import ImageItem, ReviewItem
 from simmesh.labeler.names import parse_image_name, parse_project
-from simmesh.labeler.service import Labeler
+from simmesh.labeler.project_images import ImageItem, ReviewItem
 from simmesh.labeler.suggest import SuggestInput
 
 _EMPTY = empty_pb2.Empty()
 _FORMATS = {labeler_pb2.EXPORT_FORMAT_CSV: CSV, labeler_pb2.EXPORT_FORMAT_JSON: JSON}
-
-
-def remaining(context) -> float | None:  # noqa: ANN001 - a grpc.aio context
-    """The caller's deadline, passed down to the embedder and the indexer."""
-    left = context.time_remaining()
-    return None if left is None else max(left - 0.02, 0.001)
 
 
 class LabelerServicer(labeler_pb2_grpc.LabelerServiceServicer):
@@ -64,7 +60,7 @@ class LabelerServicer(labeler_pb2_grpc.LabelerServiceServicer):
     # -- images
 
     async def AddImages(self, request, context) -> labeler_pb2.AddImagesResponse:
-        items = [ImageItem(i.id, i.image, tuple(i.labels), convert.struct_to_dict(i.metadata)) for i in request.images]
+        items = [ImageItem(i.id, i.image, tuple(i.labels), struct_to_dict(i.metadata)) for i in request.images]
         result = await self.labeler.images.add(parse_project(request.project, "project"), items, request.upsert,
                                                remaining(context))
         return labeler_pb2.AddImagesResponse(ids=result.ids,
@@ -87,7 +83,7 @@ class LabelerServicer(labeler_pb2_grpc.LabelerServiceServicer):
         project_id, image_id = parse_image_name(request.image.name, "image.name")
         image = await self.labeler.images.update(project_id, image_id, list(request.update_mask.paths),
                                                  list(request.image.labels),
-                                                 convert.struct_to_dict(request.image.metadata), remaining(context))
+                                                 struct_to_dict(request.image.metadata), remaining(context))
         return convert.image_pb(project_id, image)
 
     async def DeleteImages(self, request, context) -> labeler_pb2.DeleteImagesResponse:

@@ -13,29 +13,24 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, Select, and_, case, delete, func, insert, \
-    select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import Connection, Row, and_, case, delete, func, insert, select, update
 
 from simmesh.kit import sql
-from simmesh.kit.errors import Aborted, AlreadyExists, InvalidArgument, NotFound, Unavailable
-from simmesh.kit.paging import clamp_page_size, decode_page_token, encode_page_token, fingerprint
+from simmesh.kit.errors import AlreadyExists, InvalidArgument, NotFound
+from simmesh.kit.paging import Page, fingerprint
 from simmesh.labeler import schema
-from simmesh.labeler.model import Image, LabelCount, NewImage, NewProject, Page, Project, State
 from simmesh.labeler.names import project_name
+from simmesh.labeler.records import Image, LabelCount, NewImage, NewProject, Project, State
 
 P = schema.projects
 I = schema.images  # noqa: E741 - the table of images
 L = schema.image_labels
 
 PROJECT_FIELDS = frozenset({"display_name", "description", "default_k", "default_threshold", "default_use_first"})
-
-_WRITE = sql.WRITE_OPTION
 
 
 def default_db_url(data_dir: str | os.PathLike[str]) -> str:
@@ -45,9 +40,7 @@ def default_db_url(data_dir: str | os.PathLike[str]) -> str:
 
 def open_labeler_store(url: str) -> LabelerStore:
     """A store over `url` (an SQLAlchemy URL), its tables created if missing."""
-    engine = sql.open_engine(url)
-    schema.metadata.create_all(engine)
-    return LabelerStore(engine)
+    return LabelerStore(sql.open_database(url, schema.metadata, "labeler", "the labeler's data"))
 
 
 _now = sql.now
@@ -62,31 +55,13 @@ def project_not_found(project_id: str) -> NotFound:
 class LabelerStore:
     """Projects and their images. Thread-safe; callers run it in threads."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, database: sql.Database) -> None:
+        self._database = database
+        self._read = database.read
+        self._write = database.write
 
     def close(self) -> None:
-        self._engine.dispose()
-
-    @contextmanager
-    def _transaction(self, write: bool) -> Iterator[Connection]:
-        try:
-            with self._engine.connect() as connection:
-                connection.execution_options(**{_WRITE: write})
-                with connection.begin():
-                    yield connection
-        except IntegrityError as error:
-            raise Aborted("the labeler's data changed concurrently; retry the call",
-                          reason="CONCURRENT_CHANGE") from error
-        except OperationalError as error:
-            raise Unavailable(f"the labeler database is unavailable: {error.orig}",
-                              reason="LABELER_DB_UNAVAILABLE") from error
-
-    def _read(self) -> AbstractContextManager[Connection]:
-        return self._transaction(write=False)
-
-    def _write(self) -> AbstractContextManager[Connection]:
-        return self._transaction(write=True)
+        self._database.close()
 
     # =========================================================================== projects
 
@@ -113,7 +88,7 @@ class LabelerStore:
 
     def list_projects(self, page_size: int = 0, page_token: str = "") -> Page[Project]:
         with self._read() as conn:
-            rows, token = _page(conn, select(P.c.id), P.c.id, page_size, page_token, fingerprint("projects"))
+            rows, token = sql.keyset_page(conn, select(P.c.id), P.c.id, page_size, page_token, fingerprint("projects"))
             return Page([self._project(conn, row.id) for row in rows], token)
 
     def update_project(self, project_id: str, changes: Mapping[str, Any]) -> Project:
@@ -216,7 +191,7 @@ class LabelerStore:
             if label:
                 query = query.where(I.c.id.in_(select(L.c.image_id).where(
                     and_(L.c.project_id == project_id, L.c.label == label))))
-            rows, token = _page(conn, query, I.c.id, page_size, page_token, fp)
+            rows, token = sql.keyset_page(conn, query, I.c.id, page_size, page_token, fp)
             found = self._images(conn, project_id, [row.id for row in rows])
             return Page([found[row.id] for row in rows], token)
 
@@ -240,7 +215,7 @@ class LabelerStore:
                 func.sum(case((L.c.state == State.LABELED.value, 1), else_=0)).label("labeled"),
                 func.sum(case((L.c.state == State.SUGGESTED.value, 1), else_=0)).label("suggested"),
             ).where(L.c.project_id == project_id).group_by(L.c.label)
-            rows, token = _page(conn, query, L.c.label, page_size, page_token, fingerprint("labels", project_id))
+            rows, token = sql.keyset_page(conn, query, L.c.label, page_size, page_token, fingerprint("labels", project_id))
             return Page([LabelCount(row.label, int(row.labeled), int(row.suggested)) for row in rows], token)
 
     # -- helpers
@@ -279,19 +254,3 @@ class LabelerStore:
         if rows:
             conn.execute(insert(L), rows)
 
-
-def _page(conn: Connection, query: Select, key, page_size: int, page_token: str,  # noqa: ANN001
-          fp: str) -> tuple[list[Row], str]:
-    """One page of `query` in `key` order after the token's position, and the next token."""
-    size = clamp_page_size(page_size)
-    position = decode_page_token(page_token, fp)
-    if position is not None:
-        after = position.get("after")
-        if not isinstance(after, str):
-            raise InvalidArgument("page_token is malformed", reason="INVALID_PAGE_TOKEN", field="page_token")
-        query = query.where(key > after)
-    rows = conn.execute(query.order_by(key).limit(size + 1)).all()
-    if len(rows) <= size:
-        return list(rows), ""
-    rows = rows[:size]
-    return list(rows), encode_page_token({"after": rows[-1]._mapping[key.name]}, fp)

@@ -2,7 +2,7 @@
 
 A batch costs one Embed call for its new images (one StreamEmbed call beyond 512 images) and one
 Search call with a query per image (one per 1,000 queries beyond that), filtered to the images
-whose labels vote (LABELED and SUGGESTED). Images already in the project are looked up by id
+whose labels vote (LABELED and SUGGESTED). ProjectImages already in the project are looked up by id
 (one BatchGetRecords call) and left out of their own neighbours. Scores follow `votes`.
 
 With `save`, new images are stored with their suggested labels (state SUGGESTED, or POOL when
@@ -20,11 +20,14 @@ import numpy as np
 from simmesh_proto.v1 import common_pb2
 
 from simmesh.kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, SimmeshError
-from simmesh.labeler.core import Core, GivenParams, ItemFailure, at_field, resolve_params
-from simmesh.labeler.images import Images, check_batch, image_not_found, image_url
-from simmesh.labeler.model import VOTERS, Image, NewImage, Params, Project, State, state_of
-from simmesh.labeler.names import check_image_id, new_id
-from simmesh.labeler.peers import RecordWrite, metadata_labels
+from simmesh.kit.names import new_id
+from simmesh.labeler.backends import Backends
+from simmesh.labeler.batches import ItemFailure, at_field, check_batch
+from simmesh.labeler.collection import RecordWrite, metadata_labels
+from simmesh.labeler.names import check_image_id
+from simmesh.labeler.params import GivenParams, resolve_params
+from simmesh.labeler.project_images import ProjectImages, image_not_found, image_url
+from simmesh.labeler.records import VOTERS, Image, NewImage, Params, Project, State, state_of
 from simmesh.labeler.votes import LabelScore, Neighbour, label_scores, suggested
 
 VOTER_FILTER = {"state": {"$in": [s.value for s in VOTERS]}}
@@ -60,13 +63,13 @@ def vote(neighbours: list[Neighbour], params: Params) -> tuple[list[LabelScore],
     return suggested(scores, params.threshold, params.use_first), scores
 
 
-async def neighbours_of(core: Core, project: Project, vectors: np.ndarray, own_ids: Sequence[str], k: int,
+async def neighbours_of(backends: Backends, project: Project, vectors: np.ndarray, own_ids: Sequence[str], k: int,
                         timeout: float | None) -> list[list[Neighbour]]:
     """The k nearest voters of each row (its own id left out), most similar first."""
     if not len(vectors):
         return []
     extra = 1 if any(own_ids) else 0
-    results = await core.mesh.search(project.collection, vectors, k + extra, VOTER_FILTER, timeout=timeout)
+    results = await backends.collections.search(project.collection, vectors, k + extra, VOTER_FILTER, timeout=timeout)
     out = []
     for own, result in zip(own_ids, results):
         hits = [Neighbour(h.id, h.score, metadata_labels(h.metadata)) for h in result.hits if h.id != own]
@@ -75,14 +78,14 @@ async def neighbours_of(core: Core, project: Project, vectors: np.ndarray, own_i
 
 
 class Suggester:
-    def __init__(self, core: Core, images: Images) -> None:
-        self.core = core
+    def __init__(self, backends: Backends, images: ProjectImages) -> None:
+        self.backends = backends
         self.images = images
 
     async def suggest(self, project_id: str, items: Sequence[SuggestInput], given: GivenParams | None, save: bool,
                       timeout: float | None) -> SuggestResult:
-        core = self.core
-        project = await core.project(project_id)
+        backends = self.backends
+        project = await backends.project(project_id)
         params = resolve_params(given, project)
         check_batch(len(items), "items")
         failures: dict[int, SimmeshError] = {}
@@ -98,12 +101,12 @@ class Suggester:
                     seen[ids[i]] = i
             except SimmeshError as error:
                 failures[i] = error
-        async with core.writing(project_id) if save else contextlib.nullcontext():
+        async with backends.writing(project_id) if save else contextlib.nullcontext():
             vectors, stored = await self._vectors(project, items, ids, save, failures, timeout)
             order = sorted(vectors)
             own = [ids[i] if items[i].image is None else "" for i in order]
             matrix = np.stack([vectors[i] for i in order]) if order else np.zeros((0, 0), np.float32)
-            found = await neighbours_of(core, project, matrix, own, params.k, timeout)
+            found = await neighbours_of(backends, project, matrix, own, params.k, timeout)
             suggestions = []
             for i, neighbours in zip(order, found):
                 chosen, scores = vote(neighbours, params)
@@ -118,10 +121,10 @@ class Suggester:
                        ) -> tuple[dict[int, np.ndarray], dict[str, Image]]:
         """Each good item's vector by position (new images embedded, existing ones fetched), and the
         store's images among the batch's ids. Items that fail go to `failures`."""
-        core = self.core
+        backends = self.backends
         good = [i for i in range(len(items)) if i not in failures]
         wanted = [ids[i] for i in good if ids[i]]
-        stored = await core.run(core.store.get_images, project.id, wanted) if wanted else {}
+        stored = await backends.run(backends.store.get_images, project.id, wanted) if wanted else {}
         new, existing = [], []
         for i in good:
             if items[i].image is None:
@@ -136,14 +139,14 @@ class Suggester:
                 new.append(i)
         vectors: dict[int, np.ndarray] = {}
         if new:
-            rows, embed_failures = await core.mesh.embed(project.model_version, [items[i].image for i in new], timeout)
+            rows, embed_failures = await backends.embedding.embed(project.model_version, [items[i].image for i in new], timeout)
             for j, i in enumerate(new):
                 if j in embed_failures:
                     failures[i] = at_field(embed_failures[j], f"items[{i}].image")
                 else:
                     vectors[i] = rows[j]
         if existing:
-            records = await core.mesh.get_records(project.collection, [ids[i] for i in existing], timeout)
+            records = await backends.collections.get_records(project.collection, [ids[i] for i in existing], timeout)
             for i in existing:
                 if ids[i] in records:
                     vectors[i] = records[ids[i]].vector

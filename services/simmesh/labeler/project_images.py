@@ -1,4 +1,4 @@
-"""Images of a project: add (labeled or to the pool), relabel, delete, review suggestions.
+"""ProjectImages of a project: add (labeled or to the pool), relabel, delete, review suggestions.
 
 The store is the source of truth; the collection's records carry the same `labels` and `state`
 in their metadata (what searches filter and vote on). Every write goes to the indexer first and
@@ -17,10 +17,13 @@ from dataclasses import dataclass, field
 from simmesh_proto.v1 import common_pb2
 
 from simmesh.kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, SimmeshError
-from simmesh.labeler.core import MAX_ITEMS, Core, ItemFailure, at_field
-from simmesh.labeler.model import Image, Json, LabelCount, NewImage, Page, Project, State, state_of
-from simmesh.labeler.names import check_image_id, check_labels, new_id
-from simmesh.labeler.peers import RecordWrite, StoredRecord
+from simmesh.kit.names import new_id
+from simmesh.kit.paging import Page
+from simmesh.labeler.backends import Backends
+from simmesh.labeler.batches import ItemFailure, at_field, check_batch
+from simmesh.labeler.collection import RecordWrite, StoredRecord
+from simmesh.labeler.names import check_image_id, check_labels
+from simmesh.labeler.records import Image, Json, LabelCount, NewImage, Project, State, state_of
 
 log = logging.getLogger("simmesh.labeler")
 
@@ -60,40 +63,32 @@ def image_url(image: common_pb2.Image) -> str:
     return image.url or image.uri
 
 
-def check_batch(count: int, field: str) -> None:
-    if count == 0:
-        raise InvalidArgument(f"{field} must not be empty", reason="EMPTY_BATCH", field=field)
-    if count > MAX_ITEMS:
-        raise InvalidArgument(f"{field} holds at most {MAX_ITEMS} items, got {count}", reason="BATCH_TOO_LARGE",
-                              field=field)
-
-
-class Images:
-    def __init__(self, core: Core) -> None:
-        self.core = core
+class ProjectImages:
+    def __init__(self, backends: Backends) -> None:
+        self.backends = backends
 
     # ================================================================================ read
 
     async def get(self, project_id: str, image_id: str) -> Image:
-        found = await self.core.run(self.core.store.get_images, project_id, [image_id])
+        found = await self.backends.run(self.backends.store.get_images, project_id, [image_id])
         if image_id not in found:
             raise image_not_found(project_id, image_id)
         return found[image_id]
 
     async def list(self, project_id: str, page_size: int, page_token: str, label: str,
                    states: Sequence[State]) -> Page[Image]:
-        return await self.core.run(self.core.store.list_images, project_id, page_size, page_token, label=label,
+        return await self.backends.run(self.backends.store.list_images, project_id, page_size, page_token, label=label,
                                    states=states)
 
     async def labels(self, project_id: str, page_size: int, page_token: str) -> Page[LabelCount]:
-        return await self.core.run(self.core.store.label_counts, project_id, page_size, page_token)
+        return await self.backends.run(self.backends.store.label_counts, project_id, page_size, page_token)
 
     # ================================================================================ add
 
     async def add(self, project_id: str, items: Sequence[ImageItem], upsert: bool,
                   timeout: float | None) -> AddResult:
-        core = self.core
-        project = await core.project(project_id)
+        backends = self.backends
+        project = await backends.project(project_id)
         check_batch(len(items), "images")
         failures: dict[int, SimmeshError] = {}
         ids = [""] * len(items)
@@ -109,9 +104,9 @@ class Images:
                 seen[ids[i]] = i
             except SimmeshError as error:
                 failures[i] = error
-        async with core.writing(project_id):
+        async with backends.writing(project_id):
             good = [i for i in range(len(items)) if i not in failures]
-            existing = await core.run(core.store.get_images, project_id, [ids[i] for i in good])
+            existing = await backends.run(backends.store.get_images, project_id, [ids[i] for i in good])
             if not upsert:
                 for i in good:
                     if ids[i] in existing:
@@ -119,7 +114,7 @@ class Images:
                                                     reason="IMAGE_EXISTS", field=f"images[{i}].id")
                 good = [i for i in good if i not in failures]
             if good:
-                vectors, embed_failures = await core.mesh.embed(project.model_version, [items[i].image for i in good],
+                vectors, embed_failures = await backends.embedding.embed(project.model_version, [items[i].image for i in good],
                                                                 timeout)
                 rows = {}
                 for j, i in enumerate(good):
@@ -142,16 +137,16 @@ class Images:
                      failures: dict[int, SimmeshError], *, replace: bool, replaced: list[str],
                      timeout: float | None) -> list[int]:
         """Indexer first, then the store; returns the positions stored. Failed items go to `failures`."""
-        core = self.core
-        previous = await core.mesh.get_records(project.collection, replaced, timeout) if replaced else {}
-        item_failures = await core.mesh.upsert(project.collection, records, timeout) if records else {}
+        backends = self.backends
+        previous = await backends.collections.get_records(project.collection, replaced, timeout) if replaced else {}
+        item_failures = await backends.collections.upsert(project.collection, records, timeout) if records else {}
         for j, error in item_failures.items():
             failures[positions[j]] = error
         kept = [j for j in range(len(records)) if j not in item_failures]
         if not kept:
             return []
         try:
-            await core.run(core.store.put_images, project.id, [new[j] for j in kept], replace=replace)
+            await backends.run(backends.store.put_images, project.id, [new[j] for j in kept], replace=replace)
         except BaseException:
             await self._restore(project, [records[j].id for j in kept], previous, timeout)
             raise
@@ -160,11 +155,11 @@ class Images:
     async def _restore(self, project: Project, written: Sequence[str], previous: Mapping[str, StoredRecord],
                        timeout: float | None) -> None:
         """Puts the collection's records back as they were before a write the store refused."""
-        core = self.core
+        backends = self.backends
         try:
-            await core.mesh.delete_records(project.collection, [i for i in written if i not in previous], timeout)
+            await backends.collections.delete_records(project.collection, [i for i in written if i not in previous], timeout)
             if previous:
-                await core.mesh.upsert(project.collection, [
+                await backends.collections.upsert(project.collection, [
                     RecordWrite(r.id, r.vector, r.url, r.labels, r.state) for r in previous.values()], timeout)
         except SimmeshError:
             log.exception("could not restore the records of %s after a failed write", project.collection)
@@ -174,22 +169,22 @@ class Images:
     async def relabel(self, project: Project, changes: Sequence[tuple[str, tuple[str, ...], State]],
                       timeout: float | None, metadata: Mapping[str, Json] | None = None) -> dict[str, Image]:
         """Sets labels and states of existing images: indexer metadata first, then the store.
-        Call inside `core.writing(project.id)`."""
-        core = self.core
+        Call inside `backends.writing(project.id)`."""
+        backends = self.backends
         ids = [image_id for image_id, _, _ in changes]
-        previous = await core.mesh.get_records(project.collection, ids, timeout)
+        previous = await backends.collections.get_records(project.collection, ids, timeout)
         missing = [i for i in ids if i not in previous]
         if missing:
             raise FailedPrecondition(f"image {missing[0]!r} has no vector in {project.collection}; add it again "
                                      "with upsert", reason="IMAGE_VECTOR_MISSING")
         records = [RecordWrite(i, previous[i].vector, previous[i].url, labels, state.value)
                    for i, labels, state in changes]
-        item_failures = await core.mesh.upsert(project.collection, records, timeout)
+        item_failures = await backends.collections.upsert(project.collection, records, timeout)
         if item_failures:
             await self._restore(project, [], previous, timeout)
             raise next(iter(item_failures.values()))
         try:
-            return await core.run(core.store.set_labels, project.id, list(changes), metadata)
+            return await backends.run(backends.store.set_labels, project.id, list(changes), metadata)
         except BaseException:
             await self._restore(project, [], previous, timeout)
             raise
@@ -202,10 +197,10 @@ class Images:
             raise InvalidArgument(f"update_mask must name labels and/or metadata, got {list(paths)}",
                                   reason="INVALID_UPDATE_MASK", field="update_mask")
         new_labels = check_labels(tuple(labels), "image.labels")
-        core = self.core
-        async with core.writing(project_id):
-            project = await core.project(project_id)
-            current = (await core.run(core.store.get_images, project_id, [image_id])).get(image_id)
+        backends = self.backends
+        async with backends.writing(project_id):
+            project = await backends.project(project_id)
+            current = (await backends.run(backends.store.get_images, project_id, [image_id])).get(image_id)
             if current is None:
                 raise image_not_found(project_id, image_id)
             if "labels" not in paths:
@@ -222,12 +217,12 @@ class Images:
         """Deletes the images among `ids` (vectors first); returns the count and the missing ids."""
         if not ids:
             raise InvalidArgument("ids must not be empty", reason="EMPTY_BATCH", field="ids")
-        core = self.core
-        async with core.writing(project_id):
-            project = await core.project(project_id)
-            existing = await core.run(core.store.get_images, project_id, list(ids))
-            await core.mesh.delete_records(project.collection, list(existing), timeout)
-            deleted = await core.run(core.store.delete_images, project_id, list(existing))
+        backends = self.backends
+        async with backends.writing(project_id):
+            project = await backends.project(project_id)
+            existing = await backends.run(backends.store.get_images, project_id, list(ids))
+            await backends.collections.delete_records(project.collection, list(existing), timeout)
+            deleted = await backends.run(backends.store.delete_images, project_id, list(existing))
         return len(deleted), [i for i in dict.fromkeys(ids) if i not in existing]
 
     # ============================================================================= review
@@ -236,12 +231,12 @@ class Images:
         """Accept (keep the suggested labels), change (take the given ones) or reject (back to the pool)
         suggestions; each reviewed image must be SUGGESTED."""
         check_batch(len(reviews), "reviews")
-        core = self.core
+        backends = self.backends
         failures: dict[int, SimmeshError] = {}
         counts = {"accept": 0, "change": 0, "reject": 0}
-        async with core.writing(project_id):
-            project = await core.project(project_id)
-            current = await core.run(core.store.get_images, project_id, [r.image_id for r in reviews])
+        async with backends.writing(project_id):
+            project = await backends.project(project_id)
+            current = await backends.run(backends.store.get_images, project_id, [r.image_id for r in reviews])
             changes: dict[int, tuple[str, tuple[str, ...], State]] = {}
             seen: dict[str, int] = {}
             for i, review in enumerate(reviews):

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from PIL import Image as PilImage
 from simmesh_proto.v1 import common_pb2
 
-from simmesh.catalog.model import Json, NewTrainingImage, TrainingImage
+from simmesh.catalog.records import Json, NewTrainingImage, TrainingImage
 from simmesh.catalog.names import GROUPS, parse_names
 from simmesh.catalog.store import CatalogStore
 from simmesh.imaging.decode import decode

@@ -9,17 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar
 
-T = TypeVar("T")
-
-Json = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    items: list[T]
-    next_page_token: str
+from simmesh.kit.wire import Json
 
 
 @dataclass(frozen=True)

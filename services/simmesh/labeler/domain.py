@@ -5,28 +5,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from simmesh.labeler.analysis import Analysis
-from simmesh.labeler.core import Core
+from simmesh.labeler.backends import Backends
 from simmesh.labeler.export import Exporter
-from simmesh.labeler.images import Images
-from simmesh.labeler.peers import Mesh
 from simmesh.labeler.pool import PoolMiner
+from simmesh.labeler.project_images import ProjectImages
 from simmesh.labeler.projects import Projects
-from simmesh.labeler.store import LabelerStore
 from simmesh.labeler.suggest import Suggester
 
 
 @dataclass(frozen=True)
 class Labeler:
     projects: Projects
-    images: Images
+    images: ProjectImages
     suggester: Suggester
     analysis: Analysis
     miner: PoolMiner
     exporter: Exporter
 
 
-def build_labeler(store: LabelerStore, mesh: Mesh, *, shard_count: int = 1) -> Labeler:
-    core = Core(store, mesh, shard_count=shard_count)
-    images = Images(core)
-    return Labeler(projects=Projects(core), images=images, suggester=Suggester(core, images),
-                   analysis=Analysis(core), miner=PoolMiner(core), exporter=Exporter(core))
+def build_labeler(backends: Backends) -> Labeler:
+    images = ProjectImages(backends)
+    return Labeler(projects=Projects(backends), images=images, suggester=Suggester(backends, images),
+                   analysis=Analysis(backends), miner=PoolMiner(backends), exporter=Exporter(backends))

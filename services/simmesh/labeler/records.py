@@ -5,9 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar
-
-T = TypeVar("T")
+from typing import Any
 
 Json = dict[str, Any]
 
@@ -36,12 +34,6 @@ class Params:
     k: int = DEFAULT_K
     threshold: float = DEFAULT_THRESHOLD
     use_first: bool = False
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    items: list[T]
-    next_page_token: str
 
 
 @dataclass(frozen=True)
