@@ -211,7 +211,8 @@ class CatalogClient(ServiceClient[catalog_pb2_grpc.CatalogServiceStub]):
     @overload
     def train(self, task: str, training_config: TrainingConfigLike | None = None, *, wait: Literal[False],
               timeout: float | None = None, poll_interval: float = DEFAULT_POLL_INTERVAL,
-              on_progress: Callable[[catalog_pb2.TrainingMetadata], None] | None = None) -> operations_pb2.Operation: ...
+              on_progress: Callable[[catalog_pb2.TrainingMetadata], None] | None = None
+              ) -> operations_pb2.Operation: ...
 
     def train(self, task: str, training_config: TrainingConfigLike | None = None, *, wait: bool = True,
               timeout: float | None = None, poll_interval: float = DEFAULT_POLL_INTERVAL,

@@ -41,8 +41,9 @@ def enum_value(enum: Any, prefix: str, value: str | int) -> int:
     text = value.strip().upper().replace("-", "_")
     short = text[len(prefix):] if text.startswith(prefix) else text
     short = _ALIASES.get(prefix, {}).get(short, short)
-    if not short.endswith("_UNSPECIFIED") and short != "UNSPECIFIED" and prefix + short in enum.keys():
-        return int(enum.Value(prefix + short))
+    full = prefix + short
+    if not short.endswith("_UNSPECIFIED") and short != "UNSPECIFIED" and full in enum.DESCRIPTOR.values_by_name:
+        return int(enum.Value(full))
     expected = ", ".join(short_names(enum, prefix))
     raise ValueError(f"unknown {enum.DESCRIPTOR.name} {value!r}; expected one of {expected}")
 

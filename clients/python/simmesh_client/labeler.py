@@ -6,8 +6,15 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 from simmesh_client.base import ImageSource, ServiceClient, as_image, paginate, resource_name
 from simmesh_client.errors import ItemFailure
-from simmesh_client.labeling import (DEFAULT_BATCH, EXPORT_FORMATS, AddSummary, LabeledItem, batched, review_list,
-                                    suggest_params)
+from simmesh_client.labeling import (
+    DEFAULT_BATCH,
+    EXPORT_FORMATS,
+    AddSummary,
+    LabeledItem,
+    batched,
+    review_list,
+    suggest_params,
+)
 from simmesh_proto.v1 import labeler_pb2, labeler_pb2_grpc
 
 

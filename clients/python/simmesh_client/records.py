@@ -222,7 +222,7 @@ def stream_insert(
                     yield indexer_pb2.InsertRecordsRequest(collection=collection, records=inputs, upsert=upsert)
         except GeneratorExit:  # gRPC closed the call (say, the server refused it): its error is raised
             raise
-        except BaseException as error:  # noqa: BLE001 - raised again on the caller's thread
+        except BaseException as error:  # raised again on the caller's thread
             source_error.append(error)
 
     def finish(batch: _Pending, response: indexer_pb2.InsertRecordsResponse | None) -> None:

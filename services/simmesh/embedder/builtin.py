@@ -32,6 +32,8 @@ from collections.abc import Callable, Sequence
 import onnx
 import torch
 import torch.nn.functional as F
+from torch import nn
+
 from simmesh_proto.v1.embedder_pb2 import (
     COLOR_ORDER_RGB,
     RESIZE_POLICY_SHORTER_SIDE_CENTER_CROP,
@@ -39,7 +41,6 @@ from simmesh_proto.v1.embedder_pb2 import (
     TENSOR_LAYOUT_NCHW,
     ModelManifest,
 )
-from torch import nn
 
 INPUT_NAME = "image"
 OUTPUT_NAME = "embedding"

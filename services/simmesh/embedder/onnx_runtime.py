@@ -9,10 +9,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import onnxruntime as ort
-from simmesh_proto.v1.embedder_pb2 import ModelManifest
 
 from simmesh.embedder.runtime import TensorSpec, machine_cores, not_loaded
 from simmesh.kit.errors import Internal, InvalidArgument, SimmeshError
+from simmesh_proto.v1.embedder_pb2 import ModelManifest
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ class OnnxRuntimeRuntime:
     def _session(self, key: str, onnx: bytes, spec: TensorSpec) -> ort.InferenceSession:
         try:
             session = ort.InferenceSession(onnx, self._options(), providers=["CPUExecutionProvider"])
-        except Exception as error:  # noqa: BLE001 - onnxruntime raises its own error types
+        except Exception as error:  # onnxruntime raises its own error types
             raise InvalidArgument(f"model {key}: ONNX Runtime cannot load it: {error}", reason="MODEL_INVALID",
                                   metadata={"model": key}) from None
         inputs = {i.name: i for i in session.get_inputs()}
@@ -201,7 +201,7 @@ class OnnxRuntimeRuntime:
             requests = model.take(self.max_batch)
             try:
                 await self._run(model, requests)
-            except Exception as error:  # noqa: BLE001 - the batcher must outlive any one batch
+            except Exception as error:  # the batcher must outlive any one batch
                 for request in requests:
                     _settle(request, error=Internal(f"model {model.key} failed: {error}", reason="INFERENCE_FAILED",
                                                     metadata={"model": model.key}))
@@ -233,7 +233,7 @@ class OnnxRuntimeRuntime:
         spec = model.spec
         try:
             (output,) = model.session.run([spec.output_name], {spec.input_name: batch})
-        except Exception as error:  # noqa: BLE001 - onnxruntime raises its own error types
+        except Exception as error:  # onnxruntime raises its own error types
             raise Internal(f"model {model.key} failed: {error}", reason="INFERENCE_FAILED",
                            metadata={"model": model.key}) from None
         return spec.check_output(model.key, output, len(batch))

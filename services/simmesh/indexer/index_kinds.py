@@ -7,9 +7,9 @@ import hashlib
 
 import faiss
 import numpy as np
-from simmesh_proto.v1 import indexer_pb2
 
 from simmesh.kit.errors import InvalidArgument
+from simmesh_proto.v1 import indexer_pb2
 
 EXACT = indexer_pb2.INDEX_KIND_EXACT
 IVF_FLAT = indexer_pb2.INDEX_KIND_IVF_FLAT

@@ -6,7 +6,6 @@ import math
 
 import faiss
 import numpy as np
-from simmesh_proto.v1 import indexer_pb2
 
 from simmesh.indexer.faiss_threads import use_threads
 from simmesh.indexer.index_kinds import (
@@ -28,6 +27,7 @@ from simmesh.indexer.index_kinds import (
 )
 from simmesh.indexer.vector_search import PQ_REFINE_FACTOR, exact_distances
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument
+from simmesh_proto.v1 import indexer_pb2
 
 # nprobe is calibrated on the training sample until recall@10 reaches this (a margin above the
 # 0.95 promised, since the full shard is larger than the calibration sample).

@@ -13,13 +13,13 @@ import logging
 from collections.abc import Awaitable
 
 import numpy as np
-from simmesh_proto.internal.v1 import shard_pb2, shard_pb2_grpc
-from simmesh_proto.v1 import indexer_pb2
 
 from simmesh.indexer.shard_node import ShardNode
 from simmesh.indexer.shard_records import StoredRecord
 from simmesh.indexer.vectors import Coarse
 from simmesh.kit.errors import Internal, SimmeshError
+from simmesh_proto.internal.v1 import shard_pb2, shard_pb2_grpc
+from simmesh_proto.v1 import indexer_pb2
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ async def _answer(reply, work: Awaitable, what: str):
         reply.result.CopyFrom(await work)
     except SimmeshError as error:
         reply.error.CopyFrom(error.to_status())
-    except Exception as error:  # noqa: BLE001 - answered with its status, the stream goes on
+    except Exception as error:  # answered with its status, the stream goes on
         log.exception("%s %d on the stream failed", what, reply.id)
         reply.error.CopyFrom(Internal(f"{what} failed: {type(error).__name__}").to_status())
     return reply

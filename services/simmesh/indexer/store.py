@@ -32,8 +32,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from google.protobuf import struct_pb2
-from simmesh_proto.internal.v1 import shard_pb2
-from simmesh_proto.v1 import indexer_pb2
 
 from simmesh.indexer.index_builds import IndexBuilds, check_trainable
 from simmesh.indexer.query import Filter, compile_filter
@@ -45,6 +43,8 @@ from simmesh.indexer.vectors import COSINE, IVF_KINDS, Coarse, VectorIndex
 from simmesh.indexer.wal import Op, WriteAheadLog
 from simmesh.kit.blobstore import BlobStore
 from simmesh.kit.errors import Internal, InvalidArgument, NotFound
+from simmesh_proto.internal.v1 import shard_pb2
+from simmesh_proto.v1 import indexer_pb2
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,6 @@ from typing import BinaryIO
 
 import faiss
 import numpy as np
-from simmesh_proto.v1 import indexer_pb2
 
 # The kind and metric constants, `Coarse`, `quantizer_digest` and the thread settings are imported
 # from here by the router, the coarse quantisers and the app as well.
@@ -52,7 +51,7 @@ from simmesh.indexer.index_kinds import (
     quantizer_digest,
     serialize_faiss,
 )
-from simmesh.indexer.index_training import trained_faiss, train_faiss
+from simmesh.indexer.index_training import train_faiss, trained_faiss
 from simmesh.indexer.vector_search import (
     PQ_REFINE_FACTOR,
     brute_force_pays,
@@ -67,6 +66,7 @@ from simmesh.indexer.vector_search import (
 )
 from simmesh.indexer.vector_store import VectorStore, as_rows
 from simmesh.kit.errors import InvalidArgument
+from simmesh_proto.v1 import indexer_pb2
 
 __all__ = [
     "COSINE", "EXACT", "HNSW", "INNER_PRODUCT", "IVF_FLAT", "IVF_KINDS", "IVF_PQ", "IVF_SQ8", "L2", "SMALL_BATCH",

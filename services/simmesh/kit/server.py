@@ -28,8 +28,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from simmesh.kit.interceptors import ServerInterceptor
-from simmesh.kit.metrics import Metrics
 from simmesh.kit.logs import configure_logging
+from simmesh.kit.metrics import Metrics
 from simmesh.kit.settings import ServerSettings, load_settings
 
 log = logging.getLogger("simmesh.server")
@@ -138,7 +138,7 @@ async def _run_hooks(hooks: Sequence[Hook], raise_errors: bool = False) -> None:
             result = hook()
             if asyncio.iscoroutine(result):
                 await result
-        except Exception:  # noqa: BLE001 - one failing shutdown hook must not stop the others
+        except Exception:  # one failing shutdown hook must not stop the others
             if raise_errors:
                 raise
             log.exception("shutdown hook failed")
@@ -206,7 +206,8 @@ def service_main(
         app = await build_app(settings)
         await app.serve()
 
-    with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=loop_factory(settings.event_loop)) as runner:
+    runner = asyncio.Runner(loop_factory=loop_factory(settings.event_loop))
+    with contextlib.suppress(KeyboardInterrupt), runner:
         runner.run(serve())
     return 0
 

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 import onnx
 import torch
 from torch import nn
-from simmesh_proto.v1.embedder_pb2 import ModelManifest
 
 from simmesh.imaging.manifest import validate
+from simmesh_proto.v1.embedder_pb2 import ModelManifest
 
 # IR version written into exported files: the one matching opset 17, loadable by every runtime
 # the embedder uses (ONNX Runtime 1.31 refuses the IR 14 that onnx 1.23 writes by default).
