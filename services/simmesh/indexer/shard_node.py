@@ -155,11 +155,11 @@ class ShardNode:
         store.drop()
         log.info("dropped %s shard %d", collection_id, self.ordinal)
 
-    def _info(self, collection_id: str, state: int, records: int = 0) -> shard_pb2.ShardInfo:
+    def _info(self, collection_id: str, state: shard_pb2.ShardInfo.State, records: int = 0) -> shard_pb2.ShardInfo:
         return shard_pb2.ShardInfo(collection=collection_id, shard=self.ordinal, address=self.address, state=state,
                                    record_count=records, start_time=self._started, pid=os.getpid())
 
-    def _register(self, collection_id: str, state: int) -> None:
+    def _register(self, collection_id: str, state: shard_pb2.ShardInfo.State) -> None:
         if self._session is None:
             raise Unavailable("the node has no etcd session", reason="SHARD_NOT_REGISTERED")
         store = self._stores[collection_id]
