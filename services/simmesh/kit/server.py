@@ -119,11 +119,13 @@ class App:
     async def serve(self) -> None:
         """Start, run until SIGTERM or SIGINT, then drain and stop."""
         await self.start()
+        stop = self._stop
+        assert stop is not None, "start() made the stop event"
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._stop.set)
+            loop.add_signal_handler(sig, stop.set)
         server_done = asyncio.ensure_future(self.server.wait_for_termination())
-        stop_wait = asyncio.ensure_future(self._stop.wait())
+        stop_wait = asyncio.ensure_future(stop.wait())
         await asyncio.wait({server_done, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
         log.info("stopping: draining in-flight calls for up to %.1fs", self.settings.shutdown_grace)
         await self.stop()
