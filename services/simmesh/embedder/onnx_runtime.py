@@ -203,8 +203,8 @@ class OnnxRuntimeRuntime:
                 await self._run(model, requests)
             except Exception as error:  # the batcher must outlive any one batch
                 for request in requests:
-                    _settle(request, error=Internal(f"model {model.key} failed: {error}", reason="INFERENCE_FAILED",
-                                                    metadata={"model": model.key}))
+                    _settle(request, Internal(f"model {model.key} failed: {error}", reason="INFERENCE_FAILED",
+                                              metadata={"model": model.key}))
 
     async def _run(self, model: _Model, requests: list[_Request]) -> None:
         if not requests:
@@ -217,7 +217,7 @@ class OnnxRuntimeRuntime:
                 for request in requests:
                     await self._run(model, [request])
                 return
-            _settle(requests[0], error=error)
+            _settle(requests[0], error)
             return
         model.stats = replace(model.stats, calls=model.stats.calls + len(requests), runs=model.stats.runs + 1,
                               rows=model.stats.rows + len(batch),
@@ -225,7 +225,7 @@ class OnnxRuntimeRuntime:
         start = 0
         for request in requests:
             end = start + len(request.batch)
-            _settle(request, result=output[start:end])
+            _settle(request, output[start:end])
             start = end
 
     @staticmethod
@@ -239,10 +239,11 @@ class OnnxRuntimeRuntime:
         return spec.check_output(model.key, output, len(batch))
 
 
-def _settle(request: _Request, *, result: np.ndarray | None = None, error: Exception | None = None) -> None:
+def _settle(request: _Request, outcome: np.ndarray | Exception) -> None:
+    """Answers the caller with its rows of the output, or with the error the batch failed with."""
     if request.future.done():
         return
-    if error is not None:
-        request.future.set_exception(error)
+    if isinstance(outcome, Exception):
+        request.future.set_exception(outcome)
     else:
-        request.future.set_result(result)
+        request.future.set_result(outcome)

@@ -128,7 +128,7 @@ class ModelRegistry:
         onnx_model: bytes,
         *,
         description: str = "",
-        source: int = embedder_pb2.MODEL_SOURCE_IMPORTED,
+        source: embedder_pb2.ModelSource = embedder_pb2.MODEL_SOURCE_IMPORTED,
         set_default: bool = False,
         metrics: dict[str, float] | None = None,
     ) -> embedder_pb2.ModelVersion:

@@ -88,8 +88,10 @@ def to_rgb(image: Image.Image) -> Image.Image:
     if mode == "LAB":
         from PIL import ImageCms  # only for the rare Lab TIFF
 
-        return ImageCms.applyTransform(image, ImageCms.buildTransform(
+        rgb = ImageCms.applyTransform(image, ImageCms.buildTransform(
             ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB"), "LAB", "RGB"))
+        assert rgb is not None, "a transform that is not in place returns a new image"
+        return rgb
     return image.convert("RGB")
 
 

@@ -24,7 +24,7 @@ MAX_EPOCHS = 10_000
 
 @dataclass(frozen=True)
 class Options:
-    backbone: int
+    backbone: catalog_pb2.Backbone
     dimension: int
     epochs: int
     batch_size: int
