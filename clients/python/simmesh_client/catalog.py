@@ -136,7 +136,8 @@ class CatalogClient(ServiceClient[catalog_pb2_grpc.CatalogServiceStub]):
             page_size=page_size, name_query=name_query,
             similarity_type=resource_name("similarityTypes", similarity_type) if similarity_type else "",
             parent=resource_name("groups", parent) if parent else "",
-            test_filter={None: 0, True: catalog_pb2.ListGroupsRequest.TEST_FILTER_TEST,
+            test_filter={None: catalog_pb2.ListGroupsRequest.TEST_FILTER_UNSPECIFIED,
+                         True: catalog_pb2.ListGroupsRequest.TEST_FILTER_TEST,
                          False: catalog_pb2.ListGroupsRequest.TEST_FILTER_TRAIN}[test])
         return paginate(self.rpc.ListGroups, request, "groups")
 
