@@ -35,7 +35,7 @@ class ServiceClient(Generic[StubT]):
     """One service's generated stub on the client's channel, plus convenience methods."""
 
     service: ClassVar[Service]
-    stub_class: ClassVar[Callable[[grpc.Channel], Any]]
+    stub_class: ClassVar[type[Any]]
 
     def __init__(self, client: Channels) -> None:
         self._client = client
@@ -69,7 +69,7 @@ def paginate(method: Callable[[RequestT], Any], request: RequestT, items: str) -
         yield from getattr(response, items)
         if not response.next_page_token:
             return
-        page.page_token = response.next_page_token  # type: ignore[attr-defined]
+        page.page_token = response.next_page_token
 
 
 def resource_name(collection_id: str, name: str) -> str:

@@ -136,7 +136,8 @@ class CatalogClient(ServiceClient[catalog_pb2_grpc.CatalogServiceStub]):
             page_size=page_size, name_query=name_query,
             similarity_type=resource_name("similarityTypes", similarity_type) if similarity_type else "",
             parent=resource_name("groups", parent) if parent else "",
-            test_filter={None: 0, True: catalog_pb2.ListGroupsRequest.TEST_FILTER_TEST,
+            test_filter={None: catalog_pb2.ListGroupsRequest.TEST_FILTER_UNSPECIFIED,
+                         True: catalog_pb2.ListGroupsRequest.TEST_FILTER_TEST,
                          False: catalog_pb2.ListGroupsRequest.TEST_FILTER_TRAIN}[test])
         return paginate(self.rpc.ListGroups, request, "groups")
 
@@ -211,7 +212,8 @@ class CatalogClient(ServiceClient[catalog_pb2_grpc.CatalogServiceStub]):
     @overload
     def train(self, task: str, training_config: TrainingConfigLike | None = None, *, wait: Literal[False],
               timeout: float | None = None, poll_interval: float = DEFAULT_POLL_INTERVAL,
-              on_progress: Callable[[catalog_pb2.TrainingMetadata], None] | None = None) -> operations_pb2.Operation: ...
+              on_progress: Callable[[catalog_pb2.TrainingMetadata], None] | None = None
+              ) -> operations_pb2.Operation: ...
 
     def train(self, task: str, training_config: TrainingConfigLike | None = None, *, wait: bool = True,
               timeout: float | None = None, poll_interval: float = DEFAULT_POLL_INTERVAL,

@@ -113,8 +113,8 @@ class Client:
             if response.status == health_pb2.HealthCheckResponse.SERVING:
                 return ServiceHealth(service, address, ServingStatus.SERVING, latency_ms)
             reported = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
-            error = None if reported == "NOT_SERVING" else f"health status {reported}"
-            return ServiceHealth(service, address, ServingStatus.NOT_SERVING, latency_ms, error)
+            detail = None if reported == "NOT_SERVING" else f"health status {reported}"
+            return ServiceHealth(service, address, ServingStatus.NOT_SERVING, latency_ms, detail)
         return ServiceHealth(
             service, address, ServingStatus.NOT_SERVING, None, f"no health status for {SERVICE_NAMES[service]}"
         )

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from simmesh_proto.v1 import embedder_pb2, indexer_pb2
 
@@ -26,25 +26,30 @@ RESIZE_POLICY = (embedder_pb2.ResizePolicy, "RESIZE_POLICY_")
 METRIC = (indexer_pb2.Metric, "METRIC_")
 INDEX_KIND = (indexer_pb2.IndexKind, "INDEX_KIND_")
 
+EnumT = TypeVar("EnumT", bound=int)
 
-def enum_value(enum: Any, prefix: str, value: str | int) -> int:
+
+def enum_value(enum: type[EnumT], prefix: str, value: str | int) -> EnumT:
     """The number of `value`, given as a number, a full name, or a short name in any case with `-` or `_`.
 
     Raises ValueError naming the accepted short names.
     """
+    # A generated enum class is an EnumTypeWrapper at run time, whose values are plain ints.
+    wrapper: Any = enum
     if isinstance(value, int) and not isinstance(value, bool):
-        if value not in enum.values():
-            raise ValueError(f"{value} is not a {enum.DESCRIPTOR.name} value")
-        return value
+        if value not in wrapper.values():
+            raise ValueError(f"{value} is not a {wrapper.DESCRIPTOR.name} value")
+        return cast(EnumT, value)
     if not isinstance(value, str):
-        raise TypeError(f"{enum.DESCRIPTOR.name} must be a name or a number, got {type(value).__name__}")
+        raise TypeError(f"{wrapper.DESCRIPTOR.name} must be a name or a number, got {type(value).__name__}")
     text = value.strip().upper().replace("-", "_")
     short = text[len(prefix):] if text.startswith(prefix) else text
     short = _ALIASES.get(prefix, {}).get(short, short)
-    if not short.endswith("_UNSPECIFIED") and short != "UNSPECIFIED" and prefix + short in enum.keys():
-        return int(enum.Value(prefix + short))
-    expected = ", ".join(short_names(enum, prefix))
-    raise ValueError(f"unknown {enum.DESCRIPTOR.name} {value!r}; expected one of {expected}")
+    full = prefix + short
+    if not short.endswith("_UNSPECIFIED") and short != "UNSPECIFIED" and full in wrapper.DESCRIPTOR.values_by_name:
+        return cast(EnumT, int(wrapper.Value(full)))
+    expected = ", ".join(short_names(wrapper, prefix))
+    raise ValueError(f"unknown {wrapper.DESCRIPTOR.name} {value!r}; expected one of {expected}")
 
 
 def short_name(enum: Any, prefix: str, number: int) -> str:

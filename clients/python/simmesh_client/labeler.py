@@ -6,8 +6,15 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 from simmesh_client.base import ImageSource, ServiceClient, as_image, paginate, resource_name
 from simmesh_client.errors import ItemFailure
-from simmesh_client.labeling import (DEFAULT_BATCH, EXPORT_FORMATS, AddSummary, LabeledItem, batched, review_list,
-                                    suggest_params)
+from simmesh_client.labeling import (
+    DEFAULT_BATCH,
+    EXPORT_FORMATS,
+    AddSummary,
+    LabeledItem,
+    batched,
+    review_list,
+    suggest_params,
+)
 from simmesh_proto.v1 import labeler_pb2, labeler_pb2_grpc
 
 
@@ -159,7 +166,8 @@ class LabelerClient(ServiceClient[labeler_pb2_grpc.LabelerServiceStub]):
         request = labeler_pb2.ListLabelsRequest(project=resource_name("projects", project), page_size=page_size)
         return paginate(self.rpc.ListLabels, request, "labels")
 
-    def images(self, project: str, *, label: str = "", state: int = 0,
+    def images(self, project: str, *, label: str = "",
+               state: labeler_pb2.ImageState = labeler_pb2.IMAGE_STATE_UNSPECIFIED,
                page_size: int = 0) -> Iterator[labeler_pb2.LabeledImage]:
         request = labeler_pb2.ListImagesRequest(project=resource_name("projects", project), label=label, state=state,
                                                 page_size=page_size)

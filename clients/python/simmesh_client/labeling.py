@@ -6,9 +6,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from simmesh_proto.v1 import labeler_pb2
-
 from simmesh_client.errors import ItemFailure
+from simmesh_proto.v1 import labeler_pb2
 
 T = TypeVar("T")
 

@@ -60,10 +60,9 @@ def wait_operation(
     while True:
         if current is None:
             current = _poll(operations, name, deadline, rpc_timeout, timeout)
-        if on_progress is not None and current.HasField("metadata"):
-            if current.metadata.value != last_metadata:
-                last_metadata = current.metadata.value
-                on_progress(_unpack(current.metadata, metadata_type, name, "metadata"))
+        if on_progress is not None and current.HasField("metadata") and current.metadata.value != last_metadata:
+            last_metadata = current.metadata.value
+            on_progress(_unpack(current.metadata, metadata_type, name, "metadata"))
         if current.done:
             return _result(current, response_type)
         remaining = None if deadline is None else deadline - time.monotonic()

@@ -25,9 +25,9 @@ from typing import Any
 import grpc
 import numpy as np
 
-from simmesh_client.errors import ErrorMappingStub, SimmeshError
+from simmesh_client.errors import SimmeshError
 from simmesh_client.vectors import to_vector
-from simmesh_proto.v1 import common_pb2, indexer_pb2
+from simmesh_proto.v1 import common_pb2, indexer_pb2, indexer_pb2_grpc
 
 RecordLike = Mapping[str, Any] | indexer_pb2.RecordInput
 
@@ -197,7 +197,7 @@ class _Pending:
 
 
 def stream_insert(
-    stub: ErrorMappingStub[Any],
+    stub: indexer_pb2_grpc.IndexerServiceStub,
     collection: str,
     records: Iterable[RecordLike],
     *,
@@ -207,7 +207,9 @@ def stream_insert(
     base_dir: str | os.PathLike[str] | None = None,
     timeout: float | None = None,
 ) -> InsertSummary:
-    """Send `records` in batches on one `StreamInsertRecords` call; see `IndexerClient.insert`."""
+    """Send `records` in batches on one `StreamInsertRecords` call; see `IndexerClient.insert`.
+
+    `stub` is the indexer's stub with methods raising `SimmeshError` (`IndexerClient.rpc`)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     pending: collections.deque[_Pending] = collections.deque()
@@ -222,7 +224,7 @@ def stream_insert(
                     yield indexer_pb2.InsertRecordsRequest(collection=collection, records=inputs, upsert=upsert)
         except GeneratorExit:  # gRPC closed the call (say, the server refused it): its error is raised
             raise
-        except BaseException as error:  # noqa: BLE001 - raised again on the caller's thread
+        except BaseException as error:  # raised again on the caller's thread
             source_error.append(error)
 
     def finish(batch: _Pending, response: indexer_pb2.InsertRecordsResponse | None) -> None:

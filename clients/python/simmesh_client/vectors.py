@@ -79,6 +79,6 @@ def _check_size(size: int, dimension: int, rows: int, kind: str) -> None:
 
 def _decode(data: bytes, shape: tuple[int, ...], copy: bool) -> np.ndarray:
     array = np.frombuffer(data, dtype=WIRE_DTYPE).reshape(shape)
-    if WIRE_DTYPE != np.dtype(np.float32) or copy:
+    if not WIRE_DTYPE.isnative or copy:
         return array.astype(np.float32)
     return array

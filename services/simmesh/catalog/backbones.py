@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from simmesh_proto.v1 import embedder_pb2
-
 from simmesh.kit.model_registry import RegistryReader
+from simmesh_proto.v1 import embedder_pb2
 
 FIELD = "training_config.backbone_model"
 

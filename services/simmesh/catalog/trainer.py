@@ -6,8 +6,6 @@ import asyncio
 import threading
 from dataclasses import dataclass
 
-from simmesh_proto.v1 import catalog_pb2
-
 from simmesh.catalog import convert
 from simmesh.catalog.backbones import Backbone, Backbones
 from simmesh.catalog.dataset import load_images, training_group_count, training_set
@@ -20,6 +18,7 @@ from simmesh.catalog.training.options import resolve
 from simmesh.kit.blobstore import BlobStore
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument
 from simmesh.kit.operations import JobContext, Operation, OperationManager
+from simmesh_proto.v1 import catalog_pb2
 
 KIND = "train_task"
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from simmesh_proto.v1 import embedder_pb2, embedder_pb2_grpc
-
 from simmesh.embedder.builtin import BUILTIN_MODELS
 from simmesh.embedder.embedding import Embedder, ensure_builtin_models
 from simmesh.embedder.onnx_runtime import OnnxRuntimeRuntime
@@ -16,6 +14,7 @@ from simmesh.imaging.source import ImageSource
 from simmesh.kit.blobstore import open_blobstore
 from simmesh.kit.errors import InvalidArgument
 from simmesh.kit.server import App, binding, build_server
+from simmesh_proto.v1 import embedder_pb2, embedder_pb2_grpc
 
 
 def make_runtime(settings: EmbedderSettings, store) -> Runtime:

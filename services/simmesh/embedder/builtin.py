@@ -32,14 +32,16 @@ from collections.abc import Callable, Sequence
 import onnx
 import torch
 import torch.nn.functional as F
+from torch import nn
+
 from simmesh_proto.v1.embedder_pb2 import (
     COLOR_ORDER_RGB,
     RESIZE_POLICY_SHORTER_SIDE_CENTER_CROP,
     RESIZE_POLICY_STRETCH,
     TENSOR_LAYOUT_NCHW,
     ModelManifest,
+    ResizePolicy,
 )
-from torch import nn
 
 INPUT_NAME = "image"
 OUTPUT_NAME = "embedding"
@@ -178,6 +180,10 @@ class MatchDescriptor(nn.Module):
     scales = (1, 2)
     chroma_bins = _linspace(-1.0, 1.0, 5)
     chroma_pool = 4
+    # Buffers registered in __init__ (the pooling matrices, pool1 and pool2, are read by name).
+    project: torch.Tensor
+    mirrored: torch.Tensor
+    blur: torch.Tensor
 
     def __init__(self) -> None:
         super().__init__()
@@ -247,7 +253,7 @@ class BuiltinModel:
     module: Callable[[], nn.Module]
     input_size: int
     dimension: int
-    resize_policy: int
+    resize_policy: ResizePolicy
 
     def manifest(self) -> ModelManifest:
         return ModelManifest(
@@ -277,7 +283,7 @@ class BuiltinModel:
             torch.onnx.export(
                 self.torch_module(),
                 (example,),
-                buffer,
+                buffer,  # type: ignore[arg-type]  # the TorchScript exporter writes to file objects too
                 input_names=[INPUT_NAME],
                 output_names=[OUTPUT_NAME],
                 dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},

@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-from simmesh_proto.v1 import common_pb2, embedder_pb2
 
 from simmesh.embedder.registry import ModelRegistry, check_model_id, runtime_key
 from simmesh.embedder.runtime import Runtime, machine_cores
@@ -19,6 +18,7 @@ from simmesh.imaging.preprocess import preprocess
 from simmesh.imaging.source import ImageSource
 from simmesh.kit.errors import InvalidArgument, SimmeshError
 from simmesh.kit.model_registry import parse_model_name
+from simmesh_proto.v1 import common_pb2, embedder_pb2
 
 log = logging.getLogger("simmesh.embedder")
 

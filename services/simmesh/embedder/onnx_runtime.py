@@ -9,10 +9,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import onnxruntime as ort
-from simmesh_proto.v1.embedder_pb2 import ModelManifest
 
 from simmesh.embedder.runtime import TensorSpec, machine_cores, not_loaded
 from simmesh.kit.errors import Internal, InvalidArgument, SimmeshError
+from simmesh_proto.v1.embedder_pb2 import ModelManifest
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ class OnnxRuntimeRuntime:
     def _session(self, key: str, onnx: bytes, spec: TensorSpec) -> ort.InferenceSession:
         try:
             session = ort.InferenceSession(onnx, self._options(), providers=["CPUExecutionProvider"])
-        except Exception as error:  # noqa: BLE001 - onnxruntime raises its own error types
+        except Exception as error:  # onnxruntime raises its own error types
             raise InvalidArgument(f"model {key}: ONNX Runtime cannot load it: {error}", reason="MODEL_INVALID",
                                   metadata={"model": key}) from None
         inputs = {i.name: i for i in session.get_inputs()}
@@ -201,10 +201,10 @@ class OnnxRuntimeRuntime:
             requests = model.take(self.max_batch)
             try:
                 await self._run(model, requests)
-            except Exception as error:  # noqa: BLE001 - the batcher must outlive any one batch
+            except Exception as error:  # the batcher must outlive any one batch
                 for request in requests:
-                    _settle(request, error=Internal(f"model {model.key} failed: {error}", reason="INFERENCE_FAILED",
-                                                    metadata={"model": model.key}))
+                    _settle(request, Internal(f"model {model.key} failed: {error}", reason="INFERENCE_FAILED",
+                                              metadata={"model": model.key}))
 
     async def _run(self, model: _Model, requests: list[_Request]) -> None:
         if not requests:
@@ -217,7 +217,7 @@ class OnnxRuntimeRuntime:
                 for request in requests:
                     await self._run(model, [request])
                 return
-            _settle(requests[0], error=error)
+            _settle(requests[0], error)
             return
         model.stats = replace(model.stats, calls=model.stats.calls + len(requests), runs=model.stats.runs + 1,
                               rows=model.stats.rows + len(batch),
@@ -225,7 +225,7 @@ class OnnxRuntimeRuntime:
         start = 0
         for request in requests:
             end = start + len(request.batch)
-            _settle(request, result=output[start:end])
+            _settle(request, output[start:end])
             start = end
 
     @staticmethod
@@ -233,16 +233,17 @@ class OnnxRuntimeRuntime:
         spec = model.spec
         try:
             (output,) = model.session.run([spec.output_name], {spec.input_name: batch})
-        except Exception as error:  # noqa: BLE001 - onnxruntime raises its own error types
+        except Exception as error:  # onnxruntime raises its own error types
             raise Internal(f"model {model.key} failed: {error}", reason="INFERENCE_FAILED",
                            metadata={"model": model.key}) from None
         return spec.check_output(model.key, output, len(batch))
 
 
-def _settle(request: _Request, *, result: np.ndarray | None = None, error: Exception | None = None) -> None:
+def _settle(request: _Request, outcome: np.ndarray | Exception) -> None:
+    """Answers the caller with its rows of the output, or with the error the batch failed with."""
     if request.future.done():
         return
-    if error is not None:
-        request.future.set_exception(error)
+    if isinstance(outcome, Exception):
+        request.future.set_exception(outcome)
     else:
-        request.future.set_result(result)
+        request.future.set_result(outcome)

@@ -7,13 +7,13 @@ import re
 from collections.abc import Iterator
 
 from google.protobuf import json_format, timestamp_pb2
-from simmesh_proto.v1 import embedder_pb2
 
 from simmesh.imaging.manifest import validate
 from simmesh.kit.blobstore import BlobStore
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument, NotFound
 from simmesh.kit.model_registry import RegistryLayout, default_number, parse_model_name
 from simmesh.kit.paging import clamp_page_size, decode_page_token, encode_page_token
+from simmesh_proto.v1 import embedder_pb2
 
 ModelManifest = embedder_pb2.ModelManifest
 
@@ -128,7 +128,7 @@ class ModelRegistry:
         onnx_model: bytes,
         *,
         description: str = "",
-        source: int = embedder_pb2.MODEL_SOURCE_IMPORTED,
+        source: embedder_pb2.ModelSource = embedder_pb2.MODEL_SOURCE_IMPORTED,
         set_default: bool = False,
         metrics: dict[str, float] | None = None,
     ) -> embedder_pb2.ModelVersion:

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
-from simmesh_proto.v1.embedder_pb2 import ModelManifest
 
 from simmesh.embedder.triton_repository import check_model_name
 from simmesh.imaging.preprocess import input_shape
 from simmesh.kit.errors import Internal, InvalidArgument, NotFound
+from simmesh_proto.v1.embedder_pb2 import ModelManifest
 
 
 @runtime_checkable
@@ -68,7 +68,7 @@ class TensorSpec:
     dimension: int
 
     @classmethod
-    def from_manifest(cls, key: str, manifest: ModelManifest) -> "TensorSpec":
+    def from_manifest(cls, key: str, manifest: ModelManifest) -> TensorSpec:
         try:
             check_model_name(key)
         except ValueError as error:

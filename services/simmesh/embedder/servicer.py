@@ -6,11 +6,11 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from google.protobuf import empty_pb2
-from simmesh_proto.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc
 
 from simmesh.embedder.embedding import Embedder, EmbedResult
 from simmesh.kit.errors import InvalidArgument, ResourceExhausted
 from simmesh.kit.model_registry import parse_model_name
+from simmesh_proto.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc
 
 # Largest ONNX file ImportModel accepts.
 MAX_MODEL_BYTES = 1 << 30

@@ -34,7 +34,7 @@ class TritonPythonModel:
         batches = [pb_utils.get_input_tensor_by_name(r, self.input_name).as_numpy() for r in requests]
         try:
             (outputs,) = self.session.run([self.output_name], {self.input_name: np.concatenate(batches)})
-        except Exception as exc:  # noqa: BLE001 - reported to every caller in the batch
+        except Exception as exc:  # reported to every caller in the batch
             error = pb_utils.TritonError(f"onnxruntime failed: {exc}")
             return [pb_utils.InferenceResponse(error=error) for _ in requests]
         responses = []

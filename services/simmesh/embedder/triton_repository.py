@@ -16,10 +16,22 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TypedDict
 
 PYTHON_MODEL_SOURCE = Path(__file__).with_name("triton_python_model.py")
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+class _Tensors(TypedDict):
+    """The tensor settings the CPU and GPU configs of one model version share."""
+
+    input_name: str
+    output_name: str
+    dimension: int
+    max_batch_size: int
+    input_shape: Sequence[int]
+    versions: Sequence[int] | None
 
 
 def check_model_name(model_name: str) -> str:
@@ -139,7 +151,7 @@ def repository_files(
     """The files of one model version, keyed by path relative to the repository root."""
     if version <= 0:
         raise ValueError(f"version must be a positive integer, got {version}")
-    tensors = dict(
+    tensors = _Tensors(
         input_name=input_name,
         output_name=output_name,
         dimension=dimension,

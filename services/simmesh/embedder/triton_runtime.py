@@ -9,13 +9,13 @@ from collections.abc import Iterator
 
 import numpy as np
 import tritonclient.grpc.aio as tritonaio
-from simmesh_proto.v1.embedder_pb2 import ModelManifest
 from tritonclient.utils import InferenceServerException
 
 from simmesh.embedder.runtime import TensorSpec, not_loaded, split_rows
 from simmesh.embedder.triton_repository import repository_files
 from simmesh.kit.blobstore import BlobStore
 from simmesh.kit.errors import Internal, NotFound, Unavailable
+from simmesh_proto.v1.embedder_pb2 import ModelManifest
 
 REPOSITORY_MARKER = "README"
 _MARKER_TEXT = b"Triton model repository kept by the simmesh embedder: one folder per loaded model.\n"

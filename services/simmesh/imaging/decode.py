@@ -27,7 +27,7 @@ def decode(data: bytes, limits: ImageLimits | None = None, field: str = "image")
         image = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as error:
         raise _too_many_pixels_from(str(error), limits, field) from None
-    except Exception:  # noqa: BLE001 - Pillow raises many types for unreadable headers
+    except Exception:  # Pillow raises many types for unreadable headers
         raise InvalidArgument(f"{field} is not a recognised image (JPEG, PNG, WebP, GIF, BMP, TIFF)",
                               reason="IMAGE_UNDECODABLE", field=field) from None
     with image:
@@ -44,7 +44,7 @@ def decode(data: bytes, limits: ImageLimits | None = None, field: str = "image")
             return to_rgb(_upright(image))
         except Image.DecompressionBombError as error:
             raise _too_many_pixels_from(str(error), limits, field) from None
-        except Exception as error:  # noqa: BLE001 - corrupt data surfaces as OSError, ValueError, SyntaxError...
+        except Exception as error:  # corrupt data surfaces as OSError, ValueError, SyntaxError...
             raise InvalidArgument(f"{field}: the {fmt} image ({width}x{height}) could not be decoded: {error}",
                                   reason="IMAGE_UNDECODABLE", field=field, metadata={"format": fmt}) from None
 
@@ -53,7 +53,7 @@ def _upright(image: Image.Image) -> Image.Image:
     """The image turned as its EXIF orientation says; a broken EXIF block is ignored."""
     try:
         return ImageOps.exif_transpose(image)
-    except Exception:  # noqa: BLE001 - the pixels are fine, only the metadata is not
+    except Exception:  # the pixels are fine, only the metadata is not
         return image.copy()
 
 
@@ -83,13 +83,15 @@ def to_rgb(image: Image.Image) -> Image.Image:
         mode == "P" and "transparency" in image.info) or (mode in ("L", "RGB") and "transparency" in image.info)
     if has_alpha:
         rgba = image.convert("RGBA")
-        canvas = Image.new("RGBA", rgba.size, _WHITE + (255,))
+        canvas = Image.new("RGBA", rgba.size, (*_WHITE, 255))
         return Image.alpha_composite(canvas, rgba).convert("RGB")
     if mode == "LAB":
         from PIL import ImageCms  # only for the rare Lab TIFF
 
-        return ImageCms.applyTransform(image, ImageCms.buildTransform(
+        rgb = ImageCms.applyTransform(image, ImageCms.buildTransform(
             ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB"), "LAB", "RGB"))
+        assert rgb is not None, "a transform that is not in place returns a new image"
+        return rgb
     return image.convert("RGB")
 
 

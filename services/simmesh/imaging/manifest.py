@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import onnxruntime as ort
-from simmesh_proto.v1.embedder_pb2 import ModelManifest
 
 from simmesh.imaging.preprocess import input_shape
 from simmesh.kit.errors import InvalidArgument
+from simmesh_proto.v1.embedder_pb2 import ModelManifest
 
 # ONNX Runtime 1.31 loads IR versions up to this.
 MAX_IR_VERSION = 13
@@ -20,7 +20,7 @@ def validate(manifest: ModelManifest, onnx_model: bytes, trial_batch: int = 2) -
         raise InvalidArgument("the ONNX file is empty", reason="MODEL_INVALID", field="chunk")
     try:
         graph = onnx.load_model_from_string(onnx_model)
-    except Exception as error:  # noqa: BLE001 - any parse failure means "not an ONNX file"
+    except Exception as error:  # any parse failure means "not an ONNX file"
         raise InvalidArgument(f"not a valid ONNX file: {error}", reason="MODEL_INVALID", field="chunk") from None
     if graph.ir_version > MAX_IR_VERSION:
         raise InvalidArgument(
@@ -61,7 +61,7 @@ def validate(manifest: ModelManifest, onnx_model: bytes, trial_batch: int = 2) -
         if declared and declared[0] not in (None, trial_batch):
             batch = batch[: declared[0]]
         output = session.run([manifest.output_name], {manifest.input_name: batch})[0]
-    except Exception as error:  # noqa: BLE001 - the trial run failing is the user's model failing
+    except Exception as error:  # the trial run failing is the user's model failing
         raise InvalidArgument(f"the trial run of the model failed: {error}", reason="MODEL_TRIAL_FAILED",
                               field="chunk") from None
     dimension = int(np.prod(output.shape[1:]))

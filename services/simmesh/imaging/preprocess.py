@@ -7,6 +7,7 @@ from concurrent.futures import Executor
 
 import numpy as np
 from PIL import Image
+
 from simmesh_proto.v1.embedder_pb2 import (
     COLOR_ORDER_BGR,
     COLOR_ORDER_GRAY,

@@ -10,12 +10,12 @@ from collections.abc import Sequence
 from concurrent.futures import Executor
 
 import urllib3
-from simmesh_proto.v1 import common_pb2
 
 from simmesh.imaging.fetch import UrlFetcher
 from simmesh.imaging.limits import ImageLimits
 from simmesh.kit.blobstore import BlobStore
 from simmesh.kit.errors import InvalidArgument, NotFound, ResourceExhausted, SimmeshError, Unavailable
+from simmesh_proto.v1 import common_pb2
 
 
 class ImageSource:

@@ -119,10 +119,7 @@ class Not(Condition):
         self._ops = tuple(ops)
 
     def test(self, values: Values) -> bool:
-        for op in self._ops:
-            if not op.test(values):
-                return True
-        return False
+        return any(not op.test(values) for op in self._ops)
 
 
 
@@ -142,10 +139,7 @@ class FieldNode(Node):
 
     def test(self, record: Record) -> bool:
         values = self._resolve(record)
-        for op in self._ops:
-            if not op.test(values):
-                return False
-        return True
+        return all(op.test(values) for op in self._ops)
 
     def plan(self, index: MetadataIndex) -> Plan | None:
         field = index.field(self.path)
@@ -159,10 +153,7 @@ class AndNode(Node):
         self._children = tuple(children)
 
     def test(self, record: Record) -> bool:
-        for child in self._children:
-            if not child.test(record):
-                return False
-        return True
+        return all(child.test(record) for child in self._children)
 
     def plan(self, index: MetadataIndex) -> Plan | None:
         return all_of([p for p in (c.plan(index) for c in self._children) if p is not None])
@@ -173,10 +164,7 @@ class OrNode(Node):
         self._children = tuple(children)
 
     def test(self, record: Record) -> bool:
-        for child in self._children:
-            if child.test(record):
-                return True
-        return False
+        return any(child.test(record) for child in self._children)
 
     def plan(self, index: MetadataIndex) -> Plan | None:
         return any_of([c.plan(index) for c in self._children], len(index))

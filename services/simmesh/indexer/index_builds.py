@@ -7,11 +7,11 @@ import threading
 from collections.abc import Callable
 
 import numpy as np
-from simmesh_proto.v1 import indexer_pb2
 
 from simmesh.indexer.rwlock import ReadWriteLock
 from simmesh.indexer.vectors import IVF_KINDS, VectorIndex
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument
+from simmesh_proto.v1 import indexer_pb2
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ import hashlib
 
 import faiss
 import numpy as np
-from simmesh_proto.v1 import indexer_pb2
 
 from simmesh.kit.errors import InvalidArgument
+from simmesh_proto.v1 import indexer_pb2
 
 EXACT = indexer_pb2.INDEX_KIND_EXACT
 IVF_FLAT = indexer_pb2.INDEX_KIND_IVF_FLAT
@@ -33,7 +33,7 @@ KIND_NAMES = {EXACT: "EXACT", IVF_FLAT: "IVF_FLAT", IVF_SQ8: "IVF_SQ8", IVF_PQ: 
 class Settings:
     """The resolved settings of a built index (the spec's zeros replaced by chosen values)."""
 
-    kind: int = EXACT
+    kind: indexer_pb2.IndexKind = EXACT
     nlist: int = 0
     nprobe: int = 0
     pq_m: int = 0
@@ -75,10 +75,22 @@ def quantizer_digest(index: faiss.Index) -> str:
 
 
 
+def as_hnsw(index: faiss.Index | None) -> faiss.IndexHNSW:
+    """The FAISS index of an HNSW collection, as the HNSW index it is."""
+    assert isinstance(index, faiss.IndexHNSW), f"not an HNSW index: {type(index).__name__}"
+    return index
+
+
+def as_ivf(index: faiss.Index | None) -> faiss.IndexIVF:
+    """The FAISS index of an IVF collection, as the IVF index it is."""
+    assert isinstance(index, faiss.IndexIVF), f"not an IVF index: {type(index).__name__}"
+    return index
+
+
 def settings_of(index: faiss.Index) -> Settings:
     index = faiss.downcast_index(index)
     if isinstance(index, faiss.IndexHNSW):
-        return Settings(kind=HNSW, hnsw_m=index.hnsw.nb_neighbors(1), ef_construction=index.hnsw.efConstruction,
+        return Settings(kind=HNSW, hnsw_m=_hnsw_m(index.hnsw), ef_construction=index.hnsw.efConstruction,
                         ef_search=index.hnsw.efSearch)
     if isinstance(index, faiss.IndexIVFPQ):
         return Settings(kind=IVF_PQ, nlist=index.nlist, nprobe=index.nprobe, pq_m=index.pq.M, pq_nbits=index.pq.nbits)
@@ -90,9 +102,13 @@ def settings_of(index: faiss.Index) -> Settings:
                           field="trained_index")
 
 
+def _hnsw_m(hnsw: faiss.HNSW) -> int:
+    return hnsw.nb_neighbors(1)  # type: ignore[attr-defined]  # faiss's stubs leave out nb_neighbors
+
+
 def apply_search_defaults(index: faiss.Index, kind: int, nprobe: int, ef_search: int) -> None:
     if kind == HNSW and ef_search:
-        faiss.downcast_index(index).hnsw.efSearch = ef_search
+        as_hnsw(faiss.downcast_index(index)).hnsw.efSearch = ef_search
     elif kind in IVF_KINDS and nprobe:
         faiss.extract_index_ivf(index).nprobe = nprobe
 

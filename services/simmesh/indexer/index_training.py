@@ -6,7 +6,6 @@ import math
 
 import faiss
 import numpy as np
-from simmesh_proto.v1 import indexer_pb2
 
 from simmesh.indexer.faiss_threads import use_threads
 from simmesh.indexer.index_kinds import (
@@ -23,11 +22,13 @@ from simmesh.indexer.index_kinds import (
     L2,
     Settings,
     apply_search_defaults,
+    as_ivf,
     faiss_metric_of,
     settings_of,
 )
 from simmesh.indexer.vector_search import PQ_REFINE_FACTOR, exact_distances
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument
+from simmesh_proto.v1 import indexer_pb2
 
 # nprobe is calibrated on the training sample until recall@10 reaches this (a margin above the
 # 0.95 promised, since the full shard is larger than the calibration sample).
@@ -58,10 +59,10 @@ def train_faiss(dim: int, metric: int, spec: indexer_pb2.IndexSpec, sample: np.n
     use_threads(len(sample))
     if kind == HNSW:
         m = spec.hnsw_m or DEFAULT_HNSW_M
-        index = faiss.IndexHNSWFlat(dim, m, faiss_metric)
-        index.hnsw.efConstruction = spec.ef_construction or DEFAULT_EF_CONSTRUCTION
-        index.hnsw.efSearch = spec.ef_search or DEFAULT_EF_SEARCH
-        return index, settings_of(index)
+        hnsw = faiss.IndexHNSWFlat(dim, m, faiss_metric)
+        hnsw.hnsw.efConstruction = spec.ef_construction or DEFAULT_EF_CONSTRUCTION
+        hnsw.hnsw.efSearch = spec.ef_search or DEFAULT_EF_SEARCH
+        return hnsw, settings_of(hnsw)
     if kind not in IVF_KINDS:
         raise InvalidArgument(f"unsupported index kind {kind}", reason="INVALID_INDEX_KIND", field="index.kind")
     nlist = spec.nlist or default_nlist(total, len(sample))
@@ -71,6 +72,7 @@ def train_faiss(dim: int, metric: int, spec: indexer_pb2.IndexSpec, sample: np.n
         raise FailedPrecondition(f"need at least {nlist} vectors to train {nlist} lists, have {len(sample)}",
                                  reason="NEED_MORE_SAMPLES")
     quantizer = faiss.IndexFlat(dim, faiss_metric)
+    index: faiss.IndexIVF
     if kind == IVF_FLAT:
         index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss_metric)
     elif kind == IVF_SQ8:
@@ -103,7 +105,7 @@ def calibrate_nprobe(index: faiss.IndexIVF, sample: np.ndarray, faiss_metric: in
     k = 10
     if len(base) < 10 * k or len(queries) < 10:
         return max(1, index.nlist // 8)
-    trial = faiss.clone_index(index)
+    trial = as_ivf(faiss.clone_index(index))
     trial.add(base)
     metric = L2 if faiss_metric == faiss.METRIC_L2 else INNER_PRODUCT
     refine = PQ_REFINE_FACTOR if isinstance(faiss.downcast_index(index), faiss.IndexIVFPQ) else 1

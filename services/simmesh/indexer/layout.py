@@ -15,6 +15,7 @@ import hashlib
 import re
 
 from google.protobuf import json_format
+
 from simmesh_proto.internal.v1 import shard_pb2
 from simmesh_proto.v1 import indexer_pb2
 

@@ -19,14 +19,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from google.protobuf import timestamp_pb2
-from simmesh_proto.internal.v1 import shard_pb2
-from simmesh_proto.v1 import indexer_pb2
 
 from simmesh.indexer.layout import Layout, encode, storages
 from simmesh.indexer.store import ShardStore
 from simmesh.kit.blobstore import BlobStore
 from simmesh.kit.discovery import EtcdClient, PrefixWatcher, Session
 from simmesh.kit.errors import NotFound, Unavailable
+from simmesh_proto.internal.v1 import shard_pb2
+from simmesh_proto.v1 import indexer_pb2
 
 log = logging.getLogger("simmesh.indexer.shard")
 
@@ -125,12 +125,12 @@ class ShardNode:
             if collection.shard_count > self.ordinal:
                 try:
                     self._open(storage, collection)
-                except Exception:  # noqa: BLE001 - one bad storage must not stop the others
+                except Exception:  # one bad storage must not stop the others
                     log.exception("could not open storage %s shard %d", storage, self.ordinal)
         for storage in set(self.stores()) - set(wanted):
             try:
                 self._drop(storage)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("could not drop storage %s shard %d", storage, self.ordinal)
 
     def _open(self, storage: str, collection: indexer_pb2.Collection) -> None:
@@ -155,11 +155,11 @@ class ShardNode:
         store.drop()
         log.info("dropped %s shard %d", collection_id, self.ordinal)
 
-    def _info(self, collection_id: str, state: int, records: int = 0) -> shard_pb2.ShardInfo:
+    def _info(self, collection_id: str, state: shard_pb2.ShardInfo.State, records: int = 0) -> shard_pb2.ShardInfo:
         return shard_pb2.ShardInfo(collection=collection_id, shard=self.ordinal, address=self.address, state=state,
                                    record_count=records, start_time=self._started, pid=os.getpid())
 
-    def _register(self, collection_id: str, state: int) -> None:
+    def _register(self, collection_id: str, state: shard_pb2.ShardInfo.State) -> None:
         if self._session is None:
             raise Unavailable("the node has no etcd session", reason="SHARD_NOT_REGISTERED")
         store = self._stores[collection_id]
@@ -176,5 +176,5 @@ class ShardNode:
                         info = store.snapshot()
                         log.info("snapshot of %s shard %d: %d records at %s", collection_id, self.ordinal,
                                  info.record_count, info.uri)
-                except Exception:  # noqa: BLE001 - retried at the next interval
+                except Exception:  # retried at the next interval
                     log.exception("snapshot of %s shard %d failed", collection_id, self.ordinal)

@@ -10,13 +10,13 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
-from simmesh_proto.internal.v1 import shard_pb2
 
 from simmesh.indexer.metadata_index import MetadataIndex
 from simmesh.indexer.query import Filter
 from simmesh.indexer.vectors import COSINE
 from simmesh.kit.errors import InvalidArgument
 from simmesh.kit.wire import struct_to_dict
+from simmesh_proto.internal.v1 import shard_pb2
 
 RESERVED = ("_id", "_url")
 

@@ -13,13 +13,13 @@ import logging
 from collections.abc import Awaitable
 
 import numpy as np
-from simmesh_proto.internal.v1 import shard_pb2, shard_pb2_grpc
-from simmesh_proto.v1 import indexer_pb2
 
 from simmesh.indexer.shard_node import ShardNode
 from simmesh.indexer.shard_records import StoredRecord
 from simmesh.indexer.vectors import Coarse
 from simmesh.kit.errors import Internal, SimmeshError
+from simmesh_proto.internal.v1 import shard_pb2, shard_pb2_grpc
+from simmesh_proto.v1 import indexer_pb2
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ async def _answer(reply, work: Awaitable, what: str):
         reply.result.CopyFrom(await work)
     except SimmeshError as error:
         reply.error.CopyFrom(error.to_status())
-    except Exception as error:  # noqa: BLE001 - answered with its status, the stream goes on
+    except Exception as error:  # answered with its status, the stream goes on
         log.exception("%s %d on the stream failed", what, reply.id)
         reply.error.CopyFrom(Internal(f"{what} failed: {type(error).__name__}").to_status())
     return reply
@@ -71,6 +71,12 @@ def _bytes(vectors: np.ndarray | None) -> bytes:
 class ShardServicer(shard_pb2_grpc.ShardServiceServicer):
     def __init__(self, node: ShardNode | None = None) -> None:
         self.node = node
+
+    @property
+    def _node(self) -> ShardNode:
+        """The node, which the app sets once the port is bound, before the server starts."""
+        assert self.node is not None, "the shard node is set before the server starts"
+        return self.node
 
     async def Write(self, request, context) -> shard_pb2.WriteResponse:
         return await self._write(request)
@@ -96,30 +102,30 @@ class ShardServicer(shard_pb2_grpc.ShardServiceServicer):
             writer.cancel()
 
     async def _write(self, request: shard_pb2.WriteRequest) -> shard_pb2.WriteResponse:
-        store = self.node.store(request.collection, request.shard)
+        store = self._node.store(request.collection, request.shard)
         result = await asyncio.to_thread(store.write_request, request)
         return shard_pb2.WriteResponse(inserted_count=result.inserted, updated_count=result.updated,
                                        existing_ids=result.existing_ids)
 
     async def Get(self, request, context) -> shard_pb2.GetResponse:
-        store = self.node.store(request.collection, request.shard)
+        store = self._node.store(request.collection, request.shard)
         result = await asyncio.to_thread(store.get, list(request.ids), request.include_vectors)
         return shard_pb2.GetResponse(records=_records(result.records), vectors=_bytes(result.vectors),
                                      dimension=store.dim)
 
     async def Delete(self, request, context) -> shard_pb2.DeleteResponse:
-        store = self.node.store(request.collection, request.shard)
+        store = self._node.store(request.collection, request.shard)
         deleted = await asyncio.to_thread(store.delete, list(request.ids), _filter(request))
         return shard_pb2.DeleteResponse(deleted_count=len(deleted), deleted_ids=deleted)
 
     async def List(self, request, context) -> shard_pb2.ListResponse:
-        store = self.node.store(request.collection, request.shard)
+        store = self._node.store(request.collection, request.shard)
         records, vectors = await asyncio.to_thread(store.list, request.after_id, request.limit or 100,
                                                    _filter(request), request.include_vectors)
         return shard_pb2.ListResponse(records=_records(records), vectors=_bytes(vectors), dimension=store.dim)
 
     async def Sample(self, request, context) -> shard_pb2.SampleResponse:
-        store = self.node.store(request.collection, request.shard)
+        store = self._node.store(request.collection, request.shard)
         result = await asyncio.to_thread(store.sample, request.count, _filter(request), request.seed,
                                          request.include_vectors)
         return shard_pb2.SampleResponse(records=_records(result.records), vectors=_bytes(result.vectors),
@@ -155,7 +161,7 @@ class ShardServicer(shard_pb2_grpc.ShardServiceServicer):
                 task.cancel()
 
     async def _search(self, request: shard_pb2.SearchRequest) -> shard_pb2.SearchResponse:
-        store = self.node.store(request.collection, request.shard)
+        store = self._node.store(request.collection, request.shard)
         exclude = [list(e.ids) for e in request.exclude] or None
         wanted = request.include_metadata or request.include_vectors or bool(request.fields)
         search = functools.partial(
@@ -174,7 +180,7 @@ class ShardServicer(shard_pb2_grpc.ShardServiceServicer):
         )
 
     async def Train(self, request, context) -> shard_pb2.TrainResponse:
-        store = self.node.store(request.collection, request.shard)
+        store = self._node.store(request.collection, request.shard)
         vectors = None
         if request.vectors:
             vectors = np.frombuffer(request.vectors, dtype="<f4").reshape(request.count, request.dimension)
@@ -182,21 +188,21 @@ class ShardServicer(shard_pb2_grpc.ShardServiceServicer):
         return shard_pb2.TrainResponse(vector_count=count, index_state=store.index_state)
 
     async def SampleVectors(self, request, context) -> shard_pb2.SampleVectorsResponse:
-        store = self.node.store(request.collection, request.shard)
+        store = self._node.store(request.collection, request.shard)
         vectors, total = await asyncio.to_thread(store.sample_vectors, request.count, request.seed)
         return shard_pb2.SampleVectorsResponse(vectors=_bytes(vectors), count=len(vectors), dimension=store.dim,
                                                total_count=total)
 
     async def GetTrainedIndex(self, request, context) -> shard_pb2.GetTrainedIndexResponse:
-        store = self.node.store(request.collection, request.shard)
+        store = self._node.store(request.collection, request.shard)
         trained, nprobe, digest = await asyncio.to_thread(store.trained_index)
         return shard_pb2.GetTrainedIndexResponse(trained_index=trained, nprobe=nprobe, coarse_digest=digest)
 
     async def Stats(self, request, context) -> shard_pb2.StatsResponse:
-        store = self.node.store(request.collection, request.shard)
+        store = self._node.store(request.collection, request.shard)
         stats = await asyncio.to_thread(store.stats)
         out = indexer_pb2.ShardStats(
-            name=f"collections/{request.collection}/shards/{request.shard}", address=self.node.address,
+            name=f"collections/{request.collection}/shards/{request.shard}", address=self._node.address,
             available=True, record_count=stats.record_count, index_kind=stats.index_kind,
             index_state=stats.index_state, memory_bytes=stats.memory_bytes, wal_entries=stats.wal_entries,
         )
@@ -205,11 +211,11 @@ class ShardServicer(shard_pb2_grpc.ShardServiceServicer):
         return shard_pb2.StatsResponse(stats=out)
 
     async def Snapshot(self, request, context) -> shard_pb2.SnapshotResponse:
-        store = self.node.store(request.collection, request.shard)
+        store = self._node.store(request.collection, request.shard)
         info = await asyncio.to_thread(store.snapshot)
         return shard_pb2.SnapshotResponse(uri=info.uri, record_count=info.record_count)
 
     async def Drop(self, request, context) -> shard_pb2.DropResponse:
-        store = self.node.store(request.collection, request.shard)
+        store = self._node.store(request.collection, request.shard)
         await asyncio.to_thread(store.drop)
         return shard_pb2.DropResponse()

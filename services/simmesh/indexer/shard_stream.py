@@ -119,7 +119,7 @@ class ShardStream:
         except asyncio.CancelledError:
             ended = StreamClosed("the stream was closed")
             raise
-        except Exception as error:  # noqa: BLE001 - whatever ended the stream ends its requests
+        except Exception as error:  # whatever ended the stream ends its requests
             log.exception("shard stream reader failed")
             ended = StreamClosed(f"the stream failed: {error}")
         finally:
@@ -136,7 +136,7 @@ class ShardStream:
                 if self.ended is None:
                     await self._call.done_writing()
             await asyncio.wait_for(asyncio.shield(self._reader), timeout)
-        except (grpc.aio.AioRpcError, asyncio.InvalidStateError, asyncio.TimeoutError):
+        except (TimeoutError, grpc.aio.AioRpcError, asyncio.InvalidStateError):
             pass
         finally:
             await self.close()
@@ -157,4 +157,4 @@ class ShardStream:
 
 def _expire(future: asyncio.Future) -> None:
     if not future.done():
-        future.set_exception(asyncio.TimeoutError())
+        future.set_exception(TimeoutError())

@@ -28,12 +28,10 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeAlias
 
 import numpy as np
 from google.protobuf import struct_pb2
-from simmesh_proto.internal.v1 import shard_pb2
-from simmesh_proto.v1 import indexer_pb2
 
 from simmesh.indexer.index_builds import IndexBuilds, check_trainable
 from simmesh.indexer.query import Filter, compile_filter
@@ -45,10 +43,12 @@ from simmesh.indexer.vectors import COSINE, IVF_KINDS, Coarse, VectorIndex
 from simmesh.indexer.wal import Op, WriteAheadLog
 from simmesh.kit.blobstore import BlobStore
 from simmesh.kit.errors import Internal, InvalidArgument, NotFound
+from simmesh_proto.internal.v1 import shard_pb2
+from simmesh_proto.v1 import indexer_pb2
 
 log = logging.getLogger(__name__)
 
-FilterSpec = Mapping[str, Any] | struct_pb2.Struct | Filter | None
+FilterSpec: TypeAlias = Mapping[str, Any] | struct_pb2.Struct | Filter | None
 
 
 class WriteResult(NamedTuple):
@@ -82,8 +82,8 @@ class SearchResult(NamedTuple):
 @dataclasses.dataclass(frozen=True)
 class ShardStats:
     record_count: int
-    index_kind: int
-    index_state: int
+    index_kind: indexer_pb2.IndexKind
+    index_state: indexer_pb2.IndexState
     memory_bytes: int
     wal_entries: int
     last_snapshot_time: float | None
@@ -146,7 +146,7 @@ class ShardStore:
         return len(self._table)
 
     @property
-    def index_state(self) -> int:
+    def index_state(self) -> indexer_pb2.IndexState:
         if self._builds.running:
             return indexer_pb2.INDEX_STATE_TRAINING
         return indexer_pb2.INDEX_STATE_TRAINED if self._vectors.is_trained else indexer_pb2.INDEX_STATE_EXACT

@@ -8,7 +8,7 @@ import faiss
 import numpy as np
 
 from simmesh.indexer.hnsw_positions import HnswPositions
-from simmesh.indexer.index_kinds import EXACT, HNSW, L2, Coarse
+from simmesh.indexer.index_kinds import EXACT, HNSW, L2, Coarse, as_ivf
 from simmesh.indexer.vector_store import VectorStore, as_rows
 
 # IVF_PQ fetches this many times k hits and re-ranks them exactly with the stored vectors.
@@ -26,8 +26,9 @@ def brute_force_pays(kind: int, index: faiss.Index | None, count: int, candidate
         return True
     if kind == HNSW:
         return candidates <= count // 50
-    nlist = max(1, index.nlist)
-    probes = min(nlist, nprobe or index.nprobe)
+    ivf = as_ivf(index)
+    nlist = max(1, ivf.nlist)
+    probes = min(nlist, nprobe or ivf.nprobe)
     return candidates <= count * probes // nlist
 
 
@@ -66,10 +67,10 @@ def search_subset(store: VectorStore, queries: np.ndarray, k: int, metric: int,
     return distances, np.where(local >= 0, rows[np.maximum(local, 0)], -1)
 
 
-def search_hnsw(index: faiss.Index, positions: HnswPositions, queries: np.ndarray, k: int, ef_search: int,
+def search_hnsw(index: faiss.IndexHNSW, positions: HnswPositions, queries: np.ndarray, k: int, ef_search: int,
                 candidates: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """An HNSW search that skips tombstones and, when given, positions outside the candidates."""
-    params = faiss.SearchParametersHNSW()
+    params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]  # missing from faiss's stubs
     params.efSearch = max(ef_search or index.hnsw.efSearch, k)
     allowed = positions.allowed(candidates)
     if allowed is not None:
@@ -79,7 +80,7 @@ def search_hnsw(index: faiss.Index, positions: HnswPositions, queries: np.ndarra
     return distances, positions.rows_at(found)
 
 
-def search_ivf(index: faiss.Index, queries: np.ndarray, k: int, nprobe: int, candidates: np.ndarray | None,
+def search_ivf(index: faiss.IndexIVF, queries: np.ndarray, k: int, nprobe: int, candidates: np.ndarray | None,
                row_bound: int, coarse: Coarse | None) -> tuple[np.ndarray, np.ndarray]:
     """An IVF search, restricted to the candidates (rows below `row_bound`) when given, scanning
     the lists `coarse` assigned when given."""
@@ -95,7 +96,7 @@ def search_ivf(index: faiss.Index, queries: np.ndarray, k: int, nprobe: int, can
     params.nprobe = lists.shape[1]
     distances = np.empty((len(queries), k), dtype=np.float32)
     labels = np.empty((len(queries), k), dtype=np.int64)
-    index.search_preassigned_c(
+    index.search_preassigned_c(  # type: ignore[attr-defined]  # the raw SWIG method, missing from faiss's stubs
         len(queries), faiss.swig_ptr(queries), k, faiss.swig_ptr(lists), faiss.swig_ptr(centroid_distances),
         faiss.swig_ptr(distances), faiss.swig_ptr(labels), False, params)
     return distances, labels

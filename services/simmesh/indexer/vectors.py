@@ -31,7 +31,6 @@ from typing import BinaryIO
 
 import faiss
 import numpy as np
-from simmesh_proto.v1 import indexer_pb2
 
 # The kind and metric constants, `Coarse`, `quantizer_digest` and the thread settings are imported
 # from here by the router, the coarse quantisers and the app as well.
@@ -49,10 +48,12 @@ from simmesh.indexer.index_kinds import (
     L2,
     Coarse,
     Settings,
+    as_hnsw,
+    as_ivf,
     quantizer_digest,
     serialize_faiss,
 )
-from simmesh.indexer.index_training import trained_faiss, train_faiss
+from simmesh.indexer.index_training import train_faiss, trained_faiss
 from simmesh.indexer.vector_search import (
     PQ_REFINE_FACTOR,
     brute_force_pays,
@@ -67,6 +68,7 @@ from simmesh.indexer.vector_search import (
 )
 from simmesh.indexer.vector_store import VectorStore, as_rows
 from simmesh.kit.errors import InvalidArgument
+from simmesh_proto.v1 import indexer_pb2
 
 __all__ = [
     "COSINE", "EXACT", "HNSW", "INNER_PRODUCT", "IVF_FLAT", "IVF_KINDS", "IVF_PQ", "IVF_SQ8", "L2", "SMALL_BATCH",
@@ -96,7 +98,7 @@ class VectorIndex:
         self._digest = ""
 
     @property
-    def kind(self) -> int:
+    def kind(self) -> indexer_pb2.IndexKind:
         return self.settings.kind
 
     @property
@@ -170,7 +172,7 @@ class VectorIndex:
         if self.kind == HNSW:
             self._positions.remove(rows)
         else:
-            self._index.remove_ids(rows)
+            self._index.remove_ids(rows)  # type: ignore[arg-type]  # faiss's stubs allow only an IDSelector
 
     def search(
         self,
@@ -206,7 +208,7 @@ class VectorIndex:
             fetch = min(k + extra, self.count)
         if fetch == 0 or nq == 0:
             return empty_result(nq, k)
-        if coarse is not None and not coarse.fits(self.coarse_digest, nq, self._index.nlist):
+        if coarse is not None and not coarse.fits(self.coarse_digest, nq, as_ivf(self._index).nlist):
             coarse = None
         use_threads(nq)
         if candidates is not None and brute_force_pays(self.kind, self._index, self.count, len(candidates), nq,
@@ -241,8 +243,8 @@ class VectorIndex:
         if self.kind == EXACT:
             return search_exact(self.store, queries, k, self.metric, candidates)
         if self.kind == HNSW:
-            return search_hnsw(self._index, self._positions, queries, k, ef_search, candidates)
-        return search_ivf(self._index, queries, k, nprobe, candidates, self.store.row_bound, coarse)
+            return search_hnsw(as_hnsw(self._index), self._positions, queries, k, ef_search, candidates)
+        return search_ivf(as_ivf(self._index), queries, k, nprobe, candidates, self.store.row_bound, coarse)
 
     def train(self, spec: indexer_pb2.IndexSpec, training_vectors: np.ndarray | None = None, *,
               trained: bytes = b"") -> VectorIndex:
@@ -327,7 +329,7 @@ class VectorIndex:
         trained empty index, the rows and the vectors, each as a length-prefixed section."""
         header = {"dim": self.dim, "metric": self.metric, "settings": dataclasses.asdict(self.settings),
                   "count": self.count, "tombstones": self._positions.tombstones}
-        sections = [
+        sections: list[bytes | np.ndarray] = [
             json.dumps(header).encode(),
             serialize_faiss(self._index) if self._index is not None else b"",
             self._positions.labels,
@@ -343,16 +345,16 @@ class VectorIndex:
     def load(cls, source: BinaryIO) -> VectorIndex:
         if source.read(len(_FORMAT)) != _FORMAT:
             raise ValueError("not a serialised VectorIndex")
-        header_bytes, faiss_bytes, labels, trained, rows, vectors = (read_section(source) for _ in range(6))
+        header_bytes, faiss_bytes, labels, trained, row_bytes, vector_bytes = (read_section(source) for _ in range(6))
         header = json.loads(header_bytes)
         index = cls(header["dim"], header["metric"])
         index.settings = Settings(**header["settings"])
         index._trained = bytes(trained)
         if faiss_bytes:
             index._index = faiss.deserialize_index(np.frombuffer(faiss_bytes, dtype=np.uint8))
-        rows = np.frombuffer(rows, dtype=np.int64)
+        rows = np.frombuffer(row_bytes, dtype=np.int64)
         index.store = VectorStore(index.dim, capacity=len(rows))
-        index.store.put(rows, np.frombuffer(vectors, dtype=np.float32).reshape(len(rows), index.dim))
+        index.store.put(rows, np.frombuffer(vector_bytes, dtype=np.float32).reshape(len(rows), index.dim))
         if index.kind == HNSW:
             index._positions = HnswPositions.restored(np.frombuffer(labels, dtype=np.int64).copy(),
                                                       int(header["tombstones"]), index.store.row_bound)
@@ -366,15 +368,15 @@ class VectorIndex:
         n = self._index.ntotal
         if self.kind == HNSW:
             return total + n * (4 * self.dim + 2 * self.settings.hnsw_m * 4 + 16)
-        code_size = self._index.code_size
-        return total + self._index.nlist * self.dim * 4 + n * (code_size + 8)
+        ivf = as_ivf(self._index)
+        return total + ivf.nlist * self.dim * 4 + n * (ivf.code_size + 8)
 
 
 
 def write_section(out: BinaryIO, section: bytes | np.ndarray) -> None:
     """Writes one length-prefixed section: its size as 8 little-endian bytes, then its bytes."""
     if isinstance(section, np.ndarray):
-        view = memoryview(section).cast("B") if section.size else memoryview(b"")
+        view = section.data.cast("B") if section.size else memoryview(b"")
     else:
         view = memoryview(section)
     out.write(len(view).to_bytes(8, "little"))

@@ -32,11 +32,12 @@ import threading
 import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from google.protobuf.message import Message
-from simmesh_proto.internal.v1 import shard_pb2
 
 from simmesh.kit.errors import Internal
+from simmesh_proto.internal.v1 import shard_pb2
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ class WriteAheadLog:
         self._lock = threading.Lock()
         self._segments = self._scan_segments()
         self._last_seq = 0
-        self._file = None
+        self._file: BinaryIO | None = None
         self._recover()
 
     # ------------------------------------------------------------------------------ queries
@@ -110,22 +111,24 @@ class WriteAheadLog:
         if not entries:
             return []
         with self._lock:
-            if self._file is None:
+            file = self._file
+            if file is None:
                 raise Internal("the write-ahead log is closed", reason="WAL_CLOSED")
-            if self._file.tell() >= self.segment_bytes:
-                self._rotate()
+            if file.tell() >= self.segment_bytes:
+                file.close()
+                file = self._open_segment(self._last_seq + 1)
             seqs = list(range(self._last_seq + 1, self._last_seq + 1 + len(entries)))
             first, last = seqs[0], seqs[-1]
             # Frames as header and payload pieces: a large payload goes to the file uncopied.
             pieces = [piece for seq, (op, message) in zip(seqs, entries)
                       for piece in _frame(seq, first, last, op, message.SerializeToString())]
-            start = self._file.tell()
+            start = file.tell()
             try:
-                self._file.writelines(pieces)
-                self._file.flush()
-                os.fdatasync(self._file.fileno())
+                file.writelines(pieces)
+                file.flush()
+                os.fdatasync(file.fileno())
             except BaseException:
-                self._undo_partial_write(start)
+                _undo_partial_write(file, start)
                 raise
             self._last_seq = seqs[-1]
             return seqs
@@ -145,27 +148,14 @@ class WriteAheadLog:
             self._last_seq = seq
             self._open_segment(seq + 1)
 
-    def _rotate(self) -> None:
-        self._file.close()
-        self._open_segment(self._last_seq + 1)
-
-    def _open_segment(self, first_seq: int) -> None:
+    def _open_segment(self, first_seq: int) -> BinaryIO:
+        """Opens the segment starting at `first_seq` for appends, created if new; returns its file."""
         path = self.directory / f"{first_seq:020d}{SUFFIX}"
-        if self._segments and self._segments[-1].path == path:
-            self._file = open(path, "ab")
-            return
-        self._file = open(path, "ab")
-        self._segments.append(_Segment(first_seq, path))
-        _fsync_dir(self.directory)
-
-    def _undo_partial_write(self, start: int) -> None:
-        """Cuts off a frame batch whose write or fsync failed, so it cannot resurface later."""
-        try:
-            self._file.truncate(start)
-            self._file.seek(start)
-            os.fdatasync(self._file.fileno())
-        except OSError:
-            log.exception("could not cut a failed append from the write-ahead log")
+        self._file = _open_for_append(path)
+        if not (self._segments and self._segments[-1].path == path):
+            self._segments.append(_Segment(first_seq, path))
+            _fsync_dir(self.directory)
+        return self._file
 
     # ------------------------------------------------------------------------------ reading
 
@@ -242,7 +232,7 @@ class WriteAheadLog:
             expected = seq + 1
             self._last_seq = seq
         if self._segments:
-            self._file = open(self._segments[-1].path, "ab")
+            self._file = _open_for_append(self._segments[-1].path)
         else:
             self._open_segment(1)
 
@@ -323,6 +313,20 @@ def _later_batch_in(tail: bytes, torn_batch: int) -> bool:
                 return True
             offset = parsed[3]
     return False
+
+
+def _open_for_append(path: Path) -> BinaryIO:
+    return open(path, "ab")  # stays open for appends until the segment rotates or the log closes
+
+
+def _undo_partial_write(file: BinaryIO, start: int) -> None:
+    """Cuts off a frame batch whose write or fsync failed, so it cannot resurface later."""
+    try:
+        file.truncate(start)
+        file.seek(start)
+        os.fdatasync(file.fileno())
+    except OSError:
+        log.exception("could not cut a failed append from the write-ahead log")
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -6,10 +6,9 @@ import asyncio
 import re
 from typing import Protocol
 
-from simmesh_proto.v1 import embedder_pb2
-
 from simmesh.kit.blobstore import BlobStore
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument
+from simmesh_proto.v1 import embedder_pb2
 
 MODEL_NAME_RE = re.compile(r"^models/([a-z][a-z0-9-]{0,62})(?:/versions/(\d+))?$")
 

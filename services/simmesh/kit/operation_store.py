@@ -3,12 +3,14 @@ and cancel flag, listed with the `done=` / `kind=` filter."""
 
 from __future__ import annotations
 
+import builtins
 import os
 import sqlite3
 import threading
 import time
 import uuid
 from dataclasses import dataclass
+from typing import TypeAlias
 
 from google.longrunning import operations_proto_pb2
 from google.protobuf import any_pb2
@@ -18,7 +20,7 @@ from google.rpc import status_pb2
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument, NotFound, SimmeshError
 from simmesh.kit.paging import clamp_page_size, decode_page_token, encode_page_token, fingerprint
 
-Operation = operations_proto_pb2.Operation
+Operation: TypeAlias = operations_proto_pb2.Operation
 
 
 
@@ -187,7 +189,7 @@ class OperationStore:
         next_token = encode_page_token({"before": page[-1][0]}, request_fingerprint) if len(rows) > size else ""
         return [_record(row).operation for row in page], next_token
 
-    def unfinished(self) -> list[OperationRecord]:
+    def unfinished(self) -> builtins.list[OperationRecord]:
         """Every operation not yet done, oldest first."""
         with self._lock:
             rows = self._db.execute(f"SELECT {_COLUMNS} FROM operations WHERE done = 0 ORDER BY id").fetchall()

@@ -28,8 +28,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from simmesh.kit.interceptors import ServerInterceptor
-from simmesh.kit.metrics import Metrics
 from simmesh.kit.logs import configure_logging
+from simmesh.kit.metrics import Metrics
 from simmesh.kit.settings import ServerSettings, load_settings
 
 log = logging.getLogger("simmesh.server")
@@ -119,11 +119,13 @@ class App:
     async def serve(self) -> None:
         """Start, run until SIGTERM or SIGINT, then drain and stop."""
         await self.start()
+        stop = self._stop
+        assert stop is not None, "start() made the stop event"
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._stop.set)
+            loop.add_signal_handler(sig, stop.set)
         server_done = asyncio.ensure_future(self.server.wait_for_termination())
-        stop_wait = asyncio.ensure_future(self._stop.wait())
+        stop_wait = asyncio.ensure_future(stop.wait())
         await asyncio.wait({server_done, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
         log.info("stopping: draining in-flight calls for up to %.1fs", self.settings.shutdown_grace)
         await self.stop()
@@ -138,7 +140,7 @@ async def _run_hooks(hooks: Sequence[Hook], raise_errors: bool = False) -> None:
             result = hook()
             if asyncio.iscoroutine(result):
                 await result
-        except Exception:  # noqa: BLE001 - one failing shutdown hook must not stop the others
+        except Exception:  # one failing shutdown hook must not stop the others
             if raise_errors:
                 raise
             log.exception("shutdown hook failed")
@@ -206,7 +208,8 @@ def service_main(
         app = await build_app(settings)
         await app.serve()
 
-    with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=loop_factory(settings.event_loop)) as runner:
+    runner = asyncio.Runner(loop_factory=loop_factory(settings.event_loop))
+    with contextlib.suppress(KeyboardInterrupt), runner:
         runner.run(serve())
     return 0
 

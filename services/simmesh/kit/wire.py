@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 from google.protobuf import struct_pb2, timestamp_pb2
+
 from simmesh_proto.v1 import common_pb2
 
 Json = dict[str, Any]

@@ -60,7 +60,7 @@ def message_dict(message: Message) -> dict[str, Any]:
         )
     except TypeError:  # protobuf before 5.26 names the option differently
         return json_format.MessageToDict(
-            message, preserving_proto_field_name=True, including_default_value_fields=True  # type: ignore[call-arg]
+            message, preserving_proto_field_name=True, including_default_value_fields=True
         )
 
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from tqdm import tqdm
 
 from simmesh_client.cli import EXIT_FAILURE, EXIT_OK, CommandError, Context
 from simmesh_client.errors import PartialFailure
 from simmesh_client.verbs.common import message_dict, positive_int
+from simmesh_proto.v1 import catalog_pb2
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 
@@ -53,7 +54,8 @@ def run_upload(context: Context) -> int:
             images = context.client.catalog.upload_images(files, groups=args.groups, batch_size=args.batch_size,
                                                           on_uploaded=bar.update)
         except PartialFailure as error:
-            images = [image for image in error.result if image is not None]
+            uploaded = cast(list[catalog_pb2.TrainingImage | None], error.result)  # one entry per file
+            images = [image for image in uploaded if image is not None]
             failures = list(error.failures)
     if context.json:
         context.print_json({"images": [message_dict(image) for image in images],

@@ -45,7 +45,8 @@ def run_list(context: Context) -> int:
     if context.json:
         context.print_json([message_dict(t) for t in types])
     else:
-        context.print_table(("NAME", "DISPLAY NAME", "GROUPS"), [(t.name, t.display_name, t.group_count) for t in types])
+        rows = [(t.name, t.display_name, t.group_count) for t in types]
+        context.print_table(("NAME", "DISPLAY NAME", "GROUPS"), rows)
     return EXIT_OK
 
 

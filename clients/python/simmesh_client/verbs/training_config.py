@@ -31,7 +31,7 @@ def training_config(args: argparse.Namespace) -> catalog_pb2.TrainingConfig:
     if model and not model.startswith("models/"):
         model = f"models/{model}"
     return catalog_pb2.TrainingConfig(
-        backbone=args.backbone or 0, backbone_model=model, epochs=args.epochs or 0,
+        backbone=args.backbone or catalog_pb2.BACKBONE_UNSPECIFIED, backbone_model=model, epochs=args.epochs or 0,
         embedding_dimension=args.dimension or 0, batch_size=args.batch_size or 0,
         learning_rate=args.learning_rate or 0.0, input_size=args.input_size or 0,
         parent_weight=args.parent_weight or 0.0, augment=bool(args.augment), seed=args.seed or 0)

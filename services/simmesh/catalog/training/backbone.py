@@ -20,7 +20,6 @@ import onnxruntime as ort
 import torch
 from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
-from simmesh_proto.v1.embedder_pb2 import ModelManifest
 
 from simmesh.catalog.training.data import PreparedSet
 from simmesh.catalog.training.evaluate import retrieval
@@ -30,6 +29,7 @@ from simmesh.catalog.training.network import EPS, ProjectionHead
 from simmesh.catalog.training.options import Options
 from simmesh.imaging.preprocess import preprocess
 from simmesh.kit.errors import Internal, InvalidArgument
+from simmesh_proto.v1.embedder_pb2 import ModelManifest
 
 FAMILY = "trained-head"
 BACKBONE_PREFIX = "backbone/"

@@ -12,8 +12,6 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from PIL import Image
-from simmesh_proto.v1 import embedder_pb2
-from simmesh_proto.v1.embedder_pb2 import ModelManifest
 
 from simmesh.catalog.training.augment import AugmentPolicy, augment
 from simmesh.catalog.training.data import PreparedSet
@@ -23,6 +21,8 @@ from simmesh.catalog.training.loop import Hooks, embed, fit
 from simmesh.catalog.training.network import CompactCNN
 from simmesh.catalog.training.options import Options
 from simmesh.imaging.preprocess import preprocess
+from simmesh_proto.v1 import embedder_pb2
+from simmesh_proto.v1.embedder_pb2 import ModelManifest
 
 FAMILY = "trained-cnn"
 _SCALE = 1.0 / 255.0

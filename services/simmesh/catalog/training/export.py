@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 import onnx
 import torch
 from torch import nn
-from simmesh_proto.v1.embedder_pb2 import ModelManifest
 
 from simmesh.imaging.manifest import validate
+from simmesh_proto.v1.embedder_pb2 import ModelManifest
 
 # IR version written into exported files: the one matching opset 17, loadable by every runtime
 # the embedder uses (ONNX Runtime 1.31 refuses the IR 14 that onnx 1.23 writes by default).
@@ -39,7 +39,8 @@ def export_module(module: nn.Module, example: torch.Tensor) -> bytes:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter announces its deprecation
         torch.onnx.export(
-            module, (example,), buffer, dynamo=False, opset_version=OPSET, do_constant_folding=True,
+            module, (example,), buffer,  # type: ignore[arg-type]  # the TorchScript exporter writes to file objects
+            dynamo=False, opset_version=OPSET, do_constant_folding=True,
             input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
             dynamic_axes={INPUT_NAME: {0: "N"}, OUTPUT_NAME: {0: "N"}},
         )

@@ -49,6 +49,10 @@ class CompactCNN(nn.Module):
 class ProjectionHead(nn.Module):
     """Standardise frozen features, Linear -> ReLU -> Linear to `dimension`, L2-normalise."""
 
+    # Buffers registered in __init__.
+    mean: torch.Tensor
+    inv_std: torch.Tensor
+
     def __init__(self, mean: torch.Tensor, std: torch.Tensor, dimension: int, hidden: int = 512) -> None:
         super().__init__()
         self.register_buffer("mean", mean.clone().float())

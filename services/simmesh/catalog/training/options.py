@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from simmesh_proto.v1 import catalog_pb2
-
 from simmesh.kit.errors import InvalidArgument
+from simmesh_proto.v1 import catalog_pb2
 
 DEFAULT_SEED = 1
 DEFAULT_DIMENSION = 128
@@ -25,7 +24,7 @@ MAX_EPOCHS = 10_000
 
 @dataclass(frozen=True)
 class Options:
-    backbone: int
+    backbone: catalog_pb2.Backbone
     dimension: int
     epochs: int
     batch_size: int
@@ -58,7 +57,8 @@ def resolve(config: catalog_pb2.TrainingConfig) -> Options:
         _bad("input_size", f"input_size must be {MIN_INPUT_SIZE}..{MAX_INPUT_SIZE} (0 = {DEFAULT_INPUT_SIZE}), "
                            f"got {config.input_size}")
     if not (0 <= config.parent_weight <= 1):
-        _bad("parent_weight", f"parent_weight must be in 0..1 (0 = {DEFAULT_PARENT_WEIGHT}), got {config.parent_weight}")
+        _bad("parent_weight",
+             f"parent_weight must be in 0..1 (0 = {DEFAULT_PARENT_WEIGHT}), got {config.parent_weight}")
     return Options(
         backbone=backbone,
         dimension=config.embedding_dimension or DEFAULT_DIMENSION,

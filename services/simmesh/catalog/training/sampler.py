@@ -23,10 +23,10 @@ class GroupBatchSampler:
         siblings: int = 3,
     ) -> None:
         self._rng = rng
-        self._members: dict[int, np.ndarray] = {}
+        members: dict[int, list[int]] = {}
         for position, group in enumerate(groups.tolist()):
-            self._members.setdefault(group, []).append(position)  # type: ignore[union-attr]
-        self._members = {g: np.asarray(m, dtype=np.int64) for g, m in self._members.items()}
+            members.setdefault(group, []).append(position)
+        self._members = {g: np.asarray(m, dtype=np.int64) for g, m in members.items()}
         self._groups = np.asarray(sorted(self._members), dtype=np.int64)
         present = np.zeros(related.shape[0], dtype=bool)
         present[self._groups] = True

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import time
 
-from simmesh_proto.v1 import catalog_pb2
-from simmesh_proto.v1.embedder_pb2 import ModelManifest
-
 from simmesh.catalog.training.backbone import train_imported
 from simmesh.catalog.training.compact import train_compact
 from simmesh.catalog.training.data import TrainingSet, prepare
@@ -14,6 +11,8 @@ from simmesh.catalog.training.export import TrainedModel
 from simmesh.catalog.training.loop import Hooks, Progress, StopCheck
 from simmesh.catalog.training.options import resolve
 from simmesh.kit.errors import InvalidArgument
+from simmesh_proto.v1 import catalog_pb2
+from simmesh_proto.v1.embedder_pb2 import ModelManifest
 
 
 def train(
