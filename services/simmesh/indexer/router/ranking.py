@@ -2,13 +2,14 @@
 search, with grouping by product and tag blending.
 
 Pure functions over arrays, so the search's fan-out stays small and these rules are tested on
-their own. `rank` serves one query and a thousand alike: for a few queries each row is sorted by
+their own. `rank` serves one query and a thousand alike: for a few queries each row is ranked by
 the rule in Python (cheaper than numpy's overheads on a few dozen hits); for many, numpy sorts
-them by score and only rows with equal scores near the top are sorted again by the rule.
+them by score and only rows with equal scores near the top are ranked again by the rule.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -45,32 +46,37 @@ class Ranking:
 def rank(ids: np.ndarray, scores: np.ndarray, k: int, *, products: np.ndarray | None = None,
          group_size: int = 1) -> Ranking:
     """The k best hits per query (row) of `ids` (object, "" where a shard had no hit) and
-    `scores` (-inf drops a hit), both (queries, candidates): by score, equal scores by
-    smaller id. With `products` (the group key of each hit), the k best groups instead, each
-    holding its `group_size` best hits, a group ranked by its best hit."""
-    scores = np.where(ids == "", -np.inf, scores)
-    order = _order(ids, scores, scores.shape[1] if products is not None else k)
-    order = np.where(np.take_along_axis(scores, order, 1) == -np.inf, -1, order)
+    `scores` (-inf drops a hit), both (queries, candidates): by score, equal scores by smaller
+    id. With `products` (the group key of each hit), the k best groups instead, each holding its
+    `group_size` best hits, a group ranked by its best hit."""
+    depth = min(scores.shape[1] if products is not None else k, scores.shape[1])
+    if scores.shape[0] < MANY_QUERIES:
+        order = np.array([_ranked_row(ids[q].tolist(), scores[q].tolist(), depth) for q in range(scores.shape[0])],
+                         dtype=np.int64).reshape(scores.shape[0], depth)
+    else:
+        order = _ranked_rows(ids, scores, depth)
     if products is None:
         return Ranking(order)
     return Ranking(order, [_group(row, keys, k, group_size) for row, keys in zip(order.tolist(), products)])
 
 
-def _order(ids: np.ndarray, scores: np.ndarray, depth: int) -> np.ndarray:
-    """The positions of each row's best `depth` candidates, best first."""
-    queries, width = scores.shape[0], min(depth, scores.shape[1])
-    if queries < MANY_QUERIES:
-        order = np.empty((queries, width), dtype=np.int64)
-        rows: Iterable[int] = range(queries)
-    else:
-        order = np.argsort(-scores, axis=1, kind="stable")
-        ranked = np.take_along_axis(scores, order[:, :width + 1], 1)
-        # Rows with equal scores within the first width + 1 places: sorted again by the rule.
-        rows = np.flatnonzero(((ranked[:, 1:] == ranked[:, :-1]) & np.isfinite(ranked[:, 1:])).any(axis=1)).tolist()
-        order = order[:, :width].copy()
-    for q in rows:
-        row_ids, row_scores = ids[q].tolist(), scores[q].tolist()
-        order[q] = sorted(range(len(row_ids)), key=lambda j: (-row_scores[j], row_ids[j]))[:width]
+def _ranked_row(ids: Sequence[str], scores: Sequence[float], depth: int) -> list[int]:
+    """The rule on one row: the positions of its best `depth` hits, best first, -1 after the last."""
+    hits = [j for j in range(len(ids)) if ids[j] and scores[j] != -math.inf]
+    best = sorted(hits, key=lambda j: (-scores[j], ids[j]))[:depth]
+    return best + [-1] * (depth - len(best))
+
+
+def _ranked_rows(ids: np.ndarray, scores: np.ndarray, depth: int) -> np.ndarray:
+    """`_ranked_row` of every row, sorted by numpy: only rows with equal scores within the first
+    depth + 1 places are ranked again by the rule itself."""
+    scores = np.where(ids == "", -np.inf, scores)
+    order = np.argsort(-scores, axis=1, kind="stable")
+    ranked = np.take_along_axis(scores, order[:, :depth + 1], 1)
+    tied = ((ranked[:, 1:] == ranked[:, :-1]) & np.isfinite(ranked[:, 1:])).any(axis=1)
+    order = np.where(ranked[:, :depth] == -np.inf, -1, order[:, :depth])
+    for q in np.flatnonzero(tied).tolist():
+        order[q] = _ranked_row(ids[q].tolist(), scores[q].tolist(), depth)
     return order
 
 

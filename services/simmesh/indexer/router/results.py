@@ -36,7 +36,7 @@ def shard_hits(replies: dict[int, shard_pb2.SearchResponse], queries: int, dimen
     if not replies:
         return ShardHits(np.empty((queries, 0), dtype=object), np.empty((queries, 0), dtype=np.float32), {}, {},
                          False)
-    parts = [np.array(r.ids, dtype=object).reshape(queries, -1) for r in replies.values()]
+    parts = [np.array(list(r.ids), dtype=object).reshape(queries, -1) for r in replies.values()]
     scores = np.concatenate([np.frombuffer(r.scores, dtype="<f4").reshape(queries, -1) for r in replies.values()],
                             axis=1)
     full = with_fullness and any(bool(((part != "").sum(axis=1) >= part.shape[1]).any()) for part in parts)
@@ -76,28 +76,30 @@ class Answer:
             scores = np.where(scores >= plan.min_score, scores, -np.inf)
         products = self._products() if plan.group_by_product else None
         ranking = rank(hits.ids, scores, plan.k, products=products, group_size=plan.group_size)
+        ids, best = hits.ids.tolist(), scores.tolist()
+        visual = best if scores is hits.scores else hits.scores.tolist()
         if ranking.groups is None:
-            at = np.maximum(ranking.order, 0)
-            rows = zip(ranking.order.tolist(), np.take_along_axis(hits.ids, at, 1).tolist(),
-                       np.take_along_axis(scores, at, 1).tolist(), np.take_along_axis(hits.scores, at, 1).tolist())
-            for order, ids, best, visual in rows:
+            for q, order in enumerate(ranking.order.tolist()):
                 result = out.add().hits
-                for j, position in enumerate(order):
-                    if position < 0:
+                for p in order:
+                    if p < 0:
                         break
-                    self._add_hit(result, ids[j], best[j], visual[j])
+                    if hits.records:
+                        self._add_hit(result, ids[q][p], best[q][p], visual[q][p])
+                    else:  # the id and scores alone: the common case, kept to one call
+                        result.add(id=ids[q][p], score=best[q][p], visual_score=visual[q][p])
         else:
             for q, groups in enumerate(ranking.groups):
                 result = out.add()
                 for group in groups:
-                    added = result.groups.add(product_id=group.product_id, score=float(scores[q, group.positions[0]]))
+                    added = result.groups.add(product_id=group.product_id, score=best[q][group.positions[0]])
                     for p in group.positions:
-                        self._add_hit(added.hits, hits.ids[q, p], float(scores[q, p]), float(hits.scores[q, p]))
+                        self._add_hit(added.hits, ids[q][p], best[q][p], visual[q][p])
         return ranking.short_of(plan.k)
 
     def _add_hit(self, hits: Any, hit_id: str, score: float, visual: float) -> None:
-        """Appends a hit to a result's `hits`: its record's url, metadata and vector where the
-        shards sent records, else the id and scores alone."""
+        """Appends a hit to a result's `hits`, with its record's url, metadata and vector where
+        the shards sent them."""
         hit = hits.add(id=hit_id, score=score, visual_score=visual)
         record = self.hits.records.get(hit_id)
         if record is None:
