@@ -152,8 +152,9 @@ class Reembedder:
         for shard in range(config.collection.shard_count):
             after = ""
             while True:
-                page = await router.fanout.call(config, shard, "List", shard_pb2.ListRequest(after_id=after, limit=1000),
-                                          None, storage=next_storage)
+                page = await router.fanout.call(config, shard, "List",
+                                                shard_pb2.ListRequest(after_id=after, limit=1000), None,
+                                                storage=next_storage)
                 if not page.records:
                     break
                 ids = [r.id for r in page.records]
