@@ -81,7 +81,7 @@ class Training:
         trained = b""
         if spec.kind in IVF_KINDS:
             total = stats.record_count
-            sample = await self.training_sample(config, stats, min(total, TRAIN_SAMPLE))
+            sample = await self._training_sample(config, stats, min(total, TRAIN_SAMPLE))
             metadata.stage, metadata.progress = "training", 0.2
             ctx.report(metadata)
             trained = await asyncio.to_thread(VectorIndex.train_empty, config.collection.dimension,
