@@ -14,9 +14,11 @@ from simmesh_proto.internal.v1 import shard_pb2, shard_pb2_grpc
 from simmesh_proto.v1 import common_pb2, embedder_pb2, indexer_pb2
 
 from simmesh.indexer.layout import Layout, placement
+from simmesh.indexer.requests import insert_batch
 from simmesh.indexer.router import Router
+from simmesh.indexer.router.plans import InsertBatch
 from simmesh.indexer.shard_servicer import ShardServicer
-from simmesh.indexer.write_streams import WriteStreams
+from simmesh.indexer.router.write_streams import WriteStreams
 from simmesh.indexer.store import ShardStore
 from simmesh.kit import errors
 from simmesh.kit.blobstore import FileBlobStore
@@ -190,11 +192,11 @@ async def served(stores):
 async def stream(router: Router, requests) -> tuple[list[indexer_pb2.InsertRecordsResponse], Exception | None]:
     async def source():
         for request in requests:
-            yield request
+            yield insert_batch(request)
 
     replies = []
     try:
-        async for reply in router.insert_stream(source(), lambda: None):
+        async for reply in router.writes.insert_stream(source(), lambda: None):
             replies.append(reply)
     except errors.SimmeshError as error:
         return replies, error
@@ -259,11 +261,11 @@ async def test_item_errors_keep_their_reasons_and_fields(stores, served) -> None
     nan.vector.data = np.full(DIM, np.nan, dtype="<f4").tobytes()
     short = item(3)
     short.vector.CopyFrom(common_pb2.Vector(dimension=DIM - 1, data=vector(3)[:-1].tobytes()))
-    reply = await router.insert("items", [
+    reply = await router.writes.insert(InsertBatch("items", [
         item(0), item(1, _secret=1), nan, short, indexer_pb2.RecordInput(id="r4"),
         indexer_pb2.RecordInput(id="r5", image=common_pb2.Image(url="https://x/5.jpg")),
         indexer_pb2.RecordInput(vector=common_pb2.Vector(dimension=DIM, data=vector(6).tobytes()), url="https://x/6"),
-    ], False, None)
+    ], False), None)
     failures = {}
     for e in reply.errors:
         error = errors.from_status(e.status)

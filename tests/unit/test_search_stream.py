@@ -15,6 +15,7 @@ from simmesh_proto.internal.v1 import shard_pb2, shard_pb2_grpc
 from simmesh_proto.v1 import common_pb2, indexer_pb2
 
 from simmesh.indexer.layout import Layout
+from simmesh.indexer.requests import search_plan
 from simmesh.indexer.router import Router
 from simmesh.indexer.shard_stream import ShardStream, StreamClosed
 from simmesh.indexer.shard_servicer import ShardServicer
@@ -228,7 +229,7 @@ async def test_router_searches_each_shard_once_on_the_stream_or_unary(stores, no
         data = vectors(200)
         queries = vectors(3, seed=5)
         for _ in range(2):
-            reply = await router.search(router_search(queries), 10)
+            reply = await router.search.run(search_plan(router_search(queries)), 10)
             for result, row in zip(reply.results, queries @ data.T):
                 assert [h.id for h in result.hits] == [f"r{j}" for j in np.argsort(-row)[:6]]
                 assert [h.score for h in result.hits] == pytest.approx(np.sort(row)[::-1][:6], rel=1e-5)

@@ -17,9 +17,11 @@ from simmesh_proto.internal.v1 import shard_pb2
 from simmesh_proto.v1 import common_pb2, indexer_pb2
 
 from simmesh.indexer.layout import placement
-from simmesh.indexer.router import Router, now
+from simmesh.indexer.router import Router
+from simmesh.indexer.router.plans import RecordQuery
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument, Unavailable
 from simmesh.kit.operations import JobContext
+from simmesh.kit.wire import now
 
 log = logging.getLogger("simmesh.indexer.reembed")
 
@@ -37,10 +39,10 @@ class Reembedder:
         if not model.startswith("models/"):
             raise InvalidArgument(f"model must be `models/{{m}}[/versions/{{v}}]`, got {model!r}",
                                   reason="INVALID_MODEL_NAME", field="model")
-        if config.next_storage or collection_id in router._training:
+        if config.next_storage or collection_id in router.collections.training:
             raise FailedPrecondition(f"collection `collections/{collection_id}` is busy (re-embedding or training)",
                                      reason="COLLECTION_BUSY")
-        dimension = await router._model_dimension(model, "model")
+        dimension = await router.embedder.model_dimension(model, "model")
         metadata = indexer_pb2.ReembedMetadata(collection=config.collection.name, model=model, stage="preparing")
 
         async def job(ctx: JobContext) -> indexer_pb2.ReembedResponse:
@@ -57,13 +59,13 @@ class Reembedder:
         config.next.model, config.next.dimension = model, dimension
         config.next.index_state = indexer_pb2.INDEX_STATE_EXACT
         config.next_storage = next_storage
-        await router._save(config)
+        await router.collections.save(config)
         response = indexer_pb2.ReembedResponse(collection=config.collection.name, model=model)
         try:
             if not await router.shards.wait_shards(next_storage, config.collection.shard_count, 30.0):
                 raise Unavailable(f"the shards of the new storage {next_storage} did not come up",
                                   reason="SHARDS_NOT_READY")
-            stats = await router.stats(collection_id, None)
+            stats = await router.collections.stats(collection_id, None)
             metadata.total_count, metadata.stage = stats.record_count, "re-embedding"
             ctx.report(metadata)
             started_ns = time.time_ns()
@@ -79,7 +81,7 @@ class Reembedder:
             config = router.shards.config(collection_id)
             config.ClearField("next")
             config.next_storage = ""
-            await router._save(config)
+            await router.collections.save(config)
             raise
         config = router.shards.config(collection_id)
         config.collection.CopyFrom(config.next)
@@ -87,7 +89,7 @@ class Reembedder:
         config.storage = next_storage
         config.ClearField("next")
         config.next_storage = ""
-        await router._save(config)
+        await router.collections.save(config)
         metadata.stage, metadata.progress = "done", 1.0
         ctx.report(metadata)
         return response
@@ -101,7 +103,7 @@ class Reembedder:
         after, written = "", 0
         while True:
             ctx.check_cancelled()
-            page, more = await router.list_records(collection_id, after, PAGE, None, False, None)
+            page, more = await router.reads.page(RecordQuery(collection_id), after, PAGE, None)
             if not page:
                 return written
             after = page[-1].id
@@ -110,7 +112,7 @@ class Reembedder:
             with_url = [r for r in page if r.url]
             failed_ids = {r.id for r in page if not r.url}
             if with_url:
-                reply = await router._embed(model, [common_pb2.Image(url=r.url) for r in with_url], None)
+                reply = await router.embedder.embed(model, [common_pb2.Image(url=r.url) for r in with_url], None)
                 failed = {e.index for e in reply.errors}
                 failed_ids |= {with_url[j].id for j in failed}
                 keep = [j for j in range(len(with_url)) if j not in failed]
@@ -140,7 +142,7 @@ class Reembedder:
         for shard, items in by_shard.items():
             request = shard_pb2.WriteRequest(records=[records[i] for i in items], dimension=dimension, upsert=True,
                                              vectors=b"".join(vectors[i * row:(i + 1) * row] for i in items))
-            await self.router._call(config, shard, "Write", request, None, storage=next_storage)
+            await self.router.fanout.call(config, shard, "Write", request, None, storage=next_storage)
 
     async def _drop_deleted(self, config, next_storage: str, missing: set[str]) -> None:
         """Deletes from the next storage the records deleted from the current one meanwhile, and
@@ -150,14 +152,15 @@ class Reembedder:
         for shard in range(config.collection.shard_count):
             after = ""
             while True:
-                page = await router._call(config, shard, "List", shard_pb2.ListRequest(after_id=after, limit=1000),
-                                          None, storage=next_storage)
+                page = await router.fanout.call(config, shard, "List",
+                                                shard_pb2.ListRequest(after_id=after, limit=1000), None,
+                                                storage=next_storage)
                 if not page.records:
                     break
                 ids = [r.id for r in page.records]
                 after = ids[-1]
-                _, gone = await router.get_records(collection_id, ids, False, None)
+                _, gone = await router.reads.get(collection_id, ids, False, None)
                 drop = set(gone) | (set(ids) & missing)
                 if drop:
-                    await router._call(config, shard, "Delete", shard_pb2.DeleteRequest(ids=sorted(drop)), None,
+                    await router.fanout.call(config, shard, "Delete", shard_pb2.DeleteRequest(ids=sorted(drop)), None,
                                        storage=next_storage)

@@ -1,4 +1,4 @@
-"""gRPC surface of the indexer router: proto <-> Router, no logic."""
+"""gRPC surface of the indexer router: proto <-> the router's parts, no logic."""
 
 from __future__ import annotations
 
@@ -8,18 +8,10 @@ from google.protobuf import empty_pb2
 from simmesh_proto.v1 import indexer_pb2, indexer_pb2_grpc
 
 from simmesh.indexer.reembed import Reembedder
-from simmesh.indexer.router import Router, collection_id_of
+from simmesh.indexer.requests import checked_filter, collection_id_of, insert_batch, record_query, search_plan
+from simmesh.indexer.router import Router
+from simmesh.kit.deadlines import remaining
 from simmesh.kit.paging import clamp_page_size, decode_page_token, encode_page_token, fingerprint
-
-
-def remaining(context) -> float | None:
-    """The caller's deadline, passed down to shards and the embedder."""
-    left = context.time_remaining()
-    return None if left is None else max(left - 0.02, 0.001)
-
-
-def _filter(request):
-    return request.filter if request.HasField("filter") else None
 
 
 class IndexerServicer(indexer_pb2_grpc.IndexerServiceServicer):
@@ -30,73 +22,76 @@ class IndexerServicer(indexer_pb2_grpc.IndexerServiceServicer):
         self.reembedder = Reembedder(router)
 
     async def CreateCollection(self, request, context) -> indexer_pb2.Collection:
-        return await self.router.create_collection(request.collection_id, request.collection)
+        return await self.router.collections.create(request.collection_id, request.collection)
 
     async def GetCollection(self, request, context) -> indexer_pb2.Collection:
-        return await self.router.get_collection(collection_id_of(request.name, "name"))
+        return await self.router.collections.get(collection_id_of(request.name, "name"))
 
     async def ListCollections(self, request, context) -> indexer_pb2.ListCollectionsResponse:
         size = clamp_page_size(request.page_size)
         after = (decode_page_token(request.page_token, "collections") or {}).get("after", "")
         ids = [c for c in self.router.shards.collection_ids() if c > after]
-        page = [await self.router.get_collection(c) for c in ids[:size]]
+        page = [await self.router.collections.get(c) for c in ids[:size]]
         token = encode_page_token({"after": ids[size - 1]}, "collections") if len(ids) > size else ""
         return indexer_pb2.ListCollectionsResponse(collections=page, next_page_token=token)
 
     async def UpdateCollection(self, request, context) -> indexer_pb2.Collection:
-        return await self.router.update_collection(request.collection, list(request.update_mask.paths))
+        return await self.router.collections.update(collection_id_of(request.collection.name, "collection.name"),
+                                                    request.collection, list(request.update_mask.paths))
 
     async def DeleteCollection(self, request, context) -> empty_pb2.Empty:
-        await self.router.delete_collection(collection_id_of(request.name, "name"))
+        await self.router.collections.delete(collection_id_of(request.name, "name"))
         return empty_pb2.Empty()
 
     async def GetCollectionStats(self, request, context) -> indexer_pb2.CollectionStats:
-        return await self.router.stats(collection_id_of(request.name, "name"), remaining(context))
+        return await self.router.collections.stats(collection_id_of(request.name, "name"), remaining(context))
 
     async def InsertRecords(self, request, context) -> indexer_pb2.InsertRecordsResponse:
-        return await self.router.insert(collection_id_of(request.collection), request.records, request.upsert,
-                                        remaining(context))
+        return await self.router.writes.insert(insert_batch(request), remaining(context))
 
     async def StreamInsertRecords(self, requests, context) -> AsyncIterator[indexer_pb2.InsertRecordsResponse]:
-        async for reply in self.router.insert_stream(requests, lambda: remaining(context)):
+        async def batches():
+            async for request in requests:
+                yield insert_batch(request)
+
+        async for reply in self.router.writes.insert_stream(batches(), lambda: remaining(context)):
             yield reply
 
     async def UpdateRecord(self, request, context) -> indexer_pb2.Record:
-        return await self.router.update_record(request.record, list(request.update_mask.paths),
-                                               request.image if request.HasField("image") else None,
-                                               remaining(context))
+        return await self.router.writes.update_record(request.record, list(request.update_mask.paths),
+                                                      request.image if request.HasField("image") else None,
+                                                      remaining(context))
 
     async def BatchGetRecords(self, request, context) -> indexer_pb2.BatchGetRecordsResponse:
-        records, missing = await self.router.get_records(collection_id_of(request.collection), request.ids,
-                                                         request.include_vectors, remaining(context))
+        records, missing = await self.router.reads.get(collection_id_of(request.collection), request.ids,
+                                                       request.include_vectors, remaining(context))
         return indexer_pb2.BatchGetRecordsResponse(records=records, missing_ids=missing)
 
     async def DeleteRecords(self, request, context) -> indexer_pb2.DeleteRecordsResponse:
-        count, missing = await self.router.delete_records(collection_id_of(request.collection), request.ids,
-                                                          _filter(request), remaining(context))
+        count, missing = await self.router.writes.delete(collection_id_of(request.collection), request.ids,
+                                                         checked_filter(request), remaining(context))
         return indexer_pb2.DeleteRecordsResponse(deleted_count=count, missing_ids=missing)
 
     async def ListRecords(self, request, context) -> indexer_pb2.ListRecordsResponse:
-        collection_id = collection_id_of(request.collection)
+        query = record_query(request)
         size = clamp_page_size(request.page_size)
-        key = fingerprint(collection_id, request.filter, request.include_vectors)
+        key = fingerprint(query.collection_id, request.filter, request.include_vectors)
         after = (decode_page_token(request.page_token, key) or {}).get("after", "")
-        records, more = await self.router.list_records(collection_id, after, size, _filter(request),
-                                                       request.include_vectors, remaining(context))
+        records, more = await self.router.reads.page(query, after, size, remaining(context))
         token = encode_page_token({"after": records[-1].id}, key) if more and records else ""
         return indexer_pb2.ListRecordsResponse(records=records, next_page_token=token)
 
     async def SampleRecords(self, request, context) -> indexer_pb2.SampleRecordsResponse:
-        records = await self.router.sample_records(collection_id_of(request.collection), request.count,
-                                                   _filter(request), request.include_vectors, request.seed,
-                                                   remaining(context))
+        records = await self.router.reads.sample(record_query(request), request.count, request.seed,
+                                                 remaining(context))
         return indexer_pb2.SampleRecordsResponse(records=records)
 
     async def Search(self, request, context) -> indexer_pb2.SearchResponse:
-        return await self.router.search(request, remaining(context))
+        return await self.router.search.run(search_plan(request), remaining(context))
 
     async def TrainIndex(self, request, context):
-        return await self.router.train_index(collection_id_of(request.collection), request.index, remaining(context))
+        return await self.router.training.start(collection_id_of(request.collection), request.index,
+                                                remaining(context))
 
     async def ReembedCollection(self, request, context):
         return await self.reembedder.start(collection_id_of(request.collection), request.model)

@@ -14,11 +14,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-import grpc
 from simmesh_proto.internal.v1 import shard_pb2
 
-from simmesh.indexer.shard_map import ShardMap, shard_unavailable
-from simmesh.indexer.shard_stream import ShardStream, StreamClosed
+from simmesh.indexer.router.fanout import ask_stream, collection_id_in
+from simmesh.indexer.shard_map import ShardMap
+from simmesh.indexer.shard_stream import ShardStream
 
 # (config, shard, request, timeout) -> the shard's answer to a unary Write of `request`.
 UnaryWrite = Callable[[shard_pb2.CollectionConfig, int, shard_pb2.WriteRequest, "float | None"],
@@ -49,20 +49,12 @@ class WriteStreams:
         done = self._last[key] = asyncio.get_running_loop().create_future()
         try:
             if key not in self._unary_only:
-                collection_id = config.collection.name.split("/")[-1]
-                try:
-                    stream = self._stream(key, collection_id)
-                    return await stream.ask(shard_pb2.WriteStreamRequest(write=request), timeout)
-                except asyncio.TimeoutError:
-                    raise shard_unavailable(collection_id, shard, "deadline exceeded") from None
-                except StreamClosed as error:
-                    if error.code == grpc.StatusCode.UNIMPLEMENTED:
-                        self._unary_only.add(key)
-                    elif stream.answered or error.code == grpc.StatusCode.UNAVAILABLE:
-                        raise shard_unavailable(collection_id, shard, str(error)) from None
-                    # else the stream was refused before any answer (a node without the method can
-                    # end it with INTERNAL, or have it end, when a write races its refusal): the
-                    # unary call says how the node is
+                collection_id = collection_id_in(config)
+                reply = await ask_stream(self._stream(key, collection_id), shard_pb2.WriteStreamRequest(write=request),
+                                         timeout, collection_id, shard, lambda: self._unary_only.add(key),
+                                         unavailable_is_final=True)
+                if reply is not None:
+                    return reply
             if before is not None:
                 await before
             return await self._unary(config, shard, request, timeout)

@@ -1,0 +1,85 @@
+"""The indexer's requests checked once, at the edge, and turned into the router's frozen values."""
+
+from __future__ import annotations
+
+from google.protobuf import struct_pb2
+from simmesh_proto.v1 import indexer_pb2
+
+from simmesh.indexer.filters import compile_filter
+from simmesh.indexer.layout import COLLECTION_ID_RE
+from simmesh.indexer.router.plans import MAX_K, InsertBatch, Queries, RecordQuery, SearchPlan
+from simmesh.kit.errors import InvalidArgument
+from simmesh.kit.names import parse_name
+
+DEFAULT_K = 10
+MAX_QUERIES = 1000
+
+
+def collection_id_of(name: str, field: str = "collection") -> str:
+    return parse_name(name, "collections", COLLECTION_ID_RE, field, reason="INVALID_COLLECTION_NAME",
+                      shape="`collections/{collection}`")
+
+
+def checked_filter(request) -> struct_pb2.Struct | None:
+    """The request's `filter`, once it compiles; None where it has none."""
+    if not request.HasField("filter"):
+        return None
+    compile_filter(request.filter)
+    return request.filter
+
+
+def record_query(request) -> RecordQuery:
+    """A List, Sample or Delete of records: the collection, filter and vectors wanted."""
+    return RecordQuery(collection_id_of(request.collection), checked_filter(request),
+                       getattr(request, "include_vectors", False))
+
+
+def insert_batch(request: indexer_pb2.InsertRecordsRequest) -> InsertBatch:
+    return InsertBatch(collection_id_of(request.collection), request.records, request.upsert)
+
+
+def search_plan(request: indexer_pb2.SearchRequest) -> SearchPlan:
+    """The search the request asks for, its values checked (those that depend on the collection
+    are checked by the router)."""
+    collection_id = collection_id_of(request.collection)
+    k = request.k or DEFAULT_K
+    if not 1 <= k <= MAX_K:
+        raise InvalidArgument(f"k must be 1..{MAX_K}, got {request.k}", reason="INVALID_K", field="k")
+    if not request.queries:
+        raise InvalidArgument("queries must not be empty", reason="NO_QUERIES", field="queries")
+    if len(request.queries) > MAX_QUERIES:
+        raise InvalidArgument(f"at most {MAX_QUERIES} queries per call, got {len(request.queries)}",
+                              reason="TOO_MANY_QUERIES", field="queries")
+    if request.nprobe < 0 or request.ef_search < 0:
+        raise InvalidArgument("nprobe and ef_search must not be negative", reason="INVALID_SEARCH_PARAMS",
+                              field="nprobe" if request.nprobe < 0 else "ef_search")
+    if not 0.0 <= request.tag_weight <= 1.0:
+        raise InvalidArgument(f"tag_weight must be within 0..1, got {request.tag_weight}",
+                              reason="INVALID_TAG_WEIGHT", field="tag_weight")
+    group_size = request.group_size or 1
+    if request.group_size < 0 or group_size > MAX_K:
+        raise InvalidArgument(f"group_size must be 1..{MAX_K}", reason="INVALID_GROUP_SIZE", field="group_size")
+    return SearchPlan(
+        collection_id=collection_id, queries=_queries(request.queries), k=k, filter=checked_filter(request),
+        nprobe=request.nprobe, ef_search=request.ef_search, tag_weight=request.tag_weight,
+        group_by_product=request.group_by_product, group_size=group_size,
+        min_score=request.min_score if request.HasField("min_score") else None, allow_partial=request.allow_partial,
+        include_metadata=request.include_metadata, include_vectors=request.include_vectors,
+    )
+
+
+def _queries(queries) -> Queries:
+    vectors, record_ids, images = [], [], []
+    for i, query in enumerate(queries):
+        kind = query.WhichOneof("query")
+        if kind == "vector":
+            vectors.append((i, query.vector))
+        elif kind == "record_id":
+            record_ids.append((i, query.record_id))
+        elif kind == "image":
+            images.append((i, query.image))
+        else:
+            raise InvalidArgument(f"queries[{i}] needs a vector, a record_id or an image", reason="EMPTY_QUERY",
+                                  field=f"queries[{i}]")
+    return Queries(len(queries), tuple(vectors), tuple(record_ids), tuple(images),
+                   tuple(frozenset(q.tags) for q in queries))

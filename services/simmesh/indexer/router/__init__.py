@@ -1,0 +1,39 @@
+"""The indexer router: collections in etcd, records placed on shards by `_id`, searches fanned
+out to every shard with the caller's deadline and ranked, approximator training as a
+long-running operation. `Router` holds one object per concern; the servicer calls them."""
+
+from __future__ import annotations
+
+from simmesh_proto.v1 import embedder_pb2_grpc
+
+from simmesh.indexer.router.collections import Collections
+from simmesh.indexer.router.embedder import Embedder
+from simmesh.indexer.router.fanout import Fanout
+from simmesh.indexer.router.reads import Reads
+from simmesh.indexer.router.search import Search
+from simmesh.indexer.router.training import Training
+from simmesh.indexer.router.writes import Writes
+from simmesh.indexer.shard_map import ShardMap
+from simmesh.kit.operations import OperationManager
+
+__all__ = ["Router"]
+
+
+class Router:
+    """The router's parts, wired to one shard map, embedder and operation manager."""
+
+    def __init__(self, shards: ShardMap, embedder: embedder_pb2_grpc.EmbedderServiceStub | None,
+                 operations: OperationManager, *, min_train_vectors: int = 1000) -> None:
+        self.shards = shards
+        self.operations = operations
+        self.embedder = Embedder(embedder)
+        self.fanout = Fanout(shards)
+        # Collections with a TrainIndex job running in this router.
+        training: set[str] = set()
+        self.collections = Collections(shards, self.fanout, self.embedder, training)
+        self.reads = Reads(shards, self.fanout)
+        self.writes = Writes(shards, self.fanout, self.embedder, self.reads)
+        self.search = Search(shards, self.fanout, self.reads, self.embedder)
+        self.coarse = self.search.coarse
+        self.training = Training(self.fanout, self.collections, operations, self.coarse, training,
+                                 min_train_vectors=min_train_vectors)

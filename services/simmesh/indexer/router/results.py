@@ -1,0 +1,143 @@
+"""A search's answer from its shards' replies: their hits stacked as arrays, ranked (see
+`ranking`), and written into the response with the details the shards sent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from simmesh_proto.internal.v1 import shard_pb2
+from simmesh_proto.v1 import common_pb2, indexer_pb2
+
+from simmesh.indexer.router.fanout import packed_rows
+from simmesh.indexer.router.plans import SearchPlan
+from simmesh.indexer.router.ranking import blend, lookup, rank
+from simmesh.kit import wire
+
+
+@dataclass(frozen=True)
+class ShardHits:
+    """Every shard's hits of every query: `ids` (object, "" where a shard had no hit) and
+    `scores`, both (queries, candidates); the records (and their packed vectors) the shards sent
+    with their hits, by id (empty unless asked for); whether some shard gave some query as many
+    hits as it was asked for (so fetching more could find more)."""
+
+    ids: np.ndarray
+    scores: np.ndarray
+    records: dict[str, shard_pb2.ShardRecord]
+    vectors: dict[str, bytes]
+    full: bool
+
+
+def shard_hits(replies: dict[int, shard_pb2.SearchResponse], queries: int, dimension: int, *,
+               with_fullness: bool = False) -> ShardHits:
+    """The replies' hits as arrays; `with_fullness`: `full` is worked out (else False)."""
+    if not replies:
+        return ShardHits(np.empty((queries, 0), dtype=object), np.empty((queries, 0), dtype=np.float32), {}, {},
+                         False)
+    parts = [np.array(list(r.ids), dtype=object).reshape(queries, -1) for r in replies.values()]
+    scores = np.concatenate([np.frombuffer(r.scores, dtype="<f4").reshape(queries, -1) for r in replies.values()],
+                            axis=1)
+    full = with_fullness and any(bool(((part != "").sum(axis=1) >= part.shape[1]).any()) for part in parts)
+    records, vectors = hit_details(replies, dimension)
+    return ShardHits(np.concatenate(parts, axis=1), scores, records, vectors, full)
+
+
+def hit_details(replies: dict[int, shard_pb2.SearchResponse], dimension: int
+                ) -> tuple[dict[str, shard_pb2.ShardRecord], dict[str, bytes]]:
+    """The records the shards sent with their hits (asked for with metadata, fields or vectors)
+    and their vectors as packed float32, by record id; both empty when none were asked for."""
+    records: dict[str, shard_pb2.ShardRecord] = {}
+    vectors: dict[str, bytes] = {}
+    for reply in replies.values():
+        records.update((r.id, r) for r in reply.records)
+        rows = packed_rows(reply.vectors, dimension)
+        if rows is not None:
+            vectors.update((r.id, rows[j].tobytes()) for j, r in enumerate(reply.records))
+    return records, vectors
+
+
+class Answer:
+    """Writes a search's results from its shards' hits."""
+
+    def __init__(self, plan: SearchPlan, spec: indexer_pb2.Collection, hits: ShardHits) -> None:
+        self.plan = plan
+        self.spec = spec
+        self.hits = hits
+        self._metadata: dict[str, dict[str, Any]] = {}
+
+    def write(self, out: Any) -> bool:
+        """Adds to `out` (a response's results) each query's result, in place (copying 10,000
+        hits into a response costs as much again); whether some query came out short of k."""
+        plan, hits = self.plan, self.hits
+        scores = self._blended() if plan.tag_weight else hits.scores
+        if plan.min_score is not None:
+            scores = np.where(scores >= plan.min_score, scores, -np.inf)
+        products = self._products() if plan.group_by_product else None
+        ranking = rank(hits.ids, scores, plan.k, products=products, group_size=plan.group_size)
+        ids, best = hits.ids.tolist(), scores.tolist()
+        visual = best if scores is hits.scores else hits.scores.tolist()
+        if ranking.groups is None:
+            for q, order in enumerate(ranking.order.tolist()):
+                result = out.add().hits
+                for p in order:
+                    if p < 0:
+                        break
+                    if hits.records:
+                        self._add_hit(result, ids[q][p], best[q][p], visual[q][p])
+                    else:  # the id and scores alone: the common case, kept to one call
+                        result.add(id=ids[q][p], score=best[q][p], visual_score=visual[q][p])
+        else:
+            for q, groups in enumerate(ranking.groups):
+                result = out.add()
+                for group in groups:
+                    added = result.groups.add(product_id=group.product_id, score=best[q][group.positions[0]])
+                    for p in group.positions:
+                        self._add_hit(added.hits, ids[q][p], best[q][p], visual[q][p])
+        return ranking.short_of(plan.k)
+
+    def _add_hit(self, hits: Any, hit_id: str, score: float, visual: float) -> None:
+        """Appends a hit to a result's `hits`, with its record's url, metadata and vector where
+        the shards sent them."""
+        hit = hits.add(id=hit_id, score=score, visual_score=visual)
+        record = self.hits.records.get(hit_id)
+        if record is None:
+            return
+        hit.url = record.url
+        if self.plan.include_metadata:
+            hit.metadata.CopyFrom(record.metadata)
+        vector = self.hits.vectors.get(hit_id, b"")
+        if self.plan.include_vectors and vector:
+            hit.vector.CopyFrom(common_pb2.Vector(dimension=len(vector) // 4, data=vector))
+
+    def _metadata_at(self, hit_id: str) -> dict[str, Any]:
+        """The metadata of a hit's record as plain values ({} where the shards sent none)."""
+        found = self._metadata.get(hit_id)
+        if found is None:
+            record = self.hits.records.get(hit_id)
+            has = record is not None and record.HasField("metadata")
+            found = self._metadata[hit_id] = wire.struct_to_dict(record.metadata) if has else {}
+        return found
+
+    def _each_hit(self) -> list[tuple[int, int, str]]:
+        """(query, position, id) of every hit."""
+        queries, positions = np.nonzero(self.hits.ids != "")
+        return list(zip(queries.tolist(), positions.tolist(), self.hits.ids[queries, positions].tolist()))
+
+    def _blended(self) -> np.ndarray:
+        """The hits' scores blended with their tags' overlap with their query's (see `blend`)."""
+        plan, field = self.plan, self.spec.tags_field
+        out = self.hits.scores.astype(np.float64)
+        for q, j, hit_id in self._each_hit():
+            out[q, j] = blend(float(self.hits.scores[q, j]), plan.queries.tags[q],
+                              lookup(self._metadata_at(hit_id), field), plan.tag_weight)
+        return out
+
+    def _products(self) -> np.ndarray:
+        """The key each hit is grouped by: its record's product id, or its own id where it has none."""
+        keys = np.full(self.hits.ids.shape, "", dtype=object)
+        for q, j, hit_id in self._each_hit():
+            product = lookup(self._metadata_at(hit_id), self.spec.product_id_field)
+            keys[q, j] = hit_id if product is None else str(product)
+        return keys
