@@ -157,11 +157,11 @@ class Embedder:
     def __init__(self) -> None:
         self.called = asyncio.Event()
 
-    async def Embed(self, request, timeout=None):
+    async def embed(self, model, images, ids=(), timeout=None):
         self.called.set()
-        data = np.ones((len(request.images), DIM), dtype="<f4")
+        data = np.ones((len(images), DIM), dtype="<f4")
         return embedder_pb2.EmbedResponse(vectors=common_pb2.VectorBatch(
-            dimension=DIM, count=len(request.images), data=data.tobytes()))
+            dimension=DIM, count=len(images), data=data.tobytes()))
 
 
 @pytest.fixture

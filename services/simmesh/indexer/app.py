@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 from simmesh_proto.internal.v1 import shard_pb2, shard_pb2_grpc
-from simmesh_proto.v1 import embedder_pb2_grpc, indexer_pb2, indexer_pb2_grpc
+from simmesh_proto.v1 import indexer_pb2, indexer_pb2_grpc
 
 from simmesh.indexer.layout import Layout
 from simmesh.indexer.router import Router
@@ -21,6 +21,7 @@ from simmesh.kit.channels import open_channel
 from simmesh.kit.discovery import EtcdConfig
 from simmesh.kit.operations import close_operations, open_operations
 from simmesh.kit.operations_service import operations_binding
+from simmesh.kit.peers import EmbedderClient
 from simmesh.kit.server import App, binding, build_server
 
 
@@ -34,7 +35,7 @@ async def build_router(settings: RouterSettings) -> App:
     embedder = open_channel(settings.embedder_addr, settings.auth_token)
     operations = open_operations(settings.data_dir)
     operations.recover()
-    router = Router(shards, embedder_pb2_grpc.EmbedderServiceStub(embedder), operations,
+    router = Router(shards, EmbedderClient(embedder, settings.embedder_addr), operations,
                     min_train_vectors=settings.min_train_vectors)
     app = build_server(
         settings,

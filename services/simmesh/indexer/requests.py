@@ -5,7 +5,7 @@ from __future__ import annotations
 from google.protobuf import struct_pb2
 from simmesh_proto.v1 import indexer_pb2
 
-from simmesh.indexer.filters import compile_filter
+from simmesh.indexer.query import compile_filter
 from simmesh.indexer.layout import COLLECTION_ID_RE
 from simmesh.indexer.router.plans import MAX_K, InsertBatch, Queries, RecordQuery, SearchPlan
 from simmesh.kit.errors import InvalidArgument

@@ -4,10 +4,10 @@ long-running operation. `Router` holds one object per concern; the servicer call
 
 from __future__ import annotations
 
-from simmesh_proto.v1 import embedder_pb2_grpc
 
 from simmesh.indexer.router.collections import Collections
 from simmesh.indexer.router.embedder import Embedder
+from simmesh.kit.peers import EmbedderClient
 from simmesh.indexer.router.fanout import Fanout
 from simmesh.indexer.router.reads import Reads
 from simmesh.indexer.router.search import Search
@@ -22,7 +22,7 @@ __all__ = ["Router"]
 class Router:
     """The router's parts, wired to one shard map, embedder and operation manager."""
 
-    def __init__(self, shards: ShardMap, embedder: embedder_pb2_grpc.EmbedderServiceStub | None,
+    def __init__(self, shards: ShardMap, embedder: EmbedderClient | None,
                  operations: OperationManager, *, min_train_vectors: int = 1000) -> None:
         self.shards = shards
         self.operations = operations

@@ -4,48 +4,42 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import grpc
 import numpy as np
-from simmesh_proto.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc
+from simmesh_proto.v1 import common_pb2, embedder_pb2
 
 from simmesh.kit import errors
-from simmesh.kit.errors import FailedPrecondition
+from simmesh.kit.errors import FailedPrecondition, SimmeshError
+from simmesh.kit.peers import EmbedderClient
 
 
 class Embedder:
-    """The embedder service, where one is configured (`stub` None: none is)."""
+    """The embedder service, where one is configured (`client` None: none is)."""
 
-    def __init__(self, stub: embedder_pb2_grpc.EmbedderServiceStub | None) -> None:
-        self.stub = stub
+    def __init__(self, client: EmbedderClient | None) -> None:
+        self.client = client
 
-    def _configured(self, field: str = "") -> embedder_pb2_grpc.EmbedderServiceStub:
-        if self.stub is None:
+    def _configured(self, field: str = "") -> EmbedderClient:
+        if self.client is None:
             raise FailedPrecondition("no embedder is configured", reason="NO_EMBEDDER", field=field or None)
-        return self.stub
+        return self.client
 
     async def embed(self, model: str, images: Sequence[common_pb2.Image],
                     timeout: float | None) -> embedder_pb2.EmbedResponse:
-        stub = self._configured()
-        try:
-            return await stub.Embed(embedder_pb2.EmbedRequest(model=model, images=images), timeout=timeout)
-        except grpc.aio.AioRpcError as error:
-            raise errors.from_rpc_error(error) from None
+        return await self._configured().embed(model, images, timeout=timeout)
 
     async def model_dimension(self, model: str, field: str) -> int:
         """The dimension of the vectors of `model` (a version, or a model's default version);
         its errors name `field`."""
-        stub = self._configured(field)
+        client = self._configured(field)
         try:
             if "/versions/" in model:
-                version = await stub.GetModelVersion(embedder_pb2.GetModelVersionRequest(name=model))
+                version = await client.get_version(model)
             else:
-                info = await stub.GetModel(embedder_pb2.GetModelRequest(name=model))
-                version = await stub.GetModelVersion(embedder_pb2.GetModelVersionRequest(
-                    name=f"{info.name}/versions/{info.default_version}"))
-        except grpc.aio.AioRpcError as error:
-            raised = errors.from_rpc_error(error)
-            raised.violations.insert(0, (field, raised.message))
-            raise raised from None
+                info = await client.get_model(model)
+                version = await client.get_version(f"{info.name}/versions/{info.default_version}")
+        except SimmeshError as error:
+            error.violations.insert(0, (field, error.message))
+            raise
         return version.manifest.dimension
 
 
