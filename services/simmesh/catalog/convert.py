@@ -15,6 +15,7 @@ from simmesh.catalog.names import GROUPS, IMAGES, TASKS, TYPES, version_name
 from simmesh.kit.errors import InvalidArgument
 from simmesh.kit.names import name
 from simmesh.kit.wire import Json, dict_to_struct, struct_to_dict, timestamp
+from simmesh.kit import reasons
 
 TYPE_MUTABLE = ("display_name", "description", "metadata")
 TASK_MUTABLE = ("display_name", "description", "similarity_types", "training_config")
@@ -97,7 +98,7 @@ def mask_paths(message: Message, mask: field_mask_pb2.FieldMask, mutable: Iterab
         if (not dot and path in mutable) or (dot and head in nested and _is_field(message, head, tail)):
             continue
         raise InvalidArgument(f"update_mask path {path!r} is not updatable; updatable: {', '.join(mutable)}",
-                              reason="INVALID_UPDATE_MASK", field="update_mask")
+                              reason=reasons.INVALID_UPDATE_MASK, field="update_mask")
     return paths
 
 

@@ -19,6 +19,7 @@ from simmesh.catalog.records import GraphImage, TrainingGraph
 from simmesh.catalog.training import TrainingSet
 from simmesh.kit.blobstore import BlobStore
 from simmesh.kit.errors import Cancelled, NotFound
+from simmesh.kit import reasons
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ def load_images(blobs: BlobStore, images: Iterable[GraphImage],
 
     def read(image: GraphImage) -> tuple[str, bytes | None]:
         if should_stop():
-            raise Cancelled("training was cancelled while reading its images", reason="TRAINING_CANCELLED")
+            raise Cancelled("training was cancelled while reading its images", reason=reasons.TRAINING_CANCELLED)
         try:
             return image.id, blobs.get_bytes(image.blob_key)
         except NotFound:

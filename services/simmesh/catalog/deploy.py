@@ -23,6 +23,7 @@ from simmesh.catalog.versions import Versions
 from simmesh.kit.errors import Internal, InvalidArgument, SimmeshError, Unavailable, from_status
 from simmesh.kit.operations import JobContext, Operation, OperationManager
 from simmesh.kit.peers import IndexerClient
+from simmesh.kit import reasons
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ class Deployer:
 
     async def start(self, version_name: str, collection: str, timeout: float | None = None) -> Operation:
         if not collection:
-            raise InvalidArgument("collection is required: `collections/{collection}`", reason="MISSING_COLLECTION",
+            raise InvalidArgument("collection is required: `collections/{collection}`", reason=reasons.MISSING_COLLECTION,
                                   field="collection")
         version = await self.versions.resolve(version_name, "version")
         remote = await self.indexer.reembed(collection, version.model_version, timeout)
@@ -101,5 +102,5 @@ def _outcome(operation: Operation) -> indexer_pb2.ReembedResponse:
     response = indexer_pb2.ReembedResponse()
     if operation.HasField("response") and not operation.response.Unpack(response):
         raise Internal(f"the indexer's operation {operation.name} answered {operation.response.type_url}, "
-                       "not a ReembedResponse", reason="UNEXPECTED_RESPONSE")
+                       "not a ReembedResponse", reason=reasons.UNEXPECTED_RESPONSE)
     return response

@@ -22,6 +22,7 @@ from simmesh_proto.v1 import catalog_pb2, common_pb2
 from simmesh.catalog.versions import Versions
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument, NotFound, SimmeshError
 from simmesh.kit.peers import EmbedderClient, IndexerClient
+from simmesh.kit import reasons
 
 # Images plus records one call takes.
 MAX_ITEMS = 1000
@@ -50,10 +51,10 @@ class Descriptors:
                   timeout: float | None = None) -> catalog_pb2.GetDescriptorsResponse:
         total = len(images) + len(records)
         if total == 0:
-            raise InvalidArgument("give images or records to describe", reason="NO_ITEMS", field="images")
+            raise InvalidArgument("give images or records to describe", reason=reasons.NO_ITEMS, field="images")
         if total > MAX_ITEMS:
             raise InvalidArgument(f"a call describes at most {MAX_ITEMS} images and records, got {total}",
-                                  reason="BATCH_TOO_LARGE", field="records" if records else "images")
+                                  reason=reasons.BATCH_TOO_LARGE, field="records" if records else "images")
         names = [_parse_record(name, f"records[{i}]") for i, name in enumerate(records)]
         version = await self.versions.resolve(version_name, "version")
         items = [_Item(i, image) for i, image in enumerate(images)]
@@ -94,10 +95,10 @@ class Descriptors:
                 _, record_id, name = names[i]
                 failure: SimmeshError | None = urls if isinstance(urls, SimmeshError) else None
                 if failure is None and record_id not in urls:
-                    failure = NotFound(f"{name} does not exist", reason="RECORD_NOT_FOUND", metadata={"name": name})
+                    failure = NotFound(f"{name} does not exist", reason=reasons.RECORD_NOT_FOUND, metadata={"name": name})
                 elif failure is None and not urls[record_id]:
                     failure = FailedPrecondition(f"{name} has no `_url` to embed its image from",
-                                                 reason="RECORD_HAS_NO_URL", metadata={"name": name})
+                                                 reason=reasons.RECORD_HAS_NO_URL, metadata={"name": name})
                 if failure is not None:
                     errors.append(common_pb2.ItemError(index=offset + i, id=name, status=failure.to_status()))
                 else:
@@ -136,5 +137,5 @@ def _parse_record(name: str, field: str) -> tuple[str, str, str]:
     match = RECORD_RE.match(name)
     if match is None:
         raise InvalidArgument(f"{field} must be collections/{{collection}}/records/{{id}}, got {name!r}",
-                              reason="INVALID_NAME", field=field)
+                              reason=reasons.INVALID_NAME, field=field)
     return f"collections/{match.group(1)}", match.group(2), name

@@ -14,6 +14,7 @@ import re
 
 from simmesh.kit import names
 from simmesh.kit.errors import InvalidArgument
+from simmesh.kit import reasons
 
 ID_RE = re.compile(r"^[a-z0-9-]{1,63}$")
 VERSION_RE = re.compile(r"^tasks/([^/]+)/versions/([1-9][0-9]{0,17})$")
@@ -33,7 +34,7 @@ def check_id(value: str, field: str) -> str:
     """`value` if it is a valid id, else InvalidArgument naming `field`."""
     if not ID_RE.match(value):
         raise InvalidArgument(
-            f"{field} {value!r} must be 1-63 lower-case letters, digits or '-'", reason="INVALID_ID", field=field
+            f"{field} {value!r} must be 1-63 lower-case letters, digits or '-'", reason=reasons.INVALID_ID, field=field
         )
     return value
 
@@ -59,7 +60,7 @@ def parse_version_name(value: str, field: str) -> tuple[str, int]:
     match = VERSION_RE.match(value)
     if match is None or not ID_RE.match(match.group(1)):
         raise InvalidArgument(f"{field} must be tasks/{{task}}/versions/{{n}} with n >= 1, got {value!r}",
-                              reason="INVALID_NAME", field=field)
+                              reason=reasons.INVALID_NAME, field=field)
     return match.group(1), int(match.group(2))
 
 

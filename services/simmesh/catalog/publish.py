@@ -20,6 +20,7 @@ from simmesh.catalog.training import TrainedModel
 from simmesh.kit.errors import AlreadyExists, Cancelled, FailedPrecondition, SimmeshError
 from simmesh.kit.model_registry import parse_model_name
 from simmesh.kit.peers import EmbedderClient
+from simmesh.kit import reasons
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class Publisher:
         try:
             return (await self.embedder.get_model(f"models/{model_id}")).latest_version + 1
         except SimmeshError as error:
-            if error.reason == "MODEL_NOT_FOUND":
+            if error.reason == reasons.MODEL_NOT_FOUND:
                 return 1
             raise
 
@@ -82,7 +83,7 @@ class Publisher:
                 if isinstance(error, AlreadyExists):
                     raise FailedPrecondition(
                         f"the registry gave {imported.name}, but {version_name(task_id, number)} is already "
-                        f"recorded: models/{model_id} was changed outside the catalog", reason="MODEL_VERSION_CONFLICT",
+                        f"recorded: models/{model_id} was changed outside the catalog", reason=reasons.MODEL_VERSION_CONFLICT,
                         metadata={"model_version": imported.name}) from None
                 raise
             if task.production_version == 0:
@@ -113,6 +114,6 @@ class Publisher:
 
 
 def _cancelled(task_id: str) -> Cancelled:
-    return Cancelled(f"training of {TASKS}/{task_id} was cancelled", reason="TRAINING_CANCELLED",
+    return Cancelled(f"training of {TASKS}/{task_id} was cancelled", reason=reasons.TRAINING_CANCELLED,
                      metadata={"task": f"{TASKS}/{task_id}"})
 

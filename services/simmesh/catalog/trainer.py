@@ -19,6 +19,7 @@ from simmesh.kit.blobstore import BlobStore
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument
 from simmesh.kit.operations import JobContext, Operation, OperationManager
 from simmesh_proto.v1 import catalog_pb2
+from simmesh.kit import reasons
 
 KIND = "train_task"
 
@@ -90,25 +91,25 @@ class Trainer:
         config = effective_config(task.training_config, override)
         if not task.similarity_types:
             raise FailedPrecondition(f"{TASKS}/{task_id} has no similarity types to train on; add some first",
-                                     reason="NO_SIMILARITY_TYPES", metadata={"task": f"{TASKS}/{task_id}"})
+                                     reason=reasons.NO_SIMILARITY_TYPES, metadata={"task": f"{TASKS}/{task_id}"})
         graph = await asyncio.to_thread(self.store.training_graph, task_id)
         groups = training_group_count(graph)
         if groups < 2:
             raise FailedPrecondition(
                 f"training needs images in at least two groups that are not test groups; the similarity types "
-                f"of {TASKS}/{task_id} have {groups}", reason="NEED_MORE_GROUPS",
+                f"of {TASKS}/{task_id} have {groups}", reason=reasons.NEED_MORE_GROUPS,
                 metadata={"task": f"{TASKS}/{task_id}", "training_groups": groups})
         largest = max(len(group.images) for group in graph.groups)
         if largest < 2:
             raise FailedPrecondition(
                 "no training group has two images, so there is no pair of similar images to learn from",
-                reason="NEED_MORE_SAMPLES", metadata={"task": f"{TASKS}/{task_id}", "largest_group": largest})
+                reason=reasons.NEED_MORE_SAMPLES, metadata={"task": f"{TASKS}/{task_id}", "largest_group": largest})
         backbone = None
         if config.backbone == catalog_pb2.BACKBONE_IMPORTED:
             if not config.backbone_model:
                 raise InvalidArgument("an imported backbone needs training_config.backbone_model "
                                       "(`models/{model}` or `models/{model}/versions/{n}`)",
-                                      reason="BACKBONE_REQUIRED", field="training_config.backbone_model")
+                                      reason=reasons.BACKBONE_REQUIRED, field="training_config.backbone_model")
             backbone = await self.backbones.load(config.backbone_model)
             config.backbone_model = backbone.version
         number = await self.publisher.next_number(task.model_id)

@@ -28,6 +28,7 @@ from simmesh.imaging.decode import decode
 from simmesh.imaging.source import ImageSource
 from simmesh.kit.blobstore import DEFAULT_CONTENT_TYPE, BlobStore
 from simmesh.kit.errors import InvalidArgument, SimmeshError
+from simmesh.kit import reasons
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ class TrainingImages:
         """Every upload in order: its image, or the error that failed it alone."""
         if len(uploads) > MAX_BATCH:
             raise InvalidArgument(f"a batch holds at most {MAX_BATCH} images, got {len(uploads)}",
-                                  reason="BATCH_TOO_LARGE", field="requests")
+                                  reason=reasons.BATCH_TOO_LARGE, field="requests")
 
         async def one(upload: Upload) -> TrainingImage | SimmeshError:
             try:

@@ -17,12 +17,13 @@ from simmesh.catalog.store import CatalogStore
 from simmesh.kit.errors import FailedPrecondition
 from simmesh.kit.model_registry import parse_model_name
 from simmesh.kit.peers import EmbedderClient
+from simmesh.kit import reasons
 
 
 def not_trained(task_id: str) -> FailedPrecondition:
     return FailedPrecondition(
         f"{TASKS}/{task_id} has no trained version yet; train it first (TrainTask) or name a version",
-        reason="TASK_NOT_TRAINED", metadata={"task": f"{TASKS}/{task_id}"})
+        reason=reasons.TASK_NOT_TRAINED, metadata={"task": f"{TASKS}/{task_id}"})
 
 
 def resolve_version(store: CatalogStore, name: str, field: str) -> TaskVersion:

@@ -15,6 +15,7 @@ from simmesh.kit.blobstore import open_blobstore
 from simmesh.kit.errors import InvalidArgument
 from simmesh.kit.server import App, binding, build_server
 from simmesh_proto.v1 import embedder_pb2, embedder_pb2_grpc
+from simmesh.kit import reasons
 
 
 def make_runtime(settings: EmbedderSettings, store) -> Runtime:
@@ -22,11 +23,11 @@ def make_runtime(settings: EmbedderSettings, store) -> Runtime:
         return OnnxRuntimeRuntime()
     if settings.runtime == "triton":
         if not settings.triton_url:
-            raise InvalidArgument("runtime triton needs SIMMESH_TRITON_URL", reason="INVALID_SETTINGS",
+            raise InvalidArgument("runtime triton needs SIMMESH_TRITON_URL", reason=reasons.INVALID_SETTINGS,
                                   field="triton_url")
         return TritonRuntime(settings.triton_url, store, prefix="triton")
     raise InvalidArgument(f"runtime must be onnxruntime or triton, not {settings.runtime!r}",
-                          reason="INVALID_SETTINGS", field="runtime")
+                          reason=reasons.INVALID_SETTINGS, field="runtime")
 
 
 async def build_app(settings: EmbedderSettings) -> App:

@@ -19,6 +19,7 @@ from simmesh.imaging.source import ImageSource
 from simmesh.kit.errors import InvalidArgument, SimmeshError
 from simmesh.kit.model_registry import parse_model_name
 from simmesh_proto.v1 import common_pb2, embedder_pb2
+from simmesh.kit import reasons
 
 log = logging.getLogger("simmesh.embedder")
 
@@ -94,7 +95,7 @@ class Embedder:
         if header.size_bytes and header.size_bytes != len(onnx):
             raise InvalidArgument(
                 f"header.size_bytes says {header.size_bytes} bytes but {len(onnx)} arrived",
-                reason="MODEL_SIZE_MISMATCH", field="header.size_bytes",
+                reason=reasons.MODEL_SIZE_MISMATCH, field="header.size_bytes",
             )
         version = await asyncio.to_thread(
             self.registry.create_version, header.model_id, header.manifest, onnx,
@@ -130,15 +131,15 @@ class Embedder:
     async def embed(self, model: str, images: Sequence[common_pb2.Image],
                     ids: Sequence[str] = ()) -> EmbedResult:
         if not images:
-            raise InvalidArgument("images must not be empty", reason="NO_IMAGES", field="images")
+            raise InvalidArgument("images must not be empty", reason=reasons.NO_IMAGES, field="images")
         if len(images) > MAX_BATCH_IMAGES:
             raise InvalidArgument(
                 f"a batch holds at most {MAX_BATCH_IMAGES} images, got {len(images)}; split it or use StreamEmbed",
-                reason="BATCH_TOO_LARGE", field="images",
+                reason=reasons.BATCH_TOO_LARGE, field="images",
             )
         if ids and len(ids) != len(images):
             raise InvalidArgument(f"ids has {len(ids)} entries for {len(images)} images",
-                                  reason="IDS_LENGTH_MISMATCH", field="ids")
+                                  reason=reasons.IDS_LENGTH_MISMATCH, field="ids")
         version = await self.resolve(model)
         manifest = version.manifest
         model_id, number = parse_model_name(version.name)

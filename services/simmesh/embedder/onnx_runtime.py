@@ -13,6 +13,7 @@ import onnxruntime as ort
 from simmesh.embedder.runtime import TensorSpec, machine_cores, not_loaded
 from simmesh.kit.errors import Internal, InvalidArgument, SimmeshError
 from simmesh_proto.v1.embedder_pb2 import ModelManifest
+from simmesh.kit import reasons
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ class OnnxRuntimeRuntime:
         try:
             session = ort.InferenceSession(onnx, self._options(), providers=["CPUExecutionProvider"])
         except Exception as error:  # onnxruntime raises its own error types
-            raise InvalidArgument(f"model {key}: ONNX Runtime cannot load it: {error}", reason="MODEL_INVALID",
+            raise InvalidArgument(f"model {key}: ONNX Runtime cannot load it: {error}", reason=reasons.MODEL_INVALID,
                                   metadata={"model": key}) from None
         inputs = {i.name: i for i in session.get_inputs()}
         outputs = {o.name: o for o in session.get_outputs()}
@@ -116,7 +117,7 @@ class OnnxRuntimeRuntime:
             raise InvalidArgument(
                 f"model {key}: the manifest names input {spec.input_name!r} and output {spec.output_name!r}; "
                 f"the graph has inputs {sorted(inputs)} and outputs {sorted(outputs)}",
-                reason="MODEL_INVALID", metadata={"model": key},
+                reason=reasons.MODEL_INVALID, metadata={"model": key},
             )
         declared = inputs[spec.input_name].shape[1:]
         if len(declared) != len(spec.item_shape) or any(
@@ -124,7 +125,7 @@ class OnnxRuntimeRuntime:
         ):
             raise InvalidArgument(
                 f"model {key}: input {spec.input_name!r} is [N, {', '.join(map(str, declared))}], the manifest "
-                f"says [N, {', '.join(map(str, spec.item_shape))}]", reason="MODEL_INVALID", metadata={"model": key},
+                f"says [N, {', '.join(map(str, spec.item_shape))}]", reason=reasons.MODEL_INVALID, metadata={"model": key},
             )
         return session
 
@@ -203,7 +204,7 @@ class OnnxRuntimeRuntime:
                 await self._run(model, requests)
             except Exception as error:  # the batcher must outlive any one batch
                 for request in requests:
-                    _settle(request, Internal(f"model {model.key} failed: {error}", reason="INFERENCE_FAILED",
+                    _settle(request, Internal(f"model {model.key} failed: {error}", reason=reasons.INFERENCE_FAILED,
                                               metadata={"model": model.key}))
 
     async def _run(self, model: _Model, requests: list[_Request]) -> None:
@@ -234,7 +235,7 @@ class OnnxRuntimeRuntime:
         try:
             (output,) = model.session.run([spec.output_name], {spec.input_name: batch})
         except Exception as error:  # onnxruntime raises its own error types
-            raise Internal(f"model {model.key} failed: {error}", reason="INFERENCE_FAILED",
+            raise Internal(f"model {model.key} failed: {error}", reason=reasons.INFERENCE_FAILED,
                            metadata={"model": model.key}) from None
         return spec.check_output(model.key, output, len(batch))
 

@@ -14,6 +14,7 @@ from simmesh.kit.errors import FailedPrecondition, InvalidArgument, NotFound
 from simmesh.kit.model_registry import RegistryLayout, default_number, parse_model_name
 from simmesh.kit.paging import clamp_page_size, decode_page_token, encode_page_token
 from simmesh_proto.v1 import embedder_pb2
+from simmesh.kit import reasons
 
 ModelManifest = embedder_pb2.ModelManifest
 
@@ -24,7 +25,7 @@ def check_model_id(model_id: str, field: str = "model_id") -> str:
     if not MODEL_ID_RE.match(model_id or ""):
         raise InvalidArgument(
             f"model id {model_id!r} must be 1-63 lower-case letters, digits or '-', starting with a letter",
-            reason="INVALID_MODEL_ID", field=field,
+            reason=reasons.INVALID_MODEL_ID, field=field,
         )
     return model_id
 
@@ -61,7 +62,7 @@ class ModelRegistry:
         try:
             data = self.store.get_bytes(self.layout.model_key(model_id))
         except NotFound:
-            raise NotFound(f"model `models/{model_id}` does not exist", reason="MODEL_NOT_FOUND",
+            raise NotFound(f"model `models/{model_id}` does not exist", reason=reasons.MODEL_NOT_FOUND,
                            metadata={"model": f"models/{model_id}"}) from None
         return json_format.Parse(data, embedder_pb2.Model())
 
@@ -89,7 +90,7 @@ class ModelRegistry:
             data = self.store.get_bytes(self.layout.version_key(model_id, number))
         except NotFound:
             raise NotFound(f"version `models/{model_id}/versions/{number}` does not exist",
-                           reason="MODEL_VERSION_NOT_FOUND",
+                           reason=reasons.MODEL_VERSION_NOT_FOUND,
                            metadata={"model": f"models/{model_id}/versions/{number}"}) from None
         return json_format.Parse(data, embedder_pb2.ModelVersion())
 
@@ -170,7 +171,7 @@ class ModelRegistry:
         if default_version is not None:
             if default_version not in self.version_numbers(model_id):
                 raise NotFound(f"version `models/{model_id}/versions/{default_version}` does not exist",
-                               reason="MODEL_VERSION_NOT_FOUND", field="model.default_version")
+                               reason=reasons.MODEL_VERSION_NOT_FOUND, field="model.default_version")
             model.default_version = default_version
         if description is not None:
             model.description = description
@@ -191,11 +192,11 @@ class ModelRegistry:
         numbers = self.version_numbers(model_id)
         if version not in numbers:
             raise NotFound(f"version `models/{model_id}/versions/{version}` does not exist",
-                           reason="MODEL_VERSION_NOT_FOUND")
+                           reason=reasons.MODEL_VERSION_NOT_FOUND)
         if version == model.default_version and len(numbers) > 1:
             raise FailedPrecondition(
                 f"version {version} is the default of `models/{model_id}`; choose another default first",
-                reason="MODEL_VERSION_IS_DEFAULT",
+                reason=reasons.MODEL_VERSION_IS_DEFAULT,
             )
         self.store.delete_prefix(f"{self.layout.version_folder(model_id, version)}/")
         if len(numbers) == 1:

@@ -13,6 +13,7 @@ from simmesh.embedder.triton_repository import check_model_name
 from simmesh.imaging.preprocess import input_shape
 from simmesh.kit.errors import Internal, InvalidArgument, NotFound
 from simmesh_proto.v1.embedder_pb2 import ModelManifest
+from simmesh.kit import reasons
 
 
 @runtime_checkable
@@ -72,22 +73,22 @@ class TensorSpec:
         try:
             check_model_name(key)
         except ValueError as error:
-            raise InvalidArgument(str(error), reason="INVALID_MANIFEST", field="key",
+            raise InvalidArgument(str(error), reason=reasons.INVALID_MANIFEST, field="key",
                                   metadata={"model": key}) from None
         if not manifest.input_name or not manifest.output_name:
             raise InvalidArgument(f"model {key}: the manifest must name the input and the output tensor",
-                                  reason="INVALID_MANIFEST", field="manifest", metadata={"model": key})
+                                  reason=reasons.INVALID_MANIFEST, field="manifest", metadata={"model": key})
         if manifest.dimension <= 0:
             raise InvalidArgument(f"model {key}: manifest dimension must be positive, got {manifest.dimension}",
-                                  reason="INVALID_MANIFEST", field="manifest.dimension", metadata={"model": key})
+                                  reason=reasons.INVALID_MANIFEST, field="manifest.dimension", metadata={"model": key})
         try:
             shape = input_shape(manifest, 1)[1:]
         except ValueError as error:
-            raise InvalidArgument(f"model {key}: {error}", reason="INVALID_MANIFEST", field="manifest",
+            raise InvalidArgument(f"model {key}: {error}", reason=reasons.INVALID_MANIFEST, field="manifest",
                                   metadata={"model": key}) from None
         if min(shape) <= 0:
             raise InvalidArgument(f"model {key}: manifest input size must be positive, got {shape}",
-                                  reason="INVALID_MANIFEST", field="manifest", metadata={"model": key})
+                                  reason=reasons.INVALID_MANIFEST, field="manifest", metadata={"model": key})
         return cls(manifest.input_name, manifest.output_name, tuple(int(d) for d in shape), manifest.dimension)
 
     def check_batch(self, key: str, batch: np.ndarray) -> np.ndarray:
@@ -97,7 +98,7 @@ class TensorSpec:
             raise InvalidArgument(
                 f"model {key}: input batch has shape {tuple(array.shape)}, expected [N, "
                 f"{', '.join(map(str, self.item_shape))}]",
-                reason="INVALID_INPUT", field="batch", metadata={"model": key},
+                reason=reasons.INVALID_INPUT, field="batch", metadata={"model": key},
             )
         return array
 
@@ -106,13 +107,13 @@ class TensorSpec:
         if output.shape[0] != rows or output.size != rows * self.dimension:
             raise Internal(
                 f"model {key}: output {self.output_name!r} has shape {tuple(output.shape)}, expected "
-                f"[{rows}, {self.dimension}]", reason="INFERENCE_FAILED", metadata={"model": key},
+                f"[{rows}, {self.dimension}]", reason=reasons.INFERENCE_FAILED, metadata={"model": key},
             )
         return output.reshape(rows, self.dimension)
 
 
 def not_loaded(key: str) -> NotFound:
-    return NotFound(f"model {key} is not loaded", reason="MODEL_NOT_LOADED", metadata={"model": key})
+    return NotFound(f"model {key} is not loaded", reason=reasons.MODEL_NOT_LOADED, metadata={"model": key})
 
 
 def machine_cores() -> int:

@@ -11,6 +11,7 @@ from simmesh.embedder.embedding import Embedder, EmbedResult
 from simmesh.kit.errors import InvalidArgument, ResourceExhausted
 from simmesh.kit.model_registry import parse_model_name
 from simmesh_proto.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc
+from simmesh.kit import reasons
 
 # Largest ONNX file ImportModel accepts.
 MAX_MODEL_BYTES = 1 << 30
@@ -66,20 +67,20 @@ class EmbedderServicer(embedder_pb2_grpc.EmbedderServiceServicer):
         async for part in requests:
             if part.HasField("header"):
                 if header is not None:
-                    raise InvalidArgument("the header must be sent once, first", reason="DUPLICATE_HEADER",
+                    raise InvalidArgument("the header must be sent once, first", reason=reasons.DUPLICATE_HEADER,
                                           field="header")
                 header = part.header
                 continue
             if header is None:
-                raise InvalidArgument("the first message must carry the header", reason="MISSING_HEADER",
+                raise InvalidArgument("the first message must carry the header", reason=reasons.MISSING_HEADER,
                                       field="header")
             size += len(part.chunk)
             if size > MAX_MODEL_BYTES:
-                raise ResourceExhausted(f"the ONNX file exceeds {MAX_MODEL_BYTES} bytes", reason="MODEL_TOO_LARGE",
+                raise ResourceExhausted(f"the ONNX file exceeds {MAX_MODEL_BYTES} bytes", reason=reasons.MODEL_TOO_LARGE,
                                         field="chunk")
             chunks.append(part.chunk)
         if header is None:
-            raise InvalidArgument("no header received", reason="MISSING_HEADER", field="header")
+            raise InvalidArgument("no header received", reason=reasons.MISSING_HEADER, field="header")
         return await self.embedder.import_model(header, b"".join(chunks))
 
     async def GetModel(self, request, context) -> embedder_pb2.Model:
@@ -97,7 +98,7 @@ class EmbedderServicer(embedder_pb2_grpc.EmbedderServiceServicer):
         unknown = paths - {"description", "default_version"}
         if unknown:
             raise InvalidArgument(f"update_mask may name description and default_version, not {sorted(unknown)}",
-                                  reason="INVALID_UPDATE_MASK", field="update_mask")
+                                  reason=reasons.INVALID_UPDATE_MASK, field="update_mask")
         return await asyncio.to_thread(
             self.embedder.registry.update_model, model_id,
             description=request.model.description if "description" in paths else None,
@@ -112,7 +113,7 @@ class EmbedderServicer(embedder_pb2_grpc.EmbedderServiceServicer):
     async def GetModelVersion(self, request, context) -> embedder_pb2.ModelVersion:
         model_id, number = parse_model_name(request.name, "name")
         if not number:
-            raise InvalidArgument("name must be `models/{model}/versions/{n}`", reason="INVALID_MODEL_NAME",
+            raise InvalidArgument("name must be `models/{model}/versions/{n}`", reason=reasons.INVALID_MODEL_NAME,
                                   field="name")
         version = await asyncio.to_thread(self.embedder.registry.get_version, model_id, number)
         version.loaded = self.embedder.is_loaded(version.name)
@@ -129,7 +130,7 @@ class EmbedderServicer(embedder_pb2_grpc.EmbedderServiceServicer):
     async def DeleteModelVersion(self, request, context) -> empty_pb2.Empty:
         model_id, number = parse_model_name(request.name, "name")
         if not number:
-            raise InvalidArgument("name must be `models/{model}/versions/{n}`", reason="INVALID_MODEL_NAME",
+            raise InvalidArgument("name must be `models/{model}/versions/{n}`", reason=reasons.INVALID_MODEL_NAME,
                                   field="name")
         await self.embedder.delete_version(model_id, number)
         return empty_pb2.Empty()

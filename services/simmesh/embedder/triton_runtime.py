@@ -16,6 +16,7 @@ from simmesh.embedder.triton_repository import repository_files
 from simmesh.kit.blobstore import BlobStore
 from simmesh.kit.errors import Internal, NotFound, Unavailable
 from simmesh_proto.v1.embedder_pb2 import ModelManifest
+from simmesh.kit import reasons
 
 REPOSITORY_MARKER = "README"
 _MARKER_TEXT = b"Triton model repository kept by the simmesh embedder: one folder per loaded model.\n"
@@ -138,7 +139,7 @@ class TritonRuntime:
             raise
         output = result.as_numpy(spec.output_name)
         if output is None:
-            raise Internal(f"model {key}: Triton returned no {spec.output_name!r} output", reason="INFERENCE_FAILED",
+            raise Internal(f"model {key}: Triton returned no {spec.output_name!r} output", reason=reasons.INFERENCE_FAILED,
                            metadata={"model": key})
         return spec.check_output(key, output, len(chunk))
 
@@ -161,9 +162,9 @@ def _triton_errors(key: str, doing: str, reason: str) -> Iterator[None]:
         metadata = {"model": key, "triton_status": status}
         if status in _UNREACHABLE and "unknown model" not in message and "not ready" not in message:
             raise Unavailable(f"tritonserver unavailable while {doing} model {key}: {message}",
-                              reason="TRITON_UNAVAILABLE", metadata=metadata) from None
+                              reason=reasons.TRITON_UNAVAILABLE, metadata=metadata) from None
         if "unknown model" in message or ("not ready" in message and reason == "INFERENCE_FAILED"):
-            raise NotFound(f"model {key} is not loaded in tritonserver: {message}", reason="MODEL_NOT_LOADED",
+            raise NotFound(f"model {key} is not loaded in tritonserver: {message}", reason=reasons.MODEL_NOT_LOADED,
                            metadata=metadata) from None
         raise Internal(f"tritonserver failed {doing} model {key}: {message}", reason=reason,
                        metadata=metadata) from None

@@ -12,6 +12,7 @@ from PIL import Image, ImageOps
 
 from simmesh.imaging.limits import ImageLimits
 from simmesh.kit.errors import InvalidArgument, ResourceExhausted, SimmeshError
+from simmesh.kit import reasons
 
 
 def decode(data: bytes, limits: ImageLimits | None = None, field: str = "image") -> Image.Image:
@@ -21,7 +22,7 @@ def decode(data: bytes, limits: ImageLimits | None = None, field: str = "image")
     """
     limits = limits or ImageLimits()
     if not data:
-        raise InvalidArgument(f"{field} is empty (0 bytes)", reason="IMAGE_EMPTY", field=field)
+        raise InvalidArgument(f"{field} is empty (0 bytes)", reason=reasons.IMAGE_EMPTY, field=field)
     limits.check_size(len(data), field)
     try:
         image = Image.open(io.BytesIO(data))
@@ -29,14 +30,14 @@ def decode(data: bytes, limits: ImageLimits | None = None, field: str = "image")
         raise _too_many_pixels_from(str(error), limits, field) from None
     except Exception:  # Pillow raises many types for unreadable headers
         raise InvalidArgument(f"{field} is not a recognised image (JPEG, PNG, WebP, GIF, BMP, TIFF)",
-                              reason="IMAGE_UNDECODABLE", field=field) from None
+                              reason=reasons.IMAGE_UNDECODABLE, field=field) from None
     with image:
         width, height = image.size
         fmt = image.format or "unknown"
         if width * height > _pixel_limit(limits):
             raise ResourceExhausted(
                 f"{field} is {width}x{height} = {width * height} pixels, over the limit of {_pixel_limit(limits)}",
-                reason="IMAGE_TOO_MANY_PIXELS", field=field,
+                reason=reasons.IMAGE_TOO_MANY_PIXELS, field=field,
                 metadata={"width": width, "height": height, "limit_pixels": _pixel_limit(limits)},
             )
         try:
@@ -46,7 +47,7 @@ def decode(data: bytes, limits: ImageLimits | None = None, field: str = "image")
             raise _too_many_pixels_from(str(error), limits, field) from None
         except Exception as error:  # corrupt data surfaces as OSError, ValueError, SyntaxError...
             raise InvalidArgument(f"{field}: the {fmt} image ({width}x{height}) could not be decoded: {error}",
-                                  reason="IMAGE_UNDECODABLE", field=field, metadata={"format": fmt}) from None
+                                  reason=reasons.IMAGE_UNDECODABLE, field=field, metadata={"format": fmt}) from None
 
 
 def _upright(image: Image.Image) -> Image.Image:
@@ -65,7 +66,7 @@ def _pixel_limit(limits: ImageLimits) -> int:
 
 def _too_many_pixels_from(pillow_message: str, limits: ImageLimits, field: str) -> ResourceExhausted:
     return ResourceExhausted(f"{field}: {pillow_message.split(',')[0]}; the limit is {_pixel_limit(limits)} pixels",
-                             reason="IMAGE_TOO_MANY_PIXELS", field=field,
+                             reason=reasons.IMAGE_TOO_MANY_PIXELS, field=field,
                              metadata={"limit_pixels": _pixel_limit(limits)})
 
 

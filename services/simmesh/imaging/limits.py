@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from simmesh.kit.errors import ResourceExhausted
+from simmesh.kit import reasons
 
 MIB = 1024 * 1024
 
@@ -54,7 +55,7 @@ class ImageLimits:
 
 def too_large(size: int, limit: int, field: str) -> ResourceExhausted:
     return ResourceExhausted(f"{field} is {size} bytes, over the limit of {limit} bytes",
-                             reason="IMAGE_TOO_LARGE", field=field,
+                             reason=reasons.IMAGE_TOO_LARGE, field=field,
                              metadata={"size_bytes": size, "limit_bytes": limit})
 
 

@@ -9,6 +9,7 @@ import onnxruntime as ort
 from simmesh.imaging.preprocess import input_shape
 from simmesh.kit.errors import InvalidArgument
 from simmesh_proto.v1.embedder_pb2 import ModelManifest
+from simmesh.kit import reasons
 
 # ONNX Runtime 1.31 loads IR versions up to this.
 MAX_IR_VERSION = 13
@@ -17,15 +18,15 @@ MAX_IR_VERSION = 13
 def validate(manifest: ModelManifest, onnx_model: bytes, trial_batch: int = 2) -> ModelManifest:
     """The manifest, checked against the graph and a trial run (dimension filled in if 0)."""
     if not onnx_model:
-        raise InvalidArgument("the ONNX file is empty", reason="MODEL_INVALID", field="chunk")
+        raise InvalidArgument("the ONNX file is empty", reason=reasons.MODEL_INVALID, field="chunk")
     try:
         graph = onnx.load_model_from_string(onnx_model)
     except Exception as error:  # any parse failure means "not an ONNX file"
-        raise InvalidArgument(f"not a valid ONNX file: {error}", reason="MODEL_INVALID", field="chunk") from None
+        raise InvalidArgument(f"not a valid ONNX file: {error}", reason=reasons.MODEL_INVALID, field="chunk") from None
     if graph.ir_version > MAX_IR_VERSION:
         raise InvalidArgument(
             f"the ONNX file declares IR version {graph.ir_version}; the runtime loads IR <= {MAX_IR_VERSION} "
-            "(re-save it with an older IR version)", reason="MODEL_IR_UNSUPPORTED", field="chunk",
+            "(re-save it with an older IR version)", reason=reasons.MODEL_IR_UNSUPPORTED, field="chunk",
         )
     initializers = {i.name for i in graph.graph.initializer}
     inputs = {i.name: i for i in graph.graph.input if i.name not in initializers}
@@ -33,17 +34,17 @@ def validate(manifest: ModelManifest, onnx_model: bytes, trial_batch: int = 2) -
     if manifest.input_name not in inputs:
         raise InvalidArgument(
             f"manifest.input_name {manifest.input_name!r} is not an input of the graph (inputs: {sorted(inputs)})",
-            reason="MANIFEST_MISMATCH", field="header.manifest.input_name",
+            reason=reasons.MANIFEST_MISMATCH, field="header.manifest.input_name",
         )
     if manifest.output_name not in outputs:
         raise InvalidArgument(
             f"manifest.output_name {manifest.output_name!r} is not an output of the graph (outputs: {sorted(outputs)})",
-            reason="MANIFEST_MISMATCH", field="header.manifest.output_name",
+            reason=reasons.MANIFEST_MISMATCH, field="header.manifest.output_name",
         )
     try:
         shape = input_shape(manifest, trial_batch)
     except ValueError as error:
-        raise InvalidArgument(str(error), reason="INVALID_MANIFEST", field="header.manifest") from None
+        raise InvalidArgument(str(error), reason=reasons.INVALID_MANIFEST, field="header.manifest") from None
     declared = [d.dim_value if d.HasField("dim_value") else None
                 for d in inputs[manifest.input_name].type.tensor_type.shape.dim]
     if declared and (len(declared) != len(shape) or any(
@@ -51,7 +52,7 @@ def validate(manifest: ModelManifest, onnx_model: bytes, trial_batch: int = 2) -
         raise InvalidArgument(
             f"the graph's input {manifest.input_name!r} has shape {declared}; the manifest gives [N, "
             f"{', '.join(map(str, shape[1:]))}] (check layout, input_width and input_height)",
-            reason="MANIFEST_MISMATCH", field="header.manifest",
+            reason=reasons.MANIFEST_MISMATCH, field="header.manifest",
         )
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
@@ -62,13 +63,13 @@ def validate(manifest: ModelManifest, onnx_model: bytes, trial_batch: int = 2) -
             batch = batch[: declared[0]]
         output = session.run([manifest.output_name], {manifest.input_name: batch})[0]
     except Exception as error:  # the trial run failing is the user's model failing
-        raise InvalidArgument(f"the trial run of the model failed: {error}", reason="MODEL_TRIAL_FAILED",
+        raise InvalidArgument(f"the trial run of the model failed: {error}", reason=reasons.MODEL_TRIAL_FAILED,
                               field="chunk") from None
     dimension = int(np.prod(output.shape[1:]))
     if manifest.dimension and manifest.dimension != dimension:
         raise InvalidArgument(
             f"manifest.dimension is {manifest.dimension} but the output {manifest.output_name!r} has "
-            f"{dimension} values per image", reason="MANIFEST_MISMATCH", field="header.manifest.dimension",
+            f"{dimension} values per image", reason=reasons.MANIFEST_MISMATCH, field="header.manifest.dimension",
         )
     checked = ModelManifest()
     checked.CopyFrom(manifest)

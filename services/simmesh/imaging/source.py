@@ -16,6 +16,7 @@ from simmesh.imaging.limits import ImageLimits
 from simmesh.kit.blobstore import BlobStore
 from simmesh.kit.errors import InvalidArgument, NotFound, ResourceExhausted, SimmeshError, Unavailable
 from simmesh_proto.v1 import common_pb2
+from simmesh.kit import reasons
 
 
 class ImageSource:
@@ -75,9 +76,9 @@ class ImageSource:
             data = self._from_store(image.uri, f"{field}.uri")
         else:
             raise InvalidArgument(f"{field} has no source: set content, base64, url or uri",
-                                  reason="IMAGE_EMPTY", field=field)
+                                  reason=reasons.IMAGE_EMPTY, field=field)
         if not data:
-            raise InvalidArgument(f"{field} is empty (0 bytes)", reason="IMAGE_EMPTY",
+            raise InvalidArgument(f"{field} is empty (0 bytes)", reason=reasons.IMAGE_EMPTY,
                                   field=f"{field}.{source}")
         self.limits.check_size(len(data), f"{field}.{source}")
         return data
@@ -105,28 +106,28 @@ class ImageSource:
         if text.startswith("data:"):
             header, sep, text = text.partition(",")
             if not sep or not header.endswith(";base64"):
-                raise InvalidArgument(f"{field} is a data URL without ';base64,'", reason="IMAGE_BASE64_INVALID",
+                raise InvalidArgument(f"{field} is a data URL without ';base64,'", reason=reasons.IMAGE_BASE64_INVALID,
                                       field=field)
         compact = "".join(text.split())
         if not compact:
-            raise InvalidArgument(f"{field} is empty", reason="IMAGE_EMPTY", field=field)
+            raise InvalidArgument(f"{field} is empty", reason=reasons.IMAGE_EMPTY, field=field)
         self.limits.check_size(len(compact) * 3 // 4 - 2, field)
         alphabet = b"-_" if ("-" in compact or "_" in compact) else None
         padded = compact + "=" * (-len(compact) % 4)
         try:
             return base64.b64decode(padded, altchars=alphabet, validate=True)
         except (binascii.Error, ValueError) as error:
-            raise InvalidArgument(f"{field} is not valid base64: {error}", reason="IMAGE_BASE64_INVALID",
+            raise InvalidArgument(f"{field} is not valid base64: {error}", reason=reasons.IMAGE_BASE64_INVALID,
                                   field=field) from None
 
     def _from_store(self, uri: str, field: str) -> bytes:
         store, base = self.blobstore, self._store_base
         if store is None or base is None:
             raise InvalidArgument(f"{field}: no object store is configured for uri sources",
-                                  reason="IMAGE_URI_NOT_ALLOWED", field=field)
+                                  reason=reasons.IMAGE_URI_NOT_ALLOWED, field=field)
         if not uri.startswith(base) or len(uri) == len(base):
             raise InvalidArgument(f"{field}: {uri!r} is not inside the configured store {base!r}",
-                                  reason="IMAGE_URI_NOT_ALLOWED", field=field)
+                                  reason=reasons.IMAGE_URI_NOT_ALLOWED, field=field)
         key = uri[len(base):]
         if base.startswith("file:"):
             key = urllib.parse.unquote(key)
@@ -134,13 +135,13 @@ class ImageSource:
             self.limits.check_size(store.stat(key).size, field)
             return store.get_bytes(key)
         except NotFound:
-            raise NotFound(f"{field}: {uri!r} does not exist", reason="IMAGE_NOT_FOUND", field=field) from None
+            raise NotFound(f"{field}: {uri!r} does not exist", reason=reasons.IMAGE_NOT_FOUND, field=field) from None
         except InvalidArgument as error:
-            raise InvalidArgument(f"{field}: {error.message}", reason="IMAGE_URI_NOT_ALLOWED", field=field) from None
+            raise InvalidArgument(f"{field}: {error.message}", reason=reasons.IMAGE_URI_NOT_ALLOWED, field=field) from None
         except ResourceExhausted:
             raise
         except SimmeshError as error:
-            raise Unavailable(f"{field}: reading {uri!r} failed: {error.message}", reason="IMAGE_FETCH_FAILED",
+            raise Unavailable(f"{field}: reading {uri!r} failed: {error.message}", reason=reasons.IMAGE_FETCH_FAILED,
                               field=field) from None
 
 

@@ -12,6 +12,7 @@ from simmesh.indexer.rwlock import ReadWriteLock
 from simmesh.indexer.vectors import IVF_KINDS, VectorIndex
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument
 from simmesh_proto.v1 import indexer_pb2
+from simmesh.kit import reasons
 
 log = logging.getLogger(__name__)
 
@@ -23,12 +24,12 @@ Build = Callable[[np.ndarray, np.ndarray], VectorIndex]
 def check_trainable(spec: indexer_pb2.IndexSpec, have: int, shared: bool) -> None:
     """Refuses a spec without a kind, and an IVF index trained here on fewer vectors than it asks for."""
     if spec.kind == indexer_pb2.INDEX_KIND_UNSPECIFIED:
-        raise InvalidArgument("index kind is required", reason="INVALID_INDEX_KIND", field="index.kind")
+        raise InvalidArgument("index kind is required", reason=reasons.INVALID_INDEX_KIND, field="index.kind")
     if spec.kind in IVF_KINDS and not shared:
         need = spec.min_train_vectors or DEFAULT_MIN_TRAIN_VECTORS
         if have < need:
             raise FailedPrecondition(f"need at least {need} vectors to train, have {have}",
-                                     reason="NEED_MORE_SAMPLES", metadata={"need": need, "have": have})
+                                     reason=reasons.NEED_MORE_SAMPLES, metadata={"need": need, "have": have})
 
 
 class IndexBuilds:
@@ -66,7 +67,7 @@ class IndexBuilds:
         with self._writer:
             self._check_open()
             if self._journal is not None:
-                raise FailedPrecondition("the shard's index is already being built", reason="TRAINING_IN_PROGRESS")
+                raise FailedPrecondition("the shard's index is already being built", reason=reasons.TRAINING_IN_PROGRESS)
             rows, matrix = self._current().export()
             self._journal = []
         try:

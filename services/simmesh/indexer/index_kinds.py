@@ -10,6 +10,7 @@ import numpy as np
 
 from simmesh.kit.errors import InvalidArgument
 from simmesh_proto.v1 import indexer_pb2
+from simmesh.kit import reasons
 
 EXACT = indexer_pb2.INDEX_KIND_EXACT
 IVF_FLAT = indexer_pb2.INDEX_KIND_IVF_FLAT
@@ -98,7 +99,7 @@ def settings_of(index: faiss.Index) -> Settings:
         return Settings(kind=IVF_SQ8, nlist=index.nlist, nprobe=index.nprobe)
     if isinstance(index, faiss.IndexIVFFlat):
         return Settings(kind=IVF_FLAT, nlist=index.nlist, nprobe=index.nprobe)
-    raise InvalidArgument(f"unsupported FAISS index {type(index).__name__}", reason="INVALID_TRAINED_INDEX",
+    raise InvalidArgument(f"unsupported FAISS index {type(index).__name__}", reason=reasons.INVALID_TRAINED_INDEX,
                           field="trained_index")
 
 

@@ -29,6 +29,7 @@ from simmesh.indexer.index_kinds import (
 from simmesh.indexer.vector_search import PQ_REFINE_FACTOR, exact_distances
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument
 from simmesh_proto.v1 import indexer_pb2
+from simmesh.kit import reasons
 
 # nprobe is calibrated on the training sample until recall@10 reaches this (a margin above the
 # 0.95 promised, since the full shard is larger than the calibration sample).
@@ -64,13 +65,13 @@ def train_faiss(dim: int, metric: int, spec: indexer_pb2.IndexSpec, sample: np.n
         hnsw.hnsw.efSearch = spec.ef_search or DEFAULT_EF_SEARCH
         return hnsw, settings_of(hnsw)
     if kind not in IVF_KINDS:
-        raise InvalidArgument(f"unsupported index kind {kind}", reason="INVALID_INDEX_KIND", field="index.kind")
+        raise InvalidArgument(f"unsupported index kind {kind}", reason=reasons.INVALID_INDEX_KIND, field="index.kind")
     nlist = spec.nlist or default_nlist(total, len(sample))
     if nlist < 1:
-        raise InvalidArgument(f"nlist must be positive, got {nlist}", reason="INVALID_INDEX_SPEC", field="index.nlist")
+        raise InvalidArgument(f"nlist must be positive, got {nlist}", reason=reasons.INVALID_INDEX_SPEC, field="index.nlist")
     if len(sample) < nlist:
         raise FailedPrecondition(f"need at least {nlist} vectors to train {nlist} lists, have {len(sample)}",
-                                 reason="NEED_MORE_SAMPLES")
+                                 reason=reasons.NEED_MORE_SAMPLES)
     quantizer = faiss.IndexFlat(dim, faiss_metric)
     index: faiss.IndexIVF
     if kind == IVF_FLAT:
@@ -81,14 +82,14 @@ def train_faiss(dim: int, metric: int, spec: indexer_pb2.IndexSpec, sample: np.n
         m = spec.pq_m or default_pq_m(dim)
         nbits = spec.pq_nbits or DEFAULT_PQ_NBITS
         if dim % m:
-            raise InvalidArgument(f"pq_m {m} must divide the dimension {dim}", reason="INVALID_INDEX_SPEC",
+            raise InvalidArgument(f"pq_m {m} must divide the dimension {dim}", reason=reasons.INVALID_INDEX_SPEC,
                                   field="index.pq_m")
         if not 1 <= nbits <= 16:
-            raise InvalidArgument(f"pq_nbits must be 1..16, got {nbits}", reason="INVALID_INDEX_SPEC",
+            raise InvalidArgument(f"pq_nbits must be 1..16, got {nbits}", reason=reasons.INVALID_INDEX_SPEC,
                                   field="index.pq_nbits")
         if len(sample) < 2**nbits:
             raise FailedPrecondition(f"need at least {2**nbits} vectors to train {nbits}-bit codes, have "
-                                     f"{len(sample)}", reason="NEED_MORE_SAMPLES")
+                                     f"{len(sample)}", reason=reasons.NEED_MORE_SAMPLES)
         index = faiss.IndexIVFPQ(quantizer, dim, nlist, m, nbits, faiss_metric)
     index.train(sample)
     index.nprobe = spec.nprobe or calibrate_nprobe(index, sample, faiss_metric)
@@ -135,20 +136,20 @@ def trained_faiss(dim: int, metric: int, trained: bytes,
     try:
         faiss_index = faiss.deserialize_index(np.frombuffer(trained, dtype=np.uint8))
     except RuntimeError as error:
-        raise InvalidArgument(f"trained index is not a FAISS index: {error}", reason="INVALID_TRAINED_INDEX",
+        raise InvalidArgument(f"trained index is not a FAISS index: {error}", reason=reasons.INVALID_TRAINED_INDEX,
                               field="trained_index") from None
     settings = settings_of(faiss_index)
     if faiss_index.d != dim:
         raise InvalidArgument(f"trained index has dimension {faiss_index.d}, the collection {dim}",
-                              reason="INVALID_TRAINED_INDEX", field="trained_index")
+                              reason=reasons.INVALID_TRAINED_INDEX, field="trained_index")
     if faiss_index.metric_type != faiss_metric_of(metric):
         raise InvalidArgument("trained index uses another metric than the collection",
-                              reason="INVALID_TRAINED_INDEX", field="trained_index")
+                              reason=reasons.INVALID_TRAINED_INDEX, field="trained_index")
     if faiss_index.ntotal:
         faiss_index.reset()
     if spec is not None and spec.kind not in (settings.kind, indexer_pb2.INDEX_KIND_UNSPECIFIED):
         raise InvalidArgument(f"trained index is {KIND_NAMES[settings.kind]}, the spec asks for "
-                              f"{KIND_NAMES.get(spec.kind, spec.kind)}", reason="INVALID_TRAINED_INDEX",
+                              f"{KIND_NAMES.get(spec.kind, spec.kind)}", reason=reasons.INVALID_TRAINED_INDEX,
                               field="index.kind")
     if spec is not None:
         apply_search_defaults(faiss_index, settings.kind, spec.nprobe, spec.ef_search)

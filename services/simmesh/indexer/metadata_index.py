@@ -17,6 +17,7 @@ import numpy as np
 
 from simmesh.indexer.filter_values import COMPARE, Record, resolver, scalar_keys
 from simmesh.kit.errors import InvalidArgument
+from simmesh.kit import reasons
 
 
 class Plan:
@@ -225,7 +226,7 @@ class MetadataIndex:
             if not path or any(s == "" or s.startswith("$") for s in path.split(".")):
                 raise InvalidArgument(
                     f"indexed field {path!r} is not a field path",
-                    reason="INVALID_INDEXED_FIELD",
+                    reason=reasons.INVALID_INDEXED_FIELD,
                     field=f"collection.indexed_fields[{i}]",
                 )
             seen.setdefault(path, FieldIndex(path, compact_after=compact_after))

@@ -64,13 +64,14 @@ from simmesh.indexer.filter_tree import AndNode, Condition, Equals, Exists, Fiel
 from simmesh.indexer.filter_values import COMPARE, Record, as_float
 from simmesh.indexer.metadata_index import MetadataIndex, Plan
 from simmesh.kit.errors import InvalidArgument
+from simmesh.kit import reasons
 from simmesh.kit.wire import struct_to_dict
 
 MAX_DEPTH = 32
 MAX_CLAUSES = 1024
 MAX_LIST_VALUES = 10_000
 
-REASON = "INVALID_FILTER"
+REASON = reasons.INVALID_FILTER
 ROOT = "filter"
 
 FIELD_OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$not")

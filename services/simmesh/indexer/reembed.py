@@ -22,6 +22,7 @@ from simmesh.indexer.router.plans import RecordQuery
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument, Unavailable
 from simmesh.kit.operations import JobContext
 from simmesh.kit.wire import now
+from simmesh.kit import reasons
 
 log = logging.getLogger("simmesh.indexer.reembed")
 
@@ -38,10 +39,10 @@ class Reembedder:
         config = router.shards.config(collection_id)
         if not model.startswith("models/"):
             raise InvalidArgument(f"model must be `models/{{m}}[/versions/{{v}}]`, got {model!r}",
-                                  reason="INVALID_MODEL_NAME", field="model")
+                                  reason=reasons.INVALID_MODEL_NAME, field="model")
         if config.next_storage or collection_id in router.collections.training:
             raise FailedPrecondition(f"collection `collections/{collection_id}` is busy (re-embedding or training)",
-                                     reason="COLLECTION_BUSY")
+                                     reason=reasons.COLLECTION_BUSY)
         dimension = await router.embedder.model_dimension(model, "model")
         metadata = indexer_pb2.ReembedMetadata(collection=config.collection.name, model=model, stage="preparing")
 
@@ -64,7 +65,7 @@ class Reembedder:
         try:
             if not await router.shards.wait_shards(next_storage, config.collection.shard_count, 30.0):
                 raise Unavailable(f"the shards of the new storage {next_storage} did not come up",
-                                  reason="SHARDS_NOT_READY")
+                                  reason=reasons.SHARDS_NOT_READY)
             stats = await router.collections.stats(collection_id, None)
             metadata.total_count, metadata.stage = stats.record_count, "re-embedding"
             ctx.report(metadata)

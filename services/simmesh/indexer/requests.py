@@ -10,13 +10,14 @@ from simmesh.indexer.layout import COLLECTION_ID_RE
 from simmesh.indexer.router.plans import MAX_K, InsertBatch, Queries, RecordQuery, SearchPlan
 from simmesh.kit.errors import InvalidArgument
 from simmesh.kit.names import parse_name
+from simmesh.kit import reasons
 
 DEFAULT_K = 10
 MAX_QUERIES = 1000
 
 
 def collection_id_of(name: str, field: str = "collection") -> str:
-    return parse_name(name, "collections", COLLECTION_ID_RE, field, reason="INVALID_COLLECTION_NAME",
+    return parse_name(name, "collections", COLLECTION_ID_RE, field, reason=reasons.INVALID_COLLECTION_NAME,
                       shape="`collections/{collection}`")
 
 
@@ -44,21 +45,21 @@ def search_plan(request: indexer_pb2.SearchRequest) -> SearchPlan:
     collection_id = collection_id_of(request.collection)
     k = request.k or DEFAULT_K
     if not 1 <= k <= MAX_K:
-        raise InvalidArgument(f"k must be 1..{MAX_K}, got {request.k}", reason="INVALID_K", field="k")
+        raise InvalidArgument(f"k must be 1..{MAX_K}, got {request.k}", reason=reasons.INVALID_K, field="k")
     if not request.queries:
-        raise InvalidArgument("queries must not be empty", reason="NO_QUERIES", field="queries")
+        raise InvalidArgument("queries must not be empty", reason=reasons.NO_QUERIES, field="queries")
     if len(request.queries) > MAX_QUERIES:
         raise InvalidArgument(f"at most {MAX_QUERIES} queries per call, got {len(request.queries)}",
-                              reason="TOO_MANY_QUERIES", field="queries")
+                              reason=reasons.TOO_MANY_QUERIES, field="queries")
     if request.nprobe < 0 or request.ef_search < 0:
-        raise InvalidArgument("nprobe and ef_search must not be negative", reason="INVALID_SEARCH_PARAMS",
+        raise InvalidArgument("nprobe and ef_search must not be negative", reason=reasons.INVALID_SEARCH_PARAMS,
                               field="nprobe" if request.nprobe < 0 else "ef_search")
     if not 0.0 <= request.tag_weight <= 1.0:
         raise InvalidArgument(f"tag_weight must be within 0..1, got {request.tag_weight}",
-                              reason="INVALID_TAG_WEIGHT", field="tag_weight")
+                              reason=reasons.INVALID_TAG_WEIGHT, field="tag_weight")
     group_size = request.group_size or 1
     if request.group_size < 0 or group_size > MAX_K:
-        raise InvalidArgument(f"group_size must be 1..{MAX_K}", reason="INVALID_GROUP_SIZE", field="group_size")
+        raise InvalidArgument(f"group_size must be 1..{MAX_K}", reason=reasons.INVALID_GROUP_SIZE, field="group_size")
     return SearchPlan(
         collection_id=collection_id, queries=_queries(request.queries), k=k, filter=checked_filter(request),
         nprobe=request.nprobe, ef_search=request.ef_search, tag_weight=request.tag_weight,
@@ -79,7 +80,7 @@ def _queries(queries) -> Queries:
         elif kind == "image":
             images.append((i, query.image))
         else:
-            raise InvalidArgument(f"queries[{i}] needs a vector, a record_id or an image", reason="EMPTY_QUERY",
+            raise InvalidArgument(f"queries[{i}] needs a vector, a record_id or an image", reason=reasons.EMPTY_QUERY,
                                   field=f"queries[{i}]")
     return Queries(len(queries), tuple(vectors), tuple(record_ids), tuple(images),
                    tuple(frozenset(q.tags) for q in queries))

@@ -15,6 +15,7 @@ from simmesh.indexer.shard_stream import ShardStream
 from simmesh.kit.discovery import EtcdClient, PrefixWatcher
 from simmesh.kit.errors import NotFound, Unavailable
 from simmesh.kit.channels import open_channel
+from simmesh.kit import reasons
 
 
 class ShardMap:
@@ -71,7 +72,7 @@ class ShardMap:
     def config(self, collection_id: str) -> shard_pb2.CollectionConfig:
         config = self.find(collection_id)
         if config is None:
-            raise NotFound(f"collection `collections/{collection_id}` does not exist", reason="COLLECTION_NOT_FOUND",
+            raise NotFound(f"collection `collections/{collection_id}` does not exist", reason=reasons.COLLECTION_NOT_FOUND,
                            metadata={"collection": f"collections/{collection_id}"})
         return config
 
@@ -163,5 +164,5 @@ def shard_name(collection_id: str, shard: int) -> str:
 
 def shard_unavailable(collection_id: str, shard: int, why: str) -> Unavailable:
     name = shard_name(collection_id, shard)
-    return Unavailable(f"shard {name} is unavailable: {why}", reason="SHARD_UNAVAILABLE",
+    return Unavailable(f"shard {name} is unavailable: {why}", reason=reasons.SHARD_UNAVAILABLE,
                        metadata={"shard": name})

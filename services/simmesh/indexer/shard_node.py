@@ -27,6 +27,7 @@ from simmesh.kit.discovery import EtcdClient, PrefixWatcher, Session
 from simmesh.kit.errors import NotFound, Unavailable
 from simmesh_proto.internal.v1 import shard_pb2
 from simmesh_proto.v1 import indexer_pb2
+from simmesh.kit import reasons
 
 log = logging.getLogger("simmesh.indexer.shard")
 
@@ -104,12 +105,12 @@ class ShardNode:
 
     def store(self, collection_id: str, shard: int) -> ShardStore:
         if shard != self.ordinal:
-            raise NotFound(f"this node serves shard {self.ordinal}, not {shard}", reason="SHARD_NOT_HERE")
+            raise NotFound(f"this node serves shard {self.ordinal}, not {shard}", reason=reasons.SHARD_NOT_HERE)
         with self._lock:
             store = self._stores.get(collection_id)
         if store is None:
             raise NotFound(f"collection {collection_id!r} has no shard {shard} on this node",
-                           reason="SHARD_NOT_HERE", metadata={"collection": collection_id, "shard": shard})
+                           reason=reasons.SHARD_NOT_HERE, metadata={"collection": collection_id, "shard": shard})
         return store
 
     def stores(self) -> dict[str, ShardStore]:
@@ -161,7 +162,7 @@ class ShardNode:
 
     def _register(self, collection_id: str, state: shard_pb2.ShardInfo.State) -> None:
         if self._session is None:
-            raise Unavailable("the node has no etcd session", reason="SHARD_NOT_REGISTERED")
+            raise Unavailable("the node has no etcd session", reason=reasons.SHARD_NOT_REGISTERED)
         store = self._stores[collection_id]
         self._session.put(self.layout.shard_key(collection_id, self.ordinal),
                           encode(self._info(collection_id, state, store.record_count)))

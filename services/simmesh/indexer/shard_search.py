@@ -10,6 +10,7 @@ from simmesh.indexer.query import Filter
 from simmesh.indexer.shard_records import RecordTable
 from simmesh.indexer.vectors import EXACT, Coarse, VectorIndex
 from simmesh.kit.errors import InvalidArgument
+from simmesh.kit import reasons
 
 # Filters whose indexed candidates number at most max(this, 4 * sqrt(queries * k * records)) are
 # searched among their verified candidates; broader ones by post-filtering wider and wider hits.
@@ -21,7 +22,7 @@ def check_queries(queries: np.ndarray | bytes, dim: int) -> np.ndarray:
     if isinstance(queries, (bytes, bytearray, memoryview)):
         if len(queries) % (4 * dim):
             raise InvalidArgument(f"queries hold {len(queries)} bytes, not a whole number of {dim}-float "
-                                  f"vectors", reason="DIMENSION_MISMATCH", field="queries")
+                                  f"vectors", reason=reasons.DIMENSION_MISMATCH, field="queries")
         matrix = np.frombuffer(queries, dtype=np.float32).reshape(-1, dim)
     else:
         matrix = np.ascontiguousarray(queries, dtype=np.float32)
@@ -29,9 +30,9 @@ def check_queries(queries: np.ndarray | bytes, dim: int) -> np.ndarray:
             matrix = matrix.reshape(1, -1)
         if matrix.ndim != 2 or matrix.shape[1] != dim:
             raise InvalidArgument(f"queries must have dimension {dim}, got shape {matrix.shape}",
-                                  reason="DIMENSION_MISMATCH", field="queries")
+                                  reason=reasons.DIMENSION_MISMATCH, field="queries")
     if not np.isfinite(matrix).all():
-        raise InvalidArgument("queries have NaN or infinite values", reason="INVALID_VECTOR", field="queries")
+        raise InvalidArgument("queries have NaN or infinite values", reason=reasons.INVALID_VECTOR, field="queries")
     return matrix
 
 

@@ -18,6 +18,7 @@ from simmesh.indexer.shard_records import StoredRecord
 from simmesh.indexer.vectors import VectorIndex
 from simmesh.kit.blobstore import BlobStore
 from simmesh.kit.errors import Internal
+from simmesh.kit import reasons
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ class SnapshotStore:
             for name, size in manifest["files"].items():
                 self.blobstore.get_to_file(f"{base}/{name}", tmp / name)
                 if (tmp / name).stat().st_size != size:
-                    raise Internal(f"snapshot file {name} has the wrong size", reason="SNAPSHOT_CORRUPT")
+                    raise Internal(f"snapshot file {name} has the wrong size", reason=reasons.SNAPSHOT_CORRUPT)
             with open(tmp / INDEX_FILE, "rb") as source:
                 vectors = VectorIndex.load(source)
             records = []
@@ -153,5 +154,5 @@ class SnapshotStore:
         distinct = len({record.id for record in records})
         if vectors.count != distinct:
             raise Internal(f"snapshot holds {vectors.count} vectors for {distinct} records",
-                           reason="SNAPSHOT_CORRUPT")
+                           reason=reasons.SNAPSHOT_CORRUPT)
         return LoadedSnapshot(seq, manifest["time"], manifest["next_row"], vectors, records)

@@ -45,6 +45,7 @@ from simmesh.kit.blobstore import BlobStore
 from simmesh.kit.errors import Internal, InvalidArgument, NotFound
 from simmesh_proto.internal.v1 import shard_pb2
 from simmesh_proto.v1 import indexer_pb2
+from simmesh.kit import reasons
 
 log = logging.getLogger(__name__)
 
@@ -100,10 +101,10 @@ class ShardStore:
                  snapshot_prefix: str = "snapshots", wal_segment_bytes: int = 64 * 1024 * 1024) -> None:
         name = collection.name.rsplit("/", 1)[-1]
         if not name:
-            raise InvalidArgument("collection has no name", reason="INVALID_COLLECTION", field="collection.name")
+            raise InvalidArgument("collection has no name", reason=reasons.INVALID_COLLECTION, field="collection.name")
         if collection.dimension <= 0:
             raise InvalidArgument(f"collection dimension must be positive, got {collection.dimension}",
-                                  reason="INVALID_DIMENSION", field="collection.dimension")
+                                  reason=reasons.INVALID_DIMENSION, field="collection.dimension")
         self.collection = collection
         self.collection_id = name
         self.shard = shard
@@ -237,7 +238,7 @@ class ShardStore:
              include_vectors: bool = False) -> tuple[list[StoredRecord], np.ndarray | None]:
         """Up to `limit` records with ids above `after_id`, in id order, matching the filter."""
         if limit <= 0:
-            raise InvalidArgument(f"limit must be positive, got {limit}", reason="INVALID_LIMIT", field="limit")
+            raise InvalidArgument(f"limit must be positive, got {limit}", reason=reasons.INVALID_LIMIT, field="limit")
         compiled = _compile(filter)
         with self._rw.read():
             out = self._table.page(after_id, limit, compiled)
@@ -248,7 +249,7 @@ class ShardStore:
         """A uniform sample of up to `count` matching records, in id order; the same `seed`
         gives the same sample while the shard is unchanged (0: a random one)."""
         if count < 0:
-            raise InvalidArgument(f"count must not be negative, got {count}", reason="INVALID_COUNT", field="count")
+            raise InvalidArgument(f"count must not be negative, got {count}", reason=reasons.INVALID_COUNT, field="count")
         compiled = _compile(filter)
         with self._rw.read():
             records, matching = self._table.sample(count, compiled, seed)
@@ -274,10 +275,10 @@ class ShardStore:
         compiled = _compile(filter)
         matrix = check_queries(queries, self.dim)
         if k <= 0:
-            raise InvalidArgument(f"k must be positive, got {k}", reason="INVALID_K", field="k")
+            raise InvalidArgument(f"k must be positive, got {k}", reason=reasons.INVALID_K, field="k")
         if exclude is not None and len(exclude) not in (0, len(matrix)):
             raise InvalidArgument(f"{len(exclude)} exclusion lists for {len(matrix)} queries",
-                                  reason="EXCLUDE_COUNT_MISMATCH", field="exclude")
+                                  reason=reasons.EXCLUDE_COUNT_MISMATCH, field="exclude")
         with self._rw.read():
             table = self._table
             excluded = [table.rows_of(ids) for ids in exclude] if exclude else None
@@ -339,7 +340,7 @@ class ShardStore:
             self._snapshot_seq, self._snapshot_time = loaded.seq, loaded.time
         if self._wal.last_seq > self._snapshot_seq and self._wal.first_seq > self._snapshot_seq + 1:
             raise Internal(f"the write-ahead log starts at entry {self._wal.first_seq} but the snapshot ends at "
-                           f"{self._snapshot_seq}: entries are missing", reason="WAL_GAP")
+                           f"{self._snapshot_seq}: entries are missing", reason=reasons.WAL_GAP)
         self._wal.start_after(self._snapshot_seq)
         replayed = 0
         for entry in self._wal.replay(self._snapshot_seq):
@@ -384,7 +385,7 @@ class ShardStore:
     def _check_open(self) -> None:
         if self._dropped:
             raise NotFound(f"shard {self.shard} of collection {self.collection_id!r} was dropped",
-                           reason="SHARD_DROPPED")
+                           reason=reasons.SHARD_DROPPED)
 
 
 def _compile(spec: FilterSpec) -> Filter | None:

@@ -7,6 +7,7 @@ from collections.abc import Collection
 import numpy as np
 
 from simmesh.kit.errors import InvalidArgument
+from simmesh.kit import reasons
 
 
 class VectorStore:
@@ -113,7 +114,7 @@ def as_rows(rows: Collection[int] | np.ndarray) -> np.ndarray:
     array = np.fromiter(rows, dtype=np.int64) if isinstance(rows, (set, frozenset)) else np.asarray(rows)
     array = array.astype(np.int64, copy=False).reshape(-1)
     if len(array) and array.min() < 0:
-        raise InvalidArgument("rows must be non-negative", reason="INVALID_ROW")
+        raise InvalidArgument("rows must be non-negative", reason=reasons.INVALID_ROW)
     return array
 
 

@@ -69,6 +69,7 @@ from simmesh.indexer.vector_search import (
 from simmesh.indexer.vector_store import VectorStore, as_rows
 from simmesh.kit.errors import InvalidArgument
 from simmesh_proto.v1 import indexer_pb2
+from simmesh.kit import reasons
 
 __all__ = [
     "COSINE", "EXACT", "HNSW", "INNER_PRODUCT", "IVF_FLAT", "IVF_KINDS", "IVF_PQ", "IVF_SQ8", "L2", "SMALL_BATCH",
@@ -84,10 +85,10 @@ class VectorIndex:
 
     def __init__(self, dim: int, metric: int) -> None:
         if dim <= 0:
-            raise InvalidArgument(f"dimension must be positive, got {dim}", reason="INVALID_DIMENSION",
+            raise InvalidArgument(f"dimension must be positive, got {dim}", reason=reasons.INVALID_DIMENSION,
                                   field="dimension")
         if metric not in (COSINE, L2, INNER_PRODUCT):
-            raise InvalidArgument(f"unsupported metric {metric}", reason="INVALID_METRIC", field="metric")
+            raise InvalidArgument(f"unsupported metric {metric}", reason=reasons.INVALID_METRIC, field="metric")
         self.dim = dim
         self.metric = metric
         self.settings = Settings()
@@ -135,9 +136,9 @@ class VectorIndex:
         rows = as_rows(rows)
         vectors = self.prepare(vectors, what="vectors")
         if len(rows) != len(vectors):
-            raise InvalidArgument(f"{len(rows)} rows for {len(vectors)} vectors", reason="ROW_COUNT_MISMATCH")
+            raise InvalidArgument(f"{len(rows)} rows for {len(vectors)} vectors", reason=reasons.ROW_COUNT_MISMATCH)
         if len(np.unique(rows)) != len(rows):
-            raise InvalidArgument("rows repeat within one add", reason="DUPLICATE_ROW")
+            raise InvalidArgument("rows repeat within one add", reason=reasons.DUPLICATE_ROW)
         if not len(rows):
             return
         use_threads(len(rows))
@@ -195,7 +196,7 @@ class VectorIndex:
         (and as many as it holds per query) instead of assigning the queries itself, when its
         quantiser is the one `coarse.digest` names."""
         if k <= 0:
-            raise InvalidArgument(f"k must be positive, got {k}", reason="INVALID_K", field="k")
+            raise InvalidArgument(f"k must be positive, got {k}", reason=reasons.INVALID_K, field="k")
         queries = self.prepare(queries, what="queries")
         nq = len(queries)
         extra = max((len(e) for e in exclude), default=0) if exclude else 0
@@ -233,7 +234,7 @@ class VectorIndex:
             array = array.reshape(1, self.dim)
         if array.ndim != 2 or array.shape[1] != self.dim:
             raise InvalidArgument(f"{what} must have dimension {self.dim}, got shape {array.shape}",
-                                  reason="DIMENSION_MISMATCH", field=what)
+                                  reason=reasons.DIMENSION_MISMATCH, field=what)
         if self.metric == COSINE and len(array):
             faiss.normalize_L2(array)
         return array

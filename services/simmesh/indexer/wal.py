@@ -18,7 +18,7 @@ once the current one passes `segment_bytes` (batches never straddle segments).
 Opening the log checks every segment. The last one may end in a torn batch (cut short by a
 crash, so never acknowledged): its frames are truncated and a warning logged. A bad frame
 followed by a valid frame of a later batch, or a bad frame in an older segment, is damage to
-acknowledged entries and raises `Internal(reason="WAL_CORRUPT")` instead of dropping them.
+acknowledged entries and raises `Internal(reason=reasons.WAL_CORRUPT)` instead of dropping them.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from google.protobuf.message import Message
 
 from simmesh.kit.errors import Internal
 from simmesh_proto.internal.v1 import shard_pb2
+from simmesh.kit import reasons
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ class WriteAheadLog:
         with self._lock:
             file = self._file
             if file is None:
-                raise Internal("the write-ahead log is closed", reason="WAL_CLOSED")
+                raise Internal("the write-ahead log is closed", reason=reasons.WAL_CLOSED)
             if file.tell() >= self.segment_bytes:
                 file.close()
                 file = self._open_segment(self._last_seq + 1)
@@ -216,7 +217,7 @@ class WriteAheadLog:
             last = i + 1 == len(self._segments)
             if expected is not None and segment.first_seq != expected:
                 raise Internal(f"write-ahead log segment {segment.path.name} starts at {segment.first_seq}, "
-                               f"expected {expected}", reason="WAL_CORRUPT")
+                               f"expected {expected}", reason=reasons.WAL_CORRUPT)
             seq, good_end, open_batch = segment.first_seq - 1, 0, None
             size = segment.path.stat().st_size
             for frame_seq, _, _, end, (batch_first, batch_last) in _read_frames(segment.path, size, strict=not last):
@@ -227,7 +228,7 @@ class WriteAheadLog:
             if good_end < size:
                 if not last:
                     raise Internal(f"write-ahead log segment {segment.path.name} ends inside a batch",
-                                   reason="WAL_CORRUPT")
+                                   reason=reasons.WAL_CORRUPT)
                 self._cut_tail(segment.path, good_end, size, torn_batch=open_batch or seq + 1)
             expected = seq + 1
             self._last_seq = seq
@@ -242,7 +243,7 @@ class WriteAheadLog:
             tail = file.read()
         if _later_batch_in(tail, torn_batch):
             raise Internal(f"write-ahead log {path.name} has a corrupt entry after byte {good_end} followed by "
-                           f"entries of later batches", reason="WAL_CORRUPT")
+                           f"entries of later batches", reason=reasons.WAL_CORRUPT)
         log.warning("write-ahead log: truncating a torn or corrupt tail", extra={
             "segment": path.name, "offset": good_end, "dropped_bytes": size - good_end})
         with open(path, "r+b") as file:
@@ -269,7 +270,7 @@ def _read_frames(path: Path, end: int | None, *, strict: bool = True) -> Iterato
         parsed = _parse(data, offset)
         if parsed is None or (previous is not None and parsed[0] != previous + 1):
             if strict:
-                raise Internal(f"write-ahead log {path.name} is corrupt at byte {offset}", reason="WAL_CORRUPT")
+                raise Internal(f"write-ahead log {path.name} is corrupt at byte {offset}", reason=reasons.WAL_CORRUPT)
             return
         previous, offset = parsed[0], parsed[3]
         yield parsed

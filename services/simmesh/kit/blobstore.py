@@ -8,9 +8,9 @@ key is valid in both stores. The interface is synchronous; async code calls it t
                                            access_key="...", secret_key="..."))
     store.put_bytes("mobilenet/1/model.onnx", data)
 
-Errors come from the catalogue: a missing key is `NotFound(reason="BLOB_NOT_FOUND")`, a bad
-key `InvalidArgument(reason="INVALID_BLOB_KEY")`, an unreachable S3 server
-`Unavailable(reason="BLOB_STORE_UNAVAILABLE")` (also for S3's transient InternalError/SlowDown),
+Errors come from the catalogue: a missing key is `NotFound(reason=reasons.BLOB_NOT_FOUND)`, a bad
+key `InvalidArgument(reason=reasons.INVALID_BLOB_KEY)`, an unreachable S3 server
+`Unavailable(reason=reasons.BLOB_STORE_UNAVAILABLE)` (also for S3's transient InternalError/SlowDown),
 refused credentials `PermissionDenied` or `Unauthenticated` with reason `BLOB_STORE_ACCESS_DENIED`
 (S3 answers a bad key on a HEAD request with a bare 403, which reads as PermissionDenied).
 Deleting a key that does not exist is not an error, as in S3.
@@ -44,6 +44,7 @@ from simmesh.kit.errors import (
     Unauthenticated,
     Unavailable,
 )
+from simmesh.kit import reasons
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 # Objects larger than this are uploaded to S3 in parts of this size.
@@ -95,7 +96,7 @@ class BlobStore(Protocol):
 def check_key(key: str) -> str:
     """`key` if it is a valid relative blob key, else InvalidArgument."""
     if not isinstance(key, str) or not key:
-        raise InvalidArgument("blob key must be a non-empty string", reason="INVALID_BLOB_KEY", field="key")
+        raise InvalidArgument("blob key must be a non-empty string", reason=reasons.INVALID_BLOB_KEY, field="key")
     _check_segments(key, key.split("/"))
     return key
 
@@ -103,7 +104,7 @@ def check_key(key: str) -> str:
 def check_prefix(prefix: str) -> str:
     """`prefix` if it is empty or a valid key prefix (may end with `/`), else InvalidArgument."""
     if not isinstance(prefix, str):
-        raise InvalidArgument("blob prefix must be a string", reason="INVALID_BLOB_KEY", field="prefix")
+        raise InvalidArgument("blob prefix must be a string", reason=reasons.INVALID_BLOB_KEY, field="prefix")
     if prefix:
         segments = prefix.split("/")
         _check_segments(prefix, segments[:-1] if segments[-1] == "" else segments)
@@ -112,7 +113,7 @@ def check_prefix(prefix: str) -> str:
 
 def _check_segments(key: str, segments: list[str]) -> None:
     def bad(why: str) -> InvalidArgument:
-        return InvalidArgument(f"invalid blob key {key!r}: {why}", reason="INVALID_BLOB_KEY", field="key",
+        return InvalidArgument(f"invalid blob key {key!r}: {why}", reason=reasons.INVALID_BLOB_KEY, field="key",
                                metadata={"key": key})
 
     if key.startswith("/"):
@@ -127,7 +128,7 @@ def _check_segments(key: str, segments: list[str]) -> None:
 
 
 def _not_found(key: str) -> NotFound:
-    return NotFound(f"blob {key!r} not found", reason="BLOB_NOT_FOUND", metadata={"key": key})
+    return NotFound(f"blob {key!r} not found", reason=reasons.BLOB_NOT_FOUND, metadata={"key": key})
 
 
 class FileBlobStore:
@@ -142,7 +143,7 @@ class FileBlobStore:
         path = self.root / check_key(key)
         if not path.resolve().is_relative_to(self.root):
             raise InvalidArgument(f"invalid blob key {key!r}: leaves the store's root",
-                                  reason="INVALID_BLOB_KEY", field="key", metadata={"key": key})
+                                  reason=reasons.INVALID_BLOB_KEY, field="key", metadata={"key": key})
         return path
 
     def put_bytes(self, key: str, data: bytes, content_type: str = DEFAULT_CONTENT_TYPE) -> None:
@@ -236,7 +237,7 @@ class FileBlobStore:
             except (IsADirectoryError, NotADirectoryError, FileExistsError):
                 raise FailedPrecondition(
                     f"blob key {key!r} clashes with an existing key used as a folder (or the reverse)",
-                    reason="BLOB_KEY_CONFLICT", metadata={"key": key},
+                    reason=reasons.BLOB_KEY_CONFLICT, metadata={"key": key},
                 ) from None
 
     def _prune(self, directory: Path) -> None:
@@ -381,7 +382,7 @@ class S3BlobStore:
             obj = self._client.stat_object(self.bucket, name)
         if obj.size is None or obj.etag is None or obj.last_modified is None:  # a HEAD answer carries all three
             raise Internal(f"the S3 server described {key!r} without size, ETag or Last-Modified",
-                           reason="BLOB_STORE_ERROR")
+                           reason=reasons.BLOB_STORE_ERROR)
         return BlobInfo(key=key, size=obj.size, etag=obj.etag, modified=obj.last_modified)
 
     def exists(self, key: str) -> bool:
@@ -414,7 +415,7 @@ class S3BlobStore:
         if failures:
             first = failures[0]
             raise Internal(f"could not delete {len(failures)} of {len(names)} blobs under {prefix!r}: "
-                           f"{first.code} {first.message}", reason="BLOB_STORE_ERROR")
+                           f"{first.code} {first.message}", reason=reasons.BLOB_STORE_ERROR)
         return len(names)
 
     def uri(self, key: str) -> str:
@@ -450,19 +451,19 @@ def _s3_errors(subject: str) -> Iterator[None]:
             raise _not_found(subject) from None
         if error.code in _AUTHN_CODES:
             raise Unauthenticated(f"the S3 server refused the credentials ({error.code})",
-                                  reason="BLOB_STORE_ACCESS_DENIED") from error
+                                  reason=reasons.BLOB_STORE_ACCESS_DENIED) from error
         if error.code == "AccessDenied":
             raise PermissionDenied(f"the S3 server denied access to {subject!r}",
-                                   reason="BLOB_STORE_ACCESS_DENIED") from error
+                                   reason=reasons.BLOB_STORE_ACCESS_DENIED) from error
         if error.code in _TRANSIENT_CODES:
             raise Unavailable(f"the S3 server failed on {subject!r} ({error.code}); retry",
-                              reason="BLOB_STORE_UNAVAILABLE") from error
+                              reason=reasons.BLOB_STORE_UNAVAILABLE) from error
         if error.code == "NoSuchBucket":
             raise FailedPrecondition(f"bucket {error.bucket_name!r} does not exist",
-                                     reason="BLOB_BUCKET_NOT_FOUND") from error
-        raise Internal(f"S3 error on {subject!r}: {error.code} {error.message}", reason="BLOB_STORE_ERROR") from error
+                                     reason=reasons.BLOB_BUCKET_NOT_FOUND) from error
+        raise Internal(f"S3 error on {subject!r}: {error.code} {error.message}", reason=reasons.BLOB_STORE_ERROR) from error
     except (ServerError, urllib3.exceptions.HTTPError, ConnectionError, TimeoutError) as error:
-        raise Unavailable(f"S3 server unreachable or failing: {error}", reason="BLOB_STORE_UNAVAILABLE") from error
+        raise Unavailable(f"S3 server unreachable or failing: {error}", reason=reasons.BLOB_STORE_UNAVAILABLE) from error
 
 
 @dataclass(frozen=True)
@@ -487,7 +488,7 @@ def open_blobstore(config: BlobStoreConfig) -> BlobStore:
         if not parsed.netloc:
             raise _bad_url(config.url, "s3 URLs need a bucket: s3://bucket/prefix")
         if not config.s3_endpoint:
-            raise InvalidArgument("an s3:// blob store needs an S3 endpoint", reason="INVALID_BLOB_STORE_URL",
+            raise InvalidArgument("an s3:// blob store needs an S3 endpoint", reason=reasons.INVALID_BLOB_STORE_URL,
                                   field="s3_endpoint")
         return S3BlobStore(config.s3_endpoint, parsed.netloc, parsed.path.strip("/"), config.access_key,
                            config.secret_key, config.region, secure=config.s3_endpoint.startswith("https://"))
@@ -495,4 +496,4 @@ def open_blobstore(config: BlobStoreConfig) -> BlobStore:
 
 
 def _bad_url(url: str, why: str) -> InvalidArgument:
-    return InvalidArgument(f"invalid blob store URL {url!r}: {why}", reason="INVALID_BLOB_STORE_URL", field="url")
+    return InvalidArgument(f"invalid blob store URL {url!r}: {why}", reason=reasons.INVALID_BLOB_STORE_URL, field="url")

@@ -36,6 +36,7 @@ from pyetcd.exceptions import Etcd3Exception
 from pyetcd.utils import prefix_range_end, to_bytes
 
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument, Unavailable
+from simmesh.kit import reasons
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +126,7 @@ def _parse_endpoints(text: str) -> list[tuple[str, int]]:
         host, sep, port = item.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise InvalidArgument(f"invalid etcd endpoint {item!r}: expected host:port",
-                                  reason="INVALID_ETCD_ENDPOINT", field="etcd_endpoints")
+                                  reason=reasons.INVALID_ETCD_ENDPOINT, field="etcd_endpoints")
         result.append((host.strip("[]"), int(port)))
     return result
 
@@ -134,7 +135,7 @@ _ETCD_ERRORS = (Etcd3Exception, grpc.RpcError, ValueError)  # ValueError: pyetcd
 
 
 def _unavailable(what: str, error: BaseException) -> Unavailable:
-    return Unavailable(f"etcd unavailable during {what}: {error!r}", reason="ETCD_UNAVAILABLE")
+    return Unavailable(f"etcd unavailable during {what}: {error!r}", reason=reasons.ETCD_UNAVAILABLE)
 
 
 class Session:
@@ -149,7 +150,7 @@ class Session:
         keepalive_interval: float | None = None,
     ) -> None:
         if ttl < 1:
-            raise InvalidArgument("lease ttl must be at least 1 second", reason="INVALID_TTL", field="ttl")
+            raise InvalidArgument("lease ttl must be at least 1 second", reason=reasons.INVALID_TTL, field="ttl")
         self._client = client
         self._on_lost = on_lost
         self._stop = threading.Event()
@@ -202,9 +203,9 @@ class Session:
 
     def _check_usable(self) -> None:
         if self._closed:
-            raise FailedPrecondition("the etcd session is closed", reason="SESSION_CLOSED")
+            raise FailedPrecondition("the etcd session is closed", reason=reasons.SESSION_CLOSED)
         if self.lost:
-            raise FailedPrecondition(f"the etcd lease {self.lease_id:x} is lost", reason="SESSION_LOST")
+            raise FailedPrecondition(f"the etcd lease {self.lease_id:x} is lost", reason=reasons.SESSION_LOST)
 
     def _keep_alive(self) -> None:
         wait = self._interval
@@ -396,14 +397,14 @@ class PrefixWatcher:
                 if response.compact_revision:
                     raise _Compacted()
                 if response.canceled:
-                    raise Unavailable(f"etcd cancelled the watch: {response.cancel_reason}", reason="ETCD_UNAVAILABLE")
+                    raise Unavailable(f"etcd cancelled the watch: {response.cancel_reason}", reason=reasons.ETCD_UNAVAILABLE)
                 if response.created:
                     self._connected = True
                 self._apply(response)
         finally:
             self._cancel_stream()
         if not self._closed.is_set():
-            raise Unavailable("etcd ended the watch stream", reason="ETCD_UNAVAILABLE")
+            raise Unavailable("etcd ended the watch stream", reason=reasons.ETCD_UNAVAILABLE)
 
     def _apply(self, response: etcdrpc.WatchResponse) -> None:
         changes: dict[str, bytes | None] = {}

@@ -5,7 +5,7 @@ details carry a `google.rpc.ErrorInfo` (stable `reason`, domain "simmesh") and, 
 field is at fault, a `google.rpc.BadRequest` with the field violations. Anything else that
 escapes a handler becomes INTERNAL with a generic message (the traceback goes to the log).
 
-    raise InvalidArgument("dimension must be positive", reason="INVALID_DIMENSION",
+    raise InvalidArgument("dimension must be positive", reason=reasons.INVALID_DIMENSION,
                           field="collection.dimension")
 """
 
@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
+from simmesh.kit import reasons
 
 DOMAIN = "simmesh"
 
@@ -27,7 +28,7 @@ class SimmeshError(Exception):
     """Base of every error that maps to a gRPC status."""
 
     code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
-    default_reason: str = "UNKNOWN"
+    default_reason: str = reasons.UNKNOWN
     retriable: bool = False
 
     def __init__(
@@ -77,75 +78,75 @@ def _pack(message) -> any_pb2.Any:
 
 class InvalidArgument(SimmeshError):
     code = grpc.StatusCode.INVALID_ARGUMENT
-    default_reason = "INVALID_ARGUMENT"
+    default_reason = reasons.INVALID_ARGUMENT
 
 
 class NotFound(SimmeshError):
     code = grpc.StatusCode.NOT_FOUND
-    default_reason = "NOT_FOUND"
+    default_reason = reasons.NOT_FOUND
 
 
 class AlreadyExists(SimmeshError):
     code = grpc.StatusCode.ALREADY_EXISTS
-    default_reason = "ALREADY_EXISTS"
+    default_reason = reasons.ALREADY_EXISTS
 
 
 class FailedPrecondition(SimmeshError):
     code = grpc.StatusCode.FAILED_PRECONDITION
-    default_reason = "FAILED_PRECONDITION"
+    default_reason = reasons.FAILED_PRECONDITION
 
 
 class OutOfRange(SimmeshError):
     code = grpc.StatusCode.OUT_OF_RANGE
-    default_reason = "OUT_OF_RANGE"
+    default_reason = reasons.OUT_OF_RANGE
 
 
 class ResourceExhausted(SimmeshError):
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
-    default_reason = "RESOURCE_EXHAUSTED"
+    default_reason = reasons.RESOURCE_EXHAUSTED
 
 
 class Aborted(SimmeshError):
     code = grpc.StatusCode.ABORTED
-    default_reason = "ABORTED"
+    default_reason = reasons.ABORTED
     retriable = True
 
 
 class Unavailable(SimmeshError):
     code = grpc.StatusCode.UNAVAILABLE
-    default_reason = "UNAVAILABLE"
+    default_reason = reasons.UNAVAILABLE
     retriable = True
 
 
 class DeadlineExceeded(SimmeshError):
     code = grpc.StatusCode.DEADLINE_EXCEEDED
-    default_reason = "DEADLINE_EXCEEDED"
+    default_reason = reasons.DEADLINE_EXCEEDED
     retriable = True
 
 
 class Cancelled(SimmeshError):
     code = grpc.StatusCode.CANCELLED
-    default_reason = "CANCELLED"
+    default_reason = reasons.CANCELLED
 
 
 class Unauthenticated(SimmeshError):
     code = grpc.StatusCode.UNAUTHENTICATED
-    default_reason = "UNAUTHENTICATED"
+    default_reason = reasons.UNAUTHENTICATED
 
 
 class PermissionDenied(SimmeshError):
     code = grpc.StatusCode.PERMISSION_DENIED
-    default_reason = "PERMISSION_DENIED"
+    default_reason = reasons.PERMISSION_DENIED
 
 
 class Unimplemented(SimmeshError):
     code = grpc.StatusCode.UNIMPLEMENTED
-    default_reason = "NOT_IMPLEMENTED"
+    default_reason = reasons.NOT_IMPLEMENTED
 
 
 class Internal(SimmeshError):
     code = grpc.StatusCode.INTERNAL
-    default_reason = "INTERNAL"
+    default_reason = reasons.INTERNAL
 
 
 _BY_CODE: dict[int, type[SimmeshError]] = {

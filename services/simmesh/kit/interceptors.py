@@ -24,6 +24,7 @@ from grpc_status import rpc_status
 
 from simmesh.kit.errors import Internal, SimmeshError, Unauthenticated
 from simmesh.kit.metrics import Metrics
+from simmesh.kit import reasons
 
 log = logging.getLogger("simmesh.access")
 
@@ -129,9 +130,9 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         header = _metadata(context).get("authorization", "")
         scheme, _, token = header.partition(" ")
         if not header:
-            raise Unauthenticated("missing `authorization: Bearer <token>` metadata", reason="TOKEN_MISSING")
+            raise Unauthenticated("missing `authorization: Bearer <token>` metadata", reason=reasons.TOKEN_MISSING)
         if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self._token):
-            raise Unauthenticated("the bearer token is not valid", reason="TOKEN_INVALID")
+            raise Unauthenticated("the bearer token is not valid", reason=reasons.TOKEN_INVALID)
 
 
 class _Call:
@@ -160,7 +161,7 @@ class _Call:
             "unhandled error in %s (request %s)", self.full, self.request_id, exc_info=exc,
             extra={"request_id": self.request_id},
         )
-        error = Internal("internal error; see the server log", reason="INTERNAL",
+        error = Internal("internal error; see the server log", reason=reasons.INTERNAL,
                          metadata={"request_id": self.request_id})
         await self._abort(error)
 

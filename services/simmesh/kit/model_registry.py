@@ -9,6 +9,7 @@ from typing import Protocol
 from simmesh.kit.blobstore import BlobStore
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument
 from simmesh_proto.v1 import embedder_pb2
+from simmesh.kit import reasons
 
 MODEL_NAME_RE = re.compile(r"^models/([a-z][a-z0-9-]{0,62})(?:/versions/(\d+))?$")
 
@@ -19,7 +20,7 @@ def parse_model_name(name: str, field: str = "model") -> tuple[str, int]:
     if not match:
         raise InvalidArgument(
             f"{field} must be `models/{{model}}` or `models/{{model}}/versions/{{n}}`, got {name!r}",
-            reason="INVALID_MODEL_NAME", field=field,
+            reason=reasons.INVALID_MODEL_NAME, field=field,
         )
     return match.group(1), int(match.group(2) or 0)
 
@@ -31,7 +32,7 @@ def version_name(model_id: str, number: int) -> str:
 def default_number(model: embedder_pb2.Model) -> int:
     """The model's default version number; FAILED_PRECONDITION (MODEL_HAS_NO_VERSION) when it has none."""
     if model.default_version <= 0:
-        raise FailedPrecondition(f"model `{model.name}` has no version yet", reason="MODEL_HAS_NO_VERSION",
+        raise FailedPrecondition(f"model `{model.name}` has no version yet", reason=reasons.MODEL_HAS_NO_VERSION,
                                  metadata={"model": model.name})
     return int(model.default_version)
 

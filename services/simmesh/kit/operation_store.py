@@ -19,6 +19,7 @@ from google.rpc import status_pb2
 
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument, NotFound, SimmeshError
 from simmesh.kit.paging import clamp_page_size, decode_page_token, encode_page_token, fingerprint
+from simmesh.kit import reasons
 
 Operation: TypeAlias = operations_proto_pb2.Operation
 
@@ -62,7 +63,7 @@ class OperationFilter:
 
 def _invalid_filter(problem: str) -> InvalidArgument:
     return InvalidArgument(
-        f"{problem}; the filter supports done=true|false and kind=KIND", reason="INVALID_FILTER", field="filter"
+        f"{problem}; the filter supports done=true|false and kind=KIND", reason=reasons.INVALID_FILTER, field="filter"
     )
 
 
@@ -154,7 +155,7 @@ class OperationStore:
             if not row[0]:
                 raise FailedPrecondition(
                     f"operation {name} is still running; cancel it or wait for it before deleting it",
-                    reason="OPERATION_RUNNING",
+                    reason=reasons.OPERATION_RUNNING,
                 )
             self._db.execute("DELETE FROM operations WHERE name = ?", (name,))
 
@@ -171,7 +172,7 @@ class OperationStore:
         if position is not None:
             before = position.get("before")
             if not isinstance(before, int):
-                raise InvalidArgument("page_token is malformed", reason="INVALID_PAGE_TOKEN", field="page_token")
+                raise InvalidArgument("page_token is malformed", reason=reasons.INVALID_PAGE_TOKEN, field="page_token")
             clauses.append("id < ?")
             args.append(before)
         if filter.done is not None:
@@ -229,4 +230,4 @@ def pack_any(message: Message) -> any_pb2.Any:
 
 
 def _not_found(name: str) -> NotFound:
-    return NotFound(f"operation {name!r} not found", reason="OPERATION_NOT_FOUND", metadata={"name": name})
+    return NotFound(f"operation {name!r} not found", reason=reasons.OPERATION_NOT_FOUND, metadata={"name": name})

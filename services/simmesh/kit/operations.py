@@ -34,6 +34,7 @@ from google.protobuf.message import Message
 
 from simmesh.kit.errors import Aborted, Cancelled, Internal, SimmeshError, Unavailable
 from simmesh.kit.operation_store import Operation, OperationStore, pack_any
+from simmesh.kit import reasons
 
 M = TypeVar("M", bound=Message)
 JobFn = Callable[["JobContext"], Awaitable[Message]]
@@ -173,7 +174,7 @@ class OperationManager:
                 interrupted = Aborted(
                     f"operation {name} ({record.kind}) was interrupted: the process running it stopped; "
                     "start it again",
-                    reason="OPERATION_INTERRUPTED",
+                    reason=reasons.OPERATION_INTERRUPTED,
                     metadata={"name": name, "kind": record.kind},
                 )
                 self.store.finish_error(name, interrupted)
@@ -190,7 +191,7 @@ class OperationManager:
     def start(self, kind: str, metadata: Message, job: JobFn) -> Operation:
         """Store a new operation and run `job` for it; returns the operation (not done)."""
         if self._stopping:
-            raise Unavailable("the server is shutting down; start the operation again later", reason="SHUTTING_DOWN")
+            raise Unavailable("the server is shutting down; start the operation again later", reason=reasons.SHUTTING_DOWN)
         operation = self.store.create(kind, metadata)
         self._launch(operation.name, kind, operation.metadata, job)
         return operation
@@ -263,11 +264,11 @@ class OperationManager:
 
 
 def _cancelled_error(name: str) -> Cancelled:
-    return Cancelled(f"operation {name} was cancelled", reason="OPERATION_CANCELLED", metadata={"name": name})
+    return Cancelled(f"operation {name} was cancelled", reason=reasons.OPERATION_CANCELLED, metadata={"name": name})
 
 
 def _internal(name: str) -> Internal:
-    return Internal(f"operation {name} failed with an internal error", reason="INTERNAL", metadata={"name": name})
+    return Internal(f"operation {name} failed with an internal error", reason=reasons.INTERNAL, metadata={"name": name})
 
 
 def open_operations(data_dir: str | os.PathLike[str]) -> OperationManager:

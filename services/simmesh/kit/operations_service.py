@@ -11,6 +11,7 @@ from simmesh.kit.errors import InvalidArgument
 from simmesh.kit.operation_store import Operation, OperationFilter
 from simmesh.kit.operations import OperationManager
 from simmesh.kit.server import ServiceBinding
+from simmesh.kit import reasons
 
 SERVICE_NAME: str = operations_proto_pb2.DESCRIPTOR.services_by_name["Operations"].full_name
 
@@ -58,7 +59,7 @@ class OperationsServicer(operations_pb2_grpc.OperationsServicer):
         if request.HasField("timeout"):
             timeout = request.timeout.ToTimedelta().total_seconds()
             if timeout < 0:
-                raise InvalidArgument("timeout must not be negative", reason="INVALID_TIMEOUT", field="timeout")
+                raise InvalidArgument("timeout must not be negative", reason=reasons.INVALID_TIMEOUT, field="timeout")
         remaining = context.time_remaining()
         if remaining is not None:
             budget = max(0.0, remaining - _DEADLINE_MARGIN_S)
@@ -68,7 +69,7 @@ class OperationsServicer(operations_pb2_grpc.OperationsServicer):
 
 def _required_name(name: str) -> str:
     if not name:
-        raise InvalidArgument("name is required", reason="MISSING_NAME", field="name")
+        raise InvalidArgument("name is required", reason=reasons.MISSING_NAME, field="name")
     return name
 
 

@@ -22,6 +22,7 @@ from typing import Generic, TypeVar
 from google.protobuf.message import Message
 
 from simmesh.kit.errors import InvalidArgument
+from simmesh.kit import reasons
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
@@ -87,7 +88,7 @@ def clamp_page_size(page_size: int, default: int = DEFAULT_PAGE_SIZE, maximum: i
     """The page size to use: `default` for 0, at most `maximum`; negative is an error."""
     if page_size < 0:
         raise InvalidArgument(
-            f"page_size must not be negative, got {page_size}", reason="INVALID_PAGE_SIZE", field="page_size"
+            f"page_size must not be negative, got {page_size}", reason=reasons.INVALID_PAGE_SIZE, field="page_size"
         )
     if page_size == 0:
         return default
@@ -95,7 +96,7 @@ def clamp_page_size(page_size: int, default: int = DEFAULT_PAGE_SIZE, maximum: i
 
 
 def _invalid(message: str) -> InvalidArgument:
-    return InvalidArgument(message, reason="INVALID_PAGE_TOKEN", field="page_token")
+    return InvalidArgument(message, reason=reasons.INVALID_PAGE_TOKEN, field="page_token")
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,15 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from simmesh.kit.errors import Aborted, InvalidArgument, Unavailable
 from simmesh.kit.paging import clamp_page_size, decode_page_token, encode_page_token
+from simmesh.kit import reasons
 
 WRITE_OPTION = "simmesh_write"
 # Values per `IN (...)` of request-sized lists: SQLite caps the number of bound parameters.
 IN_CHUNK = 500
+
+
+# The reason an unreachable database answers with, by the service that owns it.
+_DB_UNAVAILABLE = {"catalog": reasons.CATALOG_DB_UNAVAILABLE, "labeler": reasons.LABELER_DB_UNAVAILABLE}
 
 
 def default_db_url(data_dir: str | os.PathLike[str], name: str) -> str:
@@ -112,10 +117,10 @@ class Database:
                     yield connection
         except IntegrityError as error:
             raise Aborted(f"{self.contents} changed concurrently; retry the call",
-                          reason="CONCURRENT_CHANGE") from error
+                          reason=reasons.CONCURRENT_CHANGE) from error
         except OperationalError as error:
             raise Unavailable(f"the {self.service} database is unavailable: {error.orig}",
-                              reason=f"{self.service.upper()}_DB_UNAVAILABLE") from error
+                              reason=_DB_UNAVAILABLE[self.service]) from error
 
     def read(self) -> AbstractContextManager[Connection]:
         return self._transaction(write=False)
@@ -140,7 +145,7 @@ def keyset_page(conn: Connection, query: Select, key: Column, page_size: int, pa
     if position is not None:
         after = position.get("after")
         if not isinstance(after, (str, int)) or isinstance(after, bool):
-            raise InvalidArgument("page_token is malformed", reason="INVALID_PAGE_TOKEN", field="page_token")
+            raise InvalidArgument("page_token is malformed", reason=reasons.INVALID_PAGE_TOKEN, field="page_token")
         query = query.where(key > after)
     rows = conn.execute(query.order_by(key).limit(size + 1)).all()
     if len(rows) <= size:

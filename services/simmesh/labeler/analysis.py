@@ -27,6 +27,7 @@ from simmesh.labeler.params import GivenParams, check_params, resolve_params
 from simmesh.labeler.records import Params, State
 from simmesh.labeler.suggest import neighbours_of
 from simmesh.labeler.votes import label_scores
+from simmesh.kit import reasons
 
 # Grid points one Evaluate call may ask for.
 MAX_GRID = 1000
@@ -52,7 +53,7 @@ class Analysis:
         records = [r for r in records if labels.get(r.id)]
         if len(records) < 2:
             raise FailedPrecondition(f"evaluation needs at least 2 labeled images, have {len(records)}",
-                                     reason="NEED_MORE_SAMPLES", metadata={"need": 2, "have": len(records)})
+                                     reason=reasons.NEED_MORE_SAMPLES, metadata={"need": 2, "have": len(records)})
         vectors = np.stack([r.vector for r in records])
         image_labels = [labels[r.id] for r in records]
         ks, ths, first = grid
@@ -66,18 +67,18 @@ class Analysis:
             return [resolved.k], [resolved.threshold], resolved.use_first
         if given is not None:
             raise InvalidArgument("give params for one setting or k_values/threshold_values for a sweep, not both",
-                                  reason="PARAMS_AND_SWEEP", field="params")
+                                  reason=reasons.PARAMS_AND_SWEEP, field="params")
         for i, k in enumerate(k_values):
             check_params(GivenParams(k=k), f"k_values[{i}]")
             if k == 0:
-                raise InvalidArgument(f"k_values[{i}] must be at least 1", reason="INVALID_K", field=f"k_values[{i}]")
+                raise InvalidArgument(f"k_values[{i}] must be at least 1", reason=reasons.INVALID_K, field=f"k_values[{i}]")
         for i, threshold in enumerate(thresholds):
             check_params(GivenParams(threshold=threshold), f"threshold_values[{i}]")
         ks = list(dict.fromkeys(k_values)) or [defaults.k]
         ths = list(dict.fromkeys(float(t) for t in thresholds)) or [defaults.threshold]
         if len(ks) * len(ths) > MAX_GRID:
             raise InvalidArgument(f"a sweep holds at most {MAX_GRID} settings, got {len(ks) * len(ths)}",
-                                  reason="GRID_TOO_LARGE", field="k_values")
+                                  reason=reasons.GRID_TOO_LARGE, field="k_values")
         return ks, ths, use_first or defaults.use_first
 
     async def uncertain(self, project_id: str, page_size: int, page_token: str, given: GivenParams | None,

@@ -11,6 +11,7 @@ from simmesh_proto.v1 import common_pb2, embedder_pb2
 from simmesh.kit import errors
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument, SimmeshError
 from simmesh.kit.peers import CatalogClient, EmbedderClient
+from simmesh.kit import reasons
 
 # Images per Embed call (the embedder's limit).
 MAX_EMBED = 512
@@ -41,25 +42,25 @@ class Embedding:
             error.violations.insert(0, (field, error.message))
             raise
         raise InvalidArgument(f"{field} must be `models/{{m}}[/versions/{{v}}]` or `tasks/{{t}}[/versions/{{v}}]`, "
-                              f"got {name!r}", reason="INVALID_MODEL_NAME", field=field)
+                              f"got {name!r}", reason=reasons.INVALID_MODEL_NAME, field=field)
 
     async def _model_version(self, name: str, parts: list[str], timeout: float | None) -> str:
         if len(parts) == 4:
             return (await self.embedder.get_version(name, timeout)).name
         model = await self.embedder.get_model(name, timeout)
         if not model.default_version:
-            raise FailedPrecondition(f"{name} has no version yet", reason="MODEL_HAS_NO_VERSION")
+            raise FailedPrecondition(f"{name} has no version yet", reason=reasons.MODEL_HAS_NO_VERSION)
         return f"{model.name}/versions/{model.default_version}"
 
     async def _task_version(self, name: str, parts: list[str], field: str, timeout: float | None) -> str:
         if self.catalog is None:
             raise FailedPrecondition(f"{field} names a task but no catalog is configured (SIMMESH_CATALOG_ADDR)",
-                                     reason="NO_CATALOG")
+                                     reason=reasons.NO_CATALOG)
         version_name = name
         if len(parts) == 2:
             task = await self.catalog.get_task(name, timeout)
             if not task.production_version:
-                raise FailedPrecondition(f"{name} has not been trained yet", reason="TASK_NOT_TRAINED")
+                raise FailedPrecondition(f"{name} has not been trained yet", reason=reasons.TASK_NOT_TRAINED)
             version_name = f"{task.name}/versions/{task.production_version}"
         return (await self.catalog.get_task_version(version_name, timeout)).model_version
 

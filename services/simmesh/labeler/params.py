@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from simmesh.kit.errors import InvalidArgument
 from simmesh.labeler.records import DEFAULT_K, MAX_K, Params, Project
+from simmesh.kit import reasons
 
 
 @dataclass(frozen=True)
@@ -21,10 +22,10 @@ class GivenParams:
 def check_params(given: GivenParams, field: str) -> None:
     if given.k is not None and not 1 <= given.k <= MAX_K:
         raise InvalidArgument(f"{field}.k must be 1..{MAX_K} (or unset for the default), got {given.k}",
-                              reason="INVALID_K", field=f"{field}.k")
+                              reason=reasons.INVALID_K, field=f"{field}.k")
     if given.threshold is not None and not (math.isfinite(given.threshold) and 0.0 <= given.threshold <= 100.0):
         raise InvalidArgument(f"{field}.threshold must be within 0..100, got {given.threshold}",
-                              reason="INVALID_THRESHOLD", field=f"{field}.threshold")
+                              reason=reasons.INVALID_THRESHOLD, field=f"{field}.threshold")
 
 
 def resolve_params(given: GivenParams | None, project: Project, field: str = "params") -> Params:

@@ -21,6 +21,7 @@ from simmesh.labeler.backends import Backends
 from simmesh.labeler.batches import at_field
 from simmesh.labeler.mining import DEFAULT_DUPLICATE_SIMILARITY, PoolCandidate, merge_best, without_near_duplicates
 from simmesh.labeler.records import VOTERS, Project, State
+from simmesh.kit import reasons
 
 # Hits per query the indexer gives at most.
 MAX_HITS = 1000
@@ -35,11 +36,11 @@ class PoolMiner:
                    label: str, page_size: int, page_token: str, duplicate_similarity: float,
                    timeout: float | None) -> tuple[list[PoolCandidate], str]:
         if not examples and not example_ids and not label:
-            raise InvalidArgument("give examples, example_ids or a label", reason="NO_EXAMPLES", field="examples")
+            raise InvalidArgument("give examples, example_ids or a label", reason=reasons.NO_EXAMPLES, field="examples")
         threshold = duplicate_similarity or DEFAULT_DUPLICATE_SIMILARITY
         if not 0.0 < threshold <= 1.0:
             raise InvalidArgument(f"duplicate_similarity must be within 0..1 (0 for {DEFAULT_DUPLICATE_SIMILARITY}), "
-                                  f"got {duplicate_similarity}", reason="INVALID_DUPLICATE_SIMILARITY",
+                                  f"got {duplicate_similarity}", reason=reasons.INVALID_DUPLICATE_SIMILARITY,
                                   field="duplicate_similarity")
         size = clamp_page_size(page_size)
         digest = hashlib.sha256(b"".join(e.SerializeToString(deterministic=True) for e in examples)).hexdigest()
@@ -70,12 +71,12 @@ class PoolMiner:
             with_label = [i for i, labels in carrying.items() if label in labels]
             if not with_label:
                 raise NotFound(f"no image of projects/{project.id} carries the label {label!r}",
-                               reason="LABEL_NOT_FOUND", field="label")
+                               reason=reasons.LABEL_NOT_FOUND, field="label")
             ids += [i for i in with_label if i not in ids]
         records = await backends.collections.get_records(project.collection, ids, timeout)
         for i, image_id in enumerate(example_ids):
             if image_id not in records:
-                raise NotFound(f"projects/{project.id}/images/{image_id} does not exist", reason="IMAGE_NOT_FOUND",
+                raise NotFound(f"projects/{project.id}/images/{image_id} does not exist", reason=reasons.IMAGE_NOT_FOUND,
                                field=f"example_ids[{i}]")
         rows += [records[i].vector for i in ids]
         return np.stack(rows).astype(np.float32), set(ids)

@@ -24,6 +24,7 @@ from simmesh.labeler.batches import ItemFailure, at_field, check_batch
 from simmesh.labeler.collection import RecordWrite, StoredRecord
 from simmesh.labeler.names import check_image_id, check_labels
 from simmesh.labeler.records import Image, Json, LabelCount, NewImage, Project, State, state_of
+from simmesh.kit import reasons
 
 log = logging.getLogger("simmesh.labeler")
 
@@ -100,7 +101,7 @@ class ProjectImages:
                 labels[i] = check_labels(item.labels, f"images[{i}].labels")
                 if ids[i] in seen:
                     raise InvalidArgument(f"images[{i}].id {ids[i]!r} repeats images[{seen[ids[i]]}].id",
-                                          reason="DUPLICATE_ID", field=f"images[{i}].id")
+                                          reason=reasons.DUPLICATE_ID, field=f"images[{i}].id")
                 seen[ids[i]] = i
             except SimmeshError as error:
                 failures[i] = error
@@ -111,7 +112,7 @@ class ProjectImages:
                 for i in good:
                     if ids[i] in existing:
                         failures[i] = AlreadyExists(f"image {ids[i]!r} already exists (set upsert to replace it)",
-                                                    reason="IMAGE_EXISTS", field=f"images[{i}].id")
+                                                    reason=reasons.IMAGE_EXISTS, field=f"images[{i}].id")
                 good = [i for i in good if i not in failures]
             if good:
                 vectors, embed_failures = await backends.embedding.embed(project.model_version, [items[i].image for i in good],
@@ -176,7 +177,7 @@ class ProjectImages:
         missing = [i for i in ids if i not in previous]
         if missing:
             raise FailedPrecondition(f"image {missing[0]!r} has no vector in {project.collection}; add it again "
-                                     "with upsert", reason="IMAGE_VECTOR_MISSING")
+                                     "with upsert", reason=reasons.IMAGE_VECTOR_MISSING)
         records = [RecordWrite(i, previous[i].vector, previous[i].url, labels, state.value)
                    for i, labels, state in changes]
         item_failures = await backends.collections.upsert(project.collection, records, timeout)
@@ -195,7 +196,7 @@ class ProjectImages:
         allowed = {"labels", "metadata"}
         if not paths or set(paths) - allowed:
             raise InvalidArgument(f"update_mask must name labels and/or metadata, got {list(paths)}",
-                                  reason="INVALID_UPDATE_MASK", field="update_mask")
+                                  reason=reasons.INVALID_UPDATE_MASK, field="update_mask")
         new_labels = check_labels(tuple(labels), "image.labels")
         backends = self.backends
         async with backends.writing(project_id):
@@ -216,7 +217,7 @@ class ProjectImages:
     async def delete(self, project_id: str, ids: Sequence[str], timeout: float | None) -> tuple[int, list[str]]:
         """Deletes the images among `ids` (vectors first); returns the count and the missing ids."""
         if not ids:
-            raise InvalidArgument("ids must not be empty", reason="EMPTY_BATCH", field="ids")
+            raise InvalidArgument("ids must not be empty", reason=reasons.EMPTY_BATCH, field="ids")
         backends = self.backends
         async with backends.writing(project_id):
             project = await backends.project(project_id)
@@ -256,16 +257,16 @@ class ProjectImages:
 def _decide(i: int, review: ReviewItem, image: Image | None, project_id: str,
             seen: Mapping[str, int]) -> tuple[str, tuple[str, ...], State]:
     if review.action not in ("accept", "change", "reject"):
-        raise InvalidArgument(f"reviews[{i}].action must be ACCEPT, CHANGE or REJECT", reason="INVALID_ACTION",
+        raise InvalidArgument(f"reviews[{i}].action must be ACCEPT, CHANGE or REJECT", reason=reasons.INVALID_ACTION,
                               field=f"reviews[{i}].action")
     if review.image_id in seen:
         raise InvalidArgument(f"reviews[{i}] reviews image {review.image_id!r} again (reviews[{seen[review.image_id]}])",
-                              reason="DUPLICATE_ID", field=f"reviews[{i}].image_id")
+                              reason=reasons.DUPLICATE_ID, field=f"reviews[{i}].image_id")
     if image is None:
         raise at_field(image_not_found(project_id, review.image_id), f"reviews[{i}].image_id")
     if image.state is not State.SUGGESTED:
         raise FailedPrecondition(f"image {image.id!r} is {image.state.value}, not suggested; change its labels with "
-                                 "UpdateImage", reason="IMAGE_NOT_SUGGESTED", field=f"reviews[{i}].image_id")
+                                 "UpdateImage", reason=reasons.IMAGE_NOT_SUGGESTED, field=f"reviews[{i}].image_id")
     if review.action == "accept":
         return image.id, image.labels, State.LABELED
     if review.action == "reject":
@@ -273,10 +274,10 @@ def _decide(i: int, review: ReviewItem, image: Image | None, project_id: str,
     labels = check_labels(review.labels, f"reviews[{i}].labels")
     if not labels:
         raise InvalidArgument(f"reviews[{i}].labels must not be empty to change a suggestion (reject it instead)",
-                              reason="MISSING_LABELS", field=f"reviews[{i}].labels")
+                              reason=reasons.MISSING_LABELS, field=f"reviews[{i}].labels")
     return image.id, labels, State.LABELED
 
 
 def image_not_found(project_id: str, image_id: str) -> NotFound:
     name = f"projects/{project_id}/images/{image_id}"
-    return NotFound(f"{name} does not exist", reason="IMAGE_NOT_FOUND", metadata={"name": name})
+    return NotFound(f"{name} does not exist", reason=reasons.IMAGE_NOT_FOUND, metadata={"name": name})

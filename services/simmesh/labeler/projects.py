@@ -20,6 +20,7 @@ from simmesh.labeler.backends import Backends
 from simmesh.labeler.names import check_project_id, collection_id
 from simmesh.labeler.params import GivenParams, check_params
 from simmesh.labeler.records import NewProject, Project
+from simmesh.kit import reasons
 
 MUTABLE = ("display_name", "description", "default_params", "default_params.k", "default_params.threshold",
            "default_params.use_first")
@@ -33,12 +34,12 @@ class Projects:
                      params: GivenParams | None = None, timeout: float | None = None) -> Project:
         project_id = check_project_id(project_id, "project_id") if project_id else new_id()
         if not model:
-            raise InvalidArgument("project.model is required", reason="MISSING_MODEL", field="project.model")
+            raise InvalidArgument("project.model is required", reason=reasons.MISSING_MODEL, field="project.model")
         given = params or GivenParams()
         check_params(given, "project.default_params")
         backends = self.backends
         if await backends.run(backends.store.has_project, project_id):
-            raise AlreadyExists(f"projects/{project_id} already exists", reason="PROJECT_EXISTS", field="project_id")
+            raise AlreadyExists(f"projects/{project_id} already exists", reason=reasons.PROJECT_EXISTS, field="project_id")
         version = await backends.embedding.resolve_model(model, "project.model", timeout)
         collection = collection_id(project_id)
         description_text = f"labeler project projects/{project_id}"
@@ -70,7 +71,7 @@ class Projects:
         if not paths or any(p not in MUTABLE for p in paths):
             raise InvalidArgument(f"update_mask must name some of {list(MUTABLE)}; got {paths} (the model is fixed "
                                   "at creation: create another project for another model)",
-                                  reason="INVALID_UPDATE_MASK", field="update_mask")
+                                  reason=reasons.INVALID_UPDATE_MASK, field="update_mask")
         check_params(params, "project.default_params")
         changes: dict[str, Any] = {p: values[p] for p in ("display_name", "description") if p in paths}
         whole = "default_params" in paths

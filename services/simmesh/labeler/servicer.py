@@ -16,6 +16,7 @@ from simmesh.labeler.export import CSV, JSON
 from simmesh.labeler.names import parse_image_name, parse_project
 from simmesh.labeler.project_images import ImageItem, ReviewItem
 from simmesh.labeler.suggest import SuggestInput
+from simmesh.kit import reasons
 
 _EMPTY = empty_pb2.Empty()
 _FORMATS = {labeler_pb2.EXPORT_FORMAT_CSV: CSV, labeler_pb2.EXPORT_FORMAT_JSON: JSON}
@@ -73,7 +74,7 @@ class LabelerServicer(labeler_pb2_grpc.LabelerServiceServicer):
     async def ListImages(self, request, context) -> labeler_pb2.ListImagesResponse:
         project_id = parse_project(request.project, "project")
         if request.state and request.state not in convert.STATE_OF_PB:
-            raise InvalidArgument(f"state {request.state} is not an ImageState", reason="INVALID_STATE", field="state")
+            raise InvalidArgument(f"state {request.state} is not an ImageState", reason=reasons.INVALID_STATE, field="state")
         states = [convert.STATE_OF_PB[request.state]] if request.state else []
         page = await self.labeler.images.list(project_id, request.page_size, request.page_token, request.label, states)
         return labeler_pb2.ListImagesResponse(images=[convert.image_pb(project_id, i) for i in page.items],
@@ -147,7 +148,7 @@ class LabelerServicer(labeler_pb2_grpc.LabelerServiceServicer):
     async def ExportLabels(self, request, context) -> AsyncIterator[labeler_pb2.ExportLabelsChunk]:
         content_type = _FORMATS.get(request.format)
         if content_type is None:
-            raise InvalidArgument("format must be EXPORT_FORMAT_CSV or EXPORT_FORMAT_JSON", reason="INVALID_FORMAT",
+            raise InvalidArgument("format must be EXPORT_FORMAT_CSV or EXPORT_FORMAT_JSON", reason=reasons.INVALID_FORMAT,
                                   field="format")
         first = True
         async for data in self.labeler.exporter.export(parse_project(request.project, "project"), content_type,

@@ -25,6 +25,7 @@ from simmesh.kit.paging import Page, fingerprint
 from simmesh.labeler import schema
 from simmesh.labeler.names import project_name
 from simmesh.labeler.records import Image, LabelCount, NewImage, NewProject, Project, State
+from simmesh.kit import reasons
 
 P = schema.projects
 I = schema.images  # noqa: E741 - the table of images
@@ -48,7 +49,7 @@ _utc = sql.utc
 
 
 def project_not_found(project_id: str) -> NotFound:
-    return NotFound(f"{project_name(project_id)} does not exist", reason="PROJECT_NOT_FOUND",
+    return NotFound(f"{project_name(project_id)} does not exist", reason=reasons.PROJECT_NOT_FOUND,
                     metadata={"name": project_name(project_id)})
 
 
@@ -69,7 +70,7 @@ class LabelerStore:
         now = _now()
         with self._write() as conn:
             if conn.execute(select(P.c.id).where(P.c.id == new.id)).first() is not None:
-                raise AlreadyExists(f"{project_name(new.id)} already exists", reason="PROJECT_EXISTS",
+                raise AlreadyExists(f"{project_name(new.id)} already exists", reason=reasons.PROJECT_EXISTS,
                                     field="project_id")
             conn.execute(insert(P).values(
                 id=new.id, display_name=new.display_name, description=new.description, model=new.model,
@@ -94,7 +95,7 @@ class LabelerStore:
     def update_project(self, project_id: str, changes: Mapping[str, Any]) -> Project:
         unknown = sorted(set(changes) - PROJECT_FIELDS)
         if unknown:
-            raise InvalidArgument(f"project fields {unknown} cannot be updated", reason="INVALID_UPDATE_MASK",
+            raise InvalidArgument(f"project fields {unknown} cannot be updated", reason=reasons.INVALID_UPDATE_MASK,
                                   field="update_mask")
         with self._write() as conn:
             self._project(conn, project_id)
@@ -142,7 +143,7 @@ class LabelerStore:
             existing = self._create_times(conn, project_id, ids)
             if existing and not replace:
                 first = next(iter(existing))
-                raise AlreadyExists(f"image {first!r} already exists", reason="IMAGE_EXISTS")
+                raise AlreadyExists(f"image {first!r} already exists", reason=reasons.IMAGE_EXISTS)
             self._delete(conn, project_id, list(existing))
             if images:
                 conn.execute(insert(I), [
@@ -160,7 +161,7 @@ class LabelerStore:
             self._require_project(conn, project_id)
             missing = set(ids) - set(self._create_times(conn, project_id, ids))
             if missing:
-                raise NotFound(f"image {sorted(missing)[0]!r} does not exist", reason="IMAGE_NOT_FOUND")
+                raise NotFound(f"image {sorted(missing)[0]!r} does not exist", reason=reasons.IMAGE_NOT_FOUND)
             for chunk in sql.in_chunks(ids):
                 conn.execute(delete(L).where(and_(L.c.project_id == project_id, L.c.image_id.in_(chunk))))
             for image_id, _, state in changes:

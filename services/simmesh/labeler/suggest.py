@@ -29,6 +29,7 @@ from simmesh.labeler.params import GivenParams, resolve_params
 from simmesh.labeler.project_images import ProjectImages, image_not_found, image_url
 from simmesh.labeler.records import VOTERS, Image, NewImage, Params, Project, State, state_of
 from simmesh.labeler.votes import LabelScore, Neighbour, label_scores, suggested
+from simmesh.kit import reasons
 
 VOTER_FILTER = {"state": {"$in": [s.value for s in VOTERS]}}
 
@@ -96,7 +97,7 @@ class Suggester:
                 ids[i] = _item_id(i, item, save)
                 if ids[i] and ids[i] in seen:
                     raise InvalidArgument(f"items[{i}] repeats the image {ids[i]!r} of items[{seen[ids[i]]}]",
-                                          reason="DUPLICATE_ID", field=f"items[{i}]")
+                                          reason=reasons.DUPLICATE_ID, field=f"items[{i}]")
                 if ids[i]:
                     seen[ids[i]] = i
             except SimmeshError as error:
@@ -134,7 +135,7 @@ class Suggester:
                     failures[i] = at_field(image_not_found(project.id, ids[i]), f"items[{i}].image_id")
             elif save and ids[i] in stored:
                 failures[i] = AlreadyExists(f"image {ids[i]!r} already exists in projects/{project.id}",
-                                            reason="IMAGE_EXISTS", field=f"items[{i}].id")
+                                            reason=reasons.IMAGE_EXISTS, field=f"items[{i}].id")
             else:
                 new.append(i)
         vectors: dict[int, np.ndarray] = {}
@@ -152,7 +153,7 @@ class Suggester:
                     vectors[i] = records[ids[i]].vector
                 else:
                     failures[i] = FailedPrecondition(f"image {ids[i]!r} has no vector in {project.collection}",
-                                                     reason="IMAGE_VECTOR_MISSING", field=f"items[{i}].image_id")
+                                                     reason=reasons.IMAGE_VECTOR_MISSING, field=f"items[{i}].image_id")
         return vectors, stored
 
     async def _save(self, project: Project, items: Sequence[SuggestInput], ids: list[str],
@@ -185,7 +186,7 @@ class Suggester:
 def _item_id(i: int, item: SuggestInput, save: bool) -> str:
     if item.image is None:
         if not item.image_id:
-            raise InvalidArgument(f"items[{i}] needs an image or an image_id", reason="EMPTY_ITEM", field=f"items[{i}]")
+            raise InvalidArgument(f"items[{i}] needs an image or an image_id", reason=reasons.EMPTY_ITEM, field=f"items[{i}]")
         return check_image_id(item.image_id, f"items[{i}].image_id")
     if item.id:
         return check_image_id(item.id, f"items[{i}].id")

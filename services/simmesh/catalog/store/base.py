@@ -13,6 +13,7 @@ from simmesh.catalog import schema
 from simmesh.catalog.names import GROUPS, IMAGES, TASKS, TYPES, version_name
 from simmesh.kit import sql
 from simmesh.kit.errors import InvalidArgument, NotFound
+from simmesh.kit import reasons
 
 T = schema.similarity_types
 K = schema.tasks
@@ -78,7 +79,7 @@ def check_fields(changes: Mapping[str, Any], allowed: frozenset[str], what: str)
     unknown = sorted(set(changes) - allowed)
     if unknown:
         raise InvalidArgument(f"{what} fields {unknown} cannot be updated (updatable: {sorted(allowed)})",
-                              reason="INVALID_UPDATE_MASK", field="update_mask")
+                              reason=reasons.INVALID_UPDATE_MASK, field="update_mask")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from simmesh.kit import sql
 from simmesh.kit.errors import AlreadyExists, FailedPrecondition, NotFound
 from simmesh.kit.names import new_id
 from simmesh.kit.paging import Page, fingerprint
+from simmesh.kit import reasons
 
 GROUP_FIELDS = frozenset({"display_name", "metadata", "test"})
 
@@ -32,12 +33,12 @@ class GroupRecords(StoreBase):
         with self._write() as conn:
             self._lock_type(conn, similarity_type)
             if conn.execute(select(G.c.id).where(G.c.id == group_id)).first() is not None:
-                raise AlreadyExists(f"{GROUPS}/{group_id} already exists", reason="GROUP_ALREADY_EXISTS",
+                raise AlreadyExists(f"{GROUPS}/{group_id} already exists", reason=reasons.GROUP_ALREADY_EXISTS,
                                     field="group_id")
             if images and members:
                 raise FailedPrecondition(
                     f"{GROUPS}/{group_id} cannot hold both images and groups; create it with one kind of member",
-                    reason="GROUP_KIND_MISMATCH", metadata={"group": f"{GROUPS}/{group_id}"})
+                    reason=reasons.GROUP_KIND_MISMATCH, metadata={"group": f"{GROUPS}/{group_id}"})
             conn.execute(insert(G).values(id=group_id, type_id=similarity_type, display_name=display_name,
                                           metadata=metadata or {}, test=test, create_time=now, update_time=now))
             if images:
@@ -149,7 +150,7 @@ class GroupRecords(StoreBase):
                 raise FailedPrecondition(
                     f"{GROUPS}/{member_id} is of {TYPES}/{types[member_id]}, not {TYPES}/{type_id} like "
                     f"{GROUPS}/{group_id}; member groups must share their parent's similarity type",
-                    reason="GROUP_TYPE_MISMATCH",
+                    reason=reasons.GROUP_TYPE_MISMATCH,
                     metadata={"group": f"{GROUPS}/{group_id}", "member": f"{GROUPS}/{member_id}"})
         edges = self._member_edges(conn, type_id)
         fresh = []
@@ -161,7 +162,7 @@ class GroupRecords(StoreBase):
                 shown = " -> ".join(f"{GROUPS}/{g}" for g in path)
                 raise FailedPrecondition(
                     f"adding {GROUPS}/{member_id} to {GROUPS}/{group_id} would make a cycle: {shown}",
-                    reason="GROUP_CYCLE", metadata={"path": shown})
+                    reason=reasons.GROUP_CYCLE, metadata={"path": shown})
             edges[group_id].add(member_id)
             fresh.append(member_id)
         if fresh:
@@ -229,4 +230,4 @@ def _refuse_other_kind(conn: Connection, group_id: str, holds: str, held: Select
     if conn.execute(held.limit(1)).first() is not None:
         raise FailedPrecondition(
             f"{GROUPS}/{group_id} holds {holds}; a group holds images or groups, never both",
-            reason="GROUP_KIND_MISMATCH", metadata={"group": f"{GROUPS}/{group_id}", "holds": holds})
+            reason=reasons.GROUP_KIND_MISMATCH, metadata={"group": f"{GROUPS}/{group_id}", "holds": holds})

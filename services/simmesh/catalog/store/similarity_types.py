@@ -14,6 +14,7 @@ from simmesh.kit import sql
 from simmesh.kit.errors import AlreadyExists
 from simmesh.kit.names import new_id
 from simmesh.kit.paging import Page, fingerprint
+from simmesh.kit import reasons
 
 TYPE_FIELDS = frozenset({"display_name", "description", "metadata"})
 
@@ -27,7 +28,7 @@ class SimilarityTypeRecords(StoreBase):
         now = sql.now()
         with self._write() as conn:
             if conn.execute(select(T.c.id).where(T.c.id == type_id)).first() is not None:
-                raise AlreadyExists(f"{TYPES}/{type_id} already exists", reason="SIMILARITY_TYPE_ALREADY_EXISTS",
+                raise AlreadyExists(f"{TYPES}/{type_id} already exists", reason=reasons.SIMILARITY_TYPE_ALREADY_EXISTS,
                                     field="similarity_type_id")
             conn.execute(insert(T).values(id=type_id, display_name=display_name, description=description,
                                           metadata=metadata or {}, create_time=now, update_time=now))

@@ -14,6 +14,7 @@ from simmesh.catalog.store.tasks import TaskRecords
 from simmesh.kit import sql
 from simmesh.kit.errors import AlreadyExists, InvalidArgument
 from simmesh.kit.paging import Page, fingerprint
+from simmesh.kit import reasons
 
 
 class TaskVersionRecords(TaskRecords):
@@ -25,13 +26,13 @@ class TaskVersionRecords(TaskRecords):
         version becomes its production version."""
         if version.number < 0:
             raise InvalidArgument(f"version number must be positive, got {version.number}",
-                                  reason="INVALID_VERSION", field="number")
+                                  reason=reasons.INVALID_VERSION, field="number")
         with self._write() as conn:
             task = self._lock_task(conn, task_id)
             number = version.number or task.latest_version + 1
             if conn.execute(select(V.c.number).where(V.c.task_id == task_id, V.c.number == number)).first():
                 raise AlreadyExists(f"{version_name(task_id, number)} already exists",
-                                    reason="TASK_VERSION_ALREADY_EXISTS")
+                                    reason=reasons.TASK_VERSION_ALREADY_EXISTS)
             conn.execute(insert(V).values(
                 task_id=task_id, number=number, model_version=version.model_version,
                 training_config=dict(version.training_config or {}),

@@ -15,6 +15,7 @@ from simmesh.kit import sql
 from simmesh.kit.errors import AlreadyExists
 from simmesh.kit.names import new_id
 from simmesh.kit.paging import Page, fingerprint
+from simmesh.kit import reasons
 
 TASK_FIELDS = frozenset({"display_name", "description", "similarity_types", "training_config",
                          "training_config_fields"})
@@ -30,7 +31,7 @@ class TaskRecords(StoreBase):
         now = sql.now()
         with self._write() as conn:
             if conn.execute(select(K.c.id).where(K.c.id == task_id)).first() is not None:
-                raise AlreadyExists(f"{TASKS}/{task_id} already exists", reason="TASK_ALREADY_EXISTS",
+                raise AlreadyExists(f"{TASKS}/{task_id} already exists", reason=reasons.TASK_ALREADY_EXISTS,
                                     field="task_id")
             self._require_types(conn, type_ids)
             conn.execute(insert(K).values(

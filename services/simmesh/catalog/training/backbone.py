@@ -30,6 +30,7 @@ from simmesh.catalog.training.options import Options
 from simmesh.imaging.preprocess import preprocess
 from simmesh.kit.errors import Internal, InvalidArgument
 from simmesh_proto.v1.embedder_pb2 import ModelManifest
+from simmesh.kit import reasons
 
 FAMILY = "trained-head"
 BACKBONE_PREFIX = "backbone/"
@@ -97,7 +98,7 @@ def merge(backbone_bytes: bytes, manifest: ModelManifest, head: ProjectionHead) 
     opset = next((o.version for o in full.opset_import if o.domain in ("", "ai.onnx")), 0)
     if opset < _MIN_OPSET:
         raise InvalidArgument(f"the backbone uses opset {opset}; a head can be attached from opset {_MIN_OPSET}",
-                              reason="BACKBONE_OPSET_UNSUPPORTED", field="training_config.backbone_model")
+                              reason=reasons.BACKBONE_OPSET_UNSUPPORTED, field="training_config.backbone_model")
     ir_version = min(full.ir_version, MAX_IR_VERSION)
     backbone = onnx.utils.Extractor(full).extract_model([manifest.input_name], [manifest.output_name])
     backbone.ir_version = ir_version
@@ -166,7 +167,7 @@ def _check_merged(onnx_bytes: bytes, manifest: ModelManifest, expected: np.ndarr
     error = float(np.abs(got - expected).max()) if got.size else 0.0
     if error > TOLERANCE:
         raise Internal(f"the merged model differs from backbone + head by {error:.2e} (> {TOLERANCE})",
-                       reason="MERGED_MODEL_MISMATCH")
+                       reason=reasons.MERGED_MODEL_MISMATCH)
 
 
 def _session(onnx_bytes: bytes, threads: int) -> ort.InferenceSession:

@@ -20,6 +20,7 @@ from simmesh.catalog.training.loss import hierarchical_contrastive
 from simmesh.catalog.training.options import Options
 from simmesh.catalog.training.sampler import GroupBatchSampler
 from simmesh.kit.errors import Cancelled
+from simmesh.kit import reasons
 
 Progress = Callable[[int, int, float, float], None]
 StopCheck = Callable[[], bool]
@@ -59,7 +60,7 @@ def fit(
         for _ in range(steps):
             if hooks.should_stop is not None and hooks.should_stop():
                 raise Cancelled(f"training was cancelled in epoch {epoch} of {options.epochs}",
-                                reason="TRAINING_CANCELLED")
+                                reason=reasons.TRAINING_CANCELLED)
             index = torch.from_numpy(sampler.batch())
             batch = inputs[index]
             if transform is not None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from simmesh.kit.errors import InvalidArgument
 from simmesh_proto.v1 import catalog_pb2
+from simmesh.kit import reasons
 
 DEFAULT_SEED = 1
 DEFAULT_DIMENSION = 128
@@ -73,4 +74,4 @@ def resolve(config: catalog_pb2.TrainingConfig) -> Options:
 
 
 def _bad(field: str, message: str) -> None:
-    raise InvalidArgument(message, reason="INVALID_TRAINING_CONFIG", field=f"training_config.{field}")
+    raise InvalidArgument(message, reason=reasons.INVALID_TRAINING_CONFIG, field=f"training_config.{field}")

@@ -13,6 +13,7 @@ from simmesh.catalog.training.options import resolve
 from simmesh.kit.errors import InvalidArgument
 from simmesh_proto.v1 import catalog_pb2
 from simmesh_proto.v1.embedder_pb2 import ModelManifest
+from simmesh.kit import reasons
 
 
 def train(
@@ -34,7 +35,7 @@ def train(
     options = resolve(config)
     if options.backbone == catalog_pb2.BACKBONE_IMPORTED and backbone is None:
         raise InvalidArgument("an imported backbone needs the backbone model (training_config.backbone_model)",
-                              reason="BACKBONE_REQUIRED", field="training_config.backbone_model")
+                              reason=reasons.BACKBONE_REQUIRED, field="training_config.backbone_model")
     prepared = prepare(training_set)
     hooks = Hooks(on_progress=on_progress, should_stop=should_stop)
     if options.backbone == catalog_pb2.BACKBONE_IMPORTED:

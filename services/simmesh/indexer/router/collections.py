@@ -15,6 +15,7 @@ from simmesh.indexer.router.fanout import Fanout, collection_id_in
 from simmesh.indexer.shard_map import ShardMap, shard_name
 from simmesh.kit import errors, wire
 from simmesh.kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, Unavailable
+from simmesh.kit import reasons
 
 MAX_SHARDS = 64
 MAX_DIMENSION = 65_536
@@ -38,7 +39,7 @@ class Collections:
     async def create(self, collection_id: str, collection: indexer_pb2.Collection) -> indexer_pb2.Collection:
         if not COLLECTION_ID_RE.match(collection_id or ""):
             raise InvalidArgument("collection_id must be 1-63 lower-case letters, digits, '-' or '_', starting "
-                                  f"with a letter; got {collection_id!r}", reason="INVALID_COLLECTION_ID",
+                                  f"with a letter; got {collection_id!r}", reason=reasons.INVALID_COLLECTION_ID,
                                   field="collection_id")
         spec = indexer_pb2.Collection()
         spec.CopyFrom(collection)
@@ -47,19 +48,19 @@ class Collections:
         spec.shard_count = spec.shard_count or 1
         if not 1 <= spec.shard_count <= MAX_SHARDS:
             raise InvalidArgument(f"shard_count must be 1..{MAX_SHARDS}, got {spec.shard_count}",
-                                  reason="INVALID_SHARD_COUNT", field="collection.shard_count")
+                                  reason=reasons.INVALID_SHARD_COUNT, field="collection.shard_count")
         if spec.model:
             dimension = await self.embedder.model_dimension(spec.model, "collection.model")
             if spec.dimension and spec.dimension != dimension:
                 raise InvalidArgument(f"collection.dimension {spec.dimension} differs from the model's {dimension}",
-                                      reason="DIMENSION_MISMATCH", field="collection.dimension")
+                                      reason=reasons.DIMENSION_MISMATCH, field="collection.dimension")
             spec.dimension = dimension
         if not 1 <= spec.dimension <= MAX_DIMENSION:
             raise InvalidArgument(f"collection.dimension must be 1..{MAX_DIMENSION} (or bind a model), "
-                                  f"got {spec.dimension}", reason="INVALID_DIMENSION", field="collection.dimension")
+                                  f"got {spec.dimension}", reason=reasons.INVALID_DIMENSION, field="collection.dimension")
         for i, path in enumerate(spec.indexed_fields):
             if not path or path.startswith("$") or ".." in path:
-                raise InvalidArgument(f"indexed field {path!r} is not a field path", reason="INVALID_FIELD",
+                raise InvalidArgument(f"indexed field {path!r} is not a field path", reason=reasons.INVALID_FIELD,
                                       field=f"collection.indexed_fields[{i}]")
         spec.index.kind = spec.index.kind or DEFAULT_INDEX_KIND
         spec.index_state = indexer_pb2.INDEX_STATE_EXACT
@@ -70,7 +71,7 @@ class Collections:
         if nodes < spec.shard_count:
             raise FailedPrecondition(
                 f"collection.shard_count is {spec.shard_count} but {nodes} shard nodes are registered",
-                reason="NOT_ENOUGH_SHARD_NODES", field="collection.shard_count",
+                reason=reasons.NOT_ENOUGH_SHARD_NODES, field="collection.shard_count",
                 metadata={"nodes": nodes, "shard_count": spec.shard_count},
             )
         key = self.layout.collection_key(collection_id)
@@ -78,12 +79,12 @@ class Collections:
         created = await asyncio.to_thread(self._put_if_absent, key, value)
         if not created:
             raise AlreadyExists(f"collection `collections/{collection_id}` already exists",
-                                reason="COLLECTION_EXISTS", field="collection_id")
+                                reason=reasons.COLLECTION_EXISTS, field="collection_id")
         await self.shards.wait_collection(collection_id, True, 5.0)
         if not await self.shards.wait_shards(collection_id, spec.shard_count, SHARD_WAIT_SECONDS):
             raise Unavailable(f"collection `collections/{collection_id}` was created but not all of its "
                               f"{spec.shard_count} shards came up within {SHARD_WAIT_SECONDS:.0f}s",
-                              reason="SHARDS_NOT_READY")
+                              reason=reasons.SHARDS_NOT_READY)
         return spec
 
     def _put_if_absent(self, key: str, value: bytes) -> bool:
@@ -114,7 +115,7 @@ class Collections:
         unknown = set(paths) - set(UPDATABLE)
         if not paths or unknown:
             raise InvalidArgument(f"update_mask must name some of {sorted(UPDATABLE)}; got {sorted(paths)}",
-                                  reason="INVALID_UPDATE_MASK", field="update_mask")
+                                  reason=reasons.INVALID_UPDATE_MASK, field="update_mask")
         config = self.shards.config(collection_id)
         spec = config.collection
         if "model" in paths and collection.model:
@@ -123,7 +124,7 @@ class Collections:
                 raise FailedPrecondition(
                     f"model {collection.model} gives {dimension}-d vectors, the collection holds {spec.dimension}-d "
                     "ones; re-embed the collection (ReembedCollection) to change models",
-                    reason="DIMENSION_MISMATCH", field="collection.model")
+                    reason=reasons.DIMENSION_MISMATCH, field="collection.model")
         for path in paths:
             if path == "indexed_fields":
                 del spec.indexed_fields[:]

@@ -10,6 +10,7 @@ from simmesh_proto.v1 import common_pb2, embedder_pb2
 from simmesh.kit import errors
 from simmesh.kit.errors import FailedPrecondition, SimmeshError
 from simmesh.kit.peers import EmbedderClient
+from simmesh.kit import reasons
 
 
 class Embedder:
@@ -20,7 +21,7 @@ class Embedder:
 
     def _configured(self, field: str = "") -> EmbedderClient:
         if self.client is None:
-            raise FailedPrecondition("no embedder is configured", reason="NO_EMBEDDER", field=field or None)
+            raise FailedPrecondition("no embedder is configured", reason=reasons.NO_EMBEDDER, field=field or None)
         return self.client
 
     async def embed(self, model: str, images: Sequence[common_pb2.Image],
@@ -47,7 +48,7 @@ def embedded_rows(reply: embedder_pb2.EmbedResponse, dimension: int, field: str 
     """The vectors of an Embed reply as rows, once they are of the collection's `dimension`."""
     if reply.vectors.dimension != dimension:
         raise FailedPrecondition(f"the model gives {reply.vectors.dimension}-d vectors, the collection holds "
-                                 f"{dimension}-d ones", reason="DIMENSION_MISMATCH", field=field)
+                                 f"{dimension}-d ones", reason=reasons.DIMENSION_MISMATCH, field=field)
     return np.frombuffer(reply.vectors.data, dtype="<f4").reshape(reply.vectors.count, dimension)
 
 

@@ -15,6 +15,7 @@ from simmesh_proto.v1 import common_pb2, indexer_pb2
 
 from simmesh.indexer.router.embedder import Embedder, embedded_rows, item_error
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument, SimmeshError
+from simmesh.kit import reasons
 
 MAX_BATCH = 10_000
 # Records an insert batch goes through between turns it gives the event loop, so that a large
@@ -43,7 +44,7 @@ def vector_data(vector: common_pb2.Vector, dimension: int, field: str) -> bytes:
     if vector.dimension != dimension or len(data) != dimension * 4:
         raise InvalidArgument(
             f"{field} has dimension {vector.dimension} ({len(data)} bytes); the collection's is {dimension}",
-            reason="DIMENSION_MISMATCH", field=field,
+            reason=reasons.DIMENSION_MISMATCH, field=field,
         )
     return data
 
@@ -60,10 +61,10 @@ def stack_rows(rows: Sequence[bytes], dimension: int) -> tuple[np.ndarray, list[
 def batch_ids(inputs: Sequence[indexer_pb2.RecordInput]) -> list[str]:
     """The ids of an insert batch ("" where to be generated), once the batch is checked."""
     if not inputs:
-        raise InvalidArgument("records must not be empty", reason="NO_RECORDS", field="records")
+        raise InvalidArgument("records must not be empty", reason=reasons.NO_RECORDS, field="records")
     if len(inputs) > MAX_BATCH:
         raise InvalidArgument(f"a batch holds at most {MAX_BATCH} records, got {len(inputs)}",
-                              reason="BATCH_TOO_LARGE", field="records")
+                              reason=reasons.BATCH_TOO_LARGE, field="records")
     ids = [item.id for item in inputs]
     given = [i for i in ids if i]
     if len(set(given)) != len(given):  # name the first repeat
@@ -72,7 +73,7 @@ def batch_ids(inputs: Sequence[indexer_pb2.RecordInput]) -> list[str]:
             if record_id:
                 if record_id in seen:
                     raise InvalidArgument(f"records[{i}].id {record_id!r} repeats records[{seen[record_id]}].id",
-                                          reason="DUPLICATE_ID", field=f"records[{i}].id")
+                                          reason=reasons.DUPLICATE_ID, field=f"records[{i}].id")
                 seen[record_id] = i
     return ids
 
@@ -83,15 +84,15 @@ def _source(item: indexer_pb2.RecordInput, i: int, spec: indexer_pb2.Collection)
         reserved = [k for k in item.metadata.fields if k.startswith("_")]
         if reserved:
             raise InvalidArgument(f"records[{i}].metadata field {reserved[0]!r}: names starting with '_' "
-                                  "are reserved", reason="RESERVED_FIELD", field=f"records[{i}].metadata")
+                                  "are reserved", reason=reasons.RESERVED_FIELD, field=f"records[{i}].metadata")
     if item.HasField("vector"):
         return "vector"
     if item.HasField("image"):
         if not spec.model:
             raise FailedPrecondition(f"records[{i}] has an image but the collection has no model",
-                                     reason="NO_MODEL", field=f"records[{i}].image")
+                                     reason=reasons.NO_MODEL, field=f"records[{i}].image")
         return "image"
-    raise InvalidArgument(f"records[{i}] needs a vector or an image", reason="NO_VECTOR_OR_IMAGE",
+    raise InvalidArgument(f"records[{i}] needs a vector or an image", reason=reasons.NO_VECTOR_OR_IMAGE,
                           field=f"records[{i}]")
 
 
@@ -128,7 +129,7 @@ async def prepare(config: shard_pb2.CollectionConfig, inputs: Sequence[indexer_p
     for row in bad:
         i = given[row]
         failures[i] = InvalidArgument(f"records[{i}].vector holds NaN or infinite values",
-                                      reason="INVALID_VECTOR", field=f"records[{i}].vector")
+                                      reason=reasons.INVALID_VECTOR, field=f"records[{i}].vector")
     if to_embed:
         reply = await embedder.embed(spec.model, [inputs[i].image for i in to_embed], timeout)
         embedded = embedded_rows(reply, dimension, "collection.model")

@@ -14,6 +14,7 @@ from simmesh.indexer.router.fanout import Fanout, packed_rows
 from simmesh.indexer.router.plans import RecordQuery
 from simmesh.indexer.shard_map import ShardMap
 from simmesh.kit.errors import InvalidArgument
+from simmesh.kit import reasons
 
 MAX_SAMPLE = 10_000
 
@@ -79,7 +80,7 @@ class Reads:
         """`count` records drawn at random (the same ones for the same non-zero `seed`), in id order."""
         config = self.shards.config(query.collection_id)
         if not 1 <= count <= MAX_SAMPLE:
-            raise InvalidArgument(f"count must be 1..{MAX_SAMPLE}, got {count}", reason="INVALID_COUNT",
+            raise InvalidArgument(f"count must be 1..{MAX_SAMPLE}, got {count}", reason=reasons.INVALID_COUNT,
                                   field="count")
 
         async def shard_sample(shard: int) -> shard_pb2.SampleResponse:

@@ -20,19 +20,20 @@ from simmesh.indexer.router.results import Answer, shard_hits
 from simmesh.indexer.shard_map import ShardMap
 from simmesh.indexer.vectors import SMALL_BATCH, Coarse
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument, NotFound
+from simmesh.kit import reasons
 
 
 def check_collection(plan: SearchPlan, spec: indexer_pb2.Collection) -> None:
     """The plan's options that need a field of the collection."""
     if plan.tag_weight and not spec.tags_field:
         raise FailedPrecondition("tag-weighted search needs the collection's tags_field",
-                                 reason="NO_TAGS_FIELD", field="tag_weight")
+                                 reason=reasons.NO_TAGS_FIELD, field="tag_weight")
     if plan.group_by_product and not spec.product_id_field:
-        raise FailedPrecondition("grouping needs the collection's product_id_field", reason="NO_PRODUCT_FIELD",
+        raise FailedPrecondition("grouping needs the collection's product_id_field", reason=reasons.NO_PRODUCT_FIELD,
                                  field="group_by_product")
     if plan.queries.images and not spec.model:
         raise FailedPrecondition("searching by image needs a collection bound to a model",
-                                 reason="NO_MODEL", field=f"queries[{plan.queries.images[0][0]}].image")
+                                 reason=reasons.NO_MODEL, field=f"queries[{plan.queries.images[0][0]}].image")
 
 
 class Search:
@@ -71,7 +72,7 @@ class Search:
                                       for i, v in queries.vectors], spec.dimension)
             if bad:
                 i = given[bad[0]]
-                raise InvalidArgument(f"queries[{i}].vector holds NaN or infinite values", reason="INVALID_VECTOR",
+                raise InvalidArgument(f"queries[{i}].vector holds NaN or infinite values", reason=reasons.INVALID_VECTOR,
                                       field=f"queries[{i}].vector")
             if len(given) == queries.count:
                 vectors = matrix
@@ -96,7 +97,7 @@ class Search:
         found, missing = await self.reads.get(plan.collection_id, list(by_id), True, timeout)
         if missing:
             raise NotFound(f"record {missing[0]!r} does not exist in `collections/{plan.collection_id}`",
-                           reason="RECORD_NOT_FOUND", field=f"queries[{by_id[missing[0]][0]}].record_id")
+                           reason=reasons.RECORD_NOT_FOUND, field=f"queries[{by_id[missing[0]][0]}].record_id")
         for record in found:
             for i in by_id[record.id]:
                 vectors[i] = np.frombuffer(record.vector.data, dtype="<f4")

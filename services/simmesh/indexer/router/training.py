@@ -19,6 +19,7 @@ from simmesh.indexer.vectors import IVF_KINDS, VectorIndex
 from simmesh.kit import wire
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument, Unavailable
 from simmesh.kit.operations import JobContext, OperationManager
+from simmesh.kit import reasons
 
 TRAIN_SAMPLE = 100_000
 
@@ -45,19 +46,19 @@ class Training:
             setattr(spec, descriptor.name, value)
         if spec.kind in (indexer_pb2.INDEX_KIND_UNSPECIFIED, indexer_pb2.INDEX_KIND_EXACT):
             raise InvalidArgument("index.kind must name an approximate index (IVF_FLAT, IVF_SQ8, IVF_PQ, HNSW)",
-                                  reason="INVALID_INDEX_KIND", field="index.kind")
+                                  reason=reasons.INVALID_INDEX_KIND, field="index.kind")
         if collection_id in self.training:
             raise FailedPrecondition(f"collection `collections/{collection_id}` is already training",
-                                     reason="ALREADY_TRAINING")
+                                     reason=reasons.ALREADY_TRAINING)
         stats = await self.collections.stats(collection_id, timeout)
         unavailable = [s.name for s in stats.shards if not s.available]
         if unavailable:
-            raise Unavailable(f"shard {unavailable[0]} is unavailable", reason="SHARD_UNAVAILABLE",
+            raise Unavailable(f"shard {unavailable[0]} is unavailable", reason=reasons.SHARD_UNAVAILABLE,
                               metadata={"shard": unavailable[0]})
         need = spec.min_train_vectors or self.min_train_vectors
         if stats.record_count < need:
             raise FailedPrecondition(f"need at least {need} vectors to train, have {stats.record_count}",
-                                     reason="NEED_MORE_SAMPLES",
+                                     reason=reasons.NEED_MORE_SAMPLES,
                                      metadata={"need": need, "have": stats.record_count})
         metadata = indexer_pb2.TrainIndexMetadata(collection=config.collection.name, stage="sampling",
                                                   vector_count=stats.record_count, kind=spec.kind)

@@ -22,6 +22,7 @@ from simmesh.indexer.router.write_streams import WriteStreams
 from simmesh.indexer.shard_map import ShardMap
 from simmesh.kit import errors, wire
 from simmesh.kit.errors import AlreadyExists, InvalidArgument, NotFound, SimmeshError
+from simmesh.kit import reasons
 
 # A batch's requests by shard, each with the positions in the batch of the records it holds.
 ShardWrites = dict[int, tuple[list[int], shard_pb2.WriteRequest]]
@@ -153,7 +154,7 @@ class Writes:
                 record_id = ids[i]
                 if record_id in existing:
                     failures[i] = AlreadyExists(f"record {record_id!r} already exists (set upsert to replace it)",
-                                                reason="RECORD_EXISTS", field=f"records[{i}].id")
+                                                reason=reasons.RECORD_EXISTS, field=f"records[{i}].id")
                 else:
                     stored[i] = record_id
             response.inserted_count += outcome.inserted_count
@@ -169,14 +170,14 @@ class Writes:
         parts = record.name.split("/")
         if len(parts) != 4 or parts[0] != "collections" or parts[2] != "records" or not parts[3]:
             raise InvalidArgument(f"record.name must be `collections/{{c}}/records/{{id}}`, got {record.name!r}",
-                                  reason="INVALID_RECORD_NAME", field="record.name")
+                                  reason=reasons.INVALID_RECORD_NAME, field="record.name")
         collection_id, record_id = parts[1], parts[3]
         if not paths and image is None:
-            raise InvalidArgument("update_mask is empty", reason="INVALID_UPDATE_MASK", field="update_mask")
+            raise InvalidArgument("update_mask is empty", reason=reasons.INVALID_UPDATE_MASK, field="update_mask")
         found, _ = await self.reads.get(collection_id, [record_id], True, timeout)
         if not found:
             raise NotFound(f"record {record_id!r} does not exist in `collections/{collection_id}`",
-                           reason="RECORD_NOT_FOUND", field="record.name")
+                           reason=reasons.RECORD_NOT_FOUND, field="record.name")
         current = found[0]
         update = _updated(current, record, paths)
         if image is not None:
@@ -199,7 +200,7 @@ class Writes:
         matching `filter`; how many were deleted and the ids not found."""
         config = self.shards.config(collection_id)
         if not ids and filter is None:
-            raise InvalidArgument("give ids or a filter", reason="NOTHING_TO_DELETE", field="ids")
+            raise InvalidArgument("give ids or a filter", reason=reasons.NOTHING_TO_DELETE, field="ids")
         if ids:
             calls = {s: shard_pb2.DeleteRequest(ids=wanted, filter=filter)
                      for s, wanted in by_shard(ids, config.collection.shard_count).items()}
@@ -229,6 +230,6 @@ def _updated(current: indexer_pb2.Record, record: indexer_pb2.Record, paths: Seq
             update.vector.CopyFrom(record.vector)
         else:
             raise InvalidArgument(f"update_mask path {path!r} is not one of metadata, metadata.<field>, url, "
-                                  "vector", reason="INVALID_UPDATE_MASK", field="update_mask")
+                                  "vector", reason=reasons.INVALID_UPDATE_MASK, field="update_mask")
     update.metadata.CopyFrom(wire.dict_to_struct(metadata))
     return update

@@ -13,18 +13,19 @@ from typing import Any, ClassVar, TypeVar
 
 import grpc
 
+from simmesh.kit.reasons import Reason
 from simmesh.kit.errors import STATUS_DETAILS_KEY, SimmeshError, Unavailable, from_rpc_error
 
 Reply = TypeVar("Reply")
 UnaryMethod = Callable[..., Awaitable[Reply]]
 
 
-def translate(error: grpc.aio.AioRpcError, peer: str, address: str) -> SimmeshError:
+def translate(error: grpc.aio.AioRpcError, peer: str, address: str, unavailable: Reason) -> SimmeshError:
     """The peer's own error, or Unavailable naming the peer when the call never reached it."""
     carries_status = any(key == STATUS_DETAILS_KEY for key, _ in (error.trailing_metadata() or ()))
     if not carries_status and error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         return Unavailable(f"the {peer} at {address} did not answer: {error.details() or error.code().name}",
-                           reason=f"{peer.upper()}_UNAVAILABLE", metadata={"address": address})
+                           reason=unavailable, metadata={"address": address})
     return from_rpc_error(error)
 
 
@@ -35,6 +36,7 @@ class PeerClient:
     """
 
     PEER: ClassVar[str]
+    UNAVAILABLE: ClassVar[Reason]
 
     def __init__(self, channel: grpc.aio.Channel, address: str, *, default_timeout: float | None = None) -> None:
         self.channel = channel
@@ -42,7 +44,7 @@ class PeerClient:
         self.default_timeout = default_timeout
 
     def error(self, error: grpc.aio.AioRpcError) -> SimmeshError:
-        return translate(error, self.PEER, self.address)
+        return translate(error, self.PEER, self.address, self.UNAVAILABLE)
 
     def timeout(self, timeout: float | None) -> float | None:
         return self.default_timeout if timeout is None else timeout

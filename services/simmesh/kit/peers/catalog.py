@@ -5,6 +5,7 @@ from __future__ import annotations
 import grpc
 from simmesh_proto.v1 import catalog_pb2, catalog_pb2_grpc
 
+from simmesh.kit import reasons
 from simmesh.kit.peers.calls import PeerClient
 
 
@@ -12,6 +13,7 @@ class CatalogClient(PeerClient):
     """`simmesh.v1.CatalogService`, the reads of tasks (`tasks/{task}`) and versions (`tasks/{task}/versions/{n}`)."""
 
     PEER = "catalog"
+    UNAVAILABLE = reasons.CATALOG_UNAVAILABLE
 
     def __init__(self, channel: grpc.aio.Channel, address: str, *, default_timeout: float | None = None) -> None:
         super().__init__(channel, address, default_timeout=default_timeout)

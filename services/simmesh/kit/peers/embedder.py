@@ -8,6 +8,7 @@ import grpc
 from google.protobuf import field_mask_pb2
 from simmesh_proto.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc
 
+from simmesh.kit import reasons
 from simmesh.kit.peers.calls import PeerClient
 
 # Bytes per ImportModel chunk.
@@ -20,6 +21,7 @@ class EmbedderClient(PeerClient):
     """`simmesh.v1.EmbedderService`. Models are named `models/{model}`, versions `models/{model}/versions/{v}`."""
 
     PEER = "embedder"
+    UNAVAILABLE = reasons.EMBEDDER_UNAVAILABLE
 
     def __init__(self, channel: grpc.aio.Channel, address: str, *, default_timeout: float | None = None) -> None:
         super().__init__(channel, address, default_timeout=default_timeout)

@@ -9,6 +9,7 @@ from google.longrunning import operations_pb2_grpc, operations_proto_pb2
 from google.protobuf import struct_pb2
 from simmesh_proto.v1 import indexer_pb2, indexer_pb2_grpc
 
+from simmesh.kit import reasons
 from simmesh.kit.peers.calls import PeerClient
 
 
@@ -17,6 +18,7 @@ class IndexerClient(PeerClient):
     `collections/{collection}`."""
 
     PEER = "indexer"
+    UNAVAILABLE = reasons.INDEXER_UNAVAILABLE
 
     def __init__(self, channel: grpc.aio.Channel, address: str, *, default_timeout: float | None = None) -> None:
         super().__init__(channel, address, default_timeout=default_timeout)
