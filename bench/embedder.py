@@ -49,10 +49,19 @@ MOBILENET = SHARED / "models" / "mobilenet_v2" / "mobilenet_v2_1.0_224_float.onn
 def mobilenet_manifest() -> embedder_pb2.ModelManifest:
     """MobileNetV2 as ../shared/models/PROVENANCE.md describes its input: RGB, pixel / 127.5 - 1."""
     return embedder_pb2.ModelManifest(
-        input_name="input", output_name="embedding", input_width=224, input_height=224,
-        layout=embedder_pb2.TENSOR_LAYOUT_NCHW, color_order=embedder_pb2.COLOR_ORDER_RGB,
-        resize_policy=embedder_pb2.RESIZE_POLICY_SHORTER_SIDE_CENTER_CROP, resize_shorter_side=256,
-        scale=1 / 127.5, mean=[1.0, 1.0, 1.0], std=[1.0, 1.0, 1.0], dimension=1280, normalize=True,
+        input_name="input",
+        output_name="embedding",
+        input_width=224,
+        input_height=224,
+        layout=embedder_pb2.TENSOR_LAYOUT_NCHW,
+        color_order=embedder_pb2.COLOR_ORDER_RGB,
+        resize_policy=embedder_pb2.RESIZE_POLICY_SHORTER_SIDE_CENTER_CROP,
+        resize_shorter_side=256,
+        scale=1 / 127.5,
+        mean=[1.0, 1.0, 1.0],
+        std=[1.0, 1.0, 1.0],
+        dimension=1280,
+        normalize=True,
         family="mobilenet_v2",
     )
 
@@ -65,7 +74,7 @@ def models() -> dict[str, tuple[bytes, embedder_pb2.ModelManifest]]:
 
 
 def batches(images: list[bytes], size: int) -> list[list[bytes]]:
-    return [images[i:i + size] for i in range(0, len(images), size)]
+    return [images[i : i + size] for i in range(0, len(images), size)]
 
 
 def in_process(onnx: bytes, manifest, images: list[bytes], batch: int) -> float:
@@ -76,6 +85,7 @@ def in_process(onnx: bytes, manifest, images: list[bytes], batch: int) -> float:
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(onnx, options, providers=["CPUExecutionProvider"])
     with concurrent.futures.ThreadPoolExecutor(max(2, (os.cpu_count() or 2) * 2)) as pool:
+
         def run(chunk: list[bytes]) -> None:
             decoded = list(pool.map(decode, chunk))
             x = preprocess(decoded, manifest)
@@ -90,11 +100,14 @@ def in_process(onnx: bytes, manifest, images: list[bytes], batch: int) -> float:
 
 def through_service(address: str, model: str, images: list[bytes], batch: int, in_flight: int = 2) -> float:
     """Images/s for Embed calls over gRPC, `in_flight` batches at a time."""
-    with grpc.insecure_channel(address, options=[("grpc.max_receive_message_length", 1 << 26),
-                                                 ("grpc.max_send_message_length", 1 << 26)]) as channel:
+    with grpc.insecure_channel(
+        address, options=[("grpc.max_receive_message_length", 1 << 26), ("grpc.max_send_message_length", 1 << 26)]
+    ) as channel:
         stub = embedder_pb2_grpc.EmbedderServiceStub(channel)
-        requests = [embedder_pb2.EmbedRequest(model=model, images=[common_pb2.Image(content=b) for b in chunk])
-                    for chunk in batches(images, batch)]
+        requests = [
+            embedder_pb2.EmbedRequest(model=model, images=[common_pb2.Image(content=b) for b in chunk])
+            for chunk in batches(images, batch)
+        ]
         stub.Embed(requests[0], timeout=300)  # warm-up (and first load into the runtime)
         lock, position = threading.Lock(), iter(requests)
 
@@ -119,9 +132,19 @@ def through_service(address: str, model: str, images: list[bytes], batch: int, i
 
 def start_embedder(root: Path, env: dict[str, str]) -> tuple[ManagedProcess, str]:
     port = free_port()
-    proc = ManagedProcess("embedder", [sys.executable, "-m", "simmesh.embedder"], log_path=root / "embedder.log",
-                          env={**os.environ, "SIMMESH_HOST": "127.0.0.1", "SIMMESH_PORT": str(port),
-                               "SIMMESH_DATA_DIR": str(root / "data"), "SIMMESH_LOG_LEVEL": "WARNING", **env})
+    proc = ManagedProcess(
+        "embedder",
+        [sys.executable, "-m", "simmesh.embedder"],
+        log_path=root / "embedder.log",
+        env={
+            **os.environ,
+            "SIMMESH_HOST": "127.0.0.1",
+            "SIMMESH_PORT": str(port),
+            "SIMMESH_DATA_DIR": str(root / "data"),
+            "SIMMESH_LOG_LEVEL": "WARNING",
+            **env,
+        },
+    )
     address = f"127.0.0.1:{port}"
     proc.start(lambda: serving(address, timeout=0.5), timeout=180)
     return proc, address
@@ -132,10 +155,13 @@ def import_model(address: str, model_id: str, onnx: bytes, manifest) -> None:
         stub = embedder_pb2_grpc.EmbedderServiceStub(channel)
 
         def parts():
-            yield embedder_pb2.ImportModelRequest(header=embedder_pb2.ImportModelRequest.Header(
-                model_id=model_id, manifest=manifest, size_bytes=len(onnx)))
+            yield embedder_pb2.ImportModelRequest(
+                header=embedder_pb2.ImportModelRequest.Header(
+                    model_id=model_id, manifest=manifest, size_bytes=len(onnx)
+                )
+            )
             for start in range(0, len(onnx), 1 << 20):
-                yield embedder_pb2.ImportModelRequest(chunk=onnx[start:start + (1 << 20)])
+                yield embedder_pb2.ImportModelRequest(chunk=onnx[start : start + (1 << 20)])
 
         stub.ImportModel(parts(), timeout=300)
 
@@ -159,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     if not SAMPLE.exists():
         print(f"skipped: the ImageNet sample is not at {SAMPLE}")
         return 0
-    images = [p.read_bytes() for p in sorted(SAMPLE.glob("*.JPEG"))[:args.images]]
+    images = [p.read_bytes() for p in sorted(SAMPLE.glob("*.JPEG"))[: args.images]]
     chosen = models()
     local = {name: 0.0 for name in chosen}
     service = {name: 0.0 for name in chosen}
@@ -177,38 +203,59 @@ def main(argv: list[str] | None = None) -> int:
                 processes.append(s3)
                 store = S3BlobStore(s3.endpoint, "bench-models", "", s3.access_key, s3.secret_key, s3.region)
                 prepare_repository(store, "triton")
-                server = TritonServer(f"s3://{s3.endpoint}/bench-models/triton", root / "logs", s3_credentials={
-                    "AWS_ACCESS_KEY_ID": s3.access_key, "AWS_SECRET_ACCESS_KEY": s3.secret_key,
-                    "AWS_DEFAULT_REGION": s3.region})
+                server = TritonServer(
+                    f"s3://{s3.endpoint}/bench-models/triton",
+                    root / "logs",
+                    s3_credentials={
+                        "AWS_ACCESS_KEY_ID": s3.access_key,
+                        "AWS_SECRET_ACCESS_KEY": s3.secret_key,
+                        "AWS_DEFAULT_REGION": s3.region,
+                    },
+                )
                 processes.append(server)
                 server.start(timeout=90)
-                triton_proc, triton_address = start_runtime(root / "triton", {
-                    "SIMMESH_RUNTIME": "triton", "SIMMESH_TRITON_URL": server.grpc_url,
-                    "SIMMESH_BLOB_URL": "s3://bench-models", "SIMMESH_S3_ENDPOINT": s3.endpoint,
-                    "SIMMESH_S3_ACCESS_KEY": s3.access_key, "SIMMESH_S3_SECRET_KEY": s3.secret_key,
-                }, chosen)
+                triton_proc, triton_address = start_runtime(
+                    root / "triton",
+                    {
+                        "SIMMESH_RUNTIME": "triton",
+                        "SIMMESH_TRITON_URL": server.grpc_url,
+                        "SIMMESH_BLOB_URL": "s3://bench-models",
+                        "SIMMESH_S3_ENDPOINT": s3.endpoint,
+                        "SIMMESH_S3_ACCESS_KEY": s3.access_key,
+                        "SIMMESH_S3_SECRET_KEY": s3.secret_key,
+                    },
+                    chosen,
+                )
                 processes.append(triton_proc)
                 triton = {name: 0.0 for name in chosen}
             for _ in range(args.rounds):
                 for name, (onnx, manifest) in chosen.items():
                     local[name] = max(local[name], in_process(onnx, manifest, images, args.batch))
-                    service[name] = max(service[name], through_service(ort_address, f"models/{name}", images,
-                                                                       args.batch))
+                    service[name] = max(
+                        service[name], through_service(ort_address, f"models/{name}", images, args.batch)
+                    )
                     if triton_address:
-                        triton[name] = max(triton[name], through_service(triton_address, f"models/{name}", images,
-                                                                         args.batch))
+                        triton[name] = max(
+                            triton[name], through_service(triton_address, f"models/{name}", images, args.batch)
+                        )
         finally:
             for proc in reversed(processes):
                 proc.stop()
-    print(f"\nEmbedding {len(images)} ImageNet-sample JPEGs (decode + preprocess + inference), batch {args.batch}, "
-          f"{os.cpu_count()} cores\n")
-    print("| model | in-process ONNX Runtime (img/s) | embedder over gRPC (img/s) | ratio | "
-          "embedder via Triton (img/s) | ratio |")
+    print(
+        f"\nEmbedding {len(images)} ImageNet-sample JPEGs (decode + preprocess + inference), batch {args.batch}, "
+        f"{os.cpu_count()} cores\n"
+    )
+    print(
+        "| model | in-process ONNX Runtime (img/s) | embedder over gRPC (img/s) | ratio | "
+        "embedder via Triton (img/s) | ratio |"
+    )
     print("|---|---|---|---|---|---|")
     for name in chosen:
         t = triton.get(name)
-        print(f"| {name} | {local[name]:.1f} | {service[name]:.1f} | {service[name] / local[name]:.2f} | "
-              + (f"{t:.1f} | {t / local[name]:.2f} |" if t else f"n/a | ({reason}) |"))
+        print(
+            f"| {name} | {local[name]:.1f} | {service[name]:.1f} | {service[name] / local[name]:.2f} | "
+            + (f"{t:.1f} | {t / local[name]:.2f} |" if t else f"n/a | ({reason}) |")
+        )
     return 0
 
 

@@ -73,7 +73,7 @@ def in_process(data: np.ndarray, warm: int, nlist: int, nprobe: int) -> tuple[fa
     index.add(data[:warm])
     started = time.perf_counter()
     for start in range(warm, len(data), 10_000):
-        index.add(data[start:start + 10_000])
+        index.add(data[start : start + 10_000])
     add_rate = (len(data) - warm) / (time.perf_counter() - started)
     index.nprobe = nprobe
     return index, add_rate
@@ -94,16 +94,32 @@ def served_collection(root: Path, data: np.ndarray, warm: int, nlist: int, nprob
         cluster.start()
         with grpc.insecure_channel(cluster.router_address, options=OPTIONS) as channel:
             stub = indexer_pb2_grpc.IndexerServiceStub(channel)
-            stub.CreateCollection(indexer_pb2.CreateCollectionRequest(collection_id="bench", collection=(
-                indexer_pb2.Collection(dimension=data.shape[1], shard_count=shards,
-                                       index=indexer_pb2.IndexSpec(kind=indexer_pb2.INDEX_KIND_IVF_FLAT, nlist=nlist,
-                                                                   nprobe=nprobe)))))
+            stub.CreateCollection(
+                indexer_pb2.CreateCollectionRequest(
+                    collection_id="bench",
+                    collection=(
+                        indexer_pb2.Collection(
+                            dimension=data.shape[1],
+                            shard_count=shards,
+                            index=indexer_pb2.IndexSpec(
+                                kind=indexer_pb2.INDEX_KIND_IVF_FLAT, nlist=nlist, nprobe=nprobe
+                            ),
+                        )
+                    ),
+                )
+            )
 
             def batches(start: int, stop: int) -> list[indexer_pb2.InsertRecordsRequest]:
-                return [indexer_pb2.InsertRecordsRequest(collection="collections/bench", records=[
-                    indexer_pb2.RecordInput(id=str(i), vector=vector(data[i]))
-                    for i in range(at, min(stop, at + 5000))])
-                    for at in range(start, stop, 5000)]
+                return [
+                    indexer_pb2.InsertRecordsRequest(
+                        collection="collections/bench",
+                        records=[
+                            indexer_pb2.RecordInput(id=str(i), vector=vector(data[i]))
+                            for i in range(at, min(stop, at + 5000))
+                        ],
+                    )
+                    for at in range(start, stop, 5000)
+                ]
 
             def insert(requests: list[indexer_pb2.InsertRecordsRequest]) -> None:
                 # As the SDK and `simctl insert` do: batches on one StreamInsertRecords call.
@@ -113,8 +129,13 @@ def served_collection(root: Path, data: np.ndarray, warm: int, nlist: int, nprob
 
             insert(batches(0, warm))
             operation = stub.TrainIndex(indexer_pb2.TrainIndexRequest(collection="collections/bench"))
-            wait_operation(operations_pb2_grpc.OperationsStub(channel), operation,
-                           response_type=indexer_pb2.Collection, timeout=1800, poll_interval=1.0)
+            wait_operation(
+                operations_pb2_grpc.OperationsStub(channel),
+                operation,
+                response_type=indexer_pb2.Collection,
+                timeout=1800,
+                poll_interval=1.0,
+            )
             # The requests are built before the clock starts, as the in-process side's array is;
             # their serialisation and transfer are timed.
             requests = batches(warm, len(data))
@@ -129,16 +150,25 @@ def served_collection(root: Path, data: np.ndarray, warm: int, nlist: int, nprob
         etcd.stop()
 
 
-def compare_searches(local: faiss.Index, channel: grpc.Channel, queries: np.ndarray, nprobe: int, rounds: int,
-                     singles: int):
+def compare_searches(
+    local: faiss.Index, channel: grpc.Channel, queries: np.ndarray, nprobe: int, rounds: int, singles: int
+):
     """Batch and single-query searches on both sides, alternating one with the other so that both
     see the machine in the same state: the median batch time of each, the p50 of single queries
     and of a bare call to the router (a health check: the gRPC round trip with no work behind
     it, the floor under a served single query), with both sides' batch answers."""
-    batch = indexer_pb2.SearchRequest(collection="collections/bench", k=10, nprobe=nprobe,
-                                      queries=[indexer_pb2.Query(vector=vector(q)) for q in queries])
-    ones = [indexer_pb2.SearchRequest(collection="collections/bench", k=10, nprobe=nprobe,
-                                      queries=[indexer_pb2.Query(vector=vector(q))]) for q in queries[:singles]]
+    batch = indexer_pb2.SearchRequest(
+        collection="collections/bench",
+        k=10,
+        nprobe=nprobe,
+        queries=[indexer_pb2.Query(vector=vector(q)) for q in queries],
+    )
+    ones = [
+        indexer_pb2.SearchRequest(
+            collection="collections/bench", k=10, nprobe=nprobe, queries=[indexer_pb2.Query(vector=vector(q))]
+        )
+        for q in queries[:singles]
+    ]
     stub = indexer_pb2_grpc.IndexerServiceStub(channel)
     health = health_pb2_grpc.HealthStub(channel).Check
     stub.Search(batch, timeout=300)  # warm-up: the router takes the quantiser from a shard
@@ -155,12 +185,12 @@ def compare_searches(local: faiss.Index, channel: grpc.Channel, queries: np.ndar
     # search, and on a small machine spinning threads of one side would slow the other's query.
     local_single, served_single, bare = [], [], []
     for at in range(0, singles, SINGLES_BLOCK):
-        for q in queries[at:at + SINGLES_BLOCK]:
+        for q in queries[at : at + SINGLES_BLOCK]:
             started = time.perf_counter()
             local.search(q[None, :], 10)
             local_single.append(time.perf_counter() - started)
         time.sleep(0.05)
-        for one in ones[at:at + SINGLES_BLOCK]:
+        for one in ones[at : at + SINGLES_BLOCK]:
             started = time.perf_counter()
             stub.Search(one, timeout=30)
             served_single.append(time.perf_counter() - started)
@@ -169,10 +199,11 @@ def compare_searches(local: faiss.Index, channel: grpc.Channel, queries: np.ndar
             health(health_pb2.HealthCheckRequest(), timeout=30)
             bare.append(time.perf_counter() - started)
     served_ids = [[int(h.id) for h in r.hits] for r in reply.results]
-    return ((len(queries) / float(np.median(local_batch)), len(queries) / float(np.median(served_batch))),
-            (float(np.median(local_single)) * 1000, float(np.median(served_single)) * 1000,
-             float(np.median(bare)) * 1000),
-            (local_ids.tolist(), served_ids))
+    return (
+        (len(queries) / float(np.median(local_batch)), len(queries) / float(np.median(served_batch))),
+        (float(np.median(local_single)) * 1000, float(np.median(served_single)) * 1000, float(np.median(bare)) * 1000),
+        (local_ids.tolist(), served_ids),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -194,23 +225,33 @@ def main(argv: list[str] | None = None) -> int:
     _, truth = exact.search(queries, 10)
     del exact
     local, local_add = in_process(data, args.warm, nlist, args.nprobe)
-    with tempfile.TemporaryDirectory() as tmp, \
-            served_collection(Path(tmp), data, args.warm, nlist, args.nprobe, args.shards) as (channel, served_add):
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        served_collection(Path(tmp), data, args.warm, nlist, args.nprobe, args.shards) as (channel, served_add),
+    ):
         (local_qps, served_qps), (local_ms, served_ms, bare_ms), (local_ids, served_ids) = compare_searches(
-            local, channel, queries, args.nprobe, args.rounds, args.singles)
+            local, channel, queries, args.nprobe, args.rounds, args.singles
+        )
     local_recall, served_recall = recall(local_ids, truth), recall(served_ids, truth)
-    print(f"\n{args.n:,} x {args.dim}-d clustered vectors, IVF-Flat nlist {nlist} nprobe {args.nprobe}, "
-          f"{args.shards} shards, {os.cpu_count()} cores; searches alternate between the two sides "
-          f"({args.rounds} batches, {args.singles} single queries each)\n")
+    print(
+        f"\n{args.n:,} x {args.dim}-d clustered vectors, IVF-Flat nlist {nlist} nprobe {args.nprobe}, "
+        f"{args.shards} shards, {os.cpu_count()} cores; searches alternate between the two sides "
+        f"({args.rounds} batches, {args.singles} single queries each)\n"
+    )
     print("| what | in-process FAISS | through simmesh | ratio / difference |")
     print("|---|---|---|---|")
-    print(f"| insert after training (vectors/s) | {local_add:,.0f} | {served_add:,.0f} | "
-          f"{served_add / local_add:.2f} |")
-    print(f"| search, batch of {args.queries} (queries/s, median) | {local_qps:,.0f} | {served_qps:,.0f} | "
-          f"{served_qps / local_qps:.2f} |")
+    print(
+        f"| insert after training (vectors/s) | {local_add:,.0f} | {served_add:,.0f} | {served_add / local_add:.2f} |"
+    )
+    print(
+        f"| search, batch of {args.queries} (queries/s, median) | {local_qps:,.0f} | {served_qps:,.0f} | "
+        f"{served_qps / local_qps:.2f} |"
+    )
     print(f"| single query p50 (ms) | {local_ms:.3f} | {served_ms:.3f} | +{served_ms - local_ms:.3f} ms |")
-    print(f"| bare gRPC call to the router (health check) p50 (ms) | - | {bare_ms:.3f} | "
-          f"single query less this: +{served_ms - bare_ms - local_ms:.3f} ms |")
+    print(
+        f"| bare gRPC call to the router (health check) p50 (ms) | - | {bare_ms:.3f} | "
+        f"single query less this: +{served_ms - bare_ms - local_ms:.3f} ms |"
+    )
     print(f"| recall@10 vs exact | {local_recall:.3f} | {served_recall:.3f} | {served_recall - local_recall:+.3f} |")
     return 0
 

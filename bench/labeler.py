@@ -67,20 +67,38 @@ class Stack:
         self.embedder = self._start("embedder", ["simmesh.embedder"], {})
         shard_env = {"SIMMESH_ETCD_ENDPOINTS": self.etcd.endpoint}
         for ordinal in range(2):
-            self._start(f"shard-{ordinal}", ["simmesh.indexer", "shard"],
-                        {**shard_env, "SIMMESH_SHARD_ORDINAL": str(ordinal)})
-        self.router = self._start("router", ["simmesh.indexer", "router"],
-                                  {**shard_env, "SIMMESH_EMBEDDER_ADDR": self.embedder})
-        self.labeler = self._start("labeler", ["simmesh.labeler"], {
-            "SIMMESH_EMBEDDER_ADDR": self.embedder, "SIMMESH_INDEXER_ADDR": self.router,
-            "SIMMESH_COLLECTION_SHARDS": "2"})
+            self._start(
+                f"shard-{ordinal}", ["simmesh.indexer", "shard"], {**shard_env, "SIMMESH_SHARD_ORDINAL": str(ordinal)}
+            )
+        self.router = self._start(
+            "router", ["simmesh.indexer", "router"], {**shard_env, "SIMMESH_EMBEDDER_ADDR": self.embedder}
+        )
+        self.labeler = self._start(
+            "labeler",
+            ["simmesh.labeler"],
+            {
+                "SIMMESH_EMBEDDER_ADDR": self.embedder,
+                "SIMMESH_INDEXER_ADDR": self.router,
+                "SIMMESH_COLLECTION_SHARDS": "2",
+            },
+        )
 
     def _start(self, name: str, module: list[str], env: dict[str, str]) -> str:
         port = free_port()
         address = f"127.0.0.1:{port}"
-        proc = ManagedProcess(name, [sys.executable, "-m", *module], log_path=self.root / "logs" / f"{name}.log",
-                              env={**os.environ, "SIMMESH_HOST": "127.0.0.1", "SIMMESH_PORT": str(port),
-                                   "SIMMESH_DATA_DIR": str(self.root / name), "SIMMESH_LOG_LEVEL": "WARNING", **env})
+        proc = ManagedProcess(
+            name,
+            [sys.executable, "-m", *module],
+            log_path=self.root / "logs" / f"{name}.log",
+            env={
+                **os.environ,
+                "SIMMESH_HOST": "127.0.0.1",
+                "SIMMESH_PORT": str(port),
+                "SIMMESH_DATA_DIR": str(self.root / name),
+                "SIMMESH_LOG_LEVEL": "WARNING",
+                **env,
+            },
+        )
         proc.start(lambda: serving(address, timeout=0.5), timeout=180)
         self.procs.append(proc)
         return address
@@ -119,8 +137,10 @@ def main(argv: list[str] | None = None) -> int:
             rows = measure(stack, labeled, batch, truth, args)
         finally:
             stack.stop()
-    print(f"\nSuggesting labels for a batch of {args.images} PNGs (64x64, model `color`, k={args.k}, "
-          f"{args.labeled} labeled images, 2 shards), {os.cpu_count()} cores, median of {args.repeat}\n")
+    print(
+        f"\nSuggesting labels for a batch of {args.images} PNGs (64x64, model `color`, k={args.k}, "
+        f"{args.labeled} labeled images, 2 shards), {os.cpu_count()} cores, median of {args.repeat}\n"
+    )
     print("| path | calls | seconds | images/s | ratio |")
     print("|---|---|---|---|---|")
     direct = rows[1][2]
@@ -130,27 +150,40 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def measure(stack: Stack, labeled, batch: list[bytes], truth: list[str], args) -> list[tuple[str, str, float]]:
-    with grpc.insecure_channel(stack.labeler, options=OPTIONS) as lc, \
-            grpc.insecure_channel(stack.embedder, options=OPTIONS) as ec, \
-            grpc.insecure_channel(stack.router, options=OPTIONS) as rc:
+    with (
+        grpc.insecure_channel(stack.labeler, options=OPTIONS) as lc,
+        grpc.insecure_channel(stack.embedder, options=OPTIONS) as ec,
+        grpc.insecure_channel(stack.router, options=OPTIONS) as rc,
+    ):
         labeler = labeler_pb2_grpc.LabelerServiceStub(lc)
         embedder = embedder_pb2_grpc.EmbedderServiceStub(ec)
         router = indexer_pb2_grpc.IndexerServiceStub(rc)
-        project = labeler.CreateProject(labeler_pb2.CreateProjectRequest(
-            project_id="bench", project=labeler_pb2.Project(model="models/color")), timeout=120)
-        added = labeler.AddImages(labeler_pb2.AddImagesRequest(project="projects/bench", images=[
-            labeler_pb2.ImageInput(id=i, image=common_pb2.Image(content=data), labels=[label])
-            for i, data, label in labeled]), timeout=300)
+        project = labeler.CreateProject(
+            labeler_pb2.CreateProjectRequest(project_id="bench", project=labeler_pb2.Project(model="models/color")),
+            timeout=120,
+        )
+        added = labeler.AddImages(
+            labeler_pb2.AddImagesRequest(
+                project="projects/bench",
+                images=[
+                    labeler_pb2.ImageInput(id=i, image=common_pb2.Image(content=data), labels=[label])
+                    for i, data, label in labeled
+                ],
+            ),
+            timeout=300,
+        )
         assert not added.errors, added.errors[0]
         images = [common_pb2.Image(content=data) for data in batch]
         request = labeler_pb2.SuggestLabelsRequest(
-            project="projects/bench", items=[labeler_pb2.SuggestItem(image=i) for i in images],
-            params=labeler_pb2.SuggestParams(k=args.k, threshold=30.0, use_first=True))
+            project="projects/bench",
+            items=[labeler_pb2.SuggestItem(image=i) for i in images],
+            params=labeler_pb2.SuggestParams(k=args.k, threshold=30.0, use_first=True),
+        )
         reply = labeler.SuggestLabels(request, timeout=300)
         correct = sum(s.labels and s.labels[0].label == truth[s.index] for s in reply.suggestions)
         print(f"suggestions correct: {correct} of {len(batch)}", file=sys.stderr)
 
-        chunks = [images[i:i + 512] for i in range(0, len(images), 512)]
+        chunks = [images[i : i + 512] for i in range(0, len(images), 512)]
         voters = struct_pb2.Struct()
         voters.update({"state": {"$in": ["labeled", "suggested"]}})
 
@@ -160,18 +193,30 @@ def measure(stack: Stack, labeled, batch: list[bytes], truth: list[str], args) -
                 replies = [embedder.Embed(requests[0], timeout=300)]
             else:
                 replies = list(embedder.StreamEmbed(iter(requests), timeout=300))
-            vectors = np.concatenate([np.frombuffer(r.vectors.data, "<f4").reshape(r.vectors.count, -1)
-                                      for r in replies])
-            router.Search(indexer_pb2.SearchRequest(
-                collection=project.collection, k=args.k, filter=voters, include_metadata=True,
-                queries=[indexer_pb2.Query(vector=common_pb2.Vector(dimension=vectors.shape[1], data=row.tobytes()))
-                         for row in vectors]), timeout=300)
+            vectors = np.concatenate(
+                [np.frombuffer(r.vectors.data, "<f4").reshape(r.vectors.count, -1) for r in replies]
+            )
+            router.Search(
+                indexer_pb2.SearchRequest(
+                    collection=project.collection,
+                    k=args.k,
+                    filter=voters,
+                    include_metadata=True,
+                    queries=[
+                        indexer_pb2.Query(vector=common_pb2.Vector(dimension=vectors.shape[1], data=row.tobytes()))
+                        for row in vectors
+                    ],
+                ),
+                timeout=300,
+            )
 
         through = timed(lambda: labeler.SuggestLabels(request, timeout=300), args.repeat)
         plain = timed(direct, args.repeat)
         embed_calls = "StreamEmbed (2 messages)" if len(chunks) > 1 else "Embed"
-        return [("SuggestLabels through the labeler", "1 SuggestLabels", through),
-                ("the same Embed + Search calls, direct", f"{embed_calls} + 1 Search", plain)]
+        return [
+            ("SuggestLabels through the labeler", "1 SuggestLabels", through),
+            ("the same Embed + Search calls, direct", f"{embed_calls} + 1 Search", plain),
+        ]
 
 
 if __name__ == "__main__":

@@ -90,8 +90,13 @@ def training_set(alphabets: Alphabets, held_out: str) -> tuple[TrainingSet, list
                     held.append(len(images))
                 images.append(drawing)
                 image_groups.append(group)
-    return TrainingSet(images=images, image_groups=image_groups, group_parents=group_parents,
-                       test_groups={names.index(held_out)}, group_names=group_names), held
+    return TrainingSet(
+        images=images,
+        image_groups=image_groups,
+        group_parents=group_parents,
+        test_groups={names.index(held_out)},
+        group_names=group_names,
+    ), held
 
 
 def embed_onnx(model: TrainedModel, pictures: list[Image.Image], batch: int = 256) -> np.ndarray:
@@ -100,28 +105,49 @@ def embed_onnx(model: TrainedModel, pictures: list[Image.Image], batch: int = 25
     options.intra_op_num_threads = 2
     session = ort.InferenceSession(model.onnx, options, providers=["CPUExecutionProvider"])
     m = model.manifest
-    return np.concatenate([
-        session.run([m.output_name], {m.input_name: preprocess(pictures[i:i + batch], m)})[0]
-        for i in range(0, len(pictures), batch)
-    ])
+    return np.concatenate(
+        [
+            session.run([m.output_name], {m.input_name: preprocess(pictures[i : i + batch], m)})[0]
+            for i in range(0, len(pictures), batch)
+        ]
+    )
 
 
 def raw_pixels(pictures: list[Image.Image], size: int = BASELINE_SIZE) -> np.ndarray:
     """Ink intensity (1 - gray / 255) at `size` x `size`, L2-normalised: the pixel baseline."""
-    rows = np.stack([1.0 - np.asarray(p.convert("L").resize((size, size), Image.Resampling.BILINEAR),
-                                      dtype=np.float32).reshape(-1) / 255.0 for p in pictures])
+    rows = np.stack(
+        [
+            1.0
+            - np.asarray(p.convert("L").resize((size, size), Image.Resampling.BILINEAR), dtype=np.float32).reshape(-1)
+            / 255.0
+            for p in pictures
+        ]
+    )
     return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
 
 
 def config(epochs: int, input_size: int, seed: int, parent_weight: float) -> catalog_pb2.TrainingConfig:
     return catalog_pb2.TrainingConfig(
-        backbone=catalog_pb2.BACKBONE_COMPACT_CNN, epochs=epochs, input_size=input_size, batch_size=128,
-        embedding_dimension=128, parent_weight=parent_weight, augment=True, seed=seed,
+        backbone=catalog_pb2.BACKBONE_COMPACT_CNN,
+        epochs=epochs,
+        input_size=input_size,
+        batch_size=128,
+        embedding_dimension=128,
+        parent_weight=parent_weight,
+        augment=True,
+        seed=seed,
     )
 
 
-def run(zip_path: Path, held_out: str, epochs: int = 20, input_size: int = 48, seed: int = 1,
-        parent_weight: float = 0.1, progress: bool = False) -> Result:
+def run(
+    zip_path: Path,
+    held_out: str,
+    epochs: int = 20,
+    input_size: int = 48,
+    seed: int = 1,
+    parent_weight: float = 0.1,
+    progress: bool = False,
+) -> Result:
     """Trains without `held_out`, then scores the exported model on it."""
     alphabets = load_alphabets(zip_path)
     if held_out not in alphabets:
@@ -156,8 +182,10 @@ def table(results: list[Result]) -> str:
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
-        lines.append(f"| {r.held_out} | {r.characters} | {r.error:.1%} | {r.baseline_error:.1%} | "
-                     f"{r.recall_at_1:.3f} | {r.baseline_recall_at_1:.3f} | {r.seconds:.0f} |")
+        lines.append(
+            f"| {r.held_out} | {r.characters} | {r.error:.1%} | {r.baseline_error:.1%} | "
+            f"{r.recall_at_1:.3f} | {r.baseline_recall_at_1:.3f} | {r.seconds:.0f} |"
+        )
     return "\n".join(lines)
 
 
@@ -182,8 +210,11 @@ def main(argv: list[str]) -> int:
     results = []
     for held_out in chosen:
         print(f"holding out {held_out}", file=sys.stderr, flush=True)
-        results.append(run(args.zip, held_out, args.epochs, args.input_size, args.seed,
-                           args.parent_weight, progress=not args.quiet))
+        results.append(
+            run(
+                args.zip, held_out, args.epochs, args.input_size, args.seed, args.parent_weight, progress=not args.quiet
+            )
+        )
     print(table(results))
     return 0
 

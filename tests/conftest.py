@@ -1,4 +1,10 @@
 """Shared test set-up. Fixtures that start real infrastructure live in tests/fixtures/."""
 
-pytest_plugins = ["fixtures.infra", "fixtures.triton", "fixtures.data", "fixtures.indexer", "fixtures.sdk_servers",
-                  "fixtures.catalog"]
+pytest_plugins = [
+    "fixtures.infra",
+    "fixtures.triton",
+    "fixtures.data",
+    "fixtures.indexer",
+    "fixtures.sdk_servers",
+    "fixtures.catalog",
+]

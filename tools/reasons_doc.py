@@ -1,7 +1,7 @@
 """Writes docs/reasons.md, the table of every error reason, from `simmesh.kit.reasons`.
 
-    python tools/reasons_doc.py            # rewrite the document
-    python tools/reasons_doc.py --check    # exit 1 when it is out of date
+python tools/reasons_doc.py            # rewrite the document
+python tools/reasons_doc.py --check    # exit 1 when it is out of date
 """
 
 from __future__ import annotations

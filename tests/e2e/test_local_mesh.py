@@ -59,7 +59,10 @@ def test_up_serves_every_service_and_sigterm_stops_everything(tmp_path):
     data = tmp_path / "mesh"
     runner = subprocess.Popen(
         [sys.executable, "-m", "simmesh.devstack", "up", "--data", str(data), "--ports", "auto"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
     pids: list[int] = []
     try:
@@ -79,8 +82,7 @@ def test_up_serves_every_service_and_sigterm_stops_everything(tmp_path):
         for service, address in state["addresses"].items():
             env[f"SIMMESH_{service.upper()}_ADDR"] = address
         simctl = Path(sys.executable).parent / "simctl"
-        status = subprocess.run([str(simctl), "status", "--json"],
-                                capture_output=True, text=True, env=env, timeout=60)
+        status = subprocess.run([str(simctl), "status", "--json"], capture_output=True, text=True, env=env, timeout=60)
         assert status.returncode == 0, status.stdout + status.stderr
         assert "SERVING" in status.stdout
 

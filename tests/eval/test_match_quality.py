@@ -15,7 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-import match_quality  # noqa: E402
+import match_quality
 
 OVERALL_RECALL_AT_1 = 0.97
 PER_ALTERATION_RECALL_AT_1 = 0.9

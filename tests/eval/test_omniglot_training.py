@@ -13,7 +13,6 @@ import onnxruntime as ort
 import pytest
 import torch
 from PIL import Image
-from simmesh_proto.v1 import catalog_pb2, embedder_pb2
 
 from simmesh.catalog.training import TrainingSet, prepare, retrieval
 from simmesh.catalog.training.backbone import TOLERANCE, backbone_features, merge, train_head
@@ -21,6 +20,7 @@ from simmesh.catalog.training.loop import Hooks, embed
 from simmesh.catalog.training.options import resolve
 from simmesh.imaging.manifest import validate
 from simmesh.imaging.preprocess import preprocess
+from simmesh_proto.v1 import catalog_pb2, embedder_pb2
 
 pytestmark = pytest.mark.slow
 
@@ -60,10 +60,19 @@ def test_compact_cnn_recognises_an_unseen_alphabet_from_one_example(omniglot_zip
 def mobilenet_manifest() -> embedder_pb2.ModelManifest:
     """MobileNetV2's input as ../shared/models/PROVENANCE.md gives it: RGB, pixel / 127.5 - 1."""
     return embedder_pb2.ModelManifest(
-        input_name="input", output_name="embedding", input_width=224, input_height=224,
-        layout=embedder_pb2.TENSOR_LAYOUT_NCHW, color_order=embedder_pb2.COLOR_ORDER_RGB,
-        resize_policy=embedder_pb2.RESIZE_POLICY_SHORTER_SIDE_CENTER_CROP, resize_shorter_side=256,
-        scale=1 / 127.5, mean=[1.0], std=[1.0], dimension=1280, family="mobilenet_v2",
+        input_name="input",
+        output_name="embedding",
+        input_width=224,
+        input_height=224,
+        layout=embedder_pb2.TENSOR_LAYOUT_NCHW,
+        color_order=embedder_pb2.COLOR_ORDER_RGB,
+        resize_policy=embedder_pb2.RESIZE_POLICY_SHORTER_SIDE_CENTER_CROP,
+        resize_shorter_side=256,
+        scale=1 / 127.5,
+        mean=[1.0],
+        std=[1.0],
+        dimension=1280,
+        family="mobilenet_v2",
     )
 
 
@@ -81,8 +90,11 @@ def test_mobilenet_v2_frozen_backbone_with_a_trained_head(omniglot_zip, mobilene
             (train_groups if i < 5 else fresh_groups).append(group)
     backbone, manifest = mobilenet_v2_onnx.read_bytes(), mobilenet_manifest()
     prepared = prepare(TrainingSet(train_images, train_groups, [[]] * len(characters)))
-    options = resolve(catalog_pb2.TrainingConfig(backbone=catalog_pb2.BACKBONE_IMPORTED, embedding_dimension=128,
-                                                 epochs=60, batch_size=64, seed=1))
+    options = resolve(
+        catalog_pb2.TrainingConfig(
+            backbone=catalog_pb2.BACKBONE_IMPORTED, embedding_dimension=128, epochs=60, batch_size=64, seed=1
+        )
+    )
     features = torch.from_numpy(backbone_features(backbone, manifest, prepared.pictures))
     head, _ = train_head(features, prepared.groups, prepared.related, options, Hooks())
     merged, merged_manifest = merge(backbone, manifest, head)
@@ -91,8 +103,9 @@ def test_mobilenet_v2_frozen_backbone_with_a_trained_head(omniglot_zip, mobilene
     assert (checked.dimension, checked.family, checked.output_normalized) == (128, "trained-head", True)
     fresh_features = backbone_features(backbone, manifest, fresh_images)
     session = ort.InferenceSession(merged, providers=["CPUExecutionProvider"])
-    vectors = session.run([merged_manifest.output_name],
-                          {merged_manifest.input_name: preprocess(fresh_images, merged_manifest)})[0]
+    vectors = session.run(
+        [merged_manifest.output_name], {merged_manifest.input_name: preprocess(fresh_images, merged_manifest)}
+    )[0]
     reference = embed(head, torch.from_numpy(fresh_features))
     assert np.abs(vectors - reference).max() < TOLERANCE
 

@@ -41,10 +41,15 @@ def test_put_get_list_delete(s3_blobstore: S3BlobStore, tmp_path: Path) -> None:
 
 
 def test_prefix_scopes_every_key(s3_server: S3Server, s3_blobstore: S3BlobStore) -> None:
-    scoped = open_blobstore(BlobStoreConfig(
-        url=f"s3://{s3_blobstore.bucket}/tenant/a", s3_endpoint=s3_server.endpoint,
-        access_key=s3_server.access_key, secret_key=s3_server.secret_key, region=s3_server.region,
-    ))
+    scoped = open_blobstore(
+        BlobStoreConfig(
+            url=f"s3://{s3_blobstore.bucket}/tenant/a",
+            s3_endpoint=s3_server.endpoint,
+            access_key=s3_server.access_key,
+            secret_key=s3_server.secret_key,
+            region=s3_server.region,
+        )
+    )
     scoped.put_bytes("x/1", b"one")
     assert s3_blobstore.get_bytes("tenant/a/x/1") == b"one"
     assert [b.key for b in scoped.list()] == ["x/1"]

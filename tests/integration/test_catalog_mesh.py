@@ -86,18 +86,32 @@ def _rows(batch: common_pb2.VectorBatch) -> np.ndarray:
     return np.frombuffer(batch.data, dtype="<f4").reshape(batch.count, batch.dimension)
 
 
-async def _train(stub: catalog_pb2_grpc.CatalogServiceStub,
-                 operations: operations_pb2_grpc.OperationsStub) -> C.TaskVersion:
+async def _train(
+    stub: catalog_pb2_grpc.CatalogServiceStub, operations: operations_pb2_grpc.OperationsStub
+) -> C.TaskVersion:
     await stub.CreateSimilarityType(C.CreateSimilarityTypeRequest(similarity_type_id="colour"))
-    await stub.CreateTask(C.CreateTaskRequest(task_id="palette", task=C.Task(
-        similarity_types=["similarityTypes/colour"], training_config=FAST)))
+    await stub.CreateTask(
+        C.CreateTaskRequest(
+            task_id="palette", task=C.Task(similarity_types=["similarityTypes/colour"], training_config=FAST)
+        )
+    )
     for g, base in enumerate(COLOURS):
-        reply = await stub.BatchCreateTrainingImages(C.BatchCreateTrainingImagesRequest(requests=[
-            C.CreateTrainingImageRequest(image=common_pb2.Image(content=png_bytes(tuple(max(0, c - 25 * k)
-                                                                                        for c in base))))
-            for k in range(3)]))
-        await stub.CreateGroup(C.CreateGroupRequest(group_id=f"g{g}", group=C.Group(
-            similarity_type="similarityTypes/colour", images=[image.name for image in reply.images])))
+        reply = await stub.BatchCreateTrainingImages(
+            C.BatchCreateTrainingImagesRequest(
+                requests=[
+                    C.CreateTrainingImageRequest(
+                        image=common_pb2.Image(content=png_bytes(tuple(max(0, c - 25 * k) for c in base)))
+                    )
+                    for k in range(3)
+                ]
+            )
+        )
+        await stub.CreateGroup(
+            C.CreateGroupRequest(
+                group_id=f"g{g}",
+                group=C.Group(similarity_type="similarityTypes/colour", images=[image.name for image in reply.images]),
+            )
+        )
     operation = await stub.TrainTask(C.TrainTaskRequest(task="tasks/palette"))
     while not operation.done:
         await asyncio.sleep(0.1)
@@ -109,70 +123,113 @@ async def _train(stub: catalog_pb2_grpc.CatalogServiceStub,
 
 async def test_descriptors_of_records_and_deploying_through_the_indexer(tmp_path, indexer_cluster, pictures):
     images, server = pictures
-    embedder_app = await build_embedder(EmbedderSettings(host="127.0.0.1", port=0, builtin_models=False,
-                                                         data_dir=str(tmp_path / "embedder")))
+    embedder_app = await build_embedder(
+        EmbedderSettings(host="127.0.0.1", port=0, builtin_models=False, data_dir=str(tmp_path / "embedder"))
+    )
     await embedder_app.start()
     cluster = await asyncio.to_thread(indexer_cluster, 1, embedder_addr=embedder_app.address)
-    catalog_app = await build_catalog(CatalogSettings(host="127.0.0.1", port=0, data_dir=str(tmp_path / "catalog"),
-                                                      embedder_addr=embedder_app.address,
-                                                      indexer_addr=cluster.router_address))
+    catalog_app = await build_catalog(
+        CatalogSettings(
+            host="127.0.0.1",
+            port=0,
+            data_dir=str(tmp_path / "catalog"),
+            embedder_addr=embedder_app.address,
+            indexer_addr=cluster.router_address,
+        )
+    )
     await catalog_app.start()
     try:
-        async with grpc.aio.insecure_channel(catalog_app.address) as catalog_channel, \
-                grpc.aio.insecure_channel(embedder_app.address) as embedder_channel, \
-                grpc.aio.insecure_channel(cluster.router_address) as indexer_channel:
+        async with (
+            grpc.aio.insecure_channel(catalog_app.address) as catalog_channel,
+            grpc.aio.insecure_channel(embedder_app.address) as embedder_channel,
+            grpc.aio.insecure_channel(cluster.router_address) as indexer_channel,
+        ):
             stub = catalog_pb2_grpc.CatalogServiceStub(catalog_channel)
             operations = operations_pb2_grpc.OperationsStub(catalog_channel)
             embedder = embedder_pb2_grpc.EmbedderServiceStub(embedder_channel)
             indexer = indexer_pb2_grpc.IndexerServiceStub(indexer_channel)
             version = await _train(stub, operations)
 
-            await indexer.CreateCollection(indexer_pb2.CreateCollectionRequest(
-                collection_id="shop", collection=indexer_pb2.Collection(dimension=FAST.embedding_dimension,
-                                                                        shard_count=1)))
+            await indexer.CreateCollection(
+                indexer_pb2.CreateCollectionRequest(
+                    collection_id="shop",
+                    collection=indexer_pb2.Collection(dimension=FAST.embedding_dimension, shard_count=1),
+                )
+            )
             rng = np.random.default_rng(0)
-            records = [indexer_pb2.RecordInput(id=f"r{k}", url=server.url(k), vector=common_pb2.Vector(
-                dimension=16, data=rng.standard_normal(16).astype("<f4").tobytes())) for k in range(3)]
-            records.append(indexer_pb2.RecordInput(id="bare", vector=common_pb2.Vector(
-                dimension=16, data=rng.standard_normal(16).astype("<f4").tobytes())))
-            inserted = await indexer.InsertRecords(indexer_pb2.InsertRecordsRequest(collection="collections/shop",
-                                                                                   records=records))
+            records = [
+                indexer_pb2.RecordInput(
+                    id=f"r{k}",
+                    url=server.url(k),
+                    vector=common_pb2.Vector(dimension=16, data=rng.standard_normal(16).astype("<f4").tobytes()),
+                )
+                for k in range(3)
+            ]
+            records.append(
+                indexer_pb2.RecordInput(
+                    id="bare",
+                    vector=common_pb2.Vector(dimension=16, data=rng.standard_normal(16).astype("<f4").tobytes()),
+                )
+            )
+            inserted = await indexer.InsertRecords(
+                indexer_pb2.InsertRecordsRequest(collection="collections/shop", records=records)
+            )
             assert not inserted.errors
 
-            names = ["collections/shop/records/r2", "collections/shop/records/bare",
-                     "collections/shop/records/absent", "collections/gone/records/x", "collections/shop/records/r0"]
-            described = await stub.GetDescriptors(C.GetDescriptorsRequest(
-                version="tasks/palette", images=[common_pb2.Image(content=images[1])], records=names))
+            names = [
+                "collections/shop/records/r2",
+                "collections/shop/records/bare",
+                "collections/shop/records/absent",
+                "collections/gone/records/x",
+                "collections/shop/records/r0",
+            ]
+            described = await stub.GetDescriptors(
+                C.GetDescriptorsRequest(
+                    version="tasks/palette", images=[common_pb2.Image(content=images[1])], records=names
+                )
+            )
             assert described.model_version == version.model_version
-            direct = await embedder.Embed(embedder_pb2.EmbedRequest(
-                model=version.model_version, images=[common_pb2.Image(content=images[k]) for k in (1, 2, 0)]))
+            direct = await embedder.Embed(
+                embedder_pb2.EmbedRequest(
+                    model=version.model_version, images=[common_pb2.Image(content=images[k]) for k in (1, 2, 0)]
+                )
+            )
             rows, expected = _rows(described.vectors), _rows(direct.vectors)
             assert rows.shape == (6, 16)
             np.testing.assert_allclose(rows[[0, 1, 5]], expected, atol=1e-6)
             assert not rows[[2, 3, 4]].any()
-            gone = await _error(indexer.BatchGetRecords(indexer_pb2.BatchGetRecordsRequest(
-                collection="collections/gone", ids=["x"])))
-            assert [(e.index, e.id, e.status.code, reason_of(e.status))
-                    for e in described.errors] == [
+            gone = await _error(
+                indexer.BatchGetRecords(indexer_pb2.BatchGetRecordsRequest(collection="collections/gone", ids=["x"]))
+            )
+            assert [(e.index, e.id, e.status.code, reason_of(e.status)) for e in described.errors] == [
                 (2, names[1], grpc.StatusCode.FAILED_PRECONDITION.value[0], "RECORD_HAS_NO_URL"),
                 (3, names[2], grpc.StatusCode.NOT_FOUND.value[0], "RECORD_NOT_FOUND"),
                 (4, names[3], gone[0].value[0], gone[1]),
             ]
 
             # DeployVersion answers what the indexer answers for the same re-embedding.
-            refused = await _error(indexer.ReembedCollection(indexer_pb2.ReembedCollectionRequest(
-                collection="collections/gone", model=version.model_version)))
-            assert await _error(stub.DeployVersion(C.DeployVersionRequest(
-                version="tasks/palette/versions/1", collection="collections/gone"))) == refused
+            refused = await _error(
+                indexer.ReembedCollection(
+                    indexer_pb2.ReembedCollectionRequest(collection="collections/gone", model=version.model_version)
+                )
+            )
+            assert (
+                await _error(
+                    stub.DeployVersion(
+                        C.DeployVersionRequest(version="tasks/palette/versions/1", collection="collections/gone")
+                    )
+                )
+                == refused
+            )
             if refused[0] == grpc.StatusCode.UNIMPLEMENTED:
                 return  # the indexer does not re-embed yet: nothing more to follow
-            started = await stub.DeployVersion(C.DeployVersionRequest(version="tasks/palette",
-                                                                      collection="collections/shop"))
+            started = await stub.DeployVersion(
+                C.DeployVersionRequest(version="tasks/palette", collection="collections/shop")
+            )
             operation = started
             while not operation.done:
                 await asyncio.sleep(0.1)
-                operation = await operations.GetOperation(operations_proto_pb2.GetOperationRequest(
-                    name=started.name))
+                operation = await operations.GetOperation(operations_proto_pb2.GetOperationRequest(name=started.name))
             response = indexer_pb2.ReembedResponse()
             assert operation.response.Unpack(response), operation.error
             assert (response.collection, response.model) == ("collections/shop", version.model_version)
@@ -180,8 +237,11 @@ async def test_descriptors_of_records_and_deploying_through_the_indexer(tmp_path
             assert list(response.missing_image_ids) == [r.id for r in records if not r.url]
             collection = await indexer.GetCollection(indexer_pb2.GetCollectionRequest(name="collections/shop"))
             assert collection.model == version.model_version
-            stored = await indexer.BatchGetRecords(indexer_pb2.BatchGetRecordsRequest(
-                collection="collections/shop", ids=["r0", "r2"], include_vectors=True))
+            stored = await indexer.BatchGetRecords(
+                indexer_pb2.BatchGetRecordsRequest(
+                    collection="collections/shop", ids=["r0", "r2"], include_vectors=True
+                )
+            )
             vectors = np.stack([np.frombuffer(r.vector.data, dtype="<f4") for r in stored.records])
             np.testing.assert_allclose(vectors, rows[[5, 1]], atol=1e-5)
             metadata = indexer_pb2.ReembedMetadata()

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import grpc
 import pytest
-from support.models import png_bytes
 from fixtures.catalog import Catalog, open_catalog
+from support.models import png_bytes
 from unit.test_catalog_groups import (  # noqa: F401 - collected again here, on PostgreSQL
     test_a_group_never_mixes_images_and_groups,
     test_a_task_with_unknown_types_is_refused_and_not_stored,
@@ -57,11 +57,19 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 async def s3_catalog(s3_server: S3Server, tmp_path: Path) -> AsyncIterator[tuple[Catalog, S3BlobStore]]:
     bucket = f"catalog-{uuid.uuid4().hex[:12]}"
-    settings = CatalogSettings(host="127.0.0.1", port=0, data_dir=str(tmp_path), blob_url=f"s3://{bucket}/catalog",
-                               s3_endpoint=s3_server.endpoint, s3_access_key=s3_server.access_key,
-                               s3_secret_key=s3_server.secret_key, s3_region=s3_server.region)
-    reader = S3BlobStore(s3_server.endpoint, bucket, "catalog", s3_server.access_key, s3_server.secret_key,
-                         s3_server.region)
+    settings = CatalogSettings(
+        host="127.0.0.1",
+        port=0,
+        data_dir=str(tmp_path),
+        blob_url=f"s3://{bucket}/catalog",
+        s3_endpoint=s3_server.endpoint,
+        s3_access_key=s3_server.access_key,
+        s3_secret_key=s3_server.secret_key,
+        s3_region=s3_server.region,
+    )
+    reader = S3BlobStore(
+        s3_server.endpoint, bucket, "catalog", s3_server.access_key, s3_server.secret_key, s3_server.region
+    )
     try:
         async for catalog in open_catalog(settings, f"sqlite:///{tmp_path / 'catalog.sqlite'}", None):
             yield catalog, reader
@@ -79,8 +87,9 @@ async def test_training_images_live_in_s3(s3_catalog):
     sha = hashlib.sha256(data).hexdigest()
     key = f"images/{sha[:2]}/{sha}"
 
-    image = await stub.CreateTrainingImage(C.CreateTrainingImageRequest(image=common_pb2.Image(content=data),
-                                                                        groups=["groups/red"]))
+    image = await stub.CreateTrainingImage(
+        C.CreateTrainingImageRequest(image=common_pb2.Image(content=data), groups=["groups/red"])
+    )
     assert image.uri == f"s3://{bucket.bucket}/catalog/{key}"
     assert bucket.get_bytes(key) == data and (image.width, image.height) == (64, 48)
 
@@ -126,16 +135,36 @@ class _Postgres:
         self.process: subprocess.Popen | None = None
 
     def _run(self, *argv: str) -> None:
-        subprocess.run([str(self.bin_dir / argv[0]), *argv[1:]], check=True, user=self.user,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        subprocess.run(
+            [str(self.bin_dir / argv[0]), *argv[1:]],
+            check=True,
+            user=self.user,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
 
     def start(self) -> None:
         self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "simmesh", "-E", "UTF8", "--no-locale")
         with open(self.root / "postgres.log", "ab") as log:
             self.process = subprocess.Popen(
-                [str(self.bin_dir / "postgres"), "-D", str(self.data), "-p", str(self.port), "-h", "127.0.0.1",
-                 "-k", str(self.root), "-c", "fsync=off"],
-                stdout=log, stderr=subprocess.STDOUT, user=self.user, start_new_session=True)
+                [
+                    str(self.bin_dir / "postgres"),
+                    "-D",
+                    str(self.data),
+                    "-p",
+                    str(self.port),
+                    "-h",
+                    "127.0.0.1",
+                    "-k",
+                    str(self.root),
+                    "-c",
+                    "fsync=off",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                user=self.user,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + 60
         while not port_open(self.port):
             if self.process.poll() is not None or time.monotonic() > deadline:

@@ -30,8 +30,14 @@ def simctl(router: str, *args: str) -> int:
 
 
 def good_record(n: int, vector: np.ndarray) -> dict:
-    record = {"_id": f"r{n}", "_vector": [float(v) for v in vector], "color": COLORS[n % 3], "price": n,
-              "pid": f"p{n // 3}", "tags": [f"t{n % 4}"]}
+    record = {
+        "_id": f"r{n}",
+        "_vector": [float(v) for v in vector],
+        "color": COLORS[n % 3],
+        "price": n,
+        "pid": f"p{n // 3}",
+        "tags": [f"t{n % 4}"],
+    }
     if n % 2 == 0:
         record["_url"] = f"https://shop.example/{n}.jpg"
     return record
@@ -77,9 +83,27 @@ def cosine_ranking(data: np.ndarray, query: np.ndarray, allowed: list[int]) -> l
 
 
 def test_insert_a_jsonl_file_then_search_get_and_delete(router, tmp_path, capsys):
-    assert simctl(router, "collections", "create", "vecs", "--dimension", str(DIM), "--shards", "2",
-                  "--product-field", "pid", "--tags-field", "tags", "--index-field", "color",
-                  "--index-field", "price") == 0
+    assert (
+        simctl(
+            router,
+            "collections",
+            "create",
+            "vecs",
+            "--dimension",
+            str(DIM),
+            "--shards",
+            "2",
+            "--product-field",
+            "pid",
+            "--tags-field",
+            "tags",
+            "--index-field",
+            "color",
+            "--index-field",
+            "price",
+        )
+        == 0
+    )
     assert capsys.readouterr().out.startswith("created collections/vecs\n")
 
     data = np.random.default_rng(7).standard_normal((40, DIM)).astype(np.float32)
@@ -107,8 +131,12 @@ def test_insert_a_jsonl_file_then_search_get_and_delete(router, tmp_path, capsys
         assert "_url" not in stored["r4"].metadata and stored["r4"].metadata["tags"] == ["t0"]
 
     # By id with a filter: exact cosine ranking among the red records, the query record left out.
-    assert simctl(router, "search", "--collection", "vecs", "--id", "r0", "-k", "5", "--filter",
-                  '{"color": "red"}', "--json") == 0
+    assert (
+        simctl(
+            router, "search", "--collection", "vecs", "--id", "r0", "-k", "5", "--filter", '{"color": "red"}', "--json"
+        )
+        == 0
+    )
     hits = json.loads(capsys.readouterr().out)["hits"]
     red = [n for n in range(1, 40) if n % 3 == 0]
     assert [hit["id"] for hit in hits] == cosine_ranking(data, data[0], red)[:5]
@@ -118,24 +146,66 @@ def test_insert_a_jsonl_file_then_search_get_and_delete(router, tmp_path, capsys
 
     # By vector: the record with that vector first, scoring 1; the table shows url and metadata.
     vector = ",".join(f"{v:.7f}" for v in data[10])
-    assert simctl(router, "search", "--collection", "vecs", f"--vector={vector}", "-k", "3",
-                  "--filter", '{"price": {"$lt": 20}}') == 0
+    assert (
+        simctl(
+            router,
+            "search",
+            "--collection",
+            "vecs",
+            f"--vector={vector}",
+            "-k",
+            "3",
+            "--filter",
+            '{"price": {"$lt": 20}}',
+        )
+        == 0
+    )
     table = capsys.readouterr().out.splitlines()
     assert table[0].split() == ["RANK", "ID", "SCORE", "URL", "METADATA"]
     assert table[1].split()[:4] == ["1", "r10", "1.0000", "https://shop.example/10.jpg"]
     assert "color=green pid=p3 price=10 …" in table[1] and len(table) == 4
-    assert simctl(router, "search", "--collection", "vecs", f"--vector={vector}", "-k", "40", "--filter",
-                  '{"price": {"$lt": 20}}', "--json") == 0
+    assert (
+        simctl(
+            router,
+            "search",
+            "--collection",
+            "vecs",
+            f"--vector={vector}",
+            "-k",
+            "40",
+            "--filter",
+            '{"price": {"$lt": 20}}',
+            "--json",
+        )
+        == 0
+    )
     hits = json.loads(capsys.readouterr().out)["hits"]
     assert [hit["id"] for hit in hits] == cosine_ranking(data, data[10], list(range(20)))
 
     # Grouped by product: best record per product, two at most per group.
-    assert simctl(router, "search", "--collection", "vecs", "--id", "r9", "-k", "4", "--group-by",
-                  "--group-size", "2", "--json") == 0
+    assert (
+        simctl(
+            router,
+            "search",
+            "--collection",
+            "vecs",
+            "--id",
+            "r9",
+            "-k",
+            "4",
+            "--group-by",
+            "--group-size",
+            "2",
+            "--json",
+        )
+        == 0
+    )
     groups = json.loads(capsys.readouterr().out)["groups"]
     assert len(groups) == 4 and len({group["product_id"] for group in groups}) == 4
-    assert all(1 <= len(group["hits"]) <= 2 and all(h["metadata"]["pid"] == group["product_id"]
-                                                    for h in group["hits"]) for group in groups)
+    assert all(
+        1 <= len(group["hits"]) <= 2 and all(h["metadata"]["pid"] == group["product_id"] for h in group["hits"])
+        for group in groups
+    )
 
     assert simctl(router, "get", "--collection", "vecs", "--id", "r1", "ghost", "--json") == 1
     captured = capsys.readouterr()
@@ -170,8 +240,10 @@ def test_train_index_on_a_small_collection_is_refused(router, tmp_path, capsys):
 
     assert simctl(router, "train-index", "--collection", "small", "--kind", "ivf_flat", "--wait") == 1
     captured = capsys.readouterr()
-    assert captured.err == "simctl: FAILED_PRECONDITION (NEED_MORE_SAMPLES): need at least 1000 vectors to train, " \
-                           "have 30\n"
+    assert (
+        captured.err == "simctl: FAILED_PRECONDITION (NEED_MORE_SAMPLES): need at least 1000 vectors to train, "
+        "have 30\n"
+    )
     assert simctl(router, "train-index", "--collection", "small") == 1
     assert "NEED_MORE_SAMPLES" in capsys.readouterr().err
 
@@ -204,22 +276,24 @@ def test_sdk_insert_reports_each_batch_and_upserts(router, tmp_path):
         assert (summary.total, summary.inserted, summary.updated) == (9, 8, 0)
         assert [(f.index, f.id, f.reason) for f in summary.failures] == [(7, "i7", "FILE_UNREADABLE")]
 
-        again = indexer.insert("items", [{"_id": "i0", "_vector": vectors[9].tolist(), "n": 90},
-                                         {"_id": "i1", "_vector": vectors[1].tolist()}])
+        again = indexer.insert(
+            "items",
+            [{"_id": "i0", "_vector": vectors[9].tolist(), "n": 90}, {"_id": "i1", "_vector": vectors[1].tolist()}],
+        )
         assert [(f.index, f.reason) for f in again.failures] == [(0, "RECORD_EXISTS"), (1, "RECORD_EXISTS")]
         replaced = indexer.insert("items", [{"_id": "i0", "_vector": vectors[9].tolist(), "n": 90}], upsert=True)
         assert (replaced.inserted, replaced.updated, replaced.failed) == (0, 1, 0)
         record = indexer.get_records("items", ["i0"], include_vectors=True).records[0]
         assert record.metadata["n"] == 90
-        np.testing.assert_allclose(np.frombuffer(record.vector.data, "<f4"),
-                                   vectors[9] / np.linalg.norm(vectors[9]), atol=1e-6)
+        np.testing.assert_allclose(
+            np.frombuffer(record.vector.data, "<f4"), vectors[9] / np.linalg.norm(vectors[9]), atol=1e-6
+        )
 
         result = indexer.search("items", vector=vectors[3], k=2, filter={"n": {"$gte": 2}})
         assert result.hits[0].id == "i3" and result.hits[0].metadata["n"] == 3
         assert indexer.search("items", record_id="i3", k=1, include_metadata=False).hits[0].metadata.fields == {}
         assert indexer.delete_records("items", filter={"n": {"$lt": 3}}).deleted_count == 2
-        assert sorted(r.id for r in indexer.list_records("items")) == sorted(["i3", "i4", "i5", "i6", "i0",
-                                                                              generated])
+        assert sorted(r.id for r in indexer.list_records("items")) == sorted(["i3", "i4", "i5", "i6", "i0", generated])
         with pytest.raises(SimmeshError) as raised:
             indexer.insert("nope", [{"_id": "x", "_vector": vectors[0].tolist()}])
         assert raised.value.reason == "COLLECTION_NOT_FOUND"

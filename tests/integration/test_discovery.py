@@ -32,12 +32,16 @@ while True:
 """
 
 
-def test_killed_process_disappears_within_the_ttl(etcd_server: EtcdServer, etcd_client: EtcdClient,
-                                                   etcd_prefix: str, tmp_path: Path) -> None:
+def test_killed_process_disappears_within_the_ttl(
+    etcd_server: EtcdServer, etcd_client: EtcdClient, etcd_prefix: str, tmp_path: Path
+) -> None:
     key = f"{etcd_prefix}shards/c1/0"
     watcher = PrefixWatcher(etcd_client, f"{etcd_prefix}shards/")
-    shard = ManagedProcess("shard", [sys.executable, "-c", SHARD_SCRIPT, etcd_server.endpoint, key, str(TTL)],
-                           log_path=tmp_path / "shard.log")
+    shard = ManagedProcess(
+        "shard",
+        [sys.executable, "-c", SHARD_SCRIPT, etcd_server.endpoint, key, str(TTL)],
+        log_path=tmp_path / "shard.log",
+    )
     try:
         shard.start(ready=lambda: key in watcher.snapshot(), timeout=30)
         assert b'"SERVING"' in watcher.snapshot()[key]

@@ -24,8 +24,11 @@ async def _serve(settings: EmbedderSettings):
 
 async def _import(stub, model_id: str, onnx: bytes) -> embedder_pb2.ModelVersion:
     def parts():
-        yield embedder_pb2.ImportModelRequest(header=embedder_pb2.ImportModelRequest.Header(
-            model_id=model_id, manifest=tiny_manifest(), size_bytes=len(onnx)))
+        yield embedder_pb2.ImportModelRequest(
+            header=embedder_pb2.ImportModelRequest.Header(
+                model_id=model_id, manifest=tiny_manifest(), size_bytes=len(onnx)
+            )
+        )
         yield embedder_pb2.ImportModelRequest(chunk=onnx)
 
     return await stub.ImportModel(parts())
@@ -36,21 +39,33 @@ def _rows(reply: embedder_pb2.EmbedResponse) -> np.ndarray:
 
 
 async def test_triton_and_in_process_give_the_same_vectors_and_delete_unloads(
-        tmp_path, s3_server, triton_s3, triton_repository):
+    tmp_path, s3_server, triton_s3, triton_repository
+):
     triton_settings = EmbedderSettings(
-        host="127.0.0.1", port=0, data_dir=str(tmp_path / "triton"), runtime="triton", triton_url=triton_s3.grpc_url,
-        blob_url=f"s3://{triton_repository.bucket}", s3_endpoint=s3_server.endpoint,
-        s3_access_key=s3_server.access_key, s3_secret_key=s3_server.secret_key, builtin_models=False)
-    local_settings = EmbedderSettings(host="127.0.0.1", port=0, data_dir=str(tmp_path / "local"),
-                                      builtin_models=False)
+        host="127.0.0.1",
+        port=0,
+        data_dir=str(tmp_path / "triton"),
+        runtime="triton",
+        triton_url=triton_s3.grpc_url,
+        blob_url=f"s3://{triton_repository.bucket}",
+        s3_endpoint=s3_server.endpoint,
+        s3_access_key=s3_server.access_key,
+        s3_secret_key=s3_server.secret_key,
+        builtin_models=False,
+    )
+    local_settings = EmbedderSettings(host="127.0.0.1", port=0, data_dir=str(tmp_path / "local"), builtin_models=False)
     triton_app, local_app = await _serve(triton_settings), await _serve(local_settings)
     onnx = tiny_embedding_model(seed=5)
-    images = [common_pb2.Image(content=png_bytes(c, size=(50 + 10 * i, 40))) for i, c in
-              enumerate([(250, 20, 20), (20, 250, 20), (20, 20, 250), (128, 128, 128)])]
+    images = [
+        common_pb2.Image(content=png_bytes(c, size=(50 + 10 * i, 40)))
+        for i, c in enumerate([(250, 20, 20), (20, 250, 20), (20, 20, 250), (128, 128, 128)])
+    ]
     images.append(common_pb2.Image(content=b"broken"))
     try:
-        async with grpc.aio.insecure_channel(triton_app.address) as a, \
-                grpc.aio.insecure_channel(local_app.address) as b:
+        async with (
+            grpc.aio.insecure_channel(triton_app.address) as a,
+            grpc.aio.insecure_channel(local_app.address) as b,
+        ):
             through_triton = embedder_pb2_grpc.EmbedderServiceStub(a)
             in_process = embedder_pb2_grpc.EmbedderServiceStub(b)
             version = await _import(through_triton, "tiny-triton", onnx)

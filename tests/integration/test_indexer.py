@@ -37,8 +37,13 @@ def records(vectors: np.ndarray, start: int = 0, **extra) -> list[indexer_pb2.Re
     out = []
     for i, v in enumerate(vectors):
         n = start + i
-        metadata = {"color": ["red", "green", "blue"][n % 3], "price": float(n % 100), "pid": f"p{n // 4}",
-                    "tags": [f"t{n % 5}", f"t{n % 7}"], "dims": {"w": n % 10}}
+        metadata = {
+            "color": ["red", "green", "blue"][n % 3],
+            "price": float(n % 100),
+            "pid": f"p{n // 4}",
+            "tags": [f"t{n % 5}", f"t{n % 7}"],
+            "dims": {"w": n % 10},
+        }
         metadata.update(extra)
         out.append(indexer_pb2.RecordInput(id=f"r{n}", vector=vec(v), metadata=struct(metadata)))
     return out
@@ -66,21 +71,25 @@ def stub(cluster):
 
 
 def create(stub, name="items", **fields) -> indexer_pb2.Collection:
-    spec = dict(dimension=DIM, shard_count=2, product_id_field="pid", tags_field="tags",
-                indexed_fields=["color", "price"])
+    spec = dict(
+        dimension=DIM, shard_count=2, product_id_field="pid", tags_field="tags", indexed_fields=["color", "price"]
+    )
     spec.update(fields)
-    return stub.CreateCollection(indexer_pb2.CreateCollectionRequest(
-        collection_id=name, collection=indexer_pb2.Collection(**spec)))
+    return stub.CreateCollection(
+        indexer_pb2.CreateCollectionRequest(collection_id=name, collection=indexer_pb2.Collection(**spec))
+    )
 
 
 def test_records_and_search_across_two_shards(stub):
     collection = create(stub)
     assert (collection.name, collection.shard_count, collection.index_state) == (
-        "collections/items", 2, indexer_pb2.INDEX_STATE_EXACT)
+        "collections/items",
+        2,
+        indexer_pb2.INDEX_STATE_EXACT,
+    )
     rng = np.random.default_rng(1)
     data = rng.standard_normal((300, DIM)).astype(np.float32)
-    reply = stub.InsertRecords(indexer_pb2.InsertRecordsRequest(collection="collections/items",
-                                                                records=records(data)))
+    reply = stub.InsertRecords(indexer_pb2.InsertRecordsRequest(collection="collections/items", records=records(data)))
     assert reply.inserted_count == 300 and not reply.errors and reply.ids[7] == "r7"
     stats = stub.GetCollectionStats(indexer_pb2.GetCollectionStatsRequest(name="collections/items"))
     assert stats.record_count == 300 and len(stats.shards) == 2 and all(s.record_count > 100 for s in stats.shards)
@@ -88,71 +97,151 @@ def test_records_and_search_across_two_shards(stub):
     # Search by vector equals exact cosine search over everything.
     normed = data / np.linalg.norm(data, axis=1, keepdims=True)
     query = rng.standard_normal(DIM).astype(np.float32)
-    hits = stub.Search(indexer_pb2.SearchRequest(collection="collections/items",
-                                                 queries=[indexer_pb2.Query(vector=vec(query))], k=10)).results[0].hits
+    hits = (
+        stub.Search(
+            indexer_pb2.SearchRequest(
+                collection="collections/items", queries=[indexer_pb2.Query(vector=vec(query))], k=10
+            )
+        )
+        .results[0]
+        .hits
+    )
     expected = np.argsort(-(normed @ (query / np.linalg.norm(query))))[:10]
     assert [h.id for h in hits] == [f"r{i}" for i in expected]
 
     # By record id: the record itself is left out.
-    hits = stub.Search(indexer_pb2.SearchRequest(collection="collections/items",
-                                                 queries=[indexer_pb2.Query(record_id="r3")], k=5)).results[0].hits
+    hits = (
+        stub.Search(
+            indexer_pb2.SearchRequest(collection="collections/items", queries=[indexer_pb2.Query(record_id="r3")], k=5)
+        )
+        .results[0]
+        .hits
+    )
     assert "r3" not in [h.id for h in hits]
     assert [h.id for h in hits] == [f"r{i}" for i in np.argsort(-(normed @ normed[3]))[1:6]]
 
     # A filter with dotted paths and arrays, evaluated exactly.
-    query_filter = {"color": {"$in": ["red", "blue"]}, "price": {"$gte": 10, "$lt": 60}, "dims.w": {"$ne": 3},
-                    "tags": "t1"}
-    hits = stub.Search(indexer_pb2.SearchRequest(
-        collection="collections/items", queries=[indexer_pb2.Query(vector=vec(query))], k=1000,
-        filter=struct(query_filter), include_metadata=True)).results[0].hits
-    allowed = [n for n in range(300) if n % 3 in (0, 2) and 10 <= n % 100 < 60 and n % 10 != 3
-               and "t1" in (f"t{n % 5}", f"t{n % 7}")]
+    query_filter = {
+        "color": {"$in": ["red", "blue"]},
+        "price": {"$gte": 10, "$lt": 60},
+        "dims.w": {"$ne": 3},
+        "tags": "t1",
+    }
+    hits = (
+        stub.Search(
+            indexer_pb2.SearchRequest(
+                collection="collections/items",
+                queries=[indexer_pb2.Query(vector=vec(query))],
+                k=1000,
+                filter=struct(query_filter),
+                include_metadata=True,
+            )
+        )
+        .results[0]
+        .hits
+    )
+    allowed = [
+        n
+        for n in range(300)
+        if n % 3 in (0, 2) and 10 <= n % 100 < 60 and n % 10 != 3 and "t1" in (f"t{n % 5}", f"t{n % 7}")
+    ]
     assert sorted(h.id for h in hits) == sorted(f"r{n}" for n in allowed)
     assert all(h.metadata["color"] in ("red", "blue") for h in hits)
 
     # Group by product: one hit per product by default, group_size when asked.
-    groups = stub.Search(indexer_pb2.SearchRequest(
-        collection="collections/items", queries=[indexer_pb2.Query(vector=vec(query))], k=8,
-        group_by_product=True)).results[0].groups
+    groups = (
+        stub.Search(
+            indexer_pb2.SearchRequest(
+                collection="collections/items",
+                queries=[indexer_pb2.Query(vector=vec(query))],
+                k=8,
+                group_by_product=True,
+            )
+        )
+        .results[0]
+        .groups
+    )
     assert len(groups) == 8 and all(len(g.hits) == 1 for g in groups)
     assert len({g.product_id for g in groups}) == 8
-    groups = stub.Search(indexer_pb2.SearchRequest(
-        collection="collections/items", queries=[indexer_pb2.Query(vector=vec(query))], k=3,
-        group_by_product=True, group_size=4, include_metadata=True)).results[0].groups
+    groups = (
+        stub.Search(
+            indexer_pb2.SearchRequest(
+                collection="collections/items",
+                queries=[indexer_pb2.Query(vector=vec(query))],
+                k=3,
+                group_by_product=True,
+                group_size=4,
+                include_metadata=True,
+            )
+        )
+        .results[0]
+        .groups
+    )
     for group in groups:
         assert 1 <= len(group.hits) <= 4 and {h.metadata["pid"] for h in group.hits} == {group.product_id}
 
     # Tags blended with the visual score; min_score drops weak hits.
-    tagged = stub.Search(indexer_pb2.SearchRequest(
-        collection="collections/items", queries=[indexer_pb2.Query(vector=vec(query), tags=["t2", "t3"])], k=10,
-        tag_weight=0.9, include_metadata=True)).results[0].hits
+    tagged = (
+        stub.Search(
+            indexer_pb2.SearchRequest(
+                collection="collections/items",
+                queries=[indexer_pb2.Query(vector=vec(query), tags=["t2", "t3"])],
+                k=10,
+                tag_weight=0.9,
+                include_metadata=True,
+            )
+        )
+        .results[0]
+        .hits
+    )
     assert all(h.score >= tagged[-1].score for h in tagged)
     assert sum(1 for h in tagged if {"t2", "t3"} & set(h.metadata["tags"])) >= 8
-    best = stub.Search(indexer_pb2.SearchRequest(collection="collections/items", min_score=0.3,
-                                                 queries=[indexer_pb2.Query(vector=vec(query))], k=50))
+    best = stub.Search(
+        indexer_pb2.SearchRequest(
+            collection="collections/items", min_score=0.3, queries=[indexer_pb2.Query(vector=vec(query))], k=50
+        )
+    )
     assert all(h.score >= 0.3 for h in best.results[0].hits)
 
     # A batch of queries in one call.
-    batch = stub.Search(indexer_pb2.SearchRequest(
-        collection="collections/items", queries=[indexer_pb2.Query(record_id=f"r{i}") for i in range(20)], k=3))
+    batch = stub.Search(
+        indexer_pb2.SearchRequest(
+            collection="collections/items", queries=[indexer_pb2.Query(record_id=f"r{i}") for i in range(20)], k=3
+        )
+    )
     assert len(batch.results) == 20 and all(len(r.hits) == 3 for r in batch.results)
 
     # A batch larger than a chunk answers each query as if it came alone, tags and all.
     many = rng.standard_normal((600, DIM)).astype(np.float32)
     tags = [["t1"] if (i // 7) % 2 else ["t4"] for i in range(600)]
+
     def seen(hit: indexer_pb2.Hit) -> tuple:
         return hit.id, round(hit.score, 5), hit.url, json_format.MessageToDict(hit.metadata), hit.vector.data
 
-    for extra in ({}, {"tag_weight": 0.5, "include_metadata": True}, {"min_score": 0.2},
-                  {"include_metadata": True, "include_vectors": True}):
-        batch = stub.Search(indexer_pb2.SearchRequest(
-            collection="collections/items", k=5, **extra,
-            queries=[indexer_pb2.Query(vector=vec(q), tags=t) for q, t in zip(many, tags)]))
+    for extra in (
+        {},
+        {"tag_weight": 0.5, "include_metadata": True},
+        {"min_score": 0.2},
+        {"include_metadata": True, "include_vectors": True},
+    ):
+        batch = stub.Search(
+            indexer_pb2.SearchRequest(
+                collection="collections/items",
+                k=5,
+                **extra,
+                queries=[indexer_pb2.Query(vector=vec(q), tags=t) for q, t in zip(many, tags)],
+            )
+        )
         assert len(batch.results) == 600
         for i in (0, 255, 256, 301, 599):
-            alone = stub.Search(indexer_pb2.SearchRequest(
-                collection="collections/items", k=5, **extra,
-                queries=[indexer_pb2.Query(vector=vec(many[i]), tags=tags[i])])).results[0]
+            alone = stub.Search(
+                indexer_pb2.SearchRequest(
+                    collection="collections/items",
+                    k=5,
+                    **extra,
+                    queries=[indexer_pb2.Query(vector=vec(many[i]), tags=tags[i])],
+                )
+            ).results[0]
             assert [seen(h) for h in batch.results[i].hits] == [seen(h) for h in alone.hits]
             if extra.get("include_vectors"):
                 assert alone.hits and all(len(h.vector.data) == DIM * 4 and h.metadata for h in alone.hits)
@@ -166,22 +255,36 @@ def test_records_and_search_across_two_shards(stub):
     # Sample, get, update, delete.
     sample = stub.SampleRecords(indexer_pb2.SampleRecordsRequest(collection="collections/items", count=25, seed=3))
     assert len({r.id for r in sample.records}) == 25
-    got = stub.BatchGetRecords(indexer_pb2.BatchGetRecordsRequest(collection="collections/items",
-                                                                  ids=["r5", "nope", "r6"], include_vectors=True))
+    got = stub.BatchGetRecords(
+        indexer_pb2.BatchGetRecordsRequest(
+            collection="collections/items", ids=["r5", "nope", "r6"], include_vectors=True
+        )
+    )
     assert [r.id for r in got.records] == ["r5", "r6"] and list(got.missing_ids) == ["nope"]
     np.testing.assert_allclose(np.frombuffer(got.records[0].vector.data, "<f4"), normed[5], atol=1e-6)
-    updated = stub.UpdateRecord(indexer_pb2.UpdateRecordRequest(
-        record=indexer_pb2.Record(name="collections/items/records/r5", metadata=struct({"color": "gold"})),
-        update_mask=field_mask_pb2.FieldMask(paths=["metadata.color"])))
+    updated = stub.UpdateRecord(
+        indexer_pb2.UpdateRecordRequest(
+            record=indexer_pb2.Record(name="collections/items/records/r5", metadata=struct({"color": "gold"})),
+            update_mask=field_mask_pb2.FieldMask(paths=["metadata.color"]),
+        )
+    )
     assert updated.metadata["color"] == "gold" and updated.metadata["pid"] == "p1"
-    gold = stub.Search(indexer_pb2.SearchRequest(collection="collections/items", k=5, filter=struct({"color": "gold"}),
-                                                 queries=[indexer_pb2.Query(vector=vec(query))]))
+    gold = stub.Search(
+        indexer_pb2.SearchRequest(
+            collection="collections/items",
+            k=5,
+            filter=struct({"color": "gold"}),
+            queries=[indexer_pb2.Query(vector=vec(query))],
+        )
+    )
     assert [h.id for h in gold.results[0].hits] == ["r5"]
-    deleted = stub.DeleteRecords(indexer_pb2.DeleteRecordsRequest(collection="collections/items",
-                                                                  ids=["r1", "r2", "ghost"]))
+    deleted = stub.DeleteRecords(
+        indexer_pb2.DeleteRecordsRequest(collection="collections/items", ids=["r1", "r2", "ghost"])
+    )
     assert deleted.deleted_count == 2 and list(deleted.missing_ids) == ["ghost"]
-    deleted = stub.DeleteRecords(indexer_pb2.DeleteRecordsRequest(collection="collections/items",
-                                                                  filter=struct({"color": "green"})))
+    deleted = stub.DeleteRecords(
+        indexer_pb2.DeleteRecordsRequest(collection="collections/items", filter=struct({"color": "green"}))
+    )
     remaining = all_ids(stub, "collections/items")
     assert deleted.deleted_count == 99 and len(remaining) == 300 - 2 - 99
     assert not {f"r{n}" for n in range(300) if n % 3 == 1} & set(remaining)
@@ -192,8 +295,9 @@ def test_bad_input_is_refused_precisely_and_changes_nothing(stub):
     rng = np.random.default_rng(2)
     data = rng.standard_normal((40, DIM)).astype(np.float32)
     stub.InsertRecords(indexer_pb2.InsertRecordsRequest(collection="collections/items", records=records(data)))
-    before = stub.ListRecords(indexer_pb2.ListRecordsRequest(collection="collections/items", page_size=1000,
-                                                             include_vectors=True))
+    before = stub.ListRecords(
+        indexer_pb2.ListRecordsRequest(collection="collections/items", page_size=1000, include_vectors=True)
+    )
 
     def refused(call, request, code, reason, field=None):
         with pytest.raises(grpc.RpcError) as caught:
@@ -204,36 +308,84 @@ def test_bad_input_is_refused_precisely_and_changes_nothing(stub):
             assert field in fields
 
     query = indexer_pb2.Query(vector=vec(data[0]))
-    refused(stub.Search, indexer_pb2.SearchRequest(collection="collections/nope", queries=[query]),
-            grpc.StatusCode.NOT_FOUND, "COLLECTION_NOT_FOUND")
-    refused(stub.Search, indexer_pb2.SearchRequest(collection="collections/items",
-                                                   queries=[indexer_pb2.Query(record_id="ghost")]),
-            grpc.StatusCode.NOT_FOUND, "RECORD_NOT_FOUND", "queries[0].record_id")
-    refused(stub.Search, indexer_pb2.SearchRequest(collection="collections/items", queries=[query],
-                                                   filter=struct({"price": {"$regex": "x"}})),
-            grpc.StatusCode.INVALID_ARGUMENT, "INVALID_FILTER")
-    refused(stub.Search, indexer_pb2.SearchRequest(collection="collections/items", queries=[query], k=1001),
-            grpc.StatusCode.INVALID_ARGUMENT, "INVALID_K", "k")
-    refused(stub.Search, indexer_pb2.SearchRequest(collection="collections/items", queries=[query], k=-1),
-            grpc.StatusCode.INVALID_ARGUMENT, "INVALID_K", "k")
-    refused(stub.Search, indexer_pb2.SearchRequest(collection="collections/items",
-                                                   queries=[indexer_pb2.Query(vector=vec(data[0][:5]))]),
-            grpc.StatusCode.INVALID_ARGUMENT, "DIMENSION_MISMATCH", "queries[0].vector")
+    refused(
+        stub.Search,
+        indexer_pb2.SearchRequest(collection="collections/nope", queries=[query]),
+        grpc.StatusCode.NOT_FOUND,
+        "COLLECTION_NOT_FOUND",
+    )
+    refused(
+        stub.Search,
+        indexer_pb2.SearchRequest(collection="collections/items", queries=[indexer_pb2.Query(record_id="ghost")]),
+        grpc.StatusCode.NOT_FOUND,
+        "RECORD_NOT_FOUND",
+        "queries[0].record_id",
+    )
+    refused(
+        stub.Search,
+        indexer_pb2.SearchRequest(
+            collection="collections/items", queries=[query], filter=struct({"price": {"$regex": "x"}})
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "INVALID_FILTER",
+    )
+    refused(
+        stub.Search,
+        indexer_pb2.SearchRequest(collection="collections/items", queries=[query], k=1001),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "INVALID_K",
+        "k",
+    )
+    refused(
+        stub.Search,
+        indexer_pb2.SearchRequest(collection="collections/items", queries=[query], k=-1),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "INVALID_K",
+        "k",
+    )
+    refused(
+        stub.Search,
+        indexer_pb2.SearchRequest(collection="collections/items", queries=[indexer_pb2.Query(vector=vec(data[0][:5]))]),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "DIMENSION_MISMATCH",
+        "queries[0].vector",
+    )
     duplicate = records(rng.standard_normal((3, DIM)).astype(np.float32), start=100)
     duplicate[2].id = duplicate[0].id
-    refused(stub.InsertRecords, indexer_pb2.InsertRecordsRequest(collection="collections/items", records=duplicate),
-            grpc.StatusCode.INVALID_ARGUMENT, "DUPLICATE_ID", "records[2].id")
-    refused(stub.InsertRecords, indexer_pb2.InsertRecordsRequest(collection="collections/nope", records=duplicate[:1]),
-            grpc.StatusCode.NOT_FOUND, "COLLECTION_NOT_FOUND")
-    refused(stub.CreateCollection, indexer_pb2.CreateCollectionRequest(
-        collection_id="items", collection=indexer_pb2.Collection(dimension=DIM)),
-        grpc.StatusCode.ALREADY_EXISTS, "COLLECTION_EXISTS")
-    refused(stub.CreateCollection, indexer_pb2.CreateCollectionRequest(
-        collection_id="Bad Name", collection=indexer_pb2.Collection(dimension=DIM)),
-        grpc.StatusCode.INVALID_ARGUMENT, "INVALID_COLLECTION_ID", "collection_id")
-    refused(stub.CreateCollection, indexer_pb2.CreateCollectionRequest(
-        collection_id="wide", collection=indexer_pb2.Collection(dimension=DIM, shard_count=5)),
-        grpc.StatusCode.FAILED_PRECONDITION, "NOT_ENOUGH_SHARD_NODES")
+    refused(
+        stub.InsertRecords,
+        indexer_pb2.InsertRecordsRequest(collection="collections/items", records=duplicate),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "DUPLICATE_ID",
+        "records[2].id",
+    )
+    refused(
+        stub.InsertRecords,
+        indexer_pb2.InsertRecordsRequest(collection="collections/nope", records=duplicate[:1]),
+        grpc.StatusCode.NOT_FOUND,
+        "COLLECTION_NOT_FOUND",
+    )
+    refused(
+        stub.CreateCollection,
+        indexer_pb2.CreateCollectionRequest(collection_id="items", collection=indexer_pb2.Collection(dimension=DIM)),
+        grpc.StatusCode.ALREADY_EXISTS,
+        "COLLECTION_EXISTS",
+    )
+    refused(
+        stub.CreateCollection,
+        indexer_pb2.CreateCollectionRequest(collection_id="Bad Name", collection=indexer_pb2.Collection(dimension=DIM)),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "INVALID_COLLECTION_ID",
+        "collection_id",
+    )
+    refused(
+        stub.CreateCollection,
+        indexer_pb2.CreateCollectionRequest(
+            collection_id="wide", collection=indexer_pb2.Collection(dimension=DIM, shard_count=5)
+        ),
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "NOT_ENOUGH_SHARD_NODES",
+    )
 
     # Per item: a wrong dimension, a NaN vector, an existing id without upsert; the good item lands.
     bad = records(rng.standard_normal((4, DIM)).astype(np.float32), start=200)
@@ -247,8 +399,9 @@ def test_bad_input_is_refused_precisely_and_changes_nothing(stub):
     assert failures == {0: "DIMENSION_MISMATCH", 1: "INVALID_VECTOR", 2: "RECORD_EXISTS"}
     assert reply.inserted_count == 1 and list(reply.ids) == ["", "", "", "r203"]
 
-    after = stub.ListRecords(indexer_pb2.ListRecordsRequest(collection="collections/items", page_size=1000,
-                                                            include_vectors=True))
+    after = stub.ListRecords(
+        indexer_pb2.ListRecordsRequest(collection="collections/items", page_size=1000, include_vectors=True)
+    )
     assert [r for r in after.records if r.id != "r203"] == list(before.records)
 
 
@@ -259,10 +412,12 @@ def test_streamed_batches_land_in_order_and_a_failing_one_ends_the_stream(stub):
 
     def batches():
         yield indexer_pb2.InsertRecordsRequest(collection="collections/streamed", records=records(data[0], version=0))
-        yield indexer_pb2.InsertRecordsRequest(collection="collections/streamed", upsert=True,
-                                               records=records(data[1], version=1))
-        yield indexer_pb2.InsertRecordsRequest(collection="collections/streamed", upsert=True,
-                                               records=records(data[2][:50], version=2))
+        yield indexer_pb2.InsertRecordsRequest(
+            collection="collections/streamed", upsert=True, records=records(data[1], version=1)
+        )
+        yield indexer_pb2.InsertRecordsRequest(
+            collection="collections/streamed", upsert=True, records=records(data[2][:50], version=2)
+        )
         yield indexer_pb2.InsertRecordsRequest(collection="collections/nope", records=records(data[0][:1]))
         yield indexer_pb2.InsertRecordsRequest(collection="collections/streamed", records=records(data[0], 500))
 
@@ -271,14 +426,20 @@ def test_streamed_batches_land_in_order_and_a_failing_one_ends_the_stream(stub):
         for reply in stub.StreamInsertRecords(batches()):
             replies.append(reply)
     assert outcome(caught.value)[:2] == (grpc.StatusCode.NOT_FOUND, "COLLECTION_NOT_FOUND")
-    assert [(r.inserted_count, r.updated_count, len(r.ids)) for r in replies] == [(100, 0, 100), (0, 100, 100),
-                                                                                    (0, 50, 50)]
+    assert [(r.inserted_count, r.updated_count, len(r.ids)) for r in replies] == [
+        (100, 0, 100),
+        (0, 100, 100),
+        (0, 50, 50),
+    ]
     assert all(list(r.ids) == [f"r{n}" for n in range(len(r.ids))] for r in replies)
 
     # The later upsert of an id wins; nothing after the failed batch is written.
     assert sorted(all_ids(stub, "collections/streamed")) == sorted(f"r{n}" for n in range(100))
-    got = stub.BatchGetRecords(indexer_pb2.BatchGetRecordsRequest(
-        collection="collections/streamed", ids=[f"r{n}" for n in range(100)], include_vectors=True)).records
+    got = stub.BatchGetRecords(
+        indexer_pb2.BatchGetRecordsRequest(
+            collection="collections/streamed", ids=[f"r{n}" for n in range(100)], include_vectors=True
+        )
+    ).records
     for n, record in enumerate(got):
         version = 2 if n < 50 else 1
         expected = data[version][n] / np.linalg.norm(data[version][n])
@@ -298,18 +459,30 @@ def test_train_index_recall_and_records_join_the_trained_index(stub, cluster):
     centers = rng.standard_normal((200, DIM)).astype(np.float32) * 3
     data = (centers[rng.integers(0, 200, 100_000)] + rng.standard_normal((100_000, DIM))).astype(np.float32)
     for start in range(0, len(data), 10_000):
-        chunk = [indexer_pb2.RecordInput(id=f"v{start + i}", vector=vec(v))
-                 for i, v in enumerate(data[start:start + 10_000])]
-        reply = stub.InsertRecords(indexer_pb2.InsertRecordsRequest(collection="collections/big", records=chunk),
-                                   timeout=120)
+        chunk = [
+            indexer_pb2.RecordInput(id=f"v{start + i}", vector=vec(v))
+            for i, v in enumerate(data[start : start + 10_000])
+        ]
+        reply = stub.InsertRecords(
+            indexer_pb2.InsertRecordsRequest(collection="collections/big", records=chunk), timeout=120
+        )
         assert not reply.errors
-    operation = stub.TrainIndex(indexer_pb2.TrainIndexRequest(
-        collection="collections/big", index=indexer_pb2.IndexSpec(kind=indexer_pb2.INDEX_KIND_IVF_FLAT)))
+    operation = stub.TrainIndex(
+        indexer_pb2.TrainIndexRequest(
+            collection="collections/big", index=indexer_pb2.IndexSpec(kind=indexer_pb2.INDEX_KIND_IVF_FLAT)
+        )
+    )
     progress = []
     with grpc.insecure_channel(cluster.router_address) as channel:
-        trained = wait_operation(operations_pb2_grpc.OperationsStub(channel), operation,
-                                 response_type=indexer_pb2.Collection, metadata_type=indexer_pb2.TrainIndexMetadata,
-                                 timeout=300, poll_interval=0.5, on_progress=progress.append)
+        trained = wait_operation(
+            operations_pb2_grpc.OperationsStub(channel),
+            operation,
+            response_type=indexer_pb2.Collection,
+            metadata_type=indexer_pb2.TrainIndexMetadata,
+            timeout=300,
+            poll_interval=0.5,
+            on_progress=progress.append,
+        )
     assert trained.index_state == indexer_pb2.INDEX_STATE_TRAINED
     assert progress and progress[-1].stage == "done"
 
@@ -317,22 +490,37 @@ def test_train_index_recall_and_records_join_the_trained_index(stub, cluster):
     normed = data / np.linalg.norm(data, axis=1, keepdims=True)
     qn = queries / np.linalg.norm(queries, axis=1, keepdims=True)
     exact = np.argsort(-(qn @ normed.T), axis=1)[:, :10]
-    reply = stub.Search(indexer_pb2.SearchRequest(collection="collections/big", k=10,
-                                                  queries=[indexer_pb2.Query(vector=vec(q)) for q in queries]))
-    recall = np.mean([len({f"v{i}" for i in exact[q]} & {h.id for h in r.hits}) / 10
-                      for q, r in enumerate(reply.results)])
+    reply = stub.Search(
+        indexer_pb2.SearchRequest(
+            collection="collections/big", k=10, queries=[indexer_pb2.Query(vector=vec(q)) for q in queries]
+        )
+    )
+    recall = np.mean(
+        [len({f"v{i}" for i in exact[q]} & {h.id for h in r.hits}) / 10 for q, r in enumerate(reply.results)]
+    )
     assert recall >= 0.95, recall
 
     # New records join the trained index without retraining; they are found at once.
     fresh = (centers[:5] + 0.01).astype(np.float32)
-    stub.InsertRecords(indexer_pb2.InsertRecordsRequest(collection="collections/big", records=[
-        indexer_pb2.RecordInput(id=f"new{i}", vector=vec(v)) for i, v in enumerate(fresh)]))
+    stub.InsertRecords(
+        indexer_pb2.InsertRecordsRequest(
+            collection="collections/big",
+            records=[indexer_pb2.RecordInput(id=f"new{i}", vector=vec(v)) for i, v in enumerate(fresh)],
+        )
+    )
     for i, v in enumerate(fresh):
-        hit = stub.Search(indexer_pb2.SearchRequest(collection="collections/big", k=1,
-                                                    queries=[indexer_pb2.Query(vector=vec(v))])).results[0].hits[0]
+        hit = (
+            stub.Search(
+                indexer_pb2.SearchRequest(collection="collections/big", k=1, queries=[indexer_pb2.Query(vector=vec(v))])
+            )
+            .results[0]
+            .hits[0]
+        )
         assert hit.id == f"new{i}"
-    assert stub.GetCollection(indexer_pb2.GetCollectionRequest(
-        name="collections/big")).index_state == indexer_pb2.INDEX_STATE_TRAINED
+    assert (
+        stub.GetCollection(indexer_pb2.GetCollectionRequest(name="collections/big")).index_state
+        == indexer_pb2.INDEX_STATE_TRAINED
+    )
 
     # Every shard holds the quantiser the router assigns queries with; a restarted router takes
     # it from a shard and answers as before.
@@ -340,12 +528,14 @@ def test_train_index_recall_and_records_join_the_trained_index(stub, cluster):
     for ordinal in range(2):
         with grpc.insecure_channel(cluster.shard_address(ordinal)) as channel:
             held = shard_pb2_grpc.ShardServiceStub(channel).GetTrainedIndex(
-                shard_pb2.GetTrainedIndexRequest(collection="big", shard=ordinal))
+                shard_pb2.GetTrainedIndexRequest(collection="big", shard=ordinal)
+            )
         assert held.nprobe > 0
         digests |= {held.coarse_digest, CoarseQuantizer(held.trained_index, indexer_pb2.METRIC_COSINE).digest}
     assert len(digests) == 1
-    request = indexer_pb2.SearchRequest(collection="collections/big", k=10,
-                                        queries=[indexer_pb2.Query(vector=vec(q)) for q in queries])
+    request = indexer_pb2.SearchRequest(
+        collection="collections/big", k=10, queries=[indexer_pb2.Query(vector=vec(q)) for q in queries]
+    )
     before = [[h.id for h in r.hits] for r in stub.Search(request).results]
     cluster.router.stop()
     cluster.start_router()
@@ -369,12 +559,15 @@ def test_a_killed_shard_loses_nothing_acknowledged(stub, cluster):
         with grpc.insecure_channel(cluster.router_address) as channel:
             writer = indexer_pb2_grpc.IndexerServiceStub(channel)
             while not stop.is_set():
-                batch = [indexer_pb2.RecordInput(id=f"d{n + i}", vector=vec(rng.standard_normal(DIM)))
-                         for i in range(200)]
+                batch = [
+                    indexer_pb2.RecordInput(id=f"d{n + i}", vector=vec(rng.standard_normal(DIM))) for i in range(200)
+                ]
                 n += 200
                 try:
-                    reply = writer.InsertRecords(indexer_pb2.InsertRecordsRequest(
-                        collection="collections/durable", records=batch, upsert=True), timeout=10)
+                    reply = writer.InsertRecords(
+                        indexer_pb2.InsertRecordsRequest(collection="collections/durable", records=batch, upsert=True),
+                        timeout=10,
+                    )
                 except grpc.RpcError as error:
                     errors.append(error.code().name)
                     continue
@@ -393,8 +586,9 @@ def test_a_killed_shard_loses_nothing_acknowledged(stub, cluster):
     code, reason, _ = outcome(caught.value)
     assert (code, reason) == (grpc.StatusCode.UNAVAILABLE, "SHARD_UNAVAILABLE")
     assert "collections/durable/shards/1" in caught.value.details()
-    partial = stub.Search(indexer_pb2.SearchRequest(collection="collections/durable", queries=[query], k=5,
-                                                    allow_partial=True))
+    partial = stub.Search(
+        indexer_pb2.SearchRequest(collection="collections/durable", queries=[query], k=5, allow_partial=True)
+    )
     assert partial.partial and list(partial.unavailable_shards) == ["collections/durable/shards/1"]
     assert len(partial.results[0].hits) == 5
     cluster.start_shard(1)

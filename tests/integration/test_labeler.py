@@ -30,8 +30,13 @@ from simmesh_proto.v1 import common_pb2, indexer_pb2, indexer_pb2_grpc, labeler_
 
 pytestmark = pytest.mark.integration
 
-COLOURS = {"red": (220, 25, 25), "green": (25, 180, 25), "blue": (25, 35, 220), "yellow": (225, 215, 25),
-           "cyan": (10, 170, 210)}
+COLOURS = {
+    "red": (220, 25, 25),
+    "green": (25, 180, 25),
+    "blue": (25, 35, 220),
+    "yellow": (225, 215, 25),
+    "cyan": (10, 170, 210),
+}
 LABELED = labeler_pb2.IMAGE_STATE_LABELED
 SUGGESTED = labeler_pb2.IMAGE_STATE_SUGGESTED
 POOL = labeler_pb2.IMAGE_STATE_POOL
@@ -78,28 +83,47 @@ class Mesh:
             return rpc_count(response.read().decode(), "Search")
 
     async def create(self, project_id: str, **params) -> labeler_pb2.Project:
-        return await self.labeler.CreateProject(labeler_pb2.CreateProjectRequest(
-            project_id=project_id, project=labeler_pb2.Project(
-                model="models/color", display_name=project_id, default_params=labeler_pb2.SuggestParams(**params))))
+        return await self.labeler.CreateProject(
+            labeler_pb2.CreateProjectRequest(
+                project_id=project_id,
+                project=labeler_pb2.Project(
+                    model="models/color", display_name=project_id, default_params=labeler_pb2.SuggestParams(**params)
+                ),
+            )
+        )
 
     async def add(self, project_id: str, images: dict[str, tuple[bytes, list[str]]], upsert: bool = False):
-        return await self.labeler.AddImages(labeler_pb2.AddImagesRequest(
-            project=f"projects/{project_id}", upsert=upsert,
-            images=[labeler_pb2.ImageInput(id=i, image=image(data), labels=labels) for i, (data, labels) in
-                    images.items()]))
+        return await self.labeler.AddImages(
+            labeler_pb2.AddImagesRequest(
+                project=f"projects/{project_id}",
+                upsert=upsert,
+                images=[
+                    labeler_pb2.ImageInput(id=i, image=image(data), labels=labels)
+                    for i, (data, labels) in images.items()
+                ],
+            )
+        )
 
-    async def suggest(self, project_id: str, images: list[bytes], *, save: bool = False, ids: list[str] | None = None,
-                      **params) -> labeler_pb2.SuggestLabelsResponse:
-        items = [labeler_pb2.SuggestItem(image=image(data), id=(ids[i] if ids else ""))
-                 for i, data in enumerate(images)]
-        return await self.labeler.SuggestLabels(labeler_pb2.SuggestLabelsRequest(
-            project=f"projects/{project_id}", items=items, save=save, params=labeler_pb2.SuggestParams(**params)))
+    async def suggest(
+        self, project_id: str, images: list[bytes], *, save: bool = False, ids: list[str] | None = None, **params
+    ) -> labeler_pb2.SuggestLabelsResponse:
+        items = [
+            labeler_pb2.SuggestItem(image=image(data), id=(ids[i] if ids else "")) for i, data in enumerate(images)
+        ]
+        return await self.labeler.SuggestLabels(
+            labeler_pb2.SuggestLabelsRequest(
+                project=f"projects/{project_id}", items=items, save=save, params=labeler_pb2.SuggestParams(**params)
+            )
+        )
 
     async def images(self, project_id: str, **filters) -> list[labeler_pb2.LabeledImage]:
         out, token = [], ""
         while True:
-            page = await self.labeler.ListImages(labeler_pb2.ListImagesRequest(
-                project=f"projects/{project_id}", page_size=100, page_token=token, **filters))
+            page = await self.labeler.ListImages(
+                labeler_pb2.ListImagesRequest(
+                    project=f"projects/{project_id}", page_size=100, page_token=token, **filters
+                )
+            )
             out += page.images
             token = page.next_page_token
             if not token:
@@ -116,20 +140,35 @@ def router_metrics_port(log_path: Path) -> int:
 
 @pytest.fixture
 async def mesh(tmp_path, indexer_cluster) -> AsyncIterator[Mesh]:
-    embedder = await build_embedder(EmbedderSettings(host="127.0.0.1", port=0, data_dir=str(tmp_path / "embedder"),
-                                                     builtin_models=True))
+    embedder = await build_embedder(
+        EmbedderSettings(host="127.0.0.1", port=0, data_dir=str(tmp_path / "embedder"), builtin_models=True)
+    )
     await embedder.start()
     cluster = indexer_cluster(shards=2, embedder_addr=embedder.address, env={"SIMMESH_METRICS_PORT": "0"})
-    labeler = await build_labeler(LabelerSettings(
-        host="127.0.0.1", port=0, data_dir=str(tmp_path / "labeler"), embedder_addr=embedder.address,
-        indexer_addr=cluster.router_address, collection_shards=2))
+    labeler = await build_labeler(
+        LabelerSettings(
+            host="127.0.0.1",
+            port=0,
+            data_dir=str(tmp_path / "labeler"),
+            embedder_addr=embedder.address,
+            indexer_addr=cluster.router_address,
+            collection_shards=2,
+        )
+    )
     await labeler.start()
     port = router_metrics_port(cluster.root / "router.log")
     try:
-        async with grpc.aio.insecure_channel(labeler.address) as channel, \
-                grpc.aio.insecure_channel(cluster.router_address) as router:
-            yield Mesh(labeler.address, labeler_pb2_grpc.LabelerServiceStub(channel),
-                       indexer_pb2_grpc.IndexerServiceStub(router), embedder, f"http://127.0.0.1:{port}/metrics")
+        async with (
+            grpc.aio.insecure_channel(labeler.address) as channel,
+            grpc.aio.insecure_channel(cluster.router_address) as router,
+        ):
+            yield Mesh(
+                labeler.address,
+                labeler_pb2_grpc.LabelerServiceStub(channel),
+                indexer_pb2_grpc.IndexerServiceStub(router),
+                embedder,
+                f"http://127.0.0.1:{port}/metrics",
+            )
     finally:
         await labeler.stop(grace=0)
         await embedder.stop(grace=0)
@@ -152,39 +191,74 @@ async def test_projects_crud_and_bad_references(mesh):
     assert collection.metric == indexer_pb2.METRIC_COSINE and collection.model == "models/color/versions/1"
     assert set(collection.indexed_fields) == {"labels", "state"} and collection.shard_count == 2
 
-    updated = await mesh.labeler.UpdateProject(labeler_pb2.UpdateProjectRequest(
-        project=labeler_pb2.Project(name="projects/colours", description="five colours",
-                                    default_params=labeler_pb2.SuggestParams(k=3)),
-        update_mask=field_mask_pb2.FieldMask(paths=["description", "default_params.k"])))
+    updated = await mesh.labeler.UpdateProject(
+        labeler_pb2.UpdateProjectRequest(
+            project=labeler_pb2.Project(
+                name="projects/colours", description="five colours", default_params=labeler_pb2.SuggestParams(k=3)
+            ),
+            update_mask=field_mask_pb2.FieldMask(paths=["description", "default_params.k"]),
+        )
+    )
     assert updated.description == "five colours" and updated.default_params.k == 3
     assert updated.default_params.threshold == 40.0
     await mesh.create("other")
     listed = await mesh.labeler.ListProjects(labeler_pb2.ListProjectsRequest(page_size=1))
-    rest = await mesh.labeler.ListProjects(labeler_pb2.ListProjectsRequest(page_size=1,
-                                                                            page_token=listed.next_page_token))
+    rest = await mesh.labeler.ListProjects(
+        labeler_pb2.ListProjectsRequest(page_size=1, page_token=listed.next_page_token)
+    )
     assert [p.name for p in [*listed.projects, *rest.projects]] == ["projects/colours", "projects/other"]
 
     await fails(mesh.create("colours"), grpc.StatusCode.ALREADY_EXISTS, "PROJECT_EXISTS", "project_id")
-    await fails(mesh.labeler.CreateProject(labeler_pb2.CreateProjectRequest(
-        project_id="tasky", project=labeler_pb2.Project(model="tasks/shoes"))),
-        grpc.StatusCode.FAILED_PRECONDITION, "NO_CATALOG", "project.model")
-    await fails(mesh.labeler.CreateProject(labeler_pb2.CreateProjectRequest(
-        project_id="ghost", project=labeler_pb2.Project(model="models/nope"))),
-        grpc.StatusCode.NOT_FOUND, "MODEL_NOT_FOUND", "project.model")
-    await fails(mesh.labeler.GetProject(labeler_pb2.GetProjectRequest(name="projects/nope")),
-                grpc.StatusCode.NOT_FOUND, "PROJECT_NOT_FOUND")
-    await fails(mesh.labeler.UpdateProject(labeler_pb2.UpdateProjectRequest(
-        project=labeler_pb2.Project(name="projects/colours", model="models/match"),
-        update_mask=field_mask_pb2.FieldMask(paths=["model"]))),
-        grpc.StatusCode.INVALID_ARGUMENT, "INVALID_UPDATE_MASK", "update_mask")
-    await fails(mesh.create("bad", threshold=120.0), grpc.StatusCode.INVALID_ARGUMENT, "INVALID_THRESHOLD",
-                "project.default_params.threshold")
+    await fails(
+        mesh.labeler.CreateProject(
+            labeler_pb2.CreateProjectRequest(project_id="tasky", project=labeler_pb2.Project(model="tasks/shoes"))
+        ),
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "NO_CATALOG",
+        "project.model",
+    )
+    await fails(
+        mesh.labeler.CreateProject(
+            labeler_pb2.CreateProjectRequest(project_id="ghost", project=labeler_pb2.Project(model="models/nope"))
+        ),
+        grpc.StatusCode.NOT_FOUND,
+        "MODEL_NOT_FOUND",
+        "project.model",
+    )
+    await fails(
+        mesh.labeler.GetProject(labeler_pb2.GetProjectRequest(name="projects/nope")),
+        grpc.StatusCode.NOT_FOUND,
+        "PROJECT_NOT_FOUND",
+    )
+    await fails(
+        mesh.labeler.UpdateProject(
+            labeler_pb2.UpdateProjectRequest(
+                project=labeler_pb2.Project(name="projects/colours", model="models/match"),
+                update_mask=field_mask_pb2.FieldMask(paths=["model"]),
+            )
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "INVALID_UPDATE_MASK",
+        "update_mask",
+    )
+    await fails(
+        mesh.create("bad", threshold=120.0),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "INVALID_THRESHOLD",
+        "project.default_params.threshold",
+    )
 
     await mesh.labeler.DeleteProject(labeler_pb2.DeleteProjectRequest(name="projects/colours"))
-    await fails(mesh.indexer.GetCollection(indexer_pb2.GetCollectionRequest(name=project.collection)),
-                grpc.StatusCode.NOT_FOUND, "COLLECTION_NOT_FOUND")
-    await fails(mesh.labeler.GetProject(labeler_pb2.GetProjectRequest(name="projects/colours")),
-                grpc.StatusCode.NOT_FOUND, "PROJECT_NOT_FOUND")
+    await fails(
+        mesh.indexer.GetCollection(indexer_pb2.GetCollectionRequest(name=project.collection)),
+        grpc.StatusCode.NOT_FOUND,
+        "COLLECTION_NOT_FOUND",
+    )
+    await fails(
+        mesh.labeler.GetProject(labeler_pb2.GetProjectRequest(name="projects/colours")),
+        grpc.StatusCode.NOT_FOUND,
+        "PROJECT_NOT_FOUND",
+    )
 
 
 async def test_a_batch_costs_one_embed_and_one_search_and_labels_colours(mesh):
@@ -218,8 +292,7 @@ async def test_a_batch_costs_one_embed_and_one_search_and_labels_colours(mesh):
     mixed = png_bytes((220, 25, 25), size=(40, 30))
     half = await mesh.suggest("colours", [mixed], threshold=0.0)
     assert half.suggestions[0].labels[0].label == "red"
-    assert [s.label for s in half.suggestions[0].labels] == [s.label for s in half.suggestions[0].scores
-                                                            if s.score > 0]
+    assert [s.label for s in half.suggestions[0].labels] == [s.label for s in half.suggestions[0].scores if s.score > 0]
 
 
 async def test_bad_input_fails_precisely_and_saves_nothing_for_failed_items(mesh):
@@ -228,10 +301,18 @@ async def test_bad_input_fails_precisely_and_saves_nothing_for_failed_items(mesh
 
     good = shades(COLOURS["green"], 2, seed=9)
     await fails(mesh.suggest("nope", good), grpc.StatusCode.NOT_FOUND, "PROJECT_NOT_FOUND")
-    await fails(mesh.suggest("colours", good, threshold=150.0), grpc.StatusCode.INVALID_ARGUMENT,
-                "INVALID_THRESHOLD", "params.threshold")
-    await fails(mesh.suggest("colours", good, threshold=-0.5), grpc.StatusCode.INVALID_ARGUMENT,
-                "INVALID_THRESHOLD", "params.threshold")
+    await fails(
+        mesh.suggest("colours", good, threshold=150.0),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "INVALID_THRESHOLD",
+        "params.threshold",
+    )
+    await fails(
+        mesh.suggest("colours", good, threshold=-0.5),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "INVALID_THRESHOLD",
+        "params.threshold",
+    )
     await fails(mesh.suggest("colours", good, k=-1), grpc.StatusCode.INVALID_ARGUMENT, "INVALID_K", "params.k")
     await fails(mesh.suggest("colours", good, k=0), grpc.StatusCode.INVALID_ARGUMENT, "INVALID_K", "params.k")
     await fails(mesh.suggest("colours", []), grpc.StatusCode.INVALID_ARGUMENT, "EMPTY_BATCH", "items")
@@ -243,8 +324,9 @@ async def test_bad_input_fails_precisely_and_saves_nothing_for_failed_items(mesh
     stored = {i.id: i for i in await mesh.images("colours")}
     assert len(stored) == before + 2 and "broken" not in stored
     assert stored["g1"].state == SUGGESTED and list(stored["g1"].labels) == ["green"]
-    records = await mesh.indexer.BatchGetRecords(indexer_pb2.BatchGetRecordsRequest(
-        collection="collections/lbl-colours", ids=["g1", "broken"]))
+    records = await mesh.indexer.BatchGetRecords(
+        indexer_pb2.BatchGetRecordsRequest(collection="collections/lbl-colours", ids=["g1", "broken"])
+    )
     assert [r.id for r in records.records] == ["g1"] and list(records.missing_ids) == ["broken"]
     assert list(records.records[0].metadata["labels"]) == ["green"]
     assert records.records[0].metadata["state"] == "suggested"
@@ -263,8 +345,12 @@ async def test_saved_suggestions_help_the_next_batch(mesh):
     seeds = {f"warm-{i}": (d, ["warm"]) for i, d in enumerate(shades((220, 20, 20), 3, seed=1, spread=4))}
     seeds |= {f"cool-{i}": (d, ["cool"]) for i, d in enumerate(shades((20, 30, 220), 3, seed=2, spread=4))}
     await mesh.add("drift", seeds)
-    batch2 = (shades((228, 55, 12), 4, 3, 4) + shades((236, 90, 5), 4, 4, 4) + shades((15, 70, 215), 4, 5, 4)
-              + shades((10, 110, 210), 4, 6, 4))
+    batch2 = (
+        shades((228, 55, 12), 4, 3, 4)
+        + shades((236, 90, 5), 4, 4, 4)
+        + shades((15, 70, 215), 4, 5, 4)
+        + shades((10, 110, 210), 4, 6, 4)
+    )
     truth2 = ["warm"] * 8 + ["cool"] * 8
     batch3 = shades((240, 125, 0), 4, 7, 4) + shades((5, 130, 207), 6, 8, 4)
     truth3 = ["warm"] * 4 + ["cool"] * 6
@@ -292,7 +378,7 @@ def two_colour_png(left: tuple[int, int, int], right: tuple[int, int, int], size
     width, height = size
     pixels = np.zeros((height, width, 3), dtype=np.uint8)
     pixels[:, : width // 2] = left
-    pixels[:, width // 2:] = right
+    pixels[:, width // 2 :] = right
     buffer = io.BytesIO()
     PILImage.fromarray(pixels, "RGB").save(buffer, "PNG")
     return buffer.getvalue()
@@ -306,33 +392,48 @@ async def test_review_relabel_delete_and_suggest_for_stored_images(mesh):
     assert [s.labels[0].label for s in saved.suggestions] == ["red", "red", "red", "cyan"]
 
     Action = labeler_pb2.Review
-    reply = await mesh.labeler.ReviewSuggestions(labeler_pb2.ReviewSuggestionsRequest(
-        project="projects/colours", reviews=[
-            labeler_pb2.Review(image_id="s1", action=Action.ACTION_ACCEPT),
-            labeler_pb2.Review(image_id="s2", action=Action.ACTION_CHANGE, labels=["red", "warm"]),
-            labeler_pb2.Review(image_id="s3", action=Action.ACTION_REJECT),
-            labeler_pb2.Review(image_id="red-0", action=Action.ACTION_ACCEPT),
-            labeler_pb2.Review(image_id="nope", action=Action.ACTION_REJECT),
-            labeler_pb2.Review(image_id="s4"),
-        ]))
+    reply = await mesh.labeler.ReviewSuggestions(
+        labeler_pb2.ReviewSuggestionsRequest(
+            project="projects/colours",
+            reviews=[
+                labeler_pb2.Review(image_id="s1", action=Action.ACTION_ACCEPT),
+                labeler_pb2.Review(image_id="s2", action=Action.ACTION_CHANGE, labels=["red", "warm"]),
+                labeler_pb2.Review(image_id="s3", action=Action.ACTION_REJECT),
+                labeler_pb2.Review(image_id="red-0", action=Action.ACTION_ACCEPT),
+                labeler_pb2.Review(image_id="nope", action=Action.ACTION_REJECT),
+                labeler_pb2.Review(image_id="s4"),
+            ],
+        )
+    )
     assert (reply.accepted_count, reply.changed_count, reply.rejected_count) == (1, 1, 1)
     assert [(e.index, reason_of(e.status)) for e in reply.errors] == [
-        (3, "IMAGE_NOT_SUGGESTED"), (4, "IMAGE_NOT_FOUND"), (5, "INVALID_ACTION")]
+        (3, "IMAGE_NOT_SUGGESTED"),
+        (4, "IMAGE_NOT_FOUND"),
+        (5, "INVALID_ACTION"),
+    ]
     stored = {i.id: i for i in await mesh.images("colours")}
     assert (stored["s1"].state, list(stored["s1"].labels)) == (LABELED, ["red"])
     assert (stored["s2"].state, list(stored["s2"].labels)) == (LABELED, ["red", "warm"])
     assert (stored["s3"].state, list(stored["s3"].labels)) == (POOL, [])
     assert stored["s4"].state == SUGGESTED
-    records = await mesh.indexer.BatchGetRecords(indexer_pb2.BatchGetRecordsRequest(
-        collection="collections/lbl-colours", ids=["s2", "s3"]))
+    records = await mesh.indexer.BatchGetRecords(
+        indexer_pb2.BatchGetRecordsRequest(collection="collections/lbl-colours", ids=["s2", "s3"])
+    )
     meta = {r.id: (list(r.metadata["labels"]), r.metadata["state"]) for r in records.records}
     assert meta == {"s2": (["red", "warm"], "labeled"), "s3": ([], "pool")}
 
     # Suggest for images already in the project, by id: a pool image and a labeled one.
-    by_id = await mesh.labeler.SuggestLabels(labeler_pb2.SuggestLabelsRequest(
-        project="projects/colours", save=True, items=[labeler_pb2.SuggestItem(image_id="s3"),
-                                                      labeler_pb2.SuggestItem(image_id="green-1"),
-                                                      labeler_pb2.SuggestItem(image_id="missing")]))
+    by_id = await mesh.labeler.SuggestLabels(
+        labeler_pb2.SuggestLabelsRequest(
+            project="projects/colours",
+            save=True,
+            items=[
+                labeler_pb2.SuggestItem(image_id="s3"),
+                labeler_pb2.SuggestItem(image_id="green-1"),
+                labeler_pb2.SuggestItem(image_id="missing"),
+            ],
+        )
+    )
     assert [(e.index, reason_of(e.status)) for e in by_id.errors] == [(2, "IMAGE_NOT_FOUND")]
     pool_one, labeled_one = by_id.suggestions
     assert pool_one.id == "s3" and pool_one.labels[0].label == "red"
@@ -341,18 +442,23 @@ async def test_review_relabel_delete_and_suggest_for_stored_images(mesh):
     after = {i.id: i for i in await mesh.images("colours")}
     assert after["s3"].state == SUGGESTED and after["green-1"].state == LABELED
 
-    changed = await mesh.labeler.UpdateImage(labeler_pb2.UpdateImageRequest(
-        image=labeler_pb2.LabeledImage(name="projects/colours/images/blue-0", labels=["navy"]),
-        update_mask=field_mask_pb2.FieldMask(paths=["labels"])))
+    changed = await mesh.labeler.UpdateImage(
+        labeler_pb2.UpdateImageRequest(
+            image=labeler_pb2.LabeledImage(name="projects/colours/images/blue-0", labels=["navy"]),
+            update_mask=field_mask_pb2.FieldMask(paths=["labels"]),
+        )
+    )
     assert list(changed.labels) == ["navy"] and changed.state == LABELED
     got = await mesh.labeler.GetImage(labeler_pb2.GetImageRequest(name="projects/colours/images/blue-0"))
     assert list(got.labels) == ["navy"]
 
-    deleted = await mesh.labeler.DeleteImages(labeler_pb2.DeleteImagesRequest(
-        project="projects/colours", ids=["s1", "blue-1", "never"]))
+    deleted = await mesh.labeler.DeleteImages(
+        labeler_pb2.DeleteImagesRequest(project="projects/colours", ids=["s1", "blue-1", "never"])
+    )
     assert deleted.deleted_count == 2 and list(deleted.missing_ids) == ["never"]
-    gone = await mesh.indexer.BatchGetRecords(indexer_pb2.BatchGetRecordsRequest(
-        collection="collections/lbl-colours", ids=["s1", "blue-1", "blue-2"]))
+    gone = await mesh.indexer.BatchGetRecords(
+        indexer_pb2.BatchGetRecordsRequest(collection="collections/lbl-colours", ids=["s1", "blue-1", "blue-2"])
+    )
     assert list(gone.missing_ids) == ["s1", "blue-1"]
     project = await mesh.labeler.GetProject(labeler_pb2.GetProjectRequest(name="projects/colours"))
     assert project.labeled_count == 20 - 1 + 1 and project.pool_count == 0
@@ -363,8 +469,11 @@ async def test_evaluate_one_setting_and_a_sweep(mesh):
     images = labeled_set(8)
     images["odd"] = (shades(COLOURS["red"], 1, seed=50)[0], ["green"])
     await mesh.add("colours", images)
-    reply = await mesh.labeler.Evaluate(labeler_pb2.EvaluateRequest(
-        project="projects/colours", params=labeler_pb2.SuggestParams(k=5, threshold=50.0, use_first=True)))
+    reply = await mesh.labeler.Evaluate(
+        labeler_pb2.EvaluateRequest(
+            project="projects/colours", params=labeler_pb2.SuggestParams(k=5, threshold=50.0, use_first=True)
+        )
+    )
     assert reply.image_count == 41 and len(reply.evaluations) == 1
     [result] = reply.evaluations
     assert result.accuracy == pytest.approx(40 / 41) and result.coverage == 1.0
@@ -374,16 +483,21 @@ async def test_evaluate_one_setting_and_a_sweep(mesh):
     cells = {(c.actual, c.predicted): c.count for c in result.confusion}
     assert cells[("green", "red")] == 1 and cells[("red", "red")] == 8 and sum(cells.values()) == 41
 
-    sweep = await mesh.labeler.Evaluate(labeler_pb2.EvaluateRequest(
-        project="projects/colours", k_values=[1, 3, 5], threshold_values=[30.0, 99.0]))
+    sweep = await mesh.labeler.Evaluate(
+        labeler_pb2.EvaluateRequest(project="projects/colours", k_values=[1, 3, 5], threshold_values=[30.0, 99.0])
+    )
     assert len(sweep.evaluations) == 6
     assert {(e.params.k, e.params.threshold) for e in sweep.evaluations} == {
-        (k, t) for k in (1, 3, 5) for t in (30.0, 99.0)}
+        (k, t) for k in (1, 3, 5) for t in (30.0, 99.0)
+    }
     keys = [(-e.accuracy, -e.coverage) for e in sweep.evaluations]
     assert keys == sorted(keys)
     with pytest.raises(grpc.aio.AioRpcError) as raised:
-        await mesh.labeler.Evaluate(labeler_pb2.EvaluateRequest(
-            project="projects/colours", params=labeler_pb2.SuggestParams(k=3), k_values=[1, 2]))
+        await mesh.labeler.Evaluate(
+            labeler_pb2.EvaluateRequest(
+                project="projects/colours", params=labeler_pb2.SuggestParams(k=3), k_values=[1, 2]
+            )
+        )
     assert outcome(raised.value)[:3] == (grpc.StatusCode.INVALID_ARGUMENT, "PARAMS_AND_SWEEP", ["params"])
 
 
@@ -399,8 +513,9 @@ async def test_mine_the_pool_without_near_duplicates_and_list_uncertain(mesh):
     async def mine(page_size: int, **query) -> list[labeler_pb2.PoolHit]:
         hits, token = [], ""
         while True:
-            reply = await mesh.labeler.MinePool(labeler_pb2.MinePoolRequest(
-                project="projects/colours", page_size=page_size, page_token=token, **query))
+            reply = await mesh.labeler.MinePool(
+                labeler_pb2.MinePoolRequest(project="projects/colours", page_size=page_size, page_token=token, **query)
+            )
             hits += reply.hits
             token = reply.next_page_token
             if not token:
@@ -416,8 +531,9 @@ async def test_mine_the_pool_without_near_duplicates_and_list_uncertain(mesh):
     sims = [h.similarity for h in whole]
     assert sims == sorted(sims, reverse=True)
     assert all(not i.startswith(("red-", "green-")) for i in ids)
-    records = await mesh.indexer.BatchGetRecords(indexer_pb2.BatchGetRecordsRequest(
-        collection="collections/lbl-colours", ids=ids, include_vectors=True))
+    records = await mesh.indexer.BatchGetRecords(
+        indexer_pb2.BatchGetRecordsRequest(collection="collections/lbl-colours", ids=ids, include_vectors=True)
+    )
     vectors = np.stack([np.frombuffer(r.vector.data, "<f4") for r in records.records])
     cosine = vectors @ vectors.T
     assert (cosine[~np.eye(len(ids), dtype=bool)] < 0.95).all()
@@ -430,10 +546,10 @@ async def test_mine_the_pool_without_near_duplicates_and_list_uncertain(mesh):
         await mesh.labeler.MinePool(labeler_pb2.MinePoolRequest(project="projects/colours"))
     assert outcome(raised.value)[:2] == (grpc.StatusCode.INVALID_ARGUMENT, "NO_EXAMPLES")
 
-    first = await mesh.labeler.ListUncertain(labeler_pb2.ListUncertainRequest(project="projects/colours",
-                                                                               page_size=3))
-    second = await mesh.labeler.ListUncertain(labeler_pb2.ListUncertainRequest(
-        project="projects/colours", page_size=100, page_token=first.next_page_token))
+    first = await mesh.labeler.ListUncertain(labeler_pb2.ListUncertainRequest(project="projects/colours", page_size=3))
+    second = await mesh.labeler.ListUncertain(
+        labeler_pb2.ListUncertainRequest(project="projects/colours", page_size=100, page_token=first.next_page_token)
+    )
     uncertain = [*first.images, *second.images]
     assert len(uncertain) == len(pool) and first.images[0].id == "torn"
     assert {s.label for s in first.images[0].scores} >= {"red", "green"}
@@ -447,8 +563,14 @@ async def test_export_csv_and_json(mesh):
     await mesh.suggest("colours", shades(COLOURS["yellow"], 2, seed=40), save=True, ids=["sug-0", "sug-1"])
 
     async def export(fmt, include_suggested=False) -> tuple[str, bytes]:
-        chunks = [c async for c in mesh.labeler.ExportLabels(labeler_pb2.ExportLabelsRequest(
-            project="projects/colours", format=fmt, include_suggested=include_suggested))]
+        chunks = [
+            c
+            async for c in mesh.labeler.ExportLabels(
+                labeler_pb2.ExportLabelsRequest(
+                    project="projects/colours", format=fmt, include_suggested=include_suggested
+                )
+            )
+        ]
         return chunks[0].content_type, b"".join(c.data for c in chunks)
 
     content_type, data = await export(labeler_pb2.EXPORT_FORMAT_CSV)

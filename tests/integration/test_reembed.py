@@ -43,17 +43,26 @@ def image_server(tmp_path):
 
 @pytest.fixture
 async def embedder(tmp_path):
-    app = await build_app(EmbedderSettings(host="127.0.0.1", port=0, data_dir=str(tmp_path / "embedder"),
-                                           builtin_models=False))
+    app = await build_app(
+        EmbedderSettings(host="127.0.0.1", port=0, data_dir=str(tmp_path / "embedder"), builtin_models=False)
+    )
     await app.start()
     async with grpc.aio.insecure_channel(app.address) as channel:
         stub = embedder_pb2_grpc.EmbedderServiceStub(channel)
         for model_id, dimension, seed in (("small", 8, 1), ("large", 12, 2)):
             onnx = tiny_embedding_model(dimension=dimension, seed=seed)
-            await stub.ImportModel(iter([
-                embedder_pb2.ImportModelRequest(header=embedder_pb2.ImportModelRequest.Header(
-                    model_id=model_id, manifest=tiny_manifest(dimension=dimension))),
-                embedder_pb2.ImportModelRequest(chunk=onnx)]))
+            await stub.ImportModel(
+                iter(
+                    [
+                        embedder_pb2.ImportModelRequest(
+                            header=embedder_pb2.ImportModelRequest.Header(
+                                model_id=model_id, manifest=tiny_manifest(dimension=dimension)
+                            )
+                        ),
+                        embedder_pb2.ImportModelRequest(chunk=onnx),
+                    ]
+                )
+            )
         yield app
     await app.stop(grace=0)
 
@@ -64,37 +73,58 @@ async def test_reembed_swaps_model_and_dimension(embedder, indexer_cluster, imag
     def scenario():
         with grpc.insecure_channel(cluster.router_address) as channel:
             stub = indexer_pb2_grpc.IndexerServiceStub(channel)
-            stub.CreateCollection(indexer_pb2.CreateCollectionRequest(collection_id="photos", collection=(
-                indexer_pb2.Collection(model="models/small", shard_count=2))))
-            inputs = [indexer_pb2.RecordInput(id=f"img{i}", image=common_pb2.Image(url=f"{image_server}/{i}.png"))
-                      for i in range(len(COLORS))]
-            inputs.append(indexer_pb2.RecordInput(id="no-url", vector=common_pb2.Vector(
-                dimension=8, data=np.ones(8, "<f4").tobytes())))
+            stub.CreateCollection(
+                indexer_pb2.CreateCollectionRequest(
+                    collection_id="photos", collection=(indexer_pb2.Collection(model="models/small", shard_count=2))
+                )
+            )
+            inputs = [
+                indexer_pb2.RecordInput(id=f"img{i}", image=common_pb2.Image(url=f"{image_server}/{i}.png"))
+                for i in range(len(COLORS))
+            ]
+            inputs.append(
+                indexer_pb2.RecordInput(
+                    id="no-url", vector=common_pb2.Vector(dimension=8, data=np.ones(8, "<f4").tobytes())
+                )
+            )
             inputs.append(indexer_pb2.RecordInput(id="gone", image=common_pb2.Image(url=f"{image_server}/0.png")))
-            reply = stub.InsertRecords(indexer_pb2.InsertRecordsRequest(collection="collections/photos",
-                                                                        records=inputs))
+            reply = stub.InsertRecords(
+                indexer_pb2.InsertRecordsRequest(collection="collections/photos", records=inputs)
+            )
             assert not reply.errors
-            stub.UpdateRecord(indexer_pb2.UpdateRecordRequest(
-                record=indexer_pb2.Record(name="collections/photos/records/gone", url=f"{image_server}/missing.png"),
-                update_mask={"paths": ["url"]}))
+            stub.UpdateRecord(
+                indexer_pb2.UpdateRecordRequest(
+                    record=indexer_pb2.Record(
+                        name="collections/photos/records/gone", url=f"{image_server}/missing.png"
+                    ),
+                    update_mask={"paths": ["url"]},
+                )
+            )
             query = indexer_pb2.Query(image=common_pb2.Image(content=png_bytes(COLORS[2], size=(48, 48))))
             before = stub.Search(indexer_pb2.SearchRequest(collection="collections/photos", queries=[query], k=1))
             assert before.results[0].hits[0].id == "img2"
 
-            operation = stub.ReembedCollection(indexer_pb2.ReembedCollectionRequest(
-                collection="collections/photos", model="models/large"))
+            operation = stub.ReembedCollection(
+                indexer_pb2.ReembedCollectionRequest(collection="collections/photos", model="models/large")
+            )
             during = stub.Search(indexer_pb2.SearchRequest(collection="collections/photos", queries=[query], k=1))
             assert during.results[0].hits[0].id == "img2"
-            done = wait_operation(operations_pb2_grpc.OperationsStub(channel), operation,
-                                  response_type=indexer_pb2.ReembedResponse, timeout=120, poll_interval=0.3)
+            done = wait_operation(
+                operations_pb2_grpc.OperationsStub(channel),
+                operation,
+                response_type=indexer_pb2.ReembedResponse,
+                timeout=120,
+                poll_interval=0.3,
+            )
             assert done.reembedded_count == len(COLORS)
             assert done.missing_image_count == 2 and sorted(done.missing_image_ids) == ["gone", "no-url"]
 
             collection = stub.GetCollection(indexer_pb2.GetCollectionRequest(name="collections/photos"))
             assert (collection.model, collection.dimension) == ("models/large", 12)
             assert collection.record_count == len(COLORS)
-            after = stub.Search(indexer_pb2.SearchRequest(collection="collections/photos", queries=[query], k=3,
-                                                          include_vectors=True))
+            after = stub.Search(
+                indexer_pb2.SearchRequest(collection="collections/photos", queries=[query], k=3, include_vectors=True)
+            )
             hit = after.results[0].hits[0]
             assert hit.id == "img2" and hit.vector.dimension == 12
 

@@ -29,12 +29,22 @@ INPUT, OUTPUT, SHAPE, DIM = "pixels", "embedding", (3, 8, 8), 16
 PREFIX = "triton"
 
 TINY = embedder_pb2.ModelManifest(
-    input_name=INPUT, output_name=OUTPUT, input_width=8, input_height=8, layout=embedder_pb2.TENSOR_LAYOUT_NCHW,
-    color_order=embedder_pb2.COLOR_ORDER_RGB, dimension=DIM,
+    input_name=INPUT,
+    output_name=OUTPUT,
+    input_width=8,
+    input_height=8,
+    layout=embedder_pb2.TENSOR_LAYOUT_NCHW,
+    color_order=embedder_pb2.COLOR_ORDER_RGB,
+    dimension=DIM,
 )
 MOBILENET = embedder_pb2.ModelManifest(
-    input_name="input", output_name="embedding", input_width=224, input_height=224,
-    layout=embedder_pb2.TENSOR_LAYOUT_NCHW, color_order=embedder_pb2.COLOR_ORDER_RGB, dimension=1280,
+    input_name="input",
+    output_name="embedding",
+    input_width=224,
+    input_height=224,
+    layout=embedder_pb2.TENSOR_LAYOUT_NCHW,
+    color_order=embedder_pb2.COLOR_ORDER_RGB,
+    dimension=1280,
 )
 
 
@@ -86,8 +96,9 @@ async def test_triton_and_onnxruntime_give_the_same_vectors(
     await local.load("tiny_v1", model, TINY)
     assert triton.loaded("tiny_v1")
     stored = {info.key for info in triton_repository.list(f"{PREFIX}/tiny_v1/")}
-    assert stored == {f"{PREFIX}/tiny_v1/{name}" for name in
-                      ("config.pbtxt", "config.gpu.pbtxt", "1/model.onnx", "1/model.py")}
+    assert stored == {
+        f"{PREFIX}/tiny_v1/{name}" for name in ("config.pbtxt", "config.gpu.pbtxt", "1/model.onnx", "1/model.py")
+    }
 
     for n in (1, 7, 70):  # 70 rows go to Triton as two requests (its max batch is 64)
         batch = images(n, seed=n)
@@ -120,8 +131,9 @@ async def test_model_unloaded_inside_triton_is_reported_by_name(
 async def test_unreachable_triton_is_unavailable(triton_repository: S3BlobStore) -> None:
     triton = TritonRuntime(f"127.0.0.1:{free_port()}", triton_repository, "triton-unreachable", timeout=5)
     try:
-        error = await refused(triton.load("lost_v1", tiny_embedder(3), TINY), grpc.StatusCode.UNAVAILABLE,
-                              "TRITON_UNAVAILABLE")
+        error = await refused(
+            triton.load("lost_v1", tiny_embedder(3), TINY), grpc.StatusCode.UNAVAILABLE, "TRITON_UNAVAILABLE"
+        )
         assert "lost_v1" in error.message and error.retriable
     finally:
         await triton.close()
@@ -150,7 +162,9 @@ async def test_mobilenet_v2_matches_between_runtimes(
         for _ in range(3):
             await runtime.infer("mobilenet_v2_v1", batch)
         timings[name] = (time.perf_counter() - started) / 3
-    print(f"\nMobileNetV2 batch 32 round trip: triton {timings['triton'] * 1000:.0f} ms, "
-          f"onnxruntime in-process {timings['onnxruntime'] * 1000:.0f} ms, "
-          f"ratio {timings['triton'] / timings['onnxruntime']:.2f}")
+    print(
+        f"\nMobileNetV2 batch 32 round trip: triton {timings['triton'] * 1000:.0f} ms, "
+        f"onnxruntime in-process {timings['onnxruntime'] * 1000:.0f} ms, "
+        f"ratio {timings['triton'] / timings['onnxruntime']:.2f}"
+    )
     await triton.unload("mobilenet_v2_v1")

@@ -112,8 +112,7 @@ def nested(scalars: st.SearchStrategy) -> st.SearchStrategy:
     return st.recursive(
         scalars,
         lambda inner: st.one_of(
-            st.lists(inner, max_size=3),
-            st.dictionaries(st.sampled_from(["x", "y"]), inner, max_size=2),
+            st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(["x", "y"]), inner, max_size=2)
         ),
         max_leaves=4,
     )
@@ -236,4 +235,3 @@ def single_conditions_for(batch: list[dict]) -> st.SearchStrategy:
 
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 LIGHT = settings(PROPERTY, max_examples=50)
-

@@ -8,6 +8,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
+
 from simmesh_proto.v1 import embedder_pb2
 
 
@@ -17,8 +18,13 @@ def tiny_embedding_model(size: int = 16, dimension: int = 8, seed: int = 0, *, i
     weights = rng.standard_normal((3 * 4 * 4, dimension)).astype(np.float32)
     graph = helper.make_graph(
         [
-            helper.make_node("AveragePool", ["input"], ["pooled"], kernel_shape=[size // 4, size // 4],
-                             strides=[size // 4, size // 4]),
+            helper.make_node(
+                "AveragePool",
+                ["input"],
+                ["pooled"],
+                kernel_shape=[size // 4, size // 4],
+                strides=[size // 4, size // 4],
+            ),
             helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
             helper.make_node("MatMul", ["flat", "weights"], ["embedding"]),
         ],
@@ -35,9 +41,16 @@ def tiny_embedding_model(size: int = 16, dimension: int = 8, seed: int = 0, *, i
 
 def tiny_manifest(size: int = 16, dimension: int = 8) -> embedder_pb2.ModelManifest:
     return embedder_pb2.ModelManifest(
-        input_name="input", output_name="embedding", input_width=size, input_height=size,
-        layout=embedder_pb2.TENSOR_LAYOUT_NCHW, color_order=embedder_pb2.COLOR_ORDER_RGB,
-        resize_policy=embedder_pb2.RESIZE_POLICY_STRETCH, scale=1 / 255, dimension=dimension, normalize=True,
+        input_name="input",
+        output_name="embedding",
+        input_width=size,
+        input_height=size,
+        layout=embedder_pb2.TENSOR_LAYOUT_NCHW,
+        color_order=embedder_pb2.COLOR_ORDER_RGB,
+        resize_policy=embedder_pb2.RESIZE_POLICY_STRETCH,
+        scale=1 / 255,
+        dimension=dimension,
+        normalize=True,
         family="tiny",
     )
 

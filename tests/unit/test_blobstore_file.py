@@ -8,12 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from simmesh.kit.blobstore import (
-    BlobStore,
-    BlobStoreConfig,
-    FileBlobStore,
-    open_blobstore,
-)
+from simmesh.kit.blobstore import BlobStore, BlobStoreConfig, FileBlobStore, open_blobstore
 from simmesh.kit.errors import InvalidArgument, NotFound
 
 

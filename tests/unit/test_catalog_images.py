@@ -7,13 +7,12 @@ import hashlib
 
 import grpc
 import pytest
-from simmesh_proto.v1 import catalog_pb2, common_pb2
+from fixtures.catalog import all_pages, create_group, create_image, create_type, mask, serving, struct_of
+from fixtures.status import fails, reason_of
 from support.models import png_bytes
 
 from simmesh.catalog.records import TaskVersion
-
-from fixtures.catalog import all_pages, create_group, create_image, create_type, mask, serving, struct_of
-from fixtures.status import fails, reason_of
+from simmesh_proto.v1 import catalog_pb2, common_pb2
 
 C = catalog_pb2
 Code = grpc.StatusCode
@@ -38,8 +37,11 @@ async def test_images_are_stored_once_per_content_and_join_groups(catalog):
     key = f"images/{sha[:2]}/{sha}"
     assert first.uri == catalog.blobs.uri(key) and catalog.blobs.get_bytes(key) == data
 
-    again = await stub.CreateTrainingImage(C.CreateTrainingImageRequest(
-        image=common_pb2.Image(base64=base64.b64encode(data).decode()), groups=["groups/warm"]))
+    again = await stub.CreateTrainingImage(
+        C.CreateTrainingImageRequest(
+            image=common_pb2.Image(base64=base64.b64encode(data).decode()), groups=["groups/warm"]
+        )
+    )
     assert again.name == first.name and list(again.groups) == ["groups/red", "groups/warm"]
     assert again.metadata["source"] == "camera"
     listed = await stub.ListTrainingImages(C.ListTrainingImagesRequest())
@@ -50,22 +52,29 @@ async def test_images_are_stored_once_per_content_and_join_groups(catalog):
 
     other = await create_image(stub, png_bytes((10, 10, 200), fmt="JPEG"), "warm")
     assert other.content_type == "image/jpeg" and other.name != first.name
-    warm, pages = await all_pages(stub.ListTrainingImages, C.ListTrainingImagesRequest(group="groups/warm"),
-                                   "images", 1)
+    warm, pages = await all_pages(
+        stub.ListTrainingImages, C.ListTrainingImagesRequest(group="groups/warm"), "images", 1
+    )
     assert sorted(i.name for i in warm) == sorted([first.name, other.name]) and pages == 2
     red = await stub.ListTrainingImages(C.ListTrainingImagesRequest(group="groups/red"))
     assert [i.name for i in red.images] == [first.name]
 
-    updated = await stub.UpdateTrainingImage(C.UpdateTrainingImageRequest(
-        image=C.TrainingImage(name=first.name, metadata=struct_of(source="scanner"), width=1),
-        update_mask=mask("metadata")))
+    updated = await stub.UpdateTrainingImage(
+        C.UpdateTrainingImageRequest(
+            image=C.TrainingImage(name=first.name, metadata=struct_of(source="scanner"), width=1),
+            update_mask=mask("metadata"),
+        )
+    )
     assert updated.metadata["source"] == "scanner" and updated.width == 48
     removed = await stub.RemoveGroupImages(C.RemoveGroupImagesRequest(group="groups/warm", images=[first.name]))
     assert list(removed.images) == [other.name]
     added = await stub.AddGroupImages(C.AddGroupImagesRequest(group="groups/warm", images=[first.name]))
     assert sorted(added.images) == sorted([first.name, other.name])
-    await fails(stub.AddGroupImages(C.AddGroupImagesRequest(group="groups/warm", images=["trainingImages/nope"])),
-                Code.NOT_FOUND, "TRAINING_IMAGE_NOT_FOUND")
+    await fails(
+        stub.AddGroupImages(C.AddGroupImagesRequest(group="groups/warm", images=["trainingImages/nope"])),
+        Code.NOT_FOUND,
+        "TRAINING_IMAGE_NOT_FOUND",
+    )
     await fails(create_image(stub, data, "nope"), Code.NOT_FOUND, "GROUP_NOT_FOUND")
 
 
@@ -86,11 +95,15 @@ async def test_deleting_an_image_removes_it_from_groups_and_the_store(catalog):
 
     red = await stub.GetGroup(C.GetGroupRequest(name="groups/red"))
     assert list(red.images) == [kept.name]
-    await fails(stub.GetTrainingImage(C.GetTrainingImageRequest(name=gone.name)),
-                Code.NOT_FOUND, "TRAINING_IMAGE_NOT_FOUND")
+    await fails(
+        stub.GetTrainingImage(C.GetTrainingImageRequest(name=gone.name)), Code.NOT_FOUND, "TRAINING_IMAGE_NOT_FOUND"
+    )
     assert not catalog.blobs.exists(f"images/{gone.sha256[:2]}/{gone.sha256}")
-    await fails(stub.DeleteTrainingImage(C.DeleteTrainingImageRequest(name=gone.name)),
-                Code.NOT_FOUND, "TRAINING_IMAGE_NOT_FOUND")
+    await fails(
+        stub.DeleteTrainingImage(C.DeleteTrainingImageRequest(name=gone.name)),
+        Code.NOT_FOUND,
+        "TRAINING_IMAGE_NOT_FOUND",
+    )
 
 
 async def test_a_bad_item_of_a_batch_fails_alone(catalog):
@@ -99,15 +112,21 @@ async def test_a_bad_item_of_a_batch_fails_alone(catalog):
     await create_group(stub, "red", "shoes")
     good = [png_bytes((250, 0, 0)), png_bytes((0, 250, 0)), png_bytes((0, 0, 250))]
     bad = b"\x89PNG\r\n\x1a\n but not really"
-    reply = await stub.BatchCreateTrainingImages(C.BatchCreateTrainingImagesRequest(requests=[
-        C.CreateTrainingImageRequest(image=common_pb2.Image(content=good[0]), groups=["groups/red"]),
-        C.CreateTrainingImageRequest(image=common_pb2.Image(content=bad), groups=["groups/red"]),
-        C.CreateTrainingImageRequest(image=common_pb2.Image(content=good[1])),
-        C.CreateTrainingImageRequest(image=common_pb2.Image(content=good[2]), groups=["groups/missing"]),
-    ]))
+    reply = await stub.BatchCreateTrainingImages(
+        C.BatchCreateTrainingImagesRequest(
+            requests=[
+                C.CreateTrainingImageRequest(image=common_pb2.Image(content=good[0]), groups=["groups/red"]),
+                C.CreateTrainingImageRequest(image=common_pb2.Image(content=bad), groups=["groups/red"]),
+                C.CreateTrainingImageRequest(image=common_pb2.Image(content=good[1])),
+                C.CreateTrainingImageRequest(image=common_pb2.Image(content=good[2]), groups=["groups/missing"]),
+            ]
+        )
+    )
     failed = {e.index: (e.status.code, reason_of(e.status)) for e in reply.errors}
-    assert failed == {1: (Code.INVALID_ARGUMENT.value[0], "IMAGE_UNDECODABLE"),
-                      3: (Code.NOT_FOUND.value[0], "GROUP_NOT_FOUND")}
+    assert failed == {
+        1: (Code.INVALID_ARGUMENT.value[0], "IMAGE_UNDECODABLE"),
+        3: (Code.NOT_FOUND.value[0], "GROUP_NOT_FOUND"),
+    }
     assert "requests[1].image" in reply.errors[0].status.message
     assert len(reply.images) == 4 and not reply.images[1].name and not reply.images[3].name
     assert [reply.images[i].sha256 for i in (0, 2)] == [hashlib.sha256(good[i]).hexdigest() for i in (0, 1)]
@@ -127,25 +146,41 @@ async def test_a_bad_item_of_a_batch_fails_alone(catalog):
 async def test_versions_added_by_training_are_listed_and_chosen(catalog):
     stub = catalog.stub
     await stub.CreateTask(C.CreateTaskRequest(task_id="t"))
-    await fails(stub.SetProductionVersion(C.SetProductionVersionRequest(version="tasks/t/versions/1")),
-                Code.NOT_FOUND, "TASK_VERSION_NOT_FOUND")
-    await fails(stub.SetProductionVersion(C.SetProductionVersionRequest(version="tasks/nope/versions/1")),
-                Code.NOT_FOUND, "TASK_NOT_FOUND")
-    await fails(stub.GetTaskVersion(C.GetTaskVersionRequest(name="tasks/t/versions/0")),
-                Code.INVALID_ARGUMENT, "INVALID_NAME")
+    await fails(
+        stub.SetProductionVersion(C.SetProductionVersionRequest(version="tasks/t/versions/1")),
+        Code.NOT_FOUND,
+        "TASK_VERSION_NOT_FOUND",
+    )
+    await fails(
+        stub.SetProductionVersion(C.SetProductionVersionRequest(version="tasks/nope/versions/1")),
+        Code.NOT_FOUND,
+        "TASK_NOT_FOUND",
+    )
+    await fails(
+        stub.GetTaskVersion(C.GetTaskVersionRequest(name="tasks/t/versions/0")), Code.INVALID_ARGUMENT, "INVALID_NAME"
+    )
 
-    first = catalog.store.add_task_version("t", TaskVersion(
-        number=0, model_version="models/task-t/versions/1", training_config={"epochs": 3},
-        metrics={"recall@1": 0.75, "map@r": 0.5}, training_image_count=40, training_group_count=8,
-        test_group_count=2, training_seconds=12.5))
-    second = catalog.store.add_task_version("t", TaskVersion(number=0, model_version="models/task-t/versions/2",
-                                                             metrics={"recall@1": 0.9}))
+    first = catalog.store.add_task_version(
+        "t",
+        TaskVersion(
+            number=0,
+            model_version="models/task-t/versions/1",
+            training_config={"epochs": 3},
+            metrics={"recall@1": 0.75, "map@r": 0.5},
+            training_image_count=40,
+            training_group_count=8,
+            test_group_count=2,
+            training_seconds=12.5,
+        ),
+    )
+    second = catalog.store.add_task_version(
+        "t", TaskVersion(number=0, model_version="models/task-t/versions/2", metrics={"recall@1": 0.9})
+    )
     assert (first.number, second.number) == (1, 2)
 
     task = await stub.GetTask(C.GetTaskRequest(name="tasks/t"))
     assert (task.production_version, task.latest_version) == (1, 2)
-    versions, pages = await all_pages(stub.ListTaskVersions, C.ListTaskVersionsRequest(parent="tasks/t"),
-                                       "versions", 1)
+    versions, pages = await all_pages(stub.ListTaskVersions, C.ListTaskVersionsRequest(parent="tasks/t"), "versions", 1)
     assert [v.name for v in versions] == ["tasks/t/versions/1", "tasks/t/versions/2"] and pages == 2
     assert dict(versions[0].metrics) == {"recall@1": 0.75, "map@r": 0.5}
     assert (versions[0].training_image_count, versions[0].training_seconds) == (40, 12.5)
@@ -178,9 +213,15 @@ async def test_the_training_graph_and_versions_outliving_groups(catalog):
     assert sorted(graph.images) == sorted(i.name.split("/")[1] for i in images[:3])
     assert graph.images[images[0].name.split("/")[1]].sha256 == images[0].sha256
 
-    catalog.store.add_task_version("t", TaskVersion(number=0, model_version="models/task-t/versions/1",
-                                                    training_group_count=len(graph.groups),
-                                                    test_group_count=len(graph.test_groups)))
+    catalog.store.add_task_version(
+        "t",
+        TaskVersion(
+            number=0,
+            model_version="models/task-t/versions/1",
+            training_group_count=len(graph.groups),
+            test_group_count=len(graph.test_groups),
+        ),
+    )
     for group_id in ("red", "warm", "held-family"):
         await stub.DeleteGroup(C.DeleteGroupRequest(name=f"groups/{group_id}"))
     version = await stub.GetTaskVersion(C.GetTaskVersionRequest(name="tasks/t/versions/1"))

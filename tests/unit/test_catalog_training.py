@@ -16,8 +16,8 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
+from fixtures.status import fails, reason_of
 from google.longrunning import operations_pb2_grpc, operations_proto_pb2
-from simmesh_proto.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, embedder_pb2, embedder_pb2_grpc
 from support.models import png_bytes, tiny_embedding_model, tiny_manifest
 
 from simmesh.catalog.app import build_app as build_catalog
@@ -25,8 +25,7 @@ from simmesh.catalog.settings import CatalogSettings
 from simmesh.embedder.app import build_app as build_embedder
 from simmesh.embedder.settings import EmbedderSettings
 from simmesh.kit.server import App
-
-from fixtures.status import fails, reason_of
+from simmesh_proto.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, embedder_pb2, embedder_pb2_grpc
 
 C = catalog_pb2
 E = embedder_pb2
@@ -55,19 +54,31 @@ class Mesh:
 
 async def _serve(tmp_path: Path, **catalog_settings) -> AsyncIterator[Mesh]:
     embedder_dir = tmp_path / "embedder"
-    embedder_app = await build_embedder(EmbedderSettings(host="127.0.0.1", port=0, data_dir=str(embedder_dir),
-                                                         builtin_models=False))
+    embedder_app = await build_embedder(
+        EmbedderSettings(host="127.0.0.1", port=0, data_dir=str(embedder_dir), builtin_models=False)
+    )
     await embedder_app.start()
-    settings = CatalogSettings(host="127.0.0.1", port=0, data_dir=str(tmp_path / "catalog"),
-                               embedder_addr=embedder_app.address,
-                               models_blob_url=f"file://{embedder_dir.resolve() / 'blobs'}", **catalog_settings)
+    settings = CatalogSettings(
+        host="127.0.0.1",
+        port=0,
+        data_dir=str(tmp_path / "catalog"),
+        embedder_addr=embedder_app.address,
+        models_blob_url=f"file://{embedder_dir.resolve() / 'blobs'}",
+        **catalog_settings,
+    )
     catalog_app = await build_catalog(settings)
     await catalog_app.start()
     try:
-        async with grpc.aio.insecure_channel(catalog_app.address) as catalog, \
-                grpc.aio.insecure_channel(embedder_app.address) as embedder:
-            yield Mesh(catalog_pb2_grpc.CatalogServiceStub(catalog), operations_pb2_grpc.OperationsStub(catalog),
-                       embedder_pb2_grpc.EmbedderServiceStub(embedder), embedder_app)
+        async with (
+            grpc.aio.insecure_channel(catalog_app.address) as catalog,
+            grpc.aio.insecure_channel(embedder_app.address) as embedder,
+        ):
+            yield Mesh(
+                catalog_pb2_grpc.CatalogServiceStub(catalog),
+                operations_pb2_grpc.OperationsStub(catalog),
+                embedder_pb2_grpc.EmbedderServiceStub(embedder),
+                embedder_app,
+            )
     finally:
         await catalog_app.stop(grace=0)
         await embedder_app.stop(grace=0)
@@ -86,8 +97,9 @@ def _metadata(operation: Operation) -> C.TrainingMetadata:
     return metadata
 
 
-async def _wait(mesh: Mesh, name: str, seen: list[C.TrainingMetadata] | None = None,
-                timeout: float = 180.0) -> Operation:
+async def _wait(
+    mesh: Mesh, name: str, seen: list[C.TrainingMetadata] | None = None, timeout: float = 180.0
+) -> Operation:
     deadline = time.monotonic() + timeout
     while True:
         operation = await mesh.operations.GetOperation(operations_proto_pb2.GetOperationRequest(name=name))
@@ -114,34 +126,62 @@ async def _dataset(stub: catalog_pb2_grpc.CatalogServiceStub, task_id: str = "pa
     """The task, its type, two parent groups over four groups of three shades each, one image in two
     groups and a test group; returns the image names by group."""
     await stub.CreateSimilarityType(C.CreateSimilarityTypeRequest(similarity_type_id="colour"))
-    await stub.CreateTask(C.CreateTaskRequest(task_id=task_id, task=C.Task(similarity_types=["similarityTypes/colour"],
-                                                                              training_config=FAST)))
+    await stub.CreateTask(
+        C.CreateTaskRequest(
+            task_id=task_id, task=C.Task(similarity_types=["similarityTypes/colour"], training_config=FAST)
+        )
+    )
     names: dict[str, list[str]] = {}
     for group, (_, base) in GROUPS.items():
-        await stub.CreateGroup(C.CreateGroupRequest(group_id=group, group=C.Group(similarity_type="similarityTypes/colour")))
+        await stub.CreateGroup(
+            C.CreateGroupRequest(group_id=group, group=C.Group(similarity_type="similarityTypes/colour"))
+        )
         shades = [tuple(max(0, c - 25 * k) for c in base) for k in range(3)]
-        reply = await stub.BatchCreateTrainingImages(C.BatchCreateTrainingImagesRequest(requests=[
-            C.CreateTrainingImageRequest(image=common_pb2.Image(content=png_bytes(shade)), groups=[f"groups/{group}"])
-            for shade in shades]))
+        reply = await stub.BatchCreateTrainingImages(
+            C.BatchCreateTrainingImagesRequest(
+                requests=[
+                    C.CreateTrainingImageRequest(
+                        image=common_pb2.Image(content=png_bytes(shade)), groups=[f"groups/{group}"]
+                    )
+                    for shade in shades
+                ]
+            )
+        )
         assert not reply.errors
         names[group] = [image.name for image in reply.images]
     await stub.AddGroupImages(C.AddGroupImagesRequest(group="groups/orange", images=[names["red"][0]]))
     names["orange"].append(names["red"][0])
     for parent in ("warm", "cool"):
         members = [f"groups/{g}" for g, (p, _) in GROUPS.items() if p == parent]
-        await stub.CreateGroup(C.CreateGroupRequest(group_id=parent, group=C.Group(
-            similarity_type="similarityTypes/colour", members=members)))
-    held = await stub.BatchCreateTrainingImages(C.BatchCreateTrainingImagesRequest(requests=[
-        C.CreateTrainingImageRequest(image=common_pb2.Image(content=png_bytes((150, 20, 170 + k * 20))))
-        for k in range(2)]))
+        await stub.CreateGroup(
+            C.CreateGroupRequest(
+                group_id=parent, group=C.Group(similarity_type="similarityTypes/colour", members=members)
+            )
+        )
+    held = await stub.BatchCreateTrainingImages(
+        C.BatchCreateTrainingImagesRequest(
+            requests=[
+                C.CreateTrainingImageRequest(image=common_pb2.Image(content=png_bytes((150, 20, 170 + k * 20))))
+                for k in range(2)
+            ]
+        )
+    )
     names["purple"] = [image.name for image in held.images]
-    await stub.CreateGroup(C.CreateGroupRequest(group_id="purple", group=C.Group(
-        similarity_type="similarityTypes/colour", test=True, images=names["purple"])))
+    await stub.CreateGroup(
+        C.CreateGroupRequest(
+            group_id="purple",
+            group=C.Group(similarity_type="similarityTypes/colour", test=True, images=names["purple"]),
+        )
+    )
     return names
 
 
-async def _train(mesh: Mesh, task: str = "tasks/palette", config: C.TrainingConfig | None = None,
-                 seen: list[C.TrainingMetadata] | None = None) -> C.TaskVersion:
+async def _train(
+    mesh: Mesh,
+    task: str = "tasks/palette",
+    config: C.TrainingConfig | None = None,
+    seen: list[C.TrainingMetadata] | None = None,
+) -> C.TaskVersion:
     operation = await mesh.catalog.TrainTask(C.TrainTaskRequest(task=task, training_config=config))
     return _version(await _wait(mesh, operation.name, seen))
 
@@ -157,8 +197,11 @@ async def test_training_publishes_versions_the_embedder_serves(mesh):
     started = await stub.TrainTask(C.TrainTaskRequest(task="tasks/palette"))
     assert not started.done
     first_metadata = _metadata(started)
-    assert (first_metadata.task, first_metadata.stage, first_metadata.version) == \
-        ("tasks/palette", "loading", "tasks/palette/versions/1")
+    assert (first_metadata.task, first_metadata.stage, first_metadata.version) == (
+        "tasks/palette",
+        "loading",
+        "tasks/palette/versions/1",
+    )
     seen: list[C.TrainingMetadata] = []
     finished = await _wait(mesh, started.name, seen)
     first = _version(finished)
@@ -204,20 +247,29 @@ async def test_training_publishes_versions_the_embedder_serves(mesh):
     chosen = await stub.SetProductionVersion(C.SetProductionVersionRequest(version="tasks/palette/versions/2"))
     assert chosen.production_version == 2
     assert (await mesh.embedder.GetModel(E.GetModelRequest(name="models/task-palette"))).default_version == 2
-    await fails(stub.SetProductionVersion(C.SetProductionVersionRequest(version="tasks/palette/versions/3")),
-                Code.NOT_FOUND, "TASK_VERSION_NOT_FOUND")
+    await fails(
+        stub.SetProductionVersion(C.SetProductionVersionRequest(version="tasks/palette/versions/3")),
+        Code.NOT_FOUND,
+        "TASK_VERSION_NOT_FOUND",
+    )
 
     # Descriptors: `tasks/palette` is now version 2; a bad image fails only its row.
-    described = await stub.GetDescriptors(C.GetDescriptorsRequest(version="tasks/palette", images=[
-        common_pb2.Image(content=picture), common_pb2.Image(content=b"not an image")]))
+    described = await stub.GetDescriptors(
+        C.GetDescriptorsRequest(
+            version="tasks/palette",
+            images=[common_pb2.Image(content=picture), common_pb2.Image(content=b"not an image")],
+        )
+    )
     assert described.model_version == second.model_version
     rows = _rows(described.vectors)
     np.testing.assert_allclose(rows[0], two[0], atol=1e-6)
     assert not rows[1].any()
-    assert [(e.index, e.status.code, reason_of(e.status)) for e in described.errors] == \
-        [(1, Code.INVALID_ARGUMENT.value[0], "IMAGE_UNDECODABLE")]
-    pinned = await stub.GetDescriptors(C.GetDescriptorsRequest(version="tasks/palette/versions/1",
-                                                               images=[common_pb2.Image(content=picture)]))
+    assert [(e.index, e.status.code, reason_of(e.status)) for e in described.errors] == [
+        (1, Code.INVALID_ARGUMENT.value[0], "IMAGE_UNDECODABLE")
+    ]
+    pinned = await stub.GetDescriptors(
+        C.GetDescriptorsRequest(version="tasks/palette/versions/1", images=[common_pb2.Image(content=picture)])
+    )
     np.testing.assert_allclose(_rows(pinned.vectors), one, atol=1e-6)
 
     # The training's groups can go: the recorded versions stay, and keep embedding.
@@ -228,12 +280,17 @@ async def test_training_publishes_versions_the_embedder_serves(mesh):
     np.testing.assert_allclose(_rows((await _embed(mesh, kept.model_version, [picture])).vectors), one, atol=1e-6)
 
     # Deploying needs the indexer: here none answers, and the call says so at once.
-    await fails(stub.DeployVersion(C.DeployVersionRequest(version="tasks/palette", collection="collections/c")),
-                Code.UNAVAILABLE, "INDEXER_UNAVAILABLE")
-    records = await stub.GetDescriptors(C.GetDescriptorsRequest(version="tasks/palette",
-                                                                records=["collections/c/records/r1"]))
-    assert [(e.index, e.id, reason_of(e.status)) for e in records.errors] == \
-        [(0, "collections/c/records/r1", "INDEXER_UNAVAILABLE")]
+    await fails(
+        stub.DeployVersion(C.DeployVersionRequest(version="tasks/palette", collection="collections/c")),
+        Code.UNAVAILABLE,
+        "INDEXER_UNAVAILABLE",
+    )
+    records = await stub.GetDescriptors(
+        C.GetDescriptorsRequest(version="tasks/palette", records=["collections/c/records/r1"])
+    )
+    assert [(e.index, e.id, reason_of(e.status)) for e in records.errors] == [
+        (0, "collections/c/records/r1", "INDEXER_UNAVAILABLE")
+    ]
     assert _rows(records.vectors).shape == (1, FAST.embedding_dimension)
 
 
@@ -243,52 +300,99 @@ async def test_training_is_refused_with_the_reason(mesh):
     await fails(stub.TrainTask(C.TrainTaskRequest(task="nope")), Code.INVALID_ARGUMENT, "INVALID_NAME")
 
     await stub.CreateTask(C.CreateTaskRequest(task_id="bare"))
-    await fails(stub.TrainTask(C.TrainTaskRequest(task="tasks/bare")), Code.FAILED_PRECONDITION,
-                "NO_SIMILARITY_TYPES")
+    await fails(stub.TrainTask(C.TrainTaskRequest(task="tasks/bare")), Code.FAILED_PRECONDITION, "NO_SIMILARITY_TYPES")
 
     await stub.CreateSimilarityType(C.CreateSimilarityTypeRequest(similarity_type_id="colour"))
-    await stub.CreateTask(C.CreateTaskRequest(task_id="small", task=C.Task(
-        similarity_types=["similarityTypes/colour"])))
+    await stub.CreateTask(
+        C.CreateTaskRequest(task_id="small", task=C.Task(similarity_types=["similarityTypes/colour"]))
+    )
     await fails(stub.TrainTask(C.TrainTaskRequest(task="tasks/small")), Code.FAILED_PRECONDITION, "NEED_MORE_GROUPS")
-    images = [await stub.CreateTrainingImage(C.CreateTrainingImageRequest(
-        image=common_pb2.Image(content=png_bytes((40 * k, 90, 90))))) for k in range(4)]
-    await stub.CreateGroup(C.CreateGroupRequest(group_id="one", group=C.Group(
-        similarity_type="similarityTypes/colour", images=[images[0].name, images[1].name])))
+    images = [
+        await stub.CreateTrainingImage(
+            C.CreateTrainingImageRequest(image=common_pb2.Image(content=png_bytes((40 * k, 90, 90))))
+        )
+        for k in range(4)
+    ]
+    await stub.CreateGroup(
+        C.CreateGroupRequest(
+            group_id="one",
+            group=C.Group(similarity_type="similarityTypes/colour", images=[images[0].name, images[1].name]),
+        )
+    )
     # A test group and an empty group do not count as training groups.
-    await stub.CreateGroup(C.CreateGroupRequest(group_id="held", group=C.Group(
-        similarity_type="similarityTypes/colour", test=True, images=[images[2].name, images[3].name])))
-    await stub.CreateGroup(C.CreateGroupRequest(group_id="empty", group=C.Group(
-        similarity_type="similarityTypes/colour")))
-    error = await fails(stub.TrainTask(C.TrainTaskRequest(task="tasks/small")), Code.FAILED_PRECONDITION,
-                        "NEED_MORE_GROUPS")
+    await stub.CreateGroup(
+        C.CreateGroupRequest(
+            group_id="held",
+            group=C.Group(similarity_type="similarityTypes/colour", test=True, images=[images[2].name, images[3].name]),
+        )
+    )
+    await stub.CreateGroup(
+        C.CreateGroupRequest(group_id="empty", group=C.Group(similarity_type="similarityTypes/colour"))
+    )
+    error = await fails(
+        stub.TrainTask(C.TrainTaskRequest(task="tasks/small")), Code.FAILED_PRECONDITION, "NEED_MORE_GROUPS"
+    )
     assert "1" in error.details()
 
     await stub.AddGroupImages(C.AddGroupImagesRequest(group="groups/empty", images=[images[2].name]))
-    await fails(stub.TrainTask(C.TrainTaskRequest(task="tasks/small", training_config=C.TrainingConfig(
-        backbone=C.BACKBONE_IMPORTED, backbone_model="models/absent"))), Code.NOT_FOUND, "MODEL_NOT_FOUND")
-    await fails(stub.TrainTask(C.TrainTaskRequest(task="tasks/small", training_config=C.TrainingConfig(
-        backbone=C.BACKBONE_IMPORTED))), Code.INVALID_ARGUMENT, "BACKBONE_REQUIRED")
-    await fails(stub.TrainTask(C.TrainTaskRequest(task="tasks/small", training_config=C.TrainingConfig(
-        input_size=3))), Code.INVALID_ARGUMENT, "INVALID_TRAINING_CONFIG")
+    await fails(
+        stub.TrainTask(
+            C.TrainTaskRequest(
+                task="tasks/small",
+                training_config=C.TrainingConfig(backbone=C.BACKBONE_IMPORTED, backbone_model="models/absent"),
+            )
+        ),
+        Code.NOT_FOUND,
+        "MODEL_NOT_FOUND",
+    )
+    await fails(
+        stub.TrainTask(
+            C.TrainTaskRequest(task="tasks/small", training_config=C.TrainingConfig(backbone=C.BACKBONE_IMPORTED))
+        ),
+        Code.INVALID_ARGUMENT,
+        "BACKBONE_REQUIRED",
+    )
+    await fails(
+        stub.TrainTask(C.TrainTaskRequest(task="tasks/small", training_config=C.TrainingConfig(input_size=3))),
+        Code.INVALID_ARGUMENT,
+        "INVALID_TRAINING_CONFIG",
+    )
 
     # Nothing was started, and an untrained task means no model yet.
     listed = await mesh.operations.ListOperations(operations_proto_pb2.ListOperationsRequest())
     assert not listed.operations
     image = [common_pb2.Image(content=png_bytes((1, 2, 3)))]
-    await fails(stub.GetDescriptors(C.GetDescriptorsRequest(version="tasks/small", images=image)),
-                Code.FAILED_PRECONDITION, "TASK_NOT_TRAINED")
-    await fails(stub.GetDescriptors(C.GetDescriptorsRequest(version="tasks/small/versions/1", images=image)),
-                Code.NOT_FOUND, "TASK_VERSION_NOT_FOUND")
-    await fails(stub.GetDescriptors(C.GetDescriptorsRequest(version="tasks/nope", images=image)),
-                Code.NOT_FOUND, "TASK_NOT_FOUND")
-    await fails(stub.GetDescriptors(C.GetDescriptorsRequest(version="tasks/small")), Code.INVALID_ARGUMENT,
-                "NO_ITEMS")
-    await fails(stub.GetDescriptors(C.GetDescriptorsRequest(version="tasks/small", records=["records/x"])),
-                Code.INVALID_ARGUMENT, "INVALID_NAME")
-    await fails(stub.DeployVersion(C.DeployVersionRequest(version="tasks/small", collection="collections/c")),
-                Code.FAILED_PRECONDITION, "TASK_NOT_TRAINED")
-    await fails(stub.SetProductionVersion(C.SetProductionVersionRequest(version="tasks/small/versions/1")),
-                Code.NOT_FOUND, "TASK_VERSION_NOT_FOUND")
+    await fails(
+        stub.GetDescriptors(C.GetDescriptorsRequest(version="tasks/small", images=image)),
+        Code.FAILED_PRECONDITION,
+        "TASK_NOT_TRAINED",
+    )
+    await fails(
+        stub.GetDescriptors(C.GetDescriptorsRequest(version="tasks/small/versions/1", images=image)),
+        Code.NOT_FOUND,
+        "TASK_VERSION_NOT_FOUND",
+    )
+    await fails(
+        stub.GetDescriptors(C.GetDescriptorsRequest(version="tasks/nope", images=image)),
+        Code.NOT_FOUND,
+        "TASK_NOT_FOUND",
+    )
+    await fails(stub.GetDescriptors(C.GetDescriptorsRequest(version="tasks/small")), Code.INVALID_ARGUMENT, "NO_ITEMS")
+    await fails(
+        stub.GetDescriptors(C.GetDescriptorsRequest(version="tasks/small", records=["records/x"])),
+        Code.INVALID_ARGUMENT,
+        "INVALID_NAME",
+    )
+    await fails(
+        stub.DeployVersion(C.DeployVersionRequest(version="tasks/small", collection="collections/c")),
+        Code.FAILED_PRECONDITION,
+        "TASK_NOT_TRAINED",
+    )
+    await fails(
+        stub.SetProductionVersion(C.SetProductionVersionRequest(version="tasks/small/versions/1")),
+        Code.NOT_FOUND,
+        "TASK_VERSION_NOT_FOUND",
+    )
     task = await stub.GetTask(C.GetTaskRequest(name="tasks/small"))
     assert (task.production_version, task.latest_version) == (0, 0)
 
@@ -296,11 +400,14 @@ async def test_training_is_refused_with_the_reason(mesh):
 async def test_cancelling_a_training_leaves_no_version(mesh):
     stub = mesh.catalog
     await _dataset(stub)
-    started = await stub.TrainTask(C.TrainTaskRequest(task="tasks/palette", training_config=C.TrainingConfig(
-        epochs=5000)))
+    started = await stub.TrainTask(
+        C.TrainTaskRequest(task="tasks/palette", training_config=C.TrainingConfig(epochs=5000))
+    )
     deadline = time.monotonic() + 120
-    while _metadata(await mesh.operations.GetOperation(
-            operations_proto_pb2.GetOperationRequest(name=started.name))).epoch < 1:
+    while (
+        _metadata(await mesh.operations.GetOperation(operations_proto_pb2.GetOperationRequest(name=started.name))).epoch
+        < 1
+    ):
         assert time.monotonic() < deadline
         await asyncio.sleep(0.05)
     await mesh.operations.CancelOperation(operations_proto_pb2.CancelOperationRequest(name=started.name))
@@ -310,8 +417,9 @@ async def test_cancelling_a_training_leaves_no_version(mesh):
     task = await stub.GetTask(C.GetTaskRequest(name="tasks/palette"))
     assert (task.production_version, task.latest_version) == (0, 0)
     assert not (await stub.ListTaskVersions(C.ListTaskVersionsRequest(parent="tasks/palette"))).versions
-    await fails(mesh.embedder.GetModel(E.GetModelRequest(name="models/task-palette")), Code.NOT_FOUND,
-                "MODEL_NOT_FOUND")
+    await fails(
+        mesh.embedder.GetModel(E.GetModelRequest(name="models/task-palette")), Code.NOT_FOUND, "MODEL_NOT_FOUND"
+    )
 
 
 async def test_a_training_whose_task_goes_away_leaves_nothing(mesh):
@@ -321,19 +429,25 @@ async def test_a_training_whose_task_goes_away_leaves_nothing(mesh):
     await stub.DeleteTask(C.DeleteTaskRequest(name="tasks/palette"))
     failed = await _wait(mesh, started.name)
     assert (failed.error.code, reason_of(failed.error)) == (Code.NOT_FOUND.value[0], "TASK_NOT_FOUND")
-    await fails(mesh.embedder.GetModel(E.GetModelRequest(name="models/task-palette")), Code.NOT_FOUND,
-                "MODEL_NOT_FOUND")
+    await fails(
+        mesh.embedder.GetModel(E.GetModelRequest(name="models/task-palette")), Code.NOT_FOUND, "MODEL_NOT_FOUND"
+    )
 
 
 async def test_an_imported_backbone_trains_a_head_on_it(mesh):
     stub = mesh.catalog
     onnx = tiny_embedding_model(size=16, dimension=8)
-    header = E.ImportModelRequest.Header(model_id="tiny", manifest=tiny_manifest(size=16, dimension=8),
-                                         size_bytes=len(onnx))
+    header = E.ImportModelRequest.Header(
+        model_id="tiny", manifest=tiny_manifest(size=16, dimension=8), size_bytes=len(onnx)
+    )
     await mesh.embedder.ImportModel(iter([E.ImportModelRequest(header=header), E.ImportModelRequest(chunk=onnx)]))
     await _dataset(stub)
-    version = await _train(mesh, config=C.TrainingConfig(backbone=C.BACKBONE_IMPORTED, backbone_model="models/tiny",
-                                                         embedding_dimension=4, epochs=3))
+    version = await _train(
+        mesh,
+        config=C.TrainingConfig(
+            backbone=C.BACKBONE_IMPORTED, backbone_model="models/tiny", embedding_dimension=4, epochs=3
+        ),
+    )
     assert version.training_config.backbone_model == "models/tiny/versions/1"
     reply = await _embed(mesh, version.model_version, [png_bytes((10, 200, 10))])
     assert _rows(reply.vectors).shape == (1, 4)

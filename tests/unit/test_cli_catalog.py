@@ -53,12 +53,21 @@ class MeshThread:
 
     async def _serve(self) -> None:
         try:
-            embedder = await build_embedder(EmbedderSettings(host="127.0.0.1", port=0, builtin_models=False,
-                                                             data_dir=str(self._data_dir / "embedder")))
+            embedder = await build_embedder(
+                EmbedderSettings(
+                    host="127.0.0.1", port=0, builtin_models=False, data_dir=str(self._data_dir / "embedder")
+                )
+            )
             await embedder.start()
-            catalog = await build_catalog(CatalogSettings(host="127.0.0.1", port=0, embedder_addr=embedder.address,
-                                                          indexer_addr="127.0.0.1:1",
-                                                          data_dir=str(self._data_dir / "catalog")))
+            catalog = await build_catalog(
+                CatalogSettings(
+                    host="127.0.0.1",
+                    port=0,
+                    embedder_addr=embedder.address,
+                    indexer_addr="127.0.0.1:1",
+                    data_dir=str(self._data_dir / "catalog"),
+                )
+            )
             await catalog.start()
         except BaseException as error:
             self._error = error
@@ -98,8 +107,25 @@ def write_images(root: Path) -> dict[str, Path]:
 def test_simctl_builds_a_task_trains_it_and_lists_versions(mesh, tmp_path, capsys):
     folders = write_images(tmp_path / "images")
     assert simctl(mesh, "types", "create", "colour", "--display-name", "Same colour") == 0
-    assert simctl(mesh, "tasks", "create", "palette", "--types", "colour", "--epochs", "2", "--input-size", "16",
-                  "--dimension", "16", "--batch-size", "8") == 0
+    assert (
+        simctl(
+            mesh,
+            "tasks",
+            "create",
+            "palette",
+            "--types",
+            "colour",
+            "--epochs",
+            "2",
+            "--input-size",
+            "16",
+            "--dimension",
+            "16",
+            "--batch-size",
+            "8",
+        )
+        == 0
+    )
     for group in COLOURS:
         assert simctl(mesh, "groups", "create", group, "--type", "colour") == 0
         assert simctl(mesh, "images", "upload", str(folders[group]), "--group", group) == 0
@@ -110,7 +136,13 @@ def test_simctl_builds_a_task_trains_it_and_lists_versions(mesh, tmp_path, capsy
     assert simctl(mesh, "--json", "groups", "list", "--type", "colour") == 0
     listed = {g["name"]: g for g in json.loads(capsys.readouterr().out)}
     assert {name: len(g["images"]) for name, g in listed.items()} == {
-        "groups/red": 3, "groups/orange": 3, "groups/blue": 3, "groups/teal": 3, "groups/warm": 0, "groups/cool": 0}
+        "groups/red": 3,
+        "groups/orange": 3,
+        "groups/blue": 3,
+        "groups/teal": 3,
+        "groups/warm": 0,
+        "groups/cool": 0,
+    }
     assert listed["groups/warm"]["members"] == ["groups/orange", "groups/red"]
 
     # Training needs something to train on: the task's refusal is printed, exit 1.
@@ -145,8 +177,11 @@ def test_sdk_trains_and_describes(mesh, tmp_path):
     with Client(ClientConfig.from_env(catalog=mesh.catalog, embedder=mesh.embedder, indexer="127.0.0.1:1")) as client:
         catalog = client.catalog
         catalog.create_similarity_type("colour")
-        catalog.create_task("palette", ["colour"], training_config={"epochs": 2, "input_size": 16,
-                                                                    "embedding_dimension": 8, "batch_size": 8})
+        catalog.create_task(
+            "palette",
+            ["colour"],
+            training_config={"epochs": 2, "input_size": 16, "embedding_dimension": 8, "batch_size": 8},
+        )
         for group in COLOURS:
             catalog.create_group(group, "colour")
             uploaded = catalog.upload_images(sorted(folders[group].glob("*.png")), groups=[group], batch_size=2)

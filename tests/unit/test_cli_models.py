@@ -77,13 +77,39 @@ def simctl(embedder: str, *args: str) -> int:
     return main(["--embedder", embedder, *args])
 
 
-MANIFEST_FLAGS = ("--input-name", "input", "--output-name", "embedding", "--size", "16", "--layout", "nchw",
-                  "--color", "rgb", "--resize", "stretch", "--scale", "1/255", "--normalize")
+MANIFEST_FLAGS = (
+    "--input-name",
+    "input",
+    "--output-name",
+    "embedding",
+    "--size",
+    "16",
+    "--layout",
+    "nchw",
+    "--color",
+    "rgb",
+    "--resize",
+    "stretch",
+    "--scale",
+    "1/255",
+    "--normalize",
+)
 
 
 def test_import_from_flags_list_show_embed_and_delete(embedder, onnx_file, capsys):
-    code = simctl(embedder, "models", "import", str(onnx_file), "--id", "tiny", *MANIFEST_FLAGS,
-                  "--description", "a tiny model", "--chunk-size", "500")
+    code = simctl(
+        embedder,
+        "models",
+        "import",
+        str(onnx_file),
+        "--id",
+        "tiny",
+        *MANIFEST_FLAGS,
+        "--description",
+        "a tiny model",
+        "--chunk-size",
+        "500",
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     assert out.startswith("imported models/tiny/versions/1: 8-d")
@@ -114,13 +140,39 @@ def test_import_from_flags_list_show_embed_and_delete(embedder, onnx_file, capsy
 
 def test_manifest_file_with_short_enum_names_and_flags_over_it(embedder, onnx_file, tmp_path, capsys):
     manifest = tmp_path / "manifest.json"
-    manifest.write_text(json.dumps({
-        "input_name": "input", "outputName": "embedding", "input_width": 16, "input_height": 16,
-        "layout": "NCHW", "color_order": "bgr", "resize_policy": "shorter-side-crop", "scale": 0.5,
-        "mean": [0.1, 0.2, 0.3], "std": [1, 1, 1], "family": "tiny",
-    }))
-    assert simctl(embedder, "models", "import", str(onnx_file), "--id", "tiny", "--manifest", str(manifest),
-                  "--scale", "1/255", "--json") == 0
+    manifest.write_text(
+        json.dumps(
+            {
+                "input_name": "input",
+                "outputName": "embedding",
+                "input_width": 16,
+                "input_height": 16,
+                "layout": "NCHW",
+                "color_order": "bgr",
+                "resize_policy": "shorter-side-crop",
+                "scale": 0.5,
+                "mean": [0.1, 0.2, 0.3],
+                "std": [1, 1, 1],
+                "family": "tiny",
+            }
+        )
+    )
+    assert (
+        simctl(
+            embedder,
+            "models",
+            "import",
+            str(onnx_file),
+            "--id",
+            "tiny",
+            "--manifest",
+            str(manifest),
+            "--scale",
+            "1/255",
+            "--json",
+        )
+        == 0
+    )
     version = json.loads(capsys.readouterr().out)
     assert version["name"] == "models/tiny/versions/1"
     assert version["manifest"]["color_order"] == "COLOR_ORDER_BGR"
@@ -133,8 +185,16 @@ def test_sdk_versions_default_and_bytes_upload(embedder):
     with Client(ClientConfig(embedder_address=embedder)) as client:
         models = client.embedder
         first = models.import_model("tiny", tiny_embedding_model(seed=1), tiny_manifest(), description="v1")
-        manifest_dict = {"input_name": "input", "output_name": "embedding", "input_width": 16, "input_height": 16,
-                         "layout": "nchw", "color_order": "rgb", "resize_policy": "stretch", "scale": 1 / 255}
+        manifest_dict = {
+            "input_name": "input",
+            "output_name": "embedding",
+            "input_width": 16,
+            "input_height": 16,
+            "layout": "nchw",
+            "color_order": "rgb",
+            "resize_policy": "stretch",
+            "scale": 1 / 255,
+        }
         second = models.import_model("models/tiny", tiny_embedding_model(seed=2), manifest_dict, chunk_size=64)
         assert (first.name, second.name) == ("models/tiny/versions/1", "models/tiny/versions/2")
         assert [v.name for v in models.list_versions("tiny", page_size=1)] == [first.name, second.name]
@@ -156,15 +216,30 @@ def test_sdk_versions_default_and_bytes_upload(embedder):
 
 
 def test_an_import_the_server_refuses_exits_1_with_its_reason(embedder, onnx_file, capsys):
-    code = simctl(embedder, "models", "import", str(onnx_file), "--id", "tiny", *MANIFEST_FLAGS[2:],
-                  "--input-name", "pixels", "--output-name", "embedding")
+    code = simctl(
+        embedder,
+        "models",
+        "import",
+        str(onnx_file),
+        "--id",
+        "tiny",
+        *MANIFEST_FLAGS[2:],
+        "--input-name",
+        "pixels",
+        "--output-name",
+        "embedding",
+    )
     assert code == 1
     assert capsys.readouterr().err.startswith("simctl: INVALID_ARGUMENT (MANIFEST_MISMATCH): ")
 
 
 def test_a_missing_file_or_bad_flag_is_reported_without_a_call(tmp_path, capsys):
-    assert main(["--embedder", "127.0.0.1:1", "models", "import", str(tmp_path / "none.onnx"), "--id", "x",
-                 *MANIFEST_FLAGS]) == 1
+    assert (
+        main(
+            ["--embedder", "127.0.0.1:1", "models", "import", str(tmp_path / "none.onnx"), "--id", "x", *MANIFEST_FLAGS]
+        )
+        == 1
+    )
     assert capsys.readouterr().err == f"simctl: {tmp_path / 'none.onnx'}: No such file or directory\n"
     with pytest.raises(SystemExit) as exited:
         main(["models", "import", "x.onnx", "--id", "x", "--layout", "chw"])

@@ -15,6 +15,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
+from fixtures.sdk_servers import config_for, health_with, nothing_listening
 from grpc_health.v1 import health_pb2
 
 import simmesh_client
@@ -29,11 +30,7 @@ from simmesh_client import (
     to_vector_batch,
 )
 from simmesh_client.cli import main
-from simmesh_proto.v1 import (
-    common_pb2,
-)
-
-from fixtures.sdk_servers import config_for, health_with, nothing_listening
+from simmesh_proto.v1 import common_pb2
 
 EMBEDDER = "simmesh.v1.EmbedderService"
 INDEXER = "simmesh.v1.IndexerService"
@@ -93,8 +90,21 @@ def test_status_exits_zero_when_all_serve(serve: Callable[..., str], capsys: pyt
     address = serve(health_with({"": health_pb2.HealthCheckResponse.SERVING}))
 
     # Options may come before the verb; the host override points every service at one server.
-    code = main(["--host", "127.0.0.1", "--embedder", address, "status", "--indexer", address,
-                 "--catalog", address, "--labeler", address])
+    code = main(
+        [
+            "--host",
+            "127.0.0.1",
+            "--embedder",
+            address,
+            "status",
+            "--indexer",
+            address,
+            "--catalog",
+            address,
+            "--labeler",
+            address,
+        ]
+    )
 
     lines = capsys.readouterr().out.splitlines()
     assert code == 0
@@ -140,8 +150,9 @@ def test_bearer_token_reaches_the_server(serve: Callable[..., str]) -> None:
     assert without_token and all("authorization" not in seen for seen in without_token)
 
 
-def test_token_from_cli_and_env(serve: Callable[..., str], monkeypatch: pytest.MonkeyPatch,
-                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_token_from_cli_and_env(
+    serve: Callable[..., str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     recorder = RecordMetadata()
     address = serve(health_with({"": health_pb2.HealthCheckResponse.SERVING}), interceptors=(recorder,))
     monkeypatch.setenv("SIMMESH_MESH_HOST", "127.0.0.1")
@@ -156,6 +167,7 @@ def test_token_from_cli_and_env(serve: Callable[..., str], monkeypatch: pytest.M
     capsys.readouterr()
     assert {seen["authorization"] for seen in from_env} == {"Bearer from-env"}
     assert {seen["authorization"] for seen in from_flag} == {"Bearer from-flag"}
+
 
 # --- vectors ----------------------------------------------------------------------------------
 
@@ -217,12 +229,20 @@ def test_vectors_refuse_wrong_byte_counts() -> None:
 
 
 def test_config_resolves_specific_address_then_host_then_default() -> None:
-    env = {"SIMMESH_MESH_HOST": "mesh", "SIMMESH_INDEXER_ADDR": "idx:9000", "SIMMESH_TIMEOUT": "2.5", "SIMMESH_TOKEN": "t"}
+    env = {
+        "SIMMESH_MESH_HOST": "mesh",
+        "SIMMESH_INDEXER_ADDR": "idx:9000",
+        "SIMMESH_TIMEOUT": "2.5",
+        "SIMMESH_TOKEN": "t",
+    }
 
     config = ClientConfig.from_env(env, catalog="cat:1")
 
     assert [config.address(s) for s in ("embedder", "indexer", "catalog", "labeler")] == [
-        "mesh:50051", "idx:9000", "cat:1", "mesh:50054"
+        "mesh:50051",
+        "idx:9000",
+        "cat:1",
+        "mesh:50054",
     ]
     assert (config.timeout, config.token) == (2.5, "t")
     assert ClientConfig.from_env({}).address("labeler") == "localhost:50054"
@@ -271,8 +291,17 @@ def test_no_sdk_module_below_the_hub_imports_it_and_imports_form_no_circle() -> 
         visit(name, ())
 
 
-@pytest.mark.parametrize("module", ["simmesh_client.base", "simmesh_client.embedder", "simmesh_client.indexer",
-                                    "simmesh_client.catalog", "simmesh_client.labeler", "simmesh_client.client"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "simmesh_client.base",
+        "simmesh_client.embedder",
+        "simmesh_client.indexer",
+        "simmesh_client.catalog",
+        "simmesh_client.labeler",
+        "simmesh_client.client",
+    ],
+)
 def test_each_client_module_imports_alone_in_a_fresh_interpreter(module: str) -> None:
     run = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr

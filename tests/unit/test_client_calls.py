@@ -4,6 +4,7 @@ translation, search and embedding."""
 from __future__ import annotations
 
 import io
+import itertools
 import struct
 import time
 from collections.abc import Callable, Iterator
@@ -12,6 +13,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
+from fixtures.sdk_servers import pack, rich_status
 from google.longrunning import operations_pb2, operations_pb2_grpc
 from grpc_status import rpc_status
 
@@ -35,8 +37,6 @@ from simmesh_proto.v1 import (
     labeler_pb2,
     labeler_pb2_grpc,
 )
-
-from fixtures.sdk_servers import pack, rich_status
 
 # No SIMMESH_* variable of the environment running the tests leaks into them.
 pytestmark = pytest.mark.usefixtures("clean_env")
@@ -108,8 +108,10 @@ class FakeIndexer(indexer_pb2_grpc.IndexerServiceServicer):
                     rich_status(grpc.StatusCode.INVALID_ARGUMENT, "k must be 1..1000", "INVALID_K", field="k")
                 )
             )
-        hits = [indexer_pb2.QueryResult(hits=[indexer_pb2.Hit(id=f"q{i}", score=float(from_vector(q.vector).sum()))])
-                for i, q in enumerate(request.queries)]
+        hits = [
+            indexer_pb2.QueryResult(hits=[indexer_pb2.Hit(id=f"q{i}", score=float(from_vector(q.vector).sum()))])
+            for i, q in enumerate(request.queries)
+        ]
         return indexer_pb2.SearchResponse(results=hits)
 
     def TrainIndex(self, request, context):
@@ -146,7 +148,7 @@ def test_wait_operation_reports_progress_and_returns_response(indexer: IndexerMe
     assert result == TRAINED
     progress = [m.progress for m in seen]
     assert progress == [0.25, 0.5, 0.9, 1.0]
-    assert all(a < b for a, b in zip(progress, progress[1:]))
+    assert all(a < b for a, b in itertools.pairwise(progress))
     assert seen[-1].stage == "done"
 
 
@@ -180,8 +182,9 @@ def test_wait_operation_times_out(indexer: IndexerMesh, name: str) -> None:
     started = time.monotonic()
 
     with pytest.raises(SimmeshError) as caught:
-        wait_operation(client.operations("indexer"), name, response_type=indexer_pb2.Collection,
-                       timeout=0.2, poll_interval=0.05)
+        wait_operation(
+            client.operations("indexer"), name, response_type=indexer_pb2.Collection, timeout=0.2, poll_interval=0.05
+        )
 
     assert caught.value.code is grpc.StatusCode.DEADLINE_EXCEEDED
     assert caught.value.reason == "OPERATION_TIMEOUT"
@@ -193,8 +196,13 @@ def test_wait_operation_poll_timeout_is_not_the_wait_timing_out(indexer: Indexer
     client, _, _ = indexer
 
     with pytest.raises(SimmeshError) as caught:
-        wait_operation(client.operations("indexer"), "operations/slow", response_type=indexer_pb2.Collection,
-                       timeout=30, rpc_timeout=0.1)
+        wait_operation(
+            client.operations("indexer"),
+            "operations/slow",
+            response_type=indexer_pb2.Collection,
+            timeout=30,
+            rpc_timeout=0.1,
+        )
 
     assert caught.value.code is grpc.StatusCode.DEADLINE_EXCEEDED
     assert caught.value.reason != "OPERATION_TIMEOUT"
@@ -207,7 +215,7 @@ def test_wait_operation_unknown_name_and_wrong_type(indexer: IndexerMesh) -> Non
         wait_operation(client.operations("indexer"), "operations/nope", response_type=indexer_pb2.Collection)
     assert caught.value.code is grpc.StatusCode.NOT_FOUND
 
-    with pytest.raises(TypeError, match="simmesh.v1.Collection"):
+    with pytest.raises(TypeError, match=r"simmesh\.v1\.Collection"):
         wait_operation(
             client.operations("indexer"), "operations/ok", response_type=labeler_pb2.Project, poll_interval=0.01
         )
@@ -273,10 +281,9 @@ def test_stream_errors_are_translated_while_iterating(serve: Callable[..., str])
 
     address = serve(lambda server: labeler_pb2_grpc.add_LabelerServiceServicer_to_server(Labeler(), server))
     chunks = []
-    with Client(ClientConfig(labeler_address=address)) as client:
-        with pytest.raises(SimmeshError) as caught:
-            for chunk in client.labeler.rpc.ExportLabels(labeler_pb2.ExportLabelsRequest(project="projects/p")):
-                chunks.append(chunk)
+    with Client(ClientConfig(labeler_address=address)) as client, pytest.raises(SimmeshError) as caught:
+        for chunk in client.labeler.rpc.ExportLabels(labeler_pb2.ExportLabelsRequest(project="projects/p")):
+            chunks.append(chunk)
 
     assert [c.data for c in chunks] == [b"id,label\n"]
     assert caught.value.reason == "SHARD_UNAVAILABLE"
@@ -323,8 +330,9 @@ def test_embed_returns_rows_and_reports_failed_items(serve: Callable[..., str], 
                     errors.append(common_pb2.ItemError(index=i, id=item_id, status=status))
                 else:
                     rows[i] = [i, len(image.content) + len(image.url), 1]
-            return embedder_pb2.EmbedResponse(model_version=request.model + "/versions/1",
-                                              vectors=to_vector_batch(rows), errors=errors)
+            return embedder_pb2.EmbedResponse(
+                model_version=request.model + "/versions/1", vectors=to_vector_batch(rows), errors=errors
+            )
 
     address = serve(lambda server: embedder_pb2_grpc.add_EmbedderServiceServicer_to_server(Embedder(), server))
     image_file = tmp_path / "a.jpg"

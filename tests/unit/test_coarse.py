@@ -6,20 +6,27 @@ import asyncio
 
 import numpy as np
 import pytest
-from simmesh_proto.internal.v1 import shard_pb2
-from simmesh_proto.v1 import indexer_pb2
 
 from simmesh.indexer import coarse
 from simmesh.indexer.coarse import CoarseQuantizers
 from simmesh.indexer.vectors import COSINE, IVF_FLAT, VectorIndex
+from simmesh_proto.internal.v1 import shard_pb2
+from simmesh_proto.v1 import indexer_pb2
 
 DIM = 16
 
 
 def trained_config(generation: int = 3, shards: int = 2) -> shard_pb2.CollectionConfig:
-    config = shard_pb2.CollectionConfig(generation=generation, collection=indexer_pb2.Collection(
-        name="collections/c", dimension=DIM, shard_count=shards, index_state=indexer_pb2.INDEX_STATE_TRAINED,
-        index=indexer_pb2.IndexSpec(kind=IVF_FLAT)))
+    config = shard_pb2.CollectionConfig(
+        generation=generation,
+        collection=indexer_pb2.Collection(
+            name="collections/c",
+            dimension=DIM,
+            shard_count=shards,
+            index_state=indexer_pb2.INDEX_STATE_TRAINED,
+            index=indexer_pb2.IndexSpec(kind=IVF_FLAT),
+        ),
+    )
     config.collection.create_time.FromSeconds(1_700_000_000)
     return config
 

@@ -33,7 +33,7 @@ def test_free_port_stays_below_a_given_bound():
 def test_a_bound_no_free_port_meets_is_an_error_not_a_hang():
     if ephemeral_ports()[0] <= 10001:
         pytest.skip("the kernel's ephemeral range reaches below 10001 here")
-    with pytest.raises(RuntimeError, match="no free TCP port on 127.0.0.1 below 10001"):
+    with pytest.raises(RuntimeError, match=r"no free TCP port on 127\.0\.0\.1 below 10001"):
         free_port(below=10001)
 
 

@@ -8,16 +8,15 @@ import grpc
 import numpy as np
 import onnxruntime as ort
 import pytest
+from fixtures.status import fields_of, reason_of
 from google.protobuf import field_mask_pb2
-from simmesh_proto.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc
 from support.models import png_bytes, tiny_embedding_model, tiny_manifest
 
 from simmesh.embedder.app import build_app
 from simmesh.embedder.settings import EmbedderSettings
 from simmesh.imaging.decode import decode
 from simmesh.imaging.preprocess import preprocess
-
-from fixtures.status import fields_of, reason_of
+from simmesh_proto.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc
 
 
 @pytest.fixture
@@ -32,13 +31,14 @@ async def stub(tmp_path):
 
 async def _import(stub, model_id="tiny", onnx=None, manifest=None, chunk=1000, **header):
     onnx = onnx if onnx is not None else tiny_embedding_model()
-    head = embedder_pb2.ImportModelRequest.Header(model_id=model_id, manifest=manifest or tiny_manifest(),
-                                                  size_bytes=len(onnx), **header)
+    head = embedder_pb2.ImportModelRequest.Header(
+        model_id=model_id, manifest=manifest or tiny_manifest(), size_bytes=len(onnx), **header
+    )
 
     def parts():
         yield embedder_pb2.ImportModelRequest(header=head)
         for start in range(0, len(onnx), chunk):
-            yield embedder_pb2.ImportModelRequest(chunk=onnx[start:start + chunk])
+            yield embedder_pb2.ImportModelRequest(chunk=onnx[start : start + chunk])
 
     return await stub.ImportModel(parts())
 
@@ -52,9 +52,12 @@ async def test_import_then_embed_matches_onnxruntime(stub):
     version = await _import(stub, description="test model")
     assert version.name == "models/tiny/versions/1" and version.loaded and version.manifest.dimension == 8
     images = [png_bytes((200, 10, 10)), png_bytes((10, 200, 10), size=(64, 64), fmt="JPEG")]
-    reply = await stub.Embed(embedder_pb2.EmbedRequest(
-        model="models/tiny", images=[common_pb2.Image(content=images[0]),
-                                     common_pb2.Image(base64=base64.b64encode(images[1]).decode())]))
+    reply = await stub.Embed(
+        embedder_pb2.EmbedRequest(
+            model="models/tiny",
+            images=[common_pb2.Image(content=images[0]), common_pb2.Image(base64=base64.b64encode(images[1]).decode())],
+        )
+    )
     assert reply.model_version == "models/tiny/versions/1" and not reply.errors
     vectors = _rows(reply)
     session = ort.InferenceSession(tiny_embedding_model(), providers=["CPUExecutionProvider"])
@@ -67,12 +70,19 @@ async def test_import_then_embed_matches_onnxruntime(stub):
 async def test_a_bad_image_fails_only_its_item(stub):
     await _import(stub)
     good = png_bytes((30, 60, 90))
-    reply = await stub.Embed(embedder_pb2.EmbedRequest(
-        model="models/tiny/versions/1",
-        images=[common_pb2.Image(content=good), common_pb2.Image(content=b"not an image"),
-                common_pb2.Image(base64="%%%"), common_pb2.Image(), common_pb2.Image(content=good)],
-        ids=["a", "b", "c", "d", "e"],
-    ))
+    reply = await stub.Embed(
+        embedder_pb2.EmbedRequest(
+            model="models/tiny/versions/1",
+            images=[
+                common_pb2.Image(content=good),
+                common_pb2.Image(content=b"not an image"),
+                common_pb2.Image(base64="%%%"),
+                common_pb2.Image(),
+                common_pb2.Image(content=good),
+            ],
+            ids=["a", "b", "c", "d", "e"],
+        )
+    )
     failed = {e.index: (e.id, e.status.code, reason_of(e.status)) for e in reply.errors}
     assert failed == {
         1: ("b", grpc.StatusCode.INVALID_ARGUMENT.value[0], "IMAGE_UNDECODABLE"),
@@ -94,8 +104,14 @@ async def test_stream_embed_answers_each_batch_in_order(stub):
             yield embedder_pb2.EmbedRequest(model="models/tiny", images=[common_pb2.Image(content=png_bytes(color))])
 
     replies = [r async for r in stub.StreamEmbed(requests())]
-    single = [_rows(await stub.Embed(embedder_pb2.EmbedRequest(
-        model="models/tiny", images=[common_pb2.Image(content=png_bytes(c))]))) for c in colors]
+    single = [
+        _rows(
+            await stub.Embed(
+                embedder_pb2.EmbedRequest(model="models/tiny", images=[common_pb2.Image(content=png_bytes(c))])
+            )
+        )
+        for c in colors
+    ]
     assert len(replies) == 3
     for reply, expected in zip(replies, single):
         np.testing.assert_allclose(_rows(reply), expected, atol=1e-6)
@@ -117,9 +133,12 @@ async def test_versions_default_and_delete(stub):
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert reason_of(caught.value) == "MODEL_VERSION_IS_DEFAULT"
 
-    updated = await stub.UpdateModel(embedder_pb2.UpdateModelRequest(
-        model=embedder_pb2.Model(name="models/tiny", default_version=2),
-        update_mask=field_mask_pb2.FieldMask(paths=["default_version"])))
+    updated = await stub.UpdateModel(
+        embedder_pb2.UpdateModelRequest(
+            model=embedder_pb2.Model(name="models/tiny", default_version=2),
+            update_mask=field_mask_pb2.FieldMask(paths=["default_version"]),
+        )
+    )
     assert updated.default_version == 2
     now = _rows(await stub.Embed(embedder_pb2.EmbedRequest(model="models/tiny", images=image)))
     np.testing.assert_allclose(now, v2, atol=1e-6)
@@ -143,15 +162,18 @@ async def test_list_models_pages(stub):
     assert [m.name for m in second.models] == ["models/gamma"] and not second.next_page_token
 
 
-@pytest.mark.parametrize("case, reason, field", [
-    ("wrong output", "MANIFEST_MISMATCH", "header.manifest.output_name"),
-    ("wrong input", "MANIFEST_MISMATCH", "header.manifest.input_name"),
-    ("wrong size", "MANIFEST_MISMATCH", "header.manifest"),
-    ("wrong dimension", "MANIFEST_MISMATCH", "header.manifest.dimension"),
-    ("not onnx", "MODEL_INVALID", "chunk"),
-    ("ir too new", "MODEL_IR_UNSUPPORTED", "chunk"),
-    ("bad id", "INVALID_MODEL_ID", "header.model_id"),
-])
+@pytest.mark.parametrize(
+    "case, reason, field",
+    [
+        ("wrong output", "MANIFEST_MISMATCH", "header.manifest.output_name"),
+        ("wrong input", "MANIFEST_MISMATCH", "header.manifest.input_name"),
+        ("wrong size", "MANIFEST_MISMATCH", "header.manifest"),
+        ("wrong dimension", "MANIFEST_MISMATCH", "header.manifest.dimension"),
+        ("not onnx", "MODEL_INVALID", "chunk"),
+        ("ir too new", "MODEL_IR_UNSUPPORTED", "chunk"),
+        ("bad id", "INVALID_MODEL_ID", "header.model_id"),
+    ],
+)
 async def test_import_checks_the_manifest_against_the_graph(stub, case, reason, field):
     manifest, onnx, model_id = tiny_manifest(), tiny_embedding_model(), "tiny"
     if case == "wrong output":
@@ -189,6 +211,7 @@ async def test_request_level_errors(stub):
         await stub.Embed(embedder_pb2.EmbedRequest(model="tiny", images=[common_pb2.Image(content=b"x")]))
     assert reason_of(caught.value) == "INVALID_MODEL_NAME"
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await stub.Embed(embedder_pb2.EmbedRequest(model="models/tiny", images=[common_pb2.Image(content=b"x")],
-                                                   ids=["a", "b"]))
+        await stub.Embed(
+            embedder_pb2.EmbedRequest(model="models/tiny", images=[common_pb2.Image(content=b"x")], ids=["a", "b"])
+        )
     assert reason_of(caught.value) == "IDS_LENGTH_MISMATCH"

@@ -17,7 +17,6 @@ import grpc
 import numpy as np
 import pytest
 from PIL import Image
-from simmesh_proto.v1 import common_pb2
 
 from simmesh.devstack.process import free_port
 from simmesh.imaging.decode import decode, decode_batch
@@ -25,6 +24,7 @@ from simmesh.imaging.limits import ImageLimits
 from simmesh.imaging.source import ImageSource
 from simmesh.kit.blobstore import FileBlobStore
 from simmesh.kit.errors import SimmeshError
+from simmesh_proto.v1 import common_pb2
 
 W, H = 37, 23
 
@@ -63,8 +63,15 @@ def png_header_only(width: int, height: int) -> bytes:
 
 @pytest.mark.parametrize(
     "fmt,kwargs",
-    [("JPEG", {"quality": 95}), ("PNG", {}), ("WEBP", {"lossless": True}), ("GIF", {}), ("BMP", {}),
-     ("TIFF", {}), ("TIFF", {"compression": "tiff_lzw"})],
+    [
+        ("JPEG", {"quality": 95}),
+        ("PNG", {}),
+        ("WEBP", {"lossless": True}),
+        ("GIF", {}),
+        ("BMP", {}),
+        ("TIFF", {}),
+        ("TIFF", {"compression": "tiff_lzw"}),
+    ],
 )
 def test_every_format_decodes_to_rgb_of_the_right_size(fmt: str, kwargs: dict) -> None:
     original = gradient()
@@ -154,8 +161,11 @@ def test_empty_and_undecodable_bytes_are_refused() -> None:
 
 def test_too_many_encoded_bytes_are_refused() -> None:
     data = encode(gradient(), "PNG")
-    refused(lambda: decode(data, ImageLimits(max_bytes=len(data) - 1)),
-            grpc.StatusCode.RESOURCE_EXHAUSTED, "IMAGE_TOO_LARGE")
+    refused(
+        lambda: decode(data, ImageLimits(max_bytes=len(data) - 1)),
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        "IMAGE_TOO_LARGE",
+    )
 
 
 def test_decompression_bomb_header_is_refused_before_decoding() -> None:
@@ -198,7 +208,7 @@ async def test_content_and_base64_sources() -> None:
     assert await source.resolve(common_pb2.Image(content=data)) == data
     text = base64.b64encode(data).decode()
     assert await source.resolve(common_pb2.Image(base64=text)) == data
-    wrapped = "\n".join(text[i:i + 76] for i in range(0, len(text), 76))
+    wrapped = "\n".join(text[i : i + 76] for i in range(0, len(text), 76))
     assert await source.resolve(common_pb2.Image(base64=wrapped)) == data
     assert await source.resolve(common_pb2.Image(base64="data:image/png;base64," + text)) == data
     urlsafe = base64.urlsafe_b64encode(data).decode().rstrip("=")
@@ -209,15 +219,25 @@ def test_bad_inline_sources() -> None:
     source = ImageSource(ImageLimits(max_bytes=1000))
     refused(lambda: source.read(common_pb2.Image()), grpc.StatusCode.INVALID_ARGUMENT, "IMAGE_EMPTY")
     refused(lambda: source.read(common_pb2.Image(content=b"")), grpc.StatusCode.INVALID_ARGUMENT, "IMAGE_EMPTY")
-    error = refused(lambda: source.read(common_pb2.Image(base64="abc$%^def")), grpc.StatusCode.INVALID_ARGUMENT,
-                    "IMAGE_BASE64_INVALID")
+    error = refused(
+        lambda: source.read(common_pb2.Image(base64="abc$%^def")),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "IMAGE_BASE64_INVALID",
+    )
     assert error.violations[0][0] == "image.base64"
-    refused(lambda: source.read(common_pb2.Image(base64="abcde")), grpc.StatusCode.INVALID_ARGUMENT,
-            "IMAGE_BASE64_INVALID")
-    refused(lambda: source.read(common_pb2.Image(content=b"x" * 1001)), grpc.StatusCode.RESOURCE_EXHAUSTED,
-            "IMAGE_TOO_LARGE")
-    refused(lambda: source.read(common_pb2.Image(base64=base64.b64encode(b"x" * 2000).decode())),
-            grpc.StatusCode.RESOURCE_EXHAUSTED, "IMAGE_TOO_LARGE")
+    refused(
+        lambda: source.read(common_pb2.Image(base64="abcde")), grpc.StatusCode.INVALID_ARGUMENT, "IMAGE_BASE64_INVALID"
+    )
+    refused(
+        lambda: source.read(common_pb2.Image(content=b"x" * 1001)),
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        "IMAGE_TOO_LARGE",
+    )
+    refused(
+        lambda: source.read(common_pb2.Image(base64=base64.b64encode(b"x" * 2000).decode())),
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        "IMAGE_TOO_LARGE",
+    )
 
 
 async def test_batch_of_sources_keeps_errors_at_their_index() -> None:
@@ -243,19 +263,32 @@ def test_uri_sources_read_through_the_blob_store(tmp_path: Path) -> None:
     source = ImageSource(ImageLimits(max_bytes=len(data) + 10), blobstore=store)
     assert source.read(common_pb2.Image(uri=store.uri("images/cat one.png"))) == data
 
-    missing = refused(lambda: source.read(common_pb2.Image(uri=store.uri("images/dog.png"))),
-                      grpc.StatusCode.NOT_FOUND, "IMAGE_NOT_FOUND")
+    missing = refused(
+        lambda: source.read(common_pb2.Image(uri=store.uri("images/dog.png"))),
+        grpc.StatusCode.NOT_FOUND,
+        "IMAGE_NOT_FOUND",
+    )
     assert "dog.png" in missing.message
     outside = (tmp_path / "elsewhere.png").as_uri()
-    refused(lambda: source.read(common_pb2.Image(uri=outside)), grpc.StatusCode.INVALID_ARGUMENT,
-            "IMAGE_URI_NOT_ALLOWED")
-    refused(lambda: source.read(common_pb2.Image(uri=store.uri("images") + "/../../x.png")),
-            grpc.StatusCode.INVALID_ARGUMENT, "IMAGE_URI_NOT_ALLOWED")
-    refused(lambda: ImageSource().read(common_pb2.Image(uri=store.uri("images/cat one.png"))),
-            grpc.StatusCode.INVALID_ARGUMENT, "IMAGE_URI_NOT_ALLOWED")
+    refused(
+        lambda: source.read(common_pb2.Image(uri=outside)), grpc.StatusCode.INVALID_ARGUMENT, "IMAGE_URI_NOT_ALLOWED"
+    )
+    refused(
+        lambda: source.read(common_pb2.Image(uri=store.uri("images") + "/../../x.png")),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "IMAGE_URI_NOT_ALLOWED",
+    )
+    refused(
+        lambda: ImageSource().read(common_pb2.Image(uri=store.uri("images/cat one.png"))),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "IMAGE_URI_NOT_ALLOWED",
+    )
     store.put_bytes("images/big.png", data + b"\0" * 100)
-    refused(lambda: source.read(common_pb2.Image(uri=store.uri("images/big.png"))),
-            grpc.StatusCode.RESOURCE_EXHAUSTED, "IMAGE_TOO_LARGE")
+    refused(
+        lambda: source.read(common_pb2.Image(uri=store.uri("images/big.png"))),
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        "IMAGE_TOO_LARGE",
+    )
 
 
 # ------------------------------------------------------------------------------------- HTTP
@@ -264,21 +297,22 @@ def test_uri_sources_read_through_the_blob_store(tmp_path: Path) -> None:
 class _Handler(BaseHTTPRequestHandler):
     """Serves files from `server.root`, plus a few misbehaving paths."""
 
-    server: "_LoopbackServer"
+    server: _LoopbackServer
     protocol_version = "HTTP/1.1"
 
     def log_message(self, *args: object) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         path = self.path.split("?")[0]
         if path == "/slow":
             self.server.release.wait(10)
             return self._send(200, b"late")
         if path.startswith("/redirect/"):
             self.send_response(302)
-            self.send_header("Location", path[len("/redirect"):] if path.count("/") == 2
-                             else "http://" + path[len("/redirect/"):])
+            self.send_header(
+                "Location", path[len("/redirect") :] if path.count("/") == 2 else "http://" + path[len("/redirect/") :]
+            )
             self.send_header("Content-Length", "0")
             self.end_headers()
             return None
@@ -355,33 +389,49 @@ async def test_url_fetch_ok_and_decodes(http_root: _LoopbackServer) -> None:
 
 def test_url_fetch_http_errors(http_root: _LoopbackServer) -> None:
     source = ImageSource()
-    error = refused(lambda: source.read(url_image(f"{http_root.base}/missing.png")),
-                    grpc.StatusCode.INVALID_ARGUMENT, "IMAGE_FETCH_FAILED")
+    error = refused(
+        lambda: source.read(url_image(f"{http_root.base}/missing.png")),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "IMAGE_FETCH_FAILED",
+    )
     assert "404" in error.message and "/missing.png" in error.message
-    error = refused(lambda: source.read(url_image(f"{http_root.base}/error")), grpc.StatusCode.UNAVAILABLE,
-                    "IMAGE_FETCH_FAILED")
+    error = refused(
+        lambda: source.read(url_image(f"{http_root.base}/error")), grpc.StatusCode.UNAVAILABLE, "IMAGE_FETCH_FAILED"
+    )
     assert error.retriable
-    refused(lambda: source.read(url_image(f"http://127.0.0.1:{free_port()}/a.png")), grpc.StatusCode.UNAVAILABLE,
-            "IMAGE_FETCH_FAILED")
+    refused(
+        lambda: source.read(url_image(f"http://127.0.0.1:{free_port()}/a.png")),
+        grpc.StatusCode.UNAVAILABLE,
+        "IMAGE_FETCH_FAILED",
+    )
 
 
 def test_url_fetch_too_large_stops_at_the_limit(http_root: _LoopbackServer) -> None:
     (http_root.root / "big.bin").write_bytes(b"\0" * 50_000)
     source = ImageSource(ImageLimits(max_bytes=10_000))
-    refused(lambda: source.read(url_image(f"{http_root.base}/big.bin")), grpc.StatusCode.RESOURCE_EXHAUSTED,
-            "IMAGE_TOO_LARGE")
+    refused(
+        lambda: source.read(url_image(f"{http_root.base}/big.bin")),
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        "IMAGE_TOO_LARGE",
+    )
     # No Content-Length at all: a 64 MB body is cut off after the first chunks.
     started = time.monotonic()
-    error = refused(lambda: source.read(url_image(f"{http_root.base}/endless")),
-                    grpc.StatusCode.RESOURCE_EXHAUSTED, "IMAGE_TOO_LARGE")
+    error = refused(
+        lambda: source.read(url_image(f"{http_root.base}/endless")),
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        "IMAGE_TOO_LARGE",
+    )
     assert time.monotonic() - started < 2
     assert "10000" in error.message
 
 
 def test_url_hosts_and_schemes_outside_the_allow_list(http_root: _LoopbackServer) -> None:
     only_images = ImageSource(ImageLimits(allowed_hosts=("images.example.com", "*.cdn.example.com")))
-    error = refused(lambda: only_images.read(url_image(f"{http_root.base}/a.jpg")), grpc.StatusCode.INVALID_ARGUMENT,
-                    "IMAGE_URL_NOT_ALLOWED")
+    error = refused(
+        lambda: only_images.read(url_image(f"{http_root.base}/a.jpg")),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "IMAGE_URL_NOT_ALLOWED",
+    )
     assert "127.0.0.1" in error.message
     assert only_images.limits.host_allowed("IMAGES.example.com")
     assert only_images.limits.host_allowed("eu.cdn.example.com")
@@ -389,10 +439,16 @@ def test_url_hosts_and_schemes_outside_the_allow_list(http_root: _LoopbackServer
     assert not only_images.limits.host_allowed("evilcdn.example.com")
     assert not only_images.limits.host_allowed("images.example.com.evil.org")
 
-    refused(lambda: ImageSource().read(url_image("ftp://127.0.0.1/a.jpg")), grpc.StatusCode.INVALID_ARGUMENT,
-            "IMAGE_URL_NOT_ALLOWED")
-    refused(lambda: ImageSource().read(url_image("file:///etc/passwd")), grpc.StatusCode.INVALID_ARGUMENT,
-            "IMAGE_URL_NOT_ALLOWED")
+    refused(
+        lambda: ImageSource().read(url_image("ftp://127.0.0.1/a.jpg")),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "IMAGE_URL_NOT_ALLOWED",
+    )
+    refused(
+        lambda: ImageSource().read(url_image("file:///etc/passwd")),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "IMAGE_URL_NOT_ALLOWED",
+    )
     refused(lambda: ImageSource().read(url_image("not a url")), grpc.StatusCode.INVALID_ARGUMENT, "IMAGE_URL_INVALID")
 
     # A redirect must not lead out of the allow-list.
@@ -400,8 +456,11 @@ def test_url_hosts_and_schemes_outside_the_allow_list(http_root: _LoopbackServer
     port = http_root.server_address[1]
     loopback_only = ImageSource(ImageLimits(allowed_hosts=("127.0.0.1",)))
     assert loopback_only.read(url_image(f"{http_root.base}/redirect/a.jpg"))
-    error = refused(lambda: loopback_only.read(url_image(f"{http_root.base}/redirect/localhost:{port}/a.jpg")),
-                    grpc.StatusCode.INVALID_ARGUMENT, "IMAGE_URL_NOT_ALLOWED")
+    error = refused(
+        lambda: loopback_only.read(url_image(f"{http_root.base}/redirect/localhost:{port}/a.jpg")),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "IMAGE_URL_NOT_ALLOWED",
+    )
     assert "localhost" in error.message
 
 
@@ -410,14 +469,18 @@ def test_url_redirect_limit(http_root: _LoopbackServer) -> None:
     port = http_root.server_address[1]
     chain = f"{http_root.base}/redirect/127.0.0.1:{port}/redirect/a.jpg"  # two hops
     assert ImageSource(ImageLimits(max_redirects=2)).read(url_image(chain)) == b"x"
-    refused(lambda: ImageSource(ImageLimits(max_redirects=1)).read(url_image(chain)),
-            grpc.StatusCode.INVALID_ARGUMENT, "IMAGE_FETCH_FAILED")
+    refused(
+        lambda: ImageSource(ImageLimits(max_redirects=1)).read(url_image(chain)),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "IMAGE_FETCH_FAILED",
+    )
 
 
 def test_url_fetch_timeout(http_root: _LoopbackServer) -> None:
     source = ImageSource(ImageLimits(fetch_timeout=0.3))
     started = time.monotonic()
-    error = refused(lambda: source.read(url_image(f"{http_root.base}/slow")), grpc.StatusCode.UNAVAILABLE,
-                    "IMAGE_FETCH_FAILED")
+    error = refused(
+        lambda: source.read(url_image(f"{http_root.base}/slow")), grpc.StatusCode.UNAVAILABLE, "IMAGE_FETCH_FAILED"
+    )
     assert time.monotonic() - started < 2
     assert "timed out" in error.message.lower()

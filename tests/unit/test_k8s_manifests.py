@@ -15,11 +15,25 @@ from typing import Any
 
 import pytest
 import yaml
-
 from fixtures.k8s_render import (
-    CLUSTER_SCOPED, K8S, KUSTOMIZATION_FILES, OVERLAYS, RENDERS, all_containers, by_kind, container_port,
-    effective_env, kustomization_file, kustomization_files, load_documents, manifest_files, pod_spec, render,
-    secret_values, simmesh_containers, workloads,
+    CLUSTER_SCOPED,
+    K8S,
+    KUSTOMIZATION_FILES,
+    OVERLAYS,
+    RENDERS,
+    all_containers,
+    by_kind,
+    container_port,
+    effective_env,
+    kustomization_file,
+    kustomization_files,
+    load_documents,
+    manifest_files,
+    pod_spec,
+    render,
+    secret_values,
+    simmesh_containers,
+    workloads,
 )
 
 # `python -m <args>` of every simmesh role the mesh must run.
@@ -34,9 +48,18 @@ SETTINGS_CLASSES = {
 }
 BUCKETS = ("simmesh-models", "simmesh-images", "simmesh-snapshots")
 SETTINGS = {
-    "SIMMESH_ETCD_ENDPOINTS", "SIMMESH_BLOB_URL", "SIMMESH_S3_ENDPOINT", "SIMMESH_S3_ACCESS_KEY",
-    "SIMMESH_S3_SECRET_KEY", "SIMMESH_AUTH_TOKEN", "SIMMESH_TRITON_URL", "SIMMESH_RUNTIME",
-    "SIMMESH_EMBEDDER_ADDR", "SIMMESH_INDEXER_ADDR", "SIMMESH_LOG_LEVEL", "SIMMESH_METRICS_PORT",
+    "SIMMESH_ETCD_ENDPOINTS",
+    "SIMMESH_BLOB_URL",
+    "SIMMESH_S3_ENDPOINT",
+    "SIMMESH_S3_ACCESS_KEY",
+    "SIMMESH_S3_SECRET_KEY",
+    "SIMMESH_AUTH_TOKEN",
+    "SIMMESH_TRITON_URL",
+    "SIMMESH_RUNTIME",
+    "SIMMESH_EMBEDDER_ADDR",
+    "SIMMESH_INDEXER_ADDR",
+    "SIMMESH_LOG_LEVEL",
+    "SIMMESH_METRICS_PORT",
 }
 
 
@@ -118,8 +141,11 @@ def rendered(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
 def test_render_has_unique_objects_in_one_namespace(rendered: list[dict[str, Any]]) -> None:
     ids = [(r["kind"], r["metadata"]["name"]) for r in rendered]
     assert len(ids) == len(set(ids)), f"duplicate objects: {sorted(i for i in ids if ids.count(i) > 1)}"
-    elsewhere = [f"{r['kind']}/{r['metadata']['name']}" for r in rendered
-                 if r["kind"] not in CLUSTER_SCOPED and r["metadata"].get("namespace") != "simmesh"]
+    elsewhere = [
+        f"{r['kind']}/{r['metadata']['name']}"
+        for r in rendered
+        if r["kind"] not in CLUSTER_SCOPED and r["metadata"].get("namespace") != "simmesh"
+    ]
     assert not elsewhere, f"outside the simmesh namespace: {elsewhere}"
     assert "simmesh" in by_kind(rendered, "Namespace")
 
@@ -201,7 +227,8 @@ def test_services_parse_the_settings_they_are_given(rendered: list[dict[str, Any
 def test_bucket_job_creates_every_bucket(rendered: list[dict[str, Any]]) -> None:
     scripts = [
         " ".join(container.get("command", []) + container.get("args", []))
-        for workload in workloads(rendered) if workload["kind"] == "Job"
+        for workload in workloads(rendered)
+        if workload["kind"] == "Job"
         for container in all_containers(workload)
     ]
     for bucket in BUCKETS:
@@ -211,7 +238,7 @@ def test_bucket_job_creates_every_bucket(rendered: list[dict[str, Any]]) -> None
 def test_settings_name_every_simmesh_variable(rendered: list[dict[str, Any]]) -> None:
     config = by_kind(rendered, "ConfigMap")["simmesh-config"]["data"]
     secrets = secret_values(by_kind(rendered, "Secret")["simmesh-secrets"])
-    assert SETTINGS <= set(config) | set(secrets), f"missing: {sorted(SETTINGS - set(config) - set(secrets))}"
+    assert set(config) | set(secrets) >= SETTINGS, f"missing: {sorted(SETTINGS - set(config) - set(secrets))}"
     for key in ("SIMMESH_S3_ACCESS_KEY", "SIMMESH_S3_SECRET_KEY", "SIMMESH_AUTH_TOKEN"):
         assert key in secrets and key not in config, f"{key} belongs in the Secret"
     assert config["SIMMESH_METRICS_PORT"] == "9090"

@@ -9,10 +9,22 @@ import re
 from typing import Any
 
 import pytest
-
 from fixtures.k8s_render import (
-    RENDERS, SCALABLE_KINDS, all_containers, by_kind, container_port, env_value, is_simmesh, pod_labels, pod_spec,
-    render, resolve_target_port, secret_values, selects, simmesh_containers, workloads,
+    RENDERS,
+    SCALABLE_KINDS,
+    all_containers,
+    by_kind,
+    container_port,
+    env_value,
+    is_simmesh,
+    pod_labels,
+    pod_spec,
+    render,
+    resolve_target_port,
+    secret_values,
+    selects,
+    simmesh_containers,
+    workloads,
 )
 
 # The public gRPC Services and their ports, as clients and SIMMESH_*_ADDR expect them.

@@ -8,8 +8,8 @@ import pytest
 
 from simmesh.kit.errors import InvalidArgument
 from simmesh.labeler import evaluation
-from simmesh.labeler.params import GivenParams, check_params
 from simmesh.labeler.mining import PoolCandidate, merge_best, rank_uncertain, without_near_duplicates
+from simmesh.labeler.params import GivenParams, check_params
 from simmesh.labeler.votes import LabelScore, Neighbour, label_scores, margin, suggested
 
 
@@ -19,8 +19,14 @@ def scores_of(*pairs: tuple[float, tuple[str, ...]]) -> dict[str, float]:
 
 
 def test_each_label_scores_its_share_of_the_similarity_mass():
-    scores = label_scores([Neighbour("a", 0.9, ("cat",)), Neighbour("b", 0.8, ("cat", "dog")),
-                           Neighbour("c", 0.5, ("dog",)), Neighbour("d", -0.2, ("fox",))])
+    scores = label_scores(
+        [
+            Neighbour("a", 0.9, ("cat",)),
+            Neighbour("b", 0.8, ("cat", "dog")),
+            Neighbour("c", 0.5, ("dog",)),
+            Neighbour("d", -0.2, ("fox",)),
+        ]
+    )
     assert [s.label for s in scores] == ["cat", "dog", "fox"]
     assert scores[0].score == pytest.approx(100 * 1.7 / 2.2)
     assert scores[1].score == pytest.approx(100 * 1.3 / 2.2)
@@ -43,8 +49,9 @@ def test_nothing_to_vote_with_gives_zero_scores_and_no_suggestion():
 
 
 def test_threshold_and_use_first():
-    scores = label_scores([Neighbour("a", 0.9, ("cat",)), Neighbour("b", 0.8, ("cat", "dog")),
-                           Neighbour("c", 0.5, ("dog",))])
+    scores = label_scores(
+        [Neighbour("a", 0.9, ("cat",)), Neighbour("b", 0.8, ("cat", "dog")), Neighbour("c", 0.5, ("dog",))]
+    )
     assert [s.label for s in suggested(scores, 50.0, False)] == ["cat", "dog"]
     assert [s.label for s in suggested(scores, 60.0, False)] == ["cat"]
     assert [s.label for s in suggested(scores, 50.0, True)] == ["cat"]
@@ -66,9 +73,18 @@ def test_ties_are_broken_by_label_and_margin_is_best_minus_second():
 
 
 # Two clusters (red around x, blue around y) and one blue-labeled image deep in the red cluster.
-VECTORS = np.array([[1.0, 0.0], [0.99, 0.14], [0.98, -0.2],     # red
-                    [0.0, 1.0], [0.1, 0.99], [-0.2, 0.98],      # blue
-                    [0.95, 0.3]], dtype=np.float32)             # labeled blue, looks red
+VECTORS = np.array(
+    [
+        [1.0, 0.0],
+        [0.99, 0.14],
+        [0.98, -0.2],  # red
+        [0.0, 1.0],
+        [0.1, 0.99],
+        [-0.2, 0.98],  # blue
+        [0.95, 0.3],
+    ],
+    dtype=np.float32,
+)  # labeled blue, looks red
 LABELS = [("red",), ("red",), ("red",), ("blue",), ("blue",), ("blue",), ("blue",)]
 
 
@@ -88,8 +104,9 @@ def test_numpy_scores_match_the_vote_of_each_image():
     for i in range(len(VECTORS)):
         voters = [Neighbour(str(j), float(s), LABELS[j]) for j, s in zip(found.index[i], found.similarity[i])]
         expected = {s.label: s.score for s in label_scores(voters)}
-        assert {vocabulary[j]: table[i, j] for j in range(len(vocabulary)) if vocabulary[j] in expected} \
-            == pytest.approx(expected)
+        assert {
+            vocabulary[j]: table[i, j] for j in range(len(vocabulary)) if vocabulary[j] in expected
+        } == pytest.approx(expected)
 
 
 def test_leave_one_out_accuracy_per_label_figures_and_confusion():
@@ -133,8 +150,9 @@ def candidates(*rows: tuple[str, float, tuple[float, float]]) -> tuple[list[Pool
 
 
 def test_near_duplicates_of_a_better_hit_are_skipped():
-    ranked, vectors = candidates(("a", 0.9, (1.0, 0.0)), ("a-copy", 0.89, (0.999, 0.04)), ("b", 0.7, (0.6, 0.8)),
-                                 ("c", 0.5, (0.0, 1.0)))
+    ranked, vectors = candidates(
+        ("a", 0.9, (1.0, 0.0)), ("a-copy", 0.89, (0.999, 0.04)), ("b", 0.7, (0.6, 0.8)), ("c", 0.5, (0.0, 1.0))
+    )
     assert [c.id for c in without_near_duplicates(ranked, vectors, 0.95, 10)] == ["a", "b", "c"]
     assert [c.id for c in without_near_duplicates(ranked, vectors, 0.95, 2)] == ["a", "b"]
     assert [c.id for c in without_near_duplicates(ranked, vectors, 0.5, 10)] == ["a", "c"]
@@ -142,25 +160,38 @@ def test_near_duplicates_of_a_better_hit_are_skipped():
 
 
 def test_hits_of_several_examples_merge_by_best_similarity():
-    merged = merge_best([[PoolCandidate("x", 0.5, ""), PoolCandidate("y", 0.4, "")],
-                         [PoolCandidate("y", 0.8, ""), PoolCandidate("z", 0.4, ""), PoolCandidate("ex", 0.99, "")]],
-                        exclude={"ex"})
+    merged = merge_best(
+        [
+            [PoolCandidate("x", 0.5, ""), PoolCandidate("y", 0.4, "")],
+            [PoolCandidate("y", 0.8, ""), PoolCandidate("z", 0.4, ""), PoolCandidate("ex", 0.99, "")],
+        ],
+        exclude={"ex"},
+    )
     assert [(c.id, c.similarity) for c in merged] == [("y", 0.8), ("x", 0.5), ("z", 0.4)]
 
 
 def test_uncertain_images_come_smallest_margin_first():
-    ranked = rank_uncertain([("sure", [LabelScore("a", 90.0), LabelScore("b", 10.0)]),
-                             ("torn", [LabelScore("a", 50.0), LabelScore("b", 45.0)]),
-                             ("alone", [LabelScore("a", 100.0)]),
-                             ("unknown", [])])
+    ranked = rank_uncertain(
+        [
+            ("sure", [LabelScore("a", 90.0), LabelScore("b", 10.0)]),
+            ("torn", [LabelScore("a", 50.0), LabelScore("b", 45.0)]),
+            ("alone", [LabelScore("a", 100.0)]),
+            ("unknown", []),
+        ]
+    )
     assert [u.id for u in ranked] == ["unknown", "torn", "sure", "alone"]
     assert ranked[1].margin == pytest.approx(5.0)
 
 
-@pytest.mark.parametrize(("given", "field"), [(GivenParams(threshold=100.5), "params.threshold"),
-                                              (GivenParams(threshold=-1.0), "params.threshold"),
-                                              (GivenParams(k=-1), "params.k"),
-                                              (GivenParams(k=100_000), "params.k")])
+@pytest.mark.parametrize(
+    ("given", "field"),
+    [
+        (GivenParams(threshold=100.5), "params.threshold"),
+        (GivenParams(threshold=-1.0), "params.threshold"),
+        (GivenParams(k=-1), "params.k"),
+        (GivenParams(k=100_000), "params.k"),
+    ],
+)
 def test_params_out_of_range_name_their_field(given, field):
     with pytest.raises(InvalidArgument) as raised:
         check_params(given, "params")

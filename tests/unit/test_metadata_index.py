@@ -18,7 +18,6 @@ def test_bad_indexed_field_is_refused() -> None:
     assert caught.value.violations[0][0] == "collection.indexed_fields[1]"
 
 
-
 CATALOG = {
     0: {"_id": "a", "brand": "acme", "price": 10, "tags": ["red"], "dims": {"width": 100}},
     1: {"_id": "b", "brand": "acme", "price": 20.0, "tags": ["blue", "red"], "dims": {"width": 200}},
@@ -134,8 +133,6 @@ def test_selectivity_ranks_clauses() -> None:
     assert {r for r in both.candidates(index) if r < 1000} == {i for i in range(0, 1000, 100)}
 
 
-
-
 @PROPERTY
 @given(
     batch=st.lists(records, max_size=20),
@@ -145,11 +142,7 @@ def test_selectivity_ranks_clauses() -> None:
     data=st.data(),
 )
 def test_candidates_cover_every_match(
-    batch: list[dict],
-    removed: set[int],
-    replacements: dict[int, dict],
-    compact_after: int | None,
-    data: st.DataObject,
+    batch: list[dict], removed: set[int], replacements: dict[int, dict], compact_after: int | None, data: st.DataObject
 ) -> None:
     spec = data.draw(filters_for(batch + list(replacements.values())), label="filter")
     compiled = compile_filter(spec)

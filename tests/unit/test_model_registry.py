@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from simmesh_proto.v1 import embedder_pb2
 from support.models import tiny_embedding_model, tiny_manifest
 
 from simmesh.embedder.registry import ModelRegistry
 from simmesh.kit.blobstore import FileBlobStore
 from simmesh.kit.errors import FailedPrecondition
 from simmesh.kit.model_registry import RegistryReader
+from simmesh_proto.v1 import embedder_pb2
 
 
 class RegistryApi:
@@ -56,4 +56,3 @@ async def test_a_model_without_versions_is_refused_as_having_no_version(registry
         await reader.resolve("models/tiny")
 
     assert refused.value.reason == "MODEL_HAS_NO_VERSION"
-

@@ -17,15 +17,15 @@ from pathlib import Path
 
 import grpc
 import pytest
-from google.longrunning import operations_pb2_grpc, operations_proto_pb2 as ops_pb2
+from fixtures.status import error_info
+from google.longrunning import operations_pb2_grpc
+from google.longrunning import operations_proto_pb2 as ops_pb2
 from google.protobuf import duration_pb2, empty_pb2, struct_pb2, wrappers_pb2
 from grpc_status import rpc_status
 
 from simmesh.kit.errors import FailedPrecondition, SimmeshError, from_rpc_error
 from simmesh.kit.operations import JobContext, JobFn, OperationManager, OperationStore, RecoveryReport
 from simmesh.kit.operations_service import add_to_server
-
-from fixtures.status import error_info
 
 Operation = ops_pb2.Operation
 
@@ -50,9 +50,7 @@ class _CatalogueErrorsToStatus(grpc.aio.ServerInterceptor):
                 await abort_with(context, err)
 
         return grpc.unary_unary_rpc_method_handler(
-            guarded,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
+            guarded, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
         )
 
 
@@ -440,9 +438,7 @@ async def test_operations_survive_the_owning_process_being_killed(tmp_path: Path
         assert "start it again" in interrupted.error.message
         assert metadata_of(interrupted)["progress"] == 0.5
 
-        resumed = await restarted.stub.WaitOperation(
-            ops_pb2.WaitOperationRequest(name=started["reembed"]), timeout=10
-        )
+        resumed = await restarted.stub.WaitOperation(ops_pb2.WaitOperationRequest(name=started["reembed"]), timeout=10)
         result = struct_pb2.Struct()
         assert resumed.done and resumed.response.Unpack(result)
         assert result["resumed_from"] == 40

@@ -226,6 +226,7 @@ def test_filter_reports_its_fields() -> None:
 # ---------------------------------------------------------------------------------------------
 # Validation
 
+
 def deep_and(levels: int) -> dict:
     doc: dict = {"a": 1}
     for _ in range(levels):
@@ -321,4 +322,3 @@ def test_struct_carried_filters_agree(batch: list[dict], data: st.DataObject) ->
     plain, wired = compile_filter(spec), compile_filter(struct(spec))
     for record in batch:
         assert wired.matches(record) is plain.matches(record)
-

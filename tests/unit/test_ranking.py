@@ -56,8 +56,9 @@ def test_a_few_queries_rank_as_they_would_among_many(answer, grouped) -> None:
 
     def ranked(rows: slice, times: int = 1):
         keys = np.tile(products[rows], (times, 1)) if grouped else None
-        return rank(np.tile(ids[rows], (times, 1)), np.tile(scores[rows], (times, 1)), k, products=keys,
-                    group_size=group_size)
+        return rank(
+            np.tile(ids[rows], (times, 1)), np.tile(scores[rows], (times, 1)), k, products=keys, group_size=group_size
+        )
 
     batch = ranked(slice(None), copies)
     for q in range(len(ids)):

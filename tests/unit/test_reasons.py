@@ -14,8 +14,9 @@ from simmesh.kit import errors, reasons
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SOURCES = sorted((ROOT / "services" / "simmesh").rglob("*.py"))
-ERROR_CLASSES = {cls.__name__: cls for cls in vars(errors).values()
-                 if isinstance(cls, type) and issubclass(cls, errors.SimmeshError)}
+ERROR_CLASSES = {
+    cls.__name__: cls for cls in vars(errors).values() if isinstance(cls, type) and issubclass(cls, errors.SimmeshError)
+}
 
 
 def _reason_arguments() -> list[tuple[str, ast.Call, ast.expr]]:
@@ -33,9 +34,14 @@ def _reason_arguments() -> list[tuple[str, ast.Call, ast.expr]]:
 def test_every_raised_reason_is_a_declared_name_not_a_literal() -> None:
     literals = [where for where, _, value in _reason_arguments() if isinstance(value, ast.Constant)]
     assert literals == [], f"reasons written as literals (declare them in kit/reasons.py): {literals}"
-    unknown = [f"{where}: {ast.unparse(value)}" for where, _, value in _reason_arguments()
-               if isinstance(value, ast.Attribute) and isinstance(value.value, ast.Name)
-               and value.value.id == "reasons" and value.attr not in reasons.declared()]
+    unknown = [
+        f"{where}: {ast.unparse(value)}"
+        for where, _, value in _reason_arguments()
+        if isinstance(value, ast.Attribute)
+        and isinstance(value.value, ast.Name)
+        and value.value.id == "reasons"
+        and value.attr not in reasons.declared()
+    ]
     assert unknown == []
 
 
@@ -44,9 +50,12 @@ PASSED_ON = {"reason", "first.reason", "self.reason", "REASON", "unavailable", "
 
 
 def test_a_reason_that_is_not_a_declared_name_is_only_passed_on() -> None:
-    other = [f"{where}: {ast.unparse(value)}" for where, _, value in _reason_arguments()
-             if not (isinstance(value, ast.Attribute) and ast.unparse(value.value) == "reasons")
-             and ast.unparse(value) not in PASSED_ON]
+    other = [
+        f"{where}: {ast.unparse(value)}"
+        for where, _, value in _reason_arguments()
+        if not (isinstance(value, ast.Attribute) and ast.unparse(value.value) == "reasons")
+        and ast.unparse(value) not in PASSED_ON
+    ]
     assert other == []
 
 
@@ -54,9 +63,9 @@ def test_each_raise_site_uses_a_code_its_reason_declares() -> None:
     wrong = []
     for where, call, value in _reason_arguments():
         name = call.func.id if isinstance(call.func, ast.Name) else getattr(call.func, "attr", "")
-        if name in ERROR_CLASSES and isinstance(value, ast.Attribute) and value.attr in reasons.declared():
-            if ERROR_CLASSES[name].code not in reasons.declared()[value.attr].codes:
-                wrong.append(f"{where}: {name} with {value.attr}")
+        declared = reasons.declared().get(getattr(value, "attr", ""))
+        if name in ERROR_CLASSES and declared is not None and ERROR_CLASSES[name].code not in declared.codes:
+            wrong.append(f"{where}: {name} with {value.attr}")
     assert wrong == []
 
 
@@ -72,9 +81,9 @@ def test_an_error_is_retriable_exactly_when_its_reason_is_declared_so() -> None:
     for where, call, value in _reason_arguments():
         name = call.func.id if isinstance(call.func, ast.Name) else getattr(call.func, "attr", "")
         reason = reasons.declared().get(getattr(value, "attr", ""))
-        if name in ERROR_CLASSES and reason is not None and len(reason.codes) == 1:
-            if ERROR_CLASSES[name].retriable != reason.retriable:
-                wrong.append(f"{where}: {name} with {reason}")
+        single = reason is not None and len(reason.codes) == 1
+        if name in ERROR_CLASSES and single and ERROR_CLASSES[name].retriable != reason.retriable:
+            wrong.append(f"{where}: {name} with {reason}")
     assert wrong == []
     assert errors.Unavailable("etcd away", reason=reasons.ETCD_UNAVAILABLE).to_status().details
 
@@ -94,6 +103,7 @@ def test_each_error_class_defaults_to_a_declared_reason_of_its_code(cls: type[er
 
 
 def test_the_reasons_document_for_client_authors_is_current() -> None:
-    result = subprocess.run([sys.executable, str(ROOT / "tools" / "reasons_doc.py"), "--check"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "reasons_doc.py"), "--check"], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -10,15 +10,13 @@ import grpc
 import numpy as np
 import pytest
 from google.protobuf import struct_pb2
-from simmesh_proto.internal.v1 import shard_pb2, shard_pb2_grpc
-from simmesh_proto.v1 import common_pb2, embedder_pb2, indexer_pb2
 
 from simmesh.indexer.layout import Layout, placement
 from simmesh.indexer.requests import insert_batch
 from simmesh.indexer.router import Router
 from simmesh.indexer.router.plans import InsertBatch
-from simmesh.indexer.shard_servicer import ShardServicer
 from simmesh.indexer.router.write_streams import WriteStreams
+from simmesh.indexer.shard_servicer import ShardServicer
 from simmesh.indexer.store import ShardStore
 from simmesh.kit import errors
 from simmesh.kit.blobstore import FileBlobStore
@@ -26,6 +24,8 @@ from simmesh.kit.channels import open_channel
 from simmesh.kit.errors import Internal, InvalidArgument, NotFound
 from simmesh.kit.server import binding, build_server
 from simmesh.kit.settings import ServerSettings
+from simmesh_proto.internal.v1 import shard_pb2, shard_pb2_grpc
+from simmesh_proto.v1 import common_pb2, embedder_pb2, indexer_pb2
 
 DIM = 8
 SHARDS = 2
@@ -38,8 +38,9 @@ def vector(n: int, version: int = 0) -> np.ndarray:
 def item(n: int, version: int = 0, **fields) -> indexer_pb2.RecordInput:
     metadata = struct_pb2.Struct()
     metadata.update({"version": version, **fields})
-    return indexer_pb2.RecordInput(id=f"r{n}", metadata=metadata,
-                                   vector=common_pb2.Vector(dimension=DIM, data=vector(n, version).tobytes()))
+    return indexer_pb2.RecordInput(
+        id=f"r{n}", metadata=metadata, vector=common_pb2.Vector(dimension=DIM, data=vector(n, version).tobytes())
+    )
 
 
 def placement_of(record_id: str) -> int:
@@ -104,15 +105,17 @@ class Shards:
         self.layout = Layout()
         self.stores = stores
         self.servicer = servicer(self)
-        self.collection = indexer_pb2.Collection(name="collections/items", dimension=DIM, shard_count=SHARDS,
-                                                 model=model)
+        self.collection = indexer_pb2.Collection(
+            name="collections/items", dimension=DIM, shard_count=SHARDS, model=model
+        )
         self.app = None
         self.channel: grpc.aio.Channel | None = None
 
     async def start(self) -> Shards:
         settings = ServerSettings(host="127.0.0.1", port=0, metrics_port=-1, shutdown_grace=1)
-        self.app = build_server(settings, [binding(self.servicer, shard_pb2, shard_pb2_grpc, "ShardService")],
-                                service_label="shard")
+        self.app = build_server(
+            settings, [binding(self.servicer, shard_pb2, shard_pb2_grpc, "ShardService")], service_label="shard"
+        )
         await self.app.start()
         self.channel = open_channel(self.app.address)
         self._stub = shard_pb2_grpc.ShardServiceStub(self.channel)
@@ -160,15 +163,22 @@ class Embedder:
     async def embed(self, model, images, ids=(), timeout=None):
         self.called.set()
         data = np.ones((len(images), DIM), dtype="<f4")
-        return embedder_pb2.EmbedResponse(vectors=common_pb2.VectorBatch(
-            dimension=DIM, count=len(images), data=data.tobytes()))
+        return embedder_pb2.EmbedResponse(
+            vectors=common_pb2.VectorBatch(dimension=DIM, count=len(images), data=data.tobytes())
+        )
 
 
 @pytest.fixture
 def stores(tmp_path: Path):
-    opened = [ShardStore.open(indexer_pb2.Collection(name="collections/items", dimension=DIM), shard,
-                              tmp_path / f"shard{shard}", FileBlobStore(tmp_path / "blobs"))
-              for shard in range(SHARDS)]
+    opened = [
+        ShardStore.open(
+            indexer_pb2.Collection(name="collections/items", dimension=DIM),
+            shard,
+            tmp_path / f"shard{shard}",
+            FileBlobStore(tmp_path / "blobs"),
+        )
+        for shard in range(SHARDS)
+    ]
     yield opened
     for store in opened:
         store.close()
@@ -217,18 +227,22 @@ async def test_streamed_batches_reply_in_order_and_the_later_upsert_wins(stores,
             await asyncio.sleep(0.2)
 
     shards.hook = slow_second_batch
-    replies, error = await stream(router, [
-        batch(item(n, 0) for n in range(20)),
-        batch((item(n, 1) for n in range(20)), upsert=True),
-        batch((item(n, 2) for n in range(10)), upsert=True),
-        batch(item(n, 3) for n in range(15, 25)),
-    ])
+    replies, error = await stream(
+        router,
+        [
+            batch(item(n, 0) for n in range(20)),
+            batch((item(n, 1) for n in range(20)), upsert=True),
+            batch((item(n, 2) for n in range(10)), upsert=True),
+            batch(item(n, 3) for n in range(15, 25)),
+        ],
+    )
     assert error is None
     assert [(r.inserted_count, r.updated_count) for r in replies] == [(20, 0), (0, 20), (0, 10), (5, 0)]
     assert list(replies[1].ids) == [f"r{n}" for n in range(20)] and list(replies[2].ids) == [f"r{n}" for n in range(10)]
     assert list(replies[3].ids) == [""] * 5 + [f"r{n}" for n in range(20, 25)]
     assert [(e.index, e.id, errors.from_status(e.status).reason) for e in replies[3].errors] == [
-        (i, f"r{15 + i}", "RECORD_EXISTS") for i in range(5)]
+        (i, f"r{15 + i}", "RECORD_EXISTS") for i in range(5)
+    ]
 
     stored = shards.stored(f"r{n}" for n in range(25))
     expected = {f"r{n}": (2 if n < 10 else 1 if n < 20 else 3) for n in range(25)}
@@ -247,8 +261,9 @@ async def test_the_next_batch_is_embedded_while_the_one_before_is_written(stores
             await asyncio.wait_for(embedder.called.wait(), 10)
 
     shards.hook = wait_for_the_next_batch
-    images = batch(indexer_pb2.RecordInput(id=f"img{n}", image=common_pb2.Image(url=f"https://x/{n}.jpg"))
-                   for n in range(3))
+    images = batch(
+        indexer_pb2.RecordInput(id=f"img{n}", image=common_pb2.Image(url=f"https://x/{n}.jpg")) for n in range(3)
+    )
     replies, error = await stream(router, [batch(item(n) for n in range(10)), images])
     assert error is None and [r.inserted_count for r in replies] == [10, 3]
     assert sorted(shards.stored(["img0", "img1", "img2", "r0"])) == ["img0", "img1", "img2", "r0"]
@@ -261,11 +276,24 @@ async def test_item_errors_keep_their_reasons_and_fields(stores, served) -> None
     nan.vector.data = np.full(DIM, np.nan, dtype="<f4").tobytes()
     short = item(3)
     short.vector.CopyFrom(common_pb2.Vector(dimension=DIM - 1, data=vector(3)[:-1].tobytes()))
-    reply = await router.writes.insert(InsertBatch("items", [
-        item(0), item(1, _secret=1), nan, short, indexer_pb2.RecordInput(id="r4"),
-        indexer_pb2.RecordInput(id="r5", image=common_pb2.Image(url="https://x/5.jpg")),
-        indexer_pb2.RecordInput(vector=common_pb2.Vector(dimension=DIM, data=vector(6).tobytes()), url="https://x/6"),
-    ], False), None)
+    reply = await router.writes.insert(
+        InsertBatch(
+            "items",
+            [
+                item(0),
+                item(1, _secret=1),
+                nan,
+                short,
+                indexer_pb2.RecordInput(id="r4"),
+                indexer_pb2.RecordInput(id="r5", image=common_pb2.Image(url="https://x/5.jpg")),
+                indexer_pb2.RecordInput(
+                    vector=common_pb2.Vector(dimension=DIM, data=vector(6).tobytes()), url="https://x/6"
+                ),
+            ],
+            False,
+        ),
+        None,
+    )
     failures = {}
     for e in reply.errors:
         error = errors.from_status(e.status)
@@ -311,9 +339,14 @@ async def test_a_batch_a_shard_fails_comes_back_as_item_errors_and_the_stream_go
             raise Internal("the disk is gone", reason="DISK_GONE")
 
     shards.hook = fail_shard_0_of_the_second_batch
-    replies, error = await stream(router, [batch(item(n) for n in range(40, 45)),
-                                           batch(item(n, 1) for n in range(45, 55)),
-                                           batch(item(n, 2) for n in range(55, 60))])
+    replies, error = await stream(
+        router,
+        [
+            batch(item(n) for n in range(40, 45)),
+            batch(item(n, 1) for n in range(45, 55)),
+            batch(item(n, 2) for n in range(55, 60)),
+        ],
+    )
     assert error is None and [r.inserted_count for r in replies] == [5, 10 - len(lost), 5]
     failed = [(e.id, errors.from_status(e.status).reason) for e in replies[1].errors]
     assert failed == [(i, "DISK_GONE") for i in lost] and lost
@@ -332,14 +365,16 @@ async def test_each_shard_has_the_next_batch_while_it_writes_one_and_writes_them
             await until(lambda: shards.servicer.arrived >= set(later), "the second batch's arrival")
             if request.shard == 0:
                 # Shard 1 goes on to its part of the second batch while shard 0 writes the first.
-                await until(lambda: {i for i in later if placement_of(i) == 1} <= set(shards.stored(later)),
-                            "shard 1's write of the second batch")
-            assert not {i for i in later if placement_of(i) == request.shard} & set(shards.stored(later)), \
+                await until(
+                    lambda: {i for i in later if placement_of(i) == 1} <= set(shards.stored(later)),
+                    "shard 1's write of the second batch",
+                )
+            assert not {i for i in later if placement_of(i) == request.shard} & set(shards.stored(later)), (
                 "a shard wrote a batch before the one before it"
+            )
 
     shards.hook = hold_the_first_batch
-    replies, error = await stream(router, [batch(item(n) for n in range(20)),
-                                           batch(item(n, 1) for n in range(20, 30))])
+    replies, error = await stream(router, [batch(item(n) for n in range(20)), batch(item(n, 1) for n in range(20, 30))])
     assert error is None and [r.inserted_count for r in replies] == [20, 10]
     assert len(shards.stored(f"r{n}" for n in range(30))) == 30
 
@@ -348,15 +383,25 @@ async def test_a_shard_stream_that_ended_is_replaced_by_a_new_one(stores, served
     shards = await served()
     config = shards.config("items")
     streams = WriteStreams(shards, None, lambda: 10.0)
-    first = shard_pb2.WriteRequest(collection="items", shard=0, records=[shard_pb2.ShardRecord(id="r1")],
-                                   dimension=DIM, vectors=vector(1).tobytes())
+    first = shard_pb2.WriteRequest(
+        collection="items",
+        shard=0,
+        records=[shard_pb2.ShardRecord(id="r1")],
+        dimension=DIM,
+        vectors=vector(1).tobytes(),
+    )
     assert (await streams.write(config, 0, first, 10.0)).inserted_count == 1
-    (_, ended), = streams._streams.values()
+    ((_, ended),) = streams._streams.values()
     await ended.close()  # as when the node restarts
-    second = shard_pb2.WriteRequest(collection="items", shard=0, records=[shard_pb2.ShardRecord(id="r2")],
-                                    dimension=DIM, vectors=vector(2).tobytes())
+    second = shard_pb2.WriteRequest(
+        collection="items",
+        shard=0,
+        records=[shard_pb2.ShardRecord(id="r2")],
+        dimension=DIM,
+        vectors=vector(2).tobytes(),
+    )
     assert (await streams.write(config, 0, second, 10.0)).inserted_count == 1
-    (_, replaced), = streams._streams.values()
+    ((_, replaced),) = streams._streams.values()
     assert replaced is not ended and replaced.open
     assert sorted(shards.stored(["r1", "r2"])) == ["r1", "r2"]
     await streams.close(cleanly=True)

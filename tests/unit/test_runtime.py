@@ -10,11 +10,11 @@ import onnx
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-from simmesh_proto.v1 import embedder_pb2
 
 from simmesh.embedder.onnx_runtime import OnnxRuntimeRuntime
 from simmesh.embedder.runtime import Runtime
 from simmesh.kit.errors import SimmeshError
+from simmesh_proto.v1 import embedder_pb2
 
 INPUT, OUTPUT, SHAPE, DIM = "pixels", "embedding", (3, 8, 8), 16
 
@@ -36,8 +36,13 @@ def tiny_embedder(seed: int) -> bytes:
 
 
 MANIFEST = embedder_pb2.ModelManifest(
-    input_name=INPUT, output_name=OUTPUT, input_width=8, input_height=8, layout=embedder_pb2.TENSOR_LAYOUT_NCHW,
-    color_order=embedder_pb2.COLOR_ORDER_RGB, dimension=DIM,
+    input_name=INPUT,
+    output_name=OUTPUT,
+    input_width=8,
+    input_height=8,
+    layout=embedder_pb2.TENSOR_LAYOUT_NCHW,
+    color_order=embedder_pb2.COLOR_ORDER_RGB,
+    dimension=DIM,
 )
 
 
@@ -100,26 +105,31 @@ async def test_reloading_a_key_serves_the_new_model(runtime: OnnxRuntimeRuntime)
 
 
 async def test_bad_models_manifests_and_inputs_are_refused(runtime: OnnxRuntimeRuntime) -> None:
-    await refused(runtime.load("junk_v1", b"not an onnx file", MANIFEST), grpc.StatusCode.INVALID_ARGUMENT,
-                  "MODEL_INVALID")
+    await refused(
+        runtime.load("junk_v1", b"not an onnx file", MANIFEST), grpc.StatusCode.INVALID_ARGUMENT, "MODEL_INVALID"
+    )
     renamed = embedder_pb2.ModelManifest()
     renamed.CopyFrom(MANIFEST)
     renamed.output_name = "features"
-    error = await refused(runtime.load("renamed_v1", tiny_embedder(1), renamed), grpc.StatusCode.INVALID_ARGUMENT,
-                          "MODEL_INVALID")
+    error = await refused(
+        runtime.load("renamed_v1", tiny_embedder(1), renamed), grpc.StatusCode.INVALID_ARGUMENT, "MODEL_INVALID"
+    )
     assert "features" in error.message and "embedding" in error.message
     bigger = embedder_pb2.ModelManifest()
     bigger.CopyFrom(MANIFEST)
     bigger.input_width = bigger.input_height = 224
-    await refused(runtime.load("size_v1", tiny_embedder(1), bigger), grpc.StatusCode.INVALID_ARGUMENT,
-                  "MODEL_INVALID")
-    await refused(runtime.load("bad/key", tiny_embedder(1), MANIFEST), grpc.StatusCode.INVALID_ARGUMENT,
-                  "INVALID_MANIFEST")
+    await refused(runtime.load("size_v1", tiny_embedder(1), bigger), grpc.StatusCode.INVALID_ARGUMENT, "MODEL_INVALID")
+    await refused(
+        runtime.load("bad/key", tiny_embedder(1), MANIFEST), grpc.StatusCode.INVALID_ARGUMENT, "INVALID_MANIFEST"
+    )
     assert not runtime.loaded("junk_v1") and not runtime.loaded("renamed_v1")
 
     await runtime.load("tiny_v1", tiny_embedder(1), MANIFEST)
-    error = await refused(runtime.infer("tiny_v1", np.zeros((2, 3, 16, 16), np.float32)),
-                          grpc.StatusCode.INVALID_ARGUMENT, "INVALID_INPUT")
+    error = await refused(
+        runtime.infer("tiny_v1", np.zeros((2, 3, 16, 16), np.float32)),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "INVALID_INPUT",
+    )
     assert "tiny_v1" in error.message
 
 

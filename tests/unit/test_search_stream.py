@@ -11,19 +11,19 @@ import grpc
 import numpy as np
 import pytest
 from google.protobuf import struct_pb2
-from simmesh_proto.internal.v1 import shard_pb2, shard_pb2_grpc
-from simmesh_proto.v1 import common_pb2, indexer_pb2
 
 from simmesh.indexer.layout import Layout
 from simmesh.indexer.requests import search_plan
 from simmesh.indexer.router import Router
-from simmesh.indexer.shard_stream import ShardStream, StreamClosed
 from simmesh.indexer.shard_servicer import ShardServicer
+from simmesh.indexer.shard_stream import ShardStream, StreamClosed
 from simmesh.indexer.store import ShardStore
 from simmesh.kit import errors
 from simmesh.kit.blobstore import FileBlobStore
 from simmesh.kit.channels import open_channel
 from simmesh.kit.errors import NotFound
+from simmesh_proto.internal.v1 import shard_pb2, shard_pb2_grpc
+from simmesh_proto.v1 import common_pb2, indexer_pb2
 
 DIM = 8
 SLOW_K = 77  # searches with this k are held back by the test's servicer
@@ -75,9 +75,12 @@ def stores(tmp_path: Path):
     data = vectors(200)
     opened = []
     for shard in range(2):
-        store = ShardStore.open(indexer_pb2.Collection(name="collections/items", dimension=DIM,
-                                                       metric=indexer_pb2.METRIC_INNER_PRODUCT),
-                                shard, tmp_path / f"shard{shard}", FileBlobStore(tmp_path / "blobs"))
+        store = ShardStore.open(
+            indexer_pb2.Collection(name="collections/items", dimension=DIM, metric=indexer_pb2.METRIC_INNER_PRODUCT),
+            shard,
+            tmp_path / f"shard{shard}",
+            FileBlobStore(tmp_path / "blobs"),
+        )
         records = []
         for i in range(shard, len(data), 2):
             record = shard_pb2.ShardRecord(id=f"r{i}")
@@ -99,8 +102,16 @@ async def serve(servicer) -> tuple[grpc.aio.Server, grpc.aio.Channel]:
 
 
 def search_request(query: np.ndarray, k: int = 5, shard: int = 0, **fields) -> shard_pb2.SearchRequest:
-    return shard_pb2.SearchRequest(collection="items", shard=shard, queries=query.tobytes(),
-                                   query_count=len(query), dimension=DIM, k=k, include_metadata=True, **fields)
+    return shard_pb2.SearchRequest(
+        collection="items",
+        shard=shard,
+        queries=query.tobytes(),
+        query_count=len(query),
+        dimension=DIM,
+        k=k,
+        include_metadata=True,
+        **fields,
+    )
 
 
 def red_filter() -> struct_pb2.Struct:
@@ -131,8 +142,10 @@ async def test_concurrent_searches_get_their_own_answers(stores):
     async with serving(ShardServicer(Node(stores))) as (_, stub, stream):
         queries = vectors(40, seed=1)
         # Unfiltered ones are answered inline, filtered ones in worker threads (so out of order).
-        requests = [search_request(queries[i:i + 1], k=1 + i % 7, shard=i % 2,
-                                   filter=red_filter() if i % 4 == 0 else None) for i in range(len(queries))]
+        requests = [
+            search_request(queries[i : i + 1], k=1 + i % 7, shard=i % 2, filter=red_filter() if i % 4 == 0 else None)
+            for i in range(len(queries))
+        ]
         streamed = await asyncio.gather(*(ask(stream, r) for r in requests))
         unary = [await stub.Search(r) for r in requests]
         for request, got, expected in zip(requests, streamed, unary):
@@ -196,8 +209,11 @@ class Shards:
         self.unary = False
 
     def config(self, collection_id: str) -> shard_pb2.CollectionConfig:
-        return shard_pb2.CollectionConfig(collection=indexer_pb2.Collection(
-            name="collections/items", dimension=DIM, shard_count=2, metric=indexer_pb2.METRIC_INNER_PRODUCT))
+        return shard_pb2.CollectionConfig(
+            collection=indexer_pb2.Collection(
+                name="collections/items", dimension=DIM, shard_count=2, metric=indexer_pb2.METRIC_INNER_PRODUCT
+            )
+        )
 
     def stub(self, storage: str, shard: int, collection_id: str = "") -> shard_pb2_grpc.ShardServiceStub:
         return shard_pb2_grpc.ShardServiceStub(self.channel)
@@ -214,8 +230,11 @@ class Shards:
 
 
 def router_search(query: np.ndarray, k: int = 6) -> indexer_pb2.SearchRequest:
-    return indexer_pb2.SearchRequest(collection="collections/items", k=k, queries=[
-        indexer_pb2.Query(vector=common_pb2.Vector(dimension=DIM, data=q.tobytes())) for q in query])
+    return indexer_pb2.SearchRequest(
+        collection="collections/items",
+        k=k,
+        queries=[indexer_pb2.Query(vector=common_pb2.Vector(dimension=DIM, data=q.tobytes())) for q in query],
+    )
 
 
 @pytest.mark.parametrize("node_kind", ["streaming", "unary-only"])

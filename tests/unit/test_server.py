@@ -9,15 +9,14 @@ import urllib.request
 
 import grpc
 import pytest
+from fixtures.status import error_info, fields_of, reason_of
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from simmesh_proto.v1 import indexer_pb2, indexer_pb2_grpc
 
 from simmesh.kit import errors
 from simmesh.kit.logs import JsonFormatter
 from simmesh.kit.server import binding, build_server
 from simmesh.kit.settings import ServerSettings
-
-from fixtures.status import error_info, fields_of, reason_of
+from simmesh_proto.v1 import indexer_pb2, indexer_pb2_grpc
 
 INDEXER = indexer_pb2.DESCRIPTOR.services_by_name["IndexerService"]
 
@@ -61,8 +60,9 @@ async def served():
     async def start(**overrides):
         servicer = _Indexer()
         settings = ServerSettings(host="127.0.0.1", port=0, metrics_port=0, shutdown_grace=5, **overrides)
-        app = build_server(settings, [binding(servicer, indexer_pb2, indexer_pb2_grpc, "IndexerService")],
-                           service_label="indexer")
+        app = build_server(
+            settings, [binding(servicer, indexer_pb2, indexer_pb2_grpc, "IndexerService")], service_label="indexer"
+        )
         await app.start()
         channel = grpc.aio.insecure_channel(app.address)
         apps.append((app, channel))
@@ -94,9 +94,8 @@ async def test_domain_errors_carry_code_reason_and_field(served):
 async def test_unexpected_errors_become_internal_without_leaking(served, caplog):
     _, _, channel = await served()
     stub = indexer_pb2_grpc.IndexerServiceStub(channel)
-    with caplog.at_level(logging.ERROR, logger="simmesh.access"):
-        with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await stub.GetCollection(indexer_pb2.GetCollectionRequest(name="collections/boom"))
+    with caplog.at_level(logging.ERROR, logger="simmesh.access"), pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.GetCollection(indexer_pb2.GetCollectionRequest(name="collections/boom"))
     assert caught.value.code() == grpc.StatusCode.INTERNAL
     assert "secret internal detail" not in caught.value.details()
     info = error_info(caught.value)
@@ -166,8 +165,9 @@ async def test_access_log_is_one_json_line_per_rpc(served, caplog):
     _, _, channel = await served()
     stub = indexer_pb2_grpc.IndexerServiceStub(channel)
     with caplog.at_level(logging.INFO, logger="simmesh.access"):
-        await stub.GetCollection(indexer_pb2.GetCollectionRequest(name="collections/a"),
-                                 metadata=[("x-request-id", "req-42")])
+        await stub.GetCollection(
+            indexer_pb2.GetCollectionRequest(name="collections/a"), metadata=[("x-request-id", "req-42")]
+        )
     lines = [json.loads(JsonFormatter("indexer").format(r)) for r in caplog.records if r.name == "simmesh.access"]
     assert len(lines) == 1
     line = lines[0]
@@ -195,10 +195,13 @@ async def test_drain_finishes_in_flight_calls_and_reports_not_serving(served):
 
 
 def test_error_round_trips_through_status():
-    original = errors.FailedPrecondition("need at least 1000 vectors to train, have 12",
-                                         reason="NEED_MORE_SAMPLES", metadata={"have": 12, "need": 1000})
+    original = errors.FailedPrecondition(
+        "need at least 1000 vectors to train, have 12", reason="NEED_MORE_SAMPLES", metadata={"have": 12, "need": 1000}
+    )
     back = errors.from_status(original.to_status())
     assert isinstance(back, errors.FailedPrecondition)
-    assert (back.reason, back.message, back.metadata) == (original.reason, original.message,
-                                                          {"have": "12", "need": "1000"})
-
+    assert (back.reason, back.message, back.metadata) == (
+        original.reason,
+        original.message,
+        {"have": "12", "need": "1000"},
+    )

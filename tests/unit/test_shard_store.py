@@ -12,37 +12,46 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from simmesh_proto.internal.v1 import shard_pb2
-from simmesh_proto.v1 import indexer_pb2
 
 from simmesh.indexer.query import compile_filter
 from simmesh.indexer.store import ShardStore
 from simmesh.indexer.wal import Op, WriteAheadLog
 from simmesh.kit.blobstore import FileBlobStore
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument
+from simmesh_proto.internal.v1 import shard_pb2
+from simmesh_proto.v1 import indexer_pb2
 
 DIM = 16
 COLORS = ("red", "green", "blue", "black")
 
 
 def collection(metric: int = indexer_pb2.METRIC_COSINE) -> indexer_pb2.Collection:
-    return indexer_pb2.Collection(name="collections/shoes", dimension=DIM, metric=metric,
-                                  indexed_fields=["color", "price"])
+    return indexer_pb2.Collection(
+        name="collections/shoes", dimension=DIM, metric=metric, indexed_fields=["color", "price"]
+    )
 
 
 def records(start: int, count: int, *, version: int = 0) -> list[shard_pb2.ShardRecord]:
     out = []
     for i in range(start, start + count):
         record = shard_pb2.ShardRecord(id=f"r{i:05d}", url=f"https://img.example/{i}.jpg")
-        record.metadata.update({"color": COLORS[i % 4], "price": float(i % 50), "n": i, "version": version,
-                                "brand": {"name": "acme" if i % 3 else "zeta"}})
+        record.metadata.update(
+            {
+                "color": COLORS[i % 4],
+                "price": float(i % 50),
+                "n": i,
+                "version": version,
+                "brand": {"name": "acme" if i % 3 else "zeta"},
+            }
+        )
         out.append(record)
     return out
 
 
 def vectors(start: int, count: int, *, version: int = 0) -> np.ndarray:
-    return np.stack([np.random.default_rng(i * 1000 + version).normal(size=DIM) for i in range(start, start + count)]
-                    ).astype(np.float32)
+    return np.stack(
+        [np.random.default_rng(i * 1000 + version).normal(size=DIM) for i in range(start, start + count)]
+    ).astype(np.float32)
 
 
 @pytest.fixture
@@ -95,8 +104,13 @@ def test_write_get_list_and_delete(store: ShardStore) -> None:
     got = store.get(["r00007", "nope", "r00002"], include_vectors=True)
     assert [r.id for r in got.records] == ["r00007", "r00002"]
     assert got.missing_ids == ["nope"]
-    assert got.records[0].metadata == {"color": "black", "price": 7.0, "n": 7.0, "version": 0.0,
-                                       "brand": {"name": "acme"}}
+    assert got.records[0].metadata == {
+        "color": "black",
+        "price": 7.0,
+        "n": 7.0,
+        "version": 0.0,
+        "brand": {"name": "acme"},
+    }
     assert got.records[0].url == "https://img.example/7.jpg"
     expected = vectors(7, 1)[0]
     np.testing.assert_allclose(got.vectors[0], expected / np.linalg.norm(expected), rtol=1e-5)
@@ -132,14 +146,17 @@ def test_upsert_replaces_and_insert_reports_existing_ids(store: ShardStore) -> N
     assert hits.ids[0] == ["r00003"] and hits.scores[0, 0] == pytest.approx(1.0, abs=1e-5)
 
 
-@pytest.mark.parametrize("flt", [
-    None,
-    {"color": "red"},  # indexed: searched among its candidates
-    {"price": {"$lt": 3}, "color": {"$in": ["red", "blue"]}},
-    {"n": {"$gte": 0}, "brand.name": "zeta"},  # not indexed, broad: post-filtered
-    {"n": {"$in": [5, 17, 333, 401]}},  # not indexed, rare: widened until found
-    {"n": {"$gt": 10_000}},  # matches nothing
-])
+@pytest.mark.parametrize(
+    "flt",
+    [
+        None,
+        {"color": "red"},  # indexed: searched among its candidates
+        {"price": {"$lt": 3}, "color": {"$in": ["red", "blue"]}},
+        {"n": {"$gte": 0}, "brand.name": "zeta"},  # not indexed, broad: post-filtered
+        {"n": {"$in": [5, 17, 333, 401]}},  # not indexed, rare: widened until found
+        {"n": {"$gt": 10_000}},  # matches nothing
+    ],
+)
 @pytest.mark.parametrize("kind", [indexer_pb2.INDEX_KIND_EXACT, indexer_pb2.INDEX_KIND_IVF_FLAT])
 def test_filtered_search_matches_brute_force(store: ShardStore, flt: dict | None, kind: int) -> None:
     store.write(records(0, 2000), vectors(0, 2000))
@@ -150,7 +167,7 @@ def test_filtered_search_matches_brute_force(store: ShardStore, flt: dict | None
     expected = brute_force(store, queries, 10, flt)
     for got, want in zip(result.ids, expected):
         assert [i for i in got if i] == want
-        assert got[len(want):] == [""] * (10 - len(want))
+        assert got[len(want) :] == [""] * (10 - len(want))
     assert {r.id for r in result.records} == {i for row in result.ids for i in row if i}
 
 
@@ -165,8 +182,7 @@ def test_filtered_search_on_an_approximate_index_finds_k_matches(store: ShardSto
     result = store.search(queries, 10, filter={"n": {"$lt": 1500}, "brand.name": "acme"})
     for row in result.ids:
         found = store.get(row).records
-        assert len(found) == 10 and all(r.metadata["n"] < 1500 and r.metadata["brand"]["name"] == "acme"
-                                        for r in found)
+        assert len(found) == 10 and all(r.metadata["n"] < 1500 and r.metadata["brand"]["name"] == "acme" for r in found)
 
 
 def test_search_excludes_ids_per_query(store: ShardStore) -> None:
@@ -295,8 +311,9 @@ def test_snapshots_keep_two_and_trim_the_log(tmp_path: Path, blobs: FileBlobStor
     assert restored.record_count == 200
 
 
-def test_a_torn_log_tail_after_a_crash_loses_only_the_unacknowledged_batch(tmp_path: Path,
-                                                                            blobs: FileBlobStore) -> None:
+def test_a_torn_log_tail_after_a_crash_loses_only_the_unacknowledged_batch(
+    tmp_path: Path, blobs: FileBlobStore
+) -> None:
     shard = reopen(tmp_path, blobs)
     shard.write(records(0, 50), vectors(0, 50))
     shard.write(records(50, 50), vectors(50, 50))
@@ -326,8 +343,9 @@ def test_write_times_survive_replay_and_older_log_entries_still_replay(tmp_path:
     shard.close()
 
     # Entries logged before `write_time` existed carry the times on every record.
-    older = shard_pb2.WriteRequest(collection="shoes", shard=0, dimension=DIM, upsert=True,
-                                   vectors=vectors(10, 2, version=1).tobytes())
+    older = shard_pb2.WriteRequest(
+        collection="shoes", shard=0, dimension=DIM, upsert=True, vectors=vectors(10, 2, version=1).tobytes()
+    )
     for record in records(10, 1, version=1) + records(0, 1, version=1):
         record.create_time.FromNanoseconds(5_000_000_000)
         record.update_time.FromNanoseconds(6_000_000_000)
@@ -337,12 +355,14 @@ def test_write_times_survive_replay_and_older_log_entries_still_replay(tmp_path:
     wal.close()
 
     restored = reopen(tmp_path, blobs)
-    replayed = {r.id: r for r in restored.get(ids + ["r00010"]).records}
+    replayed = {r.id: r for r in restored.get([*ids, "r00010"]).records}
     assert {i: (r.create_ns, r.update_ns) for i, r in replayed.items() if i in ids[1:]} == {
-        i: times[i] for i in ids[1:]}
+        i: times[i] for i in ids[1:]
+    }
     assert (replayed["r00010"].create_ns, replayed["r00010"].update_ns) == (5_000_000_000, 6_000_000_000)
-    assert (replayed["r00000"].create_ns, replayed["r00000"].update_ns) == (times["r00000"][0], 6_000_000_000), \
+    assert (replayed["r00000"].create_ns, replayed["r00000"].update_ns) == (times["r00000"][0], 6_000_000_000), (
         "an update keeps the creation time"
+    )
     assert replayed["r00000"].metadata["version"] == 1 and replayed["r00010"].url == "https://img.example/10.jpg"
     assert restored.search(vectors(10, 1, version=1), 1).ids[0] == ["r00010"]
     restored.close()
@@ -370,14 +390,16 @@ CHILD = textwrap.dedent("""
 
 
 @pytest.mark.parametrize("kills", [3])
-def test_killed_mid_write_keeps_every_acknowledged_record_exactly_once(tmp_path: Path, blobs: FileBlobStore,
-                                                                       kills: int) -> None:
+def test_killed_mid_write_keeps_every_acknowledged_record_exactly_once(
+    tmp_path: Path, blobs: FileBlobStore, kills: int
+) -> None:
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     acknowledged: dict[str, int] = {}  # id -> last acknowledged version
     for round_ in range(kills):
-        child = subprocess.Popen([sys.executable, str(script), str(tmp_path), str(Path(__file__).parent)],
-                                 stdout=subprocess.PIPE, text=True)
+        child = subprocess.Popen(
+            [sys.executable, str(script), str(tmp_path), str(Path(__file__).parent)], stdout=subprocess.PIPE, text=True
+        )
         target = 12 + 5 * round_
         for line in child.stdout:
             _, batch, start = line.split()
@@ -467,13 +489,19 @@ def test_stats_describe_the_shard(store: ShardStore) -> None:
     store.write(records(0, 1200), vectors(0, 1200))
     stats = store.stats()
     assert (stats.record_count, stats.index_kind, stats.index_state) == (
-        1200, indexer_pb2.INDEX_KIND_EXACT, indexer_pb2.INDEX_STATE_EXACT)
+        1200,
+        indexer_pb2.INDEX_KIND_EXACT,
+        indexer_pb2.INDEX_STATE_EXACT,
+    )
     assert stats.wal_entries == 1 and stats.last_snapshot_time is None
     assert stats.memory_bytes >= 1200 * DIM * 4
     store.train(indexer_pb2.IndexSpec(kind=indexer_pb2.INDEX_KIND_IVF_SQ8))
     stats = store.stats()
     assert (stats.index_kind, stats.index_state, stats.wal_entries) == (
-        indexer_pb2.INDEX_KIND_IVF_SQ8, indexer_pb2.INDEX_STATE_TRAINED, 0)
+        indexer_pb2.INDEX_KIND_IVF_SQ8,
+        indexer_pb2.INDEX_STATE_TRAINED,
+        0,
+    )
     assert stats.last_snapshot_time is not None
     proto = store.get(["r00001"]).records[0].to_proto(metadata=False, fields=["brand.name"])
-    assert dict(proto.metadata) .keys() == {"brand"} and proto.id == "r00001"
+    assert dict(proto.metadata).keys() == {"brand"} and proto.id == "r00001"

@@ -10,7 +10,7 @@ import onnxruntime as ort
 import pytest
 import torch
 from PIL import Image, ImageDraw
-from simmesh_proto.v1 import catalog_pb2, embedder_pb2
+from support.models import tiny_embedding_model, tiny_manifest
 
 from simmesh.catalog.training import TrainingSet, one_shot_accuracy, prepare, retrieval, train
 from simmesh.catalog.training.backbone import backbone_features, merge
@@ -23,7 +23,7 @@ from simmesh.imaging.decode import decode
 from simmesh.imaging.manifest import validate
 from simmesh.imaging.preprocess import preprocess
 from simmesh.kit.errors import Cancelled, FailedPrecondition, InvalidArgument
-from support.models import tiny_embedding_model, tiny_manifest
+from simmesh_proto.v1 import catalog_pb2, embedder_pb2
 
 SHAPES = ("ellipse", "rectangle", "triangle")
 COLOURS = ((200, 40, 40), (40, 60, 200))
@@ -90,8 +90,15 @@ def png(image: Image.Image) -> bytes:
 
 
 def small_config(**overrides) -> catalog_pb2.TrainingConfig:
-    values = dict(backbone=catalog_pb2.BACKBONE_COMPACT_CNN, input_size=16, embedding_dimension=32, epochs=25,
-                  batch_size=32, augment=True, seed=7)
+    values = dict(
+        backbone=catalog_pb2.BACKBONE_COMPACT_CNN,
+        input_size=16,
+        embedding_dimension=32,
+        epochs=25,
+        batch_size=32,
+        augment=True,
+        seed=7,
+    )
     values.update(overrides)
     return catalog_pb2.TrainingConfig(**values)
 
@@ -104,10 +111,12 @@ def onnx_embed(model, images: list[Image.Image]) -> np.ndarray:
 
 # -- learning ---------------------------------------------------------------------------------
 
+
 def test_training_separates_groups_better_than_an_untrained_network():
     images, groups = shapes_set(per_group=12, seed=0)
-    model = train(TrainingSet(images=[png(i) for i in images], image_groups=groups, group_parents=[[]] * 6),
-                  small_config())
+    model = train(
+        TrainingSet(images=[png(i) for i in images], image_groups=groups, group_parents=[[]] * 6), small_config()
+    )
     fresh, fresh_groups = shapes_set(per_group=8, seed=1)
     trained = retrieval(onnx_embed(model, fresh), np.asarray(fresh_groups))
 
@@ -126,8 +135,10 @@ def test_training_separates_groups_better_than_an_untrained_network():
 
 def test_test_groups_are_held_out_and_scored():
     images, groups = shapes_set(per_group=10, seed=2)
-    model = train(TrainingSet(images=images, image_groups=groups, group_parents=[[]] * 6, test_groups={4, 5}),
-                  small_config(epochs=10))
+    model = train(
+        TrainingSet(images=images, image_groups=groups, group_parents=[[]] * 6, test_groups={4, 5}),
+        small_config(epochs=10),
+    )
     assert model.metrics["test_groups"] == 2 and model.metrics["training_groups"] == 4
     assert model.metrics["test_images"] == 20 and model.metrics["training_images"] == 40
     assert {"recall@1", "recall@5", "map@r"} <= set(model.metrics)
@@ -148,8 +159,10 @@ def test_groups_sharing_a_parent_end_closer_than_unrelated_groups():
     images, groups = pattern_set(groups=6, per_group=8, seed=4)
     # groups 0-2 under group 6, groups 3-5 under group 7; the patterns themselves are unrelated.
     parents = [[6], [6], [6], [7], [7], [7], [], []]
-    model = train(TrainingSet(images=images, image_groups=groups, group_parents=parents),
-                  small_config(epochs=30, parent_weight=0.5, augment=False))
+    model = train(
+        TrainingSet(images=images, image_groups=groups, group_parents=parents),
+        small_config(epochs=30, parent_weight=0.5, augment=False),
+    )
     vectors = onnx_embed(model, images)
     labels = np.asarray(groups)
     centroids = np.stack([vectors[labels == g].mean(axis=0) for g in range(6)])
@@ -165,6 +178,7 @@ def test_groups_sharing_a_parent_end_closer_than_unrelated_groups():
 
 
 # -- progress and cancellation ----------------------------------------------------------------
+
 
 def test_progress_is_reported_every_epoch_and_training_can_be_cancelled():
     images, groups = pattern_set(groups=3, per_group=4, seed=5)
@@ -182,6 +196,7 @@ def test_progress_is_reported_every_epoch_and_training_can_be_cancelled():
 
 # -- export -----------------------------------------------------------------------------------
 
+
 def test_export_passes_validation_and_onnx_runtime_matches_torch():
     torch.manual_seed(0)
     net = CompactCNN(1, 28, 64)
@@ -193,9 +208,15 @@ def test_export_passes_validation_and_onnx_runtime_matches_torch():
     data = export_module(net, torch.zeros(1, 1, 28, 28))
     assert onnx.load_model_from_string(data).ir_version <= 10
     manifest = embedder_pb2.ModelManifest(
-        input_name="input", output_name="embedding", input_width=28, input_height=28,
-        layout=embedder_pb2.TENSOR_LAYOUT_NCHW, color_order=embedder_pb2.COLOR_ORDER_GRAY,
-        resize_policy=embedder_pb2.RESIZE_POLICY_STRETCH, scale=1 / 255)
+        input_name="input",
+        output_name="embedding",
+        input_width=28,
+        input_height=28,
+        layout=embedder_pb2.TENSOR_LAYOUT_NCHW,
+        color_order=embedder_pb2.COLOR_ORDER_GRAY,
+        resize_policy=embedder_pb2.RESIZE_POLICY_STRETCH,
+        scale=1 / 255,
+    )
     assert validate(manifest, data).dimension == 64
     x = torch.randn(5, 1, 28, 28)
     ours = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(["embedding"], {"input": x.numpy()})[0]
@@ -226,29 +247,61 @@ def test_trained_model_is_valid_and_preprocess_reproduces_the_training_input():
 
 # -- bad training sets ------------------------------------------------------------------------
 
+
 def _images(n: int) -> list[Image.Image]:
     return pattern_set(groups=1, per_group=n, seed=9)[0]
 
 
-@pytest.mark.parametrize("training_set, error, reason, field", [
-    (TrainingSet(_images(3), [0, 0], [[], []]), InvalidArgument, "TRAINING_SET_MISMATCH",
-     "training_set.image_groups"),
-    (TrainingSet(_images(4), [0, 0, 1, 5], [[], []]), InvalidArgument, "INVALID_GROUP_INDEX",
-     "training_set.image_groups[3]"),
-    (TrainingSet(_images(4), [0, 0, 1, 1], [[3], []]), InvalidArgument, "INVALID_GROUP_INDEX",
-     "training_set.group_parents[0]"),
-    (TrainingSet(_images(4), [0, 0, 1, 1], [[2], [2], [3], [2]]), InvalidArgument, "GROUP_CYCLE", None),
-    (TrainingSet(_images(4), [0, 0, 1, 1], [[1], []]), InvalidArgument, "GROUP_HOLDS_IMAGES_AND_GROUPS",
-     "training_set.group_parents[0]"),
-    (TrainingSet(_images(4), [0, 0, 1, 1], [[], []], test_groups={2}), InvalidArgument, "INVALID_GROUP_INDEX",
-     "training_set.test_groups"),
-    (TrainingSet(_images(4), [0, 0, 0, 0], [[], []]), FailedPrecondition, "NEED_MORE_GROUPS", None),
-    (TrainingSet(_images(4), [0, 0, 1, 1], [[2], [2], []], test_groups={2}), FailedPrecondition,
-     "NEED_MORE_GROUPS", None),
-    (TrainingSet(_images(3), [0, 1, 2], [[], [], []]), FailedPrecondition, "NEED_MORE_SAMPLES", None),
-    (TrainingSet([*_images(3), b"not an image"], [0, 0, 1, 1], [[], []]), InvalidArgument, "IMAGE_UNDECODABLE",
-     "training_set.images[3]"),
-])
+@pytest.mark.parametrize(
+    "training_set, error, reason, field",
+    [
+        (
+            TrainingSet(_images(3), [0, 0], [[], []]),
+            InvalidArgument,
+            "TRAINING_SET_MISMATCH",
+            "training_set.image_groups",
+        ),
+        (
+            TrainingSet(_images(4), [0, 0, 1, 5], [[], []]),
+            InvalidArgument,
+            "INVALID_GROUP_INDEX",
+            "training_set.image_groups[3]",
+        ),
+        (
+            TrainingSet(_images(4), [0, 0, 1, 1], [[3], []]),
+            InvalidArgument,
+            "INVALID_GROUP_INDEX",
+            "training_set.group_parents[0]",
+        ),
+        (TrainingSet(_images(4), [0, 0, 1, 1], [[2], [2], [3], [2]]), InvalidArgument, "GROUP_CYCLE", None),
+        (
+            TrainingSet(_images(4), [0, 0, 1, 1], [[1], []]),
+            InvalidArgument,
+            "GROUP_HOLDS_IMAGES_AND_GROUPS",
+            "training_set.group_parents[0]",
+        ),
+        (
+            TrainingSet(_images(4), [0, 0, 1, 1], [[], []], test_groups={2}),
+            InvalidArgument,
+            "INVALID_GROUP_INDEX",
+            "training_set.test_groups",
+        ),
+        (TrainingSet(_images(4), [0, 0, 0, 0], [[], []]), FailedPrecondition, "NEED_MORE_GROUPS", None),
+        (
+            TrainingSet(_images(4), [0, 0, 1, 1], [[2], [2], []], test_groups={2}),
+            FailedPrecondition,
+            "NEED_MORE_GROUPS",
+            None,
+        ),
+        (TrainingSet(_images(3), [0, 1, 2], [[], [], []]), FailedPrecondition, "NEED_MORE_SAMPLES", None),
+        (
+            TrainingSet([*_images(3), b"not an image"], [0, 0, 1, 1], [[], []]),
+            InvalidArgument,
+            "IMAGE_UNDECODABLE",
+            "training_set.images[3]",
+        ),
+    ],
+)
 def test_bad_training_sets_get_precise_errors(training_set, error, reason, field):
     with pytest.raises(error) as raised:
         train(training_set, small_config(epochs=1))
@@ -257,14 +310,17 @@ def test_bad_training_sets_get_precise_errors(training_set, error, reason, field
         assert raised.value.violations[0][0] == field
 
 
-@pytest.mark.parametrize("overrides, field", [
-    (dict(parent_weight=1.5), "training_config.parent_weight"),
-    (dict(input_size=8), "training_config.input_size"),
-    (dict(batch_size=1), "training_config.batch_size"),
-    (dict(epochs=-1), "training_config.epochs"),
-    (dict(embedding_dimension=-3), "training_config.embedding_dimension"),
-    (dict(learning_rate=-0.1), "training_config.learning_rate"),
-])
+@pytest.mark.parametrize(
+    "overrides, field",
+    [
+        (dict(parent_weight=1.5), "training_config.parent_weight"),
+        (dict(input_size=8), "training_config.input_size"),
+        (dict(batch_size=1), "training_config.batch_size"),
+        (dict(epochs=-1), "training_config.epochs"),
+        (dict(embedding_dimension=-3), "training_config.embedding_dimension"),
+        (dict(learning_rate=-0.1), "training_config.learning_rate"),
+    ],
+)
 def test_bad_configs_name_the_field(overrides, field):
     images, groups = pattern_set(groups=2, per_group=2, seed=10)
     with pytest.raises(InvalidArgument) as raised:
@@ -287,9 +343,10 @@ def test_single_image_groups_are_accepted_as_negatives():
 
 # -- frozen imported backbone -----------------------------------------------------------------
 
+
 def test_frozen_backbone_head_is_merged_into_one_graph_equal_to_backbone_then_head():
     backbone, manifest = tiny_embedding_model(size=16, dimension=24), tiny_manifest(size=16, dimension=24)
-    images, groups = shapes_set(per_group=8, seed=13)
+    images, _groups = shapes_set(per_group=8, seed=13)
     torch.manual_seed(0)
     features = torch.from_numpy(backbone_features(backbone, manifest, images))
     head = ProjectionHead(features.mean(dim=0), features.std(dim=0), dimension=16)
@@ -299,8 +356,9 @@ def test_frozen_backbone_head_is_merged_into_one_graph_equal_to_backbone_then_he
     assert merged_manifest.input_name.startswith("backbone/") and merged_manifest.output_name.startswith("head/")
     assert onnx.load_model_from_string(merged).ir_version <= 10
     session = ort.InferenceSession(merged, providers=["CPUExecutionProvider"])
-    ours = session.run([merged_manifest.output_name],
-                       {merged_manifest.input_name: preprocess(images, merged_manifest)})[0]
+    ours = session.run(
+        [merged_manifest.output_name], {merged_manifest.input_name: preprocess(images, merged_manifest)}
+    )[0]
     with torch.no_grad():
         reference = head(features).numpy()
     assert np.abs(ours - reference).max() < 1e-4
@@ -309,8 +367,9 @@ def test_frozen_backbone_head_is_merged_into_one_graph_equal_to_backbone_then_he
 def test_training_a_head_on_a_frozen_backbone():
     backbone, manifest = tiny_embedding_model(size=16, dimension=24), tiny_manifest(size=16, dimension=24)
     images, groups = shapes_set(per_group=10, seed=14)
-    config = catalog_pb2.TrainingConfig(backbone=catalog_pb2.BACKBONE_IMPORTED, embedding_dimension=16, epochs=40,
-                                        batch_size=32, seed=3)
+    config = catalog_pb2.TrainingConfig(
+        backbone=catalog_pb2.BACKBONE_IMPORTED, embedding_dimension=16, epochs=40, batch_size=32, seed=3
+    )
     model = train(TrainingSet(images, groups, [[]] * 6, test_groups={5}), config, backbone=(backbone, manifest))
     m = model.manifest
     assert (m.family, m.output_normalized, m.dimension) == ("trained-head", True, 16)

@@ -6,7 +6,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from simmesh_proto.v1 import indexer_pb2
 
 from simmesh.indexer.coarse import CoarseQuantizer
 from simmesh.indexer.index_training import default_nlist, default_pq_m
@@ -23,6 +22,7 @@ from simmesh.indexer.vectors import (
     VectorIndex,
 )
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument
+from simmesh_proto.v1 import indexer_pb2
 
 KINDS = [EXACT, IVF_FLAT, IVF_SQ8, IVF_PQ, HNSW]
 METRICS = [COSINE, L2, INNER_PRODUCT]
@@ -104,11 +104,7 @@ def test_scores_follow_the_metric(metric: int) -> None:
     index = VectorIndex(2, metric)
     index.add([10, 20], base)
     scores, rows = index.search(np.array([[1.0, 0.0]], dtype=np.float32), 3)
-    expected = {
-        COSINE: {10: 0.6, 20: 1.0},
-        L2: {10: -(4.0 + 16.0), 20: 0.0},
-        INNER_PRODUCT: {10: 3.0, 20: 1.0},
-    }[metric]
+    expected = {COSINE: {10: 0.6, 20: 1.0}, L2: {10: -(4.0 + 16.0), 20: 0.0}, INNER_PRODUCT: {10: 3.0, 20: 1.0}}[metric]
     assert {int(r): pytest.approx(float(s), abs=1e-5) for r, s in zip(rows[0][:2], scores[0][:2])} == expected
     assert rows[0][2] == -1 and scores[0][2] == -np.inf
 
@@ -177,8 +173,12 @@ def test_serialize_round_trip_gives_identical_results(kind: int, data) -> None:
     index = built(kind, COSINE, rows, vectors)
     index.remove(rows[:100])  # tombstones for HNSW
     copy = VectorIndex.deserialize(index.serialize())
-    assert (copy.kind, copy.count, copy.settings, copy.tombstones) == (index.kind, index.count, index.settings,
-                                                                       index.tombstones)
+    assert (copy.kind, copy.count, copy.settings, copy.tombstones) == (
+        index.kind,
+        index.count,
+        index.settings,
+        index.tombstones,
+    )
     for kwargs in ({}, {"candidate_ids": rows[100:400]}):
         expected = index.search(queries, 10, **kwargs)
         got = copy.search(queries, 10, **kwargs)
@@ -219,8 +219,14 @@ def test_lists_assigned_by_the_router_give_each_shard_its_own_results(kind: int,
     trained = VectorIndex.train_empty(DIM, metric, indexer_pb2.IndexSpec(kind=kind), vectors, total=len(vectors))
     quantizer = CoarseQuantizer(trained, metric)
     for half in (slice(0, 1500), slice(1500, None)):
-        shard = VectorIndex.build(DIM, metric, indexer_pb2.IndexSpec(kind=kind), rows[half],
-                                  VectorIndex(DIM, metric).prepare(vectors[half]), trained=trained)
+        shard = VectorIndex.build(
+            DIM,
+            metric,
+            indexer_pb2.IndexSpec(kind=kind),
+            rows[half],
+            VectorIndex(DIM, metric).prepare(vectors[half]),
+            trained=trained,
+        )
         assert shard.coarse_digest == quantizer.digest
         for nprobe in (0, 1, 7):
             own = shard.search(queries, 10, nprobe=nprobe)
@@ -237,16 +243,19 @@ def test_lists_assigned_by_the_router_give_each_shard_its_own_results(kind: int,
 def test_lists_from_another_quantizer_or_out_of_range_are_ignored(data) -> None:
     rows, vectors, queries = data
     spec = indexer_pb2.IndexSpec(kind=IVF_FLAT, nlist=20, nprobe=2)
-    shard = VectorIndex.build(DIM, L2, spec, rows, vectors,
-                              trained=VectorIndex.train_empty(DIM, L2, spec, vectors[:1500]))
+    shard = VectorIndex.build(
+        DIM, L2, spec, rows, vectors, trained=VectorIndex.train_empty(DIM, L2, spec, vectors[:1500])
+    )
     other = CoarseQuantizer(VectorIndex.train_empty(DIM, L2, spec, vectors[1500:]), L2)
     assert other.digest != shard.coarse_digest
     own = shard.search(queries, 10)
     np.testing.assert_array_equal(shard.search(queries, 10, coarse=other.assign(queries))[1], own[1])
     digest = shard.coarse_digest
     beyond = np.full((len(queries), 2), 20, dtype=np.int64)
-    bad = [Coarse(beyond, np.zeros(beyond.shape, np.float32), digest),
-           Coarse(np.zeros((3, 2), np.int64), np.zeros((3, 2), np.float32), digest)]
+    bad = [
+        Coarse(beyond, np.zeros(beyond.shape, np.float32), digest),
+        Coarse(np.zeros((3, 2), np.int64), np.zeros((3, 2), np.float32), digest),
+    ]
     for coarse in bad:
         np.testing.assert_array_equal(shard.search(queries, 10, coarse=coarse)[1], own[1])
     # Probing fewer lists than the index's default is what the router asked for: fewer hits found.
@@ -260,8 +269,9 @@ def test_an_empty_index_round_trips(kind: int, data) -> None:
     if kind == EXACT:
         empty = VectorIndex(DIM, L2)
     else:
-        empty = VectorIndex.from_trained(DIM, L2, VectorIndex.train_empty(DIM, L2, indexer_pb2.IndexSpec(kind=kind),
-                                                                          vectors))
+        empty = VectorIndex.from_trained(
+            DIM, L2, VectorIndex.train_empty(DIM, L2, indexer_pb2.IndexSpec(kind=kind), vectors)
+        )
     copy = VectorIndex.deserialize(empty.serialize())
     assert (copy.kind, copy.count) == (kind, 0)
     assert (copy.search(queries, 5)[1] == -1).all()
@@ -313,7 +323,7 @@ def test_hnsw_tombstones_trigger_a_rebuild(data) -> None:
 
 
 def test_bad_input_is_refused(data) -> None:
-    rows, vectors, queries = data
+    _rows, vectors, queries = data
     index = VectorIndex(DIM, L2)
     with pytest.raises(InvalidArgument, match="dimension 32"):
         index.add([1], np.zeros((1, DIM + 1), dtype=np.float32))

@@ -6,10 +6,10 @@ import logging
 from pathlib import Path
 
 import pytest
-from simmesh_proto.internal.v1 import shard_pb2
 
 from simmesh.indexer.wal import Op, WriteAheadLog
 from simmesh.kit.errors import Internal
+from simmesh_proto.internal.v1 import shard_pb2
 
 
 def delete(*ids: str) -> shard_pb2.DeleteRequest:
@@ -111,7 +111,7 @@ def test_a_torn_batch_is_dropped_whole(tmp_path: Path) -> None:
     frame = size // 4
     with open(segment, "r+b") as file:  # the batch's second entry never reached the disk
         data = bytearray(file.read())
-        data[2 * frame: 3 * frame] = b"\x00" * frame
+        data[2 * frame : 3 * frame] = b"\x00" * frame
         file.seek(0)
         file.write(bytes(data))
 

@@ -135,9 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def build_parser() -> argparse.ArgumentParser:
     common = common_options()
     parser = argparse.ArgumentParser(
-        prog="simctl",
-        description="Command line for simmesh, the image-similarity mesh.",
-        parents=[common],
+        prog="simctl", description="Command line for simmesh, the image-similarity mesh.", parents=[common]
     )
     subparsers = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     register_status(subparsers, [common])
@@ -190,8 +188,7 @@ def register_status(subparsers: Any, parents: list[argparse.ArgumentParser]) -> 
         "status",
         parents=parents,
         help="check that every service is serving",
-        description="Ask each service's standard health service whether it is serving. "
-        "Exits 0 only when all four are.",
+        description="Ask each service's standard health service whether it is serving. Exits 0 only when all four are.",
     )
     parser.set_defaults(handler=run_status)
 

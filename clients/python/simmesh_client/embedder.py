@@ -20,12 +20,7 @@ class EmbedderClient(ServiceClient[embedder_pb2_grpc.EmbedderServiceStub]):
     stub_class = embedder_pb2_grpc.EmbedderServiceStub
 
     def embed(
-        self,
-        model: str,
-        images: Sequence[ImageSource],
-        *,
-        ids: Sequence[str] = (),
-        timeout: float | None = None,
+        self, model: str, images: Sequence[ImageSource], *, ids: Sequence[str] = (), timeout: float | None = None
     ) -> np.ndarray:
         """A (len(images), dimension) float32 array, one row per image in order.
 

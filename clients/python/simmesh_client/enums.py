@@ -1,8 +1,8 @@
 """Proto enum values from the short names people type: `nchw`, `ivf-flat`, `cosine`.
 
-    enum_value(indexer_pb2.IndexKind, "INDEX_KIND_", "ivf_flat")  # -> INDEX_KIND_IVF_FLAT
-    enum_value(indexer_pb2.IndexKind, "INDEX_KIND_", "INDEX_KIND_HNSW")
-    short_name(indexer_pb2.IndexKind, "INDEX_KIND_", indexer_pb2.INDEX_KIND_HNSW)  # -> "hnsw"
+enum_value(indexer_pb2.IndexKind, "INDEX_KIND_", "ivf_flat")  # -> INDEX_KIND_IVF_FLAT
+enum_value(indexer_pb2.IndexKind, "INDEX_KIND_", "INDEX_KIND_HNSW")
+short_name(indexer_pb2.IndexKind, "INDEX_KIND_", indexer_pb2.INDEX_KIND_HNSW)  # -> "hnsw"
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def enum_value(enum: type[EnumT], prefix: str, value: str | int) -> EnumT:
     if not isinstance(value, str):
         raise TypeError(f"{wrapper.DESCRIPTOR.name} must be a name or a number, got {type(value).__name__}")
     text = value.strip().upper().replace("-", "_")
-    short = text[len(prefix):] if text.startswith(prefix) else text
+    short = text[len(prefix) :] if text.startswith(prefix) else text
     short = _ALIASES.get(prefix, {}).get(short, short)
     full = prefix + short
     if not short.endswith("_UNSPECIFIED") and short != "UNSPECIFIED" and full in wrapper.DESCRIPTOR.values_by_name:
@@ -58,7 +58,7 @@ def short_name(enum: Any, prefix: str, number: int) -> str:
         name = enum.Name(number)
     except ValueError:
         return str(number)
-    return (name[len(prefix):] if name.startswith(prefix) else name).lower()
+    return (name[len(prefix) :] if name.startswith(prefix) else name).lower()
 
 
 def short_names(enum: Any, prefix: str) -> list[str]:

@@ -1,7 +1,7 @@
 """`client.indexer`: collections, records, nearest-neighbour search and index training.
 
-    hit = client.indexer.search("products", record_id="sku-1", k=5)       # one query
-    batch = client.indexer.search_batch("products", queries, k=5)         # one result per row
+hit = client.indexer.search("products", record_id="sku-1", k=5)       # one query
+batch = client.indexer.search_batch("products", queries, k=5)         # one result per row
 """
 
 from __future__ import annotations
@@ -96,8 +96,11 @@ class IndexerClient(ServiceClient[indexer_pb2_grpc.IndexerServiceStub]):
         With `group_by_product`, `groups` holds the best `group_size` hits per product instead of
         `hits`. `filter` is the MongoDB-like metadata filter as a dict.
         """
-        given = [name for name, value in (("vector", vector), ("record_id", record_id), ("image", image))
-                 if value is not None]
+        given = [
+            name
+            for name, value in (("vector", vector), ("record_id", record_id), ("image", image))
+            if value is not None
+        ]
         if len(given) != 1:
             raise ValueError(f"give exactly one of vector, record_id or image (got {', '.join(given) or 'none'})")
         query = indexer_pb2.Query(tags=list(tags or ()))
@@ -248,21 +251,45 @@ class IndexerClient(ServiceClient[indexer_pb2_grpc.IndexerServiceStub]):
         return paginate(self.rpc.ListRecords, request, "records")
 
     @overload
-    def train_index(self, collection: str, index: indexer_pb2.IndexSpec | None = None, *, kind: str | int | None = None,
-                    nlist: int = 0, wait: Literal[True] = True, timeout: float | None = None,
-                    poll_interval: float = DEFAULT_POLL_INTERVAL, on_progress: OnTrainProgress = None
-                    ) -> indexer_pb2.Collection: ...
+    def train_index(
+        self,
+        collection: str,
+        index: indexer_pb2.IndexSpec | None = None,
+        *,
+        kind: str | int | None = None,
+        nlist: int = 0,
+        wait: Literal[True] = True,
+        timeout: float | None = None,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        on_progress: OnTrainProgress = None,
+    ) -> indexer_pb2.Collection: ...
 
     @overload
-    def train_index(self, collection: str, index: indexer_pb2.IndexSpec | None = None, *, kind: str | int | None = None,
-                    nlist: int = 0, wait: Literal[False], timeout: float | None = None,
-                    poll_interval: float = DEFAULT_POLL_INTERVAL, on_progress: OnTrainProgress = None
-                    ) -> operations_pb2.Operation: ...
+    def train_index(
+        self,
+        collection: str,
+        index: indexer_pb2.IndexSpec | None = None,
+        *,
+        kind: str | int | None = None,
+        nlist: int = 0,
+        wait: Literal[False],
+        timeout: float | None = None,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        on_progress: OnTrainProgress = None,
+    ) -> operations_pb2.Operation: ...
 
-    def train_index(self, collection: str, index: indexer_pb2.IndexSpec | None = None, *, kind: str | int | None = None,
-                    nlist: int = 0, wait: bool = True, timeout: float | None = None,
-                    poll_interval: float = DEFAULT_POLL_INTERVAL, on_progress: OnTrainProgress = None
-                    ) -> indexer_pb2.Collection | operations_pb2.Operation:
+    def train_index(
+        self,
+        collection: str,
+        index: indexer_pb2.IndexSpec | None = None,
+        *,
+        kind: str | int | None = None,
+        nlist: int = 0,
+        wait: bool = True,
+        timeout: float | None = None,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        on_progress: OnTrainProgress = None,
+    ) -> indexer_pb2.Collection | operations_pb2.Operation:
         """Train the collection's approximate index.
 
         `kind` (`ivf_flat`, `ivf_sq8`, `ivf_pq`, `hnsw`) and `nlist` override the collection's

@@ -37,8 +37,12 @@ class LabelerClient(ServiceClient[labeler_pb2_grpc.LabelerServiceStub]):
     ) -> labeler_pb2.Project:
         """A project embedding with `model` (`models/{m}[/versions/{v}]` or `tasks/{t}[/versions/{v}]`);
         k, threshold and use_first become its SuggestLabels defaults."""
-        project = labeler_pb2.Project(model=model, display_name=display_name, description=description,
-                                      default_params=suggest_params(k, threshold, use_first))
+        project = labeler_pb2.Project(
+            model=model,
+            display_name=display_name,
+            description=description,
+            default_params=suggest_params(k, threshold, use_first),
+        )
         return self.rpc.CreateProject(labeler_pb2.CreateProjectRequest(project_id=project_id, project=project))
 
     def get_project(self, project: str) -> labeler_pb2.Project:
@@ -69,13 +73,19 @@ class LabelerClient(ServiceClient[labeler_pb2_grpc.LabelerServiceStub]):
         """
         summary, sent = AddSummary(), 0
         for batch in batched(items, batch_size):
-            request = labeler_pb2.AddImagesRequest(project=resource_name("projects", project), upsert=upsert, images=[
-                labeler_pb2.ImageInput(id=item.id, image=as_image(item.image), labels=list(item.labels))  # type: ignore[arg-type]
-                for item in batch])
+            request = labeler_pb2.AddImagesRequest(
+                project=resource_name("projects", project),
+                upsert=upsert,
+                images=[
+                    labeler_pb2.ImageInput(id=item.id, image=as_image(item.image), labels=list(item.labels))  # type: ignore[arg-type]
+                    for item in batch
+                ],
+            )
             response = self.rpc.AddImages(request)
             summary.ids += [i for i in response.ids if i]
-            summary.failures += [ItemFailure(sent + e.index, e.id, ItemFailure.from_proto(e).error)
-                                 for e in response.errors]
+            summary.failures += [
+                ItemFailure(sent + e.index, e.id, ItemFailure.from_proto(e).error) for e in response.errors
+            ]
             sent += len(batch)
             if on_batch is not None:
                 on_batch(sent, response)
@@ -99,11 +109,16 @@ class LabelerClient(ServiceClient[labeler_pb2_grpc.LabelerServiceStub]):
         defaults. Items that failed are in the response's `errors`."""
         if ids and len(ids) != len(images):
             raise ValueError(f"ids has {len(ids)} entries for {len(images)} images")
-        items = [labeler_pb2.SuggestItem(image=as_image(image), id=ids[i] if ids else "")
-                 for i, image in enumerate(images)]
+        items = [
+            labeler_pb2.SuggestItem(image=as_image(image), id=ids[i] if ids else "") for i, image in enumerate(images)
+        ]
         items += [labeler_pb2.SuggestItem(image_id=image_id) for image_id in image_ids]
-        request = labeler_pb2.SuggestLabelsRequest(project=resource_name("projects", project), items=items, save=save,
-                                                   params=suggest_params(k, threshold, use_first))
+        request = labeler_pb2.SuggestLabelsRequest(
+            project=resource_name("projects", project),
+            items=items,
+            save=save,
+            params=suggest_params(k, threshold, use_first),
+        )
         return self.rpc.SuggestLabels(request, timeout=timeout)
 
     def review(
@@ -115,8 +130,9 @@ class LabelerClient(ServiceClient[labeler_pb2_grpc.LabelerServiceStub]):
         reject: Sequence[str] = (),
     ) -> labeler_pb2.ReviewSuggestionsResponse:
         """Accept, change (image id -> labels) or reject saved suggestions, in one call."""
-        request = labeler_pb2.ReviewSuggestionsRequest(project=resource_name("projects", project),
-                                                       reviews=review_list(accept, dict(change or {}), reject))
+        request = labeler_pb2.ReviewSuggestionsRequest(
+            project=resource_name("projects", project), reviews=review_list(accept, dict(change or {}), reject)
+        )
         return self.rpc.ReviewSuggestions(request)
 
     def evaluate(
@@ -132,8 +148,12 @@ class LabelerClient(ServiceClient[labeler_pb2_grpc.LabelerServiceStub]):
     ) -> labeler_pb2.EvaluateResponse:
         """Leave-one-out accuracy over the labeled images: one setting, or with `k_values` and/or
         `threshold_values` a sweep over every pair, best first."""
-        request = labeler_pb2.EvaluateRequest(project=resource_name("projects", project), use_first=use_first,
-                                              k_values=list(k_values), threshold_values=list(threshold_values))
+        request = labeler_pb2.EvaluateRequest(
+            project=resource_name("projects", project),
+            use_first=use_first,
+            k_values=list(k_values),
+            threshold_values=list(threshold_values),
+        )
         if not k_values and not threshold_values:
             request.params.CopyFrom(suggest_params(k, threshold, use_first))
         return self.rpc.Evaluate(request, timeout=timeout)
@@ -150,34 +170,49 @@ class LabelerClient(ServiceClient[labeler_pb2_grpc.LabelerServiceStub]):
     ) -> Iterator[labeler_pb2.PoolHit]:
         """Pool images most like the examples, near-duplicates removed, best first, across pages."""
         request = labeler_pb2.MinePoolRequest(
-            project=resource_name("projects", project), examples=[as_image(e) for e in examples],
-            example_ids=list(example_ids), label=label, duplicate_similarity=duplicate_similarity, page_size=page_size)
+            project=resource_name("projects", project),
+            examples=[as_image(e) for e in examples],
+            example_ids=list(example_ids),
+            label=label,
+            duplicate_similarity=duplicate_similarity,
+            page_size=page_size,
+        )
         return paginate(self.rpc.MinePool, request, "hits")
 
     def uncertain(
         self, project: str, *, k: int | None = None, page_size: int = 0
     ) -> Iterator[labeler_pb2.UncertainImage]:
         """Pool images by increasing margin between their two best labels, across pages."""
-        request = labeler_pb2.ListUncertainRequest(project=resource_name("projects", project), page_size=page_size,
-                                                   params=suggest_params(k))
+        request = labeler_pb2.ListUncertainRequest(
+            project=resource_name("projects", project), page_size=page_size, params=suggest_params(k)
+        )
         return paginate(self.rpc.ListUncertain, request, "images")
 
     def labels(self, project: str, *, page_size: int = 0) -> Iterator[labeler_pb2.LabelCount]:
         request = labeler_pb2.ListLabelsRequest(project=resource_name("projects", project), page_size=page_size)
         return paginate(self.rpc.ListLabels, request, "labels")
 
-    def images(self, project: str, *, label: str = "",
-               state: labeler_pb2.ImageState = labeler_pb2.IMAGE_STATE_UNSPECIFIED,
-               page_size: int = 0) -> Iterator[labeler_pb2.LabeledImage]:
-        request = labeler_pb2.ListImagesRequest(project=resource_name("projects", project), label=label, state=state,
-                                                page_size=page_size)
+    def images(
+        self,
+        project: str,
+        *,
+        label: str = "",
+        state: labeler_pb2.ImageState = labeler_pb2.IMAGE_STATE_UNSPECIFIED,
+        page_size: int = 0,
+    ) -> Iterator[labeler_pb2.LabeledImage]:
+        request = labeler_pb2.ListImagesRequest(
+            project=resource_name("projects", project), label=label, state=state, page_size=page_size
+        )
         return paginate(self.rpc.ListImages, request, "images")
 
     def export(self, project: str, *, format: str = "csv", include_suggested: bool = False) -> Iterator[bytes]:
         """The labels as CSV or JSON, chunk by chunk as the server streams them."""
         if format not in EXPORT_FORMATS:
             raise ValueError(f"format must be one of {sorted(EXPORT_FORMATS)}, got {format!r}")
-        request = labeler_pb2.ExportLabelsRequest(project=resource_name("projects", project),
-                                                  format=EXPORT_FORMATS[format], include_suggested=include_suggested)
+        request = labeler_pb2.ExportLabelsRequest(
+            project=resource_name("projects", project),
+            format=EXPORT_FORMATS[format],
+            include_suggested=include_suggested,
+        )
         for chunk in self.rpc.ExportLabels(request):
             yield chunk.data

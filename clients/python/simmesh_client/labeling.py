@@ -17,8 +17,9 @@ DEFAULT_BATCH = 256
 EXPORT_FORMATS = {"csv": labeler_pb2.EXPORT_FORMAT_CSV, "json": labeler_pb2.EXPORT_FORMAT_JSON}
 
 
-def suggest_params(k: int | None = None, threshold: float | None = None,
-                   use_first: bool = False) -> labeler_pb2.SuggestParams:
+def suggest_params(
+    k: int | None = None, threshold: float | None = None, use_first: bool = False
+) -> labeler_pb2.SuggestParams:
     """SuggestParams; k and threshold None leave the project's defaults."""
     params = labeler_pb2.SuggestParams(use_first=use_first)
     if k is not None:
@@ -62,10 +63,12 @@ class AddSummary:
         return len(self.ids)
 
 
-def review_list(accept: Sequence[str] = (), change: dict[str, Sequence[str]] | None = None,
-                reject: Sequence[str] = ()) -> list[labeler_pb2.Review]:
+def review_list(
+    accept: Sequence[str] = (), change: dict[str, Sequence[str]] | None = None, reject: Sequence[str] = ()
+) -> list[labeler_pb2.Review]:
     Action = labeler_pb2.Review
-    return ([Action(image_id=i, action=Action.ACTION_ACCEPT) for i in accept]
-            + [Action(image_id=i, action=Action.ACTION_CHANGE, labels=list(labels))
-               for i, labels in (change or {}).items()]
-            + [Action(image_id=i, action=Action.ACTION_REJECT) for i in reject])
+    return (
+        [Action(image_id=i, action=Action.ACTION_ACCEPT) for i in accept]
+        + [Action(image_id=i, action=Action.ACTION_CHANGE, labels=list(labels)) for i, labels in (change or {}).items()]
+        + [Action(image_id=i, action=Action.ACTION_REJECT) for i in reject]
+    )

@@ -89,7 +89,7 @@ class OnnxFile:
             raise ValueError(f"chunk_size must be positive, got {chunk_size}")
         if self._data is not None:
             for start in range(0, len(self._data), chunk_size):
-                yield bytes(self._data[start:start + chunk_size])
+                yield bytes(self._data[start : start + chunk_size])
             return
         assert self._file is not None
         while chunk := self._file.read(chunk_size):

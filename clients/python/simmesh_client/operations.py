@@ -1,13 +1,13 @@
 """Waiting on `google.longrunning.Operation`s: training, index builds, re-embedding.
 
-    op = client.indexer.rpc.TrainIndex(indexer_pb2.TrainIndexRequest(collection="collections/c"))
-    with ProgressBar("training index") as bar:
-        collection = wait_operation(
-            client.operations("indexer"), op,
-            response_type=indexer_pb2.Collection,
-            metadata_type=indexer_pb2.TrainIndexMetadata,
-            on_progress=bar,
-        )
+op = client.indexer.rpc.TrainIndex(indexer_pb2.TrainIndexRequest(collection="collections/c"))
+with ProgressBar("training index") as bar:
+    collection = wait_operation(
+        client.operations("indexer"), op,
+        response_type=indexer_pb2.Collection,
+        metadata_type=indexer_pb2.TrainIndexMetadata,
+        on_progress=bar,
+    )
 """
 
 from __future__ import annotations

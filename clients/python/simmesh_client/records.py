@@ -285,8 +285,10 @@ def _batches(
 
 
 def _plain_id(record: RecordLike) -> str:
-    value = record.id if isinstance(record, indexer_pb2.RecordInput) else (
-        record.get(ID_FIELD) if isinstance(record, Mapping) else None
+    value = (
+        record.id
+        if isinstance(record, indexer_pb2.RecordInput)
+        else (record.get(ID_FIELD) if isinstance(record, Mapping) else None)
     )
     return value if isinstance(value, str) else "" if value is None else str(value)
 
@@ -299,8 +301,9 @@ def _outcome(batch: _Pending, response: indexer_pb2.InsertRecordsResponse | None
             failed = SimmeshError.from_status(error.status)
             index = batch.sent[error.index]
             record_id = error.id or batch.sent_ids[error.index]
-            failures.append(InsertFailure(index, record_id, failed.reason or failed.code.name, failed.message,
-                                          failed.code))
+            failures.append(
+                InsertFailure(index, record_id, failed.reason or failed.code.name, failed.message, failed.code)
+            )
         for position, record_id in zip(batch.sent, response.ids):
             ids[position - batch.start] = record_id
     failures.sort(key=lambda failure: failure.index)

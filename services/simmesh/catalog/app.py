@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from simmesh_proto.v1 import catalog_pb2, catalog_pb2_grpc
-
 from simmesh.catalog.backbones import Backbones
 from simmesh.catalog.deploy import Deployer
 from simmesh.catalog.descriptors import Descriptors
-from simmesh.catalog.training_images import TrainingImages
 from simmesh.catalog.publish import Publisher
 from simmesh.catalog.servicer import CatalogServicer
 from simmesh.catalog.settings import CatalogSettings
 from simmesh.catalog.store import default_db_url, open_catalog_store
 from simmesh.catalog.trainer import Trainer
+from simmesh.catalog.training_images import TrainingImages
 from simmesh.catalog.versions import Versions
 from simmesh.imaging.source import ImageSource
 from simmesh.kit.blobstore import open_blobstore
@@ -22,6 +20,7 @@ from simmesh.kit.operations import close_operations, open_operations
 from simmesh.kit.operations_service import operations_binding
 from simmesh.kit.peers import EmbedderClient, IndexerClient
 from simmesh.kit.server import App, binding, build_server
+from simmesh_proto.v1 import catalog_pb2, catalog_pb2_grpc
 
 # Seconds a call to the embedder or the indexer may take when the caller gives no deadline.
 CALL_TIMEOUT = 60.0
@@ -40,9 +39,14 @@ async def build_app(settings: CatalogSettings) -> App:
     operations.recover()
     versions = Versions(store, embedder)
     trainer = Trainer(store, blobs, Backbones(RegistryReader(embedder, models)), Publisher(store, embedder), operations)
-    servicer = CatalogServicer(store, images, trainer=trainer, versions=versions,
-                               deployer=Deployer(versions, indexer, operations),
-                               descriptors=Descriptors(versions, embedder, indexer))
+    servicer = CatalogServicer(
+        store,
+        images,
+        trainer=trainer,
+        versions=versions,
+        deployer=Deployer(versions, indexer, operations),
+        descriptors=Descriptors(versions, embedder, indexer),
+    )
     app = build_server(
         settings,
         [binding(servicer, catalog_pb2, catalog_pb2_grpc, "CatalogService"), operations_binding(operations)],

@@ -21,9 +21,9 @@ class Backbone:
 class Backbones:
     """Reads registry versions; never writes.
 
-        backbones = Backbones(RegistryReader(embedder, open_blobstore(settings.blob_config(settings.models_blob_url))))
-        backbone = await backbones.load("models/mobilenet")    # the default version, or .../versions/3
-        train(..., backbone=(backbone.onnx, backbone.manifest))
+    backbones = Backbones(RegistryReader(embedder, open_blobstore(settings.blob_config(settings.models_blob_url))))
+    backbone = await backbones.load("models/mobilenet")    # the default version, or .../versions/3
+    train(..., backbone=(backbone.onnx, backbone.manifest))
     """
 
     def __init__(self, registry: RegistryReader) -> None:

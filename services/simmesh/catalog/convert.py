@@ -7,15 +7,15 @@ from typing import Any
 
 from google.protobuf import field_mask_pb2, json_format, struct_pb2
 from google.protobuf.message import Message
-from simmesh_proto.v1 import catalog_pb2
 
-from simmesh.catalog.records import SimilarityType, Task, TaskVersion, TrainingImage
-from simmesh.catalog.records import Group as GroupRecord
 from simmesh.catalog.names import GROUPS, IMAGES, TASKS, TYPES, version_name
+from simmesh.catalog.records import Group as GroupRecord
+from simmesh.catalog.records import SimilarityType, Task, TaskVersion, TrainingImage
+from simmesh.kit import reasons
 from simmesh.kit.errors import InvalidArgument
 from simmesh.kit.names import name
 from simmesh.kit.wire import Json, dict_to_struct, struct_to_dict, timestamp
-from simmesh.kit import reasons
+from simmesh_proto.v1 import catalog_pb2
 
 TYPE_MUTABLE = ("display_name", "description", "metadata")
 TASK_MUTABLE = ("display_name", "description", "similarity_types", "training_config")
@@ -37,52 +37,83 @@ def dict_to_config(value: Json) -> catalog_pb2.TrainingConfig:
 
 def similarity_type_pb(record: SimilarityType) -> catalog_pb2.SimilarityType:
     return catalog_pb2.SimilarityType(
-        name=name(TYPES, record.id), display_name=record.display_name, description=record.description,
-        metadata=dict_to_struct(record.metadata), group_count=record.group_count,
-        create_time=timestamp(record.create_time), update_time=timestamp(record.update_time))
+        name=name(TYPES, record.id),
+        display_name=record.display_name,
+        description=record.description,
+        metadata=dict_to_struct(record.metadata),
+        group_count=record.group_count,
+        create_time=timestamp(record.create_time),
+        update_time=timestamp(record.update_time),
+    )
 
 
 def task_pb(record: Task) -> catalog_pb2.Task:
     return catalog_pb2.Task(
-        name=name(TASKS, record.id), display_name=record.display_name, description=record.description,
+        name=name(TASKS, record.id),
+        display_name=record.display_name,
+        description=record.description,
         similarity_types=[name(TYPES, t) for t in record.similarity_types],
-        training_config=dict_to_config(record.training_config), production_version=record.production_version,
-        latest_version=record.latest_version, model=f"models/{record.model_id}",
-        create_time=timestamp(record.create_time), update_time=timestamp(record.update_time))
+        training_config=dict_to_config(record.training_config),
+        production_version=record.production_version,
+        latest_version=record.latest_version,
+        model=f"models/{record.model_id}",
+        create_time=timestamp(record.create_time),
+        update_time=timestamp(record.update_time),
+    )
 
 
 def group_pb(record: GroupRecord) -> catalog_pb2.Group:
     return catalog_pb2.Group(
-        name=name(GROUPS, record.id), similarity_type=name(TYPES, record.similarity_type),
-        display_name=record.display_name, metadata=dict_to_struct(record.metadata), test=record.test,
-        images=[name(IMAGES, i) for i in record.images], members=[name(GROUPS, g) for g in record.members],
+        name=name(GROUPS, record.id),
+        similarity_type=name(TYPES, record.similarity_type),
+        display_name=record.display_name,
+        metadata=dict_to_struct(record.metadata),
+        test=record.test,
+        images=[name(IMAGES, i) for i in record.images],
+        members=[name(GROUPS, g) for g in record.members],
         parents=[name(GROUPS, g) for g in record.parents],
-        create_time=timestamp(record.create_time), update_time=timestamp(record.update_time))
+        create_time=timestamp(record.create_time),
+        update_time=timestamp(record.update_time),
+    )
 
 
 def training_image_pb(record: TrainingImage) -> catalog_pb2.TrainingImage:
     return catalog_pb2.TrainingImage(
-        name=name(IMAGES, record.id), sha256=record.sha256, uri=record.uri, source_url=record.source_url,
-        content_type=record.content_type, width=record.width, height=record.height,
-        size_bytes=record.size_bytes, metadata=dict_to_struct(record.metadata),
-        groups=[name(GROUPS, g) for g in record.groups], create_time=timestamp(record.create_time))
+        name=name(IMAGES, record.id),
+        sha256=record.sha256,
+        uri=record.uri,
+        source_url=record.source_url,
+        content_type=record.content_type,
+        width=record.width,
+        height=record.height,
+        size_bytes=record.size_bytes,
+        metadata=dict_to_struct(record.metadata),
+        groups=[name(GROUPS, g) for g in record.groups],
+        create_time=timestamp(record.create_time),
+    )
 
 
 def task_version_pb(record: TaskVersion) -> catalog_pb2.TaskVersion:
     return catalog_pb2.TaskVersion(
-        name=version_name(record.task_id, record.number), model_version=record.model_version,
-        training_config=dict_to_config(record.training_config), metrics=dict(record.metrics),
-        training_image_count=record.training_image_count, training_group_count=record.training_group_count,
-        test_group_count=record.test_group_count, training_seconds=record.training_seconds,
-        create_time=timestamp(record.create_time))
+        name=version_name(record.task_id, record.number),
+        model_version=record.model_version,
+        training_config=dict_to_config(record.training_config),
+        metrics=dict(record.metrics),
+        training_image_count=record.training_image_count,
+        training_group_count=record.training_group_count,
+        test_group_count=record.test_group_count,
+        training_seconds=record.training_seconds,
+        create_time=timestamp(record.create_time),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Update masks
 
 
-def mask_paths(message: Message, mask: field_mask_pb2.FieldMask, mutable: Iterable[str],
-               nested: Iterable[str] = ()) -> list[str]:
+def mask_paths(
+    message: Message, mask: field_mask_pb2.FieldMask, mutable: Iterable[str], nested: Iterable[str] = ()
+) -> list[str]:
     """The paths an update applies (AIP-134): the mask's, `*` for every mutable field, or with
     no mask every mutable field the message sets. `nested` fields also take `field.sub` paths.
     Any other path is InvalidArgument (reason INVALID_UPDATE_MASK)."""
@@ -97,8 +128,11 @@ def mask_paths(message: Message, mask: field_mask_pb2.FieldMask, mutable: Iterab
         head, dot, tail = path.partition(".")
         if (not dot and path in mutable) or (dot and head in nested and _is_field(message, head, tail)):
             continue
-        raise InvalidArgument(f"update_mask path {path!r} is not updatable; updatable: {', '.join(mutable)}",
-                              reason=reasons.INVALID_UPDATE_MASK, field="update_mask")
+        raise InvalidArgument(
+            f"update_mask path {path!r} is not updatable; updatable: {', '.join(mutable)}",
+            reason=reasons.INVALID_UPDATE_MASK,
+            field="update_mask",
+        )
     return paths
 
 

@@ -17,9 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from simmesh.catalog.records import GraphImage, TrainingGraph
 from simmesh.catalog.training import TrainingSet
+from simmesh.kit import reasons
 from simmesh.kit.blobstore import BlobStore
 from simmesh.kit.errors import Cancelled, NotFound
-from simmesh.kit import reasons
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +32,9 @@ def training_group_count(graph: TrainingGraph) -> int:
     return sum(1 for group in graph.groups if group.images)
 
 
-def load_images(blobs: BlobStore, images: Iterable[GraphImage],
-                should_stop: Callable[[], bool] = lambda: False) -> dict[str, bytes]:
+def load_images(
+    blobs: BlobStore, images: Iterable[GraphImage], should_stop: Callable[[], bool] = lambda: False
+) -> dict[str, bytes]:
     """The bytes of each image by id; images whose blob is gone are left out. Blocks."""
 
     def read(image: GraphImage) -> tuple[str, bytes | None]:
@@ -42,8 +43,7 @@ def load_images(blobs: BlobStore, images: Iterable[GraphImage],
         try:
             return image.id, blobs.get_bytes(image.blob_key)
         except NotFound:
-            log.warning("training image %s has no bytes at %s (deleted meanwhile); left out", image.id,
-                        image.blob_key)
+            log.warning("training image %s has no bytes at %s (deleted meanwhile); left out", image.id, image.blob_key)
             return image.id, None
 
     with ThreadPoolExecutor(READ_THREADS, thread_name_prefix="training-images") as pool:

@@ -16,14 +16,13 @@ import asyncio
 import logging
 import time
 
-from simmesh_proto.v1 import indexer_pb2
-
 from simmesh.catalog.publish import settle
 from simmesh.catalog.versions import Versions
+from simmesh.kit import reasons
 from simmesh.kit.errors import Internal, InvalidArgument, SimmeshError, Unavailable, from_status
 from simmesh.kit.operations import JobContext, Operation, OperationManager
 from simmesh.kit.peers import IndexerClient
-from simmesh.kit import reasons
+from simmesh_proto.v1 import indexer_pb2
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +36,14 @@ UNREACHABLE_LIMIT = 120.0
 class Deployer:
     """Starts and follows `deploy_version` operations."""
 
-    def __init__(self, versions: Versions, indexer: IndexerClient, operations: OperationManager, *,
-                 poll_interval: float = POLL_INTERVAL) -> None:
+    def __init__(
+        self,
+        versions: Versions,
+        indexer: IndexerClient,
+        operations: OperationManager,
+        *,
+        poll_interval: float = POLL_INTERVAL,
+    ) -> None:
         self.versions = versions
         self.indexer = indexer
         self.operations = operations
@@ -46,8 +51,11 @@ class Deployer:
 
     async def start(self, version_name: str, collection: str, timeout: float | None = None) -> Operation:
         if not collection:
-            raise InvalidArgument("collection is required: `collections/{collection}`", reason=reasons.MISSING_COLLECTION,
-                                  field="collection")
+            raise InvalidArgument(
+                "collection is required: `collections/{collection}`",
+                reason=reasons.MISSING_COLLECTION,
+                field="collection",
+            )
         version = await self.versions.resolve(version_name, "version")
         remote = await self.indexer.reembed(collection, version.model_version, timeout)
         metadata = indexer_pb2.ReembedMetadata()
@@ -101,6 +109,8 @@ def _outcome(operation: Operation) -> indexer_pb2.ReembedResponse:
         raise from_status(operation.error)
     response = indexer_pb2.ReembedResponse()
     if operation.HasField("response") and not operation.response.Unpack(response):
-        raise Internal(f"the indexer's operation {operation.name} answered {operation.response.type_url}, "
-                       "not a ReembedResponse", reason=reasons.UNEXPECTED_RESPONSE)
+        raise Internal(
+            f"the indexer's operation {operation.name} answered {operation.response.type_url}, not a ReembedResponse",
+            reason=reasons.UNEXPECTED_RESPONSE,
+        )
     return response

@@ -17,12 +17,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from simmesh_proto.v1 import catalog_pb2, common_pb2
 
 from simmesh.catalog.versions import Versions
+from simmesh.kit import reasons
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument, NotFound, SimmeshError
 from simmesh.kit.peers import EmbedderClient, IndexerClient
-from simmesh.kit import reasons
+from simmesh_proto.v1 import catalog_pb2, common_pb2
 
 # Images plus records one call takes.
 MAX_ITEMS = 1000
@@ -47,14 +47,22 @@ class Descriptors:
         self.embedder = embedder
         self.indexer = indexer
 
-    async def get(self, version_name: str, images: Sequence[common_pb2.Image], records: Sequence[str],
-                  timeout: float | None = None) -> catalog_pb2.GetDescriptorsResponse:
+    async def get(
+        self,
+        version_name: str,
+        images: Sequence[common_pb2.Image],
+        records: Sequence[str],
+        timeout: float | None = None,
+    ) -> catalog_pb2.GetDescriptorsResponse:
         total = len(images) + len(records)
         if total == 0:
             raise InvalidArgument("give images or records to describe", reason=reasons.NO_ITEMS, field="images")
         if total > MAX_ITEMS:
-            raise InvalidArgument(f"a call describes at most {MAX_ITEMS} images and records, got {total}",
-                                  reason=reasons.BATCH_TOO_LARGE, field="records" if records else "images")
+            raise InvalidArgument(
+                f"a call describes at most {MAX_ITEMS} images and records, got {total}",
+                reason=reasons.BATCH_TOO_LARGE,
+                field="records" if records else "images",
+            )
         names = [_parse_record(name, f"records[{i}]") for i, name in enumerate(records)]
         version = await self.versions.resolve(version_name, "version")
         items = [_Item(i, image) for i, image in enumerate(images)]
@@ -68,13 +76,16 @@ class Descriptors:
         for item, row in zip(items, rows):
             if row is not None:
                 matrix[item.index] = row
+        ordered: list[common_pb2.ItemError] = sorted(errors, key=_index)
         return catalog_pb2.GetDescriptorsResponse(
             model_version=version.model_version,
             vectors=common_pb2.VectorBatch(dimension=dimension, count=total, data=matrix.tobytes()),
-            errors=sorted(errors, key=lambda e: e.index))
+            errors=ordered,
+        )
 
-    async def _records(self, names: list[tuple[str, str, str]], offset: int,
-                       timeout: float | None) -> tuple[list[_Item], list[common_pb2.ItemError]]:
+    async def _records(
+        self, names: list[tuple[str, str, str]], offset: int, timeout: float | None
+    ) -> tuple[list[_Item], list[common_pb2.ItemError]]:
         """Items for the records that have a `_url`, and errors for the others."""
         by_collection: dict[str, list[int]] = defaultdict(list)
         for i, (collection, _, _) in enumerate(names):
@@ -94,34 +105,46 @@ class Descriptors:
             for i in by_collection[collection]:
                 _, record_id, name = names[i]
                 failure: SimmeshError | None = urls if isinstance(urls, SimmeshError) else None
-                if failure is None and record_id not in urls:
-                    failure = NotFound(f"{name} does not exist", reason=reasons.RECORD_NOT_FOUND, metadata={"name": name})
-                elif failure is None and not urls[record_id]:
-                    failure = FailedPrecondition(f"{name} has no `_url` to embed its image from",
-                                                 reason=reasons.RECORD_HAS_NO_URL, metadata={"name": name})
+                known: dict[str, str] = {} if isinstance(urls, SimmeshError) else urls
+                if failure is None and record_id not in known:
+                    failure = NotFound(
+                        f"{name} does not exist", reason=reasons.RECORD_NOT_FOUND, metadata={"name": name}
+                    )
+                elif failure is None and not known[record_id]:
+                    failure = FailedPrecondition(
+                        f"{name} has no `_url` to embed its image from",
+                        reason=reasons.RECORD_HAS_NO_URL,
+                        metadata={"name": name},
+                    )
                 if failure is not None:
                     errors.append(common_pb2.ItemError(index=offset + i, id=name, status=failure.to_status()))
                 else:
-                    items.append(_Item(offset + i, common_pb2.Image(url=urls[record_id]), name))
+                    items.append(_Item(offset + i, common_pb2.Image(url=known[record_id]), name))
         return items, errors
 
-    async def _embed(self, model: str, items: list[_Item], timeout: float | None
-                     ) -> tuple[list[np.ndarray | None], int, list[common_pb2.ItemError]]:
+    async def _embed(
+        self, model: str, items: list[_Item], timeout: float | None
+    ) -> tuple[list[np.ndarray | None], int, list[common_pb2.ItemError]]:
         """A row per item (None where it failed), the dimension, and the failures."""
         if not items:
             version = await self.embedder.get_version(model, timeout)
             return [], version.manifest.dimension, []
-        batches = [items[start:start + EMBED_BATCH] for start in range(0, len(items), EMBED_BATCH)]
-        replies = await asyncio.gather(*(
-            self.embedder.embed(model, [item.image for item in batch], [item.id for item in batch], timeout)
-            for batch in batches))
+        batches = [items[start : start + EMBED_BATCH] for start in range(0, len(items), EMBED_BATCH)]
+        replies = await asyncio.gather(
+            *(
+                self.embedder.embed(model, [item.image for item in batch], [item.id for item in batch], timeout)
+                for batch in batches
+            )
+        )
         rows: list[np.ndarray | None] = []
         errors: list[common_pb2.ItemError] = []
         dimension = max(reply.vectors.dimension for reply in replies)
         if dimension == 0:  # every item failed
             dimension = (await self.embedder.get_version(model, timeout)).manifest.dimension
         for batch, reply in zip(batches, replies):
-            matrix = np.frombuffer(reply.vectors.data, dtype="<f4").reshape(reply.vectors.count, reply.vectors.dimension)
+            matrix = np.frombuffer(reply.vectors.data, dtype="<f4").reshape(
+                reply.vectors.count, reply.vectors.dimension
+            )
             failed = {error.index: error for error in reply.errors}
             for position, item in enumerate(batch):
                 if position in failed:
@@ -136,6 +159,13 @@ def _parse_record(name: str, field: str) -> tuple[str, str, str]:
     """(`collections/{c}`, record id, the name) of `collections/{c}/records/{id}`."""
     match = RECORD_RE.match(name)
     if match is None:
-        raise InvalidArgument(f"{field} must be collections/{{collection}}/records/{{id}}, got {name!r}",
-                              reason=reasons.INVALID_NAME, field=field)
+        raise InvalidArgument(
+            f"{field} must be collections/{{collection}}/records/{{id}}, got {name!r}",
+            reason=reasons.INVALID_NAME,
+            field=field,
+        )
     return f"collections/{match.group(1)}", match.group(2), name
+
+
+def _index(error: common_pb2.ItemError) -> int:
+    return error.index

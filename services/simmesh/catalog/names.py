@@ -12,9 +12,8 @@ from __future__ import annotations
 import hashlib
 import re
 
-from simmesh.kit import names
+from simmesh.kit import names, reasons
 from simmesh.kit.errors import InvalidArgument
-from simmesh.kit import reasons
 
 ID_RE = re.compile(r"^[a-z0-9-]{1,63}$")
 VERSION_RE = re.compile(r"^tasks/([^/]+)/versions/([1-9][0-9]{0,17})$")
@@ -41,8 +40,13 @@ def check_id(value: str, field: str) -> str:
 
 def parse_name(value: str, collection: str, field: str) -> str:
     """The id in `collection/{id}`; InvalidArgument (reason INVALID_NAME) for anything else."""
-    return names.parse_name(value, collection, ID_RE, field,
-                            shape=f"{collection}/{{id}} with an id of 1-63 lower-case letters, digits or '-'")
+    return names.parse_name(
+        value,
+        collection,
+        ID_RE,
+        field,
+        shape=f"{collection}/{{id}} with an id of 1-63 lower-case letters, digits or '-'",
+    )
 
 
 def parse_names(values: list[str] | tuple[str, ...], collection: str, field: str) -> list[str]:
@@ -59,8 +63,11 @@ def parse_version_name(value: str, field: str) -> tuple[str, int]:
     """(task id, version number) of `tasks/{task}/versions/{n}`, n counted from 1."""
     match = VERSION_RE.match(value)
     if match is None or not ID_RE.match(match.group(1)):
-        raise InvalidArgument(f"{field} must be tasks/{{task}}/versions/{{n}} with n >= 1, got {value!r}",
-                              reason=reasons.INVALID_NAME, field=field)
+        raise InvalidArgument(
+            f"{field} must be tasks/{{task}}/versions/{{n}} with n >= 1, got {value!r}",
+            reason=reasons.INVALID_NAME,
+            field=field,
+        )
     return match.group(1), int(match.group(2))
 
 
@@ -70,4 +77,4 @@ def task_model_id(task_id: str) -> str:
     if len(model_id) <= _MAX_ID:
         return model_id
     digest = hashlib.sha256(task_id.encode()).hexdigest()[:8]
-    return f"{model_id[:_MAX_ID - len(digest) - 1]}-{digest}"
+    return f"{model_id[: _MAX_ID - len(digest) - 1]}-{digest}"

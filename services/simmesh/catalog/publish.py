@@ -13,14 +13,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from simmesh.catalog.records import TaskVersion
 from simmesh.catalog.names import TASKS, version_name
+from simmesh.catalog.records import TaskVersion
 from simmesh.catalog.store import CatalogStore
 from simmesh.catalog.training import TrainedModel
+from simmesh.kit import reasons
 from simmesh.kit.errors import AlreadyExists, Cancelled, FailedPrecondition, SimmeshError
 from simmesh.kit.model_registry import parse_model_name
 from simmesh.kit.peers import EmbedderClient
-from simmesh.kit import reasons
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +58,9 @@ class Publisher:
                 return 1
             raise
 
-    async def publish(self, task_id: str, trained: TrainedModel, template: TaskVersion,
-                      cancelled: Callable[[], bool]) -> TaskVersion:
+    async def publish(
+        self, task_id: str, trained: TrainedModel, template: TaskVersion, cancelled: Callable[[], bool]
+    ) -> TaskVersion:
         """Imports `trained` and records `template` under the registry's version number. Raises
         CANCELLED (and leaves nothing behind) when `cancelled()` turns true before the record is
         written; a cancellation after that is too late and the version stands."""
@@ -68,9 +69,15 @@ class Publisher:
             if cancelled():
                 raise _cancelled(task_id)
             task = await asyncio.to_thread(self.store.get_task, task_id)
-            imported, interrupted = await settle(self.embedder.import_version(
-                task.model_id, trained.onnx, trained.manifest, description=f"Similarity model of {TASKS}/{task_id}",
-                metrics=trained.metrics))
+            imported, interrupted = await settle(
+                self.embedder.import_version(
+                    task.model_id,
+                    trained.onnx,
+                    trained.manifest,
+                    description=f"Similarity model of {TASKS}/{task_id}",
+                    metrics=trained.metrics,
+                )
+            )
             model_id, number = parse_model_name(imported.name, "model_version")
             if interrupted or cancelled():
                 await self._withdraw(model_id, number)
@@ -83,8 +90,10 @@ class Publisher:
                 if isinstance(error, AlreadyExists):
                     raise FailedPrecondition(
                         f"the registry gave {imported.name}, but {version_name(task_id, number)} is already "
-                        f"recorded: models/{model_id} was changed outside the catalog", reason=reasons.MODEL_VERSION_CONFLICT,
-                        metadata={"model_version": imported.name}) from None
+                        f"recorded: models/{model_id} was changed outside the catalog",
+                        reason=reasons.MODEL_VERSION_CONFLICT,
+                        metadata={"model_version": imported.name},
+                    ) from None
                 raise
             if task.production_version == 0:
                 await self._make_default(model_id, number)
@@ -109,11 +118,14 @@ class Publisher:
             else:
                 await settle(self.embedder.delete_version(f"models/{model_id}/versions/{number}"))
         except SimmeshError as error:
-            log.error("could not delete models/%s/versions/%d after a failed training: %s", model_id, number,
-                      error.message)
+            log.error(
+                "could not delete models/%s/versions/%d after a failed training: %s", model_id, number, error.message
+            )
 
 
 def _cancelled(task_id: str) -> Cancelled:
-    return Cancelled(f"training of {TASKS}/{task_id} was cancelled", reason=reasons.TRAINING_CANCELLED,
-                     metadata={"task": f"{TASKS}/{task_id}"})
-
+    return Cancelled(
+        f"training of {TASKS}/{task_id} was cancelled",
+        reason=reasons.TRAINING_CANCELLED,
+        metadata={"task": f"{TASKS}/{task_id}"},
+    )

@@ -31,7 +31,8 @@ _ID = 63
 
 
 similarity_types = Table(
-    "similarity_types", metadata,
+    "similarity_types",
+    metadata,
     Column("id", String(_ID), primary_key=True),
     Column("display_name", Text, nullable=False, default=""),
     Column("description", Text, nullable=False, default=""),
@@ -40,7 +41,8 @@ similarity_types = Table(
 )
 
 tasks = Table(
-    "tasks", metadata,
+    "tasks",
+    metadata,
     Column("id", String(_ID), primary_key=True),
     Column("display_name", Text, nullable=False, default=""),
     Column("description", Text, nullable=False, default=""),
@@ -52,14 +54,16 @@ tasks = Table(
 )
 
 task_types = Table(
-    "task_similarity_types", metadata,
+    "task_similarity_types",
+    metadata,
     Column("task_id", String(_ID), ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True),
     Column("type_id", String(_ID), ForeignKey("similarity_types.id", ondelete="CASCADE"), primary_key=True),
     Index("task_similarity_types_by_type", "type_id"),
 )
 
 groups = Table(
-    "similarity_groups", metadata,
+    "similarity_groups",
+    metadata,
     Column("id", String(_ID), primary_key=True),
     Column("type_id", String(_ID), ForeignKey("similarity_types.id", ondelete="CASCADE"), nullable=False),
     Column("display_name", Text, nullable=False, default=""),
@@ -70,7 +74,8 @@ groups = Table(
 )
 
 training_images = Table(
-    "training_images", metadata,
+    "training_images",
+    metadata,
     Column("id", String(_ID), primary_key=True),
     Column("sha256", String(64), nullable=False, unique=True),
     Column("blob_key", Text, nullable=False),
@@ -85,21 +90,24 @@ training_images = Table(
 )
 
 group_images = Table(
-    "group_images", metadata,
+    "group_images",
+    metadata,
     Column("group_id", String(_ID), ForeignKey("similarity_groups.id", ondelete="CASCADE"), primary_key=True),
     Column("image_id", String(_ID), ForeignKey("training_images.id", ondelete="CASCADE"), primary_key=True),
     Index("group_images_by_image", "image_id"),
 )
 
 group_members = Table(
-    "group_members", metadata,
+    "group_members",
+    metadata,
     Column("parent_id", String(_ID), ForeignKey("similarity_groups.id", ondelete="CASCADE"), primary_key=True),
     Column("member_id", String(_ID), ForeignKey("similarity_groups.id", ondelete="CASCADE"), primary_key=True),
     Index("group_members_by_member", "member_id"),
 )
 
 task_versions = Table(
-    "task_versions", metadata,
+    "task_versions",
+    metadata,
     Column("task_id", String(_ID), ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True),
     Column("number", BigInteger, primary_key=True, autoincrement=False),
     Column("model_version", Text, nullable=False, default=""),

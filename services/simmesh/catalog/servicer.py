@@ -6,19 +6,19 @@ import asyncio
 
 from google.longrunning import operations_proto_pb2
 from google.protobuf import empty_pb2
-from simmesh_proto.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2
 
 from simmesh.catalog import convert
 from simmesh.catalog.deploy import Deployer
 from simmesh.catalog.descriptors import Descriptors
-from simmesh.catalog.training_images import TrainingImages, Upload
 from simmesh.catalog.names import GROUPS, IMAGES, TASKS, TYPES, parse_name, parse_names, parse_version_name
 from simmesh.catalog.store import CatalogStore
 from simmesh.catalog.trainer import Trainer
+from simmesh.catalog.training_images import TrainingImages, Upload
 from simmesh.catalog.versions import Versions
 from simmesh.kit.deadlines import remaining
 from simmesh.kit.errors import SimmeshError
 from simmesh.kit.wire import struct_to_dict
+from simmesh_proto.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2
 
 _EMPTY = empty_pb2.Empty()
 _TEST_FILTER = {
@@ -35,8 +35,16 @@ def _optional(value: str, collection: str, field: str) -> str:
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     """`simmesh.v1.CatalogService`."""
 
-    def __init__(self, store: CatalogStore, images: TrainingImages, *, trainer: Trainer, versions: Versions,
-                 deployer: Deployer, descriptors: Descriptors) -> None:
+    def __init__(
+        self,
+        store: CatalogStore,
+        images: TrainingImages,
+        *,
+        trainer: Trainer,
+        versions: Versions,
+        deployer: Deployer,
+        descriptors: Descriptors,
+    ) -> None:
         self.store = store
         self.images = images
         self.trainer = trainer
@@ -49,9 +57,12 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def CreateSimilarityType(self, request, context) -> catalog_pb2.SimilarityType:
         given = request.similarity_type
         record = await asyncio.to_thread(
-            self.store.create_similarity_type, request.similarity_type_id or None,
-            display_name=given.display_name, description=given.description,
-            metadata=struct_to_dict(given.metadata))
+            self.store.create_similarity_type,
+            request.similarity_type_id or None,
+            display_name=given.display_name,
+            description=given.description,
+            metadata=struct_to_dict(given.metadata),
+        )
         return convert.similarity_type_pb(record)
 
     async def GetSimilarityType(self, request, context) -> catalog_pb2.SimilarityType:
@@ -61,7 +72,8 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def ListSimilarityTypes(self, request, context) -> catalog_pb2.ListSimilarityTypesResponse:
         page = await asyncio.to_thread(self.store.list_similarity_types, request.page_size, request.page_token)
         return catalog_pb2.ListSimilarityTypesResponse(
-            similarity_types=[convert.similarity_type_pb(r) for r in page.items], next_page_token=page.next_page_token)
+            similarity_types=[convert.similarity_type_pb(r) for r in page.items], next_page_token=page.next_page_token
+        )
 
     async def UpdateSimilarityType(self, request, context) -> catalog_pb2.SimilarityType:
         type_id = parse_name(request.similarity_type.name, TYPES, "similarity_type.name")
@@ -78,9 +90,13 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         given = request.task
         type_ids = parse_names(list(given.similarity_types), TYPES, "task.similarity_types")
         record = await asyncio.to_thread(
-            self.store.create_task, request.task_id or None, display_name=given.display_name,
-            description=given.description, similarity_types=type_ids,
-            training_config=convert.config_to_dict(given.training_config))
+            self.store.create_task,
+            request.task_id or None,
+            display_name=given.display_name,
+            description=given.description,
+            similarity_types=type_ids,
+            training_config=convert.config_to_dict(given.training_config),
+        )
         return convert.task_pb(record)
 
     async def GetTask(self, request, context) -> catalog_pb2.Task:
@@ -88,8 +104,9 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
 
     async def ListTasks(self, request, context) -> catalog_pb2.ListTasksResponse:
         page = await asyncio.to_thread(self.store.list_tasks, request.page_size, request.page_token)
-        return catalog_pb2.ListTasksResponse(tasks=[convert.task_pb(r) for r in page.items],
-                                             next_page_token=page.next_page_token)
+        return catalog_pb2.ListTasksResponse(
+            tasks=[convert.task_pb(r) for r in page.items], next_page_token=page.next_page_token
+        )
 
     async def UpdateTask(self, request, context) -> catalog_pb2.Task:
         task_id = parse_name(request.task.name, TASKS, "task.name")
@@ -119,8 +136,15 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         images = parse_names(list(given.images), IMAGES, "group.images")
         members = parse_names(list(given.members), GROUPS, "group.members")
         record = await asyncio.to_thread(
-            self.store.create_group, request.group_id or None, type_id, display_name=given.display_name,
-            metadata=struct_to_dict(given.metadata), test=given.test, images=images, members=members)
+            self.store.create_group,
+            request.group_id or None,
+            type_id,
+            display_name=given.display_name,
+            metadata=struct_to_dict(given.metadata),
+            test=given.test,
+            images=images,
+            members=members,
+        )
         return convert.group_pb(record)
 
     async def GetGroup(self, request, context) -> catalog_pb2.Group:
@@ -129,12 +153,17 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
 
     async def ListGroups(self, request, context) -> catalog_pb2.ListGroupsResponse:
         page = await asyncio.to_thread(
-            self.store.list_groups, request.page_size, request.page_token,
+            self.store.list_groups,
+            request.page_size,
+            request.page_token,
             similarity_type=_optional(request.similarity_type, TYPES, "similarity_type"),
-            name_query=request.name_query, test=_TEST_FILTER.get(request.test_filter),
-            parent=_optional(request.parent, GROUPS, "parent"))
-        return catalog_pb2.ListGroupsResponse(groups=[convert.group_pb(r) for r in page.items],
-                                              next_page_token=page.next_page_token)
+            name_query=request.name_query,
+            test=_TEST_FILTER.get(request.test_filter),
+            parent=_optional(request.parent, GROUPS, "parent"),
+        )
+        return catalog_pb2.ListGroupsResponse(
+            groups=[convert.group_pb(r) for r in page.items], next_page_token=page.next_page_token
+        )
 
     async def UpdateGroup(self, request, context) -> catalog_pb2.Group:
         group_id = parse_name(request.group.name, GROUPS, "group.name")
@@ -172,8 +201,10 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         return convert.training_image_pb(await self.images.create(upload))
 
     async def BatchCreateTrainingImages(self, request, context) -> catalog_pb2.BatchCreateTrainingImagesResponse:
-        uploads = [Upload(item.image, struct_to_dict(item.metadata), list(item.groups), f"requests[{i}]")
-                   for i, item in enumerate(request.requests)]
+        uploads = [
+            Upload(item.image, struct_to_dict(item.metadata), list(item.groups), f"requests[{i}]")
+            for i, item in enumerate(request.requests)
+        ]
         results = await self.images.create_batch(uploads)
         response = catalog_pb2.BatchCreateTrainingImagesResponse()
         for index, result in enumerate(results):
@@ -189,10 +220,15 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         return convert.training_image_pb(await asyncio.to_thread(self.store.get_training_image, image_id))
 
     async def ListTrainingImages(self, request, context) -> catalog_pb2.ListTrainingImagesResponse:
-        page = await asyncio.to_thread(self.store.list_training_images, request.page_size, request.page_token,
-                                       group=_optional(request.group, GROUPS, "group"))
-        return catalog_pb2.ListTrainingImagesResponse(images=[convert.training_image_pb(r) for r in page.items],
-                                                      next_page_token=page.next_page_token)
+        page = await asyncio.to_thread(
+            self.store.list_training_images,
+            request.page_size,
+            request.page_token,
+            group=_optional(request.group, GROUPS, "group"),
+        )
+        return catalog_pb2.ListTrainingImagesResponse(
+            images=[convert.training_image_pb(r) for r in page.items], next_page_token=page.next_page_token
+        )
 
     async def UpdateTrainingImage(self, request, context) -> catalog_pb2.TrainingImage:
         image_id = parse_name(request.image.name, IMAGES, "image.name")
@@ -216,8 +252,9 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def ListTaskVersions(self, request, context) -> catalog_pb2.ListTaskVersionsResponse:
         task_id = parse_name(request.parent, TASKS, "parent")
         page = await asyncio.to_thread(self.store.list_task_versions, task_id, request.page_size, request.page_token)
-        return catalog_pb2.ListTaskVersionsResponse(versions=[convert.task_version_pb(r) for r in page.items],
-                                                    next_page_token=page.next_page_token)
+        return catalog_pb2.ListTaskVersionsResponse(
+            versions=[convert.task_version_pb(r) for r in page.items], next_page_token=page.next_page_token
+        )
 
     async def SetProductionVersion(self, request, context) -> catalog_pb2.Task:
         task_id, number = parse_version_name(request.version, "version")
@@ -227,5 +264,6 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         return await self.deployer.start(request.version, request.collection, remaining(context))
 
     async def GetDescriptors(self, request, context) -> catalog_pb2.GetDescriptorsResponse:
-        return await self.descriptors.get(request.version, list(request.images), list(request.records),
-                                          remaining(context))
+        return await self.descriptors.get(
+            request.version, list(request.images), list(request.records), remaining(context)
+        )

@@ -12,10 +12,16 @@ from simmesh.kit.settings import BlobSettings, PeerSettings, ServerSettings
 class CatalogSettings(ServerSettings, BlobSettings, PeerSettings, ImageSettings):
     port: int = 50053
     catalog_db_url: str = dataclasses.field(
-        default="", metadata={"help": "SQLAlchemy URL of the metadata database, e.g. "
-                                      "postgresql://user:pass@host/db; empty = SQLite in data_dir"}
+        default="",
+        metadata={
+            "help": "SQLAlchemy URL of the metadata database, e.g. "
+            "postgresql://user:pass@host/db; empty = SQLite in data_dir"
+        },
     )
     models_blob_url: str = dataclasses.field(
-        default="", metadata={"help": "object store holding the embedder's model registry "
-                                      "(models/{m}/versions/{n}), read for imported backbones; empty = blob_url"}
+        default="",
+        metadata={
+            "help": "object store holding the embedder's model registry "
+            "(models/{m}/versions/{n}), read for imported backbones; empty = blob_url"
+        },
     )

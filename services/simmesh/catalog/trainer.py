@@ -9,17 +9,17 @@ from dataclasses import dataclass
 from simmesh.catalog import convert
 from simmesh.catalog.backbones import Backbone, Backbones
 from simmesh.catalog.dataset import load_images, training_group_count, training_set
-from simmesh.catalog.records import TaskVersion, TrainingGraph
 from simmesh.catalog.names import TASKS, version_name
 from simmesh.catalog.publish import Publisher
+from simmesh.catalog.records import TaskVersion, TrainingGraph
 from simmesh.catalog.store import CatalogStore
 from simmesh.catalog.training import TrainedModel, train
 from simmesh.catalog.training.options import resolve
+from simmesh.kit import reasons
 from simmesh.kit.blobstore import BlobStore
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument
 from simmesh.kit.operations import JobContext, Operation, OperationManager
 from simmesh_proto.v1 import catalog_pb2
-from simmesh.kit import reasons
 
 KIND = "train_task"
 
@@ -47,10 +47,17 @@ def effective_config(task_config: dict, override: catalog_pb2.TrainingConfig) ->
     config.MergeFrom(override)
     options = resolve(config)
     return catalog_pb2.TrainingConfig(
-        backbone=options.backbone, backbone_model=config.backbone_model, embedding_dimension=options.dimension,
-        epochs=options.epochs, batch_size=options.batch_size, learning_rate=options.learning_rate,
-        input_size=options.input_size, parent_weight=options.parent_weight, augment=options.augment,
-        seed=options.seed)
+        backbone=options.backbone,
+        backbone_model=config.backbone_model,
+        embedding_dimension=options.dimension,
+        epochs=options.epochs,
+        batch_size=options.batch_size,
+        learning_rate=options.learning_rate,
+        input_size=options.input_size,
+        parent_weight=options.parent_weight,
+        augment=options.augment,
+        seed=options.seed,
+    )
 
 
 class Trainer:
@@ -69,8 +76,14 @@ class Trainer:
     number is recorded. Cancelling stops training at the next batch and leaves no version.
     """
 
-    def __init__(self, store: CatalogStore, blobs: BlobStore, backbones: Backbones, publisher: Publisher,
-                 operations: OperationManager) -> None:
+    def __init__(
+        self,
+        store: CatalogStore,
+        blobs: BlobStore,
+        backbones: Backbones,
+        publisher: Publisher,
+        operations: OperationManager,
+    ) -> None:
         self.store = store
         self.blobs = blobs
         self.backbones = backbones
@@ -90,26 +103,36 @@ class Trainer:
         task = await asyncio.to_thread(self.store.get_task, task_id)
         config = effective_config(task.training_config, override)
         if not task.similarity_types:
-            raise FailedPrecondition(f"{TASKS}/{task_id} has no similarity types to train on; add some first",
-                                     reason=reasons.NO_SIMILARITY_TYPES, metadata={"task": f"{TASKS}/{task_id}"})
+            raise FailedPrecondition(
+                f"{TASKS}/{task_id} has no similarity types to train on; add some first",
+                reason=reasons.NO_SIMILARITY_TYPES,
+                metadata={"task": f"{TASKS}/{task_id}"},
+            )
         graph = await asyncio.to_thread(self.store.training_graph, task_id)
         groups = training_group_count(graph)
         if groups < 2:
             raise FailedPrecondition(
                 f"training needs images in at least two groups that are not test groups; the similarity types "
-                f"of {TASKS}/{task_id} have {groups}", reason=reasons.NEED_MORE_GROUPS,
-                metadata={"task": f"{TASKS}/{task_id}", "training_groups": groups})
+                f"of {TASKS}/{task_id} have {groups}",
+                reason=reasons.NEED_MORE_GROUPS,
+                metadata={"task": f"{TASKS}/{task_id}", "training_groups": groups},
+            )
         largest = max(len(group.images) for group in graph.groups)
         if largest < 2:
             raise FailedPrecondition(
                 "no training group has two images, so there is no pair of similar images to learn from",
-                reason=reasons.NEED_MORE_SAMPLES, metadata={"task": f"{TASKS}/{task_id}", "largest_group": largest})
+                reason=reasons.NEED_MORE_SAMPLES,
+                metadata={"task": f"{TASKS}/{task_id}", "largest_group": largest},
+            )
         backbone = None
         if config.backbone == catalog_pb2.BACKBONE_IMPORTED:
             if not config.backbone_model:
-                raise InvalidArgument("an imported backbone needs training_config.backbone_model "
-                                      "(`models/{model}` or `models/{model}/versions/{n}`)",
-                                      reason=reasons.BACKBONE_REQUIRED, field="training_config.backbone_model")
+                raise InvalidArgument(
+                    "an imported backbone needs training_config.backbone_model "
+                    "(`models/{model}` or `models/{model}/versions/{n}`)",
+                    reason=reasons.BACKBONE_REQUIRED,
+                    field="training_config.backbone_model",
+                )
             backbone = await self.backbones.load(config.backbone_model)
             config.backbone_model = backbone.version
         number = await self.publisher.next_number(task.model_id)
@@ -126,15 +149,18 @@ class Trainer:
             data = await asyncio.to_thread(load_images, self.blobs, run.graph.images.values(), should_stop)
             progress.stage("training")
             trained = await asyncio.to_thread(
-                train, training_set(run.graph, data), run.config, on_progress=progress.epoch,
+                train,
+                training_set(run.graph, data),
+                run.config,
+                on_progress=progress.epoch,
                 should_stop=should_stop,
-                backbone=None if run.backbone is None else (run.backbone.onnx, run.backbone.manifest))
+                backbone=None if run.backbone is None else (run.backbone.onnx, run.backbone.manifest),
+            )
         except asyncio.CancelledError:
             stop.set()  # the worker thread stops at its next batch
             raise
         progress.stage("exporting")
-        version = await self.publisher.publish(run.task_id, trained, _template(run, trained),
-                                               cancelled=should_stop)
+        version = await self.publisher.publish(run.task_id, trained, _template(run, trained), cancelled=should_stop)
         progress.stage("done", version=version_name(run.task_id, version.number))
         return convert.task_version_pb(version)
 
@@ -142,10 +168,15 @@ class Trainer:
 def _template(run: Run, trained: TrainedModel) -> TaskVersion:
     metrics = trained.metrics
     return TaskVersion(
-        number=0, model_version="", training_config=convert.config_to_dict(run.config), metrics=dict(metrics),
+        number=0,
+        model_version="",
+        training_config=convert.config_to_dict(run.config),
+        metrics=dict(metrics),
         training_image_count=int(metrics.get("training_images", 0)),
         training_group_count=int(metrics.get("training_groups", 0)),
-        test_group_count=int(metrics.get("test_groups", 0)), training_seconds=trained.seconds)
+        test_group_count=int(metrics.get("test_groups", 0)),
+        training_seconds=trained.seconds,
+    )
 
 
 class _Progress:
@@ -153,8 +184,9 @@ class _Progress:
 
     def __init__(self, ctx: JobContext, run: Run) -> None:
         self._ctx = ctx
-        self._metadata = catalog_pb2.TrainingMetadata(task=f"{TASKS}/{run.task_id}", stage="loading",
-                                                      version=run.version, epochs=run.config.epochs)
+        self._metadata = catalog_pb2.TrainingMetadata(
+            task=f"{TASKS}/{run.task_id}", stage="loading", version=run.version, epochs=run.config.epochs
+        )
 
     def epoch(self, epoch: int, epochs: int, loss: float, metric: float) -> None:
         metadata = catalog_pb2.TrainingMetadata()

@@ -19,16 +19,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from PIL import Image as PilImage
-from simmesh_proto.v1 import common_pb2
 
-from simmesh.catalog.records import Json, NewTrainingImage, TrainingImage
 from simmesh.catalog.names import GROUPS, parse_names
+from simmesh.catalog.records import Json, NewTrainingImage, TrainingImage
 from simmesh.catalog.store import CatalogStore
 from simmesh.imaging.decode import decode
 from simmesh.imaging.source import ImageSource
+from simmesh.kit import reasons
 from simmesh.kit.blobstore import DEFAULT_CONTENT_TYPE, BlobStore
 from simmesh.kit.errors import InvalidArgument, SimmeshError
-from simmesh.kit import reasons
+from simmesh_proto.v1 import common_pb2
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +72,11 @@ class TrainingImages:
     async def create_batch(self, uploads: Sequence[Upload]) -> list[TrainingImage | SimmeshError]:
         """Every upload in order: its image, or the error that failed it alone."""
         if len(uploads) > MAX_BATCH:
-            raise InvalidArgument(f"a batch holds at most {MAX_BATCH} images, got {len(uploads)}",
-                                  reason=reasons.BATCH_TOO_LARGE, field="requests")
+            raise InvalidArgument(
+                f"a batch holds at most {MAX_BATCH} images, got {len(uploads)}",
+                reason=reasons.BATCH_TOO_LARGE,
+                field="requests",
+            )
 
         async def one(upload: Upload) -> TrainingImage | SimmeshError:
             try:
@@ -98,9 +101,15 @@ class TrainingImages:
             self.blobs.put_bytes(key, data, content_type)
         source = upload.image.WhichOneof("source")
         record = NewTrainingImage(
-            sha256=sha256, blob_key=key, uri=self.blobs.uri(key),
-            source_url=upload.image.url if source == "url" else "", content_type=content_type,
-            width=width, height=height, size_bytes=len(data), metadata=dict(upload.metadata),
+            sha256=sha256,
+            blob_key=key,
+            uri=self.blobs.uri(key),
+            source_url=upload.image.url if source == "url" else "",
+            content_type=content_type,
+            width=width,
+            height=height,
+            size_bytes=len(data),
+            metadata=dict(upload.metadata),
         )
         image, _created = self.store.add_training_image(record, group_ids)
         return image
@@ -118,5 +127,5 @@ def _content_type(data: bytes) -> str:
     try:
         with PilImage.open(io.BytesIO(data)) as image:
             return PilImage.MIME.get(image.format or "", DEFAULT_CONTENT_TYPE)
-    except Exception:  # noqa: BLE001 - already decoded once; an unknown header is just untyped
+    except Exception:
         return DEFAULT_CONTENT_TYPE

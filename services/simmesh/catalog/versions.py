@@ -11,19 +11,21 @@ from __future__ import annotations
 
 import asyncio
 
-from simmesh.catalog.records import Task, TaskVersion
 from simmesh.catalog.names import TASKS, parse_name, parse_version_name
+from simmesh.catalog.records import Task, TaskVersion
 from simmesh.catalog.store import CatalogStore
+from simmesh.kit import reasons
 from simmesh.kit.errors import FailedPrecondition
 from simmesh.kit.model_registry import parse_model_name
 from simmesh.kit.peers import EmbedderClient
-from simmesh.kit import reasons
 
 
 def not_trained(task_id: str) -> FailedPrecondition:
     return FailedPrecondition(
         f"{TASKS}/{task_id} has no trained version yet; train it first (TrainTask) or name a version",
-        reason=reasons.TASK_NOT_TRAINED, metadata={"task": f"{TASKS}/{task_id}"})
+        reason=reasons.TASK_NOT_TRAINED,
+        metadata={"task": f"{TASKS}/{task_id}"},
+    )
 
 
 def resolve_version(store: CatalogStore, name: str, field: str) -> TaskVersion:

@@ -26,8 +26,7 @@ def _up(args: argparse.Namespace) -> int:
         return 1
     print(f"starting the mesh (data in {data}) ...", flush=True)
     started = time.monotonic()
-    mesh = Mesh(MeshConfig(data_dir=data, ports=args.ports, auth_token=args.token,
-                           with_triton=not args.no_triton))
+    mesh = Mesh(MeshConfig(data_dir=data, ports=args.ports, auth_token=args.token, with_triton=not args.no_triton))
     stop = {"now": False}
 
     def _signalled(signum, _frame):
@@ -115,10 +114,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m simmesh.devstack", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["up", "down", "status"])
     parser.add_argument("--data", default=".simmesh", help="where everything keeps its state and logs")
-    parser.add_argument("--ports", choices=["default", "auto"], default="default",
-                        help="documented ports (50051-50054, ...) or free ones")
-    parser.add_argument("--token", default=os.environ.get("SIMMESH_AUTH_TOKEN", ""),
-                        help="require this bearer token on every call")
+    parser.add_argument(
+        "--ports",
+        choices=["default", "auto"],
+        default="default",
+        help="documented ports (50051-50054, ...) or free ones",
+    )
+    parser.add_argument(
+        "--token", default=os.environ.get("SIMMESH_AUTH_TOKEN", ""), help="require this bearer token on every call"
+    )
     parser.add_argument("--no-triton", action="store_true", help="embed in-process; do not start tritonserver")
     args = parser.parse_args(argv)
     return {"up": _up, "down": _down, "status": _status}[args.command](args)

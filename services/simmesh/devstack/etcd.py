@@ -105,4 +105,3 @@ class EtcdServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-

@@ -23,8 +23,16 @@ from simmesh.kit.blobstore import S3BlobStore
 
 
 class IndexerCluster:
-    def __init__(self, root: Path, etcd_endpoint: str, s3: S3Server, shards: int, *, embedder_addr: str = "",
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        etcd_endpoint: str,
+        s3: S3Server,
+        shards: int,
+        *,
+        embedder_addr: str = "",
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.root = root
         self.prefix = f"/simmesh-test/{uuid.uuid4().hex[:8]}"
         self.bucket = f"snapshots-{uuid.uuid4().hex[:8]}"
@@ -58,12 +66,17 @@ class IndexerCluster:
 
     def start_shard(self, ordinal: int) -> ManagedProcess:
         proc = ManagedProcess(
-            f"shard-{ordinal}", [sys.executable, "-m", "simmesh.indexer", "shard"],
+            f"shard-{ordinal}",
+            [sys.executable, "-m", "simmesh.indexer", "shard"],
             log_path=self.root / f"shard-{ordinal}.log",
-            env=self._env(SIMMESH_PORT=str(self.shard_ports[ordinal]), SIMMESH_SHARD_ORDINAL=str(ordinal),
-                          SIMMESH_FAISS_THREADS=str(faiss_threads(len(self.shard_ports))),
-                          SIMMESH_DATA_DIR=str(self.root / f"shard-{ordinal}"), SIMMESH_LEASE_TTL="2",
-                          SIMMESH_SNAPSHOT_INTERVAL="3600"),
+            env=self._env(
+                SIMMESH_PORT=str(self.shard_ports[ordinal]),
+                SIMMESH_SHARD_ORDINAL=str(ordinal),
+                SIMMESH_FAISS_THREADS=str(faiss_threads(len(self.shard_ports))),
+                SIMMESH_DATA_DIR=str(self.root / f"shard-{ordinal}"),
+                SIMMESH_LEASE_TTL="2",
+                SIMMESH_SNAPSHOT_INTERVAL="3600",
+            ),
         ).start(lambda: serving(self.shard_address(ordinal), timeout=0.5), timeout=60)
         self.shards[ordinal] = proc
         return proc
@@ -73,9 +86,14 @@ class IndexerCluster:
 
     def start_router(self) -> ManagedProcess:
         self.router = ManagedProcess(
-            "router", [sys.executable, "-m", "simmesh.indexer", "router"], log_path=self.root / "router.log",
-            env=self._env(SIMMESH_PORT=str(self.router_port), SIMMESH_DATA_DIR=str(self.root / "router"),
-                          SIMMESH_MIN_TRAIN_VECTORS="1000"),
+            "router",
+            [sys.executable, "-m", "simmesh.indexer", "router"],
+            log_path=self.root / "router.log",
+            env=self._env(
+                SIMMESH_PORT=str(self.router_port),
+                SIMMESH_DATA_DIR=str(self.root / "router"),
+                SIMMESH_MIN_TRAIN_VECTORS="1000",
+            ),
         ).start(lambda: serving(self.router_address, timeout=0.5), timeout=60)
         return self.router
 

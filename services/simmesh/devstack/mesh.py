@@ -149,10 +149,16 @@ class Mesh:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         creds = self._credentials()
         try:
-            self.etcd = EtcdServer(self.data_dir / "etcd", self.log_dir,
-                                   client_port=self.ports["etcd"], peer_port=self.ports["etcd-peer"])
-            self.s3 = S3Server(self.data_dir / "s3", self.log_dir, port=self.ports["s3"],
-                               access_key=creds["access_key"], secret_key=creds["secret_key"])
+            self.etcd = EtcdServer(
+                self.data_dir / "etcd", self.log_dir, client_port=self.ports["etcd"], peer_port=self.ports["etcd-peer"]
+            )
+            self.s3 = S3Server(
+                self.data_dir / "s3",
+                self.log_dir,
+                port=self.ports["s3"],
+                access_key=creds["access_key"],
+                secret_key=creds["secret_key"],
+            )
             with ThreadPoolExecutor(2) as pool:
                 etcd_started, s3_started = pool.submit(self.etcd.start), pool.submit(self.s3.start)
                 etcd_started.result()
@@ -160,20 +166,28 @@ class Mesh:
             self._make_buckets()
             if self.config.with_triton:
                 self.triton = TritonServer(
-                    self.triton_repository(), self.log_dir,
-                    grpc_port=self.ports["triton-grpc"], http_port=self.ports["triton-http"],
+                    self.triton_repository(),
+                    self.log_dir,
+                    grpc_port=self.ports["triton-grpc"],
+                    http_port=self.ports["triton-http"],
                     metrics_port=self.ports["triton-metrics"],
-                    s3_credentials={"AWS_ACCESS_KEY_ID": self.s3.access_key,
-                                    "AWS_SECRET_ACCESS_KEY": self.s3.secret_key,
-                                    "AWS_DEFAULT_REGION": self.s3.region},
+                    s3_credentials={
+                        "AWS_ACCESS_KEY_ID": self.s3.access_key,
+                        "AWS_SECRET_ACCESS_KEY": self.s3.secret_key,
+                        "AWS_DEFAULT_REGION": self.s3.region,
+                    },
                 )
                 self.triton.start()
             for ordinal in range(self.config.shard_nodes):
                 name = f"shard-{ordinal}"
-                env = self.service_env(name) | {"SIMMESH_SHARD_ORDINAL": str(ordinal),
-                                                "SIMMESH_FAISS_THREADS": str(faiss_threads(self.config.shard_nodes))}
+                env = self.service_env(name) | {
+                    "SIMMESH_SHARD_ORDINAL": str(ordinal),
+                    "SIMMESH_FAISS_THREADS": str(faiss_threads(self.config.shard_nodes)),
+                }
                 self.services[name] = ManagedProcess(
-                    name, [sys.executable, "-m", "simmesh.indexer", "shard"], log_path=self.log_dir / f"{name}.log",
+                    name,
+                    [sys.executable, "-m", "simmesh.indexer", "shard"],
+                    log_path=self.log_dir / f"{name}.log",
                     env=env,
                 ).start()
             for name in SERVICES:
@@ -183,8 +197,10 @@ class Mesh:
                 ).start()
             deadline = time.monotonic() + timeout
             for name, proc in self.services.items():
-                proc.wait_ready(functools.partial(serving, self.address_of(name), timeout=1.0),
-                                max(1.0, deadline - time.monotonic()))
+                proc.wait_ready(
+                    functools.partial(serving, self.address_of(name), timeout=1.0),
+                    max(1.0, deadline - time.monotonic()),
+                )
         except BaseException:
             self.stop()
             raise
@@ -231,9 +247,7 @@ class Mesh:
     def _write_state(self) -> None:
         state = {
             "runner_pid": os.getpid(),
-            "processes": [
-                {"name": n, "address": a, "pid": p, "log": str(log)} for n, a, p, log in self.processes()
-            ],
+            "processes": [{"name": n, "address": a, "pid": p, "log": str(log)} for n, a, p, log in self.processes()],
             "addresses": self.addresses,
         }
         (self.data_dir / "mesh.json").write_text(json.dumps(state, indent=2))

@@ -91,8 +91,7 @@ class S3Server:
     def client(self, *, access_key: str | None = None, secret_key: str | None = None) -> Minio:
         """A minio client for this server (this server's keys unless others are given)."""
         http = urllib3.PoolManager(
-            timeout=urllib3.Timeout(connect=2.0, read=30.0),
-            retries=urllib3.Retry(total=1, backoff_factor=0.1),
+            timeout=urllib3.Timeout(connect=2.0, read=30.0), retries=urllib3.Retry(total=1, backoff_factor=0.1)
         )
         return Minio(
             f"127.0.0.1:{self.port}",
@@ -106,16 +105,26 @@ class S3Server:
     def argv(self) -> list[str]:
         p = self.ports
         argv = [
-            str(weed_binary()), "mini",
+            str(weed_binary()),
+            "mini",
             f"-dir={self.data_dir}",
-            "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-            f"-master.port={p['master']}", f"-master.port.grpc={p['master_grpc']}",
-            f"-volume.port={p['volume']}", f"-volume.port.grpc={p['volume_grpc']}",
-            f"-filer.port={p['filer']}", f"-filer.port.grpc={p['filer_grpc']}",
-            f"-s3.port={p['s3']}", f"-s3.port.grpc={p['s3_grpc']}",
-            f"-admin.port={p['admin']}", f"-admin.port.grpc={p['admin_grpc']}",
-            "-s3.port.iceberg=0", "-s3.port.lance=0",
-            "-webdav=false", "-admin.ui=false", "-master.telemetry=false",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-master.port={p['master']}",
+            f"-master.port.grpc={p['master_grpc']}",
+            f"-volume.port={p['volume']}",
+            f"-volume.port.grpc={p['volume_grpc']}",
+            f"-filer.port={p['filer']}",
+            f"-filer.port.grpc={p['filer_grpc']}",
+            f"-s3.port={p['s3']}",
+            f"-s3.port.grpc={p['s3_grpc']}",
+            f"-admin.port={p['admin']}",
+            f"-admin.port.grpc={p['admin_grpc']}",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-webdav=false",
+            "-admin.ui=false",
+            "-master.telemetry=false",
             f"-s3.config={self.config_path}",
         ]
         sockets = self.data_dir / "sockets"

@@ -11,11 +11,11 @@ from simmesh.embedder.servicer import EmbedderServicer
 from simmesh.embedder.settings import EmbedderSettings
 from simmesh.embedder.triton_runtime import TritonRuntime
 from simmesh.imaging.source import ImageSource
+from simmesh.kit import reasons
 from simmesh.kit.blobstore import open_blobstore
 from simmesh.kit.errors import InvalidArgument
 from simmesh.kit.server import App, binding, build_server
 from simmesh_proto.v1 import embedder_pb2, embedder_pb2_grpc
-from simmesh.kit import reasons
 
 
 def make_runtime(settings: EmbedderSettings, store) -> Runtime:
@@ -23,17 +23,20 @@ def make_runtime(settings: EmbedderSettings, store) -> Runtime:
         return OnnxRuntimeRuntime()
     if settings.runtime == "triton":
         if not settings.triton_url:
-            raise InvalidArgument("runtime triton needs SIMMESH_TRITON_URL", reason=reasons.INVALID_SETTINGS,
-                                  field="triton_url")
+            raise InvalidArgument(
+                "runtime triton needs SIMMESH_TRITON_URL", reason=reasons.INVALID_SETTINGS, field="triton_url"
+            )
         return TritonRuntime(settings.triton_url, store, prefix="triton")
-    raise InvalidArgument(f"runtime must be onnxruntime or triton, not {settings.runtime!r}",
-                          reason=reasons.INVALID_SETTINGS, field="runtime")
+    raise InvalidArgument(
+        f"runtime must be onnxruntime or triton, not {settings.runtime!r}",
+        reason=reasons.INVALID_SETTINGS,
+        field="runtime",
+    )
 
 
 async def build_app(settings: EmbedderSettings) -> App:
     store = open_blobstore(settings.blob_config())
-    images_store = open_blobstore(settings.blob_config(settings.images_blob_url)) if settings.images_blob_url \
-        else store
+    images_store = open_blobstore(settings.blob_config(settings.images_blob_url)) if settings.images_blob_url else store
     registry = ModelRegistry(store)
     embedder = Embedder(registry, make_runtime(settings, store), ImageSource(settings.image_limits(), images_store))
     if settings.builtin_models:

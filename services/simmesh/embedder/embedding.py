@@ -16,10 +16,10 @@ from simmesh.imaging.decode import decode_batch
 from simmesh.imaging.limits import ImageLimits
 from simmesh.imaging.preprocess import preprocess
 from simmesh.imaging.source import ImageSource
+from simmesh.kit import reasons
 from simmesh.kit.errors import InvalidArgument, SimmeshError
 from simmesh.kit.model_registry import parse_model_name
 from simmesh_proto.v1 import common_pb2, embedder_pb2
-from simmesh.kit import reasons
 
 log = logging.getLogger("simmesh.embedder")
 
@@ -59,8 +59,9 @@ class Embedder:
         self.runtime = runtime
         self.images = images
         self.limits = limits or images.limits
-        self.executor = ThreadPoolExecutor(max_workers=workers or max(2, machine_cores() * 2),
-                                           thread_name_prefix="embed")
+        self.executor = ThreadPoolExecutor(
+            max_workers=workers or max(2, machine_cores() * 2), thread_name_prefix="embed"
+        )
         self._load_locks: dict[str, asyncio.Lock] = {}
 
     async def close(self) -> None:
@@ -89,18 +90,25 @@ class Embedder:
                 log.info("loaded %s", version.name, extra={"model": version.name, "key": key})
         return key
 
-    async def import_model(self, header: embedder_pb2.ImportModelRequest.Header,
-                           onnx: bytes) -> embedder_pb2.ModelVersion:
+    async def import_model(
+        self, header: embedder_pb2.ImportModelRequest.Header, onnx: bytes
+    ) -> embedder_pb2.ModelVersion:
         check_model_id(header.model_id, "header.model_id")
         if header.size_bytes and header.size_bytes != len(onnx):
             raise InvalidArgument(
                 f"header.size_bytes says {header.size_bytes} bytes but {len(onnx)} arrived",
-                reason=reasons.MODEL_SIZE_MISMATCH, field="header.size_bytes",
+                reason=reasons.MODEL_SIZE_MISMATCH,
+                field="header.size_bytes",
             )
         version = await asyncio.to_thread(
-            self.registry.create_version, header.model_id, header.manifest, onnx,
-            description=header.description, source=header.source or embedder_pb2.MODEL_SOURCE_IMPORTED,
-            set_default=header.set_default, metrics=dict(header.metrics),
+            self.registry.create_version,
+            header.model_id,
+            header.manifest,
+            onnx,
+            description=header.description,
+            source=header.source or embedder_pb2.MODEL_SOURCE_IMPORTED,
+            set_default=header.set_default,
+            metrics=dict(header.metrics),
         )
         model_id, number = parse_model_name(version.name)
         await self._ensure_loaded(model_id, number, version)
@@ -128,18 +136,19 @@ class Embedder:
 
     # -- embedding --------------------------------------------------------------------------
 
-    async def embed(self, model: str, images: Sequence[common_pb2.Image],
-                    ids: Sequence[str] = ()) -> EmbedResult:
+    async def embed(self, model: str, images: Sequence[common_pb2.Image], ids: Sequence[str] = ()) -> EmbedResult:
         if not images:
             raise InvalidArgument("images must not be empty", reason=reasons.NO_IMAGES, field="images")
         if len(images) > MAX_BATCH_IMAGES:
             raise InvalidArgument(
                 f"a batch holds at most {MAX_BATCH_IMAGES} images, got {len(images)}; split it or use StreamEmbed",
-                reason=reasons.BATCH_TOO_LARGE, field="images",
+                reason=reasons.BATCH_TOO_LARGE,
+                field="images",
             )
         if ids and len(ids) != len(images):
-            raise InvalidArgument(f"ids has {len(ids)} entries for {len(images)} images",
-                                  reason=reasons.IDS_LENGTH_MISMATCH, field="ids")
+            raise InvalidArgument(
+                f"ids has {len(ids)} entries for {len(images)} images", reason=reasons.IDS_LENGTH_MISMATCH, field="ids"
+            )
         version = await self.resolve(model)
         manifest = version.manifest
         model_id, number = parse_model_name(version.name)
@@ -170,8 +179,13 @@ async def ensure_builtin_models(registry: ModelRegistry, models: dict) -> list[s
             continue
         onnx = await asyncio.to_thread(builtin.export_onnx)
         await asyncio.to_thread(
-            registry.create_version, name, builtin.manifest(), onnx,
-            description=builtin.description, source=embedder_pb2.MODEL_SOURCE_BUILTIN, set_default=True,
+            registry.create_version,
+            name,
+            builtin.manifest(),
+            onnx,
+            description=builtin.description,
+            source=embedder_pb2.MODEL_SOURCE_BUILTIN,
+            set_default=True,
         )
         created.append(name)
         log.info("created built-in model models/%s", name)

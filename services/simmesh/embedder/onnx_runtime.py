@@ -11,9 +11,9 @@ import numpy as np
 import onnxruntime as ort
 
 from simmesh.embedder.runtime import TensorSpec, machine_cores, not_loaded
+from simmesh.kit import reasons
 from simmesh.kit.errors import Internal, InvalidArgument, SimmeshError
 from simmesh_proto.v1.embedder_pb2 import ModelManifest
-from simmesh.kit import reasons
 
 
 @dataclass(frozen=True)
@@ -80,12 +80,7 @@ class OnnxRuntimeRuntime:
     """
 
     def __init__(
-        self,
-        intra_op_threads: int | None = None,
-        *,
-        max_batch: int = 64,
-        max_wait: float = 0.0,
-        workers: int = 2,
+        self, intra_op_threads: int | None = None, *, max_batch: int = 64, max_wait: float = 0.0, workers: int = 2
     ) -> None:
         if max_batch <= 0 or max_wait < 0 or workers <= 0:
             raise ValueError("max_batch and workers must be positive, max_wait not negative")
@@ -109,15 +104,19 @@ class OnnxRuntimeRuntime:
         try:
             session = ort.InferenceSession(onnx, self._options(), providers=["CPUExecutionProvider"])
         except Exception as error:  # onnxruntime raises its own error types
-            raise InvalidArgument(f"model {key}: ONNX Runtime cannot load it: {error}", reason=reasons.MODEL_INVALID,
-                                  metadata={"model": key}) from None
+            raise InvalidArgument(
+                f"model {key}: ONNX Runtime cannot load it: {error}",
+                reason=reasons.MODEL_INVALID,
+                metadata={"model": key},
+            ) from None
         inputs = {i.name: i for i in session.get_inputs()}
         outputs = {o.name: o for o in session.get_outputs()}
         if spec.input_name not in inputs or spec.output_name not in outputs:
             raise InvalidArgument(
                 f"model {key}: the manifest names input {spec.input_name!r} and output {spec.output_name!r}; "
                 f"the graph has inputs {sorted(inputs)} and outputs {sorted(outputs)}",
-                reason=reasons.MODEL_INVALID, metadata={"model": key},
+                reason=reasons.MODEL_INVALID,
+                metadata={"model": key},
             )
         declared = inputs[spec.input_name].shape[1:]
         if len(declared) != len(spec.item_shape) or any(
@@ -125,7 +124,9 @@ class OnnxRuntimeRuntime:
         ):
             raise InvalidArgument(
                 f"model {key}: input {spec.input_name!r} is [N, {', '.join(map(str, declared))}], the manifest "
-                f"says [N, {', '.join(map(str, spec.item_shape))}]", reason=reasons.MODEL_INVALID, metadata={"model": key},
+                f"says [N, {', '.join(map(str, spec.item_shape))}]",
+                reason=reasons.MODEL_INVALID,
+                metadata={"model": key},
             )
         return session
 
@@ -204,8 +205,14 @@ class OnnxRuntimeRuntime:
                 await self._run(model, requests)
             except Exception as error:  # the batcher must outlive any one batch
                 for request in requests:
-                    _settle(request, Internal(f"model {model.key} failed: {error}", reason=reasons.INFERENCE_FAILED,
-                                              metadata={"model": model.key}))
+                    _settle(
+                        request,
+                        Internal(
+                            f"model {model.key} failed: {error}",
+                            reason=reasons.INFERENCE_FAILED,
+                            metadata={"model": model.key},
+                        ),
+                    )
 
     async def _run(self, model: _Model, requests: list[_Request]) -> None:
         if not requests:
@@ -220,9 +227,13 @@ class OnnxRuntimeRuntime:
                 return
             _settle(requests[0], error)
             return
-        model.stats = replace(model.stats, calls=model.stats.calls + len(requests), runs=model.stats.runs + 1,
-                              rows=model.stats.rows + len(batch),
-                              largest_run=max(model.stats.largest_run, len(batch)))
+        model.stats = replace(
+            model.stats,
+            calls=model.stats.calls + len(requests),
+            runs=model.stats.runs + 1,
+            rows=model.stats.rows + len(batch),
+            largest_run=max(model.stats.largest_run, len(batch)),
+        )
         start = 0
         for request in requests:
             end = start + len(request.batch)
@@ -235,8 +246,9 @@ class OnnxRuntimeRuntime:
         try:
             (output,) = model.session.run([spec.output_name], {spec.input_name: batch})
         except Exception as error:  # onnxruntime raises its own error types
-            raise Internal(f"model {model.key} failed: {error}", reason=reasons.INFERENCE_FAILED,
-                           metadata={"model": model.key}) from None
+            raise Internal(
+                f"model {model.key} failed: {error}", reason=reasons.INFERENCE_FAILED, metadata={"model": model.key}
+            ) from None
         return spec.check_output(model.key, output, len(batch))
 
 

@@ -9,12 +9,12 @@ from collections.abc import Iterator
 from google.protobuf import json_format, timestamp_pb2
 
 from simmesh.imaging.manifest import validate
+from simmesh.kit import reasons
 from simmesh.kit.blobstore import BlobStore
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument, NotFound
 from simmesh.kit.model_registry import RegistryLayout, default_number, parse_model_name
 from simmesh.kit.paging import clamp_page_size, decode_page_token, encode_page_token
 from simmesh_proto.v1 import embedder_pb2
-from simmesh.kit import reasons
 
 ModelManifest = embedder_pb2.ModelManifest
 
@@ -25,7 +25,8 @@ def check_model_id(model_id: str, field: str = "model_id") -> str:
     if not MODEL_ID_RE.match(model_id or ""):
         raise InvalidArgument(
             f"model id {model_id!r} must be 1-63 lower-case letters, digits or '-', starting with a letter",
-            reason=reasons.INVALID_MODEL_ID, field=field,
+            reason=reasons.INVALID_MODEL_ID,
+            field=field,
         )
     return model_id
 
@@ -62,8 +63,11 @@ class ModelRegistry:
         try:
             data = self.store.get_bytes(self.layout.model_key(model_id))
         except NotFound:
-            raise NotFound(f"model `models/{model_id}` does not exist", reason=reasons.MODEL_NOT_FOUND,
-                           metadata={"model": f"models/{model_id}"}) from None
+            raise NotFound(
+                f"model `models/{model_id}` does not exist",
+                reason=reasons.MODEL_NOT_FOUND,
+                metadata={"model": f"models/{model_id}"},
+            ) from None
         return json_format.Parse(data, embedder_pb2.Model())
 
     def exists(self, model_id: str) -> bool:
@@ -71,7 +75,7 @@ class ModelRegistry:
 
     def model_ids(self) -> Iterator[str]:
         for info in self.store.list(f"{self.prefix}/"):
-            parts = info.key[len(self.prefix) + 1:].split("/")
+            parts = info.key[len(self.prefix) + 1 :].split("/")
             if len(parts) == 2 and parts[1] == "model.json":
                 yield parts[0]
 
@@ -89,9 +93,11 @@ class ModelRegistry:
         try:
             data = self.store.get_bytes(self.layout.version_key(model_id, number))
         except NotFound:
-            raise NotFound(f"version `models/{model_id}/versions/{number}` does not exist",
-                           reason=reasons.MODEL_VERSION_NOT_FOUND,
-                           metadata={"model": f"models/{model_id}/versions/{number}"}) from None
+            raise NotFound(
+                f"version `models/{model_id}/versions/{number}` does not exist",
+                reason=reasons.MODEL_VERSION_NOT_FOUND,
+                metadata={"model": f"models/{model_id}/versions/{number}"},
+            ) from None
         return json_format.Parse(data, embedder_pb2.ModelVersion())
 
     def resolve(self, name: str, field: str = "model") -> embedder_pb2.ModelVersion:
@@ -107,8 +113,9 @@ class ModelRegistry:
                 numbers.add(int(parts[-2]))
         return sorted(numbers)
 
-    def list_versions(self, model_id: str, page_size: int,
-                      page_token: str) -> tuple[list[embedder_pb2.ModelVersion], str]:
+    def list_versions(
+        self, model_id: str, page_size: int, page_token: str
+    ) -> tuple[list[embedder_pb2.ModelVersion], str]:
         self.get_model(model_id)
         size = clamp_page_size(page_size)
         position = decode_page_token(page_token, f"versions/{model_id}") or {}
@@ -136,8 +143,10 @@ class ModelRegistry:
         """Checks the file against the manifest and stores it as the model's next version."""
         check_model_id(model_id, "header.model_id")
         manifest = validate(manifest, onnx_model)
-        model = self.get_model(model_id) if self.exists(model_id) else embedder_pb2.Model(
-            name=f"models/{model_id}", source=source, create_time=_now(),
+        model = (
+            self.get_model(model_id)
+            if self.exists(model_id)
+            else embedder_pb2.Model(name=f"models/{model_id}", source=source, create_time=_now())
         )
         number = model.latest_version + 1
         version = embedder_pb2.ModelVersion(
@@ -148,10 +157,10 @@ class ModelRegistry:
             create_time=_now(),
             metrics=metrics or {},
         )
-        self.store.put_bytes(self.layout.onnx_key(model_id, number), onnx_model,
-                             content_type="application/octet-stream")
-        self.store.put_bytes(self.layout.version_key(model_id, number), _json(version),
-                             content_type="application/json")
+        self.store.put_bytes(
+            self.layout.onnx_key(model_id, number), onnx_model, content_type="application/octet-stream"
+        )
+        self.store.put_bytes(self.layout.version_key(model_id, number), _json(version), content_type="application/json")
         model.latest_version = number
         if set_default or model.default_version == 0:
             model.default_version = number
@@ -165,13 +174,17 @@ class ModelRegistry:
         model_id = model.name.split("/")[1]
         self.store.put_bytes(self.layout.model_key(model_id), _json(model), content_type="application/json")
 
-    def update_model(self, model_id: str, *, description: str | None = None,
-                     default_version: int | None = None) -> embedder_pb2.Model:
+    def update_model(
+        self, model_id: str, *, description: str | None = None, default_version: int | None = None
+    ) -> embedder_pb2.Model:
         model = self.get_model(model_id)
         if default_version is not None:
             if default_version not in self.version_numbers(model_id):
-                raise NotFound(f"version `models/{model_id}/versions/{default_version}` does not exist",
-                               reason=reasons.MODEL_VERSION_NOT_FOUND, field="model.default_version")
+                raise NotFound(
+                    f"version `models/{model_id}/versions/{default_version}` does not exist",
+                    reason=reasons.MODEL_VERSION_NOT_FOUND,
+                    field="model.default_version",
+                )
             model.default_version = default_version
         if description is not None:
             model.description = description
@@ -191,8 +204,9 @@ class ModelRegistry:
         model = self.get_model(model_id)
         numbers = self.version_numbers(model_id)
         if version not in numbers:
-            raise NotFound(f"version `models/{model_id}/versions/{version}` does not exist",
-                           reason=reasons.MODEL_VERSION_NOT_FOUND)
+            raise NotFound(
+                f"version `models/{model_id}/versions/{version}` does not exist", reason=reasons.MODEL_VERSION_NOT_FOUND
+            )
         if version == model.default_version and len(numbers) > 1:
             raise FailedPrecondition(
                 f"version {version} is the default of `models/{model_id}`; choose another default first",

@@ -11,9 +11,9 @@ import numpy as np
 
 from simmesh.embedder.triton_repository import check_model_name
 from simmesh.imaging.preprocess import input_shape
+from simmesh.kit import reasons
 from simmesh.kit.errors import Internal, InvalidArgument, NotFound
 from simmesh_proto.v1.embedder_pb2 import ModelManifest
-from simmesh.kit import reasons
 
 
 @runtime_checkable
@@ -73,22 +73,36 @@ class TensorSpec:
         try:
             check_model_name(key)
         except ValueError as error:
-            raise InvalidArgument(str(error), reason=reasons.INVALID_MANIFEST, field="key",
-                                  metadata={"model": key}) from None
+            raise InvalidArgument(
+                str(error), reason=reasons.INVALID_MANIFEST, field="key", metadata={"model": key}
+            ) from None
         if not manifest.input_name or not manifest.output_name:
-            raise InvalidArgument(f"model {key}: the manifest must name the input and the output tensor",
-                                  reason=reasons.INVALID_MANIFEST, field="manifest", metadata={"model": key})
+            raise InvalidArgument(
+                f"model {key}: the manifest must name the input and the output tensor",
+                reason=reasons.INVALID_MANIFEST,
+                field="manifest",
+                metadata={"model": key},
+            )
         if manifest.dimension <= 0:
-            raise InvalidArgument(f"model {key}: manifest dimension must be positive, got {manifest.dimension}",
-                                  reason=reasons.INVALID_MANIFEST, field="manifest.dimension", metadata={"model": key})
+            raise InvalidArgument(
+                f"model {key}: manifest dimension must be positive, got {manifest.dimension}",
+                reason=reasons.INVALID_MANIFEST,
+                field="manifest.dimension",
+                metadata={"model": key},
+            )
         try:
             shape = input_shape(manifest, 1)[1:]
         except ValueError as error:
-            raise InvalidArgument(f"model {key}: {error}", reason=reasons.INVALID_MANIFEST, field="manifest",
-                                  metadata={"model": key}) from None
+            raise InvalidArgument(
+                f"model {key}: {error}", reason=reasons.INVALID_MANIFEST, field="manifest", metadata={"model": key}
+            ) from None
         if min(shape) <= 0:
-            raise InvalidArgument(f"model {key}: manifest input size must be positive, got {shape}",
-                                  reason=reasons.INVALID_MANIFEST, field="manifest", metadata={"model": key})
+            raise InvalidArgument(
+                f"model {key}: manifest input size must be positive, got {shape}",
+                reason=reasons.INVALID_MANIFEST,
+                field="manifest",
+                metadata={"model": key},
+            )
         return cls(manifest.input_name, manifest.output_name, tuple(int(d) for d in shape), manifest.dimension)
 
     def check_batch(self, key: str, batch: np.ndarray) -> np.ndarray:
@@ -98,7 +112,9 @@ class TensorSpec:
             raise InvalidArgument(
                 f"model {key}: input batch has shape {tuple(array.shape)}, expected [N, "
                 f"{', '.join(map(str, self.item_shape))}]",
-                reason=reasons.INVALID_INPUT, field="batch", metadata={"model": key},
+                reason=reasons.INVALID_INPUT,
+                field="batch",
+                metadata={"model": key},
             )
         return array
 
@@ -107,7 +123,9 @@ class TensorSpec:
         if output.shape[0] != rows or output.size != rows * self.dimension:
             raise Internal(
                 f"model {key}: output {self.output_name!r} has shape {tuple(output.shape)}, expected "
-                f"[{rows}, {self.dimension}]", reason=reasons.INFERENCE_FAILED, metadata={"model": key},
+                f"[{rows}, {self.dimension}]",
+                reason=reasons.INFERENCE_FAILED,
+                metadata={"model": key},
             )
         return output.reshape(rows, self.dimension)
 
@@ -125,4 +143,4 @@ def machine_cores() -> int:
 
 def split_rows(batch: np.ndarray, max_rows: int) -> Sequence[np.ndarray]:
     """`batch` in consecutive chunks of at most `max_rows` rows."""
-    return [batch[i:i + max_rows] for i in range(0, len(batch), max_rows)] or [batch]
+    return [batch[i : i + max_rows] for i in range(0, len(batch), max_rows)] or [batch]

@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 from google.protobuf import empty_pb2
 
 from simmesh.embedder.embedding import Embedder, EmbedResult
+from simmesh.kit import reasons
 from simmesh.kit.errors import InvalidArgument, ResourceExhausted
 from simmesh.kit.model_registry import parse_model_name
 from simmesh_proto.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc
-from simmesh.kit import reasons
 
 # Largest ONNX file ImportModel accepts.
 MAX_MODEL_BYTES = 1 << 30
@@ -21,8 +21,9 @@ def _response(result: EmbedResult, ids) -> embedder_pb2.EmbedResponse:
     rows, dimension = result.vectors.shape
     return embedder_pb2.EmbedResponse(
         model_version=result.model_version,
-        vectors=common_pb2.VectorBatch(dimension=dimension, count=rows,
-                                       data=result.vectors.astype("<f4", copy=False).tobytes()),
+        vectors=common_pb2.VectorBatch(
+            dimension=dimension, count=rows, data=result.vectors.astype("<f4", copy=False).tobytes()
+        ),
         errors=[
             common_pb2.ItemError(index=i, id=ids[i] if ids else "", status=error.to_status())
             for i, error in result.errors
@@ -67,17 +68,20 @@ class EmbedderServicer(embedder_pb2_grpc.EmbedderServiceServicer):
         async for part in requests:
             if part.HasField("header"):
                 if header is not None:
-                    raise InvalidArgument("the header must be sent once, first", reason=reasons.DUPLICATE_HEADER,
-                                          field="header")
+                    raise InvalidArgument(
+                        "the header must be sent once, first", reason=reasons.DUPLICATE_HEADER, field="header"
+                    )
                 header = part.header
                 continue
             if header is None:
-                raise InvalidArgument("the first message must carry the header", reason=reasons.MISSING_HEADER,
-                                      field="header")
+                raise InvalidArgument(
+                    "the first message must carry the header", reason=reasons.MISSING_HEADER, field="header"
+                )
             size += len(part.chunk)
             if size > MAX_MODEL_BYTES:
-                raise ResourceExhausted(f"the ONNX file exceeds {MAX_MODEL_BYTES} bytes", reason=reasons.MODEL_TOO_LARGE,
-                                        field="chunk")
+                raise ResourceExhausted(
+                    f"the ONNX file exceeds {MAX_MODEL_BYTES} bytes", reason=reasons.MODEL_TOO_LARGE, field="chunk"
+                )
             chunks.append(part.chunk)
         if header is None:
             raise InvalidArgument("no header received", reason=reasons.MISSING_HEADER, field="header")
@@ -88,8 +92,9 @@ class EmbedderServicer(embedder_pb2_grpc.EmbedderServiceServicer):
         return await asyncio.to_thread(self.embedder.registry.get_model, model_id)
 
     async def ListModels(self, request, context) -> embedder_pb2.ListModelsResponse:
-        models, token = await asyncio.to_thread(self.embedder.registry.list_models, request.page_size,
-                                                request.page_token)
+        models, token = await asyncio.to_thread(
+            self.embedder.registry.list_models, request.page_size, request.page_token
+        )
         return embedder_pb2.ListModelsResponse(models=models, next_page_token=token)
 
     async def UpdateModel(self, request, context) -> embedder_pb2.Model:
@@ -97,10 +102,14 @@ class EmbedderServicer(embedder_pb2_grpc.EmbedderServiceServicer):
         paths = set(request.update_mask.paths) or {"description", "default_version"}
         unknown = paths - {"description", "default_version"}
         if unknown:
-            raise InvalidArgument(f"update_mask may name description and default_version, not {sorted(unknown)}",
-                                  reason=reasons.INVALID_UPDATE_MASK, field="update_mask")
+            raise InvalidArgument(
+                f"update_mask may name description and default_version, not {sorted(unknown)}",
+                reason=reasons.INVALID_UPDATE_MASK,
+                field="update_mask",
+            )
         return await asyncio.to_thread(
-            self.embedder.registry.update_model, model_id,
+            self.embedder.registry.update_model,
+            model_id,
             description=request.model.description if "description" in paths else None,
             default_version=request.model.default_version if "default_version" in paths else None,
         )
@@ -113,16 +122,18 @@ class EmbedderServicer(embedder_pb2_grpc.EmbedderServiceServicer):
     async def GetModelVersion(self, request, context) -> embedder_pb2.ModelVersion:
         model_id, number = parse_model_name(request.name, "name")
         if not number:
-            raise InvalidArgument("name must be `models/{model}/versions/{n}`", reason=reasons.INVALID_MODEL_NAME,
-                                  field="name")
+            raise InvalidArgument(
+                "name must be `models/{model}/versions/{n}`", reason=reasons.INVALID_MODEL_NAME, field="name"
+            )
         version = await asyncio.to_thread(self.embedder.registry.get_version, model_id, number)
         version.loaded = self.embedder.is_loaded(version.name)
         return version
 
     async def ListModelVersions(self, request, context) -> embedder_pb2.ListModelVersionsResponse:
         model_id, _ = parse_model_name(request.parent, "parent")
-        versions, token = await asyncio.to_thread(self.embedder.registry.list_versions, model_id,
-                                                  request.page_size, request.page_token)
+        versions, token = await asyncio.to_thread(
+            self.embedder.registry.list_versions, model_id, request.page_size, request.page_token
+        )
         for version in versions:
             version.loaded = self.embedder.is_loaded(version.name)
         return embedder_pb2.ListModelVersionsResponse(versions=versions, next_page_token=token)
@@ -130,10 +141,8 @@ class EmbedderServicer(embedder_pb2_grpc.EmbedderServiceServicer):
     async def DeleteModelVersion(self, request, context) -> empty_pb2.Empty:
         model_id, number = parse_model_name(request.name, "name")
         if not number:
-            raise InvalidArgument("name must be `models/{model}/versions/{n}`", reason=reasons.INVALID_MODEL_NAME,
-                                  field="name")
+            raise InvalidArgument(
+                "name must be `models/{model}/versions/{n}`", reason=reasons.INVALID_MODEL_NAME, field="name"
+            )
         await self.embedder.delete_version(model_id, number)
         return empty_pb2.Empty()
-
-
-

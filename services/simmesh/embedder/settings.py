@@ -11,9 +11,7 @@ from simmesh.kit.settings import BlobSettings, ServerSettings
 @dataclasses.dataclass(frozen=True)
 class EmbedderSettings(ServerSettings, BlobSettings, ImageSettings):
     port: int = 50051
-    runtime: str = dataclasses.field(
-        default="onnxruntime", metadata={"help": "`onnxruntime` (in-process) or `triton`"}
-    )
+    runtime: str = dataclasses.field(default="onnxruntime", metadata={"help": "`onnxruntime` (in-process) or `triton`"})
     triton_url: str = dataclasses.field(default="", metadata={"help": "tritonserver gRPC host:port (runtime triton)"})
     images_blob_url: str = dataclasses.field(
         default="", metadata={"help": "object store that `uri` images may come from (default: blob_url)"}

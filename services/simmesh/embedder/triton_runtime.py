@@ -13,10 +13,10 @@ from tritonclient.utils import InferenceServerException
 
 from simmesh.embedder.runtime import TensorSpec, not_loaded, split_rows
 from simmesh.embedder.triton_repository import repository_files
+from simmesh.kit import reasons
 from simmesh.kit.blobstore import BlobStore
 from simmesh.kit.errors import Internal, NotFound, Unavailable
 from simmesh_proto.v1.embedder_pb2 import ModelManifest
-from simmesh.kit import reasons
 
 REPOSITORY_MARKER = "README"
 _MARKER_TEXT = b"Triton model repository kept by the simmesh embedder: one folder per loaded model.\n"
@@ -86,8 +86,15 @@ class TritonRuntime:
     async def load(self, key: str, onnx: bytes, manifest: ModelManifest) -> None:
         spec = TensorSpec.from_manifest(key, manifest)
         files = repository_files(
-            key, 1, onnx, input_name=spec.input_name, output_name=spec.output_name, dimension=spec.dimension,
-            max_batch_size=self.max_batch, input_shape=spec.item_shape, intra_op_threads=self.intra_op_threads,
+            key,
+            1,
+            onnx,
+            input_name=spec.input_name,
+            output_name=spec.output_name,
+            dimension=spec.dimension,
+            max_batch_size=self.max_batch,
+            input_shape=spec.item_shape,
+            intra_op_threads=self.intra_op_threads,
         )
         async with self._locks[key]:
             await asyncio.to_thread(prepare_repository, self.repository, self.prefix)
@@ -131,7 +138,9 @@ class TritonRuntime:
         try:
             with _triton_errors(key, "running", "INFERENCE_FAILED"):
                 result = await self._client_now().infer(
-                    key, [tensor], outputs=[tritonaio.InferRequestedOutput(spec.output_name)],
+                    key,
+                    [tensor],
+                    outputs=[tritonaio.InferRequestedOutput(spec.output_name)],
                     client_timeout=self.timeout,
                 )
         except NotFound:
@@ -139,8 +148,11 @@ class TritonRuntime:
             raise
         output = result.as_numpy(spec.output_name)
         if output is None:
-            raise Internal(f"model {key}: Triton returned no {spec.output_name!r} output", reason=reasons.INFERENCE_FAILED,
-                           metadata={"model": key})
+            raise Internal(
+                f"model {key}: Triton returned no {spec.output_name!r} output",
+                reason=reasons.INFERENCE_FAILED,
+                metadata={"model": key},
+            )
         return spec.check_output(key, output, len(chunk))
 
     async def close(self) -> None:
@@ -161,10 +173,17 @@ def _triton_errors(key: str, doing: str, reason: str) -> Iterator[None]:
         status, message = error.status() or "", error.message() or str(error)
         metadata = {"model": key, "triton_status": status}
         if status in _UNREACHABLE and "unknown model" not in message and "not ready" not in message:
-            raise Unavailable(f"tritonserver unavailable while {doing} model {key}: {message}",
-                              reason=reasons.TRITON_UNAVAILABLE, metadata=metadata) from None
+            raise Unavailable(
+                f"tritonserver unavailable while {doing} model {key}: {message}",
+                reason=reasons.TRITON_UNAVAILABLE,
+                metadata=metadata,
+            ) from None
         if "unknown model" in message or ("not ready" in message and reason == "INFERENCE_FAILED"):
-            raise NotFound(f"model {key} is not loaded in tritonserver: {message}", reason=reasons.MODEL_NOT_LOADED,
-                           metadata=metadata) from None
-        raise Internal(f"tritonserver failed {doing} model {key}: {message}", reason=reason,
-                       metadata=metadata) from None
+            raise NotFound(
+                f"model {key} is not loaded in tritonserver: {message}",
+                reason=reasons.MODEL_NOT_LOADED,
+                metadata=metadata,
+            ) from None
+        raise Internal(
+            f"tritonserver failed {doing} model {key}: {message}", reason=reason, metadata=metadata
+        ) from None

@@ -11,8 +11,8 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from simmesh.imaging.limits import ImageLimits
-from simmesh.kit.errors import InvalidArgument, ResourceExhausted, SimmeshError
 from simmesh.kit import reasons
+from simmesh.kit.errors import InvalidArgument, ResourceExhausted, SimmeshError
 
 
 def decode(data: bytes, limits: ImageLimits | None = None, field: str = "image") -> Image.Image:
@@ -29,15 +29,19 @@ def decode(data: bytes, limits: ImageLimits | None = None, field: str = "image")
     except Image.DecompressionBombError as error:
         raise _too_many_pixels_from(str(error), limits, field) from None
     except Exception:  # Pillow raises many types for unreadable headers
-        raise InvalidArgument(f"{field} is not a recognised image (JPEG, PNG, WebP, GIF, BMP, TIFF)",
-                              reason=reasons.IMAGE_UNDECODABLE, field=field) from None
+        raise InvalidArgument(
+            f"{field} is not a recognised image (JPEG, PNG, WebP, GIF, BMP, TIFF)",
+            reason=reasons.IMAGE_UNDECODABLE,
+            field=field,
+        ) from None
     with image:
         width, height = image.size
         fmt = image.format or "unknown"
         if width * height > _pixel_limit(limits):
             raise ResourceExhausted(
                 f"{field} is {width}x{height} = {width * height} pixels, over the limit of {_pixel_limit(limits)}",
-                reason=reasons.IMAGE_TOO_MANY_PIXELS, field=field,
+                reason=reasons.IMAGE_TOO_MANY_PIXELS,
+                field=field,
                 metadata={"width": width, "height": height, "limit_pixels": _pixel_limit(limits)},
             )
         try:
@@ -46,8 +50,12 @@ def decode(data: bytes, limits: ImageLimits | None = None, field: str = "image")
         except Image.DecompressionBombError as error:
             raise _too_many_pixels_from(str(error), limits, field) from None
         except Exception as error:  # corrupt data surfaces as OSError, ValueError, SyntaxError...
-            raise InvalidArgument(f"{field}: the {fmt} image ({width}x{height}) could not be decoded: {error}",
-                                  reason=reasons.IMAGE_UNDECODABLE, field=field, metadata={"format": fmt}) from None
+            raise InvalidArgument(
+                f"{field}: the {fmt} image ({width}x{height}) could not be decoded: {error}",
+                reason=reasons.IMAGE_UNDECODABLE,
+                field=field,
+                metadata={"format": fmt},
+            ) from None
 
 
 def _upright(image: Image.Image) -> Image.Image:
@@ -65,9 +73,12 @@ def _pixel_limit(limits: ImageLimits) -> int:
 
 
 def _too_many_pixels_from(pillow_message: str, limits: ImageLimits, field: str) -> ResourceExhausted:
-    return ResourceExhausted(f"{field}: {pillow_message.split(',')[0]}; the limit is {_pixel_limit(limits)} pixels",
-                             reason=reasons.IMAGE_TOO_MANY_PIXELS, field=field,
-                             metadata={"limit_pixels": _pixel_limit(limits)})
+    return ResourceExhausted(
+        f"{field}: {pillow_message.split(',')[0]}; the limit is {_pixel_limit(limits)} pixels",
+        reason=reasons.IMAGE_TOO_MANY_PIXELS,
+        field=field,
+        metadata={"limit_pixels": _pixel_limit(limits)},
+    )
 
 
 _WHITE = (255, 255, 255)
@@ -80,8 +91,11 @@ def to_rgb(image: Image.Image) -> Image.Image:
         return image
     if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
         return _wide_gray_to_rgb(image)
-    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
-        mode == "P" and "transparency" in image.info) or (mode in ("L", "RGB") and "transparency" in image.info)
+    has_alpha = (
+        mode in ("RGBA", "LA", "PA", "RGBa", "La")
+        or (mode == "P" and "transparency" in image.info)
+        or (mode in ("L", "RGB") and "transparency" in image.info)
+    )
     if has_alpha:
         rgba = image.convert("RGBA")
         canvas = Image.new("RGBA", rgba.size, (*_WHITE, 255))
@@ -89,8 +103,9 @@ def to_rgb(image: Image.Image) -> Image.Image:
     if mode == "LAB":
         from PIL import ImageCms  # only for the rare Lab TIFF
 
-        rgb = ImageCms.applyTransform(image, ImageCms.buildTransform(
-            ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB"), "LAB", "RGB"))
+        rgb = ImageCms.applyTransform(
+            image, ImageCms.buildTransform(ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB"), "LAB", "RGB")
+        )
         assert rgb is not None, "a transform that is not in place returns a new image"
         return rgb
     return image.convert("RGB")

@@ -8,8 +8,8 @@ import urllib.parse
 import urllib3
 
 from simmesh.imaging.limits import ImageLimits, too_large
-from simmesh.kit.errors import InvalidArgument, ResourceExhausted, SimmeshError, Unavailable
 from simmesh.kit import reasons
+from simmesh.kit.errors import InvalidArgument, ResourceExhausted, SimmeshError, Unavailable
 
 _CHUNK = 64 * 1024
 _REDIRECTS = (301, 302, 303, 307, 308)
@@ -35,19 +35,29 @@ class UrlFetcher:
             host = parts.hostname
             parts.port  # noqa: B018 - raises ValueError on a bad port
         except ValueError as error:
-            raise InvalidArgument(f"{field} is not a valid URL: {error}", reason=reasons.IMAGE_URL_INVALID,
-                                  field=field) from None
+            raise InvalidArgument(
+                f"{field} is not a valid URL: {error}", reason=reasons.IMAGE_URL_INVALID, field=field
+            ) from None
         if parts.scheme and parts.scheme.lower() not in self.limits.allowed_schemes:
             raise InvalidArgument(
                 f"{field}: scheme {parts.scheme!r} is not allowed (allowed: {', '.join(self.limits.allowed_schemes)})",
-                reason=reasons.IMAGE_URL_NOT_ALLOWED, field=field, metadata={"scheme": parts.scheme},
+                reason=reasons.IMAGE_URL_NOT_ALLOWED,
+                field=field,
+                metadata={"scheme": parts.scheme},
             )
         if not parts.scheme or not host:
-            raise InvalidArgument(f"{field} must be an absolute URL such as https://host/path, got {_redact(url)!r}",
-                                  reason=reasons.IMAGE_URL_INVALID, field=field)
+            raise InvalidArgument(
+                f"{field} must be an absolute URL such as https://host/path, got {_redact(url)!r}",
+                reason=reasons.IMAGE_URL_INVALID,
+                field=field,
+            )
         if not self.limits.host_allowed(host):
-            raise InvalidArgument(f"{field}: host {host!r} is not in the allowed hosts",
-                                  reason=reasons.IMAGE_URL_NOT_ALLOWED, field=field, metadata={"host": host})
+            raise InvalidArgument(
+                f"{field}: host {host!r} is not in the allowed hosts",
+                reason=reasons.IMAGE_URL_NOT_ALLOWED,
+                field=field,
+                metadata={"host": host},
+            )
         return parts
 
     def fetch(self, url: str, field: str) -> bytes:
@@ -60,7 +70,12 @@ class UrlFetcher:
             self._check_url(current, field)
             try:
                 response = self._pool.request(
-                    "GET", current, preload_content=False, redirect=False, retries=False, timeout=timeout,
+                    "GET",
+                    current,
+                    preload_content=False,
+                    redirect=False,
+                    retries=False,
+                    timeout=timeout,
                     headers={"Accept": "image/*", "User-Agent": "simmesh-embedder"},
                 )
             except urllib3.exceptions.HTTPError as error:
@@ -81,8 +96,11 @@ class UrlFetcher:
                 return self._read_body(response, current, field, deadline)
             finally:
                 response.release_conn()
-        raise InvalidArgument(f"{field}: more than {limits.max_redirects} redirects fetching {_redact(url)}",
-                              reason=reasons.IMAGE_FETCH_FAILED, field=field)
+        raise InvalidArgument(
+            f"{field}: more than {limits.max_redirects} redirects fetching {_redact(url)}",
+            reason=reasons.IMAGE_FETCH_FAILED,
+            field=field,
+        )
 
     def _read_body(self, response: urllib3.BaseHTTPResponse, url: str, field: str, deadline: float) -> bytes:
         body = bytearray()
@@ -93,7 +111,9 @@ class UrlFetcher:
                     response.close()  # the rest is never read; the connection is dropped
                     raise ResourceExhausted(
                         f"{field}: download passed the limit of {self.limits.max_bytes} bytes; stopped",
-                        reason=reasons.IMAGE_TOO_LARGE, field=field, metadata={"limit_bytes": self.limits.max_bytes},
+                        reason=reasons.IMAGE_TOO_LARGE,
+                        field=field,
+                        metadata={"limit_bytes": self.limits.max_bytes},
                     )
                 if time.monotonic() > deadline:
                     response.close()
@@ -121,11 +141,15 @@ def _cause(error: Exception) -> str:
 
 
 def _fetch_unavailable(url: str, field: str, why: str) -> Unavailable:
-    return Unavailable(f"{field}: fetching {_redact(url)} failed: {why}", reason=reasons.IMAGE_FETCH_FAILED, field=field)
+    return Unavailable(
+        f"{field}: fetching {_redact(url)} failed: {why}", reason=reasons.IMAGE_FETCH_FAILED, field=field
+    )
 
 
 def _fetch_status(url: str, field: str, status: int) -> SimmeshError:
     message = f"{field}: fetching {_redact(url)} failed: HTTP {status}"
     if status < 500 and status != 429:
-        return InvalidArgument(message, reason=reasons.IMAGE_FETCH_FAILED, field=field, metadata={"http_status": status})
+        return InvalidArgument(
+            message, reason=reasons.IMAGE_FETCH_FAILED, field=field, metadata={"http_status": status}
+        )
     return Unavailable(message, reason=reasons.IMAGE_FETCH_FAILED, field=field, metadata={"http_status": status})

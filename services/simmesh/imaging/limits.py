@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from simmesh.kit.errors import ResourceExhausted
 from simmesh.kit import reasons
+from simmesh.kit.errors import ResourceExhausted
 
 MIB = 1024 * 1024
 
@@ -54,9 +54,12 @@ class ImageLimits:
 
 
 def too_large(size: int, limit: int, field: str) -> ResourceExhausted:
-    return ResourceExhausted(f"{field} is {size} bytes, over the limit of {limit} bytes",
-                             reason=reasons.IMAGE_TOO_LARGE, field=field,
-                             metadata={"size_bytes": size, "limit_bytes": limit})
+    return ResourceExhausted(
+        f"{field} is {size} bytes, over the limit of {limit} bytes",
+        reason=reasons.IMAGE_TOO_LARGE,
+        field=field,
+        metadata={"size_bytes": size, "limit_bytes": limit},
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +77,10 @@ class ImageSettings:
     )
 
     def image_limits(self) -> ImageLimits:
-        return ImageLimits(max_bytes=self.max_image_bytes, max_pixels=self.max_image_pixels,
-                           fetch_timeout=self.url_timeout, allowed_schemes=self.url_schemes,
-                           allowed_hosts=self.url_hosts)
+        return ImageLimits(
+            max_bytes=self.max_image_bytes,
+            max_pixels=self.max_image_pixels,
+            fetch_timeout=self.url_timeout,
+            allowed_schemes=self.url_schemes,
+            allowed_hosts=self.url_hosts,
+        )

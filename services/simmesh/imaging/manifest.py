@@ -7,9 +7,9 @@ import onnx
 import onnxruntime as ort
 
 from simmesh.imaging.preprocess import input_shape
+from simmesh.kit import reasons
 from simmesh.kit.errors import InvalidArgument
 from simmesh_proto.v1.embedder_pb2 import ModelManifest
-from simmesh.kit import reasons
 
 # ONNX Runtime 1.31 loads IR versions up to this.
 MAX_IR_VERSION = 13
@@ -26,7 +26,9 @@ def validate(manifest: ModelManifest, onnx_model: bytes, trial_batch: int = 2) -
     if graph.ir_version > MAX_IR_VERSION:
         raise InvalidArgument(
             f"the ONNX file declares IR version {graph.ir_version}; the runtime loads IR <= {MAX_IR_VERSION} "
-            "(re-save it with an older IR version)", reason=reasons.MODEL_IR_UNSUPPORTED, field="chunk",
+            "(re-save it with an older IR version)",
+            reason=reasons.MODEL_IR_UNSUPPORTED,
+            field="chunk",
         )
     initializers = {i.name for i in graph.graph.initializer}
     inputs = {i.name: i for i in graph.graph.input if i.name not in initializers}
@@ -34,25 +36,30 @@ def validate(manifest: ModelManifest, onnx_model: bytes, trial_batch: int = 2) -
     if manifest.input_name not in inputs:
         raise InvalidArgument(
             f"manifest.input_name {manifest.input_name!r} is not an input of the graph (inputs: {sorted(inputs)})",
-            reason=reasons.MANIFEST_MISMATCH, field="header.manifest.input_name",
+            reason=reasons.MANIFEST_MISMATCH,
+            field="header.manifest.input_name",
         )
     if manifest.output_name not in outputs:
         raise InvalidArgument(
             f"manifest.output_name {manifest.output_name!r} is not an output of the graph (outputs: {sorted(outputs)})",
-            reason=reasons.MANIFEST_MISMATCH, field="header.manifest.output_name",
+            reason=reasons.MANIFEST_MISMATCH,
+            field="header.manifest.output_name",
         )
     try:
         shape = input_shape(manifest, trial_batch)
     except ValueError as error:
         raise InvalidArgument(str(error), reason=reasons.INVALID_MANIFEST, field="header.manifest") from None
-    declared = [d.dim_value if d.HasField("dim_value") else None
-                for d in inputs[manifest.input_name].type.tensor_type.shape.dim]
-    if declared and (len(declared) != len(shape) or any(
-            d is not None and d != s for d, s in zip(declared[1:], shape[1:]))):
+    declared = [
+        d.dim_value if d.HasField("dim_value") else None for d in inputs[manifest.input_name].type.tensor_type.shape.dim
+    ]
+    if declared and (
+        len(declared) != len(shape) or any(d is not None and d != s for d, s in zip(declared[1:], shape[1:]))
+    ):
         raise InvalidArgument(
             f"the graph's input {manifest.input_name!r} has shape {declared}; the manifest gives [N, "
             f"{', '.join(map(str, shape[1:]))}] (check layout, input_width and input_height)",
-            reason=reasons.MANIFEST_MISMATCH, field="header.manifest",
+            reason=reasons.MANIFEST_MISMATCH,
+            field="header.manifest",
         )
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
@@ -63,16 +70,18 @@ def validate(manifest: ModelManifest, onnx_model: bytes, trial_batch: int = 2) -
             batch = batch[: declared[0]]
         output = session.run([manifest.output_name], {manifest.input_name: batch})[0]
     except Exception as error:  # the trial run failing is the user's model failing
-        raise InvalidArgument(f"the trial run of the model failed: {error}", reason=reasons.MODEL_TRIAL_FAILED,
-                              field="chunk") from None
+        raise InvalidArgument(
+            f"the trial run of the model failed: {error}", reason=reasons.MODEL_TRIAL_FAILED, field="chunk"
+        ) from None
     dimension = int(np.prod(output.shape[1:]))
     if manifest.dimension and manifest.dimension != dimension:
         raise InvalidArgument(
             f"manifest.dimension is {manifest.dimension} but the output {manifest.output_name!r} has "
-            f"{dimension} values per image", reason=reasons.MANIFEST_MISMATCH, field="header.manifest.dimension",
+            f"{dimension} values per image",
+            reason=reasons.MANIFEST_MISMATCH,
+            field="header.manifest.dimension",
         )
     checked = ModelManifest()
     checked.CopyFrom(manifest)
     checked.dimension = dimension
     return checked
-

@@ -83,9 +83,7 @@ def fit(image: Image.Image, manifest: ModelManifest) -> np.ndarray:
     return pixels
 
 
-def preprocess(
-    images: Sequence[Image.Image], manifest: ModelManifest, executor: Executor | None = None
-) -> np.ndarray:
+def preprocess(images: Sequence[Image.Image], manifest: ModelManifest, executor: Executor | None = None) -> np.ndarray:
     """The model's input batch for `images` (RGB PIL images; other modes are converted).
 
     Per image: bring it to the input size (`resize_policy`, bilinear), pick the channels

@@ -13,10 +13,10 @@ import urllib3
 
 from simmesh.imaging.fetch import UrlFetcher
 from simmesh.imaging.limits import ImageLimits
+from simmesh.kit import reasons
 from simmesh.kit.blobstore import BlobStore
 from simmesh.kit.errors import InvalidArgument, NotFound, ResourceExhausted, SimmeshError, Unavailable
 from simmesh_proto.v1 import common_pb2
-from simmesh.kit import reasons
 
 
 class ImageSource:
@@ -75,23 +75,23 @@ class ImageSource:
         elif source == "uri":
             data = self._from_store(image.uri, f"{field}.uri")
         else:
-            raise InvalidArgument(f"{field} has no source: set content, base64, url or uri",
-                                  reason=reasons.IMAGE_EMPTY, field=field)
+            raise InvalidArgument(
+                f"{field} has no source: set content, base64, url or uri", reason=reasons.IMAGE_EMPTY, field=field
+            )
         if not data:
-            raise InvalidArgument(f"{field} is empty (0 bytes)", reason=reasons.IMAGE_EMPTY,
-                                  field=f"{field}.{source}")
+            raise InvalidArgument(f"{field} is empty (0 bytes)", reason=reasons.IMAGE_EMPTY, field=f"{field}.{source}")
         self.limits.check_size(len(data), f"{field}.{source}")
         return data
 
-    async def resolve(self, image: common_pb2.Image, field: str = "image",
-                      executor: Executor | None = None) -> bytes:
+    async def resolve(self, image: common_pb2.Image, field: str = "image", executor: Executor | None = None) -> bytes:
         """`read` off the event loop for sources that do I/O or heavy work."""
         if image.WhichOneof("source") == "content":
             return self.read(image, field)
         return await asyncio.get_running_loop().run_in_executor(executor, self.read, image, field)
 
-    async def resolve_batch(self, images: Sequence[common_pb2.Image], executor: Executor | None = None,
-                            field: str = "images") -> list[bytes | SimmeshError]:
+    async def resolve_batch(
+        self, images: Sequence[common_pb2.Image], executor: Executor | None = None, field: str = "images"
+    ) -> list[bytes | SimmeshError]:
         """Every image resolved concurrently; a failing item holds its error, the others their bytes."""
 
         async def one(index: int, image: common_pb2.Image) -> bytes | SimmeshError:
@@ -106,8 +106,9 @@ class ImageSource:
         if text.startswith("data:"):
             header, sep, text = text.partition(",")
             if not sep or not header.endswith(";base64"):
-                raise InvalidArgument(f"{field} is a data URL without ';base64,'", reason=reasons.IMAGE_BASE64_INVALID,
-                                      field=field)
+                raise InvalidArgument(
+                    f"{field} is a data URL without ';base64,'", reason=reasons.IMAGE_BASE64_INVALID, field=field
+                )
         compact = "".join(text.split())
         if not compact:
             raise InvalidArgument(f"{field} is empty", reason=reasons.IMAGE_EMPTY, field=field)
@@ -117,18 +118,25 @@ class ImageSource:
         try:
             return base64.b64decode(padded, altchars=alphabet, validate=True)
         except (binascii.Error, ValueError) as error:
-            raise InvalidArgument(f"{field} is not valid base64: {error}", reason=reasons.IMAGE_BASE64_INVALID,
-                                  field=field) from None
+            raise InvalidArgument(
+                f"{field} is not valid base64: {error}", reason=reasons.IMAGE_BASE64_INVALID, field=field
+            ) from None
 
     def _from_store(self, uri: str, field: str) -> bytes:
         store, base = self.blobstore, self._store_base
         if store is None or base is None:
-            raise InvalidArgument(f"{field}: no object store is configured for uri sources",
-                                  reason=reasons.IMAGE_URI_NOT_ALLOWED, field=field)
+            raise InvalidArgument(
+                f"{field}: no object store is configured for uri sources",
+                reason=reasons.IMAGE_URI_NOT_ALLOWED,
+                field=field,
+            )
         if not uri.startswith(base) or len(uri) == len(base):
-            raise InvalidArgument(f"{field}: {uri!r} is not inside the configured store {base!r}",
-                                  reason=reasons.IMAGE_URI_NOT_ALLOWED, field=field)
-        key = uri[len(base):]
+            raise InvalidArgument(
+                f"{field}: {uri!r} is not inside the configured store {base!r}",
+                reason=reasons.IMAGE_URI_NOT_ALLOWED,
+                field=field,
+            )
+        key = uri[len(base) :]
         if base.startswith("file:"):
             key = urllib.parse.unquote(key)
         try:
@@ -137,12 +145,15 @@ class ImageSource:
         except NotFound:
             raise NotFound(f"{field}: {uri!r} does not exist", reason=reasons.IMAGE_NOT_FOUND, field=field) from None
         except InvalidArgument as error:
-            raise InvalidArgument(f"{field}: {error.message}", reason=reasons.IMAGE_URI_NOT_ALLOWED, field=field) from None
+            raise InvalidArgument(
+                f"{field}: {error.message}", reason=reasons.IMAGE_URI_NOT_ALLOWED, field=field
+            ) from None
         except ResourceExhausted:
             raise
         except SimmeshError as error:
-            raise Unavailable(f"{field}: reading {uri!r} failed: {error.message}", reason=reasons.IMAGE_FETCH_FAILED,
-                              field=field) from None
+            raise Unavailable(
+                f"{field}: reading {uri!r} failed: {error.message}", reason=reasons.IMAGE_FETCH_FAILED, field=field
+            ) from None
 
 
 def _store_base(store: BlobStore) -> str:

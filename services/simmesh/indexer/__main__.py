@@ -1,12 +1,18 @@
 """`python -m simmesh.indexer [router]`: the indexer router (shards: `shard`)."""
 
 import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from simmesh.indexer.app import build_router, build_shard
 from simmesh.indexer.settings import RouterSettings, ShardSettings
-from simmesh.kit.server import service_main
+from simmesh.kit.server import App, service_main
+from simmesh.kit.settings import ServerSettings
 
-ROLES = {"router": (RouterSettings, build_router), "shard": (ShardSettings, build_shard)}
+ROLES: dict[str, tuple[type[ServerSettings], Callable[[Any], Awaitable[App]]]] = {
+    "router": (RouterSettings, build_router),
+    "shard": (ShardSettings, build_shard),
+}
 
 if __name__ == "__main__":
     args = sys.argv[1:]

@@ -5,9 +5,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from simmesh_proto.internal.v1 import shard_pb2, shard_pb2_grpc
-from simmesh_proto.v1 import indexer_pb2, indexer_pb2_grpc
-
 from simmesh.indexer.layout import Layout
 from simmesh.indexer.router import Router
 from simmesh.indexer.servicer import IndexerServicer
@@ -23,6 +20,8 @@ from simmesh.kit.operations import close_operations, open_operations
 from simmesh.kit.operations_service import operations_binding
 from simmesh.kit.peers import EmbedderClient
 from simmesh.kit.server import App, binding, build_server
+from simmesh_proto.internal.v1 import shard_pb2, shard_pb2_grpc
+from simmesh_proto.v1 import indexer_pb2, indexer_pb2_grpc
 
 
 def _etcd(settings):
@@ -35,12 +34,18 @@ async def build_router(settings: RouterSettings) -> App:
     embedder = open_channel(settings.embedder_addr, settings.auth_token)
     operations = open_operations(settings.data_dir)
     operations.recover()
-    router = Router(shards, EmbedderClient(embedder, settings.embedder_addr), operations,
-                    min_train_vectors=settings.min_train_vectors)
+    router = Router(
+        shards,
+        EmbedderClient(embedder, settings.embedder_addr),
+        operations,
+        min_train_vectors=settings.min_train_vectors,
+    )
     app = build_server(
         settings,
-        [binding(IndexerServicer(router), indexer_pb2, indexer_pb2_grpc, "IndexerService"),
-         operations_binding(operations)],
+        [
+            binding(IndexerServicer(router), indexer_pb2, indexer_pb2_grpc, "IndexerService"),
+            operations_binding(operations),
+        ],
         service_label="indexer",
     )
     app.on_close(lambda: close_operations(operations))
@@ -57,12 +62,17 @@ async def build_shard(settings: ShardSettings) -> App:
     etcd = _etcd(settings)
     blobstore = open_blobstore(settings.blob_config(default_dir="snapshots"))
     servicer = ShardServicer()
-    app = build_server(settings, [binding(servicer, shard_pb2, shard_pb2_grpc, "ShardService")],
-                       service_label="shard")
+    app = build_server(settings, [binding(servicer, shard_pb2, shard_pb2_grpc, "ShardService")], service_label="shard")
     # The node registers the address it is reached at, known once the port is bound.
     node = servicer.node = ShardNode(
-        ordinal, settings.advertise_address or app.address, Path(settings.data_dir) / "shards", blobstore, etcd,
-        Layout(settings.etcd_prefix), lease_ttl=settings.lease_ttl, snapshot_interval=settings.snapshot_interval,
+        ordinal,
+        settings.advertise_address or app.address,
+        Path(settings.data_dir) / "shards",
+        blobstore,
+        etcd,
+        Layout(settings.etcd_prefix),
+        lease_ttl=settings.lease_ttl,
+        snapshot_interval=settings.snapshot_interval,
         on_lost=app.request_stop,
     )
     app.on_start(lambda: asyncio.to_thread(node.start))

@@ -26,10 +26,10 @@ from collections.abc import Awaitable, Callable
 
 import faiss
 import numpy as np
-from simmesh_proto.internal.v1 import shard_pb2
-from simmesh_proto.v1 import indexer_pb2
 
 from simmesh.indexer.vectors import COSINE, IVF_KINDS, Coarse, quantizer_digest, use_threads
+from simmesh_proto.internal.v1 import shard_pb2
+from simmesh_proto.v1 import indexer_pb2
 
 log = logging.getLogger(__name__)
 
@@ -71,16 +71,16 @@ def key_of(storage: str, config: shard_pb2.CollectionConfig) -> Key:
 def wanted(config: shard_pb2.CollectionConfig) -> bool:
     """Whether assigning in the router pays: a trained IVF index over several shards."""
     spec = config.collection
-    return (spec.shard_count > 1 and spec.index_state == indexer_pb2.INDEX_STATE_TRAINED
-            and spec.index.kind in IVF_KINDS)
+    return spec.shard_count > 1 and spec.index_state == indexer_pb2.INDEX_STATE_TRAINED and spec.index.kind in IVF_KINDS
 
 
 class CoarseQuantizers:
     """The router's quantisers by collection storage; `fetch(storage, config)` gets one from a
     shard (a `GetTrainedIndexResponse`)."""
 
-    def __init__(self, fetch: Callable[[str, shard_pb2.CollectionConfig], Awaitable[shard_pb2.GetTrainedIndexResponse]]
-                 ) -> None:
+    def __init__(
+        self, fetch: Callable[[str, shard_pb2.CollectionConfig], Awaitable[shard_pb2.GetTrainedIndexResponse]]
+    ) -> None:
         self._fetch = fetch
         self._held: dict[str, tuple[Key, CoarseQuantizer]] = {}
         self._fetching: dict[str, asyncio.Task] = {}
@@ -107,12 +107,13 @@ class CoarseQuantizers:
         try:
             reply = await self._fetch(storage, config)
             if reply.trained_index:
-                quantizer = await asyncio.to_thread(CoarseQuantizer, reply.trained_index, config.collection.metric,
-                                                    reply.nprobe)
+                quantizer = await asyncio.to_thread(
+                    CoarseQuantizer, reply.trained_index, config.collection.metric, reply.nprobe
+                )
                 self._held[storage] = (key, quantizer)
             else:
                 self._failed[key] = time.monotonic() + RETRY_SECONDS
-        except Exception as error:  # noqa: BLE001 - searches go on without; retried later
+        except Exception as error:
             log.info("coarse quantiser of %s not fetched: %s", storage, error)
             self._failed[key] = time.monotonic() + RETRY_SECONDS
         finally:

@@ -46,4 +46,3 @@ def configure_threads(threads: int = 0) -> int:
 
 def _cores() -> int:
     return len(os.sched_getaffinity(0))
-

@@ -122,7 +122,6 @@ class Not(Condition):
         return any(not op.test(values) for op in self._ops)
 
 
-
 class Node:
     def test(self, record: Record) -> bool:
         raise NotImplementedError

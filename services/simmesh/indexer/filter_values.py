@@ -17,7 +17,10 @@ _TRUE = ("bool", True)
 _FALSE = ("bool", False)
 
 COMPARE: dict[str, Callable[[Any, Any], bool]] = {
-    "$gt": operator.gt, "$gte": operator.ge, "$lt": operator.lt, "$lte": operator.le,
+    "$gt": operator.gt,
+    "$gte": operator.ge,
+    "$lt": operator.lt,
+    "$lte": operator.le,
 }
 
 
@@ -123,4 +126,3 @@ def scalar_keys(values: Values) -> set[Any]:
         elif key is not None and key == key:
             keys.add(key)
     return keys
-

@@ -10,9 +10,9 @@ import numpy as np
 
 from simmesh.indexer.rwlock import ReadWriteLock
 from simmesh.indexer.vectors import IVF_KINDS, VectorIndex
+from simmesh.kit import reasons
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument
 from simmesh_proto.v1 import indexer_pb2
-from simmesh.kit import reasons
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +28,11 @@ def check_trainable(spec: indexer_pb2.IndexSpec, have: int, shared: bool) -> Non
     if spec.kind in IVF_KINDS and not shared:
         need = spec.min_train_vectors or DEFAULT_MIN_TRAIN_VECTORS
         if have < need:
-            raise FailedPrecondition(f"need at least {need} vectors to train, have {have}",
-                                     reason=reasons.NEED_MORE_SAMPLES, metadata={"need": need, "have": have})
+            raise FailedPrecondition(
+                f"need at least {need} vectors to train, have {have}",
+                reason=reasons.NEED_MORE_SAMPLES,
+                metadata={"need": need, "have": have},
+            )
 
 
 class IndexBuilds:
@@ -41,9 +44,16 @@ class IndexBuilds:
     index in use, `install` replaces it and `check_open` refuses work on a dropped shard.
     """
 
-    def __init__(self, writer: threading.RLock, rw: ReadWriteLock, current: Callable[[], VectorIndex],
-                 install: Callable[[VectorIndex], None], check_open: Callable[[], None], collection_id: str,
-                 shard: int) -> None:
+    def __init__(
+        self,
+        writer: threading.RLock,
+        rw: ReadWriteLock,
+        current: Callable[[], VectorIndex],
+        install: Callable[[VectorIndex], None],
+        check_open: Callable[[], None],
+        collection_id: str,
+        shard: int,
+    ) -> None:
         self._writer = writer
         self._rw = rw
         self._current = current
@@ -67,7 +77,9 @@ class IndexBuilds:
         with self._writer:
             self._check_open()
             if self._journal is not None:
-                raise FailedPrecondition("the shard's index is already being built", reason=reasons.TRAINING_IN_PROGRESS)
+                raise FailedPrecondition(
+                    "the shard's index is already being built", reason=reasons.TRAINING_IN_PROGRESS
+                )
             rows, matrix = self._current().export()
             self._journal = []
         try:
@@ -96,12 +108,17 @@ class IndexBuilds:
 
         def rebuild() -> None:
             try:
-                self.swap_in(lambda rows, matrix: VectorIndex.build(current.dim, current.metric, spec, rows, matrix,
-                                                                     trained=trained))
+                self.swap_in(
+                    lambda rows, matrix: VectorIndex.build(
+                        current.dim, current.metric, spec, rows, matrix, trained=trained
+                    )
+                )
             except FailedPrecondition:
                 pass  # another build is already running
             except Exception:
-                log.exception("rebuilding the shard's index failed", extra={"collection": self._collection_id,
-                                                                             "shard": self._shard})
+                log.exception(
+                    "rebuilding the shard's index failed",
+                    extra={"collection": self._collection_id, "shard": self._shard},
+                )
 
         threading.Thread(target=rebuild, name=f"rebuild-{self._collection_id}-{self._shard}", daemon=True).start()

@@ -8,9 +8,9 @@ import hashlib
 import faiss
 import numpy as np
 
+from simmesh.kit import reasons
 from simmesh.kit.errors import InvalidArgument
 from simmesh_proto.v1 import indexer_pb2
-from simmesh.kit import reasons
 
 EXACT = indexer_pb2.INDEX_KIND_EXACT
 IVF_FLAT = indexer_pb2.INDEX_KIND_IVF_FLAT
@@ -60,9 +60,15 @@ class Coarse:
     def fits(self, digest: str, nq: int, nlist: int) -> bool:
         """Whether this assigns `nq` queries to lists of the quantiser `digest` names, which has `nlist`."""
         lists = self.lists
-        return (self.digest == digest and lists.ndim == 2 and lists.shape[0] == nq
-                and lists.shape[1] > 0 and self.distances.shape == lists.shape
-                and int(lists.min()) >= -1 and int(lists.max()) < nlist)
+        return (
+            self.digest == digest
+            and lists.ndim == 2
+            and lists.shape[0] == nq
+            and lists.shape[1] > 0
+            and self.distances.shape == lists.shape
+            and int(lists.min()) >= -1
+            and int(lists.max()) < nlist
+        )
 
 
 def quantizer_digest(index: faiss.Index) -> str:
@@ -73,7 +79,6 @@ def quantizer_digest(index: faiss.Index) -> str:
     digest.update(f"{ivf.metric_type}:{ivf.nlist}:{ivf.d}:".encode())
     digest.update(ivf.quantizer.reconstruct_n(0, ivf.nlist).tobytes())
     return digest.hexdigest()
-
 
 
 def as_hnsw(index: faiss.Index | None) -> faiss.IndexHNSW:
@@ -91,16 +96,21 @@ def as_ivf(index: faiss.Index | None) -> faiss.IndexIVF:
 def settings_of(index: faiss.Index) -> Settings:
     index = faiss.downcast_index(index)
     if isinstance(index, faiss.IndexHNSW):
-        return Settings(kind=HNSW, hnsw_m=_hnsw_m(index.hnsw), ef_construction=index.hnsw.efConstruction,
-                        ef_search=index.hnsw.efSearch)
+        return Settings(
+            kind=HNSW,
+            hnsw_m=_hnsw_m(index.hnsw),
+            ef_construction=index.hnsw.efConstruction,
+            ef_search=index.hnsw.efSearch,
+        )
     if isinstance(index, faiss.IndexIVFPQ):
         return Settings(kind=IVF_PQ, nlist=index.nlist, nprobe=index.nprobe, pq_m=index.pq.M, pq_nbits=index.pq.nbits)
     if isinstance(index, faiss.IndexIVFScalarQuantizer):
         return Settings(kind=IVF_SQ8, nlist=index.nlist, nprobe=index.nprobe)
     if isinstance(index, faiss.IndexIVFFlat):
         return Settings(kind=IVF_FLAT, nlist=index.nlist, nprobe=index.nprobe)
-    raise InvalidArgument(f"unsupported FAISS index {type(index).__name__}", reason=reasons.INVALID_TRAINED_INDEX,
-                          field="trained_index")
+    raise InvalidArgument(
+        f"unsupported FAISS index {type(index).__name__}", reason=reasons.INVALID_TRAINED_INDEX, field="trained_index"
+    )
 
 
 def _hnsw_m(hnsw: faiss.HNSW) -> int:
@@ -120,4 +130,3 @@ def faiss_metric_of(metric: int) -> int:
 
 def serialize_faiss(index: faiss.Index) -> bytes:
     return faiss.serialize_index(index).tobytes()
-

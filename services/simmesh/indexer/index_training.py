@@ -27,9 +27,9 @@ from simmesh.indexer.index_kinds import (
     settings_of,
 )
 from simmesh.indexer.vector_search import PQ_REFINE_FACTOR, exact_distances
+from simmesh.kit import reasons
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument
 from simmesh_proto.v1 import indexer_pb2
-from simmesh.kit import reasons
 
 # nprobe is calibrated on the training sample until recall@10 reaches this (a margin above the
 # 0.95 promised, since the full shard is larger than the calibration sample).
@@ -53,8 +53,9 @@ def default_pq_m(dim: int) -> int:
     return max((m for m in range(1, dim // 8 + 1) if dim % m == 0), default=1)
 
 
-def train_faiss(dim: int, metric: int, spec: indexer_pb2.IndexSpec, sample: np.ndarray,
-           total: int) -> tuple[faiss.Index, Settings]:
+def train_faiss(
+    dim: int, metric: int, spec: indexer_pb2.IndexSpec, sample: np.ndarray, total: int
+) -> tuple[faiss.Index, Settings]:
     kind = spec.kind
     faiss_metric = faiss_metric_of(metric)
     use_threads(len(sample))
@@ -68,10 +69,14 @@ def train_faiss(dim: int, metric: int, spec: indexer_pb2.IndexSpec, sample: np.n
         raise InvalidArgument(f"unsupported index kind {kind}", reason=reasons.INVALID_INDEX_KIND, field="index.kind")
     nlist = spec.nlist or default_nlist(total, len(sample))
     if nlist < 1:
-        raise InvalidArgument(f"nlist must be positive, got {nlist}", reason=reasons.INVALID_INDEX_SPEC, field="index.nlist")
+        raise InvalidArgument(
+            f"nlist must be positive, got {nlist}", reason=reasons.INVALID_INDEX_SPEC, field="index.nlist"
+        )
     if len(sample) < nlist:
-        raise FailedPrecondition(f"need at least {nlist} vectors to train {nlist} lists, have {len(sample)}",
-                                 reason=reasons.NEED_MORE_SAMPLES)
+        raise FailedPrecondition(
+            f"need at least {nlist} vectors to train {nlist} lists, have {len(sample)}",
+            reason=reasons.NEED_MORE_SAMPLES,
+        )
     quantizer = faiss.IndexFlat(dim, faiss_metric)
     index: faiss.IndexIVF
     if kind == IVF_FLAT:
@@ -82,27 +87,32 @@ def train_faiss(dim: int, metric: int, spec: indexer_pb2.IndexSpec, sample: np.n
         m = spec.pq_m or default_pq_m(dim)
         nbits = spec.pq_nbits or DEFAULT_PQ_NBITS
         if dim % m:
-            raise InvalidArgument(f"pq_m {m} must divide the dimension {dim}", reason=reasons.INVALID_INDEX_SPEC,
-                                  field="index.pq_m")
+            raise InvalidArgument(
+                f"pq_m {m} must divide the dimension {dim}", reason=reasons.INVALID_INDEX_SPEC, field="index.pq_m"
+            )
         if not 1 <= nbits <= 16:
-            raise InvalidArgument(f"pq_nbits must be 1..16, got {nbits}", reason=reasons.INVALID_INDEX_SPEC,
-                                  field="index.pq_nbits")
+            raise InvalidArgument(
+                f"pq_nbits must be 1..16, got {nbits}", reason=reasons.INVALID_INDEX_SPEC, field="index.pq_nbits"
+            )
         if len(sample) < 2**nbits:
-            raise FailedPrecondition(f"need at least {2**nbits} vectors to train {nbits}-bit codes, have "
-                                     f"{len(sample)}", reason=reasons.NEED_MORE_SAMPLES)
+            raise FailedPrecondition(
+                f"need at least {2**nbits} vectors to train {nbits}-bit codes, have {len(sample)}",
+                reason=reasons.NEED_MORE_SAMPLES,
+            )
         index = faiss.IndexIVFPQ(quantizer, dim, nlist, m, nbits, faiss_metric)
     index.train(sample)
     index.nprobe = spec.nprobe or calibrate_nprobe(index, sample, faiss_metric)
     return index, settings_of(index)
 
 
-def calibrate_nprobe(index: faiss.IndexIVF, sample: np.ndarray, faiss_metric: int,
-                     target: float = CALIBRATION_RECALL) -> int:
+def calibrate_nprobe(
+    index: faiss.IndexIVF, sample: np.ndarray, faiss_metric: int, target: float = CALIBRATION_RECALL
+) -> int:
     """The fewest lists probed for recall@10 >= `target` against exact search, measured with
     held-out sample vectors as queries over the rest of the sample. Where the codes cap recall
     below the target (PQ), the nprobe after which doubling gains under 0.005."""
     queries = sample[:CALIBRATION_QUERIES]
-    base = sample[CALIBRATION_QUERIES: CALIBRATION_QUERIES + CALIBRATION_BASE]
+    base = sample[CALIBRATION_QUERIES : CALIBRATION_QUERIES + CALIBRATION_BASE]
     k = 10
     if len(base) < 10 * k or len(queries) < 10:
         return max(1, index.nlist // 8)
@@ -128,29 +138,38 @@ def calibrate_nprobe(index: faiss.IndexIVF, sample: np.ndarray, faiss_metric: in
         previous_recall, previous_nprobe, nprobe = recall, nprobe, min(index.nlist, nprobe * 2)
 
 
-
-def trained_faiss(dim: int, metric: int, trained: bytes,
-                  spec: indexer_pb2.IndexSpec | None) -> tuple[faiss.Index, Settings]:
+def trained_faiss(
+    dim: int, metric: int, trained: bytes, spec: indexer_pb2.IndexSpec | None
+) -> tuple[faiss.Index, Settings]:
     """The empty trained FAISS index serialised in `trained`, checked against the collection and
     the spec; non-zero `spec.nprobe` / `spec.ef_search` override its defaults."""
     try:
         faiss_index = faiss.deserialize_index(np.frombuffer(trained, dtype=np.uint8))
     except RuntimeError as error:
-        raise InvalidArgument(f"trained index is not a FAISS index: {error}", reason=reasons.INVALID_TRAINED_INDEX,
-                              field="trained_index") from None
+        raise InvalidArgument(
+            f"trained index is not a FAISS index: {error}", reason=reasons.INVALID_TRAINED_INDEX, field="trained_index"
+        ) from None
     settings = settings_of(faiss_index)
     if faiss_index.d != dim:
-        raise InvalidArgument(f"trained index has dimension {faiss_index.d}, the collection {dim}",
-                              reason=reasons.INVALID_TRAINED_INDEX, field="trained_index")
+        raise InvalidArgument(
+            f"trained index has dimension {faiss_index.d}, the collection {dim}",
+            reason=reasons.INVALID_TRAINED_INDEX,
+            field="trained_index",
+        )
     if faiss_index.metric_type != faiss_metric_of(metric):
-        raise InvalidArgument("trained index uses another metric than the collection",
-                              reason=reasons.INVALID_TRAINED_INDEX, field="trained_index")
+        raise InvalidArgument(
+            "trained index uses another metric than the collection",
+            reason=reasons.INVALID_TRAINED_INDEX,
+            field="trained_index",
+        )
     if faiss_index.ntotal:
         faiss_index.reset()
     if spec is not None and spec.kind not in (settings.kind, indexer_pb2.INDEX_KIND_UNSPECIFIED):
-        raise InvalidArgument(f"trained index is {KIND_NAMES[settings.kind]}, the spec asks for "
-                              f"{KIND_NAMES.get(spec.kind, spec.kind)}", reason=reasons.INVALID_TRAINED_INDEX,
-                              field="index.kind")
+        raise InvalidArgument(
+            f"trained index is {KIND_NAMES[settings.kind]}, the spec asks for {KIND_NAMES.get(spec.kind, spec.kind)}",
+            reason=reasons.INVALID_TRAINED_INDEX,
+            field="index.kind",
+        )
     if spec is not None:
         apply_search_defaults(faiss_index, settings.kind, spec.nprobe, spec.ef_search)
         settings = settings_of(faiss_index)

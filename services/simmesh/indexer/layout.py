@@ -48,10 +48,10 @@ class Layout:
         return f"{self.nodes}{ordinal}"
 
     def collection_of(self, key: str) -> str:
-        return key[len(self.collections):]
+        return key[len(self.collections) :]
 
     def shard_of(self, key: str) -> tuple[str, int]:
-        collection_id, _, shard = key[len(self.shards):].rpartition("/")
+        collection_id, _, shard = key[len(self.shards) :].rpartition("/")
         return collection_id, int(shard)
 
 

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from simmesh.indexer.filter_values import COMPARE, Record, resolver, scalar_keys
-from simmesh.kit.errors import InvalidArgument
 from simmesh.kit import reasons
+from simmesh.kit.errors import InvalidArgument
 
 
 class Plan:
@@ -106,8 +106,8 @@ class _SortedNumbers:
         at = 0
         for row, numbers in self._by_row.items():
             n = len(numbers)
-            values[at:at + n] = numbers
-            rows[at:at + n] = row
+            values[at : at + n] = numbers
+            rows[at : at + n] = row
             at += n
         order = np.argsort(values, kind="stable")
         self._values, self._rows = values[order], rows[order]
@@ -263,4 +263,3 @@ class MetadataIndex:
         self._rows.discard(row)
         for field in self._fields.values():
             field.remove(row)
-

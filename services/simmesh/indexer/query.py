@@ -63,8 +63,8 @@ from google.protobuf import struct_pb2
 from simmesh.indexer.filter_tree import AndNode, Condition, Equals, Exists, FieldNode, Node, Not, Order, OrNode
 from simmesh.indexer.filter_values import COMPARE, Record, as_float
 from simmesh.indexer.metadata_index import MetadataIndex, Plan
-from simmesh.kit.errors import InvalidArgument
 from simmesh.kit import reasons
+from simmesh.kit.errors import InvalidArgument
 from simmesh.kit.wire import struct_to_dict
 
 MAX_DEPTH = 32
@@ -155,7 +155,6 @@ def compile_filter(spec: Mapping[str, Any] | struct_pb2.Struct | None) -> Filter
     return Filter(dict(spec), root, frozenset(compiler.fields))
 
 
-
 def _invalid(path: str, detail: str) -> InvalidArgument:
     return InvalidArgument(f"invalid filter at {path}: {detail}", reason=REASON, violations=[(path, detail)])
 
@@ -177,8 +176,19 @@ def _describe(value: Any) -> str:
 
 
 def _unknown_operator(name: str, path: str) -> InvalidArgument:
-    if name in ("$regex", "$nor", "$all", "$elemMatch", "$size", "$type", "$mod", "$where",
-                "$text", "$expr", "$options"):
+    if name in (
+        "$regex",
+        "$nor",
+        "$all",
+        "$elemMatch",
+        "$size",
+        "$type",
+        "$mod",
+        "$where",
+        "$text",
+        "$expr",
+        "$options",
+    ):
         detail = f"operator {name} is not supported"
     else:
         detail = f"unknown operator {name}"
@@ -223,14 +233,18 @@ class _Compiler:
 
     def _logical(self, name: str, value: Any, path: str, depth: int) -> Node | None:
         if name in FIELD_OPERATORS:
-            raise _invalid(path, f"operator {name} where a field name is expected; "
-                                 f'write {{"<field>": {{"{name}": ...}}}}')
+            raise _invalid(
+                path, f'operator {name} where a field name is expected; write {{"<field>": {{"{name}": ...}}}}'
+            )
         if name not in LOGICAL_OPERATORS:
             raise _unknown_operator(name, path)
         self._count()
         if not isinstance(value, list) or not value:
-            raise _invalid(path, f"{name} needs a non-empty list of filter objects, got "
-                                 f"{'an empty list' if isinstance(value, list) else _describe(value)}")
+            raise _invalid(
+                path,
+                f"{name} needs a non-empty list of filter objects, got "
+                f"{'an empty list' if isinstance(value, list) else _describe(value)}",
+            )
         children: list[Node | None] = []
         for i, element in enumerate(value):
             at = f"{path}[{i}]"
@@ -265,8 +279,11 @@ class _Compiler:
         self._deeper(path, depth)
         names = [k for k in ops if not (isinstance(k, str) and k.startswith("$"))]
         if names:
-            raise _invalid(path, f"mixes operators with field names ({', '.join(map(str, names))}); "
-                                 f"address nested fields with a dotted path")
+            raise _invalid(
+                path,
+                f"mixes operators with field names ({', '.join(map(str, names))}); "
+                f"address nested fields with a dotted path",
+            )
         if not ops:
             raise _invalid(path, "needs at least one operator")
         compiled: list[Condition] = []
@@ -304,8 +321,11 @@ class _Compiler:
                 raise _invalid(path, f'$not needs a non-empty object of operators such as {{"$gt": 5}}, got {got}')
             return Not(self._operators(operand, path, depth + 1))
         if name in LOGICAL_OPERATORS:
-            raise _invalid(path, f"{name} combines whole filter objects and cannot apply to a field; "
-                                 f"put it at the top level or inside $and/$or")
+            raise _invalid(
+                path,
+                f"{name} combines whole filter objects and cannot apply to a field; "
+                f"put it at the top level or inside $and/$or",
+            )
         raise _unknown_operator(name, path)
 
     def _literal(self, value: Any, path: str, depth: int) -> Any:
@@ -331,4 +351,3 @@ class _Compiler:
                 out[k] = self._literal(v, f"{path}.{k}", depth + 1)
             return out
         raise _invalid(path, f"unsupported value type {type(value).__name__}")
-

@@ -13,16 +13,15 @@ from __future__ import annotations
 import logging
 import time
 
-from simmesh_proto.internal.v1 import shard_pb2
-from simmesh_proto.v1 import common_pb2, indexer_pb2
-
 from simmesh.indexer.layout import placement
 from simmesh.indexer.router import Router
 from simmesh.indexer.router.plans import RecordQuery
+from simmesh.kit import reasons
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument, Unavailable
 from simmesh.kit.operations import JobContext
 from simmesh.kit.wire import now
-from simmesh.kit import reasons
+from simmesh_proto.internal.v1 import shard_pb2
+from simmesh_proto.v1 import common_pb2, indexer_pb2
 
 log = logging.getLogger("simmesh.indexer.reembed")
 
@@ -38,11 +37,16 @@ class Reembedder:
         router = self.router
         config = router.shards.config(collection_id)
         if not model.startswith("models/"):
-            raise InvalidArgument(f"model must be `models/{{m}}[/versions/{{v}}]`, got {model!r}",
-                                  reason=reasons.INVALID_MODEL_NAME, field="model")
+            raise InvalidArgument(
+                f"model must be `models/{{m}}[/versions/{{v}}]`, got {model!r}",
+                reason=reasons.INVALID_MODEL_NAME,
+                field="model",
+            )
         if config.next_storage or collection_id in router.collections.training:
-            raise FailedPrecondition(f"collection `collections/{collection_id}` is busy (re-embedding or training)",
-                                     reason=reasons.COLLECTION_BUSY)
+            raise FailedPrecondition(
+                f"collection `collections/{collection_id}` is busy (re-embedding or training)",
+                reason=reasons.COLLECTION_BUSY,
+            )
         dimension = await router.embedder.model_dimension(model, "model")
         metadata = indexer_pb2.ReembedMetadata(collection=config.collection.name, model=model, stage="preparing")
 
@@ -51,8 +55,9 @@ class Reembedder:
 
         return router.operations.start("reembed_collection", metadata, job)
 
-    async def _run(self, ctx: JobContext, collection_id: str, model: str, dimension: int,
-                   metadata: indexer_pb2.ReembedMetadata) -> indexer_pb2.ReembedResponse:
+    async def _run(
+        self, ctx: JobContext, collection_id: str, model: str, dimension: int, metadata: indexer_pb2.ReembedMetadata
+    ) -> indexer_pb2.ReembedResponse:
         router = self.router
         config = router.shards.config(collection_id)
         next_storage = f"{collection_id}.g{config.generation + 1}"
@@ -64,8 +69,9 @@ class Reembedder:
         response = indexer_pb2.ReembedResponse(collection=config.collection.name, model=model)
         try:
             if not await router.shards.wait_shards(next_storage, config.collection.shard_count, 30.0):
-                raise Unavailable(f"the shards of the new storage {next_storage} did not come up",
-                                  reason=reasons.SHARDS_NOT_READY)
+                raise Unavailable(
+                    f"the shards of the new storage {next_storage} did not come up", reason=reasons.SHARDS_NOT_READY
+                )
             stats = await router.collections.stats(collection_id, None)
             metadata.total_count, metadata.stage = stats.record_count, "re-embedding"
             ctx.report(metadata)
@@ -119,10 +125,16 @@ class Reembedder:
                 keep = [j for j in range(len(with_url)) if j not in failed]
                 if keep:
                     row = reply.vectors.dimension * 4
-                    vectors = b"".join(reply.vectors.data[j * row:(j + 1) * row] for j in keep)
-                    records = [shard_pb2.ShardRecord(id=with_url[j].id, url=with_url[j].url,
-                                                     metadata=with_url[j].metadata,
-                                                     create_time=with_url[j].create_time) for j in keep]
+                    vectors = b"".join(reply.vectors.data[j * row : (j + 1) * row] for j in keep)
+                    records = [
+                        shard_pb2.ShardRecord(
+                            id=with_url[j].id,
+                            url=with_url[j].url,
+                            metadata=with_url[j].metadata,
+                            create_time=with_url[j].create_time,
+                        )
+                        for j in keep
+                    ]
                     await self._write(config, next_storage, records, vectors, reply.vectors.dimension)
                     missing.difference_update(r.id for r in records)
                     written += len(keep)
@@ -141,8 +153,12 @@ class Reembedder:
             by_shard.setdefault(placement(record.id, config.collection.shard_count), []).append(i)
         row = dimension * 4
         for shard, items in by_shard.items():
-            request = shard_pb2.WriteRequest(records=[records[i] for i in items], dimension=dimension, upsert=True,
-                                             vectors=b"".join(vectors[i * row:(i + 1) * row] for i in items))
+            request = shard_pb2.WriteRequest(
+                records=[records[i] for i in items],
+                dimension=dimension,
+                upsert=True,
+                vectors=b"".join(vectors[i * row : (i + 1) * row] for i in items),
+            )
             await self.router.fanout.call(config, shard, "Write", request, None, storage=next_storage)
 
     async def _drop_deleted(self, config, next_storage: str, missing: set[str]) -> None:
@@ -153,9 +169,9 @@ class Reembedder:
         for shard in range(config.collection.shard_count):
             after = ""
             while True:
-                page = await router.fanout.call(config, shard, "List",
-                                                shard_pb2.ListRequest(after_id=after, limit=1000), None,
-                                                storage=next_storage)
+                page = await router.fanout.call(
+                    config, shard, "List", shard_pb2.ListRequest(after_id=after, limit=1000), None, storage=next_storage
+                )
                 if not page.records:
                     break
                 ids = [r.id for r in page.records]
@@ -163,5 +179,6 @@ class Reembedder:
                 _, gone = await router.reads.get(collection_id, ids, False, None)
                 drop = set(gone) | (set(ids) & missing)
                 if drop:
-                    await router.fanout.call(config, shard, "Delete", shard_pb2.DeleteRequest(ids=sorted(drop)), None,
-                                       storage=next_storage)
+                    await router.fanout.call(
+                        config, shard, "Delete", shard_pb2.DeleteRequest(ids=sorted(drop)), None, storage=next_storage
+                    )

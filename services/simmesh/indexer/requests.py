@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 from google.protobuf import struct_pb2
-from simmesh_proto.v1 import indexer_pb2
 
-from simmesh.indexer.query import compile_filter
 from simmesh.indexer.layout import COLLECTION_ID_RE
+from simmesh.indexer.query import compile_filter
 from simmesh.indexer.router.plans import MAX_K, InsertBatch, Queries, RecordQuery, SearchPlan
+from simmesh.kit import reasons
 from simmesh.kit.errors import InvalidArgument
 from simmesh.kit.names import parse_name
-from simmesh.kit import reasons
+from simmesh_proto.v1 import indexer_pb2
 
 DEFAULT_K = 10
 MAX_QUERIES = 1000
 
 
 def collection_id_of(name: str, field: str = "collection") -> str:
-    return parse_name(name, "collections", COLLECTION_ID_RE, field, reason=reasons.INVALID_COLLECTION_NAME,
-                      shape="`collections/{collection}`")
+    return parse_name(
+        name,
+        "collections",
+        COLLECTION_ID_RE,
+        field,
+        reason=reasons.INVALID_COLLECTION_NAME,
+        shape="`collections/{collection}`",
+    )
 
 
 def checked_filter(request) -> struct_pb2.Struct | None:
@@ -31,8 +37,9 @@ def checked_filter(request) -> struct_pb2.Struct | None:
 
 def record_query(request) -> RecordQuery:
     """A List, Sample or Delete of records: the collection, filter and vectors wanted."""
-    return RecordQuery(collection_id_of(request.collection), checked_filter(request),
-                       getattr(request, "include_vectors", False))
+    return RecordQuery(
+        collection_id_of(request.collection), checked_filter(request), getattr(request, "include_vectors", False)
+    )
 
 
 def insert_batch(request: indexer_pb2.InsertRecordsRequest) -> InsertBatch:
@@ -49,23 +56,40 @@ def search_plan(request: indexer_pb2.SearchRequest) -> SearchPlan:
     if not request.queries:
         raise InvalidArgument("queries must not be empty", reason=reasons.NO_QUERIES, field="queries")
     if len(request.queries) > MAX_QUERIES:
-        raise InvalidArgument(f"at most {MAX_QUERIES} queries per call, got {len(request.queries)}",
-                              reason=reasons.TOO_MANY_QUERIES, field="queries")
+        raise InvalidArgument(
+            f"at most {MAX_QUERIES} queries per call, got {len(request.queries)}",
+            reason=reasons.TOO_MANY_QUERIES,
+            field="queries",
+        )
     if request.nprobe < 0 or request.ef_search < 0:
-        raise InvalidArgument("nprobe and ef_search must not be negative", reason=reasons.INVALID_SEARCH_PARAMS,
-                              field="nprobe" if request.nprobe < 0 else "ef_search")
+        raise InvalidArgument(
+            "nprobe and ef_search must not be negative",
+            reason=reasons.INVALID_SEARCH_PARAMS,
+            field="nprobe" if request.nprobe < 0 else "ef_search",
+        )
     if not 0.0 <= request.tag_weight <= 1.0:
-        raise InvalidArgument(f"tag_weight must be within 0..1, got {request.tag_weight}",
-                              reason=reasons.INVALID_TAG_WEIGHT, field="tag_weight")
+        raise InvalidArgument(
+            f"tag_weight must be within 0..1, got {request.tag_weight}",
+            reason=reasons.INVALID_TAG_WEIGHT,
+            field="tag_weight",
+        )
     group_size = request.group_size or 1
     if request.group_size < 0 or group_size > MAX_K:
         raise InvalidArgument(f"group_size must be 1..{MAX_K}", reason=reasons.INVALID_GROUP_SIZE, field="group_size")
     return SearchPlan(
-        collection_id=collection_id, queries=_queries(request.queries), k=k, filter=checked_filter(request),
-        nprobe=request.nprobe, ef_search=request.ef_search, tag_weight=request.tag_weight,
-        group_by_product=request.group_by_product, group_size=group_size,
-        min_score=request.min_score if request.HasField("min_score") else None, allow_partial=request.allow_partial,
-        include_metadata=request.include_metadata, include_vectors=request.include_vectors,
+        collection_id=collection_id,
+        queries=_queries(request.queries),
+        k=k,
+        filter=checked_filter(request),
+        nprobe=request.nprobe,
+        ef_search=request.ef_search,
+        tag_weight=request.tag_weight,
+        group_by_product=request.group_by_product,
+        group_size=group_size,
+        min_score=request.min_score if request.HasField("min_score") else None,
+        allow_partial=request.allow_partial,
+        include_metadata=request.include_metadata,
+        include_vectors=request.include_vectors,
     )
 
 
@@ -80,7 +104,11 @@ def _queries(queries) -> Queries:
         elif kind == "image":
             images.append((i, query.image))
         else:
-            raise InvalidArgument(f"queries[{i}] needs a vector, a record_id or an image", reason=reasons.EMPTY_QUERY,
-                                  field=f"queries[{i}]")
-    return Queries(len(queries), tuple(vectors), tuple(record_ids), tuple(images),
-                   tuple(frozenset(q.tags) for q in queries))
+            raise InvalidArgument(
+                f"queries[{i}] needs a vector, a record_id or an image",
+                reason=reasons.EMPTY_QUERY,
+                field=f"queries[{i}]",
+            )
+    return Queries(
+        len(queries), tuple(vectors), tuple(record_ids), tuple(images), tuple(frozenset(q.tags) for q in queries)
+    )

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from google.protobuf import empty_pb2
-from simmesh_proto.v1 import indexer_pb2, indexer_pb2_grpc
 
 from simmesh.indexer.reembed import Reembedder
 from simmesh.indexer.requests import checked_filter, collection_id_of, insert_batch, record_query, search_plan
 from simmesh.indexer.router import Router
 from simmesh.kit.deadlines import remaining
 from simmesh.kit.paging import clamp_page_size, decode_page_token, encode_page_token, fingerprint
+from simmesh_proto.v1 import indexer_pb2, indexer_pb2_grpc
 
 
 class IndexerServicer(indexer_pb2_grpc.IndexerServiceServicer):
@@ -36,8 +36,11 @@ class IndexerServicer(indexer_pb2_grpc.IndexerServiceServicer):
         return indexer_pb2.ListCollectionsResponse(collections=page, next_page_token=token)
 
     async def UpdateCollection(self, request, context) -> indexer_pb2.Collection:
-        return await self.router.collections.update(collection_id_of(request.collection.name, "collection.name"),
-                                                    request.collection, list(request.update_mask.paths))
+        return await self.router.collections.update(
+            collection_id_of(request.collection.name, "collection.name"),
+            request.collection,
+            list(request.update_mask.paths),
+        )
 
     async def DeleteCollection(self, request, context) -> empty_pb2.Empty:
         await self.router.collections.delete(collection_id_of(request.name, "name"))
@@ -58,18 +61,23 @@ class IndexerServicer(indexer_pb2_grpc.IndexerServiceServicer):
             yield reply
 
     async def UpdateRecord(self, request, context) -> indexer_pb2.Record:
-        return await self.router.writes.update_record(request.record, list(request.update_mask.paths),
-                                                      request.image if request.HasField("image") else None,
-                                                      remaining(context))
+        return await self.router.writes.update_record(
+            request.record,
+            list(request.update_mask.paths),
+            request.image if request.HasField("image") else None,
+            remaining(context),
+        )
 
     async def BatchGetRecords(self, request, context) -> indexer_pb2.BatchGetRecordsResponse:
-        records, missing = await self.router.reads.get(collection_id_of(request.collection), request.ids,
-                                                       request.include_vectors, remaining(context))
+        records, missing = await self.router.reads.get(
+            collection_id_of(request.collection), request.ids, request.include_vectors, remaining(context)
+        )
         return indexer_pb2.BatchGetRecordsResponse(records=records, missing_ids=missing)
 
     async def DeleteRecords(self, request, context) -> indexer_pb2.DeleteRecordsResponse:
-        count, missing = await self.router.writes.delete(collection_id_of(request.collection), request.ids,
-                                                         checked_filter(request), remaining(context))
+        count, missing = await self.router.writes.delete(
+            collection_id_of(request.collection), request.ids, checked_filter(request), remaining(context)
+        )
         return indexer_pb2.DeleteRecordsResponse(deleted_count=count, missing_ids=missing)
 
     async def ListRecords(self, request, context) -> indexer_pb2.ListRecordsResponse:
@@ -82,16 +90,14 @@ class IndexerServicer(indexer_pb2_grpc.IndexerServiceServicer):
         return indexer_pb2.ListRecordsResponse(records=records, next_page_token=token)
 
     async def SampleRecords(self, request, context) -> indexer_pb2.SampleRecordsResponse:
-        records = await self.router.reads.sample(record_query(request), request.count, request.seed,
-                                                 remaining(context))
+        records = await self.router.reads.sample(record_query(request), request.count, request.seed, remaining(context))
         return indexer_pb2.SampleRecordsResponse(records=records)
 
     async def Search(self, request, context) -> indexer_pb2.SearchResponse:
         return await self.router.search.run(search_plan(request), remaining(context))
 
     async def TrainIndex(self, request, context):
-        return await self.router.training.start(collection_id_of(request.collection), request.index,
-                                                remaining(context))
+        return await self.router.training.start(collection_id_of(request.collection), request.index, remaining(context))
 
     async def ReembedCollection(self, request, context):
         return await self.reembedder.start(collection_id_of(request.collection), request.model)

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import asyncio
 
-from simmesh_proto.internal.v1 import shard_pb2, shard_pb2_grpc
+import grpc
 
 from simmesh.indexer.layout import Layout, decode_collection, decode_shard
 from simmesh.indexer.shard_stream import ShardStream
+from simmesh.kit import reasons
+from simmesh.kit.channels import open_channel
 from simmesh.kit.discovery import EtcdClient, PrefixWatcher
 from simmesh.kit.errors import NotFound, Unavailable
-from simmesh.kit.channels import open_channel
-from simmesh.kit import reasons
+from simmesh_proto.internal.v1 import shard_pb2, shard_pb2_grpc
 
 
 class ShardMap:
@@ -26,8 +27,8 @@ class ShardMap:
         self._collections = PrefixWatcher(etcd, layout.collections)
         self._shards = PrefixWatcher(etcd, layout.shards)
         self._nodes = PrefixWatcher(etcd, layout.nodes)
-        self._stubs: dict[str, tuple[object, shard_pb2_grpc.ShardServiceStub, tuple]] = {}
-        self._retired: list = []  # channels replaced by newer ones, closed with the map
+        self._stubs: dict[str, tuple[grpc.aio.Channel, shard_pb2_grpc.ShardServiceStub, tuple]] = {}
+        self._retired: list[grpc.aio.Channel] = []  # channels replaced by newer ones, closed with the map
         # Search streams by node process (pid, start time), and those of replaced processes.
         self._streams: dict[tuple, ShardStream] = {}
         self._closing: list[ShardStream] = []
@@ -72,8 +73,11 @@ class ShardMap:
     def config(self, collection_id: str) -> shard_pb2.CollectionConfig:
         config = self.find(collection_id)
         if config is None:
-            raise NotFound(f"collection `collections/{collection_id}` does not exist", reason=reasons.COLLECTION_NOT_FOUND,
-                           metadata={"collection": f"collections/{collection_id}"})
+            raise NotFound(
+                f"collection `collections/{collection_id}` does not exist",
+                reason=reasons.COLLECTION_NOT_FOUND,
+                metadata={"collection": f"collections/{collection_id}"},
+            )
         return config
 
     async def wait_value(self, key: str, value: bytes, timeout: float) -> bool:
@@ -108,8 +112,9 @@ class ShardMap:
 
     async def wait_no_shards(self, storage: str, timeout: float) -> bool:
         prefix = f"{self.layout.shards}{storage}/"
-        return await asyncio.to_thread(self._shards.wait_for,
-                                       lambda view: not any(k.startswith(prefix) for k in view), timeout)
+        return await asyncio.to_thread(
+            self._shards.wait_for, lambda view: not any(k.startswith(prefix) for k in view), timeout
+        )
 
     def stub(self, storage: str, shard: int, collection_id: str = "") -> shard_pb2_grpc.ShardServiceStub:
         """The stub of the node serving the storage's shard, or UNAVAILABLE naming the shard."""
@@ -136,8 +141,9 @@ class ShardMap:
     def _entry(self, storage: str, shard: int, collection_id: str) -> tuple:
         info = self.shard_infos(storage).get(shard)
         if info is None or info.state != shard_pb2.ShardInfo.STATE_SERVING:
-            raise shard_unavailable(collection_id or storage, shard,
-                                    "not registered in etcd" if info is None else "stopping")
+            raise shard_unavailable(
+                collection_id or storage, shard, "not registered in etcd" if info is None else "stopping"
+            )
         # A new registration (a restarted process) gets a new channel: the old one may sit in
         # reconnect backoff after the refusals of the process that died.
         process = _process(info)
@@ -164,5 +170,6 @@ def shard_name(collection_id: str, shard: int) -> str:
 
 def shard_unavailable(collection_id: str, shard: int, why: str) -> Unavailable:
     name = shard_name(collection_id, shard)
-    return Unavailable(f"shard {name} is unavailable: {why}", reason=reasons.SHARD_UNAVAILABLE,
-                       metadata={"shard": name})
+    return Unavailable(
+        f"shard {name} is unavailable: {why}", reason=reasons.SHARD_UNAVAILABLE, metadata={"shard": name}
+    )

@@ -22,12 +22,12 @@ from google.protobuf import timestamp_pb2
 
 from simmesh.indexer.layout import Layout, encode, storages
 from simmesh.indexer.store import ShardStore
+from simmesh.kit import reasons
 from simmesh.kit.blobstore import BlobStore
 from simmesh.kit.discovery import EtcdClient, PrefixWatcher, Session
 from simmesh.kit.errors import NotFound, Unavailable
 from simmesh_proto.internal.v1 import shard_pb2
 from simmesh_proto.v1 import indexer_pb2
-from simmesh.kit import reasons
 
 log = logging.getLogger("simmesh.indexer.shard")
 
@@ -109,8 +109,11 @@ class ShardNode:
         with self._lock:
             store = self._stores.get(collection_id)
         if store is None:
-            raise NotFound(f"collection {collection_id!r} has no shard {shard} on this node",
-                           reason=reasons.SHARD_NOT_HERE, metadata={"collection": collection_id, "shard": shard})
+            raise NotFound(
+                f"collection {collection_id!r} has no shard {shard} on this node",
+                reason=reasons.SHARD_NOT_HERE,
+                metadata={"collection": collection_id, "shard": shard},
+            )
         return store
 
     def stores(self) -> dict[str, ShardStore]:
@@ -139,12 +142,18 @@ class ShardNode:
             if storage in self._stores:
                 return
             started = time.monotonic()
-            store = ShardStore.open(collection, self.ordinal, self.data_dir / storage / str(self.ordinal),
-                                    self.blobstore)
+            store = ShardStore.open(
+                collection, self.ordinal, self.data_dir / storage / str(self.ordinal), self.blobstore
+            )
             self._stores[storage] = store
             self._register(storage, shard_pb2.ShardInfo.STATE_SERVING)
-        log.info("serving %s shard %d (%d records, restored in %.2fs)", storage, self.ordinal,
-                 store.record_count, time.monotonic() - started)
+        log.info(
+            "serving %s shard %d (%d records, restored in %.2fs)",
+            storage,
+            self.ordinal,
+            store.record_count,
+            time.monotonic() - started,
+        )
 
     def _drop(self, collection_id: str) -> None:
         with self._lock:
@@ -157,15 +166,24 @@ class ShardNode:
         log.info("dropped %s shard %d", collection_id, self.ordinal)
 
     def _info(self, collection_id: str, state: shard_pb2.ShardInfo.State, records: int = 0) -> shard_pb2.ShardInfo:
-        return shard_pb2.ShardInfo(collection=collection_id, shard=self.ordinal, address=self.address, state=state,
-                                   record_count=records, start_time=self._started, pid=os.getpid())
+        return shard_pb2.ShardInfo(
+            collection=collection_id,
+            shard=self.ordinal,
+            address=self.address,
+            state=state,
+            record_count=records,
+            start_time=self._started,
+            pid=os.getpid(),
+        )
 
     def _register(self, collection_id: str, state: shard_pb2.ShardInfo.State) -> None:
         if self._session is None:
             raise Unavailable("the node has no etcd session", reason=reasons.SHARD_NOT_REGISTERED)
         store = self._stores[collection_id]
-        self._session.put(self.layout.shard_key(collection_id, self.ordinal),
-                          encode(self._info(collection_id, state, store.record_count)))
+        self._session.put(
+            self.layout.shard_key(collection_id, self.ordinal),
+            encode(self._info(collection_id, state, store.record_count)),
+        )
 
     def _snapshot_loop(self) -> None:
         while not self._stop.wait(self.snapshot_interval):
@@ -175,7 +193,12 @@ class ShardNode:
                 try:
                     if store.stats().wal_entries > 0:
                         info = store.snapshot()
-                        log.info("snapshot of %s shard %d: %d records at %s", collection_id, self.ordinal,
-                                 info.record_count, info.uri)
+                        log.info(
+                            "snapshot of %s shard %d: %d records at %s",
+                            collection_id,
+                            self.ordinal,
+                            info.record_count,
+                            info.uri,
+                        )
                 except Exception:  # retried at the next interval
                     log.exception("snapshot of %s shard %d failed", collection_id, self.ordinal)

@@ -14,10 +14,10 @@ import numpy as np
 from simmesh.indexer.metadata_index import MetadataIndex
 from simmesh.indexer.query import Filter
 from simmesh.indexer.vectors import COSINE
+from simmesh.kit import reasons
 from simmesh.kit.errors import InvalidArgument
 from simmesh.kit.wire import struct_to_dict
 from simmesh_proto.internal.v1 import shard_pb2
-from simmesh.kit import reasons
 
 RESERVED = ("_id", "_url")
 
@@ -215,24 +215,34 @@ class IdOrder:
             return self._sorted
 
 
-def check_batch(records: Sequence[shard_pb2.ShardRecord], vectors: np.ndarray | bytes, dim: int, metric: int
-                ) -> tuple[np.ndarray, list[str]]:
+def check_batch(
+    records: Sequence[shard_pb2.ShardRecord], vectors: np.ndarray | bytes, dim: int, metric: int
+) -> tuple[np.ndarray, list[str]]:
     """The batch's vectors as a matrix and its ids, once they are checked."""
     if isinstance(vectors, (bytes, bytearray, memoryview)):
         raw = np.frombuffer(vectors, dtype=np.float32) if len(vectors) % 4 == 0 else None
         if raw is None or raw.size != len(records) * dim:
-            raise InvalidArgument(f"vectors hold {len(vectors)} bytes; {len(records)} records of dimension "
-                                  f"{dim} need {len(records) * dim * 4}", reason=reasons.DIMENSION_MISMATCH,
-                                  field="vectors")
+            raise InvalidArgument(
+                f"vectors hold {len(vectors)} bytes; {len(records)} records of dimension "
+                f"{dim} need {len(records) * dim * 4}",
+                reason=reasons.DIMENSION_MISMATCH,
+                field="vectors",
+            )
         matrix = raw.reshape(len(records), dim)
     else:
         matrix = np.ascontiguousarray(vectors, dtype=np.float32)
         if matrix.ndim != 2 or matrix.shape[1] != dim:
-            raise InvalidArgument(f"vectors must have dimension {dim}, got shape {matrix.shape}",
-                                  reason=reasons.DIMENSION_MISMATCH, field="vectors")
+            raise InvalidArgument(
+                f"vectors must have dimension {dim}, got shape {matrix.shape}",
+                reason=reasons.DIMENSION_MISMATCH,
+                field="vectors",
+            )
         if len(matrix) != len(records):
-            raise InvalidArgument(f"{len(matrix)} vectors for {len(records)} records",
-                                  reason=reasons.VECTOR_COUNT_MISMATCH, field="vectors")
+            raise InvalidArgument(
+                f"{len(matrix)} vectors for {len(records)} records",
+                reason=reasons.VECTOR_COUNT_MISMATCH,
+                field="vectors",
+            )
     ids = [record.id for record in records]
     unique = set(ids)
     if len(unique) != len(ids) or "" in unique:  # find the first offender
@@ -241,26 +251,42 @@ def check_batch(records: Sequence[shard_pb2.ShardRecord], vectors: np.ndarray | 
             if not record_id:
                 raise InvalidArgument(f"record {i} has no id", reason=reasons.MISSING_ID, field=f"records[{i}].id")
             if record_id in seen:
-                raise InvalidArgument(f"id {record_id!r} appears more than once in the batch",
-                                      reason=reasons.DUPLICATE_ID, field=f"records[{i}].id", metadata={"id": record_id})
+                raise InvalidArgument(
+                    f"id {record_id!r} appears more than once in the batch",
+                    reason=reasons.DUPLICATE_ID,
+                    field=f"records[{i}].id",
+                    metadata={"id": record_id},
+                )
             seen.add(record_id)
     finite = np.isfinite(matrix).all(axis=1)
     if not finite.all():
         i = int(np.flatnonzero(~finite)[0])
-        raise InvalidArgument(f"vector of record {records[i].id!r} has NaN or infinite values",
-                              reason=reasons.INVALID_VECTOR, field=f"records[{i}].vector", metadata={"id": records[i].id})
+        raise InvalidArgument(
+            f"vector of record {records[i].id!r} has NaN or infinite values",
+            reason=reasons.INVALID_VECTOR,
+            field=f"records[{i}].vector",
+            metadata={"id": records[i].id},
+        )
     if metric == COSINE:
         zero = ~matrix.any(axis=1)
         if zero.any():
             i = int(np.flatnonzero(zero)[0])
-            raise InvalidArgument(f"vector of record {records[i].id!r} is all zeros, which has no cosine "
-                                  f"similarity", reason=reasons.INVALID_VECTOR, field=f"records[{i}].vector",
-                                  metadata={"id": records[i].id})
+            raise InvalidArgument(
+                f"vector of record {records[i].id!r} is all zeros, which has no cosine similarity",
+                reason=reasons.INVALID_VECTOR,
+                field=f"records[{i}].vector",
+                metadata={"id": records[i].id},
+            )
     return matrix, ids
 
 
-def write_entry(records: Sequence[shard_pb2.ShardRecord], vectors: np.ndarray | bytes, matrix: np.ndarray,
-                kept: list[bool] | None, request: shard_pb2.WriteRequest | None) -> shard_pb2.WriteRequest:
+def write_entry(
+    records: Sequence[shard_pb2.ShardRecord],
+    vectors: np.ndarray | bytes,
+    matrix: np.ndarray,
+    kept: list[bool] | None,
+    request: shard_pb2.WriteRequest | None,
+) -> shard_pb2.WriteRequest:
     """The log entry of a write: the batch as given (records without times take `write_time`),
     less the records refused (`kept[i]` is False for those); `request` itself when none is."""
     if kept is not None:

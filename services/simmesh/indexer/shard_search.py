@@ -9,8 +9,8 @@ import numpy as np
 from simmesh.indexer.query import Filter
 from simmesh.indexer.shard_records import RecordTable
 from simmesh.indexer.vectors import EXACT, Coarse, VectorIndex
-from simmesh.kit.errors import InvalidArgument
 from simmesh.kit import reasons
+from simmesh.kit.errors import InvalidArgument
 
 # Filters whose indexed candidates number at most max(this, 4 * sqrt(queries * k * records)) are
 # searched among their verified candidates; broader ones by post-filtering wider and wider hits.
@@ -21,24 +21,39 @@ def check_queries(queries: np.ndarray | bytes, dim: int) -> np.ndarray:
     """The queries as a (n, dim) float32 matrix, once they are checked."""
     if isinstance(queries, (bytes, bytearray, memoryview)):
         if len(queries) % (4 * dim):
-            raise InvalidArgument(f"queries hold {len(queries)} bytes, not a whole number of {dim}-float "
-                                  f"vectors", reason=reasons.DIMENSION_MISMATCH, field="queries")
+            raise InvalidArgument(
+                f"queries hold {len(queries)} bytes, not a whole number of {dim}-float vectors",
+                reason=reasons.DIMENSION_MISMATCH,
+                field="queries",
+            )
         matrix = np.frombuffer(queries, dtype=np.float32).reshape(-1, dim)
     else:
         matrix = np.ascontiguousarray(queries, dtype=np.float32)
         if matrix.ndim == 1:
             matrix = matrix.reshape(1, -1)
         if matrix.ndim != 2 or matrix.shape[1] != dim:
-            raise InvalidArgument(f"queries must have dimension {dim}, got shape {matrix.shape}",
-                                  reason=reasons.DIMENSION_MISMATCH, field="queries")
+            raise InvalidArgument(
+                f"queries must have dimension {dim}, got shape {matrix.shape}",
+                reason=reasons.DIMENSION_MISMATCH,
+                field="queries",
+            )
     if not np.isfinite(matrix).all():
         raise InvalidArgument("queries have NaN or infinite values", reason=reasons.INVALID_VECTOR, field="queries")
     return matrix
 
 
-def search_rows(vectors: VectorIndex, table: RecordTable, queries: np.ndarray, k: int, compiled: Filter | None, *,
-                nprobe: int, ef_search: int, excluded: list[np.ndarray] | None,
-                coarse: Coarse | None) -> tuple[np.ndarray, np.ndarray]:
+def search_rows(
+    vectors: VectorIndex,
+    table: RecordTable,
+    queries: np.ndarray,
+    k: int,
+    compiled: Filter | None,
+    *,
+    nprobe: int,
+    ef_search: int,
+    excluded: list[np.ndarray] | None,
+    coarse: Coarse | None,
+) -> tuple[np.ndarray, np.ndarray]:
     """The k best rows per query that match `compiled` (all rows when None): `(scores, rows)`."""
     if compiled is None:
         return vectors.search(queries, k, nprobe=nprobe, ef_search=ef_search, exclude=excluded, coarse=coarse)
@@ -49,18 +64,27 @@ def hit_ids(rows: np.ndarray, id_of_row: dict[int, str]) -> list[list[str]]:
     """The ids of a (queries, k) array of rows; "" where a row is -1."""
     flat = [id_of_row.get(r, "") for r in rows.ravel().tolist()]
     width = rows.shape[1]
-    return [flat[at:at + width] for at in range(0, len(flat), width)]
+    return [flat[at : at + width] for at in range(0, len(flat), width)]
 
 
-def _filtered_search(vectors: VectorIndex, table: RecordTable, queries: np.ndarray, k: int, compiled: Filter,
-                     nprobe: int, ef_search: int, excluded: list[np.ndarray] | None,
-                     coarse: Coarse | None) -> tuple[np.ndarray, np.ndarray]:
+def _filtered_search(
+    vectors: VectorIndex,
+    table: RecordTable,
+    queries: np.ndarray,
+    k: int,
+    compiled: Filter,
+    nprobe: int,
+    ef_search: int,
+    excluded: list[np.ndarray] | None,
+    coarse: Coarse | None,
+) -> tuple[np.ndarray, np.ndarray]:
     total = vectors.count
     estimate = table.selectivity(compiled)
     if estimate is not None and estimate <= max(CANDIDATE_SEARCH_MIN, 4 * math.isqrt(len(queries) * k * total)):
         allowed = table.matching_rows(compiled)
-        return vectors.search(queries, k, nprobe=nprobe, ef_search=ef_search, candidate_ids=allowed,
-                              exclude=excluded, coarse=coarse)
+        return vectors.search(
+            queries, k, nprobe=nprobe, ef_search=ef_search, candidate_ids=allowed, exclude=excluded, coarse=coarse
+        )
     scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
     rows = np.full((len(queries), k), -1, dtype=np.int64)
     records, id_of, matches = table.by_id, table.id_of_row, compiled.matches
@@ -68,14 +92,19 @@ def _filtered_search(vectors: VectorIndex, table: RecordTable, queries: np.ndarr
     fetch = min(total, max(4 * k, 32))
     while pending and fetch:
         found_scores, found_rows = vectors.search(
-            queries[pending], fetch, nprobe=nprobe, ef_search=ef_search,
-            exclude=[excluded[q] for q in pending] if excluded else None, coarse=_subset(coarse, pending))
+            queries[pending],
+            fetch,
+            nprobe=nprobe,
+            ef_search=ef_search,
+            exclude=[excluded[q] for q in pending] if excluded else None,
+            coarse=_subset(coarse, pending),
+        )
         still = []
         for j, q in enumerate(pending):
             hits = found_rows[j]
             returned = int((hits >= 0).sum())
             keep = [i for i in range(returned) if matches(records[id_of[int(hits[i])]].doc)][:k]
-            rows[q, :len(keep)], scores[q, :len(keep)] = hits[keep], found_scores[j][keep]
+            rows[q, : len(keep)], scores[q, : len(keep)] = hits[keep], found_scores[j][keep]
             if len(keep) == k:
                 continue
             if returned < fetch or fetch >= total:
@@ -88,8 +117,14 @@ def _filtered_search(vectors: VectorIndex, table: RecordTable, queries: np.ndarr
     if unreached:
         allowed = table.matching_rows(compiled)
         found_scores, found_rows = vectors.search(
-            queries[unreached], k, nprobe=nprobe, ef_search=ef_search, candidate_ids=allowed,
-            exclude=[excluded[q] for q in unreached] if excluded else None, coarse=_subset(coarse, unreached))
+            queries[unreached],
+            k,
+            nprobe=nprobe,
+            ef_search=ef_search,
+            candidate_ids=allowed,
+            exclude=[excluded[q] for q in unreached] if excluded else None,
+            coarse=_subset(coarse, unreached),
+        )
         scores[unreached], rows[unreached] = found_scores, found_rows
     return scores, rows
 
@@ -99,4 +134,3 @@ def _subset(coarse: Coarse | None, queries: list[int]) -> Coarse | None:
     if coarse is None:
         return None
     return Coarse(coarse.lists[queries], coarse.distances[queries], coarse.digest)
-

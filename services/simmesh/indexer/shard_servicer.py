@@ -104,14 +104,16 @@ class ShardServicer(shard_pb2_grpc.ShardServiceServicer):
     async def _write(self, request: shard_pb2.WriteRequest) -> shard_pb2.WriteResponse:
         store = self._node.store(request.collection, request.shard)
         result = await asyncio.to_thread(store.write_request, request)
-        return shard_pb2.WriteResponse(inserted_count=result.inserted, updated_count=result.updated,
-                                       existing_ids=result.existing_ids)
+        return shard_pb2.WriteResponse(
+            inserted_count=result.inserted, updated_count=result.updated, existing_ids=result.existing_ids
+        )
 
     async def Get(self, request, context) -> shard_pb2.GetResponse:
         store = self._node.store(request.collection, request.shard)
         result = await asyncio.to_thread(store.get, list(request.ids), request.include_vectors)
-        return shard_pb2.GetResponse(records=_records(result.records), vectors=_bytes(result.vectors),
-                                     dimension=store.dim)
+        return shard_pb2.GetResponse(
+            records=_records(result.records), vectors=_bytes(result.vectors), dimension=store.dim
+        )
 
     async def Delete(self, request, context) -> shard_pb2.DeleteResponse:
         store = self._node.store(request.collection, request.shard)
@@ -120,16 +122,22 @@ class ShardServicer(shard_pb2_grpc.ShardServiceServicer):
 
     async def List(self, request, context) -> shard_pb2.ListResponse:
         store = self._node.store(request.collection, request.shard)
-        records, vectors = await asyncio.to_thread(store.list, request.after_id, request.limit or 100,
-                                                   _filter(request), request.include_vectors)
+        records, vectors = await asyncio.to_thread(
+            store.list, request.after_id, request.limit or 100, _filter(request), request.include_vectors
+        )
         return shard_pb2.ListResponse(records=_records(records), vectors=_bytes(vectors), dimension=store.dim)
 
     async def Sample(self, request, context) -> shard_pb2.SampleResponse:
         store = self._node.store(request.collection, request.shard)
-        result = await asyncio.to_thread(store.sample, request.count, _filter(request), request.seed,
-                                         request.include_vectors)
-        return shard_pb2.SampleResponse(records=_records(result.records), vectors=_bytes(result.vectors),
-                                        dimension=store.dim, matching_count=result.matching_count)
+        result = await asyncio.to_thread(
+            store.sample, request.count, _filter(request), request.seed, request.include_vectors
+        )
+        return shard_pb2.SampleResponse(
+            records=_records(result.records),
+            vectors=_bytes(result.vectors),
+            dimension=store.dim,
+            matching_count=result.matching_count,
+        )
 
     async def Search(self, request, context) -> shard_pb2.SearchResponse:
         return await self._search(request)
@@ -165,9 +173,16 @@ class ShardServicer(shard_pb2_grpc.ShardServiceServicer):
         exclude = [list(e.ids) for e in request.exclude] or None
         wanted = request.include_metadata or request.include_vectors or bool(request.fields)
         search = functools.partial(
-            store.search, request.queries, request.k, filter=_filter(request), nprobe=request.nprobe,
-            ef_search=request.ef_search, exclude=exclude, include_vectors=request.include_vectors,
-            coarse=_coarse(request), include_records=wanted,
+            store.search,
+            request.queries,
+            request.k,
+            filter=_filter(request),
+            nprobe=request.nprobe,
+            ef_search=request.ef_search,
+            exclude=exclude,
+            include_vectors=request.include_vectors,
+            coarse=_coarse(request),
+            include_records=wanted,
         )
         result = search() if _inline(request) else await asyncio.to_thread(search)
         k = result.scores.shape[1] if result.scores.ndim == 2 else request.k
@@ -190,8 +205,9 @@ class ShardServicer(shard_pb2_grpc.ShardServiceServicer):
     async def SampleVectors(self, request, context) -> shard_pb2.SampleVectorsResponse:
         store = self._node.store(request.collection, request.shard)
         vectors, total = await asyncio.to_thread(store.sample_vectors, request.count, request.seed)
-        return shard_pb2.SampleVectorsResponse(vectors=_bytes(vectors), count=len(vectors), dimension=store.dim,
-                                               total_count=total)
+        return shard_pb2.SampleVectorsResponse(
+            vectors=_bytes(vectors), count=len(vectors), dimension=store.dim, total_count=total
+        )
 
     async def GetTrainedIndex(self, request, context) -> shard_pb2.GetTrainedIndexResponse:
         store = self._node.store(request.collection, request.shard)
@@ -202,9 +218,14 @@ class ShardServicer(shard_pb2_grpc.ShardServiceServicer):
         store = self._node.store(request.collection, request.shard)
         stats = await asyncio.to_thread(store.stats)
         out = indexer_pb2.ShardStats(
-            name=f"collections/{request.collection}/shards/{request.shard}", address=self._node.address,
-            available=True, record_count=stats.record_count, index_kind=stats.index_kind,
-            index_state=stats.index_state, memory_bytes=stats.memory_bytes, wal_entries=stats.wal_entries,
+            name=f"collections/{request.collection}/shards/{request.shard}",
+            address=self._node.address,
+            available=True,
+            record_count=stats.record_count,
+            index_kind=stats.index_kind,
+            index_state=stats.index_state,
+            memory_bytes=stats.memory_bytes,
+            wal_entries=stats.wal_entries,
         )
         if stats.last_snapshot_time is not None:
             out.last_snapshot_time.FromNanoseconds(int(stats.last_snapshot_time * 1e9))

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from simmesh.indexer.shard_records import StoredRecord
 from simmesh.indexer.vectors import VectorIndex
+from simmesh.kit import reasons
 from simmesh.kit.blobstore import BlobStore
 from simmesh.kit.errors import Internal
-from simmesh.kit import reasons
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +66,9 @@ class SnapshotStore:
         self._collection_id = collection_id
         self._shard = shard
 
-    def stage(self, seq: int, vectors: VectorIndex, records: list[StoredRecord], next_row: int,
-              index_state: int) -> StagedSnapshot:
+    def stage(
+        self, seq: int, vectors: VectorIndex, records: list[StoredRecord], next_row: int, index_state: int
+    ) -> StagedSnapshot:
         """Writes the index to local disk; call it while nothing changes the index."""
         self._scratch.mkdir(exist_ok=True)
         with open(self._scratch / INDEX_FILE, "wb") as out:
@@ -79,17 +80,26 @@ class SnapshotStore:
         index_path, records_path = self._scratch / INDEX_FILE, self._scratch / RECORDS_FILE
         with open(records_path, "w", encoding="utf-8") as out:
             for record in staged.records:
-                out.write(json.dumps([record.row, record.create_ns, record.update_ns, record.doc],
-                                     separators=(",", ":")))
+                out.write(
+                    json.dumps([record.row, record.create_ns, record.update_ns, record.doc], separators=(",", ":"))
+                )
                 out.write("\n")
         base = self._folder(staged.seq)
         self.blobstore.put_file(f"{base}/{INDEX_FILE}", index_path)
         self.blobstore.put_file(f"{base}/{RECORDS_FILE}", records_path)
         stamp = time.time()
-        manifest = {"format": 1, "collection": self._collection_id, "shard": self._shard, "seq": staged.seq,
-                    "record_count": len(staged.records), "next_row": staged.next_row,
-                    "index_kind": staged.index_kind, "index_state": staged.index_state, "time": stamp,
-                    "files": {INDEX_FILE: index_path.stat().st_size, RECORDS_FILE: records_path.stat().st_size}}
+        manifest = {
+            "format": 1,
+            "collection": self._collection_id,
+            "shard": self._shard,
+            "seq": staged.seq,
+            "record_count": len(staged.records),
+            "next_row": staged.next_row,
+            "index_kind": staged.index_kind,
+            "index_state": staged.index_state,
+            "time": stamp,
+            "files": {INDEX_FILE: index_path.stat().st_size, RECORDS_FILE: records_path.stat().st_size},
+        }
         self.blobstore.put_bytes(f"{base}/{MANIFEST}", json.dumps(manifest).encode(), "application/json")
         shutil.rmtree(self._scratch, ignore_errors=True)
         return SnapshotInfo(self.blobstore.uri(f"{base}/{MANIFEST}"), staged.seq, len(staged.records), stamp)
@@ -111,8 +121,10 @@ class SnapshotStore:
             try:
                 return self._load(seq)
             except Exception as error:  # an unreadable snapshot: fall back to the one before
-                log.warning("skipping an unreadable snapshot", extra={
-                    "collection": self._collection_id, "shard": self._shard, "seq": seq, "error": repr(error)})
+                log.warning(
+                    "skipping an unreadable snapshot",
+                    extra={"collection": self._collection_id, "shard": self._shard, "seq": seq, "error": repr(error)},
+                )
         return None
 
     def delete_all(self) -> None:
@@ -125,7 +137,7 @@ class SnapshotStore:
         """Sequence numbers of complete snapshots and of every snapshot folder, newest first."""
         complete, every = set(), set()
         for info in self.blobstore.list(f"{self.root}/"):
-            parts = info.key[len(self.root) + 1:].split("/")
+            parts = info.key[len(self.root) + 1 :].split("/")
             if len(parts) == 2 and parts[0].isdigit():
                 every.add(int(parts[0]))
                 if parts[1] == MANIFEST:
@@ -153,6 +165,7 @@ class SnapshotStore:
             shutil.rmtree(tmp, ignore_errors=True)
         distinct = len({record.id for record in records})
         if vectors.count != distinct:
-            raise Internal(f"snapshot holds {vectors.count} vectors for {distinct} records",
-                           reason=reasons.SNAPSHOT_CORRUPT)
+            raise Internal(
+                f"snapshot holds {vectors.count} vectors for {distinct} records", reason=reasons.SNAPSHOT_CORRUPT
+            )
         return LoadedSnapshot(seq, manifest["time"], manifest["next_row"], vectors, records)

@@ -41,11 +41,11 @@ from simmesh.indexer.shard_search import check_queries, hit_ids, search_rows
 from simmesh.indexer.snapshots import SnapshotInfo, SnapshotStore
 from simmesh.indexer.vectors import COSINE, IVF_KINDS, Coarse, VectorIndex
 from simmesh.indexer.wal import Op, WriteAheadLog
+from simmesh.kit import reasons
 from simmesh.kit.blobstore import BlobStore
 from simmesh.kit.errors import Internal, InvalidArgument, NotFound
 from simmesh_proto.internal.v1 import shard_pb2
 from simmesh_proto.v1 import indexer_pb2
-from simmesh.kit import reasons
 
 log = logging.getLogger(__name__)
 
@@ -97,14 +97,25 @@ class ShardStore:
     Constructing a store restores it from `data_dir` and the blob store (`open` is the same).
     """
 
-    def __init__(self, collection: indexer_pb2.Collection, shard: int, data_dir: Path, blobstore: BlobStore, *,
-                 snapshot_prefix: str = "snapshots", wal_segment_bytes: int = 64 * 1024 * 1024) -> None:
+    def __init__(
+        self,
+        collection: indexer_pb2.Collection,
+        shard: int,
+        data_dir: Path,
+        blobstore: BlobStore,
+        *,
+        snapshot_prefix: str = "snapshots",
+        wal_segment_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
         name = collection.name.rsplit("/", 1)[-1]
         if not name:
             raise InvalidArgument("collection has no name", reason=reasons.INVALID_COLLECTION, field="collection.name")
         if collection.dimension <= 0:
-            raise InvalidArgument(f"collection dimension must be positive, got {collection.dimension}",
-                                  reason=reasons.INVALID_DIMENSION, field="collection.dimension")
+            raise InvalidArgument(
+                f"collection dimension must be positive, got {collection.dimension}",
+                reason=reasons.INVALID_DIMENSION,
+                field="collection.dimension",
+            )
         self.collection = collection
         self.collection_id = name
         self.shard = shard
@@ -118,8 +129,9 @@ class ShardStore:
         self._snapshotting = threading.Lock()
         self._table = RecordTable(collection.indexed_fields)
         self._vectors = VectorIndex(self.dim, self.metric)
-        self._builds = IndexBuilds(self._writer, self._rw, lambda: self._vectors, self._install, self._check_open,
-                                   name, shard)
+        self._builds = IndexBuilds(
+            self._writer, self._rw, lambda: self._vectors, self._install, self._check_open, name, shard
+        )
         self._snapshots = SnapshotStore(blobstore, self.snapshot_root, self.data_dir / "tmp", name, shard)
         self._snapshot_seq = 0
         self._snapshot_time: float | None = None
@@ -133,8 +145,9 @@ class ShardStore:
             raise
 
     @classmethod
-    def open(cls, collection: indexer_pb2.Collection, shard: int, data_dir: Path, blobstore: BlobStore,
-             **options: Any) -> ShardStore:
+    def open(
+        cls, collection: indexer_pb2.Collection, shard: int, data_dir: Path, blobstore: BlobStore, **options: Any
+    ) -> ShardStore:
         """The shard restored from its newest snapshot and its log."""
         return cls(collection, shard, data_dir, blobstore, **options)
 
@@ -156,8 +169,9 @@ class ShardStore:
     def vector_index(self) -> VectorIndex:
         return self._vectors
 
-    def write(self, records: Sequence[shard_pb2.ShardRecord], vectors: np.ndarray | bytes,
-              upsert: bool = False) -> WriteResult:
+    def write(
+        self, records: Sequence[shard_pb2.ShardRecord], vectors: np.ndarray | bytes, upsert: bool = False
+    ) -> WriteResult:
         """Stores records with their vectors (row i for record i). Without `upsert`, records
         whose id exists are left alone and reported in `existing_ids`. Durable on return."""
         return self._write(records, vectors, upsert, None)
@@ -167,8 +181,13 @@ class ShardStore:
         of its records is refused, so the caller gives it up."""
         return self._write(request.records, request.vectors, request.upsert, request)
 
-    def _write(self, records: Sequence[shard_pb2.ShardRecord], vectors: np.ndarray | bytes, upsert: bool,
-               request: shard_pb2.WriteRequest | None) -> WriteResult:
+    def _write(
+        self,
+        records: Sequence[shard_pb2.ShardRecord],
+        vectors: np.ndarray | bytes,
+        upsert: bool,
+        request: shard_pb2.WriteRequest | None,
+    ) -> WriteResult:
         matrix, ids = check_batch(records, vectors, self.dim, self.metric)
         now = time.time_ns()
         with self._writer:
@@ -177,8 +196,9 @@ class ShardStore:
             existing = [] if upsert else [i for i in ids if i in stored]
             if existing and len(existing) == len(ids):
                 return WriteResult(0, 0, existing)
-            entry = write_entry(records, vectors, matrix, [record_id not in stored for record_id in ids]
-                                if existing else None, request)
+            entry = write_entry(
+                records, vectors, matrix, [record_id not in stored for record_id in ids] if existing else None, request
+            )
             entry.collection, entry.shard, entry.dimension = self.collection_id, self.shard, self.dim
             entry.upsert = True
             entry.write_time.FromNanoseconds(now)
@@ -234,8 +254,9 @@ class ShardStore:
             missing = [i for i in ids if i not in by_id]
             return GetResult(found, missing, self._vectors_of(found) if include_vectors else None)
 
-    def list(self, after_id: str = "", limit: int = 100, filter: FilterSpec = None,
-             include_vectors: bool = False) -> tuple[list[StoredRecord], np.ndarray | None]:
+    def list(
+        self, after_id: str = "", limit: int = 100, filter: FilterSpec = None, include_vectors: bool = False
+    ) -> tuple[list[StoredRecord], np.ndarray | None]:
         """Up to `limit` records with ids above `after_id`, in id order, matching the filter."""
         if limit <= 0:
             raise InvalidArgument(f"limit must be positive, got {limit}", reason=reasons.INVALID_LIMIT, field="limit")
@@ -244,12 +265,15 @@ class ShardStore:
             out = self._table.page(after_id, limit, compiled)
             return out, self._vectors_of(out) if include_vectors else None
 
-    def sample(self, count: int, filter: FilterSpec = None, seed: int = 0,
-               include_vectors: bool = False) -> SampleResult:
+    def sample(
+        self, count: int, filter: FilterSpec = None, seed: int = 0, include_vectors: bool = False
+    ) -> SampleResult:
         """A uniform sample of up to `count` matching records, in id order; the same `seed`
         gives the same sample while the shard is unchanged (0: a random one)."""
         if count < 0:
-            raise InvalidArgument(f"count must not be negative, got {count}", reason=reasons.INVALID_COUNT, field="count")
+            raise InvalidArgument(
+                f"count must not be negative, got {count}", reason=reasons.INVALID_COUNT, field="count"
+            )
         compiled = _compile(filter)
         with self._rw.read():
             records, matching = self._table.sample(count, compiled, seed)
@@ -263,10 +287,19 @@ class ShardStore:
             picks = np.sort(rng.choice(store.count, size=min(max(count, 0), store.count), replace=False))
             return store.vectors[picks], store.count
 
-    def search(self, queries: np.ndarray | bytes, k: int, *, filter: FilterSpec = None, nprobe: int = 0,
-               ef_search: int = 0, exclude: Sequence[Sequence[str]] | None = None,
-               include_vectors: bool = False, coarse: Coarse | None = None,
-               include_records: bool = True) -> SearchResult:
+    def search(
+        self,
+        queries: np.ndarray | bytes,
+        k: int,
+        *,
+        filter: FilterSpec = None,
+        nprobe: int = 0,
+        ef_search: int = 0,
+        exclude: Sequence[Sequence[str]] | None = None,
+        include_vectors: bool = False,
+        coarse: Coarse | None = None,
+        include_records: bool = True,
+    ) -> SearchResult:
         """The k best records per query that match the filter. `exclude[q]` lists ids left out
         of query q's hits. Filtered results always match and number k whenever k records
         match (within the approximate index's reach, else found by exact search). `coarse`:
@@ -277,13 +310,25 @@ class ShardStore:
         if k <= 0:
             raise InvalidArgument(f"k must be positive, got {k}", reason=reasons.INVALID_K, field="k")
         if exclude is not None and len(exclude) not in (0, len(matrix)):
-            raise InvalidArgument(f"{len(exclude)} exclusion lists for {len(matrix)} queries",
-                                  reason=reasons.EXCLUDE_COUNT_MISMATCH, field="exclude")
+            raise InvalidArgument(
+                f"{len(exclude)} exclusion lists for {len(matrix)} queries",
+                reason=reasons.EXCLUDE_COUNT_MISMATCH,
+                field="exclude",
+            )
         with self._rw.read():
             table = self._table
             excluded = [table.rows_of(ids) for ids in exclude] if exclude else None
-            scores, rows = search_rows(self._vectors, table, matrix, k, compiled, nprobe=nprobe, ef_search=ef_search,
-                                       excluded=excluded, coarse=coarse)
+            scores, rows = search_rows(
+                self._vectors,
+                table,
+                matrix,
+                k,
+                compiled,
+                nprobe=nprobe,
+                ef_search=ef_search,
+                excluded=excluded,
+                coarse=coarse,
+            )
             id_of = table.id_of_row
             ids = hit_ids(rows, id_of)
             if not (include_records or include_vectors):
@@ -310,8 +355,11 @@ class ShardStore:
         or from `trained` (a trained empty index shared by the router), and swaps it in; then
         snapshots. Searches and writes go on meanwhile. Returns the vectors indexed."""
         check_trainable(spec, len(vectors) if vectors is not None else self._vectors.count, bool(trained))
-        self._builds.swap_in(lambda rows, matrix: VectorIndex.build(self.dim, self.metric, spec, rows, matrix,
-                                                                     training_vectors=vectors, trained=trained))
+        self._builds.swap_in(
+            lambda rows, matrix: VectorIndex.build(
+                self.dim, self.metric, spec, rows, matrix, training_vectors=vectors, trained=trained
+            )
+        )
         self.snapshot()
         return self._vectors.count
 
@@ -323,8 +371,13 @@ class ShardStore:
         with self._snapshotting:
             with self._writer:
                 self._check_open()
-                staged = self._snapshots.stage(self._wal.last_seq, self._vectors, list(self._table.by_id.values()),
-                                               self._table.next_row, self.index_state)
+                staged = self._snapshots.stage(
+                    self._wal.last_seq,
+                    self._vectors,
+                    list(self._table.by_id.values()),
+                    self._table.next_row,
+                    self.index_state,
+                )
             info = self._snapshots.publish(staged)
             self._snapshot_seq, self._snapshot_time = info.seq, info.time
             oldest_kept = self._snapshots.prune()
@@ -339,8 +392,11 @@ class ShardStore:
             self._vectors = loaded.vectors
             self._snapshot_seq, self._snapshot_time = loaded.seq, loaded.time
         if self._wal.last_seq > self._snapshot_seq and self._wal.first_seq > self._snapshot_seq + 1:
-            raise Internal(f"the write-ahead log starts at entry {self._wal.first_seq} but the snapshot ends at "
-                           f"{self._snapshot_seq}: entries are missing", reason=reasons.WAL_GAP)
+            raise Internal(
+                f"the write-ahead log starts at entry {self._wal.first_seq} but the snapshot ends at "
+                f"{self._snapshot_seq}: entries are missing",
+                reason=reasons.WAL_GAP,
+            )
         self._wal.start_after(self._snapshot_seq)
         replayed = 0
         for entry in self._wal.replay(self._snapshot_seq):
@@ -349,9 +405,16 @@ class ShardStore:
             else:
                 self._apply_delete(entry.message)
             replayed += 1
-        log.info("shard restored", extra={"collection": self.collection_id, "shard": self.shard,
-                                          "snapshot_seq": self._snapshot_seq, "replayed": replayed,
-                                          "records": len(self._table)})
+        log.info(
+            "shard restored",
+            extra={
+                "collection": self.collection_id,
+                "shard": self.shard,
+                "snapshot_seq": self._snapshot_seq,
+                "replayed": replayed,
+                "records": len(self._table),
+            },
+        )
 
     def _reset(self) -> None:
         self._table.clear()
@@ -384,8 +447,9 @@ class ShardStore:
 
     def _check_open(self) -> None:
         if self._dropped:
-            raise NotFound(f"shard {self.shard} of collection {self.collection_id!r} was dropped",
-                           reason=reasons.SHARD_DROPPED)
+            raise NotFound(
+                f"shard {self.shard} of collection {self.collection_id!r} was dropped", reason=reasons.SHARD_DROPPED
+            )
 
 
 def _compile(spec: FilterSpec) -> Filter | None:

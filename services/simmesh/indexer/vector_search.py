@@ -32,15 +32,24 @@ def brute_force_pays(kind: int, index: faiss.Index | None, count: int, candidate
     return candidates <= count * probes // nlist
 
 
-def knn(queries: np.ndarray, base: np.ndarray, k: int, metric: int,
-        selector: faiss.IDSelector | None = None) -> tuple[np.ndarray, np.ndarray]:
+def knn(
+    queries: np.ndarray, base: np.ndarray, k: int, metric: int, selector: faiss.IDSelector | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """FAISS's brute-force k-NN of `queries` over `base` (distances, positions in `base`)."""
     nq, nb = len(queries), len(base)
     distances = np.empty((nq, k), dtype=np.float32)
     labels = np.empty((nq, k), dtype=np.int64)
     base = np.ascontiguousarray(base)
-    args = (faiss.swig_ptr(queries), faiss.swig_ptr(base), queries.shape[1], nq, nb, k,
-            faiss.swig_ptr(distances), faiss.swig_ptr(labels))
+    args = (
+        faiss.swig_ptr(queries),
+        faiss.swig_ptr(base),
+        queries.shape[1],
+        nq,
+        nb,
+        k,
+        faiss.swig_ptr(distances),
+        faiss.swig_ptr(labels),
+    )
     if metric == L2:
         faiss.knn_L2sqr(*args, None, selector)
     else:
@@ -48,8 +57,9 @@ def knn(queries: np.ndarray, base: np.ndarray, k: int, metric: int,
     return distances, labels
 
 
-def search_exact(store: VectorStore, queries: np.ndarray, k: int, metric: int,
-                 candidates: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def search_exact(
+    store: VectorStore, queries: np.ndarray, k: int, metric: int, candidates: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
     """Exact search over every stored vector, or only the candidates' through a selector."""
     if candidates is None:
         distances, slots = knn(queries, store.vectors, k, metric)
@@ -60,15 +70,22 @@ def search_exact(store: VectorStore, queries: np.ndarray, k: int, metric: int,
     return distances, np.where(slots >= 0, store.rows[np.maximum(slots, 0)], -1)
 
 
-def search_subset(store: VectorStore, queries: np.ndarray, k: int, metric: int,
-                  rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def search_subset(
+    store: VectorStore, queries: np.ndarray, k: int, metric: int, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Exact search among `rows`, over a gathered copy of their vectors."""
     distances, local = knn(queries, store.get(rows), k, metric)
     return distances, np.where(local >= 0, rows[np.maximum(local, 0)], -1)
 
 
-def search_hnsw(index: faiss.IndexHNSW, positions: HnswPositions, queries: np.ndarray, k: int, ef_search: int,
-                candidates: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def search_hnsw(
+    index: faiss.IndexHNSW,
+    positions: HnswPositions,
+    queries: np.ndarray,
+    k: int,
+    ef_search: int,
+    candidates: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
     """An HNSW search that skips tombstones and, when given, positions outside the candidates."""
     params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]  # missing from faiss's stubs
     params.efSearch = max(ef_search or index.hnsw.efSearch, k)
@@ -80,8 +97,15 @@ def search_hnsw(index: faiss.IndexHNSW, positions: HnswPositions, queries: np.nd
     return distances, positions.rows_at(found)
 
 
-def search_ivf(index: faiss.IndexIVF, queries: np.ndarray, k: int, nprobe: int, candidates: np.ndarray | None,
-               row_bound: int, coarse: Coarse | None) -> tuple[np.ndarray, np.ndarray]:
+def search_ivf(
+    index: faiss.IndexIVF,
+    queries: np.ndarray,
+    k: int,
+    nprobe: int,
+    candidates: np.ndarray | None,
+    row_bound: int,
+    coarse: Coarse | None,
+) -> tuple[np.ndarray, np.ndarray]:
     """An IVF search, restricted to the candidates (rows below `row_bound`) when given, scanning
     the lists `coarse` assigned when given."""
     params = faiss.SearchParametersIVF()
@@ -97,13 +121,22 @@ def search_ivf(index: faiss.IndexIVF, queries: np.ndarray, k: int, nprobe: int, 
     distances = np.empty((len(queries), k), dtype=np.float32)
     labels = np.empty((len(queries), k), dtype=np.int64)
     index.search_preassigned_c(  # type: ignore[attr-defined]  # the raw SWIG method, missing from faiss's stubs
-        len(queries), faiss.swig_ptr(queries), k, faiss.swig_ptr(lists), faiss.swig_ptr(centroid_distances),
-        faiss.swig_ptr(distances), faiss.swig_ptr(labels), False, params)
+        len(queries),
+        faiss.swig_ptr(queries),
+        k,
+        faiss.swig_ptr(lists),
+        faiss.swig_ptr(centroid_distances),
+        faiss.swig_ptr(distances),
+        faiss.swig_ptr(labels),
+        False,
+        params,
+    )
     return distances, labels
 
 
-def rerank(store: VectorStore, queries: np.ndarray, rows: np.ndarray, k: int,
-           metric: int) -> tuple[np.ndarray, np.ndarray]:
+def rerank(
+    store: VectorStore, queries: np.ndarray, rows: np.ndarray, k: int, metric: int
+) -> tuple[np.ndarray, np.ndarray]:
     """The k best of `rows` per query by exact distance to the stored vectors."""
     slots = store.slots(rows.reshape(-1))
     vectors = store.vectors[np.maximum(slots, 0)]
@@ -129,8 +162,9 @@ def selector_bitmap(members: np.ndarray, bound: int) -> np.ndarray:
     return np.packbits(mask, bitorder="little")
 
 
-def drop_excluded(scores: np.ndarray, rows: np.ndarray,
-                   exclude: Sequence[Collection[int]]) -> tuple[np.ndarray, np.ndarray]:
+def drop_excluded(
+    scores: np.ndarray, rows: np.ndarray, exclude: Sequence[Collection[int]]
+) -> tuple[np.ndarray, np.ndarray]:
     scores, rows = scores.copy(), rows.copy()
     for i, excluded in enumerate(exclude):
         if i >= len(rows) or len(excluded) == 0:

@@ -6,8 +6,8 @@ from collections.abc import Collection
 
 import numpy as np
 
-from simmesh.kit.errors import InvalidArgument
 from simmesh.kit import reasons
+from simmesh.kit.errors import InvalidArgument
 
 
 class VectorStore:

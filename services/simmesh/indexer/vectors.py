@@ -67,13 +67,26 @@ from simmesh.indexer.vector_search import (
     search_subset,
 )
 from simmesh.indexer.vector_store import VectorStore, as_rows
+from simmesh.kit import reasons
 from simmesh.kit.errors import InvalidArgument
 from simmesh_proto.v1 import indexer_pb2
-from simmesh.kit import reasons
 
 __all__ = [
-    "COSINE", "EXACT", "HNSW", "INNER_PRODUCT", "IVF_FLAT", "IVF_KINDS", "IVF_PQ", "IVF_SQ8", "L2", "SMALL_BATCH",
-    "Coarse", "VectorIndex", "configure_threads", "quantizer_digest", "use_threads",
+    "COSINE",
+    "EXACT",
+    "HNSW",
+    "INNER_PRODUCT",
+    "IVF_FLAT",
+    "IVF_KINDS",
+    "IVF_PQ",
+    "IVF_SQ8",
+    "L2",
+    "SMALL_BATCH",
+    "Coarse",
+    "VectorIndex",
+    "configure_threads",
+    "quantizer_digest",
+    "use_threads",
 ]
 
 _ADD_CHUNK = 65_536
@@ -85,8 +98,9 @@ class VectorIndex:
 
     def __init__(self, dim: int, metric: int) -> None:
         if dim <= 0:
-            raise InvalidArgument(f"dimension must be positive, got {dim}", reason=reasons.INVALID_DIMENSION,
-                                  field="dimension")
+            raise InvalidArgument(
+                f"dimension must be positive, got {dim}", reason=reasons.INVALID_DIMENSION, field="dimension"
+            )
         if metric not in (COSINE, L2, INNER_PRODUCT):
             raise InvalidArgument(f"unsupported metric {metric}", reason=reasons.INVALID_METRIC, field="metric")
         self.dim = dim
@@ -212,8 +226,7 @@ class VectorIndex:
         if coarse is not None and not coarse.fits(self.coarse_digest, nq, as_ivf(self._index).nlist):
             coarse = None
         use_threads(nq)
-        if candidates is not None and brute_force_pays(self.kind, self._index, self.count, len(candidates), nq,
-                                                         nprobe):
+        if candidates is not None and brute_force_pays(self.kind, self._index, self.count, len(candidates), nq, nprobe):
             distances, rows = search_subset(self.store, queries, fetch, self.metric, candidates)
         elif self.kind == IVF_PQ:
             refine = min(fetch * PQ_REFINE_FACTOR, self.count)
@@ -233,43 +246,63 @@ class VectorIndex:
         if array.ndim == 1 and array.size == self.dim:
             array = array.reshape(1, self.dim)
         if array.ndim != 2 or array.shape[1] != self.dim:
-            raise InvalidArgument(f"{what} must have dimension {self.dim}, got shape {array.shape}",
-                                  reason=reasons.DIMENSION_MISMATCH, field=what)
+            raise InvalidArgument(
+                f"{what} must have dimension {self.dim}, got shape {array.shape}",
+                reason=reasons.DIMENSION_MISMATCH,
+                field=what,
+            )
         if self.metric == COSINE and len(array):
             faiss.normalize_L2(array)
         return array
 
-    def _search_index(self, queries: np.ndarray, k: int, nprobe: int, ef_search: int,
-                      candidates: np.ndarray | None, coarse: Coarse | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def _search_index(
+        self,
+        queries: np.ndarray,
+        k: int,
+        nprobe: int,
+        ef_search: int,
+        candidates: np.ndarray | None,
+        coarse: Coarse | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         if self.kind == EXACT:
             return search_exact(self.store, queries, k, self.metric, candidates)
         if self.kind == HNSW:
             return search_hnsw(as_hnsw(self._index), self._positions, queries, k, ef_search, candidates)
         return search_ivf(as_ivf(self._index), queries, k, nprobe, candidates, self.store.row_bound, coarse)
 
-    def train(self, spec: indexer_pb2.IndexSpec, training_vectors: np.ndarray | None = None, *,
-              trained: bytes = b"") -> VectorIndex:
+    def train(
+        self, spec: indexer_pb2.IndexSpec, training_vectors: np.ndarray | None = None, *, trained: bytes = b""
+    ) -> VectorIndex:
         """A new index of `spec.kind` holding this index's vectors. Trains on
         `training_vectors` (default: the stored vectors) unless `trained` gives an already
         trained empty index. The caller must keep this index unchanged while it runs; see
         `export` and `build` to train off a copy instead."""
         rows, vectors = self.export()
-        return VectorIndex.build(self.dim, self.metric, spec, rows, vectors,
-                                 training_vectors=training_vectors, trained=trained)
+        return VectorIndex.build(
+            self.dim, self.metric, spec, rows, vectors, training_vectors=training_vectors, trained=trained
+        )
 
     def rebuilt(self) -> VectorIndex:
         """The same kind and settings, rebuilt from the stored vectors (drops HNSW tombstones)."""
         rows, vectors = self.export()
-        return VectorIndex.build(self.dim, self.metric, self.settings.to_spec(), rows, vectors,
-                                 trained=self._trained)
+        return VectorIndex.build(self.dim, self.metric, self.settings.to_spec(), rows, vectors, trained=self._trained)
 
     def export(self) -> tuple[np.ndarray, np.ndarray]:
         """Copies of the live rows and their (normalised) vectors."""
         return self.store.rows.copy(), self.store.vectors.copy()
 
     @classmethod
-    def build(cls, dim: int, metric: int, spec: indexer_pb2.IndexSpec, rows: np.ndarray, vectors: np.ndarray, *,
-              training_vectors: np.ndarray | None = None, trained: bytes = b"") -> VectorIndex:
+    def build(
+        cls,
+        dim: int,
+        metric: int,
+        spec: indexer_pb2.IndexSpec,
+        rows: np.ndarray,
+        vectors: np.ndarray,
+        *,
+        training_vectors: np.ndarray | None = None,
+        trained: bytes = b"",
+    ) -> VectorIndex:
         """An index of `spec.kind` over `rows`/`vectors` (already prepared: see `export`)."""
         if trained:
             index = cls.from_trained(dim, metric, trained, spec)
@@ -284,8 +317,9 @@ class VectorIndex:
         return index
 
     @classmethod
-    def from_trained(cls, dim: int, metric: int, trained: bytes,
-                     spec: indexer_pb2.IndexSpec | None = None) -> VectorIndex:
+    def from_trained(
+        cls, dim: int, metric: int, trained: bytes, spec: indexer_pb2.IndexSpec | None = None
+    ) -> VectorIndex:
         """An empty index around a trained FAISS index serialised by another one
         (`trained_bytes`); non-zero `spec.nprobe` / `spec.ef_search` override its defaults."""
         faiss_index, settings = trained_faiss(dim, metric, trained, spec)
@@ -294,8 +328,9 @@ class VectorIndex:
         return index
 
     @staticmethod
-    def train_empty(dim: int, metric: int, spec: indexer_pb2.IndexSpec, training_vectors: np.ndarray,
-                    total: int = 0) -> bytes:
+    def train_empty(
+        dim: int, metric: int, spec: indexer_pb2.IndexSpec, training_vectors: np.ndarray, total: int = 0
+    ) -> bytes:
         """Trains an empty index of `spec.kind` on `training_vectors` and returns it serialised,
         for `from_trained` on every shard. `total` is the collection's size (sets nlist)."""
         prepared = VectorIndex(dim, metric).prepare(training_vectors, what="training_vectors")
@@ -328,8 +363,13 @@ class VectorIndex:
     def dump(self, out: BinaryIO) -> None:
         """Writes the index: a JSON header, then the FAISS index, the HNSW position table, the
         trained empty index, the rows and the vectors, each as a length-prefixed section."""
-        header = {"dim": self.dim, "metric": self.metric, "settings": dataclasses.asdict(self.settings),
-                  "count": self.count, "tombstones": self._positions.tombstones}
+        header = {
+            "dim": self.dim,
+            "metric": self.metric,
+            "settings": dataclasses.asdict(self.settings),
+            "count": self.count,
+            "tombstones": self._positions.tombstones,
+        }
         sections: list[bytes | np.ndarray] = [
             json.dumps(header).encode(),
             serialize_faiss(self._index) if self._index is not None else b"",
@@ -357,8 +397,9 @@ class VectorIndex:
         index.store = VectorStore(index.dim, capacity=len(rows))
         index.store.put(rows, np.frombuffer(vector_bytes, dtype=np.float32).reshape(len(rows), index.dim))
         if index.kind == HNSW:
-            index._positions = HnswPositions.restored(np.frombuffer(labels, dtype=np.int64).copy(),
-                                                      int(header["tombstones"]), index.store.row_bound)
+            index._positions = HnswPositions.restored(
+                np.frombuffer(labels, dtype=np.int64).copy(), int(header["tombstones"]), index.store.row_bound
+            )
         return index
 
     def memory_bytes(self) -> int:
@@ -371,7 +412,6 @@ class VectorIndex:
             return total + n * (4 * self.dim + 2 * self.settings.hnsw_m * 4 + 16)
         ivf = as_ivf(self._index)
         return total + ivf.nlist * self.dim * 4 + n * (ivf.code_size + 8)
-
 
 
 def write_section(out: BinaryIO, section: bytes | np.ndarray) -> None:

@@ -36,9 +36,9 @@ from typing import BinaryIO
 
 from google.protobuf.message import Message
 
+from simmesh.kit import reasons
 from simmesh.kit.errors import Internal
 from simmesh_proto.internal.v1 import shard_pb2
-from simmesh.kit import reasons
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +121,11 @@ class WriteAheadLog:
             seqs = list(range(self._last_seq + 1, self._last_seq + 1 + len(entries)))
             first, last = seqs[0], seqs[-1]
             # Frames as header and payload pieces: a large payload goes to the file uncopied.
-            pieces = [piece for seq, (op, message) in zip(seqs, entries)
-                      for piece in _frame(seq, first, last, op, message.SerializeToString())]
+            pieces = [
+                piece
+                for seq, (op, message) in zip(seqs, entries)
+                for piece in _frame(seq, first, last, op, message.SerializeToString())
+            ]
             start = file.tell()
             try:
                 file.writelines(pieces)
@@ -216,8 +219,10 @@ class WriteAheadLog:
         for i, segment in enumerate(self._segments):
             last = i + 1 == len(self._segments)
             if expected is not None and segment.first_seq != expected:
-                raise Internal(f"write-ahead log segment {segment.path.name} starts at {segment.first_seq}, "
-                               f"expected {expected}", reason=reasons.WAL_CORRUPT)
+                raise Internal(
+                    f"write-ahead log segment {segment.path.name} starts at {segment.first_seq}, expected {expected}",
+                    reason=reasons.WAL_CORRUPT,
+                )
             seq, good_end, open_batch = segment.first_seq - 1, 0, None
             size = segment.path.stat().st_size
             for frame_seq, _, _, end, (batch_first, batch_last) in _read_frames(segment.path, size, strict=not last):
@@ -227,8 +232,9 @@ class WriteAheadLog:
                     open_batch = batch_first
             if good_end < size:
                 if not last:
-                    raise Internal(f"write-ahead log segment {segment.path.name} ends inside a batch",
-                                   reason=reasons.WAL_CORRUPT)
+                    raise Internal(
+                        f"write-ahead log segment {segment.path.name} ends inside a batch", reason=reasons.WAL_CORRUPT
+                    )
                 self._cut_tail(segment.path, good_end, size, torn_batch=open_batch or seq + 1)
             expected = seq + 1
             self._last_seq = seq
@@ -242,10 +248,15 @@ class WriteAheadLog:
             file.seek(good_end)
             tail = file.read()
         if _later_batch_in(tail, torn_batch):
-            raise Internal(f"write-ahead log {path.name} has a corrupt entry after byte {good_end} followed by "
-                           f"entries of later batches", reason=reasons.WAL_CORRUPT)
-        log.warning("write-ahead log: truncating a torn or corrupt tail", extra={
-            "segment": path.name, "offset": good_end, "dropped_bytes": size - good_end})
+            raise Internal(
+                f"write-ahead log {path.name} has a corrupt entry after byte {good_end} followed by "
+                f"entries of later batches",
+                reason=reasons.WAL_CORRUPT,
+            )
+        log.warning(
+            "write-ahead log: truncating a torn or corrupt tail",
+            extra={"segment": path.name, "offset": good_end, "dropped_bytes": size - good_end},
+        )
         with open(path, "r+b") as file:
             file.truncate(good_end)
             os.fsync(file.fileno())
@@ -289,7 +300,7 @@ def _parse(data: bytes, offset: int) -> Frame | None:
     seq, batch_first, batch_last, op = _BODY.unpack_from(body)
     if op not in _MESSAGE_TYPES or not batch_first <= seq <= batch_last:
         return None
-    return seq, op, body[_BODY.size:], end, (batch_first, batch_last)
+    return seq, op, body[_BODY.size :], end, (batch_first, batch_last)
 
 
 def _later_batch_in(tail: bytes, torn_batch: int) -> bool:

@@ -35,6 +35,7 @@ from minio import Minio
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error, ServerError
 
+from simmesh.kit import reasons
 from simmesh.kit.errors import (
     FailedPrecondition,
     Internal,
@@ -44,7 +45,6 @@ from simmesh.kit.errors import (
     Unauthenticated,
     Unavailable,
 )
-from simmesh.kit import reasons
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 # Objects larger than this are uploaded to S3 in parts of this size.
@@ -113,8 +113,9 @@ def check_prefix(prefix: str) -> str:
 
 def _check_segments(key: str, segments: list[str]) -> None:
     def bad(why: str) -> InvalidArgument:
-        return InvalidArgument(f"invalid blob key {key!r}: {why}", reason=reasons.INVALID_BLOB_KEY, field="key",
-                               metadata={"key": key})
+        return InvalidArgument(
+            f"invalid blob key {key!r}: {why}", reason=reasons.INVALID_BLOB_KEY, field="key", metadata={"key": key}
+        )
 
     if key.startswith("/"):
         raise bad("must be relative, not start with '/'")
@@ -142,8 +143,12 @@ class FileBlobStore:
     def _path(self, key: str) -> Path:
         path = self.root / check_key(key)
         if not path.resolve().is_relative_to(self.root):
-            raise InvalidArgument(f"invalid blob key {key!r}: leaves the store's root",
-                                  reason=reasons.INVALID_BLOB_KEY, field="key", metadata={"key": key})
+            raise InvalidArgument(
+                f"invalid blob key {key!r}: leaves the store's root",
+                reason=reasons.INVALID_BLOB_KEY,
+                field="key",
+                metadata={"key": key},
+            )
         return path
 
     def put_bytes(self, key: str, data: bytes, content_type: str = DEFAULT_CONTENT_TYPE) -> None:
@@ -237,7 +242,8 @@ class FileBlobStore:
             except (IsADirectoryError, NotADirectoryError, FileExistsError):
                 raise FailedPrecondition(
                     f"blob key {key!r} clashes with an existing key used as a folder (or the reverse)",
-                    reason=reasons.BLOB_KEY_CONFLICT, metadata={"key": key},
+                    reason=reasons.BLOB_KEY_CONFLICT,
+                    metadata={"key": key},
                 ) from None
 
     def _prune(self, directory: Path) -> None:
@@ -313,7 +319,9 @@ class S3BlobStore:
         connect_timeout: float = 5.0,
         read_timeout: float = 60.0,
     ) -> None:
-        parsed = urllib.parse.urlsplit(endpoint if "://" in endpoint else f"{'https' if secure else 'http'}://{endpoint}")
+        parsed = urllib.parse.urlsplit(
+            endpoint if "://" in endpoint else f"{'https' if secure else 'http'}://{endpoint}"
+        )
         self.endpoint = parsed.netloc
         self.bucket = bucket
         self.prefix = _normalise_prefix(prefix)
@@ -348,8 +356,9 @@ class S3BlobStore:
     def put_bytes(self, key: str, data: bytes, content_type: str = DEFAULT_CONTENT_TYPE) -> None:
         name = self._name(key)
         with _s3_errors(key):
-            self._client.put_object(self.bucket, name, io.BytesIO(data), len(data),
-                                    content_type=content_type, part_size=PART_SIZE)
+            self._client.put_object(
+                self.bucket, name, io.BytesIO(data), len(data), content_type=content_type, part_size=PART_SIZE
+            )
 
     def put_file(self, key: str, path: Path, content_type: str = DEFAULT_CONTENT_TYPE) -> None:
         name = self._name(key)
@@ -381,8 +390,9 @@ class S3BlobStore:
         with _s3_errors(key):
             obj = self._client.stat_object(self.bucket, name)
         if obj.size is None or obj.etag is None or obj.last_modified is None:  # a HEAD answer carries all three
-            raise Internal(f"the S3 server described {key!r} without size, ETag or Last-Modified",
-                           reason=reasons.BLOB_STORE_ERROR)
+            raise Internal(
+                f"the S3 server described {key!r} without size, ETag or Last-Modified", reason=reasons.BLOB_STORE_ERROR
+            )
         return BlobInfo(key=key, size=obj.size, etag=obj.etag, modified=obj.last_modified)
 
     def exists(self, key: str) -> bool:
@@ -398,8 +408,9 @@ class S3BlobStore:
             for obj in self._client.list_objects(self.bucket, prefix=self.prefix + prefix, recursive=recursive):
                 if obj.is_dir:
                     continue
-                yield BlobInfo(key=obj.object_name[len(self.prefix):], size=obj.size, etag=obj.etag,
-                               modified=obj.last_modified)
+                yield BlobInfo(
+                    key=obj.object_name[len(self.prefix) :], size=obj.size, etag=obj.etag, modified=obj.last_modified
+                )
 
     def delete(self, key: str) -> None:
         name = self._name(key)
@@ -414,8 +425,11 @@ class S3BlobStore:
             failures = list(self._client.remove_objects(self.bucket, (DeleteObject(n) for n in names)))
         if failures:
             first = failures[0]
-            raise Internal(f"could not delete {len(failures)} of {len(names)} blobs under {prefix!r}: "
-                           f"{first.code} {first.message}", reason=reasons.BLOB_STORE_ERROR)
+            raise Internal(
+                f"could not delete {len(failures)} of {len(names)} blobs under {prefix!r}: "
+                f"{first.code} {first.message}",
+                reason=reasons.BLOB_STORE_ERROR,
+            )
         return len(names)
 
     def uri(self, key: str) -> str:
@@ -450,20 +464,28 @@ def _s3_errors(subject: str) -> Iterator[None]:
         if error.code in _NOT_FOUND_CODES:
             raise _not_found(subject) from None
         if error.code in _AUTHN_CODES:
-            raise Unauthenticated(f"the S3 server refused the credentials ({error.code})",
-                                  reason=reasons.BLOB_STORE_ACCESS_DENIED) from error
+            raise Unauthenticated(
+                f"the S3 server refused the credentials ({error.code})", reason=reasons.BLOB_STORE_ACCESS_DENIED
+            ) from error
         if error.code == "AccessDenied":
-            raise PermissionDenied(f"the S3 server denied access to {subject!r}",
-                                   reason=reasons.BLOB_STORE_ACCESS_DENIED) from error
+            raise PermissionDenied(
+                f"the S3 server denied access to {subject!r}", reason=reasons.BLOB_STORE_ACCESS_DENIED
+            ) from error
         if error.code in _TRANSIENT_CODES:
-            raise Unavailable(f"the S3 server failed on {subject!r} ({error.code}); retry",
-                              reason=reasons.BLOB_STORE_UNAVAILABLE) from error
+            raise Unavailable(
+                f"the S3 server failed on {subject!r} ({error.code}); retry", reason=reasons.BLOB_STORE_UNAVAILABLE
+            ) from error
         if error.code == "NoSuchBucket":
-            raise FailedPrecondition(f"bucket {error.bucket_name!r} does not exist",
-                                     reason=reasons.BLOB_BUCKET_NOT_FOUND) from error
-        raise Internal(f"S3 error on {subject!r}: {error.code} {error.message}", reason=reasons.BLOB_STORE_ERROR) from error
+            raise FailedPrecondition(
+                f"bucket {error.bucket_name!r} does not exist", reason=reasons.BLOB_BUCKET_NOT_FOUND
+            ) from error
+        raise Internal(
+            f"S3 error on {subject!r}: {error.code} {error.message}", reason=reasons.BLOB_STORE_ERROR
+        ) from error
     except (ServerError, urllib3.exceptions.HTTPError, ConnectionError, TimeoutError) as error:
-        raise Unavailable(f"S3 server unreachable or failing: {error}", reason=reasons.BLOB_STORE_UNAVAILABLE) from error
+        raise Unavailable(
+            f"S3 server unreachable or failing: {error}", reason=reasons.BLOB_STORE_UNAVAILABLE
+        ) from error
 
 
 @dataclass(frozen=True)
@@ -488,10 +510,18 @@ def open_blobstore(config: BlobStoreConfig) -> BlobStore:
         if not parsed.netloc:
             raise _bad_url(config.url, "s3 URLs need a bucket: s3://bucket/prefix")
         if not config.s3_endpoint:
-            raise InvalidArgument("an s3:// blob store needs an S3 endpoint", reason=reasons.INVALID_BLOB_STORE_URL,
-                                  field="s3_endpoint")
-        return S3BlobStore(config.s3_endpoint, parsed.netloc, parsed.path.strip("/"), config.access_key,
-                           config.secret_key, config.region, secure=config.s3_endpoint.startswith("https://"))
+            raise InvalidArgument(
+                "an s3:// blob store needs an S3 endpoint", reason=reasons.INVALID_BLOB_STORE_URL, field="s3_endpoint"
+            )
+        return S3BlobStore(
+            config.s3_endpoint,
+            parsed.netloc,
+            parsed.path.strip("/"),
+            config.access_key,
+            config.secret_key,
+            config.region,
+            secure=config.s3_endpoint.startswith("https://"),
+        )
     raise _bad_url(config.url, "the scheme must be file:// or s3://")
 
 

@@ -35,8 +35,8 @@ from pyetcd.etcdrpc import kv_pb2
 from pyetcd.exceptions import Etcd3Exception
 from pyetcd.utils import prefix_range_end, to_bytes
 
-from simmesh.kit.errors import FailedPrecondition, InvalidArgument, Unavailable
 from simmesh.kit import reasons
+from simmesh.kit.errors import FailedPrecondition, InvalidArgument, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +125,11 @@ def _parse_endpoints(text: str) -> list[tuple[str, int]]:
         item = item.strip().removeprefix("http://")
         host, sep, port = item.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise InvalidArgument(f"invalid etcd endpoint {item!r}: expected host:port",
-                                  reason=reasons.INVALID_ETCD_ENDPOINT, field="etcd_endpoints")
+            raise InvalidArgument(
+                f"invalid etcd endpoint {item!r}: expected host:port",
+                reason=reasons.INVALID_ETCD_ENDPOINT,
+                field="etcd_endpoints",
+            )
         result.append((host.strip("[]"), int(port)))
     return result
 
@@ -252,8 +255,9 @@ class Session:
     def __enter__(self) -> Session:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
 
@@ -386,8 +390,7 @@ class PrefixWatcher:
         requests: queue.Queue = queue.Queue()
         requests.put(etcdrpc.WatchRequest(create_request=create))
         stub = etcdrpc.WatchStub(self._client.channel)
-        call = stub.Watch(_drain(requests), credentials=self._client.call_credentials,
-                          metadata=self._client.metadata)
+        call = stub.Watch(_drain(requests), credentials=self._client.call_credentials, metadata=self._client.metadata)
         with self._cond:
             self._call, self._requests = call, requests
         if self._closed.is_set():
@@ -397,7 +400,9 @@ class PrefixWatcher:
                 if response.compact_revision:
                     raise _Compacted()
                 if response.canceled:
-                    raise Unavailable(f"etcd cancelled the watch: {response.cancel_reason}", reason=reasons.ETCD_UNAVAILABLE)
+                    raise Unavailable(
+                        f"etcd cancelled the watch: {response.cancel_reason}", reason=reasons.ETCD_UNAVAILABLE
+                    )
                 if response.created:
                     self._connected = True
                 self._apply(response)

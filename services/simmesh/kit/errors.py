@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
+
 from simmesh.kit import reasons
 
 DOMAIN = "simmesh"
@@ -152,9 +153,20 @@ class Internal(SimmeshError):
 _BY_CODE: dict[int, type[SimmeshError]] = {
     cls.code.value[0]: cls
     for cls in (
-        InvalidArgument, NotFound, AlreadyExists, FailedPrecondition, OutOfRange, ResourceExhausted,
-        Aborted, Unavailable, DeadlineExceeded, Cancelled, Unauthenticated, PermissionDenied,
-        Unimplemented, Internal,
+        InvalidArgument,
+        NotFound,
+        AlreadyExists,
+        FailedPrecondition,
+        OutOfRange,
+        ResourceExhausted,
+        Aborted,
+        Unavailable,
+        DeadlineExceeded,
+        Cancelled,
+        Unauthenticated,
+        PermissionDenied,
+        Unimplemented,
+        Internal,
     )
 }
 

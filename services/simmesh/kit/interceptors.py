@@ -22,9 +22,9 @@ from typing import Any, NoReturn
 import grpc
 from grpc_status import rpc_status
 
+from simmesh.kit import reasons
 from simmesh.kit.errors import Internal, SimmeshError, Unauthenticated
 from simmesh.kit.metrics import Metrics
-from simmesh.kit import reasons
 
 log = logging.getLogger("simmesh.access")
 
@@ -158,11 +158,15 @@ class _Call:
             self.code = grpc.StatusCode.CANCELLED
             raise exc
         log.error(
-            "unhandled error in %s (request %s)", self.full, self.request_id, exc_info=exc,
+            "unhandled error in %s (request %s)",
+            self.full,
+            self.request_id,
+            exc_info=exc,
             extra={"request_id": self.request_id},
         )
-        error = Internal("internal error; see the server log", reason=reasons.INTERNAL,
-                         metadata={"request_id": self.request_id})
+        error = Internal(
+            "internal error; see the server log", reason=reasons.INTERNAL, metadata={"request_id": self.request_id}
+        )
         await self._abort(error)
 
     async def _abort(self, error: SimmeshError) -> NoReturn:
@@ -182,11 +186,18 @@ class _Call:
         service, method = _split_method(self.full)
         code = self.code.name if isinstance(self.code, grpc.StatusCode) else str(self.code)
         self.owner._metrics.observe_rpc(method, code, elapsed)
-        if service.startswith("grpc.health") or service.startswith("grpc.reflection") or not log.isEnabledFor(
-                logging.INFO):
+        if (
+            service.startswith("grpc.health")
+            or service.startswith("grpc.reflection")
+            or not log.isEnabledFor(logging.INFO)
+        ):
             return
         log.info(
-            "%s/%s %s %.2fms", service, method, code, elapsed * 1000,
+            "%s/%s %s %.2fms",
+            service,
+            method,
+            code,
+            elapsed * 1000,
             extra={
                 "rpc_service": service,
                 "method": method,

@@ -6,10 +6,10 @@ import asyncio
 import re
 from typing import Protocol
 
+from simmesh.kit import reasons
 from simmesh.kit.blobstore import BlobStore
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument
 from simmesh_proto.v1 import embedder_pb2
-from simmesh.kit import reasons
 
 MODEL_NAME_RE = re.compile(r"^models/([a-z][a-z0-9-]{0,62})(?:/versions/(\d+))?$")
 
@@ -20,7 +20,8 @@ def parse_model_name(name: str, field: str = "model") -> tuple[str, int]:
     if not match:
         raise InvalidArgument(
             f"{field} must be `models/{{model}}` or `models/{{model}}/versions/{{n}}`, got {name!r}",
-            reason=reasons.INVALID_MODEL_NAME, field=field,
+            reason=reasons.INVALID_MODEL_NAME,
+            field=field,
         )
     return match.group(1), int(match.group(2) or 0)
 
@@ -32,17 +33,20 @@ def version_name(model_id: str, number: int) -> str:
 def default_number(model: embedder_pb2.Model) -> int:
     """The model's default version number; FAILED_PRECONDITION (MODEL_HAS_NO_VERSION) when it has none."""
     if model.default_version <= 0:
-        raise FailedPrecondition(f"model `{model.name}` has no version yet", reason=reasons.MODEL_HAS_NO_VERSION,
-                                 metadata={"model": model.name})
+        raise FailedPrecondition(
+            f"model `{model.name}` has no version yet",
+            reason=reasons.MODEL_HAS_NO_VERSION,
+            metadata={"model": model.name},
+        )
     return int(model.default_version)
 
 
 class RegistryLayout:
     """Where the registry keeps each file in its object store; the embedder alone writes them.
 
-        models/{model}/model.json                     the Model (description, source, versions)
-        models/{model}/versions/{n}/model.onnx        the ONNX file
-        models/{model}/versions/{n}/version.json      the ModelVersion (manifest, sha256, metrics)
+    models/{model}/model.json                     the Model (description, source, versions)
+    models/{model}/versions/{n}/model.onnx        the ONNX file
+    models/{model}/versions/{n}/version.json      the ModelVersion (manifest, sha256, metrics)
     """
 
     def __init__(self, prefix: str = "models") -> None:

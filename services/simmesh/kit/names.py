@@ -1,7 +1,7 @@
 """Resource names (`collection/{id}`, AIP-122) and generated ids, for every service.
 
-    project_id = parse_name(request.name, "projects", PROJECT_ID_RE, "name")
-    "projects/birds" -> "birds"; anything else -> InvalidArgument(reason INVALID_NAME, field "name")
+project_id = parse_name(request.name, "projects", PROJECT_ID_RE, "name")
+"projects/birds" -> "birds"; anything else -> InvalidArgument(reason INVALID_NAME, field "name")
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ def name(collection: str, resource_id: str) -> str:
     return f"{collection}/{resource_id}"
 
 
-def parse_name(value: str, collection: str, id_re: re.Pattern[str], field: str, *,
-               reason: str = "INVALID_NAME", shape: str = "") -> str:
+def parse_name(
+    value: str, collection: str, id_re: re.Pattern[str], field: str, *, reason: str = "INVALID_NAME", shape: str = ""
+) -> str:
     """The id in `{collection}/{id}` when the id matches `id_re`; else InvalidArgument naming
     `field`, whose message says what was expected (`shape`, by default `collection/{id}`)."""
     prefix, sep, resource_id = value.partition("/")

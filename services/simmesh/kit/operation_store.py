@@ -17,12 +17,11 @@ from google.protobuf import any_pb2
 from google.protobuf.message import Message
 from google.rpc import status_pb2
 
+from simmesh.kit import reasons
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument, NotFound, SimmeshError
 from simmesh.kit.paging import clamp_page_size, decode_page_token, encode_page_token, fingerprint
-from simmesh.kit import reasons
 
 Operation: TypeAlias = operations_proto_pb2.Operation
-
 
 
 @dataclass(frozen=True)
@@ -135,9 +134,7 @@ class OperationStore:
         """Mark done with `response` (and final `metadata`); False when already done or gone."""
         return self._finish(name, response=pack_any(response).SerializeToString(), error=None, metadata=metadata)
 
-    def finish_error(
-        self, name: str, error: SimmeshError | status_pb2.Status, metadata: Message | None = None
-    ) -> bool:
+    def finish_error(self, name: str, error: SimmeshError | status_pb2.Status, metadata: Message | None = None) -> bool:
         """Mark done with `error` (and final `metadata`); False when already done or gone."""
         status = error.to_status() if isinstance(error, SimmeshError) else error
         return self._finish(name, response=None, error=status.SerializeToString(), metadata=metadata)

@@ -32,15 +32,14 @@ from typing import TypeVar
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
+from simmesh.kit import reasons
 from simmesh.kit.errors import Aborted, Cancelled, Internal, SimmeshError, Unavailable
 from simmesh.kit.operation_store import Operation, OperationStore, pack_any
-from simmesh.kit import reasons
 
 M = TypeVar("M", bound=Message)
 JobFn = Callable[["JobContext"], Awaitable[Message]]
 
 log = logging.getLogger(__name__)
-
 
 
 class JobContext:
@@ -172,8 +171,7 @@ class OperationManager:
                 cancelled.append(name)
             elif resume is None:
                 interrupted = Aborted(
-                    f"operation {name} ({record.kind}) was interrupted: the process running it stopped; "
-                    "start it again",
+                    f"operation {name} ({record.kind}) was interrupted: the process running it stopped; start it again",
                     reason=reasons.OPERATION_INTERRUPTED,
                     metadata={"name": name, "kind": record.kind},
                 )
@@ -191,7 +189,9 @@ class OperationManager:
     def start(self, kind: str, metadata: Message, job: JobFn) -> Operation:
         """Store a new operation and run `job` for it; returns the operation (not done)."""
         if self._stopping:
-            raise Unavailable("the server is shutting down; start the operation again later", reason=reasons.SHUTTING_DOWN)
+            raise Unavailable(
+                "the server is shutting down; start the operation again later", reason=reasons.SHUTTING_DOWN
+            )
         operation = self.store.create(kind, metadata)
         self._launch(operation.name, kind, operation.metadata, job)
         return operation
@@ -278,8 +278,6 @@ def open_operations(data_dir: str | os.PathLike[str]) -> OperationManager:
     """
     os.makedirs(data_dir, exist_ok=True)
     return OperationManager(OperationStore(os.path.join(data_dir, "operations.sqlite")))
-
-
 
 
 async def close_operations(manager: OperationManager) -> None:

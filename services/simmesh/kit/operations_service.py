@@ -7,11 +7,11 @@ import grpc
 from google.longrunning import operations_pb2_grpc, operations_proto_pb2
 from google.protobuf import empty_pb2
 
+from simmesh.kit import reasons
 from simmesh.kit.errors import InvalidArgument
 from simmesh.kit.operation_store import Operation, OperationFilter
 from simmesh.kit.operations import OperationManager
 from simmesh.kit.server import ServiceBinding
-from simmesh.kit import reasons
 
 SERVICE_NAME: str = operations_proto_pb2.DESCRIPTOR.services_by_name["Operations"].full_name
 

@@ -21,8 +21,8 @@ from typing import Generic, TypeVar
 
 from google.protobuf.message import Message
 
-from simmesh.kit.errors import InvalidArgument
 from simmesh.kit import reasons
+from simmesh.kit.errors import InvalidArgument
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000

@@ -104,7 +104,9 @@ class App:
             self.metrics.serve_http(self.settings.host, self.settings.metrics_port)
         await _run_hooks(self.start_hooks, raise_errors=True)
         log.info(
-            "serving %s on %s", ", ".join(self.service_names), self.address,
+            "serving %s on %s",
+            ", ".join(self.service_names),
+            self.address,
             extra={"port": self.port, "metrics_port": self.metrics.http_port},
         )
 
@@ -190,8 +192,9 @@ def build_server(
     port = server.add_insecure_port(f"{settings.host}:{settings.port}")
     if port == 0:
         raise OSError(f"cannot listen on {settings.host}:{settings.port}")
-    return App(server=server, port=port, health=health_servicer, metrics=metrics, settings=settings,
-               service_names=names)
+    return App(
+        server=server, port=port, health=health_servicer, metrics=metrics, settings=settings, service_names=names
+    )
 
 
 def service_main(

@@ -141,8 +141,13 @@ class BlobSettings:
         if not url:
             data_dir = getattr(self, "data_dir", ".simmesh")
             url = "file://" + os.path.join(os.path.abspath(data_dir), default_dir)
-        return BlobStoreConfig(url=url, s3_endpoint=self.s3_endpoint, access_key=self.s3_access_key,
-                               secret_key=self.s3_secret_key, region=self.s3_region)
+        return BlobStoreConfig(
+            url=url,
+            s3_endpoint=self.s3_endpoint,
+            access_key=self.s3_access_key,
+            secret_key=self.s3_secret_key,
+            region=self.s3_region,
+        )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,9 +18,9 @@ from sqlalchemy import Column, Connection, DateTime, Engine, MetaData, Row, Sele
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from simmesh.kit import reasons
 from simmesh.kit.errors import Aborted, InvalidArgument, Unavailable
 from simmesh.kit.paging import clamp_page_size, decode_page_token, encode_page_token
-from simmesh.kit import reasons
 
 WRITE_OPTION = "simmesh_write"
 # Values per `IN (...)` of request-sized lists: SQLite caps the number of bound parameters.
@@ -63,8 +63,10 @@ def open_engine(url: str) -> Engine:
 
 def time_columns() -> list[Column]:
     """`create_time` and `update_time`, the timestamps every table row carries."""
-    return [Column("create_time", DateTime(timezone=True), nullable=False),
-            Column("update_time", DateTime(timezone=True), nullable=False)]
+    return [
+        Column("create_time", DateTime(timezone=True), nullable=False),
+        Column("update_time", DateTime(timezone=True), nullable=False),
+    ]
 
 
 def now() -> datetime:
@@ -79,7 +81,7 @@ def utc(value: datetime) -> datetime:
 def in_chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
     """`values` a few hundred at a time, one `IN (...)` each (see IN_CHUNK)."""
     for start in range(0, len(values), IN_CHUNK):
-        yield values[start:start + IN_CHUNK]
+        yield values[start : start + IN_CHUNK]
 
 
 class Database:
@@ -116,11 +118,13 @@ class Database:
                 with connection.begin():
                     yield connection
         except IntegrityError as error:
-            raise Aborted(f"{self.contents} changed concurrently; retry the call",
-                          reason=reasons.CONCURRENT_CHANGE) from error
+            raise Aborted(
+                f"{self.contents} changed concurrently; retry the call", reason=reasons.CONCURRENT_CHANGE
+            ) from error
         except OperationalError as error:
-            raise Unavailable(f"the {self.service} database is unavailable: {error.orig}",
-                              reason=_DB_UNAVAILABLE[self.service]) from error
+            raise Unavailable(
+                f"the {self.service} database is unavailable: {error.orig}", reason=_DB_UNAVAILABLE[self.service]
+            ) from error
 
     def read(self) -> AbstractContextManager[Connection]:
         return self._transaction(write=False)
@@ -136,8 +140,9 @@ def open_database(url: str, metadata: MetaData, service: str, contents: str) -> 
     return Database(engine, service, contents)
 
 
-def keyset_page(conn: Connection, query: Select, key: Column, page_size: int, page_token: str,
-                fingerprint: str) -> tuple[list[Row], str]:
+def keyset_page(
+    conn: Connection, query: Select, key: Column, page_size: int, page_token: str, fingerprint: str
+) -> tuple[list[Row], str]:
     """One page of `query` in `key` order after the token's position, and the next page's token
     ("" after the last); the token is bound to `fingerprint` (see `simmesh.kit.paging`)."""
     size = clamp_page_size(page_size)

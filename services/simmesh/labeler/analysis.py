@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simmesh.kit import reasons
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument
 from simmesh.kit.paging import clamp_page_size, decode_offset, fingerprint, offset_token
 from simmesh.labeler import evaluation
@@ -27,7 +28,6 @@ from simmesh.labeler.params import GivenParams, check_params, resolve_params
 from simmesh.labeler.records import Params, State
 from simmesh.labeler.suggest import neighbours_of
 from simmesh.labeler.votes import label_scores
-from simmesh.kit import reasons
 
 # Grid points one Evaluate call may ask for.
 MAX_GRID = 1000
@@ -43,8 +43,15 @@ class Analysis:
     def __init__(self, backends: Backends) -> None:
         self.backends = backends
 
-    async def evaluate(self, project_id: str, given: GivenParams | None, k_values: Sequence[int],
-                       thresholds: Sequence[float], use_first: bool, timeout: float | None) -> EvaluateResult:
+    async def evaluate(
+        self,
+        project_id: str,
+        given: GivenParams | None,
+        k_values: Sequence[int],
+        thresholds: Sequence[float],
+        use_first: bool,
+        timeout: float | None,
+    ) -> EvaluateResult:
         backends = self.backends
         project = await backends.project(project_id)
         grid = self._grid(project.params(), given, k_values, thresholds, use_first, resolve_params(given, project))
@@ -52,8 +59,11 @@ class Analysis:
         records = await backends.collections.list_records(project.collection, {"state": State.LABELED.value}, timeout)
         records = [r for r in records if labels.get(r.id)]
         if len(records) < 2:
-            raise FailedPrecondition(f"evaluation needs at least 2 labeled images, have {len(records)}",
-                                     reason=reasons.NEED_MORE_SAMPLES, metadata={"need": 2, "have": len(records)})
+            raise FailedPrecondition(
+                f"evaluation needs at least 2 labeled images, have {len(records)}",
+                reason=reasons.NEED_MORE_SAMPLES,
+                metadata={"need": 2, "have": len(records)},
+            )
         vectors = np.stack([r.vector for r in records])
         image_labels = [labels[r.id] for r in records]
         ks, ths, first = grid
@@ -61,28 +71,43 @@ class Analysis:
         return EvaluateResult(results, len(records))
 
     @staticmethod
-    def _grid(defaults: Params, given: GivenParams | None, k_values: Sequence[int], thresholds: Sequence[float],
-              use_first: bool, resolved: Params) -> tuple[list[int], list[float], bool]:
+    def _grid(
+        defaults: Params,
+        given: GivenParams | None,
+        k_values: Sequence[int],
+        thresholds: Sequence[float],
+        use_first: bool,
+        resolved: Params,
+    ) -> tuple[list[int], list[float], bool]:
         if not k_values and not thresholds:
             return [resolved.k], [resolved.threshold], resolved.use_first
         if given is not None:
-            raise InvalidArgument("give params for one setting or k_values/threshold_values for a sweep, not both",
-                                  reason=reasons.PARAMS_AND_SWEEP, field="params")
+            raise InvalidArgument(
+                "give params for one setting or k_values/threshold_values for a sweep, not both",
+                reason=reasons.PARAMS_AND_SWEEP,
+                field="params",
+            )
         for i, k in enumerate(k_values):
             check_params(GivenParams(k=k), f"k_values[{i}]")
             if k == 0:
-                raise InvalidArgument(f"k_values[{i}] must be at least 1", reason=reasons.INVALID_K, field=f"k_values[{i}]")
+                raise InvalidArgument(
+                    f"k_values[{i}] must be at least 1", reason=reasons.INVALID_K, field=f"k_values[{i}]"
+                )
         for i, threshold in enumerate(thresholds):
             check_params(GivenParams(threshold=threshold), f"threshold_values[{i}]")
         ks = list(dict.fromkeys(k_values)) or [defaults.k]
         ths = list(dict.fromkeys(float(t) for t in thresholds)) or [defaults.threshold]
         if len(ks) * len(ths) > MAX_GRID:
-            raise InvalidArgument(f"a sweep holds at most {MAX_GRID} settings, got {len(ks) * len(ths)}",
-                                  reason=reasons.GRID_TOO_LARGE, field="k_values")
+            raise InvalidArgument(
+                f"a sweep holds at most {MAX_GRID} settings, got {len(ks) * len(ths)}",
+                reason=reasons.GRID_TOO_LARGE,
+                field="k_values",
+            )
         return ks, ths, use_first or defaults.use_first
 
-    async def uncertain(self, project_id: str, page_size: int, page_token: str, given: GivenParams | None,
-                        timeout: float | None) -> tuple[list[Uncertain], str]:
+    async def uncertain(
+        self, project_id: str, page_size: int, page_token: str, given: GivenParams | None, timeout: float | None
+    ) -> tuple[list[Uncertain], str]:
         backends = self.backends
         project = await backends.project(project_id)
         params = resolve_params(given, project)
@@ -95,6 +120,6 @@ class Analysis:
         vectors = np.stack([r.vector for r in pool])
         found = await neighbours_of(backends, project, vectors, [""] * len(pool), params.k, timeout)
         ranked = rank_uncertain((record.id, label_scores(neighbours)) for record, neighbours in zip(pool, found))
-        page = ranked[offset:offset + size]
+        page = ranked[offset : offset + size]
         more = offset + size < len(ranked)
         return page, offset_token(offset + size, fp) if more else ""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from simmesh_proto.v1 import labeler_pb2, labeler_pb2_grpc
-
 from simmesh.kit.channels import open_channel
 from simmesh.kit.peers import CatalogClient, EmbedderClient, IndexerClient
 from simmesh.kit.server import App, binding, build_server
@@ -14,12 +12,15 @@ from simmesh.labeler.embedding import Embedding
 from simmesh.labeler.servicer import LabelerServicer
 from simmesh.labeler.settings import LabelerSettings
 from simmesh.labeler.store import default_db_url, open_labeler_store
+from simmesh_proto.v1 import labeler_pb2, labeler_pb2_grpc
 
 
 async def build_app(settings: LabelerSettings) -> App:
     store = open_labeler_store(settings.labeler_db_url or default_db_url(settings.data_dir))
-    channels = [open_channel(settings.embedder_addr, settings.auth_token),
-                open_channel(settings.indexer_addr, settings.auth_token)]
+    channels = [
+        open_channel(settings.embedder_addr, settings.auth_token),
+        open_channel(settings.indexer_addr, settings.auth_token),
+    ]
     catalog = None
     if settings.catalog_addr:
         channels.append(open_channel(settings.catalog_addr, settings.auth_token))

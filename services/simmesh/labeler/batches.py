@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from simmesh.kit.errors import InvalidArgument, SimmeshError
 from simmesh.kit import reasons
+from simmesh.kit.errors import InvalidArgument, SimmeshError
 
 # Items one AddImages or SuggestLabels call may carry.
 MAX_ITEMS = 5000
@@ -30,5 +30,6 @@ def check_batch(count: int, field: str) -> None:
     if count == 0:
         raise InvalidArgument(f"{field} must not be empty", reason=reasons.EMPTY_BATCH, field=field)
     if count > MAX_ITEMS:
-        raise InvalidArgument(f"{field} holds at most {MAX_ITEMS} items, got {count}", reason=reasons.BATCH_TOO_LARGE,
-                              field=field)
+        raise InvalidArgument(
+            f"{field} holds at most {MAX_ITEMS} items, got {count}", reason=reasons.BATCH_TOO_LARGE, field=field
+        )

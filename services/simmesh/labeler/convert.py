@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from simmesh_proto.v1 import common_pb2, labeler_pb2
-
 from simmesh.kit.wire import dict_to_struct, timestamp
 from simmesh.labeler.batches import ItemFailure
 from simmesh.labeler.evaluation import Evaluation
@@ -12,18 +10,27 @@ from simmesh.labeler.params import GivenParams
 from simmesh.labeler.records import Image, LabelCount, Params, Project, State
 from simmesh.labeler.suggest import Suggestion
 from simmesh.labeler.votes import LabelScore, Neighbour
+from simmesh_proto.v1 import common_pb2, labeler_pb2
 
-STATE_PB = {State.LABELED: labeler_pb2.IMAGE_STATE_LABELED, State.SUGGESTED: labeler_pb2.IMAGE_STATE_SUGGESTED,
-            State.POOL: labeler_pb2.IMAGE_STATE_POOL}
+STATE_PB = {
+    State.LABELED: labeler_pb2.IMAGE_STATE_LABELED,
+    State.SUGGESTED: labeler_pb2.IMAGE_STATE_SUGGESTED,
+    State.POOL: labeler_pb2.IMAGE_STATE_POOL,
+}
 STATE_OF_PB = {value: state for state, value in STATE_PB.items()}
-ACTIONS = {labeler_pb2.Review.ACTION_ACCEPT: "accept", labeler_pb2.Review.ACTION_CHANGE: "change",
-           labeler_pb2.Review.ACTION_REJECT: "reject"}
+ACTIONS = {
+    labeler_pb2.Review.ACTION_ACCEPT: "accept",
+    labeler_pb2.Review.ACTION_CHANGE: "change",
+    labeler_pb2.Review.ACTION_REJECT: "reject",
+}
 
 
 def given_params(params: labeler_pb2.SuggestParams) -> GivenParams:
-    return GivenParams(k=params.k if params.HasField("k") else None,
-                       threshold=params.threshold if params.HasField("threshold") else None,
-                       use_first=params.use_first)
+    return GivenParams(
+        k=params.k if params.HasField("k") else None,
+        threshold=params.threshold if params.HasField("threshold") else None,
+        use_first=params.use_first,
+    )
 
 
 def params_pb(params: Params) -> labeler_pb2.SuggestParams:
@@ -37,17 +44,30 @@ def project_pb(project: Project) -> labeler_pb2.Project:
     if project.default_threshold is not None:
         defaults.threshold = project.default_threshold
     return labeler_pb2.Project(
-        name=project_name(project.id), display_name=project.display_name, description=project.description,
-        model=project.model, collection=f"collections/{project.collection}", default_params=defaults,
-        labeled_count=project.labeled_count, pool_count=project.pool_count,
-        create_time=timestamp(project.create_time), update_time=timestamp(project.update_time))
+        name=project_name(project.id),
+        display_name=project.display_name,
+        description=project.description,
+        model=project.model,
+        collection=f"collections/{project.collection}",
+        default_params=defaults,
+        labeled_count=project.labeled_count,
+        pool_count=project.pool_count,
+        create_time=timestamp(project.create_time),
+        update_time=timestamp(project.update_time),
+    )
 
 
 def image_pb(project_id: str, image: Image) -> labeler_pb2.LabeledImage:
     return labeler_pb2.LabeledImage(
-        name=image_name(project_id, image.id), id=image.id, labels=list(image.labels), state=STATE_PB[image.state],
-        url=image.url, metadata=dict_to_struct(image.metadata), create_time=timestamp(image.create_time),
-        update_time=timestamp(image.update_time))
+        name=image_name(project_id, image.id),
+        id=image.id,
+        labels=list(image.labels),
+        state=STATE_PB[image.state],
+        url=image.url,
+        metadata=dict_to_struct(image.metadata),
+        create_time=timestamp(image.create_time),
+        update_time=timestamp(image.update_time),
+    )
 
 
 def label_count_pb(count: LabelCount) -> labeler_pb2.LabelCount:
@@ -63,9 +83,13 @@ def neighbour_pb(neighbour: Neighbour) -> labeler_pb2.Neighbor:
 
 
 def suggestion_pb(suggestion: Suggestion) -> labeler_pb2.Suggestion:
-    return labeler_pb2.Suggestion(index=suggestion.index, id=suggestion.id, labels=scores_pb(suggestion.labels),
-                                  scores=scores_pb(suggestion.scores),
-                                  neighbors=[neighbour_pb(n) for n in suggestion.neighbours])
+    return labeler_pb2.Suggestion(
+        index=suggestion.index,
+        id=suggestion.id,
+        labels=scores_pb(suggestion.labels),
+        scores=scores_pb(suggestion.scores),
+        neighbors=[neighbour_pb(n) for n in suggestion.neighbours],
+    )
 
 
 def item_error_pb(failure: ItemFailure) -> common_pb2.ItemError:
@@ -74,8 +98,14 @@ def item_error_pb(failure: ItemFailure) -> common_pb2.ItemError:
 
 def evaluation_pb(result: Evaluation) -> labeler_pb2.Evaluation:
     return labeler_pb2.Evaluation(
-        params=params_pb(result.params), accuracy=result.accuracy, coverage=result.coverage,
-        labels=[labeler_pb2.LabelAccuracy(label=a.label, support=a.support, precision=a.precision, recall=a.recall)
-                for a in result.labels],
-        confusion=[labeler_pb2.ConfusionCell(actual=c.actual, predicted=c.predicted, count=c.count)
-                   for c in result.confusion])
+        params=params_pb(result.params),
+        accuracy=result.accuracy,
+        coverage=result.coverage,
+        labels=[
+            labeler_pb2.LabelAccuracy(label=a.label, support=a.support, precision=a.precision, recall=a.recall)
+            for a in result.labels
+        ],
+        confusion=[
+            labeler_pb2.ConfusionCell(actual=c.actual, predicted=c.predicted, count=c.count) for c in result.confusion
+        ],
+    )

@@ -25,5 +25,11 @@ class Labeler:
 
 def build_labeler(backends: Backends) -> Labeler:
     images = ProjectImages(backends)
-    return Labeler(projects=Projects(backends), images=images, suggester=Suggester(backends, images),
-                   analysis=Analysis(backends), miner=PoolMiner(backends), exporter=Exporter(backends))
+    return Labeler(
+        projects=Projects(backends),
+        images=images,
+        suggester=Suggester(backends, images),
+        analysis=Analysis(backends),
+        miner=PoolMiner(backends),
+        exporter=Exporter(backends),
+    )

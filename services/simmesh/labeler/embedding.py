@@ -6,12 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from simmesh_proto.v1 import common_pb2, embedder_pb2
 
-from simmesh.kit import errors
+from simmesh.kit import errors, reasons
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument, SimmeshError
 from simmesh.kit.peers import CatalogClient, EmbedderClient
-from simmesh.kit import reasons
+from simmesh_proto.v1 import common_pb2, embedder_pb2
 
 # Images per Embed call (the embedder's limit).
 MAX_EMBED = 512
@@ -41,8 +40,11 @@ class Embedding:
         except SimmeshError as error:
             error.violations.insert(0, (field, error.message))
             raise
-        raise InvalidArgument(f"{field} must be `models/{{m}}[/versions/{{v}}]` or `tasks/{{t}}[/versions/{{v}}]`, "
-                              f"got {name!r}", reason=reasons.INVALID_MODEL_NAME, field=field)
+        raise InvalidArgument(
+            f"{field} must be `models/{{m}}[/versions/{{v}}]` or `tasks/{{t}}[/versions/{{v}}]`, got {name!r}",
+            reason=reasons.INVALID_MODEL_NAME,
+            field=field,
+        )
 
     async def _model_version(self, name: str, parts: list[str], timeout: float | None) -> str:
         if len(parts) == 4:
@@ -54,8 +56,9 @@ class Embedding:
 
     async def _task_version(self, name: str, parts: list[str], field: str, timeout: float | None) -> str:
         if self.catalog is None:
-            raise FailedPrecondition(f"{field} names a task but no catalog is configured (SIMMESH_CATALOG_ADDR)",
-                                     reason=reasons.NO_CATALOG)
+            raise FailedPrecondition(
+                f"{field} names a task but no catalog is configured (SIMMESH_CATALOG_ADDR)", reason=reasons.NO_CATALOG
+            )
         version_name = name
         if len(parts) == 2:
             task = await self.catalog.get_task(name, timeout)
@@ -64,10 +67,11 @@ class Embedding:
             version_name = f"{task.name}/versions/{task.production_version}"
         return (await self.catalog.get_task_version(version_name, timeout)).model_version
 
-    async def embed(self, model: str, images: Sequence[common_pb2.Image],
-                    timeout: float | None) -> tuple[np.ndarray, dict[int, SimmeshError]]:
+    async def embed(
+        self, model: str, images: Sequence[common_pb2.Image], timeout: float | None
+    ) -> tuple[np.ndarray, dict[int, SimmeshError]]:
         """One row per image (zero where it failed) and the failures by position."""
-        chunks = [list(images[i:i + MAX_EMBED]) for i in range(0, len(images), MAX_EMBED)]
+        chunks = [list(images[i : i + MAX_EMBED]) for i in range(0, len(images), MAX_EMBED)]
         if len(chunks) == 1:
             replies = [await self.embedder.embed(model, chunks[0], timeout=timeout)]
         else:

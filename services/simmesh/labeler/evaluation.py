@@ -107,15 +107,16 @@ def scores(neighbours: Neighbours, matrix: np.ndarray, k: int) -> np.ndarray:
     weights = np.maximum(neighbours.similarity[:, :k], 0.0)
     out = np.zeros(matrix.shape, dtype=np.float64)
     for j in range(weights.shape[1]):
-        out += weights[:, j:j + 1] * matrix[neighbours.index[:, j]]
+        out += weights[:, j : j + 1] * matrix[neighbours.index[:, j]]
     total = weights.sum(axis=1, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.where(total[:, None] > 0, 100.0 * out / total[:, None], 0.0)
     return out
 
 
-def judge(score: np.ndarray, vocabulary: list[str], matrix: np.ndarray, labels: Sequence[Sequence[str]],
-          params: Params) -> Evaluation:
+def judge(
+    score: np.ndarray, vocabulary: list[str], matrix: np.ndarray, labels: Sequence[Sequence[str]], params: Params
+) -> Evaluation:
     """Accuracy, coverage, per-label figures and confusion of one setting from its scores."""
     n = len(matrix)
     if not vocabulary or n == 0:
@@ -134,10 +135,15 @@ def judge(score: np.ndarray, vocabulary: list[str], matrix: np.ndarray, labels: 
     hits = (chosen & truth).sum(axis=0)
     predicted = chosen.sum(axis=0)
     support = truth.sum(axis=0)
-    per_label = [LabelAccuracy(label, int(support[j]),
-                               float(hits[j] / predicted[j]) if predicted[j] else 0.0,
-                               float(hits[j] / support[j]) if support[j] else 0.0)
-                 for j, label in enumerate(vocabulary)]
+    per_label = [
+        LabelAccuracy(
+            label,
+            int(support[j]),
+            float(hits[j] / predicted[j]) if predicted[j] else 0.0,
+            float(hits[j] / support[j]) if support[j] else 0.0,
+        )
+        for j, label in enumerate(vocabulary)
+    ]
     cells: Counter[tuple[str, str]] = Counter()
     for i in range(n):
         guess = vocabulary[best[i]] if has_best[i] else ""
@@ -147,8 +153,13 @@ def judge(score: np.ndarray, vocabulary: list[str], matrix: np.ndarray, labels: 
     return Evaluation(params, float(correct.mean()), float(has_best.mean()), per_label, confusion)
 
 
-def sweep(vectors: np.ndarray, labels: Sequence[Sequence[str]], k_values: Sequence[int],
-          thresholds: Sequence[float], use_first: bool) -> list[Evaluation]:
+def sweep(
+    vectors: np.ndarray,
+    labels: Sequence[Sequence[str]],
+    k_values: Sequence[int],
+    thresholds: Sequence[float],
+    use_first: bool,
+) -> list[Evaluation]:
     """Leave-one-out evaluation of every (k, threshold) pair, best first."""
     vocabulary, matrix = label_matrix(labels)
     neighbours = nearest(vectors, max(k_values))

@@ -31,8 +31,17 @@ def csv_rows(images: list[Image]) -> str:
 
 
 def json_item(image: Image) -> str:
-    return json.dumps({"id": image.id, "labels": list(image.labels), "state": image.state.value, "url": image.url,
-                       "metadata": image.metadata}, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(
+        {
+            "id": image.id,
+            "labels": list(image.labels),
+            "state": image.state.value,
+            "url": image.url,
+            "metadata": image.metadata,
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
 
 
 class Exporter:
@@ -52,8 +61,9 @@ class Exporter:
             if content_type == CSV:
                 buffer += csv_rows(page.items).encode()
             else:
-                buffer += "".join(("\n" if count + i == 0 else ",\n") + json_item(image)
-                                  for i, image in enumerate(page.items)).encode()
+                buffer += "".join(
+                    ("\n" if count + i == 0 else ",\n") + json_item(image) for i, image in enumerate(page.items)
+                ).encode()
             count += len(page.items)
             while len(buffer) >= CHUNK_BYTES:
                 yield bytes(buffer[:CHUNK_BYTES])

@@ -47,8 +47,9 @@ def merge_best(results: Iterable[Sequence[PoolCandidate]], exclude: Iterable[str
     return sorted(best.values(), key=lambda c: (-c.similarity, c.id))
 
 
-def without_near_duplicates(ranked: Sequence[PoolCandidate], vectors: np.ndarray, duplicate_similarity: float,
-                            limit: int) -> list[PoolCandidate]:
+def without_near_duplicates(
+    ranked: Sequence[PoolCandidate], vectors: np.ndarray, duplicate_similarity: float, limit: int
+) -> list[PoolCandidate]:
     """Greedy thinning of `ranked` (row i of `vectors` is candidate i's vector): up to `limit`
     hits, none with cosine >= `duplicate_similarity` to a better-ranked kept one."""
     kept: list[PoolCandidate] = []
@@ -59,7 +60,7 @@ def without_near_duplicates(ranked: Sequence[PoolCandidate], vectors: np.ndarray
     units = vectors / np.maximum(norms, 1e-12)
     chosen = np.zeros((min(limit, len(ranked)), units.shape[1]), dtype=np.float32)
     for candidate, unit in zip(ranked, units):
-        if kept and float(np.max(chosen[:len(kept)] @ unit)) >= duplicate_similarity:
+        if kept and float(np.max(chosen[: len(kept)] @ unit)) >= duplicate_similarity:
             continue
         chosen[len(kept)] = unit
         kept.append(candidate)

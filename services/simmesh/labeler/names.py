@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import re
 
+from simmesh.kit import reasons
 from simmesh.kit.errors import InvalidArgument
 from simmesh.kit.names import name, parse_name
-from simmesh.kit import reasons
 
 PROJECTS = "projects"
 IMAGES = "images"
@@ -27,15 +27,21 @@ LABEL_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
 
 def check_project_id(value: str, field: str) -> str:
     if not PROJECT_ID_RE.match(value):
-        raise InvalidArgument(f"{field} {value!r} must be 1-59 lower-case letters, digits or '-', starting with "
-                              "a letter or digit", reason=reasons.INVALID_PROJECT_ID, field=field)
+        raise InvalidArgument(
+            f"{field} {value!r} must be 1-59 lower-case letters, digits or '-', starting with a letter or digit",
+            reason=reasons.INVALID_PROJECT_ID,
+            field=field,
+        )
     return value
 
 
 def check_image_id(value: str, field: str) -> str:
     if not IMAGE_ID_RE.match(value) or value.strip() != value:
-        raise InvalidArgument(f"{field} {value!r} must be 1-256 characters without '/', control characters "
-                              "or surrounding spaces", reason=reasons.INVALID_IMAGE_ID, field=field)
+        raise InvalidArgument(
+            f"{field} {value!r} must be 1-256 characters without '/', control characters or surrounding spaces",
+            reason=reasons.INVALID_IMAGE_ID,
+            field=field,
+        )
     return value
 
 
@@ -43,8 +49,11 @@ def check_labels(values: list[str] | tuple[str, ...], field: str) -> tuple[str, 
     """The labels in order without repeats; InvalidArgument for an empty or malformed one."""
     for i, label in enumerate(values):
         if not LABEL_RE.match(label) or label.strip() != label:
-            raise InvalidArgument(f"{field}[{i}] {label!r} must be 1-128 characters without control characters "
-                                  "or surrounding spaces", reason=reasons.INVALID_LABEL, field=f"{field}[{i}]")
+            raise InvalidArgument(
+                f"{field}[{i}] {label!r} must be 1-128 characters without control characters or surrounding spaces",
+                reason=reasons.INVALID_LABEL,
+                field=f"{field}[{i}]",
+            )
     return tuple(dict.fromkeys(values))
 
 
@@ -68,8 +77,16 @@ def parse_project(value: str, field: str) -> str:
 def parse_image_name(value: str, field: str) -> tuple[str, str]:
     """(project id, image id) of `projects/{project}/images/{image}`."""
     parts = value.split("/", 3)
-    if len(parts) != 4 or parts[0] != PROJECTS or parts[2] != IMAGES or not PROJECT_ID_RE.match(parts[1]) \
-            or not IMAGE_ID_RE.match(parts[3]):
-        raise InvalidArgument(f"{field} must be `projects/{{project}}/images/{{image}}`, got {value!r}",
-                              reason=reasons.INVALID_NAME, field=field)
+    if (
+        len(parts) != 4
+        or parts[0] != PROJECTS
+        or parts[2] != IMAGES
+        or not PROJECT_ID_RE.match(parts[1])
+        or not IMAGE_ID_RE.match(parts[3])
+    ):
+        raise InvalidArgument(
+            f"{field} must be `projects/{{project}}/images/{{image}}`, got {value!r}",
+            reason=reasons.INVALID_NAME,
+            field=field,
+        )
     return parts[1], parts[3]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from simmesh.kit import reasons
 from simmesh.kit.errors import InvalidArgument
 from simmesh.labeler.records import DEFAULT_K, MAX_K, Params, Project
-from simmesh.kit import reasons
 
 
 @dataclass(frozen=True)
@@ -21,11 +21,17 @@ class GivenParams:
 
 def check_params(given: GivenParams, field: str) -> None:
     if given.k is not None and not 1 <= given.k <= MAX_K:
-        raise InvalidArgument(f"{field}.k must be 1..{MAX_K} (or unset for the default), got {given.k}",
-                              reason=reasons.INVALID_K, field=f"{field}.k")
+        raise InvalidArgument(
+            f"{field}.k must be 1..{MAX_K} (or unset for the default), got {given.k}",
+            reason=reasons.INVALID_K,
+            field=f"{field}.k",
+        )
     if given.threshold is not None and not (math.isfinite(given.threshold) and 0.0 <= given.threshold <= 100.0):
-        raise InvalidArgument(f"{field}.threshold must be within 0..100, got {given.threshold}",
-                              reason=reasons.INVALID_THRESHOLD, field=f"{field}.threshold")
+        raise InvalidArgument(
+            f"{field}.threshold must be within 0..100, got {given.threshold}",
+            reason=reasons.INVALID_THRESHOLD,
+            field=f"{field}.threshold",
+        )
 
 
 def resolve_params(given: GivenParams | None, project: Project, field: str = "params") -> Params:
@@ -34,6 +40,8 @@ def resolve_params(given: GivenParams | None, project: Project, field: str = "pa
     if given is None:
         return defaults
     check_params(given, field)
-    return Params(k=given.k if given.k is not None else defaults.k or DEFAULT_K,
-                  threshold=defaults.threshold if given.threshold is None else float(given.threshold),
-                  use_first=given.use_first or defaults.use_first)
+    return Params(
+        k=given.k if given.k is not None else defaults.k or DEFAULT_K,
+        threshold=defaults.threshold if given.threshold is None else float(given.threshold),
+        use_first=given.use_first or defaults.use_first,
+    )

@@ -10,9 +10,11 @@ replaced.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping
 from typing import Any
 
+from simmesh.kit import reasons
 from simmesh.kit.errors import AlreadyExists, InvalidArgument
 from simmesh.kit.names import new_id
 from simmesh.kit.paging import Page
@@ -20,18 +22,31 @@ from simmesh.labeler.backends import Backends
 from simmesh.labeler.names import check_project_id, collection_id
 from simmesh.labeler.params import GivenParams, check_params
 from simmesh.labeler.records import NewProject, Project
-from simmesh.kit import reasons
 
-MUTABLE = ("display_name", "description", "default_params", "default_params.k", "default_params.threshold",
-           "default_params.use_first")
+MUTABLE = (
+    "display_name",
+    "description",
+    "default_params",
+    "default_params.k",
+    "default_params.threshold",
+    "default_params.use_first",
+)
 
 
 class Projects:
     def __init__(self, backends: Backends) -> None:
         self.backends = backends
 
-    async def create(self, project_id: str, model: str, *, display_name: str = "", description: str = "",
-                     params: GivenParams | None = None, timeout: float | None = None) -> Project:
+    async def create(
+        self,
+        project_id: str,
+        model: str,
+        *,
+        display_name: str = "",
+        description: str = "",
+        params: GivenParams | None = None,
+        timeout: float | None = None,
+    ) -> Project:
         project_id = check_project_id(project_id, "project_id") if project_id else new_id()
         if not model:
             raise InvalidArgument("project.model is required", reason=reasons.MISSING_MODEL, field="project.model")
@@ -39,7 +54,9 @@ class Projects:
         check_params(given, "project.default_params")
         backends = self.backends
         if await backends.run(backends.store.has_project, project_id):
-            raise AlreadyExists(f"projects/{project_id} already exists", reason=reasons.PROJECT_EXISTS, field="project_id")
+            raise AlreadyExists(
+                f"projects/{project_id} already exists", reason=reasons.PROJECT_EXISTS, field="project_id"
+            )
         version = await backends.embedding.resolve_model(model, "project.model", timeout)
         collection = collection_id(project_id)
         description_text = f"labeler project projects/{project_id}"
@@ -50,10 +67,20 @@ class Projects:
                 await backends.collections.delete(collection, timeout)
                 await backends.collections.create(collection, version, backends.shard_count, description_text, timeout)
             try:
-                return await backends.run(backends.store.create_project, NewProject(
-                    id=project_id, model=model, model_version=version, collection=collection,
-                    display_name=display_name, description=description, default_k=given.k or 0,
-                    default_threshold=given.threshold, default_use_first=given.use_first))
+                return await backends.run(
+                    backends.store.create_project,
+                    NewProject(
+                        id=project_id,
+                        model=model,
+                        model_version=version,
+                        collection=collection,
+                        display_name=display_name,
+                        description=description,
+                        default_k=given.k or 0,
+                        default_threshold=given.threshold,
+                        default_use_first=given.use_first,
+                    ),
+                )
             except BaseException:
                 await backends.collections.delete(collection, timeout)
                 raise
@@ -64,14 +91,18 @@ class Projects:
     async def list(self, page_size: int, page_token: str) -> Page[Project]:
         return await self.backends.run(self.backends.store.list_projects, page_size, page_token)
 
-    async def update(self, project_id: str, paths: list[str], values: Mapping[str, Any],
-                     params: GivenParams) -> Project:
+    async def update(
+        self, project_id: str, paths: builtins.list[str], values: Mapping[str, Any], params: GivenParams
+    ) -> Project:
         """Changes the fields named in `paths` (display_name, description, default_params[.k |
         .threshold | .use_first]); the model cannot change."""
         if not paths or any(p not in MUTABLE for p in paths):
-            raise InvalidArgument(f"update_mask must name some of {list(MUTABLE)}; got {paths} (the model is fixed "
-                                  "at creation: create another project for another model)",
-                                  reason=reasons.INVALID_UPDATE_MASK, field="update_mask")
+            raise InvalidArgument(
+                f"update_mask must name some of {list(MUTABLE)}; got {paths} (the model is fixed "
+                "at creation: create another project for another model)",
+                reason=reasons.INVALID_UPDATE_MASK,
+                field="update_mask",
+            )
         check_params(params, "project.default_params")
         changes: dict[str, Any] = {p: values[p] for p in ("display_name", "description") if p in paths}
         whole = "default_params" in paths

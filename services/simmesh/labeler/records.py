@@ -56,9 +56,11 @@ class Project:
     update_time: datetime
 
     def params(self) -> Params:
-        return Params(k=self.default_k or DEFAULT_K,
-                      threshold=DEFAULT_THRESHOLD if self.default_threshold is None else self.default_threshold,
-                      use_first=self.default_use_first)
+        return Params(
+            k=self.default_k or DEFAULT_K,
+            threshold=DEFAULT_THRESHOLD if self.default_threshold is None else self.default_threshold,
+            use_first=self.default_use_first,
+        )
 
 
 @dataclass(frozen=True)

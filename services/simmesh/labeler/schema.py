@@ -7,19 +7,7 @@ its images and their labels in the database.
 
 from __future__ import annotations
 
-from sqlalchemy import (
-    JSON,
-    Boolean,
-    Column,
-    Float,
-    ForeignKeyConstraint,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-)
+from sqlalchemy import JSON, Boolean, Column, Float, ForeignKeyConstraint, Index, Integer, MetaData, String, Table, Text
 
 from simmesh.kit.sql import time_columns
 
@@ -31,7 +19,8 @@ _LABEL = 128
 
 
 projects = Table(
-    "projects", metadata,
+    "projects",
+    metadata,
     Column("id", String(_PROJECT), primary_key=True),
     Column("display_name", Text, nullable=False, default=""),
     Column("description", Text, nullable=False, default=""),
@@ -45,7 +34,8 @@ projects = Table(
 )
 
 images = Table(
-    "images", metadata,
+    "images",
+    metadata,
     Column("project_id", String(_PROJECT), primary_key=True),
     Column("id", String(_IMAGE), primary_key=True),
     Column("state", String(16), nullable=False),
@@ -57,7 +47,8 @@ images = Table(
 )
 
 image_labels = Table(
-    "image_labels", metadata,
+    "image_labels",
+    metadata,
     Column("project_id", String(_PROJECT), primary_key=True),
     Column("image_id", String(_IMAGE), primary_key=True),
     Column("label", String(_LABEL), primary_key=True),

@@ -14,8 +14,11 @@ class LabelerSettings(ServerSettings, BlobSettings, PeerSettings):
         default="", metadata={"help": "catalog host:port, for projects on task models; empty = tasks refused"}
     )
     labeler_db_url: str = dataclasses.field(
-        default="", metadata={"help": "SQLAlchemy URL of the labels database, e.g. postgresql://user:pass@host/db; "
-                                      "empty = SQLite in data_dir"}
+        default="",
+        metadata={
+            "help": "SQLAlchemy URL of the labels database, e.g. postgresql://user:pass@host/db; "
+            "empty = SQLite in data_dir"
+        },
     )
     collection_shards: int = dataclasses.field(
         default=1, metadata={"help": "shards of each project's indexer collection"}

@@ -19,13 +19,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, case, delete, func, insert, select, update
 
-from simmesh.kit import sql
+from simmesh.kit import reasons, sql
 from simmesh.kit.errors import AlreadyExists, InvalidArgument, NotFound
 from simmesh.kit.paging import Page, fingerprint
 from simmesh.labeler import schema
 from simmesh.labeler.names import project_name
 from simmesh.labeler.records import Image, LabelCount, NewImage, NewProject, Project, State
-from simmesh.kit import reasons
 
 P = schema.projects
 I = schema.images  # noqa: E741 - the table of images
@@ -49,8 +48,11 @@ _utc = sql.utc
 
 
 def project_not_found(project_id: str) -> NotFound:
-    return NotFound(f"{project_name(project_id)} does not exist", reason=reasons.PROJECT_NOT_FOUND,
-                    metadata={"name": project_name(project_id)})
+    return NotFound(
+        f"{project_name(project_id)} does not exist",
+        reason=reasons.PROJECT_NOT_FOUND,
+        metadata={"name": project_name(project_id)},
+    )
 
 
 class LabelerStore:
@@ -70,13 +72,24 @@ class LabelerStore:
         now = _now()
         with self._write() as conn:
             if conn.execute(select(P.c.id).where(P.c.id == new.id)).first() is not None:
-                raise AlreadyExists(f"{project_name(new.id)} already exists", reason=reasons.PROJECT_EXISTS,
-                                    field="project_id")
-            conn.execute(insert(P).values(
-                id=new.id, display_name=new.display_name, description=new.description, model=new.model,
-                model_version=new.model_version, collection=new.collection, default_k=new.default_k,
-                default_threshold=new.default_threshold, default_use_first=new.default_use_first,
-                create_time=now, update_time=now))
+                raise AlreadyExists(
+                    f"{project_name(new.id)} already exists", reason=reasons.PROJECT_EXISTS, field="project_id"
+                )
+            conn.execute(
+                insert(P).values(
+                    id=new.id,
+                    display_name=new.display_name,
+                    description=new.description,
+                    model=new.model,
+                    model_version=new.model_version,
+                    collection=new.collection,
+                    default_k=new.default_k,
+                    default_threshold=new.default_threshold,
+                    default_use_first=new.default_use_first,
+                    create_time=now,
+                    update_time=now,
+                )
+            )
             return self._project(conn, new.id)
 
     def has_project(self, project_id: str) -> bool:
@@ -95,8 +108,9 @@ class LabelerStore:
     def update_project(self, project_id: str, changes: Mapping[str, Any]) -> Project:
         unknown = sorted(set(changes) - PROJECT_FIELDS)
         if unknown:
-            raise InvalidArgument(f"project fields {unknown} cannot be updated", reason=reasons.INVALID_UPDATE_MASK,
-                                  field="update_mask")
+            raise InvalidArgument(
+                f"project fields {unknown} cannot be updated", reason=reasons.INVALID_UPDATE_MASK, field="update_mask"
+            )
         with self._write() as conn:
             self._project(conn, project_id)
             conn.execute(update(P).where(P.c.id == project_id).values(**changes, update_time=_now()))
@@ -113,14 +127,26 @@ class LabelerStore:
         row = conn.execute(select(P).where(P.c.id == project_id)).first()
         if row is None:
             raise project_not_found(project_id)
-        counts = dict(conn.execute(select(I.c.state, func.count()).where(I.c.project_id == project_id)
-                                   .group_by(I.c.state)).all())
+        counts: dict[str, int] = dict(
+            conn.execute(select(I.c.state, func.count()).where(I.c.project_id == project_id).group_by(I.c.state))
+            .tuples()
+            .all()
+        )
         return Project(
-            id=row.id, display_name=row.display_name, description=row.description, model=row.model,
-            model_version=row.model_version, collection=row.collection, default_k=row.default_k,
-            default_threshold=row.default_threshold, default_use_first=bool(row.default_use_first),
-            labeled_count=counts.get(State.LABELED.value, 0), pool_count=counts.get(State.POOL.value, 0),
-            create_time=_utc(row.create_time), update_time=_utc(row.update_time))
+            id=row.id,
+            display_name=row.display_name,
+            description=row.description,
+            model=row.model,
+            model_version=row.model_version,
+            collection=row.collection,
+            default_k=row.default_k,
+            default_threshold=row.default_threshold,
+            default_use_first=bool(row.default_use_first),
+            labeled_count=counts.get(State.LABELED.value, 0),
+            pool_count=counts.get(State.POOL.value, 0),
+            create_time=_utc(row.create_time),
+            update_time=_utc(row.update_time),
+        )
 
     def _require_project(self, conn: Connection, project_id: str) -> None:
         if conn.execute(select(P.c.id).where(P.c.id == project_id)).first() is None:
@@ -146,14 +172,29 @@ class LabelerStore:
                 raise AlreadyExists(f"image {first!r} already exists", reason=reasons.IMAGE_EXISTS)
             self._delete(conn, project_id, list(existing))
             if images:
-                conn.execute(insert(I), [
-                    {"project_id": project_id, "id": image.id, "state": image.state.value, "url": image.url,
-                     "metadata": image.metadata, "create_time": existing.get(image.id, now), "update_time": now}
-                    for image in images])
+                conn.execute(
+                    insert(I),
+                    [
+                        {
+                            "project_id": project_id,
+                            "id": image.id,
+                            "state": image.state.value,
+                            "url": image.url,
+                            "metadata": image.metadata,
+                            "create_time": existing.get(image.id, now),
+                            "update_time": now,
+                        }
+                        for image in images
+                    ],
+                )
             self._insert_labels(conn, project_id, [(image.id, image.labels, image.state) for image in images])
 
-    def set_labels(self, project_id: str, changes: Sequence[tuple[str, tuple[str, ...], State]],
-                   metadata: Mapping[str, dict] | None = None) -> dict[str, Image]:
+    def set_labels(
+        self,
+        project_id: str,
+        changes: Sequence[tuple[str, tuple[str, ...], State]],
+        metadata: Mapping[str, dict] | None = None,
+    ) -> dict[str, Image]:
         """Replaces the labels and state (and, where given, the metadata) of existing images."""
         ids = [image_id for image_id, _, _ in changes]
         now = _now()
@@ -181,8 +222,15 @@ class LabelerStore:
             self._delete(conn, project_id, found)
             return found
 
-    def list_images(self, project_id: str, page_size: int = 0, page_token: str = "", *, label: str = "",
-                    states: Sequence[State] = ()) -> Page[Image]:
+    def list_images(
+        self,
+        project_id: str,
+        page_size: int = 0,
+        page_token: str = "",
+        *,
+        label: str = "",
+        states: Sequence[State] = (),
+    ) -> Page[Image]:
         fp = fingerprint("images", project_id, label, sorted(s.value for s in states))
         with self._read() as conn:
             self._require_project(conn, project_id)
@@ -190,8 +238,9 @@ class LabelerStore:
             if states:
                 query = query.where(I.c.state.in_([s.value for s in states]))
             if label:
-                query = query.where(I.c.id.in_(select(L.c.image_id).where(
-                    and_(L.c.project_id == project_id, L.c.label == label))))
+                query = query.where(
+                    I.c.id.in_(select(L.c.image_id).where(and_(L.c.project_id == project_id, L.c.label == label)))
+                )
             rows, token = sql.keyset_page(conn, query, I.c.id, page_size, page_token, fp)
             found = self._images(conn, project_id, [row.id for row in rows])
             return Page([found[row.id] for row in rows], token)
@@ -200,9 +249,11 @@ class LabelerStore:
         """Every image in these states with its labels, by id."""
         with self._read() as conn:
             self._require_project(conn, project_id)
-            rows = conn.execute(select(L.c.image_id, L.c.label).where(
-                and_(L.c.project_id == project_id, L.c.state.in_([s.value for s in states])))
-                .order_by(L.c.image_id, L.c.position)).all()
+            rows = conn.execute(
+                select(L.c.image_id, L.c.label)
+                .where(and_(L.c.project_id == project_id, L.c.state.in_([s.value for s in states])))
+                .order_by(L.c.image_id, L.c.position)
+            ).all()
         out: dict[str, list[str]] = defaultdict(list)
         for row in rows:
             out[row.image_id].append(row.label)
@@ -211,12 +262,18 @@ class LabelerStore:
     def label_counts(self, project_id: str, page_size: int = 0, page_token: str = "") -> Page[LabelCount]:
         with self._read() as conn:
             self._require_project(conn, project_id)
-            query = select(
-                L.c.label,
-                func.sum(case((L.c.state == State.LABELED.value, 1), else_=0)).label("labeled"),
-                func.sum(case((L.c.state == State.SUGGESTED.value, 1), else_=0)).label("suggested"),
-            ).where(L.c.project_id == project_id).group_by(L.c.label)
-            rows, token = sql.keyset_page(conn, query, L.c.label, page_size, page_token, fingerprint("labels", project_id))
+            query = (
+                select(
+                    L.c.label,
+                    func.sum(case((L.c.state == State.LABELED.value, 1), else_=0)).label("labeled"),
+                    func.sum(case((L.c.state == State.SUGGESTED.value, 1), else_=0)).label("suggested"),
+                )
+                .where(L.c.project_id == project_id)
+                .group_by(L.c.label)
+            )
+            rows, token = sql.keyset_page(
+                conn, query, L.c.label, page_size, page_token, fingerprint("labels", project_id)
+            )
             return Page([LabelCount(row.label, int(row.labeled), int(row.suggested)) for row in rows], token)
 
     # -- helpers
@@ -224,8 +281,9 @@ class LabelerStore:
     def _create_times(self, conn: Connection, project_id: str, ids: Sequence[str]) -> dict[str, datetime]:
         out: dict[str, datetime] = {}
         for chunk in sql.in_chunks(list(dict.fromkeys(ids))):
-            rows = conn.execute(select(I.c.id, I.c.create_time).where(
-                and_(I.c.project_id == project_id, I.c.id.in_(chunk)))).all()
+            rows = conn.execute(
+                select(I.c.id, I.c.create_time).where(and_(I.c.project_id == project_id, I.c.id.in_(chunk)))
+            ).all()
             out.update({row.id: _utc(row.create_time) for row in rows})
         return out
 
@@ -234,12 +292,24 @@ class LabelerStore:
         labels: dict[str, list[str]] = defaultdict(list)
         for chunk in sql.in_chunks(list(ids)):
             rows += conn.execute(select(I).where(and_(I.c.project_id == project_id, I.c.id.in_(chunk)))).all()
-            for row in conn.execute(select(L.c.image_id, L.c.label).where(
-                    and_(L.c.project_id == project_id, L.c.image_id.in_(chunk))).order_by(L.c.position)).all():
+            for row in conn.execute(
+                select(L.c.image_id, L.c.label)
+                .where(and_(L.c.project_id == project_id, L.c.image_id.in_(chunk)))
+                .order_by(L.c.position)
+            ).all():
                 labels[row.image_id].append(row.label)
-        return {row.id: Image(id=row.id, labels=tuple(labels.get(row.id, ())), state=State(row.state), url=row.url,
-                              metadata=row.metadata or {}, create_time=_utc(row.create_time),
-                              update_time=_utc(row.update_time)) for row in rows}
+        return {
+            row.id: Image(
+                id=row.id,
+                labels=tuple(labels.get(row.id, ())),
+                state=State(row.state),
+                url=row.url,
+                metadata=row.metadata or {},
+                create_time=_utc(row.create_time),
+                update_time=_utc(row.update_time),
+            )
+            for row in rows
+        }
 
     def _delete(self, conn: Connection, project_id: str, ids: Sequence[str]) -> None:
         for chunk in sql.in_chunks(list(ids)):
@@ -247,11 +317,11 @@ class LabelerStore:
             conn.execute(delete(I).where(and_(I.c.project_id == project_id, I.c.id.in_(chunk))))
 
     @staticmethod
-    def _insert_labels(conn: Connection, project_id: str,
-                       items: Sequence[tuple[str, tuple[str, ...], State]]) -> None:
-        rows = [{"project_id": project_id, "image_id": image_id, "label": label, "position": position,
-                 "state": state.value}
-                for image_id, labels, state in items for position, label in enumerate(labels)]
+    def _insert_labels(conn: Connection, project_id: str, items: Sequence[tuple[str, tuple[str, ...], State]]) -> None:
+        rows = [
+            {"project_id": project_id, "image_id": image_id, "label": label, "position": position, "state": state.value}
+            for image_id, labels, state in items
+            for position, label in enumerate(labels)
+        ]
         if rows:
             conn.execute(insert(L), rows)
-

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from simmesh_proto.v1 import common_pb2
 
+from simmesh.kit import reasons
 from simmesh.kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, SimmeshError
 from simmesh.kit.names import new_id
 from simmesh.labeler.backends import Backends
@@ -29,7 +29,7 @@ from simmesh.labeler.params import GivenParams, resolve_params
 from simmesh.labeler.project_images import ProjectImages, image_not_found, image_url
 from simmesh.labeler.records import VOTERS, Image, NewImage, Params, Project, State, state_of
 from simmesh.labeler.votes import LabelScore, Neighbour, label_scores, suggested
-from simmesh.kit import reasons
+from simmesh_proto.v1 import common_pb2
 
 VOTER_FILTER = {"state": {"$in": [s.value for s in VOTERS]}}
 
@@ -64,8 +64,9 @@ def vote(neighbours: list[Neighbour], params: Params) -> tuple[list[LabelScore],
     return suggested(scores, params.threshold, params.use_first), scores
 
 
-async def neighbours_of(backends: Backends, project: Project, vectors: np.ndarray, own_ids: Sequence[str], k: int,
-                        timeout: float | None) -> list[list[Neighbour]]:
+async def neighbours_of(
+    backends: Backends, project: Project, vectors: np.ndarray, own_ids: Sequence[str], k: int, timeout: float | None
+) -> list[list[Neighbour]]:
     """The k nearest voters of each row (its own id left out), most similar first."""
     if not len(vectors):
         return []
@@ -83,8 +84,14 @@ class Suggester:
         self.backends = backends
         self.images = images
 
-    async def suggest(self, project_id: str, items: Sequence[SuggestInput], given: GivenParams | None, save: bool,
-                      timeout: float | None) -> SuggestResult:
+    async def suggest(
+        self,
+        project_id: str,
+        items: Sequence[SuggestInput],
+        given: GivenParams | None,
+        save: bool,
+        timeout: float | None,
+    ) -> SuggestResult:
         backends = self.backends
         project = await backends.project(project_id)
         params = resolve_params(given, project)
@@ -96,8 +103,11 @@ class Suggester:
             try:
                 ids[i] = _item_id(i, item, save)
                 if ids[i] and ids[i] in seen:
-                    raise InvalidArgument(f"items[{i}] repeats the image {ids[i]!r} of items[{seen[ids[i]]}]",
-                                          reason=reasons.DUPLICATE_ID, field=f"items[{i}]")
+                    raise InvalidArgument(
+                        f"items[{i}] repeats the image {ids[i]!r} of items[{seen[ids[i]]}]",
+                        reason=reasons.DUPLICATE_ID,
+                        field=f"items[{i}]",
+                    )
                 if ids[i]:
                     seen[ids[i]] = i
             except SimmeshError as error:
@@ -114,12 +124,20 @@ class Suggester:
                 suggestions.append(Suggestion(i, ids[i], chosen, scores, neighbours))
             if save:
                 suggestions = await self._save(project, items, ids, vectors, stored, suggestions, failures, timeout)
-        return SuggestResult(suggestions, [ItemFailure(i, ids[i] or items[i].image_id or items[i].id, failures[i])
-                                           for i in sorted(failures)])
+        return SuggestResult(
+            suggestions,
+            [ItemFailure(i, ids[i] or items[i].image_id or items[i].id, failures[i]) for i in sorted(failures)],
+        )
 
-    async def _vectors(self, project: Project, items: Sequence[SuggestInput], ids: list[str], save: bool,
-                       failures: dict[int, SimmeshError], timeout: float | None
-                       ) -> tuple[dict[int, np.ndarray], dict[str, Image]]:
+    async def _vectors(
+        self,
+        project: Project,
+        items: Sequence[SuggestInput],
+        ids: list[str],
+        save: bool,
+        failures: dict[int, SimmeshError],
+        timeout: float | None,
+    ) -> tuple[dict[int, np.ndarray], dict[str, Image]]:
         """Each good item's vector by position (new images embedded, existing ones fetched), and the
         store's images among the batch's ids. Items that fail go to `failures`."""
         backends = self.backends
@@ -134,13 +152,18 @@ class Suggester:
                 else:
                     failures[i] = at_field(image_not_found(project.id, ids[i]), f"items[{i}].image_id")
             elif save and ids[i] in stored:
-                failures[i] = AlreadyExists(f"image {ids[i]!r} already exists in projects/{project.id}",
-                                            reason=reasons.IMAGE_EXISTS, field=f"items[{i}].id")
+                failures[i] = AlreadyExists(
+                    f"image {ids[i]!r} already exists in projects/{project.id}",
+                    reason=reasons.IMAGE_EXISTS,
+                    field=f"items[{i}].id",
+                )
             else:
                 new.append(i)
         vectors: dict[int, np.ndarray] = {}
         if new:
-            rows, embed_failures = await backends.embedding.embed(project.model_version, [items[i].image for i in new], timeout)
+            rows, embed_failures = await backends.embedding.embed(
+                project.model_version, [_image(items[i]) for i in new], timeout
+            )
             for j, i in enumerate(new):
                 if j in embed_failures:
                     failures[i] = at_field(embed_failures[j], f"items[{i}].image")
@@ -152,13 +175,24 @@ class Suggester:
                 if ids[i] in records:
                     vectors[i] = records[ids[i]].vector
                 else:
-                    failures[i] = FailedPrecondition(f"image {ids[i]!r} has no vector in {project.collection}",
-                                                     reason=reasons.IMAGE_VECTOR_MISSING, field=f"items[{i}].image_id")
+                    failures[i] = FailedPrecondition(
+                        f"image {ids[i]!r} has no vector in {project.collection}",
+                        reason=reasons.IMAGE_VECTOR_MISSING,
+                        field=f"items[{i}].image_id",
+                    )
         return vectors, stored
 
-    async def _save(self, project: Project, items: Sequence[SuggestInput], ids: list[str],
-                    vectors: dict[int, np.ndarray], stored: dict[str, Image], suggestions: list[Suggestion],
-                    failures: dict[int, SimmeshError], timeout: float | None) -> list[Suggestion]:
+    async def _save(
+        self,
+        project: Project,
+        items: Sequence[SuggestInput],
+        ids: list[str],
+        vectors: dict[int, np.ndarray],
+        stored: dict[str, Image],
+        suggestions: list[Suggestion],
+        failures: dict[int, SimmeshError],
+        timeout: float | None,
+    ) -> list[Suggestion]:
         """Stores the new images with their suggestions and updates existing unreviewed ones; returns
         the suggestions of the items that were not lost on the way."""
         new = [s for s in suggestions if items[s.index].image is not None]
@@ -166,12 +200,13 @@ class Suggester:
         for s in new:
             labels = tuple(score.label for score in s.labels)
             state = state_of(labels, suggested=True)
-            url = image_url(items[s.index].image)
+            url = image_url(_image(items[s.index]))
             records.append(RecordWrite(s.id, vectors[s.index], url, labels, state.value))
             rows.append(NewImage(s.id, labels, state, url))
         if records:
-            await self.images.write_new(project, records, rows, [s.index for s in new], failures, replace=False,
-                                        replaced=[], timeout=timeout)
+            await self.images.write_new(
+                project, records, rows, [s.index for s in new], failures, replace=False, replaced=[], timeout=timeout
+            )
         changes = []
         for s in suggestions:
             image = stored.get(s.id) if items[s.index].image is None else None
@@ -186,8 +221,16 @@ class Suggester:
 def _item_id(i: int, item: SuggestInput, save: bool) -> str:
     if item.image is None:
         if not item.image_id:
-            raise InvalidArgument(f"items[{i}] needs an image or an image_id", reason=reasons.EMPTY_ITEM, field=f"items[{i}]")
+            raise InvalidArgument(
+                f"items[{i}] needs an image or an image_id", reason=reasons.EMPTY_ITEM, field=f"items[{i}]"
+            )
         return check_image_id(item.image_id, f"items[{i}].image_id")
     if item.id:
         return check_image_id(item.id, f"items[{i}].id")
     return new_id() if save else ""
+
+
+def _image(item: SuggestInput) -> common_pb2.Image:
+    """The image of an item that carries one (the caller has checked)."""
+    assert item.image is not None
+    return item.image

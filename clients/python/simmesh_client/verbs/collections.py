@@ -17,14 +17,7 @@ from typing import Any
 from simmesh_client.cli import EXIT_OK, Context
 from simmesh_client.enums import INDEX_KIND, METRIC, short_name, short_names
 from simmesh_client.errors import SimmeshError
-from simmesh_client.verbs.common import (
-    enum_arg,
-    message_dict,
-    positive_int,
-    print_fields,
-    size_text,
-    timestamp_text,
-)
+from simmesh_client.verbs.common import enum_arg, message_dict, positive_int, print_fields, size_text, timestamp_text
 from simmesh_proto.v1 import indexer_pb2
 
 _STATE = (indexer_pb2.IndexState, "INDEX_STATE_")
@@ -32,13 +25,17 @@ _STATE = (indexer_pb2.IndexState, "INDEX_STATE_")
 
 def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
-        "collections", parents=parents, help="create, inspect and delete collections",
+        "collections",
+        parents=parents,
+        help="create, inspect and delete collections",
         description="Manage the indexer's collections of image records.",
     )
     verbs = parser.add_subparsers(dest="collections_verb", required=True, metavar="ACTION")
 
     create = verbs.add_parser(
-        "create", parents=parents, help="create a collection",
+        "create",
+        parents=parents,
+        help="create a collection",
         description="Create a collection of vectors of a given dimension, or bound to an embedder model that "
         "embeds the records' images (the collection takes the model's dimension).",
     )
@@ -46,15 +43,29 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     source = create.add_mutually_exclusive_group(required=True)
     source.add_argument("--dimension", type=positive_int, metavar="N", help="vector length")
     source.add_argument("--model", metavar="MODEL", help="embedder model, models/{m} or models/{m}/versions/{v}")
-    create.add_argument("--metric", type=enum_arg(*METRIC), default=indexer_pb2.METRIC_COSINE,
-                        help=f"{', '.join(short_names(*METRIC))} (default cosine)")
+    create.add_argument(
+        "--metric",
+        type=enum_arg(*METRIC),
+        default=indexer_pb2.METRIC_COSINE,
+        help=f"{', '.join(short_names(*METRIC))} (default cosine)",
+    )
     create.add_argument("--shards", type=positive_int, default=1, metavar="N", help="shard count (default 1)")
     create.add_argument("--product-field", default="", metavar="FIELD", help="metadata field with the product id")
     create.add_argument("--tags-field", default="", metavar="FIELD", help="metadata field with the tags")
-    create.add_argument("--index-field", dest="indexed_fields", action="append", default=[], metavar="FIELD",
-                        help="metadata field indexed for filtering (repeatable; dotted paths allowed)")
-    create.add_argument("--index-kind", type=enum_arg(*INDEX_KIND), default=indexer_pb2.INDEX_KIND_IVF_FLAT,
-                        help=f"index train-index builds: {', '.join(short_names(*INDEX_KIND))} (default ivf_flat)")
+    create.add_argument(
+        "--index-field",
+        dest="indexed_fields",
+        action="append",
+        default=[],
+        metavar="FIELD",
+        help="metadata field indexed for filtering (repeatable; dotted paths allowed)",
+    )
+    create.add_argument(
+        "--index-kind",
+        type=enum_arg(*INDEX_KIND),
+        default=indexer_pb2.INDEX_KIND_IVF_FLAT,
+        help=f"index train-index builds: {', '.join(short_names(*INDEX_KIND))} (default ivf_flat)",
+    )
     create.add_argument("--description", default="")
     create.set_defaults(handler=run_create)
 

@@ -59,9 +59,7 @@ def message_dict(message: Message) -> dict[str, Any]:
             message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
         )
     except TypeError:  # protobuf before 5.26 names the option differently
-        return json_format.MessageToDict(
-            message, preserving_proto_field_name=True, including_default_value_fields=True
-        )
+        return json_format.MessageToDict(message, preserving_proto_field_name=True, including_default_value_fields=True)
 
 
 def struct_dict(struct: struct_pb2.Struct) -> dict[str, Any]:

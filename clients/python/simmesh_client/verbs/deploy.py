@@ -1,7 +1,7 @@
 """`simctl deploy`: re-embed a collection with a task version and bind it to that version.
 
-    simctl deploy palette --collection products --wait                # the production version
-    simctl deploy palette/versions/2 --collection products --wait
+simctl deploy palette --collection products --wait                # the production version
+simctl deploy palette/versions/2 --collection products --wait
 """
 
 from __future__ import annotations
@@ -16,9 +16,12 @@ from simmesh_client.verbs.common import message_dict
 
 def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
-        "deploy", parents=parents, help="re-embed a collection with a task version",
+        "deploy",
+        parents=parents,
+        help="re-embed a collection with a task version",
         description="Re-embed every record of the collection with the version (TASK alone: its production "
-        "version) and bind the collection to it. Without --wait, prints the operation's name and returns.")
+        "version) and bind the collection to it. Without --wait, prints the operation's name and returns.",
+    )
     parser.add_argument("version", metavar="TASK[/versions/N]")
     parser.add_argument("--collection", required=True, metavar="COLLECTION")
     parser.add_argument("--wait", action="store_true", help="wait for re-embedding to finish, with a progress bar")
@@ -40,7 +43,10 @@ def run(context: Context) -> int:
     if context.json:
         context.print_json(message_dict(response))
     else:
-        context.stdout.write(f"{response.collection}: {response.reembedded_count} records re-embedded with "
-                             f"{response.model}" + (f", {response.missing_image_count} without a retrievable image"
-                                                   if response.missing_image_count else "") + "\n")
+        context.stdout.write(
+            f"{response.collection}: {response.reembedded_count} records re-embedded with "
+            f"{response.model}"
+            + (f", {response.missing_image_count} without a retrievable image" if response.missing_image_count else "")
+            + "\n"
+        )
     return EXIT_OK

@@ -1,11 +1,11 @@
 """`simctl groups`: similarity groups; a group holds images or other groups.
 
-    simctl groups create red --type colour
-    simctl groups create warm --type colour --members red,orange
-    simctl groups create held-out --type colour --test
-    simctl groups list --type colour
-    simctl groups add-members warm yellow
-    simctl groups delete red
+simctl groups create red --type colour
+simctl groups create warm --type colour --members red,orange
+simctl groups create held-out --type colour --test
+simctl groups list --type colour
+simctl groups add-members warm yellow
+simctl groups delete red
 """
 
 from __future__ import annotations
@@ -22,8 +22,12 @@ def _names(text: str) -> list[str]:
 
 
 def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("groups", parents=parents, help="manage similarity groups",
-                                   description="Create, list and delete similarity groups and their members.")
+    parser = subparsers.add_parser(
+        "groups",
+        parents=parents,
+        help="manage similarity groups",
+        description="Create, list and delete similarity groups and their members.",
+    )
     verbs = parser.add_subparsers(dest="groups_verb", required=True, metavar="ACTION")
     create = verbs.add_parser("create", parents=parents, help="create a group")
     create.add_argument("group_id", metavar="ID")
@@ -47,8 +51,9 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 def run_create(context: Context) -> int:
     args = context.args
-    group = context.client.catalog.create_group(args.group_id, args.similarity_type, display_name=args.display_name,
-                                                test=args.test, members=args.members)
+    group = context.client.catalog.create_group(
+        args.group_id, args.similarity_type, display_name=args.display_name, test=args.test, members=args.members
+    )
     if context.json:
         context.print_json(message_dict(group))
     else:
@@ -62,8 +67,10 @@ def run_list(context: Context) -> int:
     if context.json:
         context.print_json([message_dict(g) for g in groups])
     else:
-        context.print_table(("NAME", "TYPE", "IMAGES", "MEMBERS", "TEST"), [
-            (g.name, g.similarity_type, len(g.images), len(g.members), "yes" if g.test else "") for g in groups])
+        context.print_table(
+            ("NAME", "TYPE", "IMAGES", "MEMBERS", "TEST"),
+            [(g.name, g.similarity_type, len(g.images), len(g.members), "yes" if g.test else "") for g in groups],
+        )
     return EXIT_OK
 
 

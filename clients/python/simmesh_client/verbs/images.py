@@ -24,13 +24,20 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".
 
 
 def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("images", parents=parents, help="upload training images",
-                                   description="Upload training images into the catalog.")
+    parser = subparsers.add_parser(
+        "images", parents=parents, help="upload training images", description="Upload training images into the catalog."
+    )
     verbs = parser.add_subparsers(dest="images_verb", required=True, metavar="ACTION")
     upload = verbs.add_parser("upload", parents=parents, help="upload the images of a folder into groups")
     upload.add_argument("folder", type=Path, metavar="DIR")
-    upload.add_argument("--group", dest="groups", action="append", default=[], metavar="GROUP",
-                        help="add the images to this group (repeatable)")
+    upload.add_argument(
+        "--group",
+        dest="groups",
+        action="append",
+        default=[],
+        metavar="GROUP",
+        help="add the images to this group (repeatable)",
+    )
     upload.add_argument("--recursive", action="store_true", help="include sub-folders")
     upload.add_argument("--batch-size", type=positive_int, default=32, metavar="N")
     upload.set_defaults(handler=run_upload)
@@ -51,18 +58,24 @@ def run_upload(context: Context) -> int:
     failures = []
     with tqdm(total=len(files), desc="uploading", unit="image", file=context.stderr) as bar:
         try:
-            images = context.client.catalog.upload_images(files, groups=args.groups, batch_size=args.batch_size,
-                                                          on_uploaded=bar.update)
+            images = context.client.catalog.upload_images(
+                files, groups=args.groups, batch_size=args.batch_size, on_uploaded=bar.update
+            )
         except PartialFailure as error:
             uploaded = cast(list[catalog_pb2.TrainingImage | None], error.result)  # one entry per file
             images = [image for image in uploaded if image is not None]
             failures = list(error.failures)
     if context.json:
-        context.print_json({"images": [message_dict(image) for image in images],
-                            "failed": [{"file": f.id, "error": str(f.error)} for f in failures]})
+        context.print_json(
+            {
+                "images": [message_dict(image) for image in images],
+                "failed": [{"file": f.id, "error": str(f.error)} for f in failures],
+            }
+        )
     else:
-        context.stdout.write(f"uploaded {len(images)} images" + (f" into {', '.join(args.groups)}" if args.groups
-                                                                else "") + "\n")
+        context.stdout.write(
+            f"uploaded {len(images)} images" + (f" into {', '.join(args.groups)}" if args.groups else "") + "\n"
+        )
         for failure in failures:
             context.stdout.write(f"failed {failure.id}: {failure.error}\n")
     return EXIT_FAILURE if failures else EXIT_OK

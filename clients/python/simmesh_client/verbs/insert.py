@@ -33,20 +33,25 @@ INVALID_JSON = "INVALID_JSON"
 
 def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
-        "insert", parents=parents, help="insert records from a JSON Lines file",
+        "insert",
+        parents=parents,
+        help="insert records from a JSON Lines file",
         description="Stream the records of a JSON Lines file (one JSON object per line) into a collection, "
         "in batches. Failed records and unreadable lines are summed up at the end; the exit code is 1 "
         "when any failed.",
     )
     parser.add_argument("file", metavar="FILE", help="JSON Lines file, or - for standard input")
     parser.add_argument("--collection", required=True, metavar="COLLECTION")
-    parser.add_argument("--batch-size", type=positive_int, default=256, metavar="N",
-                        help="records per batch (default 256)")
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=256, metavar="N", help="records per batch (default 256)"
+    )
     parser.add_argument("--upsert", action="store_true", help="replace records whose `_id` exists")
-    parser.add_argument("--base-dir", metavar="DIR",
-                        help="where relative `_file` paths start (default: the file's directory)")
-    parser.add_argument("--show-failures", type=int, default=10, metavar="N",
-                        help="failures to list after the summary (default 10)")
+    parser.add_argument(
+        "--base-dir", metavar="DIR", help="where relative `_file` paths start (default: the file's directory)"
+    )
+    parser.add_argument(
+        "--show-failures", type=int, default=10, metavar="N", help="failures to list after the summary (default 10)"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -99,7 +104,11 @@ def run(context: Context) -> int:
     try:
         with Progress(source, total, context.stderr) as progress:
             summary = context.client.indexer.insert(
-                args.collection, source, batch_size=args.batch_size, upsert=args.upsert, on_batch=progress,
+                args.collection,
+                source,
+                batch_size=args.batch_size,
+                upsert=args.upsert,
+                on_batch=progress,
                 base_dir=base_dir,
             )
     finally:
@@ -119,8 +128,9 @@ class Progress:
     def __init__(self, source: JsonLines, total: int | None, file: IO[str]) -> None:
         self._source = source
         self._failed = 0
-        self._bar = tqdm(total=total, desc="inserting", unit=" records", unit_scale=True, file=file,
-                         dynamic_ncols=True, disable=None)
+        self._bar = tqdm(
+            total=total, desc="inserting", unit=" records", unit_scale=True, file=file, dynamic_ncols=True, disable=None
+        )
 
     def __call__(self, batch: InsertBatch) -> None:
         last_line = self._source.line_of(batch.start + batch.count - 1)
@@ -159,16 +169,12 @@ def _report(context: Context, summary: InsertSummary, failures: list[LineFailure
                 "updated": summary.updated,
                 "failed": len(failures),
                 "by_reason": by_reason,
-                "failures": [
-                    {"line": f.line, "id": f.id, "reason": f.reason, "message": f.message} for f in failures
-                ],
+                "failures": [{"line": f.line, "id": f.id, "reason": f.reason, "message": f.message} for f in failures],
             }
         )
         return
     out = context.stdout
-    out.write(
-        f"inserted {summary.inserted}, updated {summary.updated}, failed {len(failures)} of {records} records\n"
-    )
+    out.write(f"inserted {summary.inserted}, updated {summary.updated}, failed {len(failures)} of {records} records\n")
     if not failures:
         return
     out.write("failures by reason:\n")

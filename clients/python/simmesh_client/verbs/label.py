@@ -1,13 +1,13 @@
 """`simctl label`: label by similarity.
 
-    simctl label create birds --model models/color --k 10 --threshold 30
-    simctl label add birds --folder photos/            # one sub-folder per label
-    simctl label add birds --csv labels.csv            # rows: path,label
-    simctl label add birds --folder unlabeled/ --pool  # the unlabeled pool
-    simctl label suggest birds new-photos/ --save --use-first
-    simctl label evaluate birds --sweep-k 1,3,5,10 --sweep-threshold 20,30,50
-    simctl label mine birds --example robin.jpg --limit 20
-    simctl label export birds --format csv -o labels.csv
+simctl label create birds --model models/color --k 10 --threshold 30
+simctl label add birds --folder photos/            # one sub-folder per label
+simctl label add birds --csv labels.csv            # rows: path,label
+simctl label add birds --folder unlabeled/ --pool  # the unlabeled pool
+simctl label suggest birds new-photos/ --save --use-first
+simctl label evaluate birds --sweep-k 1,3,5,10 --sweep-threshold 20,30,50
+simctl label mine birds --example robin.jpg --limit 20
+simctl label export birds --format csv -o labels.csv
 """
 
 from __future__ import annotations
@@ -39,17 +39,27 @@ def _floats(text: str) -> list[float]:
 
 
 def _params(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--k", type=positive_int, default=None, metavar="N", help="neighbours that vote (default: "
-                        "the project's)")
-    parser.add_argument("--threshold", type=float, default=None, metavar="PERCENT",
-                        help="suggest labels scoring at least this, 0..100 (default: the project's)")
+    parser.add_argument(
+        "--k", type=positive_int, default=None, metavar="N", help="neighbours that vote (default: the project's)"
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        metavar="PERCENT",
+        help="suggest labels scoring at least this, 0..100 (default: the project's)",
+    )
     parser.add_argument("--use-first", action="store_true", help="suggest only the best label")
 
 
 def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("label", parents=parents, help="label images by similarity",
-                                   description="Labeling projects: add labeled images, get label suggestions for "
-                                   "new ones, measure accuracy, mine the unlabeled pool, export labels.")
+    parser = subparsers.add_parser(
+        "label",
+        parents=parents,
+        help="label images by similarity",
+        description="Labeling projects: add labeled images, get label suggestions for "
+        "new ones, measure accuracy, mine the unlabeled pool, export labels.",
+    )
     verbs = parser.add_subparsers(dest="label_verb", required=True, metavar="ACTION")
 
     create = verbs.add_parser("create", parents=parents, help="create a project")
@@ -104,8 +114,14 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 def run_create(context: Context) -> int:
     args = context.args
-    project = context.client.labeler.create_project(args.project_id, args.model, description=args.description,
-                                                    k=args.k, threshold=args.threshold, use_first=args.use_first)
+    project = context.client.labeler.create_project(
+        args.project_id,
+        args.model,
+        description=args.description,
+        k=args.k,
+        threshold=args.threshold,
+        use_first=args.use_first,
+    )
     if context.json:
         context.print_json(message_dict(project))
     else:
@@ -123,8 +139,12 @@ def run_add(context: Context) -> int:
         items = folder_items(args.folder, "" if args.pool else args.label)
     with tqdm(total=len(items), unit="img", file=context.stderr, disable=context.json) as bar:
         summary = context.client.labeler.add_images(
-            args.project, items, upsert=args.upsert, batch_size=args.batch_size,
-            on_batch=lambda sent, _response: bar.update(sent - bar.n))
+            args.project,
+            items,
+            upsert=args.upsert,
+            batch_size=args.batch_size,
+            on_batch=lambda sent, _response: bar.update(sent - bar.n),
+        )
     for failure in summary.failures:
         context.stderr.write(f"{items[failure.index].image}: {failure.error.reason}: {failure.error.message}\n")
     if context.json:
@@ -141,8 +161,14 @@ def run_suggest(context: Context) -> int:
     with tqdm(total=len(paths), unit="img", file=context.stderr, disable=context.json) as bar:
         for batch in batched(paths, args.batch_size):
             reply = context.client.labeler.suggest(
-                args.project, batch, k=args.k, threshold=args.threshold, use_first=args.use_first, save=args.save,
-                ids=[image_id(p, args.folder) for p in batch] if args.save else ())
+                args.project,
+                batch,
+                k=args.k,
+                threshold=args.threshold,
+                use_first=args.use_first,
+                save=args.save,
+                ids=[image_id(p, args.folder) for p in batch] if args.save else (),
+            )
             for suggestion in reply.suggestions:
                 rows.append((batch[suggestion.index], suggestion))
             for error in reply.errors:
@@ -152,37 +178,60 @@ def run_suggest(context: Context) -> int:
     if context.json:
         context.print_json([{"path": str(path), **message_dict(s)} for path, s in rows])
     else:
-        context.print_table(("IMAGE", "LABELS", "BEST NEIGHBOUR"), [
-            (path.name, ", ".join(f"{s.label} {s.score:.0f}" for s in suggestion.labels) or "-",
-             f"{suggestion.neighbors[0].id} {suggestion.neighbors[0].similarity:.2f}" if suggestion.neighbors else "-")
-            for path, suggestion in rows])
+        context.print_table(
+            ("IMAGE", "LABELS", "BEST NEIGHBOUR"),
+            [
+                (
+                    path.name,
+                    ", ".join(f"{s.label} {s.score:.0f}" for s in suggestion.labels) or "-",
+                    f"{suggestion.neighbors[0].id} {suggestion.neighbors[0].similarity:.2f}"
+                    if suggestion.neighbors
+                    else "-",
+                )
+                for path, suggestion in rows
+            ],
+        )
     return EXIT_FAILURE if failed else EXIT_OK
 
 
 def run_evaluate(context: Context) -> int:
     args = context.args
-    reply = context.client.labeler.evaluate(args.project, k=args.k, threshold=args.threshold,
-                                            use_first=args.use_first, k_values=args.sweep_k,
-                                            threshold_values=args.sweep_threshold)
+    reply = context.client.labeler.evaluate(
+        args.project,
+        k=args.k,
+        threshold=args.threshold,
+        use_first=args.use_first,
+        k_values=args.sweep_k,
+        threshold_values=args.sweep_threshold,
+    )
     if context.json:
         context.print_json(message_dict(reply))
         return EXIT_OK
     context.stdout.write(f"leave-one-out over {reply.image_count} labeled images\n")
-    context.print_table(("K", "THRESHOLD", "ACCURACY", "COVERAGE"), [
-        (e.params.k, f"{e.params.threshold:g}", f"{e.accuracy:.3f}", f"{e.coverage:.3f}") for e in reply.evaluations])
+    context.print_table(
+        ("K", "THRESHOLD", "ACCURACY", "COVERAGE"),
+        [(e.params.k, f"{e.params.threshold:g}", f"{e.accuracy:.3f}", f"{e.coverage:.3f}") for e in reply.evaluations],
+    )
     if len(reply.evaluations) == 1:
         context.stdout.write("\n")
-        context.print_table(("LABEL", "SUPPORT", "PRECISION", "RECALL"), [
-            (a.label, a.support, f"{a.precision:.3f}", f"{a.recall:.3f}") for a in reply.evaluations[0].labels])
+        context.print_table(
+            ("LABEL", "SUPPORT", "PRECISION", "RECALL"),
+            [(a.label, a.support, f"{a.precision:.3f}", f"{a.recall:.3f}") for a in reply.evaluations[0].labels],
+        )
     return EXIT_OK
 
 
 def run_mine(context: Context) -> int:
     args = context.args
     hits = []
-    for hit in context.client.labeler.mine(args.project, examples=args.example, example_ids=args.ids,
-                                           label=args.label, duplicate_similarity=args.duplicate_similarity,
-                                           page_size=min(args.limit, 1000)):
+    for hit in context.client.labeler.mine(
+        args.project,
+        examples=args.example,
+        example_ids=args.ids,
+        label=args.label,
+        duplicate_similarity=args.duplicate_similarity,
+        page_size=min(args.limit, 1000),
+    ):
         hits.append(hit)
         if len(hits) == args.limit:
             break

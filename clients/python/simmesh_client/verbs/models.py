@@ -38,13 +38,17 @@ _SOURCES = (embedder_pb2.ModelSource, "MODEL_SOURCE_")
 
 def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
-        "models", parents=parents, help="import and manage embedding models",
+        "models",
+        parents=parents,
+        help="import and manage embedding models",
         description="Import ONNX models into the embedder and manage their versions.",
     )
     verbs = parser.add_subparsers(dest="models_verb", required=True, metavar="ACTION")
 
     importing = verbs.add_parser(
-        "import", parents=parents, help="upload an ONNX file as a model's next version",
+        "import",
+        parents=parents,
+        help="upload an ONNX file as a model's next version",
         description="Upload an ONNX file as the next version of a model (created if new). The manifest comes "
         "from --manifest, from the flags, or both (flags win).",
     )
@@ -52,28 +56,43 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     importing.add_argument("--id", dest="model_id", required=True, help="model id: lower-case letters, digits, -")
     importing.add_argument("--manifest", metavar="JSON_FILE", help="ModelManifest as JSON")
     importing.add_argument("--description", default="")
-    importing.add_argument("--default", dest="set_default", action="store_true",
-                           help="make the new version the default")
-    importing.add_argument("--chunk-size", type=positive_int, default=1024 * 1024, metavar="BYTES",
-                           help="upload chunk size (default 1 MiB)")
+    importing.add_argument(
+        "--default", dest="set_default", action="store_true", help="make the new version the default"
+    )
+    importing.add_argument(
+        "--chunk-size",
+        type=positive_int,
+        default=1024 * 1024,
+        metavar="BYTES",
+        help="upload chunk size (default 1 MiB)",
+    )
     manifest = importing.add_argument_group("manifest")
     manifest.add_argument("--input-name", help="graph input that takes the image tensor")
     manifest.add_argument("--output-name", help="graph output that holds the embedding")
     manifest.add_argument("--size", type=_size, metavar="N|WxH", help="input size in pixels")
     manifest.add_argument("--layout", type=enum_arg(*LAYOUT), help=_one_of(LAYOUT))
     manifest.add_argument("--color", type=enum_arg(*COLOR_ORDER), help="channel order: " + _one_of(COLOR_ORDER))
-    manifest.add_argument("--resize", type=enum_arg(*RESIZE_POLICY),
-                          help="how images reach the input size: shorter-side-crop, stretch or letterbox")
-    manifest.add_argument("--resize-shorter-side", type=positive_int, metavar="N",
-                          help="shorter side before the centre crop (default: the input size)")
+    manifest.add_argument(
+        "--resize",
+        type=enum_arg(*RESIZE_POLICY),
+        help="how images reach the input size: shorter-side-crop, stretch or letterbox",
+    )
+    manifest.add_argument(
+        "--resize-shorter-side",
+        type=positive_int,
+        metavar="N",
+        help="shorter side before the centre crop (default: the input size)",
+    )
     manifest.add_argument("--scale", type=number, help="pixel (0..255) multiplier, e.g. 1/255")
     manifest.add_argument("--mean", type=floats, metavar="A,B,C", help="per-channel mean subtracted after scaling")
     manifest.add_argument("--std", type=floats, metavar="A,B,C", help="per-channel divisor after the mean")
     manifest.add_argument("--pad-value", type=float, help="padding value for letterbox")
-    manifest.add_argument("--normalize", action="store_true", default=None,
-                          help="L2-normalise the embeddings the embedder returns")
-    manifest.add_argument("--output-normalized", action="store_true", default=None,
-                          help="the model's output is already L2-normalised")
+    manifest.add_argument(
+        "--normalize", action="store_true", default=None, help="L2-normalise the embeddings the embedder returns"
+    )
+    manifest.add_argument(
+        "--output-normalized", action="store_true", default=None, help="the model's output is already L2-normalised"
+    )
     manifest.add_argument("--family", help="free-form family tag")
     importing.set_defaults(handler=run_import)
 
@@ -99,8 +118,13 @@ def run_import(context: Context) -> int:
     manifest = manifest_from_args(args)
     timeout = getattr(args, "timeout", None) or IMPORT_TIMEOUT
     version = context.client.embedder.import_model(
-        args.model_id, args.file, manifest, description=args.description, set_default=args.set_default,
-        chunk_size=args.chunk_size, timeout=timeout,
+        args.model_id,
+        args.file,
+        manifest,
+        description=args.description,
+        set_default=args.set_default,
+        chunk_size=args.chunk_size,
+        timeout=timeout,
     )
     if context.json:
         context.print_json(message_dict(version))

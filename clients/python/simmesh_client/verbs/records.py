@@ -1,9 +1,9 @@
 """`simctl get` and `simctl delete`: read and remove a collection's records.
 
-    simctl get --collection products --id sku-1 sku-2
-    simctl get --collection products --filter '{"color": "red"}' --limit 20
-    simctl delete --collection products --id sku-1 sku-2
-    simctl delete --collection products --filter '{"discontinued": true}'
+simctl get --collection products --id sku-1 sku-2
+simctl get --collection products --filter '{"color": "red"}' --limit 20
+simctl delete --collection products --id sku-1 sku-2
+simctl delete --collection products --filter '{"discontinued": true}'
 """
 
 from __future__ import annotations
@@ -20,20 +20,25 @@ from simmesh_proto.v1 import indexer_pb2
 
 def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     get = subparsers.add_parser(
-        "get", parents=parents, help="show records by id, or those matching a filter",
+        "get",
+        parents=parents,
+        help="show records by id, or those matching a filter",
         description="Show records by id (exit 1 when any is missing), or list the records matching a filter.",
     )
     get.add_argument("--collection", required=True, metavar="COLLECTION")
     which = get.add_mutually_exclusive_group()
     which.add_argument("--id", dest="ids", nargs="+", action="extend", metavar="ID", help="record ids")
     which.add_argument("--filter", type=json_object, metavar="JSON", help="metadata filter (list mode)")
-    get.add_argument("--limit", type=positive_int, default=100, metavar="N",
-                     help="most records to list without --id (default 100)")
+    get.add_argument(
+        "--limit", type=positive_int, default=100, metavar="N", help="most records to list without --id (default 100)"
+    )
     get.add_argument("--vectors", action="store_true", help="include the vectors")
     get.set_defaults(handler=run_get)
 
     delete = subparsers.add_parser(
-        "delete", parents=parents, help="delete records by id or by filter",
+        "delete",
+        parents=parents,
+        help="delete records by id or by filter",
         description="Delete records by id (unknown ids are reported) or every record matching a filter.",
     )
     delete.add_argument("--collection", required=True, metavar="COLLECTION")
@@ -51,8 +56,9 @@ def run_get(context: Context) -> int:
         response = indexer.get_records(args.collection, args.ids, include_vectors=args.vectors)
         records, missing = list(response.records), list(response.missing_ids)
     else:
-        listing = indexer.list_records(args.collection, filter=args.filter, include_vectors=args.vectors,
-                                       page_size=min(args.limit, 1000))
+        listing = indexer.list_records(
+            args.collection, filter=args.filter, include_vectors=args.vectors, page_size=min(args.limit, 1000)
+        )
         records = list(itertools.islice(listing, args.limit))
     if context.json:
         context.print_json({"records": [record_dict(record) for record in records], "missing_ids": missing})
@@ -60,9 +66,13 @@ def run_get(context: Context) -> int:
         context.print_table(
             ("ID", "URL", "UPDATED", "METADATA", *(("VECTOR",) if args.vectors else ())),
             [
-                (record.id, record.url or "-", timestamp_text(record.update_time),
-                 compact(struct_dict(record.metadata), 60),
-                 *((compact(from_vector(record.vector).round(4).tolist(), 40),) if args.vectors else ()))
+                (
+                    record.id,
+                    record.url or "-",
+                    timestamp_text(record.update_time),
+                    compact(struct_dict(record.metadata), 60),
+                    *((compact(from_vector(record.vector).round(4).tolist(), 40),) if args.vectors else ()),
+                )
                 for record in records
             ],
         )

@@ -1,9 +1,9 @@
 """`simctl search`: the k nearest records of a collection for one query.
 
-    simctl search --collection products --id sku-1 -k 5
-    simctl search --collection products --image shoe.jpg --filter '{"price": {"$lt": 50}}'
-    simctl search --collection products --url https://shop/x.jpg --group-by --group-size 2
-    simctl search --collection embeddings --vector=-0.1,0.2,0.3 --json
+simctl search --collection products --id sku-1 -k 5
+simctl search --collection products --image shoe.jpg --filter '{"price": {"$lt": 50}}'
+simctl search --collection products --url https://shop/x.jpg --group-by --group-size 2
+simctl search --collection embeddings --vector=-0.1,0.2,0.3 --json
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ TABLE_FIELDS = 3
 
 def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
-        "search", parents=parents, help="find the records most similar to a query",
+        "search",
+        parents=parents,
+        help="find the records most similar to a query",
         description="Search a collection with a stored record, an image (local file or URL) or a vector.",
     )
     parser.add_argument("--collection", required=True, metavar="COLLECTION")
@@ -30,15 +32,27 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     query.add_argument("--id", dest="record_id", metavar="ID", help="a stored record's `_id` (left out of its hits)")
     query.add_argument("--image", type=Path, metavar="PATH", help="a local image file")
     query.add_argument("--url", metavar="URL", help="an image URL the embedder fetches")
-    query.add_argument("--vector", type=floats, metavar="V1,V2,...",
-                       help="a query vector (as --vector=-0.1,... when it starts with a minus)")
+    query.add_argument(
+        "--vector",
+        type=floats,
+        metavar="V1,V2,...",
+        help="a query vector (as --vector=-0.1,... when it starts with a minus)",
+    )
     parser.add_argument("-k", type=positive_int, default=10, help="hits (groups, with --group-by) to return")
-    parser.add_argument("--filter", type=json_object, metavar="JSON",
-                        help='MongoDB-like metadata filter, e.g. \'{"color": {"$in": ["red", "blue"]}}\'')
+    parser.add_argument(
+        "--filter",
+        type=json_object,
+        metavar="JSON",
+        help='MongoDB-like metadata filter, e.g. \'{"color": {"$in": ["red", "blue"]}}\'',
+    )
     parser.add_argument("--group-by", action="store_true", help="best hits per product (the product field)")
     parser.add_argument("--group-size", type=positive_int, default=0, metavar="N", help="hits per group")
-    parser.add_argument("--tags", type=lambda text: [t for t in text.split(",") if t], metavar="A,B",
-                        help="query tags for tag-weighted search")
+    parser.add_argument(
+        "--tags",
+        type=lambda text: [t for t in text.split(",") if t],
+        metavar="A,B",
+        help="query tags for tag-weighted search",
+    )
     parser.add_argument("--tag-weight", type=float, default=0.0, metavar="W", help="0..1 weight of tag overlap")
     parser.add_argument("--nprobe", type=int, default=0, metavar="N", help="IVF lists probed (0: the default)")
     parser.add_argument("--ef-search", type=int, default=0, metavar="N", help="HNSW beam (0: the default)")
@@ -88,8 +102,11 @@ def result_dict(result: indexer_pb2.QueryResult) -> dict[str, Any]:
     if result.groups:
         return {
             "groups": [
-                {"product_id": group.product_id, "score": round(float(group.score), 6),
-                 "hits": [hit_dict(hit) for hit in group.hits]}
+                {
+                    "product_id": group.product_id,
+                    "score": round(float(group.score), 6),
+                    "hits": [hit_dict(hit) for hit in group.hits],
+                }
                 for group in result.groups
             ]
         }
@@ -109,8 +126,10 @@ def _print_hits(context: Context, hits: Any) -> None:
         return
     context.print_table(
         ("RANK", "ID", "SCORE", "URL", "METADATA"),
-        [(rank, hit.id, f"{hit.score:.4f}", hit.url or "-", _metadata_text(hit))
-         for rank, hit in enumerate(hits, start=1)],
+        [
+            (rank, hit.id, f"{hit.score:.4f}", hit.url or "-", _metadata_text(hit))
+            for rank, hit in enumerate(hits, start=1)
+        ],
     )
 
 
@@ -118,8 +137,14 @@ def _print_groups(context: Context, groups: Any) -> None:
     context.print_table(
         ("RANK", "PRODUCT", "ID", "SCORE", "URL", "METADATA"),
         [
-            (rank if position == 0 else "", group.product_id if position == 0 else "", hit.id, f"{hit.score:.4f}",
-             hit.url or "-", _metadata_text(hit))
+            (
+                rank if position == 0 else "",
+                group.product_id if position == 0 else "",
+                hit.id,
+                f"{hit.score:.4f}",
+                hit.url or "-",
+                _metadata_text(hit),
+            )
             for rank, group in enumerate(groups, start=1)
             for position, hit in enumerate(group.hits)
         ],

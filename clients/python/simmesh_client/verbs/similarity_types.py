@@ -1,8 +1,8 @@
 """`simctl types`: similarity types, the kinds of "similar" that groups belong to.
 
-    simctl types create colour --display-name "Same colour"
-    simctl types list
-    simctl types delete colour            # with every group of it
+simctl types create colour --display-name "Same colour"
+simctl types list
+simctl types delete colour            # with every group of it
 """
 
 from __future__ import annotations
@@ -15,8 +15,12 @@ from simmesh_client.verbs.common import message_dict
 
 
 def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("types", parents=parents, help="manage similarity types",
-                                   description="Create, list and delete similarity types.")
+    parser = subparsers.add_parser(
+        "types",
+        parents=parents,
+        help="manage similarity types",
+        description="Create, list and delete similarity types.",
+    )
     verbs = parser.add_subparsers(dest="types_verb", required=True, metavar="ACTION")
     create = verbs.add_parser("create", parents=parents, help="create a similarity type")
     create.add_argument("type_id", metavar="ID")
@@ -31,8 +35,9 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 def run_create(context: Context) -> int:
     args = context.args
-    created = context.client.catalog.create_similarity_type(args.type_id, display_name=args.display_name,
-                                                            description=args.description)
+    created = context.client.catalog.create_similarity_type(
+        args.type_id, display_name=args.display_name, description=args.description
+    )
     if context.json:
         context.print_json(message_dict(created))
     else:

@@ -1,9 +1,9 @@
 """`simctl tasks`: tasks, which train similarity models from the groups of their types.
 
-    simctl tasks create palette --types colour --epochs 20
-    simctl tasks list
-    simctl tasks show palette
-    simctl tasks delete palette
+simctl tasks create palette --types colour --epochs 20
+simctl tasks list
+simctl tasks show palette
+simctl tasks delete palette
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from simmesh_proto.v1 import catalog_pb2
 
 
 def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("tasks", parents=parents, help="manage training tasks",
-                                   description="Create, list, show and delete tasks.")
+    parser = subparsers.add_parser(
+        "tasks", parents=parents, help="manage training tasks", description="Create, list, show and delete tasks."
+    )
     verbs = parser.add_subparsers(dest="tasks_verb", required=True, metavar="ACTION")
     create = verbs.add_parser("create", parents=parents, help="create a task")
     create.add_argument("task_id", metavar="ID")
@@ -41,8 +42,13 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
 def run_create(context: Context) -> int:
     args = context.args
     types = [t.strip() for t in args.types.split(",") if t.strip()]
-    task = context.client.catalog.create_task(args.task_id, types, display_name=args.display_name,
-                                              description=args.description, training_config=training_config(args))
+    task = context.client.catalog.create_task(
+        args.task_id,
+        types,
+        display_name=args.display_name,
+        description=args.description,
+        training_config=training_config(args),
+    )
     if context.json:
         context.print_json(message_dict(task))
     else:
@@ -55,9 +61,13 @@ def run_list(context: Context) -> int:
     if context.json:
         context.print_json([message_dict(t) for t in tasks])
     else:
-        context.print_table(("NAME", "TYPES", "PRODUCTION", "LATEST", "MODEL"), [
-            (t.name, ",".join(t.similarity_types), t.production_version or "-", t.latest_version or "-", t.model)
-            for t in tasks])
+        context.print_table(
+            ("NAME", "TYPES", "PRODUCTION", "LATEST", "MODEL"),
+            [
+                (t.name, ",".join(t.similarity_types), t.production_version or "-", t.latest_version or "-", t.model)
+                for t in tasks
+            ],
+        )
     return EXIT_OK
 
 
@@ -67,13 +77,23 @@ def run_show(context: Context) -> int:
         context.print_json(message_dict(task))
         return EXIT_OK
     config = task.training_config
-    print_fields(context, [
-        ("name", task.name), ("display name", task.display_name), ("types", ", ".join(task.similarity_types)),
-        ("model", task.model), ("production version", task.production_version or "-"),
-        ("latest version", task.latest_version or "-"),
-        ("backbone", short_name(catalog_pb2.Backbone, "BACKBONE_", config.backbone) if config.backbone else "default"),
-        ("epochs", config.epochs or "default"), ("created", timestamp_text(task.create_time)),
-    ])
+    print_fields(
+        context,
+        [
+            ("name", task.name),
+            ("display name", task.display_name),
+            ("types", ", ".join(task.similarity_types)),
+            ("model", task.model),
+            ("production version", task.production_version or "-"),
+            ("latest version", task.latest_version or "-"),
+            (
+                "backbone",
+                short_name(catalog_pb2.Backbone, "BACKBONE_", config.backbone) if config.backbone else "default",
+            ),
+            ("epochs", config.epochs or "default"),
+            ("created", timestamp_text(task.create_time)),
+        ],
+    )
     return EXIT_OK
 
 

@@ -1,8 +1,8 @@
 """`simctl train`: train a task's next model version.
 
-    simctl train palette --wait                 # progress bar: epoch, loss, metric
-    simctl train palette --epochs 5 --wait
-    simctl train palette                        # prints the operation and returns
+simctl train palette --wait                 # progress bar: epoch, loss, metric
+simctl train palette --epochs 5 --wait
+simctl train palette                        # prints the operation and returns
 """
 
 from __future__ import annotations
@@ -22,9 +22,12 @@ from simmesh_proto.v1 import catalog_pb2
 
 def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
-        "train", parents=parents, help="train a task's next model version",
+        "train",
+        parents=parents,
+        help="train a task's next model version",
         description="Train the task's next version from the groups of its similarity types. The flags override "
-        "the task's training config for this run. Without --wait, prints the operation's name and returns.")
+        "the task's training config for this run. Without --wait, prints the operation's name and returns.",
+    )
     parser.add_argument("task", metavar="TASK")
     parser.add_argument("--wait", action="store_true", help="wait for the version, with a progress bar")
     add_training_flags(parser)
@@ -35,8 +38,14 @@ class TrainingProgress:
     """A tqdm bar over epochs, showing the stage, loss and metric of TrainingMetadata."""
 
     def __init__(self, file: TextIO, disable: bool | None = None) -> None:
-        self._bar = tqdm(total=0, desc="training", unit="epoch", file=file, disable=disable,
-                         bar_format="{desc}: {n_fmt}/{total_fmt} epochs|{bar}| [{elapsed}{postfix}]")
+        self._bar = tqdm(
+            total=0,
+            desc="training",
+            unit="epoch",
+            file=file,
+            disable=disable,
+            bar_format="{desc}: {n_fmt}/{total_fmt} epochs|{bar}| [{elapsed}{postfix}]",
+        )
 
     def __call__(self, metadata: catalog_pb2.TrainingMetadata) -> None:
         if metadata.epochs and self._bar.total != metadata.epochs:
@@ -56,8 +65,9 @@ class TrainingProgress:
     def __enter__(self) -> TrainingProgress:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
 
@@ -77,9 +87,13 @@ def run(context: Context) -> int:
     if context.json:
         context.print_json(message_dict(version))
     else:
-        figures = ", ".join(f"{key} {version.metrics[key]:.3f}" for key in ("recall@1", "recall@5", "map@r")
-                            if key in version.metrics)
-        context.stdout.write(f"{version.name} ({version.model_version}): {version.training_image_count} images, "
-                             f"{version.training_group_count} groups, {version.training_seconds:.1f}s"
-                             + (f"; {figures}" if figures else "") + "\n")
+        figures = ", ".join(
+            f"{key} {version.metrics[key]:.3f}" for key in ("recall@1", "recall@5", "map@r") if key in version.metrics
+        )
+        context.stdout.write(
+            f"{version.name} ({version.model_version}): {version.training_image_count} images, "
+            f"{version.training_group_count} groups, {version.training_seconds:.1f}s"
+            + (f"; {figures}" if figures else "")
+            + "\n"
+        )
     return EXIT_OK

@@ -1,7 +1,7 @@
 """`simctl train-index`: train a collection's approximate index (IVF or HNSW).
 
-    simctl train-index --collection products --kind ivf_flat --wait
-    simctl train-index --collection products --kind hnsw          # prints the operation and returns
+simctl train-index --collection products --kind ivf_flat --wait
+simctl train-index --collection products --kind hnsw          # prints the operation and returns
 """
 
 from __future__ import annotations
@@ -20,13 +20,16 @@ _KINDS = [kind for kind in short_names(*INDEX_KIND) if kind != "exact"]
 
 def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
-        "train-index", parents=parents, help="train a collection's approximate index",
+        "train-index",
+        parents=parents,
+        help="train a collection's approximate index",
         description="Train the collection's approximate index on its vectors; searches keep using the previous "
         "index until the new one is swapped in. Without --wait, prints the operation's name and returns.",
     )
     parser.add_argument("--collection", required=True, metavar="COLLECTION")
-    parser.add_argument("--kind", type=enum_arg(*INDEX_KIND), metavar="KIND",
-                        help=f"{', '.join(_KINDS)} (default: the collection's)")
+    parser.add_argument(
+        "--kind", type=enum_arg(*INDEX_KIND), metavar="KIND", help=f"{', '.join(_KINDS)} (default: the collection's)"
+    )
     parser.add_argument("--nlist", type=positive_int, metavar="N", help="IVF lists (default about 4 * sqrt(n))")
     parser.add_argument("--wait", action="store_true", help="wait for training to finish, with a progress bar")
     parser.set_defaults(handler=run)

@@ -1,7 +1,7 @@
 """`simctl versions`: a task's trained versions, and which one is in production.
 
-    simctl versions palette
-    simctl versions palette --set-production 2
+simctl versions palette
+simctl versions palette --set-production 2
 """
 
 from __future__ import annotations
@@ -14,12 +14,17 @@ from simmesh_client.verbs.common import message_dict, positive_int, timestamp_te
 
 
 def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("versions", parents=parents, help="list a task's versions",
-                                   description="List a task's trained versions with their metrics; "
-                                   "--set-production chooses the version `tasks/{task}` means.")
+    parser = subparsers.add_parser(
+        "versions",
+        parents=parents,
+        help="list a task's versions",
+        description="List a task's trained versions with their metrics; "
+        "--set-production chooses the version `tasks/{task}` means.",
+    )
     parser.add_argument("task", metavar="TASK")
-    parser.add_argument("--set-production", type=positive_int, metavar="N",
-                        help="make version N the production version")
+    parser.add_argument(
+        "--set-production", type=positive_int, metavar="N", help="make version N the production version"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -32,16 +37,30 @@ def run(context: Context) -> int:
     task = catalog.get_task(task_id)
     versions = list(catalog.list_versions(task_id))
     if context.json:
-        context.print_json({"task": task.name, "production_version": task.production_version,
-                            "versions": [message_dict(v) for v in versions]})
+        context.print_json(
+            {
+                "task": task.name,
+                "production_version": task.production_version,
+                "versions": [message_dict(v) for v in versions],
+            }
+        )
         return EXIT_OK
     rows = []
     for version in versions:
         number = int(version.name.rsplit("/", 1)[1])
         metrics = version.metrics
-        rows.append((version.name, "*" if number == task.production_version else "", version.model_version,
-                     version.training_image_count, _figure(metrics, "recall@1"), _figure(metrics, "map@r"),
-                     _figure(metrics, "loss"), timestamp_text(version.create_time)))
+        rows.append(
+            (
+                version.name,
+                "*" if number == task.production_version else "",
+                version.model_version,
+                version.training_image_count,
+                _figure(metrics, "recall@1"),
+                _figure(metrics, "map@r"),
+                _figure(metrics, "loss"),
+                timestamp_text(version.create_time),
+            )
+        )
     context.print_table(("VERSION", "PROD", "MODEL VERSION", "IMAGES", "RECALL@1", "MAP@R", "LOSS", "CREATED"), rows)
     return EXIT_OK
 

@@ -11,9 +11,8 @@ from sqlalchemy import Column, Connection, Delete, Row, Select, select
 
 from simmesh.catalog import schema
 from simmesh.catalog.names import GROUPS, IMAGES, TASKS, TYPES, version_name
-from simmesh.kit import sql
+from simmesh.kit import reasons, sql
 from simmesh.kit.errors import InvalidArgument, NotFound
-from simmesh.kit import reasons
 
 T = schema.similarity_types
 K = schema.tasks
@@ -57,11 +56,14 @@ def missing(ids: Sequence[str], found: Iterable[str], not_found: Callable[[str],
     first = not_found(absent[0])
     if len(absent) == 1:
         raise first
-    raise NotFound(f"{first.message} (and {len(absent) - 1} more)", reason=first.reason,
-                   metadata={**first.metadata, "missing": ",".join(absent[:_MISSING_SHOWN])})
+    raise NotFound(
+        f"{first.message} (and {len(absent) - 1} more)",
+        reason=first.reason,
+        metadata={**first.metadata, "missing": ",".join(absent[:_MISSING_SHOWN])},
+    )
 
 
-def select_in(conn: Connection, query: Select, column, ids: Sequence[str]) -> list[Row]:  # noqa: ANN001
+def select_in(conn: Connection, query: Select, column, ids: Sequence[str]) -> list[Row]:
     """`query` for rows whose `column` is one of `ids`, a few hundred ids per statement (SQLite
     caps the number of bound parameters)."""
     rows: list[Row] = []
@@ -70,7 +72,7 @@ def select_in(conn: Connection, query: Select, column, ids: Sequence[str]) -> li
     return rows
 
 
-def delete_in(conn: Connection, statement: Delete, column, ids: Sequence[str]) -> None:  # noqa: ANN001
+def delete_in(conn: Connection, statement: Delete, column, ids: Sequence[str]) -> None:
     for chunk in sql.in_chunks(ids):
         conn.execute(statement.where(column.in_(chunk)))
 
@@ -78,11 +80,15 @@ def delete_in(conn: Connection, statement: Delete, column, ids: Sequence[str]) -
 def check_fields(changes: Mapping[str, Any], allowed: frozenset[str], what: str) -> None:
     unknown = sorted(set(changes) - allowed)
     if unknown:
-        raise InvalidArgument(f"{what} fields {unknown} cannot be updated (updatable: {sorted(allowed)})",
-                              reason=reasons.INVALID_UPDATE_MASK, field="update_mask")
+        raise InvalidArgument(
+            f"{what} fields {unknown} cannot be updated (updatable: {sorted(allowed)})",
+            reason=reasons.INVALID_UPDATE_MASK,
+            field="update_mask",
+        )
 
 
 # ---------------------------------------------------------------------------------------------
+
 
 class StoreBase:
     """The database every part of the store runs its transactions in."""
@@ -101,8 +107,9 @@ class StoreBase:
         self._database.close()
 
     @staticmethod
-    def _page(conn: Connection, query: Select, key: Column, page_size: int, page_token: str,
-              fp: str) -> tuple[list[Row], str]:
+    def _page(
+        conn: Connection, query: Select, key: Column, page_size: int, page_token: str, fp: str
+    ) -> tuple[list[Row], str]:
         return sql.keyset_page(conn, query, key, page_size, page_token, fp)
 
     def _lock_type(self, conn: Connection, type_id: str) -> None:
@@ -113,4 +120,3 @@ class StoreBase:
     def _require_types(self, conn: Connection, type_ids: Sequence[str]) -> None:
         found = [row.id for row in select_in(conn, select(T.c.id), T.c.id, type_ids)]
         missing(type_ids, found, type_not_found)
-

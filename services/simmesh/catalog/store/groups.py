@@ -11,13 +11,23 @@ from sqlalchemy import Column, Connection, Delete, Row, Select, delete, insert, 
 from simmesh.catalog.graph import cycle_path
 from simmesh.catalog.names import GROUPS, TYPES, check_id
 from simmesh.catalog.records import Group, Json
-from simmesh.catalog.store.base import (GI, GM, G, I, StoreBase, check_fields, delete_in, group_not_found,
-                                        image_not_found, missing, select_in)
-from simmesh.kit import sql
+from simmesh.catalog.store.base import (
+    GI,
+    GM,
+    G,
+    I,
+    StoreBase,
+    check_fields,
+    delete_in,
+    group_not_found,
+    image_not_found,
+    missing,
+    select_in,
+)
+from simmesh.kit import reasons, sql
 from simmesh.kit.errors import AlreadyExists, FailedPrecondition, NotFound
 from simmesh.kit.names import new_id
 from simmesh.kit.paging import Page, fingerprint
-from simmesh.kit import reasons
 
 GROUP_FIELDS = frozenset({"display_name", "metadata", "test"})
 
@@ -25,22 +35,42 @@ GROUP_FIELDS = frozenset({"display_name", "metadata", "test"})
 class GroupRecords(StoreBase):
     """Groups: each holds training images or member groups of its similarity type."""
 
-    def create_group(self, group_id: str | None, similarity_type: str, *, display_name: str = "",
-                     metadata: Json | None = None, test: bool = False, images: Sequence[str] = (),
-                     members: Sequence[str] = ()) -> Group:
+    def create_group(
+        self,
+        group_id: str | None,
+        similarity_type: str,
+        *,
+        display_name: str = "",
+        metadata: Json | None = None,
+        test: bool = False,
+        images: Sequence[str] = (),
+        members: Sequence[str] = (),
+    ) -> Group:
         group_id = check_id(group_id, "group_id") if group_id else new_id()
         now = sql.now()
         with self._write() as conn:
             self._lock_type(conn, similarity_type)
             if conn.execute(select(G.c.id).where(G.c.id == group_id)).first() is not None:
-                raise AlreadyExists(f"{GROUPS}/{group_id} already exists", reason=reasons.GROUP_ALREADY_EXISTS,
-                                    field="group_id")
+                raise AlreadyExists(
+                    f"{GROUPS}/{group_id} already exists", reason=reasons.GROUP_ALREADY_EXISTS, field="group_id"
+                )
             if images and members:
                 raise FailedPrecondition(
                     f"{GROUPS}/{group_id} cannot hold both images and groups; create it with one kind of member",
-                    reason=reasons.GROUP_KIND_MISMATCH, metadata={"group": f"{GROUPS}/{group_id}"})
-            conn.execute(insert(G).values(id=group_id, type_id=similarity_type, display_name=display_name,
-                                          metadata=metadata or {}, test=test, create_time=now, update_time=now))
+                    reason=reasons.GROUP_KIND_MISMATCH,
+                    metadata={"group": f"{GROUPS}/{group_id}"},
+                )
+            conn.execute(
+                insert(G).values(
+                    id=group_id,
+                    type_id=similarity_type,
+                    display_name=display_name,
+                    metadata=metadata or {},
+                    test=test,
+                    create_time=now,
+                    update_time=now,
+                )
+            )
             if images:
                 self._add_images(conn, group_id, images)
             if members:
@@ -51,8 +81,16 @@ class GroupRecords(StoreBase):
         with self._read() as conn:
             return self._get_group(conn, group_id)
 
-    def list_groups(self, page_size: int = 0, page_token: str = "", *, similarity_type: str = "",
-                    name_query: str = "", test: bool | None = None, parent: str = "") -> Page[Group]:
+    def list_groups(
+        self,
+        page_size: int = 0,
+        page_token: str = "",
+        *,
+        similarity_type: str = "",
+        name_query: str = "",
+        test: bool | None = None,
+        parent: str = "",
+    ) -> Page[Group]:
         """Groups by id; filtered by type, a case-insensitive substring of the id or display name,
         the test marking, and membership of `parent`. Page tokens are bound to the filters."""
         fp = fingerprint(GROUPS, similarity_type, name_query, test, parent)
@@ -65,8 +103,12 @@ class GroupRecords(StoreBase):
                 self._group_row(conn, parent)
                 query = query.where(G.c.id.in_(select(GM.c.member_id).where(GM.c.parent_id == parent)))
             if name_query:
-                query = query.where(or_(G.c.id.icontains(name_query, autoescape=True),
-                                        G.c.display_name.icontains(name_query, autoescape=True)))
+                query = query.where(
+                    or_(
+                        G.c.id.icontains(name_query, autoescape=True),
+                        G.c.display_name.icontains(name_query, autoescape=True),
+                    )
+                )
             if test is not None:
                 query = query.where(G.c.test == test)
             rows, token = self._page(conn, query, G.c.id, page_size, page_token, fp)
@@ -95,8 +137,9 @@ class GroupRecords(StoreBase):
             return self._get_group(conn, group_id)
 
     def remove_group_images(self, group_id: str, image_ids: Sequence[str]) -> Group:
-        return self._remove(group_id, image_ids, I.c.id, image_not_found,
-                            delete(GI).where(GI.c.group_id == group_id), GI.c.image_id)
+        return self._remove(
+            group_id, image_ids, I.c.id, image_not_found, delete(GI).where(GI.c.group_id == group_id), GI.c.image_id
+        )
 
     def add_group_members(self, group_id: str, member_ids: Sequence[str]) -> Group:
         with self._write() as conn:
@@ -105,11 +148,19 @@ class GroupRecords(StoreBase):
             return self._get_group(conn, group_id)
 
     def remove_group_members(self, group_id: str, member_ids: Sequence[str]) -> Group:
-        return self._remove(group_id, member_ids, G.c.id, group_not_found,
-                            delete(GM).where(GM.c.parent_id == group_id), GM.c.member_id)
+        return self._remove(
+            group_id, member_ids, G.c.id, group_not_found, delete(GM).where(GM.c.parent_id == group_id), GM.c.member_id
+        )
 
-    def _remove(self, group_id: str, ids: Sequence[str], known: Column, not_found: Callable[[str], NotFound],
-                links: Delete, link: Column) -> Group:
+    def _remove(
+        self,
+        group_id: str,
+        ids: Sequence[str],
+        known: Column,
+        not_found: Callable[[str], NotFound],
+        links: Delete,
+        link: Column,
+    ) -> Group:
         """Deletes the group's `links` to `ids`, each of which must exist (as `known`)."""
         ids = list(dict.fromkeys(ids))
         with self._write() as conn:
@@ -129,8 +180,10 @@ class GroupRecords(StoreBase):
         _refuse_other_kind(conn, group_id, "groups", select(GM.c.member_id).where(GM.c.parent_id == group_id))
         found = [row.id for row in select_in(conn, select(I.c.id), I.c.id, image_ids)]
         missing(image_ids, found, image_not_found)
-        present = {row.image_id for row in select_in(conn, select(GI.c.image_id).where(GI.c.group_id == group_id),
-                                                      GI.c.image_id, image_ids)}
+        present = {
+            row.image_id
+            for row in select_in(conn, select(GI.c.image_id).where(GI.c.group_id == group_id), GI.c.image_id, image_ids)
+        }
         fresh = [i for i in image_ids if i not in present]
         if fresh:
             conn.execute(insert(GI), [{"group_id": group_id, "image_id": i} for i in fresh])
@@ -151,7 +204,8 @@ class GroupRecords(StoreBase):
                     f"{GROUPS}/{member_id} is of {TYPES}/{types[member_id]}, not {TYPES}/{type_id} like "
                     f"{GROUPS}/{group_id}; member groups must share their parent's similarity type",
                     reason=reasons.GROUP_TYPE_MISMATCH,
-                    metadata={"group": f"{GROUPS}/{group_id}", "member": f"{GROUPS}/{member_id}"})
+                    metadata={"group": f"{GROUPS}/{group_id}", "member": f"{GROUPS}/{member_id}"},
+                )
         edges = self._member_edges(conn, type_id)
         fresh = []
         for member_id in member_ids:
@@ -162,7 +216,9 @@ class GroupRecords(StoreBase):
                 shown = " -> ".join(f"{GROUPS}/{g}" for g in path)
                 raise FailedPrecondition(
                     f"adding {GROUPS}/{member_id} to {GROUPS}/{group_id} would make a cycle: {shown}",
-                    reason=reasons.GROUP_CYCLE, metadata={"path": shown})
+                    reason=reasons.GROUP_CYCLE,
+                    metadata={"path": shown},
+                )
             edges[group_id].add(member_id)
             fresh.append(member_id)
         if fresh:
@@ -207,19 +263,30 @@ class GroupRecords(StoreBase):
         members: dict[str, list[str]] = defaultdict(list)
         parents: dict[str, list[str]] = defaultdict(list)
         if ids:
-            for group_id, image_id in conn.execute(select(GI.c.group_id, GI.c.image_id)
-                                                   .where(GI.c.group_id.in_(ids)).order_by(GI.c.image_id)):
+            for group_id, image_id in conn.execute(
+                select(GI.c.group_id, GI.c.image_id).where(GI.c.group_id.in_(ids)).order_by(GI.c.image_id)
+            ):
                 images[group_id].append(image_id)
-            for parent_id, member_id in conn.execute(select(GM.c.parent_id, GM.c.member_id)
-                                                     .where(or_(GM.c.parent_id.in_(ids), GM.c.member_id.in_(ids)))
-                                                     .order_by(GM.c.parent_id, GM.c.member_id)):
+            for parent_id, member_id in conn.execute(
+                select(GM.c.parent_id, GM.c.member_id)
+                .where(or_(GM.c.parent_id.in_(ids), GM.c.member_id.in_(ids)))
+                .order_by(GM.c.parent_id, GM.c.member_id)
+            ):
                 members[parent_id].append(member_id)
                 parents[member_id].append(parent_id)
         return [
-            Group(id=row.id, similarity_type=row.type_id, display_name=row.display_name,
-                  metadata=dict(row.metadata or {}), test=bool(row.test), images=tuple(images[row.id]),
-                  members=tuple(sorted(members[row.id])), parents=tuple(sorted(parents[row.id])),
-                  create_time=sql.utc(row.create_time), update_time=sql.utc(row.update_time))
+            Group(
+                id=row.id,
+                similarity_type=row.type_id,
+                display_name=row.display_name,
+                metadata=dict(row.metadata or {}),
+                test=bool(row.test),
+                images=tuple(images[row.id]),
+                members=tuple(sorted(members[row.id])),
+                parents=tuple(sorted(parents[row.id])),
+                create_time=sql.utc(row.create_time),
+                update_time=sql.utc(row.update_time),
+            )
             for row in rows
         ]
 
@@ -230,4 +297,6 @@ def _refuse_other_kind(conn: Connection, group_id: str, holds: str, held: Select
     if conn.execute(held.limit(1)).first() is not None:
         raise FailedPrecondition(
             f"{GROUPS}/{group_id} holds {holds}; a group holds images or groups, never both",
-            reason=reasons.GROUP_KIND_MISMATCH, metadata={"group": f"{GROUPS}/{group_id}", "holds": holds})
+            reason=reasons.GROUP_KIND_MISMATCH,
+            metadata={"group": f"{GROUPS}/{group_id}", "holds": holds},
+        )

@@ -10,11 +10,10 @@ from sqlalchemy import Connection, Row, Select, delete, func, insert, select, up
 from simmesh.catalog.names import TYPES, check_id
 from simmesh.catalog.records import Json, SimilarityType
 from simmesh.catalog.store.base import G, StoreBase, T, check_fields, type_not_found
-from simmesh.kit import sql
+from simmesh.kit import reasons, sql
 from simmesh.kit.errors import AlreadyExists
 from simmesh.kit.names import new_id
 from simmesh.kit.paging import Page, fingerprint
-from simmesh.kit import reasons
 
 TYPE_FIELDS = frozenset({"display_name", "description", "metadata"})
 
@@ -22,16 +21,28 @@ TYPE_FIELDS = frozenset({"display_name", "description", "metadata"})
 class SimilarityTypeRecords(StoreBase):
     """Similarity types: each names what "similar" means for its groups."""
 
-    def create_similarity_type(self, type_id: str | None = None, *, display_name: str = "",
-                               description: str = "", metadata: Json | None = None) -> SimilarityType:
+    def create_similarity_type(
+        self, type_id: str | None = None, *, display_name: str = "", description: str = "", metadata: Json | None = None
+    ) -> SimilarityType:
         type_id = check_id(type_id, "similarity_type_id") if type_id else new_id()
         now = sql.now()
         with self._write() as conn:
             if conn.execute(select(T.c.id).where(T.c.id == type_id)).first() is not None:
-                raise AlreadyExists(f"{TYPES}/{type_id} already exists", reason=reasons.SIMILARITY_TYPE_ALREADY_EXISTS,
-                                    field="similarity_type_id")
-            conn.execute(insert(T).values(id=type_id, display_name=display_name, description=description,
-                                          metadata=metadata or {}, create_time=now, update_time=now))
+                raise AlreadyExists(
+                    f"{TYPES}/{type_id} already exists",
+                    reason=reasons.SIMILARITY_TYPE_ALREADY_EXISTS,
+                    field="similarity_type_id",
+                )
+            conn.execute(
+                insert(T).values(
+                    id=type_id,
+                    display_name=display_name,
+                    description=description,
+                    metadata=metadata or {},
+                    create_time=now,
+                    update_time=now,
+                )
+            )
             return self._get_type(conn, type_id)
 
     def get_similarity_type(self, type_id: str) -> SimilarityType:
@@ -66,14 +77,18 @@ class SimilarityTypeRecords(StoreBase):
         return _type_record(row)
 
 
-
 def _type_query() -> Select:
     count = select(func.count()).select_from(G).where(G.c.type_id == T.c.id).scalar_subquery()
     return select(T, count.label("group_count"))
 
 
 def _type_record(row: Row) -> SimilarityType:
-    return SimilarityType(id=row.id, display_name=row.display_name, description=row.description,
-                          metadata=dict(row.metadata or {}), group_count=int(row.group_count),
-                          create_time=sql.utc(row.create_time), update_time=sql.utc(row.update_time))
-
+    return SimilarityType(
+        id=row.id,
+        display_name=row.display_name,
+        description=row.description,
+        metadata=dict(row.metadata or {}),
+        group_count=int(row.group_count),
+        create_time=sql.utc(row.create_time),
+        update_time=sql.utc(row.update_time),
+    )

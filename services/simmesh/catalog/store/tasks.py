@@ -11,33 +11,50 @@ from sqlalchemy import Connection, Row, delete, insert, select, update
 from simmesh.catalog.names import TASKS, check_id, task_model_id
 from simmesh.catalog.records import Json, Task
 from simmesh.catalog.store.base import KT, K, StoreBase, check_fields, delete_in, task_not_found
-from simmesh.kit import sql
+from simmesh.kit import reasons, sql
 from simmesh.kit.errors import AlreadyExists
 from simmesh.kit.names import new_id
 from simmesh.kit.paging import Page, fingerprint
-from simmesh.kit import reasons
 
-TASK_FIELDS = frozenset({"display_name", "description", "similarity_types", "training_config",
-                         "training_config_fields"})
+TASK_FIELDS = frozenset(
+    {"display_name", "description", "similarity_types", "training_config", "training_config_fields"}
+)
 
 
 class TaskRecords(StoreBase):
     """Tasks and their links to similarity types."""
 
-    def create_task(self, task_id: str | None = None, *, display_name: str = "", description: str = "",
-                    similarity_types: Sequence[str] = (), training_config: Json | None = None) -> Task:
+    def create_task(
+        self,
+        task_id: str | None = None,
+        *,
+        display_name: str = "",
+        description: str = "",
+        similarity_types: Sequence[str] = (),
+        training_config: Json | None = None,
+    ) -> Task:
         task_id = check_id(task_id, "task_id") if task_id else new_id()
         type_ids = list(dict.fromkeys(similarity_types))
         now = sql.now()
         with self._write() as conn:
             if conn.execute(select(K.c.id).where(K.c.id == task_id)).first() is not None:
-                raise AlreadyExists(f"{TASKS}/{task_id} already exists", reason=reasons.TASK_ALREADY_EXISTS,
-                                    field="task_id")
+                raise AlreadyExists(
+                    f"{TASKS}/{task_id} already exists", reason=reasons.TASK_ALREADY_EXISTS, field="task_id"
+                )
             self._require_types(conn, type_ids)
-            conn.execute(insert(K).values(
-                id=task_id, display_name=display_name, description=description,
-                training_config=training_config or {}, model_id=task_model_id(task_id),
-                production_version=0, latest_version=0, create_time=now, update_time=now))
+            conn.execute(
+                insert(K).values(
+                    id=task_id,
+                    display_name=display_name,
+                    description=description,
+                    training_config=training_config or {},
+                    model_id=task_model_id(task_id),
+                    production_version=0,
+                    latest_version=0,
+                    create_time=now,
+                    update_time=now,
+                )
+            )
             self._link_types(conn, task_id, type_ids)
             return self._get_task(conn, task_id)
 
@@ -119,15 +136,23 @@ class TaskRecords(StoreBase):
         ids = [row.id for row in rows]
         types: dict[str, list[str]] = defaultdict(list)
         if ids:
-            links = conn.execute(select(KT.c.task_id, KT.c.type_id).where(KT.c.task_id.in_(ids))
-                                 .order_by(KT.c.task_id, KT.c.type_id))
+            links = conn.execute(
+                select(KT.c.task_id, KT.c.type_id).where(KT.c.task_id.in_(ids)).order_by(KT.c.task_id, KT.c.type_id)
+            )
             for task_id, type_id in links:
                 types[task_id].append(type_id)
         return [
-            Task(id=row.id, display_name=row.display_name, description=row.description,
-                 similarity_types=tuple(types[row.id]), training_config=dict(row.training_config or {}),
-                 production_version=row.production_version, latest_version=row.latest_version,
-                 model_id=row.model_id, create_time=sql.utc(row.create_time), update_time=sql.utc(row.update_time))
+            Task(
+                id=row.id,
+                display_name=row.display_name,
+                description=row.description,
+                similarity_types=tuple(types[row.id]),
+                training_config=dict(row.training_config or {}),
+                production_version=row.production_version,
+                latest_version=row.latest_version,
+                model_id=row.model_id,
+                create_time=sql.utc(row.create_time),
+                update_time=sql.utc(row.update_time),
+            )
             for row in rows
         ]
-

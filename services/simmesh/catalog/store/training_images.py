@@ -10,8 +10,7 @@ from sqlalchemy import Connection, Row, delete, insert, select, update
 
 from simmesh.catalog.names import IMAGES
 from simmesh.catalog.records import NewTrainingImage, TrainingImage
-from simmesh.catalog.store.base import (GI, G, I, check_fields, group_not_found, image_not_found, missing,
-                                        select_in)
+from simmesh.catalog.store.base import GI, G, I, check_fields, group_not_found, image_not_found, missing, select_in
 from simmesh.catalog.store.groups import GroupRecords
 from simmesh.kit import sql
 from simmesh.kit.errors import Aborted, NotFound
@@ -43,10 +42,21 @@ class TrainingImageRecords(GroupRecords):
             found = {row.id: row.type_id for row in select_in(conn, select(G.c.id, G.c.type_id), G.c.id, group_ids)}
             missing(group_ids, found, group_not_found)
             if existing is None:
-                conn.execute(insert(I).values(
-                    id=image_id, sha256=image.sha256, blob_key=image.blob_key, uri=image.uri,
-                    source_url=image.source_url, content_type=image.content_type, size_bytes=image.size_bytes,
-                    width=image.width, height=image.height, metadata=image.metadata or {}, create_time=sql.now()))
+                conn.execute(
+                    insert(I).values(
+                        id=image_id,
+                        sha256=image.sha256,
+                        blob_key=image.blob_key,
+                        uri=image.uri,
+                        source_url=image.source_url,
+                        content_type=image.content_type,
+                        size_bytes=image.size_bytes,
+                        width=image.width,
+                        height=image.height,
+                        metadata=image.metadata or {},
+                        create_time=sql.now(),
+                    )
+                )
             for type_id in sorted(set(found.values())):  # in one order: no deadlock between uploads
                 try:
                     self._lock_type(conn, type_id)
@@ -105,14 +115,24 @@ class TrainingImageRecords(GroupRecords):
         ids = [row.id for row in rows]
         groups: dict[str, list[str]] = defaultdict(list)
         if ids:
-            for image_id, group_id in conn.execute(select(GI.c.image_id, GI.c.group_id)
-                                                   .where(GI.c.image_id.in_(ids)).order_by(GI.c.group_id)):
+            for image_id, group_id in conn.execute(
+                select(GI.c.image_id, GI.c.group_id).where(GI.c.image_id.in_(ids)).order_by(GI.c.group_id)
+            ):
                 groups[image_id].append(group_id)
         return [
-            TrainingImage(id=row.id, sha256=row.sha256, blob_key=row.blob_key, uri=row.uri, source_url=row.source_url,
-                          content_type=row.content_type, width=row.width, height=row.height,
-                          size_bytes=row.size_bytes, metadata=dict(row.metadata or {}),
-                          groups=tuple(groups[row.id]), create_time=sql.utc(row.create_time))
+            TrainingImage(
+                id=row.id,
+                sha256=row.sha256,
+                blob_key=row.blob_key,
+                uri=row.uri,
+                source_url=row.source_url,
+                content_type=row.content_type,
+                width=row.width,
+                height=row.height,
+                size_bytes=row.size_bytes,
+                metadata=dict(row.metadata or {}),
+                groups=tuple(groups[row.id]),
+                create_time=sql.utc(row.create_time),
+            )
             for row in rows
         ]
-

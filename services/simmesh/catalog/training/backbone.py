@@ -28,9 +28,9 @@ from simmesh.catalog.training.loop import Hooks, embed, fit
 from simmesh.catalog.training.network import EPS, ProjectionHead
 from simmesh.catalog.training.options import Options
 from simmesh.imaging.preprocess import preprocess
+from simmesh.kit import reasons
 from simmesh.kit.errors import Internal, InvalidArgument
 from simmesh_proto.v1.embedder_pb2 import ModelManifest
-from simmesh.kit import reasons
 
 FAMILY = "trained-head"
 BACKBONE_PREFIX = "backbone/"
@@ -50,7 +50,7 @@ def backbone_features(
     session = _session(onnx_bytes, threads)
     rows = []
     for start in range(0, len(pictures), batch):
-        x = preprocess(pictures[start:start + batch], manifest)
+        x = preprocess(pictures[start : start + batch], manifest)
         out = session.run([manifest.output_name], {manifest.input_name: x})[0]
         rows.append(np.asarray(out, dtype=np.float32).reshape(len(x), -1))
     return np.concatenate(rows) if rows else np.zeros((0, 0), dtype=np.float32)
@@ -60,12 +60,18 @@ def head_model(head: ProjectionHead, features: onnx.TypeProto, opset: int, ir_ve
     """`head` as an ONNX graph `features` -> `embedding` (same arithmetic as its forward)."""
     hidden, out = head.hidden, head.out
     tensors = {
-        "mean": head.mean, "inv_std": head.inv_std,
-        "w1": hidden.weight.T, "b1": hidden.bias, "w2": out.weight.T, "b2": out.bias,
-        "ones": torch.ones(out.out_features, 1), "eps": torch.tensor([EPS]),
+        "mean": head.mean,
+        "inv_std": head.inv_std,
+        "w1": hidden.weight.T,
+        "b1": hidden.bias,
+        "w2": out.weight.T,
+        "b2": out.bias,
+        "ones": torch.ones(out.out_features, 1),
+        "eps": torch.tensor([EPS]),
     }
-    initializers = [numpy_helper.from_array(t.detach().float().contiguous().numpy(), name)
-                    for name, t in tensors.items()]
+    initializers = [
+        numpy_helper.from_array(t.detach().float().contiguous().numpy(), name) for name, t in tensors.items()
+    ]
     nodes = [
         helper.make_node("Flatten", [HEAD_INPUT], ["flat"], axis=1),
         helper.make_node("Sub", ["flat", "mean"], ["centred"]),
@@ -82,7 +88,8 @@ def head_model(head: ProjectionHead, features: onnx.TypeProto, opset: int, ir_ve
         helper.make_node("Div", ["y", "norm"], [HEAD_OUTPUT]),
     ]
     graph = helper.make_graph(
-        nodes, "projection_head",
+        nodes,
+        "projection_head",
         [helper.make_value_info(HEAD_INPUT, features)],
         [helper.make_tensor_value_info(HEAD_OUTPUT, TensorProto.FLOAT, ["N", out.out_features])],
         initializers,
@@ -97,8 +104,11 @@ def merge(backbone_bytes: bytes, manifest: ModelManifest, head: ProjectionHead) 
     full = onnx.load_model_from_string(backbone_bytes)
     opset = next((o.version for o in full.opset_import if o.domain in ("", "ai.onnx")), 0)
     if opset < _MIN_OPSET:
-        raise InvalidArgument(f"the backbone uses opset {opset}; a head can be attached from opset {_MIN_OPSET}",
-                              reason=reasons.BACKBONE_OPSET_UNSUPPORTED, field="training_config.backbone_model")
+        raise InvalidArgument(
+            f"the backbone uses opset {opset}; a head can be attached from opset {_MIN_OPSET}",
+            reason=reasons.BACKBONE_OPSET_UNSUPPORTED,
+            field="training_config.backbone_model",
+        )
     ir_version = min(full.ir_version, MAX_IR_VERSION)
     backbone = onnx.utils.Extractor(full).extract_model([manifest.input_name], [manifest.output_name])
     backbone.ir_version = ir_version
@@ -106,8 +116,11 @@ def merge(backbone_bytes: bytes, manifest: ModelManifest, head: ProjectionHead) 
     backbone.opset_import.extend(full.opset_import)
     output_type = next(o.type for o in backbone.graph.output if o.name == manifest.output_name)
     merged = onnx.compose.merge_models(
-        backbone, head_model(head, output_type, opset, ir_version),
-        io_map=[(manifest.output_name, HEAD_INPUT)], prefix1=BACKBONE_PREFIX, prefix2=HEAD_PREFIX,
+        backbone,
+        head_model(head, output_type, opset, ir_version),
+        io_map=[(manifest.output_name, HEAD_INPUT)],
+        prefix1=BACKBONE_PREFIX,
+        prefix2=HEAD_PREFIX,
     )
     merged.ir_version = ir_version
     onnx.checker.check_model(merged)
@@ -122,8 +135,14 @@ def merge(backbone_bytes: bytes, manifest: ModelManifest, head: ProjectionHead) 
     return merged.SerializeToString(), result
 
 
-def train_head(features: torch.Tensor, groups: np.ndarray, related: np.ndarray, options: Options, hooks: Hooks,
-               monitor: tuple[torch.Tensor, np.ndarray] | None = None) -> tuple[ProjectionHead, float]:
+def train_head(
+    features: torch.Tensor,
+    groups: np.ndarray,
+    related: np.ndarray,
+    options: Options,
+    hooks: Hooks,
+    monitor: tuple[torch.Tensor, np.ndarray] | None = None,
+) -> tuple[ProjectionHead, float]:
     """A head trained on frozen `features` [n, F] labelled by `groups`; also the last epoch's loss.
 
     `monitor` (features, labels) gives the per-epoch metric (recall@1); the training data when None.
@@ -149,8 +168,9 @@ def train_imported(
     features = torch.from_numpy(backbone_features(backbone_bytes, backbone_manifest, prepared.pictures))
     train_x, test_x = features[prepared.train], features[prepared.test]
     test_labels = prepared.groups[prepared.test]
-    head, loss = train_head(train_x, prepared.groups[prepared.train], prepared.related, options, hooks,
-                            (test_x, test_labels))
+    head, loss = train_head(
+        train_x, prepared.groups[prepared.train], prepared.related, options, hooks, (test_x, test_labels)
+    )
     metrics = retrieval(embed(head, test_x), test_labels) if len(test_x) else {}
     metrics["loss"] = loss
     onnx_bytes, manifest = merge(backbone_bytes, backbone_manifest, head)
@@ -160,14 +180,16 @@ def train_imported(
     return TrainedModel(onnx=onnx_bytes, manifest=manifest, metrics=metrics)
 
 
-def _check_merged(onnx_bytes: bytes, manifest: ModelManifest, expected: np.ndarray,
-                  pictures: Sequence[Image.Image]) -> None:
-    got = _session(onnx_bytes, 1).run([manifest.output_name],
-                                      {manifest.input_name: preprocess(pictures, manifest)})[0]
+def _check_merged(
+    onnx_bytes: bytes, manifest: ModelManifest, expected: np.ndarray, pictures: Sequence[Image.Image]
+) -> None:
+    got = _session(onnx_bytes, 1).run([manifest.output_name], {manifest.input_name: preprocess(pictures, manifest)})[0]
     error = float(np.abs(got - expected).max()) if got.size else 0.0
     if error > TOLERANCE:
-        raise Internal(f"the merged model differs from backbone + head by {error:.2e} (> {TOLERANCE})",
-                       reason=reasons.MERGED_MODEL_MISMATCH)
+        raise Internal(
+            f"the merged model differs from backbone + head by {error:.2e} (> {TOLERANCE})",
+            reason=reasons.MERGED_MODEL_MISMATCH,
+        )
 
 
 def _session(onnx_bytes: bytes, threads: int) -> ort.InferenceSession:

@@ -33,10 +33,18 @@ _GRAY_TOLERANCE = 1.0
 def input_manifest(pictures: Sequence[Image.Image], input_size: int, dimension: int) -> ModelManifest:
     """The manifest the training input is built with; its mean/std come from `pictures`."""
     manifest = ModelManifest(
-        input_name=INPUT_NAME, output_name=OUTPUT_NAME, input_width=input_size, input_height=input_size,
-        layout=embedder_pb2.TENSOR_LAYOUT_NCHW, color_order=embedder_pb2.COLOR_ORDER_RGB,
-        resize_policy=embedder_pb2.RESIZE_POLICY_STRETCH, scale=_SCALE, dimension=dimension,
-        output_normalized=True, normalize=True, family=FAMILY,
+        input_name=INPUT_NAME,
+        output_name=OUTPUT_NAME,
+        input_width=input_size,
+        input_height=input_size,
+        layout=embedder_pb2.TENSOR_LAYOUT_NCHW,
+        color_order=embedder_pb2.COLOR_ORDER_RGB,
+        resize_policy=embedder_pb2.RESIZE_POLICY_STRETCH,
+        scale=_SCALE,
+        dimension=dimension,
+        output_normalized=True,
+        normalize=True,
+        family=FAMILY,
     )
     rgb = preprocess(pictures, manifest)
     spread = np.abs(rgb - rgb.mean(axis=1, keepdims=True)).max() if len(rgb) else 0.0
@@ -70,8 +78,7 @@ def train_compact(prepared: PreparedSet, options: Options, hooks: Hooks) -> Trai
     policy = AugmentPolicy()
     transform = (lambda batch: augment(batch, policy, generator, color)) if options.augment else None
     monitor = _monitor(model, prepared, train_inputs, test_inputs)
-    loss = fit(model, train_inputs, prepared.groups[prepared.train], related, options, rng, hooks,
-               monitor, transform)
+    loss = fit(model, train_inputs, prepared.groups[prepared.train], related, options, rng, hooks, monitor, transform)
     metrics = retrieval(embed(model, test_inputs), prepared.groups[prepared.test]) if len(test_inputs) else {}
     metrics["loss"] = loss
     onnx_bytes = export_module(model, train_inputs[:1])

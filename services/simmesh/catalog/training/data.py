@@ -37,8 +37,8 @@ import numpy as np
 from PIL import Image
 
 from simmesh.imaging.decode import decode, to_rgb
-from simmesh.kit.errors import FailedPrecondition, InvalidArgument
 from simmesh.kit import reasons
+from simmesh.kit.errors import FailedPrecondition, InvalidArgument
 
 ImageInput = Image.Image | bytes
 
@@ -85,7 +85,8 @@ def prepare(training_set: TrainingSet) -> PreparedSet:
                 raise InvalidArgument(
                     f"{training_set.group_label(parent)} holds images and is also the parent of "
                     f"{training_set.group_label(child)}; a group holds images or groups, never both",
-                    reason=reasons.GROUP_HOLDS_IMAGES_AND_GROUPS, field=f"training_set.group_parents[{child}]",
+                    reason=reasons.GROUP_HOLDS_IMAGES_AND_GROUPS,
+                    field=f"training_set.group_parents[{child}]",
                 )
     testing = _test_closure(training_set, parents, count)
     is_test = np.array([g in testing for g in groups.tolist()], dtype=bool)
@@ -95,18 +96,26 @@ def prepare(training_set: TrainingSet) -> PreparedSet:
         raise FailedPrecondition(
             f"training needs images in at least two groups that are not test groups; "
             f"{int((train_counts > 0).sum())} group(s) have training images",
-            reason=reasons.NEED_MORE_GROUPS, metadata={"training_groups": int((train_counts > 0).sum())},
+            reason=reasons.NEED_MORE_GROUPS,
+            metadata={"training_groups": int((train_counts > 0).sum())},
         )
     if int(train_counts.max()) < 2:
         raise FailedPrecondition(
             "no training group has two images, so there is no pair of similar images to learn from",
-            reason=reasons.NEED_MORE_SAMPLES, metadata={"largest_group": int(train_counts.max())},
+            reason=reasons.NEED_MORE_SAMPLES,
+            metadata={"largest_group": int(train_counts.max())},
         )
     pictures = [_picture(image, f"training_set.images[{i}]") for i, image in enumerate(training_set.images)]
     test_counts = np.bincount(groups[test], minlength=count)
     return PreparedSet(
-        pictures=pictures, groups=groups, related=_siblings(parents, count), train=train, test=test,
-        group_count=count, train_groups=int((train_counts > 0).sum()), test_groups=int((test_counts > 0).sum()),
+        pictures=pictures,
+        groups=groups,
+        related=_siblings(parents, count),
+        train=train,
+        test=test,
+        group_count=count,
+        train_groups=int((train_counts > 0).sum()),
+        test_groups=int((test_counts > 0).sum()),
     )
 
 
@@ -114,7 +123,8 @@ def _image_groups(training_set: TrainingSet) -> np.ndarray:
     if len(training_set.image_groups) != len(training_set.images):
         raise InvalidArgument(
             f"training_set has {len(training_set.images)} images but {len(training_set.image_groups)} group indices",
-            reason=reasons.TRAINING_SET_MISMATCH, field="training_set.image_groups",
+            reason=reasons.TRAINING_SET_MISMATCH,
+            field="training_set.image_groups",
         )
     count = len(training_set.group_parents)
     groups = np.asarray(training_set.image_groups, dtype=np.int64).reshape(-1)
@@ -123,7 +133,8 @@ def _image_groups(training_set: TrainingSet) -> np.ndarray:
         i = int(bad[0])
         raise InvalidArgument(
             f"image {i} names group {int(groups[i])}, but there are {count} groups (0..{count - 1})",
-            reason=reasons.INVALID_GROUP_INDEX, field=f"training_set.image_groups[{i}]",
+            reason=reasons.INVALID_GROUP_INDEX,
+            field=f"training_set.image_groups[{i}]",
         )
     return groups
 
@@ -135,7 +146,8 @@ def _parents(training_set: TrainingSet, count: int) -> list[tuple[int, ...]]:
             if not 0 <= parent < count:
                 raise InvalidArgument(
                     f"{training_set.group_label(child)} names parent {parent}, but there are {count} groups",
-                    reason=reasons.INVALID_GROUP_INDEX, field=f"training_set.group_parents[{child}]",
+                    reason=reasons.INVALID_GROUP_INDEX,
+                    field=f"training_set.group_parents[{child}]",
                 )
         parents.append(tuple(sorted(set(int(p) for p in own))))
     state = [0] * count  # 0 unvisited, 1 on the current path, 2 done
@@ -153,7 +165,8 @@ def _parents(training_set: TrainingSet, count: int) -> list[tuple[int, ...]]:
             elif state[nxt] == 1:
                 raise InvalidArgument(
                     f"{training_set.group_label(nxt)} is its own ancestor through {training_set.group_label(node)}",
-                    reason=reasons.GROUP_CYCLE, field=f"training_set.group_parents[{node}]",
+                    reason=reasons.GROUP_CYCLE,
+                    field=f"training_set.group_parents[{node}]",
                 )
             elif state[nxt] == 0:
                 state[nxt] = 1
@@ -167,7 +180,8 @@ def _test_closure(training_set: TrainingSet, parents: list[tuple[int, ...]], cou
         if not 0 <= index < count:
             raise InvalidArgument(
                 f"test group {index} does not exist; there are {count} groups",
-                reason=reasons.INVALID_GROUP_INDEX, field="training_set.test_groups",
+                reason=reasons.INVALID_GROUP_INDEX,
+                field="training_set.test_groups",
             )
         marked.add(int(index))
     closed: set[int] = set()
@@ -202,5 +216,8 @@ def _picture(image: ImageInput, field_name: str) -> Image.Image:
         return to_rgb(image)
     if isinstance(image, (bytes, bytearray, memoryview)):
         return decode(bytes(image), field=field_name)
-    raise InvalidArgument(f"{field_name} is a {type(image).__name__}, not image bytes or a PIL image",
-                          reason=reasons.IMAGE_UNDECODABLE, field=field_name)
+    raise InvalidArgument(
+        f"{field_name} is a {type(image).__name__}, not image bytes or a PIL image",
+        reason=reasons.IMAGE_UNDECODABLE,
+        field=field_name,
+    )

@@ -72,6 +72,7 @@ def one_shot_accuracy(
             pair = rng.choice(np.flatnonzero(labels == label), size=2, replace=False)
             support.append(pair[0])
             query.append(pair[1])
-        accuracies.append(nearest_neighbour_accuracy(
-            embeddings[support], labels[support], embeddings[query], labels[query]))
+        accuracies.append(
+            nearest_neighbour_accuracy(embeddings[support], labels[support], embeddings[query], labels[query])
+        )
     return float(np.mean(accuracies))

@@ -39,9 +39,14 @@ def export_module(module: nn.Module, example: torch.Tensor) -> bytes:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter announces its deprecation
         torch.onnx.export(
-            module, (example,), buffer,  # type: ignore[arg-type]  # the TorchScript exporter writes to file objects
-            dynamo=False, opset_version=OPSET, do_constant_folding=True,
-            input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+            module,
+            (example,),
+            buffer,  # type: ignore[arg-type]  # the TorchScript exporter writes to file objects
+            dynamo=False,
+            opset_version=OPSET,
+            do_constant_folding=True,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
             dynamic_axes={INPUT_NAME: {0: "N"}, OUTPUT_NAME: {0: "N"}},
         )
     model = onnx.load_model_from_string(buffer.getvalue())

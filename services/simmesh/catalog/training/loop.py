@@ -19,8 +19,8 @@ from torch import nn
 from simmesh.catalog.training.loss import hierarchical_contrastive
 from simmesh.catalog.training.options import Options
 from simmesh.catalog.training.sampler import GroupBatchSampler
-from simmesh.kit.errors import Cancelled
 from simmesh.kit import reasons
+from simmesh.kit.errors import Cancelled
 
 Progress = Callable[[int, int, float, float], None]
 StopCheck = Callable[[], bool]
@@ -59,14 +59,16 @@ def fit(
         losses = []
         for _ in range(steps):
             if hooks.should_stop is not None and hooks.should_stop():
-                raise Cancelled(f"training was cancelled in epoch {epoch} of {options.epochs}",
-                                reason=reasons.TRAINING_CANCELLED)
+                raise Cancelled(
+                    f"training was cancelled in epoch {epoch} of {options.epochs}", reason=reasons.TRAINING_CANCELLED
+                )
             index = torch.from_numpy(sampler.batch())
             batch = inputs[index]
             if transform is not None:
                 batch = transform(batch)
-            loss = hierarchical_contrastive(model(batch), labels[index], related, options.parent_weight,
-                                            options.temperature)
+            loss = hierarchical_contrastive(
+                model(batch), labels[index], related, options.parent_weight, options.temperature
+            )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -98,4 +100,4 @@ def embed(model: nn.Module, inputs: torch.Tensor, batch: int = 256) -> np.ndarra
     model.eval()
     if len(inputs) == 0:
         return np.zeros((0, 0), dtype=np.float32)
-    return torch.cat([model(inputs[i:i + batch]) for i in range(0, len(inputs), batch)]).numpy()
+    return torch.cat([model(inputs[i : i + batch]) for i in range(0, len(inputs), batch)]).numpy()

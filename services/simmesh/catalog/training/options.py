@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from simmesh.kit import reasons
 from simmesh.kit.errors import InvalidArgument
 from simmesh_proto.v1 import catalog_pb2
-from simmesh.kit import reasons
 
 DEFAULT_SEED = 1
 DEFAULT_DIMENSION = 128
@@ -14,10 +14,7 @@ DEFAULT_INPUT_SIZE = 64
 DEFAULT_PARENT_WEIGHT = 0.1
 DEFAULT_BATCH_SIZE = 128
 # Per backbone: (epochs, learning rate).
-DEFAULTS = {
-    catalog_pb2.BACKBONE_COMPACT_CNN: (40, 2e-3),
-    catalog_pb2.BACKBONE_IMPORTED: (60, 1e-3),
-}
+DEFAULTS = {catalog_pb2.BACKBONE_COMPACT_CNN: (40, 2e-3), catalog_pb2.BACKBONE_IMPORTED: (60, 1e-3)}
 MAX_DIMENSION = 4096
 MIN_INPUT_SIZE, MAX_INPUT_SIZE = 16, 256
 MAX_EPOCHS = 10_000
@@ -46,8 +43,11 @@ def resolve(config: catalog_pb2.TrainingConfig) -> Options:
         _bad("backbone", f"backbone {config.backbone} is not COMPACT_CNN or IMPORTED")
     epochs, learning_rate = DEFAULTS[backbone]
     if not 0 <= config.embedding_dimension <= MAX_DIMENSION:
-        _bad("embedding_dimension", f"embedding_dimension must be 1..{MAX_DIMENSION} (0 = {DEFAULT_DIMENSION}), "
-                                    f"got {config.embedding_dimension}")
+        _bad(
+            "embedding_dimension",
+            f"embedding_dimension must be 1..{MAX_DIMENSION} (0 = {DEFAULT_DIMENSION}), "
+            f"got {config.embedding_dimension}",
+        )
     if not 0 <= config.epochs <= MAX_EPOCHS:
         _bad("epochs", f"epochs must be 1..{MAX_EPOCHS} (0 = the default), got {config.epochs}")
     if config.batch_size < 0 or config.batch_size == 1:
@@ -55,11 +55,15 @@ def resolve(config: catalog_pb2.TrainingConfig) -> Options:
     if not (config.learning_rate >= 0 and config.learning_rate < 1):
         _bad("learning_rate", f"learning_rate must be in (0, 1) (0 = the default), got {config.learning_rate}")
     if config.input_size and not MIN_INPUT_SIZE <= config.input_size <= MAX_INPUT_SIZE:
-        _bad("input_size", f"input_size must be {MIN_INPUT_SIZE}..{MAX_INPUT_SIZE} (0 = {DEFAULT_INPUT_SIZE}), "
-                           f"got {config.input_size}")
+        _bad(
+            "input_size",
+            f"input_size must be {MIN_INPUT_SIZE}..{MAX_INPUT_SIZE} (0 = {DEFAULT_INPUT_SIZE}), "
+            f"got {config.input_size}",
+        )
     if not (0 <= config.parent_weight <= 1):
-        _bad("parent_weight",
-             f"parent_weight must be in 0..1 (0 = {DEFAULT_PARENT_WEIGHT}), got {config.parent_weight}")
+        _bad(
+            "parent_weight", f"parent_weight must be in 0..1 (0 = {DEFAULT_PARENT_WEIGHT}), got {config.parent_weight}"
+        )
     return Options(
         backbone=backbone,
         dimension=config.embedding_dimension or DEFAULT_DIMENSION,

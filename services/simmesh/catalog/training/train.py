@@ -10,10 +10,10 @@ from simmesh.catalog.training.data import TrainingSet, prepare
 from simmesh.catalog.training.export import TrainedModel
 from simmesh.catalog.training.loop import Hooks, Progress, StopCheck
 from simmesh.catalog.training.options import resolve
+from simmesh.kit import reasons
 from simmesh.kit.errors import InvalidArgument
 from simmesh_proto.v1 import catalog_pb2
 from simmesh_proto.v1.embedder_pb2 import ModelManifest
-from simmesh.kit import reasons
 
 
 def train(
@@ -34,8 +34,11 @@ def train(
     started = time.monotonic()
     options = resolve(config)
     if options.backbone == catalog_pb2.BACKBONE_IMPORTED and backbone is None:
-        raise InvalidArgument("an imported backbone needs the backbone model (training_config.backbone_model)",
-                              reason=reasons.BACKBONE_REQUIRED, field="training_config.backbone_model")
+        raise InvalidArgument(
+            "an imported backbone needs the backbone model (training_config.backbone_model)",
+            reason=reasons.BACKBONE_REQUIRED,
+            field="training_config.backbone_model",
+        )
     prepared = prepare(training_set)
     hooks = Hooks(on_progress=on_progress, should_stop=should_stop)
     if options.backbone == catalog_pb2.BACKBONE_IMPORTED:
@@ -51,5 +54,4 @@ def train(
         test_images=float(len(prepared.test)),
         test_groups=float(prepared.test_groups),
     )
-    return TrainedModel(onnx=model.onnx, manifest=model.manifest, metrics=metrics,
-                        seconds=time.monotonic() - started)
+    return TrainedModel(onnx=model.onnx, manifest=model.manifest, metrics=metrics, seconds=time.monotonic() - started)

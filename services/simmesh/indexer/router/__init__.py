@@ -4,10 +4,8 @@ long-running operation. `Router` holds one object per concern; the servicer call
 
 from __future__ import annotations
 
-
 from simmesh.indexer.router.collections import Collections
 from simmesh.indexer.router.embedder import Embedder
-from simmesh.kit.peers import EmbedderClient
 from simmesh.indexer.router.fanout import Fanout
 from simmesh.indexer.router.reads import Reads
 from simmesh.indexer.router.search import Search
@@ -15,6 +13,7 @@ from simmesh.indexer.router.training import Training
 from simmesh.indexer.router.writes import Writes
 from simmesh.indexer.shard_map import ShardMap
 from simmesh.kit.operations import OperationManager
+from simmesh.kit.peers import EmbedderClient
 
 __all__ = ["Router"]
 
@@ -22,8 +21,14 @@ __all__ = ["Router"]
 class Router:
     """The router's parts, wired to one shard map, embedder and operation manager."""
 
-    def __init__(self, shards: ShardMap, embedder: EmbedderClient | None,
-                 operations: OperationManager, *, min_train_vectors: int = 1000) -> None:
+    def __init__(
+        self,
+        shards: ShardMap,
+        embedder: EmbedderClient | None,
+        operations: OperationManager,
+        *,
+        min_train_vectors: int = 1000,
+    ) -> None:
         self.shards = shards
         self.operations = operations
         self.embedder = Embedder(embedder)
@@ -35,5 +40,6 @@ class Router:
         self.writes = Writes(shards, self.fanout, self.embedder, self.reads)
         self.search = Search(shards, self.fanout, self.reads, self.embedder)
         self.coarse = self.search.coarse
-        self.training = Training(self.fanout, self.collections, operations, self.coarse, training,
-                                 min_train_vectors=min_train_vectors)
+        self.training = Training(
+            self.fanout, self.collections, operations, self.coarse, training, min_train_vectors=min_train_vectors
+        )

@@ -6,23 +6,28 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from simmesh_proto.internal.v1 import shard_pb2
-from simmesh_proto.v1 import indexer_pb2
-
 from simmesh.indexer.layout import COLLECTION_ID_RE, Layout, encode, storage_of
 from simmesh.indexer.router.embedder import Embedder
 from simmesh.indexer.router.fanout import Fanout, collection_id_in
 from simmesh.indexer.shard_map import ShardMap, shard_name
-from simmesh.kit import errors, wire
+from simmesh.kit import errors, reasons, wire
 from simmesh.kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, Unavailable
-from simmesh.kit import reasons
+from simmesh_proto.internal.v1 import shard_pb2
+from simmesh_proto.v1 import indexer_pb2
 
 MAX_SHARDS = 64
 MAX_DIMENSION = 65_536
 DEFAULT_INDEX_KIND = indexer_pb2.INDEX_KIND_IVF_FLAT
 SHARD_WAIT_SECONDS = 20.0
-UPDATABLE = ("description", "model", "product_id_field", "tags_field", "indexed_fields", "index.nprobe",
-             "index.ef_search")
+UPDATABLE = (
+    "description",
+    "model",
+    "product_id_field",
+    "tags_field",
+    "indexed_fields",
+    "index.nprobe",
+    "index.ef_search",
+)
 
 
 class Collections:
@@ -38,30 +43,45 @@ class Collections:
 
     async def create(self, collection_id: str, collection: indexer_pb2.Collection) -> indexer_pb2.Collection:
         if not COLLECTION_ID_RE.match(collection_id or ""):
-            raise InvalidArgument("collection_id must be 1-63 lower-case letters, digits, '-' or '_', starting "
-                                  f"with a letter; got {collection_id!r}", reason=reasons.INVALID_COLLECTION_ID,
-                                  field="collection_id")
+            raise InvalidArgument(
+                "collection_id must be 1-63 lower-case letters, digits, '-' or '_', starting "
+                f"with a letter; got {collection_id!r}",
+                reason=reasons.INVALID_COLLECTION_ID,
+                field="collection_id",
+            )
         spec = indexer_pb2.Collection()
         spec.CopyFrom(collection)
         spec.name = f"collections/{collection_id}"
         spec.metric = spec.metric or indexer_pb2.METRIC_COSINE
         spec.shard_count = spec.shard_count or 1
         if not 1 <= spec.shard_count <= MAX_SHARDS:
-            raise InvalidArgument(f"shard_count must be 1..{MAX_SHARDS}, got {spec.shard_count}",
-                                  reason=reasons.INVALID_SHARD_COUNT, field="collection.shard_count")
+            raise InvalidArgument(
+                f"shard_count must be 1..{MAX_SHARDS}, got {spec.shard_count}",
+                reason=reasons.INVALID_SHARD_COUNT,
+                field="collection.shard_count",
+            )
         if spec.model:
             dimension = await self.embedder.model_dimension(spec.model, "collection.model")
             if spec.dimension and spec.dimension != dimension:
-                raise InvalidArgument(f"collection.dimension {spec.dimension} differs from the model's {dimension}",
-                                      reason=reasons.DIMENSION_MISMATCH, field="collection.dimension")
+                raise InvalidArgument(
+                    f"collection.dimension {spec.dimension} differs from the model's {dimension}",
+                    reason=reasons.DIMENSION_MISMATCH,
+                    field="collection.dimension",
+                )
             spec.dimension = dimension
         if not 1 <= spec.dimension <= MAX_DIMENSION:
-            raise InvalidArgument(f"collection.dimension must be 1..{MAX_DIMENSION} (or bind a model), "
-                                  f"got {spec.dimension}", reason=reasons.INVALID_DIMENSION, field="collection.dimension")
+            raise InvalidArgument(
+                f"collection.dimension must be 1..{MAX_DIMENSION} (or bind a model), got {spec.dimension}",
+                reason=reasons.INVALID_DIMENSION,
+                field="collection.dimension",
+            )
         for i, path in enumerate(spec.indexed_fields):
             if not path or path.startswith("$") or ".." in path:
-                raise InvalidArgument(f"indexed field {path!r} is not a field path", reason=reasons.INVALID_FIELD,
-                                      field=f"collection.indexed_fields[{i}]")
+                raise InvalidArgument(
+                    f"indexed field {path!r} is not a field path",
+                    reason=reasons.INVALID_FIELD,
+                    field=f"collection.indexed_fields[{i}]",
+                )
         spec.index.kind = spec.index.kind or DEFAULT_INDEX_KIND
         spec.index_state = indexer_pb2.INDEX_STATE_EXACT
         spec.record_count = 0
@@ -71,28 +91,32 @@ class Collections:
         if nodes < spec.shard_count:
             raise FailedPrecondition(
                 f"collection.shard_count is {spec.shard_count} but {nodes} shard nodes are registered",
-                reason=reasons.NOT_ENOUGH_SHARD_NODES, field="collection.shard_count",
+                reason=reasons.NOT_ENOUGH_SHARD_NODES,
+                field="collection.shard_count",
                 metadata={"nodes": nodes, "shard_count": spec.shard_count},
             )
         key = self.layout.collection_key(collection_id)
         value = encode(shard_pb2.CollectionConfig(collection=spec, generation=1))
         created = await asyncio.to_thread(self._put_if_absent, key, value)
         if not created:
-            raise AlreadyExists(f"collection `collections/{collection_id}` already exists",
-                                reason=reasons.COLLECTION_EXISTS, field="collection_id")
+            raise AlreadyExists(
+                f"collection `collections/{collection_id}` already exists",
+                reason=reasons.COLLECTION_EXISTS,
+                field="collection_id",
+            )
         await self.shards.wait_collection(collection_id, True, 5.0)
         if not await self.shards.wait_shards(collection_id, spec.shard_count, SHARD_WAIT_SECONDS):
-            raise Unavailable(f"collection `collections/{collection_id}` was created but not all of its "
-                              f"{spec.shard_count} shards came up within {SHARD_WAIT_SECONDS:.0f}s",
-                              reason=reasons.SHARDS_NOT_READY)
+            raise Unavailable(
+                f"collection `collections/{collection_id}` was created but not all of its "
+                f"{spec.shard_count} shards came up within {SHARD_WAIT_SECONDS:.0f}s",
+                reason=reasons.SHARDS_NOT_READY,
+            )
         return spec
 
     def _put_if_absent(self, key: str, value: bytes) -> bool:
         client = self.shards.etcd
         succeeded, _ = client.transaction(
-            compare=[client.transactions.version(key) == 0],
-            success=[client.transactions.put(key, value)],
-            failure=[],
+            compare=[client.transactions.version(key) == 0], success=[client.transactions.put(key, value)], failure=[]
         )
         return bool(succeeded)
 
@@ -109,13 +133,17 @@ class Collections:
     async def list_all(self) -> list[indexer_pb2.Collection]:
         return [await self.get(c) for c in self.shards.collection_ids()]
 
-    async def update(self, collection_id: str, collection: indexer_pb2.Collection,
-                     paths: Sequence[str]) -> indexer_pb2.Collection:
+    async def update(
+        self, collection_id: str, collection: indexer_pb2.Collection, paths: Sequence[str]
+    ) -> indexer_pb2.Collection:
         """Sets the fields of the collection that `paths` name to their values in `collection`."""
         unknown = set(paths) - set(UPDATABLE)
         if not paths or unknown:
-            raise InvalidArgument(f"update_mask must name some of {sorted(UPDATABLE)}; got {sorted(paths)}",
-                                  reason=reasons.INVALID_UPDATE_MASK, field="update_mask")
+            raise InvalidArgument(
+                f"update_mask must name some of {sorted(UPDATABLE)}; got {sorted(paths)}",
+                reason=reasons.INVALID_UPDATE_MASK,
+                field="update_mask",
+            )
         config = self.shards.config(collection_id)
         spec = config.collection
         if "model" in paths and collection.model:
@@ -124,7 +152,9 @@ class Collections:
                 raise FailedPrecondition(
                     f"model {collection.model} gives {dimension}-d vectors, the collection holds {spec.dimension}-d "
                     "ones; re-embed the collection (ReembedCollection) to change models",
-                    reason=reasons.DIMENSION_MISMATCH, field="collection.model")
+                    reason=reasons.DIMENSION_MISMATCH,
+                    field="collection.model",
+                )
         for path in paths:
             if path == "indexed_fields":
                 del spec.indexed_fields[:]

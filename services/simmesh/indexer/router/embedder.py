@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from simmesh_proto.v1 import common_pb2, embedder_pb2
 
-from simmesh.kit import errors
+from simmesh.kit import errors, reasons
 from simmesh.kit.errors import FailedPrecondition, SimmeshError
 from simmesh.kit.peers import EmbedderClient
-from simmesh.kit import reasons
+from simmesh_proto.v1 import common_pb2, embedder_pb2
 
 
 class Embedder:
@@ -24,8 +23,9 @@ class Embedder:
             raise FailedPrecondition("no embedder is configured", reason=reasons.NO_EMBEDDER, field=field or None)
         return self.client
 
-    async def embed(self, model: str, images: Sequence[common_pb2.Image],
-                    timeout: float | None) -> embedder_pb2.EmbedResponse:
+    async def embed(
+        self, model: str, images: Sequence[common_pb2.Image], timeout: float | None
+    ) -> embedder_pb2.EmbedResponse:
         return await self._configured().embed(model, images, timeout=timeout)
 
     async def model_dimension(self, model: str, field: str) -> int:
@@ -47,8 +47,11 @@ class Embedder:
 def embedded_rows(reply: embedder_pb2.EmbedResponse, dimension: int, field: str | None = None) -> np.ndarray:
     """The vectors of an Embed reply as rows, once they are of the collection's `dimension`."""
     if reply.vectors.dimension != dimension:
-        raise FailedPrecondition(f"the model gives {reply.vectors.dimension}-d vectors, the collection holds "
-                                 f"{dimension}-d ones", reason=reasons.DIMENSION_MISMATCH, field=field)
+        raise FailedPrecondition(
+            f"the model gives {reply.vectors.dimension}-d vectors, the collection holds {dimension}-d ones",
+            reason=reasons.DIMENSION_MISMATCH,
+            field=field,
+        )
     return np.frombuffer(reply.vectors.data, dtype="<f4").reshape(reply.vectors.count, dimension)
 
 

@@ -9,12 +9,12 @@ from typing import Any, TypeVar
 
 import grpc
 import numpy as np
-from simmesh_proto.internal.v1 import shard_pb2
 
 from simmesh.indexer.layout import storage_of
 from simmesh.indexer.shard_map import ShardMap, shard_name, shard_unavailable
 from simmesh.indexer.shard_stream import ShardStream, StreamClosed
 from simmesh.kit import errors
+from simmesh_proto.internal.v1 import shard_pb2
 
 T = TypeVar("T")
 
@@ -37,8 +37,16 @@ def shard_error(error: BaseException, collection_id: str, shard: int) -> BaseExc
     return error
 
 
-async def ask_stream(stream: ShardStream, item: Any, timeout: float | None, collection_id: str, shard: int,
-                     on_unimplemented: Callable[[], None], *, unavailable_is_final: bool = False) -> Any | None:
+async def ask_stream(
+    stream: ShardStream,
+    item: Any,
+    timeout: float | None,
+    collection_id: str,
+    shard: int,
+    on_unimplemented: Callable[[], None],
+    *,
+    unavailable_is_final: bool = False,
+) -> Any | None:
     """The shard's answer to `item` on `stream`; None where a unary call is to be made instead:
     the node has no such stream (`on_unimplemented` is called) or refused it before any answer
     (a node without the method can end it with INTERNAL when a request races its refusal; the
@@ -46,7 +54,7 @@ async def ask_stream(stream: ShardStream, item: Any, timeout: float | None, coll
     fails the request too."""
     try:
         return await stream.ask(item, timeout)
-    except asyncio.TimeoutError as error:
+    except TimeoutError as error:
         raise shard_error(error, collection_id, shard) from None
     except StreamClosed as error:
         if error.code == grpc.StatusCode.UNIMPLEMENTED:
@@ -78,8 +86,16 @@ class Fanout:
         request.shard = shard
         return collection_id
 
-    async def call(self, config: shard_pb2.CollectionConfig, shard: int, method: str, request: Any,
-                   timeout: float | None, *, storage: str = "") -> Any:
+    async def call(
+        self,
+        config: shard_pb2.CollectionConfig,
+        shard: int,
+        method: str,
+        request: Any,
+        timeout: float | None,
+        *,
+        storage: str = "",
+    ) -> Any:
         """`method` on the node serving `shard` of the collection's storage (or of `storage`)."""
         collection_id = self.address(config, shard, request, storage)
         stub = self.shards.stub(request.collection, shard, collection_id)
@@ -88,8 +104,9 @@ class Fanout:
         except grpc.aio.AioRpcError as error:
             raise shard_error(error, collection_id, shard) from None
 
-    async def search(self, config: shard_pb2.CollectionConfig, shard: int, request: shard_pb2.SearchRequest,
-                     timeout: float | None) -> shard_pb2.SearchResponse:
+    async def search(
+        self, config: shard_pb2.CollectionConfig, shard: int, request: shard_pb2.SearchRequest, timeout: float | None
+    ) -> shard_pb2.SearchResponse:
         """A small search of one shard, on the stream to its node (see `shard_stream`); over a
         unary call where the node has no stream."""
         item = shard_pb2.SearchStreamRequest(search=request)
@@ -97,14 +114,16 @@ class Fanout:
         storage = item.search.collection
         stream = self.shards.search_stream(storage, shard, collection_id)
         if stream is not None:
-            reply = await ask_stream(stream, item, timeout, collection_id, shard,
-                                     lambda: self.shards.unary_only(storage, shard))
+            reply = await ask_stream(
+                stream, item, timeout, collection_id, shard, lambda: self.shards.unary_only(storage, shard)
+            )
             if reply is not None:
                 return reply
         return await self.call(config, shard, "Search", item.search, timeout)
 
-    async def each_shard(self, config: shard_pb2.CollectionConfig, call: Callable[[int], Awaitable[T]], *,
-                         allow_partial: bool = False) -> tuple[dict[int, T], list[str]]:
+    async def each_shard(
+        self, config: shard_pb2.CollectionConfig, call: Callable[[int], Awaitable[T]], *, allow_partial: bool = False
+    ) -> tuple[dict[int, T], list[str]]:
         """`call(shard)` on every shard at once; results by shard and the shards that failed
         (only with `allow_partial`; otherwise the first unavailable shard fails the call)."""
         shard_ids = list(range(config.collection.shard_count))

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from google.protobuf import struct_pb2
+
 from simmesh_proto.v1 import common_pb2, indexer_pb2
 
 MAX_K = 1000

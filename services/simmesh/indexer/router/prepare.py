@@ -10,12 +10,12 @@ from dataclasses import dataclass
 
 import numpy as np
 from google.protobuf import timestamp_pb2
-from simmesh_proto.internal.v1 import shard_pb2
-from simmesh_proto.v1 import common_pb2, indexer_pb2
 
 from simmesh.indexer.router.embedder import Embedder, embedded_rows, item_error
-from simmesh.kit.errors import FailedPrecondition, InvalidArgument, SimmeshError
 from simmesh.kit import reasons
+from simmesh.kit.errors import FailedPrecondition, InvalidArgument, SimmeshError
+from simmesh_proto.internal.v1 import shard_pb2
+from simmesh_proto.v1 import common_pb2, indexer_pb2
 
 MAX_BATCH = 10_000
 # Records an insert batch goes through between turns it gives the event loop, so that a large
@@ -44,7 +44,8 @@ def vector_data(vector: common_pb2.Vector, dimension: int, field: str) -> bytes:
     if vector.dimension != dimension or len(data) != dimension * 4:
         raise InvalidArgument(
             f"{field} has dimension {vector.dimension} ({len(data)} bytes); the collection's is {dimension}",
-            reason=reasons.DIMENSION_MISMATCH, field=field,
+            reason=reasons.DIMENSION_MISMATCH,
+            field=field,
         )
     return data
 
@@ -63,8 +64,11 @@ def batch_ids(inputs: Sequence[indexer_pb2.RecordInput]) -> list[str]:
     if not inputs:
         raise InvalidArgument("records must not be empty", reason=reasons.NO_RECORDS, field="records")
     if len(inputs) > MAX_BATCH:
-        raise InvalidArgument(f"a batch holds at most {MAX_BATCH} records, got {len(inputs)}",
-                              reason=reasons.BATCH_TOO_LARGE, field="records")
+        raise InvalidArgument(
+            f"a batch holds at most {MAX_BATCH} records, got {len(inputs)}",
+            reason=reasons.BATCH_TOO_LARGE,
+            field="records",
+        )
     ids = [item.id for item in inputs]
     given = [i for i in ids if i]
     if len(set(given)) != len(given):  # name the first repeat
@@ -72,8 +76,11 @@ def batch_ids(inputs: Sequence[indexer_pb2.RecordInput]) -> list[str]:
         for i, record_id in enumerate(ids):
             if record_id:
                 if record_id in seen:
-                    raise InvalidArgument(f"records[{i}].id {record_id!r} repeats records[{seen[record_id]}].id",
-                                          reason=reasons.DUPLICATE_ID, field=f"records[{i}].id")
+                    raise InvalidArgument(
+                        f"records[{i}].id {record_id!r} repeats records[{seen[record_id]}].id",
+                        reason=reasons.DUPLICATE_ID,
+                        field=f"records[{i}].id",
+                    )
                 seen[record_id] = i
     return ids
 
@@ -83,21 +90,32 @@ def _source(item: indexer_pb2.RecordInput, i: int, spec: indexer_pb2.Collection)
     if item.HasField("metadata"):
         reserved = [k for k in item.metadata.fields if k.startswith("_")]
         if reserved:
-            raise InvalidArgument(f"records[{i}].metadata field {reserved[0]!r}: names starting with '_' "
-                                  "are reserved", reason=reasons.RESERVED_FIELD, field=f"records[{i}].metadata")
+            raise InvalidArgument(
+                f"records[{i}].metadata field {reserved[0]!r}: names starting with '_' are reserved",
+                reason=reasons.RESERVED_FIELD,
+                field=f"records[{i}].metadata",
+            )
     if item.HasField("vector"):
         return "vector"
     if item.HasField("image"):
         if not spec.model:
-            raise FailedPrecondition(f"records[{i}] has an image but the collection has no model",
-                                     reason=reasons.NO_MODEL, field=f"records[{i}].image")
+            raise FailedPrecondition(
+                f"records[{i}] has an image but the collection has no model",
+                reason=reasons.NO_MODEL,
+                field=f"records[{i}].image",
+            )
         return "image"
-    raise InvalidArgument(f"records[{i}] needs a vector or an image", reason=reasons.NO_VECTOR_OR_IMAGE,
-                          field=f"records[{i}]")
+    raise InvalidArgument(
+        f"records[{i}] needs a vector or an image", reason=reasons.NO_VECTOR_OR_IMAGE, field=f"records[{i}]"
+    )
 
 
-async def prepare(config: shard_pb2.CollectionConfig, inputs: Sequence[indexer_pb2.RecordInput],
-                  embedder: Embedder, timeout: float | None) -> PreparedWrites:
+async def prepare(
+    config: shard_pb2.CollectionConfig,
+    inputs: Sequence[indexer_pb2.RecordInput],
+    embedder: Embedder,
+    timeout: float | None,
+) -> PreparedWrites:
     """Validates the batch and embeds its images. A fault of the whole batch raises; an item's
     own is kept in `errors`."""
     ids = batch_ids(inputs)
@@ -128,8 +146,11 @@ async def prepare(config: shard_pb2.CollectionConfig, inputs: Sequence[indexer_p
         vectors[given] = matrix
     for row in bad:
         i = given[row]
-        failures[i] = InvalidArgument(f"records[{i}].vector holds NaN or infinite values",
-                                      reason=reasons.INVALID_VECTOR, field=f"records[{i}].vector")
+        failures[i] = InvalidArgument(
+            f"records[{i}].vector holds NaN or infinite values",
+            reason=reasons.INVALID_VECTOR,
+            field=f"records[{i}].vector",
+        )
     if to_embed:
         reply = await embedder.embed(spec.model, [inputs[i].image for i in to_embed], timeout)
         embedded = embedded_rows(reply, dimension, "collection.model")

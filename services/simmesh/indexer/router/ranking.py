@@ -10,7 +10,7 @@ them by score and only rows with equal scores near the top are ranked again by t
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,16 +43,18 @@ class Ranking:
         return bool(self.order.shape[1] < k or (self.order[:, k - 1] < 0).any())
 
 
-def rank(ids: np.ndarray, scores: np.ndarray, k: int, *, products: np.ndarray | None = None,
-         group_size: int = 1) -> Ranking:
+def rank(
+    ids: np.ndarray, scores: np.ndarray, k: int, *, products: np.ndarray | None = None, group_size: int = 1
+) -> Ranking:
     """The k best hits per query (row) of `ids` (object, "" where a shard had no hit) and
     `scores` (-inf drops a hit), both (queries, candidates): by score, equal scores by smaller
     id. With `products` (the group key of each hit), the k best groups instead, each holding its
     `group_size` best hits, a group ranked by its best hit."""
     depth = min(scores.shape[1] if products is not None else k, scores.shape[1])
     if scores.shape[0] < MANY_QUERIES:
-        order = np.array([_ranked_row(ids[q].tolist(), scores[q].tolist(), depth) for q in range(scores.shape[0])],
-                         dtype=np.int64).reshape(scores.shape[0], depth)
+        order = np.array(
+            [_ranked_row(ids[q].tolist(), scores[q].tolist(), depth) for q in range(scores.shape[0])], dtype=np.int64
+        ).reshape(scores.shape[0], depth)
     else:
         order = _ranked_rows(ids, scores, depth)
     if products is None:
@@ -72,7 +74,7 @@ def _ranked_rows(ids: np.ndarray, scores: np.ndarray, depth: int) -> np.ndarray:
     depth + 1 places are ranked again by the rule itself."""
     scores = np.where(ids == "", -np.inf, scores)
     order = np.argsort(-scores, axis=1, kind="stable")
-    ranked = np.take_along_axis(scores, order[:, :depth + 1], 1)
+    ranked = np.take_along_axis(scores, order[:, : depth + 1], 1)
     tied = ((ranked[:, 1:] == ranked[:, :-1]) & np.isfinite(ranked[:, 1:])).any(axis=1)
     order = np.where(ranked[:, :depth] == -np.inf, -1, order[:, :depth])
     for q in np.flatnonzero(tied).tolist():
@@ -116,12 +118,12 @@ def tag_set(value: Any) -> set[str]:
     return {str(value)}
 
 
-def jaccard(a: set[str], b: set[str]) -> float:
+def jaccard(a: Set[str], b: Set[str]) -> float:
     if not a and not b:
         return 0.0
     return len(a & b) / len(a | b)
 
 
-def blend(visual: float, query_tags: set[str], record_tags: Any, weight: float) -> float:
+def blend(visual: float, query_tags: Set[str], record_tags: Any, weight: float) -> float:
     """score = (1 - weight) * visual + weight * Jaccard(query tags, record tags)."""
     return (1.0 - weight) * visual + weight * jaccard(query_tags, tag_set(record_tags))

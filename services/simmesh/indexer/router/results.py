@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from simmesh_proto.internal.v1 import shard_pb2
-from simmesh_proto.v1 import common_pb2, indexer_pb2
 
 from simmesh.indexer.router.fanout import packed_rows
 from simmesh.indexer.router.plans import SearchPlan
 from simmesh.indexer.router.ranking import blend, lookup, rank
 from simmesh.kit import wire
+from simmesh_proto.internal.v1 import shard_pb2
+from simmesh_proto.v1 import common_pb2, indexer_pb2
 
 
 @dataclass(frozen=True)
@@ -30,22 +30,24 @@ class ShardHits:
     full: bool
 
 
-def shard_hits(replies: dict[int, shard_pb2.SearchResponse], queries: int, dimension: int, *,
-               with_fullness: bool = False) -> ShardHits:
+def shard_hits(
+    replies: dict[int, shard_pb2.SearchResponse], queries: int, dimension: int, *, with_fullness: bool = False
+) -> ShardHits:
     """The replies' hits as arrays; `with_fullness`: `full` is worked out (else False)."""
     if not replies:
-        return ShardHits(np.empty((queries, 0), dtype=object), np.empty((queries, 0), dtype=np.float32), {}, {},
-                         False)
+        return ShardHits(np.empty((queries, 0), dtype=object), np.empty((queries, 0), dtype=np.float32), {}, {}, False)
     parts = [np.array(list(r.ids), dtype=object).reshape(queries, -1) for r in replies.values()]
-    scores = np.concatenate([np.frombuffer(r.scores, dtype="<f4").reshape(queries, -1) for r in replies.values()],
-                            axis=1)
+    scores = np.concatenate(
+        [np.frombuffer(r.scores, dtype="<f4").reshape(queries, -1) for r in replies.values()], axis=1
+    )
     full = with_fullness and any(bool(((part != "").sum(axis=1) >= part.shape[1]).any()) for part in parts)
     records, vectors = hit_details(replies, dimension)
     return ShardHits(np.concatenate(parts, axis=1), scores, records, vectors, full)
 
 
-def hit_details(replies: dict[int, shard_pb2.SearchResponse], dimension: int
-                ) -> tuple[dict[str, shard_pb2.ShardRecord], dict[str, bytes]]:
+def hit_details(
+    replies: dict[int, shard_pb2.SearchResponse], dimension: int
+) -> tuple[dict[str, shard_pb2.ShardRecord], dict[str, bytes]]:
     """The records the shards sent with their hits (asked for with metadata, fields or vectors)
     and their vectors as packed float32, by record id; both empty when none were asked for."""
     records: dict[str, shard_pb2.ShardRecord] = {}
@@ -116,8 +118,8 @@ class Answer:
         found = self._metadata.get(hit_id)
         if found is None:
             record = self.hits.records.get(hit_id)
-            has = record is not None and record.HasField("metadata")
-            found = self._metadata[hit_id] = wire.struct_to_dict(record.metadata) if has else {}
+            given = record is not None and record.HasField("metadata")
+            found = self._metadata[hit_id] = wire.struct_to_dict(record.metadata) if given and record else {}
         return found
 
     def _each_hit(self) -> list[tuple[int, int, str]]:
@@ -130,8 +132,12 @@ class Answer:
         plan, field = self.plan, self.spec.tags_field
         out = self.hits.scores.astype(np.float64)
         for q, j, hit_id in self._each_hit():
-            out[q, j] = blend(float(self.hits.scores[q, j]), plan.queries.tags[q],
-                              lookup(self._metadata_at(hit_id), field), plan.tag_weight)
+            out[q, j] = blend(
+                float(self.hits.scores[q, j]),
+                plan.queries.tags[q],
+                lookup(self._metadata_at(hit_id), field),
+                plan.tag_weight,
+            )
         return out
 
     def _products(self) -> np.ndarray:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 
 import numpy as np
-from simmesh_proto.internal.v1 import shard_pb2
-from simmesh_proto.v1 import indexer_pb2
 
 from simmesh.indexer.coarse import CoarseQuantizers
 from simmesh.indexer.layout import storage_of
@@ -19,21 +17,30 @@ from simmesh.indexer.router.reads import Reads
 from simmesh.indexer.router.results import Answer, shard_hits
 from simmesh.indexer.shard_map import ShardMap
 from simmesh.indexer.vectors import SMALL_BATCH, Coarse
-from simmesh.kit.errors import FailedPrecondition, InvalidArgument, NotFound
 from simmesh.kit import reasons
+from simmesh.kit.errors import FailedPrecondition, InvalidArgument, NotFound
+from simmesh_proto.internal.v1 import shard_pb2
+from simmesh_proto.v1 import indexer_pb2
 
 
 def check_collection(plan: SearchPlan, spec: indexer_pb2.Collection) -> None:
     """The plan's options that need a field of the collection."""
     if plan.tag_weight and not spec.tags_field:
-        raise FailedPrecondition("tag-weighted search needs the collection's tags_field",
-                                 reason=reasons.NO_TAGS_FIELD, field="tag_weight")
+        raise FailedPrecondition(
+            "tag-weighted search needs the collection's tags_field", reason=reasons.NO_TAGS_FIELD, field="tag_weight"
+        )
     if plan.group_by_product and not spec.product_id_field:
-        raise FailedPrecondition("grouping needs the collection's product_id_field", reason=reasons.NO_PRODUCT_FIELD,
-                                 field="group_by_product")
+        raise FailedPrecondition(
+            "grouping needs the collection's product_id_field",
+            reason=reasons.NO_PRODUCT_FIELD,
+            field="group_by_product",
+        )
     if plan.queries.images and not spec.model:
-        raise FailedPrecondition("searching by image needs a collection bound to a model",
-                                 reason=reasons.NO_MODEL, field=f"queries[{plan.queries.images[0][0]}].image")
+        raise FailedPrecondition(
+            "searching by image needs a collection bound to a model",
+            reason=reasons.NO_MODEL,
+            field=f"queries[{plan.queries.images[0][0]}].image",
+        )
 
 
 class Search:
@@ -50,8 +57,14 @@ class Search:
         check_collection(plan, spec)
         vectors = await self._query_vectors(plan, config, timeout)
         coarse = await self._assign(config, vectors, plan.nprobe)
-        fields = [f for f in (spec.product_id_field if plan.group_by_product else "",
-                              spec.tags_field if plan.tag_weight else "") if f]
+        fields = [
+            f
+            for f in (
+                spec.product_id_field if plan.group_by_product else "",
+                spec.tags_field if plan.tag_weight else "",
+            )
+            if f
+        ]
         fetch = plan.first_fetch()
         while True:
             replies, partial = await self._fan_out(plan, config, vectors, fetch, fields, timeout, coarse)
@@ -62,18 +75,23 @@ class Search:
                 return response
             fetch = min(fetch * 4, MAX_FETCH)
 
-    async def _query_vectors(self, plan: SearchPlan, config: shard_pb2.CollectionConfig,
-                             timeout: float | None) -> np.ndarray:
+    async def _query_vectors(
+        self, plan: SearchPlan, config: shard_pb2.CollectionConfig, timeout: float | None
+    ) -> np.ndarray:
         spec, queries = config.collection, plan.queries
         vectors = np.zeros((queries.count, spec.dimension), dtype=np.float32)
         if queries.vectors:
             given = [i for i, _ in queries.vectors]
-            matrix, bad = stack_rows([vector_data(v, spec.dimension, f"queries[{i}].vector")
-                                      for i, v in queries.vectors], spec.dimension)
+            matrix, bad = stack_rows(
+                [vector_data(v, spec.dimension, f"queries[{i}].vector") for i, v in queries.vectors], spec.dimension
+            )
             if bad:
                 i = given[bad[0]]
-                raise InvalidArgument(f"queries[{i}].vector holds NaN or infinite values", reason=reasons.INVALID_VECTOR,
-                                      field=f"queries[{i}].vector")
+                raise InvalidArgument(
+                    f"queries[{i}].vector holds NaN or infinite values",
+                    reason=reasons.INVALID_VECTOR,
+                    field=f"queries[{i}].vector",
+                )
             if len(given) == queries.count:
                 vectors = matrix
             else:
@@ -96,8 +114,11 @@ class Search:
             by_id.setdefault(record_id, []).append(i)
         found, missing = await self.reads.get(plan.collection_id, list(by_id), True, timeout)
         if missing:
-            raise NotFound(f"record {missing[0]!r} does not exist in `collections/{plan.collection_id}`",
-                           reason=reasons.RECORD_NOT_FOUND, field=f"queries[{by_id[missing[0]][0]}].record_id")
+            raise NotFound(
+                f"record {missing[0]!r} does not exist in `collections/{plan.collection_id}`",
+                reason=reasons.RECORD_NOT_FOUND,
+                field=f"queries[{by_id[missing[0]][0]}].record_id",
+            )
         for record in found:
             for i in by_id[record.id]:
                 vectors[i] = np.frombuffer(record.vector.data, dtype="<f4")
@@ -112,21 +133,37 @@ class Search:
             return None
         return await asyncio.to_thread(quantizer.assign, vectors, nprobe)
 
-    async def _fetch_trained_index(self, storage: str, config: shard_pb2.CollectionConfig
-                                   ) -> shard_pb2.GetTrainedIndexResponse:
-        return await self.fanout.call(config, 0, "GetTrainedIndex", shard_pb2.GetTrainedIndexRequest(), 30.0,
-                                      storage=storage)
+    async def _fetch_trained_index(
+        self, storage: str, config: shard_pb2.CollectionConfig
+    ) -> shard_pb2.GetTrainedIndexResponse:
+        return await self.fanout.call(
+            config, 0, "GetTrainedIndex", shard_pb2.GetTrainedIndexRequest(), 30.0, storage=storage
+        )
 
-    async def _fan_out(self, plan: SearchPlan, config: shard_pb2.CollectionConfig, vectors: np.ndarray, fetch: int,
-                       fields: list[str], timeout: float | None, coarse: Coarse | None
-                       ) -> tuple[dict[int, shard_pb2.SearchResponse], list[str]]:
+    async def _fan_out(
+        self,
+        plan: SearchPlan,
+        config: shard_pb2.CollectionConfig,
+        vectors: np.ndarray,
+        fetch: int,
+        fields: list[str],
+        timeout: float | None,
+        coarse: Coarse | None,
+    ) -> tuple[dict[int, shard_pb2.SearchResponse], list[str]]:
         """Every shard's `fetch` best per query, by shard, and the shards that did not answer."""
         exclude = plan.queries.exclude()
         request = shard_pb2.SearchRequest(
-            queries=vectors.tobytes(), query_count=len(vectors), dimension=config.collection.dimension, k=fetch,
-            filter=plan.filter, nprobe=plan.nprobe, ef_search=plan.ef_search,
+            queries=vectors.tobytes(),
+            query_count=len(vectors),
+            dimension=config.collection.dimension,
+            k=fetch,
+            filter=plan.filter,
+            nprobe=plan.nprobe,
+            ef_search=plan.ef_search,
             exclude=[shard_pb2.ExcludedIds(ids=ids) for ids in exclude] if any(exclude) else [],
-            include_metadata=plan.include_metadata, include_vectors=plan.include_vectors, fields=fields,
+            include_metadata=plan.include_metadata,
+            include_vectors=plan.include_vectors,
+            fields=fields,
         )
         if coarse is not None:
             request.coarse_lists = coarse.lists.astype("<i8", copy=False).tobytes()

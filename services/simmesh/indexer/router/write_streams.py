@@ -14,15 +14,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from simmesh_proto.internal.v1 import shard_pb2
-
 from simmesh.indexer.router.fanout import ask_stream, collection_id_in
 from simmesh.indexer.shard_map import ShardMap
 from simmesh.indexer.shard_stream import ShardStream
+from simmesh_proto.internal.v1 import shard_pb2
 
 # (config, shard, request, timeout) -> the shard's answer to a unary Write of `request`.
-UnaryWrite = Callable[[shard_pb2.CollectionConfig, int, shard_pb2.WriteRequest, "float | None"],
-                      Awaitable[shard_pb2.WriteResponse]]
+UnaryWrite = Callable[
+    [shard_pb2.CollectionConfig, int, shard_pb2.WriteRequest, "float | None"], Awaitable[shard_pb2.WriteResponse]
+]
 
 
 class WriteStreams:
@@ -40,8 +40,9 @@ class WriteStreams:
         # By shard, done when the write sent last to it is: a unary write waits for the one before.
         self._last: dict[tuple[str, int], asyncio.Future] = {}
 
-    async def write(self, config: shard_pb2.CollectionConfig, shard: int, request: shard_pb2.WriteRequest,
-                    timeout: float | None) -> shard_pb2.WriteResponse:
+    async def write(
+        self, config: shard_pb2.CollectionConfig, shard: int, request: shard_pb2.WriteRequest, timeout: float | None
+    ) -> shard_pb2.WriteResponse:
         """Sends the shard its part of a batch, behind the parts sent before it, and returns the
         shard's answer; UNAVAILABLE naming the shard when its node is gone or the time runs out."""
         key = (request.collection, request.shard)
@@ -50,9 +51,15 @@ class WriteStreams:
         try:
             if key not in self._unary_only:
                 collection_id = collection_id_in(config)
-                reply = await ask_stream(self._stream(key, collection_id), shard_pb2.WriteStreamRequest(write=request),
-                                         timeout, collection_id, shard, lambda: self._unary_only.add(key),
-                                         unavailable_is_final=True)
+                reply = await ask_stream(
+                    self._stream(key, collection_id),
+                    shard_pb2.WriteStreamRequest(write=request),
+                    timeout,
+                    collection_id,
+                    shard,
+                    lambda: self._unary_only.add(key),
+                    unavailable_is_final=True,
+                )
                 if reply is not None:
                     return reply
             if before is not None:

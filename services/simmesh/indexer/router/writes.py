@@ -9,8 +9,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import numpy as np
 from google.protobuf import struct_pb2
-from simmesh_proto.internal.v1 import shard_pb2
-from simmesh_proto.v1 import common_pb2, indexer_pb2
 
 from simmesh.indexer.layout import placement
 from simmesh.indexer.router.embedder import Embedder
@@ -20,9 +18,10 @@ from simmesh.indexer.router.prepare import YIELD_EVERY, PreparedWrites, prepare
 from simmesh.indexer.router.reads import Reads, by_shard
 from simmesh.indexer.router.write_streams import WriteStreams
 from simmesh.indexer.shard_map import ShardMap
-from simmesh.kit import errors, wire
+from simmesh.kit import errors, reasons, wire
 from simmesh.kit.errors import AlreadyExists, InvalidArgument, NotFound, SimmeshError
-from simmesh.kit import reasons
+from simmesh_proto.internal.v1 import shard_pb2
+from simmesh_proto.v1 import common_pb2, indexer_pb2
 
 # A batch's requests by shard, each with the positions in the batch of the records it holds.
 ShardWrites = dict[int, tuple[list[int], shard_pb2.WriteRequest]]
@@ -41,8 +40,9 @@ class Writes:
         prepared = await prepare(config, batch.records, self.embedder, timeout)
         return await self._write(config, prepared, batch.upsert, timeout)
 
-    async def insert_stream(self, batches: AsyncIterator[InsertBatch], timeout: Callable[[], float | None]
-                            ) -> AsyncIterator[indexer_pb2.InsertRecordsResponse]:
+    async def insert_stream(
+        self, batches: AsyncIterator[InsertBatch], timeout: Callable[[], float | None]
+    ) -> AsyncIterator[indexer_pb2.InsertRecordsResponse]:
         """`insert` of each batch in turn, replies in batch order. A batch is validated, embedded,
         split by shard and sent to the shards (see `write_streams`) while the batch before it is
         being written, so that each shard has its next batch at hand; a shard writes its batches
@@ -56,8 +56,9 @@ class Writes:
             ready = await prepare(config, batch.records, self.embedder, timeout())
             return config, ready, batch.upsert, await self._shard_writes(config, ready, batch.upsert)
 
-        def write(config: shard_pb2.CollectionConfig, ready: PreparedWrites, upsert: bool,
-                  writes: ShardWrites) -> asyncio.Future:
+        def write(
+            config: shard_pb2.CollectionConfig, ready: PreparedWrites, upsert: bool, writes: ShardWrites
+        ) -> asyncio.Future:
             def send(shard: int, request: shard_pb2.WriteRequest) -> Awaitable[shard_pb2.WriteResponse]:
                 return streams.write(config, shard, request, timeout())
 
@@ -92,8 +93,9 @@ class Writes:
                 elif not task.cancelled():
                     task.exception()  # retrieved, so that asyncio does not report it as never retrieved
 
-    async def _shard_writes(self, config: shard_pb2.CollectionConfig, prepared: PreparedWrites,
-                            upsert: bool) -> ShardWrites:
+    async def _shard_writes(
+        self, config: shard_pb2.CollectionConfig, prepared: PreparedWrites, upsert: bool
+    ) -> ShardWrites:
         """The batch's good records by shard: their positions in the batch and the shard's Write."""
         count = config.collection.shard_count
         ids, inputs = prepared.ids, prepared.inputs
@@ -103,8 +105,11 @@ class Writes:
                 positions.setdefault(placement(record_id, count), []).append(i)
         writes = {}
         for shard, items in positions.items():
-            request = shard_pb2.WriteRequest(vectors=np.take(prepared.vectors, items, axis=0).tobytes(),
-                                             dimension=config.collection.dimension, upsert=upsert)
+            request = shard_pb2.WriteRequest(
+                vectors=np.take(prepared.vectors, items, axis=0).tobytes(),
+                dimension=config.collection.dimension,
+                upsert=upsert,
+            )
             add = request.records.add
             for n, i in enumerate(items):
                 if n and not n % YIELD_EVERY:
@@ -122,22 +127,32 @@ class Writes:
             writes[shard] = items, request
         return writes
 
-    def _unary_write(self, config: shard_pb2.CollectionConfig, shard: int, request: shard_pb2.WriteRequest,
-                     timeout: float | None) -> Awaitable[shard_pb2.WriteResponse]:
+    def _unary_write(
+        self, config: shard_pb2.CollectionConfig, shard: int, request: shard_pb2.WriteRequest, timeout: float | None
+    ) -> Awaitable[shard_pb2.WriteResponse]:
         return self.fanout.call(config, shard, "Write", request, timeout)
 
-    async def _write(self, config: shard_pb2.CollectionConfig, prepared: PreparedWrites, upsert: bool,
-                     timeout: float | None, writes: ShardWrites | None = None, send: Send | None = None
-                     ) -> indexer_pb2.InsertRecordsResponse:
+    async def _write(
+        self,
+        config: shard_pb2.CollectionConfig,
+        prepared: PreparedWrites,
+        upsert: bool,
+        timeout: float | None,
+        writes: ShardWrites | None = None,
+        send: Send | None = None,
+    ) -> indexer_pb2.InsertRecordsResponse:
         """Sends the batch's records to their shards (`writes`: from `_shard_writes`, by default
         made here; `send(shard, request)`: by default a unary Write) and gathers the reply."""
         if writes is None:
             writes = await self._shard_writes(config, prepared, upsert)
         if send is None:
+
             def send(shard: int, request: shard_pb2.WriteRequest) -> Awaitable[shard_pb2.WriteResponse]:
                 return self._unary_write(config, shard, request, timeout)
-        outcomes = await asyncio.gather(*(send(shard, request) for shard, (_, request) in writes.items()),
-                                        return_exceptions=True)
+
+        outcomes = await asyncio.gather(
+            *(send(shard, request) for shard, (_, request) in writes.items()), return_exceptions=True
+        )
         ids = prepared.ids
         stored = [""] * len(ids)
         response = indexer_pb2.InsertRecordsResponse()
@@ -153,8 +168,11 @@ class Writes:
             for i in items:
                 record_id = ids[i]
                 if record_id in existing:
-                    failures[i] = AlreadyExists(f"record {record_id!r} already exists (set upsert to replace it)",
-                                                reason=reasons.RECORD_EXISTS, field=f"records[{i}].id")
+                    failures[i] = AlreadyExists(
+                        f"record {record_id!r} already exists (set upsert to replace it)",
+                        reason=reasons.RECORD_EXISTS,
+                        field=f"records[{i}].id",
+                    )
                 else:
                     stored[i] = record_id
             response.inserted_count += outcome.inserted_count
@@ -164,20 +182,27 @@ class Writes:
             response.errors.append(common_pb2.ItemError(index=i, id=ids[i], status=failures[i].to_status()))
         return response
 
-    async def update_record(self, record: indexer_pb2.Record, paths: Sequence[str], image: common_pb2.Image | None,
-                            timeout: float | None) -> indexer_pb2.Record:
+    async def update_record(
+        self, record: indexer_pb2.Record, paths: Sequence[str], image: common_pb2.Image | None, timeout: float | None
+    ) -> indexer_pb2.Record:
         """Sets the record's fields that `paths` name (and its vector from `image`, if given)."""
         parts = record.name.split("/")
         if len(parts) != 4 or parts[0] != "collections" or parts[2] != "records" or not parts[3]:
-            raise InvalidArgument(f"record.name must be `collections/{{c}}/records/{{id}}`, got {record.name!r}",
-                                  reason=reasons.INVALID_RECORD_NAME, field="record.name")
+            raise InvalidArgument(
+                f"record.name must be `collections/{{c}}/records/{{id}}`, got {record.name!r}",
+                reason=reasons.INVALID_RECORD_NAME,
+                field="record.name",
+            )
         collection_id, record_id = parts[1], parts[3]
         if not paths and image is None:
             raise InvalidArgument("update_mask is empty", reason=reasons.INVALID_UPDATE_MASK, field="update_mask")
         found, _ = await self.reads.get(collection_id, [record_id], True, timeout)
         if not found:
-            raise NotFound(f"record {record_id!r} does not exist in `collections/{collection_id}`",
-                           reason=reasons.RECORD_NOT_FOUND, field="record.name")
+            raise NotFound(
+                f"record {record_id!r} does not exist in `collections/{collection_id}`",
+                reason=reasons.RECORD_NOT_FOUND,
+                field="record.name",
+            )
         current = found[0]
         update = _updated(current, record, paths)
         if image is not None:
@@ -194,16 +219,19 @@ class Writes:
         updated, _ = await self.reads.get(collection_id, [record_id], False, timeout)
         return updated[0]
 
-    async def delete(self, collection_id: str, ids: Sequence[str], filter: struct_pb2.Struct | None,
-                     timeout: float | None) -> tuple[int, list[str]]:
+    async def delete(
+        self, collection_id: str, ids: Sequence[str], filter: struct_pb2.Struct | None, timeout: float | None
+    ) -> tuple[int, list[str]]:
         """Deletes the records with `ids` (those matching `filter` too, where given), or all those
         matching `filter`; how many were deleted and the ids not found."""
         config = self.shards.config(collection_id)
         if not ids and filter is None:
             raise InvalidArgument("give ids or a filter", reason=reasons.NOTHING_TO_DELETE, field="ids")
         if ids:
-            calls = {s: shard_pb2.DeleteRequest(ids=wanted, filter=filter)
-                     for s, wanted in by_shard(ids, config.collection.shard_count).items()}
+            calls = {
+                s: shard_pb2.DeleteRequest(ids=wanted, filter=filter)
+                for s, wanted in by_shard(ids, config.collection.shard_count).items()
+            }
         else:
             calls = {s: shard_pb2.DeleteRequest(filter=filter) for s in range(config.collection.shard_count)}
         replies = await asyncio.gather(*(self.fanout.call(config, s, "Delete", r, timeout) for s, r in calls.items()))
@@ -219,7 +247,7 @@ def _updated(current: indexer_pb2.Record, record: indexer_pb2.Record, paths: Seq
         if path == "metadata":
             metadata = wire.struct_to_dict(record.metadata)
         elif path.startswith("metadata."):
-            key = path[len("metadata."):]
+            key = path[len("metadata.") :]
             if key in record.metadata.fields:
                 metadata[key] = wire.struct_to_dict(record.metadata)[key]
             else:
@@ -229,7 +257,10 @@ def _updated(current: indexer_pb2.Record, record: indexer_pb2.Record, paths: Seq
         elif path == "vector":
             update.vector.CopyFrom(record.vector)
         else:
-            raise InvalidArgument(f"update_mask path {path!r} is not one of metadata, metadata.<field>, url, "
-                                  "vector", reason=reasons.INVALID_UPDATE_MASK, field="update_mask")
+            raise InvalidArgument(
+                f"update_mask path {path!r} is not one of metadata, metadata.<field>, url, vector",
+                reason=reasons.INVALID_UPDATE_MASK,
+                field="update_mask",
+            )
     update.metadata.CopyFrom(wire.dict_to_struct(metadata))
     return update

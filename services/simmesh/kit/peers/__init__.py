@@ -1,7 +1,7 @@
 """Typed async clients of the mesh's services, each translating a peer's error once (see `calls`).
 
-    embedder = EmbedderClient(open_channel(settings.embedder_addr, settings.auth_token), settings.embedder_addr)
-    reply = await embedder.embed("models/clip/versions/2", images, timeout=remaining(context))
+embedder = EmbedderClient(open_channel(settings.embedder_addr, settings.auth_token), settings.embedder_addr)
+reply = await embedder.embed("models/clip/versions/2", images, timeout=remaining(context))
 """
 
 from simmesh.kit.peers.calls import PeerClient, translate

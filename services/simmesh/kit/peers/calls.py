@@ -13,8 +13,8 @@ from typing import Any, ClassVar, TypeVar
 
 import grpc
 
-from simmesh.kit.reasons import Reason
 from simmesh.kit.errors import STATUS_DETAILS_KEY, SimmeshError, Unavailable, from_rpc_error
+from simmesh.kit.reasons import Reason
 
 Reply = TypeVar("Reply")
 UnaryMethod = Callable[..., Awaitable[Reply]]
@@ -24,8 +24,11 @@ def translate(error: grpc.aio.AioRpcError, peer: str, address: str, unavailable:
     """The peer's own error, or Unavailable naming the peer when the call never reached it."""
     carries_status = any(key == STATUS_DETAILS_KEY for key, _ in (error.trailing_metadata() or ()))
     if not carries_status and error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-        return Unavailable(f"the {peer} at {address} did not answer: {error.details() or error.code().name}",
-                           reason=unavailable, metadata={"address": address})
+        return Unavailable(
+            f"the {peer} at {address} did not answer: {error.details() or error.code().name}",
+            reason=unavailable,
+            metadata={"address": address},
+        )
     return from_rpc_error(error)
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import grpc
-from simmesh_proto.v1 import catalog_pb2, catalog_pb2_grpc
 
 from simmesh.kit import reasons
 from simmesh.kit.peers.calls import PeerClient
+from simmesh_proto.v1 import catalog_pb2, catalog_pb2_grpc
 
 
 class CatalogClient(PeerClient):

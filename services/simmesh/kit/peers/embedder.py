@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 
 import grpc
 from google.protobuf import field_mask_pb2
-from simmesh_proto.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc
 
 from simmesh.kit import reasons
 from simmesh.kit.peers.calls import PeerClient
+from simmesh_proto.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc
 
 # Bytes per ImportModel chunk.
 IMPORT_CHUNK = 1024 * 1024
@@ -27,13 +27,15 @@ class EmbedderClient(PeerClient):
         super().__init__(channel, address, default_timeout=default_timeout)
         self._stub = embedder_pb2_grpc.EmbedderServiceStub(channel)
 
-    async def embed(self, model: str, images: Sequence[common_pb2.Image], ids: Sequence[str] = (),
-                    timeout: float | None = None) -> embedder_pb2.EmbedResponse:
+    async def embed(
+        self, model: str, images: Sequence[common_pb2.Image], ids: Sequence[str] = (), timeout: float | None = None
+    ) -> embedder_pb2.EmbedResponse:
         request = embedder_pb2.EmbedRequest(model=model, images=images, ids=ids)
         return await self.call(self._stub.Embed, request, timeout)
 
-    async def stream_embed(self, requests: Sequence[embedder_pb2.EmbedRequest],
-                           timeout: float | None = None) -> list[embedder_pb2.EmbedResponse]:
+    async def stream_embed(
+        self, requests: Sequence[embedder_pb2.EmbedRequest], timeout: float | None = None
+    ) -> list[embedder_pb2.EmbedResponse]:
         """One reply per request, in order, over one StreamEmbed call."""
         try:
             return [reply async for reply in self._stub.StreamEmbed(iter(requests), timeout=self.timeout(timeout))]
@@ -41,19 +43,31 @@ class EmbedderClient(PeerClient):
             raise self.error(error) from None
 
     async def import_version(
-        self, model_id: str, onnx: bytes, manifest: embedder_pb2.ModelManifest, *, description: str = "",
-        metrics: Mapping[str, float] | None = None, set_default: bool = False, timeout: float = IMPORT_TIMEOUT,
+        self,
+        model_id: str,
+        onnx: bytes,
+        manifest: embedder_pb2.ModelManifest,
+        *,
+        description: str = "",
+        metrics: Mapping[str, float] | None = None,
+        set_default: bool = False,
+        timeout: float = IMPORT_TIMEOUT,
     ) -> embedder_pb2.ModelVersion:
         """Uploads `onnx` as the next version of `model_id` (created if new), marked TRAINED."""
         header = embedder_pb2.ImportModelRequest.Header(
-            model_id=model_id, description=description, manifest=manifest, set_default=set_default,
-            size_bytes=len(onnx), source=embedder_pb2.MODEL_SOURCE_TRAINED,
-            metrics={k: float(v) for k, v in (metrics or {}).items()})
+            model_id=model_id,
+            description=description,
+            manifest=manifest,
+            set_default=set_default,
+            size_bytes=len(onnx),
+            source=embedder_pb2.MODEL_SOURCE_TRAINED,
+            metrics={k: float(v) for k, v in (metrics or {}).items()},
+        )
 
         async def parts() -> AsyncIterator[embedder_pb2.ImportModelRequest]:
             yield embedder_pb2.ImportModelRequest(header=header)
             for start in range(0, len(onnx), IMPORT_CHUNK):
-                yield embedder_pb2.ImportModelRequest(chunk=onnx[start:start + IMPORT_CHUNK])
+                yield embedder_pb2.ImportModelRequest(chunk=onnx[start : start + IMPORT_CHUNK])
 
         return await self.call(self._stub.ImportModel, parts(), timeout)
 
@@ -67,7 +81,8 @@ class EmbedderClient(PeerClient):
         """Makes version `number` the default of `model` (`models/{model}`)."""
         request = embedder_pb2.UpdateModelRequest(
             model=embedder_pb2.Model(name=model, default_version=number),
-            update_mask=field_mask_pb2.FieldMask(paths=["default_version"]))
+            update_mask=field_mask_pb2.FieldMask(paths=["default_version"]),
+        )
         return await self.call(self._stub.UpdateModel, request, timeout)
 
     async def delete_model(self, name: str, timeout: float | None = None) -> None:
