@@ -38,7 +38,7 @@ from simmesh.embedder.builtin import BUILTIN_MODELS
 from simmesh.embedder.triton_runtime import prepare_repository
 from simmesh.imaging.decode import decode
 from simmesh.imaging.preprocess import preprocess
-from simmesh.kit.blobstore import S3BlobStore
+from simmesh.kit.blobstore_s3 import S3BlobStore
 from simmesh_proto.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"

@@ -11,7 +11,9 @@ import pytest
 
 from simmesh.devstack.process import free_port
 from simmesh.devstack.s3 import S3Server
-from simmesh.kit.blobstore import BlobStore, BlobStoreConfig, S3BlobStore, open_blobstore
+from simmesh.kit.blobstore import BlobStore
+from simmesh.kit.blobstore_config import BlobStoreConfig, open_blobstore
+from simmesh.kit.blobstore_s3 import S3BlobStore
 from simmesh.kit.errors import NotFound, PermissionDenied, Unauthenticated, Unavailable
 
 pytestmark = pytest.mark.integration

@@ -43,7 +43,8 @@ from unit.test_catalog_images import (  # noqa: F401 - collected again here, on 
 from simmesh.catalog.settings import CatalogSettings
 from simmesh.devstack.process import free_port, port_open
 from simmesh.devstack.s3 import S3Server
-from simmesh.kit.blobstore import FileBlobStore, S3BlobStore
+from simmesh.kit.blobstore import FileBlobStore
+from simmesh.kit.blobstore_s3 import S3BlobStore
 from simmesh_proto.v1 import catalog_pb2 as C
 from simmesh_proto.v1 import common_pb2
 

@@ -19,7 +19,7 @@ from simmesh.devstack.triton import TritonServer
 from simmesh.embedder.onnx_runtime import OnnxRuntimeRuntime
 from simmesh.embedder.runtime import Runtime
 from simmesh.embedder.triton_runtime import TritonRuntime
-from simmesh.kit.blobstore import S3BlobStore
+from simmesh.kit.blobstore_s3 import S3BlobStore
 from simmesh.kit.errors import SimmeshError
 from simmesh_proto.v1 import embedder_pb2
 

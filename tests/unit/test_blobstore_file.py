@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from simmesh.kit.blobstore import BlobStore, BlobStoreConfig, FileBlobStore, open_blobstore
+from simmesh.kit.blobstore import BlobStore, FileBlobStore
+from simmesh.kit.blobstore_config import BlobStoreConfig, open_blobstore
 from simmesh.kit.errors import InvalidArgument, NotFound
 
 

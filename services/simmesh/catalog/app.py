@@ -13,7 +13,7 @@ from simmesh.catalog.trainer import Trainer
 from simmesh.catalog.training_images import TrainingImages
 from simmesh.catalog.versions import Versions
 from simmesh.imaging.source import ImageSource
-from simmesh.kit.blobstore import open_blobstore
+from simmesh.kit.blobstore_config import open_blobstore
 from simmesh.kit.channels import open_channel
 from simmesh.kit.model_registry import RegistryReader
 from simmesh.kit.operations import close_operations, open_operations

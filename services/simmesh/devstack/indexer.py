@@ -19,7 +19,7 @@ from pathlib import Path
 from simmesh.devstack.mesh import faiss_threads, serving
 from simmesh.devstack.process import ManagedProcess, free_port
 from simmesh.devstack.s3 import S3Server
-from simmesh.kit.blobstore import S3BlobStore
+from simmesh.kit.blobstore_s3 import S3BlobStore
 
 
 class IndexerCluster:

@@ -30,7 +30,7 @@ from simmesh.devstack.process import ManagedProcess, ProcessFailed, free_port
 from simmesh.devstack.s3 import S3Server
 from simmesh.devstack.triton import TritonServer
 from simmesh.embedder.triton_runtime import prepare_repository
-from simmesh.kit.blobstore import S3BlobStore
+from simmesh.kit.blobstore_s3 import S3BlobStore
 
 SERVICES = ("embedder", "indexer", "catalog", "labeler")
 

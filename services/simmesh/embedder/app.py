@@ -12,7 +12,7 @@ from simmesh.embedder.settings import EmbedderSettings
 from simmesh.embedder.triton_runtime import TritonRuntime
 from simmesh.imaging.source import ImageSource
 from simmesh.kit import reasons
-from simmesh.kit.blobstore import open_blobstore
+from simmesh.kit.blobstore_config import open_blobstore
 from simmesh.kit.errors import InvalidArgument
 from simmesh.kit.server import App, binding, build_server
 from simmesh_proto.v1 import embedder_pb2, embedder_pb2_grpc

@@ -13,7 +13,7 @@ from simmesh.indexer.shard_map import ShardMap
 from simmesh.indexer.shard_node import ShardNode
 from simmesh.indexer.shard_servicer import ShardServicer
 from simmesh.indexer.vectors import configure_threads
-from simmesh.kit.blobstore import open_blobstore
+from simmesh.kit.blobstore_config import open_blobstore
 from simmesh.kit.channels import open_channel
 from simmesh.kit.discovery import EtcdConfig
 from simmesh.kit.operations import close_operations, open_operations

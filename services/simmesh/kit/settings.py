@@ -16,7 +16,7 @@ import typing
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Protocol, TypeVar
 
-from simmesh.kit.blobstore import BlobStoreConfig
+from simmesh.kit.blobstore_config import BlobStoreConfig
 
 ENV_PREFIX = "SIMMESH_"
 
