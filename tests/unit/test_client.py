@@ -298,6 +298,7 @@ def test_no_sdk_module_below_the_hub_imports_it_and_imports_form_no_circle() -> 
         "simmesh_client.embedder",
         "simmesh_client.indexer",
         "simmesh_client.catalog",
+        "simmesh_client.catalog_training",
         "simmesh_client.labeler",
         "simmesh_client.client",
     ],

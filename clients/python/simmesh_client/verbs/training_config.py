@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from simmesh_client.catalog import BACKBONE
+from simmesh_client.catalog_training import BACKBONE
 from simmesh_client.enums import short_names
 from simmesh_client.verbs.common import enum_arg, positive_int
 from simmesh_proto.v1 import catalog_pb2
