@@ -7,4 +7,5 @@ pytest_plugins = [
     "fixtures.indexer",
     "fixtures.sdk_servers",
     "fixtures.catalog",
+    "fixtures.shard_store",
 ]
