@@ -5,6 +5,7 @@ pytest_plugins = [
     "fixtures.triton",
     "fixtures.data",
     "fixtures.indexer",
+    "fixtures.labeler",
     "fixtures.sdk_servers",
     "fixtures.catalog",
     "fixtures.shard_store",

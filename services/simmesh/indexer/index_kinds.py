@@ -130,3 +130,14 @@ def faiss_metric_of(metric: int) -> int:
 
 def serialize_faiss(index: faiss.Index) -> bytes:
     return faiss.serialize_index(index).tobytes()
+
+
+def faiss_memory_bytes(index: faiss.Index | None, kind: int, dim: int, hnsw_m: int) -> int:
+    """An estimate of the memory a shard's FAISS index of `kind` takes (0 without one)."""
+    if index is None:
+        return 0
+    n = index.ntotal
+    if kind == HNSW:
+        return n * (4 * dim + 2 * hnsw_m * 4 + 16)
+    ivf = as_ivf(index)
+    return ivf.nlist * dim * 4 + n * (ivf.code_size + 8)

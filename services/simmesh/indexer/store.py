@@ -22,52 +22,35 @@ re-applied to the new index before it is swapped in under a short exclusive lock
 from __future__ import annotations
 
 import dataclasses
-import logging
 import shutil
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, TypeAlias
+from typing import Any, NamedTuple
 
 import numpy as np
-from google.protobuf import struct_pb2
 
 from simmesh.indexer.index_builds import IndexBuilds, check_trainable
-from simmesh.indexer.query import Filter, compile_filter
 from simmesh.indexer.rwlock import ReadWriteLock
+from simmesh.indexer.shard_reads import FilterSpec, ShardReads, compile_spec
 from simmesh.indexer.shard_records import RecordTable, StoredRecord, check_batch, write_entry
+from simmesh.indexer.shard_recovery import collection_id_of, restore_shard
 from simmesh.indexer.shard_search import check_queries, hit_ids, search_rows
 from simmesh.indexer.snapshots import SnapshotInfo, SnapshotStore
 from simmesh.indexer.vectors import COSINE, IVF_KINDS, Coarse, VectorIndex
 from simmesh.indexer.wal import Op, WriteAheadLog
 from simmesh.kit import reasons
 from simmesh.kit.blobstore import BlobStore
-from simmesh.kit.errors import Internal, InvalidArgument, NotFound
+from simmesh.kit.errors import InvalidArgument, NotFound
 from simmesh_proto.internal.v1 import shard_pb2
 from simmesh_proto.v1 import indexer_pb2
-
-log = logging.getLogger(__name__)
-
-FilterSpec: TypeAlias = Mapping[str, Any] | struct_pb2.Struct | Filter | None
 
 
 class WriteResult(NamedTuple):
     inserted: int
     updated: int
     existing_ids: list[str]
-
-
-class GetResult(NamedTuple):
-    records: list[StoredRecord]
-    missing_ids: list[str]
-    vectors: np.ndarray | None
-
-
-class SampleResult(NamedTuple):
-    records: list[StoredRecord]
-    vectors: np.ndarray | None
-    matching_count: int
 
 
 class SearchResult(NamedTuple):
@@ -91,7 +74,7 @@ class ShardStats:
     tombstones: int
 
 
-class ShardStore:
+class ShardStore(ShardReads):
     """One shard's records, vectors, metadata index and log; see the module docstring.
 
     Constructing a store restores it from `data_dir` and the blob store (`open` is the same).
@@ -107,15 +90,7 @@ class ShardStore:
         snapshot_prefix: str = "snapshots",
         wal_segment_bytes: int = 64 * 1024 * 1024,
     ) -> None:
-        name = collection.name.rsplit("/", 1)[-1]
-        if not name:
-            raise InvalidArgument("collection has no name", reason=reasons.INVALID_COLLECTION, field="collection.name")
-        if collection.dimension <= 0:
-            raise InvalidArgument(
-                f"collection dimension must be positive, got {collection.dimension}",
-                reason=reasons.INVALID_DIMENSION,
-                field="collection.dimension",
-            )
+        name = collection_id_of(collection)
         self.collection = collection
         self.collection_id = name
         self.shard = shard
@@ -211,7 +186,7 @@ class ShardStore:
     def delete(self, ids: Sequence[str] = (), filter: FilterSpec = None) -> list[str]:
         """Deletes the given ids (those that exist) or, with a filter, every matching record
         (with both, the given ids that match). Returns the deleted ids. Durable on return."""
-        compiled = _compile(filter)
+        compiled = compile_spec(filter)
         with self._writer:
             self._check_open()
             if ids:
@@ -246,47 +221,6 @@ class ShardStore:
             self._builds.note(array, None)
         return len(rows)
 
-    def get(self, ids: Sequence[str], include_vectors: bool = False) -> GetResult:
-        """The records of `ids` that exist, in request order, and the ids that do not."""
-        with self._rw.read():
-            by_id = self._table.by_id
-            found = [by_id[i] for i in ids if i in by_id]
-            missing = [i for i in ids if i not in by_id]
-            return GetResult(found, missing, self._vectors_of(found) if include_vectors else None)
-
-    def list(
-        self, after_id: str = "", limit: int = 100, filter: FilterSpec = None, include_vectors: bool = False
-    ) -> tuple[list[StoredRecord], np.ndarray | None]:
-        """Up to `limit` records with ids above `after_id`, in id order, matching the filter."""
-        if limit <= 0:
-            raise InvalidArgument(f"limit must be positive, got {limit}", reason=reasons.INVALID_LIMIT, field="limit")
-        compiled = _compile(filter)
-        with self._rw.read():
-            out = self._table.page(after_id, limit, compiled)
-            return out, self._vectors_of(out) if include_vectors else None
-
-    def sample(
-        self, count: int, filter: FilterSpec = None, seed: int = 0, include_vectors: bool = False
-    ) -> SampleResult:
-        """A uniform sample of up to `count` matching records, in id order; the same `seed`
-        gives the same sample while the shard is unchanged (0: a random one)."""
-        if count < 0:
-            raise InvalidArgument(
-                f"count must not be negative, got {count}", reason=reasons.INVALID_COUNT, field="count"
-            )
-        compiled = _compile(filter)
-        with self._rw.read():
-            records, matching = self._table.sample(count, compiled, seed)
-            return SampleResult(records, self._vectors_of(records) if include_vectors else None, matching)
-
-    def sample_vectors(self, count: int, seed: int = 0) -> tuple[np.ndarray, int]:
-        """Up to `count` stored vectors drawn uniformly (for training), and how many there are."""
-        with self._rw.read():
-            store = self._vectors.store
-            rng = np.random.default_rng(seed or None)
-            picks = np.sort(rng.choice(store.count, size=min(max(count, 0), store.count), replace=False))
-            return store.vectors[picks], store.count
-
     def search(
         self,
         queries: np.ndarray | bytes,
@@ -305,7 +239,7 @@ class ShardStore:
         match (within the approximate index's reach, else found by exact search). `coarse`:
         the queries' IVF lists, assigned by the router (see `VectorIndex.search`). Without
         `include_records` (nor `include_vectors`), `records` is left empty."""
-        compiled = _compile(filter)
+        compiled = compile_spec(filter)
         matrix = check_queries(queries, self.dim)
         if k <= 0:
             raise InvalidArgument(f"k must be positive, got {k}", reason=reasons.INVALID_K, field="k")
@@ -336,10 +270,6 @@ class ShardStore:
             unique = list(dict.fromkeys(r for r in rows.ravel().tolist() if r >= 0))
             records = [table.by_id[id_of[r]] for r in unique]
             return SearchResult(ids, scores, records, self._vectors_of(records) if include_vectors else None)
-
-    def _vectors_of(self, records: Sequence[StoredRecord]) -> np.ndarray:
-        rows = np.asarray([r.row for r in records], dtype=np.int64)
-        return self._vectors.store.get(rows) if len(rows) else np.empty((0, self.dim), dtype=np.float32)
 
     def trained_index(self) -> tuple[bytes, int, str]:
         """The shared trained empty index, the lists probed by default and the quantiser's
@@ -386,34 +316,14 @@ class ShardStore:
             return info
 
     def _restore(self) -> None:
-        loaded = self._snapshots.load_newest()
-        if loaded is not None:
-            self._table.load(loaded.records, loaded.next_row)
-            self._vectors = loaded.vectors
-            self._snapshot_seq, self._snapshot_time = loaded.seq, loaded.time
-        if self._wal.last_seq > self._snapshot_seq and self._wal.first_seq > self._snapshot_seq + 1:
-            raise Internal(
-                f"the write-ahead log starts at entry {self._wal.first_seq} but the snapshot ends at "
-                f"{self._snapshot_seq}: entries are missing",
-                reason=reasons.WAL_GAP,
-            )
-        self._wal.start_after(self._snapshot_seq)
-        replayed = 0
-        for entry in self._wal.replay(self._snapshot_seq):
-            if entry.op == Op.WRITE:
-                self._apply_write(entry.message)
-            else:
-                self._apply_delete(entry.message)
-            replayed += 1
-        log.info(
-            "shard restored",
-            extra={
-                "collection": self.collection_id,
-                "shard": self.shard,
-                "snapshot_seq": self._snapshot_seq,
-                "replayed": replayed,
-                "records": len(self._table),
-            },
+        self._snapshot_seq, self._snapshot_time = restore_shard(
+            self._snapshots,
+            self._wal,
+            self._table,
+            self._install,
+            self._apply_write,
+            self._apply_delete,
+            (self.collection_id, self.shard),
         )
 
     def _reset(self) -> None:
@@ -450,10 +360,3 @@ class ShardStore:
             raise NotFound(
                 f"shard {self.shard} of collection {self.collection_id!r} was dropped", reason=reasons.SHARD_DROPPED
             )
-
-
-def _compile(spec: FilterSpec) -> Filter | None:
-    if spec is None:
-        return None
-    compiled = spec if isinstance(spec, Filter) else compile_filter(spec)
-    return None if compiled.matches_all else compiled

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from typing import BinaryIO
 
+import faiss
 import numpy as np
 
+from simmesh.indexer.index_kinds import COSINE
 from simmesh.kit import reasons
 from simmesh.kit.errors import InvalidArgument
+
+# The first bytes of a serialised VectorIndex.
+FORMAT = b"SMVI1\n"
 
 
 class VectorStore:
@@ -126,3 +132,57 @@ def grown_table(table: np.ndarray, bound: int) -> np.ndarray:
     grown = np.full(max(bound, 2 * len(table)), -1, dtype=np.int64)
     grown[: len(table)] = table
     return grown
+
+
+def prepared(vectors: np.ndarray, dim: int, metric: int, what: str) -> np.ndarray:
+    """`vectors` as a C-contiguous float32 (n, dim) copy, normalised for COSINE; `what` names them in errors."""
+    array = np.array(vectors, dtype=np.float32, copy=True, order="C")
+    if array.ndim == 1 and array.size == dim:
+        array = array.reshape(1, dim)
+    if array.ndim != 2 or array.shape[1] != dim:
+        raise InvalidArgument(
+            f"{what} must have dimension {dim}, got shape {array.shape}", reason=reasons.DIMENSION_MISMATCH, field=what
+        )
+    if metric == COSINE and len(array):
+        faiss.normalize_L2(array)
+    return array
+
+
+def store_from_bytes(dim: int, row_bytes: bytes, vector_bytes: bytes) -> VectorStore:
+    """A store holding the rows and vectors serialised from `VectorStore.rows` / `VectorStore.vectors`."""
+    rows = np.frombuffer(row_bytes, dtype=np.int64)
+    store = VectorStore(dim, capacity=len(rows))
+    store.put(rows, np.frombuffer(vector_bytes, dtype=np.float32).reshape(len(rows), dim))
+    return store
+
+
+def write_sections(out: BinaryIO, sections: Sequence[bytes | np.ndarray]) -> None:
+    """Writes `FORMAT`, then each section length-prefixed (see `write_section`)."""
+    out.write(FORMAT)
+    for section in sections:
+        write_section(out, section)
+
+
+def read_sections(source: BinaryIO, count: int) -> list[bytes]:
+    """The `count` sections `write_sections` wrote, after checking `FORMAT`."""
+    if source.read(len(FORMAT)) != FORMAT:
+        raise ValueError("not a serialised VectorIndex")
+    return [read_section(source) for _ in range(count)]
+
+
+def write_section(out: BinaryIO, section: bytes | np.ndarray) -> None:
+    """Writes one length-prefixed section: its size as 8 little-endian bytes, then its bytes."""
+    if isinstance(section, np.ndarray):
+        view = section.data.cast("B") if section.size else memoryview(b"")
+    else:
+        view = memoryview(section)
+    out.write(len(view).to_bytes(8, "little"))
+    out.write(view)
+
+
+def read_section(source: BinaryIO) -> bytes:
+    size = int.from_bytes(source.read(8), "little")
+    data = source.read(size)
+    if len(data) != size:
+        raise ValueError("serialised VectorIndex is truncated")
+    return data

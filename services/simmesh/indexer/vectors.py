@@ -50,6 +50,7 @@ from simmesh.indexer.index_kinds import (
     Settings,
     as_hnsw,
     as_ivf,
+    faiss_memory_bytes,
     quantizer_digest,
     serialize_faiss,
 )
@@ -66,7 +67,7 @@ from simmesh.indexer.vector_search import (
     search_ivf,
     search_subset,
 )
-from simmesh.indexer.vector_store import VectorStore, as_rows
+from simmesh.indexer.vector_store import VectorStore, as_rows, prepared, read_sections, store_from_bytes, write_sections
 from simmesh.kit import reasons
 from simmesh.kit.errors import InvalidArgument
 from simmesh_proto.v1 import indexer_pb2
@@ -90,7 +91,6 @@ __all__ = [
 ]
 
 _ADD_CHUNK = 65_536
-_FORMAT = b"SMVI1\n"
 
 
 class VectorIndex:
@@ -148,7 +148,7 @@ class VectorIndex:
     def add(self, rows: Sequence[int] | np.ndarray, vectors: np.ndarray) -> None:
         """Stores `vectors` under `rows`, replacing the vectors of rows already present."""
         rows = as_rows(rows)
-        vectors = self.prepare(vectors, what="vectors")
+        vectors = prepared(vectors, self.dim, self.metric, "vectors")
         if len(rows) != len(vectors):
             raise InvalidArgument(f"{len(rows)} rows for {len(vectors)} vectors", reason=reasons.ROW_COUNT_MISMATCH)
         if len(np.unique(rows)) != len(rows):
@@ -211,7 +211,7 @@ class VectorIndex:
         quantiser is the one `coarse.digest` names."""
         if k <= 0:
             raise InvalidArgument(f"k must be positive, got {k}", reason=reasons.INVALID_K, field="k")
-        queries = self.prepare(queries, what="queries")
+        queries = prepared(queries, self.dim, self.metric, "queries")
         nq = len(queries)
         extra = max((len(e) for e in exclude), default=0) if exclude else 0
         if candidate_ids is not None:
@@ -242,18 +242,7 @@ class VectorIndex:
 
     def prepare(self, vectors: np.ndarray, *, what: str = "vectors") -> np.ndarray:
         """`vectors` as a C-contiguous float32 (n, dim) copy, normalised for COSINE."""
-        array = np.array(vectors, dtype=np.float32, copy=True, order="C")
-        if array.ndim == 1 and array.size == self.dim:
-            array = array.reshape(1, self.dim)
-        if array.ndim != 2 or array.shape[1] != self.dim:
-            raise InvalidArgument(
-                f"{what} must have dimension {self.dim}, got shape {array.shape}",
-                reason=reasons.DIMENSION_MISMATCH,
-                field=what,
-            )
-        if self.metric == COSINE and len(array):
-            faiss.normalize_L2(array)
-        return array
+        return prepared(vectors, self.dim, self.metric, what)
 
     def _search_index(
         self,
@@ -370,32 +359,28 @@ class VectorIndex:
             "count": self.count,
             "tombstones": self._positions.tombstones,
         }
-        sections: list[bytes | np.ndarray] = [
-            json.dumps(header).encode(),
-            serialize_faiss(self._index) if self._index is not None else b"",
-            self._positions.labels,
-            self._trained,
-            self.store.rows,
-            self.store.vectors,
-        ]
-        out.write(_FORMAT)
-        for section in sections:
-            write_section(out, section)
+        write_sections(
+            out,
+            [
+                json.dumps(header).encode(),
+                serialize_faiss(self._index) if self._index is not None else b"",
+                self._positions.labels,
+                self._trained,
+                self.store.rows,
+                self.store.vectors,
+            ],
+        )
 
     @classmethod
     def load(cls, source: BinaryIO) -> VectorIndex:
-        if source.read(len(_FORMAT)) != _FORMAT:
-            raise ValueError("not a serialised VectorIndex")
-        header_bytes, faiss_bytes, labels, trained, row_bytes, vector_bytes = (read_section(source) for _ in range(6))
+        header_bytes, faiss_bytes, labels, trained, row_bytes, vector_bytes = read_sections(source, 6)
         header = json.loads(header_bytes)
         index = cls(header["dim"], header["metric"])
         index.settings = Settings(**header["settings"])
         index._trained = bytes(trained)
         if faiss_bytes:
             index._index = faiss.deserialize_index(np.frombuffer(faiss_bytes, dtype=np.uint8))
-        rows = np.frombuffer(row_bytes, dtype=np.int64)
-        index.store = VectorStore(index.dim, capacity=len(rows))
-        index.store.put(rows, np.frombuffer(vector_bytes, dtype=np.float32).reshape(len(rows), index.dim))
+        index.store = store_from_bytes(index.dim, row_bytes, vector_bytes)
         if index.kind == HNSW:
             index._positions = HnswPositions.restored(
                 np.frombuffer(labels, dtype=np.int64).copy(), int(header["tombstones"]), index.store.row_bound
@@ -405,28 +390,4 @@ class VectorIndex:
     def memory_bytes(self) -> int:
         """An estimate of the memory the index and its vectors take."""
         total = self.store.memory_bytes() + self._positions.memory_bytes() + len(self._trained)
-        if self._index is None:
-            return total
-        n = self._index.ntotal
-        if self.kind == HNSW:
-            return total + n * (4 * self.dim + 2 * self.settings.hnsw_m * 4 + 16)
-        ivf = as_ivf(self._index)
-        return total + ivf.nlist * self.dim * 4 + n * (ivf.code_size + 8)
-
-
-def write_section(out: BinaryIO, section: bytes | np.ndarray) -> None:
-    """Writes one length-prefixed section: its size as 8 little-endian bytes, then its bytes."""
-    if isinstance(section, np.ndarray):
-        view = section.data.cast("B") if section.size else memoryview(b"")
-    else:
-        view = memoryview(section)
-    out.write(len(view).to_bytes(8, "little"))
-    out.write(view)
-
-
-def read_section(source: BinaryIO) -> bytes:
-    size = int.from_bytes(source.read(8), "little")
-    data = source.read(size)
-    if len(data) != size:
-        raise ValueError("serialised VectorIndex is truncated")
-    return data
+        return total + faiss_memory_bytes(self._index, self.kind, self.dim, self.settings.hnsw_m)
