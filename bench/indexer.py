@@ -3,7 +3,7 @@
 Clustered vectors (default 1M x 256-d), IVF-Flat with the same nlist and nprobe on both sides:
 
 - in-process: one `faiss.IndexIVFFlat` (inner product on L2-normalised vectors), trained on a
-  sample, `add` of the vectors after the first 100k, batch search of 1,000 queries, single-query
+  sample, `add` of the vectors after the first 100k (`--warm`), batch search of 1,000 queries, single-query
   latency, recall@10 against exact search;
 - through simmesh: etcd, an S3 server, 2 shard node processes and a router; the first 100k
   vectors inserted, TrainIndex, the rest inserted through the router in batches of 5,000 on one
@@ -212,11 +212,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dim", type=int, default=256)
     parser.add_argument("--shards", type=int, default=2)
     parser.add_argument("--queries", type=int, default=1000)
-    parser.add_argument("--warm", type=int, default=100_000, help="vectors inserted before training")
+    parser.add_argument(
+        "--warm", type=int, default=None, help="vectors inserted before training (default: 100,000 or half of --n)"
+    )
     parser.add_argument("--nprobe", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=7, help="batch searches on each side")
     parser.add_argument("--singles", type=int, default=500, help="single-query searches on each side")
     args = parser.parse_args(argv)
+    if args.warm is None:
+        args.warm = min(100_000, args.n // 2)
+    if not 0 < args.warm < args.n:
+        parser.error(f"--warm must be between 1 and --n - 1 ({args.n - 1:,}); the rest is the timed insert")
     nlist = int(4 * np.sqrt(args.n))
     data = clustered(args.n, args.dim)
     queries = clustered(args.queries, args.dim, seed=1)
