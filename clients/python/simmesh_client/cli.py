@@ -28,10 +28,10 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, TextIO
 
 from simmesh_client.client import Client
+from simmesh_client.closing import Closing
 from simmesh_client.config import ADDRESS_ENV, DEFAULT_PORTS, HOST_ENV, SERVICES, TIMEOUT_ENV, TOKEN_ENV, ClientConfig
 from simmesh_client.errors import SimmeshError
 
@@ -64,7 +64,7 @@ class CommandError(Exception):
 
 
 @dataclass
-class Context:
+class Context(Closing):
     """What a verb gets: its parsed arguments, the settings, a client and the output streams."""
 
     args: argparse.Namespace
@@ -98,14 +98,6 @@ class Context:
         if self._client is not None:
             self._client.close()
             self._client = None
-
-    def __enter__(self) -> Context:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
 
 Handler = Callable[[Context], int]

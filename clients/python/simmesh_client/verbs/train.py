@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import argparse
 import math
-from types import TracebackType
 from typing import Any, TextIO
 
 from tqdm import tqdm
 
 from simmesh_client.cli import EXIT_OK, Context
+from simmesh_client.closing import Closing
 from simmesh_client.verbs.common import message_dict
 from simmesh_client.verbs.training_config import add_training_flags, training_config
 from simmesh_proto.v1 import catalog_pb2
@@ -34,7 +34,7 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     parser.set_defaults(handler=run)
 
 
-class TrainingProgress:
+class TrainingProgress(Closing):
     """A tqdm bar over epochs, showing the stage, loss and metric of TrainingMetadata."""
 
     def __init__(self, file: TextIO, disable: bool | None = None) -> None:
@@ -61,14 +61,6 @@ class TrainingProgress:
 
     def close(self) -> None:
         self._bar.close()
-
-    def __enter__(self) -> TrainingProgress:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
 
 def run(context: Context) -> int:
