@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from simmesh_client.cli import Handler
+if TYPE_CHECKING:
+    from simmesh_client.cli import Handler
 
 
 class Verbs:
@@ -16,9 +17,7 @@ class Verbs:
         self._subparsers = subparsers
         self._parents = parents
 
-    def add(
-        self, name: str, handler: Handler, help: str, description: str | None = None
-    ) -> argparse.ArgumentParser:
+    def add(self, name: str, handler: Handler, help: str, description: str | None = None) -> argparse.ArgumentParser:
         """A verb that `handler` runs; add its own arguments to the parser returned."""
         parser = self._parser(name, help, description)
         parser.set_defaults(handler=handler)

@@ -6,9 +6,7 @@ simctl deploy palette/versions/2 --collection products --wait
 
 from __future__ import annotations
 
-import argparse
 import functools
-from typing import Any
 
 from simmesh_client.cli import Context
 from simmesh_client.operations import ProgressBar
@@ -17,8 +15,8 @@ from simmesh_client.verbs.waiting import add_wait_flag, run_operation
 from simmesh_proto.v1 import indexer_pb2
 
 
-def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
-    parser = Verbs(subparsers, parents).add(
+def register(verbs: Verbs) -> None:
+    parser = verbs.add(
         "deploy",
         run,
         help="re-embed a collection with a task version",

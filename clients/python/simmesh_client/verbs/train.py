@@ -7,10 +7,9 @@ simctl train palette                        # prints the operation and returns
 
 from __future__ import annotations
 
-import argparse
 import functools
 import math
-from typing import Any, TextIO
+from typing import TextIO
 
 from tqdm import tqdm
 
@@ -22,8 +21,8 @@ from simmesh_client.verbs.waiting import add_wait_flag, run_operation
 from simmesh_proto.v1 import catalog_pb2
 
 
-def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
-    parser = Verbs(subparsers, parents).add(
+def register(verbs: Verbs) -> None:
+    parser = verbs.add(
         "train",
         run,
         help="train a task's next model version",

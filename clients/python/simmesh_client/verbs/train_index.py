@@ -6,9 +6,7 @@ simctl train-index --collection products --kind hnsw          # prints the opera
 
 from __future__ import annotations
 
-import argparse
 import functools
-from typing import Any
 
 from simmesh_client.cli import Context
 from simmesh_client.enums import INDEX_KIND, short_name, short_names
@@ -21,8 +19,8 @@ from simmesh_proto.v1 import indexer_pb2
 _KINDS = [kind for kind in short_names(*INDEX_KIND) if kind != "exact"]
 
 
-def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
-    parser = Verbs(subparsers, parents).add(
+def register(verbs: Verbs) -> None:
+    parser = verbs.add(
         "train-index",
         run,
         help="train a collection's approximate index",
@@ -39,7 +37,9 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 def run(context: Context) -> int:
     args = context.args
-    start = functools.partial(context.client.indexer.train_index, args.collection, kind=args.kind, nlist=args.nlist or 0)
+    start = functools.partial(
+        context.client.indexer.train_index, args.collection, kind=args.kind, nlist=args.nlist or 0
+    )
     return run_operation(context, start, lambda: ProgressBar("training index", file=context.stderr), _summary)
 
 
