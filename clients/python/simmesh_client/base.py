@@ -77,11 +77,11 @@ class ServiceClient(Generic[StubT]):
         return wait_operation(
             self.operations,
             operation,
-            response_type=types.response,
-            metadata_type=types.metadata,
             timeout=timeout,
             poll_interval=poll_interval,
             on_progress=on_progress,
+            response_type=types.response,
+            metadata_type=types.metadata,
         )
 
 
