@@ -1,5 +1,6 @@
 """What every service client shares: the generated stub on the hub's channel, the interceptor that
-gives each call its default deadline and token, paging, resource names and request conversions."""
+gives each call its default deadline and token, paging, resource names, request conversions, and
+starting a long-running operation with or without waiting for it."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast
 
 import grpc
-from google.longrunning import operations_pb2_grpc
+from google.longrunning import operations_pb2, operations_pb2_grpc
 from google.protobuf import struct_pb2
 from google.protobuf.message import Message
 
 from simmesh_client.config import Service
 from simmesh_client.errors import ErrorMappingStub
+from simmesh_client.operations import OperationTypes, ResponseT, wait_operation
 from simmesh_proto.v1 import common_pb2
 
 StubT = TypeVar("StubT")
@@ -58,6 +60,29 @@ class ServiceClient(Generic[StubT]):
     @property
     def operations(self) -> operations_pb2_grpc.OperationsStub:
         return self._client.operations(self.service)
+
+    def _operation_result(
+        self,
+        operation: operations_pb2.Operation,
+        types: OperationTypes[ResponseT],
+        wait: bool,
+        timeout: float | None,
+        poll_interval: float,
+        on_progress: Callable[[Any], None] | None,
+    ) -> ResponseT | operations_pb2.Operation:
+        """A just-started operation as it is, or with `wait` its response once it is done (polled by
+        `wait_operation`, which calls `on_progress` with its metadata)."""
+        if not wait:
+            return operation
+        return wait_operation(
+            self.operations,
+            operation,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            on_progress=on_progress,
+            response_type=types.response,
+            metadata_type=types.metadata,
+        )
 
 
 def paginate(method: Callable[[RequestT], Any], request: RequestT, items: str) -> Iterator[Any]:

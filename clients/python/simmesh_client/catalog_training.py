@@ -13,7 +13,7 @@ from google.protobuf import json_format
 from simmesh_client.base import ImageSource, ServiceClient, as_image, as_struct, paginate, resource_name
 from simmesh_client.enums import enum_value
 from simmesh_client.errors import ItemFailure, PartialFailure
-from simmesh_client.operations import DEFAULT_POLL_INTERVAL, wait_operation
+from simmesh_client.operations import DEFAULT_POLL_INTERVAL, OperationTypes
 from simmesh_client.vectors import from_vector_batch
 from simmesh_proto.v1 import catalog_pb2, catalog_pb2_grpc, indexer_pb2
 
@@ -22,6 +22,9 @@ BACKBONE = (catalog_pb2.Backbone, "BACKBONE_")
 UPLOAD_BATCH = 32
 
 TrainingConfigLike = catalog_pb2.TrainingConfig | Mapping[str, Any]
+
+TRAIN_TASK = OperationTypes(catalog_pb2.TaskVersion, catalog_pb2.TrainingMetadata)
+DEPLOY_VERSION = OperationTypes(indexer_pb2.ReembedResponse, indexer_pb2.ReembedMetadata)
 
 
 def as_training_config(config: TrainingConfigLike | None) -> catalog_pb2.TrainingConfig:
@@ -153,17 +156,7 @@ class CatalogTrainingMethods(ServiceClient[catalog_pb2_grpc.CatalogServiceStub])
             task=resource_name("tasks", task), training_config=as_training_config(training_config)
         )
         operation = self.rpc.TrainTask(request)
-        if not wait:
-            return operation
-        return wait_operation(
-            self.operations,
-            operation,
-            response_type=catalog_pb2.TaskVersion,
-            metadata_type=catalog_pb2.TrainingMetadata,
-            timeout=timeout,
-            poll_interval=poll_interval,
-            on_progress=on_progress,
-        )
+        return self._operation_result(operation, TRAIN_TASK, wait, timeout, poll_interval, on_progress)
 
     def get_version(self, version: str) -> catalog_pb2.TaskVersion:
         """One version, `tasks/{t}/versions/{n}`."""
@@ -218,17 +211,7 @@ class CatalogTrainingMethods(ServiceClient[catalog_pb2_grpc.CatalogServiceStub])
             version=version_name(version), collection=resource_name("collections", collection)
         )
         operation = self.rpc.DeployVersion(request)
-        if not wait:
-            return operation
-        return wait_operation(
-            self.operations,
-            operation,
-            response_type=indexer_pb2.ReembedResponse,
-            metadata_type=indexer_pb2.ReembedMetadata,
-            timeout=timeout,
-            poll_interval=poll_interval,
-            on_progress=on_progress,
-        )
+        return self._operation_result(operation, DEPLOY_VERSION, wait, timeout, poll_interval, on_progress)
 
     def descriptors(
         self,

@@ -14,10 +14,11 @@ Connection and output options (`--host`, `--embedder`/`--indexer`/`--catalog`/`-
 
 A verb is a module listed in `VERB_MODULES` with a function
 
-    def register(subparsers: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None
+    def register(verbs: simmesh_client.verbs.declare.Verbs) -> None
 
-that adds its parser with `parents=parents` and `set_defaults(handler=run)`, where
-`run(context: Context) -> int` returns the exit code. `status` below is built the same way.
+that adds its parser with `verbs.add(name, run, help=...)` (or a verb with actions with
+`verbs.group`), where `run(context: Context) -> int` returns the exit code. `status` below is
+built the same way.
 """
 
 from __future__ import annotations
@@ -28,19 +29,20 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, TextIO
 
 from simmesh_client.client import Client
+from simmesh_client.closing import Closing
 from simmesh_client.config import ADDRESS_ENV, DEFAULT_PORTS, HOST_ENV, SERVICES, TIMEOUT_ENV, TOKEN_ENV, ClientConfig
 from simmesh_client.errors import SimmeshError
+from simmesh_client.verbs.declare import Verbs
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
-# Modules that add verbs, each exposing `register(subparsers, parents)`.
+# Modules that add verbs, each exposing `register(verbs)`.
 VERB_MODULES: tuple[str, ...] = (
     "simmesh_client.verbs.models",
     "simmesh_client.verbs.collections",
@@ -64,7 +66,7 @@ class CommandError(Exception):
 
 
 @dataclass
-class Context:
+class Context(Closing):
     """What a verb gets: its parsed arguments, the settings, a client and the output streams."""
 
     args: argparse.Namespace
@@ -99,14 +101,6 @@ class Context:
             self._client.close()
             self._client = None
 
-    def __enter__(self) -> Context:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
 
 Handler = Callable[[Context], int]
 
@@ -137,10 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="simctl", description="Command line for simmesh, the image-similarity mesh.", parents=[common]
     )
-    subparsers = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-    register_status(subparsers, [common])
+    verbs = Verbs(parser.add_subparsers(dest="verb", required=True, metavar="VERB"), [common])
+    register_status(verbs)
     for module_name in VERB_MODULES:
-        importlib.import_module(module_name).register(subparsers, [common])
+        importlib.import_module(module_name).register(verbs)
     return parser
 
 
@@ -183,14 +177,13 @@ def config_from_args(args: argparse.Namespace) -> ClientConfig:
     )
 
 
-def register_status(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
+def register_status(verbs: Verbs) -> None:
+    verbs.add(
         "status",
-        parents=parents,
+        run_status,
         help="check that every service is serving",
         description="Ask each service's standard health service whether it is serving. Exits 0 only when all four are.",
     )
-    parser.set_defaults(handler=run_status)
 
 
 def run_status(context: Context) -> int:

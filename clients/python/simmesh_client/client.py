@@ -20,7 +20,6 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from types import TracebackType
 from typing import cast
 
 import grpc
@@ -29,13 +28,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from simmesh_client.base import CallDefaults
 from simmesh_client.catalog import CatalogClient
+from simmesh_client.closing import Closing
 from simmesh_client.config import SERVICE_NAMES, SERVICES, ClientConfig, Service
 from simmesh_client.embedder import EmbedderClient
 from simmesh_client.indexer import IndexerClient
 from simmesh_client.labeler import LabelerClient
 
 
-class Client:
+class Client(Closing):
     """Channels to the four services, opened on first use and closed by `close()`."""
 
     def __init__(self, config: ClientConfig | None = None) -> None:
@@ -80,14 +80,6 @@ class Client:
             channels, self._channels = self._channels, {}
         for base, _ in channels.values():
             base.close()
-
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def _check_health(self, service: Service, timeout: float) -> ServiceHealth:
         address = self.config.address(service)

@@ -17,13 +17,15 @@ from google.longrunning import operations_pb2
 
 from simmesh_client.base import ImageSource, ServiceClient, as_image, as_struct, paginate, resource_name
 from simmesh_client.enums import INDEX_KIND, METRIC, enum_value
-from simmesh_client.operations import DEFAULT_POLL_INTERVAL, wait_operation
+from simmesh_client.operations import DEFAULT_POLL_INTERVAL, OperationTypes
 from simmesh_client.records import InsertBatch, InsertSummary, RecordLike, stream_insert
 from simmesh_client.vectors import as_float32_matrix, to_vector
 from simmesh_proto.v1 import common_pb2, indexer_pb2, indexer_pb2_grpc
 
 # Called with each progress report of a training operation being waited for.
 OnTrainProgress = Callable[[indexer_pb2.TrainIndexMetadata], None] | None
+
+TRAIN_INDEX = OperationTypes(indexer_pb2.Collection, indexer_pb2.TrainIndexMetadata)
 
 
 class IndexerClient(ServiceClient[indexer_pb2_grpc.IndexerServiceStub]):
@@ -307,14 +309,4 @@ class IndexerClient(ServiceClient[indexer_pb2_grpc.IndexerServiceStub]):
             spec.nlist = nlist
         request = indexer_pb2.TrainIndexRequest(collection=resource_name("collections", collection), index=spec)
         operation = self.rpc.TrainIndex(request)
-        if not wait:
-            return operation
-        return wait_operation(
-            self.operations,
-            operation,
-            response_type=indexer_pb2.Collection,
-            metadata_type=indexer_pb2.TrainIndexMetadata,
-            timeout=timeout,
-            poll_interval=poll_interval,
-            on_progress=on_progress,
-        )
+        return self._operation_result(operation, TRAIN_INDEX, wait, timeout, poll_interval, on_progress)

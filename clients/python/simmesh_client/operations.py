@@ -8,6 +8,9 @@ with ProgressBar("training index") as bar:
         metadata_type=indexer_pb2.TrainIndexMetadata,
         on_progress=bar,
     )
+
+A wait that outlasts its `timeout` raises DEADLINE_EXCEEDED with reason `OPERATION_TIMEOUT`,
+the SDK's own reason (the operation keeps running on the server).
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from types import TracebackType
-from typing import Any, TextIO, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TextIO, TypeVar
 
 import grpc
 from google.longrunning import operations_pb2, operations_pb2_grpc
@@ -24,11 +27,23 @@ from google.protobuf import any_pb2
 from google.protobuf.message import Message
 from tqdm import tqdm
 
+from simmesh_client.closing import Closing
 from simmesh_client.errors import SimmeshError, translate_errors
 
 ResponseT = TypeVar("ResponseT", bound=Message)
 
 DEFAULT_POLL_INTERVAL = 0.5
+
+# Reason of the DEADLINE_EXCEEDED a wait raises when its `timeout` passes before the operation is done.
+OPERATION_TIMEOUT = "OPERATION_TIMEOUT"
+
+
+@dataclass(frozen=True)
+class OperationTypes(Generic[ResponseT]):
+    """What one kind of operation holds when packed: its response, and its progress metadata."""
+
+    response: type[ResponseT]
+    metadata: type[Message]
 
 
 def wait_operation(
@@ -47,7 +62,7 @@ def wait_operation(
     `on_progress` gets the operation's metadata (unpacked into `metadata_type`, or the raw
     `Any` without one) each time it changes. `timeout` bounds the whole wait, `rpc_timeout` each
     poll (the channel's default deadline without one). Raises `SimmeshError` with the operation's
-    error status when it failed, and DEADLINE_EXCEEDED (reason OPERATION_TIMEOUT) when it is
+    error status when it failed, and DEADLINE_EXCEEDED (reason `OPERATION_TIMEOUT`) when it is
     still running after `timeout` seconds; the operation itself keeps running on the server.
     """
     if poll_interval <= 0:
@@ -103,7 +118,7 @@ def _still_running(name: str, timeout: float | None) -> SimmeshError:
     return SimmeshError(
         grpc.StatusCode.DEADLINE_EXCEEDED,
         f"operation {name} is still running after {timeout:g}s",
-        reason="OPERATION_TIMEOUT",
+        reason=OPERATION_TIMEOUT,
         metadata={"operation": name},
     )
 
@@ -128,7 +143,7 @@ def _unpack(packed: any_pb2.Any, message_type: type[Any] | None, name: str, part
     return message
 
 
-class ProgressBar:
+class ProgressBar(Closing):
     """A tqdm bar driven by operation metadata that has `progress` (0..1) and `stage` fields.
 
     Pass it as `on_progress`. It draws to stderr, and only on a terminal unless `disable=False`.
@@ -158,11 +173,3 @@ class ProgressBar:
 
     def close(self) -> None:
         self._bar.close()
-
-    def __enter__(self) -> ProgressBar:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()

@@ -14,26 +14,18 @@ from simmesh_proto.v1 import common_pb2
 
 WIRE_DTYPE = np.dtype("<f4")
 _ITEM = WIRE_DTYPE.itemsize
+# How complaints name an array of each rank: the shape expected, and what needs a dimension.
+_RANKS = {1: ("a 1-D array", "a vector"), 2: ("a 2-D array (rows, dimension)", "vectors")}
 
 
 def as_float32_matrix(array: npt.ArrayLike) -> np.ndarray:
     """A C-contiguous little-endian float32 matrix (rows, dimension) with finite values."""
-    matrix = _as_wire_array(array)
-    if matrix.ndim != 2:
-        raise ValueError(f"expected a 2-D array (rows, dimension), got shape {matrix.shape}")
-    if matrix.shape[1] == 0:
-        raise ValueError("vectors must have at least one dimension")
-    return matrix
+    return _as_wire_array(array, ndim=2)
 
 
 def as_float32_vector(array: npt.ArrayLike) -> np.ndarray:
     """A C-contiguous little-endian float32 vector with finite values."""
-    vector = _as_wire_array(array)
-    if vector.ndim != 1:
-        raise ValueError(f"expected a 1-D array, got shape {vector.shape}")
-    if vector.shape[0] == 0:
-        raise ValueError("a vector must have at least one dimension")
-    return vector
+    return _as_wire_array(array, ndim=1)
 
 
 def to_vector(array: npt.ArrayLike) -> common_pb2.Vector:
@@ -59,7 +51,8 @@ def from_vector_batch(batch: common_pb2.VectorBatch, *, copy: bool = True) -> np
     return _decode(batch.data, (batch.count, batch.dimension), copy)
 
 
-def _as_wire_array(array: npt.ArrayLike) -> np.ndarray:
+def _as_wire_array(array: npt.ArrayLike, ndim: int) -> np.ndarray:
+    """`array` as wire float32, checked: real, finite, `ndim`-D, with at least one dimension."""
     values = np.asarray(array)
     if values.dtype.kind not in "fiu":
         raise TypeError(f"vectors must hold real numbers, got dtype {values.dtype}")
@@ -67,6 +60,11 @@ def _as_wire_array(array: npt.ArrayLike) -> np.ndarray:
         wire = np.ascontiguousarray(values, dtype=WIRE_DTYPE)
     if not np.isfinite(wire).all():
         raise ValueError("vectors must be finite (no NaN or infinity, nothing beyond float32 range)")
+    shape, subject = _RANKS[ndim]
+    if wire.ndim != ndim:
+        raise ValueError(f"expected {shape}, got shape {wire.shape}")
+    if wire.shape[-1] == 0:
+        raise ValueError(f"{subject} must have at least one dimension")
     return wire
 
 

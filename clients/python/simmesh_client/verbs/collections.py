@@ -11,30 +11,33 @@
 
 from __future__ import annotations
 
-import argparse
-from typing import Any
-
 from simmesh_client.cli import EXIT_OK, Context
 from simmesh_client.enums import INDEX_KIND, METRIC, short_name, short_names
 from simmesh_client.errors import SimmeshError
-from simmesh_client.verbs.common import enum_arg, message_dict, positive_int, print_fields, size_text, timestamp_text
+from simmesh_client.verbs.common import (
+    enum_arg,
+    positive_int,
+    print_fields,
+    print_messages,
+    printed_as_json,
+    size_text,
+    timestamp_text,
+)
+from simmesh_client.verbs.declare import Verbs
 from simmesh_proto.v1 import indexer_pb2
 
 _STATE = (indexer_pb2.IndexState, "INDEX_STATE_")
 
 
-def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
+def register(verbs: Verbs) -> None:
+    actions = verbs.group(
         "collections",
-        parents=parents,
         help="create, inspect and delete collections",
         description="Manage the indexer's collections of image records.",
     )
-    verbs = parser.add_subparsers(dest="collections_verb", required=True, metavar="ACTION")
-
-    create = verbs.add_parser(
+    create = actions.add(
         "create",
-        parents=parents,
+        run_create,
         help="create a collection",
         description="Create a collection of vectors of a given dimension, or bound to an embedder model that "
         "embeds the records' images (the collection takes the model's dimension).",
@@ -67,19 +70,13 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
         help=f"index train-index builds: {', '.join(short_names(*INDEX_KIND))} (default ivf_flat)",
     )
     create.add_argument("--description", default="")
-    create.set_defaults(handler=run_create)
-
-    listing = verbs.add_parser("list", parents=parents, help="list collections")
-    listing.set_defaults(handler=run_list)
-
+    actions.add("list", run_list, help="list collections")
     for verb, handler, text in (
         ("show", run_show, "a collection's settings"),
         ("stats", run_stats, "records, memory and index state per shard"),
         ("delete", run_delete, "delete a collection with all its records"),
     ):
-        command = verbs.add_parser(verb, parents=parents, help=text)
-        command.add_argument("collection", metavar="COLLECTION")
-        command.set_defaults(handler=handler)
+        actions.add(verb, handler, help=text).add_argument("collection", metavar="COLLECTION")
 
 
 def run_create(context: Context) -> int:
@@ -96,33 +93,26 @@ def run_create(context: Context) -> int:
         index_kind=args.index_kind,
         description=args.description,
     )
-    if context.json:
-        context.print_json(message_dict(collection))
-    else:
+    if not printed_as_json(context, collection):
         context.stdout.write(f"created {collection.name}\n")
         _print_collection(context, collection)
     return EXIT_OK
 
 
 def run_list(context: Context) -> int:
-    collections = list(context.client.indexer.list_collections())
-    if context.json:
-        context.print_json([message_dict(collection) for collection in collections])
-        return EXIT_OK
-    context.print_table(
+    print_messages(
+        context,
+        list(context.client.indexer.list_collections()),
         ("NAME", "DIMENSION", "METRIC", "MODEL", "SHARDS", "RECORDS", "INDEX"),
-        [
-            (
-                collection.name,
-                collection.dimension,
-                short_name(*METRIC, collection.metric),
-                collection.model or "-",
-                collection.shard_count,
-                collection.record_count,
-                _index_text(collection),
-            )
-            for collection in collections
-        ],
+        lambda collection: (
+            collection.name,
+            collection.dimension,
+            short_name(*METRIC, collection.metric),
+            collection.model or "-",
+            collection.shard_count,
+            collection.record_count,
+            _index_text(collection),
+        ),
     )
     return EXIT_OK
 
@@ -135,17 +125,14 @@ def run_show(context: Context) -> int:
         collection.record_count = indexer.stats(collection.name).record_count
     except SimmeshError:
         pass
-    if context.json:
-        context.print_json(message_dict(collection))
-    else:
+    if not printed_as_json(context, collection):
         _print_collection(context, collection)
     return EXIT_OK
 
 
 def run_stats(context: Context) -> int:
     stats = context.client.indexer.stats(context.args.collection)
-    if context.json:
-        context.print_json(message_dict(stats))
+    if printed_as_json(context, stats):
         return EXIT_OK
     print_fields(
         context,

@@ -14,6 +14,9 @@ from google.protobuf.message import Message
 from simmesh_client.cli import Context
 from simmesh_client.enums import enum_value
 
+# What `simctl images upload` and `simctl label` take for an image file.
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
+
 
 def floats(text: str) -> list[float]:
     """`0.485,0.456,0.406` -> [0.485, 0.456, 0.406] (argparse type)."""
@@ -60,6 +63,33 @@ def message_dict(message: Message) -> dict[str, Any]:
         )
     except TypeError:  # protobuf before 5.26 names the option differently
         return json_format.MessageToDict(message, preserving_proto_field_name=True, including_default_value_fields=True)
+
+
+def printed_as_json(context: Context, value: Any) -> bool:
+    """With --json, prints `value` (a message, or a list of them, as dicts) and returns True; else
+    returns False for the caller to print text."""
+    if not context.json:
+        return False
+    if isinstance(value, Message):
+        value = message_dict(value)
+    elif isinstance(value, list):
+        value = [message_dict(item) if isinstance(item, Message) else item for item in value]
+    context.print_json(value)
+    return True
+
+
+def print_message(context: Context, message: Message, line: str) -> None:
+    """`message` as JSON with --json, else the `line`."""
+    if not printed_as_json(context, message):
+        context.stdout.write(line + "\n")
+
+
+def print_messages(
+    context: Context, messages: list[Any], headers: Sequence[str], row: Callable[[Any], Sequence[object]]
+) -> None:
+    """`messages` as a JSON list with --json, else a table of `row(message)` under `headers`."""
+    if not printed_as_json(context, messages):
+        context.print_table(headers, [row(message) for message in messages])
 
 
 def struct_dict(struct: struct_pb2.Struct) -> dict[str, Any]:

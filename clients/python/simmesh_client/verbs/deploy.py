@@ -6,47 +6,36 @@ simctl deploy palette/versions/2 --collection products --wait
 
 from __future__ import annotations
 
-import argparse
-from typing import Any
+import functools
 
-from simmesh_client.cli import EXIT_OK, Context
+from simmesh_client.cli import Context
 from simmesh_client.operations import ProgressBar
-from simmesh_client.verbs.common import message_dict
+from simmesh_client.verbs.declare import Verbs, add_collection_option
+from simmesh_client.verbs.waiting import add_wait_flag, run_operation
+from simmesh_proto.v1 import indexer_pb2
 
 
-def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
+def register(verbs: Verbs) -> None:
+    parser = verbs.add(
         "deploy",
-        parents=parents,
+        run,
         help="re-embed a collection with a task version",
         description="Re-embed every record of the collection with the version (TASK alone: its production "
         "version) and bind the collection to it. Without --wait, prints the operation's name and returns.",
     )
     parser.add_argument("version", metavar="TASK[/versions/N]")
-    parser.add_argument("--collection", required=True, metavar="COLLECTION")
-    parser.add_argument("--wait", action="store_true", help="wait for re-embedding to finish, with a progress bar")
-    parser.set_defaults(handler=run)
+    add_collection_option(parser)
+    add_wait_flag(parser, "re-embedding to finish")
 
 
 def run(context: Context) -> int:
     args = context.args
-    catalog = context.client.catalog
-    if not args.wait:
-        operation = catalog.deploy(args.version, args.collection, wait=False)
-        if context.json:
-            context.print_json({"operation": operation.name, "done": operation.done})
-        else:
-            context.stdout.write(f"started {operation.name}\n")
-        return EXIT_OK
-    with ProgressBar("re-embedding", file=context.stderr) as bar:
-        response = catalog.deploy(args.version, args.collection, on_progress=bar)
-    if context.json:
-        context.print_json(message_dict(response))
-    else:
-        context.stdout.write(
-            f"{response.collection}: {response.reembedded_count} records re-embedded with "
-            f"{response.model}"
-            + (f", {response.missing_image_count} without a retrievable image" if response.missing_image_count else "")
-            + "\n"
-        )
-    return EXIT_OK
+    start = functools.partial(context.client.catalog.deploy, args.version, args.collection)
+    return run_operation(context, start, lambda: ProgressBar("re-embedding", file=context.stderr), _summary)
+
+
+def _summary(response: indexer_pb2.ReembedResponse) -> str:
+    missing = response.missing_image_count
+    return f"{response.collection}: {response.reembedded_count} records re-embedded with {response.model}" + (
+        f", {missing} without a retrievable image" if missing else ""
+    )

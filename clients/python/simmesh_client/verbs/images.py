@@ -9,26 +9,23 @@ file the server cannot decode fails alone and is listed at the end (exit 1).
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 from tqdm import tqdm
 
 from simmesh_client.cli import EXIT_FAILURE, EXIT_OK, CommandError, Context
 from simmesh_client.errors import PartialFailure
-from simmesh_client.verbs.common import message_dict, positive_int
+from simmesh_client.verbs.common import IMAGE_SUFFIXES, message_dict, positive_int
+from simmesh_client.verbs.declare import Verbs
 from simmesh_proto.v1 import catalog_pb2
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 
-
-def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "images", parents=parents, help="upload training images", description="Upload training images into the catalog."
+def register(verbs: Verbs) -> None:
+    actions = verbs.group(
+        "images", help="upload training images", description="Upload training images into the catalog."
     )
-    verbs = parser.add_subparsers(dest="images_verb", required=True, metavar="ACTION")
-    upload = verbs.add_parser("upload", parents=parents, help="upload the images of a folder into groups")
+    upload = actions.add("upload", run_upload, help="upload the images of a folder into groups")
     upload.add_argument("folder", type=Path, metavar="DIR")
     upload.add_argument(
         "--group",
@@ -40,7 +37,6 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
     upload.add_argument("--recursive", action="store_true", help="include sub-folders")
     upload.add_argument("--batch-size", type=positive_int, default=32, metavar="N")
-    upload.set_defaults(handler=run_upload)
 
 
 def image_files(folder: Path, recursive: bool) -> list[Path]:

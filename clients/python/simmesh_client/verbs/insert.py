@@ -12,7 +12,6 @@ record failed.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from array import array
@@ -27,21 +26,22 @@ from tqdm import tqdm
 from simmesh_client.cli import EXIT_FAILURE, EXIT_OK, Context
 from simmesh_client.records import InsertBatch, InsertSummary
 from simmesh_client.verbs.common import compact, positive_int
+from simmesh_client.verbs.declare import Verbs, add_collection_option
 
 INVALID_JSON = "INVALID_JSON"
 
 
-def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
+def register(verbs: Verbs) -> None:
+    parser = verbs.add(
         "insert",
-        parents=parents,
+        run,
         help="insert records from a JSON Lines file",
         description="Stream the records of a JSON Lines file (one JSON object per line) into a collection, "
         "in batches. Failed records and unreadable lines are summed up at the end; the exit code is 1 "
         "when any failed.",
     )
     parser.add_argument("file", metavar="FILE", help="JSON Lines file, or - for standard input")
-    parser.add_argument("--collection", required=True, metavar="COLLECTION")
+    add_collection_option(parser)
     parser.add_argument(
         "--batch-size", type=positive_int, default=256, metavar="N", help="records per batch (default 256)"
     )
@@ -52,7 +52,6 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--show-failures", type=int, default=10, metavar="N", help="failures to list after the summary (default 10)"
     )
-    parser.set_defaults(handler=run)
 
 
 @dataclass(frozen=True)

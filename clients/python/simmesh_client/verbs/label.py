@@ -20,7 +20,15 @@ from tqdm import tqdm
 
 from simmesh_client.cli import EXIT_FAILURE, EXIT_OK, CommandError, Context
 from simmesh_client.labeling import batched
-from simmesh_client.verbs.common import message_dict, positive_int
+from simmesh_client.verbs.common import (
+    floats,
+    message_dict,
+    positive_int,
+    print_message,
+    print_messages,
+    printed_as_json,
+)
+from simmesh_client.verbs.declare import Verbs
 from simmesh_client.verbs.label_files import csv_items, folder_items, image_files, image_id
 
 
@@ -31,14 +39,8 @@ def _ints(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
 
 
-def _floats(text: str) -> list[float]:
-    try:
-        return [float(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
-
-
 def _params(parser: argparse.ArgumentParser) -> None:
+    """The suggestion settings `_param_values` reads back."""
     parser.add_argument(
         "--k", type=positive_int, default=None, metavar="N", help="neighbours that vote (default: the project's)"
     )
@@ -52,24 +54,26 @@ def _params(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--use-first", action="store_true", help="suggest only the best label")
 
 
-def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
+def _param_values(args: argparse.Namespace) -> dict[str, Any]:
+    """The `_params` flags as the labeler client's keyword arguments."""
+    return {"k": args.k, "threshold": args.threshold, "use_first": args.use_first}
+
+
+def register(verbs: Verbs) -> None:
+    actions = verbs.group(
         "label",
-        parents=parents,
         help="label images by similarity",
         description="Labeling projects: add labeled images, get label suggestions for "
         "new ones, measure accuracy, mine the unlabeled pool, export labels.",
     )
-    verbs = parser.add_subparsers(dest="label_verb", required=True, metavar="ACTION")
 
-    create = verbs.add_parser("create", parents=parents, help="create a project")
+    create = actions.add("create", run_create, help="create a project")
     create.add_argument("project_id", metavar="PROJECT")
     create.add_argument("--model", required=True, help="models/{m}[/versions/{v}] or tasks/{t}[/versions/{v}]")
     create.add_argument("--description", default="")
     _params(create)
-    create.set_defaults(handler=run_create)
 
-    add = verbs.add_parser("add", parents=parents, help="add labeled (or pool) images from a folder or a CSV")
+    add = actions.add("add", run_add, help="add labeled (or pool) images from a folder or a CSV")
     add.add_argument("project", metavar="PROJECT")
     source = add.add_mutually_exclusive_group(required=True)
     source.add_argument("--folder", type=Path, help="images; each sub-folder's name is its images' label")
@@ -78,54 +82,41 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     add.add_argument("--pool", action="store_true", help="add the --folder images unlabeled, to the pool")
     add.add_argument("--upsert", action="store_true", help="replace images whose id exists")
     add.add_argument("--batch-size", type=positive_int, default=256, metavar="N")
-    add.set_defaults(handler=run_add)
 
-    suggest = verbs.add_parser("suggest", parents=parents, help="suggest labels for a folder of images")
+    suggest = actions.add("suggest", run_suggest, help="suggest labels for a folder of images")
     suggest.add_argument("project", metavar="PROJECT")
     suggest.add_argument("folder", type=Path, metavar="FOLDER")
     _params(suggest)
     suggest.add_argument("--save", action="store_true", help="store the images with their suggestions")
     suggest.add_argument("--batch-size", type=positive_int, default=256, metavar="N")
-    suggest.set_defaults(handler=run_suggest)
 
-    evaluate = verbs.add_parser("evaluate", parents=parents, help="leave-one-out accuracy, or a sweep table")
+    evaluate = actions.add("evaluate", run_evaluate, help="leave-one-out accuracy, or a sweep table")
     evaluate.add_argument("project", metavar="PROJECT")
     _params(evaluate)
     evaluate.add_argument("--sweep-k", type=_ints, default=[], metavar="K,K,..")
-    evaluate.add_argument("--sweep-threshold", type=_floats, default=[], metavar="T,T,..")
-    evaluate.set_defaults(handler=run_evaluate)
+    evaluate.add_argument("--sweep-threshold", type=floats, default=[], metavar="T,T,..")
 
-    mine = verbs.add_parser("mine", parents=parents, help="pool images most like some examples")
+    mine = actions.add("mine", run_mine, help="pool images most like some examples")
     mine.add_argument("project", metavar="PROJECT")
     mine.add_argument("--example", type=Path, action="append", default=[], metavar="FILE")
     mine.add_argument("--id", dest="ids", action="append", default=[], metavar="IMAGE_ID")
     mine.add_argument("--label", default="", help="every image carrying this label")
     mine.add_argument("--limit", type=positive_int, default=20, metavar="N")
     mine.add_argument("--duplicate-similarity", type=float, default=0.0, metavar="COSINE")
-    mine.set_defaults(handler=run_mine)
 
-    export = verbs.add_parser("export", parents=parents, help="labels as CSV or JSON")
+    export = actions.add("export", run_export, help="labels as CSV or JSON")
     export.add_argument("project", metavar="PROJECT")
     export.add_argument("--format", choices=("csv", "json"), default="csv")
     export.add_argument("--include-suggested", action="store_true")
     export.add_argument("-o", "--output", type=Path, default=None, help="file to write (default standard output)")
-    export.set_defaults(handler=run_export)
 
 
 def run_create(context: Context) -> int:
     args = context.args
     project = context.client.labeler.create_project(
-        args.project_id,
-        args.model,
-        description=args.description,
-        k=args.k,
-        threshold=args.threshold,
-        use_first=args.use_first,
+        args.project_id, args.model, description=args.description, **_param_values(args)
     )
-    if context.json:
-        context.print_json(message_dict(project))
-    else:
-        context.stdout.write(f"created {project.name} ({project.model}, collection {project.collection})\n")
+    print_message(context, project, f"created {project.name} ({project.model}, collection {project.collection})")
     return EXIT_OK
 
 
@@ -163,11 +154,9 @@ def run_suggest(context: Context) -> int:
             reply = context.client.labeler.suggest(
                 args.project,
                 batch,
-                k=args.k,
-                threshold=args.threshold,
-                use_first=args.use_first,
                 save=args.save,
                 ids=[image_id(p, args.folder) for p in batch] if args.save else (),
+                **_param_values(args),
             )
             for suggestion in reply.suggestions:
                 rows.append((batch[suggestion.index], suggestion))
@@ -197,15 +186,9 @@ def run_suggest(context: Context) -> int:
 def run_evaluate(context: Context) -> int:
     args = context.args
     reply = context.client.labeler.evaluate(
-        args.project,
-        k=args.k,
-        threshold=args.threshold,
-        use_first=args.use_first,
-        k_values=args.sweep_k,
-        threshold_values=args.sweep_threshold,
+        args.project, k_values=args.sweep_k, threshold_values=args.sweep_threshold, **_param_values(args)
     )
-    if context.json:
-        context.print_json(message_dict(reply))
+    if printed_as_json(context, reply):
         return EXIT_OK
     context.stdout.write(f"leave-one-out over {reply.image_count} labeled images\n")
     context.print_table(
@@ -235,10 +218,7 @@ def run_mine(context: Context) -> int:
         hits.append(hit)
         if len(hits) == args.limit:
             break
-    if context.json:
-        context.print_json([message_dict(h) for h in hits])
-    else:
-        context.print_table(("IMAGE", "SIMILARITY", "URL"), [(h.id, f"{h.similarity:.3f}", h.url) for h in hits])
+    print_messages(context, hits, ("IMAGE", "SIMILARITY", "URL"), lambda h: (h.id, f"{h.similarity:.3f}", h.url))
     return EXIT_OK
 
 

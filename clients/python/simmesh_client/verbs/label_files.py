@@ -8,8 +8,7 @@ from pathlib import Path
 
 from simmesh_client.cli import CommandError
 from simmesh_client.labeling import LabeledItem
-
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
+from simmesh_client.verbs.common import IMAGE_SUFFIXES
 
 
 def image_files(folder: Path, recursive: bool = False) -> list[Path]:

@@ -25,9 +25,12 @@ from simmesh_client.verbs.common import (
     number,
     positive_int,
     print_fields,
+    print_message,
+    print_messages,
     size_text,
     timestamp_text,
 )
+from simmesh_client.verbs.declare import Verbs
 from simmesh_proto.v1 import embedder_pb2
 
 # Uploads and the server's trial run take longer than ordinary calls.
@@ -36,18 +39,15 @@ IMPORT_TIMEOUT = 600.0
 _SOURCES = (embedder_pb2.ModelSource, "MODEL_SOURCE_")
 
 
-def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
+def register(verbs: Verbs) -> None:
+    actions = verbs.group(
         "models",
-        parents=parents,
         help="import and manage embedding models",
         description="Import ONNX models into the embedder and manage their versions.",
     )
-    verbs = parser.add_subparsers(dest="models_verb", required=True, metavar="ACTION")
-
-    importing = verbs.add_parser(
+    importing = actions.add(
         "import",
-        parents=parents,
+        run_import,
         help="upload an ONNX file as a model's next version",
         description="Upload an ONNX file as the next version of a model (created if new). The manifest comes "
         "from --manifest, from the flags, or both (flags win).",
@@ -94,23 +94,16 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
         "--output-normalized", action="store_true", default=None, help="the model's output is already L2-normalised"
     )
     manifest.add_argument("--family", help="free-form family tag")
-    importing.set_defaults(handler=run_import)
-
-    listing = verbs.add_parser("list", parents=parents, help="list models")
-    listing.set_defaults(handler=run_list)
-
-    show = verbs.add_parser("show", parents=parents, help="a model and its versions")
-    show.add_argument("model", metavar="MODEL", help="model id or models/{id}")
-    show.set_defaults(handler=run_show)
-
-    default = verbs.add_parser("set-default", parents=parents, help="choose a model's default version")
+    actions.add("list", run_list, help="list models")
+    actions.add("show", run_show, help="a model and its versions").add_argument(
+        "model", metavar="MODEL", help="model id or models/{id}"
+    )
+    default = actions.add("set-default", run_set_default, help="choose a model's default version")
     default.add_argument("model", metavar="MODEL")
     default.add_argument("version", metavar="VERSION", type=positive_int)
-    default.set_defaults(handler=run_set_default)
-
-    delete = verbs.add_parser("delete", parents=parents, help="delete a model with all its versions")
-    delete.add_argument("model", metavar="MODEL")
-    delete.set_defaults(handler=run_delete)
+    actions.add("delete", run_delete, help="delete a model with all its versions").add_argument(
+        "model", metavar="MODEL"
+    )
 
 
 def run_import(context: Context) -> int:
@@ -126,13 +119,12 @@ def run_import(context: Context) -> int:
         chunk_size=args.chunk_size,
         timeout=timeout,
     )
-    if context.json:
-        context.print_json(message_dict(version))
-    else:
-        context.stdout.write(
-            f"imported {version.name}: {version.manifest.dimension}-d, {size_text(version.size_bytes)}, "
-            f"sha256 {version.sha256[:12]}\n"
-        )
+    size = size_text(version.size_bytes)
+    print_message(
+        context,
+        version,
+        f"imported {version.name}: {version.manifest.dimension}-d, {size}, sha256 {version.sha256[:12]}",
+    )
     return EXIT_OK
 
 
@@ -171,23 +163,18 @@ def manifest_from_args(args: argparse.Namespace) -> embedder_pb2.ModelManifest:
 
 
 def run_list(context: Context) -> int:
-    models = list(context.client.embedder.list_models())
-    if context.json:
-        context.print_json([message_dict(model) for model in models])
-        return EXIT_OK
-    context.print_table(
+    print_messages(
+        context,
+        list(context.client.embedder.list_models()),
         ("NAME", "SOURCE", "DEFAULT", "LATEST", "UPDATED", "DESCRIPTION"),
-        [
-            (
-                model.name,
-                short_name(*_SOURCES, model.source),
-                model.default_version or "-",
-                model.latest_version or "-",
-                timestamp_text(model.update_time),
-                model.description,
-            )
-            for model in models
-        ],
+        lambda model: (
+            model.name,
+            short_name(*_SOURCES, model.source),
+            model.default_version or "-",
+            model.latest_version or "-",
+            timestamp_text(model.update_time),
+            model.description,
+        ),
     )
     return EXIT_OK
 
@@ -232,10 +219,7 @@ def run_show(context: Context) -> int:
 
 def run_set_default(context: Context) -> int:
     model = context.client.embedder.set_default_version(context.args.model, context.args.version)
-    if context.json:
-        context.print_json(message_dict(model))
-    else:
-        context.stdout.write(f"{model.name}: default version {model.default_version}\n")
+    print_message(context, model, f"{model.name}: default version {model.default_version}")
     return EXIT_OK
 
 

@@ -8,24 +8,24 @@ simctl delete --collection products --filter '{"discontinued": true}'
 
 from __future__ import annotations
 
-import argparse
 import itertools
 from typing import Any
 
 from simmesh_client.cli import EXIT_FAILURE, EXIT_OK, Context
 from simmesh_client.vectors import from_vector
 from simmesh_client.verbs.common import compact, json_object, positive_int, struct_dict, timestamp_text
+from simmesh_client.verbs.declare import Verbs, add_collection_option
 from simmesh_proto.v1 import indexer_pb2
 
 
-def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
-    get = subparsers.add_parser(
+def register(verbs: Verbs) -> None:
+    get = verbs.add(
         "get",
-        parents=parents,
+        run_get,
         help="show records by id, or those matching a filter",
         description="Show records by id (exit 1 when any is missing), or list the records matching a filter.",
     )
-    get.add_argument("--collection", required=True, metavar="COLLECTION")
+    add_collection_option(get)
     which = get.add_mutually_exclusive_group()
     which.add_argument("--id", dest="ids", nargs="+", action="extend", metavar="ID", help="record ids")
     which.add_argument("--filter", type=json_object, metavar="JSON", help="metadata filter (list mode)")
@@ -33,19 +33,17 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
         "--limit", type=positive_int, default=100, metavar="N", help="most records to list without --id (default 100)"
     )
     get.add_argument("--vectors", action="store_true", help="include the vectors")
-    get.set_defaults(handler=run_get)
 
-    delete = subparsers.add_parser(
+    delete = verbs.add(
         "delete",
-        parents=parents,
+        run_delete,
         help="delete records by id or by filter",
         description="Delete records by id (unknown ids are reported) or every record matching a filter.",
     )
-    delete.add_argument("--collection", required=True, metavar="COLLECTION")
+    add_collection_option(delete)
     what = delete.add_mutually_exclusive_group(required=True)
     what.add_argument("--id", dest="ids", nargs="+", action="extend", metavar="ID", help="record ids")
     what.add_argument("--filter", type=json_object, metavar="JSON", help="delete every record matching it")
-    delete.set_defaults(handler=run_delete)
 
 
 def run_get(context: Context) -> int:

@@ -8,26 +8,26 @@ simctl search --collection embeddings --vector=-0.1,0.2,0.3 --json
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
 from simmesh_client.cli import EXIT_OK, Context
 from simmesh_client.verbs.common import compact, floats, json_object, positive_int, struct_dict
+from simmesh_client.verbs.declare import Verbs, add_collection_option
 from simmesh_proto.v1 import indexer_pb2
 
 # Metadata fields shown in the table, in name order; --json prints them all.
 TABLE_FIELDS = 3
 
 
-def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
+def register(verbs: Verbs) -> None:
+    parser = verbs.add(
         "search",
-        parents=parents,
+        run,
         help="find the records most similar to a query",
         description="Search a collection with a stored record, an image (local file or URL) or a vector.",
     )
-    parser.add_argument("--collection", required=True, metavar="COLLECTION")
+    add_collection_option(parser)
     query = parser.add_mutually_exclusive_group(required=True)
     query.add_argument("--id", dest="record_id", metavar="ID", help="a stored record's `_id` (left out of its hits)")
     query.add_argument("--image", type=Path, metavar="PATH", help="a local image file")
@@ -57,7 +57,6 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     parser.add_argument("--nprobe", type=int, default=0, metavar="N", help="IVF lists probed (0: the default)")
     parser.add_argument("--ef-search", type=int, default=0, metavar="N", help="HNSW beam (0: the default)")
     parser.add_argument("--min-score", type=float, metavar="S", help="drop hits scoring below S")
-    parser.set_defaults(handler=run)
 
 
 def run(context: Context) -> int:

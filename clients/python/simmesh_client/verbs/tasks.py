@@ -8,35 +8,27 @@ simctl tasks delete palette
 
 from __future__ import annotations
 
-import argparse
-from typing import Any
-
 from simmesh_client.cli import EXIT_OK, Context
 from simmesh_client.enums import short_name
-from simmesh_client.verbs.common import message_dict, print_fields, timestamp_text
+from simmesh_client.verbs.common import print_fields, print_message, print_messages, printed_as_json, timestamp_text
+from simmesh_client.verbs.declare import Verbs
 from simmesh_client.verbs.training_config import add_training_flags, training_config
 from simmesh_proto.v1 import catalog_pb2
 
 
-def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "tasks", parents=parents, help="manage training tasks", description="Create, list, show and delete tasks."
-    )
-    verbs = parser.add_subparsers(dest="tasks_verb", required=True, metavar="ACTION")
-    create = verbs.add_parser("create", parents=parents, help="create a task")
+def register(verbs: Verbs) -> None:
+    actions = verbs.group("tasks", help="manage training tasks", description="Create, list, show and delete tasks.")
+    create = actions.add("create", run_create, help="create a task")
     create.add_argument("task_id", metavar="ID")
     create.add_argument("--types", default="", metavar="T1,T2", help="similarity types the task trains on")
     create.add_argument("--display-name", default="")
     create.add_argument("--description", default="")
     add_training_flags(create)
-    create.set_defaults(handler=run_create)
-    verbs.add_parser("list", parents=parents, help="list tasks").set_defaults(handler=run_list)
-    show = verbs.add_parser("show", parents=parents, help="show a task")
-    show.add_argument("task", metavar="TASK")
-    show.set_defaults(handler=run_show)
-    delete = verbs.add_parser("delete", parents=parents, help="delete a task (its registry model stays)")
-    delete.add_argument("task", metavar="TASK")
-    delete.set_defaults(handler=run_delete)
+    actions.add("list", run_list, help="list tasks")
+    actions.add("show", run_show, help="show a task").add_argument("task", metavar="TASK")
+    actions.add("delete", run_delete, help="delete a task (its registry model stays)").add_argument(
+        "task", metavar="TASK"
+    )
 
 
 def run_create(context: Context) -> int:
@@ -49,32 +41,23 @@ def run_create(context: Context) -> int:
         description=args.description,
         training_config=training_config(args),
     )
-    if context.json:
-        context.print_json(message_dict(task))
-    else:
-        context.stdout.write(f"created {task.name} (model {task.model})\n")
+    print_message(context, task, f"created {task.name} (model {task.model})")
     return EXIT_OK
 
 
 def run_list(context: Context) -> int:
-    tasks = list(context.client.catalog.list_tasks())
-    if context.json:
-        context.print_json([message_dict(t) for t in tasks])
-    else:
-        context.print_table(
-            ("NAME", "TYPES", "PRODUCTION", "LATEST", "MODEL"),
-            [
-                (t.name, ",".join(t.similarity_types), t.production_version or "-", t.latest_version or "-", t.model)
-                for t in tasks
-            ],
-        )
+    print_messages(
+        context,
+        list(context.client.catalog.list_tasks()),
+        ("NAME", "TYPES", "PRODUCTION", "LATEST", "MODEL"),
+        lambda t: (t.name, ",".join(t.similarity_types), t.production_version or "-", t.latest_version or "-", t.model),
+    )
     return EXIT_OK
 
 
 def run_show(context: Context) -> int:
     task = context.client.catalog.get_task(context.args.task)
-    if context.json:
-        context.print_json(message_dict(task))
+    if printed_as_json(context, task):
         return EXIT_OK
     config = task.training_config
     print_fields(

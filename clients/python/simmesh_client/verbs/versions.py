@@ -6,17 +6,17 @@ simctl versions palette --set-production 2
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 from simmesh_client.cli import EXIT_OK, Context
 from simmesh_client.verbs.common import message_dict, positive_int, timestamp_text
+from simmesh_client.verbs.declare import Verbs
 
 
-def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
+def register(verbs: Verbs) -> None:
+    parser = verbs.add(
         "versions",
-        parents=parents,
+        run,
         help="list a task's versions",
         description="List a task's trained versions with their metrics; "
         "--set-production chooses the version `tasks/{task}` means.",
@@ -25,7 +25,6 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--set-production", type=positive_int, metavar="N", help="make version N the production version"
     )
-    parser.set_defaults(handler=run)
 
 
 def run(context: Context) -> int:
