@@ -11,8 +11,9 @@ from google.protobuf import json_format, timestamp_pb2
 from simmesh.imaging.manifest import validate
 from simmesh.kit import reasons
 from simmesh.kit.blobstore import BlobStore
-from simmesh.kit.errors import FailedPrecondition, InvalidArgument, NotFound
+from simmesh.kit.errors import FailedPrecondition, NotFound
 from simmesh.kit.model_registry import RegistryLayout, default_number, parse_model_name
+from simmesh.kit.names import check_id
 from simmesh.kit.paging import clamp_page_size, decode_page_token, encode_page_token
 from simmesh_proto.v1 import embedder_pb2
 
@@ -22,13 +23,14 @@ MODEL_ID_RE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 
 
 def check_model_id(model_id: str, field: str = "model_id") -> str:
-    if not MODEL_ID_RE.match(model_id or ""):
-        raise InvalidArgument(
-            f"model id {model_id!r} must be 1-63 lower-case letters, digits or '-', starting with a letter",
-            reason=reasons.INVALID_MODEL_ID,
-            field=field,
-        )
-    return model_id
+    return check_id(
+        model_id,
+        MODEL_ID_RE,
+        field,
+        reason=reasons.INVALID_MODEL_ID,
+        rule="1-63 lower-case letters, digits or '-', starting with a letter",
+        subject="model id",
+    )
 
 
 def runtime_key(model_id: str, version: int) -> str:
