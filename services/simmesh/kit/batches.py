@@ -18,7 +18,9 @@ def check_batch_size(
     """InvalidArgument naming `field` when the batch is empty ("{field} must not be empty") or holds
     more than `limit` items (`too_large`, with `{field}`, `{limit}` and `{count}` filled in)."""
     if count == 0:
-        raise InvalidArgument(f"{field} must not be empty", reason=empty_reason, field=field)
-    if count > limit:
-        message = too_large.format(field=field, limit=limit, count=count)
-        raise InvalidArgument(message, reason=too_large_reason, field=field)
+        message, reason = f"{field} must not be empty", empty_reason
+    elif count > limit:
+        message, reason = too_large.format(field=field, limit=limit, count=count), too_large_reason
+    else:
+        return
+    raise InvalidArgument(message, reason=reason, field=field)
