@@ -31,11 +31,7 @@ _MAX_ID = 63
 
 def check_id(value: str, field: str) -> str:
     """`value` if it is a valid id, else InvalidArgument naming `field`."""
-    if not ID_RE.match(value):
-        raise InvalidArgument(
-            f"{field} {value!r} must be 1-63 lower-case letters, digits or '-'", reason=reasons.INVALID_ID, field=field
-        )
-    return value
+    return names.check_id(value, ID_RE, field, reason=reasons.INVALID_ID, rule="1-63 lower-case letters, digits or '-'")
 
 
 def parse_name(value: str, collection: str, field: str) -> str:

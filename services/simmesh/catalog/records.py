@@ -54,8 +54,9 @@ class Group:
 
 
 @dataclass(frozen=True)
-class TrainingImage:
-    id: str
+class NewTrainingImage:
+    """A decoded upload whose bytes are already in the blob store under `blob_key`."""
+
     sha256: str
     # Key of the bytes in the catalog's blob store, and its URI there.
     blob_key: str
@@ -65,24 +66,16 @@ class TrainingImage:
     width: int
     height: int
     size_bytes: int
-    metadata: Json
+    metadata: Json = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingImage(NewTrainingImage):
+    """A stored upload: its id, the groups it belongs to and when it was stored."""
+
+    id: str
     groups: tuple[str, ...]
     create_time: datetime
-
-
-@dataclass(frozen=True)
-class NewTrainingImage:
-    """A decoded upload whose bytes are already in the blob store under `blob_key`."""
-
-    sha256: str
-    blob_key: str
-    uri: str
-    source_url: str
-    content_type: str
-    width: int
-    height: int
-    size_bytes: int
-    metadata: Json = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

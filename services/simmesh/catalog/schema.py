@@ -23,29 +23,33 @@ from sqlalchemy import (
     Text,
 )
 
-from simmesh.kit.sql import time_columns
+from simmesh.kit.sql import described_columns, time_columns
 
 metadata = MetaData()
 
 _ID = 63
 
 
+def _link(name: str, left: str, left_table: str, right: str, right_table: str) -> Table:
+    """A many-to-many table: two references that cascade and together form the key, indexed by the
+    second (`{name}_by_{right without _id}`)."""
+    return Table(
+        name,
+        metadata,
+        Column(left, String(_ID), ForeignKey(f"{left_table}.id", ondelete="CASCADE"), primary_key=True),
+        Column(right, String(_ID), ForeignKey(f"{right_table}.id", ondelete="CASCADE"), primary_key=True),
+        Index(f"{name}_by_{right.removesuffix('_id')}", right),
+    )
+
+
 similarity_types = Table(
-    "similarity_types",
-    metadata,
-    Column("id", String(_ID), primary_key=True),
-    Column("display_name", Text, nullable=False, default=""),
-    Column("description", Text, nullable=False, default=""),
-    Column("metadata", JSON, nullable=False),
-    *time_columns(),
+    "similarity_types", metadata, *described_columns(_ID), Column("metadata", JSON, nullable=False), *time_columns()
 )
 
 tasks = Table(
     "tasks",
     metadata,
-    Column("id", String(_ID), primary_key=True),
-    Column("display_name", Text, nullable=False, default=""),
-    Column("description", Text, nullable=False, default=""),
+    *described_columns(_ID),
     Column("training_config", JSON, nullable=False),
     Column("model_id", String(_ID), nullable=False, unique=True),
     Column("production_version", BigInteger, nullable=False, default=0),
@@ -53,13 +57,7 @@ tasks = Table(
     *time_columns(),
 )
 
-task_types = Table(
-    "task_similarity_types",
-    metadata,
-    Column("task_id", String(_ID), ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True),
-    Column("type_id", String(_ID), ForeignKey("similarity_types.id", ondelete="CASCADE"), primary_key=True),
-    Index("task_similarity_types_by_type", "type_id"),
-)
+task_types = _link("task_similarity_types", "task_id", "tasks", "type_id", "similarity_types")
 
 groups = Table(
     "similarity_groups",
@@ -89,21 +87,9 @@ training_images = Table(
     Column("create_time", DateTime(timezone=True), nullable=False),
 )
 
-group_images = Table(
-    "group_images",
-    metadata,
-    Column("group_id", String(_ID), ForeignKey("similarity_groups.id", ondelete="CASCADE"), primary_key=True),
-    Column("image_id", String(_ID), ForeignKey("training_images.id", ondelete="CASCADE"), primary_key=True),
-    Index("group_images_by_image", "image_id"),
-)
+group_images = _link("group_images", "group_id", "similarity_groups", "image_id", "training_images")
 
-group_members = Table(
-    "group_members",
-    metadata,
-    Column("parent_id", String(_ID), ForeignKey("similarity_groups.id", ondelete="CASCADE"), primary_key=True),
-    Column("member_id", String(_ID), ForeignKey("similarity_groups.id", ondelete="CASCADE"), primary_key=True),
-    Index("group_members_by_member", "member_id"),
-)
+group_members = _link("group_members", "parent_id", "similarity_groups", "member_id", "similarity_groups")
 
 task_versions = Table(
     "task_versions",

@@ -5,19 +5,13 @@ from __future__ import annotations
 import dataclasses
 
 from simmesh.imaging.limits import ImageSettings
-from simmesh.kit.settings import BlobSettings, PeerSettings, ServerSettings
+from simmesh.kit.settings import BlobSettings, PeerSettings, ServerSettings, db_url_field
 
 
 @dataclasses.dataclass(frozen=True)
 class CatalogSettings(ServerSettings, BlobSettings, PeerSettings, ImageSettings):
     port: int = 50053
-    catalog_db_url: str = dataclasses.field(
-        default="",
-        metadata={
-            "help": "SQLAlchemy URL of the metadata database, e.g. "
-            "postgresql://user:pass@host/db; empty = SQLite in data_dir"
-        },
-    )
+    catalog_db_url: str = db_url_field("metadata")
     models_blob_url: str = dataclasses.field(
         default="",
         metadata={

@@ -17,6 +17,7 @@ from simmesh.imaging.limits import ImageLimits
 from simmesh.imaging.preprocess import preprocess
 from simmesh.imaging.source import ImageSource
 from simmesh.kit import reasons
+from simmesh.kit.batches import check_batch_size
 from simmesh.kit.errors import InvalidArgument, SimmeshError
 from simmesh.kit.model_registry import parse_model_name
 from simmesh_proto.v1 import common_pb2, embedder_pb2
@@ -137,14 +138,8 @@ class Embedder:
     # -- embedding --------------------------------------------------------------------------
 
     async def embed(self, model: str, images: Sequence[common_pb2.Image], ids: Sequence[str] = ()) -> EmbedResult:
-        if not images:
-            raise InvalidArgument("images must not be empty", reason=reasons.NO_IMAGES, field="images")
-        if len(images) > MAX_BATCH_IMAGES:
-            raise InvalidArgument(
-                f"a batch holds at most {MAX_BATCH_IMAGES} images, got {len(images)}; split it or use StreamEmbed",
-                reason=reasons.BATCH_TOO_LARGE,
-                field="images",
-            )
+        too_large = "a batch holds at most {limit} images, got {count}; split it or use StreamEmbed"
+        check_batch_size(len(images), MAX_BATCH_IMAGES, "images", empty_reason=reasons.NO_IMAGES, too_large=too_large)
         if ids and len(ids) != len(images):
             raise InvalidArgument(
                 f"ids has {len(ids)} entries for {len(images)} images", reason=reasons.IDS_LENGTH_MISMATCH, field="ids"

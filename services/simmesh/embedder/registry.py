@@ -5,30 +5,35 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator
+from typing import TypeVar
 
 from google.protobuf import json_format, timestamp_pb2
+from google.protobuf.message import Message
 
 from simmesh.imaging.manifest import validate
 from simmesh.kit import reasons
 from simmesh.kit.blobstore import BlobStore
-from simmesh.kit.errors import FailedPrecondition, InvalidArgument, NotFound
+from simmesh.kit.errors import FailedPrecondition, NotFound
 from simmesh.kit.model_registry import RegistryLayout, default_number, parse_model_name
+from simmesh.kit.names import check_id
 from simmesh.kit.paging import clamp_page_size, decode_page_token, encode_page_token
 from simmesh_proto.v1 import embedder_pb2
 
 ModelManifest = embedder_pb2.ModelManifest
+M = TypeVar("M", bound=Message)
 
 MODEL_ID_RE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 
 
 def check_model_id(model_id: str, field: str = "model_id") -> str:
-    if not MODEL_ID_RE.match(model_id or ""):
-        raise InvalidArgument(
-            f"model id {model_id!r} must be 1-63 lower-case letters, digits or '-', starting with a letter",
-            reason=reasons.INVALID_MODEL_ID,
-            field=field,
-        )
-    return model_id
+    return check_id(
+        model_id,
+        MODEL_ID_RE,
+        field,
+        reason=reasons.INVALID_MODEL_ID,
+        rule="1-63 lower-case letters, digits or '-', starting with a letter",
+        subject="model id",
+    )
 
 
 def runtime_key(model_id: str, version: int) -> str:
@@ -60,15 +65,8 @@ class ModelRegistry:
     # -- reading ----------------------------------------------------------------------------
 
     def get_model(self, model_id: str) -> embedder_pb2.Model:
-        try:
-            data = self.store.get_bytes(self.layout.model_key(model_id))
-        except NotFound:
-            raise NotFound(
-                f"model `models/{model_id}` does not exist",
-                reason=reasons.MODEL_NOT_FOUND,
-                metadata={"model": f"models/{model_id}"},
-            ) from None
-        return json_format.Parse(data, embedder_pb2.Model())
+        key = self.layout.model_key(model_id)
+        return self._read(key, embedder_pb2.Model(), f"models/{model_id}", "model", reasons.MODEL_NOT_FOUND)
 
     def exists(self, model_id: str) -> bool:
         return self.store.exists(self.layout.model_key(model_id))
@@ -90,15 +88,17 @@ class ModelRegistry:
     def get_version(self, model_id: str, version: int) -> embedder_pb2.ModelVersion:
         model = self.get_model(model_id)
         number = version or default_number(model)
+        key = self.layout.version_key(model_id, number)
+        name = f"models/{model_id}/versions/{number}"
+        return self._read(key, embedder_pb2.ModelVersion(), name, "version", reasons.MODEL_VERSION_NOT_FOUND)
+
+    def _read(self, key: str, message: M, name: str, kind: str, reason: str) -> M:
+        """The JSON record at `key` parsed into `message`; NotFound naming `name` where it is missing."""
         try:
-            data = self.store.get_bytes(self.layout.version_key(model_id, number))
+            data = self.store.get_bytes(key)
         except NotFound:
-            raise NotFound(
-                f"version `models/{model_id}/versions/{number}` does not exist",
-                reason=reasons.MODEL_VERSION_NOT_FOUND,
-                metadata={"model": f"models/{model_id}/versions/{number}"},
-            ) from None
-        return json_format.Parse(data, embedder_pb2.ModelVersion())
+            raise NotFound(f"{kind} `{name}` does not exist", reason=reason, metadata={"model": name}) from None
+        return json_format.Parse(data, message)
 
     def resolve(self, name: str, field: str = "model") -> embedder_pb2.ModelVersion:
         """The version `name` means: its own, or the model's default."""

@@ -12,7 +12,7 @@ import tritonclient.grpc.aio as tritonaio
 from tritonclient.utils import InferenceServerException
 
 from simmesh.embedder.runtime import TensorSpec, not_loaded, split_rows
-from simmesh.embedder.triton_repository import repository_files
+from simmesh.embedder.triton_repository import ModelConfig, repository_files
 from simmesh.kit import reasons
 from simmesh.kit.blobstore import BlobStore
 from simmesh.kit.errors import Internal, NotFound, Unavailable
@@ -85,10 +85,7 @@ class TritonRuntime:
 
     async def load(self, key: str, onnx: bytes, manifest: ModelManifest) -> None:
         spec = TensorSpec.from_manifest(key, manifest)
-        files = repository_files(
-            key,
-            1,
-            onnx,
+        config = ModelConfig(
             input_name=spec.input_name,
             output_name=spec.output_name,
             dimension=spec.dimension,
@@ -96,6 +93,7 @@ class TritonRuntime:
             input_shape=spec.item_shape,
             intra_op_threads=self.intra_op_threads,
         )
+        files = repository_files(key, 1, onnx, config)
         async with self._locks[key]:
             await asyncio.to_thread(prepare_repository, self.repository, self.prefix)
             await asyncio.to_thread(self._write_entry, key, files)

@@ -8,6 +8,7 @@ from simmesh.indexer.layout import COLLECTION_ID_RE
 from simmesh.indexer.query import compile_filter
 from simmesh.indexer.router.plans import MAX_K, InsertBatch, Queries, RecordQuery, SearchPlan
 from simmesh.kit import reasons
+from simmesh.kit.batches import check_batch_size
 from simmesh.kit.errors import InvalidArgument
 from simmesh.kit.names import parse_name
 from simmesh_proto.v1 import indexer_pb2
@@ -53,14 +54,14 @@ def search_plan(request: indexer_pb2.SearchRequest) -> SearchPlan:
     k = request.k or DEFAULT_K
     if not 1 <= k <= MAX_K:
         raise InvalidArgument(f"k must be 1..{MAX_K}, got {request.k}", reason=reasons.INVALID_K, field="k")
-    if not request.queries:
-        raise InvalidArgument("queries must not be empty", reason=reasons.NO_QUERIES, field="queries")
-    if len(request.queries) > MAX_QUERIES:
-        raise InvalidArgument(
-            f"at most {MAX_QUERIES} queries per call, got {len(request.queries)}",
-            reason=reasons.TOO_MANY_QUERIES,
-            field="queries",
-        )
+    check_batch_size(
+        len(request.queries),
+        MAX_QUERIES,
+        "queries",
+        empty_reason=reasons.NO_QUERIES,
+        too_large="at most {limit} queries per call, got {count}",
+        too_large_reason=reasons.TOO_MANY_QUERIES,
+    )
     if request.nprobe < 0 or request.ef_search < 0:
         raise InvalidArgument(
             "nprobe and ef_search must not be negative",

@@ -37,6 +37,7 @@ from typing import BinaryIO
 from google.protobuf.message import Message
 
 from simmesh.kit import reasons
+from simmesh.kit.blobstore import fsync_dir
 from simmesh.kit.errors import Internal
 from simmesh_proto.internal.v1 import shard_pb2
 
@@ -158,7 +159,7 @@ class WriteAheadLog:
         self._file = _open_for_append(path)
         if not (self._segments and self._segments[-1].path == path):
             self._segments.append(_Segment(first_seq, path))
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
         return self._file
 
     # ------------------------------------------------------------------------------ reading
@@ -186,7 +187,7 @@ class WriteAheadLog:
                 self._segments.pop(0).path.unlink(missing_ok=True)
                 removed += 1
             if removed:
-                _fsync_dir(self.directory)
+                fsync_dir(self.directory)
             return removed
 
     def close(self) -> None:
@@ -202,7 +203,7 @@ class WriteAheadLog:
             for segment in self._segments:
                 segment.path.unlink(missing_ok=True)
             self._segments.clear()
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
 
     # ---------------------------------------------------------------------------- recovery
 
@@ -339,11 +340,3 @@ def _undo_partial_write(file: BinaryIO, start: int) -> None:
         os.fdatasync(file.fileno())
     except OSError:
         log.exception("could not cut a failed append from the write-ahead log")
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -31,7 +31,15 @@ from simmesh.kit.blobstore import (
     check_key,
     check_prefix,
 )
-from simmesh.kit.errors import FailedPrecondition, Internal, NotFound, PermissionDenied, Unauthenticated, Unavailable
+from simmesh.kit.errors import (
+    FailedPrecondition,
+    Internal,
+    NotFound,
+    PermissionDenied,
+    SimmeshError,
+    Unauthenticated,
+    Unavailable,
+)
 
 
 class S3BlobStore:
@@ -189,6 +197,24 @@ _AUTHN_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "
 # Codes S3 defines as transient: the same request may succeed when retried.
 _TRANSIENT_CODES = {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout"}
 
+# S3 error codes -> the catalogue error, its message ({subject}, {code} and {bucket} filled in) and reason.
+_S3_FAILURES: list[tuple[set[str], type[SimmeshError], str, str]] = [
+    (_AUTHN_CODES, Unauthenticated, "the S3 server refused the credentials ({code})", reasons.BLOB_STORE_ACCESS_DENIED),
+    (
+        {"AccessDenied"},
+        PermissionDenied,
+        "the S3 server denied access to {subject!r}",
+        reasons.BLOB_STORE_ACCESS_DENIED,
+    ),
+    (
+        _TRANSIENT_CODES,
+        Unavailable,
+        "the S3 server failed on {subject!r} ({code}); retry",
+        reasons.BLOB_STORE_UNAVAILABLE,
+    ),
+    ({"NoSuchBucket"}, FailedPrecondition, "bucket {bucket!r} does not exist", reasons.BLOB_BUCKET_NOT_FOUND),
+]
+
 
 @contextlib.contextmanager
 def _s3_errors(subject: str) -> Iterator[None]:
@@ -198,22 +224,10 @@ def _s3_errors(subject: str) -> Iterator[None]:
     except S3Error as error:
         if error.code in _NOT_FOUND_CODES:
             raise blob_not_found(subject) from None
-        if error.code in _AUTHN_CODES:
-            raise Unauthenticated(
-                f"the S3 server refused the credentials ({error.code})", reason=reasons.BLOB_STORE_ACCESS_DENIED
-            ) from error
-        if error.code == "AccessDenied":
-            raise PermissionDenied(
-                f"the S3 server denied access to {subject!r}", reason=reasons.BLOB_STORE_ACCESS_DENIED
-            ) from error
-        if error.code in _TRANSIENT_CODES:
-            raise Unavailable(
-                f"the S3 server failed on {subject!r} ({error.code}); retry", reason=reasons.BLOB_STORE_UNAVAILABLE
-            ) from error
-        if error.code == "NoSuchBucket":
-            raise FailedPrecondition(
-                f"bucket {error.bucket_name!r} does not exist", reason=reasons.BLOB_BUCKET_NOT_FOUND
-            ) from error
+        for codes, error_type, message, reason in _S3_FAILURES:
+            if error.code in codes:
+                text = message.format(subject=subject, code=error.code, bucket=error.bucket_name)
+                raise error_type(text, reason=reason) from error
         raise Internal(
             f"S3 error on {subject!r}: {error.code} {error.message}", reason=reasons.BLOB_STORE_ERROR
         ) from error

@@ -33,3 +33,13 @@ def parse_name(
         expected = shape or f"`{collection}/{{id}}`"
         raise InvalidArgument(f"{field} must be {expected}, got {value!r}", reason=reason, field=field)
     return resource_id
+
+
+def check_id(
+    value: str, id_re: re.Pattern[str], field: str, *, reason: str, rule: str, subject: str = "", trimmed: bool = False
+) -> str:
+    """`value` when `id_re` matches it (and, if `trimmed`, it has no surrounding spaces); else
+    InvalidArgument naming `field`: "{subject or field} {value!r} must be {rule}"."""
+    if not id_re.match(value or "") or (trimmed and value.strip() != value):
+        raise InvalidArgument(f"{subject or field} {value!r} must be {rule}", reason=reason, field=field)
+    return value

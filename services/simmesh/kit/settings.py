@@ -123,6 +123,18 @@ def load_settings(
     return cls(**values)
 
 
+def db_url_field(contents: str) -> str:
+    """A service's `*_db_url` setting: the SQLAlchemy URL of its `contents` database, empty for
+    SQLite in data_dir."""
+    return dataclasses.field(
+        default="",
+        metadata={
+            "help": f"SQLAlchemy URL of the {contents} database, e.g. postgresql://user:pass@host/db; "
+            "empty = SQLite in data_dir"
+        },
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class BlobSettings:
     """Where artifacts live: `file:///dir` (one machine) or `s3://bucket/prefix` (MinIO, S3)."""

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, Connection, DateTime, Engine, MetaData, Row, Select, create_engine, event
+from sqlalchemy import Column, Connection, DateTime, Engine, MetaData, Row, Select, String, Text, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -59,6 +59,15 @@ def open_engine(url: str) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
+
+
+def described_columns(id_length: int) -> list[Column]:
+    """`id` (the key), `display_name` and `description`, the first columns of a resource's table."""
+    return [
+        Column("id", String(id_length), primary_key=True),
+        Column("display_name", Text, nullable=False, default=""),
+        Column("description", Text, nullable=False, default=""),
+    ]
 
 
 def time_columns() -> list[Column]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from simmesh.kit import reasons
-from simmesh.kit.errors import InvalidArgument, SimmeshError
+from simmesh.kit.batches import check_batch_size
+from simmesh.kit.errors import SimmeshError
 
 # Items one AddImages or SuggestLabels call may carry.
 MAX_ITEMS = 5000
@@ -27,9 +28,5 @@ def at_field(error: SimmeshError, field: str) -> SimmeshError:
 
 
 def check_batch(count: int, field: str) -> None:
-    if count == 0:
-        raise InvalidArgument(f"{field} must not be empty", reason=reasons.EMPTY_BATCH, field=field)
-    if count > MAX_ITEMS:
-        raise InvalidArgument(
-            f"{field} holds at most {MAX_ITEMS} items, got {count}", reason=reasons.BATCH_TOO_LARGE, field=field
-        )
+    too_large = "{field} holds at most {limit} items, got {count}"
+    check_batch_size(count, MAX_ITEMS, field, empty_reason=reasons.EMPTY_BATCH, too_large=too_large)

@@ -29,21 +29,12 @@ COLLECTIONS = "collections"
 
 
 @dataclass(frozen=True)
-class RecordWrite:
+class CollectionRecord:
     """A record as the labeler keeps it in its collection."""
 
     id: str
     vector: np.ndarray
     url: str
-    labels: tuple[str, ...]
-    state: str
-
-
-@dataclass(frozen=True)
-class StoredRecord:
-    id: str
-    url: str
-    vector: np.ndarray
     labels: tuple[str, ...]
     state: str
 
@@ -61,14 +52,9 @@ def metadata_state(metadata: struct_pb2.Struct) -> str:
     return field.string_value if field is not None else ""
 
 
-def _stored(record: indexer_pb2.Record) -> StoredRecord:
-    return StoredRecord(
-        record.id,
-        record.url,
-        vector_of(record.vector),
-        metadata_labels(record.metadata),
-        metadata_state(record.metadata),
-    )
+def _stored(record: indexer_pb2.Record) -> CollectionRecord:
+    labels, state = metadata_labels(record.metadata), metadata_state(record.metadata)
+    return CollectionRecord(record.id, vector_of(record.vector), record.url, labels, state)
 
 
 class Collections:
@@ -99,7 +85,7 @@ class Collections:
         return True
 
     async def upsert(
-        self, collection_id: str, records: Sequence[RecordWrite], timeout: float | None
+        self, collection_id: str, records: Sequence[CollectionRecord], timeout: float | None
     ) -> dict[int, SimmeshError]:
         """Writes the records (replacing existing ids); the failures by position."""
         failures: dict[int, SimmeshError] = {}
@@ -122,7 +108,7 @@ class Collections:
 
     async def get_records(
         self, collection_id: str, ids: Sequence[str], timeout: float | None
-    ) -> dict[str, StoredRecord]:
+    ) -> dict[str, CollectionRecord]:
         """The records among `ids` that exist, with their vectors."""
         if not ids:
             return {}
@@ -137,9 +123,9 @@ class Collections:
 
     async def list_records(
         self, collection_id: str, filter: dict[str, Any], timeout: float | None
-    ) -> list[StoredRecord]:
+    ) -> list[CollectionRecord]:
         """Every record matching `filter`, with its vector."""
-        out: list[StoredRecord] = []
+        out: list[CollectionRecord] = []
         token = ""
         while True:
             reply = await self.indexer.list_records(

@@ -14,7 +14,7 @@ import re
 
 from simmesh.kit import reasons
 from simmesh.kit.errors import InvalidArgument
-from simmesh.kit.names import name, parse_name
+from simmesh.kit.names import check_id, name, parse_name
 
 PROJECTS = "projects"
 IMAGES = "images"
@@ -26,34 +26,20 @@ LABEL_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
 
 
 def check_project_id(value: str, field: str) -> str:
-    if not PROJECT_ID_RE.match(value):
-        raise InvalidArgument(
-            f"{field} {value!r} must be 1-59 lower-case letters, digits or '-', starting with a letter or digit",
-            reason=reasons.INVALID_PROJECT_ID,
-            field=field,
-        )
-    return value
+    rule = "1-59 lower-case letters, digits or '-', starting with a letter or digit"
+    return check_id(value, PROJECT_ID_RE, field, reason=reasons.INVALID_PROJECT_ID, rule=rule)
 
 
 def check_image_id(value: str, field: str) -> str:
-    if not IMAGE_ID_RE.match(value) or value.strip() != value:
-        raise InvalidArgument(
-            f"{field} {value!r} must be 1-256 characters without '/', control characters or surrounding spaces",
-            reason=reasons.INVALID_IMAGE_ID,
-            field=field,
-        )
-    return value
+    rule = "1-256 characters without '/', control characters or surrounding spaces"
+    return check_id(value, IMAGE_ID_RE, field, reason=reasons.INVALID_IMAGE_ID, rule=rule, trimmed=True)
 
 
 def check_labels(values: list[str] | tuple[str, ...], field: str) -> tuple[str, ...]:
     """The labels in order without repeats; InvalidArgument for an empty or malformed one."""
+    rule = "1-128 characters without control characters or surrounding spaces"
     for i, label in enumerate(values):
-        if not LABEL_RE.match(label) or label.strip() != label:
-            raise InvalidArgument(
-                f"{field}[{i}] {label!r} must be 1-128 characters without control characters or surrounding spaces",
-                reason=reasons.INVALID_LABEL,
-                field=f"{field}[{i}]",
-            )
+        check_id(label, LABEL_RE, f"{field}[{i}]", reason=reasons.INVALID_LABEL, rule=rule, trimmed=True)
     return tuple(dict.fromkeys(values))
 
 

@@ -21,7 +21,7 @@ from simmesh.kit.names import new_id
 from simmesh.kit.paging import Page
 from simmesh.labeler.backends import Backends
 from simmesh.labeler.batches import ItemFailure, at_field, check_batch
-from simmesh.labeler.collection import RecordWrite, StoredRecord
+from simmesh.labeler.collection import CollectionRecord
 from simmesh.labeler.names import check_image_id, check_labels
 from simmesh.labeler.records import Image, Json, LabelCount, NewImage, Project, State, state_of
 from simmesh_proto.v1 import common_pb2
@@ -133,7 +133,7 @@ class ProjectImages:
                         rows[i] = vectors[j]
                 good = [i for i in good if i not in failures]
                 records = [
-                    RecordWrite(ids[i], rows[i], image_url(items[i].image), labels[i], state_of(labels[i]).value)
+                    CollectionRecord(ids[i], rows[i], image_url(items[i].image), labels[i], state_of(labels[i]).value)
                     for i in good
                 ]
                 new = [
@@ -157,7 +157,7 @@ class ProjectImages:
     async def write_new(
         self,
         project: Project,
-        records: builtins.list[RecordWrite],
+        records: builtins.list[CollectionRecord],
         new: builtins.list[NewImage],
         positions: builtins.list[int],
         failures: dict[int, SimmeshError],
@@ -183,7 +183,7 @@ class ProjectImages:
         return [positions[j] for j in kept]
 
     async def _restore(
-        self, project: Project, written: Sequence[str], previous: Mapping[str, StoredRecord], timeout: float | None
+        self, project: Project, written: Sequence[str], previous: Mapping[str, CollectionRecord], timeout: float | None
     ) -> None:
         """Puts the collection's records back as they were before a write the store refused."""
         backends = self.backends
@@ -192,11 +192,7 @@ class ProjectImages:
                 project.collection, [i for i in written if i not in previous], timeout
             )
             if previous:
-                await backends.collections.upsert(
-                    project.collection,
-                    [RecordWrite(r.id, r.vector, r.url, r.labels, r.state) for r in previous.values()],
-                    timeout,
-                )
+                await backends.collections.upsert(project.collection, list(previous.values()), timeout)
         except SimmeshError:
             log.exception("could not restore the records of %s after a failed write", project.collection)
 
@@ -221,7 +217,8 @@ class ProjectImages:
                 reason=reasons.IMAGE_VECTOR_MISSING,
             )
         records = [
-            RecordWrite(i, previous[i].vector, previous[i].url, labels, state.value) for i, labels, state in changes
+            CollectionRecord(i, previous[i].vector, previous[i].url, labels, state.value)
+            for i, labels, state in changes
         ]
         item_failures = await backends.collections.upsert(project.collection, records, timeout)
         if item_failures:

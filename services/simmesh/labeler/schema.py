@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import JSON, Boolean, Column, Float, ForeignKeyConstraint, Index, Integer, MetaData, String, Table, Text
 
-from simmesh.kit.sql import time_columns
+from simmesh.kit.sql import described_columns, time_columns
 
 metadata = MetaData()
 
@@ -21,9 +21,7 @@ _LABEL = 128
 projects = Table(
     "projects",
     metadata,
-    Column("id", String(_PROJECT), primary_key=True),
-    Column("display_name", Text, nullable=False, default=""),
-    Column("description", Text, nullable=False, default=""),
+    *described_columns(_PROJECT),
     Column("model", Text, nullable=False),
     Column("model_version", Text, nullable=False),
     Column("collection", String(_PROJECT), nullable=False),

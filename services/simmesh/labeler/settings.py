@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from simmesh.kit.settings import BlobSettings, PeerSettings, ServerSettings
+from simmesh.kit.settings import BlobSettings, PeerSettings, ServerSettings, db_url_field
 
 
 @dataclasses.dataclass(frozen=True)
@@ -13,13 +13,7 @@ class LabelerSettings(ServerSettings, BlobSettings, PeerSettings):
     catalog_addr: str = dataclasses.field(
         default="", metadata={"help": "catalog host:port, for projects on task models; empty = tasks refused"}
     )
-    labeler_db_url: str = dataclasses.field(
-        default="",
-        metadata={
-            "help": "SQLAlchemy URL of the labels database, e.g. postgresql://user:pass@host/db; "
-            "empty = SQLite in data_dir"
-        },
-    )
+    labeler_db_url: str = db_url_field("labels")
     collection_shards: int = dataclasses.field(
         default=1, metadata={"help": "shards of each project's indexer collection"}
     )

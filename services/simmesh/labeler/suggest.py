@@ -23,7 +23,7 @@ from simmesh.kit.errors import AlreadyExists, FailedPrecondition, InvalidArgumen
 from simmesh.kit.names import new_id
 from simmesh.labeler.backends import Backends
 from simmesh.labeler.batches import ItemFailure, at_field, check_batch
-from simmesh.labeler.collection import RecordWrite, metadata_labels
+from simmesh.labeler.collection import CollectionRecord, metadata_labels
 from simmesh.labeler.names import check_image_id
 from simmesh.labeler.params import GivenParams, resolve_params
 from simmesh.labeler.project_images import ProjectImages, image_not_found, image_url
@@ -201,7 +201,7 @@ class Suggester:
             labels = tuple(score.label for score in s.labels)
             state = state_of(labels, suggested=True)
             url = image_url(_image(items[s.index]))
-            records.append(RecordWrite(s.id, vectors[s.index], url, labels, state.value))
+            records.append(CollectionRecord(s.id, vectors[s.index], url, labels, state.value))
             rows.append(NewImage(s.id, labels, state, url))
         if records:
             await self.images.write_new(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import Connection, Row, delete, insert, select, update
@@ -42,21 +43,8 @@ class TrainingImageRecords(GroupRecords):
             found = {row.id: row.type_id for row in select_in(conn, select(G.c.id, G.c.type_id), G.c.id, group_ids)}
             missing(group_ids, found, group_not_found)
             if existing is None:
-                conn.execute(
-                    insert(I).values(
-                        id=image_id,
-                        sha256=image.sha256,
-                        blob_key=image.blob_key,
-                        uri=image.uri,
-                        source_url=image.source_url,
-                        content_type=image.content_type,
-                        size_bytes=image.size_bytes,
-                        width=image.width,
-                        height=image.height,
-                        metadata=image.metadata or {},
-                        create_time=sql.now(),
-                    )
-                )
+                values = asdict(image) | {"id": image_id, "metadata": image.metadata or {}, "create_time": sql.now()}
+                conn.execute(insert(I).values(values))
             for type_id in sorted(set(found.values())):  # in one order: no deadlock between uploads
                 try:
                     self._lock_type(conn, type_id)

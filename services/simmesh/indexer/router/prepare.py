@@ -13,6 +13,7 @@ from google.protobuf import timestamp_pb2
 
 from simmesh.indexer.router.embedder import Embedder, embedded_rows, item_error
 from simmesh.kit import reasons
+from simmesh.kit.batches import check_batch_size
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument, SimmeshError
 from simmesh_proto.internal.v1 import shard_pb2
 from simmesh_proto.v1 import common_pb2, indexer_pb2
@@ -61,14 +62,8 @@ def stack_rows(rows: Sequence[bytes], dimension: int) -> tuple[np.ndarray, list[
 
 def batch_ids(inputs: Sequence[indexer_pb2.RecordInput]) -> list[str]:
     """The ids of an insert batch ("" where to be generated), once the batch is checked."""
-    if not inputs:
-        raise InvalidArgument("records must not be empty", reason=reasons.NO_RECORDS, field="records")
-    if len(inputs) > MAX_BATCH:
-        raise InvalidArgument(
-            f"a batch holds at most {MAX_BATCH} records, got {len(inputs)}",
-            reason=reasons.BATCH_TOO_LARGE,
-            field="records",
-        )
+    too_large = "a batch holds at most {limit} records, got {count}"
+    check_batch_size(len(inputs), MAX_BATCH, "records", empty_reason=reasons.NO_RECORDS, too_large=too_large)
     ids = [item.id for item in inputs]
     given = [i for i in ids if i]
     if len(set(given)) != len(given):  # name the first repeat
