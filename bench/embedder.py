@@ -29,6 +29,7 @@ from pathlib import Path
 
 import grpc
 import onnxruntime as ort
+from _pretrained import MOBILENET_V2, SHARED, mobilenet_v2_manifest
 
 from simmesh.devstack.mesh import serving
 from simmesh.devstack.process import ManagedProcess, free_port
@@ -41,35 +42,13 @@ from simmesh.imaging.preprocess import preprocess
 from simmesh.kit.blobstore_s3 import S3BlobStore
 from simmesh_proto.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 SAMPLE = SHARED / "datasets" / "imagenet-sample"
-MOBILENET = SHARED / "models" / "mobilenet_v2" / "mobilenet_v2_1.0_224_float.onnx"
-
-
-def mobilenet_manifest() -> embedder_pb2.ModelManifest:
-    """MobileNetV2 as ../shared/models/PROVENANCE.md describes its input: RGB, pixel / 127.5 - 1."""
-    return embedder_pb2.ModelManifest(
-        input_name="input",
-        output_name="embedding",
-        input_width=224,
-        input_height=224,
-        layout=embedder_pb2.TENSOR_LAYOUT_NCHW,
-        color_order=embedder_pb2.COLOR_ORDER_RGB,
-        resize_policy=embedder_pb2.RESIZE_POLICY_SHORTER_SIDE_CENTER_CROP,
-        resize_shorter_side=256,
-        scale=1 / 127.5,
-        mean=[1.0, 1.0, 1.0],
-        std=[1.0, 1.0, 1.0],
-        dimension=1280,
-        normalize=True,
-        family="mobilenet_v2",
-    )
 
 
 def models() -> dict[str, tuple[bytes, embedder_pb2.ModelManifest]]:
     out = {name: (builtin.export_onnx(), builtin.manifest()) for name, builtin in BUILTIN_MODELS.items()}
-    if MOBILENET.exists():
-        out["mobilenet-v2"] = (MOBILENET.read_bytes(), mobilenet_manifest())
+    if MOBILENET_V2.exists():
+        out["mobilenet-v2"] = (MOBILENET_V2.read_bytes(), mobilenet_v2_manifest())
     return out
 
 

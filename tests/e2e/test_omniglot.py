@@ -14,15 +14,13 @@ so training never sees it. The task trains once; then, on the held-out alphabet:
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
-from pathlib import Path
 
 import grpc
 import numpy as np
 import pytest
 from google.longrunning import operations_pb2_grpc
+from support.bench import bench_module
 
 from simmesh.catalog.training.evaluate import one_shot_accuracy
 from simmesh.devstack.mesh import Mesh, MeshConfig
@@ -42,18 +40,9 @@ from simmesh_proto.v1 import (
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "omniglot_similarity.py"
 MAX_ERROR = 0.25
 MAX_TRAINING_SECONDS = 15 * 60
 OPTIONS = [("grpc.max_receive_message_length", 1 << 27), ("grpc.max_send_message_length", 1 << 27)]
-
-
-def load_alphabets(path: Path) -> dict[str, dict[str, list[bytes]]]:
-    spec = importlib.util.spec_from_file_location("omniglot_similarity", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module.load_alphabets(path)
 
 
 def slug(text: str) -> str:
@@ -83,7 +72,7 @@ def trained(tmp_path_factory, omniglot_zip) -> Trained:
     reason = tritonserver_available()
     if reason:
         pytest.skip(reason)
-    alphabets = load_alphabets(omniglot_zip)
+    alphabets = bench_module("omniglot_similarity").load_alphabets(omniglot_zip)
     held_out = list(alphabets)[-1]
     mesh = Mesh(MeshConfig(data_dir=tmp_path_factory.mktemp("omniglot") / "mesh", ports="auto"))
     mesh.start(timeout=300)

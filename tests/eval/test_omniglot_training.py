@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
-import sys
-from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
 from PIL import Image
+from support.bench import bench_module
 
 from simmesh.catalog.training import TrainingSet, prepare, retrieval
 from simmesh.catalog.training.backbone import TOLERANCE, backbone_features, merge, train_head
@@ -20,22 +17,12 @@ from simmesh.catalog.training.loop import Hooks, embed
 from simmesh.catalog.training.options import resolve
 from simmesh.imaging.manifest import validate
 from simmesh.imaging.preprocess import preprocess
-from simmesh_proto.v1 import catalog_pb2, embedder_pb2
+from simmesh_proto.v1 import catalog_pb2
 
 pytestmark = pytest.mark.slow
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "omniglot_similarity.py"
 MAX_ERROR = 0.25
 MAX_SECONDS = 15 * 60
-
-
-def omniglot_bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("omniglot_similarity", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve their module by name
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture
@@ -47,7 +34,7 @@ def two_threads():
 
 
 def test_compact_cnn_recognises_an_unseen_alphabet_from_one_example(omniglot_zip, two_threads):
-    bench = omniglot_bench()
+    bench = bench_module("omniglot_similarity")
     held_out = list(bench.load_alphabets(omniglot_zip))[-1]
     result = bench.run(omniglot_zip, held_out)
     print("\n" + bench.table([result]))
@@ -57,30 +44,11 @@ def test_compact_cnn_recognises_an_unseen_alphabet_from_one_example(omniglot_zip
     assert result.recall_at_1 > result.baseline_recall_at_1
 
 
-def mobilenet_manifest() -> embedder_pb2.ModelManifest:
-    """MobileNetV2's input as ../shared/models/PROVENANCE.md gives it: RGB, pixel / 127.5 - 1."""
-    return embedder_pb2.ModelManifest(
-        input_name="input",
-        output_name="embedding",
-        input_width=224,
-        input_height=224,
-        layout=embedder_pb2.TENSOR_LAYOUT_NCHW,
-        color_order=embedder_pb2.COLOR_ORDER_RGB,
-        resize_policy=embedder_pb2.RESIZE_POLICY_SHORTER_SIDE_CENTER_CROP,
-        resize_shorter_side=256,
-        scale=1 / 127.5,
-        mean=[1.0],
-        std=[1.0],
-        dimension=1280,
-        family="mobilenet_v2",
-    )
-
-
 def test_mobilenet_v2_frozen_backbone_with_a_trained_head(omniglot_zip, mobilenet_v2_onnx, two_threads):
     """A head on MobileNetV2 features of 24 Korean characters (5 drawings each to train on, 3 others
     to score): the merged graph equals backbone-then-head and ranks unseen drawings better than the
     backbone's own embedding."""
-    alphabets = omniglot_bench().load_alphabets(omniglot_zip)
+    alphabets = bench_module("omniglot_similarity").load_alphabets(omniglot_zip)
     characters = list(alphabets["Korean"].values())[:24]
     train_images, train_groups, fresh_images, fresh_groups = [], [], [], []
     for group, drawings in enumerate(characters):
@@ -88,7 +56,7 @@ def test_mobilenet_v2_frozen_backbone_with_a_trained_head(omniglot_zip, mobilene
             picture = Image.open(io.BytesIO(drawing)).convert("RGB")
             (train_images if i < 5 else fresh_images).append(picture)
             (train_groups if i < 5 else fresh_groups).append(group)
-    backbone, manifest = mobilenet_v2_onnx.read_bytes(), mobilenet_manifest()
+    backbone, manifest = mobilenet_v2_onnx.read_bytes(), bench_module("_pretrained").mobilenet_v2_manifest()
     prepared = prepare(TrainingSet(train_images, train_groups, [[]] * len(characters)))
     options = resolve(
         catalog_pb2.TrainingConfig(

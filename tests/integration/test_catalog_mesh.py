@@ -13,12 +13,9 @@ import numpy as np
 import pytest
 from fixtures.status import reason_of
 from google.longrunning import operations_pb2_grpc, operations_proto_pb2
+from support.apps import started_catalog, started_embedder
 from support.models import png_bytes
 
-from simmesh.catalog.app import build_app as build_catalog
-from simmesh.catalog.settings import CatalogSettings
-from simmesh.embedder.app import build_app as build_embedder
-from simmesh.embedder.settings import EmbedderSettings
 from simmesh_proto.v1 import (
     catalog_pb2,
     catalog_pb2_grpc,
@@ -123,21 +120,11 @@ async def _train(
 
 async def test_descriptors_of_records_and_deploying_through_the_indexer(tmp_path, indexer_cluster, pictures):
     images, server = pictures
-    embedder_app = await build_embedder(
-        EmbedderSettings(host="127.0.0.1", port=0, builtin_models=False, data_dir=str(tmp_path / "embedder"))
-    )
-    await embedder_app.start()
+    embedder_app = await started_embedder(tmp_path / "embedder")
     cluster = await asyncio.to_thread(indexer_cluster, 1, embedder_addr=embedder_app.address)
-    catalog_app = await build_catalog(
-        CatalogSettings(
-            host="127.0.0.1",
-            port=0,
-            data_dir=str(tmp_path / "catalog"),
-            embedder_addr=embedder_app.address,
-            indexer_addr=cluster.router_address,
-        )
+    catalog_app = await started_catalog(
+        tmp_path / "catalog", embedder_addr=embedder_app.address, indexer_addr=cluster.router_address
     )
-    await catalog_app.start()
     try:
         async with (
             grpc.aio.insecure_channel(catalog_app.address) as catalog_channel,

@@ -19,6 +19,7 @@ from pathlib import Path
 import grpc
 import pytest
 from fixtures.catalog import Catalog, open_catalog
+from fixtures.infra import started
 from support.models import png_bytes
 from unit.test_catalog_groups import (  # noqa: F401 - collected again here, on PostgreSQL
     test_a_group_never_mixes_images_and_groups,
@@ -208,12 +209,8 @@ def postgres() -> Iterator[_Postgres]:
         import psycopg2  # noqa: F401
     except ImportError:
         pytest.skip("the PostgreSQL driver is not installed; `pip install psycopg2-binary` to run these")
-    server = _Postgres(bin_dir)
-    try:
-        server.start()
+    with started(_Postgres(bin_dir)) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -27,6 +28,16 @@ def router(indexer_cluster) -> str:
 
 def simctl(router: str, *args: str) -> int:
     return main(["--indexer", router, *args])
+
+
+def search(router: str, capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    """What a successful `simctl search --collection vecs ARGS` printed."""
+    assert simctl(router, "search", "--collection", "vecs", *args) == 0
+    return capsys.readouterr().out
+
+
+def search_json(router: str, capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
+    return json.loads(search(router, capsys, *args, "--json"))
 
 
 def good_record(n: int, vector: np.ndarray) -> dict:
@@ -131,13 +142,7 @@ def test_insert_a_jsonl_file_then_search_get_and_delete(router, tmp_path, capsys
         assert "_url" not in stored["r4"].metadata and stored["r4"].metadata["tags"] == ["t0"]
 
     # By id with a filter: exact cosine ranking among the red records, the query record left out.
-    assert (
-        simctl(
-            router, "search", "--collection", "vecs", "--id", "r0", "-k", "5", "--filter", '{"color": "red"}', "--json"
-        )
-        == 0
-    )
-    hits = json.loads(capsys.readouterr().out)["hits"]
+    hits = search_json(router, capsys, "--id", "r0", "-k", "5", "--filter", '{"color": "red"}')["hits"]
     red = [n for n in range(1, 40) if n % 3 == 0]
     assert [hit["id"] for hit in hits] == cosine_ranking(data, data[0], red)[:5]
     assert [hit["rank"] for hit in hits] == [1, 2, 3, 4, 5]
@@ -146,61 +151,15 @@ def test_insert_a_jsonl_file_then_search_get_and_delete(router, tmp_path, capsys
 
     # By vector: the record with that vector first, scoring 1; the table shows url and metadata.
     vector = ",".join(f"{v:.7f}" for v in data[10])
-    assert (
-        simctl(
-            router,
-            "search",
-            "--collection",
-            "vecs",
-            f"--vector={vector}",
-            "-k",
-            "3",
-            "--filter",
-            '{"price": {"$lt": 20}}',
-        )
-        == 0
-    )
-    table = capsys.readouterr().out.splitlines()
+    table = search(router, capsys, f"--vector={vector}", "-k", "3", "--filter", '{"price": {"$lt": 20}}').splitlines()
     assert table[0].split() == ["RANK", "ID", "SCORE", "URL", "METADATA"]
     assert table[1].split()[:4] == ["1", "r10", "1.0000", "https://shop.example/10.jpg"]
     assert "color=green pid=p3 price=10 …" in table[1] and len(table) == 4
-    assert (
-        simctl(
-            router,
-            "search",
-            "--collection",
-            "vecs",
-            f"--vector={vector}",
-            "-k",
-            "40",
-            "--filter",
-            '{"price": {"$lt": 20}}',
-            "--json",
-        )
-        == 0
-    )
-    hits = json.loads(capsys.readouterr().out)["hits"]
+    hits = search_json(router, capsys, f"--vector={vector}", "-k", "40", "--filter", '{"price": {"$lt": 20}}')["hits"]
     assert [hit["id"] for hit in hits] == cosine_ranking(data, data[10], list(range(20)))
 
     # Grouped by product: best record per product, two at most per group.
-    assert (
-        simctl(
-            router,
-            "search",
-            "--collection",
-            "vecs",
-            "--id",
-            "r9",
-            "-k",
-            "4",
-            "--group-by",
-            "--group-size",
-            "2",
-            "--json",
-        )
-        == 0
-    )
-    groups = json.loads(capsys.readouterr().out)["groups"]
+    groups = search_json(router, capsys, "--id", "r9", "-k", "4", "--group-by", "--group-size", "2")["groups"]
     assert len(groups) == 4 and len({group["product_id"] for group in groups}) == 4
     assert all(
         1 <= len(group["hits"]) <= 2 and all(h["metadata"]["pid"] == group["product_id"] for h in group["hits"])

@@ -52,6 +52,11 @@ def all_ids(stub, collection: str) -> list[str]:
             return ids
 
 
+def searched(stub, query: indexer_pb2.Query, **fields) -> indexer_pb2.QueryResult:
+    """The result of a search of `collections/items` for one query."""
+    return stub.Search(indexer_pb2.SearchRequest(collection="collections/items", queries=[query], **fields)).results[0]
+
+
 def create(stub, name="items", **fields) -> indexer_pb2.Collection:
     spec = dict(
         dimension=DIM, shard_count=2, product_id_field="pid", tags_field="tags", indexed_fields=["color", "price"]
@@ -79,26 +84,12 @@ def test_records_and_search_across_two_shards(stub):
     # Search by vector equals exact cosine search over everything.
     normed = data / np.linalg.norm(data, axis=1, keepdims=True)
     query = rng.standard_normal(DIM).astype(np.float32)
-    hits = (
-        stub.Search(
-            indexer_pb2.SearchRequest(
-                collection="collections/items", queries=[indexer_pb2.Query(vector=vec(query))], k=10
-            )
-        )
-        .results[0]
-        .hits
-    )
+    hits = searched(stub, indexer_pb2.Query(vector=vec(query)), k=10).hits
     expected = np.argsort(-(normed @ (query / np.linalg.norm(query))))[:10]
     assert [h.id for h in hits] == [f"r{i}" for i in expected]
 
     # By record id: the record itself is left out.
-    hits = (
-        stub.Search(
-            indexer_pb2.SearchRequest(collection="collections/items", queries=[indexer_pb2.Query(record_id="r3")], k=5)
-        )
-        .results[0]
-        .hits
-    )
+    hits = searched(stub, indexer_pb2.Query(record_id="r3"), k=5).hits
     assert "r3" not in [h.id for h in hits]
     assert [h.id for h in hits] == [f"r{i}" for i in np.argsort(-(normed @ normed[3]))[1:6]]
 
@@ -109,19 +100,9 @@ def test_records_and_search_across_two_shards(stub):
         "dims.w": {"$ne": 3},
         "tags": "t1",
     }
-    hits = (
-        stub.Search(
-            indexer_pb2.SearchRequest(
-                collection="collections/items",
-                queries=[indexer_pb2.Query(vector=vec(query))],
-                k=1000,
-                filter=struct(query_filter),
-                include_metadata=True,
-            )
-        )
-        .results[0]
-        .hits
-    )
+    hits = searched(
+        stub, indexer_pb2.Query(vector=vec(query)), k=1000, filter=struct(query_filter), include_metadata=True
+    ).hits
     allowed = [
         n
         for n in range(300)
@@ -131,59 +112,23 @@ def test_records_and_search_across_two_shards(stub):
     assert all(h.metadata["color"] in ("red", "blue") for h in hits)
 
     # Group by product: one hit per product by default, group_size when asked.
-    groups = (
-        stub.Search(
-            indexer_pb2.SearchRequest(
-                collection="collections/items",
-                queries=[indexer_pb2.Query(vector=vec(query))],
-                k=8,
-                group_by_product=True,
-            )
-        )
-        .results[0]
-        .groups
-    )
+    groups = searched(stub, indexer_pb2.Query(vector=vec(query)), k=8, group_by_product=True).groups
     assert len(groups) == 8 and all(len(g.hits) == 1 for g in groups)
     assert len({g.product_id for g in groups}) == 8
-    groups = (
-        stub.Search(
-            indexer_pb2.SearchRequest(
-                collection="collections/items",
-                queries=[indexer_pb2.Query(vector=vec(query))],
-                k=3,
-                group_by_product=True,
-                group_size=4,
-                include_metadata=True,
-            )
-        )
-        .results[0]
-        .groups
-    )
+    groups = searched(
+        stub, indexer_pb2.Query(vector=vec(query)), k=3, group_by_product=True, group_size=4, include_metadata=True
+    ).groups
     for group in groups:
         assert 1 <= len(group.hits) <= 4 and {h.metadata["pid"] for h in group.hits} == {group.product_id}
 
     # Tags blended with the visual score; min_score drops weak hits.
-    tagged = (
-        stub.Search(
-            indexer_pb2.SearchRequest(
-                collection="collections/items",
-                queries=[indexer_pb2.Query(vector=vec(query), tags=["t2", "t3"])],
-                k=10,
-                tag_weight=0.9,
-                include_metadata=True,
-            )
-        )
-        .results[0]
-        .hits
-    )
+    tagged = searched(
+        stub, indexer_pb2.Query(vector=vec(query), tags=["t2", "t3"]), k=10, tag_weight=0.9, include_metadata=True
+    ).hits
     assert all(h.score >= tagged[-1].score for h in tagged)
     assert sum(1 for h in tagged if {"t2", "t3"} & set(h.metadata["tags"])) >= 8
-    best = stub.Search(
-        indexer_pb2.SearchRequest(
-            collection="collections/items", min_score=0.3, queries=[indexer_pb2.Query(vector=vec(query))], k=50
-        )
-    )
-    assert all(h.score >= 0.3 for h in best.results[0].hits)
+    best = searched(stub, indexer_pb2.Query(vector=vec(query)), min_score=0.3, k=50)
+    assert all(h.score >= 0.3 for h in best.hits)
 
     # A batch of queries in one call.
     batch = stub.Search(
@@ -216,14 +161,7 @@ def test_records_and_search_across_two_shards(stub):
         )
         assert len(batch.results) == 600
         for i in (0, 255, 256, 301, 599):
-            alone = stub.Search(
-                indexer_pb2.SearchRequest(
-                    collection="collections/items",
-                    k=5,
-                    **extra,
-                    queries=[indexer_pb2.Query(vector=vec(many[i]), tags=tags[i])],
-                )
-            ).results[0]
+            alone = searched(stub, indexer_pb2.Query(vector=vec(many[i]), tags=tags[i]), k=5, **extra)
             assert [seen(h) for h in batch.results[i].hits] == [seen(h) for h in alone.hits]
             if extra.get("include_vectors"):
                 assert alone.hits and all(len(h.vector.data) == DIM * 4 and h.metadata for h in alone.hits)
@@ -251,15 +189,8 @@ def test_records_and_search_across_two_shards(stub):
         )
     )
     assert updated.metadata["color"] == "gold" and updated.metadata["pid"] == "p1"
-    gold = stub.Search(
-        indexer_pb2.SearchRequest(
-            collection="collections/items",
-            k=5,
-            filter=struct({"color": "gold"}),
-            queries=[indexer_pb2.Query(vector=vec(query))],
-        )
-    )
-    assert [h.id for h in gold.results[0].hits] == ["r5"]
+    gold = searched(stub, indexer_pb2.Query(vector=vec(query)), k=5, filter=struct({"color": "gold"}))
+    assert [h.id for h in gold.hits] == ["r5"]
     deleted = stub.DeleteRecords(
         indexer_pb2.DeleteRecordsRequest(collection="collections/items", ids=["r1", "r2", "ghost"])
     )

@@ -73,20 +73,10 @@ async def test_projects_crud_and_bad_references(mesh):
 
     await fails(mesh.create("colours"), grpc.StatusCode.ALREADY_EXISTS, "PROJECT_EXISTS", "project_id")
     await fails(
-        mesh.labeler.CreateProject(
-            labeler_pb2.CreateProjectRequest(project_id="tasky", project=labeler_pb2.Project(model="tasks/shoes"))
-        ),
-        grpc.StatusCode.FAILED_PRECONDITION,
-        "NO_CATALOG",
-        "project.model",
+        mesh.create("tasky", model="tasks/shoes"), grpc.StatusCode.FAILED_PRECONDITION, "NO_CATALOG", "project.model"
     )
     await fails(
-        mesh.labeler.CreateProject(
-            labeler_pb2.CreateProjectRequest(project_id="ghost", project=labeler_pb2.Project(model="models/nope"))
-        ),
-        grpc.StatusCode.NOT_FOUND,
-        "MODEL_NOT_FOUND",
-        "project.model",
+        mesh.create("ghost", model="models/nope"), grpc.StatusCode.NOT_FOUND, "MODEL_NOT_FOUND", "project.model"
     )
     await fails(
         mesh.labeler.GetProject(labeler_pb2.GetProjectRequest(name="projects/nope")),

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import grpc
 import numpy as np
-import onnx
 import onnxruntime as ort
 import pytest
 import tritonclient.grpc as grpcclient
-from onnx import TensorProto, helper, numpy_helper
+from support.models import input_manifest
+from support.runtime_model import DIM, MANIFEST, images, refused, tiny_embedder
 
 from simmesh.devstack.process import free_port
 from simmesh.devstack.triton import TritonServer
@@ -20,52 +20,11 @@ from simmesh.embedder.onnx_runtime import OnnxRuntimeRuntime
 from simmesh.embedder.runtime import Runtime
 from simmesh.embedder.triton_runtime import TritonRuntime
 from simmesh.kit.blobstore_s3 import S3BlobStore
-from simmesh.kit.errors import SimmeshError
-from simmesh_proto.v1 import embedder_pb2
 
 pytestmark = pytest.mark.integration
 
-INPUT, OUTPUT, SHAPE, DIM = "pixels", "embedding", (3, 8, 8), 16
 PREFIX = "triton"
-
-TINY = embedder_pb2.ModelManifest(
-    input_name=INPUT,
-    output_name=OUTPUT,
-    input_width=8,
-    input_height=8,
-    layout=embedder_pb2.TENSOR_LAYOUT_NCHW,
-    color_order=embedder_pb2.COLOR_ORDER_RGB,
-    dimension=DIM,
-)
-MOBILENET = embedder_pb2.ModelManifest(
-    input_name="input",
-    output_name="embedding",
-    input_width=224,
-    input_height=224,
-    layout=embedder_pb2.TENSOR_LAYOUT_NCHW,
-    color_order=embedder_pb2.COLOR_ORDER_RGB,
-    dimension=1280,
-)
-
-
-def tiny_embedder(seed: int) -> bytes:
-    """[N,3,8,8] float -> flatten -> MatMul with fixed random weights -> [N,16]."""
-    weights = np.random.default_rng(seed).standard_normal((int(np.prod(SHAPE)), DIM)).astype(np.float32)
-    graph = helper.make_graph(
-        [helper.make_node("Flatten", [INPUT], ["flat"], axis=1), helper.make_node("MatMul", ["flat", "w"], [OUTPUT])],
-        "tiny_embedder",
-        [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["N", *SHAPE])],
-        [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["N", DIM])],
-        initializer=[numpy_helper.from_array(weights, "w")],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 10  # onnx 1.23 writes IR 14 by default; ONNX Runtime 1.31 refuses it
-    onnx.checker.check_model(model)
-    return model.SerializeToString()
-
-
-def images(n: int, shape: tuple[int, ...] = SHAPE, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).random((n, *shape), dtype=np.float32)
+MOBILENET = input_manifest(224, dimension=1280)
 
 
 @pytest.fixture
@@ -79,21 +38,14 @@ async def runtimes(triton_s3: TritonServer, triton_repository: S3BlobStore):
         await local.close()
 
 
-async def refused(awaitable, code: grpc.StatusCode, reason: str) -> SimmeshError:
-    with pytest.raises(SimmeshError) as caught:
-        await awaitable
-    assert (caught.value.code, caught.value.reason) == (code, reason), caught.value
-    return caught.value
-
-
 async def test_triton_and_onnxruntime_give_the_same_vectors(
     runtimes: tuple[TritonRuntime, OnnxRuntimeRuntime], triton_repository: S3BlobStore, triton_s3: TritonServer
 ) -> None:
     triton, local = runtimes
     assert isinstance(triton, Runtime)
     model = tiny_embedder(1)
-    await triton.load("tiny_v1", model, TINY)
-    await local.load("tiny_v1", model, TINY)
+    await triton.load("tiny_v1", model, MANIFEST)
+    await local.load("tiny_v1", model, MANIFEST)
     assert triton.loaded("tiny_v1")
     stored = {info.key for info in triton_repository.list(f"{PREFIX}/tiny_v1/")}
     assert stored == {
@@ -119,7 +71,7 @@ async def test_model_unloaded_inside_triton_is_reported_by_name(
     runtimes: tuple[TritonRuntime, OnnxRuntimeRuntime], triton_s3: TritonServer
 ) -> None:
     triton, _ = runtimes
-    await triton.load("gone_v1", tiny_embedder(2), TINY)
+    await triton.load("gone_v1", tiny_embedder(2), MANIFEST)
     with grpcclient.InferenceServerClient(triton_s3.grpc_url) as client:
         client.unload_model("gone_v1")
     error = await refused(triton.infer("gone_v1", images(1)), grpc.StatusCode.NOT_FOUND, "MODEL_NOT_LOADED")
@@ -132,7 +84,7 @@ async def test_unreachable_triton_is_unavailable(triton_repository: S3BlobStore)
     triton = TritonRuntime(f"127.0.0.1:{free_port()}", triton_repository, "triton-unreachable", timeout=5)
     try:
         error = await refused(
-            triton.load("lost_v1", tiny_embedder(3), TINY), grpc.StatusCode.UNAVAILABLE, "TRITON_UNAVAILABLE"
+            triton.load("lost_v1", tiny_embedder(3), MANIFEST), grpc.StatusCode.UNAVAILABLE, "TRITON_UNAVAILABLE"
         )
         assert "lost_v1" in error.message and error.retriable
     finally:

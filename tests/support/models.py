@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import numpy as np
 import onnx
@@ -39,14 +40,22 @@ def tiny_embedding_model(size: int = 16, dimension: int = 8, seed: int = 0, *, i
     return model.SerializeToString()
 
 
-def tiny_manifest(size: int = 16, dimension: int = 8) -> embedder_pb2.ModelManifest:
-    return embedder_pb2.ModelManifest(
+def input_manifest(size: int, **fields: Any) -> embedder_pb2.ModelManifest:
+    """A manifest for a square NCHW RGB input `input` and an output `embedding`; `fields` add to or replace these."""
+    base: dict[str, Any] = dict(
         input_name="input",
         output_name="embedding",
         input_width=size,
         input_height=size,
         layout=embedder_pb2.TENSOR_LAYOUT_NCHW,
         color_order=embedder_pb2.COLOR_ORDER_RGB,
+    )
+    return embedder_pb2.ModelManifest(**{**base, **fields})
+
+
+def tiny_manifest(size: int = 16, dimension: int = 8) -> embedder_pb2.ModelManifest:
+    return input_manifest(
+        size,
         resize_policy=embedder_pb2.RESIZE_POLICY_STRETCH,
         scale=1 / 255,
         dimension=dimension,

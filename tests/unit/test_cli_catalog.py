@@ -3,21 +3,18 @@ in-process catalog and embedder (ONNX Runtime, file stores) served from a backgr
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
-import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+from support.apps import AppsThread, started_catalog, started_embedder
 from support.models import png_bytes
 
-from simmesh.catalog.app import build_app as build_catalog
-from simmesh.catalog.settings import CatalogSettings
-from simmesh.embedder.app import build_app as build_embedder
-from simmesh.embedder.settings import EmbedderSettings
+from simmesh.kit.server import App
 from simmesh_client import Client, ClientConfig, PartialFailure, SimmeshError
 from simmesh_client.cli import main
 from simmesh_client.verbs.train import TrainingProgress
@@ -27,68 +24,27 @@ COLOURS = {"red": (200, 30, 30), "orange": (220, 120, 20), "blue": (20, 40, 200)
 PARENTS = {"warm": ("red", "orange"), "cool": ("blue", "teal")}
 
 
-class MeshThread:
-    """An embedder and a catalog served from one event loop on a background thread."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self._data_dir = data_dir
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopped: asyncio.Event | None = None
-        self._thread = threading.Thread(target=asyncio.run, args=(self._serve(),), daemon=True)
-        self.catalog = self.embedder = ""
-
-    def start(self) -> MeshThread:
-        self._thread.start()
-        self._ready.wait(60)
-        if self._error is not None:
-            raise self._error
-        return self
-
-    def stop(self) -> None:
-        if self._loop is not None and self._stopped is not None:
-            self._loop.call_soon_threadsafe(self._stopped.set)
-        self._thread.join(60)
-
-    async def _serve(self) -> None:
-        try:
-            embedder = await build_embedder(
-                EmbedderSettings(
-                    host="127.0.0.1", port=0, builtin_models=False, data_dir=str(self._data_dir / "embedder")
-                )
-            )
-            await embedder.start()
-            catalog = await build_catalog(
-                CatalogSettings(
-                    host="127.0.0.1",
-                    port=0,
-                    embedder_addr=embedder.address,
-                    indexer_addr="127.0.0.1:1",
-                    data_dir=str(self._data_dir / "catalog"),
-                )
-            )
-            await catalog.start()
-        except BaseException as error:
-            self._error = error
-            self._ready.set()
-            raise
-        self._loop, self._stopped = asyncio.get_running_loop(), asyncio.Event()
-        self.catalog, self.embedder = catalog.address, embedder.address
-        self._ready.set()
-        await self._stopped.wait()
-        await catalog.stop(grace=0)
-        await embedder.stop(grace=0)
+@dataclass(frozen=True)
+class MeshAddresses:
+    embedder: str
+    catalog: str
 
 
 @pytest.fixture
-def mesh(tmp_path: Path) -> Iterator[MeshThread]:
-    server = MeshThread(tmp_path / "data").start()
-    yield server
+def mesh(tmp_path: Path) -> Iterator[MeshAddresses]:
+    data = tmp_path / "data"
+
+    async def start_apps() -> list[App]:
+        embedder = await started_embedder(data / "embedder")
+        catalog = await started_catalog(data / "catalog", embedder_addr=embedder.address, indexer_addr="127.0.0.1:1")
+        return [embedder, catalog]
+
+    server = AppsThread(start_apps).start()
+    yield MeshAddresses(*server.addresses)
     server.stop()
 
 
-def simctl(mesh: MeshThread, *args: str) -> int:
+def simctl(mesh: MeshAddresses, *args: str) -> int:
     return main(["--catalog", mesh.catalog, "--embedder", mesh.embedder, "--indexer", "127.0.0.1:1", *args])
 
 

@@ -2,67 +2,29 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from support.apps import AppsThread, started_embedder
 from support.models import png_bytes, tiny_embedding_model, tiny_manifest
 
-from simmesh.embedder.app import build_app
-from simmesh.embedder.settings import EmbedderSettings
+from simmesh.kit.server import App
 from simmesh_client import Client, ClientConfig, SimmeshError
 from simmesh_client.cli import main
 from simmesh_client.models import as_manifest
 from simmesh_proto.v1 import embedder_pb2
 
 
-class EmbedderThread:
-    """An embedder served from its own event loop on a background thread."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self._settings = EmbedderSettings(host="127.0.0.1", port=0, data_dir=str(data_dir), builtin_models=False)
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopped: asyncio.Event | None = None
-        self._thread = threading.Thread(target=asyncio.run, args=(self._serve(),), daemon=True)
-        self.address = ""
-
-    def start(self) -> EmbedderThread:
-        self._thread.start()
-        self._ready.wait(60)
-        if self._error is not None:
-            raise self._error
-        return self
-
-    def stop(self) -> None:
-        if self._loop is not None and self._stopped is not None:
-            self._loop.call_soon_threadsafe(self._stopped.set)
-        self._thread.join(30)
-
-    async def _serve(self) -> None:
-        try:
-            app = await build_app(self._settings)
-            await app.start()
-        except BaseException as error:
-            self._error = error
-            self._ready.set()
-            raise
-        self._loop, self._stopped = asyncio.get_running_loop(), asyncio.Event()
-        self.address = app.address
-        self._ready.set()
-        await self._stopped.wait()
-        await app.stop(grace=0)
-
-
 @pytest.fixture
 def embedder(tmp_path: Path) -> Iterator[str]:
-    server = EmbedderThread(tmp_path / "data").start()
-    yield server.address
+    async def start_apps() -> list[App]:
+        return [await started_embedder(tmp_path / "data")]
+
+    server = AppsThread(start_apps).start()
+    yield server.addresses[0]
     server.stop()
 
 
@@ -75,6 +37,11 @@ def onnx_file(tmp_path: Path) -> Path:
 
 def simctl(embedder: str, *args: str) -> int:
     return main(["--embedder", embedder, *args])
+
+
+def import_tiny(embedder: str, onnx_file: Path, *flags: str) -> int:
+    """`simctl models import ONNX_FILE --id tiny FLAGS`."""
+    return simctl(embedder, "models", "import", str(onnx_file), "--id", "tiny", *flags)
 
 
 MANIFEST_FLAGS = (
@@ -97,19 +64,7 @@ MANIFEST_FLAGS = (
 
 
 def test_import_from_flags_list_show_embed_and_delete(embedder, onnx_file, capsys):
-    code = simctl(
-        embedder,
-        "models",
-        "import",
-        str(onnx_file),
-        "--id",
-        "tiny",
-        *MANIFEST_FLAGS,
-        "--description",
-        "a tiny model",
-        "--chunk-size",
-        "500",
-    )
+    code = import_tiny(embedder, onnx_file, *MANIFEST_FLAGS, "--description", "a tiny model", "--chunk-size", "500")
     out = capsys.readouterr().out
     assert code == 0, out
     assert out.startswith("imported models/tiny/versions/1: 8-d")
@@ -157,22 +112,7 @@ def test_manifest_file_with_short_enum_names_and_flags_over_it(embedder, onnx_fi
             }
         )
     )
-    assert (
-        simctl(
-            embedder,
-            "models",
-            "import",
-            str(onnx_file),
-            "--id",
-            "tiny",
-            "--manifest",
-            str(manifest),
-            "--scale",
-            "1/255",
-            "--json",
-        )
-        == 0
-    )
+    assert import_tiny(embedder, onnx_file, "--manifest", str(manifest), "--scale", "1/255", "--json") == 0
     version = json.loads(capsys.readouterr().out)
     assert version["name"] == "models/tiny/versions/1"
     assert version["manifest"]["color_order"] == "COLOR_ORDER_BGR"
@@ -216,19 +156,7 @@ def test_sdk_versions_default_and_bytes_upload(embedder):
 
 
 def test_an_import_the_server_refuses_exits_1_with_its_reason(embedder, onnx_file, capsys):
-    code = simctl(
-        embedder,
-        "models",
-        "import",
-        str(onnx_file),
-        "--id",
-        "tiny",
-        *MANIFEST_FLAGS[2:],
-        "--input-name",
-        "pixels",
-        "--output-name",
-        "embedding",
-    )
+    code = import_tiny(embedder, onnx_file, *MANIFEST_FLAGS[2:], "--input-name", "pixels", "--output-name", "embedding")
     assert code == 1
     assert capsys.readouterr().err.startswith("simctl: INVALID_ARGUMENT (MANIFEST_MISMATCH): ")
 

@@ -379,28 +379,25 @@ async def test_each_shard_has_the_next_batch_while_it_writes_one_and_writes_them
     assert len(shards.stored(f"r{n}" for n in range(30))) == 30
 
 
+def shard_write(n: int) -> shard_pb2.WriteRequest:
+    """Record r{n} with vector(n), as the router writes it to shard 0 of `items`."""
+    return shard_pb2.WriteRequest(
+        collection="items",
+        shard=0,
+        records=[shard_pb2.ShardRecord(id=f"r{n}")],
+        dimension=DIM,
+        vectors=vector(n).tobytes(),
+    )
+
+
 async def test_a_shard_stream_that_ended_is_replaced_by_a_new_one(stores, served) -> None:
     shards = await served()
     config = shards.config("items")
     streams = WriteStreams(shards, None, lambda: 10.0)
-    first = shard_pb2.WriteRequest(
-        collection="items",
-        shard=0,
-        records=[shard_pb2.ShardRecord(id="r1")],
-        dimension=DIM,
-        vectors=vector(1).tobytes(),
-    )
-    assert (await streams.write(config, 0, first, 10.0)).inserted_count == 1
+    assert (await streams.write(config, 0, shard_write(1), 10.0)).inserted_count == 1
     ((_, ended),) = streams._streams.values()
     await ended.close()  # as when the node restarts
-    second = shard_pb2.WriteRequest(
-        collection="items",
-        shard=0,
-        records=[shard_pb2.ShardRecord(id="r2")],
-        dimension=DIM,
-        vectors=vector(2).tobytes(),
-    )
-    assert (await streams.write(config, 0, second, 10.0)).inserted_count == 1
+    assert (await streams.write(config, 0, shard_write(2), 10.0)).inserted_count == 1
     ((_, replaced),) = streams._streams.values()
     assert replaced is not ended and replaced.open
     assert sorted(shards.stored(["r1", "r2"])) == ["r1", "r2"]

@@ -6,60 +6,18 @@ import asyncio
 
 import grpc
 import numpy as np
-import onnx
 import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from support.runtime_model import DIM, INPUT, MANIFEST, OUTPUT, images, refused, tiny_embedder
 
 from simmesh.embedder.onnx_runtime import OnnxRuntimeRuntime
 from simmesh.embedder.runtime import Runtime
-from simmesh.kit.errors import SimmeshError
 from simmesh_proto.v1 import embedder_pb2
-
-INPUT, OUTPUT, SHAPE, DIM = "pixels", "embedding", (3, 8, 8), 16
-
-
-def tiny_embedder(seed: int) -> bytes:
-    """[N,3,8,8] float -> flatten -> MatMul with fixed random weights -> [N,16]."""
-    weights = np.random.default_rng(seed).standard_normal((int(np.prod(SHAPE)), DIM)).astype(np.float32)
-    graph = helper.make_graph(
-        [helper.make_node("Flatten", [INPUT], ["flat"], axis=1), helper.make_node("MatMul", ["flat", "w"], [OUTPUT])],
-        "tiny_embedder",
-        [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["N", *SHAPE])],
-        [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["N", DIM])],
-        initializer=[numpy_helper.from_array(weights, "w")],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 10  # onnx 1.23 writes IR 14 by default; ONNX Runtime 1.31 refuses it
-    onnx.checker.check_model(model)
-    return model.SerializeToString()
-
-
-MANIFEST = embedder_pb2.ModelManifest(
-    input_name=INPUT,
-    output_name=OUTPUT,
-    input_width=8,
-    input_height=8,
-    layout=embedder_pb2.TENSOR_LAYOUT_NCHW,
-    color_order=embedder_pb2.COLOR_ORDER_RGB,
-    dimension=DIM,
-)
 
 
 def reference(onnx_bytes: bytes, batch: np.ndarray) -> np.ndarray:
     session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
     return session.run([OUTPUT], {INPUT: batch})[0]
-
-
-def images(n: int, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).random((n, *SHAPE), dtype=np.float32)
-
-
-async def refused(awaitable, code: grpc.StatusCode, reason: str) -> SimmeshError:
-    with pytest.raises(SimmeshError) as caught:
-        await awaitable
-    assert (caught.value.code, caught.value.reason) == (code, reason), caught.value
-    return caught.value
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import onnxruntime as ort
 import pytest
 import torch
 from PIL import Image, ImageDraw
-from support.models import tiny_embedding_model, tiny_manifest
+from support.models import input_manifest, tiny_embedding_model, tiny_manifest
 
 from simmesh.catalog.training import TrainingSet, one_shot_accuracy, prepare, retrieval, train
 from simmesh.catalog.training.backbone import backbone_features, merge
@@ -207,15 +207,8 @@ def test_export_passes_validation_and_onnx_runtime_matches_torch():
     net.eval()
     data = export_module(net, torch.zeros(1, 1, 28, 28))
     assert onnx.load_model_from_string(data).ir_version <= 10
-    manifest = embedder_pb2.ModelManifest(
-        input_name="input",
-        output_name="embedding",
-        input_width=28,
-        input_height=28,
-        layout=embedder_pb2.TENSOR_LAYOUT_NCHW,
-        color_order=embedder_pb2.COLOR_ORDER_GRAY,
-        resize_policy=embedder_pb2.RESIZE_POLICY_STRETCH,
-        scale=1 / 255,
+    manifest = input_manifest(
+        28, color_order=embedder_pb2.COLOR_ORDER_GRAY, resize_policy=embedder_pb2.RESIZE_POLICY_STRETCH, scale=1 / 255
     )
     assert validate(manifest, data).dimension == 64
     x = torch.randn(5, 1, 28, 28)

@@ -30,6 +30,21 @@ def replayed(wal: WriteAheadLog, after: int = 0) -> list[tuple[int, str]]:
     return out
 
 
+def last_segment_after(folder: Path, names: str) -> Path:
+    """The last segment of a closed log holding one 100-byte write per name."""
+    wal = WriteAheadLog(folder)
+    for name in names:
+        wal.append(Op.WRITE, write(name, size=100))
+    wal.close()
+    return wal.segment_paths()[-1]
+
+
+def flip_byte(path: Path, offset: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
 def test_appends_replay_in_order_and_survive_reopening(tmp_path: Path) -> None:
     wal = WriteAheadLog(tmp_path)
     assert wal.append(Op.WRITE, write("a")) == 1
@@ -49,11 +64,7 @@ def test_appends_replay_in_order_and_survive_reopening(tmp_path: Path) -> None:
 
 
 def test_a_torn_tail_is_truncated_and_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    wal = WriteAheadLog(tmp_path)
-    for name in "abc":
-        wal.append(Op.WRITE, write(name, size=100))
-    wal.close()
-    segment = wal.segment_paths()[-1]
+    segment = last_segment_after(tmp_path, "abc")
     intact = segment.stat().st_size
     with open(segment, "r+b") as file:  # the last append was cut short by a crash
         file.truncate(intact - 30)
@@ -70,14 +81,8 @@ def test_a_torn_tail_is_truncated_and_logged(tmp_path: Path, caplog: pytest.LogC
 
 
 def test_a_corrupt_last_entry_is_detected_by_its_checksum(tmp_path: Path) -> None:
-    wal = WriteAheadLog(tmp_path)
-    for name in "abc":
-        wal.append(Op.WRITE, write(name, size=100))
-    wal.close()
-    segment = wal.segment_paths()[-1]
-    data = bytearray(segment.read_bytes())
-    data[-10] ^= 0xFF  # a flipped byte inside entry 3's payload
-    segment.write_bytes(bytes(data))
+    segment = last_segment_after(tmp_path, "abc")
+    flip_byte(segment, -10)  # inside entry 3's payload
 
     reopened = WriteAheadLog(tmp_path)
     assert replayed(reopened) == [(1, "a"), (2, "b")]
@@ -85,20 +90,15 @@ def test_a_corrupt_last_entry_is_detected_by_its_checksum(tmp_path: Path) -> Non
 
 
 def test_damage_before_acknowledged_entries_is_an_error_not_a_silent_loss(tmp_path: Path) -> None:
-    wal = WriteAheadLog(tmp_path)
-    for name in "abcd":
-        wal.append(Op.WRITE, write(name, size=100))
-    wal.close()
-    segment = wal.segment_paths()[-1]
+    segment = last_segment_after(tmp_path, "abcd")
     frame = len(segment.read_bytes()) // 4
-    data = bytearray(segment.read_bytes())
-    data[frame + 60] ^= 0xFF  # entry 2 damaged, entries 3 and 4 intact
-    segment.write_bytes(bytes(data))
+    flip_byte(segment, frame + 60)  # entry 2 damaged, entries 3 and 4 intact
+    damaged = segment.read_bytes()
 
     with pytest.raises(Internal) as caught:
         WriteAheadLog(tmp_path)
     assert caught.value.reason == "WAL_CORRUPT"
-    assert segment.read_bytes() == bytes(data), "nothing is truncated"
+    assert segment.read_bytes() == damaged, "nothing is truncated"
 
 
 def test_a_torn_batch_is_dropped_whole(tmp_path: Path) -> None:
