@@ -110,7 +110,8 @@ class EmbedderServiceServicer:
 
     def ImportModel(self, request_iterator, context):
         """Imports a user's ONNX model as a new version. The first message carries the header
-        (model id and manifest), the following ones the ONNX file in chunks.
+        (model id and manifest), the following ones the ONNX file in chunks; a dual encoder's text
+        graph and tokenizer follow in `text_chunk` and `tokenizer_chunk` messages.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
