@@ -192,3 +192,26 @@ def _export(module: nn.Module, example: tuple[torch.Tensor, ...], inputs: list[s
     model.ir_version = IR_VERSION
     onnx.checker.check_model(model)
     return model.SerializeToString()
+
+
+def lookup_text_graph(vocabulary: int, dimension: int, seed: int = 0, *, length: int = MAX_LENGTH) -> bytes:
+    """An untrained text graph: ids [N, length] -> the mean of their rows of a random
+    [vocabulary, dimension] table (the mask input is taken and ignored)."""
+    table = np.random.default_rng(seed).standard_normal((vocabulary, dimension)).astype(np.float32)
+    graph = onnx.helper.make_graph(
+        [
+            onnx.helper.make_node("Gather", ["table", "input_ids"], ["rows"]),
+            onnx.helper.make_node("ReduceMean", ["rows"], ["text_embedding"], axes=[1], keepdims=0),
+        ],
+        "lookup",
+        [
+            onnx.helper.make_tensor_value_info("input_ids", onnx.TensorProto.INT64, ["N", length]),
+            onnx.helper.make_tensor_value_info("attention_mask", onnx.TensorProto.INT64, ["N", length]),
+        ],
+        [onnx.helper.make_tensor_value_info("text_embedding", onnx.TensorProto.FLOAT, ["N", dimension])],
+        [onnx.numpy_helper.from_array(table, "table")],
+    )
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", OPSET)])
+    model.ir_version = IR_VERSION
+    onnx.checker.check_model(model)
+    return model.SerializeToString()

@@ -109,7 +109,7 @@ EMBEDDER_UNAVAILABLE = Reason(
 EMPTY_BATCH = Reason("EMPTY_BATCH", StatusCode.INVALID_ARGUMENT, "… must not be empty")
 EMPTY_ITEM = Reason("EMPTY_ITEM", StatusCode.INVALID_ARGUMENT, "items[…] needs an image or an image_id")
 EMPTY_TEXT = Reason("EMPTY_TEXT", StatusCode.INVALID_ARGUMENT, "texts[…] is empty")
-EMPTY_QUERY = Reason("EMPTY_QUERY", StatusCode.INVALID_ARGUMENT, "queries[…] needs a vector, a record_id or an image")
+EMPTY_QUERY = Reason("EMPTY_QUERY", StatusCode.INVALID_ARGUMENT, "queries[…] needs a vector, a record_id, an image or a text")
 ETCD_UNAVAILABLE = Reason("ETCD_UNAVAILABLE", StatusCode.UNAVAILABLE, "etcd unavailable during …: …", retriable=True)
 EXCLUDE_COUNT_MISMATCH = Reason(
     "EXCLUDE_COUNT_MISMATCH", StatusCode.INVALID_ARGUMENT, "… exclusion lists for … queries"

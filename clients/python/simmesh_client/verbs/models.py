@@ -4,6 +4,9 @@
         --size 224 --layout nchw --color rgb --resize shorter-side-crop --scale 1/255 \
         --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 --normalize --default
     simctl models import model.onnx --id mobilenet --manifest manifest.json
+    simctl models import image.onnx --id clip --manifest clip.json --text-model text.onnx \
+        --tokenizer tokenizer.json --text-input-ids input_ids --text-attention-mask attention_mask \
+        --text-output text_embedding --max-length 77
     simctl models list
     simctl models show mobilenet
     simctl models set-default mobilenet 2
@@ -94,6 +97,13 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
         "--output-normalized", action="store_true", default=None, help="the model's output is already L2-normalised"
     )
     manifest.add_argument("--family", help="free-form family tag")
+    text = importing.add_argument_group("dual encoder (texts query images)")
+    text.add_argument("--text-model", metavar="FILE", help="the text graph (ONNX); makes the model a dual encoder")
+    text.add_argument("--tokenizer", metavar="FILE", help="the text graph's tokenizer (Hugging Face tokenizer.json)")
+    text.add_argument("--text-input-ids", metavar="NAME", help="text graph input that takes the token ids")
+    text.add_argument("--text-attention-mask", metavar="NAME", help="text graph input that takes the mask, if any")
+    text.add_argument("--text-output", metavar="NAME", help="text graph output that holds the embedding")
+    text.add_argument("--max-length", type=positive_int, metavar="N", help="tokens per text (padded or truncated)")
     importing.set_defaults(handler=run_import)
 
     listing = verbs.add_parser("list", parents=parents, help="list models")
@@ -124,6 +134,8 @@ def run_import(context: Context) -> int:
         description=args.description,
         set_default=args.set_default,
         chunk_size=args.chunk_size,
+        text_onnx=args.text_model,
+        tokenizer=args.tokenizer,
         timeout=timeout,
     )
     if context.json:
@@ -167,7 +179,25 @@ def manifest_from_args(args: argparse.Namespace) -> embedder_pb2.ModelManifest:
         values = getattr(args, name)
         if values is not None:
             getattr(manifest, name)[:] = values
+    _text_tower_from_args(manifest, args)
     return manifest
+
+
+def _text_tower_from_args(manifest: embedder_pb2.ModelManifest, args: argparse.Namespace) -> None:
+    """The text-tower flags over the manifest; --text-model makes an unspecified kind DUAL_ENCODER."""
+    if (args.text_model is None) != (args.tokenizer is None):
+        raise CommandError("a dual encoder needs both --text-model and --tokenizer")
+    if args.text_model is not None and not manifest.kind:
+        manifest.kind = embedder_pb2.MODEL_KIND_DUAL_ENCODER
+    flags = {
+        "input_ids_name": args.text_input_ids,
+        "attention_mask_name": args.text_attention_mask,
+        "output_name": args.text_output,
+        "max_length": args.max_length,
+    }
+    for name, value in flags.items():
+        if value is not None:
+            setattr(manifest.text, name, value)
 
 
 def run_list(context: Context) -> int:
