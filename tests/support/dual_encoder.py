@@ -84,11 +84,11 @@ class ImageTower(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 48, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(3, 12, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(12, 24, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(24, 32, 3, padding=1), nn.ReLU(),
         )  # fmt: skip
-        self.project = nn.Linear(48 * 2, DIMENSION)
+        self.project = nn.Linear(32 * 2, DIMENSION)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         features = self.features(pixels)
@@ -140,15 +140,15 @@ class TinyDualEncoder:
         )
 
 
-def _training_batch(count: int, rng: random.Random) -> tuple[torch.Tensor, torch.Tensor]:
-    labels = [rng.randrange(len(CLASSES)) for _ in range(count)]
+def _training_set(per_class: int, rng: random.Random) -> tuple[torch.Tensor, torch.Tensor]:
+    labels = [label for label in range(len(CLASSES)) for _ in range(per_class)]
     pixels = np.stack(
         [np.asarray(shape_image(*CLASSES[label], seed=rng.randrange(1 << 30)), np.float32) / 255 for label in labels]
     )
     return torch.from_numpy(pixels.transpose(0, 3, 1, 2).copy()), torch.tensor(labels)
 
 
-def train_tiny_dual_encoder(steps: int = 250, batch: int = 48, seed: int = 0) -> TinyDualEncoder:
+def train_tiny_dual_encoder(steps: int = 100, batch: int = 36, seed: int = 0) -> TinyDualEncoder:
     """Trains both towers so each image scores its own caption above the other captions (a softmax over
     the CLASSES captions at temperature 0.07), then exports them with a word-level tokenizer."""
     torch.manual_seed(seed)
@@ -159,8 +159,11 @@ def train_tiny_dual_encoder(steps: int = 250, batch: int = 48, seed: int = 0) ->
     mask = torch.tensor([e.attention_mask for e in encodings])
     images, texts = ImageTower(), TextTower(tokenizer.get_vocab_size())
     optimizer = torch.optim.Adam([*images.parameters(), *texts.parameters()], lr=3e-3)
+    all_pixels, all_labels = _training_set(40, rng)
+    generator = torch.Generator().manual_seed(seed)
     for _ in range(steps):
-        pixels, labels = _training_batch(batch, rng)
+        chosen = torch.randint(len(all_labels), (batch,), generator=generator)
+        pixels, labels = all_pixels[chosen], all_labels[chosen]
         image_vectors = nn.functional.normalize(images(pixels), dim=1)
         text_vectors = nn.functional.normalize(texts(ids, mask), dim=1)
         loss = nn.functional.cross_entropy(image_vectors @ text_vectors.T / 0.07, labels)
