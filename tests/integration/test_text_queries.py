@@ -61,35 +61,35 @@ async def test_a_caption_finds_the_shapes_it_describes_through_the_mesh(trained,
     cluster = await asyncio.to_thread(indexer_cluster, 1, embedder_addr=embedder.address)
 
     def scenario() -> None:
-        client = Client(config_for(embedder=embedder.address, indexer=cluster.router_address))
-        version = client.embedder.import_model(
-            "tiny-clip",
-            trained.image_onnx,
-            trained.manifest(),
-            text_onnx=trained.text_onnx,
-            tokenizer=trained.tokenizer_json,
-        )
-        assert version.manifest.dimension == 32 and version.text_sha256
-        client.indexer.create_collection("shapes", model="tiny-clip")
-        summary = client.indexer.insert("shapes", _shapes())
-        assert summary.inserted == len(CLASSES) * IMAGES_PER_CLASS and not summary.failures
+        with Client(config_for(embedder=embedder.address, indexer=cluster.router_address)) as client:
+            version = client.embedder.import_model(
+                "tiny-clip",
+                trained.image_onnx,
+                trained.manifest(),
+                text_onnx=trained.text_onnx,
+                tokenizer=trained.tokenizer_json,
+            )
+            assert version.manifest.dimension == 32 and version.text_sha256
+            client.indexer.create_collection("shapes", model="tiny-clip")
+            summary = client.indexer.insert("shapes", _shapes())
+            assert summary.inserted == len(CLASSES) * IMAGES_PER_CLASS and not summary.failures
 
-        for text in ("a red circle", "a blue triangle", "a green square"):
-            result = client.indexer.search("shapes", text=text, k=5)
-            assert _described(result.hits) == [text] * 5
+            for text in ("a red circle", "a blue triangle", "a green square"):
+                result = client.indexer.search("shapes", text=text, k=5)
+                assert _described(result.hits) == [text] * 5
 
-        code = main(
-            ["--indexer", cluster.router_address, "search", "--collection", "shapes", "--text", "a red circle",
-             "-k", "5", "--json"]
-        )  # fmt: skip
-        assert code == 0
-        hits = json.loads(capsys.readouterr().out)["hits"]
-        assert [(hit["metadata"]["color"], hit["metadata"]["shape"]) for hit in hits] == [("red", "circle")] * 5
+            code = main(
+                ["--indexer", cluster.router_address, "search", "--collection", "shapes", "--text", "a red circle",
+                 "-k", "5", "--json"]
+            )  # fmt: skip
+            assert code == 0
+            hits = json.loads(capsys.readouterr().out)["hits"]
+            assert [(hit["metadata"]["color"], hit["metadata"]["shape"]) for hit in hits] == [("red", "circle")] * 5
 
-        with pytest.raises(SimmeshError) as empty:
-            client.indexer.search("shapes", text=" ", k=5)
-        assert empty.value.code == grpc.StatusCode.INVALID_ARGUMENT and empty.value.reason == "EMPTY_TEXT"
-        assert [v.field for v in empty.value.violations] == ["queries[0].text"]
+            with pytest.raises(SimmeshError) as empty:
+                client.indexer.search("shapes", text=" ", k=5)
+            assert empty.value.code == grpc.StatusCode.INVALID_ARGUMENT and empty.value.reason == "EMPTY_TEXT"
+            assert [v.field for v in empty.value.violations] == ["queries[0].text"]
 
     await asyncio.to_thread(scenario)
 
@@ -98,13 +98,13 @@ async def test_a_text_query_to_an_image_only_model_says_it_has_no_text_tower(emb
     cluster = await asyncio.to_thread(indexer_cluster, 1, embedder_addr=embedder.address)
 
     def scenario() -> None:
-        client = Client(config_for(embedder=embedder.address, indexer=cluster.router_address))
-        client.embedder.import_model("plain", tiny_embedding_model(), tiny_manifest())
-        client.indexer.create_collection("plain", model="plain")
-        with pytest.raises(SimmeshError) as caught:
-            client.indexer.search("plain", text="a red circle", k=5)
-        assert caught.value.code == grpc.StatusCode.FAILED_PRECONDITION and caught.value.reason == "NO_TEXT_TOWER"
-        assert "no text tower" in caught.value.message
-        assert caught.value.violations[0].field == "queries[0].text"
+        with Client(config_for(embedder=embedder.address, indexer=cluster.router_address)) as client:
+            client.embedder.import_model("plain", tiny_embedding_model(), tiny_manifest())
+            client.indexer.create_collection("plain", model="plain")
+            with pytest.raises(SimmeshError) as caught:
+                client.indexer.search("plain", text="a red circle", k=5)
+            assert caught.value.code == grpc.StatusCode.FAILED_PRECONDITION and caught.value.reason == "NO_TEXT_TOWER"
+            assert "no text tower" in caught.value.message
+            assert caught.value.violations[0].field == "queries[0].text"
 
     await asyncio.to_thread(scenario)

@@ -1,8 +1,8 @@
 """A tiny CLIP-style dual encoder trained on generated coloured shapes and their captions, exported for import.
 
-    model = train_tiny_dual_encoder()                 # a few seconds on a CPU
-    model.image_onnx, model.text_onnx, model.tokenizer_json, model.manifest()
-    image = shape_png("red", "circle", seed=3)        # "a red circle"
+model = train_tiny_dual_encoder()                 # about 20 s of CPU time
+model.image_onnx, model.text_onnx, model.tokenizer_json, model.manifest()
+image = shape_png("red", "circle", seed=3)        # "a red circle"
 """
 
 from __future__ import annotations

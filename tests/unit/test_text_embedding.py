@@ -10,21 +10,14 @@ from fixtures.status import fields_of, reason_of
 from support.dual_encoder import DIMENSION, MAX_LENGTH, TinyDualEncoder, lookup_text_graph, word_tokenizer
 from support.models import png_bytes, tiny_embedding_model, tiny_manifest
 
-from simmesh.embedder.app import build_app
-from simmesh.embedder.settings import EmbedderSettings
-from simmesh_proto.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc
+from simmesh_proto.v1 import common_pb2, embedder_pb2
 
 SIZE = 16
 
 
 @pytest.fixture
-async def stub(tmp_path):
-    settings = EmbedderSettings(host="127.0.0.1", port=0, data_dir=str(tmp_path), builtin_models=False)
-    app = await build_app(settings)
-    await app.start()
-    async with grpc.aio.insecure_channel(app.address) as channel:
-        yield embedder_pb2_grpc.EmbedderServiceStub(channel)
-    await app.stop(grace=0)
+def stub(embedder_stub):
+    return embedder_stub
 
 
 def _untrained(vocabulary: int | None = None, dimension: int = DIMENSION) -> TinyDualEncoder:
@@ -84,7 +77,12 @@ async def test_a_dual_encoder_embeds_texts_as_its_text_graph_does(stub):
 async def test_a_text_for_an_image_only_model_is_refused_naming_the_missing_text_tower(stub):
     header = embedder_pb2.ImportModelRequest.Header(model_id="tiny", manifest=tiny_manifest())
     await stub.ImportModel(
-        iter([embedder_pb2.ImportModelRequest(header=header), embedder_pb2.ImportModelRequest(chunk=tiny_embedding_model())])
+        iter(
+            [
+                embedder_pb2.ImportModelRequest(header=header),
+                embedder_pb2.ImportModelRequest(chunk=tiny_embedding_model()),
+            ]
+        )
     )
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.Embed(embedder_pb2.EmbedRequest(model="models/tiny", texts=["a red circle"]))

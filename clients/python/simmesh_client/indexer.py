@@ -105,9 +105,7 @@ class IndexerClient(ServiceClient[indexer_pb2_grpc.IndexerServiceStub]):
             if value is not None
         ]
         if len(given) != 1:
-            raise ValueError(
-                f"give exactly one of vector, record_id, image or text (got {', '.join(given) or 'none'})"
-            )
+            raise ValueError(f"give exactly one of vector, record_id, image or text (got {', '.join(given) or 'none'})")
         query = indexer_pb2.Query(tags=list(tags or ()))
         if vector is not None:
             query.vector.CopyFrom(to_vector(vector))

@@ -162,16 +162,7 @@ class Embedder:
     async def embed(self, model: str, images: Sequence[common_pb2.Image], ids: Sequence[str] = ()) -> EmbedResult:
         if not images:
             raise InvalidArgument("images must not be empty", reason=reasons.NO_IMAGES, field="images")
-        if len(images) > MAX_BATCH_IMAGES:
-            raise InvalidArgument(
-                f"a batch holds at most {MAX_BATCH_IMAGES} images, got {len(images)}; split it or use StreamEmbed",
-                reason=reasons.BATCH_TOO_LARGE,
-                field="images",
-            )
-        if ids and len(ids) != len(images):
-            raise InvalidArgument(
-                f"ids has {len(ids)} entries for {len(images)} images", reason=reasons.IDS_LENGTH_MISMATCH, field="ids"
-            )
+        _check_batch(len(images), ids, "images")
         version = await self.resolve(model)
         manifest = version.manifest
         model_id, number = parse_model_name(version.name)
@@ -196,16 +187,7 @@ class Embedder:
     async def embed_texts(self, model: str, texts: Sequence[str], ids: Sequence[str] = ()) -> EmbedResult:
         """Texts to vectors with a dual encoder's text tower; FAILED_PRECONDITION (NO_TEXT_TOWER) for an
         image-only model."""
-        if len(texts) > MAX_BATCH_IMAGES:
-            raise InvalidArgument(
-                f"a batch holds at most {MAX_BATCH_IMAGES} texts, got {len(texts)}; split it",
-                reason=reasons.BATCH_TOO_LARGE,
-                field="texts",
-            )
-        if ids and len(ids) != len(texts):
-            raise InvalidArgument(
-                f"ids has {len(ids)} entries for {len(texts)} texts", reason=reasons.IDS_LENGTH_MISMATCH, field="ids"
-            )
+        _check_batch(len(texts), ids, "texts")
         for i, text in enumerate(texts):
             if not text.strip():
                 raise InvalidArgument(f"texts[{i}] is empty", reason=reasons.EMPTY_TEXT, field=f"texts[{i}]")
@@ -222,6 +204,20 @@ class Embedder:
         loop = asyncio.get_running_loop()
         vectors = await loop.run_in_executor(self.executor, encoder.encode, list(texts))
         return EmbedResult(model_version=version.name, vectors=vectors, errors=[])
+
+
+def _check_batch(count: int, ids: Sequence[str], field: str) -> None:
+    """A batch of `count` images or texts (`field`) within the limit, with one id per item when ids are given."""
+    if count > MAX_BATCH_IMAGES:
+        raise InvalidArgument(
+            f"a batch holds at most {MAX_BATCH_IMAGES} {field}, got {count}; split it or use StreamEmbed",
+            reason=reasons.BATCH_TOO_LARGE,
+            field=field,
+        )
+    if ids and len(ids) != count:
+        raise InvalidArgument(
+            f"ids has {len(ids)} entries for {count} {field}", reason=reasons.IDS_LENGTH_MISMATCH, field="ids"
+        )
 
 
 def _check_size(declared: int, data: bytes, field: str) -> None:

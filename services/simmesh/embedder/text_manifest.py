@@ -47,8 +47,9 @@ def check_text_tower(manifest: ModelManifest, text: TextFiles | None) -> None:
     vocabulary = load_tokenizer(text.tokenizer, tower.max_length).get_vocab_size(with_added_tokens=True)
     rows = embedding_rows(graph, tower.input_ids_name)
     if rows is not None and vocabulary > rows:
-        raise _tokenizer_mismatch(f"the tokenizer's vocabulary has {vocabulary} tokens; the text graph's "
-                                  f"embedding table has {rows} rows")
+        raise _tokenizer_mismatch(
+            f"the tokenizer's vocabulary has {vocabulary} tokens; the text graph's embedding table has {rows} rows"
+        )
     _trial_run(manifest, text, vocabulary, rows)
 
 

@@ -105,7 +105,9 @@ def _queries(queries) -> Queries:
             images.append((i, query.image))
         elif kind == "text":
             if not query.text.strip():
-                raise InvalidArgument(f"queries[{i}].text is empty", reason=reasons.EMPTY_TEXT, field=f"queries[{i}].text")
+                raise InvalidArgument(
+                    f"queries[{i}].text is empty", reason=reasons.EMPTY_TEXT, field=f"queries[{i}].text"
+                )
             texts.append((i, query.text))
         else:
             raise InvalidArgument(

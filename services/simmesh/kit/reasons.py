@@ -108,8 +108,10 @@ EMBEDDER_UNAVAILABLE = Reason(
 )
 EMPTY_BATCH = Reason("EMPTY_BATCH", StatusCode.INVALID_ARGUMENT, "… must not be empty")
 EMPTY_ITEM = Reason("EMPTY_ITEM", StatusCode.INVALID_ARGUMENT, "items[…] needs an image or an image_id")
+EMPTY_QUERY = Reason(
+    "EMPTY_QUERY", StatusCode.INVALID_ARGUMENT, "queries[…] needs a vector, a record_id, an image or a text"
+)
 EMPTY_TEXT = Reason("EMPTY_TEXT", StatusCode.INVALID_ARGUMENT, "texts[…] is empty")
-EMPTY_QUERY = Reason("EMPTY_QUERY", StatusCode.INVALID_ARGUMENT, "queries[…] needs a vector, a record_id, an image or a text")
 ETCD_UNAVAILABLE = Reason("ETCD_UNAVAILABLE", StatusCode.UNAVAILABLE, "etcd unavailable during …: …", retriable=True)
 EXCLUDE_COUNT_MISMATCH = Reason(
     "EXCLUDE_COUNT_MISMATCH", StatusCode.INVALID_ARGUMENT, "… exclusion lists for … queries"
@@ -139,9 +141,7 @@ GROUP_TYPE_MISMATCH = Reason(
 )
 IDS_LENGTH_MISMATCH = Reason("IDS_LENGTH_MISMATCH", StatusCode.INVALID_ARGUMENT, "ids has … entries for … images")
 IMAGE_BASE64_INVALID = Reason("IMAGE_BASE64_INVALID", StatusCode.INVALID_ARGUMENT, "… is a data URL without ';base64,'")
-IMAGES_AND_TEXTS = Reason(
-    "IMAGES_AND_TEXTS", StatusCode.INVALID_ARGUMENT, "a request embeds images or texts, not both"
-)
+IMAGES_AND_TEXTS = Reason("IMAGES_AND_TEXTS", StatusCode.INVALID_ARGUMENT, "a request embeds images or texts, not both")
 IMAGE_EMPTY = Reason("IMAGE_EMPTY", StatusCode.INVALID_ARGUMENT, "… is empty (0 bytes)")
 IMAGE_EXISTS = Reason("IMAGE_EXISTS", StatusCode.ALREADY_EXISTS, "image … already exists (set upsert to replace it)")
 IMAGE_FETCH_FAILED = Reason(

@@ -166,9 +166,7 @@ def manifest_from_args(args: argparse.Namespace) -> embedder_pb2.ModelManifest:
         "output_normalized": args.output_normalized,
         "family": args.family,
     }
-    for name, value in flags.items():
-        if value is not None:
-            setattr(manifest, name, value)
+    _set_given(manifest, flags)
     if args.size is not None:
         manifest.input_width, manifest.input_height = args.size
     for name, flag in (("layout", "layout"), ("color_order", "color"), ("resize_policy", "resize")):
@@ -195,9 +193,15 @@ def _text_tower_from_args(manifest: embedder_pb2.ModelManifest, args: argparse.N
         "output_name": args.text_output,
         "max_length": args.max_length,
     }
+    if any(value is not None for value in flags.values()):
+        _set_given(manifest.text, flags)
+
+
+def _set_given(message: Any, flags: dict[str, Any]) -> None:
+    """Sets each field of `message` whose flag was given."""
     for name, value in flags.items():
         if value is not None:
-            setattr(manifest.text, name, value)
+            setattr(message, name, value)
 
 
 def run_list(context: Context) -> int:
