@@ -68,6 +68,13 @@ async def test_a_dual_encoder_embeds_texts_as_its_text_graph_does(stub):
         assert len(ids) == MAX_LENGTH
         expected = table[ids].mean(axis=0)
         np.testing.assert_allclose(row, expected / np.linalg.norm(expected), atol=1e-5)
+    streamed = [
+        r
+        async for r in stub.StreamEmbed(
+            iter([embedder_pb2.EmbedRequest(model="models/shapes", texts=["a red circle"])])
+        )
+    ]
+    np.testing.assert_allclose(_rows(streamed[0])[0], vectors[0], atol=1e-6)
     images = await stub.Embed(
         embedder_pb2.EmbedRequest(model="models/shapes", images=[common_pb2.Image(content=png_bytes((200, 0, 0)))])
     )

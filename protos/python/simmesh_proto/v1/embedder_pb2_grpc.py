@@ -96,6 +96,7 @@ class EmbedderServiceServicer:
 
     def Embed(self, request, context):
         """Embeds a batch of images with one model version. A bad image fails only its own item.
+        A dual-encoder model also embeds a batch of texts (`texts`) into the images' space.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
