@@ -24,6 +24,7 @@ from tokenizers.pre_tokenizers import Whitespace
 from torch import nn
 
 from simmesh_proto.v1 import embedder_pb2
+from support.models import tiny_embedding_model, tiny_manifest
 
 COLORS = {"red": (220, 30, 30), "green": (30, 170, 40), "blue": (30, 60, 220), "yellow": (230, 210, 20)}
 SHAPES = ("circle", "square", "triangle")
@@ -139,6 +140,18 @@ class TinyDualEncoder:
             ),
         )
 
+    def import_requests(
+        self, model_id: str, manifest: embedder_pb2.ModelManifest | None = None
+    ) -> list[embedder_pb2.ImportModelRequest]:
+        """The ImportModel stream for the three files, each in one chunk."""
+        header = embedder_pb2.ImportModelRequest.Header(model_id=model_id, manifest=manifest or self.manifest())
+        return [
+            embedder_pb2.ImportModelRequest(header=header),
+            embedder_pb2.ImportModelRequest(chunk=self.image_onnx),
+            embedder_pb2.ImportModelRequest(text_chunk=self.text_onnx),
+            embedder_pb2.ImportModelRequest(tokenizer_chunk=self.tokenizer_json),
+        ]
+
 
 def _training_set(per_class: int, rng: random.Random) -> tuple[torch.Tensor, torch.Tensor]:
     labels = [label for label in range(len(CLASSES)) for _ in range(per_class)]
@@ -195,6 +208,24 @@ def _export(module: nn.Module, example: tuple[torch.Tensor, ...], inputs: list[s
     model.ir_version = IR_VERSION
     onnx.checker.check_model(model)
     return model.SerializeToString()
+
+
+def untrained_dual_encoder(
+    vocabulary: int | None = None, dimension: int = DIMENSION
+) -> tuple[TinyDualEncoder, embedder_pb2.ModelManifest]:
+    """A dual encoder of fixed random weights with its manifest: the tiny 16x16 image graph of
+    `support.models` and a lookup-table text graph of `vocabulary` rows (default: the tokenizer's)."""
+    tokenizer = word_tokenizer()
+    model = TinyDualEncoder(
+        image_onnx=tiny_embedding_model(size=16, dimension=DIMENSION),
+        text_onnx=lookup_text_graph(vocabulary or tokenizer.get_vocab_size(), dimension),
+        tokenizer_json=tokenizer.to_str().encode(),
+    )
+    manifest = model.manifest()
+    image = tiny_manifest(size=16, dimension=DIMENSION)
+    manifest.input_name, manifest.output_name = image.input_name, image.output_name
+    manifest.input_width = manifest.input_height = 16
+    return model, manifest
 
 
 def lookup_text_graph(vocabulary: int, dimension: int, seed: int = 0, *, length: int = MAX_LENGTH) -> bytes:

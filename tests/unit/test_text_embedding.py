@@ -7,12 +7,10 @@ import grpc
 import numpy as np
 import pytest
 from fixtures.status import fields_of, reason_of
-from support.dual_encoder import DIMENSION, MAX_LENGTH, TinyDualEncoder, lookup_text_graph, word_tokenizer
+from support.dual_encoder import DIMENSION, MAX_LENGTH, TinyDualEncoder, untrained_dual_encoder, word_tokenizer
 from support.models import png_bytes, tiny_embedding_model, tiny_manifest
 
 from simmesh_proto.v1 import common_pb2, embedder_pb2
-
-SIZE = 16
 
 
 @pytest.fixture
@@ -20,33 +18,8 @@ def stub(embedder_stub):
     return embedder_stub
 
 
-def _untrained(vocabulary: int | None = None, dimension: int = DIMENSION) -> TinyDualEncoder:
-    """A dual encoder of fixed random weights: the tiny image graph and a lookup-table text graph."""
-    tokenizer = word_tokenizer()
-    return TinyDualEncoder(
-        image_onnx=tiny_embedding_model(size=SIZE, dimension=DIMENSION),
-        text_onnx=lookup_text_graph(vocabulary or tokenizer.get_vocab_size(), dimension),
-        tokenizer_json=tokenizer.to_str().encode(),
-    )
-
-
-def _manifest(model: TinyDualEncoder) -> embedder_pb2.ModelManifest:
-    manifest = model.manifest()
-    image = tiny_manifest(size=SIZE, dimension=DIMENSION)
-    manifest.input_name, manifest.output_name = image.input_name, image.output_name
-    manifest.input_width = manifest.input_height = SIZE
-    return manifest
-
-
-async def _import(stub, model: TinyDualEncoder, model_id: str = "shapes", manifest=None):
-    header = embedder_pb2.ImportModelRequest.Header(model_id=model_id, manifest=manifest or _manifest(model))
-    parts = [
-        embedder_pb2.ImportModelRequest(header=header),
-        embedder_pb2.ImportModelRequest(chunk=model.image_onnx),
-        embedder_pb2.ImportModelRequest(text_chunk=model.text_onnx),
-        embedder_pb2.ImportModelRequest(tokenizer_chunk=model.tokenizer_json),
-    ]
-    return await stub.ImportModel(iter(parts))
+async def _import(stub, model: TinyDualEncoder, manifest: embedder_pb2.ModelManifest, model_id: str = "shapes"):
+    return await stub.ImportModel(iter(model.import_requests(model_id, manifest)))
 
 
 def _rows(reply) -> np.ndarray:
@@ -54,8 +27,7 @@ def _rows(reply) -> np.ndarray:
 
 
 async def test_a_dual_encoder_embeds_texts_as_its_text_graph_does(stub):
-    model = _untrained()
-    version = await _import(stub, model)
+    version = await _import(stub, *untrained_dual_encoder())
     assert version.manifest.kind == embedder_pb2.MODEL_KIND_DUAL_ENCODER and version.loaded
     assert version.text_sha256 and version.tokenizer_sha256
     reply = await stub.Embed(embedder_pb2.EmbedRequest(model="models/shapes", texts=["a red circle", "A Blue Square"]))
@@ -98,9 +70,8 @@ async def test_a_text_for_an_image_only_model_is_refused_naming_the_missing_text
 
 
 async def test_a_tokenizer_larger_than_the_text_graphs_table_is_refused_and_nothing_is_stored(stub):
-    model = _untrained(vocabulary=5)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await _import(stub, model)
+        await _import(stub, *untrained_dual_encoder(vocabulary=5))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert reason_of(caught.value) == "TOKENIZER_MISMATCH" and fields_of(caught.value) == ["tokenizer_chunk"]
     assert "10 tokens" in caught.value.details() and "5 rows" in caught.value.details()
@@ -117,8 +88,7 @@ async def test_a_tokenizer_larger_than_the_text_graphs_table_is_refused_and_noth
     ],
 )
 async def test_a_text_tower_that_does_not_fit_its_manifest_is_refused(stub, change, reason):
-    model = _untrained(dimension=DIMENSION // 2 if change == "dimension" else DIMENSION)
-    manifest = _manifest(model)
+    model, manifest = untrained_dual_encoder(dimension=DIMENSION // 2 if change == "dimension" else DIMENSION)
     if change == "tokenizer":
         model = TinyDualEncoder(model.image_onnx, model.text_onnx, b'{"not": "a tokenizer"}')
     elif change == "no text graph":
@@ -126,7 +96,7 @@ async def test_a_text_tower_that_does_not_fit_its_manifest_is_refused(stub, chan
     elif change == "mask name":
         manifest.text.attention_mask_name = "mask"
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await _import(stub, model, manifest=manifest)
+        await _import(stub, model, manifest)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT and reason_of(caught.value) == reason
     assert not (await stub.ListModels(embedder_pb2.ListModelsRequest())).models
 
@@ -140,7 +110,7 @@ async def test_a_text_tower_that_does_not_fit_its_manifest_is_refused(stub, chan
     ],
 )
 async def test_bad_text_requests_are_refused(stub, request_fields, reason, field):
-    await _import(stub, _untrained())
+    await _import(stub, *untrained_dual_encoder())
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.Embed(embedder_pb2.EmbedRequest(model="models/shapes", **request_fields))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
