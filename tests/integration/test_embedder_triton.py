@@ -1,5 +1,6 @@
 """The embedder serving through a real tritonserver that reads its repository from a real S3 server:
-the same vectors as in-process ONNX Runtime, and deleting a model unloads it from Triton."""
+the same vectors as in-process ONNX Runtime, and deleting a model unloads it from Triton; a dual
+encoder's images go through Triton and its texts through its in-process text tower."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import grpc
 import numpy as np
 import pytest
 import tritonclient.grpc as tritongrpc
+from support.dual_encoder import untrained_dual_encoder
 from support.models import png_bytes, tiny_embedding_model, tiny_manifest
 
 from simmesh.embedder.app import build_app
@@ -34,13 +36,8 @@ async def _import(stub, model_id: str, onnx: bytes) -> embedder_pb2.ModelVersion
     return await stub.ImportModel(parts())
 
 
-def _rows(reply: embedder_pb2.EmbedResponse) -> np.ndarray:
-    return np.frombuffer(reply.vectors.data, "<f4").reshape(reply.vectors.count, reply.vectors.dimension)
-
-
-async def test_triton_and_in_process_give_the_same_vectors_and_delete_unloads(
-    tmp_path, s3_server, triton_s3, triton_repository
-):
+async def _serve_both(tmp_path, s3_server, triton_s3, triton_repository):
+    """An embedder serving through Triton (repository on S3), and one with in-process ONNX Runtime."""
     triton_settings = EmbedderSettings(
         host="127.0.0.1",
         port=0,
@@ -54,7 +51,17 @@ async def test_triton_and_in_process_give_the_same_vectors_and_delete_unloads(
         builtin_models=False,
     )
     local_settings = EmbedderSettings(host="127.0.0.1", port=0, data_dir=str(tmp_path / "local"), builtin_models=False)
-    triton_app, local_app = await _serve(triton_settings), await _serve(local_settings)
+    return await _serve(triton_settings), await _serve(local_settings)
+
+
+def _rows(reply: embedder_pb2.EmbedResponse) -> np.ndarray:
+    return np.frombuffer(reply.vectors.data, "<f4").reshape(reply.vectors.count, reply.vectors.dimension)
+
+
+async def test_triton_and_in_process_give_the_same_vectors_and_delete_unloads(
+    tmp_path, s3_server, triton_s3, triton_repository
+):
+    triton_app, local_app = await _serve_both(tmp_path, s3_server, triton_s3, triton_repository)
     onnx = tiny_embedding_model(seed=5)
     images = [
         common_pb2.Image(content=png_bytes(c, size=(50 + 10 * i, 40)))
@@ -85,6 +92,33 @@ async def test_triton_and_in_process_give_the_same_vectors_and_delete_unloads(
             with pytest.raises(grpc.aio.AioRpcError) as caught:
                 await through_triton.Embed(request)
             assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    finally:
+        await triton_app.stop(grace=0)
+        await local_app.stop(grace=0)
+
+
+async def test_a_dual_encoder_in_triton_mode_embeds_images_through_triton_and_texts_alike(
+    tmp_path, s3_server, triton_s3, triton_repository
+):
+    triton_app, local_app = await _serve_both(tmp_path, s3_server, triton_s3, triton_repository)
+    model, manifest = untrained_dual_encoder()
+    try:
+        async with (
+            grpc.aio.insecure_channel(triton_app.address) as a,
+            grpc.aio.insecure_channel(local_app.address) as b,
+        ):
+            stubs = [embedder_pb2_grpc.EmbedderServiceStub(channel) for channel in (a, b)]
+            for stub in stubs:
+                assert (await stub.ImportModel(iter(model.import_requests("shapes", manifest)))).loaded
+            with tritongrpc.InferenceServerClient(triton_s3.grpc_url) as client:
+                assert client.is_model_ready("shapes_v1")
+            images = embedder_pb2.EmbedRequest(
+                model="models/shapes", images=[common_pb2.Image(content=png_bytes((9, 99, 199)))]
+            )
+            texts = embedder_pb2.EmbedRequest(model="models/shapes", texts=["a red circle", "a green square"])
+            for request in (images, texts):
+                served, local = [_rows(await stub.Embed(request)) for stub in stubs]
+                assert served.shape == local.shape and np.abs(served - local).max() < 1e-4
     finally:
         await triton_app.stop(grace=0)
         await local_app.stop(grace=0)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from support.apps import AppsThread, started_embedder
+from support.dual_encoder import DIMENSION, MAX_LENGTH, lookup_text_graph, word_tokenizer
 from support.models import png_bytes, tiny_embedding_model, tiny_manifest
 
 from simmesh.kit.server import App
@@ -181,3 +182,28 @@ def test_as_manifest_refuses_unknown_names():
         as_manifest({"resize_policy": "crop"})
     with pytest.raises(ValueError, match="invalid manifest"):
         as_manifest({"input": "x"})
+
+
+def test_a_dual_encoder_imports_from_flags_and_embeds_texts(embedder, tmp_path, capsys):
+    tokenizer = word_tokenizer()
+    files = {
+        "image.onnx": tiny_embedding_model(dimension=DIMENSION),
+        "text.onnx": lookup_text_graph(tokenizer.get_vocab_size(), DIMENSION),
+        "tokenizer.json": tokenizer.to_str().encode(),
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    text_flags = ["--text-input-ids", "input_ids", "--text-attention-mask", "attention_mask"]
+    text_flags += ["--text-output", "text_embedding", "--max-length", str(MAX_LENGTH)]
+    importing = ["models", "import", str(tmp_path / "image.onnx"), "--id", "shapes", *MANIFEST_FLAGS, *text_flags]
+    assert simctl(embedder, *importing, "--text-model", str(tmp_path / "text.onnx"), "--json") == 1
+    assert capsys.readouterr().err == "simctl: a dual encoder needs both --text-model and --tokenizer\n"
+    tower = ["--text-model", str(tmp_path / "text.onnx"), "--tokenizer", str(tmp_path / "tokenizer.json")]
+    assert simctl(embedder, *importing, *tower, "--json") == 0
+    version = json.loads(capsys.readouterr().out)
+    assert version["manifest"]["kind"] == "MODEL_KIND_DUAL_ENCODER"
+    assert version["manifest"]["text"]["max_length"] == MAX_LENGTH and version["tokenizer_sha256"]
+    with Client(ClientConfig(embedder_address=embedder)) as client:
+        vectors = client.embedder.embed_texts("shapes", ["a red circle"])
+    assert vectors.shape == (1, DIMENSION)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)

@@ -12,21 +12,14 @@ from fixtures.status import fields_of, reason_of
 from google.protobuf import field_mask_pb2
 from support.models import png_bytes, tiny_embedding_model, tiny_manifest
 
-from simmesh.embedder.app import build_app
-from simmesh.embedder.settings import EmbedderSettings
 from simmesh.imaging.decode import decode
 from simmesh.imaging.preprocess import preprocess
-from simmesh_proto.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc
+from simmesh_proto.v1 import common_pb2, embedder_pb2
 
 
 @pytest.fixture
-async def stub(tmp_path):
-    settings = EmbedderSettings(host="127.0.0.1", port=0, data_dir=str(tmp_path), builtin_models=False)
-    app = await build_app(settings)
-    await app.start()
-    async with grpc.aio.insecure_channel(app.address) as channel:
-        yield embedder_pb2_grpc.EmbedderServiceStub(channel)
-    await app.stop(grace=0)
+def stub(embedder_stub):
+    return embedder_stub
 
 
 async def _import(stub, model_id="tiny", onnx=None, manifest=None, chunk=1000, **header):

@@ -37,6 +37,14 @@ class EmbedderClient(ServiceClient[embedder_pb2_grpc.EmbedderServiceStub]):
             raise PartialFailure(failures, vectors, total=len(images))
         return vectors
 
+    def embed_texts(
+        self, model: str, texts: Sequence[str], *, ids: Sequence[str] = (), timeout: float | None = None
+    ) -> np.ndarray:
+        """A (len(texts), dimension) float32 array from a dual encoder's text tower, in the image
+        vectors' space. An image-only model raises FAILED_PRECONDITION (NO_TEXT_TOWER)."""
+        request = embedder_pb2.EmbedRequest(model=resource_name("models", model), texts=list(texts), ids=ids)
+        return from_vector_batch(self.rpc.Embed(request, timeout=timeout).vectors)
+
     def import_model(
         self,
         model_id: str,
@@ -47,17 +55,23 @@ class EmbedderClient(ServiceClient[embedder_pb2_grpc.EmbedderServiceStub]):
         set_default: bool = False,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         metrics: Mapping[str, float] | None = None,
+        text_onnx: OnnxSource | None = None,
+        tokenizer: OnnxSource | None = None,
         timeout: float | None = None,
     ) -> embedder_pb2.ModelVersion:
         """Upload an ONNX model (bytes or a file path) as the next version of `model_id`.
 
         The file is streamed in `chunk_size` pieces. `manifest` is a `ModelManifest` or a dict
         (see `simmesh_client.models.as_manifest`); the server fills in `dimension` from a trial run.
+        A dual encoder (manifest `kind` DUAL_ENCODER, with `text`) also takes its text graph
+        `text_onnx` and its `tokenizer` (a Hugging Face tokenizers JSON file), bytes or paths.
         """
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+        if (text_onnx is None) != (tokenizer is None):
+            raise ValueError("a dual encoder needs both text_onnx and tokenizer")
         model_id = model_id.removeprefix("models/")
-        with OnnxFile(onnx) as file:
+        with OnnxFile(onnx) as file, OnnxFile(text_onnx or b"") as text, OnnxFile(tokenizer or b"") as vocabulary:
             header = embedder_pb2.ImportModelRequest.Header(
                 model_id=model_id,
                 description=description,
@@ -66,8 +80,11 @@ class EmbedderClient(ServiceClient[embedder_pb2_grpc.EmbedderServiceStub]):
                 size_bytes=file.size,
                 source=embedder_pb2.MODEL_SOURCE_IMPORTED,
                 metrics=dict(metrics or {}),
+                text_size_bytes=text.size,
+                tokenizer_size_bytes=vocabulary.size,
             )
-            return self.rpc.ImportModel(import_requests(header, file, chunk_size), timeout=timeout)
+            requests = import_requests(header, file, chunk_size, text=text, tokenizer=vocabulary)
+            return self.rpc.ImportModel(requests, timeout=timeout)
 
     def get_model(self, model: str) -> embedder_pb2.Model:
         return self.rpc.GetModel(embedder_pb2.GetModelRequest(name=resource_name("models", model)))

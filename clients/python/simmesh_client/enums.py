@@ -23,6 +23,7 @@ _ALIASES: Mapping[str, Mapping[str, str]] = {
 LAYOUT = (embedder_pb2.TensorLayout, "TENSOR_LAYOUT_")
 COLOR_ORDER = (embedder_pb2.ColorOrder, "COLOR_ORDER_")
 RESIZE_POLICY = (embedder_pb2.ResizePolicy, "RESIZE_POLICY_")
+MODEL_KIND = (embedder_pb2.ModelKind, "MODEL_KIND_")
 METRIC = (indexer_pb2.Metric, "METRIC_")
 INDEX_KIND = (indexer_pb2.IndexKind, "INDEX_KIND_")
 

@@ -1,6 +1,7 @@
 """`client.indexer`: collections, records, nearest-neighbour search and index training.
 
 hit = client.indexer.search("products", record_id="sku-1", k=5)       # one query
+hit = client.indexer.search("shapes", text="a red circle", k=5)       # a dual encoder's text query
 batch = client.indexer.search_batch("products", queries, k=5)         # one result per row
 """
 
@@ -77,6 +78,7 @@ class IndexerClient(ServiceClient[indexer_pb2_grpc.IndexerServiceStub]):
         vector: npt.ArrayLike | None = None,
         record_id: str | None = None,
         image: ImageSource | None = None,
+        text: str | None = None,
         k: int = 10,
         filter: Mapping[str, Any] | None = None,
         group_by_product: bool = False,
@@ -93,23 +95,26 @@ class IndexerClient(ServiceClient[indexer_pb2_grpc.IndexerServiceStub]):
     ) -> indexer_pb2.QueryResult:
         """k nearest records for one query (`search_batch` takes many): a vector, the `_id` of a
         stored record (left out of its own hits), or an image (bytes, a local path, or an http(s) /
-        `s3://` URL) that the collection's model embeds.
+        `s3://` URL) that the collection's model embeds, or a `text` ("a red circle") that the
+        collection's model embeds when it is a dual encoder (else FAILED_PRECONDITION, NO_TEXT_TOWER).
 
         With `group_by_product`, `groups` holds the best `group_size` hits per product instead of
         `hits`. `filter` is the MongoDB-like metadata filter as a dict.
         """
         given = [
             name
-            for name, value in (("vector", vector), ("record_id", record_id), ("image", image))
+            for name, value in (("vector", vector), ("record_id", record_id), ("image", image), ("text", text))
             if value is not None
         ]
         if len(given) != 1:
-            raise ValueError(f"give exactly one of vector, record_id or image (got {', '.join(given) or 'none'})")
+            raise ValueError(f"give exactly one of vector, record_id, image or text (got {', '.join(given) or 'none'})")
         query = indexer_pb2.Query(tags=list(tags or ()))
         if vector is not None:
             query.vector.CopyFrom(to_vector(vector))
         elif record_id is not None:
             query.record_id = record_id
+        elif text is not None:
+            query.text = text
         else:
             assert image is not None
             query.image.CopyFrom(as_image(image))

@@ -7,6 +7,10 @@
         "scale": 1 / 255, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
         "normalize": True,
     })
+    as_manifest({..., "kind": "dual-encoder", "text": {
+        "input_ids_name": "input_ids", "attention_mask_name": "attention_mask",
+        "output_name": "text_embedding", "max_length": 77,
+    }})
 
 Keys are the `ModelManifest` field names, snake_case or the proto-JSON camelCase; enum fields take
 the full value name (`TENSOR_LAYOUT_NCHW`) or its short form (`nchw`).
@@ -21,7 +25,7 @@ from typing import Any, BinaryIO
 
 from google.protobuf import json_format
 
-from simmesh_client.enums import COLOR_ORDER, LAYOUT, RESIZE_POLICY, enum_value
+from simmesh_client.enums import COLOR_ORDER, LAYOUT, MODEL_KIND, RESIZE_POLICY, enum_value
 from simmesh_proto.v1 import embedder_pb2
 
 ModelManifest = embedder_pb2.ModelManifest
@@ -36,6 +40,7 @@ _ENUM_FIELDS = {
     "colorOrder": COLOR_ORDER,
     "resize_policy": RESIZE_POLICY,
     "resizePolicy": RESIZE_POLICY,
+    "kind": MODEL_KIND,
 }
 
 
@@ -107,9 +112,19 @@ class OnnxFile:
 
 
 def import_requests(
-    header: embedder_pb2.ImportModelRequest.Header, onnx: OnnxFile, chunk_size: int = DEFAULT_CHUNK_SIZE
+    header: embedder_pb2.ImportModelRequest.Header,
+    onnx: OnnxFile,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    *,
+    text: OnnxFile | None = None,
+    tokenizer: OnnxFile | None = None,
 ) -> Iterator[embedder_pb2.ImportModelRequest]:
-    """The `ImportModel` stream: the header, then the file in chunks."""
+    """The `ImportModel` stream: the header, then the file in chunks, then a dual encoder's text graph
+    and tokenizer in chunks."""
     yield embedder_pb2.ImportModelRequest(header=header)
     for chunk in onnx.chunks(chunk_size):
         yield embedder_pb2.ImportModelRequest(chunk=chunk)
+    for chunk in text.chunks(chunk_size) if text is not None else ():
+        yield embedder_pb2.ImportModelRequest(text_chunk=chunk)
+    for chunk in tokenizer.chunks(chunk_size) if tokenizer is not None else ():
+        yield embedder_pb2.ImportModelRequest(tokenizer_chunk=chunk)

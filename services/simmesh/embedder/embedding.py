@@ -12,13 +12,14 @@ import numpy as np
 
 from simmesh.embedder.registry import ModelRegistry, check_model_id, runtime_key
 from simmesh.embedder.runtime import Runtime, machine_cores
+from simmesh.embedder.text_tower import TextEncoder, TextFiles
 from simmesh.imaging.decode import decode_batch
 from simmesh.imaging.limits import ImageLimits
 from simmesh.imaging.preprocess import preprocess
 from simmesh.imaging.source import ImageSource
 from simmesh.kit import reasons
 from simmesh.kit.batches import check_batch_size
-from simmesh.kit.errors import InvalidArgument, SimmeshError
+from simmesh.kit.errors import FailedPrecondition, InvalidArgument, SimmeshError
 from simmesh.kit.model_registry import parse_model_name
 from simmesh_proto.v1 import common_pb2, embedder_pb2
 
@@ -44,7 +45,8 @@ class Embedder:
     threads), decode in threads (Pillow releases the GIL), preprocess as the version's manifest
     says, one inference call for the good items, L2-normalisation when the manifest asks for it.
     A bad image fails only its own item. Versions are loaded into the runtime on first use (and on
-    import); deleting a model unloads it.
+    import); deleting a model unloads it. A dual encoder's text tower runs in this process (see
+    `TextEncoder`) whichever runtime serves the image graphs: `embed_texts`.
     """
 
     def __init__(
@@ -64,6 +66,7 @@ class Embedder:
             max_workers=workers or max(2, machine_cores() * 2), thread_name_prefix="embed"
         )
         self._load_locks: dict[str, asyncio.Lock] = {}
+        self._text_encoders: dict[str, TextEncoder] = {}
 
     async def close(self) -> None:
         await self.runtime.close()
@@ -81,7 +84,7 @@ class Embedder:
 
     async def _ensure_loaded(self, model_id: str, number: int, version: embedder_pb2.ModelVersion) -> str:
         key = runtime_key(model_id, number)
-        if self.runtime.loaded(key):
+        if self._is_ready(key, version):
             return key
         lock = self._load_locks.setdefault(key, asyncio.Lock())
         async with lock:
@@ -89,18 +92,24 @@ class Embedder:
                 onnx = await asyncio.to_thread(self.registry.onnx_bytes, model_id, number)
                 await self.runtime.load(key, onnx, version.manifest)
                 log.info("loaded %s", version.name, extra={"model": version.name, "key": key})
+            if not self._is_ready(key, version):
+                files = await asyncio.to_thread(self.registry.text_files, model_id, number)
+                self._text_encoders[key] = await asyncio.to_thread(TextEncoder, key, files, version.manifest)
         return key
 
+    def _is_ready(self, key: str, version: embedder_pb2.ModelVersion) -> bool:
+        """The runtime serves the image graph and, for a dual encoder, this process has its text tower."""
+        dual = version.manifest.kind == embedder_pb2.MODEL_KIND_DUAL_ENCODER
+        return self.runtime.loaded(key) and (not dual or key in self._text_encoders)
+
     async def import_model(
-        self, header: embedder_pb2.ImportModelRequest.Header, onnx: bytes
+        self, header: embedder_pb2.ImportModelRequest.Header, onnx: bytes, text: TextFiles | None = None
     ) -> embedder_pb2.ModelVersion:
         check_model_id(header.model_id, "header.model_id")
-        if header.size_bytes and header.size_bytes != len(onnx):
-            raise InvalidArgument(
-                f"header.size_bytes says {header.size_bytes} bytes but {len(onnx)} arrived",
-                reason=reasons.MODEL_SIZE_MISMATCH,
-                field="header.size_bytes",
-            )
+        _check_size(header.size_bytes, onnx, "header.size_bytes")
+        if text is not None:
+            _check_size(header.text_size_bytes, text.onnx, "header.text_size_bytes")
+            _check_size(header.tokenizer_size_bytes, text.tokenizer, "header.tokenizer_size_bytes")
         version = await asyncio.to_thread(
             self.registry.create_version,
             header.model_id,
@@ -110,6 +119,7 @@ class Embedder:
             source=header.source or embedder_pb2.MODEL_SOURCE_IMPORTED,
             set_default=header.set_default,
             metrics=dict(header.metrics),
+            text=text,
         )
         model_id, number = parse_model_name(version.name)
         await self._ensure_loaded(model_id, number, version)
@@ -128,6 +138,7 @@ class Embedder:
         await self._unload(runtime_key(model_id, number))
 
     async def _unload(self, key: str) -> None:
+        self._text_encoders.pop(key, None)
         if self.runtime.loaded(key):
             await self.runtime.unload(key)
 
@@ -137,13 +148,20 @@ class Embedder:
 
     # -- embedding --------------------------------------------------------------------------
 
-    async def embed(self, model: str, images: Sequence[common_pb2.Image], ids: Sequence[str] = ()) -> EmbedResult:
-        too_large = "a batch holds at most {limit} images, got {count}; split it or use StreamEmbed"
-        check_batch_size(len(images), MAX_BATCH_IMAGES, "images", empty_reason=reasons.NO_IMAGES, too_large=too_large)
-        if ids and len(ids) != len(images):
+    async def embed_request(
+        self, model: str, images: Sequence[common_pb2.Image], texts: Sequence[str], ids: Sequence[str] = ()
+    ) -> EmbedResult:
+        """An EmbedRequest's images, or its texts (never both)."""
+        if images and texts:
             raise InvalidArgument(
-                f"ids has {len(ids)} entries for {len(images)} images", reason=reasons.IDS_LENGTH_MISMATCH, field="ids"
+                "a request embeds images or texts, not both", reason=reasons.IMAGES_AND_TEXTS, field="texts"
             )
+        if texts:
+            return await self.embed_texts(model, texts, ids)
+        return await self.embed(model, images, ids)
+
+    async def embed(self, model: str, images: Sequence[common_pb2.Image], ids: Sequence[str] = ()) -> EmbedResult:
+        _check_batch(len(images), ids, "images", reasons.NO_IMAGES)
         version = await self.resolve(model)
         manifest = version.manifest
         model_id, number = parse_model_name(version.name)
@@ -164,6 +182,46 @@ class Embedder:
                 output = output / np.maximum(norms, 1e-12)
             vectors[good] = output
         return EmbedResult(model_version=version.name, vectors=vectors, errors=errors)
+
+    async def embed_texts(self, model: str, texts: Sequence[str], ids: Sequence[str] = ()) -> EmbedResult:
+        """Texts to vectors with a dual encoder's text tower; FAILED_PRECONDITION (NO_TEXT_TOWER) for an
+        image-only model."""
+        _check_batch(len(texts), ids, "texts", reasons.EMPTY_TEXT)
+        for i, text in enumerate(texts):
+            if not text.strip():
+                raise InvalidArgument(f"texts[{i}] is empty", reason=reasons.EMPTY_TEXT, field=f"texts[{i}]")
+        version = await self.resolve(model)
+        if version.manifest.kind != embedder_pb2.MODEL_KIND_DUAL_ENCODER:
+            raise FailedPrecondition(
+                f"`{version.name}` has no text tower: it embeds images only (import a dual encoder to query by text)",
+                reason=reasons.NO_TEXT_TOWER,
+                field="model",
+                metadata={"model": version.name},
+            )
+        model_id, number = parse_model_name(version.name)
+        encoder = self._text_encoders[runtime_key(model_id, number)]
+        loop = asyncio.get_running_loop()
+        vectors = await loop.run_in_executor(self.executor, encoder.encode, list(texts))
+        return EmbedResult(model_version=version.name, vectors=vectors, errors=[])
+
+
+def _check_batch(count: int, ids: Sequence[str], field: str, empty_reason: str) -> None:
+    """A batch of `count` images or texts (`field`), not empty and within the limit, with one id per
+    item when ids are given."""
+    too_large = "a batch holds at most {limit} {field}, got {count}; split it or use StreamEmbed"
+    check_batch_size(count, MAX_BATCH_IMAGES, field, empty_reason=empty_reason, too_large=too_large)
+    if ids and len(ids) != count:
+        raise InvalidArgument(
+            f"ids has {len(ids)} entries for {count} {field}", reason=reasons.IDS_LENGTH_MISMATCH, field="ids"
+        )
+
+
+def _check_size(declared: int, data: bytes, field: str) -> None:
+    """A size the header declares (0: not declared) against the bytes that arrived."""
+    if declared and declared != len(data):
+        raise InvalidArgument(
+            f"{field} says {declared} bytes but {len(data)} arrived", reason=reasons.MODEL_SIZE_MISMATCH, field=field
+        )
 
 
 async def ensure_builtin_models(registry: ModelRegistry, models: dict) -> list[str]:

@@ -10,6 +10,8 @@ from typing import TypeVar
 from google.protobuf import json_format, timestamp_pb2
 from google.protobuf.message import Message
 
+from simmesh.embedder.text_manifest import check_text_tower
+from simmesh.embedder.text_tower import TextFiles
 from simmesh.imaging.manifest import validate
 from simmesh.kit import reasons
 from simmesh.kit.blobstore import BlobStore
@@ -127,6 +129,13 @@ class ModelRegistry:
     def onnx_bytes(self, model_id: str, version: int) -> bytes:
         return self.store.get_bytes(self.layout.onnx_key(model_id, version))
 
+    def text_files(self, model_id: str, version: int) -> TextFiles:
+        """A dual encoder's text graph and tokenizer."""
+        return TextFiles(
+            onnx=self.store.get_bytes(self.layout.text_onnx_key(model_id, version)),
+            tokenizer=self.store.get_bytes(self.layout.tokenizer_key(model_id, version)),
+        )
+
     # -- writing ----------------------------------------------------------------------------
 
     def create_version(
@@ -139,10 +148,13 @@ class ModelRegistry:
         source: embedder_pb2.ModelSource = embedder_pb2.MODEL_SOURCE_IMPORTED,
         set_default: bool = False,
         metrics: dict[str, float] | None = None,
+        text: TextFiles | None = None,
     ) -> embedder_pb2.ModelVersion:
-        """Checks the file against the manifest and stores it as the model's next version."""
+        """Checks the file (and a dual encoder's `text` files) against the manifest and stores them as
+        the model's next version."""
         check_model_id(model_id, "header.model_id")
         manifest = validate(manifest, onnx_model)
+        check_text_tower(manifest, text)
         model = (
             self.get_model(model_id)
             if self.exists(model_id)
@@ -160,6 +172,15 @@ class ModelRegistry:
         self.store.put_bytes(
             self.layout.onnx_key(model_id, number), onnx_model, content_type="application/octet-stream"
         )
+        if text is not None:
+            version.text_sha256 = hashlib.sha256(text.onnx).hexdigest()
+            version.tokenizer_sha256 = hashlib.sha256(text.tokenizer).hexdigest()
+            self.store.put_bytes(
+                self.layout.text_onnx_key(model_id, number), text.onnx, content_type="application/octet-stream"
+            )
+            self.store.put_bytes(
+                self.layout.tokenizer_key(model_id, number), text.tokenizer, content_type="application/json"
+            )
         self.store.put_bytes(self.layout.version_key(model_id, number), _json(version), content_type="application/json")
         model.latest_version = number
         if set_default or model.default_version == 0:

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from google.protobuf import empty_pb2
 
 from simmesh.embedder.embedding import Embedder, EmbedResult
+from simmesh.embedder.text_tower import TextFiles
 from simmesh.kit import reasons
 from simmesh.kit.errors import InvalidArgument, ResourceExhausted
 from simmesh.kit.model_registry import parse_model_name
@@ -38,7 +39,7 @@ class EmbedderServicer(embedder_pb2_grpc.EmbedderServiceServicer):
         self.embedder = embedder
 
     async def Embed(self, request: embedder_pb2.EmbedRequest, context) -> embedder_pb2.EmbedResponse:
-        result = await self.embedder.embed(request.model, request.images, request.ids)
+        result = await self.embedder.embed_request(request.model, request.images, request.texts, request.ids)
         return _response(result, request.ids)
 
     async def StreamEmbed(self, requests, context) -> AsyncIterator[embedder_pb2.EmbedResponse]:
@@ -48,7 +49,9 @@ class EmbedderServicer(embedder_pb2_grpc.EmbedderServiceServicer):
 
         async def produce() -> None:
             async for request in requests:
-                task = asyncio.ensure_future(self.embedder.embed(request.model, request.images, request.ids))
+                task = asyncio.ensure_future(
+                    self.embedder.embed_request(request.model, request.images, request.texts, request.ids)
+                )
                 await pending.put((task, request.ids))
             await pending.put(None)
 
@@ -63,10 +66,12 @@ class EmbedderServicer(embedder_pb2_grpc.EmbedderServiceServicer):
 
     async def ImportModel(self, requests, context) -> embedder_pb2.ModelVersion:
         header = None
-        chunks: list[bytes] = []
+        # The image graph (`chunk`), a dual encoder's text graph and tokenizer, each in pieces.
+        files: dict[str, list[bytes]] = {"chunk": [], "text_chunk": [], "tokenizer_chunk": []}
         size = 0
         async for part in requests:
-            if part.HasField("header"):
+            kind = part.WhichOneof("part")
+            if kind == "header":
                 if header is not None:
                     raise InvalidArgument(
                         "the header must be sent once, first", reason=reasons.DUPLICATE_HEADER, field="header"
@@ -77,15 +82,20 @@ class EmbedderServicer(embedder_pb2_grpc.EmbedderServiceServicer):
                 raise InvalidArgument(
                     "the first message must carry the header", reason=reasons.MISSING_HEADER, field="header"
                 )
-            size += len(part.chunk)
+            data = getattr(part, kind) if kind else b""
+            size += len(data)
             if size > MAX_MODEL_BYTES:
                 raise ResourceExhausted(
-                    f"the ONNX file exceeds {MAX_MODEL_BYTES} bytes", reason=reasons.MODEL_TOO_LARGE, field="chunk"
+                    f"the model's files exceed {MAX_MODEL_BYTES} bytes", reason=reasons.MODEL_TOO_LARGE, field=kind
                 )
-            chunks.append(part.chunk)
+            if kind:
+                files[kind].append(data)
         if header is None:
             raise InvalidArgument("no header received", reason=reasons.MISSING_HEADER, field="header")
-        return await self.embedder.import_model(header, b"".join(chunks))
+        text = None
+        if files["text_chunk"] or files["tokenizer_chunk"]:
+            text = TextFiles(onnx=b"".join(files["text_chunk"]), tokenizer=b"".join(files["tokenizer_chunk"]))
+        return await self.embedder.import_model(header, b"".join(files["chunk"]), text)
 
     async def GetModel(self, request, context) -> embedder_pb2.Model:
         model_id, _ = parse_model_name(request.name, "name")

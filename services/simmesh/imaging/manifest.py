@@ -15,21 +15,27 @@ from simmesh_proto.v1.embedder_pb2 import ModelManifest
 MAX_IR_VERSION = 13
 
 
-def validate(manifest: ModelManifest, onnx_model: bytes, trial_batch: int = 2) -> ModelManifest:
-    """The manifest, checked against the graph and a trial run (dimension filled in if 0)."""
+def parse_graph(onnx_model: bytes, field: str) -> onnx.ModelProto:
+    """The ONNX file parsed, once it is one the runtime can load; its faults name `field`."""
     if not onnx_model:
-        raise InvalidArgument("the ONNX file is empty", reason=reasons.MODEL_INVALID, field="chunk")
+        raise InvalidArgument("the ONNX file is empty", reason=reasons.MODEL_INVALID, field=field)
     try:
         graph = onnx.load_model_from_string(onnx_model)
     except Exception as error:  # any parse failure means "not an ONNX file"
-        raise InvalidArgument(f"not a valid ONNX file: {error}", reason=reasons.MODEL_INVALID, field="chunk") from None
+        raise InvalidArgument(f"not a valid ONNX file: {error}", reason=reasons.MODEL_INVALID, field=field) from None
     if graph.ir_version > MAX_IR_VERSION:
         raise InvalidArgument(
             f"the ONNX file declares IR version {graph.ir_version}; the runtime loads IR <= {MAX_IR_VERSION} "
             "(re-save it with an older IR version)",
             reason=reasons.MODEL_IR_UNSUPPORTED,
-            field="chunk",
+            field=field,
         )
+    return graph
+
+
+def validate(manifest: ModelManifest, onnx_model: bytes, trial_batch: int = 2) -> ModelManifest:
+    """The manifest, checked against the graph and a trial run (dimension filled in if 0)."""
+    graph = parse_graph(onnx_model, "chunk")
     initializers = {i.name for i in graph.graph.initializer}
     inputs = {i.name: i for i in graph.graph.input if i.name not in initializers}
     outputs = {o.name for o in graph.graph.output}

@@ -95,7 +95,7 @@ def search_plan(request: indexer_pb2.SearchRequest) -> SearchPlan:
 
 
 def _queries(queries) -> Queries:
-    vectors, record_ids, images = [], [], []
+    vectors, record_ids, images, texts = [], [], [], []
     for i, query in enumerate(queries):
         kind = query.WhichOneof("query")
         if kind == "vector":
@@ -104,12 +104,23 @@ def _queries(queries) -> Queries:
             record_ids.append((i, query.record_id))
         elif kind == "image":
             images.append((i, query.image))
+        elif kind == "text":
+            if not query.text.strip():
+                raise InvalidArgument(
+                    f"queries[{i}].text is empty", reason=reasons.EMPTY_TEXT, field=f"queries[{i}].text"
+                )
+            texts.append((i, query.text))
         else:
             raise InvalidArgument(
-                f"queries[{i}] needs a vector, a record_id or an image",
+                f"queries[{i}] needs a vector, a record_id, an image or a text",
                 reason=reasons.EMPTY_QUERY,
                 field=f"queries[{i}]",
             )
     return Queries(
-        len(queries), tuple(vectors), tuple(record_ids), tuple(images), tuple(frozenset(q.tags) for q in queries)
+        len(queries),
+        tuple(vectors),
+        tuple(record_ids),
+        tuple(images),
+        tuple(texts),
+        tuple(frozenset(q.tags) for q in queries),
     )

@@ -47,6 +47,8 @@ class RegistryLayout:
     models/{model}/model.json                     the Model (description, source, versions)
     models/{model}/versions/{n}/model.onnx        the ONNX file
     models/{model}/versions/{n}/version.json      the ModelVersion (manifest, sha256, metrics)
+    models/{model}/versions/{n}/text.onnx         a dual encoder's text graph
+    models/{model}/versions/{n}/tokenizer.json    a dual encoder's tokenizer (Hugging Face tokenizers)
     """
 
     def __init__(self, prefix: str = "models") -> None:
@@ -66,6 +68,12 @@ class RegistryLayout:
 
     def version_key(self, model_id: str, number: int) -> str:
         return f"{self.version_folder(model_id, number)}/version.json"
+
+    def text_onnx_key(self, model_id: str, number: int) -> str:
+        return f"{self.version_folder(model_id, number)}/text.onnx"
+
+    def tokenizer_key(self, model_id: str, number: int) -> str:
+        return f"{self.version_folder(model_id, number)}/tokenizer.json"
 
 
 class ModelVersions(Protocol):

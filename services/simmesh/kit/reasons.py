@@ -108,7 +108,10 @@ EMBEDDER_UNAVAILABLE = Reason(
 )
 EMPTY_BATCH = Reason("EMPTY_BATCH", StatusCode.INVALID_ARGUMENT, "… must not be empty")
 EMPTY_ITEM = Reason("EMPTY_ITEM", StatusCode.INVALID_ARGUMENT, "items[…] needs an image or an image_id")
-EMPTY_QUERY = Reason("EMPTY_QUERY", StatusCode.INVALID_ARGUMENT, "queries[…] needs a vector, a record_id or an image")
+EMPTY_QUERY = Reason(
+    "EMPTY_QUERY", StatusCode.INVALID_ARGUMENT, "queries[…] needs a vector, a record_id, an image or a text"
+)
+EMPTY_TEXT = Reason("EMPTY_TEXT", StatusCode.INVALID_ARGUMENT, "texts[…] is empty")
 ETCD_UNAVAILABLE = Reason("ETCD_UNAVAILABLE", StatusCode.UNAVAILABLE, "etcd unavailable during …: …", retriable=True)
 EXCLUDE_COUNT_MISMATCH = Reason(
     "EXCLUDE_COUNT_MISMATCH", StatusCode.INVALID_ARGUMENT, "… exclusion lists for … queries"
@@ -138,6 +141,7 @@ GROUP_TYPE_MISMATCH = Reason(
 )
 IDS_LENGTH_MISMATCH = Reason("IDS_LENGTH_MISMATCH", StatusCode.INVALID_ARGUMENT, "ids has … entries for … images")
 IMAGE_BASE64_INVALID = Reason("IMAGE_BASE64_INVALID", StatusCode.INVALID_ARGUMENT, "… is a data URL without ';base64,'")
+IMAGES_AND_TEXTS = Reason("IMAGES_AND_TEXTS", StatusCode.INVALID_ARGUMENT, "a request embeds images or texts, not both")
 IMAGE_EMPTY = Reason("IMAGE_EMPTY", StatusCode.INVALID_ARGUMENT, "… is empty (0 bytes)")
 IMAGE_EXISTS = Reason("IMAGE_EXISTS", StatusCode.ALREADY_EXISTS, "image … already exists (set upsert to replace it)")
 IMAGE_FETCH_FAILED = Reason(
@@ -363,6 +367,11 @@ NO_RECORDS = Reason("NO_RECORDS", StatusCode.INVALID_ARGUMENT, "records must not
 NO_SIMILARITY_TYPES = Reason(
     "NO_SIMILARITY_TYPES", StatusCode.FAILED_PRECONDITION, "…/… has no similarity types to train on; add some first"
 )
+NO_TEXT_TOWER = Reason(
+    "NO_TEXT_TOWER",
+    StatusCode.FAILED_PRECONDITION,
+    "`models/…/versions/…` has no text tower: it embeds images only (import a dual encoder to query by text)",
+)
 NO_TAGS_FIELD = Reason(
     "NO_TAGS_FIELD", StatusCode.FAILED_PRECONDITION, "tag-weighted search needs the collection's tags_field"
 )
@@ -427,8 +436,21 @@ TASK_NOT_TRAINED = Reason(
     "…/… has no trained version yet; train it first (TrainTask) or name a version",
 )
 TASK_VERSION_ALREADY_EXISTS = Reason("TASK_VERSION_ALREADY_EXISTS", StatusCode.ALREADY_EXISTS, "… already exists")
+TEXT_TOWER_MISSING = Reason(
+    "TEXT_TOWER_MISSING",
+    StatusCode.INVALID_ARGUMENT,
+    "a DUAL_ENCODER model needs manifest.text, a text graph and a tokenizer",
+)
 TOKEN_INVALID = Reason("TOKEN_INVALID", StatusCode.UNAUTHENTICATED, "the bearer token is not valid")
 TOKEN_MISSING = Reason("TOKEN_MISSING", StatusCode.UNAUTHENTICATED, "missing `authorization: Bearer <token>` metadata")
+TOKENIZER_INVALID = Reason(
+    "TOKENIZER_INVALID", StatusCode.INVALID_ARGUMENT, "the tokenizer is not a Hugging Face tokenizers JSON file: …"
+)
+TOKENIZER_MISMATCH = Reason(
+    "TOKENIZER_MISMATCH",
+    StatusCode.INVALID_ARGUMENT,
+    "the tokenizer's vocabulary has … tokens; the text graph's embedding table has … rows",
+)
 TOO_MANY_QUERIES = Reason("TOO_MANY_QUERIES", StatusCode.INVALID_ARGUMENT, "at most … queries per call, got …")
 TRAINING_CANCELLED = Reason(
     "TRAINING_CANCELLED", StatusCode.CANCELLED, "training was cancelled while reading its images"

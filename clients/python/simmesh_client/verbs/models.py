@@ -4,6 +4,9 @@
         --size 224 --layout nchw --color rgb --resize shorter-side-crop --scale 1/255 \
         --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 --normalize --default
     simctl models import model.onnx --id mobilenet --manifest manifest.json
+    simctl models import image.onnx --id clip --manifest clip.json --text-model text.onnx \
+        --tokenizer tokenizer.json --text-input-ids input_ids --text-attention-mask attention_mask \
+        --text-output text_embedding --max-length 77
     simctl models list
     simctl models show mobilenet
     simctl models set-default mobilenet 2
@@ -94,6 +97,13 @@ def register(verbs: Verbs) -> None:
         "--output-normalized", action="store_true", default=None, help="the model's output is already L2-normalised"
     )
     manifest.add_argument("--family", help="free-form family tag")
+    text = importing.add_argument_group("dual encoder (texts query images)")
+    text.add_argument("--text-model", metavar="FILE", help="the text graph (ONNX); makes the model a dual encoder")
+    text.add_argument("--tokenizer", metavar="FILE", help="the text graph's tokenizer (Hugging Face tokenizer.json)")
+    text.add_argument("--text-input-ids", metavar="NAME", help="text graph input that takes the token ids")
+    text.add_argument("--text-attention-mask", metavar="NAME", help="text graph input that takes the mask, if any")
+    text.add_argument("--text-output", metavar="NAME", help="text graph output that holds the embedding")
+    text.add_argument("--max-length", type=positive_int, metavar="N", help="tokens per text (padded or truncated)")
     actions.add("list", run_list, help="list models")
     actions.add("show", run_show, help="a model and its versions").add_argument(
         "model", metavar="MODEL", help="model id or models/{id}"
@@ -117,6 +127,8 @@ def run_import(context: Context) -> int:
         description=args.description,
         set_default=args.set_default,
         chunk_size=args.chunk_size,
+        text_onnx=args.text_model,
+        tokenizer=args.tokenizer,
         timeout=timeout,
     )
     size = size_text(version.size_bytes)
@@ -146,9 +158,7 @@ def manifest_from_args(args: argparse.Namespace) -> embedder_pb2.ModelManifest:
         "output_normalized": args.output_normalized,
         "family": args.family,
     }
-    for name, value in flags.items():
-        if value is not None:
-            setattr(manifest, name, value)
+    _set_given(manifest, flags)
     if args.size is not None:
         manifest.input_width, manifest.input_height = args.size
     for name, flag in (("layout", "layout"), ("color_order", "color"), ("resize_policy", "resize")):
@@ -159,7 +169,31 @@ def manifest_from_args(args: argparse.Namespace) -> embedder_pb2.ModelManifest:
         values = getattr(args, name)
         if values is not None:
             getattr(manifest, name)[:] = values
+    _text_tower_from_args(manifest, args)
     return manifest
+
+
+def _text_tower_from_args(manifest: embedder_pb2.ModelManifest, args: argparse.Namespace) -> None:
+    """The text-tower flags over the manifest; --text-model makes an unspecified kind DUAL_ENCODER."""
+    if (args.text_model is None) != (args.tokenizer is None):
+        raise CommandError("a dual encoder needs both --text-model and --tokenizer")
+    if args.text_model is not None and not manifest.kind:
+        manifest.kind = embedder_pb2.MODEL_KIND_DUAL_ENCODER
+    flags = {
+        "input_ids_name": args.text_input_ids,
+        "attention_mask_name": args.text_attention_mask,
+        "output_name": args.text_output,
+        "max_length": args.max_length,
+    }
+    if any(value is not None for value in flags.values()):
+        _set_given(manifest.text, flags)
+
+
+def _set_given(message: Any, flags: dict[str, Any]) -> None:
+    """Sets each field of `message` whose flag was given."""
+    for name, value in flags.items():
+        if value is not None:
+            setattr(message, name, value)
 
 
 def run_list(context: Context) -> int:

@@ -4,6 +4,7 @@ simctl search --collection products --id sku-1 -k 5
 simctl search --collection products --image shoe.jpg --filter '{"price": {"$lt": 50}}'
 simctl search --collection products --url https://shop/x.jpg --group-by --group-size 2
 simctl search --collection embeddings --vector=-0.1,0.2,0.3 --json
+simctl search --collection shapes --text "a red circle"
 """
 
 from __future__ import annotations
@@ -25,13 +26,15 @@ def register(verbs: Verbs) -> None:
         "search",
         run,
         help="find the records most similar to a query",
-        description="Search a collection with a stored record, an image (local file or URL) or a vector.",
+        description="Search a collection with a stored record, an image (local file or URL), a vector, or a "
+        "text (when the collection's model is a dual encoder).",
     )
     add_collection_option(parser)
     query = parser.add_mutually_exclusive_group(required=True)
     query.add_argument("--id", dest="record_id", metavar="ID", help="a stored record's `_id` (left out of its hits)")
     query.add_argument("--image", type=Path, metavar="PATH", help="a local image file")
     query.add_argument("--url", metavar="URL", help="an image URL the embedder fetches")
+    query.add_argument("--text", metavar="TEXT", help='a text, e.g. "red sneakers" (dual-encoder models)')
     query.add_argument(
         "--vector",
         type=floats,
@@ -66,6 +69,7 @@ def run(context: Context) -> int:
         vector=args.vector,
         record_id=args.record_id,
         image=args.image if args.image is not None else args.url,
+        text=args.text,
         k=args.k,
         filter=args.filter,
         group_by_product=args.group_by,

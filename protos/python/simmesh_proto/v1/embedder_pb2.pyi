@@ -33,6 +33,12 @@ class ResizePolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RESIZE_POLICY_STRETCH: _ClassVar[ResizePolicy]
     RESIZE_POLICY_LETTERBOX: _ClassVar[ResizePolicy]
 
+class ModelKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MODEL_KIND_UNSPECIFIED: _ClassVar[ModelKind]
+    MODEL_KIND_IMAGE: _ClassVar[ModelKind]
+    MODEL_KIND_DUAL_ENCODER: _ClassVar[ModelKind]
+
 class ModelSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     MODEL_SOURCE_UNSPECIFIED: _ClassVar[ModelSource]
@@ -50,13 +56,28 @@ RESIZE_POLICY_UNSPECIFIED: ResizePolicy
 RESIZE_POLICY_SHORTER_SIDE_CENTER_CROP: ResizePolicy
 RESIZE_POLICY_STRETCH: ResizePolicy
 RESIZE_POLICY_LETTERBOX: ResizePolicy
+MODEL_KIND_UNSPECIFIED: ModelKind
+MODEL_KIND_IMAGE: ModelKind
+MODEL_KIND_DUAL_ENCODER: ModelKind
 MODEL_SOURCE_UNSPECIFIED: ModelSource
 MODEL_SOURCE_BUILTIN: ModelSource
 MODEL_SOURCE_IMPORTED: ModelSource
 MODEL_SOURCE_TRAINED: ModelSource
 
+class TextTower(_message.Message):
+    __slots__ = ("input_ids_name", "attention_mask_name", "output_name", "max_length")
+    INPUT_IDS_NAME_FIELD_NUMBER: _ClassVar[int]
+    ATTENTION_MASK_NAME_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_NAME_FIELD_NUMBER: _ClassVar[int]
+    MAX_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    input_ids_name: str
+    attention_mask_name: str
+    output_name: str
+    max_length: int
+    def __init__(self, input_ids_name: _Optional[str] = ..., attention_mask_name: _Optional[str] = ..., output_name: _Optional[str] = ..., max_length: _Optional[int] = ...) -> None: ...
+
 class ModelManifest(_message.Message):
-    __slots__ = ("input_name", "output_name", "input_width", "input_height", "layout", "color_order", "resize_policy", "resize_shorter_side", "scale", "mean", "std", "pad_value", "dimension", "output_normalized", "normalize", "family")
+    __slots__ = ("input_name", "output_name", "input_width", "input_height", "layout", "color_order", "resize_policy", "resize_shorter_side", "scale", "mean", "std", "pad_value", "dimension", "output_normalized", "normalize", "family", "kind", "text")
     INPUT_NAME_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_NAME_FIELD_NUMBER: _ClassVar[int]
     INPUT_WIDTH_FIELD_NUMBER: _ClassVar[int]
@@ -73,6 +94,8 @@ class ModelManifest(_message.Message):
     OUTPUT_NORMALIZED_FIELD_NUMBER: _ClassVar[int]
     NORMALIZE_FIELD_NUMBER: _ClassVar[int]
     FAMILY_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
     input_name: str
     output_name: str
     input_width: int
@@ -89,7 +112,9 @@ class ModelManifest(_message.Message):
     output_normalized: bool
     normalize: bool
     family: str
-    def __init__(self, input_name: _Optional[str] = ..., output_name: _Optional[str] = ..., input_width: _Optional[int] = ..., input_height: _Optional[int] = ..., layout: _Optional[_Union[TensorLayout, str]] = ..., color_order: _Optional[_Union[ColorOrder, str]] = ..., resize_policy: _Optional[_Union[ResizePolicy, str]] = ..., resize_shorter_side: _Optional[int] = ..., scale: _Optional[float] = ..., mean: _Optional[_Iterable[float]] = ..., std: _Optional[_Iterable[float]] = ..., pad_value: _Optional[float] = ..., dimension: _Optional[int] = ..., output_normalized: _Optional[bool] = ..., normalize: _Optional[bool] = ..., family: _Optional[str] = ...) -> None: ...
+    kind: ModelKind
+    text: TextTower
+    def __init__(self, input_name: _Optional[str] = ..., output_name: _Optional[str] = ..., input_width: _Optional[int] = ..., input_height: _Optional[int] = ..., layout: _Optional[_Union[TensorLayout, str]] = ..., color_order: _Optional[_Union[ColorOrder, str]] = ..., resize_policy: _Optional[_Union[ResizePolicy, str]] = ..., resize_shorter_side: _Optional[int] = ..., scale: _Optional[float] = ..., mean: _Optional[_Iterable[float]] = ..., std: _Optional[_Iterable[float]] = ..., pad_value: _Optional[float] = ..., dimension: _Optional[int] = ..., output_normalized: _Optional[bool] = ..., normalize: _Optional[bool] = ..., family: _Optional[str] = ..., kind: _Optional[_Union[ModelKind, str]] = ..., text: _Optional[_Union[TextTower, _Mapping]] = ...) -> None: ...
 
 class Model(_message.Message):
     __slots__ = ("name", "description", "source", "default_version", "latest_version", "create_time", "update_time")
@@ -110,7 +135,7 @@ class Model(_message.Message):
     def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., source: _Optional[_Union[ModelSource, str]] = ..., default_version: _Optional[int] = ..., latest_version: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ModelVersion(_message.Message):
-    __slots__ = ("name", "manifest", "sha256", "size_bytes", "create_time", "metrics", "loaded")
+    __slots__ = ("name", "manifest", "sha256", "size_bytes", "create_time", "metrics", "loaded", "text_sha256", "tokenizer_sha256")
     class MetricsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -125,6 +150,8 @@ class ModelVersion(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     METRICS_FIELD_NUMBER: _ClassVar[int]
     LOADED_FIELD_NUMBER: _ClassVar[int]
+    TEXT_SHA256_FIELD_NUMBER: _ClassVar[int]
+    TOKENIZER_SHA256_FIELD_NUMBER: _ClassVar[int]
     name: str
     manifest: ModelManifest
     sha256: str
@@ -132,17 +159,21 @@ class ModelVersion(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     metrics: _containers.ScalarMap[str, float]
     loaded: bool
-    def __init__(self, name: _Optional[str] = ..., manifest: _Optional[_Union[ModelManifest, _Mapping]] = ..., sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., loaded: _Optional[bool] = ...) -> None: ...
+    text_sha256: str
+    tokenizer_sha256: str
+    def __init__(self, name: _Optional[str] = ..., manifest: _Optional[_Union[ModelManifest, _Mapping]] = ..., sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., loaded: _Optional[bool] = ..., text_sha256: _Optional[str] = ..., tokenizer_sha256: _Optional[str] = ...) -> None: ...
 
 class EmbedRequest(_message.Message):
-    __slots__ = ("model", "images", "ids")
+    __slots__ = ("model", "images", "ids", "texts")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     IMAGES_FIELD_NUMBER: _ClassVar[int]
     IDS_FIELD_NUMBER: _ClassVar[int]
+    TEXTS_FIELD_NUMBER: _ClassVar[int]
     model: str
     images: _containers.RepeatedCompositeFieldContainer[_common_pb2.Image]
     ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, model: _Optional[str] = ..., images: _Optional[_Iterable[_Union[_common_pb2.Image, _Mapping]]] = ..., ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    texts: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, model: _Optional[str] = ..., images: _Optional[_Iterable[_Union[_common_pb2.Image, _Mapping]]] = ..., ids: _Optional[_Iterable[str]] = ..., texts: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class EmbedResponse(_message.Message):
     __slots__ = ("model_version", "vectors", "errors")
@@ -155,9 +186,9 @@ class EmbedResponse(_message.Message):
     def __init__(self, model_version: _Optional[str] = ..., vectors: _Optional[_Union[_common_pb2.VectorBatch, _Mapping]] = ..., errors: _Optional[_Iterable[_Union[_common_pb2.ItemError, _Mapping]]] = ...) -> None: ...
 
 class ImportModelRequest(_message.Message):
-    __slots__ = ("header", "chunk")
+    __slots__ = ("header", "chunk", "text_chunk", "tokenizer_chunk")
     class Header(_message.Message):
-        __slots__ = ("model_id", "description", "manifest", "set_default", "size_bytes", "source", "metrics")
+        __slots__ = ("model_id", "description", "manifest", "set_default", "size_bytes", "source", "metrics", "text_size_bytes", "tokenizer_size_bytes")
         class MetricsEntry(_message.Message):
             __slots__ = ("key", "value")
             KEY_FIELD_NUMBER: _ClassVar[int]
@@ -172,6 +203,8 @@ class ImportModelRequest(_message.Message):
         SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
         SOURCE_FIELD_NUMBER: _ClassVar[int]
         METRICS_FIELD_NUMBER: _ClassVar[int]
+        TEXT_SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+        TOKENIZER_SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
         model_id: str
         description: str
         manifest: ModelManifest
@@ -179,12 +212,18 @@ class ImportModelRequest(_message.Message):
         size_bytes: int
         source: ModelSource
         metrics: _containers.ScalarMap[str, float]
-        def __init__(self, model_id: _Optional[str] = ..., description: _Optional[str] = ..., manifest: _Optional[_Union[ModelManifest, _Mapping]] = ..., set_default: _Optional[bool] = ..., size_bytes: _Optional[int] = ..., source: _Optional[_Union[ModelSource, str]] = ..., metrics: _Optional[_Mapping[str, float]] = ...) -> None: ...
+        text_size_bytes: int
+        tokenizer_size_bytes: int
+        def __init__(self, model_id: _Optional[str] = ..., description: _Optional[str] = ..., manifest: _Optional[_Union[ModelManifest, _Mapping]] = ..., set_default: _Optional[bool] = ..., size_bytes: _Optional[int] = ..., source: _Optional[_Union[ModelSource, str]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., text_size_bytes: _Optional[int] = ..., tokenizer_size_bytes: _Optional[int] = ...) -> None: ...
     HEADER_FIELD_NUMBER: _ClassVar[int]
     CHUNK_FIELD_NUMBER: _ClassVar[int]
+    TEXT_CHUNK_FIELD_NUMBER: _ClassVar[int]
+    TOKENIZER_CHUNK_FIELD_NUMBER: _ClassVar[int]
     header: ImportModelRequest.Header
     chunk: bytes
-    def __init__(self, header: _Optional[_Union[ImportModelRequest.Header, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
+    text_chunk: bytes
+    tokenizer_chunk: bytes
+    def __init__(self, header: _Optional[_Union[ImportModelRequest.Header, _Mapping]] = ..., chunk: _Optional[bytes] = ..., text_chunk: _Optional[bytes] = ..., tokenizer_chunk: _Optional[bytes] = ...) -> None: ...
 
 class GetModelRequest(_message.Message):
     __slots__ = ("name",)

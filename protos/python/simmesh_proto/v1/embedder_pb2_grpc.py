@@ -96,6 +96,7 @@ class EmbedderServiceServicer:
 
     def Embed(self, request, context):
         """Embeds a batch of images with one model version. A bad image fails only its own item.
+        A dual-encoder model also embeds a batch of texts (`texts`) into the images' space.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -110,7 +111,8 @@ class EmbedderServiceServicer:
 
     def ImportModel(self, request_iterator, context):
         """Imports a user's ONNX model as a new version. The first message carries the header
-        (model id and manifest), the following ones the ONNX file in chunks.
+        (model id and manifest), the following ones the ONNX file in chunks; a dual encoder's text
+        graph and tokenizer follow in `text_chunk` and `tokenizer_chunk` messages.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -335,16 +335,18 @@ class SampleRecordsResponse(_message.Message):
     def __init__(self, records: _Optional[_Iterable[_Union[Record, _Mapping]]] = ...) -> None: ...
 
 class Query(_message.Message):
-    __slots__ = ("vector", "record_id", "image", "tags")
+    __slots__ = ("vector", "record_id", "image", "text", "tags")
     VECTOR_FIELD_NUMBER: _ClassVar[int]
     RECORD_ID_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
     vector: _common_pb2.Vector
     record_id: str
     image: _common_pb2.Image
+    text: str
     tags: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, vector: _Optional[_Union[_common_pb2.Vector, _Mapping]] = ..., record_id: _Optional[str] = ..., image: _Optional[_Union[_common_pb2.Image, _Mapping]] = ..., tags: _Optional[_Iterable[str]] = ...) -> None: ...
+    def __init__(self, vector: _Optional[_Union[_common_pb2.Vector, _Mapping]] = ..., record_id: _Optional[str] = ..., image: _Optional[_Union[_common_pb2.Image, _Mapping]] = ..., text: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
     __slots__ = ("collection", "queries", "k", "filter", "group_by_product", "group_size", "tag_weight", "nprobe", "ef_search", "min_score", "allow_partial", "include_metadata", "include_vectors")

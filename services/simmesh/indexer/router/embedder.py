@@ -1,4 +1,4 @@
-"""The router's calls to the embedder: images to vectors, and a model's dimension."""
+"""The router's calls to the embedder: images and texts to vectors, and a model's dimension."""
 
 from __future__ import annotations
 
@@ -27,6 +27,16 @@ class Embedder:
         self, model: str, images: Sequence[common_pb2.Image], timeout: float | None
     ) -> embedder_pb2.EmbedResponse:
         return await self._configured().embed(model, images, timeout=timeout)
+
+    async def embed_texts(
+        self, model: str, texts: Sequence[str], timeout: float | None, field: str
+    ) -> embedder_pb2.EmbedResponse:
+        """Texts through `model`'s text tower; its errors (NO_TEXT_TOWER for an image-only model) name `field`."""
+        try:
+            return await self._configured(field).embed(model, (), texts=texts, timeout=timeout)
+        except SimmeshError as error:
+            error.violations.insert(0, (field, error.message))
+            raise
 
     async def model_dimension(self, model: str, field: str) -> int:
         """The dimension of the vectors of `model` (a version, or a model's default version);

@@ -22,6 +22,8 @@ class Queries:
     vectors: tuple[tuple[int, common_pb2.Vector], ...]
     record_ids: tuple[tuple[int, str], ...]
     images: tuple[tuple[int, common_pb2.Image], ...]
+    # Texts for the collection's model to embed (a dual encoder's text tower).
+    texts: tuple[tuple[int, str], ...]
     # The tags of each query, for tag-weighted search.
     tags: tuple[frozenset[str], ...]
 

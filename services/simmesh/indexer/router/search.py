@@ -35,12 +35,13 @@ def check_collection(plan: SearchPlan, spec: indexer_pb2.Collection) -> None:
             reason=reasons.NO_PRODUCT_FIELD,
             field="group_by_product",
         )
-    if plan.queries.images and not spec.model:
-        raise FailedPrecondition(
-            "searching by image needs a collection bound to a model",
-            reason=reasons.NO_MODEL,
-            field=f"queries[{plan.queries.images[0][0]}].image",
-        )
+    for kind, embedded in (("image", plan.queries.images), ("text", plan.queries.texts)):
+        if embedded and not spec.model:
+            raise FailedPrecondition(
+                f"searching by {kind} needs a collection bound to a model",
+                reason=reasons.NO_MODEL,
+                field=f"queries[{embedded[0][0]}].{kind}",
+            )
 
 
 class Search:
@@ -105,6 +106,11 @@ class Search:
                 item = reply.errors[0]
                 raise item_error(item, f"queries[{images[item.index]}].image")
             vectors[images] = embedded_rows(reply, spec.dimension)
+        if queries.texts:
+            texts = [i for i, _ in queries.texts]
+            field = f"queries[{texts[0]}].text"
+            reply = await self.embedder.embed_texts(spec.model, [text for _, text in queries.texts], timeout, field)
+            vectors[texts] = embedded_rows(reply, spec.dimension, field)
         return vectors
 
     async def _record_vectors(self, plan: SearchPlan, vectors: np.ndarray, timeout: float | None) -> None:

@@ -28,9 +28,16 @@ class EmbedderClient(PeerClient):
         self._stub = embedder_pb2_grpc.EmbedderServiceStub(channel)
 
     async def embed(
-        self, model: str, images: Sequence[common_pb2.Image], ids: Sequence[str] = (), timeout: float | None = None
+        self,
+        model: str,
+        images: Sequence[common_pb2.Image],
+        ids: Sequence[str] = (),
+        timeout: float | None = None,
+        *,
+        texts: Sequence[str] = (),
     ) -> embedder_pb2.EmbedResponse:
-        request = embedder_pb2.EmbedRequest(model=model, images=images, ids=ids)
+        """Images (or, with `texts`, a dual encoder's texts) to vectors."""
+        request = embedder_pb2.EmbedRequest(model=model, images=images, ids=ids, texts=texts)
         return await self.call(self._stub.Embed, request, timeout)
 
     async def stream_embed(
