@@ -25,6 +25,9 @@ COLOR_ORDER = (embedder_pb2.ColorOrder, "COLOR_ORDER_")
 RESIZE_POLICY = (embedder_pb2.ResizePolicy, "RESIZE_POLICY_")
 METRIC = (indexer_pb2.Metric, "METRIC_")
 INDEX_KIND = (indexer_pb2.IndexKind, "INDEX_KIND_")
+COLLECTION_TYPE = (indexer_pb2.CollectionType, "COLLECTION_TYPE_")
+IMAGE_KEEPING = (indexer_pb2.ImageKeeping, "IMAGE_KEEPING_")
+RECORD_VIEW = (indexer_pb2.RecordView, "RECORD_VIEW_")
 
 EnumT = TypeVar("EnumT", bound=int)
 
