@@ -9,4 +9,5 @@ pytest_plugins = [
     "fixtures.sdk_servers",
     "fixtures.catalog",
     "fixtures.shard_store",
+    "fixtures.reembed",
 ]
