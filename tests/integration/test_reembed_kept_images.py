@@ -93,10 +93,7 @@ def mixed_records(url: str) -> list[indexer_pb2.RecordInput]:
 @pytest.fixture
 async def mesh(embedder, indexer_cluster):
     cluster = await asyncio.to_thread(indexer_cluster, 2, embedder_addr=embedder.address)
-    with (
-        grpc.insecure_channel(cluster.router_address) as indexer,
-        grpc.insecure_channel(embedder.address) as embedding,
-    ):
+    with grpc.insecure_channel(cluster.router_address) as indexer, grpc.insecure_channel(embedder.address) as embedding:
         yield Mesh(indexer, embedding)
 
 

@@ -70,7 +70,9 @@ def test_an_unknown_image_keeping_is_refused() -> None:
     assert caught.value.reason == reasons.INVALID_IMAGE_KEEPING
 
 
-@pytest.mark.parametrize("text", ["type = PRODUCT", "type=product", "  type =COLLECTION_TYPE_PRODUCT ", "type = Product"])
+@pytest.mark.parametrize(
+    "text", ["type = PRODUCT", "type=product", "  type =COLLECTION_TYPE_PRODUCT ", "type = Product"]
+)
 def test_the_filter_names_a_type_in_any_spelling(text: str) -> None:
     assert parse_filter(text) == PRODUCT
 
