@@ -157,8 +157,10 @@ class IndexerClient(IndexerJobMethods):
             tags_field=tags_field,
             indexed_fields=list(indexed_fields),
             index=indexer_pb2.IndexSpec(kind=enum_value(*INDEX_KIND, index_kind)),
-            type=enum_value(*COLLECTION_TYPE, type) if type else 0,
-            image_keeping=enum_value(*IMAGE_KEEPING, image_keeping) if image_keeping else 0,
+            type=enum_value(*COLLECTION_TYPE, type) if type else indexer_pb2.COLLECTION_TYPE_UNSPECIFIED,
+            image_keeping=(
+                enum_value(*IMAGE_KEEPING, image_keeping) if image_keeping else indexer_pb2.IMAGE_KEEPING_UNSPECIFIED
+            ),
         )
         request = indexer_pb2.CreateCollectionRequest(collection_id=collection_id, collection=collection)
         return self.rpc.CreateCollection(request)
@@ -224,7 +226,7 @@ class IndexerClient(IndexerJobMethods):
             collection=resource_name("collections", collection),
             ids=list(ids),
             include_vectors=include_vectors,
-            view=enum_value(*RECORD_VIEW, view) if view else 0,
+            view=enum_value(*RECORD_VIEW, view) if view else indexer_pb2.RECORD_VIEW_UNSPECIFIED,
         )
         return self.rpc.BatchGetRecords(request)
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal, overload
+from typing import Any, Literal, TypeVar, overload
 
 from google.longrunning import operations_pb2
+from google.protobuf.message import Message
 
 from simmesh_client.base import ServiceClient, resource_name
 from simmesh_client.enums import INDEX_KIND, enum_value
 from simmesh_client.operations import DEFAULT_POLL_INTERVAL, wait_operation
 from simmesh_proto.v1 import indexer_pb2, indexer_pb2_grpc
+
+ResponseT = TypeVar("ResponseT", bound=Message)
 
 # Called with each progress report of a training operation being waited for.
 OnTrainProgress = Callable[[indexer_pb2.TrainIndexMetadata], None] | None
@@ -78,15 +81,8 @@ class IndexerJobMethods(ServiceClient[indexer_pb2_grpc.IndexerServiceStub]):
         operation = self.rpc.TrainIndex(request)
         if not wait:
             return operation
-        return wait_operation(
-            self.operations,
-            operation,
-            response_type=indexer_pb2.Collection,
-            metadata_type=indexer_pb2.TrainIndexMetadata,
-            timeout=timeout,
-            poll_interval=poll_interval,
-            on_progress=on_progress,
-        )
+        waited = (timeout, poll_interval, on_progress)
+        return self._wait(operation, indexer_pb2.Collection, indexer_pb2.TrainIndexMetadata, *waited)
 
     def reembed(
         self,
@@ -112,11 +108,24 @@ class IndexerJobMethods(ServiceClient[indexer_pb2_grpc.IndexerServiceStub]):
         operation = self.rpc.ReembedCollection(request)
         if not wait:
             return operation
+        return self._wait(operation, indexer_pb2.ReembedResponse, indexer_pb2.ReembedMetadata, timeout, poll_interval)
+
+    def _wait(
+        self,
+        operation: operations_pb2.Operation,
+        response_type: type[ResponseT],
+        metadata_type: type[Message],
+        timeout: float | None,
+        poll_interval: float,
+        on_progress: Callable[[Any], None] | None = None,
+    ) -> ResponseT:
+        """The operation's response once it is done (its error raised), polling every `poll_interval`."""
         return wait_operation(
             self.operations,
             operation,
-            response_type=indexer_pb2.ReembedResponse,
-            metadata_type=indexer_pb2.ReembedMetadata,
+            response_type=response_type,
+            metadata_type=metadata_type,
             timeout=timeout,
             poll_interval=poll_interval,
+            on_progress=on_progress,
         )

@@ -100,7 +100,7 @@ def grouped_by_default(spec: indexer_pb2.Collection) -> bool:
     return PRESETS.get(spec.type, Preset()).grouped and bool(spec.product_id_field)
 
 
-def type_for_model(collection_type: int, model: str) -> int:
+def type_for_model(collection_type: indexer_pb2.CollectionType, model: str) -> indexer_pb2.CollectionType:
     """The type of a collection given `model` (re-embedded, or updated): a generic, colors or
     matching collection given another model than its own becomes CUSTOM; the others keep theirs."""
     if collection_type in _MODEL_TYPES and _model_id(model) != PRESETS[collection_type].model:
