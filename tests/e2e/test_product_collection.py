@@ -43,8 +43,11 @@ def mesh(tmp_path_factory: pytest.TempPathFactory, imagenet_sample_dir: Path):
     config = MeshConfig(
         data_dir=tmp_path_factory.mktemp("products") / "mesh", ports="auto", with_triton=not tritonserver_available()
     )
-    with Mesh(config).start(timeout=300) as started:
+    started = Mesh(config).start(timeout=300)
+    try:
         yield started
+    finally:
+        started.stop()
 
 
 def test_a_product_collection_answers_a_search_by_record_with_groups(mesh, imagenet_sample_dir: Path) -> None:
