@@ -10,6 +10,7 @@ import pytest
 from fixtures.status import fields_of, reason_of
 
 from simmesh_client import Client
+from simmesh_client.cli import main
 from simmesh_client.config import ClientConfig
 from simmesh_proto.v1 import indexer_pb2, indexer_pb2_grpc
 
@@ -27,7 +28,7 @@ def listed(stub: indexer_pb2_grpc.IndexerServiceStub, filter: str = "") -> list[
     return [(c.name.split("/")[-1], c.type) for c in reply.collections]
 
 
-async def test_types_preset_filter_and_survive_a_restart(embedder, indexer_cluster):
+async def test_types_preset_filter_and_survive_a_restart(embedder, indexer_cluster, capsys):
     cluster = await asyncio.to_thread(indexer_cluster, 1, embedder_addr=embedder.address)
     product, custom = indexer_pb2.COLLECTION_TYPE_PRODUCT, indexer_pb2.COLLECTION_TYPE_CUSTOM
 
@@ -63,6 +64,14 @@ async def test_types_preset_filter_and_survive_a_restart(embedder, indexer_clust
         with grpc.insecure_channel(cluster.router_address) as channel:
             stub = indexer_pb2_grpc.IndexerServiceStub(channel)
             assert listed(stub) == [("mine", custom), ("plain", 0), ("shop", product)]
+        router = ["--indexer", cluster.router_address]
+        assert main([*router, "collections", "create", "cli", "--type", "custom", "--model", "models/small"]) == 0
+        capsys.readouterr()
+        assert main([*router, "collections", "list", "--type", "custom"]) == 0
+        rows = capsys.readouterr().out.splitlines()
+        assert rows[0].split()[:2] == ["NAME", "TYPE"]
+        assert [row.split()[:2] for row in rows[1:]] == [["collections/cli", "custom"], ["collections/mine", "custom"]]
+        assert main([*router, "collections", "create", "nothing"]) == 2  # no dimension, model or type
         with Client(ClientConfig(indexer_address=cluster.router_address)) as client:
             assert [c.name for c in client.indexer.list_collections(type="product")] == ["collections/shop"]
             typed = client.indexer.create_collection("colors", type="custom", model="models/small", image_keeping="all")

@@ -15,6 +15,7 @@ from fixtures.reembed import COLORS
 from google.longrunning import operations_pb2_grpc
 from support.models import png_bytes
 
+from simmesh_client.cli import main
 from simmesh_client.errors import SimmeshError
 from simmesh_client.operations import wait_operation
 from simmesh_proto.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc, indexer_pb2, indexer_pb2_grpc
@@ -35,7 +36,8 @@ def unit(vector: common_pb2.Vector) -> np.ndarray:
 class Mesh:
     """The indexer's and embedder's stubs on one channel each."""
 
-    def __init__(self, indexer: grpc.Channel, embedder: grpc.Channel) -> None:
+    def __init__(self, router_address: str, indexer: grpc.Channel, embedder: grpc.Channel) -> None:
+        self.router_address = router_address
         self.indexer = indexer_pb2_grpc.IndexerServiceStub(indexer)
         self.operations = operations_pb2_grpc.OperationsStub(indexer)
         self.embedder = embedder_pb2_grpc.EmbedderServiceStub(embedder)
@@ -94,10 +96,10 @@ def mixed_records(url: str) -> list[indexer_pb2.RecordInput]:
 async def mesh(embedder, indexer_cluster):
     cluster = await asyncio.to_thread(indexer_cluster, 2, embedder_addr=embedder.address)
     with grpc.insecure_channel(cluster.router_address) as indexer, grpc.insecure_channel(embedder.address) as embedding:
-        yield Mesh(indexer, embedding)
+        yield Mesh(cluster.router_address, indexer, embedding)
 
 
-async def test_every_record_survives_with_the_new_models_embedding_of_its_image(mesh, image_server):
+async def test_every_record_survives_with_the_new_models_embedding_of_its_image(mesh, image_server, tmp_path):
     def scenario() -> None:
         mesh.create("mixed", shard_count=2)
         mesh.insert("mixed", mixed_records(image_server.url))
@@ -107,6 +109,12 @@ async def test_every_record_survives_with_the_new_models_embedding_of_its_image(
         assert not kept["url"].image and not kept["url"].image_uri  # a URL record keeps its URL only
         with urllib.request.urlopen(kept["bytes"].thumbnail_uri, timeout=10) as reply:  # presigned on S3
             assert reply.read() == kept["bytes"].thumbnail
+
+        image, small = tmp_path / "bytes.png", tmp_path / "bytes.jpg"
+        cli = ["--indexer", mesh.router_address, "get", "--collection", "mixed", "--id"]
+        assert main([*cli, "bytes", "--image", str(image), "--thumbnail", str(small)]) == 0
+        assert image.read_bytes() == kept["bytes"].image and small.read_bytes() == kept["bytes"].thumbnail
+        assert main([*cli, "url", "--image", str(image)]) == 1  # nothing kept for it
 
         done = mesh.reembed("mixed")
         assert done.reembedded_count == 3 and not done.missing_image_ids
