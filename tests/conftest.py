@@ -10,4 +10,5 @@ pytest_plugins = [
     "fixtures.catalog",
     "fixtures.shard_store",
     "fixtures.embedder",
+    "fixtures.reembed",
 ]

@@ -210,13 +210,29 @@ async def test_descriptors_of_records_and_deploying_through_the_indexer(tmp_path
             )
             if refused[0] == grpc.StatusCode.UNIMPLEMENTED:
                 return  # the indexer does not re-embed yet: nothing more to follow
-            started = await stub.DeployVersion(
-                C.DeployVersionRequest(version="tasks/palette", collection="collections/shop")
-            )
-            operation = started
-            while not operation.done:
-                await asyncio.sleep(0.1)
-                operation = await operations.GetOperation(operations_proto_pb2.GetOperationRequest(name=started.name))
+
+            async def deploy(allow_drop: bool):
+                started = await stub.DeployVersion(
+                    C.DeployVersionRequest(
+                        version="tasks/palette", collection="collections/shop", allow_drop=allow_drop
+                    )
+                )
+                operation = started
+                while not operation.done:
+                    await asyncio.sleep(0.1)
+                    operation = await operations.GetOperation(
+                        operations_proto_pb2.GetOperationRequest(name=started.name)
+                    )
+                return operation
+
+            # `bare` has neither a kept image nor a URL: the deployment fails and changes nothing.
+            failed = await deploy(allow_drop=False)
+            assert failed.error.code == grpc.StatusCode.FAILED_PRECONDITION.value[0]
+            assert reason_of(failed.error) == "UNRECOVERABLE_RECORDS" and "bare" in failed.error.message
+            unchanged = await indexer.GetCollection(indexer_pb2.GetCollectionRequest(name="collections/shop"))
+            assert (unchanged.model, unchanged.record_count) == ("", len(records))
+
+            operation = await deploy(allow_drop=True)
             response = indexer_pb2.ReembedResponse()
             assert operation.response.Unpack(response), operation.error
             assert (response.collection, response.model) == ("collections/shop", version.model_version)

@@ -184,9 +184,9 @@ def test_insert_a_jsonl_file_then_search_get_and_delete(router, tmp_path, capsys
     assert simctl(router, "collections", "list") == 0
     rows = capsys.readouterr().out.splitlines()
     # RECORDS there comes from the shards' registrations, which catch up on their own schedule.
-    assert rows[0].split() == ["NAME", "DIMENSION", "METRIC", "MODEL", "SHARDS", "RECORDS", "INDEX"]
-    assert rows[1].split()[:5] == ["collections/vecs", str(DIM), "cosine", "-", "2"]
-    assert rows[1].split()[6:] == ["ivf_flat", "(exact)"]
+    assert rows[0].split() == ["NAME", "TYPE", "DIMENSION", "METRIC", "MODEL", "SHARDS", "RECORDS", "INDEX"]
+    assert rows[1].split()[:6] == ["collections/vecs", "-", str(DIM), "cosine", "-", "2"]
+    assert rows[1].split()[7:] == ["ivf_flat", "(exact)"]
 
 
 def test_train_index_on_a_small_collection_is_refused(router, tmp_path, capsys):

@@ -177,6 +177,7 @@ class CatalogTrainingMethods(ServiceClient[catalog_pb2_grpc.CatalogServiceStub])
         version: str,
         collection: str,
         *,
+        allow_drop: bool = False,
         wait: Literal[True] = True,
         timeout: float | None = None,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
@@ -189,6 +190,7 @@ class CatalogTrainingMethods(ServiceClient[catalog_pb2_grpc.CatalogServiceStub])
         version: str,
         collection: str,
         *,
+        allow_drop: bool = False,
         wait: Literal[False],
         timeout: float | None = None,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
@@ -200,15 +202,18 @@ class CatalogTrainingMethods(ServiceClient[catalog_pb2_grpc.CatalogServiceStub])
         version: str,
         collection: str,
         *,
+        allow_drop: bool = False,
         wait: bool = True,
         timeout: float | None = None,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         on_progress: Callable[[indexer_pb2.ReembedMetadata], None] | None = None,
     ) -> indexer_pb2.ReembedResponse | operations_pb2.Operation:
         """Re-embeds `collection` with `version` (`tasks/{t}` = its production version) and binds
-        it to that version. With `wait`, returns the ReembedResponse; without, the operation."""
+        it to that version. With `wait`, returns the ReembedResponse; without, the operation.
+        Records with neither a kept image nor a reachable URL fail the deployment
+        (UNRECOVERABLE_RECORDS), unless `allow_drop`: then they are dropped and listed."""
         request = catalog_pb2.DeployVersionRequest(
-            version=version_name(version), collection=resource_name("collections", collection)
+            version=version_name(version), collection=resource_name("collections", collection), allow_drop=allow_drop
         )
         operation = self.rpc.DeployVersion(request)
         return self._operation_result(operation, DEPLOY_VERSION, wait, timeout, poll_interval, on_progress)

@@ -26,6 +26,9 @@ RESIZE_POLICY = (embedder_pb2.ResizePolicy, "RESIZE_POLICY_")
 MODEL_KIND = (embedder_pb2.ModelKind, "MODEL_KIND_")
 METRIC = (indexer_pb2.Metric, "METRIC_")
 INDEX_KIND = (indexer_pb2.IndexKind, "INDEX_KIND_")
+COLLECTION_TYPE = (indexer_pb2.CollectionType, "COLLECTION_TYPE_")
+IMAGE_KEEPING = (indexer_pb2.ImageKeeping, "IMAGE_KEEPING_")
+RECORD_VIEW = (indexer_pb2.RecordView, "RECORD_VIEW_")
 
 EnumT = TypeVar("EnumT", bound=int)
 

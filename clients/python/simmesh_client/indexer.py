@@ -10,26 +10,20 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Literal, overload
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from google.longrunning import operations_pb2
 
-from simmesh_client.base import ImageSource, ServiceClient, as_image, as_struct, paginate, resource_name
-from simmesh_client.enums import INDEX_KIND, METRIC, enum_value
-from simmesh_client.operations import DEFAULT_POLL_INTERVAL, OperationTypes
+from simmesh_client.base import ImageSource, as_image, as_struct, paginate, resource_name
+from simmesh_client.enums import COLLECTION_TYPE, IMAGE_KEEPING, INDEX_KIND, METRIC, RECORD_VIEW, enum_value, short_name
+from simmesh_client.indexer_jobs import IndexerJobMethods
 from simmesh_client.records import InsertBatch, InsertSummary, RecordLike, stream_insert
 from simmesh_client.vectors import as_float32_matrix, to_vector
 from simmesh_proto.v1 import common_pb2, indexer_pb2, indexer_pb2_grpc
 
-# Called with each progress report of a training operation being waited for.
-OnTrainProgress = Callable[[indexer_pb2.TrainIndexMetadata], None] | None
 
-TRAIN_INDEX = OperationTypes(indexer_pb2.Collection, indexer_pb2.TrainIndexMetadata)
-
-
-class IndexerClient(ServiceClient[indexer_pb2_grpc.IndexerServiceStub]):
+class IndexerClient(IndexerJobMethods):
     service = "indexer"
     stub_class = indexer_pb2_grpc.IndexerServiceStub
 
@@ -81,7 +75,7 @@ class IndexerClient(ServiceClient[indexer_pb2_grpc.IndexerServiceStub]):
         text: str | None = None,
         k: int = 10,
         filter: Mapping[str, Any] | None = None,
-        group_by_product: bool = False,
+        group_by_product: bool | None = None,
         group_size: int = 0,
         tags: Sequence[str] | None = None,
         tag_weight: float = 0.0,
@@ -99,7 +93,8 @@ class IndexerClient(ServiceClient[indexer_pb2_grpc.IndexerServiceStub]):
         collection's model embeds when it is a dual encoder (else FAILED_PRECONDITION, NO_TEXT_TOWER).
 
         With `group_by_product`, `groups` holds the best `group_size` hits per product instead of
-        `hits`. `filter` is the MongoDB-like metadata filter as a dict.
+        `hits` (None: as the collection says; a product collection groups). `filter` is the
+        MongoDB-like metadata filter as a dict.
         """
         given = [
             name
@@ -148,10 +143,14 @@ class IndexerClient(ServiceClient[indexer_pb2_grpc.IndexerServiceStub]):
         indexed_fields: Sequence[str] = (),
         index_kind: str | int = "ivf_flat",
         description: str = "",
+        type: str | int = 0,
+        image_keeping: str | int = 0,
     ) -> indexer_pb2.Collection:
         """Create a collection of `dimension`-d vectors, or one bound to an embedder model
         (`models/{m}`), whose dimension it takes. `metric` is `cosine`, `l2` or `inner_product`;
         `index_kind` the approximate index TrainIndex builds (`ivf_flat`, `ivf_sq8`, `ivf_pq`, `hnsw`).
+        `type` (`generic`, `product`, `colors`, `matching`, `custom`) presets the model and
+        defaults; `image_keeping` (`sent`, `all`, `none`) says which original images are kept.
         """
         collection = indexer_pb2.Collection(
             description=description,
@@ -163,6 +162,10 @@ class IndexerClient(ServiceClient[indexer_pb2_grpc.IndexerServiceStub]):
             tags_field=tags_field,
             indexed_fields=list(indexed_fields),
             index=indexer_pb2.IndexSpec(kind=enum_value(*INDEX_KIND, index_kind)),
+            type=enum_value(*COLLECTION_TYPE, type) if type else indexer_pb2.COLLECTION_TYPE_UNSPECIFIED,
+            image_keeping=(
+                enum_value(*IMAGE_KEEPING, image_keeping) if image_keeping else indexer_pb2.IMAGE_KEEPING_UNSPECIFIED
+            ),
         )
         request = indexer_pb2.CreateCollectionRequest(collection_id=collection_id, collection=collection)
         return self.rpc.CreateCollection(request)
@@ -171,9 +174,10 @@ class IndexerClient(ServiceClient[indexer_pb2_grpc.IndexerServiceStub]):
         request = indexer_pb2.GetCollectionRequest(name=resource_name("collections", collection))
         return self.rpc.GetCollection(request)
 
-    def list_collections(self, *, page_size: int = 0) -> Iterator[indexer_pb2.Collection]:
-        """Every collection, across all pages."""
-        request = indexer_pb2.ListCollectionsRequest(page_size=page_size)
+    def list_collections(self, *, page_size: int = 0, type: str | int = 0) -> Iterator[indexer_pb2.Collection]:
+        """Every collection (of `type`, where given), across all pages."""
+        kind = short_name(*COLLECTION_TYPE, enum_value(*COLLECTION_TYPE, type)) if type else ""
+        request = indexer_pb2.ListCollectionsRequest(page_size=page_size, filter=f"type = {kind}" if kind else "")
         return paginate(self.rpc.ListCollections, request, "collections")
 
     def delete_collection(self, collection: str) -> None:
@@ -219,11 +223,15 @@ class IndexerClient(ServiceClient[indexer_pb2_grpc.IndexerServiceStub]):
         )
 
     def get_records(
-        self, collection: str, ids: Sequence[str], *, include_vectors: bool = False
+        self, collection: str, ids: Sequence[str], *, include_vectors: bool = False, view: str | int = 0
     ) -> indexer_pb2.BatchGetRecordsResponse:
-        """The records with these ids, in order; unknown ids are listed in `missing_ids`."""
+        """The records with these ids, in order; unknown ids are listed in `missing_ids`. `view`
+        (`image_uri`, `thumbnail`, `image`) adds the kept image's URIs, thumbnail or bytes."""
         request = indexer_pb2.BatchGetRecordsRequest(
-            collection=resource_name("collections", collection), ids=list(ids), include_vectors=include_vectors
+            collection=resource_name("collections", collection),
+            ids=list(ids),
+            include_vectors=include_vectors,
+            view=enum_value(*RECORD_VIEW, view) if view else indexer_pb2.RECORD_VIEW_UNSPECIFIED,
         )
         return self.rpc.BatchGetRecords(request)
 
@@ -256,62 +264,3 @@ class IndexerClient(ServiceClient[indexer_pb2_grpc.IndexerServiceStub]):
             include_vectors=include_vectors,
         )
         return paginate(self.rpc.ListRecords, request, "records")
-
-    @overload
-    def train_index(
-        self,
-        collection: str,
-        index: indexer_pb2.IndexSpec | None = None,
-        *,
-        kind: str | int | None = None,
-        nlist: int = 0,
-        wait: Literal[True] = True,
-        timeout: float | None = None,
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
-        on_progress: OnTrainProgress = None,
-    ) -> indexer_pb2.Collection: ...
-
-    @overload
-    def train_index(
-        self,
-        collection: str,
-        index: indexer_pb2.IndexSpec | None = None,
-        *,
-        kind: str | int | None = None,
-        nlist: int = 0,
-        wait: Literal[False],
-        timeout: float | None = None,
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
-        on_progress: OnTrainProgress = None,
-    ) -> operations_pb2.Operation: ...
-
-    def train_index(
-        self,
-        collection: str,
-        index: indexer_pb2.IndexSpec | None = None,
-        *,
-        kind: str | int | None = None,
-        nlist: int = 0,
-        wait: bool = True,
-        timeout: float | None = None,
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
-        on_progress: OnTrainProgress = None,
-    ) -> indexer_pb2.Collection | operations_pb2.Operation:
-        """Train the collection's approximate index.
-
-        `kind` (`ivf_flat`, `ivf_sq8`, `ivf_pq`, `hnsw`) and `nlist` override the collection's
-        settings, as do the set fields of `index`. With `wait`, polls the operation (calling
-        `on_progress` with its metadata) and returns the trained collection; without, returns the
-        operation at once. A collection with too few vectors is refused with FAILED_PRECONDITION
-        (reason NEED_MORE_SAMPLES).
-        """
-        spec = indexer_pb2.IndexSpec()
-        if index is not None:
-            spec.CopyFrom(index)
-        if kind is not None:
-            spec.kind = enum_value(*INDEX_KIND, kind)
-        if nlist:
-            spec.nlist = nlist
-        request = indexer_pb2.TrainIndexRequest(collection=resource_name("collections", collection), index=spec)
-        operation = self.rpc.TrainIndex(request)
-        return self._operation_result(operation, TRAIN_INDEX, wait, timeout, poll_interval, on_progress)

@@ -49,7 +49,9 @@ class Deployer:
         self.operations = operations
         self.poll_interval = poll_interval
 
-    async def start(self, version_name: str, collection: str, timeout: float | None = None) -> Operation:
+    async def start(
+        self, version_name: str, collection: str, timeout: float | None = None, allow_drop: bool = False
+    ) -> Operation:
         if not collection:
             raise InvalidArgument(
                 "collection is required: `collections/{collection}`",
@@ -57,7 +59,7 @@ class Deployer:
                 field="collection",
             )
         version = await self.versions.resolve(version_name, "version")
-        remote = await self.indexer.reembed(collection, version.model_version, timeout)
+        remote = await self.indexer.reembed(collection, version.model_version, timeout, allow_drop)
         metadata = indexer_pb2.ReembedMetadata()
         if not (remote.HasField("metadata") and remote.metadata.Unpack(metadata)):
             metadata = indexer_pb2.ReembedMetadata(collection=collection, model=version.model_version)

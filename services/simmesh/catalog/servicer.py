@@ -261,7 +261,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         return convert.task_pb(await self.versions.set_production(task_id, number))
 
     async def DeployVersion(self, request, context) -> operations_proto_pb2.Operation:
-        return await self.deployer.start(request.version, request.collection, remaining(context))
+        return await self.deployer.start(request.version, request.collection, remaining(context), request.allow_drop)
 
     async def GetDescriptors(self, request, context) -> catalog_pb2.GetDescriptorsResponse:
         return await self.descriptors.get(

@@ -39,6 +39,7 @@ async def build_router(settings: RouterSettings) -> App:
         EmbedderClient(embedder, settings.embedder_addr),
         operations,
         min_train_vectors=settings.min_train_vectors,
+        blobstore=open_blobstore(settings.blob_config(default_dir="images")),
     )
     app = build_server(
         settings,

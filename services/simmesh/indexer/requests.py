@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from google.protobuf import struct_pb2
 
 from simmesh.indexer.layout import COLLECTION_ID_RE
@@ -43,13 +45,25 @@ def record_query(request) -> RecordQuery:
     )
 
 
+def record_view(request: indexer_pb2.BatchGetRecordsRequest) -> int:
+    """The request's RecordView, once it is a known one."""
+    if request.view not in indexer_pb2.RecordView.values():
+        raise InvalidArgument(
+            f"view {request.view} is not a known RecordView", reason=reasons.INVALID_RECORD_VIEW, field="view"
+        )
+    return request.view
+
+
 def insert_batch(request: indexer_pb2.InsertRecordsRequest) -> InsertBatch:
     return InsertBatch(collection_id_of(request.collection), request.records, request.upsert)
 
 
-def search_plan(request: indexer_pb2.SearchRequest) -> SearchPlan:
+def search_plan(
+    request: indexer_pb2.SearchRequest, grouped_by_default: Callable[[str], bool] = lambda _: False
+) -> SearchPlan:
     """The search the request asks for, its values checked (those that depend on the collection
-    are checked by the router)."""
+    are checked by the router). Without `group_by_product`, the search groups as
+    `grouped_by_default(collection_id)` says (a product collection does)."""
     collection_id = collection_id_of(request.collection)
     k = request.k or DEFAULT_K
     if not 1 <= k <= MAX_K:
@@ -85,7 +99,9 @@ def search_plan(request: indexer_pb2.SearchRequest) -> SearchPlan:
         nprobe=request.nprobe,
         ef_search=request.ef_search,
         tag_weight=request.tag_weight,
-        group_by_product=request.group_by_product,
+        group_by_product=(
+            request.group_by_product if request.HasField("group_by_product") else grouped_by_default(collection_id)
+        ),
         group_size=group_size,
         min_score=request.min_score if request.HasField("min_score") else None,
         allow_partial=request.allow_partial,

@@ -6,8 +6,16 @@ from collections.abc import AsyncIterator
 
 from google.protobuf import empty_pb2
 
+from simmesh.indexer.collection_types import parse_filter
 from simmesh.indexer.reembed import Reembedder
-from simmesh.indexer.requests import checked_filter, collection_id_of, insert_batch, record_query, search_plan
+from simmesh.indexer.requests import (
+    checked_filter,
+    collection_id_of,
+    insert_batch,
+    record_query,
+    record_view,
+    search_plan,
+)
 from simmesh.indexer.router import Router
 from simmesh.kit.deadlines import remaining
 from simmesh.kit.paging import clamp_page_size, decode_page_token, encode_page_token, fingerprint
@@ -30,7 +38,7 @@ class IndexerServicer(indexer_pb2_grpc.IndexerServiceServicer):
     async def ListCollections(self, request, context) -> indexer_pb2.ListCollectionsResponse:
         size = clamp_page_size(request.page_size)
         after = (decode_page_token(request.page_token, "collections") or {}).get("after", "")
-        ids = [c for c in self.router.shards.collection_ids() if c > after]
+        ids = [c for c in self.router.collections.ids_of_type(parse_filter(request.filter)) if c > after]
         page = [await self.router.collections.get(c) for c in ids[:size]]
         token = encode_page_token({"after": ids[size - 1]}, "collections") if len(ids) > size else ""
         return indexer_pb2.ListCollectionsResponse(collections=page, next_page_token=token)
@@ -69,9 +77,11 @@ class IndexerServicer(indexer_pb2_grpc.IndexerServiceServicer):
         )
 
     async def BatchGetRecords(self, request, context) -> indexer_pb2.BatchGetRecordsResponse:
+        collection_id, view = collection_id_of(request.collection), record_view(request)
         records, missing = await self.router.reads.get(
-            collection_id_of(request.collection), request.ids, request.include_vectors, remaining(context)
+            collection_id, request.ids, request.include_vectors, remaining(context)
         )
+        await self.router.kept.fill(collection_id, records, view)
         return indexer_pb2.BatchGetRecordsResponse(records=records, missing_ids=missing)
 
     async def DeleteRecords(self, request, context) -> indexer_pb2.DeleteRecordsResponse:
@@ -94,10 +104,11 @@ class IndexerServicer(indexer_pb2_grpc.IndexerServiceServicer):
         return indexer_pb2.SampleRecordsResponse(records=records)
 
     async def Search(self, request, context) -> indexer_pb2.SearchResponse:
-        return await self.router.search.run(search_plan(request), remaining(context))
+        plan = search_plan(request, self.router.collections.grouped_by_default)
+        return await self.router.search.run(plan, remaining(context))
 
     async def TrainIndex(self, request, context):
         return await self.router.training.start(collection_id_of(request.collection), request.index, remaining(context))
 
     async def ReembedCollection(self, request, context):
-        return await self.reembedder.start(collection_id_of(request.collection), request.model)
+        return await self.reembedder.start(collection_id_of(request.collection), request.model, request.allow_drop)

@@ -12,6 +12,7 @@ import contextlib
 import io
 import urllib.parse
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import BinaryIO
 
@@ -177,6 +178,12 @@ class S3BlobStore:
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._name(key)}"
+
+    def presigned_url(self, key: str, lifetime: timedelta = timedelta(hours=1)) -> str:
+        """An http(s) URL that reads the blob without credentials until `lifetime` has passed
+        (signed locally; the endpoint is the one this store talks to)."""
+        with _s3_errors(key):
+            return self._client.presigned_get_object(self.bucket, self._name(key), expires=lifetime)
 
 
 def _normalise_prefix(prefix: str) -> str:

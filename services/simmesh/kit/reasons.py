@@ -185,6 +185,9 @@ INVALID_ARGUMENT = Reason("INVALID_ARGUMENT", StatusCode.INVALID_ARGUMENT, "the 
 INVALID_BLOB_KEY = Reason("INVALID_BLOB_KEY", StatusCode.INVALID_ARGUMENT, "blob key must be a non-empty string")
 INVALID_BLOB_STORE_URL = Reason("INVALID_BLOB_STORE_URL", StatusCode.INVALID_ARGUMENT, "invalid blob store URL …: …")
 INVALID_COLLECTION = Reason("INVALID_COLLECTION", StatusCode.INVALID_ARGUMENT, "collection has no name")
+INVALID_COLLECTION_TYPE = Reason(
+    "INVALID_COLLECTION_TYPE", StatusCode.INVALID_ARGUMENT, "collection.type … is not a known collection type"
+)
 INVALID_COLLECTION_ID = Reason(
     "INVALID_COLLECTION_ID",
     StatusCode.INVALID_ARGUMENT,
@@ -219,6 +222,9 @@ INVALID_IMAGE_ID = Reason(
     "INVALID_IMAGE_ID",
     StatusCode.INVALID_ARGUMENT,
     "… must be 1-256 characters without '/', control characters or surrounding spaces",
+)
+INVALID_IMAGE_KEEPING = Reason(
+    "INVALID_IMAGE_KEEPING", StatusCode.INVALID_ARGUMENT, "collection.image_keeping … is not a known value"
 )
 INVALID_INDEXED_FIELD = Reason(
     "INVALID_INDEXED_FIELD", StatusCode.INVALID_ARGUMENT, "indexed field … is not a field path"
@@ -260,6 +266,7 @@ INVALID_PROJECT_ID = Reason(
 INVALID_RECORD_NAME = Reason(
     "INVALID_RECORD_NAME", StatusCode.INVALID_ARGUMENT, "record.name must be `collections/{c}/records/{id}`, got …"
 )
+INVALID_RECORD_VIEW = Reason("INVALID_RECORD_VIEW", StatusCode.INVALID_ARGUMENT, "view … is not a known RecordView")
 INVALID_ROW = Reason("INVALID_ROW", StatusCode.INVALID_ARGUMENT, "rows must be non-negative")
 INVALID_SEARCH_PARAMS = Reason(
     "INVALID_SEARCH_PARAMS", StatusCode.INVALID_ARGUMENT, "nprobe and ef_search must not be negative"
@@ -315,6 +322,9 @@ MODEL_IR_UNSUPPORTED = Reason(
 )
 MODEL_NOT_FOUND = Reason("MODEL_NOT_FOUND", StatusCode.NOT_FOUND, "model `models/…` does not exist")
 MODEL_NOT_LOADED = Reason("MODEL_NOT_LOADED", StatusCode.NOT_FOUND, "model … is not loaded")
+MODEL_REQUIRED = Reason(
+    "MODEL_REQUIRED", StatusCode.INVALID_ARGUMENT, "a COLLECTION_TYPE_CUSTOM collection needs collection.model"
+)
 MODEL_SIZE_MISMATCH = Reason(
     "MODEL_SIZE_MISMATCH", StatusCode.INVALID_ARGUMENT, "header.size_bytes says … bytes but … arrived"
 )
@@ -472,6 +482,11 @@ UNEXPECTED_RESPONSE = Reason(
     "UNEXPECTED_RESPONSE", StatusCode.INTERNAL, "the indexer's operation … answered …, not a ReembedResponse"
 )
 UNKNOWN = Reason("UNKNOWN", StatusCode.UNKNOWN, "an error without a known cause")
+UNRECOVERABLE_RECORDS = Reason(
+    "UNRECOVERABLE_RECORDS",
+    StatusCode.FAILED_PRECONDITION,
+    "… records have neither a kept image nor a reachable URL (…); set allow_drop to re-embed without them",
+)
 VECTOR_COUNT_MISMATCH = Reason("VECTOR_COUNT_MISMATCH", StatusCode.INVALID_ARGUMENT, "… vectors for … records")
 WAL_CLOSED = Reason("WAL_CLOSED", StatusCode.INTERNAL, "the write-ahead log is closed")
 WAL_CORRUPT = Reason(

@@ -3,7 +3,9 @@
     simctl collections create products --model models/mobilenet --shards 2 \
         --product-field sku --tags-field tags --index-field color --index-field price
     simctl collections create embeddings --dimension 512 --metric inner_product
+    simctl collections create shop --type product --keep-images all
     simctl collections list
+    simctl collections list --type product
     simctl collections show products
     simctl collections stats products
     simctl collections delete products
@@ -11,8 +13,11 @@
 
 from __future__ import annotations
 
-from simmesh_client.cli import EXIT_OK, Context
-from simmesh_client.enums import INDEX_KIND, METRIC, short_name, short_names
+import argparse
+from typing import Any
+
+from simmesh_client.cli import EXIT_OK, EXIT_USAGE, Context
+from simmesh_client.enums import COLLECTION_TYPE, IMAGE_KEEPING, INDEX_KIND, METRIC, short_name, short_names
 from simmesh_client.errors import SimmeshError
 from simmesh_client.verbs.common import (
     enum_arg,
@@ -40,12 +45,25 @@ def register(verbs: Verbs) -> None:
         run_create,
         help="create a collection",
         description="Create a collection of vectors of a given dimension, or bound to an embedder model that "
-        "embeds the records' images (the collection takes the model's dimension).",
+        "embeds the records' images (the collection takes the model's dimension), or of a type that presets "
+        "its model and defaults.",
     )
     create.add_argument("collection_id", metavar="ID", help="lower-case letters, digits, - and _")
-    source = create.add_mutually_exclusive_group(required=True)
+    source = create.add_mutually_exclusive_group()
     source.add_argument("--dimension", type=positive_int, metavar="N", help="vector length")
     source.add_argument("--model", metavar="MODEL", help="embedder model, models/{m} or models/{m}/versions/{v}")
+    create.add_argument(
+        "--type",
+        type=enum_arg(*COLLECTION_TYPE),
+        default=0,
+        help=f"preset: {', '.join(short_names(*COLLECTION_TYPE))} (generic and product bind models/generic)",
+    )
+    create.add_argument(
+        "--keep-images",
+        type=enum_arg(*IMAGE_KEEPING),
+        default=0,
+        help="original images kept: sent (default: bytes and files, not URLs), all (URL copies too), none",
+    )
     create.add_argument(
         "--metric",
         type=enum_arg(*METRIC),
@@ -70,7 +88,8 @@ def register(verbs: Verbs) -> None:
         help=f"index train-index builds: {', '.join(short_names(*INDEX_KIND))} (default ivf_flat)",
     )
     create.add_argument("--description", default="")
-    actions.add("list", run_list, help="list collections")
+    listing = actions.add("list", run_list, help="list collections")
+    listing.add_argument("--type", type=enum_arg(*COLLECTION_TYPE), default=0, help="only collections of this type")
     for verb, handler, text in (
         ("show", run_show, "a collection's settings"),
         ("stats", run_stats, "records, memory and index state per shard"),
@@ -81,6 +100,9 @@ def register(verbs: Verbs) -> None:
 
 def run_create(context: Context) -> int:
     args = context.args
+    if not (args.dimension or args.model or args.type):
+        context.stderr.write("simctl: give --dimension, --model or --type\n")
+        return EXIT_USAGE
     collection = context.client.indexer.create_collection(
         args.collection_id,
         args.dimension or 0,
@@ -92,6 +114,8 @@ def run_create(context: Context) -> int:
         indexed_fields=args.indexed_fields,
         index_kind=args.index_kind,
         description=args.description,
+        type=args.type,
+        image_keeping=args.keep_images,
     )
     if not printed_as_json(context, collection):
         context.stdout.write(f"created {collection.name}\n")
@@ -102,10 +126,11 @@ def run_create(context: Context) -> int:
 def run_list(context: Context) -> int:
     print_messages(
         context,
-        list(context.client.indexer.list_collections()),
-        ("NAME", "DIMENSION", "METRIC", "MODEL", "SHARDS", "RECORDS", "INDEX"),
+        list(context.client.indexer.list_collections(type=context.args.type)),
+        ("NAME", "TYPE", "DIMENSION", "METRIC", "MODEL", "SHARDS", "RECORDS", "INDEX"),
         lambda collection: (
             collection.name,
+            _type_text(collection),
             collection.dimension,
             short_name(*METRIC, collection.metric),
             collection.model or "-",
@@ -175,6 +200,10 @@ def run_delete(context: Context) -> int:
     return EXIT_OK
 
 
+def _type_text(collection: indexer_pb2.Collection) -> str:
+    return short_name(*COLLECTION_TYPE, collection.type) if collection.type else "-"
+
+
 def _index_text(collection: indexer_pb2.Collection) -> str:
     return f"{short_name(*INDEX_KIND, collection.index.kind)} ({short_name(*_STATE, collection.index_state)})"
 
@@ -184,6 +213,7 @@ def _print_collection(context: Context, collection: indexer_pb2.Collection) -> N
         context,
         [
             ("name", collection.name),
+            ("type", _type_text(collection)),
             ("description", collection.description or "-"),
             ("dimension", collection.dimension),
             ("metric", short_name(*METRIC, collection.metric)),
@@ -192,6 +222,7 @@ def _print_collection(context: Context, collection: indexer_pb2.Collection) -> N
             ("product field", collection.product_id_field or "-"),
             ("tags field", collection.tags_field or "-"),
             ("indexed fields", ", ".join(collection.indexed_fields) or "-"),
+            ("kept images", short_name(*IMAGE_KEEPING, collection.image_keeping or indexer_pb2.IMAGE_KEEPING_SENT)),
             ("index", _index_text(collection)),
             ("records", collection.record_count),
             ("created", timestamp_text(collection.create_time)),

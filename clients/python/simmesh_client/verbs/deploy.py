@@ -26,16 +26,25 @@ def register(verbs: Verbs) -> None:
     parser.add_argument("version", metavar="TASK[/versions/N]")
     add_collection_option(parser)
     add_wait_flag(parser, "re-embedding to finish")
+    parser.add_argument(
+        "--allow-drop",
+        action="store_true",
+        help="drop (and list) records with neither a kept image nor a reachable URL instead of failing",
+    )
 
 
 def run(context: Context) -> int:
     args = context.args
-    start = functools.partial(context.client.catalog.deploy, args.version, args.collection)
+    start = functools.partial(
+        context.client.catalog.deploy, args.version, args.collection, allow_drop=args.allow_drop
+    )
     return run_operation(context, start, lambda: ProgressBar("re-embedding", file=context.stderr), _summary)
 
 
 def _summary(response: indexer_pb2.ReembedResponse) -> str:
-    missing = response.missing_image_count
+    dropped = ", ".join(response.missing_image_ids)
     return f"{response.collection}: {response.reembedded_count} records re-embedded with {response.model}" + (
-        f", {missing} without a retrievable image" if missing else ""
+        f", {response.missing_image_count} dropped, without a retrievable image: {dropped}"
+        if response.missing_image_count
+        else ""
     )

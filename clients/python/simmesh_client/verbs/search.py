@@ -48,7 +48,12 @@ def register(verbs: Verbs) -> None:
         metavar="JSON",
         help='MongoDB-like metadata filter, e.g. \'{"color": {"$in": ["red", "blue"]}}\'',
     )
-    parser.add_argument("--group-by", action="store_true", help="best hits per product (the product field)")
+    parser.add_argument(
+        "--group-by",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="best hits per product (the product field); default: as the collection says (product collections group)",
+    )
     parser.add_argument("--group-size", type=positive_int, default=0, metavar="N", help="hits per group")
     parser.add_argument(
         "--tags",

@@ -486,12 +486,14 @@ class SetProductionVersionRequest(_message.Message):
     def __init__(self, version: _Optional[str] = ...) -> None: ...
 
 class DeployVersionRequest(_message.Message):
-    __slots__ = ("version", "collection")
+    __slots__ = ("version", "collection", "allow_drop")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_DROP_FIELD_NUMBER: _ClassVar[int]
     version: str
     collection: str
-    def __init__(self, version: _Optional[str] = ..., collection: _Optional[str] = ...) -> None: ...
+    allow_drop: bool
+    def __init__(self, version: _Optional[str] = ..., collection: _Optional[str] = ..., allow_drop: _Optional[bool] = ...) -> None: ...
 
 class GetDescriptorsRequest(_message.Message):
     __slots__ = ("version", "images", "records")

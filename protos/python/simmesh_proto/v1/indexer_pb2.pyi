@@ -37,6 +37,30 @@ class IndexState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     INDEX_STATE_EXACT: _ClassVar[IndexState]
     INDEX_STATE_TRAINING: _ClassVar[IndexState]
     INDEX_STATE_TRAINED: _ClassVar[IndexState]
+
+class CollectionType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    COLLECTION_TYPE_UNSPECIFIED: _ClassVar[CollectionType]
+    COLLECTION_TYPE_GENERIC: _ClassVar[CollectionType]
+    COLLECTION_TYPE_PRODUCT: _ClassVar[CollectionType]
+    COLLECTION_TYPE_COLORS: _ClassVar[CollectionType]
+    COLLECTION_TYPE_MATCHING: _ClassVar[CollectionType]
+    COLLECTION_TYPE_CUSTOM: _ClassVar[CollectionType]
+
+class ImageKeeping(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    IMAGE_KEEPING_UNSPECIFIED: _ClassVar[ImageKeeping]
+    IMAGE_KEEPING_SENT: _ClassVar[ImageKeeping]
+    IMAGE_KEEPING_ALL: _ClassVar[ImageKeeping]
+    IMAGE_KEEPING_NONE: _ClassVar[ImageKeeping]
+
+class RecordView(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RECORD_VIEW_UNSPECIFIED: _ClassVar[RecordView]
+    RECORD_VIEW_BASIC: _ClassVar[RecordView]
+    RECORD_VIEW_IMAGE_URI: _ClassVar[RecordView]
+    RECORD_VIEW_THUMBNAIL: _ClassVar[RecordView]
+    RECORD_VIEW_IMAGE: _ClassVar[RecordView]
 METRIC_UNSPECIFIED: Metric
 METRIC_COSINE: Metric
 METRIC_L2: Metric
@@ -51,6 +75,21 @@ INDEX_STATE_UNSPECIFIED: IndexState
 INDEX_STATE_EXACT: IndexState
 INDEX_STATE_TRAINING: IndexState
 INDEX_STATE_TRAINED: IndexState
+COLLECTION_TYPE_UNSPECIFIED: CollectionType
+COLLECTION_TYPE_GENERIC: CollectionType
+COLLECTION_TYPE_PRODUCT: CollectionType
+COLLECTION_TYPE_COLORS: CollectionType
+COLLECTION_TYPE_MATCHING: CollectionType
+COLLECTION_TYPE_CUSTOM: CollectionType
+IMAGE_KEEPING_UNSPECIFIED: ImageKeeping
+IMAGE_KEEPING_SENT: ImageKeeping
+IMAGE_KEEPING_ALL: ImageKeeping
+IMAGE_KEEPING_NONE: ImageKeeping
+RECORD_VIEW_UNSPECIFIED: RecordView
+RECORD_VIEW_BASIC: RecordView
+RECORD_VIEW_IMAGE_URI: RecordView
+RECORD_VIEW_THUMBNAIL: RecordView
+RECORD_VIEW_IMAGE: RecordView
 
 class IndexSpec(_message.Message):
     __slots__ = ("kind", "nlist", "nprobe", "pq_m", "pq_nbits", "hnsw_m", "ef_construction", "ef_search", "min_train_vectors")
@@ -75,7 +114,7 @@ class IndexSpec(_message.Message):
     def __init__(self, kind: _Optional[_Union[IndexKind, str]] = ..., nlist: _Optional[int] = ..., nprobe: _Optional[int] = ..., pq_m: _Optional[int] = ..., pq_nbits: _Optional[int] = ..., hnsw_m: _Optional[int] = ..., ef_construction: _Optional[int] = ..., ef_search: _Optional[int] = ..., min_train_vectors: _Optional[int] = ...) -> None: ...
 
 class Collection(_message.Message):
-    __slots__ = ("name", "description", "dimension", "metric", "model", "shard_count", "product_id_field", "tags_field", "indexed_fields", "index", "index_state", "record_count", "create_time", "update_time")
+    __slots__ = ("name", "description", "dimension", "metric", "model", "shard_count", "product_id_field", "tags_field", "indexed_fields", "index", "index_state", "record_count", "create_time", "update_time", "type", "image_keeping")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     DIMENSION_FIELD_NUMBER: _ClassVar[int]
@@ -90,6 +129,8 @@ class Collection(_message.Message):
     RECORD_COUNT_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_KEEPING_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
     dimension: int
@@ -104,7 +145,9 @@ class Collection(_message.Message):
     record_count: int
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., dimension: _Optional[int] = ..., metric: _Optional[_Union[Metric, str]] = ..., model: _Optional[str] = ..., shard_count: _Optional[int] = ..., product_id_field: _Optional[str] = ..., tags_field: _Optional[str] = ..., indexed_fields: _Optional[_Iterable[str]] = ..., index: _Optional[_Union[IndexSpec, _Mapping]] = ..., index_state: _Optional[_Union[IndexState, str]] = ..., record_count: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    type: CollectionType
+    image_keeping: ImageKeeping
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., dimension: _Optional[int] = ..., metric: _Optional[_Union[Metric, str]] = ..., model: _Optional[str] = ..., shard_count: _Optional[int] = ..., product_id_field: _Optional[str] = ..., tags_field: _Optional[str] = ..., indexed_fields: _Optional[_Iterable[str]] = ..., index: _Optional[_Union[IndexSpec, _Mapping]] = ..., index_state: _Optional[_Union[IndexState, str]] = ..., record_count: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., type: _Optional[_Union[CollectionType, str]] = ..., image_keeping: _Optional[_Union[ImageKeeping, str]] = ...) -> None: ...
 
 class CreateCollectionRequest(_message.Message):
     __slots__ = ("collection_id", "collection")
@@ -121,12 +164,14 @@ class GetCollectionRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class ListCollectionsRequest(_message.Message):
-    __slots__ = ("page_size", "page_token")
+    __slots__ = ("page_size", "page_token", "filter")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    filter: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., filter: _Optional[str] = ...) -> None: ...
 
 class ListCollectionsResponse(_message.Message):
     __slots__ = ("collections", "next_page_token")
@@ -207,7 +252,7 @@ class RecordInput(_message.Message):
     def __init__(self, id: _Optional[str] = ..., image: _Optional[_Union[_common_pb2.Image, _Mapping]] = ..., vector: _Optional[_Union[_common_pb2.Vector, _Mapping]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., url: _Optional[str] = ...) -> None: ...
 
 class Record(_message.Message):
-    __slots__ = ("name", "id", "url", "metadata", "vector", "create_time", "update_time")
+    __slots__ = ("name", "id", "url", "metadata", "vector", "create_time", "update_time", "image", "thumbnail", "image_uri", "thumbnail_uri")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     URL_FIELD_NUMBER: _ClassVar[int]
@@ -215,6 +260,10 @@ class Record(_message.Message):
     VECTOR_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    THUMBNAIL_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_URI_FIELD_NUMBER: _ClassVar[int]
+    THUMBNAIL_URI_FIELD_NUMBER: _ClassVar[int]
     name: str
     id: str
     url: str
@@ -222,7 +271,11 @@ class Record(_message.Message):
     vector: _common_pb2.Vector
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., id: _Optional[str] = ..., url: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., vector: _Optional[_Union[_common_pb2.Vector, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    image: bytes
+    thumbnail: bytes
+    image_uri: str
+    thumbnail_uri: str
+    def __init__(self, name: _Optional[str] = ..., id: _Optional[str] = ..., url: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., vector: _Optional[_Union[_common_pb2.Vector, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., image: _Optional[bytes] = ..., thumbnail: _Optional[bytes] = ..., image_uri: _Optional[str] = ..., thumbnail_uri: _Optional[str] = ...) -> None: ...
 
 class InsertRecordsRequest(_message.Message):
     __slots__ = ("collection", "records", "upsert")
@@ -257,14 +310,16 @@ class UpdateRecordRequest(_message.Message):
     def __init__(self, record: _Optional[_Union[Record, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., image: _Optional[_Union[_common_pb2.Image, _Mapping]] = ...) -> None: ...
 
 class BatchGetRecordsRequest(_message.Message):
-    __slots__ = ("collection", "ids", "include_vectors")
+    __slots__ = ("collection", "ids", "include_vectors", "view")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     IDS_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_VECTORS_FIELD_NUMBER: _ClassVar[int]
+    VIEW_FIELD_NUMBER: _ClassVar[int]
     collection: str
     ids: _containers.RepeatedScalarFieldContainer[str]
     include_vectors: bool
-    def __init__(self, collection: _Optional[str] = ..., ids: _Optional[_Iterable[str]] = ..., include_vectors: _Optional[bool] = ...) -> None: ...
+    view: RecordView
+    def __init__(self, collection: _Optional[str] = ..., ids: _Optional[_Iterable[str]] = ..., include_vectors: _Optional[bool] = ..., view: _Optional[_Union[RecordView, str]] = ...) -> None: ...
 
 class BatchGetRecordsResponse(_message.Message):
     __slots__ = ("records", "missing_ids")
@@ -445,12 +500,14 @@ class TrainIndexMetadata(_message.Message):
     def __init__(self, collection: _Optional[str] = ..., stage: _Optional[str] = ..., progress: _Optional[float] = ..., vector_count: _Optional[int] = ..., kind: _Optional[_Union[IndexKind, str]] = ...) -> None: ...
 
 class ReembedCollectionRequest(_message.Message):
-    __slots__ = ("collection", "model")
+    __slots__ = ("collection", "model", "allow_drop")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_DROP_FIELD_NUMBER: _ClassVar[int]
     collection: str
     model: str
-    def __init__(self, collection: _Optional[str] = ..., model: _Optional[str] = ...) -> None: ...
+    allow_drop: bool
+    def __init__(self, collection: _Optional[str] = ..., model: _Optional[str] = ..., allow_drop: _Optional[bool] = ...) -> None: ...
 
 class ReembedMetadata(_message.Message):
     __slots__ = ("collection", "model", "stage", "progress", "done_count", "total_count", "failed_count")

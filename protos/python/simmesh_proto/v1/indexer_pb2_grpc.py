@@ -233,7 +233,8 @@ class IndexerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ReembedCollection(self, request, context):
-        """Re-embeds every record with another model version and swaps the vectors in.
+        """Re-embeds every record (from its kept image, else its URL) with another model version and
+        swaps the vectors in; see ReembedCollectionRequest.allow_drop.
         Operation metadata: ReembedMetadata; response: ReembedResponse.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

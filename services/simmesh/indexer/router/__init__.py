@@ -7,11 +7,13 @@ from __future__ import annotations
 from simmesh.indexer.router.collections import Collections
 from simmesh.indexer.router.embedder import Embedder
 from simmesh.indexer.router.fanout import Fanout
+from simmesh.indexer.router.kept_images import KeptImages
 from simmesh.indexer.router.reads import Reads
 from simmesh.indexer.router.search import Search
 from simmesh.indexer.router.training import Training
 from simmesh.indexer.router.writes import Writes
 from simmesh.indexer.shard_map import ShardMap
+from simmesh.kit.blobstore import BlobStore
 from simmesh.kit.operations import OperationManager
 from simmesh.kit.peers import EmbedderClient
 
@@ -28,16 +30,19 @@ class Router:
         operations: OperationManager,
         *,
         min_train_vectors: int = 1000,
+        blobstore: BlobStore | None = None,
     ) -> None:
         self.shards = shards
         self.operations = operations
         self.embedder = Embedder(embedder)
         self.fanout = Fanout(shards)
+        # Records' original images and thumbnails; with no store, none are kept.
+        self.kept = KeptImages(blobstore)
         # Collections with a TrainIndex job running in this router.
         training: set[str] = set()
-        self.collections = Collections(shards, self.fanout, self.embedder, training)
+        self.collections = Collections(shards, self.fanout, self.embedder, training, self.kept)
         self.reads = Reads(shards, self.fanout)
-        self.writes = Writes(shards, self.fanout, self.embedder, self.reads)
+        self.writes = Writes(shards, self.fanout, self.embedder, self.reads, self.kept)
         self.search = Search(shards, self.fanout, self.reads, self.embedder)
         self.coarse = self.search.coarse
         self.training = Training(

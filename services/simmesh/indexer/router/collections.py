@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+from simmesh.indexer.collection_types import apply_preset, check_image_keeping, grouped_by_default, type_for_model
 from simmesh.indexer.layout import COLLECTION_ID_RE, Layout, encode, storage_of
 from simmesh.indexer.router.embedder import Embedder
 from simmesh.indexer.router.fanout import Fanout, collection_id_in
+from simmesh.indexer.router.kept_images import KeptImages
 from simmesh.indexer.shard_map import ShardMap, shard_name
 from simmesh.kit import errors, reasons, wire
 from simmesh.kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, Unavailable
@@ -27,6 +29,7 @@ UPDATABLE = (
     "indexed_fields",
     "index.nprobe",
     "index.ef_search",
+    "image_keeping",
 )
 
 
@@ -34,12 +37,15 @@ class Collections:
     """The collections of the mesh; `training`: the ids of those with a TrainIndex job running in
     this router."""
 
-    def __init__(self, shards: ShardMap, fanout: Fanout, embedder: Embedder, training: set[str]) -> None:
+    def __init__(
+        self, shards: ShardMap, fanout: Fanout, embedder: Embedder, training: set[str], kept: KeptImages
+    ) -> None:
         self.shards = shards
         self.layout: Layout = shards.layout
         self.fanout = fanout
         self.embedder = embedder
         self.training = training
+        self.kept = kept
 
     async def create(self, collection_id: str, collection: indexer_pb2.Collection) -> indexer_pb2.Collection:
         if not COLLECTION_ID_RE.match(collection_id or ""):
@@ -54,6 +60,7 @@ class Collections:
         spec.name = f"collections/{collection_id}"
         spec.metric = spec.metric or indexer_pb2.METRIC_COSINE
         spec.shard_count = spec.shard_count or 1
+        apply_preset(spec)
         if not 1 <= spec.shard_count <= MAX_SHARDS:
             raise InvalidArgument(
                 f"shard_count must be 1..{MAX_SHARDS}, got {spec.shard_count}",
@@ -133,6 +140,17 @@ class Collections:
     async def list_all(self) -> list[indexer_pb2.Collection]:
         return [await self.get(c) for c in self.shards.collection_ids()]
 
+    def ids_of_type(self, collection_type: int | None) -> list[str]:
+        """The ids of the collections of `collection_type` (of every type for None), in id order."""
+        ids = self.shards.collection_ids()
+        if collection_type is None:
+            return ids
+        return [c for c in ids if self.shards.config(c).collection.type == collection_type]
+
+    def grouped_by_default(self, collection_id: str) -> bool:
+        """Whether the collection's searches group by product when the request does not say."""
+        return grouped_by_default(self.shards.config(collection_id).collection)
+
     async def update(
         self, collection_id: str, collection: indexer_pb2.Collection, paths: Sequence[str]
     ) -> indexer_pb2.Collection:
@@ -146,6 +164,8 @@ class Collections:
             )
         config = self.shards.config(collection_id)
         spec = config.collection
+        if "image_keeping" in paths:
+            check_image_keeping(collection.image_keeping)
         if "model" in paths and collection.model:
             dimension = await self.embedder.model_dimension(collection.model, "collection.model")
             if dimension != spec.dimension:
@@ -163,6 +183,8 @@ class Collections:
                 setattr(spec.index, path[6:], getattr(collection.index, path[6:]))
             else:
                 setattr(spec, path, getattr(collection, path))
+        if "model" in paths and collection.model:
+            spec.type = type_for_model(spec.type, collection.model)
         spec.update_time.CopyFrom(wire.now())
         await self.save(config)
         return await self.get(collection_id)
@@ -181,6 +203,7 @@ class Collections:
         await self.shards.wait_collection(collection_id, False, 5.0)
         for storage in filter(None, (storage_of(collection_id, config), config.next_storage)):
             await self.shards.wait_no_shards(storage, SHARD_WAIT_SECONDS)
+        await self.kept.forget_collection(collection_id)
 
     async def stats(self, collection_id: str, timeout: float | None) -> indexer_pb2.CollectionStats:
         config = self.shards.config(collection_id)

@@ -13,6 +13,7 @@ from google.protobuf import struct_pb2
 from simmesh.indexer.layout import placement
 from simmesh.indexer.router.embedder import Embedder
 from simmesh.indexer.router.fanout import Fanout
+from simmesh.indexer.router.kept_images import KeptImages
 from simmesh.indexer.router.plans import InsertBatch
 from simmesh.indexer.router.prepare import YIELD_EVERY, PreparedWrites, prepare
 from simmesh.indexer.router.reads import Reads, by_shard
@@ -29,11 +30,12 @@ Send = Callable[[int, shard_pb2.WriteRequest], Awaitable[shard_pb2.WriteResponse
 
 
 class Writes:
-    def __init__(self, shards: ShardMap, fanout: Fanout, embedder: Embedder, reads: Reads) -> None:
+    def __init__(self, shards: ShardMap, fanout: Fanout, embedder: Embedder, reads: Reads, kept: KeptImages) -> None:
         self.shards = shards
         self.fanout = fanout
         self.embedder = embedder
         self.reads = reads
+        self.kept = kept
 
     async def insert(self, batch: InsertBatch, timeout: float | None) -> indexer_pb2.InsertRecordsResponse:
         config = self.shards.config(batch.collection_id)
@@ -177,10 +179,29 @@ class Writes:
                     stored[i] = record_id
             response.inserted_count += outcome.inserted_count
             response.updated_count += outcome.updated_count
+        await self._keep_images(config, prepared, stored, failures)
         response.ids.extend(stored)
         for i in sorted(failures):
             response.errors.append(common_pb2.ItemError(index=i, id=ids[i], status=failures[i].to_status()))
         return response
+
+    async def _keep_images(
+        self,
+        config: shard_pb2.CollectionConfig,
+        prepared: PreparedWrites,
+        stored: list[str],
+        failures: dict[int, SimmeshError],
+    ) -> None:
+        """Keeps the images of the stored records that came with one, before the batch is answered;
+        a record whose image could not be kept is answered with that error (it is written: an
+        upsert of it again keeps the image)."""
+        inputs = prepared.inputs
+        with_image = [
+            (i, stored[i], inputs[i].image) for i in range(len(stored)) if stored[i] and inputs[i].HasField("image")
+        ]
+        for i, error in (await self.kept.keep(config.collection, with_image)).items():
+            stored[i] = ""
+            failures[i] = error
 
     async def update_record(
         self, record: indexer_pb2.Record, paths: Sequence[str], image: common_pb2.Image | None, timeout: float | None
@@ -236,6 +257,7 @@ class Writes:
             calls = {s: shard_pb2.DeleteRequest(filter=filter) for s in range(config.collection.shard_count)}
         replies = await asyncio.gather(*(self.fanout.call(config, s, "Delete", r, timeout) for s, r in calls.items()))
         deleted = {i for reply in replies for i in reply.deleted_ids}
+        await self.kept.forget(collection_id, sorted(deleted))
         return len(deleted), [i for i in dict.fromkeys(ids) if i not in deleted]
 
 

@@ -37,9 +37,9 @@ class IndexerClient(PeerClient):
         await self.call(self._stub.DeleteCollection, indexer_pb2.DeleteCollectionRequest(name=name), timeout)
 
     async def reembed(
-        self, collection: str, model: str, timeout: float | None = None
+        self, collection: str, model: str, timeout: float | None = None, allow_drop: bool = False
     ) -> operations_proto_pb2.Operation:
-        request = indexer_pb2.ReembedCollectionRequest(collection=collection, model=model)
+        request = indexer_pb2.ReembedCollectionRequest(collection=collection, model=model, allow_drop=allow_drop)
         return await self.call(self._stub.ReembedCollection, request, timeout)
 
     # -- records
