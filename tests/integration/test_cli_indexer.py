@@ -256,5 +256,5 @@ def test_sdk_insert_reports_each_batch_and_upserts(router, tmp_path):
         with pytest.raises(SimmeshError) as raised:
             indexer.insert("nope", [{"_id": "x", "_vector": vectors[0].tolist()}])
         assert raised.value.reason == "COLLECTION_NOT_FOUND"
-        with pytest.raises(ValueError, match="exactly one of vector, record_id or image"):
+        with pytest.raises(ValueError, match="exactly one of vector, record_id, image or text"):
             indexer.search("items", vector=vectors[0], record_id="i3")

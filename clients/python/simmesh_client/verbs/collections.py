@@ -13,9 +13,6 @@
 
 from __future__ import annotations
 
-import argparse
-from typing import Any
-
 from simmesh_client.cli import EXIT_OK, EXIT_USAGE, Context
 from simmesh_client.enums import COLLECTION_TYPE, IMAGE_KEEPING, INDEX_KIND, METRIC, short_name, short_names
 from simmesh_client.errors import SimmeshError

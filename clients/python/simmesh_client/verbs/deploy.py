@@ -35,9 +35,7 @@ def register(verbs: Verbs) -> None:
 
 def run(context: Context) -> int:
     args = context.args
-    start = functools.partial(
-        context.client.catalog.deploy, args.version, args.collection, allow_drop=args.allow_drop
-    )
+    start = functools.partial(context.client.catalog.deploy, args.version, args.collection, allow_drop=args.allow_drop)
     return run_operation(context, start, lambda: ProgressBar("re-embedding", file=context.stderr), _summary)
 
 

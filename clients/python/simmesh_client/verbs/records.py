@@ -10,6 +10,7 @@ simctl delete --collection products --filter '{"discontinued": true}'
 
 from __future__ import annotations
 
+import argparse
 import itertools
 from typing import Any
 

@@ -9,6 +9,7 @@ simctl search --collection shapes --text "a red circle"
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Any
 
