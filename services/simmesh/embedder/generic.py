@@ -8,9 +8,12 @@ torch reads it.
     trunk = generic_trunk()   # (N, 3, 224, 224) in [-1, 1] -> (N, 1280), not normalised
     GENERIC_PREPROCESS        # how to get there from pixels (the built-in model's manifest says the same)
 
-The network was trained on RGB pixels scaled to [-1, 1] (`x / 255`, then mean 0.5 and std 0.5
-per channel) after a shorter-side resize to 256 and a 224 centre crop; `GENERIC_PREPROCESS`
-says so for the trainer and the built-in model's manifest alike.
+The network expects RGB pixels scaled to [-1, 1] (`x / 255`, then mean 0.5 and std 0.5 per
+channel): its own classifier gets 91% top-1 on 150 ImageNet-sample photos so, 77% with the
+usual ImageNet mean and std. A shorter-side resize to 256 and a 224 centre crop gave the best
+neighbours (bench/semantic_quality.py). `GENERIC_PREPROCESS` says so for the trainer and the
+built-in model's manifest alike. The built-in model centres the average-pooled feature on
+`expected_activation` before normalising it; the trunk a trainer gets is not centred.
 """
 
 from __future__ import annotations
