@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
 
 from simmesh.embedder.registry import ModelRegistry, check_model_id, runtime_key
 from simmesh.embedder.runtime import Runtime, machine_cores
@@ -150,25 +151,27 @@ class Embedder:
                 f"ids has {len(ids)} entries for {len(images)} images", reason=reasons.IDS_LENGTH_MISMATCH, field="ids"
             )
         version = await self.resolve(model)
-        manifest = version.manifest
-        model_id, number = parse_model_name(version.name)
-        key = runtime_key(model_id, number)
-
         raw = await self.images.resolve_batch(images, self.executor)
         decoded = await decode_batch(raw, self.limits, self.executor)
         good = [i for i, item in enumerate(decoded) if not isinstance(item, SimmeshError)]
         pictures = [item for item in decoded if not isinstance(item, SimmeshError)]
         errors = [(i, item) for i, item in enumerate(decoded) if isinstance(item, SimmeshError)]
-        vectors = np.zeros((len(images), manifest.dimension), dtype=np.float32)
+        vectors = np.zeros((len(images), version.manifest.dimension), dtype=np.float32)
         if good:
-            loop = asyncio.get_running_loop()
-            batch = await loop.run_in_executor(self.executor, preprocess, pictures, manifest)
-            output = await self.runtime.infer(key, batch)
-            if manifest.normalize and not manifest.output_normalized:
-                norms = np.linalg.norm(output, axis=1, keepdims=True)
-                output = output / np.maximum(norms, 1e-12)
-            vectors[good] = output
+            vectors[good] = await self.vectors(version, pictures)
         return EmbedResult(model_version=version.name, vectors=vectors, errors=errors)
+
+    async def vectors(self, version: embedder_pb2.ModelVersion, pictures: Sequence[Image.Image]) -> np.ndarray:
+        """One row per decoded picture from a resolved `version`: preprocessed, inferred, normalised as it says."""
+        manifest = version.manifest
+        model_id, number = parse_model_name(version.name)
+        loop = asyncio.get_running_loop()
+        batch = await loop.run_in_executor(self.executor, preprocess, pictures, manifest)
+        output = await self.runtime.infer(runtime_key(model_id, number), batch)
+        if manifest.normalize and not manifest.output_normalized:
+            norms = np.linalg.norm(output, axis=1, keepdims=True)
+            output = output / np.maximum(norms, 1e-12)
+        return output
 
 
 async def ensure_builtin_models(registry: ModelRegistry, models: dict) -> list[str]:

@@ -28,7 +28,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from simmesh_proto.v1 import common_pb2 as simmesh_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19simmesh/v1/embedder.proto\x12\nsimmesh.v1\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17simmesh/v1/common.proto\"\x96\x03\n\rModelManifest\x12\x12\n\ninput_name\x18\x01 \x01(\t\x12\x13\n\x0boutput_name\x18\x02 \x01(\t\x12\x13\n\x0binput_width\x18\x03 \x01(\x05\x12\x14\n\x0cinput_height\x18\x04 \x01(\x05\x12(\n\x06layout\x18\x05 \x01(\x0e\x32\x18.simmesh.v1.TensorLayout\x12+\n\x0b\x63olor_order\x18\x06 \x01(\x0e\x32\x16.simmesh.v1.ColorOrder\x12/\n\rresize_policy\x18\x07 \x01(\x0e\x32\x18.simmesh.v1.ResizePolicy\x12\x1b\n\x13resize_shorter_side\x18\x08 \x01(\x05\x12\r\n\x05scale\x18\t \x01(\x02\x12\x0c\n\x04mean\x18\n \x03(\x02\x12\x0b\n\x03std\x18\x0b \x03(\x02\x12\x11\n\tpad_value\x18\x0c \x01(\x02\x12\x11\n\tdimension\x18\r \x01(\x05\x12\x19\n\x11output_normalized\x18\x0e \x01(\x08\x12\x11\n\tnormalize\x18\x0f \x01(\x08\x12\x0e\n\x06\x66\x61mily\x18\x10 \x01(\t\"\xe6\x01\n\x05Model\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\'\n\x06source\x18\x03 \x01(\x0e\x32\x17.simmesh.v1.ModelSource\x12\x17\n\x0f\x64\x65\x66\x61ult_version\x18\x04 \x01(\x03\x12\x16\n\x0elatest_version\x18\x05 \x01(\x03\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x96\x02\n\x0cModelVersion\x12\x0c\n\x04name\x18\x01 \x01(\t\x12+\n\x08manifest\x18\x02 \x01(\x0b\x32\x19.simmesh.v1.ModelManifest\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x07metrics\x18\x06 \x03(\x0b\x32%.simmesh.v1.ModelVersion.MetricsEntry\x12\x0e\n\x06loaded\x18\x07 \x01(\x08\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"M\n\x0c\x45mbedRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12!\n\x06images\x18\x02 \x03(\x0b\x32\x11.simmesh.v1.Image\x12\x0b\n\x03ids\x18\x03 \x03(\t\"w\n\rEmbedResponse\x12\x15\n\rmodel_version\x18\x01 \x01(\t\x12(\n\x07vectors\x18\x02 \x01(\x0b\x32\x17.simmesh.v1.VectorBatch\x12%\n\x06\x65rrors\x18\x03 \x03(\x0b\x32\x15.simmesh.v1.ItemError\"\x8c\x03\n\x12ImportModelRequest\x12\x37\n\x06header\x18\x01 \x01(\x0b\x32%.simmesh.v1.ImportModelRequest.HeaderH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x1a\xa3\x02\n\x06Header\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12+\n\x08manifest\x18\x03 \x01(\x0b\x32\x19.simmesh.v1.ModelManifest\x12\x13\n\x0bset_default\x18\x04 \x01(\x08\x12\x12\n\nsize_bytes\x18\x05 \x01(\x03\x12\'\n\x06source\x18\x06 \x01(\x0e\x32\x17.simmesh.v1.ModelSource\x12\x43\n\x07metrics\x18\x07 \x03(\x0b\x32\x32.simmesh.v1.ImportModelRequest.Header.MetricsEntry\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x42\x06\n\x04part\"\x1f\n\x0fGetModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\":\n\x11ListModelsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"P\n\x12ListModelsResponse\x12!\n\x06models\x18\x01 \x03(\x0b\x32\x11.simmesh.v1.Model\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"g\n\x12UpdateModelRequest\x12 \n\x05model\x18\x01 \x01(\x0b\x32\x11.simmesh.v1.Model\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"\"\n\x12\x44\x65leteModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"&\n\x16GetModelVersionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"Q\n\x18ListModelVersionsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"`\n\x19ListModelVersionsResponse\x12*\n\x08versions\x18\x01 \x03(\x0b\x32\x18.simmesh.v1.ModelVersion\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\")\n\x19\x44\x65leteModelVersionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t*]\n\x0cTensorLayout\x12\x1d\n\x19TENSOR_LAYOUT_UNSPECIFIED\x10\x00\x12\x16\n\x12TENSOR_LAYOUT_NCHW\x10\x01\x12\x16\n\x12TENSOR_LAYOUT_NHWC\x10\x02*i\n\nColorOrder\x12\x1b\n\x17\x43OLOR_ORDER_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x43OLOR_ORDER_RGB\x10\x01\x12\x13\n\x0f\x43OLOR_ORDER_BGR\x10\x02\x12\x14\n\x10\x43OLOR_ORDER_GRAY\x10\x03*\x91\x01\n\x0cResizePolicy\x12\x1d\n\x19RESIZE_POLICY_UNSPECIFIED\x10\x00\x12*\n&RESIZE_POLICY_SHORTER_SIDE_CENTER_CROP\x10\x01\x12\x19\n\x15RESIZE_POLICY_STRETCH\x10\x02\x12\x1b\n\x17RESIZE_POLICY_LETTERBOX\x10\x03*z\n\x0bModelSource\x12\x1c\n\x18MODEL_SOURCE_UNSPECIFIED\x10\x00\x12\x18\n\x14MODEL_SOURCE_BUILTIN\x10\x01\x12\x19\n\x15MODEL_SOURCE_IMPORTED\x10\x02\x12\x18\n\x14MODEL_SOURCE_TRAINED\x10\x03\x32\xfc\x05\n\x0f\x45mbedderService\x12<\n\x05\x45mbed\x12\x18.simmesh.v1.EmbedRequest\x1a\x19.simmesh.v1.EmbedResponse\x12\x46\n\x0bStreamEmbed\x12\x18.simmesh.v1.EmbedRequest\x1a\x19.simmesh.v1.EmbedResponse(\x01\x30\x01\x12I\n\x0bImportModel\x12\x1e.simmesh.v1.ImportModelRequest\x1a\x18.simmesh.v1.ModelVersion(\x01\x12:\n\x08GetModel\x12\x1b.simmesh.v1.GetModelRequest\x1a\x11.simmesh.v1.Model\x12K\n\nListModels\x12\x1d.simmesh.v1.ListModelsRequest\x1a\x1e.simmesh.v1.ListModelsResponse\x12@\n\x0bUpdateModel\x12\x1e.simmesh.v1.UpdateModelRequest\x1a\x11.simmesh.v1.Model\x12\x45\n\x0b\x44\x65leteModel\x12\x1e.simmesh.v1.DeleteModelRequest\x1a\x16.google.protobuf.Empty\x12O\n\x0fGetModelVersion\x12\".simmesh.v1.GetModelVersionRequest\x1a\x18.simmesh.v1.ModelVersion\x12`\n\x11ListModelVersions\x12$.simmesh.v1.ListModelVersionsRequest\x1a%.simmesh.v1.ListModelVersionsResponse\x12S\n\x12\x44\x65leteModelVersion\x12%.simmesh.v1.DeleteModelVersionRequest\x1a\x16.google.protobuf.EmptyBJ\n\x0e\x64\x65v.simmesh.v1P\x01Z6github.com/simmesh/simmesh/gen/go/simmesh/v1;simmeshv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19simmesh/v1/embedder.proto\x12\nsimmesh.v1\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17simmesh/v1/common.proto\"\x96\x03\n\rModelManifest\x12\x12\n\ninput_name\x18\x01 \x01(\t\x12\x13\n\x0boutput_name\x18\x02 \x01(\t\x12\x13\n\x0binput_width\x18\x03 \x01(\x05\x12\x14\n\x0cinput_height\x18\x04 \x01(\x05\x12(\n\x06layout\x18\x05 \x01(\x0e\x32\x18.simmesh.v1.TensorLayout\x12+\n\x0b\x63olor_order\x18\x06 \x01(\x0e\x32\x16.simmesh.v1.ColorOrder\x12/\n\rresize_policy\x18\x07 \x01(\x0e\x32\x18.simmesh.v1.ResizePolicy\x12\x1b\n\x13resize_shorter_side\x18\x08 \x01(\x05\x12\r\n\x05scale\x18\t \x01(\x02\x12\x0c\n\x04mean\x18\n \x03(\x02\x12\x0b\n\x03std\x18\x0b \x03(\x02\x12\x11\n\tpad_value\x18\x0c \x01(\x02\x12\x11\n\tdimension\x18\r \x01(\x05\x12\x19\n\x11output_normalized\x18\x0e \x01(\x08\x12\x11\n\tnormalize\x18\x0f \x01(\x08\x12\x0e\n\x06\x66\x61mily\x18\x10 \x01(\t\"\xe6\x01\n\x05Model\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\'\n\x06source\x18\x03 \x01(\x0e\x32\x17.simmesh.v1.ModelSource\x12\x17\n\x0f\x64\x65\x66\x61ult_version\x18\x04 \x01(\x03\x12\x16\n\x0elatest_version\x18\x05 \x01(\x03\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x96\x02\n\x0cModelVersion\x12\x0c\n\x04name\x18\x01 \x01(\t\x12+\n\x08manifest\x18\x02 \x01(\x0b\x32\x19.simmesh.v1.ModelManifest\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x07metrics\x18\x06 \x03(\x0b\x32%.simmesh.v1.ModelVersion.MetricsEntry\x12\x0e\n\x06loaded\x18\x07 \x01(\x08\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"M\n\x0c\x45mbedRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12!\n\x06images\x18\x02 \x03(\x0b\x32\x11.simmesh.v1.Image\x12\x0b\n\x03ids\x18\x03 \x03(\t\"w\n\rEmbedResponse\x12\x15\n\rmodel_version\x18\x01 \x01(\t\x12(\n\x07vectors\x18\x02 \x01(\x0b\x32\x17.simmesh.v1.VectorBatch\x12%\n\x06\x65rrors\x18\x03 \x03(\x0b\x32\x15.simmesh.v1.ItemError\"l\n\x0e\x43ompareRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12$\n\treference\x18\x02 \x01(\x0b\x32\x11.simmesh.v1.Image\x12%\n\ncandidates\x18\x03 \x03(\x0b\x32\x11.simmesh.v1.Image\">\n\x0f\x43ompareResponse\x12\x15\n\rmodel_version\x18\x01 \x01(\t\x12\x14\n\x0csimilarities\x18\x02 \x03(\x02\"\x8c\x03\n\x12ImportModelRequest\x12\x37\n\x06header\x18\x01 \x01(\x0b\x32%.simmesh.v1.ImportModelRequest.HeaderH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x1a\xa3\x02\n\x06Header\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12+\n\x08manifest\x18\x03 \x01(\x0b\x32\x19.simmesh.v1.ModelManifest\x12\x13\n\x0bset_default\x18\x04 \x01(\x08\x12\x12\n\nsize_bytes\x18\x05 \x01(\x03\x12\'\n\x06source\x18\x06 \x01(\x0e\x32\x17.simmesh.v1.ModelSource\x12\x43\n\x07metrics\x18\x07 \x03(\x0b\x32\x32.simmesh.v1.ImportModelRequest.Header.MetricsEntry\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x42\x06\n\x04part\"\x1f\n\x0fGetModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\":\n\x11ListModelsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"P\n\x12ListModelsResponse\x12!\n\x06models\x18\x01 \x03(\x0b\x32\x11.simmesh.v1.Model\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"g\n\x12UpdateModelRequest\x12 \n\x05model\x18\x01 \x01(\x0b\x32\x11.simmesh.v1.Model\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"\"\n\x12\x44\x65leteModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"&\n\x16GetModelVersionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"Q\n\x18ListModelVersionsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"`\n\x19ListModelVersionsResponse\x12*\n\x08versions\x18\x01 \x03(\x0b\x32\x18.simmesh.v1.ModelVersion\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\")\n\x19\x44\x65leteModelVersionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t*]\n\x0cTensorLayout\x12\x1d\n\x19TENSOR_LAYOUT_UNSPECIFIED\x10\x00\x12\x16\n\x12TENSOR_LAYOUT_NCHW\x10\x01\x12\x16\n\x12TENSOR_LAYOUT_NHWC\x10\x02*i\n\nColorOrder\x12\x1b\n\x17\x43OLOR_ORDER_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x43OLOR_ORDER_RGB\x10\x01\x12\x13\n\x0f\x43OLOR_ORDER_BGR\x10\x02\x12\x14\n\x10\x43OLOR_ORDER_GRAY\x10\x03*\x91\x01\n\x0cResizePolicy\x12\x1d\n\x19RESIZE_POLICY_UNSPECIFIED\x10\x00\x12*\n&RESIZE_POLICY_SHORTER_SIDE_CENTER_CROP\x10\x01\x12\x19\n\x15RESIZE_POLICY_STRETCH\x10\x02\x12\x1b\n\x17RESIZE_POLICY_LETTERBOX\x10\x03*z\n\x0bModelSource\x12\x1c\n\x18MODEL_SOURCE_UNSPECIFIED\x10\x00\x12\x18\n\x14MODEL_SOURCE_BUILTIN\x10\x01\x12\x19\n\x15MODEL_SOURCE_IMPORTED\x10\x02\x12\x18\n\x14MODEL_SOURCE_TRAINED\x10\x03\x32\xc0\x06\n\x0f\x45mbedderService\x12<\n\x05\x45mbed\x12\x18.simmesh.v1.EmbedRequest\x1a\x19.simmesh.v1.EmbedResponse\x12\x46\n\x0bStreamEmbed\x12\x18.simmesh.v1.EmbedRequest\x1a\x19.simmesh.v1.EmbedResponse(\x01\x30\x01\x12\x42\n\x07\x43ompare\x12\x1a.simmesh.v1.CompareRequest\x1a\x1b.simmesh.v1.CompareResponse\x12I\n\x0bImportModel\x12\x1e.simmesh.v1.ImportModelRequest\x1a\x18.simmesh.v1.ModelVersion(\x01\x12:\n\x08GetModel\x12\x1b.simmesh.v1.GetModelRequest\x1a\x11.simmesh.v1.Model\x12K\n\nListModels\x12\x1d.simmesh.v1.ListModelsRequest\x1a\x1e.simmesh.v1.ListModelsResponse\x12@\n\x0bUpdateModel\x12\x1e.simmesh.v1.UpdateModelRequest\x1a\x11.simmesh.v1.Model\x12\x45\n\x0b\x44\x65leteModel\x12\x1e.simmesh.v1.DeleteModelRequest\x1a\x16.google.protobuf.Empty\x12O\n\x0fGetModelVersion\x12\".simmesh.v1.GetModelVersionRequest\x1a\x18.simmesh.v1.ModelVersion\x12`\n\x11ListModelVersions\x12$.simmesh.v1.ListModelVersionsRequest\x1a%.simmesh.v1.ListModelVersionsResponse\x12S\n\x12\x44\x65leteModelVersion\x12%.simmesh.v1.DeleteModelVersionRequest\x1a\x16.google.protobuf.EmptyBJ\n\x0e\x64\x65v.simmesh.v1P\x01Z6github.com/simmesh/simmesh/gen/go/simmesh/v1;simmeshv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,14 +40,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MODELVERSION_METRICSENTRY']._serialized_options = b'8\001'
   _globals['_IMPORTMODELREQUEST_HEADER_METRICSENTRY']._loaded_options = None
   _globals['_IMPORTMODELREQUEST_HEADER_METRICSENTRY']._serialized_options = b'8\001'
-  _globals['_TENSORLAYOUT']._serialized_start=2264
-  _globals['_TENSORLAYOUT']._serialized_end=2357
-  _globals['_COLORORDER']._serialized_start=2359
-  _globals['_COLORORDER']._serialized_end=2464
-  _globals['_RESIZEPOLICY']._serialized_start=2467
-  _globals['_RESIZEPOLICY']._serialized_end=2612
-  _globals['_MODELSOURCE']._serialized_start=2614
-  _globals['_MODELSOURCE']._serialized_end=2736
+  _globals['_TENSORLAYOUT']._serialized_start=2438
+  _globals['_TENSORLAYOUT']._serialized_end=2531
+  _globals['_COLORORDER']._serialized_start=2533
+  _globals['_COLORORDER']._serialized_end=2638
+  _globals['_RESIZEPOLICY']._serialized_start=2641
+  _globals['_RESIZEPOLICY']._serialized_end=2786
+  _globals['_MODELSOURCE']._serialized_start=2788
+  _globals['_MODELSOURCE']._serialized_end=2910
   _globals['_MODELMANIFEST']._serialized_start=163
   _globals['_MODELMANIFEST']._serialized_end=569
   _globals['_MODEL']._serialized_start=572
@@ -60,30 +60,34 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EMBEDREQUEST']._serialized_end=1162
   _globals['_EMBEDRESPONSE']._serialized_start=1164
   _globals['_EMBEDRESPONSE']._serialized_end=1283
-  _globals['_IMPORTMODELREQUEST']._serialized_start=1286
-  _globals['_IMPORTMODELREQUEST']._serialized_end=1682
-  _globals['_IMPORTMODELREQUEST_HEADER']._serialized_start=1383
-  _globals['_IMPORTMODELREQUEST_HEADER']._serialized_end=1674
+  _globals['_COMPAREREQUEST']._serialized_start=1285
+  _globals['_COMPAREREQUEST']._serialized_end=1393
+  _globals['_COMPARERESPONSE']._serialized_start=1395
+  _globals['_COMPARERESPONSE']._serialized_end=1457
+  _globals['_IMPORTMODELREQUEST']._serialized_start=1460
+  _globals['_IMPORTMODELREQUEST']._serialized_end=1856
+  _globals['_IMPORTMODELREQUEST_HEADER']._serialized_start=1557
+  _globals['_IMPORTMODELREQUEST_HEADER']._serialized_end=1848
   _globals['_IMPORTMODELREQUEST_HEADER_METRICSENTRY']._serialized_start=1037
   _globals['_IMPORTMODELREQUEST_HEADER_METRICSENTRY']._serialized_end=1083
-  _globals['_GETMODELREQUEST']._serialized_start=1684
-  _globals['_GETMODELREQUEST']._serialized_end=1715
-  _globals['_LISTMODELSREQUEST']._serialized_start=1717
-  _globals['_LISTMODELSREQUEST']._serialized_end=1775
-  _globals['_LISTMODELSRESPONSE']._serialized_start=1777
-  _globals['_LISTMODELSRESPONSE']._serialized_end=1857
-  _globals['_UPDATEMODELREQUEST']._serialized_start=1859
-  _globals['_UPDATEMODELREQUEST']._serialized_end=1962
-  _globals['_DELETEMODELREQUEST']._serialized_start=1964
-  _globals['_DELETEMODELREQUEST']._serialized_end=1998
-  _globals['_GETMODELVERSIONREQUEST']._serialized_start=2000
-  _globals['_GETMODELVERSIONREQUEST']._serialized_end=2038
-  _globals['_LISTMODELVERSIONSREQUEST']._serialized_start=2040
-  _globals['_LISTMODELVERSIONSREQUEST']._serialized_end=2121
-  _globals['_LISTMODELVERSIONSRESPONSE']._serialized_start=2123
-  _globals['_LISTMODELVERSIONSRESPONSE']._serialized_end=2219
-  _globals['_DELETEMODELVERSIONREQUEST']._serialized_start=2221
-  _globals['_DELETEMODELVERSIONREQUEST']._serialized_end=2262
-  _globals['_EMBEDDERSERVICE']._serialized_start=2739
-  _globals['_EMBEDDERSERVICE']._serialized_end=3503
+  _globals['_GETMODELREQUEST']._serialized_start=1858
+  _globals['_GETMODELREQUEST']._serialized_end=1889
+  _globals['_LISTMODELSREQUEST']._serialized_start=1891
+  _globals['_LISTMODELSREQUEST']._serialized_end=1949
+  _globals['_LISTMODELSRESPONSE']._serialized_start=1951
+  _globals['_LISTMODELSRESPONSE']._serialized_end=2031
+  _globals['_UPDATEMODELREQUEST']._serialized_start=2033
+  _globals['_UPDATEMODELREQUEST']._serialized_end=2136
+  _globals['_DELETEMODELREQUEST']._serialized_start=2138
+  _globals['_DELETEMODELREQUEST']._serialized_end=2172
+  _globals['_GETMODELVERSIONREQUEST']._serialized_start=2174
+  _globals['_GETMODELVERSIONREQUEST']._serialized_end=2212
+  _globals['_LISTMODELVERSIONSREQUEST']._serialized_start=2214
+  _globals['_LISTMODELVERSIONSREQUEST']._serialized_end=2295
+  _globals['_LISTMODELVERSIONSRESPONSE']._serialized_start=2297
+  _globals['_LISTMODELVERSIONSRESPONSE']._serialized_end=2393
+  _globals['_DELETEMODELVERSIONREQUEST']._serialized_start=2395
+  _globals['_DELETEMODELVERSIONREQUEST']._serialized_end=2436
+  _globals['_EMBEDDERSERVICE']._serialized_start=2913
+  _globals['_EMBEDDERSERVICE']._serialized_end=3745
 # @@protoc_insertion_point(module_scope)
