@@ -49,12 +49,7 @@ class EmbedderClient(ServiceClient[embedder_pb2_grpc.EmbedderServiceStub]):
         return vectors
 
     def compare(
-        self,
-        model: str,
-        reference: ImageSource,
-        candidates: Sequence[ImageSource],
-        *,
-        timeout: float | None = None,
+        self, model: str, reference: ImageSource, candidates: Sequence[ImageSource], *, timeout: float | None = None
     ) -> Comparison:
         """The cosine similarity of each candidate image to `reference` under `model`.
 

@@ -1,7 +1,7 @@
 """`simctl compare`: how similar images are to a reference image under a model, without a collection.
 
-    simctl compare --model models/match a.jpg b.jpg c.jpg      # b and c against a
-    simctl compare --model generic shoe.jpg https://example.com/shoe-2.jpg --json
+simctl compare --model models/match a.jpg b.jpg c.jpg      # b and c against a
+simctl compare --model generic shoe.jpg https://example.com/shoe-2.jpg --json
 """
 
 from __future__ import annotations
