@@ -25,6 +25,7 @@ from PIL import Image, ImageDraw, ImageEnhance, ImageFont, ImageOps
 
 from simmesh.embedder.builtin import BUILTIN_MODELS
 from simmesh.imaging.preprocess import preprocess
+from simmesh_proto.v1.embedder_pb2 import ModelManifest
 
 DEFAULT_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "imagenet-sample"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
@@ -127,10 +128,14 @@ def _load_rgb(path: Path) -> Image.Image:
 def onnx_embedder(model_name: str, executor: Executor, threads: int = 0) -> Embed:
     """Embeds images with a built-in model through ONNX Runtime, `BATCH` at a time."""
     model = BUILTIN_MODELS[model_name]
-    manifest = model.manifest()
+    return session_embedder(model.export_onnx(), model.manifest(), executor, threads)
+
+
+def session_embedder(onnx: bytes, manifest: ModelManifest, executor: Executor, threads: int = 0) -> Embed:
+    """Embeds images with any ONNX model through ONNX Runtime, preprocessed as `manifest` says."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
-    session = ort.InferenceSession(model.export_onnx(), options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(onnx, options, providers=["CPUExecutionProvider"])
 
     def embed(images: Sequence[Image.Image]) -> np.ndarray:
         rows = []

@@ -40,7 +40,7 @@ async def build_app(settings: EmbedderSettings) -> App:
     registry = ModelRegistry(store)
     embedder = Embedder(registry, make_runtime(settings, store), ImageSource(settings.image_limits(), images_store))
     if settings.builtin_models:
-        await ensure_builtin_models(registry, BUILTIN_MODELS)
+        await ensure_builtin_models(registry, BUILTIN_MODELS, settings.builtin_cache())
     app = build_server(
         settings,
         [binding(EmbedderServicer(embedder), embedder_pb2, embedder_pb2_grpc, "EmbedderService")],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from simmesh.imaging.limits import ImageSettings
 from simmesh.kit.settings import BlobSettings, ServerSettings
@@ -16,4 +17,13 @@ class EmbedderSettings(ServerSettings, BlobSettings, ImageSettings):
     images_blob_url: str = dataclasses.field(
         default="", metadata={"help": "object store that `uri` images may come from (default: blob_url)"}
     )
-    builtin_models: bool = dataclasses.field(default=True, metadata={"help": "create `color` and `match` at start"})
+    builtin_models: bool = dataclasses.field(
+        default=True, metadata={"help": "create `color`, `match` and `generic` at start"}
+    )
+    builtin_cache_dir: str = dataclasses.field(
+        default="~/.cache/simmesh/builtin-models",
+        metadata={"help": "where the built-in models' ONNX exports are kept between starts; empty = no cache"},
+    )
+
+    def builtin_cache(self) -> Path | None:
+        return Path(self.builtin_cache_dir).expanduser() if self.builtin_cache_dir else None
