@@ -32,9 +32,10 @@ def train(
 
     `backbone` (the registry model's ONNX bytes and manifest) is required when `config.backbone`
     is BACKBONE_IMPORTED or BACKBONE_GENERIC and ignored otherwise. A generic backbone with
-    `tune_last_block` trains the trunk's last block in torch (the manifest gives the preprocessing). Metrics: `recall@1`, `recall@5`, `map@r` on the
-    test groups (when a test image has another image of its group), `loss` (the last epoch's),
-    `epochs`, `training_images`, `training_groups`, `test_images`, `test_groups`.
+    `tune_last_block` trains the trunk's last block in torch (the manifest gives the preprocessing).
+    Metrics: `recall@1`, `recall@5`, `map@r` on the test groups (when a test image has another
+    image of its group), `loss` (the last epoch's), `epochs`, `training_images`, `training_groups`,
+    `test_images`, `test_groups`.
     """
     started = time.monotonic()
     options = resolve(config)
