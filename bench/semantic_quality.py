@@ -7,7 +7,7 @@ animals (every other synset up to n02655020) and everything else. Reported per m
 of the 10 nearest neighbours in the query's coarse group, and among dog queries the share of
 dog neighbours.
 
-    python bench/semantic_quality.py [--models generic match color mobilenet-v2]
+    python bench/semantic_quality.py [--shared ../shared] [--models generic match color mobilenet-v2]
         [--pooling avg|gem|avgmax] [--shorter-side 256] [--near-duplicates]
 
 `--pooling` and `--shorter-side` change the `generic` model (the trunk's pooling; the shorter
@@ -26,10 +26,10 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
-
 import match_quality
-from embedder import MOBILENET, SAMPLE, mobilenet_manifest
+import numpy as np
+from embedder import SHARED, mobilenet_manifest
+
 from simmesh.embedder.builtin import BUILTIN_MODELS, BuiltinModel
 from simmesh.embedder.generic import POOLINGS, generic_embedding
 
@@ -87,35 +87,41 @@ def generic_variant(pooling: str, shorter_side: int) -> BuiltinModel:
     )
 
 
+def mobilenet_path(shared: Path) -> Path:
+    return shared / "models" / "mobilenet_v2" / "mobilenet_v2_1.0_224_float.onnx"
+
+
 def model_embedder(name: str, args: argparse.Namespace, executor: ThreadPoolExecutor) -> match_quality.Embed:
     if name == "mobilenet-v2":
-        return match_quality.session_embedder(MOBILENET.read_bytes(), mobilenet_manifest(), executor, args.threads)
+        onnx = mobilenet_path(args.shared).read_bytes()
+        return match_quality.session_embedder(onnx, mobilenet_manifest(), executor, args.threads)
     model = generic_variant(args.pooling, args.shorter_side) if name == "generic" else BUILTIN_MODELS[name]
     return match_quality.session_embedder(model.export_onnx(), model.manifest(), executor, args.threads)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--images", type=Path, default=SAMPLE)
+    parser.add_argument("--shared", type=Path, default=SHARED, help="the datasets and models beside the project")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--pooling", default="avg", choices=POOLINGS, help="the generic model's pooling")
     parser.add_argument("--shorter-side", type=int, default=256, help="the generic model's resize before the crop")
     parser.add_argument("--near-duplicates", action="store_true", help="also the generic model's recall@1")
     parser.add_argument("--threads", type=int, default=2, help="PIL threads and ONNX Runtime threads")
     args = parser.parse_args(argv)
-    if not args.images.exists():
-        print(f"skipped: the ImageNet sample is not at {args.images}")
+    images = args.shared / "datasets" / "imagenet-sample"
+    if not images.exists():
+        print(f"skipped: the ImageNet sample is not at {images}")
         return 0
-    models = [m for m in args.models if m != "mobilenet-v2" or MOBILENET.exists()]
-    groups = groups_of(sample_paths(args.images))
+    models = [m for m in args.models if m != "mobilenet-v2" or mobilenet_path(args.shared).exists()]
+    groups = groups_of(sample_paths(images))
     print(
-        f"{len(groups)} photos of {args.images.name}, {NEIGHBOURS} nearest by cosine; generic: pooling "
+        f"{len(groups)} photos of {images.name}, {NEIGHBOURS} nearest by cosine; generic: pooling "
         f"{args.pooling}, shorter side {args.shorter_side} then crop 224\n"
     )
     print("| model | coarse-group share | dog share (dog queries) | embed time |")
     print("|---|---|---|---|")
     with ThreadPoolExecutor(args.threads) as executor:
-        photos = match_quality.load_images(args.images, executor)
+        photos = match_quality.load_images(images, executor)
         for name in models:
             embed = model_embedder(name, args, executor)
             started = time.perf_counter()

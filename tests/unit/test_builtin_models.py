@@ -1,4 +1,4 @@
-"""The built-in `color` and `match` models: exported to ONNX, run by ONNX Runtime like any model."""
+"""The built-in `color`, `match` and `generic` models: exported to ONNX, run by ONNX Runtime like any model."""
 
 from __future__ import annotations
 
@@ -46,14 +46,14 @@ def _run(session: ort.InferenceSession, model: BuiltinModel, batch: np.ndarray) 
     return vectors
 
 
-def test_models_are_color_and_match() -> None:
-    assert NAMES == ["color", "match"]
+def test_models_are_color_generic_and_match() -> None:
+    assert NAMES == ["color", "generic", "match"]
     for name, model in BUILTIN_MODELS.items():
         manifest = model.manifest()
         assert model.name == manifest.family == name
         assert model.description
         assert manifest.output_normalized
-        assert 0 < manifest.dimension <= 1024
+        assert 0 < manifest.dimension <= (1280 if name == "generic" else 1024)
 
 
 def test_export_declares_an_ir_version_onnxruntime_loads(exported: bytes, model: BuiltinModel) -> None:

@@ -22,7 +22,6 @@ import importlib.util
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 _EPS = 1e-12
@@ -64,7 +63,7 @@ CHECKPOINTS: dict[str, Checkpoint] = {
         sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
         architecture="efficientnet-lite0",
         input_size=224,
-    ),
+    )
 }
 
 GENERIC_PREPROCESS = Preprocess(
