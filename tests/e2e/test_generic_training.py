@@ -2,7 +2,7 @@
 
 The 600 photos of the ImageNet sample (one per class) are grouped by their coarse family, as the
 semantic-quality benchmark groups them: dogs, other animals, everything else. Every fourth photo
-goes to a test group of its family, so training never sees it. A head trained on the frozen
+(the second, sixth, ...) goes to a test group of its family, so training never sees it. A head trained on the frozen
 generic trunk should pull each family together more tightly than ImageNet's 1,000 classes do:
 the test photos' nearest neighbours should fall in their own family more often than with the
 untrained `generic` model. That is measured through a collection: its records (the test photos,
@@ -32,7 +32,7 @@ from simmesh_proto.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, indexer_
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 FAMILIES = ("dogs", "animals", "other")
-TRAINING = catalog_pb2.TrainingConfig(backbone=catalog_pb2.BACKBONE_GENERIC, epochs=30, seed=1)
+TRAINING = catalog_pb2.TrainingConfig(backbone=catalog_pb2.BACKBONE_GENERIC, epochs=60, seed=1)
 MAX_TRAINING_SECONDS = 10 * 60
 OPTIONS = [("grpc.max_receive_message_length", 1 << 27), ("grpc.max_send_message_length", 1 << 27)]
 
@@ -50,10 +50,15 @@ def photos(imagenet_sample_dir: Path) -> list[Path]:
     return sorted(p for p in imagenet_sample_dir.iterdir() if p.suffix.lower() in (".jpeg", ".jpg", ".png"))
 
 
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        """Requests are not logged: one line per photo would drown the test's own output."""
+
+
 @pytest.fixture(scope="module")
 def image_server(photos: list[Path]) -> Iterator[str]:
     """The photos over loopback HTTP, so records keep a URL to be re-embedded from."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(photos[0].parent))
+    handler = functools.partial(QuietHandler, directory=str(photos[0].parent))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -113,7 +118,7 @@ def test_a_head_trained_on_the_generic_trunk_beats_the_untrained_model_on_its_te
     mesh: Mesh, photos: list[Path], image_server: str
 ):
     def is_test(i: int) -> bool:
-        return i % 4 == 0
+        return i % 4 == 1
 
     test_photos = [path for i, path in enumerate(photos) if is_test(i)]
     families = {path.stem: family(path) for path in test_photos}

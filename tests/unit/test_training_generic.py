@@ -13,6 +13,8 @@ from simmesh.catalog.training import TrainingSet, train
 from simmesh.embedder.builtin import BUILTIN_MODELS
 from simmesh.imaging.preprocess import preprocess
 from simmesh.kit.errors import InvalidArgument
+from simmesh_client.cli import build_parser
+from simmesh_client.verbs.training_config import training_config
 from simmesh_proto.v1 import catalog_pb2
 
 GENERIC = catalog_pb2.BACKBONE_GENERIC
@@ -88,3 +90,9 @@ def test_tuning_the_last_block_exports_one_graph_that_runs_from_pixels():
     x = preprocess(images[:4], model.manifest)
     vectors = session.run([model.manifest.output_name], {model.manifest.input_name: x})[0]
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_simctl_flags_select_the_generic_backbone_and_its_tuned_block():
+    args = build_parser().parse_args(["tasks", "create", "shoes", "--backbone", "generic", "--tune-last-block"])
+    config = training_config(args)
+    assert config.backbone == GENERIC and config.tune_last_block and not config.backbone_model
