@@ -11,6 +11,7 @@ L2-normalised embedding.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,7 +39,11 @@ _CHECK_IMAGES = 4
 class FrozenStem(nn.Module):
     """The trunk up to (not including) its last block: stem and every earlier block."""
 
-    def __init__(self, network: nn.Module) -> None:
+    conv_stem: nn.Module
+    bn0: nn.Module
+    swish: nn.Module
+
+    def __init__(self, network: Any) -> None:
         super().__init__()
         self.conv_stem, self.bn0, self.swish = network._conv_stem, network._bn0, network._swish
         self.blocks = nn.ModuleList(list(network._blocks)[:-1])
@@ -53,7 +58,12 @@ class FrozenStem(nn.Module):
 class TunedTail(nn.Module):
     """The last block, the head convolution and average pooling, then the projection head."""
 
-    def __init__(self, network: nn.Module, head: ProjectionHead | None = None) -> None:
+    block: nn.Module
+    conv_head: nn.Module
+    bn1: nn.Module
+    swish: nn.Module
+
+    def __init__(self, network: Any, head: ProjectionHead | None = None) -> None:
         super().__init__()
         self.block = network._blocks[-1]
         self.conv_head, self.bn1, self.swish = network._conv_head, network._bn1, network._swish
@@ -88,7 +98,7 @@ def train_generic_tuned(
     prepared: PreparedSet, options: Options, generic_manifest: ModelManifest, hooks: Hooks
 ) -> TrainedModel:
     """The generic trunk's last block and a projection head trained on `prepared`, exported as one graph."""
-    network = generic_trunk().network
+    network: Any = generic_trunk().network  # efficientnet_lite_pytorch's EfficientNet (untyped)
     network.eval()
     for parameter in network.parameters():
         parameter.requires_grad_(False)
