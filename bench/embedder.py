@@ -1,7 +1,8 @@
 """Embedding throughput through the embedder vs the same work in-process, in one run.
 
-For each model (the built-in `color` and `match`, and MobileNetV2 from ../shared/models when
-present) it embeds the ImageNet-sample JPEGs (decode + preprocess + inference) three ways:
+For each model (the built-in `color`, `match` and `generic`, and MobileNetV2 from
+../shared/models when present) it embeds the ImageNet-sample JPEGs (decode + preprocess +
+inference) three ways:
 
 - in-process: Pillow decode on a thread pool, the embedder's own preprocessing, ONNX Runtime
   `session.run` on the batch (the engine underneath, no service);
@@ -9,7 +10,7 @@ present) it embeds the ImageNet-sample JPEGs (decode + preprocess + inference) t
   Runtime), two batches in flight;
 - through the embedder with the Triton runtime (tritonserver reading its repository from S3).
 
-    python bench/embedder.py [--batch 32] [--images 600] [--no-triton]
+    python bench/embedder.py [--batch 32] [--images 600] [--no-triton] [--models generic ...]
 
 Each way is measured in `--rounds` rounds, interleaved, and its best round is kept, so that a
 passing load on the machine does not decide the ratio. Prints a Markdown table of images/s and
@@ -181,12 +182,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=int, default=600)
     parser.add_argument("--no-triton", action="store_true")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--models", nargs="+", help="only these (default: every built-in model and MobileNetV2)")
+    parser.add_argument("--sample", type=Path, default=SAMPLE, help="the folder of ImageNet-sample JPEGs")
     args = parser.parse_args(argv)
-    if not SAMPLE.exists():
-        print(f"skipped: the ImageNet sample is not at {SAMPLE}")
+    if not args.sample.exists():
+        print(f"skipped: the ImageNet sample is not at {args.sample}")
         return 0
-    images = [p.read_bytes() for p in sorted(SAMPLE.glob("*.JPEG"))[: args.images]]
-    chosen = models()
+    images = [p.read_bytes() for p in sorted(args.sample.glob("*.JPEG"))[: args.images]]
+    chosen = {name: model for name, model in models().items() if not args.models or name in args.models}
     local = {name: 0.0 for name in chosen}
     service = {name: 0.0 for name in chosen}
     triton: dict[str, float] = {}

@@ -8,10 +8,11 @@ of the 10 nearest neighbours in the query's coarse group, and among dog queries 
 dog neighbours.
 
     python bench/semantic_quality.py [--shared ../shared] [--models generic match color mobilenet-v2]
-        [--pooling avg|gem|avgmax] [--shorter-side 256] [--near-duplicates]
+        [--pooling avg|gem|avgmax] [--shorter-side 256] [--uncentred] [--near-duplicates]
 
-`--pooling` and `--shorter-side` change the `generic` model (the trunk's pooling; the shorter
-side before the 224 centre crop, 224 meaning no margin). `--near-duplicates` adds the recall@1
+`--pooling`, `--shorter-side` and `--uncentred` change the `generic` model (the trunk's pooling;
+the shorter side before the 224 centre crop, 224 meaning no margin; no subtraction of the
+typical feature, which other poolings than `avg` need). `--near-duplicates` adds the recall@1
 of `generic` on the altered copies of bench/match_quality.py.
 """
 
@@ -78,11 +79,11 @@ def neighbour_quality(vectors: np.ndarray, groups: np.ndarray, k: int = NEIGHBOU
     return Quality(coarse_share=float(same.mean()), dog_share=float(same[dogs].mean()))
 
 
-def generic_variant(pooling: str, shorter_side: int) -> BuiltinModel:
-    """The built-in `generic` model with another pooling or resize."""
+def generic_variant(pooling: str, shorter_side: int, centred: bool) -> BuiltinModel:
+    """The built-in `generic` model with another pooling, resize or no centring."""
     return dataclasses.replace(
         BUILTIN_MODELS["generic"],
-        module=functools.partial(generic_embedding, pooling=pooling),
+        module=functools.partial(generic_embedding, pooling=pooling, centred=centred),
         resize_shorter_side=shorter_side,
     )
 
@@ -95,7 +96,11 @@ def model_embedder(name: str, args: argparse.Namespace, executor: ThreadPoolExec
     if name == "mobilenet-v2":
         onnx = mobilenet_path(args.shared).read_bytes()
         return match_quality.session_embedder(onnx, mobilenet_manifest(), executor, args.threads)
-    model = generic_variant(args.pooling, args.shorter_side) if name == "generic" else BUILTIN_MODELS[name]
+    model = (
+        generic_variant(args.pooling, args.shorter_side, not args.uncentred)
+        if name == "generic"
+        else BUILTIN_MODELS[name]
+    )
     return match_quality.session_embedder(model.export_onnx(), model.manifest(), executor, args.threads)
 
 
@@ -105,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--pooling", default="avg", choices=POOLINGS, help="the generic model's pooling")
     parser.add_argument("--shorter-side", type=int, default=256, help="the generic model's resize before the crop")
+    parser.add_argument("--uncentred", action="store_true", help="the generic model's feature without centring")
     parser.add_argument("--near-duplicates", action="store_true", help="also the generic model's recall@1")
     parser.add_argument("--threads", type=int, default=2, help="PIL threads and ONNX Runtime threads")
     args = parser.parse_args(argv)
@@ -116,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     groups = groups_of(sample_paths(images))
     print(
         f"{len(groups)} photos of {images.name}, {NEIGHBOURS} nearest by cosine; generic: pooling "
-        f"{args.pooling}, shorter side {args.shorter_side} then crop 224\n"
+        f"{args.pooling}{' uncentred' if args.uncentred else ''}, shorter side {args.shorter_side} then crop 224\n"
     )
     print("| model | coarse-group share | dog share (dog queries) | embed time |")
     print("|---|---|---|---|")

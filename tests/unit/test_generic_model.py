@@ -18,8 +18,11 @@ from simmesh.embedder.generic import (
     FEATURE_DIMENSION,
     GENERIC_PREPROCESS,
     CheckpointError,
+    GenericTrunk,
     checkpoint_path,
+    expected_activation,
     file_sha256,
+    generic_embedding,
     generic_trunk,
 )
 from simmesh.embedder.registry import ModelRegistry
@@ -30,7 +33,7 @@ GENERIC = BUILTIN_MODELS["generic"]
 
 
 @pytest.fixture(scope="module")
-def trunk() -> torch.nn.Module:
+def trunk() -> GenericTrunk:
     return generic_trunk()
 
 
@@ -65,7 +68,7 @@ def test_an_unknown_variant_is_refused() -> None:
         generic_trunk("lite9")
 
 
-def test_trunk_gives_the_pooled_1280_feature_unnormalised(trunk: torch.nn.Module) -> None:
+def test_trunk_gives_the_pooled_1280_feature_unnormalised(trunk: GenericTrunk) -> None:
     assert not trunk.training
     with torch.no_grad():
         features = trunk(torch.rand(3, 3, 224, 224) * 2 - 1)
@@ -86,11 +89,18 @@ def test_manifest_scales_pixels_to_minus_one_one_after_the_crop() -> None:
     np.testing.assert_allclose(batch[1], -1.0, atol=1e-6)
 
 
-def test_built_in_module_is_the_trunk_normalised(trunk: torch.nn.Module) -> None:
+def test_built_in_module_is_the_trunk_centred_then_normalised(trunk: GenericTrunk) -> None:
     batch = torch.rand(2, 3, 224, 224) * 2 - 1
+    centre = expected_activation(trunk.network)
+    assert centre.shape == (FEATURE_DIMENSION,) and torch.all((centre > 0) & (centre < 6))
     with torch.no_grad():
-        features, embedding = trunk(batch), GENERIC.torch_module()(batch)
+        features, embedding = trunk(batch) - centre, GENERIC.torch_module()(batch)
     torch.testing.assert_close(embedding, features / features.norm(dim=1, keepdim=True), atol=1e-5, rtol=1e-5)
+
+
+def test_centring_needs_average_pooling() -> None:
+    with pytest.raises(ValueError, match="average pooling"):
+        generic_embedding(pooling="gem")
 
 
 def test_export_cache_returns_the_same_bytes_and_skips_the_export(tmp_path: Path, monkeypatch) -> None:

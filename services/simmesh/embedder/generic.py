@@ -8,9 +8,12 @@ torch reads it.
     trunk = generic_trunk()   # (N, 3, 224, 224) in [-1, 1] -> (N, 1280), not normalised
     GENERIC_PREPROCESS        # how to get there from pixels (the built-in model's manifest says the same)
 
-The network was trained on RGB pixels scaled to [-1, 1] (`x / 255`, then mean 0.5 and std 0.5
-per channel) after a shorter-side resize to 256 and a 224 centre crop; `GENERIC_PREPROCESS`
-says so for the trainer and the built-in model's manifest alike.
+The network expects RGB pixels scaled to [-1, 1] (`x / 255`, then mean 0.5 and std 0.5 per
+channel): its own classifier gets 91% top-1 on 150 ImageNet-sample photos so, 77% with the
+usual ImageNet mean and std. A shorter-side resize to 256 and a 224 centre crop gave the best
+neighbours (bench/semantic_quality.py). `GENERIC_PREPROCESS` says so for the trainer and the
+built-in model's manifest alike. The built-in model centres the average-pooled feature on
+`expected_activation` before normalising it; the trunk a trainer gets is not centred.
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ import dataclasses
 import hashlib
 import importlib.resources
 import importlib.util
+import math
 from pathlib import Path
 
 import torch
+from efficientnet_lite_pytorch import EfficientNet
 from torch import nn
 
 _EPS = 1e-12
@@ -118,7 +123,7 @@ class GenericTrunk(nn.Module):
     `avgmax` (average plus maximum). The features are ReLU6 outputs, so all are non-negative.
     """
 
-    def __init__(self, network: nn.Module, pooling: str = "avg") -> None:
+    def __init__(self, network: EfficientNet, pooling: str = "avg") -> None:
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
@@ -135,29 +140,55 @@ class GenericTrunk(nn.Module):
         return average
 
 
-class GenericEmbedding(nn.Module):
-    """The built-in `generic` model: the trunk's pooled feature, L2-normalised."""
+def _relu_mean(mean: torch.Tensor, std: torch.Tensor, threshold: float) -> torch.Tensor:
+    """E[max(X - threshold, 0)] for X ~ N(mean, std^2)."""
+    z = (mean - threshold) / std
+    return (mean - threshold) * torch.special.ndtr(z) + std * torch.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
 
-    def __init__(self, trunk: nn.Module) -> None:
+
+def expected_activation(network: EfficientNet) -> torch.Tensor:
+    """Each feature channel's mean over the training images, read from the checkpoint alone.
+
+    The head's batch norm leaves a channel distributed (over ImageNet) with mean `bias` and
+    standard deviation `|weight|`; taken as normal and clipped by ReLU6 to 0..6, its mean is
+    E[max(X, 0)] - E[max(X - 6, 0)]. That is the average-pooled feature of a typical image.
+    """
+    norm = network._bn1
+    mean, std = norm.bias.detach().double(), norm.weight.detach().abs().double().clamp(min=1e-6)
+    return (_relu_mean(mean, std, 0.0) - _relu_mean(mean, std, 6.0)).float()
+
+
+class GenericEmbedding(nn.Module):
+    """The built-in `generic` model: the trunk's pooled feature, less `centre` when given,
+    L2-normalised. Centring on the typical image's feature lets cosine similarity weigh what
+    sets a photo apart rather than what every photo shares."""
+
+    centre: torch.Tensor
+
+    def __init__(self, trunk: nn.Module, centre: torch.Tensor | None = None) -> None:
         super().__init__()
         self.trunk = trunk
+        self.register_buffer("centre", torch.zeros(FEATURE_DIMENSION) if centre is None else centre)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        x = self.trunk(image)
+        x = self.trunk(image) - self.centre
         return x / torch.sqrt((x * x).sum(dim=1, keepdim=True) + _EPS)
 
 
-def generic_trunk(variant: str = "lite0", *, pooling: str = "avg", path: Path | None = None) -> nn.Module:
+def generic_trunk(variant: str = "lite0", *, pooling: str = "avg", path: Path | None = None) -> GenericTrunk:
     """The pretrained trunk in eval mode: a preprocessed NCHW batch to its pooled 1280-d feature
     (not normalised; a trainer puts a head on it). Raises `CheckpointError` on a bad checkpoint."""
-    from efficientnet_lite_pytorch import EfficientNet
-
     checkpoint = _checkpoint(variant)
     network = EfficientNet.from_name(checkpoint.architecture)
     network.load_state_dict(load_state(variant, path))
     return GenericTrunk(network, pooling).eval()
 
 
-def generic_embedding(variant: str = "lite0", *, pooling: str = "avg") -> nn.Module:
-    """The built-in model's module: the trunk followed by L2 normalisation, in eval mode."""
-    return GenericEmbedding(generic_trunk(variant, pooling=pooling)).eval()
+def generic_embedding(variant: str = "lite0", *, pooling: str = "avg", centred: bool = True) -> nn.Module:
+    """The built-in model's module in eval mode: the trunk, centred on `expected_activation`
+    (average pooling only), then L2-normalised."""
+    if centred and pooling != "avg":
+        raise ValueError(f"centring needs average pooling, not {pooling!r}")
+    trunk = generic_trunk(variant, pooling=pooling)
+    centre = expected_activation(trunk.network) if centred else None
+    return GenericEmbedding(trunk, centre).eval()
