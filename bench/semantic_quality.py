@@ -32,7 +32,7 @@ import numpy as np
 from embedder import SHARED, mobilenet_manifest
 
 from simmesh.embedder.builtin import BUILTIN_MODELS, BuiltinModel
-from simmesh.embedder.generic import POOLINGS, generic_embedding
+from simmesh.pretrained.generic import POOLINGS, generic_embedding
 
 NEIGHBOURS = 10
 DOGS = ("n02085620", "n02113978")

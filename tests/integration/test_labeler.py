@@ -114,6 +114,17 @@ async def test_projects_crud_and_bad_references(mesh):
     )
 
 
+async def test_a_project_that_names_no_model_embeds_photos_with_generic(mesh):
+    project = await mesh.labeler.CreateProject(
+        labeler_pb2.CreateProjectRequest(project_id="photos", project=labeler_pb2.Project(display_name="photos"))
+    )
+    assert project.model == "models/generic"
+    collection = await mesh.indexer.GetCollection(indexer_pb2.GetCollectionRequest(name=project.collection))
+    assert collection.model == "models/generic/versions/1" and collection.dimension == 1280
+    explicit = await mesh.create("swatches")
+    assert explicit.model == "models/color", "a model the request names is kept"
+
+
 async def test_a_batch_costs_one_embed_and_one_search_and_labels_colours(mesh):
     await mesh.create("colours")
     added = await mesh.add("colours", labeled_set(8))

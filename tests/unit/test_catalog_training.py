@@ -352,6 +352,24 @@ async def test_training_is_refused_with_the_reason(mesh):
         Code.INVALID_ARGUMENT,
         "BACKBONE_REQUIRED",
     )
+    error = await fails(
+        stub.TrainTask(
+            C.TrainTaskRequest(task="tasks/small", training_config=C.TrainingConfig(backbone=C.BACKBONE_GENERIC))
+        ),
+        Code.NOT_FOUND,
+        "MODEL_NOT_FOUND",
+    )
+    assert "models/generic" in error.details(), "the generic backbone trains on the built-in model"
+    await fails(
+        stub.TrainTask(
+            C.TrainTaskRequest(
+                task="tasks/small",
+                training_config=C.TrainingConfig(backbone=C.BACKBONE_GENERIC, backbone_model="models/absent"),
+            )
+        ),
+        Code.INVALID_ARGUMENT,
+        "INVALID_TRAINING_CONFIG",
+    )
     await fails(
         stub.TrainTask(C.TrainTaskRequest(task="tasks/small", training_config=C.TrainingConfig(input_size=3))),
         Code.INVALID_ARGUMENT,

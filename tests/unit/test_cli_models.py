@@ -207,3 +207,33 @@ def test_a_dual_encoder_imports_from_flags_and_embeds_texts(embedder, tmp_path, 
         vectors = client.embedder.embed_texts("shapes", ["a red circle"])
     assert vectors.shape == (1, DIMENSION)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_compare_prints_each_images_similarity_and_the_sdk_returns_them(embedder, onnx_file, tmp_path, capsys):
+    assert simctl(embedder, "models", "import", str(onnx_file), "--id", "tiny", *MANIFEST_FLAGS) == 0
+    files = []
+    for name, color in (("red.png", (220, 20, 20)), ("red-too.png", (220, 20, 20)), ("blue.png", (20, 20, 220))):
+        files.append(tmp_path / name)
+        files[-1].write_bytes(png_bytes(color))
+    capsys.readouterr()
+
+    assert simctl(embedder, "compare", "--model", "models/tiny", *map(str, files), "--json") == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["model_version"] == "models/tiny/versions/1"
+    assert [c["image"] for c in shown["candidates"]] == [str(files[1]), str(files[2])]
+    same, other = (c["similarity"] for c in shown["candidates"])
+    assert same == pytest.approx(1.0, abs=1e-5) and other < same
+
+    assert simctl(embedder, "compare", "--model", "tiny", *map(str, files)) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[1].split() == ["IMAGE", "SIMILARITY"] and table[3].split()[0] == str(files[2])
+
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not an image")
+    assert simctl(embedder, "compare", "--model", "tiny", str(files[0]), str(files[1]), str(broken)) == 1
+    assert capsys.readouterr().err.startswith("simctl: INVALID_ARGUMENT (IMAGE_UNDECODABLE): candidates[1]")
+
+    with Client(ClientConfig(embedder_address=embedder)) as client:
+        comparison = client.embedder.compare("tiny", files[0], [files[2], png_bytes((220, 20, 20))])
+    assert comparison.similarities[1] == pytest.approx(1.0, abs=1e-5)
+    assert comparison.similarities[0] == pytest.approx(other, abs=1e-5)

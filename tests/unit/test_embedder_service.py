@@ -208,3 +208,63 @@ async def test_request_level_errors(stub):
             embedder_pb2.EmbedRequest(model="models/tiny", images=[common_pb2.Image(content=b"x")], ids=["a", "b"])
         )
     assert reason_of(caught.value) == "IDS_LENGTH_MISMATCH"
+
+
+async def test_compare_scores_each_candidate_against_the_reference(stub):
+    await _import(stub)
+    red, green = png_bytes((220, 20, 20)), png_bytes((20, 220, 20))
+    reply = await stub.Compare(
+        embedder_pb2.CompareRequest(
+            model="models/tiny",
+            reference=common_pb2.Image(content=red),
+            candidates=[common_pb2.Image(content=red), common_pb2.Image(base64=base64.b64encode(green).decode())],
+        )
+    )
+    assert reply.model_version == "models/tiny/versions/1"
+    vectors = _rows(
+        await stub.Embed(embedder_pb2.EmbedRequest(model="models/tiny", images=[common_pb2.Image(content=green)]))
+    )
+    reference = _rows(
+        await stub.Embed(embedder_pb2.EmbedRequest(model="models/tiny", images=[common_pb2.Image(content=red)]))
+    )
+    assert reply.similarities[0] == pytest.approx(1.0, abs=1e-5)
+    assert reply.similarities[1] == pytest.approx(float(vectors[0] @ reference[0]), abs=1e-5)
+    assert reply.similarities[1] < reply.similarities[0]
+
+
+@pytest.mark.parametrize(
+    ("reference", "candidates", "reason", "field"),
+    [
+        (b"not an image", [png_bytes((1, 2, 3))], "IMAGE_UNDECODABLE", "reference"),
+        (png_bytes((1, 2, 3)), [png_bytes((1, 2, 3))] * 3 + [b"not an image"], "IMAGE_UNDECODABLE", "candidates[3]"),
+        (png_bytes((1, 2, 3)), [png_bytes((1, 2, 3)), b""], "IMAGE_EMPTY", "candidates[1]"),
+        (png_bytes((1, 2, 3)), [], "NO_CANDIDATES", "candidates"),
+    ],
+    ids=["bad-reference", "bad-candidate", "empty-candidate", "no-candidates"],
+)
+async def test_compare_refuses_a_bad_image_naming_it(stub, reference, candidates, reason, field):
+    await _import(stub)
+    request = embedder_pb2.CompareRequest(
+        model="models/tiny",
+        reference=common_pb2.Image(content=reference),
+        candidates=[common_pb2.Image(content=c) for c in candidates],
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.Compare(request)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert reason_of(caught.value) == reason
+    assert fields_of(caught.value)[0].split(".")[0] == field  # the image, or its source field
+    assert field in caught.value.details()
+    versions = await stub.ListModelVersions(embedder_pb2.ListModelVersionsRequest(parent="models/tiny"))
+    assert [v.name for v in versions.versions] == ["models/tiny/versions/1"], "a refused compare stores nothing"
+
+
+async def test_compare_with_an_unknown_model_is_not_found(stub):
+    request = embedder_pb2.CompareRequest(
+        model="models/nope",
+        reference=common_pb2.Image(content=png_bytes((1, 2, 3))),
+        candidates=[common_pb2.Image(content=png_bytes((1, 2, 3)))],
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.Compare(request)
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND and reason_of(caught.value) == "MODEL_NOT_FOUND"

@@ -13,7 +13,10 @@ from PIL import Image
 from simmesh.embedder.builtin import BUILTIN_MODELS
 from simmesh.embedder.builtin_cache import cached_export, export_key
 from simmesh.embedder.embedding import ensure_builtin_models
-from simmesh.embedder.generic import (
+from simmesh.embedder.registry import ModelRegistry
+from simmesh.imaging.preprocess import preprocess
+from simmesh.kit.blobstore import FileBlobStore
+from simmesh.pretrained.generic import (
     CHECKPOINTS,
     FEATURE_DIMENSION,
     GENERIC_PREPROCESS,
@@ -25,9 +28,6 @@ from simmesh.embedder.generic import (
     generic_embedding,
     generic_trunk,
 )
-from simmesh.embedder.registry import ModelRegistry
-from simmesh.imaging.preprocess import preprocess
-from simmesh.kit.blobstore import FileBlobStore
 
 GENERIC = BUILTIN_MODELS["generic"]
 

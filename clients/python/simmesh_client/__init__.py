@@ -11,7 +11,7 @@ from simmesh_client.base import ServiceClient, as_image, as_struct, paginate, re
 from simmesh_client.catalog import CatalogClient
 from simmesh_client.client import Client, ServiceHealth, ServingStatus
 from simmesh_client.config import SERVICES, ClientConfig, Service
-from simmesh_client.embedder import EmbedderClient
+from simmesh_client.embedder import Comparison, EmbedderClient
 from simmesh_client.errors import FieldViolation, ItemFailure, PartialFailure, SimmeshError, translate_errors
 from simmesh_client.indexer import IndexerClient
 from simmesh_client.labeler import LabelerClient
@@ -28,6 +28,7 @@ __all__ = [
     "CatalogClient",
     "Client",
     "ClientConfig",
+    "Comparison",
     "EmbedderClient",
     "FieldViolation",
     "IndexerClient",

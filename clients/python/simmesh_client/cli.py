@@ -6,6 +6,7 @@
     simctl collections create products --model models/mobilenet --product-field sku
     simctl insert records.jsonl --collection products
     simctl search --collection products --id sku-1 -k 5 --filter '{"color": "red"}'
+    simctl compare --model models/match a.jpg b.jpg c.jpg
     simctl train-index --collection products --kind ivf_flat --wait
 
 Connection and output options (`--host`, `--embedder`/`--indexer`/`--catalog`/`--labeler`,
@@ -48,6 +49,7 @@ VERB_MODULES: tuple[str, ...] = (
     "simmesh_client.verbs.collections",
     "simmesh_client.verbs.insert",
     "simmesh_client.verbs.search",
+    "simmesh_client.verbs.compare",
     "simmesh_client.verbs.train_index",
     "simmesh_client.verbs.records",
     "simmesh_client.verbs.similarity_types",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,16 @@ from simmesh_client.errors import ItemFailure, PartialFailure
 from simmesh_client.models import DEFAULT_CHUNK_SIZE, OnnxFile, OnnxSource, as_manifest, import_requests
 from simmesh_client.vectors import from_vector_batch
 from simmesh_proto.v1 import embedder_pb2, embedder_pb2_grpc
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """What `EmbedderClient.compare` returns."""
+
+    # The version that produced the vectors, `models/{model}/versions/{n}`.
+    model_version: str
+    # Cosine similarity (-1..1) of each candidate to the reference, in the candidates' order.
+    similarities: list[float]
 
 
 class EmbedderClient(ServiceClient[embedder_pb2_grpc.EmbedderServiceStub]):
@@ -44,6 +55,22 @@ class EmbedderClient(ServiceClient[embedder_pb2_grpc.EmbedderServiceStub]):
         vectors' space. An image-only model raises FAILED_PRECONDITION (NO_TEXT_TOWER)."""
         request = embedder_pb2.EmbedRequest(model=resource_name("models", model), texts=list(texts), ids=ids)
         return from_vector_batch(self.rpc.Embed(request, timeout=timeout).vectors)
+
+    def compare(
+        self, model: str, reference: ImageSource, candidates: Sequence[ImageSource], *, timeout: float | None = None
+    ) -> Comparison:
+        """The cosine similarity of each candidate image to `reference` under `model`.
+
+        Unlike `embed`, one bad image fails the call with an `InvalidArgument` naming it
+        (`reference` or `candidates[i]`).
+        """
+        request = embedder_pb2.CompareRequest(
+            model=resource_name("models", model),
+            reference=as_image(reference),
+            candidates=[as_image(image) for image in candidates],
+        )
+        response = self.rpc.Compare(request, timeout=timeout)
+        return Comparison(model_version=response.model_version, similarities=list(response.similarities))
 
     def import_model(
         self,

@@ -27,7 +27,7 @@ class LabelerClient(ServiceClient[labeler_pb2_grpc.LabelerServiceStub]):
     def create_project(
         self,
         project_id: str,
-        model: str,
+        model: str = "",
         *,
         display_name: str = "",
         description: str = "",
@@ -35,8 +35,9 @@ class LabelerClient(ServiceClient[labeler_pb2_grpc.LabelerServiceStub]):
         threshold: float | None = None,
         use_first: bool = False,
     ) -> labeler_pb2.Project:
-        """A project embedding with `model` (`models/{m}[/versions/{v}]` or `tasks/{t}[/versions/{v}]`);
-        k, threshold and use_first become its SuggestLabels defaults."""
+        """A project embedding with `model` (`models/{m}[/versions/{v}]` or `tasks/{t}[/versions/{v}]`;
+        empty: the built-in `models/generic`, for photos); k, threshold and use_first become its
+        SuggestLabels defaults."""
         project = labeler_pb2.Project(
             model=model,
             display_name=display_name,

@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass
 
 from simmesh.catalog import convert
-from simmesh.catalog.backbones import Backbone, Backbones
+from simmesh.catalog.backbones import Backbone, Backbones, backbone_name
 from simmesh.catalog.dataset import load_images, training_group_count, training_set
 from simmesh.catalog.names import TASKS, version_name
 from simmesh.catalog.publish import Publisher
@@ -17,7 +17,7 @@ from simmesh.catalog.training import TrainedModel, train
 from simmesh.catalog.training.options import resolve
 from simmesh.kit import reasons
 from simmesh.kit.blobstore import BlobStore
-from simmesh.kit.errors import FailedPrecondition, InvalidArgument
+from simmesh.kit.errors import FailedPrecondition
 from simmesh.kit.operations import JobContext, Operation, OperationManager
 from simmesh_proto.v1 import catalog_pb2
 
@@ -57,6 +57,7 @@ def effective_config(task_config: dict, override: catalog_pb2.TrainingConfig) ->
         parent_weight=options.parent_weight,
         augment=options.augment,
         seed=options.seed,
+        tune_last_block=options.tune_last_block,
     )
 
 
@@ -125,15 +126,9 @@ class Trainer:
                 metadata={"task": f"{TASKS}/{task_id}", "largest_group": largest},
             )
         backbone = None
-        if config.backbone == catalog_pb2.BACKBONE_IMPORTED:
-            if not config.backbone_model:
-                raise InvalidArgument(
-                    "an imported backbone needs training_config.backbone_model "
-                    "(`models/{model}` or `models/{model}/versions/{n}`)",
-                    reason=reasons.BACKBONE_REQUIRED,
-                    field="training_config.backbone_model",
-                )
-            backbone = await self.backbones.load(config.backbone_model)
+        name = backbone_name(config)
+        if name:
+            backbone = await self.backbones.load(name)
             config.backbone_model = backbone.version
         number = await self.publisher.next_number(task.model_id)
         return Run(task_id, graph, config, backbone, version_name(task_id, number))

@@ -2,7 +2,7 @@
 
 `color` and `match` are torch modules with fixed, non-learned weights (colour-space matrices,
 filters and pooling weights); `generic` is the pretrained EfficientNet-Lite0 trunk of
-`simmesh.embedder.generic`. All are exported to ONNX so they run like any imported model.
+`simmesh.pretrained.generic`. All are exported to ONNX so they run like any imported model.
 Inputs are RGB pixels, NCHW, scaled to 0..1 (`scale` 1/255; `generic` then to [-1, 1] by its
 mean and std); outputs are L2-normalised.
 
@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from simmesh.embedder.generic import FEATURE_DIMENSION, GENERIC_PREPROCESS, checkpoint_path, generic_embedding
+from simmesh.pretrained.generic import FEATURE_DIMENSION, GENERIC_PREPROCESS, checkpoint_path, generic_embedding
 from simmesh_proto.v1.embedder_pb2 import (
     COLOR_ORDER_RGB,
     RESIZE_POLICY_SHORTER_SIDE_CENTER_CROP,

@@ -13,14 +13,14 @@ import onnx
 import torch
 
 from simmesh.embedder.builtin import BuiltinModel
-from simmesh.embedder.generic import file_sha256
+from simmesh.pretrained.generic import file_sha256
 
 log = logging.getLogger("simmesh.embedder")
 
 # Modules whose source decides what an export contains; a change to any of them is a new key.
 _CODE_MODULES = (
     "simmesh.embedder.builtin",
-    "simmesh.embedder.generic",
+    "simmesh.pretrained.generic",
     "efficientnet_lite_pytorch.model",
     "efficientnet_lite_pytorch.utils",
 )

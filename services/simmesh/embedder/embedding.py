@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from simmesh.embedder.builtin import BuiltinModel
 from simmesh.embedder.builtin_cache import cached_export
@@ -166,25 +167,27 @@ class Embedder:
     async def embed(self, model: str, images: Sequence[common_pb2.Image], ids: Sequence[str] = ()) -> EmbedResult:
         _check_batch(len(images), ids, "images", reasons.NO_IMAGES)
         version = await self.resolve(model)
-        manifest = version.manifest
-        model_id, number = parse_model_name(version.name)
-        key = runtime_key(model_id, number)
-
         raw = await self.images.resolve_batch(images, self.executor)
         decoded = await decode_batch(raw, self.limits, self.executor)
         good = [i for i, item in enumerate(decoded) if not isinstance(item, SimmeshError)]
         pictures = [item for item in decoded if not isinstance(item, SimmeshError)]
         errors = [(i, item) for i, item in enumerate(decoded) if isinstance(item, SimmeshError)]
-        vectors = np.zeros((len(images), manifest.dimension), dtype=np.float32)
+        vectors = np.zeros((len(images), version.manifest.dimension), dtype=np.float32)
         if good:
-            loop = asyncio.get_running_loop()
-            batch = await loop.run_in_executor(self.executor, preprocess, pictures, manifest)
-            output = await self.runtime.infer(key, batch)
-            if manifest.normalize and not manifest.output_normalized:
-                norms = np.linalg.norm(output, axis=1, keepdims=True)
-                output = output / np.maximum(norms, 1e-12)
-            vectors[good] = output
+            vectors[good] = await self.vectors(version, pictures)
         return EmbedResult(model_version=version.name, vectors=vectors, errors=errors)
+
+    async def vectors(self, version: embedder_pb2.ModelVersion, pictures: Sequence[Image.Image]) -> np.ndarray:
+        """One row per decoded picture from a resolved `version`: preprocessed, inferred, normalised as it says."""
+        manifest = version.manifest
+        model_id, number = parse_model_name(version.name)
+        loop = asyncio.get_running_loop()
+        batch = await loop.run_in_executor(self.executor, preprocess, pictures, manifest)
+        output = await self.runtime.infer(runtime_key(model_id, number), batch)
+        if manifest.normalize and not manifest.output_normalized:
+            norms = np.linalg.norm(output, axis=1, keepdims=True)
+            output = output / np.maximum(norms, 1e-12)
+        return output
 
     async def embed_texts(self, model: str, texts: Sequence[str], ids: Sequence[str] = ()) -> EmbedResult:
         """Texts to vectors with a dual encoder's text tower; FAILED_PRECONDITION (NO_TEXT_TOWER) for an

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 from google.protobuf import empty_pb2
 
+from simmesh.embedder.compare import compare
 from simmesh.embedder.embedding import Embedder, EmbedResult
 from simmesh.embedder.text_tower import TextFiles
 from simmesh.kit import reasons
@@ -63,6 +64,12 @@ class EmbedderServicer(embedder_pb2_grpc.EmbedderServiceServicer):
             await producer
         finally:
             producer.cancel()
+
+    async def Compare(self, request: embedder_pb2.CompareRequest, context) -> embedder_pb2.CompareResponse:
+        comparison = await compare(self.embedder, request.model, request.reference, request.candidates)
+        return embedder_pb2.CompareResponse(
+            model_version=comparison.model_version, similarities=comparison.similarities.tolist()
+        )
 
     async def ImportModel(self, requests, context) -> embedder_pb2.ModelVersion:
         header = None

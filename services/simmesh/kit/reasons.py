@@ -361,6 +361,7 @@ NOT_ENOUGH_SHARD_NODES = Reason(
 )
 NOT_FOUND = Reason("NOT_FOUND", StatusCode.NOT_FOUND, "the named resource does not exist")
 NOT_IMPLEMENTED = Reason("NOT_IMPLEMENTED", StatusCode.UNIMPLEMENTED, "the method is not implemented")
+NO_CANDIDATES = Reason("NO_CANDIDATES", StatusCode.INVALID_ARGUMENT, "candidates must hold at least one image")
 NO_CATALOG = Reason(
     "NO_CATALOG", StatusCode.FAILED_PRECONDITION, "… names a task but no catalog is configured (SIMMESH_CATALOG_ADDR)"
 )

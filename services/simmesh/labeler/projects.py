@@ -1,6 +1,7 @@
 """Projects: each with an embedder model version and its own indexer collection.
 
-Creating a project pins the model: `models/{m}` and `tasks/{t}` are resolved to the registry
+Creating a project pins the model (`models/generic`, the built-in model for photos, when the
+request names none): `models/{m}` and `tasks/{t}` are resolved to the registry
 version they mean at that moment, and the collection `lbl-{project}` is bound to it (cosine,
 `labels` and `state` indexed), so every vector of a project comes from one version. The store's
 row is written once the collection exists; if that fails, the collection is deleted again.
@@ -22,6 +23,9 @@ from simmesh.labeler.backends import Backends
 from simmesh.labeler.names import check_project_id, collection_id
 from simmesh.labeler.params import GivenParams, check_params
 from simmesh.labeler.records import NewProject, Project
+
+# The model of a project created without one: the built-in model for photos.
+DEFAULT_MODEL = "models/generic"
 
 MUTABLE = (
     "display_name",
@@ -48,8 +52,7 @@ class Projects:
         timeout: float | None = None,
     ) -> Project:
         project_id = check_project_id(project_id, "project_id") if project_id else new_id()
-        if not model:
-            raise InvalidArgument("project.model is required", reason=reasons.MISSING_MODEL, field="project.model")
+        model = model or DEFAULT_MODEL
         given = params or GivenParams()
         check_params(given, "project.default_params")
         backends = self.backends

@@ -1,6 +1,7 @@
 """`simctl label`: label by similarity.
 
-simctl label create birds --model models/color --k 10 --threshold 30
+simctl label create birds --k 10 --threshold 30                 # the built-in models/generic
+simctl label create swatches --model models/color
 simctl label add birds --folder photos/            # one sub-folder per label
 simctl label add birds --csv labels.csv            # rows: path,label
 simctl label add birds --folder unlabeled/ --pool  # the unlabeled pool
@@ -69,7 +70,11 @@ def register(verbs: Verbs) -> None:
 
     create = actions.add("create", run_create, help="create a project")
     create.add_argument("project_id", metavar="PROJECT")
-    create.add_argument("--model", required=True, help="models/{m}[/versions/{v}] or tasks/{t}[/versions/{v}]")
+    create.add_argument(
+        "--model",
+        default="",
+        help="models/{m}[/versions/{v}] or tasks/{t}[/versions/{v}] (default: models/generic, for photos)",
+    )
     create.add_argument("--description", default="")
     _params(create)
 

@@ -14,7 +14,15 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("training config (unset flags keep the task's or the trainer's default)")
     group.add_argument("--backbone", type=enum_arg(*BACKBONE), help=", ".join(short_names(*BACKBONE)))
     group.add_argument(
-        "--backbone-model", metavar="MODEL", help="for an imported backbone: models/{m} or models/{m}/versions/{n}"
+        "--backbone-model",
+        metavar="MODEL",
+        help="for an imported backbone: models/{m} or models/{m}/versions/{n} (generic: models/generic)",
+    )
+    group.add_argument(
+        "--tune-last-block",
+        action="store_true",
+        default=None,
+        help="generic backbone: also train the trunk's last block (slower)",
     )
     group.add_argument("--epochs", type=positive_int, metavar="N")
     group.add_argument("--dimension", type=positive_int, metavar="N", help="embedding length (default 128)")
@@ -43,4 +51,5 @@ def training_config(args: argparse.Namespace) -> catalog_pb2.TrainingConfig:
         parent_weight=args.parent_weight or 0.0,
         augment=bool(args.augment),
         seed=args.seed or 0,
+        tune_last_block=bool(args.tune_last_block),
     )

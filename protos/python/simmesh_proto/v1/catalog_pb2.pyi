@@ -20,9 +20,11 @@ class Backbone(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     BACKBONE_UNSPECIFIED: _ClassVar[Backbone]
     BACKBONE_COMPACT_CNN: _ClassVar[Backbone]
     BACKBONE_IMPORTED: _ClassVar[Backbone]
+    BACKBONE_GENERIC: _ClassVar[Backbone]
 BACKBONE_UNSPECIFIED: Backbone
 BACKBONE_COMPACT_CNN: Backbone
 BACKBONE_IMPORTED: Backbone
+BACKBONE_GENERIC: Backbone
 
 class SimilarityType(_message.Message):
     __slots__ = ("name", "display_name", "description", "metadata", "group_count", "create_time", "update_time")
@@ -43,7 +45,7 @@ class SimilarityType(_message.Message):
     def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., description: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., group_count: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class TrainingConfig(_message.Message):
-    __slots__ = ("backbone", "backbone_model", "embedding_dimension", "epochs", "batch_size", "learning_rate", "input_size", "parent_weight", "augment", "seed")
+    __slots__ = ("backbone", "backbone_model", "embedding_dimension", "epochs", "batch_size", "learning_rate", "input_size", "parent_weight", "augment", "seed", "tune_last_block")
     BACKBONE_FIELD_NUMBER: _ClassVar[int]
     BACKBONE_MODEL_FIELD_NUMBER: _ClassVar[int]
     EMBEDDING_DIMENSION_FIELD_NUMBER: _ClassVar[int]
@@ -54,6 +56,7 @@ class TrainingConfig(_message.Message):
     PARENT_WEIGHT_FIELD_NUMBER: _ClassVar[int]
     AUGMENT_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
+    TUNE_LAST_BLOCK_FIELD_NUMBER: _ClassVar[int]
     backbone: Backbone
     backbone_model: str
     embedding_dimension: int
@@ -64,7 +67,8 @@ class TrainingConfig(_message.Message):
     parent_weight: float
     augment: bool
     seed: int
-    def __init__(self, backbone: _Optional[_Union[Backbone, str]] = ..., backbone_model: _Optional[str] = ..., embedding_dimension: _Optional[int] = ..., epochs: _Optional[int] = ..., batch_size: _Optional[int] = ..., learning_rate: _Optional[float] = ..., input_size: _Optional[int] = ..., parent_weight: _Optional[float] = ..., augment: _Optional[bool] = ..., seed: _Optional[int] = ...) -> None: ...
+    tune_last_block: bool
+    def __init__(self, backbone: _Optional[_Union[Backbone, str]] = ..., backbone_model: _Optional[str] = ..., embedding_dimension: _Optional[int] = ..., epochs: _Optional[int] = ..., batch_size: _Optional[int] = ..., learning_rate: _Optional[float] = ..., input_size: _Optional[int] = ..., parent_weight: _Optional[float] = ..., augment: _Optional[bool] = ..., seed: _Optional[int] = ..., tune_last_block: _Optional[bool] = ...) -> None: ...
 
 class Task(_message.Message):
     __slots__ = ("name", "display_name", "description", "similarity_types", "training_config", "production_version", "latest_version", "model", "create_time", "update_time")

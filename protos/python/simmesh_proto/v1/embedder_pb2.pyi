@@ -185,6 +185,24 @@ class EmbedResponse(_message.Message):
     errors: _containers.RepeatedCompositeFieldContainer[_common_pb2.ItemError]
     def __init__(self, model_version: _Optional[str] = ..., vectors: _Optional[_Union[_common_pb2.VectorBatch, _Mapping]] = ..., errors: _Optional[_Iterable[_Union[_common_pb2.ItemError, _Mapping]]] = ...) -> None: ...
 
+class CompareRequest(_message.Message):
+    __slots__ = ("model", "reference", "candidates")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    reference: _common_pb2.Image
+    candidates: _containers.RepeatedCompositeFieldContainer[_common_pb2.Image]
+    def __init__(self, model: _Optional[str] = ..., reference: _Optional[_Union[_common_pb2.Image, _Mapping]] = ..., candidates: _Optional[_Iterable[_Union[_common_pb2.Image, _Mapping]]] = ...) -> None: ...
+
+class CompareResponse(_message.Message):
+    __slots__ = ("model_version", "similarities")
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SIMILARITIES_FIELD_NUMBER: _ClassVar[int]
+    model_version: str
+    similarities: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, model_version: _Optional[str] = ..., similarities: _Optional[_Iterable[float]] = ...) -> None: ...
+
 class ImportModelRequest(_message.Message):
     __slots__ = ("header", "chunk", "text_chunk", "tokenizer_chunk")
     class Header(_message.Message):

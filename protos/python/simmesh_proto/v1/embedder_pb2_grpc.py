@@ -47,6 +47,11 @@ class EmbedderServiceStub:
                 request_serializer=simmesh_dot_v1_dot_embedder__pb2.EmbedRequest.SerializeToString,
                 response_deserializer=simmesh_dot_v1_dot_embedder__pb2.EmbedResponse.FromString,
                 _registered_method=True)
+        self.Compare = channel.unary_unary(
+                '/simmesh.v1.EmbedderService/Compare',
+                request_serializer=simmesh_dot_v1_dot_embedder__pb2.CompareRequest.SerializeToString,
+                response_deserializer=simmesh_dot_v1_dot_embedder__pb2.CompareResponse.FromString,
+                _registered_method=True)
         self.ImportModel = channel.stream_unary(
                 '/simmesh.v1.EmbedderService/ImportModel',
                 request_serializer=simmesh_dot_v1_dot_embedder__pb2.ImportModelRequest.SerializeToString,
@@ -104,6 +109,15 @@ class EmbedderServiceServicer:
 
     def StreamEmbed(self, request_iterator, context):
         """Bulk embedding: each request message is a batch; each response answers one request, in order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Compare(self, request, context):
+        """The cosine similarity of each candidate image to a reference image under one model version,
+        without a collection ("are these the same product?"). Unlike Embed, a bad image fails the
+        whole call, naming the image (`reference` or `candidates[i]`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -176,6 +190,11 @@ def add_EmbedderServiceServicer_to_server(servicer, server):
                     servicer.StreamEmbed,
                     request_deserializer=simmesh_dot_v1_dot_embedder__pb2.EmbedRequest.FromString,
                     response_serializer=simmesh_dot_v1_dot_embedder__pb2.EmbedResponse.SerializeToString,
+            ),
+            'Compare': grpc.unary_unary_rpc_method_handler(
+                    servicer.Compare,
+                    request_deserializer=simmesh_dot_v1_dot_embedder__pb2.CompareRequest.FromString,
+                    response_serializer=simmesh_dot_v1_dot_embedder__pb2.CompareResponse.SerializeToString,
             ),
             'ImportModel': grpc.stream_unary_rpc_method_handler(
                     servicer.ImportModel,
@@ -274,6 +293,33 @@ class EmbedderService:
             '/simmesh.v1.EmbedderService/StreamEmbed',
             simmesh_dot_v1_dot_embedder__pb2.EmbedRequest.SerializeToString,
             simmesh_dot_v1_dot_embedder__pb2.EmbedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Compare(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/simmesh.v1.EmbedderService/Compare',
+            simmesh_dot_v1_dot_embedder__pb2.CompareRequest.SerializeToString,
+            simmesh_dot_v1_dot_embedder__pb2.CompareResponse.FromString,
             options,
             channel_credentials,
             insecure,

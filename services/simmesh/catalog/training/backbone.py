@@ -176,13 +176,14 @@ def train_imported(
     onnx_bytes, manifest = merge(backbone_bytes, backbone_manifest, head)
     manifest = checked(onnx_bytes, manifest)
     sample = [prepared.pictures[i] for i in range(min(_CHECK_IMAGES, len(prepared.pictures)))]
-    _check_merged(onnx_bytes, manifest, embed(head, features[: len(sample)]), sample)
+    check_exported(onnx_bytes, manifest, embed(head, features[: len(sample)]), sample)
     return TrainedModel(onnx=onnx_bytes, manifest=manifest, metrics=metrics)
 
 
-def _check_merged(
+def check_exported(
     onnx_bytes: bytes, manifest: ModelManifest, expected: np.ndarray, pictures: Sequence[Image.Image]
 ) -> None:
+    """INTERNAL (MERGED_MODEL_MISMATCH) unless the exported graph gives `expected` for `pictures`."""
     got = _session(onnx_bytes, 1).run([manifest.output_name], {manifest.input_name: preprocess(pictures, manifest)})[0]
     error = float(np.abs(got - expected).max()) if got.size else 0.0
     if error > TOLERANCE:

@@ -9,8 +9,9 @@ after every epoch with the epoch's mean loss and `metric()`.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,12 +46,17 @@ def fit(
     hooks: Hooks,
     metric: Callable[[], float],
     transform: Transform | None = None,
+    parameters: Iterable[Any] | None = None,
 ) -> float:
-    """Trains `model` on `inputs` (rows labelled by `groups`); returns the last epoch's mean loss."""
+    """Trains `model` on `inputs` (rows labelled by `groups`); returns the last epoch's mean loss.
+
+    `parameters` (tensors or AdamW parameter groups) limits what is trained; all of `model` when None.
+    """
     sampler = GroupBatchSampler(groups, related.numpy(), options.batch_size, options.per_group, rng)
     steps = max(1, math.ceil(len(groups) / options.batch_size))
     total = steps * options.epochs
-    optimizer = torch.optim.AdamW(model.parameters(), lr=options.learning_rate, weight_decay=options.weight_decay)
+    trained = model.parameters() if parameters is None else parameters
+    optimizer = torch.optim.AdamW(trained, lr=options.learning_rate, weight_decay=options.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _cosine(total))
     labels = torch.from_numpy(groups)
     last = float("nan")

@@ -14,7 +14,11 @@ DEFAULT_INPUT_SIZE = 64
 DEFAULT_PARENT_WEIGHT = 0.1
 DEFAULT_BATCH_SIZE = 128
 # Per backbone: (epochs, learning rate).
-DEFAULTS = {catalog_pb2.BACKBONE_COMPACT_CNN: (40, 2e-3), catalog_pb2.BACKBONE_IMPORTED: (60, 1e-3)}
+DEFAULTS = {
+    catalog_pb2.BACKBONE_COMPACT_CNN: (40, 2e-3),
+    catalog_pb2.BACKBONE_IMPORTED: (60, 1e-3),
+    catalog_pb2.BACKBONE_GENERIC: (60, 1e-3),
+}
 MAX_DIMENSION = 4096
 MIN_INPUT_SIZE, MAX_INPUT_SIZE = 16, 256
 MAX_EPOCHS = 10_000
@@ -31,6 +35,7 @@ class Options:
     parent_weight: float
     augment: bool
     seed: int
+    tune_last_block: bool = False
     weight_decay: float = 0.01
     temperature: float = 0.1
     per_group: int = 4
@@ -40,7 +45,7 @@ def resolve(config: catalog_pb2.TrainingConfig) -> Options:
     """The options `config` asks for; a value out of range raises INVALID_ARGUMENT naming it."""
     backbone = config.backbone or catalog_pb2.BACKBONE_COMPACT_CNN
     if backbone not in DEFAULTS:
-        _bad("backbone", f"backbone {config.backbone} is not COMPACT_CNN or IMPORTED")
+        _bad("backbone", f"backbone {config.backbone} is not COMPACT_CNN, IMPORTED or GENERIC")
     epochs, learning_rate = DEFAULTS[backbone]
     if not 0 <= config.embedding_dimension <= MAX_DIMENSION:
         _bad(
@@ -54,6 +59,8 @@ def resolve(config: catalog_pb2.TrainingConfig) -> Options:
         _bad("batch_size", f"batch_size must be at least 2 (0 = {DEFAULT_BATCH_SIZE}), got {config.batch_size}")
     if not (config.learning_rate >= 0 and config.learning_rate < 1):
         _bad("learning_rate", f"learning_rate must be in (0, 1) (0 = the default), got {config.learning_rate}")
+    if config.tune_last_block and backbone != catalog_pb2.BACKBONE_GENERIC:
+        _bad("tune_last_block", "tune_last_block applies to the GENERIC backbone only")
     if config.input_size and not MIN_INPUT_SIZE <= config.input_size <= MAX_INPUT_SIZE:
         _bad(
             "input_size",
@@ -74,6 +81,7 @@ def resolve(config: catalog_pb2.TrainingConfig) -> Options:
         parent_weight=config.parent_weight or DEFAULT_PARENT_WEIGHT,
         augment=config.augment,
         seed=config.seed or DEFAULT_SEED,
+        tune_last_block=config.tune_last_block,
     )
 
 
