@@ -74,7 +74,7 @@ async def build_shard(settings: ShardSettings) -> App:
     configure_threads(settings.faiss_threads)
     ordinal = settings.ordinal()
     etcd = _etcd(settings)
-    blobstore = open_blobstore(settings.blob_config(default_dir="snapshots"))
+    blob_config = settings.blob_config(default_dir="snapshots")
     servicer = ShardServicer()
     app = build_server(settings, [binding(servicer, shard_pb2, shard_pb2_grpc, "ShardService")], service_label="shard")
     # The node registers the address it is reached at, known once the port is bound.
@@ -82,7 +82,7 @@ async def build_shard(settings: ShardSettings) -> App:
         ordinal,
         settings.advertise_address or app.address,
         Path(settings.data_dir) / "shards",
-        blobstore,
+        lambda: open_blobstore(blob_config),  # opened by the node, retried while S3 is down
         etcd,
         Layout(settings.etcd_prefix),
         lease_ttl=settings.lease_ttl,

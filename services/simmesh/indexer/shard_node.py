@@ -47,7 +47,7 @@ class ShardNode:
         ordinal: int,
         address: str,
         data_dir: Path,
-        blobstore: BlobStore,
+        blobstore: BlobStore | Callable[[], BlobStore],
         etcd: EtcdClient,
         layout: Layout,
         *,
@@ -61,7 +61,8 @@ class ShardNode:
         self.ordinal = ordinal
         self.address = address
         self.data_dir = Path(data_dir)
-        self.blobstore = blobstore
+        # A callable opens the blob store on first need, again after each failure (the object store may be down).
+        self._blobstore = blobstore
         self.etcd = etcd
         self.layout = layout
         self.lease_ttl = lease_ttl
@@ -120,6 +121,13 @@ class ShardNode:
             for store in self._stores.values():
                 store.close()
             self._stores.clear()
+
+    @property
+    def blobstore(self) -> BlobStore:
+        """The blob store, opened now if it was given as a callable that has not succeeded yet."""
+        if callable(self._blobstore):
+            self._blobstore = self._blobstore()
+        return self._blobstore
 
     # -- slices -----------------------------------------------------------------------------
 
