@@ -64,7 +64,8 @@ class IndexerCluster:
     def _env(self, **extra: str) -> dict[str, str]:
         return {**os.environ, **self.common, **extra}
 
-    def start_shard(self, ordinal: int) -> ManagedProcess:
+    def start_shard(self, ordinal: int, *, wait: bool = True) -> ManagedProcess:
+        """Starts shard node `ordinal`; with `wait`, returns once its health says SERVING."""
         proc = ManagedProcess(
             f"shard-{ordinal}",
             [sys.executable, "-m", "simmesh.indexer", "shard"],
@@ -77,14 +78,14 @@ class IndexerCluster:
                 SIMMESH_LEASE_TTL="2",
                 SIMMESH_SNAPSHOT_INTERVAL="3600",
             ),
-        ).start(lambda: serving(self.shard_address(ordinal), timeout=0.5), timeout=60)
+        ).start(lambda: serving(self.shard_address(ordinal), timeout=0.5) if wait else True, timeout=60)
         self.shards[ordinal] = proc
         return proc
 
     def kill_shard(self, ordinal: int) -> None:
         self.shards[ordinal].kill()
 
-    def start_router(self) -> ManagedProcess:
+    def start_router(self, *, wait: bool = True) -> ManagedProcess:
         self.router = ManagedProcess(
             "router",
             [sys.executable, "-m", "simmesh.indexer", "router"],
@@ -94,7 +95,7 @@ class IndexerCluster:
                 SIMMESH_DATA_DIR=str(self.root / "router"),
                 SIMMESH_MIN_TRAIN_VECTORS="1000",
             ),
-        ).start(lambda: serving(self.router_address, timeout=0.5), timeout=60)
+        ).start(lambda: serving(self.router_address, timeout=0.5) if wait else True, timeout=60)
         return self.router
 
     def start(self) -> IndexerCluster:

@@ -28,6 +28,16 @@ def _etcd(settings):
     return EtcdConfig(",".join(settings.etcd_endpoints)).connect()
 
 
+def _serve_once_listed(app: App, shards: ShardMap) -> None:
+    """Turns the router SERVING once its shard map is listed, without holding up the start."""
+
+    async def wait() -> None:
+        await shards.wait_listed()
+        app.set_serving(True)
+
+    app.background.append(asyncio.ensure_future(wait()))
+
+
 async def build_router(settings: RouterSettings) -> App:
     etcd = _etcd(settings)
     shards = await asyncio.to_thread(ShardMap, etcd, Layout(settings.etcd_prefix), settings.auth_token)
@@ -49,6 +59,9 @@ async def build_router(settings: RouterSettings) -> App:
         ],
         service_label="indexer",
     )
+    # Started while etcd is down, the router answers NOT_SERVING until its shard map is listed.
+    app.serving_at_start = False
+    app.on_start(lambda: _serve_once_listed(app, shards))
     app.on_close(lambda: close_operations(operations))
     app.on_close(router.coarse.close)
     app.on_close(shards.close)
@@ -61,7 +74,7 @@ async def build_shard(settings: ShardSettings) -> App:
     configure_threads(settings.faiss_threads)
     ordinal = settings.ordinal()
     etcd = _etcd(settings)
-    blobstore = open_blobstore(settings.blob_config(default_dir="snapshots"))
+    blob_config = settings.blob_config(default_dir="snapshots")
     servicer = ShardServicer()
     app = build_server(settings, [binding(servicer, shard_pb2, shard_pb2_grpc, "ShardService")], service_label="shard")
     # The node registers the address it is reached at, known once the port is bound.
@@ -69,13 +82,16 @@ async def build_shard(settings: ShardSettings) -> App:
         ordinal,
         settings.advertise_address or app.address,
         Path(settings.data_dir) / "shards",
-        blobstore,
+        lambda: open_blobstore(blob_config),  # opened by the node, retried while S3 is down
         etcd,
         Layout(settings.etcd_prefix),
         lease_ttl=settings.lease_ttl,
         snapshot_interval=settings.snapshot_interval,
-        on_lost=app.request_stop,
+        on_serving=app.set_serving,
+        metrics=app.metrics,
+        wal_warn_bytes=settings.wal_warn_bytes,
     )
+    app.serving_at_start = False  # until the node's data is open
     app.on_start(lambda: asyncio.to_thread(node.start))
     app.on_drain(lambda: asyncio.to_thread(node.mark_stopping))
     app.on_close(lambda: asyncio.to_thread(node.close))

@@ -32,6 +32,9 @@ class ShardSettings(ServerSettings, BlobSettings, EtcdSettings):
     snapshot_interval: float = dataclasses.field(
         default=60.0, metadata={"help": "seconds between snapshots of changed shards"}
     )
+    wal_warn_bytes: int = dataclasses.field(
+        default=1 << 30, metadata={"help": "log a warning when a slice's write-ahead log passes this size (0 = never)"}
+    )
     faiss_threads: int = dataclasses.field(default=0, metadata={"help": "OpenMP threads for FAISS (0 = cores)"})
 
     def ordinal(self) -> int:

@@ -1,7 +1,9 @@
 """The router's view of etcd: collection definitions and which node serves which shard.
 
-Both come from prefix watchers (list, then watch from the revision, re-list after compaction),
-so reads are local and cheap. One gRPC channel per shard address is kept and reused.
+Both come from prefix watchers (list, then watch from the revision, re-list after compaction or
+when etcd's data was lost), so reads are local and cheap. While etcd is away the map keeps its
+last state; a map made while etcd is down is empty until etcd answers (`wait_listed`).
+One gRPC channel per shard address is kept and reused.
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ class ShardMap:
         self.etcd = etcd
         self.layout = layout
         self.token = token
-        self._collections = PrefixWatcher(etcd, layout.collections)
-        self._shards = PrefixWatcher(etcd, layout.shards)
-        self._nodes = PrefixWatcher(etcd, layout.nodes)
+        self._collections = PrefixWatcher(etcd, layout.collections, wait_for_etcd=True)
+        self._shards = PrefixWatcher(etcd, layout.shards, wait_for_etcd=True)
+        self._nodes = PrefixWatcher(etcd, layout.nodes, wait_for_etcd=True)
         self._stubs: dict[str, tuple[grpc.aio.Channel, shard_pb2_grpc.ShardServiceStub, tuple]] = {}
         self._retired: list[grpc.aio.Channel] = []  # channels replaced by newer ones, closed with the map
         # Search streams by node process (pid, start time), and those of replaced processes.
@@ -47,6 +49,16 @@ class ShardMap:
             await channel.close()
         self._stubs.clear()
         self._retired.clear()
+
+    @property
+    def listed(self) -> bool:
+        """True once etcd has answered every listing (before that the map is empty)."""
+        return all(watcher.listed for watcher in (self._collections, self._shards, self._nodes))
+
+    async def wait_listed(self, poll: float = 0.1) -> None:
+        """Returns once `listed` holds."""
+        while not self.listed:
+            await asyncio.sleep(poll)
 
     # -- collections ------------------------------------------------------------------------
 

@@ -6,7 +6,12 @@ The node watches `{prefix}/collections/`. Each collection's records live in a st
 `{prefix}/shards/{storage}/{ordinal}` under its lease. A storage no collection refers to any more
 is dropped, data and all. Every
 `snapshot_interval` seconds, slices with log entries since their last snapshot are snapshotted.
-If the lease is lost the node stops serving (its owner exits; a supervisor restarts it).
+
+Neither etcd nor the object store has to answer for the node to start or keep going: the
+registration is written (and after a lost lease, written again) in the background; the
+collections view keeps its last state while etcd is away; slices whose data cannot be opened yet
+(the object store is down) are tried again with backoff. `on_serving(False)` until the
+collections have been listed and every slice opened once, `on_serving(True)` from then on.
 """
 
 from __future__ import annotations
@@ -21,11 +26,15 @@ from pathlib import Path
 from google.protobuf import timestamp_pb2
 
 from simmesh.indexer.layout import Layout, encode, storages
+from simmesh.indexer.shard_upkeep import ShardUpkeep
 from simmesh.indexer.store import ShardStore
 from simmesh.kit import reasons
+from simmesh.kit.backoff import Backoff
 from simmesh.kit.blobstore import BlobStore
-from simmesh.kit.discovery import EtcdClient, PrefixWatcher, Session
-from simmesh.kit.errors import NotFound, Unavailable
+from simmesh.kit.discovery import EtcdClient, PrefixWatcher
+from simmesh.kit.errors import NotFound
+from simmesh.kit.metrics import Metrics
+from simmesh.kit.registration import Registration
 from simmesh_proto.internal.v1 import shard_pb2
 from simmesh_proto.v1 import indexer_pb2
 
@@ -38,68 +47,87 @@ class ShardNode:
         ordinal: int,
         address: str,
         data_dir: Path,
-        blobstore: BlobStore,
+        blobstore: BlobStore | Callable[[], BlobStore],
         etcd: EtcdClient,
         layout: Layout,
         *,
         lease_ttl: int = 5,
         snapshot_interval: float = 60.0,
-        on_lost: Callable[[], None] | None = None,
+        on_serving: Callable[[bool], None] | None = None,
+        metrics: Metrics | None = None,
+        wal_warn_bytes: int = 0,
+        open_backoff: Backoff | None = None,
     ) -> None:
         self.ordinal = ordinal
         self.address = address
         self.data_dir = Path(data_dir)
-        self.blobstore = blobstore
+        # A callable opens the blob store on first need, again after each failure (the object store may be down).
+        self._blobstore = blobstore
         self.etcd = etcd
         self.layout = layout
         self.lease_ttl = lease_ttl
         self.snapshot_interval = snapshot_interval
-        self._on_lost = on_lost
+        self._on_serving = on_serving
+        self._open_backoff = open_backoff or Backoff(0.2, 3.0)
         self._stores: dict[str, ShardStore] = {}
         self._lock = threading.RLock()
         self._stop = threading.Event()
-        self._session: Session | None = None
+        self._changed = threading.Event()  # the collections changed, or the node is closing
+        self._registration = Registration(etcd, lease_ttl)
         self._watcher: PrefixWatcher | None = None
-        self._snapshotter: threading.Thread | None = None
+        self._upkeep = ShardUpkeep(
+            self.stores, ordinal, interval=snapshot_interval, metrics=metrics, wal_warn_bytes=wal_warn_bytes
+        )
+        self._reconciler = threading.Thread(target=self._reconcile_loop, name="shard-slices", daemon=True)
+        self._serving: bool | None = None
         self._started = timestamp_pb2.Timestamp()
 
     # -- lifecycle --------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Starts registering, following the collections and opening slices, all in the background."""
         self._started.GetCurrentTime()
-        self._session = Session(self.etcd, self.lease_ttl, on_lost=self._lost)
-        self._session.put(self.layout.node_key(self.ordinal), encode(self._info("", shard_pb2.ShardInfo.STATE_SERVING)))
-        self._watcher = PrefixWatcher(self.etcd, self.layout.collections, on_change=self._collections_changed)
-        self._collections_changed({})
-        self._snapshotter = threading.Thread(target=self._snapshot_loop, name="snapshots", daemon=True)
-        self._snapshotter.start()
-        log.info("shard node %d serving %d collection slices", self.ordinal, len(self._stores))
+        self._registration.put(
+            self.layout.node_key(self.ordinal), encode(self._info("", shard_pb2.ShardInfo.STATE_SERVING))
+        )
+        self._registration.start()
+        self._watcher = PrefixWatcher(
+            self.etcd, self.layout.collections, on_change=self._collections_changed, wait_for_etcd=True
+        )
+        self._reconciler.start()
+        self._upkeep.start()
+
+    @property
+    def registered(self) -> bool:
+        """True while a live etcd lease holds this node's registrations."""
+        return self._registration.registered
 
     def mark_stopping(self) -> None:
         """Drain: tell routers this node is going away (they stop sending it work)."""
-        if self._session is None or self._session.lost:
-            return
         with self._lock:
             for collection_id in self._stores:
                 self._register(collection_id, shard_pb2.ShardInfo.STATE_STOPPING)
 
     def close(self) -> None:
         self._stop.set()
+        self._changed.set()
         if self._watcher is not None:
             self._watcher.close()
-        if self._snapshotter is not None:
-            self._snapshotter.join(timeout=30)
-        if self._session is not None and not self._session.lost:
-            self._session.close(revoke=True)
+        if self._reconciler.is_alive():
+            self._reconciler.join(timeout=30)
+        self._upkeep.close()
+        self._registration.close(revoke=True)
         with self._lock:
             for store in self._stores.values():
                 store.close()
             self._stores.clear()
 
-    def _lost(self) -> None:
-        log.error("shard node %d lost its etcd lease; it stops serving", self.ordinal)
-        if self._on_lost is not None:
-            self._on_lost()
+    @property
+    def blobstore(self) -> BlobStore:
+        """The blob store, opened now if it was given as a callable that has not succeeded yet."""
+        if callable(self._blobstore):
+            self._blobstore = self._blobstore()
+        return self._blobstore
 
     # -- slices -----------------------------------------------------------------------------
 
@@ -121,21 +149,50 @@ class ShardNode:
             return dict(self._stores)
 
     def _collections_changed(self, _changes: Mapping[str, bytes | None]) -> None:
-        """Brings the open stores in line with the storages the collections refer to."""
-        if self._watcher is None:
-            return
+        self._changed.set()
+
+    def _reconcile_loop(self) -> None:
+        """Reconciles after each change of the collections, and again with backoff while some
+        slice could not be opened or the collections have not been listed yet."""
+        while not self._stop.is_set():
+            self._changed.clear()
+            done = self._reconcile()
+            if done and not self._serving:
+                log.info("shard node %d serving %d collection slices", self.ordinal, len(self._stores))
+            if done or not self._serving:
+                self._set_serving(done)
+            if done:
+                self._open_backoff.reset()
+                self._changed.wait()
+            else:
+                self._changed.wait(self._open_backoff.next())
+
+    def _set_serving(self, serving: bool) -> None:
+        if serving != self._serving:
+            self._serving = serving
+            if self._on_serving is not None:
+                self._on_serving(serving)
+
+    def _reconcile(self) -> bool:
+        """Brings the open stores in line with the storages the collections refer to; False while
+        the collections are not listed yet or a slice could not be opened."""
+        if self._watcher is None or not self._watcher.listed:
+            return False
         wanted = storages(self.layout, self._watcher.snapshot())
+        done = True
         for storage, collection in wanted.items():
-            if collection.shard_count > self.ordinal:
+            if collection.shard_count > self.ordinal and not self._stop.is_set():
                 try:
                     self._open(storage, collection)
-                except Exception:  # one bad storage must not stop the others
-                    log.exception("could not open storage %s shard %d", storage, self.ordinal)
+                except Exception as error:  # one storage must not stop the others; tried again
+                    done = False
+                    log.warning("could not open storage %s shard %d (trying again): %r", storage, self.ordinal, error)
         for storage in set(self.stores()) - set(wanted):
             try:
                 self._drop(storage)
             except Exception:
                 log.exception("could not drop storage %s shard %d", storage, self.ordinal)
+        return done
 
     def _open(self, storage: str, collection: indexer_pb2.Collection) -> None:
         with self._lock:
@@ -160,8 +217,7 @@ class ShardNode:
             store = self._stores.pop(collection_id, None)
             if store is None:
                 return
-            if self._session is not None and not self._session.lost:
-                self._session.delete(self.layout.shard_key(collection_id, self.ordinal))
+            self._registration.delete(self.layout.shard_key(collection_id, self.ordinal))
         store.drop()
         log.info("dropped %s shard %d", collection_id, self.ordinal)
 
@@ -177,28 +233,8 @@ class ShardNode:
         )
 
     def _register(self, collection_id: str, state: shard_pb2.ShardInfo.State) -> None:
-        if self._session is None:
-            raise Unavailable("the node has no etcd session", reason=reasons.SHARD_NOT_REGISTERED)
         store = self._stores[collection_id]
-        self._session.put(
+        self._registration.put(
             self.layout.shard_key(collection_id, self.ordinal),
             encode(self._info(collection_id, state, store.record_count)),
         )
-
-    def _snapshot_loop(self) -> None:
-        while not self._stop.wait(self.snapshot_interval):
-            for collection_id, store in self.stores().items():
-                if self._stop.is_set():
-                    return
-                try:
-                    if store.stats().wal_entries > 0:
-                        info = store.snapshot()
-                        log.info(
-                            "snapshot of %s shard %d: %d records at %s",
-                            collection_id,
-                            self.ordinal,
-                            info.record_count,
-                            info.uri,
-                        )
-                except Exception:  # retried at the next interval
-                    log.exception("snapshot of %s shard %d failed", collection_id, self.ordinal)

@@ -72,6 +72,7 @@ class ShardStats:
     wal_entries: int
     last_snapshot_time: float | None
     tombstones: int
+    wal_bytes: int = 0  # the log's size on disk: it grows while snapshots cannot be written
 
 
 class ShardStore(ShardReads):
@@ -341,6 +342,7 @@ class ShardStore(ShardReads):
                 wal_entries=self._wal.last_seq - self._snapshot_seq,
                 last_snapshot_time=self._snapshot_time,
                 tombstones=self._vectors.tombstones,
+                wal_bytes=self._wal.size_bytes(),
             )
 
     def drop(self) -> None:

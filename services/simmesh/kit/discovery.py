@@ -13,8 +13,10 @@ dies (after the TTL) or closes the session (at once). When a keep-alive finds th
 cannot reach etcd for a whole TTL, `on_lost` runs once: the owner must stop serving.
 
 A `PrefixWatcher` lists the prefix with its revision, then watches from the next revision on its
-own gRPC stream. When the stream breaks it resumes from the last revision it applied; when etcd
-has compacted that revision away it lists again and reports the difference.
+own gRPC stream. When the stream breaks it resumes from the last revision it applied, keeping the
+last view meanwhile; when etcd has compacted that revision away, or etcd's revision went back (its
+data was lost and it started afresh), it lists again and reports the difference. With
+`wait_for_etcd` it also starts while etcd is down: empty until the first list succeeds.
 """
 
 from __future__ import annotations
@@ -134,7 +136,7 @@ def _parse_endpoints(text: str) -> list[tuple[str, int]]:
     return result
 
 
-_ETCD_ERRORS = (Etcd3Exception, grpc.RpcError, ValueError)  # ValueError: pyetcd's "failed node"
+ETCD_ERRORS = (Etcd3Exception, grpc.RpcError, ValueError)  # ValueError: pyetcd's "failed node"
 
 
 def _unavailable(what: str, error: BaseException) -> Unavailable:
@@ -161,7 +163,7 @@ class Session:
         self._closed = False
         try:
             lease = client.lease(ttl)
-        except _ETCD_ERRORS as error:
+        except ETCD_ERRORS as error:
             raise _unavailable("lease grant", error) from error
         self.lease_id: int = lease.id
         self.ttl: int = lease.ttl  # etcd may grant more than asked (its minimum is about 2s)
@@ -179,14 +181,14 @@ class Session:
         self._check_usable()
         try:
             self._client.put(key, value, lease=self.lease_id)
-        except _ETCD_ERRORS as error:
+        except ETCD_ERRORS as error:
             raise _unavailable(f"put {key}", error) from error
 
     def delete(self, key: str) -> None:
         self._check_usable()
         try:
             self._client.delete(key)
-        except _ETCD_ERRORS as error:
+        except ETCD_ERRORS as error:
             raise _unavailable(f"delete {key}", error) from error
 
     def close(self, revoke: bool = True) -> None:
@@ -201,7 +203,7 @@ class Session:
         if revoke and not self.lost:
             try:
                 self._client.revoke_lease(self.lease_id)
-            except _ETCD_ERRORS as error:
+            except ETCD_ERRORS as error:
                 log.warning("could not revoke lease %x (its keys expire in %ss): %r", self.lease_id, self.ttl, error)
 
     def _check_usable(self) -> None:
@@ -215,7 +217,7 @@ class Session:
         while not self._stop.wait(wait):
             try:
                 remaining = self._refresh()
-            except _ETCD_ERRORS as error:
+            except ETCD_ERRORS as error:
                 silent_for = time.monotonic() - self._last_ok
                 log.warning("lease %x keep-alive failed (%.1fs without one): %r", self.lease_id, silent_for, error)
                 if silent_for >= self.ttl:
@@ -262,7 +264,24 @@ class Session:
 
 
 class _Compacted(Exception):
-    pass
+    """The watch cannot resume from the view's revision: list the prefix again."""
+
+
+def relist_reason(response: etcdrpc.WatchResponse, revision: int, cluster_id: int) -> str | None:
+    """Why a watch response means the view must be listed again (None: it can be applied).
+
+    `revision` is the view's revision and `cluster_id` the cluster it was listed from (0: unknown).
+    """
+    if response.compact_revision:
+        return f"etcd compacted revisions up to {response.compact_revision}"
+    if response.canceled:
+        return f"etcd cancelled the watch: {response.cancel_reason or 'no reason given'}"
+    header = response.header
+    if cluster_id and header.cluster_id and header.cluster_id != cluster_id:
+        return f"etcd is another cluster now ({cluster_id:x} -> {header.cluster_id:x}): its data was lost"
+    if header.revision and header.revision < revision:
+        return f"etcd's revision went back from {revision} to {header.revision}: its data was lost"
+    return None
 
 
 class PrefixWatcher:
@@ -280,6 +299,7 @@ class PrefixWatcher:
         on_change: Callable[[Changes], None] | None = None,
         *,
         max_backoff: float = 2.0,
+        wait_for_etcd: bool = False,
     ) -> None:
         self._client = client
         self.prefix = prefix
@@ -288,6 +308,8 @@ class PrefixWatcher:
         self._cond = threading.Condition()
         self._view: dict[str, bytes] = {}
         self._revision = 0
+        self._cluster_id = 0
+        self._listed = False
         self._connected = False
         self._closed = threading.Event()
         self._call: grpc.Future | None = None
@@ -295,8 +317,10 @@ class PrefixWatcher:
         self.relists = 0  # how many times the view was rebuilt after a compaction
         try:
             self._relist()
-        except _ETCD_ERRORS as error:
-            raise _unavailable(f"listing {prefix}", error) from error
+        except ETCD_ERRORS as error:
+            if not wait_for_etcd:
+                raise _unavailable(f"listing {prefix}", error) from error
+            log.warning("cannot list %s yet (listing again in the background): %r", prefix, error)
         self._thread = threading.Thread(target=self._run, name=f"etcd-watch-{prefix}", daemon=True)
         self._thread.start()
 
@@ -305,6 +329,11 @@ class PrefixWatcher:
         """The etcd revision the view reflects."""
         with self._cond:
             return self._revision
+
+    @property
+    def listed(self) -> bool:
+        """True once the prefix has been listed (before that, with `wait_for_etcd`, the view is empty)."""
+        return self._listed
 
     @property
     def connected(self) -> bool:
@@ -343,6 +372,8 @@ class PrefixWatcher:
         backoff = 0.1
         while not self._closed.is_set():
             try:
+                if not self._listed:
+                    self._relist()
                 self._watch()
                 backoff = 0.1
             except _Compacted:
@@ -352,9 +383,9 @@ class PrefixWatcher:
                     self._relist()
                     backoff = 0.1
                     continue
-                except _ETCD_ERRORS as error:
+                except ETCD_ERRORS as error:
                     log.warning("re-listing %s failed: %r", self.prefix, error)
-            except (*_ETCD_ERRORS, Unavailable) as error:
+            except (*ETCD_ERRORS, Unavailable) as error:
                 if not self._closed.is_set():
                     log.warning("watch on %s broke at revision %d: %r", self.prefix, self.revision, error)
             except Exception:
@@ -374,6 +405,8 @@ class PrefixWatcher:
             had_revision = self._revision
             self._view = fresh
             self._revision = response.header.revision
+            self._cluster_id = response.header.cluster_id
+            self._listed = True
             self._cond.notify_all()
         if had_revision:
             self.relists += 1
@@ -397,12 +430,10 @@ class PrefixWatcher:
             self._cancel_stream()
         try:
             for response in call:
-                if response.compact_revision:
-                    raise _Compacted()
-                if response.canceled:
-                    raise Unavailable(
-                        f"etcd cancelled the watch: {response.cancel_reason}", reason=reasons.ETCD_UNAVAILABLE
-                    )
+                why = relist_reason(response, self.revision, self._cluster_id)
+                if why is not None:
+                    log.warning("watch on %s: %s; listing it again", self.prefix, why)
+                    raise _Compacted(why)
                 if response.created:
                     self._connected = True
                 self._apply(response)

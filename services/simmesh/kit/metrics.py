@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, start_http_server
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -33,6 +33,7 @@ class Metrics:
         )
         self._histograms: dict[str, Histogram] = {}
         self._counters: dict[str, Counter] = {}
+        self._gauges: dict[str, Gauge] = {}
         self.http_port: int | None = None
         self._http_server: WSGIServer | None = None
 
@@ -50,6 +51,12 @@ class Metrics:
         if name not in self._counters:
             self._counters[name] = Counter(name, doc, list(labels), registry=self.registry)
         return self._counters[name]
+
+    def gauge(self, name: str, doc: str, labels: tuple[str, ...] = ()) -> Gauge:
+        """A gauge (a value that goes up and down, e.g. a log's size) of this server's registry."""
+        if name not in self._gauges:
+            self._gauges[name] = Gauge(name, doc, list(labels), registry=self.registry)
+        return self._gauges[name]
 
     def serve_http(self, host: str, port: int) -> int:
         """Expose /metrics on `port` (0 = any free port); returns the port."""

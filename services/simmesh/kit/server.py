@@ -70,6 +70,8 @@ class App:
     start_hooks: list[Hook] = field(default_factory=list)
     drain_hooks: list[Hook] = field(default_factory=list)
     close_hooks: list[Hook] = field(default_factory=list)
+    serving_at_start: bool = True  # False: NOT_SERVING until `set_serving(True)` (e.g. data still to open)
+    background: list[asyncio.Future[None]] = field(default_factory=list)  # tasks cancelled at stop
     _stop: asyncio.Event | None = None
     _loop: asyncio.AbstractEventLoop | None = None
 
@@ -97,9 +99,7 @@ class App:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         await self.server.start()
-        for name in self.service_names:
-            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        await self._set_health(self.serving_at_start)
         if self.settings.metrics_port >= 0:
             self.metrics.serve_http(self.settings.host, self.settings.metrics_port)
         await _run_hooks(self.start_hooks, raise_errors=True)
@@ -110,9 +110,21 @@ class App:
             extra={"port": self.port, "metrics_port": self.metrics.http_port},
         )
 
+    def set_serving(self, serving: bool) -> None:
+        """Health SERVING or NOT_SERVING for every service, from any thread; ignored once draining."""
+        if self._loop is not None:
+            asyncio.run_coroutine_threadsafe(self._set_health(serving), self._loop)
+
+    async def _set_health(self, serving: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in [*self.service_names, ""]:
+            await self.health.set(name, status)
+
     async def stop(self, grace: float | None = None) -> None:
         """Drain and stop: NOT_SERVING, drain hooks, finish in-flight calls, close hooks."""
         await self.health.enter_graceful_shutdown()
+        for task in self.background:
+            task.cancel()
         await _run_hooks(self.drain_hooks)
         await self.server.stop(self.settings.shutdown_grace if grace is None else grace)
         await _run_hooks(self.close_hooks)
