@@ -66,6 +66,8 @@ class _Feed:
         self._source = source
         self._lock = threading.Lock()
         self.again: collections.deque[_Pending] = collections.deque()
+        # Records that failed for a retryable reason: sent again on the next stream, after a wait.
+        self.later: list[_Pending] = []
         self.exhausted = False
 
     def take(self, round: _Round) -> _Pending | None:
@@ -91,7 +93,11 @@ class _Feed:
             return list(round.pending)
 
     def idle(self) -> bool:
-        return self.exhausted and not self.again
+        return self.exhausted and not self.again and not self.later
+
+    def next_stream(self) -> None:
+        self.again.extend(self.later)
+        self.later.clear()
 
 
 def stream_insert(
@@ -125,6 +131,7 @@ def stream_insert(
             raise error
         if feed.idle():
             return inserter.summary
+        feed.next_stream()
         sleep(backoff(max((b.attempt for b in feed.again), default=broken), retry_backoff))
 
 
@@ -228,7 +235,7 @@ class _Inserter:
                 retry.sent.append(failure.index)
                 retry.sent_ids.append(batch.sent_ids[n])
                 retry.inputs.append(batch.inputs[n])
-            feed.again.append(retry)
+            feed.later.append(retry)
             self._count_retried(batch, len(again))
             kept = set(retry.sent)
             failures = tuple(f for f in outcome.failures if f.index not in kept)
