@@ -87,7 +87,13 @@ def insert(indexer: Indexer, items: list[dict], **options):
     waits: list[float] = []
     batches = []
     summary = stream_insert(
-        indexer, "collections/c", items, batch_size=4, upsert=False, on_batch=batches.append, sleep=waits.append,
+        indexer,
+        "collections/c",
+        items,
+        batch_size=4,
+        upsert=False,
+        on_batch=batches.append,
+        sleep=waits.append,
         **options,
     )
     return summary, waits, batches

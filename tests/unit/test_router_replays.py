@@ -4,7 +4,8 @@ and record ids are checked at the edge, item by item."""
 from __future__ import annotations
 
 import pytest
-from test_router_insert import HookedServicer, batch, item, placement_of, served, stores  # noqa: F401
+import test_router_insert
+from test_router_insert import HookedServicer, batch, item, placement_of
 
 from simmesh.indexer.requests import insert_batch, record_name_of
 from simmesh.indexer.router import Router
@@ -12,6 +13,10 @@ from simmesh.indexer.router.replays import Replays
 from simmesh.kit import errors, reasons
 from simmesh.kit.errors import InvalidArgument, Unavailable
 from simmesh_proto.v1 import indexer_pb2
+
+# The shard stores and the shard server of the insert tests.
+stores = test_router_insert.stores
+served = test_router_insert.served
 
 
 class LandThenFail(HookedServicer):

@@ -16,9 +16,9 @@ import numpy as np
 import numpy.typing as npt
 
 from simmesh_client.base import ImageSource, as_image, as_struct, paginate, resource_name
+from simmesh_client.bulk_insert import stream_insert
 from simmesh_client.enums import COLLECTION_TYPE, IMAGE_KEEPING, INDEX_KIND, METRIC, RECORD_VIEW, enum_value, short_name
 from simmesh_client.indexer_jobs import IndexerJobMethods
-from simmesh_client.bulk_insert import stream_insert
 from simmesh_client.records import InsertBatch, InsertSummary, RecordLike
 from simmesh_client.vectors import as_float32_matrix, to_vector
 from simmesh_proto.v1 import common_pb2, indexer_pb2, indexer_pb2_grpc

@@ -23,7 +23,7 @@ MAX_QUERIES = 1000
 MAX_RECORD_ID_BYTES = 256
 _NOT_IN_RECORD_ID = re.compile(r"[\x00-\x1f\x7f-\x9f/]")
 MAX_REQUEST_ID = 128
-_REQUEST_ID_RE = re.compile(r"^[\x21-\x7e]{0,%d}$" % MAX_REQUEST_ID)
+_REQUEST_ID_RE = re.compile(rf"^[\x21-\x7e]{{0,{MAX_REQUEST_ID}}}$")
 
 
 def collection_id_of(name: str, field: str = "collection") -> str:
