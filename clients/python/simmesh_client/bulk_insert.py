@@ -76,13 +76,10 @@ class _Feed:
         with self._lock:
             if round.closed:
                 return None
-            if self.again:
-                batch = self.again.popleft()
-            else:
-                batch = next(self._source, None)
-                if batch is None:
-                    self.exhausted = True
-                    return None
+            batch = self.again.popleft() if self.again else next(self._source, None)
+            if batch is None:
+                self.exhausted = True
+                return None
             round.pending.append(batch)
             return batch
 
