@@ -16,9 +16,10 @@ import numpy as np
 import numpy.typing as npt
 
 from simmesh_client.base import ImageSource, as_image, as_struct, paginate, resource_name
+from simmesh_client.bulk_insert import stream_insert
 from simmesh_client.enums import COLLECTION_TYPE, IMAGE_KEEPING, INDEX_KIND, METRIC, RECORD_VIEW, enum_value, short_name
 from simmesh_client.indexer_jobs import IndexerJobMethods
-from simmesh_client.records import InsertBatch, InsertSummary, RecordLike, stream_insert
+from simmesh_client.records import InsertBatch, InsertSummary, RecordLike
 from simmesh_client.vectors import as_float32_matrix, to_vector
 from simmesh_proto.v1 import common_pb2, indexer_pb2, indexer_pb2_grpc
 
@@ -200,6 +201,8 @@ class IndexerClient(IndexerJobMethods):
         on_batch: Callable[[InsertBatch], None] | None = None,
         base_dir: str | os.PathLike[str] | None = None,
         timeout: float | None = None,
+        retries: int = 0,
+        retry_backoff: float = 0.5,
     ) -> InsertSummary:
         """Stream records into a collection in batches of `batch_size` on one `StreamInsertRecords`
         call, and return the totals.
@@ -209,7 +212,15 @@ class IndexerClient(IndexerJobMethods):
         that fails (unreadable `_file`, wrong dimension, existing id without `upsert`, an id
         repeated within its batch...) is listed in the summary's `failures` with its position in
         `records`; the others are stored. `on_batch` gets each batch's outcome as it is answered.
-        `timeout` bounds the whole stream (no deadline without one).
+        `timeout` bounds each stream (no deadline without one).
+
+        A record without an id gets one (a time-ordered UUIDv7) before it is first sent, and each
+        batch a request id, so a retry stores the same record once. With `retries`, records that
+        failed for a retryable reason (`retries.RETRYABLE_REASONS`: a shard or service that was
+        away, a deadline) are sent again, at most `retries` times each, waiting `retry_backoff`
+        seconds before the first retry and twice as long before each next one; a stream that
+        breaks for such a reason is opened again. The summary's `retried` counts the records sent
+        again; `failures` lists what still failed.
         """
         return stream_insert(
             self.rpc,
@@ -220,6 +231,8 @@ class IndexerClient(IndexerJobMethods):
             on_batch=on_batch,
             base_dir=base_dir,
             timeout=timeout,
+            retries=retries,
+            retry_backoff=retry_backoff,
         )
 
     def get_records(

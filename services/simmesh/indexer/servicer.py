@@ -12,6 +12,7 @@ from simmesh.indexer.requests import (
     checked_filter,
     collection_id_of,
     insert_batch,
+    record_name_of,
     record_query,
     record_view,
     search_plan,
@@ -70,6 +71,7 @@ class IndexerServicer(indexer_pb2_grpc.IndexerServiceServicer):
 
     async def UpdateRecord(self, request, context) -> indexer_pb2.Record:
         return await self.router.writes.update_record(
+            *record_name_of(request.record.name),
             request.record,
             list(request.update_mask.paths),
             request.image if request.HasField("image") else None,

@@ -263,10 +263,18 @@ INVALID_PROJECT_ID = Reason(
     StatusCode.INVALID_ARGUMENT,
     "… must be 1-59 lower-case letters, digits or '-', starting with a letter or digit",
 )
+INVALID_RECORD_ID = Reason(
+    "INVALID_RECORD_ID",
+    StatusCode.INVALID_ARGUMENT,
+    "records[…].id must be 1..256 bytes of UTF-8 without control characters or '/'",
+)
 INVALID_RECORD_NAME = Reason(
     "INVALID_RECORD_NAME", StatusCode.INVALID_ARGUMENT, "record.name must be `collections/{c}/records/{id}`, got …"
 )
 INVALID_RECORD_VIEW = Reason("INVALID_RECORD_VIEW", StatusCode.INVALID_ARGUMENT, "view … is not a known RecordView")
+INVALID_REQUEST_ID = Reason(
+    "INVALID_REQUEST_ID", StatusCode.INVALID_ARGUMENT, "request_id must be at most 128 printable ASCII characters"
+)
 INVALID_ROW = Reason("INVALID_ROW", StatusCode.INVALID_ARGUMENT, "rows must be non-negative")
 INVALID_SEARCH_PARAMS = Reason(
     "INVALID_SEARCH_PARAMS", StatusCode.INVALID_ARGUMENT, "nprobe and ef_search must not be negative"

@@ -29,6 +29,7 @@ from simmesh_client.verbs.common import compact, positive_int
 from simmesh_client.verbs.declare import Verbs, add_collection_option
 
 INVALID_JSON = "INVALID_JSON"
+DEFAULT_RETRIES = 5
 
 
 def register(verbs: Verbs) -> None:
@@ -48,6 +49,14 @@ def register(verbs: Verbs) -> None:
     parser.add_argument("--upsert", action="store_true", help="replace records whose `_id` exists")
     parser.add_argument(
         "--base-dir", metavar="DIR", help="where relative `_file` paths start (default: the file's directory)"
+    )
+    parser.add_argument(
+        "--retries",
+        type=int,
+        default=DEFAULT_RETRIES,
+        metavar="N",
+        help=f"send a record again at most N times when it failed for a retryable reason, such as a shard "
+        f"that was away (default {DEFAULT_RETRIES}; 0: never)",
     )
     parser.add_argument(
         "--show-failures", type=int, default=10, metavar="N", help="failures to list after the summary (default 10)"
@@ -109,6 +118,7 @@ def run(context: Context) -> int:
                 upsert=args.upsert,
                 on_batch=progress,
                 base_dir=base_dir,
+                retries=max(args.retries, 0),
             )
     finally:
         if not reading_stdin:
@@ -137,7 +147,7 @@ class Progress:
         failed = self._failed + len(self._source.bad)
         if failed:
             self._bar.set_postfix(failed=failed, refresh=False)
-        self._bar.update(last_line - self._bar.n)
+        self._bar.update(max(last_line - self._bar.n, 0))
 
     def __enter__(self) -> Progress:
         return self
@@ -167,6 +177,7 @@ def _report(context: Context, summary: InsertSummary, failures: list[LineFailure
                 "inserted": summary.inserted,
                 "updated": summary.updated,
                 "failed": len(failures),
+                "retried": summary.retried,
                 "by_reason": by_reason,
                 "failures": [{"line": f.line, "id": f.id, "reason": f.reason, "message": f.message} for f in failures],
             }
@@ -174,6 +185,8 @@ def _report(context: Context, summary: InsertSummary, failures: list[LineFailure
         return
     out = context.stdout
     out.write(f"inserted {summary.inserted}, updated {summary.updated}, failed {len(failures)} of {records} records\n")
+    if summary.retried:
+        out.write(f"retried {summary.retried} records\n")
     if not failures:
         return
     out.write("failures by reason:\n")

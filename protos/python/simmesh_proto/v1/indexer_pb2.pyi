@@ -278,14 +278,16 @@ class Record(_message.Message):
     def __init__(self, name: _Optional[str] = ..., id: _Optional[str] = ..., url: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., vector: _Optional[_Union[_common_pb2.Vector, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., image: _Optional[bytes] = ..., thumbnail: _Optional[bytes] = ..., image_uri: _Optional[str] = ..., thumbnail_uri: _Optional[str] = ...) -> None: ...
 
 class InsertRecordsRequest(_message.Message):
-    __slots__ = ("collection", "records", "upsert")
+    __slots__ = ("collection", "records", "upsert", "request_id")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     RECORDS_FIELD_NUMBER: _ClassVar[int]
     UPSERT_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     collection: str
     records: _containers.RepeatedCompositeFieldContainer[RecordInput]
     upsert: bool
-    def __init__(self, collection: _Optional[str] = ..., records: _Optional[_Iterable[_Union[RecordInput, _Mapping]]] = ..., upsert: _Optional[bool] = ...) -> None: ...
+    request_id: str
+    def __init__(self, collection: _Optional[str] = ..., records: _Optional[_Iterable[_Union[RecordInput, _Mapping]]] = ..., upsert: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class InsertRecordsResponse(_message.Message):
     __slots__ = ("ids", "inserted_count", "updated_count", "errors")

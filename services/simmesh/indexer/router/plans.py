@@ -3,11 +3,12 @@ has checked it (see `simmesh.indexer.requests`): the router reads no request mes
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from google.protobuf import struct_pb2
 
+from simmesh.kit.errors import SimmeshError
 from simmesh_proto.v1 import common_pb2, indexer_pb2
 
 MAX_K = 1000
@@ -72,11 +73,14 @@ class SearchPlan:
 
 @dataclass(frozen=True, slots=True)
 class InsertBatch:
-    """One batch of records to insert into a collection."""
+    """One batch of records to insert into a collection: `refused` holds the items already
+    failed at the edge (a bad id), by position; `request_id` names the batch across retries."""
 
     collection_id: str
     records: Sequence[indexer_pb2.RecordInput]
     upsert: bool
+    request_id: str = ""
+    refused: Mapping[int, SimmeshError] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

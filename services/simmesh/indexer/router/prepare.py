@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 from google.protobuf import timestamp_pb2
@@ -36,6 +36,14 @@ class PreparedWrites:
     errors: dict[int, SimmeshError]
     # The records' creation time, for an update that keeps it; None: the time of the write.
     create_time: timestamp_pb2.Timestamp | None = None
+    # A batch sent again under its request id (see `replays`): (collection id, request id) to
+    # record this attempt under; the positions that landed in an earlier attempt (answered as
+    # stored, not written again) and those that may have (their shard failed its part); the
+    # first reply, where the whole batch landed before.
+    request_key: tuple[str, str] | None = None
+    landed: set[int] = field(default_factory=set)
+    unsure: set[int] = field(default_factory=set)
+    reply: indexer_pb2.InsertRecordsResponse | None = None
 
 
 def vector_data(vector: common_pb2.Vector, dimension: int, field: str) -> bytes:
@@ -110,19 +118,22 @@ async def prepare(
     inputs: Sequence[indexer_pb2.RecordInput],
     embedder: Embedder,
     timeout: float | None,
+    refused: Mapping[int, SimmeshError] | None = None,
 ) -> PreparedWrites:
     """Validates the batch and embeds its images. A fault of the whole batch raises; an item's
-    own is kept in `errors`."""
+    own is kept in `errors`, with those `refused` before (by position)."""
     ids = batch_ids(inputs)
     spec = config.collection
     dimension = spec.dimension
-    failures: dict[int, SimmeshError] = {}
+    failures: dict[int, SimmeshError] = dict(refused or {})
     to_embed: list[int] = []
     given: list[int] = []
     given_data: list[bytes] = []
     for i, item in enumerate(inputs):
         if i and not i % YIELD_EVERY:
             await asyncio.sleep(0)
+        if i in failures:
+            continue
         try:
             if _source(item, i, spec) == "vector":
                 given_data.append(vector_data(item.vector, dimension, f"records[{i}].vector"))

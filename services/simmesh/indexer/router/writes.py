@@ -17,6 +17,7 @@ from simmesh.indexer.router.kept_images import KeptImages
 from simmesh.indexer.router.plans import InsertBatch
 from simmesh.indexer.router.prepare import YIELD_EVERY, PreparedWrites, prepare
 from simmesh.indexer.router.reads import Reads, by_shard
+from simmesh.indexer.router.replays import Replays
 from simmesh.indexer.router.write_streams import WriteStreams
 from simmesh.indexer.shard_map import ShardMap
 from simmesh.kit import errors, reasons, wire
@@ -36,11 +37,28 @@ class Writes:
         self.embedder = embedder
         self.reads = reads
         self.kept = kept
+        self.replays = Replays()
 
     async def insert(self, batch: InsertBatch, timeout: float | None) -> indexer_pb2.InsertRecordsResponse:
         config = self.shards.config(batch.collection_id)
-        prepared = await prepare(config, batch.records, self.embedder, timeout)
-        return await self._write(config, prepared, batch.upsert, timeout)
+        return await self._write(config, await self._prepare(config, batch, timeout), batch.upsert, timeout)
+
+    async def _prepare(
+        self, config: shard_pb2.CollectionConfig, batch: InsertBatch, timeout: float | None
+    ) -> PreparedWrites:
+        """`prepare` of the batch, with what its earlier attempts under its request id came to:
+        the first reply where the batch landed whole before (nothing is written again), else,
+        without upsert, the items that landed or may have."""
+        attempts = self.replays.get(batch.collection_id, batch.request_id)
+        if attempts is not None and attempts.reply is not None and attempts.same_batch([r.id for r in batch.records]):
+            return PreparedWrites(batch.records, [], np.zeros((0, 0), np.float32), {}, reply=attempts.reply)
+        prepared = await prepare(config, batch.records, self.embedder, timeout, batch.refused)
+        if batch.request_id:
+            prepared.request_key = (batch.collection_id, batch.request_id)
+        if attempts is not None and not batch.upsert:
+            prepared.landed = {i for i, record_id in enumerate(prepared.ids) if record_id in attempts.landed}
+            prepared.unsure = {i for i, record_id in enumerate(prepared.ids) if record_id in attempts.unsure}
+        return prepared
 
     async def insert_stream(
         self, batches: AsyncIterator[InsertBatch], timeout: Callable[[], float | None]
@@ -55,7 +73,7 @@ class Writes:
 
         async def prepared(batch: InsertBatch) -> tuple[shard_pb2.CollectionConfig, PreparedWrites, bool, ShardWrites]:
             config = self.shards.config(batch.collection_id)
-            ready = await prepare(config, batch.records, self.embedder, timeout())
+            ready = await self._prepare(config, batch, timeout())
             return config, ready, batch.upsert, await self._shard_writes(config, ready, batch.upsert)
 
         def write(
@@ -103,7 +121,7 @@ class Writes:
         ids, inputs = prepared.ids, prepared.inputs
         positions: dict[int, list[int]] = {}
         for i, record_id in enumerate(ids):
-            if record_id:
+            if record_id and i not in prepared.landed:
                 positions.setdefault(placement(record_id, count), []).append(i)
         writes = {}
         for shard, items in positions.items():
@@ -145,6 +163,8 @@ class Writes:
     ) -> indexer_pb2.InsertRecordsResponse:
         """Sends the batch's records to their shards (`writes`: from `_shard_writes`, by default
         made here; `send(shard, request)`: by default a unary Write) and gathers the reply."""
+        if prepared.reply is not None:
+            return prepared.reply
         if writes is None:
             writes = await self._shard_writes(config, prepared, upsert)
         if send is None:
@@ -159,17 +179,25 @@ class Writes:
         stored = [""] * len(ids)
         response = indexer_pb2.InsertRecordsResponse()
         failures = dict(prepared.errors)
+        unsure: list[str] = []  # ids that may have been written though not answered as stored
+        for i in prepared.landed:  # in an earlier attempt of the batch
+            stored[i] = ids[i]
+            response.inserted_count += 1
         for (items, _), outcome in zip(writes.values(), outcomes):
             if isinstance(outcome, SimmeshError):  # the shard's part failed; the others stand
                 for i in items:
                     failures[i] = outcome
+                    unsure.append(ids[i])
                 continue
             if isinstance(outcome, BaseException):
                 raise outcome
             existing = set(outcome.existing_ids)
             for i in items:
                 record_id = ids[i]
-                if record_id in existing:
+                if record_id in existing and i in prepared.unsure:  # written by the attempt that failed
+                    stored[i] = record_id
+                    response.inserted_count += 1
+                elif record_id in existing:
                     failures[i] = AlreadyExists(
                         f"record {record_id!r} already exists (set upsert to replace it)",
                         reason=reasons.RECORD_EXISTS,
@@ -179,10 +207,14 @@ class Writes:
                     stored[i] = record_id
             response.inserted_count += outcome.inserted_count
             response.updated_count += outcome.updated_count
+        written = [record_id for record_id in stored if record_id]
         await self._keep_images(config, prepared, stored, failures)
         response.ids.extend(stored)
         for i in sorted(failures):
             response.errors.append(common_pb2.ItemError(index=i, id=ids[i], status=failures[i].to_status()))
+        if prepared.request_key is not None:
+            unsure.extend(set(written).difference(stored))
+            self.replays.record(*prepared.request_key, ids, response, unsure)
         return response
 
     async def _keep_images(
@@ -204,17 +236,16 @@ class Writes:
             failures[i] = error
 
     async def update_record(
-        self, record: indexer_pb2.Record, paths: Sequence[str], image: common_pb2.Image | None, timeout: float | None
+        self,
+        collection_id: str,
+        record_id: str,
+        record: indexer_pb2.Record,
+        paths: Sequence[str],
+        image: common_pb2.Image | None,
+        timeout: float | None,
     ) -> indexer_pb2.Record:
-        """Sets the record's fields that `paths` name (and its vector from `image`, if given)."""
-        parts = record.name.split("/")
-        if len(parts) != 4 or parts[0] != "collections" or parts[2] != "records" or not parts[3]:
-            raise InvalidArgument(
-                f"record.name must be `collections/{{c}}/records/{{id}}`, got {record.name!r}",
-                reason=reasons.INVALID_RECORD_NAME,
-                field="record.name",
-            )
-        collection_id, record_id = parts[1], parts[3]
+        """Sets the fields of record `record_id` that `paths` name, from `record` (and its vector
+        from `image`, if given)."""
         if not paths and image is None:
             raise InvalidArgument("update_mask is empty", reason=reasons.INVALID_UPDATE_MASK, field="update_mask")
         found, _ = await self.reads.get(collection_id, [record_id], True, timeout)
