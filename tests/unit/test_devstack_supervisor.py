@@ -3,6 +3,7 @@ and one that keeps failing makes the supervisor give up with a non-zero status."
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -93,7 +94,7 @@ def test_a_crash_loop_waits_longer_before_each_restart(tmp_path):
         if supervisor.records["failing"].restarts > before:
             starts.append(time.monotonic())
         time.sleep(0.01)
-    gaps = [later - earlier for earlier, later in zip(starts, starts[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
     assert len(starts) == 3
     assert gaps[0] >= 0.2 and gaps[1] >= 0.4, gaps
 
