@@ -227,9 +227,7 @@ class Mesh:
         if state.exists():
             state.unlink()
 
-    def supervise(
-        self, policy: RestartPolicy | None = None, report: Callable[[str], None] | None = None
-    ) -> Supervisor:
+    def supervise(self, policy: RestartPolicy | None = None, report: Callable[[str], None] | None = None) -> Supervisor:
         """A supervisor of every process started, that keeps the state file current; call its
         `poll()` or `run()`. `report` gets a line per exit and restart (default: stderr)."""
         children: dict[str, Child] = {"etcd": _started(self.etcd, "etcd"), "s3": _started(self.s3, "S3 server")}
@@ -264,11 +262,7 @@ class Mesh:
             {"name": n, "address": a, "pid": p, "log": str(log)} | (records[n].as_json() if n in records else {})
             for n, a, p, log in self.processes()
         ]
-        state = {
-            "runner_pid": os.getpid(),
-            "processes": processes,
-            "addresses": self.addresses,
-        }
+        state = {"runner_pid": os.getpid(), "processes": processes, "addresses": self.addresses}
         (self.data_dir / "mesh.json").write_text(json.dumps(state, indent=2))
 
 
