@@ -134,3 +134,38 @@ def test_status_shows_each_processs_restarts_and_last_exit(tmp_path, capsys):
     shard = next(line for line in lines if line.strip().startswith("shard-0"))
     assert "DOWN" in shard and " 2 " in shard and shard.endswith("killed by SIGKILL")
     assert time.strftime("%Y-%m-%d %H:%M", time.localtime(up_since)) in shard
+
+
+class _FailingMesh:
+    """Stands in for `Mesh` in `up`: one process that exits at once, and a record of the stop."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.log_dir = tmp_path
+        self.ports = {"embedder": 1}
+        self.process = _process(tmp_path, "failing", "import sys; sys.exit(3)")
+        self.stopped = False
+
+    def start(self) -> _FailingMesh:
+        self.process.start()
+        return self
+
+    def processes(self):
+        yield "failing", "-", self.process.pid, self.process.log_path
+
+    def supervise(self, policy: RestartPolicy) -> Supervisor:
+        return Supervisor({"failing": self.process}, RestartPolicy(first_delay=0.05, max_restarts=policy.max_restarts))
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+def test_up_stops_the_mesh_and_exits_1_when_a_process_keeps_failing(tmp_path, monkeypatch, capsys):
+    mesh = _FailingMesh(tmp_path)
+    monkeypatch.setattr("simmesh.devstack.__main__.Mesh", lambda config: mesh)
+    monkeypatch.setattr(signal, "signal", lambda *args: None)
+
+    assert main(["up", "--data", str(tmp_path / "mesh"), "--no-triton", "--max-restarts", "2"]) == 1
+    assert mesh.stopped
+    err = capsys.readouterr().err
+    assert "failing exited (exit status 3) " in err and "giving up: 2 restarts within 60s (limit 2)" in err
+    assert "failing keeps failing: the mesh stopped" in err

@@ -115,7 +115,7 @@ class Supervisor:
         record.failures = 1 if uptime >= self.policy.stable_after else record.failures + 1
         while record.recent and now - record.recent[0] > self.policy.window:
             record.recent.popleft()
-        what = f"{name} exited ({describe_exit(status)}) after {uptime:.1f}s"
+        what = f"{name} exited ({describe_exit(status)})" + (f" {uptime:.1f}s after restart" if record.restarts else "")
         if len(record.recent) >= self.policy.max_restarts:
             self.gave_up = name
             self.report(
