@@ -263,7 +263,9 @@ class Mesh:
             for n, a, p, log in self.processes()
         ]
         state = {"runner_pid": os.getpid(), "processes": processes, "addresses": self.addresses}
-        (self.data_dir / "mesh.json").write_text(json.dumps(state, indent=2))
+        written = self.data_dir / "mesh.json.new"  # then renamed: `status` never reads half a file
+        written.write_text(json.dumps(state, indent=2))
+        written.replace(self.data_dir / "mesh.json")
 
 
 def _started(component: C | None, what: str) -> C:
