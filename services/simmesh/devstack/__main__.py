@@ -2,7 +2,9 @@
 
 `up` starts etcd, the S3 server, tritonserver and the four services, waits until each is
 healthy, prints where each listens and logs, and stops everything on Ctrl-C or SIGTERM.
-`down` stops a mesh started from another terminal; `status` reports each service's health.
+A process that exits is restarted with exponential backoff; one that keeps failing stops the
+mesh and `up` exits 1. `down` stops a mesh started from another terminal; `status` reports
+each process's health and restarts.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
 from simmesh.devstack.mesh import Mesh, MeshConfig, ProcessFailed, serving
+from simmesh.devstack.supervisor import RestartPolicy
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -27,10 +31,10 @@ def _up(args: argparse.Namespace) -> int:
     print(f"starting the mesh (data in {data}) ...", flush=True)
     started = time.monotonic()
     mesh = Mesh(MeshConfig(data_dir=data, ports=args.ports, auth_token=args.token, with_triton=not args.no_triton))
-    stop = {"now": False}
+    stop = threading.Event()
 
-    def _signalled(signum, _frame):
-        stop["now"] = True
+    def _signalled(signum: int, _frame: object) -> None:
+        stop.set()
 
     signal.signal(signal.SIGTERM, _signalled)
     signal.signal(signal.SIGINT, _signalled)
@@ -44,19 +48,18 @@ def _up(args: argparse.Namespace) -> int:
     for name, address, pid, log in mesh.processes():
         print(f"  {name:<10} {address:<32} {pid or '':>8}  {log}")
     print(f"\n  try: grpcurl -plaintext localhost:{mesh.ports['embedder']} list")
-    print("Ctrl-C (or `make down`) stops everything.", flush=True)
+    print("A process that exits is restarted; Ctrl-C (or `make down`) stops everything.", flush=True)
+    policy = RestartPolicy(max_restarts=args.max_restarts, window=args.restart_window)
+    supervisor = mesh.supervise(policy)
     try:
-        while not stop["now"]:
-            dead = [name for name, proc in mesh.services.items() if not proc.alive()]
-            if dead:
-                print(f"stopped unexpectedly: {', '.join(dead)}; see the logs above", file=sys.stderr)
-                break
-            time.sleep(0.5)
+        code = supervisor.run(stop)
     finally:
         print("\nstopping ...", flush=True)
         mesh.stop()
         print("stopped.")
-    return 0
+    if supervisor.gave_up:
+        print(f"{supervisor.gave_up} keeps failing: the mesh stopped; see {mesh.log_dir}", file=sys.stderr)
+    return code
 
 
 def _alive(pid: int | None) -> bool:
@@ -101,13 +104,28 @@ def _status(args: argparse.Namespace) -> int:
     if not state_path.exists():
         print("no mesh is running from this data directory")
         return 1
-    addresses = json.loads(state_path.read_text())["addresses"]
+    state = json.loads(state_path.read_text())
     healthy = True
-    for name, address in addresses.items():
-        ok = serving(address)
-        healthy &= ok
-        print(f"  {name:<10} {address:<22} {'SERVING' if ok else 'DOWN'}")
+    print(f"  {'what':<10} {'listens on':<22} {'pid':>8}  {'state':<8} {'restarts':>8}  {'up since':<19}  last exit")
+    for process in state["processes"]:
+        health = _health(process)
+        healthy &= health != "DOWN"
+        up_since = process.get("up_since")
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(up_since)) if up_since else "-"
+        print(
+            f"  {process['name']:<10} {process['address']:<22} {process['pid'] or '-':>8}  "
+            f"{health:<8} {process.get('restarts', 0):>8}  {since:<19}  "
+            f"{process.get('last_exit') or '-'}"
+        )
     return 0 if healthy else 1
+
+
+def _health(process: dict) -> str:
+    """SERVING or DOWN by gRPC health for the services and shard nodes; RUNNING or DOWN by pid for
+    etcd, S3 and Triton."""
+    if process["name"] in ("etcd", "s3", "triton"):
+        return "RUNNING" if _alive(process.get("pid")) else "DOWN"
+    return "SERVING" if serving(process["address"]) else "DOWN"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,6 +142,15 @@ def main(argv: list[str] | None = None) -> int:
         "--token", default=os.environ.get("SIMMESH_AUTH_TOKEN", ""), help="require this bearer token on every call"
     )
     parser.add_argument("--no-triton", action="store_true", help="embed in-process; do not start tritonserver")
+    parser.add_argument(
+        "--max-restarts",
+        type=int,
+        default=RestartPolicy.max_restarts,
+        help="give up (stop the mesh, exit 1) when a process needs more restarts than this within the window",
+    )
+    parser.add_argument(
+        "--restart-window", type=float, default=RestartPolicy.window, help="seconds the restart limit counts over"
+    )
     args = parser.parse_args(argv)
     return {"up": _up, "down": _down, "status": _status}[args.command](args)
 

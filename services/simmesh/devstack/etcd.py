@@ -89,6 +89,10 @@ class EtcdServer:
         with urllib.request.urlopen(f"{self.url}/health", timeout=1.0) as response:
             return json.load(response).get("health") == "true"
 
+    def exit_status(self) -> int | None:
+        """The exit code once the server has exited (negative: the signal); None while it runs."""
+        return self._process.exit_status() if self._process else None
+
     def stop(self, grace: float = 10.0) -> int | None:
         """SIGTERM (SIGKILL after `grace` seconds) by process id; returns the exit code."""
         if self._process is None:

@@ -16,7 +16,7 @@ import os
 import secrets
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +28,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from simmesh.devstack.etcd import EtcdServer
 from simmesh.devstack.process import ManagedProcess, ProcessFailed, free_port
 from simmesh.devstack.s3 import S3Server
+from simmesh.devstack.supervisor import Child, RestartPolicy, Supervisor
 from simmesh.devstack.triton import TritonServer
 from simmesh.embedder.triton_runtime import prepare_repository
 from simmesh.kit.blobstore_s3 import S3BlobStore
@@ -91,6 +92,7 @@ class Mesh:
         self.s3: S3Server | None = None
         self.triton: TritonServer | None = None
         self.services: dict[str, ManagedProcess] = {}
+        self.supervisor: Supervisor | None = None
 
     # -- addresses ---------------------------------------------------------------------------
 
@@ -225,6 +227,16 @@ class Mesh:
         if state.exists():
             state.unlink()
 
+    def supervise(self, policy: RestartPolicy | None = None, report: Callable[[str], None] | None = None) -> Supervisor:
+        """A supervisor of every process started, that keeps the state file current; call its
+        `poll()` or `run()`. `report` gets a line per exit and restart (default: stderr)."""
+        children: dict[str, Child] = {"etcd": _started(self.etcd, "etcd"), "s3": _started(self.s3, "S3 server")}
+        if self.triton is not None:
+            children["triton"] = self.triton
+        self.supervisor = Supervisor(children | self.services, policy, report=report, on_change=self._write_state)
+        self._write_state()
+        return self.supervisor
+
     def __enter__(self) -> Mesh:
         return self.start()
 
@@ -245,12 +257,15 @@ class Mesh:
             yield name, self.address_of(name), proc.pid, proc.log_path
 
     def _write_state(self) -> None:
-        state = {
-            "runner_pid": os.getpid(),
-            "processes": [{"name": n, "address": a, "pid": p, "log": str(log)} for n, a, p, log in self.processes()],
-            "addresses": self.addresses,
-        }
-        (self.data_dir / "mesh.json").write_text(json.dumps(state, indent=2))
+        records = self.supervisor.records if self.supervisor else {}
+        processes = [
+            {"name": n, "address": a, "pid": p, "log": str(log)} | (records[n].as_json() if n in records else {})
+            for n, a, p, log in self.processes()
+        ]
+        state = {"runner_pid": os.getpid(), "processes": processes, "addresses": self.addresses}
+        written = self.data_dir / "mesh.json.new"  # then renamed: `status` never reads half a file
+        written.write_text(json.dumps(state, indent=2))
+        written.replace(self.data_dir / "mesh.json")
 
 
 def _started(component: C | None, what: str) -> C:

@@ -81,6 +81,16 @@ def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.2) -> bool:
         return False
 
 
+def describe_exit(code: int) -> str:
+    """`exit status 3` or `killed by SIGKILL`, from a return code as `subprocess` gives it."""
+    if code >= 0:
+        return f"exit status {code}"
+    try:
+        return f"killed by {signal.Signals(-code).name}"
+    except ValueError:
+        return f"killed by signal {-code}"
+
+
 class ProcessFailed(RuntimeError):
     """The process exited or did not become ready; the message ends with its log's tail."""
 
@@ -152,6 +162,11 @@ class ManagedProcess:
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    def exit_status(self) -> int | None:
+        """The exit code once the process has exited (negative: the signal that ended it); None
+        while it runs or before it started."""
+        return None if self.proc is None else self.proc.poll()
 
     def signal(self, sig: int) -> None:
         if self.alive():

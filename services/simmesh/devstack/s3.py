@@ -139,6 +139,7 @@ class S3Server:
             return self
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "sockets").mkdir(exist_ok=True)
+        self._remove_sockets()  # left behind if the last run was killed
         self._write_identities()
         # `weed mini` saves its flags here and reloads them on the next start: only today's flags apply.
         (self.data_dir / "mini.options").unlink(missing_ok=True)
@@ -165,6 +166,10 @@ class S3Server:
             for rack in center.get("Racks") or ()
             for node in rack.get("DataNodes") or ()
         )
+
+    def exit_status(self) -> int | None:
+        """The exit code once the server has exited (negative: the signal); None while it runs."""
+        return self._process.exit_status() if self._process else None
 
     def stop(self, grace: float = 30.0) -> int | None:
         """SIGTERM (SIGKILL after `grace` seconds) by process id; returns the exit code."""
