@@ -1,19 +1,17 @@
 """The router's view of etcd: collection definitions and which node serves which shard.
 
 Both come from prefix watchers (list, then watch from the revision, re-list after compaction),
-so reads are local and cheap. One gRPC channel per shard address is kept and reused.
+so reads are local and cheap. One gRPC channel per shard node is kept and reused (`shard_channels`).
 """
 
 from __future__ import annotations
 
 import asyncio
 
-import grpc
-
 from simmesh.indexer.layout import Layout, decode_collection, decode_shard
+from simmesh.indexer.shard_channels import Process, ShardChannel, ShardChannels
 from simmesh.indexer.shard_stream import ShardStream
 from simmesh.kit import reasons
-from simmesh.kit.channels import open_channel
 from simmesh.kit.discovery import EtcdClient, PrefixWatcher
 from simmesh.kit.errors import NotFound, Unavailable
 from simmesh_proto.internal.v1 import shard_pb2, shard_pb2_grpc
@@ -27,26 +25,23 @@ class ShardMap:
         self._collections = PrefixWatcher(etcd, layout.collections)
         self._shards = PrefixWatcher(etcd, layout.shards)
         self._nodes = PrefixWatcher(etcd, layout.nodes)
-        self._stubs: dict[str, tuple[grpc.aio.Channel, shard_pb2_grpc.ShardServiceStub, tuple]] = {}
-        self._retired: list[grpc.aio.Channel] = []  # channels replaced by newer ones, closed with the map
-        # Search streams by node process (pid, start time), and those of replaced processes.
-        self._streams: dict[tuple, ShardStream] = {}
-        self._closing: list[ShardStream] = []
-        self._unary_only: set[tuple] = set()
+        self.channels = ShardChannels(token)
+        # Search streams by node process (pid, start time), and those of replaced processes closing.
+        self._streams: dict[Process, ShardStream] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+        self._unary_only: set[Process] = set()
         # Decoded etcd values by their bytes: searches read the definitions on every call.
         self._decoded: dict[bytes, object] = {}
 
     async def close(self) -> None:
         for watcher in (self._collections, self._shards, self._nodes):
             watcher.close()
-        for stream in list(self._streams.values()) + self._closing:
+        for stream in self._streams.values():
             await stream.close()
         self._streams.clear()
-        self._closing.clear()
-        for channel in [entry[0] for entry in self._stubs.values()] + self._retired:
-            await channel.close()
-        self._stubs.clear()
-        self._retired.clear()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
+        await self.channels.close()
 
     # -- collections ------------------------------------------------------------------------
 
@@ -118,18 +113,18 @@ class ShardMap:
 
     def stub(self, storage: str, shard: int, collection_id: str = "") -> shard_pb2_grpc.ShardServiceStub:
         """The stub of the node serving the storage's shard, or UNAVAILABLE naming the shard."""
-        return self._entry(storage, shard, collection_id)[1]
+        return self._entry(storage, shard, collection_id).stub
 
     def search_stream(self, storage: str, shard: int, collection_id: str = "") -> ShardStream | None:
         """The open search stream to the node serving the storage's shard (opened if need be),
         or None where the node takes only unary searches; UNAVAILABLE naming the shard when no
         node serves it."""
-        _, stub, process = self._entry(storage, shard, collection_id)
-        if process in self._unary_only:
+        entry = self._entry(storage, shard, collection_id)
+        if entry.process in self._unary_only:
             return None
-        stream = self._streams.get(process)
+        stream = self._streams.get(entry.process)
         if stream is None or not stream.open:
-            stream = self._streams[process] = ShardStream(stub.SearchStream)
+            stream = self._streams[entry.process] = ShardStream(entry.stub.SearchStream)
         return stream
 
     def unary_only(self, storage: str, shard: int) -> None:
@@ -138,28 +133,30 @@ class ShardMap:
         if info is not None:
             self._unary_only.add(_process(info))
 
-    def _entry(self, storage: str, shard: int, collection_id: str) -> tuple:
+    def _entry(self, storage: str, shard: int, collection_id: str) -> ShardChannel:
         info = self.shard_infos(storage).get(shard)
         if info is None or info.state != shard_pb2.ShardInfo.STATE_SERVING:
             raise shard_unavailable(
                 collection_id or storage, shard, "not registered in etcd" if info is None else "stopping"
             )
-        # A new registration (a restarted process) gets a new channel: the old one may sit in
-        # reconnect backoff after the refusals of the process that died.
-        process = _process(info)
-        entry = self._stubs.get(info.address)
-        if entry is None or entry[2] != process:
-            if entry is not None:
-                self._retired.append(entry[0])
-                stream = self._streams.pop(entry[2], None)
-                if stream is not None:
-                    self._closing.append(stream)
-            channel = open_channel(info.address, self.token)
-            entry = self._stubs[info.address] = (channel, shard_pb2_grpc.ShardServiceStub(channel), process)
+        entry, retired = self.channels.get(info.address, _process(info), self._addresses)
+        for old in retired:
+            self._retire_stream(old.process)
         return entry
 
+    def _addresses(self) -> set[str]:
+        return {self._decode(value, decode_shard).address for value in self._shards.snapshot().values()}
 
-def _process(info: shard_pb2.ShardInfo) -> tuple[int, int, int]:
+    def _retire_stream(self, process: Process) -> None:
+        self._unary_only.discard(process)
+        stream = self._streams.pop(process, None)
+        if stream is not None:
+            task = asyncio.get_running_loop().create_task(stream.close())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+
+def _process(info: shard_pb2.ShardInfo) -> Process:
     """The node process serving a shard: its pid and start time (a restart is another)."""
     return info.pid, info.start_time.seconds, info.start_time.nanos
 
