@@ -144,6 +144,9 @@ class Shards:
     def stub(self, storage: str, shard: int, collection_id: str = "") -> shard_pb2_grpc.ShardServiceStub:
         return self._stub  # one per node process, as ShardMap gives
 
+    def storages(self) -> set[str]:
+        return {"items"}
+
     def stored(self, ids) -> dict[str, tuple[float, np.ndarray]]:
         """id -> (metadata version, vector) of the stored records."""
         out, ids = {}, list(ids)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
-from simmesh.indexer.layout import Layout, decode_collection, decode_shard
+from simmesh.indexer.layout import Layout, decode_collection, decode_shard, storage_of
 from simmesh.indexer.shard_channels import Process, ShardChannel, ShardChannels
 from simmesh.indexer.shard_stream import ShardStream
 from simmesh.kit import reasons
@@ -47,6 +47,16 @@ class ShardMap:
 
     def collection_ids(self) -> list[str]:
         return sorted(self.layout.collection_of(k) for k in self._collections.snapshot())
+
+    def storages(self) -> set[str]:
+        """Every storage the collections refer to: each one's current and a re-embed's next."""
+        out: set[str] = set()
+        for key, value in self._collections.snapshot().items():
+            config = self._decode(value, decode_collection)
+            out.add(storage_of(self.layout.collection_of(key), config))
+            if config.next_storage:
+                out.add(config.next_storage)
+        return out
 
     def _decode(self, value: bytes, decode):
         cached = self._decoded.get(value)

@@ -50,7 +50,7 @@ class Search:
         self.fanout = fanout
         self.reads = reads
         self.embedder = embedder
-        self.coarse = CoarseQuantizers(self._fetch_trained_index)
+        self.coarse = CoarseQuantizers(self._fetch_trained_index, shards.storages)
 
     async def run(self, plan: SearchPlan, timeout: float | None) -> indexer_pb2.SearchResponse:
         config = self.shards.config(plan.collection_id)
