@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 
 from simmesh.indexer.layout import Layout, decode_collection, decode_shard, storage_of
-from simmesh.indexer.shard_channels import Process, ShardChannel, ShardChannels
+from simmesh.indexer.shard_channels import RETIRE_GRACE_S, Process, ShardChannel, ShardChannels
 from simmesh.indexer.shard_stream import ShardStream
 from simmesh.kit import reasons
 from simmesh.kit.discovery import EtcdClient, PrefixWatcher
@@ -39,6 +39,8 @@ class ShardMap:
         for stream in self._streams.values():
             await stream.close()
         self._streams.clear()
+        for task in self._closing:
+            task.cancel()
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)
         await self.channels.close()
@@ -161,7 +163,8 @@ class ShardMap:
         self._unary_only.discard(process)
         stream = self._streams.pop(process, None)
         if stream is not None:
-            task = asyncio.get_running_loop().create_task(stream.close())
+            # Searches in flight on it get their answers; it is cancelled after the grace period.
+            task = asyncio.get_running_loop().create_task(stream.finish(RETIRE_GRACE_S))
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
 
