@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 import numpy as np
 import pytest
-from fixtures.status import outcome, reason_of
+from fixtures.status import fields_of, outcome, reason_of
 from google.protobuf import field_mask_pb2, json_format, struct_pb2
 
 from simmesh_proto.v1 import common_pb2, indexer_pb2
@@ -221,6 +221,7 @@ def test_bad_input_is_refused_precisely_and_changes_nothing(stub):
             assert field in fields
 
     query = indexer_pb2.Query(vector=vec(data[0]))
+    zero = np.zeros(DIM, dtype=np.float32)
     refused(
         stub.Search,
         indexer_pb2.SearchRequest(collection="collections/nope", queries=[query]),
@@ -300,22 +301,34 @@ def test_bad_input_is_refused_precisely_and_changes_nothing(stub):
         "NOT_ENOUGH_SHARD_NODES",
     )
 
-    # Per item: a wrong dimension, a NaN vector, an existing id without upsert; the good item lands.
-    bad = records(rng.standard_normal((4, DIM)).astype(np.float32), start=200)
+    refused(
+        stub.Search,
+        indexer_pb2.SearchRequest(collection="collections/items", queries=[query, indexer_pb2.Query(vector=vec(zero))]),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "INVALID_VECTOR",
+        "queries[1].vector",
+    )
+
+    # Per item: a wrong dimension, a NaN vector, an existing id without upsert, an all-zero vector
+    # (no cosine); the good items, on both shards, land.
+    bad = records(rng.standard_normal((8, DIM)).astype(np.float32), start=200)
     bad[0].vector.CopyFrom(vec(np.ones(DIM - 1)))
     nan = np.ones(DIM, dtype=np.float32)
     nan[3] = np.nan
     bad[1].vector.CopyFrom(vec(nan))
     bad[2].id = "r7"
+    bad[3].vector.CopyFrom(vec(zero))
     reply = stub.InsertRecords(indexer_pb2.InsertRecordsRequest(collection="collections/items", records=bad))
     failures = {e.index: reason_of(e.status) for e in reply.errors}
-    assert failures == {0: "DIMENSION_MISMATCH", 1: "INVALID_VECTOR", 2: "RECORD_EXISTS"}
-    assert reply.inserted_count == 1 and list(reply.ids) == ["", "", "", "r203"]
+    assert failures == {0: "DIMENSION_MISMATCH", 1: "INVALID_VECTOR", 2: "RECORD_EXISTS", 3: "INVALID_VECTOR"}
+    assert fields_of(reply.errors[3].status) == ["records[3].vector"]
+    landed = [f"r{n}" for n in range(204, 208)]
+    assert reply.inserted_count == 4 and list(reply.ids) == ["", "", "", "", *landed]
 
     after = stub.ListRecords(
         indexer_pb2.ListRecordsRequest(collection="collections/items", page_size=1000, include_vectors=True)
     )
-    assert [r for r in after.records if r.id != "r203"] == list(before.records)
+    assert [r for r in after.records if r.id not in landed] == list(before.records)
 
 
 def test_streamed_batches_land_in_order_and_a_failing_one_ends_the_stream(stub):

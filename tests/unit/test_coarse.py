@@ -81,3 +81,35 @@ async def test_a_failed_fetch_is_retried_later(trained, monkeypatch) -> None:
     await asyncio.sleep(0.2)
     assert held.get("c", trained_config()) is not None and not outcomes
     await held.close()
+
+
+async def loaded(held: CoarseQuantizers, storage: str, config: shard_pb2.CollectionConfig) -> None:
+    held.get(storage, config)
+    async with asyncio.timeout(5):
+        while held.get(storage, config) is None:
+            await asyncio.sleep(0.02)
+
+
+async def test_quantisers_of_deleted_and_reembedded_collections_are_evicted(trained, monkeypatch) -> None:
+    monkeypatch.setattr(coarse, "SWEEP_SECONDS", 0.0)
+    live = {"a", "b"}
+
+    async def fetch(storage, config):
+        return shard_pb2.GetTrainedIndexResponse(trained_index=trained, nprobe=3)
+
+    held = CoarseQuantizers(fetch, lambda: live)
+    await loaded(held, "a", trained_config())
+    await loaded(held, "b", trained_config())
+    assert held.held() == ["a", "b"]
+
+    live.discard("a")  # collection a deleted: evicted by the next search of any collection
+    held.get("b", trained_config())
+    assert held.held() == ["b"]
+
+    live.symmetric_difference_update({"b", "b2"})  # b re-embedded into storage b2
+    await loaded(held, "b2", trained_config())
+    assert held.held() == ["b2"]
+
+    assert held.get("b2", trained_config(generation=4)) is None  # retrained: the stale copy goes at once
+    assert held.held() == []
+    await held.close()

@@ -63,9 +63,14 @@ class Serving:
 
 @contextlib.asynccontextmanager
 async def serving(
-    store: OperationStore, *, report_interval: float = 0.2, resumable: dict[str, JobFn] | None = None
+    store: OperationStore,
+    *,
+    report_interval: float = 0.2,
+    resumable: dict[str, JobFn] | None = None,
+    ttl: float = 0.0,
+    sweep_interval: float = 60.0,
 ) -> AsyncIterator[Serving]:
-    manager = OperationManager(store, report_interval=report_interval)
+    manager = OperationManager(store, report_interval=report_interval, ttl=ttl, sweep_interval=sweep_interval)
     for kind, resume in (resumable or {}).items():
         manager.register_resumable(kind, resume)
     recovery = manager.recover()
@@ -336,6 +341,29 @@ async def test_delete(ops: Serving) -> None:
             await call
         assert caught.value.code() == grpc.StatusCode.NOT_FOUND
         assert from_rpc_error(caught.value).reason == "OPERATION_NOT_FOUND"
+
+
+async def test_done_operations_expire_after_the_ttl_and_running_ones_never(tmp_path: Path) -> None:
+    async with serving(OperationStore(tmp_path / "operations.db"), ttl=0.3, sweep_interval=0.05) as ops:
+        running = ops.manager.start("slow", progress(0.0), blocked).name
+        done = ops.manager.start("quick", progress(0.0), finished).name
+        assert (await ops.stub.WaitOperation(ops_pb2.WaitOperationRequest(name=done), timeout=5)).done
+        await asyncio.sleep(0.6)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await get(ops.stub, done)
+        assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+        assert from_rpc_error(caught.value).reason == "OPERATION_NOT_FOUND"
+        assert not (await get(ops.stub, running)).done
+        listed = await ops.stub.ListOperations(ops_pb2.ListOperationsRequest())
+        assert [operation.name for operation in listed.operations] == [running]
+
+
+async def test_operations_are_kept_for_ever_without_a_ttl(ops: Serving) -> None:
+    done = ops.manager.start("quick", progress(0.0), finished).name
+    await ops.stub.WaitOperation(ops_pb2.WaitOperationRequest(name=done), timeout=5)
+    assert ops.manager.expire() == 0
+    assert ops.manager.store.expire(3600.0) == 0
+    assert ops.manager.store.expire(0.0, now=time.time() + 1) == 1
 
 
 async def test_shutdown_leaves_jobs_for_the_next_manager(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 from google.protobuf import struct_pb2
 
 from simmesh.indexer.layout import Layout, placement
-from simmesh.indexer.requests import insert_batch
+from simmesh.indexer.requests import insert_batch, search_plan
 from simmesh.indexer.router import Router
 from simmesh.indexer.router.plans import InsertBatch
 from simmesh.indexer.router.write_streams import WriteStreams
@@ -143,6 +143,9 @@ class Shards:
 
     def stub(self, storage: str, shard: int, collection_id: str = "") -> shard_pb2_grpc.ShardServiceStub:
         return self._stub  # one per node process, as ShardMap gives
+
+    def storages(self) -> set[str]:
+        return {"items"}
 
     def stored(self, ids) -> dict[str, tuple[float, np.ndarray]]:
         """id -> (metadata version, vector) of the stored records."""
@@ -310,6 +313,36 @@ async def test_item_errors_keep_their_reasons_and_fields(stores, served) -> None
     assert reply.inserted_count == 2
     got = [r for store in stores for r in store.get([generated]).records]
     assert got[0].url == "https://x/6" and got[0].metadata == {}
+
+
+async def test_a_zero_vector_in_a_cosine_batch_fails_only_its_item(stores, served) -> None:
+    shards = await served()  # a collection without a metric is a cosine one
+    router = Router(shards, None, None)
+    zero = item(3)
+    zero.vector.data = np.zeros(DIM, dtype="<f4").tobytes()
+    records = [item(n) for n in range(8)]
+    records[3] = zero
+    reply = await router.writes.insert(InsertBatch("items", records, False), None)
+    assert [(e.index, e.id) for e in reply.errors] == [(3, "")]
+    error = errors.from_status(reply.errors[0].status)
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT and error.reason == "INVALID_VECTOR"
+    assert [field for field, _ in error.violations] == ["records[3].vector"]
+    assert reply.inserted_count == 7
+    assert sorted(shards.stored([f"r{n}" for n in range(8)])) == [f"r{n}" for n in range(8) if n != 3]
+
+
+async def test_a_zero_query_vector_of_a_cosine_search_names_its_query(stores, served) -> None:
+    router = Router(await served(), None, None)
+    queries = [vector(0), np.zeros(DIM, dtype="<f4")]
+    request = indexer_pb2.SearchRequest(
+        collection="collections/items",
+        k=3,
+        queries=[indexer_pb2.Query(vector=common_pb2.Vector(dimension=DIM, data=q.tobytes())) for q in queries],
+    )
+    with pytest.raises(InvalidArgument) as caught:
+        await router.search.run(search_plan(request), 10)
+    assert caught.value.reason == "INVALID_VECTOR"
+    assert [field for field, _ in caught.value.violations] == ["queries[1].vector"]
 
 
 async def test_a_failing_batch_ends_the_stream_after_the_replies_before_it(stores, served) -> None:

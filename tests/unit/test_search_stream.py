@@ -218,6 +218,9 @@ class Shards:
     def stub(self, storage: str, shard: int, collection_id: str = "") -> shard_pb2_grpc.ShardServiceStub:
         return shard_pb2_grpc.ShardServiceStub(self.channel)
 
+    def storages(self) -> set[str]:
+        return {"items"}
+
     def search_stream(self, storage: str, shard: int, collection_id: str = "") -> ShardStream | None:
         if self.unary:
             return None

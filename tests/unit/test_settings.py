@@ -41,3 +41,12 @@ def test_a_bad_value_names_its_source(capsys):
     with pytest.raises(SystemExit) as caught:
         load_settings(_Settings, [], {"SIMMESH_PORT": "eighty"})
     assert "SIMMESH_PORT" in str(caught.value) and "eighty" in str(caught.value)
+
+
+def test_routers_and_the_catalog_keep_done_operations_a_week_unless_told():
+    from simmesh.catalog.settings import CatalogSettings
+    from simmesh.indexer.settings import RouterSettings
+
+    week = 7 * 24 * 3600.0
+    assert load_settings(RouterSettings, [], {}).operation_ttl == week
+    assert load_settings(CatalogSettings, [], {"SIMMESH_OPERATION_TTL": "3600"}).operation_ttl == 3600.0

@@ -35,7 +35,7 @@ async def build_app(settings: CatalogSettings) -> App:
     indexer_channel = open_channel(settings.indexer_addr, settings.auth_token)
     embedder = EmbedderClient(embedder_channel, settings.embedder_addr, default_timeout=CALL_TIMEOUT)
     indexer = IndexerClient(indexer_channel, settings.indexer_addr, default_timeout=CALL_TIMEOUT)
-    operations = open_operations(settings.data_dir)
+    operations = open_operations(settings.data_dir, settings.operation_ttl)
     operations.recover()
     versions = Versions(store, embedder)
     trainer = Trainer(store, blobs, Backbones(RegistryReader(embedder, models)), Publisher(store, embedder), operations)

@@ -42,7 +42,7 @@ async def build_router(settings: RouterSettings) -> App:
     etcd = _etcd(settings)
     shards = await asyncio.to_thread(ShardMap, etcd, Layout(settings.etcd_prefix), settings.auth_token)
     embedder = open_channel(settings.embedder_addr, settings.auth_token)
-    operations = open_operations(settings.data_dir)
+    operations = open_operations(settings.data_dir, settings.operation_ttl)
     operations.recover()
     router = Router(
         shards,

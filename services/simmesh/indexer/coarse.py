@@ -13,8 +13,11 @@ The copy is taken from the training job that made it, or fetched from a shard
 (`GetTrainedIndex`) in the background the first time a collection is searched after the router
 starts; searches go on without it meanwhile. It is keyed by the storage, the collection's
 creation time and its configuration generation, so a retrained, re-embedded or re-created
-collection gets a fresh copy. Correctness never rests on the copy being current: the lists carry
-the quantiser's digest, and a shard with another quantiser assigns the queries itself.
+collection gets a fresh copy, and the stale one is dropped at once. Copies of storages that no
+collection refers to any more (deleted, or left behind by a re-embed) are evicted by a sweep at
+most every `SWEEP_SECONDS`, when the router searches or trains. Correctness never rests on the copy
+being current: the lists carry the quantiser's digest, and a shard with another quantiser assigns
+the queries itself.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 import faiss
 import numpy as np
@@ -35,6 +38,8 @@ log = logging.getLogger(__name__)
 
 # After a failed fetch, the next search of the collection tries again after this long.
 RETRY_SECONDS = 5.0
+# Copies of storages no collection refers to any more are evicted at most this often.
+SWEEP_SECONDS = 10.0
 
 Key = tuple[str, int, int]
 
@@ -76,32 +81,60 @@ def wanted(config: shard_pb2.CollectionConfig) -> bool:
 
 class CoarseQuantizers:
     """The router's quantisers by collection storage; `fetch(storage, config)` gets one from a
-    shard (a `GetTrainedIndexResponse`)."""
+    shard (a `GetTrainedIndexResponse`), `live()` names the storages collections refer to now."""
 
     def __init__(
-        self, fetch: Callable[[str, shard_pb2.CollectionConfig], Awaitable[shard_pb2.GetTrainedIndexResponse]]
+        self,
+        fetch: Callable[[str, shard_pb2.CollectionConfig], Awaitable[shard_pb2.GetTrainedIndexResponse]],
+        live: Callable[[], Iterable[str]] | None = None,
     ) -> None:
         self._fetch = fetch
+        self._live = live
         self._held: dict[str, tuple[Key, CoarseQuantizer]] = {}
         self._fetching: dict[str, asyncio.Task] = {}
         self._failed: dict[Key, float] = {}
+        self._next_sweep = 0.0
 
     def get(self, storage: str, config: shard_pb2.CollectionConfig) -> CoarseQuantizer | None:
         """The storage's quantiser when this router has a current one; otherwise None, and a
         fetch is started in the background."""
+        self.sweep()
         if not wanted(config):
+            self.evict(storage)
             return None
         key = key_of(storage, config)
         held = self._held.get(storage)
         if held is not None and held[0] == key:
             return held[1]
+        self._held.pop(storage, None)  # retrained or re-created: the copy is stale
         if storage not in self._fetching and time.monotonic() >= self._failed.get(key, 0.0):
             task = asyncio.get_running_loop().create_task(self._load(storage, config, key))
             self._fetching[storage] = task
         return None
 
     def put(self, storage: str, config: shard_pb2.CollectionConfig, quantizer: CoarseQuantizer) -> None:
+        self.sweep()
         self._held[storage] = (key_of(storage, config), quantizer)
+
+    def held(self) -> list[str]:
+        """The storages whose quantiser this router holds."""
+        return sorted(self._held)
+
+    def evict(self, storage: str) -> None:
+        """Forget the storage's quantiser and failed fetches."""
+        self._held.pop(storage, None)
+        for key in [key for key in self._failed if key[0] == storage]:
+            del self._failed[key]
+
+    def sweep(self, force: bool = False) -> None:
+        """Evict the storages no collection refers to (at most every SWEEP_SECONDS unless `force`)."""
+        now = time.monotonic()
+        if self._live is None or (now < self._next_sweep and not force):
+            return
+        self._next_sweep = now + SWEEP_SECONDS
+        live = set(self._live())
+        for storage in {*self._held, *(key[0] for key in self._failed)} - live:
+            self.evict(storage)
 
     async def _load(self, storage: str, config: shard_pb2.CollectionConfig, key: Key) -> None:
         try:

@@ -7,11 +7,11 @@ import os
 import re
 import socket
 
-from simmesh.kit.settings import BlobSettings, EtcdSettings, PeerSettings, ServerSettings
+from simmesh.kit.settings import BlobSettings, EtcdSettings, OperationSettings, PeerSettings, ServerSettings
 
 
 @dataclasses.dataclass(frozen=True)
-class RouterSettings(ServerSettings, BlobSettings, EtcdSettings, PeerSettings):
+class RouterSettings(ServerSettings, BlobSettings, EtcdSettings, PeerSettings, OperationSettings):
     port: int = 50052
     min_train_vectors: int = dataclasses.field(
         default=1000, metadata={"help": "fewest vectors TrainIndex accepts unless a collection says otherwise"}

@@ -3,19 +3,17 @@
 Both come from prefix watchers (list, then watch from the revision, re-list after compaction or
 when etcd's data was lost), so reads are local and cheap. While etcd is away the map keeps its
 last state; a map made while etcd is down is empty until etcd answers (`wait_listed`).
-One gRPC channel per shard address is kept and reused.
+One gRPC channel per shard node is kept and reused (`shard_channels`).
 """
 
 from __future__ import annotations
 
 import asyncio
 
-import grpc
-
-from simmesh.indexer.layout import Layout, decode_collection, decode_shard
+from simmesh.indexer.layout import Layout, decode_collection, decode_shard, storage_of
+from simmesh.indexer.shard_channels import RETIRE_GRACE_S, Process, ShardChannel, ShardChannels
 from simmesh.indexer.shard_stream import ShardStream
 from simmesh.kit import reasons
-from simmesh.kit.channels import open_channel
 from simmesh.kit.discovery import EtcdClient, PrefixWatcher
 from simmesh.kit.errors import NotFound, Unavailable
 from simmesh_proto.internal.v1 import shard_pb2, shard_pb2_grpc
@@ -29,26 +27,25 @@ class ShardMap:
         self._collections = PrefixWatcher(etcd, layout.collections, wait_for_etcd=True)
         self._shards = PrefixWatcher(etcd, layout.shards, wait_for_etcd=True)
         self._nodes = PrefixWatcher(etcd, layout.nodes, wait_for_etcd=True)
-        self._stubs: dict[str, tuple[grpc.aio.Channel, shard_pb2_grpc.ShardServiceStub, tuple]] = {}
-        self._retired: list[grpc.aio.Channel] = []  # channels replaced by newer ones, closed with the map
-        # Search streams by node process (pid, start time), and those of replaced processes.
-        self._streams: dict[tuple, ShardStream] = {}
-        self._closing: list[ShardStream] = []
-        self._unary_only: set[tuple] = set()
+        self.channels = ShardChannels(token)
+        # Search streams by node process (pid, start time), and those of replaced processes closing.
+        self._streams: dict[Process, ShardStream] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+        self._unary_only: set[Process] = set()
         # Decoded etcd values by their bytes: searches read the definitions on every call.
         self._decoded: dict[bytes, object] = {}
 
     async def close(self) -> None:
         for watcher in (self._collections, self._shards, self._nodes):
             watcher.close()
-        for stream in list(self._streams.values()) + self._closing:
+        for stream in self._streams.values():
             await stream.close()
         self._streams.clear()
-        self._closing.clear()
-        for channel in [entry[0] for entry in self._stubs.values()] + self._retired:
-            await channel.close()
-        self._stubs.clear()
-        self._retired.clear()
+        for task in self._closing:
+            task.cancel()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
+        await self.channels.close()
 
     @property
     def listed(self) -> bool:
@@ -64,6 +61,16 @@ class ShardMap:
 
     def collection_ids(self) -> list[str]:
         return sorted(self.layout.collection_of(k) for k in self._collections.snapshot())
+
+    def storages(self) -> set[str]:
+        """Every storage the collections refer to: each one's current and a re-embed's next."""
+        out: set[str] = set()
+        for key, value in self._collections.snapshot().items():
+            config = self._decode(value, decode_collection)
+            out.add(storage_of(self.layout.collection_of(key), config))
+            if config.next_storage:
+                out.add(config.next_storage)
+        return out
 
     def _decode(self, value: bytes, decode):
         cached = self._decoded.get(value)
@@ -130,18 +137,18 @@ class ShardMap:
 
     def stub(self, storage: str, shard: int, collection_id: str = "") -> shard_pb2_grpc.ShardServiceStub:
         """The stub of the node serving the storage's shard, or UNAVAILABLE naming the shard."""
-        return self._entry(storage, shard, collection_id)[1]
+        return self._entry(storage, shard, collection_id).stub
 
     def search_stream(self, storage: str, shard: int, collection_id: str = "") -> ShardStream | None:
         """The open search stream to the node serving the storage's shard (opened if need be),
         or None where the node takes only unary searches; UNAVAILABLE naming the shard when no
         node serves it."""
-        _, stub, process = self._entry(storage, shard, collection_id)
-        if process in self._unary_only:
+        entry = self._entry(storage, shard, collection_id)
+        if entry.process in self._unary_only:
             return None
-        stream = self._streams.get(process)
+        stream = self._streams.get(entry.process)
         if stream is None or not stream.open:
-            stream = self._streams[process] = ShardStream(stub.SearchStream)
+            stream = self._streams[entry.process] = ShardStream(entry.stub.SearchStream)
         return stream
 
     def unary_only(self, storage: str, shard: int) -> None:
@@ -150,28 +157,31 @@ class ShardMap:
         if info is not None:
             self._unary_only.add(_process(info))
 
-    def _entry(self, storage: str, shard: int, collection_id: str) -> tuple:
+    def _entry(self, storage: str, shard: int, collection_id: str) -> ShardChannel:
         info = self.shard_infos(storage).get(shard)
         if info is None or info.state != shard_pb2.ShardInfo.STATE_SERVING:
             raise shard_unavailable(
                 collection_id or storage, shard, "not registered in etcd" if info is None else "stopping"
             )
-        # A new registration (a restarted process) gets a new channel: the old one may sit in
-        # reconnect backoff after the refusals of the process that died.
-        process = _process(info)
-        entry = self._stubs.get(info.address)
-        if entry is None or entry[2] != process:
-            if entry is not None:
-                self._retired.append(entry[0])
-                stream = self._streams.pop(entry[2], None)
-                if stream is not None:
-                    self._closing.append(stream)
-            channel = open_channel(info.address, self.token)
-            entry = self._stubs[info.address] = (channel, shard_pb2_grpc.ShardServiceStub(channel), process)
+        entry, retired = self.channels.get(info.address, _process(info), self._addresses)
+        for old in retired:
+            self._retire_stream(old.process)
         return entry
 
+    def _addresses(self) -> set[str]:
+        return {self._decode(value, decode_shard).address for value in self._shards.snapshot().values()}
 
-def _process(info: shard_pb2.ShardInfo) -> tuple[int, int, int]:
+    def _retire_stream(self, process: Process) -> None:
+        self._unary_only.discard(process)
+        stream = self._streams.pop(process, None)
+        if stream is not None:
+            # Searches in flight on it get their answers; it is cancelled after the grace period.
+            task = asyncio.get_running_loop().create_task(stream.finish(RETIRE_GRACE_S))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+
+def _process(info: shard_pb2.ShardInfo) -> Process:
     """The node process serving a shard: its pid and start time (a restart is another)."""
     return info.pid, info.start_time.seconds, info.start_time.nanos
 

@@ -187,6 +187,16 @@ class OperationStore:
         next_token = encode_page_token({"before": page[-1][0]}, request_fingerprint) if len(rows) > size else ""
         return [_record(row).operation for row in page], next_token
 
+    def expire(self, max_age: float, now: float | None = None) -> int:
+        """Delete the operations done more than `max_age` seconds ago; returns how many went.
+
+        Running operations are never expired, however old.
+        """
+        cutoff = (time.time() if now is None else now) - max_age
+        with self._lock:
+            cursor = self._db.execute("DELETE FROM operations WHERE done = 1 AND update_time < ?", (cutoff,))
+        return cursor.rowcount
+
     def unfinished(self) -> builtins.list[OperationRecord]:
         """Every operation not yet done, oldest first."""
         with self._lock:

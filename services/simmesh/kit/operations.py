@@ -15,7 +15,9 @@ A service that trains, builds or re-embeds starts a job and returns its Operatio
 Every operation lives in SQLite (one file, owned by one process) as its `Operation`
 (metadata, done, response or error) plus its kind and a cancel flag, so GetOperation answers
 the same after a restart. Operations that a stopped process left running are resumed by the
-handler registered for their kind, or else finished as ABORTED / OPERATION_INTERRUPTED.
+handler registered for their kind, or else finished as ABORTED / OPERATION_INTERRUPTED. Done
+operations are deleted once they are `ttl` seconds old (GetOperation then answers NOT_FOUND);
+running ones never expire.
 """
 
 from __future__ import annotations
@@ -141,13 +143,26 @@ class OperationManager:
     """Runs jobs as asyncio tasks and records their outcome in the store.
 
     Register resume handlers with `register_resumable`, then call `recover()` once in the
-    running event loop before serving, to settle what a previous process left running.
+    running event loop before serving, to settle what a previous process left running and, when
+    `ttl` is positive, to start sweeping done operations older than `ttl` seconds every
+    `sweep_interval` seconds.
     """
 
-    def __init__(self, store: OperationStore, *, report_interval: float = 0.5, cancel_grace: float = 2.0) -> None:
+    def __init__(
+        self,
+        store: OperationStore,
+        *,
+        report_interval: float = 0.5,
+        cancel_grace: float = 2.0,
+        ttl: float = 0.0,
+        sweep_interval: float = 60.0,
+    ) -> None:
         self.store = store
         self._report_interval = report_interval
         self._cancel_grace = cancel_grace
+        self._ttl = ttl
+        self._sweep_interval = sweep_interval
+        self._sweeper: asyncio.Task[None] | None = None
         self._resumable: dict[str, JobFn] = {}
         self._running: dict[str, _Running] = {}
         self._stopping = False
@@ -184,7 +199,26 @@ class OperationManager:
             log.info(
                 "recovered operations: %d resumed, %d aborted, %d cancelled", len(resumed), len(aborted), len(cancelled)
             )
+        if self._ttl > 0 and self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever(), name="operations-expiry")
         return RecoveryReport(tuple(resumed), tuple(aborted), tuple(cancelled))
+
+    def expire(self) -> int:
+        """Delete the done operations older than the ttl (none when it is 0); returns how many went."""
+        if self._ttl <= 0:
+            return 0
+        expired = self.store.expire(self._ttl)
+        if expired:
+            log.info("expired %d operations done more than %gs ago", expired, self._ttl)
+        return expired
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(self.expire)
+            except Exception:
+                log.exception("could not expire old operations; trying again in %gs", self._sweep_interval)
+            await asyncio.sleep(self._sweep_interval)
 
     def start(self, kind: str, metadata: Message, job: JobFn) -> Operation:
         """Store a new operation and run `job` for it; returns the operation (not done)."""
@@ -224,6 +258,9 @@ class OperationManager:
         """Stop every running job; they stay not done, for the next process to recover."""
         self._stopping = True
         tasks = [running.task for running in self._running.values()]
+        if self._sweeper is not None:
+            tasks.append(self._sweeper)
+            self._sweeper = None
         for task in tasks:
             task.cancel()
         if tasks:
@@ -271,13 +308,14 @@ def _internal(name: str) -> Internal:
     return Internal(f"operation {name} failed with an internal error", reason=reasons.INTERNAL, metadata={"name": name})
 
 
-def open_operations(data_dir: str | os.PathLike[str]) -> OperationManager:
-    """The manager of a service's operations, stored in `data_dir/operations.sqlite`.
+def open_operations(data_dir: str | os.PathLike[str], ttl: float = 0.0) -> OperationManager:
+    """The manager of a service's operations, stored in `data_dir/operations.sqlite`; done ones are
+    kept `ttl` seconds (0: for ever).
 
     Call `recover()` after registering resumable kinds, inside the event loop.
     """
     os.makedirs(data_dir, exist_ok=True)
-    return OperationManager(OperationStore(os.path.join(data_dir, "operations.sqlite")))
+    return OperationManager(OperationStore(os.path.join(data_dir, "operations.sqlite")), ttl=ttl)
 
 
 async def close_operations(manager: OperationManager) -> None:

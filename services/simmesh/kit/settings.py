@@ -163,6 +163,16 @@ class BlobSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class OperationSettings:
+    """What a service that runs long-running operations keeps of them."""
+
+    operation_ttl: float = dataclasses.field(
+        default=7 * 24 * 3600.0,
+        metadata={"help": "seconds a done operation is kept before GetOperation answers NOT_FOUND (0 = for ever)"},
+    )
+
+
+@dataclasses.dataclass(frozen=True)
 class EtcdSettings:
     etcd_endpoints: tuple[str, ...] = dataclasses.field(
         default=("127.0.0.1:2379",), metadata={"help": "etcd endpoints, host:port[,host:port]"}

@@ -68,6 +68,22 @@ def stack_rows(rows: Sequence[bytes], dimension: int) -> tuple[np.ndarray, list[
     return matrix, np.flatnonzero(~np.isfinite(matrix).all(axis=1)).tolist()
 
 
+def is_cosine(spec: indexer_pb2.Collection) -> bool:
+    """Whether the collection compares by cosine (as the shards take one without a metric)."""
+    return spec.metric in (indexer_pb2.METRIC_COSINE, indexer_pb2.METRIC_UNSPECIFIED)
+
+
+def zero_rows(matrix: np.ndarray) -> list[int]:
+    """The positions of the all-zero rows: vectors without a direction, so without a cosine."""
+    return np.flatnonzero(~matrix.any(axis=1)).tolist()
+
+
+def zero_vector(field: str) -> InvalidArgument:
+    return InvalidArgument(
+        f"{field} is an all-zero vector, which has no cosine similarity", reason=reasons.INVALID_VECTOR, field=field
+    )
+
+
 def batch_ids(inputs: Sequence[indexer_pb2.RecordInput]) -> list[str]:
     """The ids of an insert batch ("" where to be generated), once the batch is checked."""
     too_large = "a batch holds at most {limit} records, got {count}"
@@ -166,6 +182,10 @@ async def prepare(
                 failures[i] = item_error(failed[j], f"records[{i}].image")
             else:
                 vectors[i] = embedded[j]
+    if is_cosine(spec):
+        for i in zero_rows(vectors):
+            if i not in failures:
+                failures[i] = zero_vector(f"records[{i}].{'vector' if inputs[i].HasField('vector') else 'image'}")
     for i in failures:
         ids[i] = ""
     return PreparedWrites(inputs, ids, vectors, failures)

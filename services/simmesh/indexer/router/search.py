@@ -12,7 +12,7 @@ from simmesh.indexer.layout import storage_of
 from simmesh.indexer.router.embedder import Embedder, embedded_rows, item_error
 from simmesh.indexer.router.fanout import Fanout, collection_id_in
 from simmesh.indexer.router.plans import MAX_FETCH, SearchPlan
-from simmesh.indexer.router.prepare import stack_rows, vector_data
+from simmesh.indexer.router.prepare import is_cosine, stack_rows, vector_data, zero_rows, zero_vector
 from simmesh.indexer.router.reads import Reads
 from simmesh.indexer.router.results import Answer, shard_hits
 from simmesh.indexer.shard_map import ShardMap
@@ -50,7 +50,7 @@ class Search:
         self.fanout = fanout
         self.reads = reads
         self.embedder = embedder
-        self.coarse = CoarseQuantizers(self._fetch_trained_index)
+        self.coarse = CoarseQuantizers(self._fetch_trained_index, shards.storages)
 
     async def run(self, plan: SearchPlan, timeout: float | None) -> indexer_pb2.SearchResponse:
         config = self.shards.config(plan.collection_id)
@@ -93,6 +93,9 @@ class Search:
                     reason=reasons.INVALID_VECTOR,
                     field=f"queries[{i}].vector",
                 )
+            zero = zero_rows(matrix) if is_cosine(spec) else []
+            if zero:
+                raise zero_vector(f"queries[{given[zero[0]]}].vector")
             if len(given) == queries.count:
                 vectors = matrix
             else:
