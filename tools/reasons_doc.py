@@ -22,7 +22,7 @@ Every error a simmesh service returns carries a `google.rpc.ErrorInfo` detail wi
 "simmesh" and one of the reasons below; a field at fault is named in a `google.rpc.BadRequest`
 detail. Match on the reason, not on the message. "Retry" says whether the same call, sent again
 later, can succeed (the detail's metadata then also holds `retriable: "true"`). Generated from
-`services/simmesh/kit/reasons.py` by `tools/reasons_doc.py`; do not edit by hand.
+`services/simmesh/kit/reasons/` by `tools/reasons_doc.py`; do not edit by hand.
 
 | reason | gRPC code | retry | example message |
 |---|---|---|---|

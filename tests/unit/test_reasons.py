@@ -33,7 +33,7 @@ def _reason_arguments() -> list[tuple[str, ast.Call, ast.expr]]:
 
 def test_every_raised_reason_is_a_declared_name_not_a_literal() -> None:
     literals = [where for where, _, value in _reason_arguments() if isinstance(value, ast.Constant)]
-    assert literals == [], f"reasons written as literals (declare them in kit/reasons.py): {literals}"
+    assert literals == [], f"reasons written as literals (declare them in kit/reasons/): {literals}"
     unknown = [
         f"{where}: {ast.unparse(value)}"
         for where, _, value in _reason_arguments()
