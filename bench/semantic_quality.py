@@ -29,7 +29,7 @@ from pathlib import Path
 
 import match_quality
 import numpy as np
-from embedder import SHARED, mobilenet_manifest
+from _pretrained import SHARED, mobilenet_v2_manifest
 
 from simmesh.embedder.builtin import BUILTIN_MODELS, BuiltinModel
 from simmesh.pretrained.generic import POOLINGS, generic_embedding
@@ -95,7 +95,7 @@ def mobilenet_path(shared: Path) -> Path:
 def model_embedder(name: str, args: argparse.Namespace, executor: ThreadPoolExecutor) -> match_quality.Embed:
     if name == "mobilenet-v2":
         onnx = mobilenet_path(args.shared).read_bytes()
-        return match_quality.session_embedder(onnx, mobilenet_manifest(), executor, args.threads)
+        return match_quality.session_embedder(onnx, mobilenet_v2_manifest(), executor, args.threads)
     model = (
         generic_variant(args.pooling, args.shorter_side, not args.uncentred)
         if name == "generic"

@@ -13,10 +13,13 @@ import time
 from pathlib import Path
 
 import grpc
+import numpy as np
 import pytest
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+from support.models import png_bytes
 
 from simmesh.devstack.triton import tritonserver_available
+from simmesh_client import Client, ClientConfig
 
 pytestmark = pytest.mark.e2e
 
@@ -85,6 +88,13 @@ def test_up_serves_every_service_and_sigterm_stops_everything(tmp_path):
         status = subprocess.run([str(simctl), "status", "--json"], capture_output=True, text=True, env=env, timeout=60)
         assert status.returncode == 0, status.stdout + status.stderr
         assert "SERVING" in status.stdout
+
+        # The built-in models are there with no manual step, generic served through Triton.
+        with Client(ClientConfig(embedder_address=state["addresses"]["embedder"])) as client:
+            generic = client.embedder.get_version("models/generic/versions/1")
+            assert generic.loaded and generic.manifest.dimension == 1280
+            vectors = client.embedder.embed("generic", [png_bytes((200, 30, 30))])
+        assert vectors.shape == (1, 1280) and abs(float(np.linalg.norm(vectors)) - 1.0) < 1e-4
 
         runner.send_signal(signal.SIGTERM)
         output, _ = runner.communicate(timeout=120)

@@ -8,11 +8,11 @@ queries must mostly find dogs (see bench/semantic_quality.py).
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from support.bench import bench_module
 
 from simmesh.embedder.builtin import BUILTIN_MODELS
 from simmesh.embedder.embedding import Embedder, ensure_builtin_models
@@ -23,10 +23,7 @@ from simmesh.imaging.source import ImageSource
 from simmesh.kit.blobstore import FileBlobStore
 from simmesh_proto.v1 import common_pb2
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-
-import semantic_quality
-
+semantic_quality = bench_module("semantic_quality")
 COARSE_SHARE = 0.82
 DOG_SHARE = 0.78
 BATCH = 32
