@@ -91,9 +91,9 @@ def test_up_serves_every_service_and_sigterm_stops_everything(tmp_path):
 
         # The built-in models are there with no manual step, generic served through Triton.
         with Client(ClientConfig(embedder_address=state["addresses"]["embedder"])) as client:
-            generic = client.embedder.get_version("models/generic/versions/1")
-            assert generic.loaded and generic.manifest.dimension == 1280
             vectors = client.embedder.embed("generic", [png_bytes((200, 30, 30))])
+            generic = client.embedder.get_version("models/generic/versions/1")  # loaded on first use
+            assert generic.loaded and generic.manifest.dimension == 1280
         assert vectors.shape == (1, 1280) and abs(float(np.linalg.norm(vectors)) - 1.0) < 1e-4
 
         runner.send_signal(signal.SIGTERM)
