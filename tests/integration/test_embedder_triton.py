@@ -8,20 +8,13 @@ import grpc
 import numpy as np
 import pytest
 import tritonclient.grpc as tritongrpc
+from support.apps import started_embedder
 from support.dual_encoder import untrained_dual_encoder
 from support.models import png_bytes, tiny_embedding_model, tiny_manifest
 
-from simmesh.embedder.app import build_app
-from simmesh.embedder.settings import EmbedderSettings
 from simmesh_proto.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc
 
 pytestmark = pytest.mark.integration
-
-
-async def _serve(settings: EmbedderSettings):
-    app = await build_app(settings)
-    await app.start()
-    return app
 
 
 async def _import(stub, model_id: str, onnx: bytes) -> embedder_pb2.ModelVersion:
@@ -36,32 +29,20 @@ async def _import(stub, model_id: str, onnx: bytes) -> embedder_pb2.ModelVersion
     return await stub.ImportModel(parts())
 
 
-async def _serve_both(tmp_path, s3_server, triton_s3, triton_repository):
+async def _serve_both(tmp_path, triton_s3_embedder):
     """An embedder serving through Triton (repository on S3), and one with in-process ONNX Runtime."""
-    triton_settings = EmbedderSettings(
-        host="127.0.0.1",
-        port=0,
-        data_dir=str(tmp_path / "triton"),
-        runtime="triton",
-        triton_url=triton_s3.grpc_url,
-        blob_url=f"s3://{triton_repository.bucket}",
-        s3_endpoint=s3_server.endpoint,
-        s3_access_key=s3_server.access_key,
-        s3_secret_key=s3_server.secret_key,
-        builtin_models=False,
+    return (
+        await started_embedder(tmp_path / "triton", **triton_s3_embedder),
+        await started_embedder(tmp_path / "local"),
     )
-    local_settings = EmbedderSettings(host="127.0.0.1", port=0, data_dir=str(tmp_path / "local"), builtin_models=False)
-    return await _serve(triton_settings), await _serve(local_settings)
 
 
 def _rows(reply: embedder_pb2.EmbedResponse) -> np.ndarray:
     return np.frombuffer(reply.vectors.data, "<f4").reshape(reply.vectors.count, reply.vectors.dimension)
 
 
-async def test_triton_and_in_process_give_the_same_vectors_and_delete_unloads(
-    tmp_path, s3_server, triton_s3, triton_repository
-):
-    triton_app, local_app = await _serve_both(tmp_path, s3_server, triton_s3, triton_repository)
+async def test_triton_and_in_process_give_the_same_vectors_and_delete_unloads(tmp_path, triton_s3, triton_s3_embedder):
+    triton_app, local_app = await _serve_both(tmp_path, triton_s3_embedder)
     onnx = tiny_embedding_model(seed=5)
     images = [
         common_pb2.Image(content=png_bytes(c, size=(50 + 10 * i, 40)))
@@ -98,9 +79,9 @@ async def test_triton_and_in_process_give_the_same_vectors_and_delete_unloads(
 
 
 async def test_a_dual_encoder_in_triton_mode_embeds_images_through_triton_and_texts_alike(
-    tmp_path, s3_server, triton_s3, triton_repository
+    tmp_path, triton_s3, triton_s3_embedder
 ):
-    triton_app, local_app = await _serve_both(tmp_path, s3_server, triton_s3, triton_repository)
+    triton_app, local_app = await _serve_both(tmp_path, triton_s3_embedder)
     model, manifest = untrained_dual_encoder()
     try:
         async with (

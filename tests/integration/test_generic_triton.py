@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 import tritonclient.grpc as tritongrpc
 from PIL import Image
+from support.apps import started_embedder
 
-from simmesh.embedder.app import build_app
-from simmesh.embedder.settings import EmbedderSettings
 from simmesh_proto.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc
 
 pytestmark = pytest.mark.integration
@@ -33,25 +32,9 @@ def _rows(reply: embedder_pb2.EmbedResponse) -> np.ndarray:
     return np.frombuffer(reply.vectors.data, "<f4").reshape(reply.vectors.count, reply.vectors.dimension)
 
 
-async def test_first_start_serves_generic_through_triton_like_onnxruntime(
-    tmp_path, s3_server, triton_s3, triton_repository
-):
-    triton_settings = EmbedderSettings(
-        host="127.0.0.1",
-        port=0,
-        data_dir=str(tmp_path / "triton"),
-        runtime="triton",
-        triton_url=triton_s3.grpc_url,
-        blob_url=f"s3://{triton_repository.bucket}",
-        s3_endpoint=s3_server.endpoint,
-        s3_access_key=s3_server.access_key,
-        s3_secret_key=s3_server.secret_key,
-    )
-    local_settings = EmbedderSettings(host="127.0.0.1", port=0, data_dir=str(tmp_path / "local"))
-    triton_app = await build_app(triton_settings)
-    local_app = await build_app(local_settings)
-    await triton_app.start()
-    await local_app.start()
+async def test_first_start_serves_generic_through_triton_like_onnxruntime(tmp_path, triton_s3, triton_s3_embedder):
+    triton_app = await started_embedder(tmp_path / "triton", builtin_models=True, **triton_s3_embedder)
+    local_app = await started_embedder(tmp_path / "local", builtin_models=True)
     images = [common_pb2.Image(content=_photo_like(i, (320 + 40 * i, 240))) for i in range(5)]
     try:
         async with (
