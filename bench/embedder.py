@@ -32,9 +32,9 @@ import grpc
 import onnxruntime as ort
 from _pretrained import MOBILENET_V2, SHARED, mobilenet_v2_manifest
 
-from simmesh.devstack.mesh import serving
-from simmesh.devstack.process import ManagedProcess, free_port
+from simmesh.devstack.process import ManagedProcess
 from simmesh.devstack.s3 import S3Server
+from simmesh.devstack.service import start_service
 from simmesh.devstack.triton import TritonServer, tritonserver_available
 from simmesh.embedder.builtin import BUILTIN_MODELS
 from simmesh.embedder.triton_runtime import prepare_repository
@@ -111,23 +111,13 @@ def through_service(address: str, model: str, images: list[bytes], batch: int, i
 
 
 def start_embedder(root: Path, env: dict[str, str]) -> tuple[ManagedProcess, str]:
-    port = free_port()
-    proc = ManagedProcess(
+    return start_service(
         "embedder",
-        [sys.executable, "-m", "simmesh.embedder"],
+        ["simmesh.embedder"],
+        data_dir=root / "data",
         log_path=root / "embedder.log",
-        env={
-            **os.environ,
-            "SIMMESH_HOST": "127.0.0.1",
-            "SIMMESH_PORT": str(port),
-            "SIMMESH_DATA_DIR": str(root / "data"),
-            "SIMMESH_LOG_LEVEL": "WARNING",
-            **env,
-        },
+        env={"SIMMESH_LOG_LEVEL": "WARNING", **env},
     )
-    address = f"127.0.0.1:{port}"
-    proc.start(lambda: serving(address, timeout=0.5), timeout=180)
-    return proc, address
 
 
 def import_model(address: str, model_id: str, onnx: bytes, manifest) -> None:

@@ -31,8 +31,8 @@ from google.protobuf import struct_pb2
 from PIL import Image
 
 from simmesh.devstack.etcd import EtcdServer
-from simmesh.devstack.mesh import serving
-from simmesh.devstack.process import ManagedProcess, free_port
+from simmesh.devstack.process import ManagedProcess
+from simmesh.devstack.service import start_service
 from simmesh_proto.v1 import (
     common_pb2,
     embedder_pb2,
@@ -84,22 +84,13 @@ class Stack:
         )
 
     def _start(self, name: str, module: list[str], env: dict[str, str]) -> str:
-        port = free_port()
-        address = f"127.0.0.1:{port}"
-        proc = ManagedProcess(
+        proc, address = start_service(
             name,
-            [sys.executable, "-m", *module],
+            module,
+            data_dir=self.root / name,
             log_path=self.root / "logs" / f"{name}.log",
-            env={
-                **os.environ,
-                "SIMMESH_HOST": "127.0.0.1",
-                "SIMMESH_PORT": str(port),
-                "SIMMESH_DATA_DIR": str(self.root / name),
-                "SIMMESH_LOG_LEVEL": "WARNING",
-                **env,
-            },
+            env={"SIMMESH_LOG_LEVEL": "WARNING", **env},
         )
-        proc.start(lambda: serving(address, timeout=0.5), timeout=180)
         self.procs.append(proc)
         return address
 

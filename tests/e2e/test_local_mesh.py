@@ -4,18 +4,16 @@ SIGTERM stops every process it started."""
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import grpc
 import numpy as np
 import pytest
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+from support.devstack import DevstackUp
 from support.models import png_bytes
 
 from simmesh.devstack.triton import tritonserver_available
@@ -31,25 +29,6 @@ EXPECTED = {
 }
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def _wait_for_state(state: Path, runner: subprocess.Popen, timeout: float) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if runner.poll() is not None:
-            raise AssertionError(f"the mesh runner exited with {runner.returncode}:\n{runner.stdout.read()}")
-        if state.exists():
-            return json.loads(state.read_text())
-        time.sleep(0.5)
-    raise AssertionError("the mesh did not come up in time")
-
-
 def _listed_services(address: str) -> set[str]:
     with grpc.insecure_channel(address) as channel:
         return set(ProtoReflectionDescriptorDatabase(channel).get_services())
@@ -60,17 +39,9 @@ def test_up_serves_every_service_and_sigterm_stops_everything(tmp_path):
     if reason:
         pytest.skip(reason)
     data = tmp_path / "mesh"
-    runner = subprocess.Popen(
-        [sys.executable, "-m", "simmesh.devstack", "up", "--data", str(data), "--ports", "auto"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    pids: list[int] = []
-    try:
-        state = _wait_for_state(data / "mesh.json", runner, timeout=240)
-        pids = [p["pid"] for p in state["processes"] if p["pid"]]
+    with DevstackUp(data) as mesh:
+        state = mesh.wait(timeout=240)
+        mesh.pids += [p["pid"] for p in state["processes"] if p["pid"]]
         names = {p["name"] for p in state["processes"]}
         assert {"etcd", "s3", "triton", *EXPECTED} <= names
         for service, full_name in EXPECTED.items():
@@ -96,19 +67,6 @@ def test_up_serves_every_service_and_sigterm_stops_everything(tmp_path):
             assert generic.loaded and generic.manifest.dimension == 1280
         assert vectors.shape == (1, 1280) and abs(float(np.linalg.norm(vectors)) - 1.0) < 1e-4
 
-        runner.send_signal(signal.SIGTERM)
-        output, _ = runner.communicate(timeout=120)
-        assert runner.returncode == 0, output
+        output = mesh.stop()
         assert "simmesh is up" in output and "stopped." in output
-        deadline = time.monotonic() + 10
-        while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not [pid for pid in pids if _alive(pid)], "processes left running after SIGTERM"
         assert (data / "etcd").exists() and (data / "s3").exists(), "state stays in the data directory"
-    finally:
-        if runner.poll() is None:
-            os.killpg(runner.pid, signal.SIGKILL)
-            runner.wait()
-        for pid in pids:
-            if _alive(pid):
-                os.killpg(pid, signal.SIGKILL)

@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from support.devstack import DevstackUp, read_state
 
 from simmesh.devstack.mesh import serving
 from simmesh.devstack.process import port_open
@@ -26,19 +27,18 @@ BACK_WITHIN = 10.0
 LEASE_TTL = 5  # the shards' default registration lease, in seconds
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+def _by_name(state: dict) -> dict[str, dict]:
+    return {p["name"]: p for p in state.get("processes", [])}
 
 
 def _state(data: Path) -> dict[str, dict]:
-    try:
-        return {p["name"]: p for p in json.loads((data / "mesh.json").read_text())["processes"]}
-    except (OSError, ValueError, KeyError):
-        return {}  # not written yet, or caught mid-write
+    return _by_name(read_state(data))
+
+
+def _supervised(state: dict) -> bool:
+    """Every process started and under supervision (the state lists restarts)."""
+    processes = _by_name(state)
+    return bool(processes) and all("restarts" in p for p in processes.values())
 
 
 def _back(process: dict) -> bool:
@@ -54,18 +54,6 @@ def _back(process: dict) -> bool:
         host, port = address.removeprefix("http://").rsplit(":", 1)
         return port_open(int(port), host)
     return serving(address, timeout=1.0)
-
-
-def _wait_supervised(data: Path, runner: subprocess.Popen, timeout: float) -> dict[str, dict]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if runner.poll() is not None:
-            raise AssertionError(f"the mesh runner exited with {runner.returncode}:\n{runner.stdout.read()}")
-        state = _state(data)
-        if state and all("restarts" in p for p in state.values()):
-            return state
-        time.sleep(0.5)
-    raise AssertionError("the mesh did not come up in time")
 
 
 def _kill_and_time_the_return(data: Path, name: str) -> float:
@@ -91,21 +79,13 @@ def _kill_and_time_the_return(data: Path, name: str) -> float:
 
 def test_kill_9_of_any_process_brings_it_back_within_10s_and_the_others_keep_running(tmp_path):
     data = tmp_path / "mesh"
-    runner = subprocess.Popen(
-        [sys.executable, "-m", "simmesh.devstack", "up", "--data", str(data), "--ports", "auto", "--no-triton"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    pids: list[int] = []
-    try:
-        state = _wait_supervised(data, runner, timeout=180)
-        pids = [p["pid"] for p in state.values()]
+    with DevstackUp(data, "--no-triton") as mesh:
+        state = _by_name(mesh.wait(timeout=180, ready=_supervised))
+        mesh.pids += [p["pid"] for p in state.values()]
         times = {name: _kill_and_time_the_return(data, name) for name in KILLED}
         print("back and serving after kill -9:", {name: f"{seconds:.1f}s" for name, seconds in times.items()})
         state = _state(data)
-        pids += [p["pid"] for p in state.values()]
+        mesh.pids += [p["pid"] for p in state.values()]
         time.sleep(LEASE_TTL + 1)  # a shard that lost its etcd lease would have exited by now
         assert {n: p["pid"] for n, p in _state(data).items()} == {n: p["pid"] for n, p in state.items()}
         assert all(_back(p) for p in state.values()), state
@@ -121,19 +101,6 @@ def test_kill_9_of_any_process_brings_it_back_within_10s_and_the_others_keep_run
             line = next(line for line in status.stdout.splitlines() if line.split()[0] == name)
             assert line.split()[4] == "1" and line.endswith("killed by SIGKILL"), line
 
-        runner.send_signal(signal.SIGTERM)
-        output, _ = runner.communicate(timeout=120)
-        assert runner.returncode == 0, output
+        output = mesh.stop()
         print(output)
         assert "shard-0 exited (killed by SIGKILL)" in output and "stopped." in output
-        deadline = time.monotonic() + 10
-        while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not [pid for pid in pids if _alive(pid)], "processes left running after SIGTERM"
-    finally:
-        if runner.poll() is None:
-            os.killpg(runner.pid, signal.SIGKILL)
-            runner.wait()
-        for pid in pids:
-            if _alive(pid):
-                os.killpg(pid, signal.SIGKILL)

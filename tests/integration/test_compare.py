@@ -5,8 +5,6 @@ one undecodable image fails naming it and leaves the registry as it was."""
 from __future__ import annotations
 
 import io
-import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +13,7 @@ from fixtures.data import SHARED
 from PIL import Image
 from support.models import png_bytes
 
-from simmesh.devstack.process import ManagedProcess, free_port, port_open
+from simmesh.devstack.service import start_service
 from simmesh_client import Client, ClientConfig, SimmeshError
 from simmesh_client.cli import main
 
@@ -25,22 +23,16 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def embedder(tmp_path_factory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("compare")
-    port = free_port()
-    process = ManagedProcess(
+    process, address = start_service(
         "embedder",
-        [sys.executable, "-m", "simmesh.embedder"],
+        ["simmesh.embedder"],
+        data_dir=root / "data",
         log_path=root / "embedder.log",
-        env={
-            **os.environ,
-            "SIMMESH_HOST": "127.0.0.1",
-            "SIMMESH_PORT": str(port),
-            "SIMMESH_METRICS_PORT": "-1",
-            "SIMMESH_DATA_DIR": str(root / "data"),
-        },
+        env={"SIMMESH_METRICS_PORT": "-1"},
+        timeout=600,
     )
-    process.start(ready=lambda: port_open(port), timeout=600)
     try:
-        yield f"127.0.0.1:{port}"
+        yield address
     finally:
         process.stop()
 

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import io
 
-import grpc
 import numpy as np
 import pytest
 import tritonclient.grpc as tritongrpc
 from PIL import Image
+from support.apps import through_triton_and_in_process
 
-from simmesh.embedder.app import build_app
-from simmesh.embedder.settings import EmbedderSettings
-from simmesh_proto.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc
+from simmesh_proto.v1 import common_pb2, embedder_pb2
 
 pytestmark = pytest.mark.integration
 
@@ -33,41 +31,17 @@ def _rows(reply: embedder_pb2.EmbedResponse) -> np.ndarray:
     return np.frombuffer(reply.vectors.data, "<f4").reshape(reply.vectors.count, reply.vectors.dimension)
 
 
-async def test_first_start_serves_generic_through_triton_like_onnxruntime(
-    tmp_path, s3_server, triton_s3, triton_repository
-):
-    triton_settings = EmbedderSettings(
-        host="127.0.0.1",
-        port=0,
-        data_dir=str(tmp_path / "triton"),
-        runtime="triton",
-        triton_url=triton_s3.grpc_url,
-        blob_url=f"s3://{triton_repository.bucket}",
-        s3_endpoint=s3_server.endpoint,
-        s3_access_key=s3_server.access_key,
-        s3_secret_key=s3_server.secret_key,
-    )
-    local_settings = EmbedderSettings(host="127.0.0.1", port=0, data_dir=str(tmp_path / "local"))
-    triton_app = await build_app(triton_settings)
-    local_app = await build_app(local_settings)
-    await triton_app.start()
-    await local_app.start()
+async def test_first_start_serves_generic_through_triton_like_onnxruntime(tmp_path, triton_s3, triton_s3_embedder):
     images = [common_pb2.Image(content=_photo_like(i, (320 + 40 * i, 240))) for i in range(5)]
-    try:
-        async with (
-            grpc.aio.insecure_channel(triton_app.address) as a,
-            grpc.aio.insecure_channel(local_app.address) as b,
-        ):
-            through_triton = embedder_pb2_grpc.EmbedderServiceStub(a)
-            in_process = embedder_pb2_grpc.EmbedderServiceStub(b)
-            request = embedder_pb2.EmbedRequest(model="models/generic", images=images)
-            served, local = await through_triton.Embed(request), await in_process.Embed(request)
-            assert served.model_version == "models/generic/versions/1" == local.model_version
-            with tritongrpc.InferenceServerClient(triton_s3.grpc_url) as client:
-                assert client.is_model_ready("generic_v1")
-            assert _rows(served).shape == (5, 1280)
-            np.testing.assert_allclose(np.linalg.norm(_rows(served), axis=1), 1.0, atol=1e-5)
-            assert np.abs(_rows(served) - _rows(local)).max() < 1e-4
-    finally:
-        await triton_app.stop(grace=0)
-        await local_app.stop(grace=0)
+    async with through_triton_and_in_process(tmp_path, triton_s3_embedder, builtin_models=True) as (
+        through_triton,
+        in_process,
+    ):
+        request = embedder_pb2.EmbedRequest(model="models/generic", images=images)
+        served, local = await through_triton.Embed(request), await in_process.Embed(request)
+        assert served.model_version == "models/generic/versions/1" == local.model_version
+        with tritongrpc.InferenceServerClient(triton_s3.grpc_url) as client:
+            assert client.is_model_ready("generic_v1")
+        assert _rows(served).shape == (5, 1280)
+        np.testing.assert_allclose(np.linalg.norm(_rows(served), axis=1), 1.0, atol=1e-5)
+        assert np.abs(_rows(served) - _rows(local)).max() < 1e-4

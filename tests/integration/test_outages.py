@@ -72,6 +72,13 @@ def insert(stub: indexer_pb2_grpc.IndexerServiceStub, name: str, count: int) -> 
     return data
 
 
+def started_with_items(cluster: IndexerCluster, stub: indexer_pb2_grpc.IndexerServiceStub) -> np.ndarray:
+    """The cluster started, with collection `items` holding 200 records; their vectors."""
+    cluster.start()
+    create(stub, "items")
+    return insert(stub, "items", 200)
+
+
 def top_id(stub: indexer_pb2_grpc.IndexerServiceStub, name: str, vector: np.ndarray) -> str:
     query = indexer_pb2.Query(vector=common_pb2.Vector(dimension=DIM, data=vector.tobytes()))
     reply = stub.Search(indexer_pb2.SearchRequest(collection=f"collections/{name}", queries=[query], k=1), timeout=5)
@@ -106,9 +113,7 @@ def creatable(stub: indexer_pb2_grpc.IndexerServiceStub, name: str) -> Callable[
 def test_an_etcd_outage_of_15s_stops_no_shard_and_searches_keep_answering(
     cluster: IndexerCluster, stub: indexer_pb2_grpc.IndexerServiceStub, etcd: EtcdServer
 ) -> None:
-    cluster.start()
-    create(stub, "items")
-    data = insert(stub, "items", 200)
+    data = started_with_items(cluster, stub)
     etcd.stop()
     outage_ends = time.monotonic() + 15
     searches = 0
@@ -148,9 +153,7 @@ def test_a_shard_and_a_router_started_while_etcd_is_down_serve_once_it_starts(
 def test_a_shard_restarted_while_s3_is_down_is_not_serving_until_s3_returns(
     cluster: IndexerCluster, stub: indexer_pb2_grpc.IndexerServiceStub, s3: S3Server
 ) -> None:
-    cluster.start()
-    create(stub, "items")
-    data = insert(stub, "items", 200)
+    data = started_with_items(cluster, stub)
     cluster.kill_shard(0)
     s3.stop()
     cluster.start_shard(0, wait=False)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
+
+import grpc
 
 from simmesh.catalog.app import build_app as build_catalog
 from simmesh.catalog.settings import CatalogSettings
@@ -15,6 +18,7 @@ from simmesh.embedder.settings import EmbedderSettings
 from simmesh.kit.server import App
 from simmesh.labeler.app import build_app as build_labeler
 from simmesh.labeler.settings import LabelerSettings
+from simmesh_proto.v1.embedder_pb2_grpc import EmbedderServiceStub
 
 LOOPBACK: dict[str, Any] = {"host": "127.0.0.1", "port": 0}
 
@@ -25,6 +29,25 @@ async def started_embedder(data_dir: Path, *, builtin_models: bool = False, **se
     )
     await app.start()
     return app
+
+
+@contextlib.asynccontextmanager
+async def through_triton_and_in_process(
+    data_dir: Path, triton: dict[str, Any], **settings: Any
+) -> AsyncIterator[tuple[EmbedderServiceStub, EmbedderServiceStub]]:
+    """Stubs of two embedders with `settings`: one serving through Triton (`triton`: its settings fields),
+    one with in-process ONNX Runtime; both stopped at the end."""
+    triton_app = await started_embedder(data_dir / "triton", **triton, **settings)
+    local_app = await started_embedder(data_dir / "local", **settings)
+    try:
+        async with (
+            grpc.aio.insecure_channel(triton_app.address) as a,
+            grpc.aio.insecure_channel(local_app.address) as b,
+        ):
+            yield EmbedderServiceStub(a), EmbedderServiceStub(b)
+    finally:
+        await triton_app.stop(grace=0)
+        await local_app.stop(grace=0)
 
 
 async def started_catalog(data_dir: Path, **settings: Any) -> App:

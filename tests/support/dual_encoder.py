@@ -24,7 +24,7 @@ from tokenizers.pre_tokenizers import Whitespace
 from torch import nn
 
 from simmesh_proto.v1 import embedder_pb2
-from support.models import tiny_embedding_model, tiny_manifest
+from support.models import input_manifest, tiny_embedding_model, tiny_manifest
 
 COLORS = {"red": (220, 30, 30), "green": (30, 170, 40), "blue": (30, 60, 220), "yellow": (230, 210, 20)}
 SHAPES = ("circle", "square", "triangle")
@@ -120,13 +120,10 @@ class TinyDualEncoder:
     tokenizer_json: bytes
 
     def manifest(self) -> embedder_pb2.ModelManifest:
-        return embedder_pb2.ModelManifest(
+        return input_manifest(
+            SIZE,
             input_name="pixels",
             output_name="image_embedding",
-            input_width=SIZE,
-            input_height=SIZE,
-            layout=embedder_pb2.TENSOR_LAYOUT_NCHW,
-            color_order=embedder_pb2.COLOR_ORDER_RGB,
             resize_policy=embedder_pb2.RESIZE_POLICY_STRETCH,
             scale=1 / 255,
             normalize=True,

@@ -335,46 +335,29 @@ async def test_training_is_refused_with_the_reason(mesh):
     assert "1" in error.details()
 
     await stub.AddGroupImages(C.AddGroupImagesRequest(group="groups/empty", images=[images[2].name]))
-    await fails(
-        stub.TrainTask(
-            C.TrainTaskRequest(
-                task="tasks/small",
-                training_config=C.TrainingConfig(backbone=C.BACKBONE_IMPORTED, backbone_model="models/absent"),
-            )
+    # (training config, code, reason, a name the details carry); the generic backbone trains on the built-in model.
+    refused = [
+        (
+            C.TrainingConfig(backbone=C.BACKBONE_IMPORTED, backbone_model="models/absent"),
+            Code.NOT_FOUND,
+            "MODEL_NOT_FOUND",
+            "",
         ),
-        Code.NOT_FOUND,
-        "MODEL_NOT_FOUND",
-    )
-    await fails(
-        stub.TrainTask(
-            C.TrainTaskRequest(task="tasks/small", training_config=C.TrainingConfig(backbone=C.BACKBONE_IMPORTED))
+        (C.TrainingConfig(backbone=C.BACKBONE_IMPORTED), Code.INVALID_ARGUMENT, "BACKBONE_REQUIRED", ""),
+        (C.TrainingConfig(backbone=C.BACKBONE_GENERIC), Code.NOT_FOUND, "MODEL_NOT_FOUND", "models/generic"),
+        (
+            C.TrainingConfig(backbone=C.BACKBONE_GENERIC, backbone_model="models/absent"),
+            Code.INVALID_ARGUMENT,
+            "INVALID_TRAINING_CONFIG",
+            "",
         ),
-        Code.INVALID_ARGUMENT,
-        "BACKBONE_REQUIRED",
-    )
-    error = await fails(
-        stub.TrainTask(
-            C.TrainTaskRequest(task="tasks/small", training_config=C.TrainingConfig(backbone=C.BACKBONE_GENERIC))
-        ),
-        Code.NOT_FOUND,
-        "MODEL_NOT_FOUND",
-    )
-    assert "models/generic" in error.details(), "the generic backbone trains on the built-in model"
-    await fails(
-        stub.TrainTask(
-            C.TrainTaskRequest(
-                task="tasks/small",
-                training_config=C.TrainingConfig(backbone=C.BACKBONE_GENERIC, backbone_model="models/absent"),
-            )
-        ),
-        Code.INVALID_ARGUMENT,
-        "INVALID_TRAINING_CONFIG",
-    )
-    await fails(
-        stub.TrainTask(C.TrainTaskRequest(task="tasks/small", training_config=C.TrainingConfig(input_size=3))),
-        Code.INVALID_ARGUMENT,
-        "INVALID_TRAINING_CONFIG",
-    )
+        (C.TrainingConfig(input_size=3), Code.INVALID_ARGUMENT, "INVALID_TRAINING_CONFIG", ""),
+    ]
+    for config, code, reason, named in refused:
+        error = await fails(
+            stub.TrainTask(C.TrainTaskRequest(task="tasks/small", training_config=config)), code, reason
+        )
+        assert named in error.details(), config
 
     # Nothing was started, and an untrained task means no model yet.
     listed = await mesh.operations.ListOperations(operations_proto_pb2.ListOperationsRequest())

@@ -6,7 +6,7 @@ import numpy as np
 import onnx
 
 from simmesh.embedder.text_tower import TextEncoder, TextFiles, load_tokenizer
-from simmesh.imaging.manifest import parse_graph
+from simmesh.imaging.manifest import graph_tensors, parse_graph, require_output
 from simmesh.kit import reasons
 from simmesh.kit.errors import InvalidArgument, SimmeshError
 from simmesh_proto.v1.embedder_pb2 import MODEL_KIND_DUAL_ENCODER, ModelManifest
@@ -55,23 +55,15 @@ def check_text_tower(manifest: ModelManifest, text: TextFiles | None) -> None:
 
 def _check_tensors(graph: onnx.ModelProto, manifest: ModelManifest) -> None:
     tower = manifest.text
-    initializers = {i.name for i in graph.graph.initializer}
-    inputs = {i.name for i in graph.graph.input if i.name not in initializers}
-    outputs = {o.name for o in graph.graph.output}
+    inputs, outputs = graph_tensors(graph)
     wanted = {tower.input_ids_name} | ({tower.attention_mask_name} if tower.attention_mask_name else set())
-    if inputs != wanted:
+    if set(inputs) != wanted:
         raise InvalidArgument(
             f"the text graph's inputs are {sorted(inputs)}; manifest.text names {sorted(wanted)}",
             reason=reasons.MANIFEST_MISMATCH,
             field="header.manifest.text",
         )
-    if tower.output_name not in outputs:
-        raise InvalidArgument(
-            f"manifest.text.output_name {tower.output_name!r} is not an output of the text graph "
-            f"(outputs: {sorted(outputs)})",
-            reason=reasons.MANIFEST_MISMATCH,
-            field="header.manifest.text.output_name",
-        )
+    require_output("the text graph", "manifest.text.output_name", tower.output_name, outputs)
 
 
 def _trial_run(manifest: ModelManifest, text: TextFiles, vocabulary: int, rows: int | None) -> None:

@@ -33,24 +33,34 @@ def parse_graph(onnx_model: bytes, field: str) -> onnx.ModelProto:
     return graph
 
 
+def graph_tensors(graph: onnx.ModelProto) -> tuple[dict[str, onnx.ValueInfoProto], set[str]]:
+    """The graph's inputs by name (initializers aside) and its output names."""
+    initializers = {i.name for i in graph.graph.initializer}
+    inputs = {i.name: i for i in graph.graph.input if i.name not in initializers}
+    return inputs, {o.name for o in graph.graph.output}
+
+
+def require_output(which: str, field: str, name: str, outputs: set[str]) -> None:
+    """`name` (the manifest's `field`) is one of the `outputs` of `which` graph."""
+    if name not in outputs:
+        raise InvalidArgument(
+            f"{field} {name!r} is not an output of {which} (outputs: {sorted(outputs)})",
+            reason=reasons.MANIFEST_MISMATCH,
+            field=f"header.{field}",
+        )
+
+
 def validate(manifest: ModelManifest, onnx_model: bytes, trial_batch: int = 2) -> ModelManifest:
     """The manifest, checked against the graph and a trial run (dimension filled in if 0)."""
     graph = parse_graph(onnx_model, "chunk")
-    initializers = {i.name for i in graph.graph.initializer}
-    inputs = {i.name: i for i in graph.graph.input if i.name not in initializers}
-    outputs = {o.name for o in graph.graph.output}
+    inputs, outputs = graph_tensors(graph)
     if manifest.input_name not in inputs:
         raise InvalidArgument(
             f"manifest.input_name {manifest.input_name!r} is not an input of the graph (inputs: {sorted(inputs)})",
             reason=reasons.MANIFEST_MISMATCH,
             field="header.manifest.input_name",
         )
-    if manifest.output_name not in outputs:
-        raise InvalidArgument(
-            f"manifest.output_name {manifest.output_name!r} is not an output of the graph (outputs: {sorted(outputs)})",
-            reason=reasons.MANIFEST_MISMATCH,
-            field="header.manifest.output_name",
-        )
+    require_output("the graph", "manifest.output_name", manifest.output_name, outputs)
     try:
         shape = input_shape(manifest, trial_batch)
     except ValueError as error:
