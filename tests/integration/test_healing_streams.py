@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import queue
 import time
-from collections.abc import Iterator
 
 import grpc
 import numpy as np
