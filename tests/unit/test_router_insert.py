@@ -445,3 +445,47 @@ async def test_a_node_without_write_streams_gets_unary_writes(stores, served) ->
     assert error is None and [r.inserted_count for r in replies] == [6, 3]
     assert len(shards.stored(f"r{n}" for n in range(9))) == 9
     assert shards.servicer.calls == 4  # each batch's part on each shard, once
+
+
+class Restarted:
+    """A shard map whose shards are served by `nodes[current]`: a new `current` is a restart."""
+
+    def __init__(self, nodes: list[Shards]) -> None:
+        self.nodes = nodes
+        self.current = 0
+
+    def stub(self, storage: str, shard: int, collection_id: str = "") -> shard_pb2_grpc.ShardServiceStub:
+        return self.nodes[self.current].stub(storage, shard, collection_id)
+
+    def unary(self, config, shard: int, request: shard_pb2.WriteRequest, timeout: float | None):
+        return self.stub(request.collection, shard).Write(request, timeout=timeout)
+
+
+async def test_write_streams_move_to_the_node_process_that_replaced_theirs(stores, served) -> None:
+    nodes = Restarted([await served(), await served()])
+    streams = WriteStreams(nodes, nodes.unary, lambda: 10.0)
+    config = nodes.nodes[0].config("items")
+    assert (await streams.write(config, 0, shard_write(1), 10.0)).inserted_count == 1
+    ((_, before),) = streams._streams.values()
+    nodes.current = 1
+    assert (await streams.write(config, 0, shard_write(2), 10.0)).inserted_count == 1
+    ((stub, after),) = streams._streams.values()
+    assert stub is nodes.nodes[1].stub("items", 0) and after is not before and after.open
+    await streams.close(cleanly=True)
+    assert not before.open and not after.open
+    assert sorted(nodes.nodes[1].stored(["r1", "r2"])) == ["r1", "r2"]
+
+
+async def test_a_node_without_write_streams_restarted_as_one_with_them_gets_streams_again(stores, served) -> None:
+    nodes = Restarted([await served(servicer=UnaryWrites), await served()])
+    streams = WriteStreams(nodes, nodes.unary, lambda: 10.0)
+    config = nodes.nodes[0].config("items")
+    for n in (1, 2):
+        assert (await streams.write(config, 0, shard_write(n), 10.0)).inserted_count == 1
+    assert nodes.nodes[0].servicer.calls == 2  # the stream refused, each write unary
+    nodes.current = 1
+    assert (await streams.write(config, 0, shard_write(3), 10.0)).inserted_count == 1
+    ((stub, stream),) = streams._streams.values()
+    assert stub is nodes.nodes[1].stub("items", 0) and stream.open and stream.answered == 1
+    assert nodes.nodes[0].servicer.calls == 2
+    await streams.close(cleanly=True)

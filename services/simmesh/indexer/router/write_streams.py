@@ -4,9 +4,11 @@ ready rather than once the batch before them is done everywhere.
 A shard writes the batches of its stream one at a time, in order, so the later of two upserts of
 an id still wins; but it starts the next batch as soon as it has finished one, instead of waiting
 while the router hears from the slowest shard and sends the next batch over. Where a stream
-ended (the node restarted), the next batch opens a new one; a node without `WriteStream` (an
-older version) gets unary `Write` calls, one at a time, and so does a batch whose stream was
-refused before any answer, as a node without the method can refuse it.
+ended, or where the shard map names another node process for the shard (it restarted, or moved),
+the next batch opens a new one, to that process: an insert stream goes on through a restart.
+A node process without `WriteStream` (an older version) gets unary `Write` calls, one at a time,
+and so does a batch whose stream was refused before any answer, as a node without the method can
+refuse it; the process that replaces it gets a stream again.
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ class WriteStreams:
         self._timeout = timeout
         self._streams: dict[tuple[str, int], tuple[object, ShardStream]] = {}
         self._ended: list[ShardStream] = []
-        # Shards on nodes without WriteStream.
-        self._unary_only: set[tuple[str, int]] = set()
+        # By shard, the stub of its node process when that has no WriteStream.
+        self._unary_only: dict[tuple[str, int], object] = {}
         # By shard, done when the write sent last to it is: a unary write waits for the one before.
         self._last: dict[tuple[str, int], asyncio.Future] = {}
 
@@ -49,15 +51,16 @@ class WriteStreams:
         before = self._last.get(key)
         done = self._last[key] = asyncio.get_running_loop().create_future()
         try:
-            if key not in self._unary_only:
-                collection_id = collection_id_in(config)
+            collection_id = collection_id_in(config)
+            stub, stream = self._stream(key, collection_id)
+            if stream is not None:
                 reply = await ask_stream(
-                    self._stream(key, collection_id),
+                    stream,
                     shard_pb2.WriteStreamRequest(write=request),
                     timeout,
                     collection_id,
                     shard,
-                    lambda: self._unary_only.add(key),
+                    lambda: self._unary_only.update({key: stub}),
                     unavailable_is_final=True,
                 )
                 if reply is not None:
@@ -68,18 +71,22 @@ class WriteStreams:
         finally:
             done.set_result(None)
 
-    def _stream(self, key: tuple[str, int], collection_id: str) -> ShardStream:
-        """The open stream to the node serving the shard (a new one after a restart);
-        UNAVAILABLE when no node serves it."""
+    def _stream(self, key: tuple[str, int], collection_id: str) -> tuple[object, ShardStream | None]:
+        """The stub of the node process serving the shard and the open stream to it (a new one
+        after a restart), None where that process has no WriteStream; UNAVAILABLE when no node
+        serves the shard."""
         stub = self._shards.stub(key[0], key[1], collection_id)
+        if self._unary_only.get(key) is stub:
+            return stub, None
         held = self._streams.get(key)
         if held is not None and held[0] is stub and held[1].open:
-            return held[1]
-        if held is not None:
+            return held
+        if held is not None and held[1].open:  # a replaced process's: its batches in flight get their answers
+            self._ended = [ended for ended in self._ended if ended.open]
             self._ended.append(held[1])
         stream = ShardStream(stub.WriteStream, self._timeout())
         self._streams[key] = stub, stream
-        return stream
+        return stub, stream
 
     async def close(self, cleanly: bool) -> None:
         """Ends every stream: `cleanly` once all their batches are answered (the nodes end them
