@@ -10,11 +10,9 @@ import asyncio
 import grpc
 import numpy as np
 import pytest
-from fixtures.reembed import COLORS
-from google.longrunning import operations_pb2_grpc
+from fixtures.reembed import COLORS, wait_reembed
 from support.models import png_bytes
 
-from simmesh_client.operations import wait_operation
 from simmesh_proto.v1 import common_pb2, indexer_pb2, indexer_pb2_grpc
 
 pytestmark = pytest.mark.integration
@@ -64,13 +62,7 @@ async def test_reembed_swaps_model_and_dimension(embedder, indexer_cluster, imag
             )
             during = stub.Search(indexer_pb2.SearchRequest(collection="collections/photos", queries=[query], k=1))
             assert during.results[0].hits[0].id == "img2"
-            done = wait_operation(
-                operations_pb2_grpc.OperationsStub(channel),
-                operation,
-                response_type=indexer_pb2.ReembedResponse,
-                timeout=120,
-                poll_interval=0.3,
-            )
+            done = wait_reembed(channel, operation)
             assert done.reembedded_count == len(COLORS)
             assert done.missing_image_count == 2 and sorted(done.missing_image_ids) == ["gone", "no-url"]
 

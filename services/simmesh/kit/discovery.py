@@ -68,7 +68,7 @@ class EtcdClient(Protocol):
 
     call_credentials: grpc.CallCredentials | None
     metadata: tuple[tuple[str, str], ...] | None
-    transactions: Any  # builds a transaction's compares and requests: `version(key) == 0`, `put(key, value)`
+    transactions: Any  # builds a transaction's compares and requests: `mod(key) == rev`, `put(key, value)`
 
     @property
     def channel(self) -> grpc.Channel: ...
@@ -76,6 +76,9 @@ class EtcdClient(Protocol):
     def lease(self, ttl: int, lease_id: int | None = None) -> EtcdLease: ...
 
     def revoke_lease(self, lease_id: int) -> None: ...
+
+    def get(self, key: str) -> tuple[bytes | None, Any]:
+        """Returns the key's value (None where absent) and its metadata (`mod_revision`)."""
 
     def put(self, key: str, value: bytes | str, lease: int | None = None, prev_kv: bool = False) -> Any:
         """Returns etcd's PutResponse."""

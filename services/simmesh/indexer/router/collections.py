@@ -7,9 +7,10 @@ import asyncio
 from collections.abc import Sequence
 
 from simmesh.indexer.collection_types import apply_preset, check_image_keeping, grouped_by_default, type_for_model
-from simmesh.indexer.layout import COLLECTION_ID_RE, Layout, encode, storage_of
+from simmesh.indexer.layout import COLLECTION_ID_RE, Layout, decode_collection, encode, storage_of
+from simmesh.indexer.router.config_writes import Change, change_config
 from simmesh.indexer.router.embedder import Embedder
-from simmesh.indexer.router.fanout import Fanout, collection_id_in
+from simmesh.indexer.router.fanout import Fanout
 from simmesh.indexer.router.kept_images import KeptImages
 from simmesh.indexer.shard_map import ShardMap, shard_name
 from simmesh.kit import errors, reasons, wire
@@ -162,40 +163,45 @@ class Collections:
                 reason=reasons.INVALID_UPDATE_MASK,
                 field="update_mask",
             )
-        config = self.shards.config(collection_id)
-        spec = config.collection
+        self.shards.config(collection_id)  # NOT_FOUND first
         if "image_keeping" in paths:
             check_image_keeping(collection.image_keeping)
+        dimension = 0
         if "model" in paths and collection.model:
             dimension = await self.embedder.model_dimension(collection.model, "collection.model")
-            if dimension != spec.dimension:
+
+        def change(config: shard_pb2.CollectionConfig) -> None:
+            spec = config.collection
+            if dimension and dimension != spec.dimension:
                 raise FailedPrecondition(
                     f"model {collection.model} gives {dimension}-d vectors, the collection holds {spec.dimension}-d "
                     "ones; re-embed the collection (ReembedCollection) to change models",
                     reason=reasons.DIMENSION_MISMATCH,
                     field="collection.model",
                 )
-        for path in paths:
-            if path == "indexed_fields":
-                del spec.indexed_fields[:]
-                spec.indexed_fields.extend(collection.indexed_fields)
-            elif path.startswith("index."):
-                setattr(spec.index, path[6:], getattr(collection.index, path[6:]))
-            else:
-                setattr(spec, path, getattr(collection, path))
-        if "model" in paths and collection.model:
-            spec.type = type_for_model(spec.type, collection.model)
-        spec.update_time.CopyFrom(wire.now())
-        await self.save(config)
+            for path in paths:
+                if path == "indexed_fields":
+                    del spec.indexed_fields[:]
+                    spec.indexed_fields.extend(collection.indexed_fields)
+                elif path.startswith("index."):
+                    setattr(spec.index, path[6:], getattr(collection.index, path[6:]))
+                else:
+                    setattr(spec, path, getattr(collection, path))
+            if "model" in paths and collection.model:
+                spec.type = type_for_model(spec.type, collection.model)
+            spec.update_time.CopyFrom(wire.now())
+
+        await self.change(collection_id, change)
         return await self.get(collection_id)
 
-    async def save(self, config: shard_pb2.CollectionConfig) -> None:
-        """Writes the collection's definition and waits until this router's view has it."""
-        config.generation += 1
-        key = self.layout.collection_key(collection_id_in(config))
-        value = encode(config)
-        await asyncio.to_thread(self.shards.etcd.put, key, value)
+    async def change(self, collection_id: str, change: Change) -> shard_pb2.CollectionConfig:
+        """Applies `change` to the collection's definition as etcd holds it and writes it back,
+        compared against the revision read (see `config_writes`); waits until this router's view
+        has it, and returns it."""
+        key = self.layout.collection_key(collection_id)
+        value = await asyncio.to_thread(change_config, self.shards.etcd, key, collection_id, change)
         await self.shards.wait_value(key, value, 5.0)
+        return decode_collection(value)
 
     async def delete(self, collection_id: str) -> None:
         config = self.shards.config(collection_id)

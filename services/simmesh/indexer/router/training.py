@@ -125,11 +125,13 @@ class Training:
             return reply
 
         await self.fanout.each_shard(config, train_shard)
-        config = self.shards.config(collection_id)
-        config.collection.index.CopyFrom(spec)
-        config.collection.index_state = indexer_pb2.INDEX_STATE_TRAINED
-        config.collection.update_time.CopyFrom(wire.now())
-        await self.collections.save(config)
+
+        def trained_with(config: shard_pb2.CollectionConfig) -> None:
+            config.collection.index.CopyFrom(spec)
+            config.collection.index_state = indexer_pb2.INDEX_STATE_TRAINED
+            config.collection.update_time.CopyFrom(wire.now())
+
+        config = await self.collections.change(collection_id, trained_with)
         if trained:
             quantizer = await asyncio.to_thread(CoarseQuantizer, trained, config.collection.metric, spec.nprobe)
             self.coarse.put(storage_of(collection_id, config), config, quantizer)

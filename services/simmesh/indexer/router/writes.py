@@ -1,5 +1,7 @@
 """Writing records: insert batches (one call, or a stream of them), updating one record and
-deleting records, each batch split by shard."""
+deleting records, each batch split by shard. Each write holds its collection's gate in the
+`WriteFence` from reading the definition to its answer, and notes the ids it named there (see
+`reembed`)."""
 
 from __future__ import annotations
 
@@ -12,12 +14,13 @@ from google.protobuf import struct_pb2
 
 from simmesh.indexer.layout import placement
 from simmesh.indexer.router.embedder import Embedder
-from simmesh.indexer.router.fanout import Fanout
+from simmesh.indexer.router.fanout import Fanout, collection_id_in
 from simmesh.indexer.router.kept_images import KeptImages
 from simmesh.indexer.router.plans import InsertBatch
 from simmesh.indexer.router.prepare import YIELD_EVERY, PreparedWrites, prepare
 from simmesh.indexer.router.reads import Reads, by_shard
 from simmesh.indexer.router.replays import Replays
+from simmesh.indexer.router.write_fence import WriteFence
 from simmesh.indexer.router.write_streams import WriteStreams
 from simmesh.indexer.shard_map import ShardMap
 from simmesh.kit import errors, reasons, wire
@@ -38,10 +41,12 @@ class Writes:
         self.reads = reads
         self.kept = kept
         self.replays = Replays()
+        self.fence = WriteFence()
 
     async def insert(self, batch: InsertBatch, timeout: float | None) -> indexer_pb2.InsertRecordsResponse:
-        config = self.shards.config(batch.collection_id)
-        return await self._write(config, await self._prepare(config, batch, timeout), batch.upsert, timeout)
+        async with self.fence.writing(batch.collection_id):
+            config = self.shards.config(batch.collection_id)
+            return await self._write(config, await self._prepare(config, batch, timeout), batch.upsert, timeout)
 
     async def _prepare(
         self, config: shard_pb2.CollectionConfig, batch: InsertBatch, timeout: float | None
@@ -72,9 +77,14 @@ class Writes:
         streams = WriteStreams(self.shards, self._unary_write, timeout)
 
         async def prepared(batch: InsertBatch) -> tuple[shard_pb2.CollectionConfig, PreparedWrites, bool, ShardWrites]:
-            config = self.shards.config(batch.collection_id)
-            ready = await self._prepare(config, batch, timeout())
-            return config, ready, batch.upsert, await self._shard_writes(config, ready, batch.upsert)
+            await self.fence.enter(batch.collection_id)  # left when its write ends
+            try:
+                config = self.shards.config(batch.collection_id)
+                ready = await self._prepare(config, batch, timeout())
+                return config, ready, batch.upsert, await self._shard_writes(config, ready, batch.upsert)
+            except BaseException:
+                self.fence.leave(batch.collection_id)
+                raise
 
         def write(
             config: shard_pb2.CollectionConfig, ready: PreparedWrites, upsert: bool, writes: ShardWrites
@@ -82,7 +92,9 @@ class Writes:
             def send(shard: int, request: shard_pb2.WriteRequest) -> Awaitable[shard_pb2.WriteResponse]:
                 return streams.write(config, shard, request, timeout())
 
-            return asyncio.ensure_future(self._write(config, ready, upsert, timeout(), writes, send))
+            written = asyncio.ensure_future(self._write(config, ready, upsert, timeout(), writes, send))
+            written.add_done_callback(lambda _: self.fence.leave(collection_id_in(config)))
+            return written
 
         preparing: asyncio.Future | None = None
         writing: collections.deque[asyncio.Future] = collections.deque()  # sent, oldest first
@@ -172,9 +184,12 @@ class Writes:
             def send(shard: int, request: shard_pb2.WriteRequest) -> Awaitable[shard_pb2.WriteResponse]:
                 return self._unary_write(config, shard, request, timeout)
 
-        outcomes = await asyncio.gather(
-            *(send(shard, request) for shard, (_, request) in writes.items()), return_exceptions=True
-        )
+        try:
+            outcomes = await asyncio.gather(
+                *(send(shard, request) for shard, (_, request) in writes.items()), return_exceptions=True
+            )
+        finally:  # after the writes landed, or may have
+            self.fence.touched(collection_id_in(config), prepared.ids)
         ids = prepared.ids
         stored = [""] * len(ids)
         response = indexer_pb2.InsertRecordsResponse()
@@ -248,6 +263,18 @@ class Writes:
         from `image`, if given)."""
         if not paths and image is None:
             raise InvalidArgument("update_mask is empty", reason=reasons.INVALID_UPDATE_MASK, field="update_mask")
+        async with self.fence.writing(collection_id):
+            return await self._update(collection_id, record_id, record, paths, image, timeout)
+
+    async def _update(
+        self,
+        collection_id: str,
+        record_id: str,
+        record: indexer_pb2.Record,
+        paths: Sequence[str],
+        image: common_pb2.Image | None,
+        timeout: float | None,
+    ) -> indexer_pb2.Record:
         found, _ = await self.reads.get(collection_id, [record_id], True, timeout)
         if not found:
             raise NotFound(
@@ -276,9 +303,16 @@ class Writes:
     ) -> tuple[int, list[str]]:
         """Deletes the records with `ids` (those matching `filter` too, where given), or all those
         matching `filter`; how many were deleted and the ids not found."""
-        config = self.shards.config(collection_id)
         if not ids and filter is None:
+            self.shards.config(collection_id)  # NOT_FOUND first
             raise InvalidArgument("give ids or a filter", reason=reasons.NOTHING_TO_DELETE, field="ids")
+        async with self.fence.writing(collection_id):
+            return await self._delete(collection_id, ids, filter, timeout)
+
+    async def _delete(
+        self, collection_id: str, ids: Sequence[str], filter: struct_pb2.Struct | None, timeout: float | None
+    ) -> tuple[int, list[str]]:
+        config = self.shards.config(collection_id)
         if ids:
             calls = {
                 s: shard_pb2.DeleteRequest(ids=wanted, filter=filter)
@@ -286,7 +320,13 @@ class Writes:
             }
         else:
             calls = {s: shard_pb2.DeleteRequest(filter=filter) for s in range(config.collection.shard_count)}
-        replies = await asyncio.gather(*(self.fanout.call(config, s, "Delete", r, timeout) for s, r in calls.items()))
+        try:
+            replies = await asyncio.gather(
+                *(self.fanout.call(config, s, "Delete", r, timeout) for s, r in calls.items())
+            )
+        finally:
+            self.fence.touched(collection_id, ids)
+        self.fence.touched(collection_id, (i for reply in replies for i in reply.deleted_ids))
         deleted = {i for reply in replies for i in reply.deleted_ids}
         await self.kept.forget(collection_id, sorted(deleted))
         return len(deleted), [i for i in dict.fromkeys(ids) if i not in deleted]
