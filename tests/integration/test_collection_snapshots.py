@@ -47,7 +47,11 @@ def hits(stub, collection: str, query: np.ndarray) -> list[tuple[str, float]]:
 
 def finished(channel, operation, response_type):
     return wait_operation(
-        operations_pb2_grpc.OperationsStub(channel), operation, response_type=response_type, timeout=60, poll_interval=0.2
+        operations_pb2_grpc.OperationsStub(channel),
+        operation,
+        response_type=response_type,
+        timeout=60,
+        poll_interval=0.2,
     )
 
 
@@ -57,7 +61,9 @@ def test_a_snapshot_restores_into_a_new_collection_after_the_old_one_is_deleted(
         stub.CreateCollection(
             indexer_pb2.CreateCollectionRequest(
                 collection_id="items",
-                collection=indexer_pb2.Collection(dimension=DIM, shard_count=2, description="the shop", indexed_fields=["color"]),
+                collection=indexer_pb2.Collection(
+                    dimension=DIM, shard_count=2, description="the shop", indexed_fields=["color"]
+                ),
             )
         )
         vectors = np.random.default_rng(3).standard_normal((60, DIM)).astype(np.float32)
@@ -71,7 +77,11 @@ def test_a_snapshot_restores_into_a_new_collection_after_the_old_one_is_deleted(
             indexer_pb2.SnapshotCollectionRequest(collection="collections/items", snapshot_id="items-1")
         )
         snapshot = finished(channel, operation, indexer_pb2.Snapshot)
-        assert (snapshot.name, snapshot.collection, snapshot.record_count) == ("snapshots/items-1", "collections/items", 60)
+        assert (snapshot.name, snapshot.collection, snapshot.record_count) == (
+            "snapshots/items-1",
+            "collections/items",
+            60,
+        )
         assert snapshot.uri.endswith("backups/snapshots/items-1/manifest.json")
 
         stub.DeleteCollection(indexer_pb2.DeleteCollectionRequest(name="collections/items"))
@@ -88,7 +98,9 @@ def test_a_snapshot_restores_into_a_new_collection_after_the_old_one_is_deleted(
         assert hits(stub, "collections/restored", vectors[4]) == found_before
         # the restored collection takes writes like any other
         assert not stub.InsertRecords(
-            indexer_pb2.InsertRecordsRequest(collection="collections/restored", records=inputs(vectors[:1]), upsert=True)
+            indexer_pb2.InsertRecordsRequest(
+                collection="collections/restored", records=inputs(vectors[:1]), upsert=True
+            )
         ).errors
 
 
@@ -100,15 +112,21 @@ def test_restoring_into_an_existing_collection_or_from_an_unknown_snapshot_is_re
         )
         finished(
             channel,
-            stub.SnapshotCollection(indexer_pb2.SnapshotCollectionRequest(collection="collections/taken", snapshot_id="s1")),
+            stub.SnapshotCollection(
+                indexer_pb2.SnapshotCollectionRequest(collection="collections/taken", snapshot_id="s1")
+            ),
             indexer_pb2.Snapshot,
         )
         with pytest.raises(grpc.RpcError) as exists:
             stub.RestoreCollection(indexer_pb2.RestoreCollectionRequest(snapshot="snapshots/s1", collection_id="taken"))
         assert (exists.value.code(), reason_of(exists.value)) == (grpc.StatusCode.ALREADY_EXISTS, "COLLECTION_EXISTS")
         with pytest.raises(grpc.RpcError) as unknown:
-            stub.RestoreCollection(indexer_pb2.RestoreCollectionRequest(snapshot="snapshots/nope", collection_id="other"))
+            stub.RestoreCollection(
+                indexer_pb2.RestoreCollectionRequest(snapshot="snapshots/nope", collection_id="other")
+            )
         assert (unknown.value.code(), reason_of(unknown.value)) == (grpc.StatusCode.NOT_FOUND, "SNAPSHOT_NOT_FOUND")
         with pytest.raises(grpc.RpcError) as again:
-            stub.SnapshotCollection(indexer_pb2.SnapshotCollectionRequest(collection="collections/taken", snapshot_id="s1"))
+            stub.SnapshotCollection(
+                indexer_pb2.SnapshotCollectionRequest(collection="collections/taken", snapshot_id="s1")
+            )
         assert (again.value.code(), reason_of(again.value)) == (grpc.StatusCode.ALREADY_EXISTS, "SNAPSHOT_EXISTS")

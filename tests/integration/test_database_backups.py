@@ -19,9 +19,8 @@ from simmesh.kit.database_backups import DatabaseBackups
 from simmesh.kit.errors import FailedPrecondition
 from simmesh.labeler.records import NewProject
 from simmesh.labeler.store import open_labeler_store
-from simmesh_proto.v1 import backup_pb2, backup_pb2_grpc
+from simmesh_proto.v1 import backup_pb2, backup_pb2_grpc, catalog_pb2_grpc
 from simmesh_proto.v1 import catalog_pb2 as C
-from simmesh_proto.v1 import catalog_pb2_grpc
 
 pytestmark = pytest.mark.integration
 
@@ -68,7 +67,9 @@ async def test_a_catalog_backup_restores_the_backed_up_tasks_into_the_live_servi
 
     await stub.CreateTask(C.CreateTaskRequest(task_id="later"))
     await stub.UpdateTask(
-        C.UpdateTaskRequest(task=C.Task(name="tasks/kept", display_name="after"), update_mask={"paths": ["display_name"]})
+        C.UpdateTaskRequest(
+            task=C.Task(name="tasks/kept", display_name="after"), update_mask={"paths": ["display_name"]}
+        )
     )
     await backups.RestoreDatabase(backup_pb2.RestoreDatabaseRequest(backup="databaseBackups/b1"))
 

@@ -26,8 +26,8 @@ import grpc
 from google.longrunning import operations_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from simmesh_client.base import CallDefaults
 from simmesh_client.backups import MeshBackups
+from simmesh_client.base import CallDefaults
 from simmesh_client.catalog import CatalogClient
 from simmesh_client.closing import Closing
 from simmesh_client.config import SERVICE_NAMES, SERVICES, ClientConfig, Service

@@ -127,7 +127,7 @@ class IndexerServicer(indexer_pb2_grpc.IndexerServiceServicer):
         size = clamp_page_size(request.page_size)
         key = fingerprint(collection)
         after = (decode_page_token(request.page_token, key) or {}).get("after", 0)
-        snapshots = await self.router.snapshots.list(collection)
+        snapshots = await self.router.snapshots.newest_first(collection)
         page = snapshots[after : after + size]
         token = encode_page_token({"after": after + size}, key) if len(snapshots) > after + size else ""
         return indexer_pb2.ListSnapshotsResponse(snapshots=page, next_page_token=token)

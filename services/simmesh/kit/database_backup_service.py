@@ -23,7 +23,7 @@ class DatabaseBackupServicer(backup_pb2_grpc.DatabaseBackupServiceServicer):
     async def ListDatabaseBackups(self, request, context) -> backup_pb2.ListDatabaseBackupsResponse:
         size = clamp_page_size(request.page_size)
         after = (decode_page_token(request.page_token, "databaseBackups") or {}).get("after", 0)
-        found = await asyncio.to_thread(self.backups.list)
+        found = await asyncio.to_thread(self.backups.newest_first)
         token = encode_page_token({"after": after + size}, "databaseBackups") if len(found) > after + size else ""
         return backup_pb2.ListDatabaseBackupsResponse(backups=found[after : after + size], next_page_token=token)
 

@@ -87,7 +87,7 @@ class DatabaseBackups:
         self.database.engine.dispose()
         return described
 
-    def list(self) -> list[backup_pb2.DatabaseBackup]:
+    def newest_first(self) -> list[backup_pb2.DatabaseBackup]:
         self._path()
         prefix = f"{BACKUPS}/{self.service}/"
         found = [

@@ -1,8 +1,8 @@
 """`simctl collections snapshot|restore|snapshots`: collection snapshots in the object store.
 
-    simctl collections snapshot products --id products-before-migration --wait
-    simctl collections snapshots [products]
-    simctl collections restore products-before-migration products2 --wait
+simctl collections snapshot products --id products-before-migration --wait
+simctl collections snapshots [products]
+simctl collections restore products-before-migration products2 --wait
 """
 
 from __future__ import annotations
@@ -71,4 +71,3 @@ def run_list(context: Context) -> int:
         lambda s: (s.name, s.collection, s.record_count, s.shard_count, timestamp_text(s.create_time)),
     )
     return EXIT_OK
-

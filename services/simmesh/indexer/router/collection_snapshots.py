@@ -70,7 +70,9 @@ class CollectionSnapshots:
             )
         if await asyncio.to_thread(self._exists, snapshot_id):
             raise AlreadyExists(
-                f"snapshot `snapshots/{snapshot_id}` already exists", reason=reasons.SNAPSHOT_EXISTS, field="snapshot_id"
+                f"snapshot `snapshots/{snapshot_id}` already exists",
+                reason=reasons.SNAPSHOT_EXISTS,
+                field="snapshot_id",
             )
         metadata = indexer_pb2.SnapshotOperationMetadata(
             collection=config.collection.name, snapshot=f"snapshots/{snapshot_id}", stage="snapshotting"
@@ -118,7 +120,9 @@ class CollectionSnapshots:
             shard_count=count,
         )
         manifest = {"format": 1, "snapshot": json_format.MessageToDict(snapshot), "config": encode(config).decode()}
-        await asyncio.to_thread(store.put_bytes, f"{base}/{MANIFEST}", json.dumps(manifest).encode(), "application/json")
+        await asyncio.to_thread(
+            store.put_bytes, f"{base}/{MANIFEST}", json.dumps(manifest).encode(), "application/json"
+        )
         metadata.stage, metadata.progress = "done", 1.0
         ctx.report(metadata)
         return snapshot
@@ -152,9 +156,7 @@ class CollectionSnapshots:
         for shard in range(count):
             source = f"{BACKUPS}/{snapshot_id}/shards/{shard}"
             seq = json.loads(await asyncio.to_thread(store.get_bytes, f"{source}/{MANIFEST}"))["seq"]
-            await asyncio.to_thread(
-                copy_snapshot, store, source, f"{snapshot_root(collection_id, shard)}/{seq:020d}"
-            )
+            await asyncio.to_thread(copy_snapshot, store, source, f"{snapshot_root(collection_id, shard)}/{seq:020d}")
             metadata.progress = 0.8 * (shard + 1) / count
             ctx.report(metadata)
         metadata.stage = "registering"
@@ -170,7 +172,7 @@ class CollectionSnapshots:
         ctx.report(metadata)
         return await self.collections.get(collection_id)
 
-    async def list(self, collection: str) -> list[indexer_pb2.Snapshot]:
+    async def newest_first(self, collection: str) -> list[indexer_pb2.Snapshot]:
         """Every complete snapshot (of `collection` only, when given), newest first."""
         found = await asyncio.to_thread(self._list_all)
         kept = [s for s in found if not collection or s.collection == collection]
