@@ -3,6 +3,8 @@ service runs, restored into the live service, which then answers with the backed
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,6 +21,8 @@ from simmesh.kit.database_backups import DatabaseBackups
 from simmesh.kit.errors import FailedPrecondition
 from simmesh.labeler.records import NewProject
 from simmesh.labeler.store import open_labeler_store
+from simmesh_client import Client, ClientConfig
+from simmesh_client.cli import main
 from simmesh_proto.v1 import backup_pb2, backup_pb2_grpc, catalog_pb2_grpc
 from simmesh_proto.v1 import catalog_pb2 as C
 
@@ -34,8 +38,8 @@ def bucket(s3_server: S3Server) -> Iterator[tuple[str, S3BlobStore]]:
 
 
 @pytest.fixture
-async def catalog(s3_server: S3Server, bucket, tmp_path: Path) -> AsyncIterator[grpc.aio.Channel]:
-    """A channel to a catalog server keeping its blobs in `bucket`."""
+async def catalog(s3_server: S3Server, bucket, tmp_path: Path) -> AsyncIterator[tuple[grpc.aio.Channel, str]]:
+    """A channel to a catalog server keeping its blobs in `bucket`, and the server's address."""
     settings = CatalogSettings(
         host="127.0.0.1",
         port=0,
@@ -50,14 +54,14 @@ async def catalog(s3_server: S3Server, bucket, tmp_path: Path) -> AsyncIterator[
     await app.start()
     try:
         async with grpc.aio.insecure_channel(app.address) as channel:
-            yield channel
+            yield channel, app.address
     finally:
         await app.stop(grace=0)
 
 
 async def test_a_catalog_backup_restores_the_backed_up_tasks_into_the_live_service(catalog, bucket):
-    stub = catalog_pb2_grpc.CatalogServiceStub(catalog)
-    backups = backup_pb2_grpc.DatabaseBackupServiceStub(catalog)
+    stub = catalog_pb2_grpc.CatalogServiceStub(catalog[0])
+    backups = backup_pb2_grpc.DatabaseBackupServiceStub(catalog[0])
     await stub.CreateSimilarityType(C.CreateSimilarityTypeRequest(similarity_type_id="shoes"))
     await stub.CreateTask(C.CreateTaskRequest(task_id="kept", task=C.Task(display_name="before")))
 
@@ -112,3 +116,31 @@ def test_a_postgresql_database_is_refused_with_the_reason_naming_its_own_tools(b
     with pytest.raises(FailedPrecondition) as refused:
         DatabaseBackups(Postgres(), bucket[1], "catalog").backup("b1")  # type: ignore[arg-type]
     assert refused.value.reason == "DATABASE_NOT_SQLITE" and "pg_dump" in str(refused.value)
+
+
+async def test_simctl_backs_up_and_restores_the_mesh_metadata(catalog, cluster, capsys):
+    """`simctl backup` then `simctl restore`: the catalog's task as backed up, the deleted collection
+    back; the labeler, not running here, is reported as skipped."""
+    tasks = catalog_pb2_grpc.CatalogServiceStub(catalog[0])
+    await tasks.CreateTask(C.CreateTaskRequest(task_id="kept", task=C.Task(display_name="before")))
+    flags = ["--indexer", cluster.router_address, "--catalog", catalog[1], "--labeler", "127.0.0.1:1", "--timeout", "5"]
+    with Client(ClientConfig(indexer_address=cluster.router_address)) as client:
+        await asyncio.to_thread(client.indexer.create_collection, "shop", 4)
+        await asyncio.to_thread(client.indexer.insert, "shop", [{"_id": "a", "_vector": [1.0, 0.0, 0.0, 0.0], "n": 1}])
+        assert await asyncio.to_thread(main, [*flags, "--json", "backup", "--id", "m1"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["databases"] == {"catalog": "databaseBackups/m1"}
+        assert report["collections"] == {"collections/shop": "snapshots/m1-shop"} and "labeler" in report["skipped"]
+
+        await tasks.UpdateTask(
+            C.UpdateTaskRequest(
+                task=C.Task(name="tasks/kept", display_name="after"), update_mask={"paths": ["display_name"]}
+            )
+        )
+        await asyncio.to_thread(client.indexer.delete_collection, "shop")
+        assert await asyncio.to_thread(main, [*flags, "--json", "restore", "m1"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["collections"] == {"collections/shop": "snapshots/m1-shop"}
+        assert (await tasks.GetTask(C.GetTaskRequest(name="tasks/kept"))).display_name == "before"
+        found = await asyncio.to_thread(client.indexer.get_records, "shop", ["a"])
+        assert [(r.id, r.metadata["n"]) for r in found.records] == [("a", 1)]
