@@ -60,6 +60,7 @@ VERB_MODULES: tuple[str, ...] = (
     "simmesh_client.verbs.versions",
     "simmesh_client.verbs.deploy",
     "simmesh_client.verbs.label",
+    "simmesh_client.verbs.backup",
 )
 
 

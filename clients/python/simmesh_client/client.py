@@ -26,6 +26,7 @@ import grpc
 from google.longrunning import operations_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from simmesh_client.backups import MeshBackups
 from simmesh_client.base import CallDefaults
 from simmesh_client.catalog import CatalogClient
 from simmesh_client.closing import Closing
@@ -47,6 +48,7 @@ class Client(Closing):
         self.indexer = IndexerClient(self)
         self.catalog = CatalogClient(self)
         self.labeler = LabelerClient(self)
+        self.backups = MeshBackups(self, self.indexer)
 
     def channel(self, service: Service) -> grpc.Channel:
         """The service's channel, with the default deadline and token applied to every call."""

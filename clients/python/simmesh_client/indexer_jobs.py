@@ -1,13 +1,14 @@
-"""`client.indexer`'s long-running jobs: training the approximate index and re-embedding a collection."""
+"""`client.indexer`'s long-running jobs: training the approximate index, re-embedding a collection,
+snapshotting a collection and restoring a snapshot."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Literal, overload
 
 from google.longrunning import operations_pb2
 
-from simmesh_client.base import ServiceClient, resource_name
+from simmesh_client.base import ServiceClient, paginate, resource_name
 from simmesh_client.enums import INDEX_KIND, enum_value
 from simmesh_client.operations import DEFAULT_POLL_INTERVAL, OperationTypes
 from simmesh_proto.v1 import indexer_pb2, indexer_pb2_grpc
@@ -17,6 +18,8 @@ OnTrainProgress = Callable[[indexer_pb2.TrainIndexMetadata], None] | None
 
 TRAIN_INDEX = OperationTypes(indexer_pb2.Collection, indexer_pb2.TrainIndexMetadata)
 REEMBED = OperationTypes(indexer_pb2.ReembedResponse, indexer_pb2.ReembedMetadata)
+SNAPSHOT = OperationTypes(indexer_pb2.Snapshot, indexer_pb2.SnapshotOperationMetadata)
+RESTORE = OperationTypes(indexer_pb2.Collection, indexer_pb2.SnapshotOperationMetadata)
 
 
 class IndexerJobMethods(ServiceClient[indexer_pb2_grpc.IndexerServiceStub]):
@@ -104,3 +107,50 @@ class IndexerJobMethods(ServiceClient[indexer_pb2_grpc.IndexerServiceStub]):
         )
         operation = self.rpc.ReembedCollection(request)
         return self._operation_result(operation, REEMBED, wait, timeout, poll_interval, None)
+
+    def snapshot_collection(
+        self,
+        collection: str,
+        snapshot_id: str = "",
+        *,
+        wait: bool = True,
+        timeout: float | None = None,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        on_progress: Callable[[indexer_pb2.SnapshotOperationMetadata], None] | None = None,
+    ) -> indexer_pb2.Snapshot | operations_pb2.Operation:
+        """Snapshot every shard of the collection into the object store (`snapshots/{snapshot_id}`,
+        by default `{collection}-{UTC time}`), where it outlives the collection. With `wait`, returns
+        the Snapshot; without, the operation at once. A taken id answers ALREADY_EXISTS
+        (reason SNAPSHOT_EXISTS)."""
+        request = indexer_pb2.SnapshotCollectionRequest(
+            collection=resource_name("collections", collection), snapshot_id=snapshot_id
+        )
+        operation = self.rpc.SnapshotCollection(request)
+        return self._operation_result(operation, SNAPSHOT, wait, timeout, poll_interval, on_progress)
+
+    def restore_collection(
+        self,
+        snapshot: str,
+        collection_id: str,
+        *,
+        wait: bool = True,
+        timeout: float | None = None,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        on_progress: Callable[[indexer_pb2.SnapshotOperationMetadata], None] | None = None,
+    ) -> indexer_pb2.Collection | operations_pb2.Operation:
+        """Restore `snapshot` (`snapshots/{s}` or `{s}`) into the new collection `collection_id`:
+        the same records, metadata and settings. An existing collection answers ALREADY_EXISTS
+        (COLLECTION_EXISTS), an unknown snapshot NOT_FOUND (SNAPSHOT_NOT_FOUND). With `wait`,
+        returns the collection; without, the operation at once."""
+        request = indexer_pb2.RestoreCollectionRequest(
+            snapshot=resource_name("snapshots", snapshot), collection_id=collection_id
+        )
+        operation = self.rpc.RestoreCollection(request)
+        return self._operation_result(operation, RESTORE, wait, timeout, poll_interval, on_progress)
+
+    def list_snapshots(self, collection: str = "", *, page_size: int = 0) -> Iterator[indexer_pb2.Snapshot]:
+        """Every snapshot (of `collection` only, where given), newest first, across all pages."""
+        request = indexer_pb2.ListSnapshotsRequest(
+            collection=resource_name("collections", collection) if collection else "", page_size=page_size
+        )
+        return paginate(self.rpc.ListSnapshots, request, "snapshots")

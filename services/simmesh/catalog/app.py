@@ -15,6 +15,8 @@ from simmesh.catalog.versions import Versions
 from simmesh.imaging.source import ImageSource
 from simmesh.kit.blobstore_config import open_blobstore
 from simmesh.kit.channels import open_channel
+from simmesh.kit.database_backup_service import database_backup_binding
+from simmesh.kit.database_backups import DatabaseBackups
 from simmesh.kit.model_registry import RegistryReader
 from simmesh.kit.operations import close_operations, open_operations
 from simmesh.kit.operations_service import operations_binding
@@ -49,7 +51,11 @@ async def build_app(settings: CatalogSettings) -> App:
     )
     app = build_server(
         settings,
-        [binding(servicer, catalog_pb2, catalog_pb2_grpc, "CatalogService"), operations_binding(operations)],
+        [
+            binding(servicer, catalog_pb2, catalog_pb2_grpc, "CatalogService"),
+            operations_binding(operations),
+            database_backup_binding(DatabaseBackups(store.database, blobs, "catalog")),
+        ],
         service_label="catalog",
     )
     app.on_close(lambda: close_operations(operations))

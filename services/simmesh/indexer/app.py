@@ -50,6 +50,7 @@ async def build_router(settings: RouterSettings) -> App:
         operations,
         min_train_vectors=settings.min_train_vectors,
         blobstore=open_blobstore(settings.blob_config(default_dir="images")),
+        snapshot_store=open_blobstore(settings.blob_config(default_dir="snapshots")),
     )
     app = build_server(
         settings,

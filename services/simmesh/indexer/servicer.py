@@ -18,6 +18,7 @@ from simmesh.indexer.requests import (
     search_plan,
 )
 from simmesh.indexer.router import Router
+from simmesh.indexer.router.collection_snapshots import snapshot_id_of
 from simmesh.kit.deadlines import remaining
 from simmesh.kit.paging import clamp_page_size, decode_page_token, encode_page_token, fingerprint
 from simmesh_proto.v1 import indexer_pb2, indexer_pb2_grpc
@@ -114,3 +115,19 @@ class IndexerServicer(indexer_pb2_grpc.IndexerServiceServicer):
 
     async def ReembedCollection(self, request, context):
         return await self.reembedder.start(collection_id_of(request.collection), request.model, request.allow_drop)
+
+    async def SnapshotCollection(self, request, context):
+        return await self.router.snapshots.start_snapshot(collection_id_of(request.collection), request.snapshot_id)
+
+    async def RestoreCollection(self, request, context):
+        return await self.router.snapshots.start_restore(snapshot_id_of(request.snapshot), request.collection_id)
+
+    async def ListSnapshots(self, request, context) -> indexer_pb2.ListSnapshotsResponse:
+        collection = f"collections/{collection_id_of(request.collection)}" if request.collection else ""
+        size = clamp_page_size(request.page_size)
+        key = fingerprint(collection)
+        after = (decode_page_token(request.page_token, key) or {}).get("after", 0)
+        snapshots = await self.router.snapshots.newest_first(collection)
+        page = snapshots[after : after + size]
+        token = encode_page_token({"after": after + size}, key) if len(snapshots) > after + size else ""
+        return indexer_pb2.ListSnapshotsResponse(snapshots=page, next_page_token=token)

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import logging
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,6 +27,27 @@ SNAPSHOTS_KEPT = 2
 MANIFEST = "manifest.json"
 INDEX_FILE = "index.bin"
 RECORDS_FILE = "records.jsonl"
+
+
+def storage_root(storage: str, prefix: str = "snapshots") -> str:
+    """Where the snapshots of a storage's shards live in the blob store."""
+    return f"{prefix.strip('/')}/{storage}"
+
+
+def snapshot_root(storage: str, shard: int, prefix: str = "snapshots") -> str:
+    """Where the snapshots of a storage's shard live in the blob store."""
+    return f"{storage_root(storage, prefix)}/{shard}"
+
+
+def copy_snapshot(blobstore: BlobStore, source: str, target: str) -> None:
+    """Copies the snapshot folder `source` to `target` (both blob prefixes, no trailing `/`),
+    its manifest last, so that an interrupted copy is ignored as unfinished."""
+    keys = [info.key[len(source) + 1 :] for info in blobstore.list(f"{source}/")]
+    with tempfile.TemporaryDirectory() as scratch:
+        for name in sorted(keys, key=lambda key: key == MANIFEST):
+            path = Path(scratch) / "blob"
+            blobstore.get_to_file(f"{source}/{name}", path)
+            blobstore.put_file(f"{target}/{name}", path)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,6 +148,11 @@ class SnapshotStore:
                     extra={"collection": self._collection_id, "shard": self._shard, "seq": seq, "error": repr(error)},
                 )
         return None
+
+    def newest_folder(self) -> str | None:
+        """The blob prefix of the newest complete snapshot; None when there is none."""
+        complete, _ = self._seqs()
+        return self._folder(complete[0]) if complete else None
 
     def delete_all(self) -> None:
         self.blobstore.delete_prefix(f"{self.root}/")

@@ -37,7 +37,7 @@ from simmesh.indexer.shard_reads import FilterSpec, ShardReads, compile_spec
 from simmesh.indexer.shard_records import RecordTable, StoredRecord, check_batch, write_entry
 from simmesh.indexer.shard_recovery import collection_id_of, restore_shard
 from simmesh.indexer.shard_search import check_queries, hit_ids, search_rows
-from simmesh.indexer.snapshots import SnapshotInfo, SnapshotStore
+from simmesh.indexer.snapshots import SnapshotInfo, SnapshotStore, snapshot_root
 from simmesh.indexer.vectors import COSINE, IVF_KINDS, Coarse, VectorIndex
 from simmesh.indexer.wal import Op, WriteAheadLog
 from simmesh.kit import reasons
@@ -99,7 +99,7 @@ class ShardStore(ShardReads):
         self.metric = collection.metric or COSINE
         self.data_dir = Path(data_dir)
         self.blobstore = blobstore
-        self.snapshot_root = f"{snapshot_prefix.strip('/')}/{name}/{shard}"
+        self.snapshot_root = snapshot_root(name, shard, snapshot_prefix)
         self._rw = ReadWriteLock()
         self._writer = threading.RLock()
         self._snapshotting = threading.Lock()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from simmesh.kit.blobstore_config import open_blobstore
 from simmesh.kit.channels import open_channel
+from simmesh.kit.database_backup_service import database_backup_binding
+from simmesh.kit.database_backups import DatabaseBackups
 from simmesh.kit.peers import CatalogClient, EmbedderClient, IndexerClient
 from simmesh.kit.server import App, binding, build_server
 from simmesh.labeler.backends import Backends
@@ -30,7 +33,10 @@ async def build_app(settings: LabelerSettings) -> App:
     labeler = build_labeler(Backends(store, embedding, collections, shard_count=settings.collection_shards))
     app = build_server(
         settings,
-        [binding(LabelerServicer(labeler), labeler_pb2, labeler_pb2_grpc, "LabelerService")],
+        [
+            binding(LabelerServicer(labeler), labeler_pb2, labeler_pb2_grpc, "LabelerService"),
+            database_backup_binding(DatabaseBackups(store.database, open_blobstore(settings.blob_config()), "labeler")),
+        ],
         service_label="labeler",
     )
     for channel in channels:

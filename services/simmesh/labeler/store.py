@@ -63,6 +63,11 @@ class LabelerStore:
         self._read = database.read
         self._write = database.write
 
+    @property
+    def database(self) -> sql.Database:
+        """The database underneath, for backups."""
+        return self._database
+
     def close(self) -> None:
         self._database.close()
 

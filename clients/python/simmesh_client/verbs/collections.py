@@ -9,6 +9,7 @@
     simctl collections show products
     simctl collections stats products
     simctl collections delete products
+    simctl collections snapshot|restore|snapshots ...   (see verbs/collection_snapshots.py)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 from simmesh_client.cli import EXIT_OK, EXIT_USAGE, Context
 from simmesh_client.enums import COLLECTION_TYPE, IMAGE_KEEPING, INDEX_KIND, METRIC, short_name, short_names
 from simmesh_client.errors import SimmeshError
+from simmesh_client.verbs import collection_snapshots
 from simmesh_client.verbs.common import (
     enum_arg,
     positive_int,
@@ -93,6 +95,7 @@ def register(verbs: Verbs) -> None:
         ("delete", run_delete, "delete a collection with all its records"),
     ):
         actions.add(verb, handler, help=text).add_argument("collection", metavar="COLLECTION")
+    collection_snapshots.register(actions)
 
 
 def run_create(context: Context) -> int:

@@ -542,3 +542,65 @@ class ReembedResponse(_message.Message):
     missing_image_count: int
     missing_image_ids: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, collection: _Optional[str] = ..., model: _Optional[str] = ..., reembedded_count: _Optional[int] = ..., missing_image_count: _Optional[int] = ..., missing_image_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Snapshot(_message.Message):
+    __slots__ = ("name", "collection", "create_time", "record_count", "uri", "shard_count")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    RECORD_COUNT_FIELD_NUMBER: _ClassVar[int]
+    URI_FIELD_NUMBER: _ClassVar[int]
+    SHARD_COUNT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    collection: str
+    create_time: _timestamp_pb2.Timestamp
+    record_count: int
+    uri: str
+    shard_count: int
+    def __init__(self, name: _Optional[str] = ..., collection: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., record_count: _Optional[int] = ..., uri: _Optional[str] = ..., shard_count: _Optional[int] = ...) -> None: ...
+
+class SnapshotCollectionRequest(_message.Message):
+    __slots__ = ("collection", "snapshot_id")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_ID_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    snapshot_id: str
+    def __init__(self, collection: _Optional[str] = ..., snapshot_id: _Optional[str] = ...) -> None: ...
+
+class RestoreCollectionRequest(_message.Message):
+    __slots__ = ("snapshot", "collection_id")
+    SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
+    snapshot: str
+    collection_id: str
+    def __init__(self, snapshot: _Optional[str] = ..., collection_id: _Optional[str] = ...) -> None: ...
+
+class ListSnapshotsRequest(_message.Message):
+    __slots__ = ("collection", "page_size", "page_token")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    page_size: int
+    page_token: str
+    def __init__(self, collection: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListSnapshotsResponse(_message.Message):
+    __slots__ = ("snapshots", "next_page_token")
+    SNAPSHOTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    snapshots: _containers.RepeatedCompositeFieldContainer[Snapshot]
+    next_page_token: str
+    def __init__(self, snapshots: _Optional[_Iterable[_Union[Snapshot, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class SnapshotOperationMetadata(_message.Message):
+    __slots__ = ("collection", "snapshot", "stage", "progress")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    snapshot: str
+    stage: str
+    progress: float
+    def __init__(self, collection: _Optional[str] = ..., snapshot: _Optional[str] = ..., stage: _Optional[str] = ..., progress: _Optional[float] = ...) -> None: ...

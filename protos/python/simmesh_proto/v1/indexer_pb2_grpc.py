@@ -118,6 +118,21 @@ class IndexerServiceStub:
                 request_serializer=simmesh_dot_v1_dot_indexer__pb2.ReembedCollectionRequest.SerializeToString,
                 response_deserializer=google_dot_longrunning_dot_operations__pb2.Operation.FromString,
                 _registered_method=True)
+        self.SnapshotCollection = channel.unary_unary(
+                '/simmesh.v1.IndexerService/SnapshotCollection',
+                request_serializer=simmesh_dot_v1_dot_indexer__pb2.SnapshotCollectionRequest.SerializeToString,
+                response_deserializer=google_dot_longrunning_dot_operations__pb2.Operation.FromString,
+                _registered_method=True)
+        self.RestoreCollection = channel.unary_unary(
+                '/simmesh.v1.IndexerService/RestoreCollection',
+                request_serializer=simmesh_dot_v1_dot_indexer__pb2.RestoreCollectionRequest.SerializeToString,
+                response_deserializer=google_dot_longrunning_dot_operations__pb2.Operation.FromString,
+                _registered_method=True)
+        self.ListSnapshots = channel.unary_unary(
+                '/simmesh.v1.IndexerService/ListSnapshots',
+                request_serializer=simmesh_dot_v1_dot_indexer__pb2.ListSnapshotsRequest.SerializeToString,
+                response_deserializer=simmesh_dot_v1_dot_indexer__pb2.ListSnapshotsResponse.FromString,
+                _registered_method=True)
 
 
 class IndexerServiceServicer:
@@ -241,6 +256,31 @@ class IndexerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SnapshotCollection(self, request, context):
+        """Snapshots every shard of the collection into the object store, under `backups/snapshots/`,
+        where the snapshot outlives the collection. Writes go on meanwhile; the snapshot holds each
+        shard as of its own moment. Operation metadata: SnapshotOperationMetadata; response: Snapshot.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RestoreCollection(self, request, context):
+        """Restores a snapshot into a new collection (ALREADY_EXISTS when `collection_id` is taken):
+        the same records, metadata, settings and index. Operation metadata: SnapshotOperationMetadata;
+        response: Collection.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSnapshots(self, request, context):
+        """The snapshots in the object store, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IndexerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -323,6 +363,21 @@ def add_IndexerServiceServicer_to_server(servicer, server):
                     servicer.ReembedCollection,
                     request_deserializer=simmesh_dot_v1_dot_indexer__pb2.ReembedCollectionRequest.FromString,
                     response_serializer=google_dot_longrunning_dot_operations__pb2.Operation.SerializeToString,
+            ),
+            'SnapshotCollection': grpc.unary_unary_rpc_method_handler(
+                    servicer.SnapshotCollection,
+                    request_deserializer=simmesh_dot_v1_dot_indexer__pb2.SnapshotCollectionRequest.FromString,
+                    response_serializer=google_dot_longrunning_dot_operations__pb2.Operation.SerializeToString,
+            ),
+            'RestoreCollection': grpc.unary_unary_rpc_method_handler(
+                    servicer.RestoreCollection,
+                    request_deserializer=simmesh_dot_v1_dot_indexer__pb2.RestoreCollectionRequest.FromString,
+                    response_serializer=google_dot_longrunning_dot_operations__pb2.Operation.SerializeToString,
+            ),
+            'ListSnapshots': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSnapshots,
+                    request_deserializer=simmesh_dot_v1_dot_indexer__pb2.ListSnapshotsRequest.FromString,
+                    response_serializer=simmesh_dot_v1_dot_indexer__pb2.ListSnapshotsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -759,6 +814,87 @@ class IndexerService:
             '/simmesh.v1.IndexerService/ReembedCollection',
             simmesh_dot_v1_dot_indexer__pb2.ReembedCollectionRequest.SerializeToString,
             google_dot_longrunning_dot_operations__pb2.Operation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SnapshotCollection(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/simmesh.v1.IndexerService/SnapshotCollection',
+            simmesh_dot_v1_dot_indexer__pb2.SnapshotCollectionRequest.SerializeToString,
+            google_dot_longrunning_dot_operations__pb2.Operation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RestoreCollection(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/simmesh.v1.IndexerService/RestoreCollection',
+            simmesh_dot_v1_dot_indexer__pb2.RestoreCollectionRequest.SerializeToString,
+            google_dot_longrunning_dot_operations__pb2.Operation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSnapshots(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/simmesh.v1.IndexerService/ListSnapshots',
+            simmesh_dot_v1_dot_indexer__pb2.ListSnapshotsRequest.SerializeToString,
+            simmesh_dot_v1_dot_indexer__pb2.ListSnapshotsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -99,6 +99,11 @@ class StoreBase:
         self._write: Callable[[], AbstractContextManager[Connection]] = database.write
 
     @property
+    def database(self) -> sql.Database:
+        """The database underneath, for backups."""
+        return self._database
+
+    @property
     def dialect(self) -> str:
         """`sqlite` or `postgresql`."""
         return self._database.dialect

@@ -4,6 +4,7 @@ long-running operation. `Router` holds one object per concern; the servicer call
 
 from __future__ import annotations
 
+from simmesh.indexer.router.collection_snapshots import CollectionSnapshots
 from simmesh.indexer.router.collections import Collections
 from simmesh.indexer.router.embedder import Embedder
 from simmesh.indexer.router.fanout import Fanout
@@ -31,6 +32,7 @@ class Router:
         *,
         min_train_vectors: int = 1000,
         blobstore: BlobStore | None = None,
+        snapshot_store: BlobStore | None = None,
     ) -> None:
         self.shards = shards
         self.operations = operations
@@ -48,3 +50,5 @@ class Router:
         self.training = Training(
             self.fanout, self.collections, operations, self.coarse, training, min_train_vectors=min_train_vectors
         )
+        # Collection snapshots, in the object store the shards write theirs to.
+        self.snapshots = CollectionSnapshots(self.collections, self.fanout, operations, snapshot_store)

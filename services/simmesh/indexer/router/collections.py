@@ -34,6 +34,16 @@ UPDATABLE = (
 )
 
 
+def check_collection_id(collection_id: str) -> None:
+    if not COLLECTION_ID_RE.match(collection_id or ""):
+        raise InvalidArgument(
+            "collection_id must be 1-63 lower-case letters, digits, '-' or '_', starting "
+            f"with a letter; got {collection_id!r}",
+            reason=reasons.INVALID_COLLECTION_ID,
+            field="collection_id",
+        )
+
+
 class Collections:
     """The collections of the mesh; `training`: the ids of those with a TrainIndex job running in
     this router."""
@@ -49,13 +59,7 @@ class Collections:
         self.kept = kept
 
     async def create(self, collection_id: str, collection: indexer_pb2.Collection) -> indexer_pb2.Collection:
-        if not COLLECTION_ID_RE.match(collection_id or ""):
-            raise InvalidArgument(
-                "collection_id must be 1-63 lower-case letters, digits, '-' or '_', starting "
-                f"with a letter; got {collection_id!r}",
-                reason=reasons.INVALID_COLLECTION_ID,
-                field="collection_id",
-            )
+        check_collection_id(collection_id)
         spec = indexer_pb2.Collection()
         spec.CopyFrom(collection)
         spec.name = f"collections/{collection_id}"
@@ -95,6 +99,11 @@ class Collections:
         spec.record_count = 0
         spec.create_time.CopyFrom(wire.now())
         spec.update_time.CopyFrom(spec.create_time)
+        await self.register(collection_id, spec)
+        return spec
+
+    async def register(self, collection_id: str, spec: indexer_pb2.Collection) -> None:
+        """Defines the collection in etcd (ALREADY_EXISTS when it is) and waits for its shards."""
         nodes = self.shards.node_count()
         if nodes < spec.shard_count:
             raise FailedPrecondition(
@@ -119,7 +128,6 @@ class Collections:
                 f"{spec.shard_count} shards came up within {SHARD_WAIT_SECONDS:.0f}s",
                 reason=reasons.SHARDS_NOT_READY,
             )
-        return spec
 
     def _put_if_absent(self, key: str, value: bytes) -> bool:
         client = self.shards.etcd

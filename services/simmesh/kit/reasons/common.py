@@ -6,6 +6,13 @@ from simmesh.kit.reasons.reason import Reason
 
 ABORTED = Reason("ABORTED", StatusCode.ABORTED, "a concurrent change aborted the call; retry it", retriable=True)
 ALREADY_EXISTS = Reason("ALREADY_EXISTS", StatusCode.ALREADY_EXISTS, "the resource already exists")
+BACKUP_EXISTS = Reason("BACKUP_EXISTS", StatusCode.ALREADY_EXISTS, "backup `databaseBackups/…` already exists")
+BACKUP_NOT_FOUND = Reason("BACKUP_NOT_FOUND", StatusCode.NOT_FOUND, "backup `databaseBackups/…` does not exist")
+BACKUP_UNUSABLE = Reason(
+    "BACKUP_UNUSABLE",
+    StatusCode.FAILED_PRECONDITION,
+    "backup `databaseBackups/…` is not a whole SQLite database with the tables of this service's",
+)
 BATCH_TOO_LARGE = Reason(
     "BATCH_TOO_LARGE", StatusCode.INVALID_ARGUMENT, "a call describes at most … images and records, got …"
 )
@@ -40,6 +47,11 @@ CONCURRENT_CHANGE = Reason(
 DEADLINE_EXCEEDED = Reason(
     "DEADLINE_EXCEEDED", StatusCode.DEADLINE_EXCEEDED, "the call's deadline passed", retriable=True
 )
+DATABASE_NOT_SQLITE = Reason(
+    "DATABASE_NOT_SQLITE",
+    StatusCode.FAILED_PRECONDITION,
+    "the … database is PostgreSQL: back it up and restore it with PostgreSQL's own tools (pg_dump, pg_restore)",
+)
 DUPLICATE_ID = Reason("DUPLICATE_ID", StatusCode.INVALID_ARGUMENT, "records[…].id … repeats records[…].id")
 EMBEDDER_UNAVAILABLE = Reason(
     "EMBEDDER_UNAVAILABLE", StatusCode.UNAVAILABLE, "the embedder at … did not answer: …", retriable=True
@@ -56,6 +68,9 @@ INDEXER_UNAVAILABLE = Reason(
 )
 INTERNAL = Reason("INTERNAL", StatusCode.INTERNAL, "internal error; see the server log")
 INVALID_ARGUMENT = Reason("INVALID_ARGUMENT", StatusCode.INVALID_ARGUMENT, "the request is malformed")
+INVALID_BACKUP = Reason(
+    "INVALID_BACKUP", StatusCode.INVALID_ARGUMENT, "backup must be `databaseBackups/{backup}`, got …"
+)
 INVALID_BLOB_KEY = Reason("INVALID_BLOB_KEY", StatusCode.INVALID_ARGUMENT, "blob key must be a non-empty string")
 INVALID_BLOB_STORE_URL = Reason("INVALID_BLOB_STORE_URL", StatusCode.INVALID_ARGUMENT, "invalid blob store URL …: …")
 INVALID_DIMENSION = Reason(

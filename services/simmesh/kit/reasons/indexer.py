@@ -63,6 +63,9 @@ INVALID_ROW = Reason("INVALID_ROW", StatusCode.INVALID_ARGUMENT, "rows must be n
 INVALID_SEARCH_PARAMS = Reason(
     "INVALID_SEARCH_PARAMS", StatusCode.INVALID_ARGUMENT, "nprobe and ef_search must not be negative"
 )
+INVALID_SNAPSHOT = Reason(
+    "INVALID_SNAPSHOT", StatusCode.INVALID_ARGUMENT, "snapshot must be `snapshots/{snapshot}`, got …"
+)
 INVALID_SHARD_COUNT = Reason("INVALID_SHARD_COUNT", StatusCode.INVALID_ARGUMENT, "shard_count must be 1..…, got …")
 INVALID_TAG_WEIGHT = Reason("INVALID_TAG_WEIGHT", StatusCode.INVALID_ARGUMENT, "tag_weight must be within 0..1, got …")
 INVALID_TRAINED_INDEX = Reason("INVALID_TRAINED_INDEX", StatusCode.INVALID_ARGUMENT, "unsupported FAISS index …")
@@ -100,6 +103,13 @@ SHARD_DROPPED = Reason("SHARD_DROPPED", StatusCode.NOT_FOUND, "shard … of coll
 SHARD_NOT_HERE = Reason("SHARD_NOT_HERE", StatusCode.NOT_FOUND, "this node serves shard …, not …")
 SHARD_UNAVAILABLE = Reason("SHARD_UNAVAILABLE", StatusCode.UNAVAILABLE, "shard … is unavailable", retriable=True)
 SNAPSHOT_CORRUPT = Reason("SNAPSHOT_CORRUPT", StatusCode.INTERNAL, "snapshot holds … vectors for … records")
+SNAPSHOT_EXISTS = Reason("SNAPSHOT_EXISTS", StatusCode.ALREADY_EXISTS, "snapshot `snapshots/…` already exists")
+SNAPSHOT_NOT_FOUND = Reason("SNAPSHOT_NOT_FOUND", StatusCode.NOT_FOUND, "snapshot `snapshots/…` does not exist")
+SNAPSHOT_STORE_NOT_SHARED = Reason(
+    "SNAPSHOT_STORE_NOT_SHARED",
+    StatusCode.FAILED_PRECONDITION,
+    "the router and the shards need the same object store (SIMMESH_BLOB_URL)",
+)
 TOO_MANY_QUERIES = Reason("TOO_MANY_QUERIES", StatusCode.INVALID_ARGUMENT, "at most … queries per call, got …")
 TRAINING_IN_PROGRESS = Reason(
     "TRAINING_IN_PROGRESS", StatusCode.FAILED_PRECONDITION, "the shard's index is already being built"
