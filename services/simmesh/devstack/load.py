@@ -193,8 +193,9 @@ class MixedLoad:
     def _insert(self, rng: random.Random) -> None:
         with self._lock:
             first, self._next = self._next, self._next + self.batch
-        ids = [f"{self.prefix}-{n}" for n in range(first, first + self.batch)]
-        records = [{**self.record(n), "_id": record_id, "n": n} for n, record_id in zip(range(first, first + self.batch), ids)]
+        numbers = range(first, first + self.batch)
+        ids = [f"{self.prefix}-{n}" for n in numbers]
+        records = [{**self.record(n), "_id": record_id, "n": n} for n, record_id in zip(numbers, ids)]
         try:
             summary = self.client.indexer.insert(
                 self.collection,
