@@ -310,20 +310,25 @@ def test_bad_input_is_refused_precisely_and_changes_nothing(stub):
     )
 
     # Per item: a wrong dimension, a NaN vector, an existing id without upsert, an all-zero vector
-    # (no cosine); the good items, on both shards, land.
-    bad = records(rng.standard_normal((8, DIM)).astype(np.float32), start=200)
+    # (no cosine), ids with a '/', a control character or over the 256-byte cap; the good items,
+    # on both shards, land.
+    bad = records(rng.standard_normal((11, DIM)).astype(np.float32), start=200)
     bad[0].vector.CopyFrom(vec(np.ones(DIM - 1)))
     nan = np.ones(DIM, dtype=np.float32)
     nan[3] = np.nan
     bad[1].vector.CopyFrom(vec(nan))
     bad[2].id = "r7"
     bad[3].vector.CopyFrom(vec(zero))
+    bad[4].id, bad[5].id, bad[6].id = "a/b", "bell\x07", "x" * 257
     reply = stub.InsertRecords(indexer_pb2.InsertRecordsRequest(collection="collections/items", records=bad))
     failures = {e.index: reason_of(e.status) for e in reply.errors}
-    assert failures == {0: "DIMENSION_MISMATCH", 1: "INVALID_VECTOR", 2: "RECORD_EXISTS", 3: "INVALID_VECTOR"}
-    assert fields_of(reply.errors[3].status) == ["records[3].vector"]
-    landed = [f"r{n}" for n in range(204, 208)]
-    assert reply.inserted_count == 4 and list(reply.ids) == ["", "", "", "", *landed]
+    assert failures == {0: "DIMENSION_MISMATCH", 1: "INVALID_VECTOR", 2: "RECORD_EXISTS", 3: "INVALID_VECTOR"} | {
+        i: "INVALID_RECORD_ID" for i in (4, 5, 6)
+    }
+    fields = {e.index: fields_of(e.status) for e in reply.errors if e.index >= 3}
+    assert fields == {3: ["records[3].vector"], 4: ["records[4].id"], 5: ["records[5].id"], 6: ["records[6].id"]}
+    landed = [f"r{n}" for n in range(207, 211)]
+    assert reply.inserted_count == 4 and list(reply.ids) == [""] * 7 + landed
 
     after = stub.ListRecords(
         indexer_pb2.ListRecordsRequest(collection="collections/items", page_size=1000, include_vectors=True)
