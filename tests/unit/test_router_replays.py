@@ -3,6 +3,7 @@ and record ids are checked at the edge, item by item."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import test_router_insert
 from test_router_insert import HookedServicer, batch, item, placement_of
@@ -10,8 +11,11 @@ from test_router_insert import HookedServicer, batch, item, placement_of
 from simmesh.indexer.requests import insert_batch, record_name_of
 from simmesh.indexer.router import Router
 from simmesh.indexer.router.replays import Replays
+from simmesh.indexer.store import ShardStore
 from simmesh.kit import errors, reasons
+from simmesh.kit.blobstore import FileBlobStore
 from simmesh.kit.errors import InvalidArgument, Unavailable
+from simmesh_proto.internal.v1 import shard_pb2
 from simmesh_proto.v1 import indexer_pb2
 
 # The shard stores and the shard server of the insert tests.
@@ -62,6 +66,45 @@ async def test_items_retried_under_the_request_id_that_landed_before_are_stored_
     other = await router.writes.insert(insert_batch(with_id(batch(retried), "req-2")), None)
     assert set(reasons_of(other).values()) == {"RECORD_EXISTS"}
     assert sorted(shards.stored(r.id for r in records)) == sorted(r.id for r in records)
+
+
+async def test_a_retry_through_another_router_is_a_replay_that_the_shards_recognise(stores, served) -> None:
+    shards = await served(servicer=LandThenFail)
+    records = [item(n) for n in range(20)]
+    shards.servicer.fail_shard = 0
+    first = await Router(shards, None, None).writes.insert(insert_batch(with_id(batch(records), "req-1")), None)
+    assert first.errors
+
+    # A new router (the first one crashed) has no memory of the batch; the shards have.
+    again = await Router(shards, None, None).writes.insert(insert_batch(with_id(batch(records), "req-1")), None)
+    assert not again.errors and list(again.ids) == [r.id for r in records] and again.inserted_count == 20
+    other = await Router(shards, None, None).writes.insert(insert_batch(with_id(batch(records[:3]), "req-2")), None)
+    assert set(reasons_of(other).values()) == {"RECORD_EXISTS"}
+    assert sorted(shards.stored(r.id for r in records)) == sorted(r.id for r in records)
+
+
+def test_a_shard_reopened_from_its_log_still_knows_the_requests_it_stored(tmp_path) -> None:
+    collection = indexer_pb2.Collection(name="collections/items", dimension=test_router_insert.DIM)
+    blobs = FileBlobStore(tmp_path / "blobs")
+    vectors = np.ones((3, test_router_insert.DIM), np.float32)
+
+    def write(store: ShardStore, request_id: str, upsert: bool = False) -> tuple[int, int, list[str]]:
+        records = [shard_pb2.ShardRecord(id=f"r{n}") for n in range(3)]
+        request = shard_pb2.WriteRequest(records=records, vectors=vectors.tobytes(), upsert=upsert)
+        request.request_id = request_id
+        return tuple(store.write_request(request))
+
+    store = ShardStore.open(collection, 0, tmp_path / "shard", blobs)
+    assert write(store, "req-1") == (3, 0, [])
+    store.close()
+    store = ShardStore.open(collection, 0, tmp_path / "shard", blobs)
+    try:
+        assert write(store, "req-1") == (3, 0, []), "the same request again: answered as stored"
+        assert write(store, "req-2") == (0, 0, ["r0", "r1", "r2"])
+        assert write(store, "") == (0, 0, ["r0", "r1", "r2"])
+        assert store.stats().record_count == 3
+    finally:
+        store.close()
 
 
 async def test_a_batch_that_landed_whole_gets_its_first_reply_again_without_a_write(stores, served) -> None:

@@ -36,6 +36,7 @@ from simmesh.indexer.rwlock import ReadWriteLock
 from simmesh.indexer.shard_reads import FilterSpec, ShardReads, compile_spec
 from simmesh.indexer.shard_records import RecordTable, StoredRecord, check_batch, write_entry
 from simmesh.indexer.shard_recovery import collection_id_of, restore_shard
+from simmesh.indexer.shard_replays import RecentWrites
 from simmesh.indexer.shard_search import check_queries, hit_ids, search_rows
 from simmesh.indexer.snapshots import SnapshotInfo, SnapshotStore, snapshot_root
 from simmesh.indexer.vectors import COSINE, IVF_KINDS, Coarse, VectorIndex
@@ -104,6 +105,7 @@ class ShardStore(ShardReads):
         self._writer = threading.RLock()
         self._snapshotting = threading.Lock()
         self._table = RecordTable(collection.indexed_fields)
+        self._recent = RecentWrites()
         self._vectors = VectorIndex(self.dim, self.metric)
         self._builds = IndexBuilds(
             self._writer, self._rw, lambda: self._vectors, self._install, self._check_open, name, shard
@@ -166,23 +168,27 @@ class ShardStore(ShardReads):
     ) -> WriteResult:
         matrix, ids = check_batch(records, vectors, self.dim, self.metric)
         now = time.time_ns()
+        request_id = request.request_id if request is not None else ""
         with self._writer:
             self._check_open()
             stored = self._table.by_id
-            existing = [] if upsert else [i for i in ids if i in stored]
-            if existing and len(existing) == len(ids):
-                return WriteResult(0, 0, existing)
+            present = [] if upsert else [i for i in ids if i in stored]
+            replayed = set(self._recent.stored_by(request_id, present))
+            existing = [i for i in present if i not in replayed]
+            if present and len(present) == len(ids):
+                return WriteResult(len(replayed), 0, existing)
             entry = write_entry(
-                records, vectors, matrix, [record_id not in stored for record_id in ids] if existing else None, request
+                records, vectors, matrix, [record_id not in stored for record_id in ids] if present else None, request
             )
             entry.collection, entry.shard, entry.dimension = self.collection_id, self.shard, self.dim
             entry.upsert = True
+            entry.request_id = request_id
             entry.write_time.FromNanoseconds(now)
             self._wal.append(Op.WRITE, entry)
             with self._rw.write():
                 inserted, updated = self._apply_write(entry)
         self._builds.rebuild_if_wanted()
-        return WriteResult(inserted, updated, existing)
+        return WriteResult(inserted + len(replayed), updated, existing)
 
     def delete(self, ids: Sequence[str] = (), filter: FilterSpec = None) -> list[str]:
         """Deletes the given ids (those that exist) or, with a filter, every matching record
@@ -210,6 +216,7 @@ class ShardStore(ShardReads):
 
     def _apply_write(self, entry: shard_pb2.WriteRequest) -> tuple[int, int]:
         rows, matrix, inserted = self._table.apply_write(entry, self.dim)
+        self._recent.note(entry.request_id, (record.id for record in entry.records))
         self._vectors.add(rows, matrix)
         self._builds.note(rows, matrix)
         return inserted, len(rows) - inserted

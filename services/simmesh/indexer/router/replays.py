@@ -3,8 +3,9 @@ as a replay: what landed in an earlier attempt is not refused as RECORD_EXISTS.
 
 Kept in the router's memory, bounded by age and by the ids held: a retry comes within seconds
 or minutes of its first attempt, through the same router as a rule. A replay that reaches a
-router that has not seen the batch is an ordinary insert (the SDK's ids make it an upsert of
-the same records where the caller asked for upserts)."""
+router that has not seen the batch (another replica, or this one after a restart) is sent to
+the shards with its request id, and each shard recognises the records that request stored
+(`indexer.shard_replays`)."""
 
 from __future__ import annotations
 

@@ -141,6 +141,7 @@ class Writes:
                 vectors=np.take(prepared.vectors, items, axis=0).tobytes(),
                 dimension=config.collection.dimension,
                 upsert=upsert,
+                request_id=prepared.request_key[1] if prepared.request_key else "",
             )
             add = request.records.add
             for n, i in enumerate(items):

@@ -70,7 +70,7 @@ class ShardRecord(_message.Message):
     def __init__(self, id: _Optional[str] = ..., url: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class WriteRequest(_message.Message):
-    __slots__ = ("collection", "shard", "records", "vectors", "dimension", "upsert", "write_time")
+    __slots__ = ("collection", "shard", "records", "vectors", "dimension", "upsert", "write_time", "request_id")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     SHARD_FIELD_NUMBER: _ClassVar[int]
     RECORDS_FIELD_NUMBER: _ClassVar[int]
@@ -78,6 +78,7 @@ class WriteRequest(_message.Message):
     DIMENSION_FIELD_NUMBER: _ClassVar[int]
     UPSERT_FIELD_NUMBER: _ClassVar[int]
     WRITE_TIME_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     collection: str
     shard: int
     records: _containers.RepeatedCompositeFieldContainer[ShardRecord]
@@ -85,7 +86,8 @@ class WriteRequest(_message.Message):
     dimension: int
     upsert: bool
     write_time: _timestamp_pb2.Timestamp
-    def __init__(self, collection: _Optional[str] = ..., shard: _Optional[int] = ..., records: _Optional[_Iterable[_Union[ShardRecord, _Mapping]]] = ..., vectors: _Optional[bytes] = ..., dimension: _Optional[int] = ..., upsert: _Optional[bool] = ..., write_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, collection: _Optional[str] = ..., shard: _Optional[int] = ..., records: _Optional[_Iterable[_Union[ShardRecord, _Mapping]]] = ..., vectors: _Optional[bytes] = ..., dimension: _Optional[int] = ..., upsert: _Optional[bool] = ..., write_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class WriteResponse(_message.Message):
     __slots__ = ("inserted_count", "updated_count", "existing_ids")
