@@ -19,6 +19,7 @@ may or may not have landed, but never twice.
 
 from __future__ import annotations
 
+import itertools
 import random
 import threading
 import time
@@ -38,11 +39,12 @@ Operation = Callable[[random.Random], None]
 
 @dataclass
 class OperationStats:
-    """One operation's calls: each latency (seconds, successes and failures alike) and each
-    failure's time (monotonic) and reason (the gRPC code's name where the server gave none)."""
+    """One operation's calls: each start (monotonic) and latency (seconds, successes and failures
+    alike) and each failure's start and reason (the gRPC code's name where the server gave none)."""
 
     latencies: list[float] = field(default_factory=list)
     failures: list[tuple[float, str]] = field(default_factory=list)
+    starts: list[float] = field(default_factory=list)
 
     @property
     def calls(self) -> int:
@@ -50,6 +52,11 @@ class OperationStats:
 
     def percentile(self, q: float) -> float:
         return float(np.percentile(self.latencies, q)) if self.latencies else float("nan")
+
+    def succeeded(self, began: float, ended: float) -> int:
+        """Calls that started within [`began`, `ended`] (monotonic) and did not fail."""
+        failed = sum(1 for at, _ in self.failures if began <= at <= ended)
+        return sum(1 for at in self.starts if began <= at <= ended) - failed
 
     def errors_by_reason(self, outside: Callable[[float], bool] = lambda _: True) -> Counter[str]:
         """Failures by reason, only those at times `outside` accepts (e.g. not in a kill's window)."""
@@ -76,7 +83,10 @@ class Ledger:
 
     def problems(self, client: Client, collection: str) -> list[str]:
         """Every way the stored records break the acknowledgements (empty when none do)."""
-        stored = Counter(record.id for record in client.indexer.list_records(collection, page_size=1000))
+        return self.compare(Counter(record.id for record in client.indexer.list_records(collection, page_size=1000)))
+
+    def compare(self, stored: Counter[str]) -> list[str]:
+        """Every way `stored` (how many times each id is stored) breaks the acknowledgements."""
         twice = sorted(record_id for record_id, count in stored.items() if count > 1)
         with self.lock:
             lost = sorted(self.inserted - self.deleting - self.deleted - stored.keys())
@@ -187,6 +197,7 @@ class MixedLoad:
             except SimmeshError as error:
                 stats.failures.append((began, error.reason or error.code.name))
             stats.latencies.append(time.monotonic() - began)
+            stats.starts.append(began)
             if self.interval:
                 self._stop.wait(self.interval)
 
@@ -231,12 +242,55 @@ class MixedLoad:
             self.ledger.deleted.update(ids)
 
 
+def catalog_writes(client: Client, ledger: Ledger, prefix: str = "load") -> Operation:
+    """An operation for `MixedLoad.add`: creates similarity types `{prefix}-{n}` in the catalog,
+    and every third call deletes one it created, keeping what was acknowledged in `ledger`
+    (check it with `ledger.compare(catalog_counts(client, prefix))`)."""
+    made = itertools.count()
+
+    def write(rng: random.Random) -> None:
+        n = next(made)
+        if n % 3 == 2:
+            for type_id in ledger.deletable(rng, 1):
+                client.catalog.delete_similarity_type(type_id)
+                with ledger.lock:
+                    ledger.deleted.add(type_id)
+            return
+        type_id = f"{prefix}-{n}"
+        try:
+            client.catalog.create_similarity_type(type_id, metadata={"n": n})
+        except SimmeshError:
+            with ledger.lock:
+                ledger.unsure.add(type_id)
+            raise
+        with ledger.lock:
+            ledger.inserted.add(type_id)
+
+    return write
+
+
+def catalog_counts(client: Client, prefix: str) -> Counter[str]:
+    """How many times the catalog lists each similarity type whose id starts with `prefix`."""
+    ids = (t.name.removeprefix("similarityTypes/") for t in client.catalog.list_similarity_types(page_size=500))
+    return Counter(type_id for type_id in ids if type_id.startswith(f"{prefix}-"))
+
+
 def vector_record(dimension: int, groups: int = 10) -> Callable[[int], dict[str, Any]]:
     """Records of random unit vectors with a `group` field (n mod `groups`) to filter on."""
 
     def make(n: int) -> dict[str, Any]:
         vector = np.random.default_rng(n).standard_normal(dimension).astype(np.float32)
         return {"_vector": (vector / np.linalg.norm(vector)).tolist(), "group": n % groups}
+
+    return make
+
+
+def image_record(url: str, images: int, groups: int = 10) -> Callable[[int], dict[str, Any]]:
+    """Records of the images `{url}/{i}.png` (i < `images`), for a collection bound to a model:
+    the embedder makes each vector. Grouped as `vector_record` groups them."""
+
+    def make(n: int) -> dict[str, Any]:
+        return {"_url": f"{url}/{n % images}.png", "group": n % groups}
 
     return make
 
