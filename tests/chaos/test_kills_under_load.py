@@ -69,10 +69,9 @@ def test_kill_9_mid_load_loses_no_acknowledged_write_and_the_retries_finish_ever
         back = seconds_until(lambda: process.pid != killed and serving_again(chaos_mesh, name)(), 60, interval=0.1)
         wait_for_calls(load, "insert", 5)  # inserts after the return
         wait_for_calls(load, "catalog", 3)
-    failures = {op: dict(stats.errors_by_reason()) for op, stats in load.stats.items() if stats.failures}
     print(
         f"\n{name}: serving {back:.1f}s after kill -9; calls {load.calls()}, {load.retried} records retried, "
-        f"failures {failures}"
+        f"failures {load.failures()}"
     )
     assert supervisor.records[name].restarts == 1, log_tails(chaos_mesh)
     assert {n: p.pid for n, p in chaos_mesh.services.items() if n != name} == others, "the others kept running"

@@ -188,6 +188,10 @@ class MixedLoad:
     def calls(self) -> dict[str, int]:
         return {name: stats.calls for name, stats in self.stats.items()}
 
+    def failures(self) -> dict[str, dict[str, int]]:
+        """Failures by reason of each operation that had any."""
+        return {name: dict(stats.errors_by_reason()) for name, stats in self.stats.items() if stats.failures}
+
     def _loop(self, name: str, operation: Operation, rng: random.Random) -> None:
         stats = self.stats[name]
         while not self._stop.is_set():
@@ -203,8 +207,8 @@ class MixedLoad:
 
     def _insert(self, rng: random.Random) -> None:
         with self._lock:
-            first, self._next = self._next, self._next + self.batch
-        numbers = range(first, first + self.batch)
+            start, self._next = self._next, self._next + self.batch
+        numbers = range(start, start + self.batch)
         ids = [f"{self.prefix}-{n}" for n in numbers]
         records = [{**self.record(n), "_id": record_id, "n": n} for n, record_id in zip(numbers, ids)]
         try:
@@ -226,8 +230,8 @@ class MixedLoad:
             self.ledger.unsure.update(failed)
             self.retried += summary.retried
         if summary.failures:
-            first_failure = summary.failures[0]
-            raise SimmeshError(first_failure.code, first_failure.message, reason=first_failure.reason)
+            first = summary.failures[0]
+            raise SimmeshError(first.code, first.message, reason=first.reason)
 
     def _search(self, rng: random.Random) -> None:
         self.client.indexer.search(self.collection, timeout=self.timeout, **self.query(rng))
