@@ -18,6 +18,7 @@ from simmesh.devstack.load import (
     MixedLoad,
     catalog_counts,
     catalog_writes,
+    image_query,
     image_record,
     vector_query,
     vector_record,
@@ -28,7 +29,6 @@ from simmesh_client import Client
 pytestmark = pytest.mark.chaos
 
 DIM = 16
-SMALL_DIM = 8  # the tiny model `small`
 BACK_WITHIN = 10.0  # seconds from kill -9 to serving again
 
 
@@ -44,7 +44,7 @@ def _load(client: Client, collection: str, name: str, images: ImageServer) -> Mi
         client,
         collection,
         record=image_record(images.url, len(COLORS)) if through_embedder else vector_record(DIM),
-        query=vector_query(SMALL_DIM if through_embedder else DIM),
+        query=image_query(images.url, len(COLORS)) if through_embedder else vector_query(DIM),
         batch=20,
         interval=0.05,
         prefix=name,

@@ -304,12 +304,25 @@ def vector_query(dimension: int, groups: int = 10, k: int = 10) -> Callable[[ran
 
     def make(rng: random.Random) -> dict[str, Any]:
         vector = np.random.default_rng(rng.getrandbits(32)).standard_normal(dimension).astype(np.float32)
-        query: dict[str, Any] = {"vector": vector, "k": k}
-        if rng.random() < 0.5:
-            query["filter"] = {"group": {"$in": rng.sample(range(groups), 3)}}
-        return query
+        return _maybe_filtered({"vector": vector, "k": k}, rng, groups)
 
     return make
+
+
+def image_query(url: str, images: int, groups: int = 10, k: int = 10) -> Callable[[random.Random], dict[str, Any]]:
+    """Searches by one of the images `{url}/{i}.png` (the collection's model embeds it, whichever
+    model that is), half of them filtered to a few groups."""
+
+    def make(rng: random.Random) -> dict[str, Any]:
+        return _maybe_filtered({"image": f"{url}/{rng.randrange(images)}.png", "k": k}, rng, groups)
+
+    return make
+
+
+def _maybe_filtered(query: dict[str, Any], rng: random.Random, groups: int) -> dict[str, Any]:
+    if rng.random() < 0.5:
+        query["filter"] = {"group": {"$in": rng.sample(range(groups), 3)}}
+    return query
 
 
 def summary_rows(stats: Mapping[str, OperationStats], seconds: float) -> list[tuple[str, ...]]:
