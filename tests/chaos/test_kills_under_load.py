@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import pytest
-from fixtures.chaos import log_tails, serving_again, supervised, wait_for_calls
+from fixtures.chaos import answered_since, log_tails, serving_again, supervised, wait_for_calls
 from fixtures.reembed import COLORS, ImageServer
 from support.waiting import seconds_until
 
@@ -67,11 +68,14 @@ def test_kill_9_mid_load_loses_no_acknowledged_write_and_the_retries_finish_ever
         assert killed is not None
         os.kill(killed, signal.SIGKILL)
         back = seconds_until(lambda: process.pid != killed and serving_again(chaos_mesh, name)(), 60, interval=0.1)
+        returned = time.monotonic()
+        operation = "catalog" if name == "catalog" else "search"
+        answered = back + seconds_until(answered_since(load, operation, returned), 30, interval=0.1)
         wait_for_calls(load, "insert", 5)  # inserts after the return
         wait_for_calls(load, "catalog", 3)
     print(
-        f"\n{name}: serving {back:.1f}s after kill -9; calls {load.calls()}, {load.retried} records retried, "
-        f"failures {load.failures()}"
+        f"\n{name}: serving {back:.1f}s after kill -9, {operation} answered again after {answered:.1f}s; "
+        f"calls {load.calls()}, {load.retried} records retried, failures {load.failures()}"
     )
     assert supervisor.records[name].restarts == 1, log_tails(chaos_mesh)
     assert {n: p.pid for n, p in chaos_mesh.services.items() if n != name} == others, "the others kept running"
@@ -80,3 +84,4 @@ def test_kill_9_mid_load_loses_no_acknowledged_write_and_the_retries_finish_ever
     assert catalog.compare(catalog_counts(chaos_client, f"killed-{name}")) == []
     assert load.ledger.inserted and catalog.inserted and catalog.deleted
     assert back <= BACK_WITHIN, f"{name} serving {back:.1f}s after kill -9"
+    assert answered <= BACK_WITHIN, f"the SDK's calls to {name} failing {answered:.1f}s after kill -9"

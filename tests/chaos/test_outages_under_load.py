@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import numpy as np
 import pytest
-from fixtures.chaos import log_tails, serving_again, wait_for_calls
+from fixtures.chaos import answered_since, log_tails, serving_again, wait_for_calls
 from support.waiting import seconds_until
 
 from simmesh.devstack.etcd import EtcdServer
@@ -92,6 +92,7 @@ def test_etcd_stopped_for_15s_under_load_stops_no_shard_and_full_service_is_back
         f"half); full service {back:.1f}s after etcd's return; calls {load.calls()}, failures {load.failures()}"
     )
     assert late > 0, "searches answered from the live shards all through the outage"
+    assert not searches.errors_by_reason(lambda at: began <= at <= ended), "no search failed during the outage"
     assert {n: p.pid for n, p in chaos_mesh.services.items() if n in shards} == shards
     assert load.ledger.problems(chaos_client, collection) == []
 
@@ -113,9 +114,12 @@ def test_a_shard_restarted_while_s3_is_stopped_serves_within_10s_of_its_return(
             assert not serving_again(chaos_mesh, "shard-0")(), "serving before its data could be opened"
             s3.start()
             back = seconds_until(serving_again(chaos_mesh, "shard-0"), BACK_WITHIN, interval=0.1)
+            returned = time.monotonic()
+            answered = back + seconds_until(answered_since(load, "search", returned), BACK_WITHIN, interval=0.1)
         wait_for_calls(load, "insert", 5)
     print(
-        f"\nS3 away {OUTAGE:.0f}s, shard-0 restarted in it: serving {back:.1f}s after S3's return; "
+        f"\nS3 away {OUTAGE:.0f}s, shard-0 restarted in it: serving {back:.1f}s after S3's return, searches "
+        f"answered again after {answered:.1f}s; "
         f"calls {load.calls()}, {load.retried} records retried, failures {load.failures()}"
     )
     assert load.stats["insert"].failures == [], "the SDK's retries outlast the shard's wait for S3"

@@ -248,17 +248,18 @@ class MixedLoad:
 
 def catalog_writes(client: Client, ledger: Ledger, prefix: str = "load") -> Operation:
     """An operation for `MixedLoad.add`: creates similarity types `{prefix}-{n}` in the catalog,
-    and every third call deletes one it created, keeping what was acknowledged in `ledger`
-    (check it with `ledger.compare(catalog_counts(client, prefix))`)."""
+    or, every third call, deletes one it created (where there is one), keeping what was
+    acknowledged in `ledger` (check it with `ledger.compare(catalog_counts(client, prefix))`)."""
     made = itertools.count()
 
     def write(rng: random.Random) -> None:
         n = next(made)
-        if n % 3 == 2:
-            for type_id in ledger.deletable(rng, 1):
-                client.catalog.delete_similarity_type(type_id)
-                with ledger.lock:
-                    ledger.deleted.add(type_id)
+        doomed = ledger.deletable(rng, 1) if n % 3 == 2 else []
+        for type_id in doomed:
+            client.catalog.delete_similarity_type(type_id)
+            with ledger.lock:
+                ledger.deleted.add(type_id)
+        if doomed:
             return
         type_id = f"{prefix}-{n}"
         try:
