@@ -10,46 +10,17 @@ import signal
 import time
 
 import pytest
-from fixtures.chaos import answered_since, log_tails, serving_again, supervised, wait_for_calls
-from fixtures.reembed import COLORS, ImageServer
+from fixtures.chaos import answered_since, log_tails, mixed_load, serving_again, supervised, wait_for_calls
+from fixtures.reembed import ImageServer
 from support.waiting import seconds_until
 
-from simmesh.devstack.load import (
-    Ledger,
-    MixedLoad,
-    catalog_counts,
-    catalog_writes,
-    image_query,
-    image_record,
-    vector_query,
-    vector_record,
-)
+from simmesh.devstack.load import Ledger, catalog_counts, catalog_writes
 from simmesh.devstack.mesh import Mesh
 from simmesh_client import Client
 
 pytestmark = pytest.mark.chaos
 
-DIM = 16
 BACK_WITHIN = 10.0  # seconds from kill -9 to serving again
-
-
-def _load(client: Client, collection: str, name: str, images: ImageServer) -> MixedLoad:
-    """A load on a new collection: of images through the embedder where the embedder is killed,
-    of vectors elsewhere."""
-    through_embedder = name == "embedder"
-    if through_embedder:
-        client.indexer.create_collection(collection, model="small", shard_count=2, indexed_fields=["group"])
-    else:
-        client.indexer.create_collection(collection, DIM, shard_count=2, indexed_fields=["group"])
-    return MixedLoad(
-        client,
-        collection,
-        record=image_record(images.url, len(COLORS)) if through_embedder else vector_record(DIM),
-        query=image_query(images.url, len(COLORS)) if through_embedder else vector_query(DIM),
-        batch=20,
-        interval=0.05,
-        prefix=name,
-    )
 
 
 @pytest.mark.parametrize("name", ["shard-0", "indexer", "embedder", "catalog"])
@@ -57,7 +28,8 @@ def test_kill_9_mid_load_loses_no_acknowledged_write_and_the_retries_finish_ever
     chaos_mesh: Mesh, chaos_client: Client, chaos_images: ImageServer, name: str
 ) -> None:
     collection = f"killed-{name}"
-    load = _load(chaos_client, collection, name, chaos_images)
+    # Records of images, which the embedder must embed, where the embedder is the one killed.
+    load = mixed_load(chaos_client, collection, chaos_images if name == "embedder" else None)
     catalog = Ledger()
     load.add("catalog", catalog_writes(chaos_client, catalog, prefix=f"killed-{name}"))
     process = chaos_mesh.services[name]

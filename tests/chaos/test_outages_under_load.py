@@ -13,11 +13,11 @@ from contextlib import contextmanager
 
 import numpy as np
 import pytest
-from fixtures.chaos import answered_since, log_tails, serving_again, wait_for_calls
+from fixtures.chaos import DIM, answered_since, log_tails, mixed_load, serving_again, wait_for_calls
 from support.waiting import seconds_until
 
 from simmesh.devstack.etcd import EtcdServer
-from simmesh.devstack.load import MixedLoad, vector_query, vector_record
+from simmesh.devstack.load import vector_record
 from simmesh.devstack.mesh import Mesh
 from simmesh.devstack.s3 import S3Server
 from simmesh_client import Client
@@ -25,22 +25,8 @@ from simmesh_client.errors import SimmeshError
 
 pytestmark = pytest.mark.chaos
 
-DIM = 16
 OUTAGE = 15.0  # seconds etcd or S3 stays away
 BACK_WITHIN = 10.0  # seconds after its return
-
-
-def _load(client: Client, collection: str) -> MixedLoad:
-    client.indexer.create_collection(collection, DIM, shard_count=2, indexed_fields=["group"])
-    return MixedLoad(
-        client,
-        collection,
-        record=vector_record(DIM),
-        query=vector_query(DIM),
-        batch=20,
-        interval=0.05,
-        prefix=collection,
-    )
 
 
 @contextmanager
@@ -73,7 +59,7 @@ def test_etcd_stopped_for_15s_under_load_stops_no_shard_and_full_service_is_back
     chaos_mesh: Mesh, chaos_client: Client
 ) -> None:
     collection = "etcd-outage"
-    load = _load(chaos_client, collection)
+    load = mixed_load(chaos_client, collection)
     shards = {n: p.pid for n, p in chaos_mesh.services.items() if n.startswith("shard-")}
     with load.running(), _stopped(chaos_mesh.etcd) as etcd:
         began = time.monotonic()
@@ -101,7 +87,7 @@ def test_a_shard_restarted_while_s3_is_stopped_serves_within_10s_of_its_return(
     chaos_mesh: Mesh, chaos_client: Client
 ) -> None:
     collection = "s3-outage"
-    load = _load(chaos_client, collection)
+    load = mixed_load(chaos_client, collection)
     shard = chaos_mesh.services["shard-0"]
     with load.running():
         wait_for_calls(load, "insert", 5)

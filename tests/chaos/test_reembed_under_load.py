@@ -5,10 +5,9 @@ twice, no acknowledged delete comes back, and every record holds the new model's
 from __future__ import annotations
 
 import pytest
-from fixtures.chaos import log_tails, wait_for_calls
-from fixtures.reembed import COLORS, TINY_MODELS, ImageServer
+from fixtures.chaos import log_tails, mixed_load, wait_for_calls
+from fixtures.reembed import TINY_MODELS, ImageServer
 
-from simmesh.devstack.load import MixedLoad, image_query, image_record
 from simmesh.devstack.mesh import Mesh
 from simmesh_client import Client
 from simmesh_proto.v1 import indexer_pb2
@@ -22,16 +21,7 @@ def test_a_reembed_under_inserts_and_deletes_loses_and_resurrects_nothing_acknow
     chaos_mesh: Mesh, chaos_client: Client, chaos_images: ImageServer
 ) -> None:
     collection = "reembedded"
-    chaos_client.indexer.create_collection(collection, model="small", shard_count=2, indexed_fields=["group"])
-    load = MixedLoad(
-        chaos_client,
-        collection,
-        record=image_record(chaos_images.url, len(COLORS)),
-        query=image_query(chaos_images.url, len(COLORS)),
-        batch=20,
-        interval=0.05,
-        prefix=collection,
-    )
+    load = mixed_load(chaos_client, collection, chaos_images)
     ledger = load.ledger
     with load.running():
         wait_for_calls(load, "insert", 10)
