@@ -36,6 +36,7 @@ def test_a_reembed_under_inserts_and_deletes_loses_and_resurrects_nothing_acknow
     )
     assert during[0] > 0 and during[1] > 0, "writes and deletes went on during the re-embed"
     assert done.missing_image_count == 0
+    assert load.stats["insert"].failures == [], "inserts went on through the swap"
     assert load.ledger.problems(chaos_client, collection) == [], log_tails(chaos_mesh)
     dimensions = {r.vector.dimension for r in chaos_client.indexer.list_records(collection, include_vectors=True)}
     assert dimensions == {LARGE_DIM}, "every record holds the new model's vector"
