@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 DATA ?= .simmesh
 STAMP := $(VENV)/.simmesh-installed
 
-.PHONY: setup proto proto-check up down test test-unit test-integration test-e2e lint format bench clean
+.PHONY: setup proto proto-check up down test test-unit test-integration test-e2e test-chaos lint format bench clean
 
 setup: $(STAMP)
 
@@ -42,6 +42,9 @@ test-integration: setup
 
 test-e2e: setup
 	$(PY) -m pytest tests/e2e
+
+test-chaos: setup
+	$(PY) -m pytest tests/chaos
 
 # Stub drift, the reason catalogue's document, ruff (rules and formatting) and mypy.
 lint: setup

@@ -11,4 +11,5 @@ pytest_plugins = [
     "fixtures.shard_store",
     "fixtures.embedder",
     "fixtures.reembed",
+    "fixtures.chaos",
 ]

@@ -13,6 +13,7 @@ import grpc
 import numpy as np
 import pytest
 from fixtures.infra import started
+from support.waiting import seconds_until
 
 from simmesh.devstack.etcd import EtcdServer
 from simmesh.devstack.indexer import IndexerCluster
@@ -83,19 +84,6 @@ def top_id(stub: indexer_pb2_grpc.IndexerServiceStub, name: str, vector: np.ndar
     query = indexer_pb2.Query(vector=common_pb2.Vector(dimension=DIM, data=vector.tobytes()))
     reply = stub.Search(indexer_pb2.SearchRequest(collection=f"collections/{name}", queries=[query], k=1), timeout=5)
     return reply.results[0].hits[0].id
-
-
-def seconds_until(condition: Callable[[], bool], timeout: float) -> float:
-    """How long `condition` took to hold (failing the test after `timeout`); errors count as not yet."""
-    began = time.monotonic()
-    while time.monotonic() - began < timeout:
-        try:
-            if condition():
-                return time.monotonic() - began
-        except grpc.RpcError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"still not so after {timeout:.0f}s")
 
 
 def creatable(stub: indexer_pb2_grpc.IndexerServiceStub, name: str) -> Callable[[], bool]:

@@ -35,6 +35,14 @@ from simmesh_client.embedder import EmbedderClient
 from simmesh_client.indexer import IndexerClient
 from simmesh_client.labeler import LabelerClient
 
+# Services restart in seconds; gRPC's default reconnect backoff grows to two minutes, during
+# which calls to a service that is back would still fail at once (UNAVAILABLE, connection refused).
+RECONNECT_OPTIONS = [
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.min_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2_000),
+]
+
 
 class Client(Closing):
     """Channels to the four services, opened on first use and closed by `close()`."""
@@ -57,7 +65,11 @@ class Client(Closing):
                 size = self.config.max_message_bytes
                 base = grpc.insecure_channel(
                     self.config.address(service),
-                    options=[("grpc.max_send_message_length", size), ("grpc.max_receive_message_length", size)],
+                    options=[
+                        ("grpc.max_send_message_length", size),
+                        ("grpc.max_receive_message_length", size),
+                        *RECONNECT_OPTIONS,
+                    ],
                 )
                 self._channels[service] = (base, grpc.intercept_channel(base, self._interceptor))
             return self._channels[service][1]

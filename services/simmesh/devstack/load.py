@@ -19,6 +19,7 @@ may or may not have landed, but never twice.
 
 from __future__ import annotations
 
+import itertools
 import random
 import threading
 import time
@@ -38,11 +39,12 @@ Operation = Callable[[random.Random], None]
 
 @dataclass
 class OperationStats:
-    """One operation's calls: each latency (seconds, successes and failures alike) and each
-    failure's time (monotonic) and reason (the gRPC code's name where the server gave none)."""
+    """One operation's calls: each start (monotonic) and latency (seconds, successes and failures
+    alike) and each failure's start and reason (the gRPC code's name where the server gave none)."""
 
     latencies: list[float] = field(default_factory=list)
     failures: list[tuple[float, str]] = field(default_factory=list)
+    starts: list[float] = field(default_factory=list)
 
     @property
     def calls(self) -> int:
@@ -50,6 +52,11 @@ class OperationStats:
 
     def percentile(self, q: float) -> float:
         return float(np.percentile(self.latencies, q)) if self.latencies else float("nan")
+
+    def succeeded(self, began: float, ended: float) -> int:
+        """Calls that started within [`began`, `ended`] (monotonic) and did not fail."""
+        failed = sum(1 for at, _ in self.failures if began <= at <= ended)
+        return sum(1 for at in self.starts if began <= at <= ended) - failed
 
     def errors_by_reason(self, outside: Callable[[float], bool] = lambda _: True) -> Counter[str]:
         """Failures by reason, only those at times `outside` accepts (e.g. not in a kill's window)."""
@@ -76,7 +83,10 @@ class Ledger:
 
     def problems(self, client: Client, collection: str) -> list[str]:
         """Every way the stored records break the acknowledgements (empty when none do)."""
-        stored = Counter(record.id for record in client.indexer.list_records(collection, page_size=1000))
+        return self.compare(Counter(record.id for record in client.indexer.list_records(collection, page_size=1000)))
+
+    def compare(self, stored: Counter[str]) -> list[str]:
+        """Every way `stored` (how many times each id is stored) breaks the acknowledgements."""
         twice = sorted(record_id for record_id, count in stored.items() if count > 1)
         with self.lock:
             lost = sorted(self.inserted - self.deleting - self.deleted - stored.keys())
@@ -178,6 +188,10 @@ class MixedLoad:
     def calls(self) -> dict[str, int]:
         return {name: stats.calls for name, stats in self.stats.items()}
 
+    def failures(self) -> dict[str, dict[str, int]]:
+        """Failures by reason of each operation that had any."""
+        return {name: dict(stats.errors_by_reason()) for name, stats in self.stats.items() if stats.failures}
+
     def _loop(self, name: str, operation: Operation, rng: random.Random) -> None:
         stats = self.stats[name]
         while not self._stop.is_set():
@@ -187,13 +201,14 @@ class MixedLoad:
             except SimmeshError as error:
                 stats.failures.append((began, error.reason or error.code.name))
             stats.latencies.append(time.monotonic() - began)
+            stats.starts.append(began)
             if self.interval:
                 self._stop.wait(self.interval)
 
     def _insert(self, rng: random.Random) -> None:
         with self._lock:
-            first, self._next = self._next, self._next + self.batch
-        numbers = range(first, first + self.batch)
+            start, self._next = self._next, self._next + self.batch
+        numbers = range(start, start + self.batch)
         ids = [f"{self.prefix}-{n}" for n in numbers]
         records = [{**self.record(n), "_id": record_id, "n": n} for n, record_id in zip(numbers, ids)]
         try:
@@ -215,8 +230,8 @@ class MixedLoad:
             self.ledger.unsure.update(failed)
             self.retried += summary.retried
         if summary.failures:
-            first_failure = summary.failures[0]
-            raise SimmeshError(first_failure.code, first_failure.message, reason=first_failure.reason)
+            first = summary.failures[0]
+            raise SimmeshError(first.code, first.message, reason=first.reason)
 
     def _search(self, rng: random.Random) -> None:
         self.client.indexer.search(self.collection, timeout=self.timeout, **self.query(rng))
@@ -231,6 +246,40 @@ class MixedLoad:
             self.ledger.deleted.update(ids)
 
 
+def catalog_writes(client: Client, ledger: Ledger, prefix: str = "load") -> Operation:
+    """An operation for `MixedLoad.add`: creates similarity types `{prefix}-{n}` in the catalog,
+    or, every third call, deletes one it created (where there is one), keeping what was
+    acknowledged in `ledger` (check it with `ledger.compare(catalog_counts(client, prefix))`)."""
+    made = itertools.count()
+
+    def write(rng: random.Random) -> None:
+        n = next(made)
+        doomed = ledger.deletable(rng, 1) if n % 3 == 2 else []
+        for type_id in doomed:
+            client.catalog.delete_similarity_type(type_id)
+            with ledger.lock:
+                ledger.deleted.add(type_id)
+        if doomed:
+            return
+        type_id = f"{prefix}-{n}"
+        try:
+            client.catalog.create_similarity_type(type_id, metadata={"n": n})
+        except SimmeshError:
+            with ledger.lock:
+                ledger.unsure.add(type_id)
+            raise
+        with ledger.lock:
+            ledger.inserted.add(type_id)
+
+    return write
+
+
+def catalog_counts(client: Client, prefix: str) -> Counter[str]:
+    """How many times the catalog lists each similarity type whose id starts with `prefix`."""
+    ids = (t.name.removeprefix("similarityTypes/") for t in client.catalog.list_similarity_types(page_size=500))
+    return Counter(type_id for type_id in ids if type_id.startswith(f"{prefix}-"))
+
+
 def vector_record(dimension: int, groups: int = 10) -> Callable[[int], dict[str, Any]]:
     """Records of random unit vectors with a `group` field (n mod `groups`) to filter on."""
 
@@ -241,17 +290,40 @@ def vector_record(dimension: int, groups: int = 10) -> Callable[[int], dict[str,
     return make
 
 
+def image_record(url: str, images: int, groups: int = 10) -> Callable[[int], dict[str, Any]]:
+    """Records of the images `{url}/{i}.png` (i < `images`), for a collection bound to a model:
+    the embedder makes each vector. Grouped as `vector_record` groups them."""
+
+    def make(n: int) -> dict[str, Any]:
+        return {"_url": f"{url}/{n % images}.png", "group": n % groups}
+
+    return make
+
+
 def vector_query(dimension: int, groups: int = 10, k: int = 10) -> Callable[[random.Random], dict[str, Any]]:
     """Searches by a random vector, half of them filtered to a few groups."""
 
     def make(rng: random.Random) -> dict[str, Any]:
         vector = np.random.default_rng(rng.getrandbits(32)).standard_normal(dimension).astype(np.float32)
-        query: dict[str, Any] = {"vector": vector, "k": k}
-        if rng.random() < 0.5:
-            query["filter"] = {"group": {"$in": rng.sample(range(groups), 3)}}
-        return query
+        return _maybe_filtered({"vector": vector, "k": k}, rng, groups)
 
     return make
+
+
+def image_query(url: str, images: int, groups: int = 10, k: int = 10) -> Callable[[random.Random], dict[str, Any]]:
+    """Searches by one of the images `{url}/{i}.png` (the collection's model embeds it, whichever
+    model that is), half of them filtered to a few groups."""
+
+    def make(rng: random.Random) -> dict[str, Any]:
+        return _maybe_filtered({"image": f"{url}/{rng.randrange(images)}.png", "k": k}, rng, groups)
+
+    return make
+
+
+def _maybe_filtered(query: dict[str, Any], rng: random.Random, groups: int) -> dict[str, Any]:
+    if rng.random() < 0.5:
+        query["filter"] = {"group": {"$in": rng.sample(range(groups), 3)}}
+    return query
 
 
 def summary_rows(stats: Mapping[str, OperationStats], seconds: float) -> list[tuple[str, ...]]:

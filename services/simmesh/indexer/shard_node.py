@@ -32,7 +32,7 @@ from simmesh.kit import reasons
 from simmesh.kit.backoff import Backoff
 from simmesh.kit.blobstore import BlobStore
 from simmesh.kit.discovery import EtcdClient, PrefixWatcher
-from simmesh.kit.errors import NotFound
+from simmesh.kit.errors import NotFound, Unavailable
 from simmesh.kit.metrics import Metrics
 from simmesh.kit.registration import Registration
 from simmesh_proto.internal.v1 import shard_pb2
@@ -80,6 +80,7 @@ class ShardNode:
         )
         self._reconciler = threading.Thread(target=self._reconcile_loop, name="shard-slices", daemon=True)
         self._serving: bool | None = None
+        self._unopened: frozenset[str] = frozenset()  # storages wanted here that could not be opened yet
         self._started = timestamp_pb2.Timestamp()
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -136,6 +137,13 @@ class ShardNode:
             raise NotFound(f"this node serves shard {self.ordinal}, not {shard}", reason=reasons.SHARD_NOT_HERE)
         with self._lock:
             store = self._stores.get(collection_id)
+        if store is None and (not self._serving or collection_id in self._unopened):
+            # Restarting, or its data not readable yet (S3 away): a retry will find it open.
+            raise Unavailable(
+                f"shard {shard} of collection {collection_id!r} is not open on this node yet",
+                reason=reasons.SHARD_UNAVAILABLE,
+                metadata={"collection": collection_id, "shard": shard},
+            )
         if store is None:
             raise NotFound(
                 f"collection {collection_id!r} has no shard {shard} on this node",
@@ -179,20 +187,21 @@ class ShardNode:
         if self._watcher is None or not self._watcher.listed:
             return False
         wanted = storages(self.layout, self._watcher.snapshot())
-        done = True
+        unopened: set[str] = set()
         for storage, collection in wanted.items():
             if collection.shard_count > self.ordinal and not self._stop.is_set():
                 try:
                     self._open(storage, collection)
                 except Exception as error:  # one storage must not stop the others; tried again
-                    done = False
+                    unopened.add(storage)
                     log.warning("could not open storage %s shard %d (trying again): %r", storage, self.ordinal, error)
+        self._unopened = frozenset(unopened)
         for storage in set(self.stores()) - set(wanted):
             try:
                 self._drop(storage)
             except Exception:
                 log.exception("could not drop storage %s shard %d", storage, self.ordinal)
-        return done
+        return not unopened
 
     def _open(self, storage: str, collection: indexer_pb2.Collection) -> None:
         with self._lock:
