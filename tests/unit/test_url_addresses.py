@@ -209,4 +209,5 @@ def test_the_connection_goes_to_the_checked_address_with_the_urls_host() -> None
         fetcher.close()
     # One lookup per hop, and each request carried the URL's host, not the address.
     assert lookups == ["images.example.com", "images.example.com"]
-    assert server.requests == [("/hop", f"images.example.com:{server.port}"), ("/a.png", f"images.example.com:{server.port}")]
+    host = f"images.example.com:{server.port}"
+    assert server.requests == [("/hop", host), ("/a.png", host)]
