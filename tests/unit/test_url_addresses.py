@@ -7,16 +7,20 @@ a resolver and a connection pool that fails the test if a connection is ever ask
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 import grpc
 import pytest
 import urllib3
 from support.recording_http import RecordingServer
 
+from simmesh.devstack.mesh import MeshConfig
+from simmesh.embedder.settings import EmbedderSettings
 from simmesh.imaging.addresses import AddressPolicy, AllowedNetwork, parse_host_address, refusal
 from simmesh.imaging.fetch import UrlFetcher
 from simmesh.imaging.limits import ImageLimits, ImageSettings
 from simmesh.kit.errors import SimmeshError
+from simmesh.kit.settings import load_settings
 
 REFUSED = {
     "127.0.0.1": "loopback",
@@ -211,3 +215,28 @@ def test_the_connection_goes_to_the_checked_address_with_the_urls_host() -> None
     assert lookups == ["images.example.com", "images.example.com"]
     host = f"images.example.com:{server.port}"
     assert server.requests == [("/hop", host), ("/a.png", host)]
+
+
+def test_the_local_mesh_lets_urls_reach_loopback_only_when_its_owner_asks(tmp_path: Path) -> None:
+    assert MeshConfig(data_dir=tmp_path).url_env() == {}
+    env = MeshConfig(data_dir=tmp_path, allow_loopback_urls=True).url_env()
+    policy = load_settings(EmbedderSettings, [], env).image_limits().addresses
+    assert policy.refusal(ipaddress.ip_address("127.0.0.1"), 8080) is None
+    assert policy.refusal(ipaddress.ip_address("::1"), 8080) is None
+    assert policy.refusal(ipaddress.ip_address("10.0.0.1"), 80) == "private"
+    assert policy.refusal(ipaddress.ip_address("169.254.169.254"), 80) == "metadata"
+
+
+def test_https_checks_sni_and_the_certificate_against_the_urls_host_at_the_checked_address() -> None:
+    asked: list[tuple[object, ...]] = []
+
+    class Recording(urllib3.PoolManager):
+        def connection_from_host(self, *args: object, **kwargs: object) -> urllib3.HTTPConnectionPool:
+            asked.append((*args, kwargs))
+            raise LookupError("stop before connecting")
+
+    resolver = lambda host, port: [ipaddress.ip_address("93.184.216.34")]  # noqa: E731
+    with pytest.raises(LookupError):
+        UrlFetcher(ImageLimits(), Recording(), resolver).fetch("https://images.example.com/a.png", "image.url")
+    tls = {"server_hostname": "images.example.com", "assert_hostname": "images.example.com"}
+    assert asked == [("93.184.216.34", 443, "https", {"pool_kwargs": tls})]
