@@ -240,3 +240,11 @@ def test_https_checks_sni_and_the_certificate_against_the_urls_host_at_the_check
         UrlFetcher(ImageLimits(), Recording(), resolver).fetch("https://images.example.com/a.png", "image.url")
     tls = {"server_hostname": "images.example.com", "assert_hostname": "images.example.com"}
     assert asked == [("93.184.216.34", 443, "https", {"pool_kwargs": tls})]
+
+
+def test_paths_with_spaces_and_non_ascii_characters_are_sent_encoded() -> None:
+    with RecordingServer() as server:
+        server.answers["/a%20b/%C3%A9.png?q=1%202"] = (200, {}, b"image bytes")
+        fetcher = UrlFetcher(ImageLimits(allowed_networks=(f"127.0.0.1:{server.port}",)))
+        assert fetcher.fetch(f"{server.url}/a b/\u00e9.png?q=1 2#part", "image.url") == b"image bytes"
+        fetcher.close()

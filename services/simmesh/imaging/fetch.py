@@ -140,7 +140,7 @@ class UrlFetcher:
             "Accept": "image/*",
             "User-Agent": "simmesh-embedder",
         }
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        target = urllib3.util.parse_url(urllib.parse.urlunsplit(parts)).request_uri  # path and query, %-encoded
         tls = {"server_hostname": host, "assert_hostname": host} if scheme == "https" else None
         timeout = urllib3.Timeout(connect=self.limits.fetch_timeout, read=self.limits.fetch_timeout)
         error: urllib3.exceptions.HTTPError | None = None
