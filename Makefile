@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 DATA ?= .simmesh
+UP_FLAGS ?=
 STAMP := $(VENV)/.simmesh-installed
 
 .PHONY: setup proto proto-check up down test test-unit test-integration test-e2e test-chaos lint format bench clean
@@ -26,7 +27,7 @@ proto-check: setup
 	$(PY) tools/genproto.py --check
 
 up: setup
-	$(PY) -m simmesh.devstack up --data $(DATA)
+	$(PY) -m simmesh.devstack up --data $(DATA) $(UP_FLAGS)
 
 down: setup
 	$(PY) -m simmesh.devstack down --data $(DATA)

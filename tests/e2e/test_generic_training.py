@@ -81,7 +81,9 @@ def mesh(tmp_path_factory) -> Iterator[Mesh]:
     reason = tritonserver_available()
     if reason:
         pytest.skip(reason)
-    mesh = Mesh(MeshConfig(data_dir=tmp_path_factory.mktemp("generic-training") / "mesh", ports="auto"))
+    # Records point at the image server on loopback below, which the owner allows explicitly.
+    data_dir = tmp_path_factory.mktemp("generic-training") / "mesh"
+    mesh = Mesh(MeshConfig(data_dir=data_dir, ports="auto", allow_loopback_urls=True))
     mesh.start(timeout=600)
     try:
         yield mesh

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from fixtures.status import reason_of
 from google.longrunning import operations_pb2_grpc, operations_proto_pb2
-from support.apps import started_catalog, started_embedder
+from support.apps import LOOPBACK_URLS, started_catalog, started_embedder
 from support.models import png_bytes
 
 from simmesh_proto.v1 import (
@@ -120,10 +120,13 @@ async def _train(
 
 async def test_descriptors_of_records_and_deploying_through_the_indexer(tmp_path, indexer_cluster, pictures):
     images, server = pictures
-    embedder_app = await started_embedder(tmp_path / "embedder")
+    embedder_app = await started_embedder(tmp_path / "embedder", url_allowed_networks=LOOPBACK_URLS)
     cluster = await asyncio.to_thread(indexer_cluster, 1, embedder_addr=embedder_app.address)
     catalog_app = await started_catalog(
-        tmp_path / "catalog", embedder_addr=embedder_app.address, indexer_addr=cluster.router_address
+        tmp_path / "catalog",
+        embedder_addr=embedder_app.address,
+        indexer_addr=cluster.router_address,
+        url_allowed_networks=LOOPBACK_URLS,
     )
     try:
         async with (

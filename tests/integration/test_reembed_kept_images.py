@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from fixtures.reembed import COLORS
 from google.longrunning import operations_pb2_grpc
+from support.apps import LOOPBACK_URLS
 from support.models import png_bytes
 
 from simmesh_client.cli import main
@@ -94,7 +95,9 @@ def mixed_records(url: str) -> list[indexer_pb2.RecordInput]:
 
 @pytest.fixture
 async def mesh(embedder, indexer_cluster):
-    cluster = await asyncio.to_thread(indexer_cluster, 2, embedder_addr=embedder.address)
+    # The router keeps copies of URL images, fetched from the image server on loopback.
+    env = {"SIMMESH_URL_ALLOWED_NETWORKS": ",".join(LOOPBACK_URLS)}
+    cluster = await asyncio.to_thread(indexer_cluster, 2, embedder_addr=embedder.address, env=env)
     with grpc.insecure_channel(cluster.router_address) as indexer, grpc.insecure_channel(embedder.address) as embedding:
         yield Mesh(cluster.router_address, indexer, embedding)
 

@@ -21,6 +21,8 @@ from simmesh.labeler.settings import LabelerSettings
 from simmesh_proto.v1.embedder_pb2_grpc import EmbedderServiceStub
 
 LOOPBACK: dict[str, Any] = {"host": "127.0.0.1", "port": 0}
+LOOPBACK_URLS = ("127.0.0.1/32",)
+"""`url_allowed_networks` for services that fetch images from the tests' own loopback HTTP servers."""
 
 
 async def started_embedder(data_dir: Path, *, builtin_models: bool = False, **settings: Any) -> App:

@@ -243,6 +243,7 @@ def test_settings_name_every_simmesh_variable(rendered: list[dict[str, Any]]) ->
         assert key in secrets and key not in config, f"{key} belongs in the Secret"
     assert config["SIMMESH_METRICS_PORT"] == "9090"
     assert config["SIMMESH_BLOB_URL"].startswith("s3://")
+    assert config["SIMMESH_URL_ALLOWED_NETWORKS"] == "", "image URLs must not reach cluster addresses by default"
     services = by_kind(rendered, "Service")
     for key in ("SIMMESH_EMBEDDER_ADDR", "SIMMESH_INDEXER_ADDR", "SIMMESH_TRITON_URL", "SIMMESH_S3_ENDPOINT"):
         host, port = re.sub(r"^\w+://", "", config[key]).split(":")

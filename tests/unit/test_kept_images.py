@@ -7,8 +7,11 @@ import base64
 import io
 
 from PIL import Image as PILImage
+from support.apps import LOOPBACK_URLS
 from support.models import png_bytes
 
+from simmesh.imaging.limits import ImageLimits
+from simmesh.imaging.source import ImageSource
 from simmesh.indexer.router.kept_images import KeptImages, image_key, thumbnail
 from simmesh.kit.blobstore import FileBlobStore
 from simmesh_proto.v1 import common_pb2, indexer_pb2
@@ -27,7 +30,9 @@ def test_record_ids_of_any_shape_make_valid_distinct_keys() -> None:
 
 
 async def test_sent_images_are_kept_url_ones_only_when_the_collection_asks(tmp_path) -> None:
-    kept = KeptImages(FileBlobStore(tmp_path))
+    store = FileBlobStore(tmp_path)
+    # Loopback allowed, so that the URL below is tried and fails as an unreachable server would.
+    kept = KeptImages(store, ImageSource(ImageLimits(allowed_networks=LOOPBACK_URLS), store))
     data = png_bytes((10, 200, 10))
     records = [
         (0, "bytes", common_pb2.Image(content=data)),
@@ -85,3 +90,11 @@ async def test_without_a_store_nothing_is_kept() -> None:
     kept = KeptImages(None)
     assert await kept.keep(COLLECTION, [(0, "r1", common_pb2.Image(content=b"x"))]) == {}
     assert await kept.load("shop", "r1") is None
+
+
+async def test_a_url_image_to_keep_is_refused_when_it_leads_to_a_non_public_address(tmp_path) -> None:
+    copies = indexer_pb2.Collection(name="collections/shop", image_keeping=indexer_pb2.IMAGE_KEEPING_ALL)
+    failures = await KeptImages(FileBlobStore(tmp_path)).keep(
+        copies, [(0, "url", common_pb2.Image(url="http://127.1/"))]
+    )
+    assert failures[0].reason == "IMAGE_URL_NOT_ALLOWED"

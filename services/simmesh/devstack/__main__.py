@@ -18,7 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-from simmesh.devstack.mesh import Mesh, MeshConfig, ProcessFailed, serving
+from simmesh.devstack.mesh import LOOPBACK_NETWORKS, Mesh, MeshConfig, ProcessFailed, serving
 from simmesh.devstack.supervisor import RestartPolicy
 
 
@@ -30,7 +30,14 @@ def _up(args: argparse.Namespace) -> int:
         return 1
     print(f"starting the mesh (data in {data}) ...", flush=True)
     started = time.monotonic()
-    mesh = Mesh(MeshConfig(data_dir=data, ports=args.ports, auth_token=args.token, with_triton=not args.no_triton))
+    config = MeshConfig(
+        data_dir=data,
+        ports=args.ports,
+        auth_token=args.token,
+        with_triton=not args.no_triton,
+        allow_loopback_urls=args.allow_loopback_urls,
+    )
+    mesh = Mesh(config)
     stop = threading.Event()
 
     def _signalled(signum: int, _frame: object) -> None:
@@ -48,6 +55,10 @@ def _up(args: argparse.Namespace) -> int:
     for name, address, pid, log in mesh.processes():
         print(f"  {name:<10} {address:<32} {pid or '':>8}  {log}")
     print(f"\n  try: grpcurl -plaintext localhost:{mesh.ports['embedder']} list")
+    if args.allow_loopback_urls:
+        print(f"Image URLs may reach this machine's loopback addresses ({LOOPBACK_NETWORKS}), as asked.")
+    else:
+        print("Image URLs to loopback or private addresses are refused (--allow-loopback-urls allows loopback).")
     print("A process that exits is restarted; Ctrl-C (or `make down`) stops everything.", flush=True)
     policy = RestartPolicy(max_restarts=args.max_restarts, window=args.restart_window)
     supervisor = mesh.supervise(policy)
@@ -142,6 +153,11 @@ def main(argv: list[str] | None = None) -> int:
         "--token", default=os.environ.get("SIMMESH_AUTH_TOKEN", ""), help="require this bearer token on every call"
     )
     parser.add_argument("--no-triton", action="store_true", help="embed in-process; do not start tritonserver")
+    parser.add_argument(
+        "--allow-loopback-urls",
+        action="store_true",
+        help="let image URLs reach this machine's loopback addresses (an image server of your own); refused otherwise",
+    )
     parser.add_argument(
         "--max-restarts",
         type=int,

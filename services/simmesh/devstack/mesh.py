@@ -68,6 +68,9 @@ BLOB_URLS = {
 }
 
 
+LOOPBACK_NETWORKS = "127.0.0.0/8,::1/128"
+
+
 @dataclass(frozen=True)
 class MeshConfig:
     data_dir: Path
@@ -77,8 +80,15 @@ class MeshConfig:
     with_triton: bool = True
     # Indexer shard nodes (ordinals 0..n-1): a collection can have up to this many shards.
     shard_nodes: int = 2
+    # Image URLs may reach this machine's loopback addresses (the owner's own image servers);
+    # off by default, like in any other deployment.
+    allow_loopback_urls: bool = False
     # Extra SIMMESH_* variables for every service.
     env: dict[str, str] = field(default_factory=dict)
+
+    def url_env(self) -> dict[str, str]:
+        """The image URL settings every service gets: loopback allowed only when asked for."""
+        return {"SIMMESH_URL_ALLOWED_NETWORKS": LOOPBACK_NETWORKS} if self.allow_loopback_urls else {}
 
 
 class Mesh:
@@ -142,6 +152,7 @@ class Mesh:
             env["SIMMESH_MODELS_BLOB_URL"] = BLOB_URLS["embedder"]
         if self.triton is not None:
             env.update(SIMMESH_RUNTIME="triton", SIMMESH_TRITON_URL=self.triton.grpc_url)
+        env.update(self.config.url_env())
         env.update(self.config.env)
         return env
 

@@ -1,30 +1,44 @@
-"""Image downloads over HTTP(S): allow-listed schemes and hosts, bounded redirects, size and time."""
+"""Image downloads over HTTP(S): allowed schemes, hosts and addresses, bounded redirects, size and time."""
 
 from __future__ import annotations
 
+import logging
 import time
 import urllib.parse
 
 import urllib3
 
+from simmesh.imaging.addresses import IPAddress, Resolver, parse_host_address, resolve
 from simmesh.imaging.limits import ImageLimits, too_large
 from simmesh.kit import reasons
 from simmesh.kit.errors import InvalidArgument, ResourceExhausted, SimmeshError, Unavailable
 
+log = logging.getLogger(__name__)
+
 _CHUNK = 64 * 1024
 _REDIRECTS = (301, 302, 303, 307, 308)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class UrlFetcher:
     """Downloads an image URL within `limits` (blocking). The pool is thread-safe and reused.
 
-    Every hop of a redirect is checked against the allow-lists; the download is streamed and cut
-    off at `max_bytes` whatever Content-Length says, and must finish within `fetch_timeout`.
+    Each hop (the URL, then every redirect) is checked before anything is sent: scheme and host
+    against the lists, then the host is resolved once (`resolver`, `getaddrinfo` by default) and
+    refused when ANY of its addresses is not public (`limits.addresses`); the connection then goes
+    to a checked address, never through a second lookup, with the URL's host in the `Host` header
+    and, for https, in SNI and the certificate check. The download is streamed and cut off at
+    `max_bytes` whatever Content-Length says, and must finish within `fetch_timeout`. Errors say
+    that the URL was refused or that fetching it failed; they never carry status codes, addresses
+    or connection errors of the target.
     """
 
-    def __init__(self, limits: ImageLimits, pool: urllib3.PoolManager | None = None) -> None:
+    def __init__(
+        self, limits: ImageLimits, pool: urllib3.PoolManager | None = None, resolver: Resolver | None = None
+    ) -> None:
         self.limits = limits
         self._pool = pool or urllib3.PoolManager(maxsize=8, retries=False)
+        self._resolve = resolver or resolve
 
     def close(self) -> None:
         self._pool.clear()
@@ -60,26 +74,39 @@ class UrlFetcher:
             )
         return parts
 
+    def _checked_addresses(self, parts: urllib.parse.SplitResult, port: int, url: str, field: str) -> list[IPAddress]:
+        """The addresses of the URL's host, all of them allowed (else IMAGE_URL_NOT_ALLOWED)."""
+        host = parts.hostname or ""
+        literal = parse_host_address(host)
+        if literal is not None:
+            addresses = [literal]
+        else:
+            try:
+                addresses = list(self._resolve(host, port))
+            except (OSError, UnicodeError):
+                addresses = []
+            if not addresses:
+                raise _fetch_unavailable(url, field, "its host name could not be resolved")
+        refused = [(address, kind) for address in addresses if (kind := self.limits.addresses.refusal(address, port))]
+        if refused:
+            log.warning("image URL refused: %s -> %s", host, ", ".join(f"{a} ({kind})" for a, kind in refused))
+            raise InvalidArgument(
+                f"{field}: {_redact(url)} is not allowed: it leads to a non-public address",
+                reason=reasons.IMAGE_URL_NOT_ALLOWED,
+                field=field,
+            )
+        return addresses
+
     def fetch(self, url: str, field: str) -> bytes:
         """The body of `url` (`field` names the request field, for errors)."""
         limits = self.limits
         deadline = time.monotonic() + limits.fetch_timeout
-        timeout = urllib3.Timeout(connect=limits.fetch_timeout, read=limits.fetch_timeout)
         current = url
         for _hop in range(limits.max_redirects + 1):
-            self._check_url(current, field)
-            try:
-                response = self._pool.request(
-                    "GET",
-                    current,
-                    preload_content=False,
-                    redirect=False,
-                    retries=False,
-                    timeout=timeout,
-                    headers={"Accept": "image/*", "User-Agent": "simmesh-embedder"},
-                )
-            except urllib3.exceptions.HTTPError as error:
-                raise _fetch_unavailable(current, field, _cause(error)) from None
+            parts = self._check_url(current, field)
+            port = parts.port or _DEFAULT_PORTS.get(parts.scheme.lower(), 80)
+            addresses = self._checked_addresses(parts, port, url, field)
+            response = self._request(parts, port, addresses, url, field)
             try:
                 location = response.headers.get("Location")
                 if response.status in _REDIRECTS and location:
@@ -88,12 +115,12 @@ class UrlFetcher:
                     continue
                 if not 200 <= response.status < 300:
                     response.close()
-                    raise _fetch_status(current, field, response.status)
+                    raise _fetch_status(url, field, response.status)
                 declared = response.headers.get("Content-Length")
                 if declared and declared.isdigit() and int(declared) > limits.max_bytes:
                     response.close()
                     raise too_large(int(declared), limits.max_bytes, field)
-                return self._read_body(response, current, field, deadline)
+                return self._read_body(response, url, field, deadline)
             finally:
                 response.release_conn()
         raise InvalidArgument(
@@ -101,6 +128,40 @@ class UrlFetcher:
             reason=reasons.IMAGE_FETCH_FAILED,
             field=field,
         )
+
+    def _request(
+        self, parts: urllib.parse.SplitResult, port: int, addresses: list[IPAddress], url: str, field: str
+    ) -> urllib3.BaseHTTPResponse:
+        """GET the hop at the first checked address that accepts a connection."""
+        scheme, host = parts.scheme.lower(), parts.hostname or ""
+        netloc = f"[{host}]" if ":" in host else host
+        headers = {
+            "Host": f"{netloc}:{parts.port}" if parts.port else netloc,
+            "Accept": "image/*",
+            "User-Agent": "simmesh-embedder",
+        }
+        target = urllib3.util.parse_url(urllib.parse.urlunsplit(parts)).request_uri  # path and query, %-encoded
+        tls = {"server_hostname": host, "assert_hostname": host} if scheme == "https" else None
+        timeout = urllib3.Timeout(connect=self.limits.fetch_timeout, read=self.limits.fetch_timeout)
+        error: urllib3.exceptions.HTTPError | None = None
+        for address in addresses:
+            pool = self._pool.connection_from_host(str(address), port, scheme, pool_kwargs=tls)
+            try:
+                return pool.urlopen(
+                    "GET",
+                    target,
+                    headers=headers,
+                    preload_content=False,
+                    redirect=False,
+                    retries=False,
+                    timeout=timeout,
+                    assert_same_host=False,
+                )
+            except urllib3.exceptions.NewConnectionError as failed:
+                error = failed  # the next address may answer
+            except urllib3.exceptions.HTTPError as failed:
+                raise _fetch_unavailable(url, field, _cause(failed)) from None
+        raise _fetch_unavailable(url, field, _cause(error) if error else "no address to connect to")
 
     def _read_body(self, response: urllib3.BaseHTTPResponse, url: str, field: str, deadline: float) -> bytes:
         body = bytearray()
@@ -136,8 +197,14 @@ def _redact(url: str) -> str:
 
 
 def _cause(error: Exception) -> str:
-    reason = getattr(error, "reason", None)
-    return str(reason or error)
+    """What went wrong, in words that carry no address, port or system error of the target."""
+    if isinstance(error, urllib3.exceptions.TimeoutError) or "timed out" in str(error).lower():
+        return "timed out"
+    if isinstance(error, urllib3.exceptions.SSLError):
+        return "the TLS handshake or certificate check failed"
+    if isinstance(error, urllib3.exceptions.NewConnectionError):
+        return "could not connect"
+    return "the connection failed"
 
 
 def _fetch_unavailable(url: str, field: str, why: str) -> Unavailable:
@@ -147,9 +214,14 @@ def _fetch_unavailable(url: str, field: str, why: str) -> Unavailable:
 
 
 def _fetch_status(url: str, field: str, status: int) -> SimmeshError:
-    message = f"{field}: fetching {_redact(url)} failed: HTTP {status}"
     if status < 500 and status != 429:
         return InvalidArgument(
-            message, reason=reasons.IMAGE_FETCH_FAILED, field=field, metadata={"http_status": status}
+            f"{field}: fetching {_redact(url)} failed: the server did not return an image for it",
+            reason=reasons.IMAGE_FETCH_FAILED,
+            field=field,
         )
-    return Unavailable(message, reason=reasons.IMAGE_FETCH_FAILED, field=field, metadata={"http_status": status})
+    return Unavailable(
+        f"{field}: fetching {_redact(url)} failed: the server could not serve it now",
+        reason=reasons.IMAGE_FETCH_FAILED,
+        field=field,
+    )

@@ -11,6 +11,7 @@ from concurrent.futures import Executor
 
 import urllib3
 
+from simmesh.imaging.addresses import Resolver
 from simmesh.imaging.fetch import UrlFetcher
 from simmesh.imaging.limits import ImageLimits
 from simmesh.kit import reasons
@@ -31,17 +32,20 @@ class ImageSource:
     `url` sources go through a `UrlFetcher`; `close()` releases its connections.
 
     A bad item never fails the batch: each position holds either its result or the catalogue error
-    that explains it. Errors and their codes (the last two are `decode`'s):
+    that explains it. URL errors never echo the target's status code, addresses or connection
+    errors. Errors and their codes (the last two are `decode`'s):
 
     | reason                  | code               | when                                              |
     |-------------------------|--------------------|---------------------------------------------------|
     | IMAGE_EMPTY             | INVALID_ARGUMENT   | no source set, or zero bytes                      |
     | IMAGE_BASE64_INVALID    | INVALID_ARGUMENT   | `base64` is not valid base64 (a `data:` URL is ok) |
     | IMAGE_URL_INVALID       | INVALID_ARGUMENT   | `url` is not an absolute URL with a host          |
-    | IMAGE_URL_NOT_ALLOWED   | INVALID_ARGUMENT   | scheme or host outside the allow-lists (any redirect hop too) |
+    | IMAGE_URL_NOT_ALLOWED   | INVALID_ARGUMENT   | scheme or host outside the lists, or the host resolves to a |
+    |                         |                    | non-public address outside the allowed networks (any hop)  |
     | IMAGE_URI_NOT_ALLOWED   | INVALID_ARGUMENT   | `uri` is not inside the configured blob store     |
-    | IMAGE_FETCH_FAILED      | INVALID_ARGUMENT   | 4xx, or too many redirects: retrying will not help |
-    | IMAGE_FETCH_FAILED      | UNAVAILABLE        | 5xx, timeout, refused connection, store unreachable (retriable) |
+    | IMAGE_FETCH_FAILED      | INVALID_ARGUMENT   | answered without the image (4xx), or too many redirects    |
+    | IMAGE_FETCH_FAILED      | UNAVAILABLE        | server error, timeout, no connection, unresolved host,     |
+    |                         |                    | store unreachable (retriable)                              |
     | IMAGE_NOT_FOUND         | NOT_FOUND          | `uri` names a blob that does not exist            |
     | IMAGE_TOO_LARGE         | RESOURCE_EXHAUSTED | more encoded bytes than `max_bytes`               |
     | IMAGE_UNDECODABLE       | INVALID_ARGUMENT   | not an image Pillow can decode; names the detected format |
@@ -54,11 +58,12 @@ class ImageSource:
         blobstore: BlobStore | None = None,
         *,
         pool: urllib3.PoolManager | None = None,
+        resolver: Resolver | None = None,
     ) -> None:
         self.limits = limits or ImageLimits()
         self.blobstore = blobstore
         self._store_base = _store_base(blobstore) if blobstore is not None else None
-        self._fetcher = UrlFetcher(self.limits, pool)
+        self._fetcher = UrlFetcher(self.limits, pool, resolver)
 
     def close(self) -> None:
         self._fetcher.close()

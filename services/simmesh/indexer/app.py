@@ -51,6 +51,7 @@ async def build_router(settings: RouterSettings) -> App:
         min_train_vectors=settings.min_train_vectors,
         blobstore=open_blobstore(settings.blob_config(default_dir="images")),
         snapshot_store=open_blobstore(settings.blob_config(default_dir="snapshots")),
+        image_limits=settings.image_limits(),
     )
     app = build_server(
         settings,

@@ -7,11 +7,12 @@ import os
 import re
 import socket
 
+from simmesh.imaging.limits import ImageSettings
 from simmesh.kit.settings import BlobSettings, EtcdSettings, OperationSettings, PeerSettings, ServerSettings
 
 
 @dataclasses.dataclass(frozen=True)
-class RouterSettings(ServerSettings, BlobSettings, EtcdSettings, PeerSettings, OperationSettings):
+class RouterSettings(ServerSettings, BlobSettings, EtcdSettings, PeerSettings, OperationSettings, ImageSettings):
     port: int = 50052
     min_train_vectors: int = dataclasses.field(
         default=1000, metadata={"help": "fewest vectors TrainIndex accepts unless a collection says otherwise"}

@@ -4,6 +4,8 @@ long-running operation. `Router` holds one object per concern; the servicer call
 
 from __future__ import annotations
 
+from simmesh.imaging.limits import ImageLimits
+from simmesh.imaging.source import ImageSource
 from simmesh.indexer.router.collection_snapshots import CollectionSnapshots
 from simmesh.indexer.router.collections import Collections
 from simmesh.indexer.router.embedder import Embedder
@@ -33,13 +35,15 @@ class Router:
         min_train_vectors: int = 1000,
         blobstore: BlobStore | None = None,
         snapshot_store: BlobStore | None = None,
+        image_limits: ImageLimits | None = None,
     ) -> None:
         self.shards = shards
         self.operations = operations
         self.embedder = Embedder(embedder)
         self.fanout = Fanout(shards)
-        # Records' original images and thumbnails; with no store, none are kept.
-        self.kept = KeptImages(blobstore)
+        # Records' original images and thumbnails; with no store, none are kept. URL images are
+        # fetched within `image_limits` (the same address checks as the embedder's).
+        self.kept = KeptImages(blobstore, ImageSource(image_limits, blobstore))
         # Collections with a TrainIndex job running in this router.
         training: set[str] = set()
         self.collections = Collections(shards, self.fanout, self.embedder, training, self.kept)

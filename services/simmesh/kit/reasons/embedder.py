@@ -26,7 +26,7 @@ IMAGE_URL_INVALID = Reason(
     "IMAGE_URL_INVALID", StatusCode.INVALID_ARGUMENT, "… must be an absolute URL such as https://host/path, got …"
 )
 IMAGE_URL_NOT_ALLOWED = Reason(
-    "IMAGE_URL_NOT_ALLOWED", StatusCode.INVALID_ARGUMENT, "…: scheme … is not allowed (allowed: …)"
+    "IMAGE_URL_NOT_ALLOWED", StatusCode.INVALID_ARGUMENT, "…: … is not allowed: it leads to a non-public address"
 )
 INFERENCE_FAILED = Reason("INFERENCE_FAILED", StatusCode.INTERNAL, "model … failed: …")
 INVALID_INPUT = Reason(
