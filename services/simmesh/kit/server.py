@@ -3,7 +3,8 @@
 `build_server(settings, services)` returns a started-ready `App` (server bound, port known) with
 the standard health service, reflection for every registered service (the simmesh ones,
 `google.longrunning.Operations` where jobs run, Health and reflection itself), the interceptor
-(auth, errors, access log, metrics). A servicer that leaves an RPC of its service undefined is
+(auth, errors, access log, metrics), and TLS or mutual TLS when the settings name certificate
+files (`kit/tls.py`). A servicer that leaves an RPC of its service undefined is
 refused at build time, naming the RPCs, rather than answering UNIMPLEMENTED at run time.
 `App.serve()` runs until SIGTERM/SIGINT and drains: health NOT_SERVING, drain hooks (e.g. mark
 the etcd registration stopping), in-flight calls get `shutdown_grace` seconds, close hooks (e.g.
@@ -31,6 +32,7 @@ from simmesh.kit.interceptors import ServerInterceptor
 from simmesh.kit.logs import configure_logging
 from simmesh.kit.metrics import Metrics
 from simmesh.kit.settings import ServerSettings, load_settings
+from simmesh.kit.tls import server_credentials
 
 log = logging.getLogger("simmesh.server")
 
@@ -201,7 +203,9 @@ def build_server(
     reflection.enable_server_reflection(
         [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server
     )
-    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    address = f"{settings.host}:{settings.port}"
+    credentials = server_credentials(settings)
+    port = server.add_insecure_port(address) if credentials is None else server.add_secure_port(address, credentials)
     if port == 0:
         raise OSError(f"cannot listen on {settings.host}:{settings.port}")
     return App(
