@@ -19,7 +19,7 @@ from simmesh.kit.settings import ServerSettings, load_settings
 from simmesh.kit.tls import ChannelTls
 from simmesh_client import Client, ClientConfig, ServingStatus, TlsOptions
 from simmesh_client.cli import main as simctl
-from tests.support.certs import CertAuthority, Issued
+from support.certs import CertAuthority, Issued
 
 
 class Certs:
