@@ -100,6 +100,35 @@ async def test_a_mutual_tls_server_takes_only_clients_with_a_certificate_of_its_
     assert await _health(mtls_server.address, another_ca) is grpc.StatusCode.UNAVAILABLE
 
 
+async def test_the_health_port_answers_probes_in_plaintext_and_serves_nothing_else(certs: Certs) -> None:
+    settings = ServerSettings(
+        host="127.0.0.1",
+        port=0,
+        health_port=0,
+        tls_cert_file=certs.server.cert_file,
+        tls_key_file=certs.server.key_file,
+        tls_client_ca_file=certs.ca_file,
+    )
+    app = build_server(settings, [])
+    await app.start()
+    try:
+        assert app.probe is not None
+        probe_address = f"127.0.0.1:{app.probe.port}"
+        assert await _health(probe_address, None) is grpc.StatusCode.OK
+        async with open_channel(probe_address) as channel:
+            listing = channel.unary_unary("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo")
+            with pytest.raises(grpc.aio.AioRpcError) as other_rpc:
+                await listing(b"", timeout=5)
+        assert other_rpc.value.code() is grpc.StatusCode.UNIMPLEMENTED
+        app.set_serving(False)
+        await asyncio.sleep(0.1)
+        async with open_channel(probe_address) as channel:
+            reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+        assert reply.status == health_pb2.HealthCheckResponse.NOT_SERVING
+    finally:
+        await app.stop(0)
+
+
 def _sdk_health(address: str, tls: TlsOptions | None) -> ServingStatus:
     with Client(ClientConfig(embedder_address=address, tls=tls)) as client:
         return client.health(["embedder"], timeout=5)["embedder"].status

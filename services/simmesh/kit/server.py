@@ -74,6 +74,7 @@ class App:
     close_hooks: list[Hook] = field(default_factory=list)
     serving_at_start: bool = True  # False: NOT_SERVING until `set_serving(True)` (e.g. data still to open)
     background: list[asyncio.Future[None]] = field(default_factory=list)  # tasks cancelled at stop
+    probe: HealthProbe | None = None  # the plaintext health-only port, when `health_port` is set
     _stop: asyncio.Event | None = None
     _loop: asyncio.AbstractEventLoop | None = None
 
@@ -101,6 +102,8 @@ class App:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         await self.server.start()
+        if self.probe is not None:
+            await self.probe.server.start()
         await self._set_health(self.serving_at_start)
         if self.settings.metrics_port >= 0:
             self.metrics.serve_http(self.settings.host, self.settings.metrics_port)
@@ -129,6 +132,8 @@ class App:
             task.cancel()
         await _run_hooks(self.drain_hooks)
         await self.server.stop(self.settings.shutdown_grace if grace is None else grace)
+        if self.probe is not None:
+            await self.probe.server.stop(0)
         await _run_hooks(self.close_hooks)
         self.metrics.close()
 
@@ -148,6 +153,24 @@ class App:
         for task in (server_done, stop_wait):
             task.cancel()
         log.info("stopped")
+
+
+@dataclass(frozen=True)
+class HealthProbe:
+    """A second, plaintext server with only the health service (the same statuses as the main
+    port), for probes that cannot speak TLS."""
+
+    server: grpc.aio.Server
+    port: int
+
+    @classmethod
+    def bind(cls, host: str, port: int, servicer: health.aio.HealthServicer) -> HealthProbe:
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+        bound = server.add_insecure_port(f"{host}:{port}")
+        if bound == 0:
+            raise OSError(f"cannot listen on {host}:{port} for health probes")
+        return cls(server, bound)
 
 
 async def _run_hooks(hooks: Sequence[Hook], raise_errors: bool = False) -> None:
@@ -208,8 +231,15 @@ def build_server(
     port = server.add_insecure_port(address) if credentials is None else server.add_secure_port(address, credentials)
     if port == 0:
         raise OSError(f"cannot listen on {settings.host}:{settings.port}")
+    probe = HealthProbe.bind(settings.host, settings.health_port, health_servicer) if settings.health_port >= 0 else None
     return App(
-        server=server, port=port, health=health_servicer, metrics=metrics, settings=settings, service_names=names
+        server=server,
+        port=port,
+        health=health_servicer,
+        metrics=metrics,
+        settings=settings,
+        service_names=names,
+        probe=probe,
     )
 
 

@@ -44,6 +44,13 @@ class ServerSettings(TlsSettings):
     auth_token: str = dataclasses.field(
         default="", metadata={"help": "require `authorization: Bearer TOKEN` on every call but health"}
     )
+    health_port: int = dataclasses.field(
+        default=-1,
+        metadata={
+            "help": "plaintext port serving only the gRPC health service, for probes that cannot speak TLS "
+            "(Kubernetes'); 0 = any free port, -1 = off"
+        },
+    )
     log_level: str = dataclasses.field(default="INFO", metadata={"help": "DEBUG, INFO, WARNING, ERROR"})
     data_dir: str = dataclasses.field(default=".simmesh", metadata={"help": "where this service keeps its state"})
     shutdown_grace: float = dataclasses.field(
