@@ -1,9 +1,9 @@
 """Certificates for TLS tests: a CA, server certificates for 127.0.0.1/localhost, client certificates.
 
-    mesh = CertAuthority.create(tmp_path / "ca", "mesh CA")
-    server = mesh.issue("server")          # PEM files: server.crt, server.key (SANs localhost, 127.0.0.1)
-    client = mesh.issue("client")
-    rogue = CertAuthority.create(tmp_path / "rogue", "rogue CA").issue("client")
+mesh = CertAuthority.create(tmp_path / "ca", "mesh CA")
+server = mesh.issue("server")          # PEM files: server.crt, server.key (SANs localhost, 127.0.0.1)
+client = mesh.issue("client")
+rogue = CertAuthority.create(tmp_path / "rogue", "rogue CA").issue("client")
 """
 
 from __future__ import annotations
@@ -48,9 +48,7 @@ class CertAuthority:
         cert = (
             _builder(subject, subject, key.public_key())
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-            )
+            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
             .sign(key, hashes.SHA256())
         )
         (directory / "ca.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
@@ -82,7 +80,7 @@ class CertAuthority:
 
 
 def _builder(subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey) -> x509.CertificateBuilder:
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     return (
         x509.CertificateBuilder()
         .subject_name(subject)

@@ -12,6 +12,7 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from support.certs import CertAuthority, Issued
 
 from simmesh.kit.channels import open_channel
 from simmesh.kit.server import App, build_server
@@ -19,7 +20,6 @@ from simmesh.kit.settings import ServerSettings, load_settings
 from simmesh.kit.tls import ChannelTls
 from simmesh_client import Client, ClientConfig, ServingStatus, TlsOptions
 from simmesh_client.cli import main as simctl
-from support.certs import CertAuthority, Issued
 
 
 class Certs:
@@ -93,7 +93,9 @@ async def test_a_name_the_certificate_does_not_list_is_refused_unless_overridden
     assert await _health(tls_server.address, ChannelTls(certs.ca_file, server_name="localhost")) is grpc.StatusCode.OK
 
 
-async def test_a_mutual_tls_server_takes_only_clients_with_a_certificate_of_its_ca(mtls_server: App, certs: Certs) -> None:
+async def test_a_mutual_tls_server_takes_only_clients_with_a_certificate_of_its_ca(
+    mtls_server: App, certs: Certs
+) -> None:
     assert await _health(mtls_server.address, _as_client(certs.client, certs.ca_file)) is grpc.StatusCode.OK
     assert await _health(mtls_server.address, ChannelTls(certs.ca_file)) is grpc.StatusCode.UNAVAILABLE
     another_ca = _as_client(certs.rogue, certs.ca_file)

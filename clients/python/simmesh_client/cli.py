@@ -10,8 +10,8 @@
     simctl train-index --collection products --kind ivf_flat --wait
 
 Connection and output options (`--host`, `--embedder`/`--indexer`/`--catalog`/`--labeler`,
-`--token`, `--timeout`, `--tls`/`--tls-ca`/`--tls-cert`/`--tls-key`/`--tls-server-name`, `--json`) go before or after the verb; unset ones come from the
-`SIMMESH_*` environment.
+`--token`, `--timeout`, `--tls`/`--tls-ca`/`--tls-cert`/`--tls-key`/`--tls-server-name`, `--json`) go
+before or after the verb; unset ones come from the `SIMMESH_*` environment.
 
 A verb is a module listed in `VERB_MODULES` with a function
 
@@ -27,8 +27,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib
-import os
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field

@@ -1,7 +1,7 @@
 """TLS of the SDK's channels: which CA verifies the services, and the client certificate for mutual TLS.
 
-    ClientConfig(indexer_address="mesh.internal:50052", tls=TlsOptions(ca_file="ca.crt"))
-    SIMMESH_TLS_CA_FILE=ca.crt simctl status            # or SIMMESH_TLS=1 for the system's roots
+ClientConfig(indexer_address="mesh.internal:50052", tls=TlsOptions(ca_file="ca.crt"))
+SIMMESH_TLS_CA_FILE=ca.crt simctl status            # or SIMMESH_TLS=1 for the system's roots
 """
 
 from __future__ import annotations

@@ -302,7 +302,11 @@ def mutual_tls_env(tls: ChannelTls) -> dict[str, str]:
 
 def serving(address: str, service: str = "", timeout: float = 2.0, tls: ChannelTls | None = None) -> bool:
     """True when the standard health service at `address` answers SERVING (asked over TLS with `tls`)."""
-    channel = grpc.insecure_channel(address) if tls is None else grpc.secure_channel(address, tls.credentials(), tls.options())
+    channel = (
+        grpc.insecure_channel(address)
+        if tls is None
+        else grpc.secure_channel(address, tls.credentials(), tls.options())
+    )
     with channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(

@@ -39,7 +39,9 @@ def _serve_once_listed(app: App, shards: ShardMap) -> None:
 
 async def build_router(settings: RouterSettings) -> App:
     etcd = _etcd(settings)
-    shards = await asyncio.to_thread(ShardMap, etcd, Layout(settings.etcd_prefix), settings.auth_token, settings.peer_tls())
+    shards = await asyncio.to_thread(
+        ShardMap, etcd, Layout(settings.etcd_prefix), settings.auth_token, settings.peer_tls()
+    )
     embedder = open_channel(settings.embedder_addr, settings.auth_token, settings.peer_tls())
     operations = open_operations(settings.data_dir, settings.operation_ttl)
     operations.recover()

@@ -74,7 +74,7 @@ class S3BlobStore:
             timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
             retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=(502, 503, 504)),
             maxsize=10,
-            **({"ca_certs": ca_file, "cert_reqs": "CERT_REQUIRED"} if ca_file else {}),
+            ca_certs=ca_file or None,  # None: the system's roots (urllib3 verifies https by default)
         )
         self._client = Minio(
             parsed.netloc,

@@ -231,7 +231,9 @@ def build_server(
     port = server.add_insecure_port(address) if credentials is None else server.add_secure_port(address, credentials)
     if port == 0:
         raise OSError(f"cannot listen on {settings.host}:{settings.port}")
-    probe = HealthProbe.bind(settings.host, settings.health_port, health_servicer) if settings.health_port >= 0 else None
+    probe = (
+        HealthProbe.bind(settings.host, settings.health_port, health_servicer) if settings.health_port >= 0 else None
+    )
     return App(
         server=server,
         port=port,
