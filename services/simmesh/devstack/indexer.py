@@ -71,9 +71,11 @@ class IndexerCluster:
     def _env(self, **extra: str) -> dict[str, str]:
         return {**os.environ, **self.common, **extra}
 
-    def start_shard(self, ordinal: int, *, wait: bool = True, tls: ChannelTls | None = None) -> ManagedProcess:
-        """Starts shard node `ordinal` (with the cluster's certificate, or `tls`'s); with `wait`,
-        returns once its health says SERVING."""
+    def start_shard(
+        self, ordinal: int, *, wait: bool = True, tls: ChannelTls | None = None, env: dict[str, str] | None = None
+    ) -> ManagedProcess:
+        """Starts shard node `ordinal` (with the cluster's certificate, or `tls`'s, and `env` over
+        the cluster's variables); with `wait`, returns once its health says SERVING."""
         tls = tls or self.tls
         proc = ManagedProcess(
             f"shard-{ordinal}",
@@ -87,6 +89,7 @@ class IndexerCluster:
                 SIMMESH_LEASE_TTL="2",
                 SIMMESH_SNAPSHOT_INTERVAL="3600",
                 **(mutual_tls_env(tls) if tls else {}),
+                **(env or {}),
             ),
         ).start(lambda: serving(self.shard_address(ordinal), timeout=0.5, tls=tls) if wait else True, timeout=60)
         self.shards[ordinal] = proc
