@@ -12,7 +12,6 @@ from support.certs import CertAuthority
 from support.models import png_bytes, tiny_embedding_model, tiny_manifest
 
 from simmesh.devstack.mesh import Mesh, MeshConfig
-from simmesh.kit.tls import ChannelTls
 from simmesh_client import Client, ClientConfig, ServingStatus, TlsOptions
 
 pytestmark = pytest.mark.e2e
@@ -30,7 +29,7 @@ def mesh_and_user(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Me
         ports="auto",
         with_triton=False,
         shard_nodes=1,
-        tls=ChannelTls(authority.ca_file, node.cert_file, node.key_file),
+        tls=node,
         env={"SIMMESH_BUILTIN_MODELS": "0"},
     )
     mesh = Mesh(config).start(timeout=180)

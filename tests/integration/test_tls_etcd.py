@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from pyetcd.exceptions import ConnectionFailedError
-from support.certs import CertAuthority, Issued
+from support.certs import CertAuthority
 
 from simmesh.devstack.etcd import EtcdServer
 from simmesh.devstack.indexer import IndexerCluster
@@ -21,7 +21,7 @@ from simmesh_client import Client, ClientConfig, SimmeshError
 pytestmark = pytest.mark.integration
 
 
-def _etcd_env(issued: Issued, ca_file: str) -> dict[str, str]:
+def _etcd_env(issued: ChannelTls, ca_file: str) -> dict[str, str]:
     return {
         "SIMMESH_ETCD_CA_FILE": ca_file,
         "SIMMESH_ETCD_CERT_FILE": issued.cert_file,

@@ -24,11 +24,7 @@ def certs(tmp_path: Path) -> tuple[ChannelTls, ChannelTls, TlsOptions]:
     mesh = CertAuthority.create(tmp_path / "mesh", "mesh CA")
     node, user = mesh.issue("node"), mesh.issue("user")
     rogue = CertAuthority.create(tmp_path / "rogue", "rogue CA").issue("node")
-    return (
-        ChannelTls(mesh.ca_file, node.cert_file, node.key_file),
-        ChannelTls(rogue.ca_file, rogue.cert_file, rogue.key_file),
-        TlsOptions(mesh.ca_file, user.cert_file, user.key_file),
-    )
+    return node, rogue, TlsOptions(user.ca_file, user.cert_file, user.key_file)
 
 
 @pytest.fixture

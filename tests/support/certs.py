@@ -18,16 +18,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from simmesh.kit.tls import ChannelTls
+
 _VALID = datetime.timedelta(days=1)
-
-
-@dataclass(frozen=True)
-class Issued:
-    """A certificate and its key as PEM files, with the CA file that verifies it."""
-
-    cert_file: str
-    key_file: str
-    ca_file: str
 
 
 @dataclass(frozen=True)
@@ -54,8 +47,9 @@ class CertAuthority:
         (directory / "ca.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         return cls(directory, key, cert)
 
-    def issue(self, name: str) -> Issued:
-        """A certificate for `name` that serves localhost/127.0.0.1 and works as a client certificate."""
+    def issue(self, name: str) -> ChannelTls:
+        """A certificate for `name` that serves localhost/127.0.0.1 and works as a client certificate,
+        as PEM files with the CA file that verifies it."""
         key = ec.generate_private_key(ec.SECP256R1())
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
         names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
@@ -76,7 +70,7 @@ class CertAuthority:
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
             )
         )
-        return Issued(str(cert_path), str(key_path), self.ca_file)
+        return ChannelTls(self.ca_file, str(cert_path), str(key_path))
 
 
 def _builder(subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey) -> x509.CertificateBuilder:

@@ -12,7 +12,7 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from support.certs import CertAuthority, Issued
+from support.certs import CertAuthority
 
 from simmesh.kit.channels import open_channel
 from simmesh.kit.server import App, build_server
@@ -72,7 +72,7 @@ async def _health(address: str, tls: ChannelTls | None) -> grpc.StatusCode:
     return grpc.StatusCode.OK
 
 
-def _as_client(issued: Issued, ca_file: str) -> ChannelTls:
+def _as_client(issued: ChannelTls, ca_file: str) -> ChannelTls:
     return ChannelTls(ca_file, issued.cert_file, issued.key_file)
 
 

@@ -28,8 +28,7 @@ class ChannelTls:
     server_name: str = ""
 
     def __post_init__(self) -> None:
-        if bool(self.cert_file) != bool(self.key_file):
-            raise ValueError("a client certificate needs both its certificate and its key file")
+        _check_pair(self.cert_file, self.key_file, "a client certificate")
 
     def credentials(self) -> grpc.ChannelCredentials:
         return grpc.ssl_channel_credentials(
@@ -62,8 +61,10 @@ class TlsSettings:
     peer_tls_server_name: str = _tls_field("name checked in peers' certificates instead of the dialled host")
 
     def __post_init__(self) -> None:
-        if bool(self.tls_cert_file) != bool(self.tls_key_file):
-            raise ValueError("TLS needs both tls_cert_file and tls_key_file")
+        _check_pair(self.tls_cert_file, self.tls_key_file, "TLS (tls_cert_file, tls_key_file)")
+        _check_pair(
+            self.peer_tls_cert_file, self.peer_tls_key_file, "TLS to peers (peer_tls_cert_file, peer_tls_key_file)"
+        )
         if self.tls_client_ca_file and not self.tls_cert_file:
             raise ValueError("tls_client_ca_file (mutual TLS) needs tls_cert_file and tls_key_file")
 
@@ -87,6 +88,11 @@ def server_credentials(settings: TlsSettings) -> grpc.ServerCredentials | None:
         root_certificates=client_ca,
         require_client_auth=client_ca is not None,
     )
+
+
+def _check_pair(cert_file: str, key_file: str, what: str) -> None:
+    if bool(cert_file) != bool(key_file):
+        raise ValueError(f"{what} needs both a certificate file and its key file")
 
 
 def _read(path: str) -> bytes | None:
