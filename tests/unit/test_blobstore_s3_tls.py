@@ -18,7 +18,7 @@ from simmesh.kit.errors import Unavailable
 
 
 class _BucketExists(http.server.BaseHTTPRequestHandler):
-    def do_HEAD(self) -> None:  # noqa: N802 (the standard library's name)
+    def do_HEAD(self) -> None:
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -49,5 +49,5 @@ def test_an_https_endpoint_is_verified_against_the_configured_ca(https_s3: tuple
     store = open_blobstore(BlobStoreConfig(url="s3://bucket", s3_endpoint=endpoint, ca_file=ca_file))
     assert isinstance(store, S3BlobStore) and store.endpoint == endpoint.removeprefix("https://")
     other_ca = CertAuthority.create(tmp_path / "other", "other CA").ca_file
-    with pytest.raises(Unavailable, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+    with pytest.raises(Unavailable, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
         open_blobstore(BlobStoreConfig(url="s3://bucket", s3_endpoint=endpoint, ca_file=other_ca))
