@@ -158,10 +158,16 @@ def test_mesh_runs_every_role(rendered: list[dict[str, Any]]) -> None:
 
 
 def test_simmesh_containers_probe_their_grpc_port(rendered: list[dict[str, Any]]) -> None:
+    """The probes ask the gRPC port, or, where the service serves TLS (which the kubelet's gRPC
+    probes cannot speak), the plaintext health port it is told to open (`SIMMESH_HEALTH_PORT`)."""
     for workload, container in simmesh_containers(rendered):
         where = f"{workload['kind']}/{workload['metadata']['name']}"
         port = container_port(container, "grpc")
         assert port, f"{where}: no container port named grpc"
+        env = effective_env(container, rendered)
+        if env.get("SIMMESH_TLS_CERT_FILE"):
+            port = container_port(container, "health")
+            assert port and env.get("SIMMESH_HEALTH_PORT") == str(port), f"{where}: TLS needs a health port to probe"
         for probe in ("readinessProbe", "livenessProbe"):
             grpc = container.get(probe, {}).get("grpc")
             assert grpc, f"{where}: {probe} is not a gRPC health probe"
@@ -249,3 +255,23 @@ def test_settings_name_every_simmesh_variable(rendered: list[dict[str, Any]]) ->
         host, port = re.sub(r"^\w+://", "", config[key]).split(":")
         assert host in services, f"{key}={config[key]}: no Service {host}"
         assert int(port) in [p["port"] for p in services[host]["spec"]["ports"]], f"{key}={config[key]}"
+
+
+def test_the_tls_overlay_mounts_a_cert_manager_secret_and_turns_on_mutual_tls() -> None:
+    rendered = render("overlays/tls")
+    certificate = by_kind(rendered, "Certificate")["simmesh-tls"]
+    assert certificate["apiVersion"] == "cert-manager.io/v1"
+    assert {"server auth", "client auth"} <= set(certificate["spec"]["usages"])
+    assert {"embedder", "indexer", "catalog", "labeler", "*.indexer-shard"} <= set(certificate["spec"]["dnsNames"])
+    files = {"tls.crt", "tls.key", "ca.crt"}
+    settings = ("TLS_CERT_FILE", "TLS_KEY_FILE", "TLS_CLIENT_CA_FILE", "PEER_TLS_CA_FILE", "PEER_TLS_CERT_FILE")
+    for workload, container in simmesh_containers(rendered):
+        where = f"{workload['kind']}/{workload['metadata']['name']}"
+        volumes = {v["name"]: v for v in pod_spec(workload)["volumes"]}
+        mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+        mount = mounts["/etc/simmesh/tls"]
+        assert mount["readOnly"] and volumes[mount["name"]]["secret"]["secretName"] == certificate["spec"]["secretName"]
+        env = effective_env(container, rendered)
+        for setting in settings:
+            path = env.get(f"SIMMESH_{setting}") or ""
+            assert path.startswith("/etc/simmesh/tls/") and path.rsplit("/", 1)[1] in files, f"{where}: {setting}"

@@ -79,6 +79,9 @@ def test_selectors_match_pod_templates(rendered: list[dict[str, Any]]) -> None:
 def test_references_resolve(rendered: list[dict[str, Any]]) -> None:
     config_maps = by_kind(rendered, "ConfigMap")
     secrets = {name: secret_values(s) for name, s in by_kind(rendered, "Secret").items()}
+    # cert-manager writes each Certificate's Secret (tls.crt, tls.key, ca.crt) into the namespace.
+    for certificate in by_kind(rendered, "Certificate").values():
+        secrets[certificate["spec"]["secretName"]] = dict.fromkeys(("tls.crt", "tls.key", "ca.crt"), "")
     claims = by_kind(rendered, "PersistentVolumeClaim")
     services = by_kind(rendered, "Service")
 

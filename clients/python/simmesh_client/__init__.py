@@ -18,6 +18,7 @@ from simmesh_client.labeler import LabelerClient
 from simmesh_client.models import as_manifest, load_manifest
 from simmesh_client.operations import OPERATION_TIMEOUT, ProgressBar, wait_operation
 from simmesh_client.records import InsertBatch, InsertFailure, InsertSummary, RecordError, record_input
+from simmesh_client.tls import TlsOptions
 from simmesh_client.vectors import from_vector, from_vector_batch, to_vector, to_vector_batch
 
 __version__ = "0.1.0"
@@ -45,6 +46,7 @@ __all__ = [
     "ServiceHealth",
     "ServingStatus",
     "SimmeshError",
+    "TlsOptions",
     "as_image",
     "as_manifest",
     "as_struct",

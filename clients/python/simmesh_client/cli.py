@@ -10,8 +10,8 @@
     simctl train-index --collection products --kind ivf_flat --wait
 
 Connection and output options (`--host`, `--embedder`/`--indexer`/`--catalog`/`--labeler`,
-`--token`, `--timeout`, `--json`) go before or after the verb; unset ones come from the
-`SIMMESH_*` environment.
+`--token`, `--timeout`, `--tls`/`--tls-ca`/`--tls-cert`/`--tls-key`/`--tls-server-name`, `--json`) go
+before or after the verb; unset ones come from the `SIMMESH_*` environment.
 
 A verb is a module listed in `VERB_MODULES` with a function
 
@@ -25,8 +25,10 @@ built the same way.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +38,7 @@ from simmesh_client.client import Client
 from simmesh_client.closing import Closing
 from simmesh_client.config import ADDRESS_ENV, DEFAULT_PORTS, HOST_ENV, SERVICES, TIMEOUT_ENV, TOKEN_ENV, ClientConfig
 from simmesh_client.errors import SimmeshError
+from simmesh_client.tls import CA_FILE_ENV, CERT_FILE_ENV, KEY_FILE_ENV, SERVER_NAME_ENV, TLS_ENV, TlsOptions
 from simmesh_client.verbs.declare import Verbs
 
 EXIT_OK = 0
@@ -163,6 +166,17 @@ def common_options() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help=f"deadline of each call (env {TIMEOUT_ENV}; default 30)",
     )
+    tls = parser.add_argument_group("TLS (verifies every service's certificate)")
+    tls.add_argument(
+        "--tls", action="store_true", default=argparse.SUPPRESS, help=f"TLS with the system's roots (env {TLS_ENV}=1)"
+    )
+    for flag, metavar, env, what in (
+        ("--tls-ca", "FILE", CA_FILE_ENV, "PEM CA bundle the services' certificates chain to; implies --tls"),
+        ("--tls-cert", "FILE", CERT_FILE_ENV, "PEM client certificate, for mutual TLS"),
+        ("--tls-key", "FILE", KEY_FILE_ENV, "PEM private key of --tls-cert"),
+        ("--tls-server-name", "NAME", SERVER_NAME_ENV, "name checked in the certificates instead of the host"),
+    ):
+        tls.add_argument(flag, metavar=metavar, default=argparse.SUPPRESS, help=f"{what} (env {env})")
     output = parser.add_argument_group("output")
     output.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
     return parser
@@ -177,7 +191,18 @@ def config_from_args(args: argparse.Namespace) -> ClientConfig:
         labeler=getattr(args, "labeler", None),
         token=getattr(args, "token", None),
         timeout=getattr(args, "timeout", None),
+        tls=tls_from_args(args),
     )
+
+
+def tls_from_args(args: argparse.Namespace) -> TlsOptions | None:
+    """TLS options from the flags over `SIMMESH_TLS_*`; None: the environment decides."""
+    flags = {"ca_file": "tls_ca", "cert_file": "tls_cert", "key_file": "tls_key", "server_name": "tls_server_name"}
+    given = {field: getattr(args, name) for field, name in flags.items() if hasattr(args, name)}
+    if not given and not hasattr(args, "tls"):
+        return None
+    from_env = TlsOptions.from_env(os.environ) or TlsOptions()
+    return dataclasses.replace(from_env, **given)
 
 
 def register_status(verbs: Verbs) -> None:

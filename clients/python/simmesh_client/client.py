@@ -59,18 +59,19 @@ class Client(Closing):
         self.backups = MeshBackups(self, self.indexer)
 
     def channel(self, service: Service) -> grpc.Channel:
-        """The service's channel, with the default deadline and token applied to every call."""
+        """The service's channel (TLS when the config says so), with the default deadline and
+        token applied to every call."""
         with self._lock:
             if service not in self._channels:
                 size = self.config.max_message_bytes
-                base = grpc.insecure_channel(
-                    self.config.address(service),
-                    options=[
-                        ("grpc.max_send_message_length", size),
-                        ("grpc.max_receive_message_length", size),
-                        *RECONNECT_OPTIONS,
-                    ],
-                )
+                address = self.config.address(service)
+                options: list[tuple[str, object]] = [
+                    ("grpc.max_send_message_length", size),
+                    ("grpc.max_receive_message_length", size),
+                    *RECONNECT_OPTIONS,
+                ]
+                tls = self.config.tls
+                base = grpc.insecure_channel(address, options=options) if tls is None else tls.channel(address, options)
                 self._channels[service] = (base, grpc.intercept_channel(base, self._interceptor))
             return self._channels[service][1]
 

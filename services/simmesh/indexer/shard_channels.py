@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import grpc
 
 from simmesh.kit.channels import open_channel
+from simmesh.kit.tls import ChannelTls
 from simmesh_proto.internal.v1 import shard_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,9 @@ class ShardChannels:
     channel, as the old one may sit in reconnect backoff after the refusals of the process that
     died; the old one is closed once its calls finish, or after `grace` seconds."""
 
-    def __init__(self, token: str = "", grace: float = RETIRE_GRACE_S) -> None:
+    def __init__(self, token: str = "", grace: float = RETIRE_GRACE_S, tls: ChannelTls | None = None) -> None:
         self._token = token
+        self._tls = tls
         self._grace = grace
         self._current: dict[str, ShardChannel] = {}
         self._closing: dict[grpc.aio.Channel, asyncio.Task[None]] = {}
@@ -51,7 +53,7 @@ class ShardChannels:
         held = self._current.get(address)
         if held is not None and held.process == process:
             return held, []
-        channel = open_channel(address, self._token)
+        channel = open_channel(address, self._token, self._tls)
         entry = self._current[address] = ShardChannel(
             address, process, channel, shard_pb2_grpc.ShardServiceStub(channel)
         )

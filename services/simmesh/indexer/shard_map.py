@@ -16,18 +16,19 @@ from simmesh.indexer.shard_stream import ShardStream
 from simmesh.kit import reasons
 from simmesh.kit.discovery import EtcdClient, PrefixWatcher
 from simmesh.kit.errors import NotFound, Unavailable
+from simmesh.kit.tls import ChannelTls
 from simmesh_proto.internal.v1 import shard_pb2, shard_pb2_grpc
 
 
 class ShardMap:
-    def __init__(self, etcd: EtcdClient, layout: Layout, token: str = "") -> None:
+    def __init__(self, etcd: EtcdClient, layout: Layout, token: str = "", tls: ChannelTls | None = None) -> None:
         self.etcd = etcd
         self.layout = layout
         self.token = token
         self._collections = PrefixWatcher(etcd, layout.collections, wait_for_etcd=True)
         self._shards = PrefixWatcher(etcd, layout.shards, wait_for_etcd=True)
         self._nodes = PrefixWatcher(etcd, layout.nodes, wait_for_etcd=True)
-        self.channels = ShardChannels(token)
+        self.channels = ShardChannels(token, tls=tls)
         # Search streams by node process (pid, start time), and those of replaced processes closing.
         self._streams: dict[Process, ShardStream] = {}
         self._closing: set[asyncio.Task[None]] = set()

@@ -20,6 +20,7 @@ class BlobStoreConfig:
     access_key: str = ""
     secret_key: str = field(default="", repr=False)
     region: str = "us-east-1"
+    ca_file: str = ""  # PEM CA bundle an https:// endpoint's certificate must chain to; empty = system roots
 
 
 def open_blobstore(config: BlobStoreConfig) -> BlobStore:
@@ -44,6 +45,7 @@ def open_blobstore(config: BlobStoreConfig) -> BlobStore:
             config.secret_key,
             config.region,
             secure=config.s3_endpoint.startswith("https://"),
+            ca_file=config.ca_file,
         )
     raise _bad_url(config.url, "the scheme must be file:// or s3://")
 

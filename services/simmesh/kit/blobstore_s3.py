@@ -62,6 +62,7 @@ class S3BlobStore:
         *,
         connect_timeout: float = 5.0,
         read_timeout: float = 60.0,
+        ca_file: str = "",
     ) -> None:
         parsed = urllib.parse.urlsplit(
             endpoint if "://" in endpoint else f"{'https' if secure else 'http'}://{endpoint}"
@@ -73,6 +74,7 @@ class S3BlobStore:
             timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
             retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=(502, 503, 504)),
             maxsize=10,
+            ca_certs=ca_file or None,  # None: the system's roots (urllib3 verifies https by default)
         )
         self._client = Minio(
             parsed.netloc,

@@ -1,10 +1,11 @@
-"""Client channels from one service to another: message limits, keepalive, the bearer token."""
+"""Client channels from one service to another: message limits, keepalive, the bearer token, TLS."""
 
 from __future__ import annotations
 
 import grpc
 
 from simmesh.kit.server import MAX_MESSAGE_BYTES
+from simmesh.kit.tls import ChannelTls
 
 OPTIONS = [
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -46,7 +47,12 @@ class _Token(
         return await continuation(self._details(details), requests)
 
 
-def open_channel(address: str, token: str = "") -> grpc.aio.Channel:
-    """An asyncio channel to a peer service, sending `token` as a bearer token when set."""
+def open_channel(address: str, token: str = "", tls: ChannelTls | None = None) -> grpc.aio.Channel:
+    """An asyncio channel to a peer service, sending `token` as a bearer token when set, over TLS
+    (verifying the peer, presenting a client certificate when `tls` has one) when `tls` is set."""
     interceptors = [_Token(token)] if token else None
-    return grpc.aio.insecure_channel(address, options=OPTIONS, interceptors=interceptors)
+    if tls is None:
+        return grpc.aio.insecure_channel(address, options=OPTIONS, interceptors=interceptors)
+    return grpc.aio.secure_channel(
+        address, tls.credentials(), options=OPTIONS + tls.options(), interceptors=interceptors
+    )

@@ -39,6 +39,7 @@ from pyetcd.utils import prefix_range_end, to_bytes
 
 from simmesh.kit import reasons
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument, Unavailable
+from simmesh.kit.tls import ChannelTls
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +100,11 @@ class EtcdClient(Protocol):
 
 @dataclass(frozen=True)
 class EtcdConfig:
-    """etcd endpoints as `host:port[,host:port...]` (an `http://` in front is accepted)."""
+    """etcd endpoints as `host:port[,host:port...]` (an `http://` or `https://` in front is
+    accepted); with `tls`, the client speaks TLS to every endpoint (client certificate optional)."""
 
     endpoints: str
+    tls: ChannelTls | None = None
 
     def __post_init__(self) -> None:
         _parse_endpoints(self.endpoints)
@@ -117,7 +120,14 @@ class EtcdConfig:
         would leave a single-endpoint client dead long after etcd is back).
         """
         endpoints = [
-            pyetcd.Endpoint(host, port, secure=False, time_retry=1.0, opts=_CHANNEL_OPTIONS)
+            pyetcd.Endpoint(
+                host,
+                port,
+                secure=self.tls is not None,
+                creds=self.tls.credentials() if self.tls else None,
+                time_retry=1.0,
+                opts=_CHANNEL_OPTIONS + (self.tls.options() if self.tls else []),
+            )
             for host, port in self.addresses
         ]
         client: EtcdClient = pyetcd.MultiEndpointEtcd3Client(endpoints=endpoints, timeout=timeout, failover=True)
@@ -127,7 +137,7 @@ class EtcdConfig:
 def _parse_endpoints(text: str) -> list[tuple[str, int]]:
     result = []
     for item in text.split(","):
-        item = item.strip().removeprefix("http://")
+        item = item.strip().removeprefix("http://").removeprefix("https://")
         host, sep, port = item.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise InvalidArgument(

@@ -3,7 +3,8 @@
 `build_server(settings, services)` returns a started-ready `App` (server bound, port known) with
 the standard health service, reflection for every registered service (the simmesh ones,
 `google.longrunning.Operations` where jobs run, Health and reflection itself), the interceptor
-(auth, errors, access log, metrics). A servicer that leaves an RPC of its service undefined is
+(auth, errors, access log, metrics), and TLS or mutual TLS when the settings name certificate
+files (`kit/tls.py`). A servicer that leaves an RPC of its service undefined is
 refused at build time, naming the RPCs, rather than answering UNIMPLEMENTED at run time.
 `App.serve()` runs until SIGTERM/SIGINT and drains: health NOT_SERVING, drain hooks (e.g. mark
 the etcd registration stopping), in-flight calls get `shutdown_grace` seconds, close hooks (e.g.
@@ -31,6 +32,7 @@ from simmesh.kit.interceptors import ServerInterceptor
 from simmesh.kit.logs import configure_logging
 from simmesh.kit.metrics import Metrics
 from simmesh.kit.settings import ServerSettings, load_settings
+from simmesh.kit.tls import server_credentials
 
 log = logging.getLogger("simmesh.server")
 
@@ -72,6 +74,7 @@ class App:
     close_hooks: list[Hook] = field(default_factory=list)
     serving_at_start: bool = True  # False: NOT_SERVING until `set_serving(True)` (e.g. data still to open)
     background: list[asyncio.Future[None]] = field(default_factory=list)  # tasks cancelled at stop
+    probe: HealthProbe | None = None  # the plaintext health-only port, when `health_port` is set
     _stop: asyncio.Event | None = None
     _loop: asyncio.AbstractEventLoop | None = None
 
@@ -99,6 +102,8 @@ class App:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         await self.server.start()
+        if self.probe is not None:
+            await self.probe.server.start()
         await self._set_health(self.serving_at_start)
         if self.settings.metrics_port >= 0:
             self.metrics.serve_http(self.settings.host, self.settings.metrics_port)
@@ -127,6 +132,8 @@ class App:
             task.cancel()
         await _run_hooks(self.drain_hooks)
         await self.server.stop(self.settings.shutdown_grace if grace is None else grace)
+        if self.probe is not None:
+            await self.probe.server.stop(0)
         await _run_hooks(self.close_hooks)
         self.metrics.close()
 
@@ -146,6 +153,24 @@ class App:
         for task in (server_done, stop_wait):
             task.cancel()
         log.info("stopped")
+
+
+@dataclass(frozen=True)
+class HealthProbe:
+    """A second, plaintext server with only the health service (the same statuses as the main
+    port), for probes that cannot speak TLS."""
+
+    server: grpc.aio.Server
+    port: int
+
+    @classmethod
+    def bind(cls, host: str, port: int, servicer: health.aio.HealthServicer) -> HealthProbe:
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+        bound = server.add_insecure_port(f"{host}:{port}")
+        if bound == 0:
+            raise OSError(f"cannot listen on {host}:{port} for health probes")
+        return cls(server, bound)
 
 
 async def _run_hooks(hooks: Sequence[Hook], raise_errors: bool = False) -> None:
@@ -201,11 +226,22 @@ def build_server(
     reflection.enable_server_reflection(
         [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server
     )
-    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    address = f"{settings.host}:{settings.port}"
+    credentials = server_credentials(settings)
+    port = server.add_insecure_port(address) if credentials is None else server.add_secure_port(address, credentials)
     if port == 0:
         raise OSError(f"cannot listen on {settings.host}:{settings.port}")
+    probe = (
+        HealthProbe.bind(settings.host, settings.health_port, health_servicer) if settings.health_port >= 0 else None
+    )
     return App(
-        server=server, port=port, health=health_servicer, metrics=metrics, settings=settings, service_names=names
+        server=server,
+        port=port,
+        health=health_servicer,
+        metrics=metrics,
+        settings=settings,
+        service_names=names,
+        probe=probe,
     )
 
 

@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from simmesh.kit.blobstore_config import BlobStoreConfig
+from simmesh.kit.discovery import EtcdConfig
+from simmesh.kit.tls import ChannelTls, TlsSettings
 
 ENV_PREFIX = "SIMMESH_"
 
@@ -31,8 +33,8 @@ T = TypeVar("T", bound=_Dataclass)
 
 
 @dataclasses.dataclass(frozen=True)
-class ServerSettings:
-    """What every simmesh server has."""
+class ServerSettings(TlsSettings):
+    """What every simmesh server has: TLS (see `kit/tls.py`), address, auth, logs, data."""
 
     host: str = dataclasses.field(default="0.0.0.0", metadata={"help": "address to listen on"})
     port: int = dataclasses.field(default=0, metadata={"help": "gRPC port (0 = any free port)"})
@@ -41,6 +43,13 @@ class ServerSettings:
     )
     auth_token: str = dataclasses.field(
         default="", metadata={"help": "require `authorization: Bearer TOKEN` on every call but health"}
+    )
+    health_port: int = dataclasses.field(
+        default=-1,
+        metadata={
+            "help": "plaintext port serving only the gRPC health service, for probes that cannot speak TLS "
+            "(Kubernetes'); 0 = any free port, -1 = off"
+        },
     )
     log_level: str = dataclasses.field(default="INFO", metadata={"help": "DEBUG, INFO, WARNING, ERROR"})
     data_dir: str = dataclasses.field(default=".simmesh", metadata={"help": "where this service keeps its state"})
@@ -146,6 +155,9 @@ class BlobSettings:
     s3_access_key: str = dataclasses.field(default="", metadata={"help": "S3 access key"})
     s3_secret_key: str = dataclasses.field(default="", metadata={"help": "S3 secret key"})
     s3_region: str = dataclasses.field(default="us-east-1", metadata={"help": "S3 region"})
+    s3_ca_file: str = dataclasses.field(
+        default="", metadata={"help": "PEM CA bundle that an https:// S3 endpoint's certificate must chain to"}
+    )
 
     def blob_config(self, url: str = "", default_dir: str = "blobs") -> BlobStoreConfig:
         """`url` (or `blob_url`) with the S3 credentials; empty: a file store in the data dir."""
@@ -159,6 +171,7 @@ class BlobSettings:
             access_key=self.s3_access_key,
             secret_key=self.s3_secret_key,
             region=self.s3_region,
+            ca_file=self.s3_ca_file,
         )
 
 
@@ -178,6 +191,16 @@ class EtcdSettings:
         default=("127.0.0.1:2379",), metadata={"help": "etcd endpoints, host:port[,host:port]"}
     )
     etcd_prefix: str = dataclasses.field(default="/simmesh", metadata={"help": "root of simmesh's keys in etcd"})
+    etcd_ca_file: str = dataclasses.field(
+        default="", metadata={"help": "PEM CA bundle of etcd's certificate; set = TLS to etcd"}
+    )
+    etcd_cert_file: str = dataclasses.field(default="", metadata={"help": "PEM client certificate for etcd"})
+    etcd_key_file: str = dataclasses.field(default="", metadata={"help": "PEM private key of etcd_cert_file"})
+
+    def etcd_config(self) -> EtcdConfig:
+        """The endpoints, with TLS when `etcd_ca_file` is set."""
+        tls = ChannelTls(self.etcd_ca_file, self.etcd_cert_file, self.etcd_key_file) if self.etcd_ca_file else None
+        return EtcdConfig(",".join(self.etcd_endpoints), tls=tls)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,12 +21,12 @@ from simmesh_proto.v1 import labeler_pb2, labeler_pb2_grpc
 async def build_app(settings: LabelerSettings) -> App:
     store = open_labeler_store(settings.labeler_db_url or default_db_url(settings.data_dir))
     channels = [
-        open_channel(settings.embedder_addr, settings.auth_token),
-        open_channel(settings.indexer_addr, settings.auth_token),
+        open_channel(settings.embedder_addr, settings.auth_token, settings.peer_tls()),
+        open_channel(settings.indexer_addr, settings.auth_token, settings.peer_tls()),
     ]
     catalog = None
     if settings.catalog_addr:
-        channels.append(open_channel(settings.catalog_addr, settings.auth_token))
+        channels.append(open_channel(settings.catalog_addr, settings.auth_token, settings.peer_tls()))
         catalog = CatalogClient(channels[2], settings.catalog_addr)
     embedding = Embedding(EmbedderClient(channels[0], settings.embedder_addr), catalog)
     collections = Collections(IndexerClient(channels[1], settings.indexer_addr))
