@@ -11,50 +11,22 @@ import dataclasses
 import importlib
 import pkgutil
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import grpc
 import pytest
 from google.longrunning import operations_proto_pb2
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
+from support.auth_apps import APPS, INTERNAL_TOKEN, auth_settings
 from support.empty_calls import call_empty
 
 import simmesh_proto.internal.v1
 import simmesh_proto.v1
-from simmesh.catalog.app import build_app as build_catalog
-from simmesh.catalog.settings import CatalogSettings
-from simmesh.embedder.app import build_app as build_embedder
-from simmesh.embedder.settings import EmbedderSettings
-from simmesh.indexer.app import build_router, build_shard
-from simmesh.indexer.settings import RouterSettings, ShardSettings
 from simmesh.kit.auth.etcd_store import EtcdKeyStore
 from simmesh.kit.auth.identity import Role
 from simmesh.kit.auth.keys import new_key
 from simmesh.kit.auth.rules import INTERNAL, Need, rule_for
-from simmesh.labeler.app import build_app as build_labeler
-from simmesh.labeler.settings import LabelerSettings
 
-INTERNAL_TOKEN = "matrix-internal-credential"
-BOOTSTRAP_KEY = "matrix-bootstrap-key"
 REFUSED = {grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED}
-
-# Each server the mesh runs, how it is built, and the services it must serve (checked below).
-APPS = {
-    "embedder": (build_embedder, EmbedderSettings, {"simmesh.v1.EmbedderService"}),
-    "router": (build_router, RouterSettings, {"simmesh.v1.IndexerService", "google.longrunning.Operations"}),
-    "catalog": (
-        build_catalog,
-        CatalogSettings,
-        {
-            "simmesh.v1.CatalogService",
-            "google.longrunning.Operations",
-            "simmesh.v1.DatabaseBackupService",
-            "simmesh.v1.KeyService",
-        },
-    ),
-    "labeler": (build_labeler, LabelerSettings, {"simmesh.v1.LabelerService", "simmesh.v1.DatabaseBackupService"}),
-    "shard": (build_shard, ShardSettings, {"simmesh.internal.v1.ShardService"}),
-}
 
 
 def _services() -> dict[str, ServiceDescriptor]:
@@ -113,22 +85,6 @@ def keys(etcd_client, etcd_prefix) -> Iterator[Keys]:
     store.put(record.revoke())
     store.close()
     yield Keys(by_role, revoked)
-
-
-def auth_settings(kind: str, tmp_path: Path, etcd_endpoint: str, etcd_prefix: str):
-    _, settings_cls, _ = APPS[kind]
-    extra = {"embedder": {"builtin_models": False}, "shard": {"shard_ordinal": 0, "faiss_threads": 1}}
-    return settings_cls(
-        host="127.0.0.1",
-        port=0,
-        data_dir=str(tmp_path / kind),
-        etcd_endpoints=(etcd_endpoint,),
-        etcd_prefix=etcd_prefix,
-        api_keys="etcd",
-        internal_token=INTERNAL_TOKEN,
-        bootstrap_key=BOOTSTRAP_KEY,
-        **extra.get(kind, {}),
-    )
 
 
 @pytest.fixture(params=sorted(APPS))

@@ -210,9 +210,7 @@ def build_server(
     port = server.add_insecure_port(f"{settings.host}:{settings.port}")
     if port == 0:
         raise OSError(f"cannot listen on {settings.host}:{settings.port}")
-    app = App(
-        server=server, port=port, health=health_servicer, metrics=metrics, settings=settings, service_names=names
-    )
+    app = App(server=server, port=port, health=health_servicer, metrics=metrics, settings=settings, service_names=names)
     if authenticator is not None:
         app.on_close(authenticator.store.close)
     return app

@@ -52,7 +52,9 @@ class ServerSettings:
     internal_token: str = dataclasses.field(
         default="", metadata={"help": "the mesh's internal credential: services calling services and shards"}
     )
-    bootstrap_key: str = dataclasses.field(default="", metadata={"help": "an admin key that manages every tenant's keys"})
+    bootstrap_key: str = dataclasses.field(
+        default="", metadata={"help": "an admin key that manages every tenant's keys"}
+    )
     bootstrap_key_file: str = dataclasses.field(default="", metadata={"help": "a file holding the bootstrap key"})
     bootstrap_tenant: str = dataclasses.field(default="default", metadata={"help": "the bootstrap key's tenant"})
     log_level: str = dataclasses.field(default="INFO", metadata={"help": "DEBUG, INFO, WARNING, ERROR"})

@@ -1,8 +1,8 @@
 """API keys: the `smk_<key id>_<secret>` format, the SHA-256 digest kept instead of the secret, key records.
 
-    plaintext, record = new_key("acme", Role.WRITER)   # plaintext is shown once, never stored
-    key_id, secret = parse_key(plaintext)
-    record.matches(secret)                               # constant-time
+plaintext, record = new_key("acme", Role.WRITER)   # plaintext is shown once, never stored
+key_id, secret = parse_key(plaintext)
+record.matches(secret)                               # constant-time
 """
 
 from __future__ import annotations

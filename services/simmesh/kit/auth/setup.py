@@ -27,9 +27,7 @@ def open_authenticator(settings: Any) -> Authenticator | None:
         raise SystemExit(f"api_keys must be one of {', '.join(STORES)} or empty, got {settings.api_keys!r}")
     if not settings.internal_token:
         raise SystemExit("api_keys needs internal_token (SIMMESH_INTERNAL_TOKEN): the credential services call with")
-    return Authenticator(
-        _store(settings), internal_token=settings.internal_token, bootstrap=_bootstrap(settings)
-    )
+    return Authenticator(_store(settings), internal_token=settings.internal_token, bootstrap=_bootstrap(settings))
 
 
 def _store(settings: Any) -> KeyStore:

@@ -77,9 +77,7 @@ INDEXER_UNAVAILABLE = Reason(
 )
 INTERNAL = Reason("INTERNAL", StatusCode.INTERNAL, "internal error; see the server log")
 INTERNAL_CREDENTIAL_REQUIRED = Reason(
-    "INTERNAL_CREDENTIAL_REQUIRED",
-    StatusCode.PERMISSION_DENIED,
-    "… is internal to the mesh; API keys may not call it",
+    "INTERNAL_CREDENTIAL_REQUIRED", StatusCode.PERMISSION_DENIED, "… is internal to the mesh; API keys may not call it"
 )
 INVALID_ARGUMENT = Reason("INVALID_ARGUMENT", StatusCode.INVALID_ARGUMENT, "the request is malformed")
 INVALID_BACKUP = Reason(
@@ -129,7 +127,9 @@ NEED_MORE_SAMPLES = Reason(
 )
 NOT_FOUND = Reason("NOT_FOUND", StatusCode.NOT_FOUND, "the named resource does not exist")
 NOT_IMPLEMENTED = Reason("NOT_IMPLEMENTED", StatusCode.UNIMPLEMENTED, "the method is not implemented")
-NO_AUTH_RULE = Reason("NO_AUTH_RULE", StatusCode.PERMISSION_DENIED, "… has no authorisation rule, so nobody may call it")
+NO_AUTH_RULE = Reason(
+    "NO_AUTH_RULE", StatusCode.PERMISSION_DENIED, "… has no authorisation rule, so nobody may call it"
+)
 OPERATION_CANCELLED = Reason("OPERATION_CANCELLED", StatusCode.CANCELLED, "operation … was cancelled")
 OPERATION_INTERRUPTED = Reason(
     "OPERATION_INTERRUPTED",
