@@ -56,7 +56,7 @@ def to_proto(record: KeyRecord) -> auth_pb2.ApiKey:
     return auth_pb2.ApiKey(
         name=f"keys/{record.key_id}",
         tenant=f"tenants/{record.tenant}",
-        role=record.role.value,
+        role=auth_pb2.Role.Name(record.role.value),
         create_time=_timestamp(record.created),
         expire_time=_timestamp(record.expires),
         revoke_time=_timestamp(record.revoked),
@@ -89,9 +89,9 @@ class KeyServicer(auth_pb2_grpc.KeyServiceServicer):
     async def CreateKey(self, request, context) -> auth_pb2.CreateKeyResponse:
         store, caller = self._ready()
         tenant = _tenant(request.tenant, caller)
-        if request.role == auth_pb2.ROLE_UNSPECIFIED:
+        if request.role not in {role.value for role in Role}:
             raise InvalidArgument(
-                "role must be reader, writer or admin, got ROLE_UNSPECIFIED", reason=reasons.INVALID_ROLE, field="role"
+                f"role must be reader, writer or admin, got {request.role}", reason=reasons.INVALID_ROLE, field="role"
             )
         ttl = request.ttl.ToTimedelta().total_seconds() if request.HasField("ttl") else 0.0
         if ttl < 0:
