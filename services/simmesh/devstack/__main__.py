@@ -18,6 +18,7 @@ import threading
 import time
 from pathlib import Path
 
+from simmesh.devstack.auth import auth_line
 from simmesh.devstack.mesh import Mesh, MeshConfig, ProcessFailed, serving
 from simmesh.devstack.supervisor import RestartPolicy
 
@@ -30,7 +31,10 @@ def _up(args: argparse.Namespace) -> int:
         return 1
     print(f"starting the mesh (data in {data}) ...", flush=True)
     started = time.monotonic()
-    mesh = Mesh(MeshConfig(data_dir=data, ports=args.ports, auth_token=args.token, with_triton=not args.no_triton))
+    config = MeshConfig(
+        data_dir=data, ports=args.ports, auth_token=args.token, api_keys=args.api_keys, with_triton=not args.no_triton
+    )
+    mesh = Mesh(config)
     stop = threading.Event()
 
     def _signalled(signum: int, _frame: object) -> None:
@@ -47,6 +51,7 @@ def _up(args: argparse.Namespace) -> int:
     print(f"  {'what':<10} {'listens on':<32} {'pid':>8}  log")
     for name, address, pid, log in mesh.processes():
         print(f"  {name:<10} {address:<32} {pid or '':>8}  {log}")
+    print(f"\n{auth_line(data, args.token, args.api_keys)}")
     print(f"\n  try: grpcurl -plaintext localhost:{mesh.ports['embedder']} list")
     print("A process that exits is restarted; Ctrl-C (or `make down`) stops everything.", flush=True)
     policy = RestartPolicy(max_restarts=args.max_restarts, window=args.restart_window)
@@ -140,6 +145,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--token", default=os.environ.get("SIMMESH_AUTH_TOKEN", ""), help="require this bearer token on every call"
+    )
+    parser.add_argument(
+        "--api-keys",
+        action="store_true",
+        default=os.environ.get("SIMMESH_API_KEYS", "") == "etcd",
+        help="require API keys with roles (kept in etcd); prints where the bootstrap admin key is",
     )
     parser.add_argument("--no-triton", action="store_true", help="embed in-process; do not start tritonserver")
     parser.add_argument(
