@@ -19,6 +19,13 @@ def bearer(key: str) -> dict[str, str]:
     return {"authorization": f"Bearer {key}"}
 
 
+def stored(store: MemoryKeyStore, role: Role, **options) -> tuple[str, KeyRecord]:
+    """A new key of tenant acme, its record put in `store`."""
+    plaintext, record = new_key("acme", role, **options)
+    store.put(record)
+    return plaintext, record
+
+
 @pytest.fixture
 def keys() -> tuple[Authenticator, MemoryKeyStore]:
     store = MemoryKeyStore()
@@ -49,8 +56,7 @@ def test_a_key_expires_at_its_ttl_and_a_key_without_one_does_not():
 
 def test_a_valid_key_gives_its_tenant_id_and_role(keys):
     authenticator, store = keys
-    plaintext, record = new_key("acme", Role.READER)
-    store.put(record)
+    plaintext, record = stored(store, Role.READER)
     assert authenticator.check(SEARCH, bearer(plaintext)) == Identity("acme", record.key_id, Role.READER)
 
 
@@ -72,8 +78,7 @@ def test_a_call_without_a_known_key_is_unauthenticated_with_its_reason(keys, met
 
 def test_a_right_key_id_with_a_wrong_secret_is_unknown_and_the_secret_is_not_echoed(keys):
     authenticator, store = keys
-    plaintext, record = new_key("acme", Role.ADMIN)
-    store.put(record)
+    plaintext, _ = stored(store, Role.ADMIN)
     with pytest.raises(Unauthenticated) as caught:
         authenticator.check(SEARCH, bearer(plaintext + "x"))
     assert caught.value.reason == "API_KEY_UNKNOWN" and plaintext not in caught.value.message
@@ -83,8 +88,7 @@ def test_revoked_and_expired_keys_are_refused_with_their_reasons(keys):
     authenticator, store = keys
     revoked, record = new_key("acme", Role.ADMIN)
     store.put(record.revoke())
-    expired, old = new_key("acme", Role.ADMIN, ttl=1, now=1000.0)
-    store.put(old)
+    expired, _ = stored(store, Role.ADMIN, ttl=1, now=1000.0)
     for key, reason in ((revoked, "API_KEY_REVOKED"), (expired, "API_KEY_EXPIRED")):
         with pytest.raises(Unauthenticated) as caught:
             authenticator.check(SEARCH, bearer(key))
@@ -93,8 +97,7 @@ def test_revoked_and_expired_keys_are_refused_with_their_reasons(keys):
 
 def test_a_smaller_role_than_the_rule_asks_is_permission_denied(keys):
     authenticator, store = keys
-    plaintext, record = new_key("acme", Role.READER)
-    store.put(record)
+    plaintext, _ = stored(store, Role.READER)
     with pytest.raises(PermissionDenied) as caught:
         authenticator.check(INSERT, bearer(plaintext))
     assert caught.value.reason == "ROLE_TOO_LOW" and "writer" in caught.value.message
@@ -102,8 +105,7 @@ def test_a_smaller_role_than_the_rule_asks_is_permission_denied(keys):
 
 def test_the_shard_api_takes_the_internal_credential_and_refuses_even_an_admin_key(keys):
     authenticator, store = keys
-    plaintext, record = new_key("acme", Role.ADMIN)
-    store.put(record)
+    plaintext, _ = stored(store, Role.ADMIN)
     with pytest.raises(PermissionDenied) as caught:
         authenticator.check(DROP, bearer(plaintext))
     assert caught.value.reason == "INTERNAL_CREDENTIAL_REQUIRED"
