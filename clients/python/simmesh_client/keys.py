@@ -17,15 +17,15 @@ from simmesh_proto.v1 import auth_pb2, auth_pb2_grpc
 ROLES = ("reader", "writer", "admin")
 
 
-def role_value(role: str) -> int:
-    """`reader` -> ROLE_READER; ValueError for another word."""
+def role_value(role: str) -> str:
+    """`reader` -> `ROLE_READER`, the enum value's name; ValueError for another word."""
     if role.lower() not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
-    return auth_pb2.Role.Value(f"ROLE_{role.upper()}")
+    return f"ROLE_{role.upper()}"
 
 
 def role_label(value: int) -> str:
-    return auth_pb2.Role.Name(value).removeprefix("ROLE_").lower()  # type: ignore[arg-type]
+    return auth_pb2.Role.Name(value).removeprefix("ROLE_").lower()
 
 
 class KeyClient(ServiceClient[auth_pb2_grpc.KeyServiceStub]):
