@@ -52,9 +52,6 @@ class EtcdKeyStore:
     def list(self, tenant: str | None = None) -> list[KeyRecord]:
         return sorted_records(list(self._records.values()), tenant)
 
-    def wait_listed(self, timeout: float) -> bool:
-        return self._watcher.wait_for(lambda _: self._watcher.listed, timeout)
-
     def close(self) -> None:
         self._watcher.close()
         if self._owns_client:
