@@ -26,7 +26,16 @@ from simmesh.kit.channels import open_channel
 from simmesh.kit.logs import JsonFormatter
 from simmesh.kit.server import binding, build_server
 from simmesh.kit.settings import ServerSettings
-from simmesh_proto.v1 import auth_pb2, auth_pb2_grpc, embedder_pb2, embedder_pb2_grpc, indexer_pb2, indexer_pb2_grpc
+from simmesh_proto.v1 import (
+    auth_pb2,
+    auth_pb2_grpc,
+    catalog_pb2,
+    catalog_pb2_grpc,
+    embedder_pb2,
+    embedder_pb2_grpc,
+    indexer_pb2,
+    indexer_pb2_grpc,
+)
 
 
 def bearer(key: str) -> list[tuple[str, str]]:
@@ -192,3 +201,26 @@ async def test_a_service_calls_its_peer_with_the_callers_identity_and_the_peer_c
             await app.stop(grace=0)
     assert front is not None and front.identities[0] == Identity("acme", record.key_id, Role.READER)
     assert back.identities == [Identity("acme", record.key_id, Role.READER, internal=True)]
+
+
+async def test_a_refused_call_changes_nothing_and_the_same_call_with_a_writer_key_does(mesh):
+    catalog_address, _ = mesh
+    async with grpc.aio.insecure_channel(catalog_address) as channel:
+        keys, catalog = auth_pb2_grpc.KeyServiceStub(channel), catalog_pb2_grpc.CatalogServiceStub(channel)
+        made = {
+            role: (await keys.CreateKey(auth_pb2.CreateKeyRequest(role=role), metadata=bearer(BOOTSTRAP_KEY))).secret
+            for role in (auth_pb2.ROLE_READER, auth_pb2.ROLE_WRITER)
+        }
+        create = catalog_pb2.CreateSimilarityTypeRequest(similarity_type_id="colour")
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await catalog.CreateSimilarityType(create, metadata=bearer(made[auth_pb2.ROLE_READER]))
+        assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        listed = await catalog.ListSimilarityTypes(
+            catalog_pb2.ListSimilarityTypesRequest(), metadata=bearer(BOOTSTRAP_KEY)
+        )
+        assert list(listed.similarity_types) == []
+        await catalog.CreateSimilarityType(create, metadata=bearer(made[auth_pb2.ROLE_WRITER]))
+        listed = await catalog.ListSimilarityTypes(
+            catalog_pb2.ListSimilarityTypesRequest(), metadata=bearer(made[auth_pb2.ROLE_READER])
+        )
+        assert [t.name for t in listed.similarity_types] == ["similarityTypes/colour"]
