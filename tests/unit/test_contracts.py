@@ -11,11 +11,11 @@ import dataclasses
 import grpc
 import pytest
 from google.longrunning import operations_proto_pb2
-from google.protobuf import descriptor_pool, message_factory
-from google.protobuf.descriptor import MethodDescriptor
+from google.protobuf import descriptor_pool
 from google.rpc import error_details_pb2
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 from grpc_status import rpc_status
+from support.empty_calls import call_empty
 
 from simmesh.catalog.app import build_app as build_catalog
 from simmesh.catalog.servicer import CatalogServicer
@@ -27,13 +27,14 @@ from simmesh.indexer.app import build_router
 from simmesh.indexer.servicer import IndexerServicer
 from simmesh.indexer.settings import RouterSettings
 from simmesh.indexer.shard_servicer import ShardServicer
+from simmesh.kit.auth.key_service import KeyServicer
 from simmesh.kit.operations_service import OperationsServicer
 from simmesh.kit.server import missing_rpcs
 from simmesh.labeler.app import build_app as build_labeler
 from simmesh.labeler.servicer import LabelerServicer
 from simmesh.labeler.settings import LabelerSettings
 from simmesh_proto.internal.v1 import shard_pb2
-from simmesh_proto.v1 import catalog_pb2, embedder_pb2, indexer_pb2, labeler_pb2
+from simmesh_proto.v1 import auth_pb2, catalog_pb2, embedder_pb2, indexer_pb2, labeler_pb2
 
 SERVICES = {
     "embedder": (embedder_pb2, "EmbedderService", build_embedder, EmbedderSettings),
@@ -55,6 +56,7 @@ SERVICERS = [
     (LabelerServicer, labeler_pb2.DESCRIPTOR.services_by_name["LabelerService"]),
     (ShardServicer, shard_pb2.DESCRIPTOR.services_by_name["ShardService"]),
     (OperationsServicer, operations_proto_pb2.DESCRIPTOR.services_by_name["Operations"]),
+    (KeyServicer, auth_pb2.DESCRIPTOR.services_by_name["KeyService"]),
 ]
 
 
@@ -101,30 +103,12 @@ async def test_reflection_lists_every_rpc(service):
         assert "google.longrunning.Operations" in listed
 
 
-def _message(descriptor) -> type:
-    return message_factory.GetMessageClass(descriptor)
-
-
-async def _call(channel: grpc.aio.Channel, method: MethodDescriptor):
-    path = f"/{method.containing_service.full_name}/{method.name}"
-    request_cls, response_cls = _message(method.input_type), _message(method.output_type)
-    kwargs = dict(request_serializer=request_cls.SerializeToString, response_deserializer=response_cls.FromString)
-    if method.client_streaming and method.server_streaming:
-        call = channel.stream_stream(path, **kwargs)(iter([request_cls()]), timeout=10)
-        return [r async for r in call]
-    if method.client_streaming:
-        return await channel.stream_unary(path, **kwargs)(iter([request_cls()]), timeout=10)
-    if method.server_streaming:
-        return [r async for r in channel.unary_stream(path, **kwargs)(request_cls(), timeout=10)]
-    return await channel.unary_unary(path, **kwargs)(request_cls(), timeout=10)
-
-
 async def test_every_rpc_answers_with_a_result_or_a_reason(service):
     app, descriptor = service
     async with grpc.aio.insecure_channel(app.address) as channel:
         for method in descriptor.methods:
             try:
-                await _call(channel, method)
+                await call_empty(channel, method)
             except grpc.aio.AioRpcError as error:
                 status = rpc_status.from_call(error)
                 assert status is not None, f"{method.full_name}: {error.code()} without status details"

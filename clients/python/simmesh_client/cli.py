@@ -64,6 +64,7 @@ VERB_MODULES: tuple[str, ...] = (
     "simmesh_client.verbs.deploy",
     "simmesh_client.verbs.label",
     "simmesh_client.verbs.backup",
+    "simmesh_client.verbs.keys",
 )
 
 

@@ -33,6 +33,7 @@ from simmesh_client.closing import Closing
 from simmesh_client.config import SERVICE_NAMES, SERVICES, ClientConfig, Service
 from simmesh_client.embedder import EmbedderClient
 from simmesh_client.indexer import IndexerClient
+from simmesh_client.keys import KeyClient
 from simmesh_client.labeler import LabelerClient
 
 # Services restart in seconds; gRPC's default reconnect backoff grows to two minutes, during
@@ -57,6 +58,7 @@ class Client(Closing):
         self.catalog = CatalogClient(self)
         self.labeler = LabelerClient(self)
         self.backups = MeshBackups(self, self.indexer)
+        self.keys = KeyClient(self)
 
     def channel(self, service: Service) -> grpc.Channel:
         """The service's channel (TLS when the config says so), with the default deadline and

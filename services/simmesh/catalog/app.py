@@ -13,6 +13,8 @@ from simmesh.catalog.trainer import Trainer
 from simmesh.catalog.training_images import TrainingImages
 from simmesh.catalog.versions import Versions
 from simmesh.imaging.source import ImageSource
+from simmesh.kit.auth.key_service import key_binding
+from simmesh.kit.auth.setup import open_authenticator, peer_token
 from simmesh.kit.blobstore_config import open_blobstore
 from simmesh.kit.channels import open_channel
 from simmesh.kit.database_backup_service import database_backup_binding
@@ -33,8 +35,8 @@ async def build_app(settings: CatalogSettings) -> App:
     blobs = open_blobstore(settings.blob_config())
     models = open_blobstore(settings.blob_config(settings.models_blob_url))
     images = TrainingImages(store, blobs, ImageSource(settings.image_limits(), blobs))
-    embedder_channel = open_channel(settings.embedder_addr, settings.auth_token, settings.peer_tls())
-    indexer_channel = open_channel(settings.indexer_addr, settings.auth_token, settings.peer_tls())
+    embedder_channel = open_channel(settings.embedder_addr, peer_token(settings), settings.peer_tls())
+    indexer_channel = open_channel(settings.indexer_addr, peer_token(settings), settings.peer_tls())
     embedder = EmbedderClient(embedder_channel, settings.embedder_addr, default_timeout=CALL_TIMEOUT)
     indexer = IndexerClient(indexer_channel, settings.indexer_addr, default_timeout=CALL_TIMEOUT)
     operations = open_operations(settings.data_dir, settings.operation_ttl)
@@ -49,14 +51,17 @@ async def build_app(settings: CatalogSettings) -> App:
         deployer=Deployer(versions, indexer, operations),
         descriptors=Descriptors(versions, embedder, indexer),
     )
+    authenticator = open_authenticator(settings)
     app = build_server(
         settings,
         [
             binding(servicer, catalog_pb2, catalog_pb2_grpc, "CatalogService"),
             operations_binding(operations),
             database_backup_binding(DatabaseBackups(store.database, blobs, "catalog")),
+            key_binding(authenticator.store if authenticator else None),  # the catalog hosts the keys
         ],
         service_label="catalog",
+        authenticator=authenticator,
     )
     app.on_close(lambda: close_operations(operations))
     app.on_close(embedder_channel.close)

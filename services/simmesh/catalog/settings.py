@@ -5,11 +5,18 @@ from __future__ import annotations
 import dataclasses
 
 from simmesh.imaging.limits import ImageSettings
-from simmesh.kit.settings import BlobSettings, OperationSettings, PeerSettings, ServerSettings, db_url_field
+from simmesh.kit.settings import (
+    BlobSettings,
+    EtcdSettings,
+    OperationSettings,
+    PeerSettings,
+    ServerSettings,
+    db_url_field,
+)
 
 
 @dataclasses.dataclass(frozen=True)
-class CatalogSettings(ServerSettings, BlobSettings, PeerSettings, ImageSettings, OperationSettings):
+class CatalogSettings(ServerSettings, BlobSettings, PeerSettings, ImageSettings, OperationSettings, EtcdSettings):
     port: int = 50053
     catalog_db_url: str = db_url_field("metadata")
     models_blob_url: str = dataclasses.field(

@@ -18,6 +18,7 @@ import threading
 import time
 from pathlib import Path
 
+from simmesh.devstack.auth import auth_line
 from simmesh.devstack.mesh import LOOPBACK_NETWORKS, Mesh, MeshConfig, ProcessFailed, serving
 from simmesh.devstack.supervisor import RestartPolicy
 
@@ -34,6 +35,7 @@ def _up(args: argparse.Namespace) -> int:
         data_dir=data,
         ports=args.ports,
         auth_token=args.token,
+        api_keys=args.api_keys,
         with_triton=not args.no_triton,
         allow_loopback_urls=args.allow_loopback_urls,
     )
@@ -54,6 +56,7 @@ def _up(args: argparse.Namespace) -> int:
     print(f"  {'what':<10} {'listens on':<32} {'pid':>8}  log")
     for name, address, pid, log in mesh.processes():
         print(f"  {name:<10} {address:<32} {pid or '':>8}  {log}")
+    print(f"\n{auth_line(data, args.token, args.api_keys)}")
     print(f"\n  try: grpcurl -plaintext localhost:{mesh.ports['embedder']} list")
     if args.allow_loopback_urls:
         print(f"Image URLs may reach this machine's loopback addresses ({LOOPBACK_NETWORKS}), as asked.")
@@ -151,6 +154,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--token", default=os.environ.get("SIMMESH_AUTH_TOKEN", ""), help="require this bearer token on every call"
+    )
+    parser.add_argument(
+        "--api-keys",
+        action="store_true",
+        default=os.environ.get("SIMMESH_API_KEYS", "") == "etcd",
+        help="require API keys with roles (kept in etcd); prints where the bootstrap admin key is",
     )
     parser.add_argument("--no-triton", action="store_true", help="embed in-process; do not start tritonserver")
     parser.add_argument(

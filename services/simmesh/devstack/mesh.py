@@ -25,6 +25,7 @@ from typing import TypeVar
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from simmesh.devstack.auth import api_key_env
 from simmesh.devstack.etcd import EtcdServer
 from simmesh.devstack.process import ManagedProcess, ProcessFailed, free_port
 from simmesh.devstack.s3 import S3Server
@@ -78,6 +79,7 @@ class MeshConfig:
     ports: str = "default"  # "default" or "auto"
     host: str = "127.0.0.1"
     auth_token: str = ""
+    api_keys: bool = False  # API keys in etcd, an internal credential and a bootstrap key (devstack/auth.py)
     with_triton: bool = True
     # Indexer shard nodes (ordinals 0..n-1): a collection can have up to this many shards.
     shard_nodes: int = 2
@@ -159,6 +161,8 @@ class Mesh:
         env.update(self.config.url_env())
         if self.config.tls is not None:
             env.update(mutual_tls_env(self.config.tls))
+        if self.config.api_keys:
+            env.update(api_key_env(self.data_dir))
         env.update(self.config.env)
         return env
 

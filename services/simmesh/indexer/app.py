@@ -13,6 +13,7 @@ from simmesh.indexer.shard_map import ShardMap
 from simmesh.indexer.shard_node import ShardNode
 from simmesh.indexer.shard_servicer import ShardServicer
 from simmesh.indexer.vectors import configure_threads
+from simmesh.kit.auth.setup import peer_token
 from simmesh.kit.blobstore_config import open_blobstore
 from simmesh.kit.channels import open_channel
 from simmesh.kit.operations import close_operations, open_operations
@@ -40,9 +41,9 @@ def _serve_once_listed(app: App, shards: ShardMap) -> None:
 async def build_router(settings: RouterSettings) -> App:
     etcd = _etcd(settings)
     shards = await asyncio.to_thread(
-        ShardMap, etcd, Layout(settings.etcd_prefix), settings.auth_token, settings.peer_tls()
+        ShardMap, etcd, Layout(settings.etcd_prefix), peer_token(settings), settings.peer_tls()
     )
-    embedder = open_channel(settings.embedder_addr, settings.auth_token, settings.peer_tls())
+    embedder = open_channel(settings.embedder_addr, peer_token(settings), settings.peer_tls())
     operations = open_operations(settings.data_dir, settings.operation_ttl)
     operations.recover()
     router = Router(

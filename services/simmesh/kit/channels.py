@@ -1,9 +1,12 @@
-"""Client channels from one service to another: message limits, keepalive, the bearer token, TLS."""
+"""Client channels from one service to another: message limits, keepalive, the bearer token, TLS,
+and the identity of the caller being served (`x-simmesh-identity`), so a peer authorises the call
+as that caller's, not as the mesh's."""
 
 from __future__ import annotations
 
 import grpc
 
+from simmesh.kit.auth.identity import IDENTITY_HEADER, MESH, current_identity
 from simmesh.kit.server import MAX_MESSAGE_BYTES
 from simmesh.kit.tls import ChannelTls
 
@@ -30,6 +33,9 @@ class _Token(
 
     def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
         metadata = [*(details.metadata or []), self._header]
+        identity = current_identity()
+        if identity is not None and identity != MESH:
+            metadata.append((IDENTITY_HEADER, identity.header()))
         return grpc.aio.ClientCallDetails(
             details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
         )

@@ -5,12 +5,15 @@
 - Any other exception becomes INTERNAL with a generic message; the traceback is logged.
 - One JSON access line per RPC: service, method, code, latency_ms, request id, peer.
 - Prometheus counters and latency histograms per method and code.
-- With a token configured, calls must carry `authorization: Bearer TOKEN`; the health and
-  reflection services stay open so probes and `grpcurl list` work.
+- With an `Authenticator`, every call must carry `authorization: Bearer <API key>` (or the
+  internal credential) whose role meets its method's rule (`kit/auth/rules.py`); the caller's
+  `Identity` is then `current_identity()` in the handler. Without one, a legacy static token, when
+  configured, guards every call. Health and reflection stay open so probes and `grpcurl list` work.
 """
 
 from __future__ import annotations
 
+import contextvars
 import hmac
 import itertools
 import logging
@@ -23,6 +26,8 @@ import grpc
 from grpc_status import rpc_status
 
 from simmesh.kit import reasons
+from simmesh.kit.auth.authenticator import Authenticator
+from simmesh.kit.auth.identity import Identity, current_identity, set_identity
 from simmesh.kit.errors import Internal, SimmeshError, Unauthenticated
 from simmesh.kit.metrics import Metrics
 
@@ -46,14 +51,27 @@ _ID_PREFIX = os.urandom(4).hex()
 _ID_COUNTER = itertools.count(1)
 
 
+# Checks a call's credentials; the caller's identity where there is one.
+Guard = Callable[[grpc.aio.ServicerContext], Identity | None]
+
+
 def _new_request_id() -> str:
     return f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
 
 
+_REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("simmesh_request_id", default="")
+
+
+def current_request_id() -> str:
+    """The request id of the RPC being handled (the caller's `x-request-id`, else one made up); "" outside one."""
+    return _REQUEST_ID.get()
+
+
 class ServerInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, metrics: Metrics, auth_token: str = "") -> None:
+    def __init__(self, metrics: Metrics, auth_token: str = "", authenticator: Authenticator | None = None) -> None:
         self._metrics = metrics
         self._token = auth_token.encode()
+        self._authenticator = authenticator
         # By method: the service's handler and its wrapped form, wrapped once, not on every call.
         self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
@@ -74,7 +92,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         return wrapped
 
     def _wrap(self, full: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-        needs_auth = bool(self._token) and not full.startswith(OPEN_PREFIXES)
+        guard = self._guard(full)
         if handler.request_streaming and handler.response_streaming:
             wrap, factory = self._wrap_stream, grpc.stream_stream_rpc_method_handler
             behavior = handler.stream_stream
@@ -88,17 +106,26 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
             wrap, factory = self._wrap_unary, grpc.unary_unary_rpc_method_handler
             behavior = handler.unary_unary
         return factory(
-            wrap(full, behavior, needs_auth),
+            wrap(full, behavior, guard),
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
 
-    def _wrap_unary(self, full: str, behavior: Callable, needs_auth: bool) -> Callable:
+    def _guard(self, full: str) -> Guard | None:
+        """What checks the calls of `full`: the authenticator, the legacy token, or nothing."""
+        if full.startswith(OPEN_PREFIXES):
+            return None
+        authenticator = self._authenticator
+        if authenticator is not None:
+            return lambda context: authenticator.check(full, _metadata(context))
+        return self._authenticate if self._token else None
+
+    def _wrap_unary(self, full: str, behavior: Callable, guard: Guard | None) -> Callable:
         async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
             call = _Call(self, full, context)
             try:
-                if needs_auth:
-                    self._authenticate(context)
+                if guard is not None:
+                    set_identity(guard(context))  # each RPC runs in its own task: its own context
                 return await behavior(request, context)
             except BaseException as exc:  # every outcome is logged, then re-raised or mapped
                 await call.fail(exc)
@@ -107,12 +134,12 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
 
         return handle
 
-    def _wrap_stream(self, full: str, behavior: Callable, needs_auth: bool) -> Callable:
+    def _wrap_stream(self, full: str, behavior: Callable, guard: Guard | None) -> Callable:
         async def handle(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             call = _Call(self, full, context)
             try:
-                if needs_auth:
-                    self._authenticate(context)
+                if guard is not None:
+                    set_identity(guard(context))  # each RPC runs in its own task: its own context
                 result = behavior(request, context)
                 if hasattr(result, "__aiter__"):
                     async for item in result:
@@ -127,6 +154,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         return handle
 
     def _authenticate(self, context: grpc.aio.ServicerContext) -> None:
+        """The legacy static token: one shared secret, no identity."""
         header = _metadata(context).get("authorization", "")
         scheme, _, token = header.partition(" ")
         if not header:
@@ -147,6 +175,7 @@ class _Call:
         self.reason = ""
         self.finished = False
         self.request_id = _metadata(context).get("x-request-id") or _new_request_id()
+        _REQUEST_ID.set(self.request_id)
 
     async def fail(self, exc: BaseException) -> None:
         if isinstance(exc, SimmeshError):
@@ -192,6 +221,8 @@ class _Call:
             or not log.isEnabledFor(logging.INFO)
         ):
             return
+        identity = current_identity()
+        caller = {"tenant": identity.tenant, "key_id": identity.key_id} if identity is not None else {}
         log.info(
             "%s/%s %s %.2fms",
             service,
@@ -199,6 +230,7 @@ class _Call:
             code,
             elapsed * 1000,
             extra={
+                **caller,
                 "rpc_service": service,
                 "method": method,
                 "code": code,

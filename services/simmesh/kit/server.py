@@ -28,6 +28,8 @@ from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from simmesh.kit.auth.authenticator import Authenticator
+from simmesh.kit.auth.setup import auth_mode, open_authenticator
 from simmesh.kit.interceptors import ServerInterceptor
 from simmesh.kit.logs import configure_logging
 from simmesh.kit.metrics import Metrics
@@ -109,9 +111,10 @@ class App:
             self.metrics.serve_http(self.settings.host, self.settings.metrics_port)
         await _run_hooks(self.start_hooks, raise_errors=True)
         log.info(
-            "serving %s on %s",
+            "serving %s on %s (auth: %s)",
             ", ".join(self.service_names),
             self.address,
+            auth_mode(self.settings),
             extra={"port": self.port, "metrics_port": self.metrics.http_port},
         )
 
@@ -202,15 +205,18 @@ def build_server(
     *,
     metrics: Metrics | None = None,
     service_label: str = "simmesh",
+    authenticator: Authenticator | None = None,
 ) -> App:
     """A bound, not yet started server with every standard piece registered; TypeError naming
-    them when a servicer leaves RPCs of its service undefined."""
+    them when a servicer leaves RPCs of its service undefined. API keys are checked by
+    `authenticator`, else by the one the settings ask for (`kit/auth/setup.py`)."""
     missing = [name for b in services for name in missing_rpcs(type(b.servicer), b.descriptor)]
     if missing:
         raise TypeError(f"servicers do not implement {', '.join(missing)}")
     metrics = metrics or Metrics(service_label)
+    authenticator = authenticator or open_authenticator(settings)
     server = grpc.aio.server(
-        interceptors=[ServerInterceptor(metrics, settings.auth_token)],
+        interceptors=[ServerInterceptor(metrics, settings.auth_token, authenticator)],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -234,7 +240,7 @@ def build_server(
     probe = (
         HealthProbe.bind(settings.host, settings.health_port, health_servicer) if settings.health_port >= 0 else None
     )
-    return App(
+    app = App(
         server=server,
         port=port,
         health=health_servicer,
@@ -243,6 +249,9 @@ def build_server(
         service_names=names,
         probe=probe,
     )
+    if authenticator is not None:
+        app.on_close(authenticator.store.close)
+    return app
 
 
 def service_main(

@@ -51,6 +51,21 @@ class ServerSettings(TlsSettings):
             "(Kubernetes'); 0 = any free port, -1 = off"
         },
     )
+    api_keys: str = dataclasses.field(
+        default="",
+        metadata={
+            "help": "require API keys with roles, kept in `etcd` (etcd_endpoints, etcd_prefix) or in `memory` "
+            "(this process only); empty = no API keys"
+        },
+    )
+    internal_token: str = dataclasses.field(
+        default="", metadata={"help": "the mesh's internal credential: services calling services and shards"}
+    )
+    bootstrap_key: str = dataclasses.field(
+        default="", metadata={"help": "an admin key that manages every tenant's keys"}
+    )
+    bootstrap_key_file: str = dataclasses.field(default="", metadata={"help": "a file holding the bootstrap key"})
+    bootstrap_tenant: str = dataclasses.field(default="default", metadata={"help": "the bootstrap key's tenant"})
     log_level: str = dataclasses.field(default="INFO", metadata={"help": "DEBUG, INFO, WARNING, ERROR"})
     data_dir: str = dataclasses.field(default=".simmesh", metadata={"help": "where this service keeps its state"})
     shutdown_grace: float = dataclasses.field(

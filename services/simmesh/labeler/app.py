@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from simmesh.kit.auth.setup import peer_token
 from simmesh.kit.blobstore_config import open_blobstore
 from simmesh.kit.channels import open_channel
 from simmesh.kit.database_backup_service import database_backup_binding
@@ -21,12 +22,12 @@ from simmesh_proto.v1 import labeler_pb2, labeler_pb2_grpc
 async def build_app(settings: LabelerSettings) -> App:
     store = open_labeler_store(settings.labeler_db_url or default_db_url(settings.data_dir))
     channels = [
-        open_channel(settings.embedder_addr, settings.auth_token, settings.peer_tls()),
-        open_channel(settings.indexer_addr, settings.auth_token, settings.peer_tls()),
+        open_channel(settings.embedder_addr, peer_token(settings), settings.peer_tls()),
+        open_channel(settings.indexer_addr, peer_token(settings), settings.peer_tls()),
     ]
     catalog = None
     if settings.catalog_addr:
-        channels.append(open_channel(settings.catalog_addr, settings.auth_token, settings.peer_tls()))
+        channels.append(open_channel(settings.catalog_addr, peer_token(settings), settings.peer_tls()))
         catalog = CatalogClient(channels[2], settings.catalog_addr)
     embedding = Embedding(EmbedderClient(channels[0], settings.embedder_addr), catalog)
     collections = Collections(IndexerClient(channels[1], settings.indexer_addr))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from simmesh.kit.settings import BlobSettings, PeerSettings, ServerSettings, db_url_field
+from simmesh.kit.settings import BlobSettings, EtcdSettings, PeerSettings, ServerSettings, db_url_field
 
 
 @dataclasses.dataclass(frozen=True)
-class LabelerSettings(ServerSettings, BlobSettings, PeerSettings):
+class LabelerSettings(ServerSettings, BlobSettings, PeerSettings, EtcdSettings):
     port: int = 50054
     catalog_addr: str = dataclasses.field(
         default="", metadata={"help": "catalog host:port, for projects on task models; empty = tasks refused"}

@@ -6,6 +6,12 @@ from simmesh.kit.reasons.reason import Reason
 
 ABORTED = Reason("ABORTED", StatusCode.ABORTED, "a concurrent change aborted the call; retry it", retriable=True)
 ALREADY_EXISTS = Reason("ALREADY_EXISTS", StatusCode.ALREADY_EXISTS, "the resource already exists")
+API_KEYS_OFF = Reason(
+    "API_KEYS_OFF", StatusCode.FAILED_PRECONDITION, "this mesh runs without API keys; start it with api_keys set"
+)
+API_KEY_EXPIRED = Reason("API_KEY_EXPIRED", StatusCode.UNAUTHENTICATED, "API key … expired at …")
+API_KEY_REVOKED = Reason("API_KEY_REVOKED", StatusCode.UNAUTHENTICATED, "API key … was revoked")
+API_KEY_UNKNOWN = Reason("API_KEY_UNKNOWN", StatusCode.UNAUTHENTICATED, "the API key is not known to the mesh")
 BACKUP_EXISTS = Reason("BACKUP_EXISTS", StatusCode.ALREADY_EXISTS, "backup `databaseBackups/…` already exists")
 BACKUP_NOT_FOUND = Reason("BACKUP_NOT_FOUND", StatusCode.NOT_FOUND, "backup `databaseBackups/…` does not exist")
 BACKUP_UNUSABLE = Reason(
@@ -61,12 +67,18 @@ ETCD_UNAVAILABLE = Reason("ETCD_UNAVAILABLE", StatusCode.UNAVAILABLE, "etcd unav
 FAILED_PRECONDITION = Reason(
     "FAILED_PRECONDITION", StatusCode.FAILED_PRECONDITION, "the system is not in a state the call needs"
 )
+FORWARDED_IDENTITY_INVALID = Reason(
+    "FORWARDED_IDENTITY_INVALID", StatusCode.UNAUTHENTICATED, "the forwarded identity header is malformed"
+)
 IMAGE_NOT_FOUND = Reason("IMAGE_NOT_FOUND", StatusCode.NOT_FOUND, "…: … does not exist")
 IMAGE_UNDECODABLE = Reason("IMAGE_UNDECODABLE", StatusCode.INVALID_ARGUMENT, "… is a …, not image bytes or a PIL image")
 INDEXER_UNAVAILABLE = Reason(
     "INDEXER_UNAVAILABLE", StatusCode.UNAVAILABLE, "the indexer at … did not answer: …", retriable=True
 )
 INTERNAL = Reason("INTERNAL", StatusCode.INTERNAL, "internal error; see the server log")
+INTERNAL_CREDENTIAL_REQUIRED = Reason(
+    "INTERNAL_CREDENTIAL_REQUIRED", StatusCode.PERMISSION_DENIED, "… is internal to the mesh; API keys may not call it"
+)
 INVALID_ARGUMENT = Reason("INVALID_ARGUMENT", StatusCode.INVALID_ARGUMENT, "the request is malformed")
 INVALID_BACKUP = Reason(
     "INVALID_BACKUP", StatusCode.INVALID_ARGUMENT, "backup must be `databaseBackups/{backup}`, got …"
@@ -91,11 +103,16 @@ INVALID_NAME = Reason(
 )
 INVALID_PAGE_SIZE = Reason("INVALID_PAGE_SIZE", StatusCode.INVALID_ARGUMENT, "page_size must not be negative, got …")
 INVALID_PAGE_TOKEN = Reason("INVALID_PAGE_TOKEN", StatusCode.INVALID_ARGUMENT, "page_token is malformed")
+INVALID_ROLE = Reason("INVALID_ROLE", StatusCode.INVALID_ARGUMENT, "role must be reader, writer or admin, got …")
+INVALID_TENANT = Reason(
+    "INVALID_TENANT", StatusCode.INVALID_ARGUMENT, "tenant must be 1..63 of a-z, 0-9 and -, starting with a letter"
+)
 INVALID_TIMEOUT = Reason("INVALID_TIMEOUT", StatusCode.INVALID_ARGUMENT, "timeout must not be negative")
 INVALID_TTL = Reason("INVALID_TTL", StatusCode.INVALID_ARGUMENT, "lease ttl must be at least 1 second")
 INVALID_UPDATE_MASK = Reason(
     "INVALID_UPDATE_MASK", StatusCode.INVALID_ARGUMENT, "update_mask path … is not updatable; updatable: …"
 )
+KEY_NOT_FOUND = Reason("KEY_NOT_FOUND", StatusCode.NOT_FOUND, "key `keys/…` does not exist")
 LABELER_DB_UNAVAILABLE = Reason(
     "LABELER_DB_UNAVAILABLE", StatusCode.UNAVAILABLE, "the labeler database is unavailable: …", retriable=True
 )
@@ -110,6 +127,9 @@ NEED_MORE_SAMPLES = Reason(
 )
 NOT_FOUND = Reason("NOT_FOUND", StatusCode.NOT_FOUND, "the named resource does not exist")
 NOT_IMPLEMENTED = Reason("NOT_IMPLEMENTED", StatusCode.UNIMPLEMENTED, "the method is not implemented")
+NO_AUTH_RULE = Reason(
+    "NO_AUTH_RULE", StatusCode.PERMISSION_DENIED, "… has no authorisation rule, so nobody may call it"
+)
 OPERATION_CANCELLED = Reason("OPERATION_CANCELLED", StatusCode.CANCELLED, "operation … was cancelled")
 OPERATION_INTERRUPTED = Reason(
     "OPERATION_INTERRUPTED",
@@ -127,6 +147,7 @@ OUT_OF_RANGE = Reason("OUT_OF_RANGE", StatusCode.OUT_OF_RANGE, "a value is past 
 PERMISSION_DENIED = Reason("PERMISSION_DENIED", StatusCode.PERMISSION_DENIED, "the caller may not do this")
 RECORD_NOT_FOUND = Reason("RECORD_NOT_FOUND", StatusCode.NOT_FOUND, "… does not exist")
 RESOURCE_EXHAUSTED = Reason("RESOURCE_EXHAUSTED", StatusCode.RESOURCE_EXHAUSTED, "a size or quota limit was reached")
+ROLE_TOO_LOW = Reason("ROLE_TOO_LOW", StatusCode.PERMISSION_DENIED, "… needs the writer role; key … has reader")
 SESSION_CLOSED = Reason("SESSION_CLOSED", StatusCode.FAILED_PRECONDITION, "the etcd session is closed")
 SESSION_LOST = Reason("SESSION_LOST", StatusCode.FAILED_PRECONDITION, "the etcd lease … is lost")
 SHARD_NOT_REGISTERED = Reason(
@@ -142,6 +163,9 @@ TASK_NOT_TRAINED = Reason(
     "TASK_NOT_TRAINED",
     StatusCode.FAILED_PRECONDITION,
     "…/… has no trained version yet; train it first (TrainTask) or name a version",
+)
+TENANT_MISMATCH = Reason(
+    "TENANT_MISMATCH", StatusCode.PERMISSION_DENIED, "key … of tenant … may manage the keys of its own tenant only"
 )
 TOKEN_INVALID = Reason("TOKEN_INVALID", StatusCode.UNAUTHENTICATED, "the bearer token is not valid")
 TOKEN_MISSING = Reason("TOKEN_MISSING", StatusCode.UNAUTHENTICATED, "missing `authorization: Bearer <token>` metadata")
