@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import signal
 import sys
 import tempfile
@@ -36,6 +37,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from _pretrained import SHARED
 
@@ -164,6 +166,31 @@ def main(argv: list[str] | None = None) -> int:
             return soak(mesh, paths, args)
 
 
+def mixed_load(
+    client: Client,
+    collection: str,
+    record: Callable[[int], dict[str, Any]],
+    query: Callable[[random.Random], dict[str, Any]],
+    batch: int,
+    keep: int,
+    interval: float,
+    seed: int = 0,
+) -> MixedLoad:
+    """Inserts, searches and deletes on `collection`; deletes as large as inserts, leaving `keep` records."""
+    return MixedLoad(
+        client,
+        collection,
+        record=record,
+        query=query,
+        batch=batch,
+        delete_batch=batch,
+        keep_live=keep,
+        interval=interval,
+        prefix=collection,
+        seed=seed,
+    )
+
+
 def soak(mesh: Mesh, paths: list[Path], args: argparse.Namespace) -> int:
     supervisor = mesh.supervise(report=lambda line: print(f"  supervisor: {line}", file=sys.stderr, flush=True))
     stop = threading.Event()
@@ -174,27 +201,17 @@ def soak(mesh: Mesh, paths: list[Path], args: argparse.Namespace) -> int:
     try:
         client.indexer.create_collection(VECTORS, DIMENSION, shard_count=2, indexed_fields=["group"])
         client.indexer.create_collection(IMAGES, model="color", shard_count=2, indexed_fields=["group"])
-        vectors = MixedLoad(
-            client,
-            VECTORS,
-            record=vector_record(DIMENSION),
-            query=vector_query(DIMENSION),
-            batch=args.batch,
-            delete_batch=args.batch,
-            keep_live=args.keep,
-            interval=args.interval,
-            prefix="v",
+        vectors = mixed_load(
+            client, VECTORS, vector_record(DIMENSION), vector_query(DIMENSION), args.batch, args.keep, args.interval
         )
-        images = MixedLoad(
+        images = mixed_load(
             client,
             IMAGES,
-            record=image_record(paths),
-            query=image_query(paths),
-            batch=args.image_batch,
-            delete_batch=args.image_batch,
-            keep_live=args.keep_images,
-            interval=args.image_interval,
-            prefix="img",
+            image_record(paths),
+            image_query(paths),
+            args.image_batch,
+            args.keep_images,
+            args.image_interval,
             seed=1,
         )
         jobs = {"train index": OperationStats(), "re-embed": OperationStats()}
