@@ -162,9 +162,8 @@ def report(results: dict[str, list[tuple[float, float]]], batch: int) -> None:
             continue
         added = [mine[0] - base[0] for mine, base in zip(rounds, plain)]
         ratio = [mine[1] / base[1] for mine, base in zip(rounds, plain)]
-        print(
-            f"| {name} | {spread(p50s, '.3f')} | {spread(added, '+.3f')} | {spread(rates, ',.0f')} | {spread(ratio, '.3f')} |"
-        )
+        cells = [spread(p50s, ".3f"), spread(added, "+.3f"), spread(rates, ",.0f"), spread(ratio, ".3f")]
+        print(f"| {name} | {' | '.join(cells)} |")
 
 
 def main(argv: list[str] | None = None) -> int:
