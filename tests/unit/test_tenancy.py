@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from simmesh.kit.auth.identity import MESH, Identity, Role, reset_identity, set_identity
-from simmesh.kit.auth.tenancy import caller_tenant, owner, scoped, unscoped, visible
+from simmesh.kit.auth.tenancy import caller_tenant, owner, public, scoped, unscoped, visible
 
 
 def _as(identity: Identity | None):
@@ -22,10 +22,15 @@ def test_a_tenant_s_ids_are_prefixed_and_the_default_tenant_s_are_not() -> None:
         assert caller_tenant() == "acme"
         assert scoped("shoes") == "acme.shoes"
         assert visible("acme.shoes") and not visible("shoes") and not visible("other.shoes")
-    for identity in (None, Identity("default", "k0", Role.ADMIN), MESH):
+        assert public("acme.shoes") == "shoes"
+    for identity in (None, Identity("default", "k0", Role.ADMIN)):
         with _as(identity):
             assert scoped("shoes") == "shoes"
             assert visible("shoes") and not visible("acme.shoes")
+    with _as(MESH):  # the mesh acting for itself works on internal ids and sees every tenant's
+        assert scoped("acme.shoes") == "acme.shoes"
+        assert public("acme.shoes") == "acme.shoes"
+        assert visible("shoes") and visible("acme.shoes")
 
 
 def test_internal_ids_name_their_owner_and_public_id() -> None:
