@@ -26,6 +26,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from simmesh.devstack.auth import api_key_env
+from simmesh.kit.memory import ARENA_ENV
 from simmesh.devstack.etcd import EtcdServer
 from simmesh.devstack.process import ManagedProcess, ProcessFailed, free_port
 from simmesh.devstack.s3 import S3Server
@@ -135,7 +136,7 @@ class Mesh:
 
     def service_env(self, name: str) -> dict[str, str]:
         etcd, s3 = _started(self.etcd, "etcd"), _started(self.s3, "S3 server")
-        env = dict(os.environ)
+        env = dict(ARENA_ENV) | dict(os.environ)
         env.update(
             SIMMESH_HOST=self.config.host,
             SIMMESH_PORT=str(self.ports[name]),

@@ -32,6 +32,7 @@ from simmesh.kit.auth.authenticator import Authenticator
 from simmesh.kit.auth.setup import auth_mode, open_authenticator
 from simmesh.kit.interceptors import ServerInterceptor
 from simmesh.kit.logs import configure_logging
+from simmesh.kit.memory import MemoryTrimmer
 from simmesh.kit.metrics import Metrics
 from simmesh.kit.metrics_http import metrics_bind_host
 from simmesh.kit.settings import ServerSettings, load_settings
@@ -270,9 +271,13 @@ def service_main(
         app = await build_app(settings)
         await app.serve()
 
+    trimmer = MemoryTrimmer(settings.memory_trim_interval).start()
     runner = asyncio.Runner(loop_factory=loop_factory(settings.event_loop))
-    with contextlib.suppress(KeyboardInterrupt), runner:
-        runner.run(serve())
+    try:
+        with contextlib.suppress(KeyboardInterrupt), runner:
+            runner.run(serve())
+    finally:
+        trimmer.close()
     return 0
 
 

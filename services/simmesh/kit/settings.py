@@ -84,6 +84,9 @@ class ServerSettings(TlsSettings):
     event_loop: str = dataclasses.field(
         default="uvloop", metadata={"help": "uvloop (when installed; else asyncio) or asyncio"}
     )
+    memory_trim_interval: float = dataclasses.field(
+        default=60.0, metadata={"help": "seconds between returns of freed heap memory to the system (0 = never)"}
+    )
 
 
 def env_name(field_name: str) -> str:
