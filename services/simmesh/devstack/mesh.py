@@ -26,7 +26,6 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from simmesh.devstack.auth import api_key_env
-from simmesh.kit.memory import ARENA_ENV
 from simmesh.devstack.etcd import EtcdServer
 from simmesh.devstack.process import ManagedProcess, ProcessFailed, free_port
 from simmesh.devstack.s3 import S3Server
@@ -34,6 +33,7 @@ from simmesh.devstack.supervisor import Child, RestartPolicy, Supervisor
 from simmesh.devstack.triton import TritonServer
 from simmesh.embedder.triton_runtime import prepare_repository
 from simmesh.kit.blobstore_s3 import S3BlobStore
+from simmesh.kit.memory import ARENA_ENV
 from simmesh.kit.tls import ChannelTls
 
 SERVICES = ("embedder", "indexer", "catalog", "labeler")
