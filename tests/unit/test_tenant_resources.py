@@ -72,8 +72,7 @@ async def catalog(tmp_path, etcd_server, etcd_prefix, keys) -> AsyncIterator[cat
 async def _create_catalog(stub: catalog_pb2_grpc.CatalogServiceStub, key: str, display: str) -> None:
     metadata = _metadata(key)
     await stub.CreateSimilarityType(
-        C.CreateSimilarityTypeRequest(similarity_type_id="shoes", similarity_type=C.SimilarityType()),
-        metadata=metadata,
+        C.CreateSimilarityTypeRequest(similarity_type_id="shoes", similarity_type=C.SimilarityType()), metadata=metadata
     )
     await stub.CreateTask(
         C.CreateTaskRequest(
@@ -82,14 +81,13 @@ async def _create_catalog(stub: catalog_pb2_grpc.CatalogServiceStub, key: str, d
         metadata=metadata,
     )
     await stub.CreateGroup(
-        C.CreateGroupRequest(group_id="red", group=C.Group(similarity_type="similarityTypes/shoes")),
-        metadata=metadata,
+        C.CreateGroupRequest(group_id="red", group=C.Group(similarity_type="similarityTypes/shoes")), metadata=metadata
     )
 
 
 def _ids(path: Path, table: str) -> list[str]:
     with sqlite3.connect(path) as db:
-        return sorted(row[0] for row in db.execute(f"SELECT id FROM {table}"))  # noqa: S608 - the test's tables
+        return sorted(row[0] for row in db.execute(f"SELECT id FROM {table}"))
 
 
 async def test_catalog_tenants_use_the_same_ids_and_see_only_their_own(catalog, keys, tmp_path):
@@ -98,7 +96,9 @@ async def test_catalog_tenants_use_the_same_ids_and_see_only_their_own(catalog, 
     for tenant in ("acme", "beta", "default"):
         metadata = _metadata(keys[tenant])
         tasks = (await catalog.ListTasks(C.ListTasksRequest(), metadata=metadata)).tasks
-        assert [(t.name, t.display_name, t.model) for t in tasks] == [("tasks/match", f"{tenant}'s", "models/task-match")]
+        assert [(t.name, t.display_name, t.model) for t in tasks] == [
+            ("tasks/match", f"{tenant}'s", "models/task-match")
+        ]
         assert list(tasks[0].similarity_types) == ["similarityTypes/shoes"]
         types = (await catalog.ListSimilarityTypes(C.ListSimilarityTypesRequest(), metadata=metadata)).similarity_types
         assert [t.name for t in types] == ["similarityTypes/shoes"]
@@ -146,7 +146,9 @@ async def test_another_tenants_catalog_resources_answer_not_found_like_missing_o
 
     update = field_mask_pb2.FieldMask(paths=["display_name"])
     await _not_found(
-        catalog.UpdateTask, C.UpdateTaskRequest(task=C.Task(name="tasks/secret", display_name="x"), update_mask=update), beta
+        catalog.UpdateTask,
+        C.UpdateTaskRequest(task=C.Task(name="tasks/secret", display_name="x"), update_mask=update),
+        beta,
     )
     await _not_found(
         catalog.UpdateGroup,
@@ -221,7 +223,9 @@ async def labeler(tmp_path, etcd_server, etcd_prefix, keys) -> AsyncIterator[_La
     await app.start()
     try:
         async with grpc.aio.insecure_channel(app.address) as channel:
-            yield _Labeler(labeler_pb2_grpc.LabelerServiceStub(channel), indexer, Path(settings.data_dir) / "labeler.sqlite")
+            yield _Labeler(
+                labeler_pb2_grpc.LabelerServiceStub(channel), indexer, Path(settings.data_dir) / "labeler.sqlite"
+            )
     finally:
         await app.stop(grace=0)
 

@@ -54,13 +54,15 @@ def given_id(value: str, field: str) -> str:
 
 def parse_name(value: str, collection: str, field: str) -> str:
     """The internal id of `collection/{id}`; InvalidArgument (reason INVALID_NAME) for anything else."""
-    return scoped(names.parse_name(
-        value,
-        collection,
-        ID_RE,
-        field,
-        shape=f"{collection}/{{id}} with an id of 1-63 lower-case letters, digits or '-'",
-    ))
+    return scoped(
+        names.parse_name(
+            value,
+            collection,
+            ID_RE,
+            field,
+            shape=f"{collection}/{{id}} with an id of 1-63 lower-case letters, digits or '-'",
+        )
+    )
 
 
 def parse_names(values: list[str] | tuple[str, ...], collection: str, field: str) -> list[str]:

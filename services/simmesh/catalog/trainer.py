@@ -21,8 +21,8 @@ from simmesh.catalog.store import CatalogStore
 from simmesh.catalog.training import TrainedModel, train
 from simmesh.catalog.training.options import resolve
 from simmesh.kit import reasons
-from simmesh.kit.blobstore import BlobStore
 from simmesh.kit.auth.tenant_edge import public_error
+from simmesh.kit.blobstore import BlobStore
 from simmesh.kit.errors import FailedPrecondition, SimmeshError
 from simmesh.kit.operations import JobContext, Operation, OperationManager
 from simmesh_proto.v1 import catalog_pb2

@@ -27,8 +27,8 @@ from simmesh.kit import reasons
 from simmesh.kit.auth.audit import audit_delete
 from simmesh.kit.auth.authenticator import Authenticator
 from simmesh.kit.auth.identity import Identity, current_identity, set_identity
-from simmesh.kit.auth.tenant_edge import public_error
 from simmesh.kit.auth.rules import DELETES
+from simmesh.kit.auth.tenant_edge import public_error
 from simmesh.kit.errors import Internal, SimmeshError, Unauthenticated
 from simmesh.kit.metrics import Metrics
 from simmesh.kit.request_ids import current_request_id as current_request_id  # where callers have found it

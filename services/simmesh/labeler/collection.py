@@ -107,9 +107,7 @@ class Collections:
                 )
                 for r in records[offset : offset + MAX_INSERT]
             ]
-            reply = await self.indexer.insert_records(
-                _name(collection_id), inputs, upsert=True, timeout=timeout
-            )
+            reply = await self.indexer.insert_records(_name(collection_id), inputs, upsert=True, timeout=timeout)
             for item in reply.errors:
                 failures[offset + item.index] = errors.from_status(item.status)
         return failures
@@ -158,12 +156,7 @@ class Collections:
         for offset in range(0, len(vectors), MAX_QUERIES):
             queries = [indexer_pb2.Query(vector=vector_pb(row)) for row in vectors[offset : offset + MAX_QUERIES]]
             reply = await self.indexer.search(
-                _name(collection_id),
-                queries,
-                k,
-                filter=dict_to_struct(filter),
-                include_metadata=True,
-                timeout=timeout,
+                _name(collection_id), queries, k, filter=dict_to_struct(filter), include_metadata=True, timeout=timeout
             )
             results.extend(reply.results)
         return results

@@ -14,8 +14,8 @@ from simmesh.catalog.records import NewTrainingImage, TrainingImage
 from simmesh.catalog.store.base import GI, G, I, check_fields, group_not_found, image_not_found, missing, select_in
 from simmesh.catalog.store.groups import GroupRecords
 from simmesh.kit import sql
-from simmesh.kit.errors import Aborted, NotFound
 from simmesh.kit.auth.tenancy import scoped
+from simmesh.kit.errors import Aborted, NotFound
 from simmesh.kit.names import new_id
 from simmesh.kit.paging import Page, fingerprint
 
