@@ -14,10 +14,12 @@ import grpc
 import pytest
 from google.protobuf import field_mask_pb2
 from support.auth_apps import BOOTSTRAP_KEY, auth_settings
+from support.models import png_bytes
 
 from simmesh.catalog.app import build_app as build_catalog
+from simmesh.catalog.names import public_model_name, stored_model_name, task_model_id
 from simmesh.kit.auth.etcd_store import EtcdKeyStore
-from simmesh.kit.auth.identity import Role, current_identity
+from simmesh.kit.auth.identity import Identity, Role, current_identity, reset_identity, set_identity
 from simmesh.kit.auth.keys import new_key
 from simmesh.kit.server import App, binding, build_server
 from simmesh.labeler.backends import Backends
@@ -26,7 +28,7 @@ from simmesh.labeler.domain import build_labeler
 from simmesh.labeler.servicer import LabelerServicer
 from simmesh.labeler.store import default_db_url, open_labeler_store
 from simmesh_proto.v1 import catalog_pb2 as C
-from simmesh_proto.v1 import catalog_pb2_grpc, indexer_pb2, labeler_pb2, labeler_pb2_grpc
+from simmesh_proto.v1 import catalog_pb2_grpc, common_pb2, indexer_pb2, labeler_pb2, labeler_pb2_grpc
 
 MODEL_VERSION = "models/generic/versions/1"
 
@@ -172,6 +174,45 @@ async def test_another_tenants_catalog_resources_answer_not_found_like_missing_o
     assert group.similarity_type == "similarityTypes/boots"
     kind = await catalog.GetSimilarityType(C.GetSimilarityTypeRequest(name="similarityTypes/boots"), metadata=metadata)
     assert (kind.display_name, kind.group_count) == ("b", 1)
+
+
+async def test_training_images_are_kept_once_per_tenant(catalog, keys, tmp_path):
+    for tenant in ("acme", "beta"):
+        await _create_catalog(catalog, keys[tenant], tenant)
+    data = png_bytes((200, 10, 10))
+    made = {}
+    for tenant in ("acme", "beta", "acme"):
+        request = C.CreateTrainingImageRequest(image=common_pb2.Image(content=data), groups=["groups/red"])
+        made.setdefault(tenant, []).append(await catalog.CreateTrainingImage(request, metadata=_metadata(keys[tenant])))
+    first, again = made["acme"]
+    assert first.name == again.name != made["beta"][0].name  # the same bytes: one image per tenant
+    for tenant in ("acme", "beta"):
+        images = (
+            await catalog.ListTrainingImages(C.ListTrainingImagesRequest(), metadata=_metadata(keys[tenant]))
+        ).images
+        assert [(i.name, list(i.groups)) for i in images] == [(made[tenant][0].name, ["groups/red"])]
+    await _not_found(catalog.GetTrainingImage, C.GetTrainingImageRequest(name=first.name), keys["beta"])
+    await _not_found(
+        catalog.AddGroupImages, C.AddGroupImagesRequest(group="groups/red", images=[first.name]), keys["beta"]
+    )
+    owners = {
+        image_id.partition(".")[0] for image_id in _ids(tmp_path / "catalog" / "catalog.sqlite", "training_images")
+    }
+    assert owners == {"acme", "beta"}
+
+
+def test_task_models_are_scoped_like_their_tasks():
+    token = set_identity(Identity("acme", "k1", Role.ADMIN))
+    try:
+        assert task_model_id("acme.match") == "acme.task-match"
+        assert public_model_name("models/acme.task-match/versions/2") == "models/task-match/versions/2"
+        for answered in ("models/task-match/versions/2", "models/acme.task-match/versions/2"):
+            assert stored_model_name(answered, "acme.match") == "models/acme.task-match/versions/2"
+    finally:
+        reset_identity(token)
+    assert task_model_id("match") == "task-match"
+    assert stored_model_name("models/task-match/versions/1", "match") == "models/task-match/versions/1"
+    assert public_model_name("models/task-match") == "models/task-match"
 
 
 # ---------------------------------------------------------------------------------------------
