@@ -1,4 +1,5 @@
-"""Catalog records <-> `simmesh.v1` messages, and update masks -> the store's changes."""
+"""Catalog records <-> `simmesh.v1` messages (ids shown as the caller calls them), and update masks -> the
+store's changes."""
 
 from __future__ import annotations
 
@@ -8,12 +9,11 @@ from typing import Any
 from google.protobuf import field_mask_pb2, json_format, struct_pb2
 from google.protobuf.message import Message
 
-from simmesh.catalog.names import GROUPS, IMAGES, TASKS, TYPES, version_name
+from simmesh.catalog.names import GROUPS, IMAGES, TASKS, TYPES, public_model_name, public_name, public_version_name
 from simmesh.catalog.records import Group as GroupRecord
 from simmesh.catalog.records import SimilarityType, Task, TaskVersion, TrainingImage
 from simmesh.kit import reasons
 from simmesh.kit.errors import InvalidArgument
-from simmesh.kit.names import name
 from simmesh.kit.wire import Json, dict_to_struct, struct_to_dict, timestamp
 from simmesh_proto.v1 import catalog_pb2
 
@@ -37,7 +37,7 @@ def dict_to_config(value: Json) -> catalog_pb2.TrainingConfig:
 
 def similarity_type_pb(record: SimilarityType) -> catalog_pb2.SimilarityType:
     return catalog_pb2.SimilarityType(
-        name=name(TYPES, record.id),
+        name=public_name(TYPES, record.id),
         display_name=record.display_name,
         description=record.description,
         metadata=dict_to_struct(record.metadata),
@@ -49,14 +49,14 @@ def similarity_type_pb(record: SimilarityType) -> catalog_pb2.SimilarityType:
 
 def task_pb(record: Task) -> catalog_pb2.Task:
     return catalog_pb2.Task(
-        name=name(TASKS, record.id),
+        name=public_name(TASKS, record.id),
         display_name=record.display_name,
         description=record.description,
-        similarity_types=[name(TYPES, t) for t in record.similarity_types],
+        similarity_types=[public_name(TYPES, t) for t in record.similarity_types],
         training_config=dict_to_config(record.training_config),
         production_version=record.production_version,
         latest_version=record.latest_version,
-        model=f"models/{record.model_id}",
+        model=public_model_name(f"models/{record.model_id}"),
         create_time=timestamp(record.create_time),
         update_time=timestamp(record.update_time),
     )
@@ -64,14 +64,14 @@ def task_pb(record: Task) -> catalog_pb2.Task:
 
 def group_pb(record: GroupRecord) -> catalog_pb2.Group:
     return catalog_pb2.Group(
-        name=name(GROUPS, record.id),
-        similarity_type=name(TYPES, record.similarity_type),
+        name=public_name(GROUPS, record.id),
+        similarity_type=public_name(TYPES, record.similarity_type),
         display_name=record.display_name,
         metadata=dict_to_struct(record.metadata),
         test=record.test,
-        images=[name(IMAGES, i) for i in record.images],
-        members=[name(GROUPS, g) for g in record.members],
-        parents=[name(GROUPS, g) for g in record.parents],
+        images=[public_name(IMAGES, i) for i in record.images],
+        members=[public_name(GROUPS, g) for g in record.members],
+        parents=[public_name(GROUPS, g) for g in record.parents],
         create_time=timestamp(record.create_time),
         update_time=timestamp(record.update_time),
     )
@@ -79,7 +79,7 @@ def group_pb(record: GroupRecord) -> catalog_pb2.Group:
 
 def training_image_pb(record: TrainingImage) -> catalog_pb2.TrainingImage:
     return catalog_pb2.TrainingImage(
-        name=name(IMAGES, record.id),
+        name=public_name(IMAGES, record.id),
         sha256=record.sha256,
         uri=record.uri,
         source_url=record.source_url,
@@ -88,15 +88,15 @@ def training_image_pb(record: TrainingImage) -> catalog_pb2.TrainingImage:
         height=record.height,
         size_bytes=record.size_bytes,
         metadata=dict_to_struct(record.metadata),
-        groups=[name(GROUPS, g) for g in record.groups],
+        groups=[public_name(GROUPS, g) for g in record.groups],
         create_time=timestamp(record.create_time),
     )
 
 
 def task_version_pb(record: TaskVersion) -> catalog_pb2.TaskVersion:
     return catalog_pb2.TaskVersion(
-        name=version_name(record.task_id, record.number),
-        model_version=record.model_version,
+        name=public_version_name(record.task_id, record.number),
+        model_version=public_model_name(record.model_version),
         training_config=dict_to_config(record.training_config),
         metrics=dict(record.metrics),
         training_image_count=record.training_image_count,

@@ -8,6 +8,10 @@ version, an untrained task or the indexer's refusal (unknown collection, ...) fa
 itself with the precise error. The job then polls the indexer's operation, mirrors its
 ReembedMetadata and ends with its ReembedResponse or its error; cancelling it cancels the
 indexer's operation too.
+
+The indexer is called for the caller (the kit forwards its identity, also from the job, which
+runs in the caller's context) with the caller's public collection and model names: the router
+scopes them to the caller's tenant itself.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import asyncio
 import logging
 import time
 
+from simmesh.catalog.names import public_model_name
 from simmesh.catalog.publish import settle
 from simmesh.catalog.versions import Versions
 from simmesh.kit import reasons
@@ -59,10 +64,11 @@ class Deployer:
                 field="collection",
             )
         version = await self.versions.resolve(version_name, "version")
-        remote = await self.indexer.reembed(collection, version.model_version, timeout, allow_drop)
+        model = public_model_name(version.model_version)
+        remote = await self.indexer.reembed(collection, model, timeout, allow_drop)
         metadata = indexer_pb2.ReembedMetadata()
         if not (remote.HasField("metadata") and remote.metadata.Unpack(metadata)):
-            metadata = indexer_pb2.ReembedMetadata(collection=collection, model=version.model_version)
+            metadata = indexer_pb2.ReembedMetadata(collection=collection, model=model)
 
         async def job(ctx: JobContext) -> indexer_pb2.ReembedResponse:
             return await self._follow(ctx, remote)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simmesh.catalog.names import public_model_name
 from simmesh.catalog.versions import Versions
 from simmesh.kit import reasons
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument, NotFound, SimmeshError
@@ -70,7 +71,8 @@ class Descriptors:
         found, failed = await self._records(names, len(images), timeout)
         items.extend(found)
         errors.extend(failed)
-        rows, dimension, embed_errors = await self._embed(version.model_version, items, timeout)
+        model = public_model_name(version.model_version)
+        rows, dimension, embed_errors = await self._embed(model, items, timeout)
         errors.extend(embed_errors)
         matrix = np.zeros((total, dimension), dtype="<f4")
         for item, row in zip(items, rows):
@@ -78,7 +80,7 @@ class Descriptors:
                 matrix[item.index] = row
         ordered: list[common_pb2.ItemError] = sorted(errors, key=_index)
         return catalog_pb2.GetDescriptorsResponse(
-            model_version=version.model_version,
+            model_version=model,
             vectors=common_pb2.VectorBatch(dimension=dimension, count=total, data=matrix.tobytes()),
             errors=ordered,
         )

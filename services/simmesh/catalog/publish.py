@@ -3,6 +3,9 @@ then record the task version with the same number. All or nothing: if the record
 written, or the training is cancelled before it is, the imported version is deleted again.
 
     version = await publisher.publish(task_id, trained, template, cancelled=lambda: ctx.cancelled)
+
+Task ids and the stored model versions are internal (see catalog.names); the embedder is called
+for the task's owner, with the model named as the caller calls it (`public_model_name`).
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from simmesh.catalog.names import TASKS, version_name
+from simmesh.catalog.names import MODELS, TASKS, public_model_name, stored_model_name, version_name
 from simmesh.catalog.records import TaskVersion
 from simmesh.catalog.store import CatalogStore
 from simmesh.catalog.training import TrainedModel
 from simmesh.kit import reasons
+from simmesh.kit.auth.tenancy import public
 from simmesh.kit.errors import AlreadyExists, Cancelled, FailedPrecondition, SimmeshError
 from simmesh.kit.model_registry import parse_model_name
 from simmesh.kit.peers import EmbedderClient
@@ -50,9 +54,9 @@ class Publisher:
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def next_number(self, model_id: str) -> int:
-        """The registry version number the model's next import gets."""
+        """The registry version number the model (internal id) gets at its next import."""
         try:
-            return (await self.embedder.get_model(f"models/{model_id}")).latest_version + 1
+            return (await self.embedder.get_model(public_model_name(f"{MODELS}/{model_id}"))).latest_version + 1
         except SimmeshError as error:
             if error.reason == reasons.MODEL_NOT_FOUND:
                 return 1
@@ -71,7 +75,7 @@ class Publisher:
             task = await asyncio.to_thread(self.store.get_task, task_id)
             imported, interrupted = await settle(
                 self.embedder.import_version(
-                    task.model_id,
+                    public(task.model_id),
                     trained.onnx,
                     trained.manifest,
                     description=f"Similarity model of {TASKS}/{task_id}",
@@ -82,7 +86,8 @@ class Publisher:
             if interrupted or cancelled():
                 await self._withdraw(model_id, number)
                 raise _cancelled(task_id)
-            record = dataclasses.replace(template, number=number, model_version=imported.name)
+            stored = stored_model_name(imported.name, task_id)
+            record = dataclasses.replace(template, number=number, model_version=stored)
             try:
                 version, _ = await settle(asyncio.to_thread(self.store.add_task_version, task_id, record))
             except Exception as error:

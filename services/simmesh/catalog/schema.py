@@ -75,7 +75,8 @@ training_images = Table(
     "training_images",
     metadata,
     Column("id", String(_ID), primary_key=True),
-    Column("sha256", String(64), nullable=False, unique=True),
+    # Each tenant stores the same bytes once (see TrainingImageRecords.add_training_image).
+    Column("sha256", String(64), nullable=False, index=True),
     Column("blob_key", Text, nullable=False),
     Column("uri", Text, nullable=False),
     Column("source_url", Text, nullable=False, default=""),

@@ -1,4 +1,6 @@
-"""gRPC surface of the catalog: proto <-> domain, no logic."""
+"""gRPC surface of the catalog: proto <-> domain, no logic. Each tenant sees its own resources: names
+parse to the caller's internal ids and replies show public ones (see catalog.names), listings show
+the caller's only (kit.auth.tenant_edge)."""
 
 from __future__ import annotations
 
@@ -10,11 +12,12 @@ from google.protobuf import empty_pb2
 from simmesh.catalog import convert
 from simmesh.catalog.deploy import Deployer
 from simmesh.catalog.descriptors import Descriptors
-from simmesh.catalog.names import GROUPS, IMAGES, TASKS, TYPES, parse_name, parse_names, parse_version_name
+from simmesh.catalog.names import GROUPS, IMAGES, TASKS, TYPES, given_id, parse_name, parse_names, parse_version_name
 from simmesh.catalog.store import CatalogStore
 from simmesh.catalog.trainer import Trainer
 from simmesh.catalog.training_images import TrainingImages, Upload
 from simmesh.catalog.versions import Versions
+from simmesh.kit.auth.tenant_edge import listing_tenant, public_error
 from simmesh.kit.deadlines import remaining
 from simmesh.kit.errors import SimmeshError
 from simmesh.kit.wire import struct_to_dict
@@ -58,7 +61,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         given = request.similarity_type
         record = await asyncio.to_thread(
             self.store.create_similarity_type,
-            request.similarity_type_id or None,
+            given_id(request.similarity_type_id, "similarity_type_id"),
             display_name=given.display_name,
             description=given.description,
             metadata=struct_to_dict(given.metadata),
@@ -70,7 +73,9 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         return convert.similarity_type_pb(await asyncio.to_thread(self.store.get_similarity_type, type_id))
 
     async def ListSimilarityTypes(self, request, context) -> catalog_pb2.ListSimilarityTypesResponse:
-        page = await asyncio.to_thread(self.store.list_similarity_types, request.page_size, request.page_token)
+        page = await asyncio.to_thread(
+            self.store.list_similarity_types, request.page_size, request.page_token, tenant=listing_tenant()
+        )
         return catalog_pb2.ListSimilarityTypesResponse(
             similarity_types=[convert.similarity_type_pb(r) for r in page.items], next_page_token=page.next_page_token
         )
@@ -91,7 +96,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         type_ids = parse_names(list(given.similarity_types), TYPES, "task.similarity_types")
         record = await asyncio.to_thread(
             self.store.create_task,
-            request.task_id or None,
+            given_id(request.task_id, "task_id"),
             display_name=given.display_name,
             description=given.description,
             similarity_types=type_ids,
@@ -103,7 +108,9 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         return convert.task_pb(await asyncio.to_thread(self.store.get_task, parse_name(request.name, TASKS, "name")))
 
     async def ListTasks(self, request, context) -> catalog_pb2.ListTasksResponse:
-        page = await asyncio.to_thread(self.store.list_tasks, request.page_size, request.page_token)
+        page = await asyncio.to_thread(
+            self.store.list_tasks, request.page_size, request.page_token, tenant=listing_tenant()
+        )
         return catalog_pb2.ListTasksResponse(
             tasks=[convert.task_pb(r) for r in page.items], next_page_token=page.next_page_token
         )
@@ -137,7 +144,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         members = parse_names(list(given.members), GROUPS, "group.members")
         record = await asyncio.to_thread(
             self.store.create_group,
-            request.group_id or None,
+            given_id(request.group_id, "group_id"),
             type_id,
             display_name=given.display_name,
             metadata=struct_to_dict(given.metadata),
@@ -160,6 +167,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             name_query=request.name_query,
             test=_TEST_FILTER.get(request.test_filter),
             parent=_optional(request.parent, GROUPS, "parent"),
+            tenant=listing_tenant(),
         )
         return catalog_pb2.ListGroupsResponse(
             groups=[convert.group_pb(r) for r in page.items], next_page_token=page.next_page_token
@@ -210,7 +218,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         for index, result in enumerate(results):
             if isinstance(result, SimmeshError):
                 response.images.add()
-                response.errors.append(common_pb2.ItemError(index=index, status=result.to_status()))
+                response.errors.append(common_pb2.ItemError(index=index, status=public_error(result).to_status()))
             else:
                 response.images.append(convert.training_image_pb(result))
         return response
@@ -225,6 +233,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             request.page_size,
             request.page_token,
             group=_optional(request.group, GROUPS, "group"),
+            tenant=listing_tenant(),
         )
         return catalog_pb2.ListTrainingImagesResponse(
             images=[convert.training_image_pb(r) for r in page.items], next_page_token=page.next_page_token

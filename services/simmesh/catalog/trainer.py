@@ -1,4 +1,9 @@
-"""TrainTask: checks at once, then a `train_task` operation that trains, imports and records."""
+"""TrainTask: checks at once, then a `train_task` operation that trains, imports and records.
+
+Tenants: the run keeps the task's internal id (`acme.shoes`), which names its tenant. The job runs
+in the context of the call that started it (asyncio copies it), so its calls to the embedder
+forward the caller's identity and name the model as the caller calls it; its metadata and errors
+name the task as the caller does. `train_task` operations are not resumed after a restart."""
 
 from __future__ import annotations
 
@@ -9,15 +14,16 @@ from dataclasses import dataclass
 from simmesh.catalog import convert
 from simmesh.catalog.backbones import Backbone, Backbones, backbone_name
 from simmesh.catalog.dataset import load_images, training_group_count, training_set
-from simmesh.catalog.names import TASKS, version_name
+from simmesh.catalog.names import TASKS, public_name, public_version_name
 from simmesh.catalog.publish import Publisher
 from simmesh.catalog.records import TaskVersion, TrainingGraph
 from simmesh.catalog.store import CatalogStore
 from simmesh.catalog.training import TrainedModel, train
 from simmesh.catalog.training.options import resolve
 from simmesh.kit import reasons
+from simmesh.kit.auth.tenant_edge import public_error
 from simmesh.kit.blobstore import BlobStore
-from simmesh.kit.errors import FailedPrecondition
+from simmesh.kit.errors import FailedPrecondition, SimmeshError
 from simmesh.kit.operations import JobContext, Operation, OperationManager
 from simmesh_proto.v1 import catalog_pb2
 
@@ -93,10 +99,14 @@ class Trainer:
 
     async def start(self, task_id: str, override: catalog_pb2.TrainingConfig) -> Operation:
         run = await self._check(task_id, override)
-        metadata = catalog_pb2.TrainingMetadata(task=f"{TASKS}/{task_id}", stage="loading", version=run.version)
+        metadata = catalog_pb2.TrainingMetadata(task=public_name(TASKS, task_id), stage="loading", version=run.version)
 
         async def job(ctx: JobContext) -> catalog_pb2.TaskVersion:
-            return await self._run(ctx, run)
+            try:
+                return await self._run(ctx, run)
+            except SimmeshError as error:
+                public_error(error)
+                raise
 
         return self.operations.start(KIND, metadata, job)
 
@@ -131,7 +141,7 @@ class Trainer:
             backbone = await self.backbones.load(name)
             config.backbone_model = backbone.version
         number = await self.publisher.next_number(task.model_id)
-        return Run(task_id, graph, config, backbone, version_name(task_id, number))
+        return Run(task_id, graph, config, backbone, public_version_name(task_id, number))
 
     async def _run(self, ctx: JobContext, run: Run) -> catalog_pb2.TaskVersion:
         stop = threading.Event()
@@ -156,7 +166,7 @@ class Trainer:
             raise
         progress.stage("exporting")
         version = await self.publisher.publish(run.task_id, trained, _template(run, trained), cancelled=should_stop)
-        progress.stage("done", version=version_name(run.task_id, version.number))
+        progress.stage("done", version=public_version_name(run.task_id, version.number))
         return convert.task_version_pb(version)
 
 
@@ -180,7 +190,7 @@ class _Progress:
     def __init__(self, ctx: JobContext, run: Run) -> None:
         self._ctx = ctx
         self._metadata = catalog_pb2.TrainingMetadata(
-            task=f"{TASKS}/{run.task_id}", stage="loading", version=run.version, epochs=run.config.epochs
+            task=public_name(TASKS, run.task_id), stage="loading", version=run.version, epochs=run.config.epochs
         )
 
     def epoch(self, epoch: int, epochs: int, loss: float, metric: float) -> None:

@@ -26,6 +26,7 @@ from simmesh.catalog.store import CatalogStore
 from simmesh.imaging.decode import decode
 from simmesh.imaging.source import ImageSource
 from simmesh.kit import reasons
+from simmesh.kit.auth.tenancy import caller_tenant
 from simmesh.kit.blobstore import DEFAULT_CONTENT_TYPE, BlobStore
 from simmesh.kit.errors import InvalidArgument, SimmeshError
 from simmesh_proto.v1 import common_pb2
@@ -111,7 +112,7 @@ class TrainingImages:
             size_bytes=len(data),
             metadata=dict(upload.metadata),
         )
-        image, _created = self.store.add_training_image(record, group_ids)
+        image, _created = self.store.add_training_image(record, group_ids, tenant=caller_tenant())
         return image
 
     def _drop_blob(self, image: TrainingImage) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 
-from simmesh.catalog.names import TASKS, parse_name, parse_version_name
+from simmesh.catalog.names import MODELS, TASKS, parse_name, parse_version_name, public_model_name
 from simmesh.catalog.records import Task, TaskVersion
 from simmesh.catalog.store import CatalogStore
 from simmesh.kit import reasons
@@ -55,6 +55,6 @@ class Versions:
         """Makes version `number` what `tasks/{task}` means, and the default of the task's
         registry model, so `models/{model}` names the same version."""
         version = await asyncio.to_thread(self.store.get_task_version, task_id, number)
-        model_id, model_number = parse_model_name(version.model_version, "model_version")
-        await self.embedder.set_default(f"models/{model_id}", model_number)
+        model_id, model_number = parse_model_name(public_model_name(version.model_version), "model_version")
+        await self.embedder.set_default(f"{MODELS}/{model_id}", model_number)
         return await asyncio.to_thread(self.store.set_production_version, task_id, number)

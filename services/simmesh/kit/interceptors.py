@@ -28,6 +28,7 @@ from simmesh.kit.auth.audit import audit_delete
 from simmesh.kit.auth.authenticator import Authenticator
 from simmesh.kit.auth.identity import Identity, current_identity, set_identity
 from simmesh.kit.auth.rules import DELETES
+from simmesh.kit.auth.tenant_edge import public_error
 from simmesh.kit.errors import Internal, SimmeshError, Unauthenticated
 from simmesh.kit.metrics import Metrics
 from simmesh.kit.request_ids import current_request_id as current_request_id  # where callers have found it
@@ -189,7 +190,9 @@ class _Call:
 
     async def _abort(self, error: SimmeshError) -> NoReturn:
         """Record the outcome, then send it: aborting sends the status at once, so a caller
-        that sees the error and then reads the metrics finds it counted."""
+        that sees the error and then reads the metrics finds it counted. A tenant's internal ids in
+        the error are shown as its public ids."""
+        error = public_error(error)
         self.code, self.reason = error.code, error.reason
         self.finish()
         await self.context.abort_with_status(rpc_status.to_status(error.to_status()))

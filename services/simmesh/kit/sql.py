@@ -14,11 +14,26 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, Connection, DateTime, Engine, MetaData, Row, Select, String, Text, create_engine, event
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    DateTime,
+    Engine,
+    MetaData,
+    Row,
+    Select,
+    String,
+    Text,
+    create_engine,
+    event,
+    true,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from simmesh.kit import reasons
+from simmesh.kit.auth.tenancy import SEPARATOR as TENANT_SEPARATOR
 from simmesh.kit.errors import Aborted, InvalidArgument, Unavailable
 from simmesh.kit.paging import clamp_page_size, decode_page_token, encode_page_token
 
@@ -91,6 +106,16 @@ def in_chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
     """`values` a few hundred at a time, one `IN (...)` each (see IN_CHUNK)."""
     for start in range(0, len(values), IN_CHUNK):
         yield values[start : start + IN_CHUNK]
+
+
+def owned_by(column: Column, tenant: str | None) -> ColumnElement[bool]:
+    """Rows whose internal id in `column` belongs to `tenant` (see kit.auth.tenancy): "" the
+    default tenant's (ids without a tenant), None every tenant's."""
+    if tenant is None:
+        return true()
+    if not tenant:
+        return ~column.contains(TENANT_SEPARATOR, autoescape=True)
+    return column.startswith(tenant + TENANT_SEPARATOR, autoescape=True)
 
 
 class Database:

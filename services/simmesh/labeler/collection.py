@@ -15,6 +15,7 @@ import numpy as np
 from google.protobuf import struct_pb2
 
 from simmesh.kit import errors
+from simmesh.kit.auth.tenancy import public
 from simmesh.kit.errors import SimmeshError
 from simmesh.kit.names import name
 from simmesh.kit.peers import IndexerClient
@@ -57,8 +58,15 @@ def _stored(record: indexer_pb2.Record) -> CollectionRecord:
     return CollectionRecord(record.id, vector_of(record.vector), record.url, labels, state)
 
 
+def _name(collection_id: str) -> str:
+    """`collections/{collection}` as the router knows it for the caller (`collection_id` internal):
+    the router scopes the public id to the caller's tenant itself."""
+    return name(COLLECTIONS, public(collection_id))
+
+
 class Collections:
-    """The labeler's calls on its projects' collections, by collection id."""
+    """The labeler's calls on its projects' collections, by internal collection id, for the caller
+    (the kit forwards the caller's identity)."""
 
     def __init__(self, indexer: IndexerClient) -> None:
         self.indexer = indexer
@@ -74,12 +82,12 @@ class Collections:
             indexed_fields=["labels", "state"],
             index=indexer_pb2.IndexSpec(kind=indexer_pb2.INDEX_KIND_IVF_FLAT),
         )
-        return await self.indexer.create_collection(collection_id, collection, timeout)
+        return await self.indexer.create_collection(public(collection_id), collection, timeout)
 
     async def delete(self, collection_id: str, timeout: float | None) -> bool:
         """Deletes the collection; False when it did not exist."""
         try:
-            await self.indexer.delete_collection(name(COLLECTIONS, collection_id), timeout)
+            await self.indexer.delete_collection(_name(collection_id), timeout)
         except errors.NotFound:
             return False
         return True
@@ -99,9 +107,7 @@ class Collections:
                 )
                 for r in records[offset : offset + MAX_INSERT]
             ]
-            reply = await self.indexer.insert_records(
-                name(COLLECTIONS, collection_id), inputs, upsert=True, timeout=timeout
-            )
+            reply = await self.indexer.insert_records(_name(collection_id), inputs, upsert=True, timeout=timeout)
             for item in reply.errors:
                 failures[offset + item.index] = errors.from_status(item.status)
         return failures
@@ -113,13 +119,13 @@ class Collections:
         if not ids:
             return {}
         reply = await self.indexer.batch_get_records(
-            name(COLLECTIONS, collection_id), list(dict.fromkeys(ids)), include_vectors=True, timeout=timeout
+            _name(collection_id), list(dict.fromkeys(ids)), include_vectors=True, timeout=timeout
         )
         return {r.id: _stored(r) for r in reply.records}
 
     async def delete_records(self, collection_id: str, ids: Sequence[str], timeout: float | None) -> None:
         if ids:
-            await self.indexer.delete_records(name(COLLECTIONS, collection_id), list(ids), timeout)
+            await self.indexer.delete_records(_name(collection_id), list(ids), timeout)
 
     async def list_records(
         self, collection_id: str, filter: dict[str, Any], timeout: float | None
@@ -129,7 +135,7 @@ class Collections:
         token = ""
         while True:
             reply = await self.indexer.list_records(
-                name(COLLECTIONS, collection_id),
+                _name(collection_id),
                 page_size=LIST_PAGE,
                 page_token=token,
                 filter=dict_to_struct(filter),
@@ -150,12 +156,7 @@ class Collections:
         for offset in range(0, len(vectors), MAX_QUERIES):
             queries = [indexer_pb2.Query(vector=vector_pb(row)) for row in vectors[offset : offset + MAX_QUERIES]]
             reply = await self.indexer.search(
-                name(COLLECTIONS, collection_id),
-                queries,
-                k,
-                filter=dict_to_struct(filter),
-                include_metadata=True,
-                timeout=timeout,
+                _name(collection_id), queries, k, filter=dict_to_struct(filter), include_metadata=True, timeout=timeout
             )
             results.extend(reply.results)
         return results

@@ -1,7 +1,9 @@
-"""Labeler records <-> `simmesh.v1` messages."""
+"""Labeler records <-> `simmesh.v1` messages, ids shown as the caller calls them."""
 
 from __future__ import annotations
 
+from simmesh.kit.auth.tenancy import public
+from simmesh.kit.auth.tenant_edge import public_error
 from simmesh.kit.wire import dict_to_struct, timestamp
 from simmesh.labeler.batches import ItemFailure
 from simmesh.labeler.evaluation import Evaluation
@@ -48,7 +50,7 @@ def project_pb(project: Project) -> labeler_pb2.Project:
         display_name=project.display_name,
         description=project.description,
         model=project.model,
-        collection=f"collections/{project.collection}",
+        collection=f"collections/{public(project.collection)}",
         default_params=defaults,
         labeled_count=project.labeled_count,
         pool_count=project.pool_count,
@@ -93,7 +95,7 @@ def suggestion_pb(suggestion: Suggestion) -> labeler_pb2.Suggestion:
 
 
 def item_error_pb(failure: ItemFailure) -> common_pb2.ItemError:
-    return common_pb2.ItemError(index=failure.index, id=failure.id, status=failure.error.to_status())
+    return common_pb2.ItemError(index=failure.index, id=failure.id, status=public_error(failure.error).to_status())
 
 
 def evaluation_pb(result: Evaluation) -> labeler_pb2.Evaluation:

@@ -20,7 +20,7 @@ from simmesh.kit.errors import AlreadyExists, InvalidArgument
 from simmesh.kit.names import new_id
 from simmesh.kit.paging import Page
 from simmesh.labeler.backends import Backends
-from simmesh.labeler.names import check_project_id, collection_id
+from simmesh.labeler.names import check_project_id, collection_id, project_name
 from simmesh.labeler.params import GivenParams, check_params
 from simmesh.labeler.records import NewProject, Project
 
@@ -62,7 +62,7 @@ class Projects:
             )
         version = await backends.embedding.resolve_model(model, "project.model", timeout)
         collection = collection_id(project_id)
-        description_text = f"labeler project projects/{project_id}"
+        description_text = f"labeler project {project_name(project_id)}"
         async with backends.writing(project_id):
             try:
                 await backends.collections.create(collection, version, backends.shard_count, description_text, timeout)
@@ -91,8 +91,9 @@ class Projects:
     async def get(self, project_id: str) -> Project:
         return await self.backends.project(project_id)
 
-    async def list(self, page_size: int, page_token: str) -> Page[Project]:
-        return await self.backends.run(self.backends.store.list_projects, page_size, page_token)
+    async def list(self, page_size: int, page_token: str, tenant: str | None = None) -> Page[Project]:
+        """The projects of `tenant` (see sql.owned_by), every tenant's when None."""
+        return await self.backends.run(self.backends.store.list_projects, page_size, page_token, tenant=tenant)
 
     async def update(
         self, project_id: str, paths: builtins.list[str], values: Mapping[str, Any], params: GivenParams

@@ -1,4 +1,5 @@
-"""gRPC surface of the labeler: proto <-> domain, no logic."""
+"""gRPC surface of the labeler: proto <-> domain, no logic. Each tenant sees its own projects: names
+parse to the caller's internal ids and replies show public ones (see labeler.names)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ from collections.abc import AsyncIterator
 from google.protobuf import empty_pb2
 
 from simmesh.kit import reasons
+from simmesh.kit.auth.tenant_edge import listing_tenant
 from simmesh.kit.deadlines import remaining
 from simmesh.kit.errors import InvalidArgument
 from simmesh.kit.wire import struct_to_dict
 from simmesh.labeler import convert
 from simmesh.labeler.domain import Labeler
 from simmesh.labeler.export import CSV, JSON
-from simmesh.labeler.names import parse_image_name, parse_project
+from simmesh.labeler.names import given_project_id, parse_image_name, parse_project
 from simmesh.labeler.project_images import ImageItem, ReviewItem
 from simmesh.labeler.suggest import SuggestInput
 from simmesh_proto.v1 import labeler_pb2, labeler_pb2_grpc
@@ -33,7 +35,7 @@ class LabelerServicer(labeler_pb2_grpc.LabelerServiceServicer):
     async def CreateProject(self, request, context) -> labeler_pb2.Project:
         given = request.project
         project = await self.labeler.projects.create(
-            request.project_id,
+            given_project_id(request.project_id, "project_id"),
             given.model,
             display_name=given.display_name,
             description=given.description,
@@ -46,7 +48,7 @@ class LabelerServicer(labeler_pb2_grpc.LabelerServiceServicer):
         return convert.project_pb(await self.labeler.projects.get(parse_project(request.name, "name")))
 
     async def ListProjects(self, request, context) -> labeler_pb2.ListProjectsResponse:
-        page = await self.labeler.projects.list(request.page_size, request.page_token)
+        page = await self.labeler.projects.list(request.page_size, request.page_token, listing_tenant())
         return labeler_pb2.ListProjectsResponse(
             projects=[convert.project_pb(p) for p in page.items], next_page_token=page.next_page_token
         )

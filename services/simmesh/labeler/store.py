@@ -105,9 +105,11 @@ class LabelerStore:
         with self._read() as conn:
             return self._project(conn, project_id)
 
-    def list_projects(self, page_size: int = 0, page_token: str = "") -> Page[Project]:
+    def list_projects(self, page_size: int = 0, page_token: str = "", *, tenant: str | None = None) -> Page[Project]:
+        """Projects by id; with `tenant`, only that tenant's (see sql.owned_by)."""
+        query = select(P.c.id).where(sql.owned_by(P.c.id, tenant))
         with self._read() as conn:
-            rows, token = sql.keyset_page(conn, select(P.c.id), P.c.id, page_size, page_token, fingerprint("projects"))
+            rows, token = sql.keyset_page(conn, query, P.c.id, page_size, page_token, fingerprint("projects"))
             return Page([self._project(conn, row.id) for row in rows], token)
 
     def update_project(self, project_id: str, changes: Mapping[str, Any]) -> Project:

@@ -90,11 +90,13 @@ class GroupRecords(StoreBase):
         name_query: str = "",
         test: bool | None = None,
         parent: str = "",
+        tenant: str | None = None,
     ) -> Page[Group]:
         """Groups by id; filtered by type, a case-insensitive substring of the id or display name,
-        the test marking, and membership of `parent`. Page tokens are bound to the filters."""
+        the test marking, membership of `parent` and the owning `tenant` (see sql.owned_by). Page
+        tokens are bound to the filters."""
         fp = fingerprint(GROUPS, similarity_type, name_query, test, parent)
-        query = select(G)
+        query = select(G).where(sql.owned_by(G.c.id, tenant))
         with self._read() as conn:
             if similarity_type:
                 self._require_types(conn, [similarity_type])

@@ -49,9 +49,13 @@ class SimilarityTypeRecords(StoreBase):
         with self._read() as conn:
             return self._get_type(conn, type_id)
 
-    def list_similarity_types(self, page_size: int = 0, page_token: str = "") -> Page[SimilarityType]:
+    def list_similarity_types(
+        self, page_size: int = 0, page_token: str = "", *, tenant: str | None = None
+    ) -> Page[SimilarityType]:
+        """Types by id; with `tenant`, only that tenant's (see sql.owned_by)."""
+        query = _type_query().where(sql.owned_by(T.c.id, tenant))
         with self._read() as conn:
-            rows, token = self._page(conn, _type_query(), T.c.id, page_size, page_token, fingerprint(TYPES))
+            rows, token = self._page(conn, query, T.c.id, page_size, page_token, fingerprint(TYPES))
             return Page([_type_record(row) for row in rows], token)
 
     def update_similarity_type(self, type_id: str, changes: Mapping[str, Any]) -> SimilarityType:

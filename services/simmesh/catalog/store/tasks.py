@@ -62,9 +62,11 @@ class TaskRecords(StoreBase):
         with self._read() as conn:
             return self._get_task(conn, task_id)
 
-    def list_tasks(self, page_size: int = 0, page_token: str = "") -> Page[Task]:
+    def list_tasks(self, page_size: int = 0, page_token: str = "", *, tenant: str | None = None) -> Page[Task]:
+        """Tasks by id; with `tenant`, only that tenant's (see sql.owned_by)."""
+        query = select(K).where(sql.owned_by(K.c.id, tenant))
         with self._read() as conn:
-            rows, token = self._page(conn, select(K), K.c.id, page_size, page_token, fingerprint(TASKS))
+            rows, token = self._page(conn, query, K.c.id, page_size, page_token, fingerprint(TASKS))
             return Page(self._task_records(conn, rows), token)
 
     def update_task(self, task_id: str, changes: Mapping[str, Any]) -> Task:

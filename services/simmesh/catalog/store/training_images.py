@@ -14,6 +14,7 @@ from simmesh.catalog.records import NewTrainingImage, TrainingImage
 from simmesh.catalog.store.base import GI, G, I, check_fields, group_not_found, image_not_found, missing, select_in
 from simmesh.catalog.store.groups import GroupRecords
 from simmesh.kit import sql
+from simmesh.kit.auth.tenancy import scoped
 from simmesh.kit.errors import Aborted, NotFound
 from simmesh.kit.names import new_id
 from simmesh.kit.paging import Page, fingerprint
@@ -24,22 +25,27 @@ IMAGE_FIELDS = frozenset({"metadata"})
 class TrainingImageRecords(GroupRecords):
     """Training images; an image added with groups joins them in the same transaction."""
 
-    def add_training_image(self, image: NewTrainingImage, groups: Sequence[str] = ()) -> tuple[TrainingImage, bool]:
-        """Stores `image` (its bytes already in the blob store) and adds it to `groups`; returns
-        (the image, whether it is new). Known bytes (same SHA-256) return the stored image,
-        whose metadata stays as it is, and are added to `groups` all the same."""
+    def add_training_image(
+        self, image: NewTrainingImage, groups: Sequence[str] = (), *, tenant: str = ""
+    ) -> tuple[TrainingImage, bool]:
+        """Stores `image` (its bytes already in the blob store) for `tenant` and adds it to `groups`;
+        returns (the image, whether it is new). Bytes the tenant knows (same SHA-256) return its
+        stored image, whose metadata stays as it is, and are added to `groups` all the same."""
         for attempt in range(2):
             try:
-                return self._add_training_image(image, list(dict.fromkeys(groups)))
+                return self._add_training_image(image, list(dict.fromkeys(groups)), tenant)
             except Aborted:  # the same bytes were stored concurrently: the retry finds them
                 if attempt:
                     raise
         raise AssertionError("unreachable")
 
-    def _add_training_image(self, image: NewTrainingImage, group_ids: list[str]) -> tuple[TrainingImage, bool]:
+    def _add_training_image(
+        self, image: NewTrainingImage, group_ids: list[str], tenant: str
+    ) -> tuple[TrainingImage, bool]:
         with self._write() as conn:
-            existing = conn.execute(select(I.c.id).where(I.c.sha256 == image.sha256)).scalar()
-            image_id = existing or new_id()
+            same = select(I.c.id).where(I.c.sha256 == image.sha256, sql.owned_by(I.c.id, tenant))
+            existing = conn.execute(same).scalar()
+            image_id = existing or scoped(new_id(), tenant)
             found = {row.id: row.type_id for row in select_in(conn, select(G.c.id, G.c.type_id), G.c.id, group_ids)}
             missing(group_ids, found, group_not_found)
             if existing is None:
@@ -61,14 +67,16 @@ class TrainingImageRecords(GroupRecords):
             return self._get_image(conn, image_id)
 
     def find_training_image(self, sha256: str) -> TrainingImage | None:
-        """The image with these bytes, if one is stored."""
+        """An image with these bytes, of any tenant, if one is stored."""
         with self._read() as conn:
             image_id = conn.execute(select(I.c.id).where(I.c.sha256 == sha256)).scalar()
             return None if image_id is None else self._get_image(conn, image_id)
 
-    def list_training_images(self, page_size: int = 0, page_token: str = "", *, group: str = "") -> Page[TrainingImage]:
-        """Images by id; with `group`, only that group's own images."""
-        query = select(I)
+    def list_training_images(
+        self, page_size: int = 0, page_token: str = "", *, group: str = "", tenant: str | None = None
+    ) -> Page[TrainingImage]:
+        """Images by id; with `group`, only that group's own images; with `tenant`, only that tenant's."""
+        query = select(I).where(sql.owned_by(I.c.id, tenant))
         with self._read() as conn:
             if group:
                 self._group_row(conn, group)
