@@ -14,7 +14,7 @@ from PIL import Image
 
 from simmesh.embedder.builtin import BuiltinModel
 from simmesh.embedder.builtin_cache import cached_export
-from simmesh.embedder.registry import ModelRegistry, check_model_id, runtime_key
+from simmesh.embedder.registry import ModelRegistry, check_internal_model_id, runtime_key
 from simmesh.embedder.runtime import Runtime, machine_cores
 from simmesh.embedder.text_tower import TextEncoder, TextFiles
 from simmesh.imaging.decode import decode_batch
@@ -24,7 +24,7 @@ from simmesh.imaging.source import ImageSource
 from simmesh.kit import reasons
 from simmesh.kit.batches import check_batch_size
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument, SimmeshError
-from simmesh.kit.model_registry import parse_model_name
+from simmesh.kit.model_registry import parse_model_name, public_model_name
 from simmesh_proto.v1 import common_pb2, embedder_pb2
 
 log = logging.getLogger("simmesh.embedder")
@@ -109,7 +109,7 @@ class Embedder:
     async def import_model(
         self, header: embedder_pb2.ImportModelRequest.Header, onnx: bytes, text: TextFiles | None = None
     ) -> embedder_pb2.ModelVersion:
-        check_model_id(header.model_id, "header.model_id")
+        check_internal_model_id(header.model_id, "header.model_id")
         _check_size(header.size_bytes, onnx, "header.size_bytes")
         if text is not None:
             _check_size(header.text_size_bytes, text.onnx, "header.text_size_bytes")
@@ -198,11 +198,12 @@ class Embedder:
                 raise InvalidArgument(f"texts[{i}] is empty", reason=reasons.EMPTY_TEXT, field=f"texts[{i}]")
         version = await self.resolve(model)
         if version.manifest.kind != embedder_pb2.MODEL_KIND_DUAL_ENCODER:
+            shown = public_model_name(version.name)
             raise FailedPrecondition(
-                f"`{version.name}` has no text tower: it embeds images only (import a dual encoder to query by text)",
+                f"`{shown}` has no text tower: it embeds images only (import a dual encoder to query by text)",
                 reason=reasons.NO_TEXT_TOWER,
                 field="model",
-                metadata={"model": version.name},
+                metadata={"model": shown},
             )
         model_id, number = parse_model_name(version.name)
         encoder = self._text_encoders[runtime_key(model_id, number)]

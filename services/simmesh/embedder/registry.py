@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from google.protobuf import json_format, timestamp_pb2
@@ -14,9 +14,10 @@ from simmesh.embedder.text_manifest import check_text_tower
 from simmesh.embedder.text_tower import TextFiles
 from simmesh.imaging.manifest import validate
 from simmesh.kit import reasons
+from simmesh.kit.auth.tenancy import SEPARATOR, owner, unscoped
 from simmesh.kit.blobstore import BlobStore
 from simmesh.kit.errors import FailedPrecondition, NotFound
-from simmesh.kit.model_registry import RegistryLayout, default_number, parse_model_name
+from simmesh.kit.model_registry import RegistryLayout, default_number, parse_model_name, public_model_name
 from simmesh.kit.names import check_id
 from simmesh.kit.paging import clamp_page_size, decode_page_token, encode_page_token
 from simmesh_proto.v1 import embedder_pb2
@@ -28,6 +29,7 @@ MODEL_ID_RE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 
 
 def check_model_id(model_id: str, field: str = "model_id") -> str:
+    """A public model id (what callers give); INVALID_ARGUMENT (INVALID_MODEL_ID) otherwise."""
     return check_id(
         model_id,
         MODEL_ID_RE,
@@ -38,9 +40,20 @@ def check_model_id(model_id: str, field: str = "model_id") -> str:
     )
 
 
+def check_internal_model_id(model_id: str, field: str = "model_id") -> str:
+    """A model id as the registry keeps it: a public id, for a tenant's model after its tenant
+    (`acme.mine`)."""
+    if owner(model_id):
+        check_model_id(owner(model_id), field)
+    check_model_id(unscoped(model_id), field)
+    return model_id
+
+
 def runtime_key(model_id: str, version: int) -> str:
-    """The name a runtime (and Triton) knows a version by."""
-    return f"{model_id.replace('-', '_')}_v{version}"
+    """The name a runtime (and Triton) knows a version by: letters, digits, `_` and `-` only. Ids
+    hold no `_`, so `-` becomes `_` and the tenant's separator `-`: `my-model` version 2 is
+    `my_model_v2`, tenant acme's `my-model` is `acme-my_model_v2`, and no two versions share a key."""
+    return f"{model_id.replace('-', '_').replace(SEPARATOR, '-')}_v{version}"
 
 
 def _now() -> timestamp_pb2.Timestamp:
@@ -79,10 +92,13 @@ class ModelRegistry:
             if len(parts) == 2 and parts[1] == "model.json":
                 yield parts[0]
 
-    def list_models(self, page_size: int, page_token: str) -> tuple[list[embedder_pb2.Model], str]:
+    def list_models(
+        self, page_size: int, page_token: str, keep: Callable[[str], bool] | None = None
+    ) -> tuple[list[embedder_pb2.Model], str]:
+        """A page of the models, in id order; only those whose id `keep` accepts when given."""
         size = clamp_page_size(page_size)
         position = decode_page_token(page_token, "models") or {}
-        ids = sorted(i for i in self.model_ids() if i > position.get("after", ""))
+        ids = sorted(i for i in self.model_ids() if i > position.get("after", "") and (keep is None or keep(i)))
         page = ids[:size]
         token = encode_page_token({"after": page[-1]}, "models") if len(ids) > size else ""
         return [self.get_model(i) for i in page], token
@@ -95,11 +111,13 @@ class ModelRegistry:
         return self._read(key, embedder_pb2.ModelVersion(), name, "version", reasons.MODEL_VERSION_NOT_FOUND)
 
     def _read(self, key: str, message: M, name: str, kind: str, reason: str) -> M:
-        """The JSON record at `key` parsed into `message`; NotFound naming `name` where it is missing."""
+        """The JSON record at `key` parsed into `message`; NotFound naming `name` (as the caller calls
+        it) where it is missing."""
         try:
             data = self.store.get_bytes(key)
         except NotFound:
-            raise NotFound(f"{kind} `{name}` does not exist", reason=reason, metadata={"model": name}) from None
+            shown = public_model_name(name)
+            raise NotFound(f"{kind} `{shown}` does not exist", reason=reason, metadata={"model": shown}) from None
         return json_format.Parse(data, message)
 
     def resolve(self, name: str, field: str = "model") -> embedder_pb2.ModelVersion:
@@ -152,7 +170,7 @@ class ModelRegistry:
     ) -> embedder_pb2.ModelVersion:
         """Checks the file (and a dual encoder's `text` files) against the manifest and stores them as
         the model's next version."""
-        check_model_id(model_id, "header.model_id")
+        check_internal_model_id(model_id, "header.model_id")
         manifest = validate(manifest, onnx_model)
         check_text_tower(manifest, text)
         model = (
@@ -202,7 +220,7 @@ class ModelRegistry:
         if default_version is not None:
             if default_version not in self.version_numbers(model_id):
                 raise NotFound(
-                    f"version `models/{model_id}/versions/{default_version}` does not exist",
+                    f"version `{public_model_name(f'models/{model_id}/versions/{default_version}')}` does not exist",
                     reason=reasons.MODEL_VERSION_NOT_FOUND,
                     field="model.default_version",
                 )
@@ -226,11 +244,12 @@ class ModelRegistry:
         numbers = self.version_numbers(model_id)
         if version not in numbers:
             raise NotFound(
-                f"version `models/{model_id}/versions/{version}` does not exist", reason=reasons.MODEL_VERSION_NOT_FOUND
+                f"version `{public_model_name(f'models/{model_id}/versions/{version}')}` does not exist",
+                reason=reasons.MODEL_VERSION_NOT_FOUND,
             )
         if version == model.default_version and len(numbers) > 1:
             raise FailedPrecondition(
-                f"version {version} is the default of `models/{model_id}`; choose another default first",
+                f"version {version} is the default of `{public_model_name(model.name)}`; choose another default first",
                 reason=reasons.MODEL_VERSION_IS_DEFAULT,
             )
         self.store.delete_prefix(f"{self.layout.version_folder(model_id, version)}/")

@@ -1,4 +1,12 @@
-"""The model registry as other services see it: model names, its object-store layout, a read-only port."""
+"""The model registry as other services see it: model names, its object-store layout, a read-only port.
+
+A model a tenant imports is kept under its internal id (`acme.mine` for tenant acme's `mine`, see
+`simmesh.kit.auth.tenancy`): in model names (`models/acme.mine/versions/1`) and object-store keys
+(`models/acme.mine/model.json`) as is; the embedder's runtimes (and Triton, whose model names are
+letters, digits, `_` and `-`) know it as `acme-mine_v1` (see `simmesh.embedder.registry.runtime_key`).
+Callers name models by public names; the embedder translates at its edge. A built-in model (source
+MODEL_SOURCE_BUILTIN, of the default tenant) is shared: every tenant may use it, only the default
+tenant may change it."""
 
 from __future__ import annotations
 
@@ -6,17 +14,35 @@ import asyncio
 import re
 from typing import Protocol
 
+from google.protobuf import json_format
+
 from simmesh.kit import reasons
+from simmesh.kit.auth.tenancy import SEPARATOR, owner, public, scoped
 from simmesh.kit.blobstore import BlobStore
-from simmesh.kit.errors import FailedPrecondition, InvalidArgument
+from simmesh.kit.errors import FailedPrecondition, InvalidArgument, NotFound
 from simmesh_proto.v1 import embedder_pb2
 
-MODEL_NAME_RE = re.compile(r"^models/([a-z][a-z0-9-]{0,62})(?:/versions/(\d+))?$")
+_MODEL_ID = r"[a-z][a-z0-9-]{0,62}"
+# A model name as callers give it: `models/{model}` or `models/{model}/versions/{n}`.
+MODEL_NAME_RE = re.compile(rf"^models/({_MODEL_ID})(?:/versions/(\d+))?$")
+# A model name behind the embedder's edge: the model id may name its tenant, `models/acme.mine`.
+_TENANT = rf"{_MODEL_ID}{re.escape(SEPARATOR)}"
+INTERNAL_MODEL_NAME_RE = re.compile(rf"^models/((?:{_TENANT})?{_MODEL_ID})(?:/versions/(\d+))?$")
 
 
 def parse_model_name(name: str, field: str = "model") -> tuple[str, int]:
-    """`models/x` -> ("x", 0) (the default version); `models/x/versions/3` -> ("x", 3)."""
-    match = MODEL_NAME_RE.match(name or "")
+    """`models/x` -> ("x", 0) (the default version); `models/x/versions/3` -> ("x", 3). Internal
+    names are accepted: `models/acme.x` -> ("acme.x", 0)."""
+    return _parse(INTERNAL_MODEL_NAME_RE, name, field)
+
+
+def parse_public_model_name(name: str, field: str = "model") -> tuple[str, int]:
+    """`parse_model_name` for a name a caller gave: a public one, without a tenant."""
+    return _parse(MODEL_NAME_RE, name, field)
+
+
+def _parse(pattern: re.Pattern[str], name: str, field: str) -> tuple[str, int]:
+    match = pattern.match(name or "")
     if not match:
         raise InvalidArgument(
             f"{field} must be `models/{{model}}` or `models/{{model}}/versions/{{n}}`, got {name!r}",
@@ -30,13 +56,21 @@ def version_name(model_id: str, number: int) -> str:
     return f"models/{model_id}/versions/{number}"
 
 
+def public_model_name(name: str) -> str:
+    """What the current caller calls the model or version `name` (internal): `models/acme.x/versions/2`
+    is `models/x/versions/2` to tenant acme; names that are not model names stay as they are."""
+    match = INTERNAL_MODEL_NAME_RE.match(name)
+    if not match:
+        return name
+    return name[: match.start(1)] + public(match.group(1)) + name[match.end(1) :]
+
+
 def default_number(model: embedder_pb2.Model) -> int:
     """The model's default version number; FAILED_PRECONDITION (MODEL_HAS_NO_VERSION) when it has none."""
     if model.default_version <= 0:
+        shown = public_model_name(model.name)
         raise FailedPrecondition(
-            f"model `{model.name}` has no version yet",
-            reason=reasons.MODEL_HAS_NO_VERSION,
-            metadata={"model": model.name},
+            f"model `{shown}` has no version yet", reason=reasons.MODEL_HAS_NO_VERSION, metadata={"model": shown}
         )
     return int(model.default_version)
 
@@ -76,6 +110,28 @@ class RegistryLayout:
         return f"{self.version_folder(model_id, number)}/tokenizer.json"
 
 
+def is_shared(store: BlobStore, layout: RegistryLayout, model_id: str) -> bool:
+    """Whether `model_id` (internal) is a built-in model, which every tenant may use."""
+    if owner(model_id):
+        return False
+    try:
+        data = store.get_bytes(layout.model_key(model_id))
+    except NotFound:
+        return False
+    model = json_format.Parse(data, embedder_pb2.Model(), ignore_unknown_fields=True)
+    return model.source == embedder_pb2.MODEL_SOURCE_BUILTIN
+
+
+def caller_model_id(store: BlobStore, layout: RegistryLayout, model_id: str) -> str:
+    """The internal id of the model the current caller calls `model_id`: the caller's own model,
+    else a built-in model of that id; the caller's own id (missing) when neither exists. The
+    default tenant's and the mesh's ids are their internal ids: no object-store read for them."""
+    own = scoped(model_id)
+    if own == model_id or store.exists(layout.model_key(own)):
+        return own
+    return model_id if is_shared(store, layout, model_id) else own
+
+
 class ModelVersions(Protocol):
     """The embedder's registry calls a reader needs; the embedder's peer client answers them."""
 
@@ -102,6 +158,10 @@ class RegistryReader:
         return await self.embedder.get_version(version_name(model_id, number))
 
     async def onnx(self, version: str) -> bytes:
-        """The ONNX file of `models/{m}/versions/{n}`."""
+        """The ONNX file of `models/{m}/versions/{n}`, a name the embedder gave the current caller."""
         model_id, number = parse_model_name(version)
-        return await asyncio.to_thread(self.store.get_bytes, self.layout.onnx_key(model_id, number))
+        return await asyncio.to_thread(self._onnx, model_id, number)
+
+    def _onnx(self, model_id: str, number: int) -> bytes:
+        internal = caller_model_id(self.store, self.layout, model_id)
+        return self.store.get_bytes(self.layout.onnx_key(internal, number))

@@ -4,6 +4,11 @@ from grpc import StatusCode
 
 from simmesh.kit.reasons.reason import Reason
 
+BUILTIN_MODEL_READ_ONLY = Reason(
+    "BUILTIN_MODEL_READ_ONLY",
+    StatusCode.PERMISSION_DENIED,
+    "`models/…` is a built-in model, shared read-only: import a model of your own under another id",
+)
 DUPLICATE_HEADER = Reason("DUPLICATE_HEADER", StatusCode.INVALID_ARGUMENT, "the header must be sent once, first")
 IDS_LENGTH_MISMATCH = Reason("IDS_LENGTH_MISMATCH", StatusCode.INVALID_ARGUMENT, "ids has … entries for … images")
 IMAGE_BASE64_INVALID = Reason("IMAGE_BASE64_INVALID", StatusCode.INVALID_ARGUMENT, "… is a data URL without ';base64,'")
