@@ -142,7 +142,8 @@ class IndexerServicer(indexer_pb2_grpc.IndexerServiceServicer):
         size = clamp_page_size(request.page_size)
         key = fingerprint(collection)
         after = (decode_page_token(request.page_token, key) or {}).get("after", 0)
-        snapshots = [s for s in await self.router.snapshots.newest_first(collection) if visible(s.name.partition("/")[2])]
+        found = await self.router.snapshots.newest_first(collection)
+        snapshots = [s for s in found if visible(s.name.partition("/")[2])]
         page = snapshots[after : after + size]
         token = encode_page_token({"after": after + size}, key) if len(snapshots) > after + size else ""
         return public(indexer_pb2.ListSnapshotsResponse(snapshots=page, next_page_token=token))
