@@ -7,6 +7,7 @@ from pathlib import Path
 
 from simmesh.indexer.layout import Layout
 from simmesh.indexer.router import Router
+from simmesh.indexer.router.tenant_names import public_operation
 from simmesh.indexer.servicer import IndexerServicer
 from simmesh.indexer.settings import RouterSettings, ShardSettings
 from simmesh.indexer.shard_map import ShardMap
@@ -59,7 +60,7 @@ async def build_router(settings: RouterSettings) -> App:
         settings,
         [
             binding(IndexerServicer(router), indexer_pb2, indexer_pb2_grpc, "IndexerService"),
-            operations_binding(operations),
+            operations_binding(operations, public_operation),
         ],
         service_label="indexer",
     )

@@ -1,4 +1,5 @@
-"""The indexer's requests checked once, at the edge, and turned into the router's frozen values."""
+"""The indexer's requests checked once, at the edge, and turned into the router's frozen values:
+collections named by the caller's public ids become its internal ones (`kit/auth/tenancy.py`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from simmesh.indexer.layout import COLLECTION_ID_RE
 from simmesh.indexer.query import compile_filter
 from simmesh.indexer.router.plans import MAX_K, InsertBatch, Queries, RecordQuery, SearchPlan
 from simmesh.kit import reasons
+from simmesh.kit.auth.tenancy import scoped
 from simmesh.kit.batches import check_batch_size
 from simmesh.kit.errors import InvalidArgument, SimmeshError
 from simmesh.kit.names import parse_name
@@ -27,7 +29,8 @@ _REQUEST_ID_RE = re.compile(rf"^[\x21-\x7e]{{0,{MAX_REQUEST_ID}}}$")
 
 
 def collection_id_of(name: str, field: str = "collection") -> str:
-    return parse_name(
+    """The internal id of the caller's collection `collections/{collection}` (a public id, checked)."""
+    collection_id = parse_name(
         name,
         "collections",
         COLLECTION_ID_RE,
@@ -35,6 +38,7 @@ def collection_id_of(name: str, field: str = "collection") -> str:
         reason=reasons.INVALID_COLLECTION_NAME,
         shape="`collections/{collection}`",
     )
+    return scoped(collection_id)
 
 
 def checked_filter(request) -> struct_pb2.Struct | None:

@@ -18,6 +18,7 @@ from google.protobuf.message import Message
 from google.rpc import status_pb2
 
 from simmesh.kit import reasons
+from simmesh.kit.auth.tenancy import SEPARATOR, scoped
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument, NotFound, SimmeshError
 from simmesh.kit.paging import clamp_page_size, decode_page_token, encode_page_token, fingerprint
 
@@ -37,10 +38,12 @@ class OperationRecord:
 
 @dataclass(frozen=True)
 class OperationFilter:
-    """The ListOperations filter: `done=true|false` and `kind=KIND`, joined by spaces or AND."""
+    """The ListOperations filter: `done=true|false` and `kind=KIND`, joined by spaces or AND; and
+    whose operations to list (`tenant`, "" for the default tenant's; None: every tenant's)."""
 
     done: bool | None = None
     kind: str | None = None
+    tenant: str | None = None
 
     @classmethod
     def parse(cls, text: str) -> OperationFilter:
@@ -106,7 +109,7 @@ class OperationStore:
             self._db.close()
 
     def create(self, kind: str, metadata: Message) -> Operation:
-        name = f"operations/{uuid.uuid4()}"
+        name = f"operations/{scoped(str(uuid.uuid4()))}"  # the caller's, private to its tenant
         packed = pack_any(metadata)
         now = time.time()
         with self._lock:
@@ -123,7 +126,7 @@ class OperationStore:
         with self._lock:
             row = self._db.execute(f"SELECT {_COLUMNS} FROM operations WHERE name = ?", (name,)).fetchone()
         if row is None:
-            raise _not_found(name)
+            raise not_found(name)
         return _record(row)
 
     def update_metadata(self, name: str, metadata: Message) -> bool:
@@ -148,7 +151,7 @@ class OperationStore:
         with self._lock:
             row = self._db.execute("SELECT done FROM operations WHERE name = ?", (name,)).fetchone()
             if row is None:
-                raise _not_found(name)
+                raise not_found(name)
             if not row[0]:
                 raise FailedPrecondition(
                     f"operation {name} is still running; cancel it or wait for it before deleting it",
@@ -162,7 +165,7 @@ class OperationStore:
         """One page of operations, newest first, and the token of the next page ("" at the end)."""
         filter = filter or OperationFilter()
         size = clamp_page_size(page_size)
-        request_fingerprint = fingerprint("operations", filter.done, filter.kind)
+        request_fingerprint = fingerprint("operations", filter.done, filter.kind, filter.tenant)
         position = decode_page_token(page_token, request_fingerprint)
         clauses: list[str] = []
         args: list[object] = []
@@ -178,6 +181,11 @@ class OperationStore:
         if filter.kind is not None:
             clauses.append("kind = ?")
             args.append(filter.kind)
+        if filter.tenant:
+            clauses.append("name LIKE ?")
+            args.append(f"operations/{scoped('%', filter.tenant)}")
+        elif filter.tenant is not None:
+            clauses.append(f"instr(name, '{SEPARATOR}') = 0")
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         with self._lock:
             rows = self._db.execute(
@@ -236,5 +244,5 @@ def pack_any(message: Message) -> any_pb2.Any:
     return packed
 
 
-def _not_found(name: str) -> NotFound:
+def not_found(name: str) -> NotFound:
     return NotFound(f"operation {name!r} not found", reason=reasons.OPERATION_NOT_FOUND, metadata={"name": name})

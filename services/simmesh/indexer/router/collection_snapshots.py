@@ -21,7 +21,7 @@ from typing import Any
 from google.protobuf import json_format
 
 from simmesh.indexer.layout import decode_collection, encode, storage_of
-from simmesh.indexer.router.collections import Collections, check_collection_id
+from simmesh.indexer.router.collections import Collections
 from simmesh.indexer.router.fanout import Fanout
 from simmesh.indexer.snapshots import MANIFEST, SnapshotStore, copy_snapshot, snapshot_root, storage_root
 from simmesh.kit import reasons, wire
@@ -45,6 +45,19 @@ def snapshot_id_of(name: str, field: str = "snapshot") -> str:
     return snapshot_id
 
 
+def check_snapshot_id(snapshot_id: str) -> str:
+    """`snapshot_id` when it may name a new snapshot (a public id: the edge checks it; the router
+    takes internal ones, `acme.{id}`)."""
+    if not SNAPSHOT_ID_RE.match(snapshot_id):
+        raise InvalidArgument(
+            f"snapshot_id must be 1-63 lower-case letters, digits, '-' or '_', starting with a letter; "
+            f"got {snapshot_id!r}",
+            reason=reasons.INVALID_SNAPSHOT,
+            field="snapshot_id",
+        )
+    return snapshot_id
+
+
 class CollectionSnapshots:
     """SnapshotCollection, RestoreCollection and ListSnapshots over `blobstore` (None: not configured)."""
 
@@ -61,13 +74,6 @@ class CollectionSnapshots:
         config = self.shards.config(collection_id)
         store = self._store()
         snapshot_id = snapshot_id or f"{collection_id}-{time.strftime('%Y%m%dt%H%M%Sz', time.gmtime())}"
-        if not SNAPSHOT_ID_RE.match(snapshot_id):
-            raise InvalidArgument(
-                f"snapshot_id must be 1-63 lower-case letters, digits, '-' or '_', starting with a letter; "
-                f"got {snapshot_id!r}",
-                reason=reasons.INVALID_SNAPSHOT,
-                field="snapshot_id",
-            )
         if await asyncio.to_thread(self._exists, snapshot_id):
             raise AlreadyExists(
                 f"snapshot `snapshots/{snapshot_id}` already exists",
@@ -129,7 +135,6 @@ class CollectionSnapshots:
 
     async def start_restore(self, snapshot_id: str, collection_id: str) -> Any:
         store = self._store()
-        check_collection_id(collection_id)
         self._check_absent(collection_id)
         snapshot, config = await asyncio.to_thread(self._read, snapshot_id)
         metadata = indexer_pb2.SnapshotOperationMetadata(

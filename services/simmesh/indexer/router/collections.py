@@ -35,6 +35,7 @@ UPDATABLE = (
 
 
 def check_collection_id(collection_id: str) -> None:
+    """A public collection id as a caller gives it (internal ids, `acme.{id}`, are taken behind the edge)."""
     if not COLLECTION_ID_RE.match(collection_id or ""):
         raise InvalidArgument(
             "collection_id must be 1-63 lower-case letters, digits, '-' or '_', starting "
@@ -59,7 +60,7 @@ class Collections:
         self.kept = kept
 
     async def create(self, collection_id: str, collection: indexer_pb2.Collection) -> indexer_pb2.Collection:
-        check_collection_id(collection_id)
+        """Defines the collection `collection_id` (an internal id; its public id is checked at the edge)."""
         spec = indexer_pb2.Collection()
         spec.CopyFrom(collection)
         spec.name = f"collections/{collection_id}"
