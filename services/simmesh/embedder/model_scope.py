@@ -7,8 +7,7 @@ import asyncio
 
 from simmesh.embedder.registry import ModelRegistry, check_model_id
 from simmesh.kit import reasons
-from simmesh.kit.auth.identity import current_identity
-from simmesh.kit.auth.tenancy import scoped, visible
+from simmesh.kit.auth.tenancy import mesh_itself, scoped, visible
 from simmesh.kit.errors import PermissionDenied
 from simmesh.kit.model_registry import (
     caller_model_id,
@@ -19,12 +18,6 @@ from simmesh.kit.model_registry import (
     version_name,
 )
 from simmesh_proto.v1 import embedder_pb2
-
-
-def _mesh_itself() -> bool:
-    """The mesh acting for itself names models by their internal names."""
-    identity = current_identity()
-    return identity is not None and identity.internal and not identity.tenant
 
 
 class ModelScope:
@@ -66,7 +59,7 @@ class ModelScope:
 
     async def new_version_id(self, model_id: str, field: str) -> str:
         """The internal id of the model an import by the caller adds a version to."""
-        if _mesh_itself():
+        if mesh_itself():
             return model_id
         check_model_id(model_id, field)
         internal, _ = await self.writable(f"models/{model_id}", field)
@@ -83,7 +76,7 @@ class ModelScope:
 
 
 def _parse(name: str, field: str) -> tuple[str, int]:
-    return parse_model_name(name, field) if _mesh_itself() else parse_public_model_name(name, field)
+    return parse_model_name(name, field) if mesh_itself() else parse_public_model_name(name, field)
 
 
 def shown_model(model: embedder_pb2.Model) -> embedder_pb2.Model:

@@ -12,8 +12,7 @@ from google.longrunning import operations_pb2_grpc, operations_proto_pb2
 from google.protobuf import empty_pb2
 
 from simmesh.kit import reasons
-from simmesh.kit.auth.identity import current_identity
-from simmesh.kit.auth.tenancy import caller_tenant, public, scoped, visible
+from simmesh.kit.auth.tenancy import caller_tenant, mesh_itself, public, scoped, visible
 from simmesh.kit.errors import InvalidArgument, NotFound
 from simmesh.kit.operation_store import Operation, OperationFilter, not_found
 from simmesh.kit.operations import OperationManager
@@ -41,7 +40,7 @@ class OperationsServicer(operations_pb2_grpc.OperationsServicer):
     async def ListOperations(
         self, request: operations_proto_pb2.ListOperationsRequest, context: grpc.aio.ServicerContext
     ) -> operations_proto_pb2.ListOperationsResponse:
-        tenant = None if _mesh_itself() else caller_tenant()
+        tenant = None if mesh_itself() else caller_tenant()
         filter = dataclasses.replace(OperationFilter.parse(request.filter), tenant=tenant)
         operations, next_token = self._manager.store.list(filter, request.page_size, request.page_token)
         return operations_proto_pb2.ListOperationsResponse(
@@ -101,13 +100,6 @@ def public_operation_name(operation: Operation) -> Operation:
     kind, slash, operation_id = operation.name.partition("/")
     operation.name = f"{kind}{slash}{public(operation_id)}"
     return operation
-
-
-def _mesh_itself() -> bool:
-    """Whether the call is the mesh's own (the internal credential, no forwarded identity): it sees
-    the operations of every tenant."""
-    identity = current_identity()
-    return identity is not None and identity.internal and not identity.tenant
 
 
 def add_to_server(manager: OperationManager, server: grpc.aio.Server) -> OperationsServicer:

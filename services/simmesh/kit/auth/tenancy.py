@@ -48,18 +48,19 @@ def unscoped(internal_id: str) -> str:
 def public(internal_id: str) -> str:
     """What the current caller calls `internal_id` in replies: its public id, or the internal id
     itself for the mesh acting for itself (which works on internal ids)."""
-    return internal_id if _mesh_itself() else unscoped(internal_id)
+    return internal_id if mesh_itself() else unscoped(internal_id)
 
 
 def visible(internal_id: str, tenant: str | None = None) -> bool:
     """Whether `tenant` (the caller's when None) owns `internal_id`: listings keep only these. The
     mesh acting for itself sees every tenant's."""
-    if tenant is None and _mesh_itself():
+    if tenant is None and mesh_itself():
         return True
     tenant = caller_tenant() if tenant is None else ("" if tenant == DEFAULT_TENANT else tenant)
     return owner(internal_id) == tenant
 
 
-def _mesh_itself() -> bool:
+def mesh_itself() -> bool:
+    """Whether the call is the mesh's own (the internal credential, no forwarded identity)."""
     identity = current_identity()
     return identity is not None and identity.internal and not identity.tenant

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import re
 
-from simmesh.kit.auth.identity import current_identity
-from simmesh.kit.auth.tenancy import SEPARATOR, caller_tenant
+from simmesh.kit.auth.tenancy import SEPARATOR, caller_tenant, mesh_itself
 from simmesh.kit.errors import SimmeshError
 
 
@@ -33,7 +32,4 @@ def public_error(error: SimmeshError) -> SimmeshError:
 def listing_tenant() -> str | None:
     """The tenant whose resources a listing shows ("" for the default tenant); None for the mesh
     acting for itself, which sees every tenant's."""
-    identity = current_identity()
-    if identity is not None and identity.internal and not identity.tenant:
-        return None
-    return caller_tenant()
+    return None if mesh_itself() else caller_tenant()
