@@ -15,6 +15,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 
 from simmesh.kit.auth.identity import Identity, Role
+from simmesh.kit.quotas import KeyLimits
 
 PREFIX = "smk"
 
@@ -36,7 +37,8 @@ def parse_key(text: str) -> tuple[str, str] | None:
 @dataclass(frozen=True)
 class KeyRecord:
     """What is kept of a key: never the secret, only its digest. Times in seconds since the epoch;
-    `expires` and `revoked` are 0 when unset."""
+    `expires` and `revoked` are 0 when unset. `rate` (requests/s), `burst` and `daily_quota`
+    (requests per UTC day) limit the key; 0 takes the server's default (`kit/quotas.py`)."""
 
     key_id: str
     tenant: str
@@ -46,6 +48,12 @@ class KeyRecord:
     expires: float = 0.0
     revoked: float = 0.0
     description: str = ""
+    rate: float = 0.0
+    burst: int = 0
+    daily_quota: int = 0
+
+    def limits(self) -> KeyLimits:
+        return KeyLimits(rate=self.rate, burst=self.burst, daily=self.daily_quota)
 
     def matches(self, secret: str) -> bool:
         return hmac.compare_digest(digest(secret), self.secret_sha256)
