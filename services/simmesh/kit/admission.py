@@ -1,4 +1,4 @@
-"""What lets an authenticated call in: its key's rate limit and daily quota, and the server's cap on concurrent calls."""
+"""What lets an authenticated call in: its key's rate limit and daily quota, the server's cap on calls at once."""
 
 from __future__ import annotations
 

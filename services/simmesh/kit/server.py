@@ -225,8 +225,9 @@ def build_server(
         raise TypeError(f"servicers do not implement {', '.join(missing)}")
     metrics = metrics or Metrics(service_label)
     authenticator = authenticator or open_authenticator(settings)
+    interceptor = ServerInterceptor(metrics, settings.auth_token, authenticator, admission(settings, authenticator))
     server = grpc.aio.server(
-        interceptors=[ServerInterceptor(metrics, settings.auth_token, authenticator, admission(settings, authenticator))],
+        interceptors=[interceptor],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
