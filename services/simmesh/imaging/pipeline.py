@@ -98,9 +98,11 @@ class ImagePipeline:
             return data
 
         tasks = [asyncio.ensure_future(one(i, image)) for i, image in enumerate(images)]
-        done, late = await asyncio.wait(tasks, timeout=self.budgets.fetch_deadline) if tasks else (set(), set())
-        for task in late:
-            task.cancel()  # a fetch still queued in the pool is dropped; one under way ends at its timeout
+        try:
+            done, _ = await asyncio.wait(tasks, timeout=self.budgets.fetch_deadline) if tasks else (set(), set())
+        finally:
+            for task in tasks:  # a fetch still queued in the pool is dropped; one under way ends at its timeout
+                task.cancel()
         return [task.result() if task in done else self._late(f"{field}[{i}]") for i, task in enumerate(tasks)]
 
     def _late(self, field: str) -> SimmeshError:
