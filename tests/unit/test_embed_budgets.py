@@ -143,7 +143,10 @@ async def test_512_large_images_are_refused_naming_the_image_over_budget_or_serv
         huge = common_pb2.Image(content=_flat_png(2000))  # 4 Mpx each: 2.05 Gpx in all, over the 1 Gpx budget
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stub.Embed(_request([huge] * 512), timeout=60)
-        assert (caught.value.code(), reason_of(caught.value)) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "REQUEST_TOO_LARGE")
+        assert (caught.value.code(), reason_of(caught.value)) == (
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "REQUEST_TOO_LARGE",
+        )
         assert [v.field for v in bad_request(caught.value).field_violations] == ["images[250]"]  # 251 x 4 Mpx > 1 Gpx
 
         large = common_pb2.Image(content=_flat_png(1300))  # 1.69 Mpx each: 865 Mpx in all, within the budget

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from simmesh.embedder.builtin import BuiltinModel
 from simmesh.embedder.builtin_cache import cached_export
@@ -20,7 +19,7 @@ from simmesh.embedder.text_tower import TextEncoder, TextFiles
 from simmesh.imaging.budget import Budgets
 from simmesh.imaging.limits import ImageLimits
 from simmesh.imaging.pipeline import ImagePipeline
-from simmesh.imaging.preprocess import batch_of, preprocess
+from simmesh.imaging.preprocess import batch_of
 from simmesh.imaging.source import ImageSource
 from simmesh.kit import reasons
 from simmesh.kit.batches import check_batch_size
@@ -179,19 +178,14 @@ class Embedder:
         errors = [(i, row) for i, row in enumerate(rows) if isinstance(row, SimmeshError)]
         vectors = np.zeros((len(images), manifest.dimension), dtype=np.float32)
         if good:
-            batch = await asyncio.get_running_loop().run_in_executor(self.executor, batch_of, fitted, manifest)
-            vectors[good] = await self._infer(version, batch)
+            vectors[good] = await self.vectors(version, fitted)
         return EmbedResult(model_version=version.name, vectors=vectors, errors=errors)
 
-    async def vectors(self, version: embedder_pb2.ModelVersion, pictures: Sequence[Image.Image]) -> np.ndarray:
-        """One row per decoded picture from a resolved `version`: preprocessed, inferred, normalised as it says."""
-        loop = asyncio.get_running_loop()
-        batch = await loop.run_in_executor(self.executor, preprocess, pictures, version.manifest)
-        return await self._infer(version, batch)
-
-    async def _infer(self, version: embedder_pb2.ModelVersion, batch: np.ndarray) -> np.ndarray:
-        """The model's output for an input batch, normalised when the manifest says so."""
+    async def vectors(self, version: embedder_pb2.ModelVersion, fitted: Sequence[np.ndarray]) -> np.ndarray:
+        """One row per image fit to a resolved `version`'s input (see `ImagePipeline`): inferred,
+        normalised as the manifest says."""
         manifest = version.manifest
+        batch = await asyncio.get_running_loop().run_in_executor(self.executor, batch_of, fitted, manifest)
         model_id, number = parse_model_name(version.name)
         output = await self.runtime.infer(runtime_key(model_id, number), batch)
         if manifest.normalize and not manifest.output_normalized:

@@ -51,41 +51,38 @@ class ImagePipeline:
         self.fetch_executor.shutdown(wait=False, cancel_futures=True)
 
     async def fit_batch(
-        self, images: Sequence[common_pb2.Image], manifest: embedder_pb2.ModelManifest, field: str = "images"
+        self,
+        images: Sequence[common_pb2.Image],
+        manifest: embedder_pb2.ModelManifest,
+        field: str = "images",
+        names: Sequence[str] = (),
     ) -> list[np.ndarray | SimmeshError]:
         """One fitted array (or the item's error) per image; REQUEST_TOO_LARGE for the whole request
-        when its inline bytes or its pixels are over budget."""
-        self._check_inline_bytes(images, field)
-        raw = await self.resolve_batch(images, field)
+        when its inline bytes or its pixels are over budget. Errors name the images `field[i]`, or
+        as `names` says."""
+        names = list(names) or [f"{field}[{i}]" for i in range(len(images))]
+        self._check_inline_bytes(images, names)
+        raw = await self.resolve_batch(images, names)
         loop = asyncio.get_running_loop()
         sizes = await loop.run_in_executor(self.decode_executor, _pixel_counts, raw)
-        self._check_pixels(sizes, field)
-        return list(
-            await asyncio.gather(
-                *(
-                    self._fit(item, pixels, manifest, f"{field}[{i}]")
-                    for i, (item, pixels) in enumerate(zip(raw, sizes))
-                )
-            )
-        )
+        self._check_pixels(sizes, names)
+        return list(await asyncio.gather(*map(self._fit, raw, sizes, [manifest] * len(raw), names)))
 
-    def _check_inline_bytes(self, images: Sequence[common_pb2.Image], field: str) -> None:
+    def _check_inline_bytes(self, images: Sequence[common_pb2.Image], names: Sequence[str]) -> None:
         total = 0
-        for i, image in enumerate(images):
-            source = image.WhichOneof("source")
-            total += (
-                len(image.content) if source == "content" else len(image.base64) * 3 // 4 if source == "base64" else 0
-            )
+        for image, name in zip(images, names):
+            total += len(image.content) + len(image.base64) * 3 // 4  # at most one of them is set
             if total > self.budgets.request_bytes:
-                raise over_budget(f"{field}[{i}]", total, self.budgets.request_bytes, "bytes")
+                raise over_budget(name, total, self.budgets.request_bytes, "bytes")
 
-    async def resolve_batch(self, images: Sequence[common_pb2.Image], field: str) -> list[bytes | SimmeshError]:
+    async def resolve_batch(
+        self, images: Sequence[common_pb2.Image], names: Sequence[str]
+    ) -> list[bytes | SimmeshError]:
         """Every image's bytes (or error): fetched ones in the fetch pool within the request's deadline."""
         fetched = 0
 
-        async def one(index: int, image: common_pb2.Image) -> bytes | SimmeshError:
+        async def one(image: common_pb2.Image, name: str) -> bytes | SimmeshError:
             nonlocal fetched
-            name = f"{field}[{index}]"
             remote = image.WhichOneof("source") in FETCHED
             try:
                 data = await self.source.resolve(image, name, self.fetch_executor if remote else self.decode_executor)
@@ -97,13 +94,13 @@ class ImagePipeline:
                     return over_budget(name, fetched, self.budgets.request_bytes, "bytes")
             return data
 
-        tasks = [asyncio.ensure_future(one(i, image)) for i, image in enumerate(images)]
+        tasks = [asyncio.ensure_future(one(image, name)) for image, name in zip(images, names)]
         try:
             done, _ = await asyncio.wait(tasks, timeout=self.budgets.fetch_deadline) if tasks else (set(), set())
         finally:
             for task in tasks:  # a fetch still queued in the pool is dropped; one under way ends at its timeout
                 task.cancel()
-        return [task.result() if task in done else self._late(f"{field}[{i}]") for i, task in enumerate(tasks)]
+        return [task.result() if task in done else self._late(name) for task, name in zip(tasks, names)]
 
     def _late(self, field: str) -> SimmeshError:
         return Unavailable(
@@ -112,14 +109,14 @@ class ImagePipeline:
             field=field,
         )
 
-    def _check_pixels(self, sizes: Sequence[int], field: str) -> None:
+    def _check_pixels(self, sizes: Sequence[int], names: Sequence[str]) -> None:
         total = 0
-        for i, pixels in enumerate(sizes):
+        for pixels, name in zip(sizes, names):
             if pixels > self.source.limits.max_pixels:
                 continue  # refused on its own when decoded
             total += pixels
             if total > self.budgets.request_pixels:
-                raise over_budget(f"{field}[{i}]", total, self.budgets.request_pixels, "pixels")
+                raise over_budget(name, total, self.budgets.request_pixels, "pixels")
 
     async def _fit(
         self, item: bytes | SimmeshError, pixels: int, manifest: embedder_pb2.ModelManifest, field: str
