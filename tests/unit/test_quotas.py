@@ -23,6 +23,7 @@ from simmesh.kit.auth.store import MemoryKeyStore
 from simmesh.kit.quotas import DAY, DailyQuota, KeyLimits, Limiter, TokenBucket
 from simmesh.kit.server import App, binding, build_server
 from simmesh.kit.settings import ServerSettings
+from simmesh_client.errors import SimmeshError as ClientError
 from simmesh_proto.v1 import indexer_pb2, indexer_pb2_grpc
 
 
@@ -177,6 +178,7 @@ async def test_a_rate_limited_key_gets_resource_exhausted_with_retry_info_and_ot
         assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and reason_of(error) == "RATE_LIMITED"
         delay = detail(error, error_details_pb2.RetryInfo).retry_delay.ToNanoseconds() / 1e9
         assert 0.5 < delay <= 1.0
+        assert ClientError.from_rpc_error(error).retry_delay == pytest.approx(delay)  # as the SDK shows it
         assert detail(error, error_details_pb2.QuotaFailure).violations[0].subject == f"keys/{limited_record.key_id}"
         for _ in range(20):  # another key of the same tenant, with its own limit, goes on
             await _call(stub, roomy)
