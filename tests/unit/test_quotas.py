@@ -13,6 +13,7 @@ import pytest
 from fixtures.status import detail, reason_of
 from google.rpc import error_details_pb2
 from support.auth_apps import INTERNAL_TOKEN
+from support.fakes import refuse_the_rest
 
 from simmesh.kit import errors
 from simmesh.kit.admission import Admission
@@ -131,13 +132,7 @@ class _Collections(indexer_pb2_grpc.IndexerServiceServicer):
         return indexer_pb2.Collection(name=request.name)
 
 
-async def _refuse(self, request, context):
-    raise errors.Unimplemented("not part of this fake")
-
-
-for _method in indexer_pb2.DESCRIPTOR.services_by_name["IndexerService"].methods:
-    if _method.name not in vars(_Collections):
-        setattr(_Collections, _method.name, _refuse)
+refuse_the_rest(_Collections, indexer_pb2.DESCRIPTOR.services_by_name["IndexerService"])
 
 
 @pytest.fixture
