@@ -5,7 +5,6 @@ with RetryInfo and QuotaFailure for the key over its limit, while other keys go 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import AsyncIterator
 
 import grpc
@@ -19,13 +18,14 @@ from simmesh.kit import errors
 from simmesh.kit.admission import Admission
 from simmesh.kit.auth.authenticator import Authenticator
 from simmesh.kit.auth.identity import Identity, Role
+from simmesh.kit.auth.key_service import key_binding
 from simmesh.kit.auth.keys import new_key
 from simmesh.kit.auth.store import MemoryKeyStore
 from simmesh.kit.quotas import DAY, DailyQuota, KeyLimits, Limiter, TokenBucket
 from simmesh.kit.server import App, binding, build_server
 from simmesh.kit.settings import ServerSettings
 from simmesh_client.errors import SimmeshError as ClientError
-from simmesh_proto.v1 import indexer_pb2, indexer_pb2_grpc
+from simmesh_proto.v1 import auth_pb2, auth_pb2_grpc, indexer_pb2, indexer_pb2_grpc
 
 
 class Clock:
@@ -142,7 +142,7 @@ async def served() -> AsyncIterator[tuple[App, _Collections, MemoryKeyStore]]:
     settings = ServerSettings(host="127.0.0.1", port=0, key_rate_limit=1.0, key_rate_burst=1, max_concurrent_calls=3)
     app = build_server(
         settings,
-        [binding(servicer, indexer_pb2, indexer_pb2_grpc, "IndexerService")],
+        [binding(servicer, indexer_pb2, indexer_pb2_grpc, "IndexerService"), key_binding(store)],
         authenticator=Authenticator(store, internal_token=INTERNAL_TOKEN),
     )
     await app.start()
@@ -162,10 +162,16 @@ async def test_a_rate_limited_key_gets_resource_exhausted_with_retry_info_and_ot
     app, _, store = served
     limited, limited_record = new_key("acme", Role.READER)
     store.put(limited_record)
-    roomy, roomy_record = new_key("acme", Role.READER)
-    store.put(dataclasses.replace(roomy_record, rate=1000.0, burst=1000))
+    admin, admin_record = new_key("acme", Role.ADMIN, limits=KeyLimits(rate=1000.0, burst=1000))
+    store.put(admin_record)
     async with grpc.aio.insecure_channel(app.address) as channel:
         stub = indexer_pb2_grpc.IndexerServiceStub(channel)
+        created = await auth_pb2_grpc.KeyServiceStub(channel).CreateKey(
+            auth_pb2.CreateKeyRequest(role=auth_pb2.ROLE_READER, rate_limit=1000, rate_burst=1000),
+            metadata=[("authorization", f"Bearer {admin}")],
+        )
+        assert (created.key.rate_limit, created.key.rate_burst, created.key.daily_quota) == (1000, 1000, 0)
+        roomy = created.secret
         await _call(stub, limited)
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await _call(stub, limited)
@@ -175,7 +181,7 @@ async def test_a_rate_limited_key_gets_resource_exhausted_with_retry_info_and_ot
         assert 0.5 < delay <= 1.0
         assert ClientError.from_rpc_error(error).retry_delay == pytest.approx(delay)  # as the SDK shows it
         assert detail(error, error_details_pb2.QuotaFailure).violations[0].subject == f"keys/{limited_record.key_id}"
-        for _ in range(20):  # another key of the same tenant, with its own limit, goes on
+        for _ in range(20):  # another key of the same tenant, made with its own limit, goes on
             await _call(stub, roomy)
         await asyncio.sleep(delay)
         await _call(stub, limited)  # after the wait RetryInfo named, the limited key gets through again

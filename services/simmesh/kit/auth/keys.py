@@ -77,9 +77,17 @@ class KeyRecord:
 
 
 def new_key(
-    tenant: str, role: Role, *, ttl: float = 0.0, description: str = "", now: float | None = None
+    tenant: str,
+    role: Role,
+    *,
+    ttl: float = 0.0,
+    description: str = "",
+    limits: KeyLimits | None = None,
+    now: float | None = None,
 ) -> tuple[str, KeyRecord]:
-    """A fresh key: its plaintext (to show once) and the record to store. `ttl` 0: no expiry."""
+    """A fresh key: its plaintext (to show once) and the record to store. `ttl` 0: no expiry;
+    `limits` unset (or 0 each): the servers' defaults."""
+    limits = limits or KeyLimits()
     created = time.time() if now is None else now
     key_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
@@ -91,5 +99,8 @@ def new_key(
         created=created,
         expires=created + ttl if ttl > 0 else 0.0,
         description=description,
+        rate=limits.rate,
+        burst=limits.burst,
+        daily_quota=limits.daily,
     )
     return f"{PREFIX}_{key_id}_{secret}", record
