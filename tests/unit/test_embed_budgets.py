@@ -24,14 +24,17 @@ from support.models import png_bytes, tiny_embedding_model, tiny_manifest
 
 from simmesh.devstack.process import ManagedProcess
 from simmesh.devstack.service import start_service
+from simmesh.imaging.budget import Budgets
 from simmesh_proto.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/<pid>/status")
 
 MIB = 1024 * 1024
-# What one request may add to the embedder's peak resident memory. Decoding all 512 images of the
-# served request at once (as before the budgets) needs 512 x 1300 x 1300 x 3 bytes = 2.5 GiB.
-RSS_CEILING = 400 * MIB
+# What one request may add to the embedder's peak resident memory: the default decode budget's
+# pixels as RGB, twice (a picture and its resized copy), and 128 MiB for the request and replies.
+# Decoding all 512 images of the served request at once (as before the budgets) needs
+# 512 x 1300 x 1300 x 3 bytes = 2.5 GiB.
+RSS_CEILING = Budgets().decode_pixels * 3 * 2 + 128 * MIB
 # How much longer inline images may take while the embedder's URL fetches all wait on a slow server.
 INLINE_DELAY_BOUND = 1.5
 SLOW_SECONDS = 5.0
