@@ -1,7 +1,8 @@
 """`make bench`: runs every benchmark script under bench/ in turn and prints their tables.
 
 Each benchmark measures simmesh against the engine underneath in the same run and prints
-ratios; pass script names to run only some (`bench/run.py embedder`).
+ratios; pass script names to run only some (`bench/run.py embedder`). The half-hour soak runs
+only when named (`bench/run.py soak`).
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+# Run only when named: they take long.
+ON_REQUEST = {"soak"}
 
 
 def main(argv: list[str]) -> int:
     scripts = sorted(p for p in HERE.glob("*.py") if p.name != "run.py" and not p.name.startswith("_"))
-    if argv:
-        scripts = [p for p in scripts if p.stem in argv]
+    scripts = [p for p in scripts if p.stem in argv] if argv else [p for p in scripts if p.stem not in ON_REQUEST]
     failed = []
     for script in scripts:
         print(f"\n## {script.stem}\n", flush=True)

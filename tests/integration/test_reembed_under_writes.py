@@ -11,6 +11,7 @@ import grpc
 import numpy as np
 import pytest
 from fixtures.reembed import COLORS, wait_reembed
+from support.apps import LOOPBACK_URLS
 
 from simmesh_proto.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc, indexer_pb2, indexer_pb2_grpc
 
@@ -59,7 +60,9 @@ class _Writer(threading.Thread):
 
 
 async def test_reembed_under_inserts_and_deletes_loses_nothing(embedder, indexer_cluster, image_server):
-    cluster = await asyncio.to_thread(indexer_cluster, 2, embedder_addr=embedder.address)
+    # The router keeps copies of URL images, fetched from the image server on loopback.
+    env = {"SIMMESH_URL_ALLOWED_NETWORKS": ",".join(LOOPBACK_URLS)}
+    cluster = await asyncio.to_thread(indexer_cluster, 2, embedder_addr=embedder.address, env=env)
 
     def scenario():
         with grpc.insecure_channel(cluster.router_address) as channel, grpc.insecure_channel(embedder.address) as emb:

@@ -8,7 +8,8 @@
 
 Each operation runs on its own thread until stopped: `insert` streams small bulk inserts of new
 records (ids made here, so a retry stores the same record; the SDK retries retryable failures),
-`search` queries with a metadata filter, `delete` deletes records whose insert was acknowledged.
+`search` queries with a metadata filter, `delete` deletes records whose insert was acknowledged
+(leaving `keep_live` of them, so that a long run holds a steady number of records).
 `add` runs any further operation (catalog writes, say) the same way. Every call is timed and
 every failure counted by its reason.
 
@@ -24,9 +25,10 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,7 +36,8 @@ import numpy as np
 from simmesh_client import Client
 from simmesh_client.errors import SimmeshError
 
-Operation = Callable[[random.Random], None]
+# One call of an operation; returning False means there was nothing to do (the call is not counted).
+Operation = Callable[[random.Random], bool | None]
 
 
 @dataclass
@@ -73,11 +76,11 @@ class Ledger:
     deleted: set[str] = field(default_factory=set)  # acknowledged deletes
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def deletable(self, rng: random.Random, count: int) -> list[str]:
-        """Up to `count` acknowledged, not deleted ids, now marked as being deleted."""
+    def deletable(self, rng: random.Random, count: int, keep: int = 0) -> list[str]:
+        """Up to `count` acknowledged, not deleted ids, now marked as being deleted; `keep` of them are left alone."""
         with self.lock:
             live = self.inserted - self.deleting - self.deleted
-            chosen = rng.sample(sorted(live), min(count, len(live))) if live else []
+            chosen = rng.sample(sorted(live), min(count, len(live) - keep)) if len(live) > keep else []
             self.deleting.update(chosen)
         return chosen
 
@@ -110,7 +113,7 @@ class MixedLoad:
     `record(n)` is the n-th record to insert (a JSON record without `_id`), `query(rng)` the
     keyword arguments of one `client.indexer.search` call. `interval` is the pause between one
     thread's calls (0: flat out); `batch` the records of one insert call (one stream),
-    `delete_batch` the ids of one delete call.
+    `delete_batch` the ids of one delete call; deletes leave `keep_live` acknowledged records.
     """
 
     def __init__(
@@ -122,6 +125,7 @@ class MixedLoad:
         query: Callable[[random.Random], dict[str, Any]],
         batch: int = 50,
         delete_batch: int = 5,
+        keep_live: int = 0,
         retries: int = 8,
         retry_backoff: float = 0.5,
         interval: float = 0.0,
@@ -135,6 +139,7 @@ class MixedLoad:
         self.query = query
         self.batch = batch
         self.delete_batch = delete_batch
+        self.keep_live = keep_live
         self.retries = retries
         self.retry_backoff = retry_backoff
         self.interval = interval
@@ -197,11 +202,13 @@ class MixedLoad:
         while not self._stop.is_set():
             began = time.monotonic()
             try:
-                operation(rng)
+                done = operation(rng)
             except SimmeshError as error:
                 stats.failures.append((began, error.reason or error.code.name))
-            stats.latencies.append(time.monotonic() - began)
-            stats.starts.append(began)
+                done = True
+            if done is not False:
+                stats.latencies.append(time.monotonic() - began)
+                stats.starts.append(began)
             if self.interval:
                 self._stop.wait(self.interval)
 
@@ -236,14 +243,15 @@ class MixedLoad:
     def _search(self, rng: random.Random) -> None:
         self.client.indexer.search(self.collection, timeout=self.timeout, **self.query(rng))
 
-    def _delete(self, rng: random.Random) -> None:
-        ids = self.ledger.deletable(rng, self.delete_batch)
+    def _delete(self, rng: random.Random) -> bool:
+        ids = self.ledger.deletable(rng, self.delete_batch, self.keep_live)
         if not ids:
             self._stop.wait(0.1)
-            return
+            return False
         self.client.indexer.delete_records(self.collection, ids)
         with self.ledger.lock:
             self.ledger.deleted.update(ids)
+        return True
 
 
 def catalog_writes(client: Client, ledger: Ledger, prefix: str = "load") -> Operation:
@@ -320,10 +328,30 @@ def image_query(url: str, images: int, groups: int = 10, k: int = 10) -> Callabl
     return make
 
 
+def file_image_record(paths: Sequence[Path], groups: int = 10) -> Callable[[int], dict[str, Any]]:
+    """Records of the images at `paths` in turn (sent as bytes, so the collection keeps them), with
+    a `group` field (n mod `groups`) to filter on."""
+
+    def make(n: int) -> dict[str, Any]:
+        return {"_file": str(paths[n % len(paths)]), "group": n % groups}
+
+    return make
+
+
 def _maybe_filtered(query: dict[str, Any], rng: random.Random, groups: int) -> dict[str, Any]:
     if rng.random() < 0.5:
         query["filter"] = {"group": {"$in": rng.sample(range(groups), 3)}}
     return query
+
+
+def file_image_query(paths: Sequence[Path], groups: int = 10, k: int = 10) -> Callable[[random.Random], dict[str, Any]]:
+    """Searches by one of the images at `paths` (embedded by the collection's model, whichever it is
+    now), half of them filtered to a few groups."""
+
+    def make(rng: random.Random) -> dict[str, Any]:
+        return _maybe_filtered({"image": rng.choice(paths).read_bytes(), "k": k}, rng, groups)
+
+    return make
 
 
 def summary_rows(stats: Mapping[str, OperationStats], seconds: float) -> list[tuple[str, ...]]:

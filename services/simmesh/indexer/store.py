@@ -216,7 +216,8 @@ class ShardStore(ShardReads):
 
     def _apply_write(self, entry: shard_pb2.WriteRequest) -> tuple[int, int]:
         rows, matrix, inserted = self._table.apply_write(entry, self.dim)
-        self._recent.note(entry.request_id, (record.id for record in entry.records))
+        written_ns = entry.write_time.ToNanoseconds() or None
+        self._recent.note(entry.request_id, (record.id for record in entry.records), written_ns)
         self._vectors.add(rows, matrix)
         self._builds.note(rows, matrix)
         return inserted, len(rows) - inserted

@@ -5,6 +5,7 @@
 - Any other exception becomes INTERNAL with a generic message; the traceback is logged.
 - One JSON access line per RPC: service, method, code, latency_ms, request id, peer.
 - Prometheus counters and latency histograms per method and code.
+- An audit line (`kit/auth/audit.py`) for every delete that succeeds (`rules.DELETES`).
 - With an `Authenticator`, every call must carry `authorization: Bearer <API key>` (or the
   internal credential) whose role meets its method's rule (`kit/auth/rules.py`); the caller's
   `Identity` is then `current_identity()` in the handler. Without one, a legacy static token, when
@@ -15,11 +16,8 @@
 
 from __future__ import annotations
 
-import contextvars
 import hmac
-import itertools
 import logging
-import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, NoReturn
@@ -29,10 +27,14 @@ from grpc_status import rpc_status
 
 from simmesh.kit import reasons
 from simmesh.kit.admission import Admission
+from simmesh.kit.auth.audit import audit_delete
 from simmesh.kit.auth.authenticator import Authenticator
 from simmesh.kit.auth.identity import Identity, current_identity, set_identity
+from simmesh.kit.auth.rules import DELETES
 from simmesh.kit.errors import Internal, SimmeshError, Unauthenticated
 from simmesh.kit.metrics import Metrics
+from simmesh.kit.request_ids import current_request_id as current_request_id  # where callers have found it
+from simmesh.kit.request_ids import new_request_id, set_request_id
 
 log = logging.getLogger("simmesh.access")
 
@@ -48,26 +50,8 @@ def _metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:
     return {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
 
 
-# Request ids for calls that bring none: a random per-process prefix and a counter (unique
-# without a system call per RPC).
-_ID_PREFIX = os.urandom(4).hex()
-_ID_COUNTER = itertools.count(1)
-
-
 # Checks a call's credentials; the caller's identity where there is one.
 Guard = Callable[[grpc.aio.ServicerContext], Identity | None]
-
-
-def _new_request_id() -> str:
-    return f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
-
-
-_REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("simmesh_request_id", default="")
-
-
-def current_request_id() -> str:
-    """The request id of the RPC being handled (the caller's `x-request-id`, else one made up); "" outside one."""
-    return _REQUEST_ID.get()
 
 
 class ServerInterceptor(grpc.aio.ServerInterceptor):
@@ -131,12 +115,17 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         return self._authenticate if self._token else None
 
     def _wrap_unary(self, full: str, behavior: Callable, guard: Guard | None) -> Callable:
+        audited = full in DELETES
+
         async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
             call = _Call(self, full, context)
             entered = False
             try:
                 entered = self._enter(full, guard, context)
-                return await behavior(request, context)
+                reply = await behavior(request, context)
+                if audited:
+                    audit_delete(full, request)
+                return reply
             except BaseException as exc:  # every outcome is logged, then re-raised or mapped
                 await call.fail(exc)
             finally:
@@ -202,8 +191,8 @@ class _Call:
         self.code = grpc.StatusCode.OK
         self.reason = ""
         self.finished = False
-        self.request_id = _metadata(context).get("x-request-id") or _new_request_id()
-        _REQUEST_ID.set(self.request_id)
+        self.request_id = _metadata(context).get("x-request-id") or new_request_id()
+        set_request_id(self.request_id)
 
     async def fail(self, exc: BaseException) -> None:
         if isinstance(exc, SimmeshError):

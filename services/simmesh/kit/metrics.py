@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from simmesh.kit.metrics_http import serve_metrics
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -58,9 +60,9 @@ class Metrics:
             self._gauges[name] = Gauge(name, doc, list(labels), registry=self.registry)
         return self._gauges[name]
 
-    def serve_http(self, host: str, port: int) -> int:
-        """Expose /metrics on `port` (0 = any free port); returns the port."""
-        server, _thread = start_http_server(port, addr=host, registry=self.registry)
+    def serve_http(self, host: str, port: int, token: str = "") -> int:
+        """Expose /metrics on `host:port` (0 = any free port), behind `token` when set; returns the port."""
+        server = serve_metrics(self.registry, host, port, token)
         self._http_server = server
         self.http_port = server.server_port
         return self.http_port

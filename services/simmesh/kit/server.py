@@ -34,6 +34,7 @@ from simmesh.kit.auth.setup import auth_mode, open_authenticator
 from simmesh.kit.interceptors import ServerInterceptor
 from simmesh.kit.logs import configure_logging
 from simmesh.kit.metrics import Metrics
+from simmesh.kit.metrics_http import metrics_bind_host
 from simmesh.kit.quotas import KeyLimits, Limiter
 from simmesh.kit.settings import ServerSettings, load_settings
 from simmesh.kit.tls import server_credentials
@@ -110,7 +111,8 @@ class App:
             await self.probe.server.start()
         await self._set_health(self.serving_at_start)
         if self.settings.metrics_port >= 0:
-            self.metrics.serve_http(self.settings.host, self.settings.metrics_port)
+            host = metrics_bind_host(self.settings.metrics_host, self.settings.host)
+            self.metrics.serve_http(host, self.settings.metrics_port, self.settings.metrics_token)
         await _run_hooks(self.start_hooks, raise_errors=True)
         log.info(
             "serving %s on %s (auth: %s)",

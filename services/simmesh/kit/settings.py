@@ -41,6 +41,16 @@ class ServerSettings(TlsSettings):
     metrics_port: int = dataclasses.field(
         default=-1, metadata={"help": "Prometheus metrics HTTP port (0 = any free port, -1 = off)"}
     )
+    metrics_host: str = dataclasses.field(
+        default="",
+        metadata={
+            "help": "address the metrics port listens on; empty = the service's host, or 127.0.0.1 where that "
+            "is every interface (0.0.0.0, ::)"
+        },
+    )
+    metrics_token: str = dataclasses.field(
+        default="", metadata={"help": "require `Authorization: Bearer TOKEN` on /metrics (401 otherwise)"}
+    )
     auth_token: str = dataclasses.field(
         default="", metadata={"help": "require `authorization: Bearer TOKEN` on every call but health"}
     )

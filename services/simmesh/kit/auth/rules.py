@@ -75,6 +75,12 @@ RULES: dict[str, Need] = {
 }
 
 
+# The public RPCs that delete or remove something: each one that succeeds writes an audit line.
+DELETES: frozenset[str] = frozenset(
+    full for full, need in RULES.items() if need != INTERNAL and full.rsplit("/", 1)[1].startswith(("Delete", "Remove"))
+)
+
+
 def rule_for(full_method: str) -> Need | None:
     """The rule of `/package.Service/Method`; None where the method has none (it is refused)."""
     return RULES.get(full_method)
