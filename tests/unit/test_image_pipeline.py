@@ -4,13 +4,17 @@ fetch deadline, and the pixels the process decodes at once."""
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from support.models import png_bytes, tiny_manifest
+from support.recording_http import RecordingServer
 
 from simmesh.imaging.budget import Budgets, PixelBudget
+from simmesh.imaging.fetch import HOST_CONNECTIONS
 from simmesh.imaging.limits import ImageLimits
 from simmesh.imaging.pipeline import ImagePipeline
 from simmesh.imaging.source import ImageSource
@@ -32,6 +36,26 @@ class _Source(ImageSource):
             time.sleep(self.delay)
             return IMAGE
         return super().read(image, field)
+
+
+class _CountingServer(RecordingServer):
+    """Also counts the connections it serves at once, each held a little while so fetches overlap."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open = self.peak = 0
+        self._lock = threading.Lock()
+
+    def finish_request(self, request: socket.socket, client_address: tuple[str, int]) -> None:  # type: ignore[override]
+        with self._lock:
+            self.open += 1
+            self.peak = max(self.peak, self.open)
+        try:
+            time.sleep(0.05)
+            super().finish_request(request, client_address)
+        finally:
+            with self._lock:
+                self.open -= 1
 
 
 def _pipeline(source: ImageSource | None = None, **budgets: float) -> ImagePipeline:
@@ -89,3 +113,18 @@ async def test_the_pixel_budget_never_holds_more_than_its_capacity_and_lets_an_o
 
     await asyncio.gather(*(decode(40) for _ in range(10)), decode(500), *(decode(30) for _ in range(5)))
     assert peak == 100 and budget.held == 0
+
+
+async def test_the_fetch_pool_opens_only_a_few_connections_to_one_host_at_once() -> None:
+    # A request of many URLs on one host must not flood it: a small server's accept queue
+    # overflows, and each connection it drops waits out a one-second SYN retry.
+    source = ImageSource(ImageLimits(allowed_networks=("127.0.0.1/32",)))
+    pipeline = _pipeline(source, fetch_workers=16)
+    with _CountingServer() as server:
+        server.answers.update({f"/{i}.png": (200, {"Content-Type": "image/png"}, IMAGE) for i in range(16)})
+        urls = [common_pb2.Image(url=f"{server.url}/{i}.png") for i in range(16)]
+        fetched = await pipeline.resolve_batch(urls, [f"images[{i}]" for i in range(16)])
+    pipeline.close()
+    source.close()
+    assert fetched == [IMAGE] * 16
+    assert 1 < server.peak <= HOST_CONNECTIONS
