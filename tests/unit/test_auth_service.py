@@ -14,6 +14,7 @@ import grpc
 import pytest
 from fixtures.status import reason_of
 from support.auth_apps import BOOTSTRAP_KEY, INTERNAL_TOKEN, auth_settings
+from support.fakes import refuse_the_rest
 
 from simmesh.catalog.app import build_app as build_catalog
 from simmesh.embedder.app import build_app as build_embedder
@@ -159,13 +160,7 @@ class _Seen(indexer_pb2_grpc.IndexerServiceServicer):
         return indexer_pb2.Collection(name=request.name)
 
 
-async def _refuse(self, request, context):
-    raise errors.Unimplemented("not part of this fake")
-
-
-for _method in indexer_pb2.DESCRIPTOR.services_by_name["IndexerService"].methods:
-    if _method.name not in vars(_Seen):
-        setattr(_Seen, _method.name, _refuse)
+refuse_the_rest(_Seen, indexer_pb2.DESCRIPTOR.services_by_name["IndexerService"])
 
 
 async def test_a_service_calls_its_peer_with_the_callers_identity_and_the_peer_checks_the_callers_role():

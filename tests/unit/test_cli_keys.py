@@ -64,3 +64,14 @@ def test_a_writer_key_cannot_manage_keys(catalog):
     writer = json.loads(simctl(catalog, admin, "keys", "create", "--role", "writer", "--json")[1])["secret"]
     code, _, err = simctl(catalog, writer, "keys", "create", "--role", "reader")
     assert code == 1 and "admin" in err
+
+
+def test_a_key_is_created_with_its_own_rate_limit_and_daily_quota(catalog):
+    admin = simctl(catalog, BOOTSTRAP, "tenants", "create", "acme")[1].splitlines()[1]
+    code, out, _ = simctl(
+        catalog, admin, "keys", "create", "--role", "reader", "--rate-limit", "5", "--daily-quota", "100", "--json"
+    )
+    name = json.loads(out)["name"]
+    code, out, _ = simctl(catalog, admin, "keys", "list", "--json")
+    listed = {key["name"]: key for key in json.loads(out)}
+    assert code == 0 and (listed[name]["rate_limit"], listed[name]["daily_quota"]) == (5, "100")

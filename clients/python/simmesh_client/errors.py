@@ -2,7 +2,8 @@
 
 Servers send a `google.rpc.Status` in the `grpc-status-details-bin` trailer, carrying an
 `ErrorInfo` (stable `reason`, domain "simmesh", metadata) and, where a request field is wrong, a
-`BadRequest` with field violations. `SimmeshError` exposes them as plain attributes:
+`BadRequest` with field violations, and where a retry should wait, a `RetryInfo`. `SimmeshError`
+exposes them as plain attributes:
 
     try:
         client.indexer.search("products", vector=query)
@@ -69,6 +70,16 @@ class SimmeshError(Exception):
         if "retriable" in self.metadata:
             return self.metadata["retriable"] == "true"
         return self.code is grpc.StatusCode.UNAVAILABLE
+
+    @property
+    def retry_delay(self) -> float | None:
+        """Seconds the server asked to wait before a retry (its `RetryInfo`: a key over its rate
+        limit or daily quota, a busy server); None when it named none."""
+        info = error_details_pb2.RetryInfo()
+        for detail in self.details:
+            if detail.Unpack(info):
+                return info.retry_delay.ToNanoseconds() / 1e9
+        return None
 
     def __str__(self) -> str:
         head = self.code.name if not self.reason else f"{self.code.name} ({self.reason})"

@@ -33,11 +33,25 @@ class KeyClient(ServiceClient[auth_pb2_grpc.KeyServiceStub]):
     stub_class = auth_pb2_grpc.KeyServiceStub
 
     def create(
-        self, role: str, *, tenant: str = "", ttl: float = 0.0, description: str = ""
+        self,
+        role: str,
+        *,
+        tenant: str = "",
+        ttl: float = 0.0,
+        description: str = "",
+        rate_limit: float = 0.0,
+        rate_burst: int = 0,
+        daily_quota: int = 0,
     ) -> auth_pb2.CreateKeyResponse:
-        """A new key of `tenant` (default: the caller's); `ttl` seconds, 0: no expiry."""
+        """A new key of `tenant` (default: the caller's); `ttl` seconds, 0: no expiry; its own
+        requests/s, burst and requests per UTC day, 0: the servers' defaults."""
         request = auth_pb2.CreateKeyRequest(
-            tenant=resource_name("tenants", tenant) if tenant else "", role=role_value(role), description=description
+            tenant=resource_name("tenants", tenant) if tenant else "",
+            role=role_value(role),
+            description=description,
+            rate_limit=rate_limit,
+            rate_burst=rate_burst,
+            daily_quota=daily_quota,
         )
         if ttl > 0:
             request.ttl.CopyFrom(duration_pb2.Duration(seconds=int(ttl), nanos=int((ttl % 1) * 1e9)))

@@ -11,7 +11,7 @@ import uuid
 import grpc
 
 # Reasons a retry of the same records can mend (the server's catalogue marks them retriable):
-# a shard, service or store that was away, or a call that ran out of time.
+# a shard, service or store that was away, a call that ran out of time, a key over its rate limit.
 RETRYABLE_REASONS = frozenset(
     {
         "ABORTED",
@@ -19,6 +19,7 @@ RETRYABLE_REASONS = frozenset(
         "DEADLINE_EXCEEDED",
         "EMBEDDER_UNAVAILABLE",
         "INDEXER_UNAVAILABLE",
+        "RATE_LIMITED",
         "SHARDS_NOT_READY",
         "SHARD_NOT_REGISTERED",
         "SHARD_UNAVAILABLE",

@@ -38,7 +38,8 @@ async def build_app(settings: EmbedderSettings) -> App:
     store = open_blobstore(settings.blob_config())
     images_store = open_blobstore(settings.blob_config(settings.images_blob_url)) if settings.images_blob_url else store
     registry = ModelRegistry(store)
-    embedder = Embedder(registry, make_runtime(settings, store), ImageSource(settings.image_limits(), images_store))
+    images = ImageSource(settings.image_limits(), images_store)
+    embedder = Embedder(registry, make_runtime(settings, store), images, budgets=settings.budgets())
     if settings.builtin_models:
         await ensure_builtin_models(registry, BUILTIN_MODELS, settings.builtin_cache())
     app = build_server(

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 
 from simmesh.embedder.embedding import MAX_BATCH_IMAGES, Embedder
-from simmesh.imaging.decode import decode, decode_batch
 from simmesh.kit import reasons
 from simmesh.kit.errors import InvalidArgument, SimmeshError
 from simmesh_proto.v1 import common_pb2
@@ -42,26 +39,15 @@ async def compare(
             field="candidates",
         )
     version = await embedder.resolve(model)
-    pictures = [await _reference_picture(embedder, reference)]
-    for item in await _candidate_pictures(embedder, candidates):
-        if isinstance(item, SimmeshError):
-            raise item
-        pictures.append(item)
-    vectors = await embedder.vectors(version, pictures)
+    names = ["reference", *(f"candidates[{i}]" for i in range(len(candidates)))]
+    rows = await embedder.pipeline.fit_batch([reference, *candidates], version.manifest, names=names)
+    fitted = []
+    for row in rows:
+        if isinstance(row, SimmeshError):
+            raise row
+        fitted.append(row)
+    vectors = await embedder.vectors(version, fitted)
     return Comparison(model_version=version.name, similarities=cosine_to_first(vectors))
-
-
-async def _reference_picture(embedder: Embedder, reference: common_pb2.Image) -> Image.Image:
-    data = await embedder.images.resolve(reference, "reference", embedder.executor)
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(embedder.executor, decode, data, embedder.limits, "reference")
-
-
-async def _candidate_pictures(
-    embedder: Embedder, candidates: Sequence[common_pb2.Image]
-) -> list[Image.Image | SimmeshError]:
-    raw = await embedder.images.resolve_batch(candidates, embedder.executor, field="candidates")
-    return await decode_batch(raw, embedder.limits, embedder.executor, field="candidates")
 
 
 def cosine_to_first(vectors: np.ndarray) -> np.ndarray:

@@ -10,16 +10,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from simmesh.embedder.builtin import BuiltinModel
 from simmesh.embedder.builtin_cache import cached_export
 from simmesh.embedder.registry import ModelRegistry, check_internal_model_id, runtime_key
 from simmesh.embedder.runtime import Runtime, machine_cores
 from simmesh.embedder.text_tower import TextEncoder, TextFiles
-from simmesh.imaging.decode import decode_batch
+from simmesh.imaging.budget import Budgets
 from simmesh.imaging.limits import ImageLimits
-from simmesh.imaging.preprocess import preprocess
+from simmesh.imaging.pipeline import ImagePipeline
+from simmesh.imaging.preprocess import batch_of
 from simmesh.imaging.source import ImageSource
 from simmesh.kit import reasons
 from simmesh.kit.batches import check_batch_size
@@ -45,9 +45,10 @@ class Embedder:
 
         vectors, errors = await embedder.embed("models/match", images)
 
-    Each batch goes through: resolve every image to bytes (fetches and object-store reads in
-    threads), decode in threads (Pillow releases the GIL), preprocess as the version's manifest
-    says, one inference call for the good items, L2-normalisation when the manifest asks for it.
+    Each batch goes through `ImagePipeline` (fetches in their own pool within the request's
+    deadline, byte and pixel budgets, decode and fit a few images at a time within the process's
+    pixel budget), then one inference call for the good items, L2-normalisation when the
+    manifest asks for it.
     A bad image fails only its own item. Versions are loaded into the runtime on first use (and on
     import); deleting a model unloads it. A dual encoder's text tower runs in this process (see
     `TextEncoder`) whichever runtime serves the image graphs: `embed_texts`.
@@ -61,6 +62,7 @@ class Embedder:
         *,
         limits: ImageLimits | None = None,
         workers: int | None = None,
+        budgets: Budgets | None = None,
     ) -> None:
         self.registry = registry
         self.runtime = runtime
@@ -69,12 +71,14 @@ class Embedder:
         self.executor = ThreadPoolExecutor(
             max_workers=workers or max(2, machine_cores() * 2), thread_name_prefix="embed"
         )
+        self.pipeline = ImagePipeline(images, budgets or Budgets(), self.executor)
         self._load_locks: dict[str, asyncio.Lock] = {}
         self._text_encoders: dict[str, TextEncoder] = {}
 
     async def close(self) -> None:
         await self.runtime.close()
         self.images.close()
+        self.pipeline.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
     # -- models -----------------------------------------------------------------------------
@@ -167,22 +171,22 @@ class Embedder:
     async def embed(self, model: str, images: Sequence[common_pb2.Image], ids: Sequence[str] = ()) -> EmbedResult:
         _check_batch(len(images), ids, "images", reasons.NO_IMAGES)
         version = await self.resolve(model)
-        raw = await self.images.resolve_batch(images, self.executor)
-        decoded = await decode_batch(raw, self.limits, self.executor)
-        good = [i for i, item in enumerate(decoded) if not isinstance(item, SimmeshError)]
-        pictures = [item for item in decoded if not isinstance(item, SimmeshError)]
-        errors = [(i, item) for i, item in enumerate(decoded) if isinstance(item, SimmeshError)]
-        vectors = np.zeros((len(images), version.manifest.dimension), dtype=np.float32)
+        manifest = version.manifest
+        rows = await self.pipeline.fit_batch(images, manifest)
+        good = [i for i, row in enumerate(rows) if not isinstance(row, SimmeshError)]
+        fitted = [row for row in rows if not isinstance(row, SimmeshError)]
+        errors = [(i, row) for i, row in enumerate(rows) if isinstance(row, SimmeshError)]
+        vectors = np.zeros((len(images), manifest.dimension), dtype=np.float32)
         if good:
-            vectors[good] = await self.vectors(version, pictures)
+            vectors[good] = await self.vectors(version, fitted)
         return EmbedResult(model_version=version.name, vectors=vectors, errors=errors)
 
-    async def vectors(self, version: embedder_pb2.ModelVersion, pictures: Sequence[Image.Image]) -> np.ndarray:
-        """One row per decoded picture from a resolved `version`: preprocessed, inferred, normalised as it says."""
+    async def vectors(self, version: embedder_pb2.ModelVersion, fitted: Sequence[np.ndarray]) -> np.ndarray:
+        """One row per image fit to a resolved `version`'s input (see `ImagePipeline`): inferred,
+        normalised as the manifest says."""
         manifest = version.manifest
+        batch = await asyncio.get_running_loop().run_in_executor(self.executor, batch_of, fitted, manifest)
         model_id, number = parse_model_name(version.name)
-        loop = asyncio.get_running_loop()
-        batch = await loop.run_in_executor(self.executor, preprocess, pictures, manifest)
         output = await self.runtime.infer(runtime_key(model_id, number), batch)
         if manifest.normalize and not manifest.output_normalized:
             norms = np.linalg.norm(output, axis=1, keepdims=True)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from simmesh.imaging.budget import BudgetSettings
 from simmesh.imaging.limits import ImageSettings
 from simmesh.kit.settings import BlobSettings, EtcdSettings, ServerSettings
 
 
 @dataclasses.dataclass(frozen=True)
-class EmbedderSettings(ServerSettings, BlobSettings, ImageSettings, EtcdSettings):
+class EmbedderSettings(ServerSettings, BlobSettings, ImageSettings, BudgetSettings, EtcdSettings):
     port: int = 50051
     runtime: str = dataclasses.field(default="onnxruntime", metadata={"help": "`onnxruntime` (in-process) or `triton`"})
     triton_url: str = dataclasses.field(default="", metadata={"help": "tritonserver gRPC host:port (runtime triton)"})

@@ -18,6 +18,10 @@ log = logging.getLogger(__name__)
 _CHUNK = 64 * 1024
 _REDIRECTS = (301, 302, 303, 307, 308)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# Connections open at once to one host (address and port). Fetch threads beyond it wait for one
+# to be free: a request of many URLs on one host must not flood it (a small server's accept queue
+# overflows, and every connection it drops waits out a one-second SYN retry).
+HOST_CONNECTIONS = 4
 
 
 class UrlFetcher:
@@ -37,7 +41,7 @@ class UrlFetcher:
         self, limits: ImageLimits, pool: urllib3.PoolManager | None = None, resolver: Resolver | None = None
     ) -> None:
         self.limits = limits
-        self._pool = pool or urllib3.PoolManager(maxsize=8, retries=False)
+        self._pool = pool or urllib3.PoolManager(maxsize=HOST_CONNECTIONS, block=True, retries=False)
         self._resolve = resolver or resolve
 
     def close(self) -> None:
@@ -106,7 +110,7 @@ class UrlFetcher:
             parts = self._check_url(current, field)
             port = parts.port or _DEFAULT_PORTS.get(parts.scheme.lower(), 80)
             addresses = self._checked_addresses(parts, port, url, field)
-            response = self._request(parts, port, addresses, url, field)
+            response = self._request(parts, port, addresses, url, field, deadline)
             try:
                 location = response.headers.get("Location")
                 if response.status in _REDIRECTS and location:
@@ -130,9 +134,16 @@ class UrlFetcher:
         )
 
     def _request(
-        self, parts: urllib.parse.SplitResult, port: int, addresses: list[IPAddress], url: str, field: str
+        self,
+        parts: urllib.parse.SplitResult,
+        port: int,
+        addresses: list[IPAddress],
+        url: str,
+        field: str,
+        deadline: float,
     ) -> urllib3.BaseHTTPResponse:
-        """GET the hop at the first checked address that accepts a connection."""
+        """GET the hop at the first checked address that accepts a connection (waiting for one of
+        the host's `HOST_CONNECTIONS` until `deadline`)."""
         scheme, host = parts.scheme.lower(), parts.hostname or ""
         netloc = f"[{host}]" if ":" in host else host
         headers = {
@@ -155,6 +166,7 @@ class UrlFetcher:
                     redirect=False,
                     retries=False,
                     timeout=timeout,
+                    pool_timeout=max(0.0, deadline - time.monotonic()),
                     assert_same_host=False,
                 )
             except urllib3.exceptions.NewConnectionError as failed:
@@ -198,7 +210,8 @@ def _redact(url: str) -> str:
 
 def _cause(error: Exception) -> str:
     """What went wrong, in words that carry no address, port or system error of the target."""
-    if isinstance(error, urllib3.exceptions.TimeoutError) or "timed out" in str(error).lower():
+    waited = urllib3.exceptions.TimeoutError | urllib3.exceptions.EmptyPoolError  # no free connection in time
+    if isinstance(error, waited) or "timed out" in str(error).lower():
         return "timed out"
     if isinstance(error, urllib3.exceptions.SSLError):
         return "the TLS handshake or certificate check failed"

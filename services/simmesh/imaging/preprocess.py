@@ -95,12 +95,17 @@ def preprocess(images: Sequence[Image.Image], manifest: ModelManifest, executor:
     `scale` 0 (unset) means 1; empty `mean`/`std` mean 0 and 1; a single value applies to
     every channel.
     """
-    shape = input_shape(manifest, len(images))
-    multiplier, offset = _affine(manifest)
     if executor is None:
         fitted = [fit(image, manifest) for image in images]
     else:
         fitted = list(executor.map(fit, images, [manifest] * len(images)))
+    return batch_of(fitted, manifest)
+
+
+def batch_of(fitted: Sequence[np.ndarray], manifest: ModelManifest) -> np.ndarray:
+    """The model's input batch from images already `fit` to its input size."""
+    shape = input_shape(manifest, len(fitted))
+    multiplier, offset = _affine(manifest)
     pixels = np.stack(fitted) if fitted else np.zeros((0, *shape[2:], shape[1]), np.uint8)
     if manifest.layout == TENSOR_LAYOUT_NCHW:
         pixels = pixels.transpose(0, 3, 1, 2)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 
 from simmesh.kit import reasons
@@ -41,6 +41,8 @@ class SimmeshError(Exception):
         violations: Sequence[tuple[str, str]] = (),
         metadata: Mapping[str, object] | None = None,
         retriable: bool | None = None,
+        retry_after: float | None = None,
+        quota_violations: Sequence[tuple[str, str]] = (),
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -51,6 +53,10 @@ class SimmeshError(Exception):
         self.metadata = {k: str(v) for k, v in (metadata or {}).items()}
         if retriable is not None:
             self.retriable = retriable
+        # Seconds the caller should wait before retrying (sent as RetryInfo), and (subject,
+        # description) of each quota it ran out of (sent as QuotaFailure).
+        self.retry_after = retry_after
+        self.quota_violations: list[tuple[str, str]] = list(quota_violations)
 
     def to_status(self) -> status_pb2.Status:
         """This error as a `google.rpc.Status` with ErrorInfo (and BadRequest) details."""
@@ -65,6 +71,17 @@ class SimmeshError(Exception):
                 ]
             )
             details.append(_pack(bad))
+        if self.retry_after is not None:
+            delay = duration_pb2.Duration()
+            delay.FromNanoseconds(int(self.retry_after * 1e9))
+            details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
+        if self.quota_violations:
+            quota = error_details_pb2.QuotaFailure(
+                violations=[
+                    error_details_pb2.QuotaFailure.Violation(subject=s, description=d) for s, d in self.quota_violations
+                ]
+            )
+            details.append(_pack(quota))
         return status_pb2.Status(code=self.code.value[0], message=self.message, details=details)
 
     def __repr__(self) -> str:
@@ -175,6 +192,8 @@ def from_status(status: status_pb2.Status) -> SimmeshError:
     """The SimmeshError a `google.rpc.Status` describes (reason and violations kept)."""
     cls = _BY_CODE.get(status.code, SimmeshError)
     reason, metadata, violations = None, {}, []
+    retry_after: float | None = None
+    quota: list[tuple[str, str]] = []
     for detail in status.details:
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
             info = error_details_pb2.ErrorInfo()
@@ -184,8 +203,24 @@ def from_status(status: status_pb2.Status) -> SimmeshError:
             bad = error_details_pb2.BadRequest()
             detail.Unpack(bad)
             violations = [(v.field, v.description) for v in bad.field_violations]
-    metadata.pop("retriable", None)
-    return cls(status.message, reason=reason, violations=violations, metadata=metadata)
+        elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            retry = error_details_pb2.RetryInfo()
+            detail.Unpack(retry)
+            retry_after = retry.retry_delay.ToNanoseconds() / 1e9
+        elif detail.Is(error_details_pb2.QuotaFailure.DESCRIPTOR):
+            failure = error_details_pb2.QuotaFailure()
+            detail.Unpack(failure)
+            quota = [(v.subject, v.description) for v in failure.violations]
+    retriable = metadata.pop("retriable", None) == "true" or None
+    return cls(
+        status.message,
+        reason=reason,
+        violations=violations,
+        metadata=metadata,
+        retriable=retriable,
+        retry_after=retry_after,
+        quota_violations=quota,
+    )
 
 
 def from_rpc_error(error: grpc.RpcError) -> SimmeshError:

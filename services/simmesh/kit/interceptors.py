@@ -10,6 +10,8 @@
   internal credential) whose role meets its method's rule (`kit/auth/rules.py`); the caller's
   `Identity` is then `current_identity()` in the handler. Without one, a legacy static token, when
   configured, guards every call. Health and reflection stay open so probes and `grpcurl list` work.
+- Then `Admission` (`kit/admission.py`): the key's rate limit and daily quota, and the server's
+  cap on concurrent calls (RESOURCE_EXHAUSTED with RetryInfo when over).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import grpc
 from grpc_status import rpc_status
 
 from simmesh.kit import reasons
+from simmesh.kit.admission import Admission
 from simmesh.kit.auth.audit import audit_delete
 from simmesh.kit.auth.authenticator import Authenticator
 from simmesh.kit.auth.identity import Identity, current_identity, set_identity
@@ -53,10 +56,17 @@ Guard = Callable[[grpc.aio.ServicerContext], Identity | None]
 
 
 class ServerInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, metrics: Metrics, auth_token: str = "", authenticator: Authenticator | None = None) -> None:
+    def __init__(
+        self,
+        metrics: Metrics,
+        auth_token: str = "",
+        authenticator: Authenticator | None = None,
+        admission: Admission | None = None,
+    ) -> None:
         self._metrics = metrics
         self._token = auth_token.encode()
         self._authenticator = authenticator
+        self._admission = admission or Admission()
         # By method: the service's handler and its wrapped form, wrapped once, not on every call.
         self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
@@ -110,9 +120,9 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
 
         async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
             call = _Call(self, full, context)
+            entered = False
             try:
-                if guard is not None:
-                    set_identity(guard(context))  # each RPC runs in its own task: its own context
+                entered = self._enter(full, guard, context)
                 reply = await behavior(request, context)
                 if audited:
                     audit_delete(full, request)
@@ -120,6 +130,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
             except BaseException as exc:  # every outcome is logged, then re-raised or mapped
                 await call.fail(exc)
             finally:
+                self._leave(entered)
                 call.finish()
 
         return handle
@@ -127,9 +138,9 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
     def _wrap_stream(self, full: str, behavior: Callable, guard: Guard | None) -> Callable:
         async def handle(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             call = _Call(self, full, context)
+            entered = False
             try:
-                if guard is not None:
-                    set_identity(guard(context))  # each RPC runs in its own task: its own context
+                entered = self._enter(full, guard, context)
                 result = behavior(request, context)
                 if hasattr(result, "__aiter__"):
                     async for item in result:
@@ -139,9 +150,26 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
             except BaseException as exc:
                 await call.fail(exc)
             finally:
+                self._leave(entered)
                 call.finish()
 
         return handle
+
+    def _enter(self, full: str, guard: Guard | None, context: grpc.aio.ServicerContext) -> bool:
+        """Authenticates the call, counts it against its key's limits and takes a slot of the
+        server's cap; True when a slot was taken (health and reflection take none)."""
+        if guard is not None:
+            identity = guard(context)
+            set_identity(identity)  # each RPC runs in its own task: its own context
+            self._admission.admit(identity)
+        if full.startswith(OPEN_PREFIXES):
+            return False
+        self._admission.enter()
+        return True
+
+    def _leave(self, entered: bool) -> None:
+        if entered:
+            self._admission.leave()
 
     def _authenticate(self, context: grpc.aio.ServicerContext) -> None:
         """The legacy static token: one shared secret, no identity."""

@@ -28,6 +28,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from simmesh.kit.admission import Admission
 from simmesh.kit.auth.authenticator import Authenticator
 from simmesh.kit.auth.setup import auth_mode, open_authenticator
 from simmesh.kit.interceptors import ServerInterceptor
@@ -35,6 +36,7 @@ from simmesh.kit.logs import configure_logging
 from simmesh.kit.memory import MemoryTrimmer
 from simmesh.kit.metrics import Metrics
 from simmesh.kit.metrics_http import metrics_bind_host
+from simmesh.kit.quotas import KeyLimits, Limiter
 from simmesh.kit.settings import ServerSettings, load_settings
 from simmesh.kit.tls import server_credentials
 
@@ -202,6 +204,14 @@ def missing_rpcs(servicer_class: type, descriptor: ServiceDescriptor) -> list[st
     return missing
 
 
+def admission(settings: ServerSettings, authenticator: Authenticator | None) -> Admission:
+    """The server's cap on concurrent calls, and with API keys the per-key limits its settings ask for."""
+    defaults = KeyLimits(settings.key_rate_limit, settings.key_rate_burst, settings.key_daily_quota)
+    limiter = Limiter(defaults) if authenticator is not None else None
+    store = authenticator.store if authenticator is not None else None
+    return Admission(limiter, store, settings.max_concurrent_calls)
+
+
 def build_server(
     settings: ServerSettings,
     services: Sequence[ServiceBinding],
@@ -218,8 +228,9 @@ def build_server(
         raise TypeError(f"servicers do not implement {', '.join(missing)}")
     metrics = metrics or Metrics(service_label)
     authenticator = authenticator or open_authenticator(settings)
+    interceptor = ServerInterceptor(metrics, settings.auth_token, authenticator, admission(settings, authenticator))
     server = grpc.aio.server(
-        interceptors=[ServerInterceptor(metrics, settings.auth_token, authenticator)],
+        interceptors=[interceptor],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),

@@ -76,6 +76,18 @@ class ServerSettings(TlsSettings):
     )
     bootstrap_key_file: str = dataclasses.field(default="", metadata={"help": "a file holding the bootstrap key"})
     bootstrap_tenant: str = dataclasses.field(default="default", metadata={"help": "the bootstrap key's tenant"})
+    key_rate_limit: float = dataclasses.field(
+        default=0.0, metadata={"help": "requests/s each API key may make to this server (0 = no limit)"}
+    )
+    key_rate_burst: int = dataclasses.field(
+        default=0, metadata={"help": "requests an API key may make at once before key_rate_limit applies"}
+    )
+    key_daily_quota: int = dataclasses.field(
+        default=0, metadata={"help": "requests each API key may make to this server per UTC day (0 = no quota)"}
+    )
+    max_concurrent_calls: int = dataclasses.field(
+        default=1024, metadata={"help": "calls served at once; more answer RESOURCE_EXHAUSTED SERVER_BUSY (0 = no cap)"}
+    )
     log_level: str = dataclasses.field(default="INFO", metadata={"help": "DEBUG, INFO, WARNING, ERROR"})
     data_dir: str = dataclasses.field(default=".simmesh", metadata={"help": "where this service keeps its state"})
     shutdown_grace: float = dataclasses.field(

@@ -1,6 +1,6 @@
 """`simctl keys` and `simctl tenants`: API keys with roles and the tenants they belong to (admin keys only).
 
-simctl keys create --role writer [--tenant acme] [--ttl-days 30]   # prints the key once
+simctl keys create --role writer [--tenant acme] [--ttl-days 30] [--rate-limit 5 --daily-quota 100]  # prints it once
 simctl keys list [--tenant acme] [--revoked]
 simctl keys revoke keys/0123456789abcdef
 simctl tenants create acme            # the tenant's first admin key (the bootstrap key only)
@@ -25,6 +25,9 @@ def register(verbs: Verbs) -> None:
     create.add_argument("--tenant", default="", help="the key's tenant (default: the caller's)")
     create.add_argument("--ttl-days", type=float, default=0.0, help="days until the key expires (0: never)")
     create.add_argument("--description", default="")
+    create.add_argument("--rate-limit", type=float, default=0.0, help="requests/s (0: the servers' default)")
+    create.add_argument("--rate-burst", type=int, default=0, help="requests at once (0: the servers' default)")
+    create.add_argument("--daily-quota", type=int, default=0, help="requests per UTC day (0: the servers' default)")
     listing = keys.add("list", run_list, help="list a tenant's keys")
     listing.add_argument("--tenant", default="")
     listing.add_argument("--revoked", action="store_true", help="also list revoked keys")
@@ -49,7 +52,13 @@ def run_create(context: Context) -> int:
     if args.ttl_days < 0:
         raise CommandError("--ttl-days must not be negative")
     made = context.client.keys.create(
-        args.role, tenant=args.tenant, ttl=args.ttl_days * DAY, description=args.description
+        args.role,
+        tenant=args.tenant,
+        ttl=args.ttl_days * DAY,
+        description=args.description,
+        rate_limit=args.rate_limit,
+        rate_burst=args.rate_burst,
+        daily_quota=args.daily_quota,
     )
     return _created(context, made)
 

@@ -26,7 +26,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15simmesh/v1/auth.proto\x12\nsimmesh.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xee\x01\n\x06\x41piKey\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x1e\n\x04role\x18\x03 \x01(\x0e\x32\x10.simmesh.v1.Role\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brevoke_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x64\x65scription\x18\x07 \x01(\t\"\x7f\n\x10\x43reateKeyRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x1e\n\x04role\x18\x02 \x01(\x0e\x32\x10.simmesh.v1.Role\x12&\n\x03ttl\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\"D\n\x11\x43reateKeyResponse\x12\x1f\n\x03key\x18\x01 \x01(\x0b\x32\x12.simmesh.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\"^\n\x0fListKeysRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x14\n\x0cshow_revoked\x18\x04 \x01(\x08\"M\n\x10ListKeysResponse\x12 \n\x04keys\x18\x01 \x03(\x0b\x32\x12.simmesh.v1.ApiKey\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\" \n\x10RevokeKeyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"+\n\x06Tenant\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x61\x63tive_keys\x18\x02 \x01(\x05\";\n\x12ListTenantsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"S\n\x13ListTenantsResponse\x12#\n\x07tenants\x18\x01 \x03(\x0b\x32\x12.simmesh.v1.Tenant\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*N\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_READER\x10\x01\x12\x0f\n\x0bROLE_WRITER\x10\x02\x12\x0e\n\nROLE_ADMIN\x10\x03\x32\xac\x02\n\nKeyService\x12H\n\tCreateKey\x12\x1c.simmesh.v1.CreateKeyRequest\x1a\x1d.simmesh.v1.CreateKeyResponse\x12\x45\n\x08ListKeys\x12\x1b.simmesh.v1.ListKeysRequest\x1a\x1c.simmesh.v1.ListKeysResponse\x12=\n\tRevokeKey\x12\x1c.simmesh.v1.RevokeKeyRequest\x1a\x12.simmesh.v1.ApiKey\x12N\n\x0bListTenants\x12\x1e.simmesh.v1.ListTenantsRequest\x1a\x1f.simmesh.v1.ListTenantsResponseBJ\n\x0e\x64\x65v.simmesh.v1P\x01Z6github.com/simmesh/simmesh/gen/go/simmesh/v1;simmeshv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15simmesh/v1/auth.proto\x12\nsimmesh.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xab\x02\n\x06\x41piKey\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x1e\n\x04role\x18\x03 \x01(\x0e\x32\x10.simmesh.v1.Role\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brevoke_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x64\x65scription\x18\x07 \x01(\t\x12\x12\n\nrate_limit\x18\x08 \x01(\x01\x12\x12\n\nrate_burst\x18\t \x01(\x05\x12\x13\n\x0b\x64\x61ily_quota\x18\n \x01(\x03\"\xbc\x01\n\x10\x43reateKeyRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x1e\n\x04role\x18\x02 \x01(\x0e\x32\x10.simmesh.v1.Role\x12&\n\x03ttl\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x12\n\nrate_limit\x18\x05 \x01(\x01\x12\x12\n\nrate_burst\x18\x06 \x01(\x05\x12\x13\n\x0b\x64\x61ily_quota\x18\x07 \x01(\x03\"D\n\x11\x43reateKeyResponse\x12\x1f\n\x03key\x18\x01 \x01(\x0b\x32\x12.simmesh.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\"^\n\x0fListKeysRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x14\n\x0cshow_revoked\x18\x04 \x01(\x08\"M\n\x10ListKeysResponse\x12 \n\x04keys\x18\x01 \x03(\x0b\x32\x12.simmesh.v1.ApiKey\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\" \n\x10RevokeKeyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"+\n\x06Tenant\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x61\x63tive_keys\x18\x02 \x01(\x05\";\n\x12ListTenantsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"S\n\x13ListTenantsResponse\x12#\n\x07tenants\x18\x01 \x03(\x0b\x32\x12.simmesh.v1.Tenant\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*N\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_READER\x10\x01\x12\x0f\n\x0bROLE_WRITER\x10\x02\x12\x0e\n\nROLE_ADMIN\x10\x03\x32\xac\x02\n\nKeyService\x12H\n\tCreateKey\x12\x1c.simmesh.v1.CreateKeyRequest\x1a\x1d.simmesh.v1.CreateKeyResponse\x12\x45\n\x08ListKeys\x12\x1b.simmesh.v1.ListKeysRequest\x1a\x1c.simmesh.v1.ListKeysResponse\x12=\n\tRevokeKey\x12\x1c.simmesh.v1.RevokeKeyRequest\x1a\x12.simmesh.v1.ApiKey\x12N\n\x0bListTenants\x12\x1e.simmesh.v1.ListTenantsRequest\x1a\x1f.simmesh.v1.ListTenantsResponseBJ\n\x0e\x64\x65v.simmesh.v1P\x01Z6github.com/simmesh/simmesh/gen/go/simmesh/v1;simmeshv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,26 +34,26 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'simmesh_proto.v1.auth_pb2',
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\016dev.simmesh.v1P\001Z6github.com/simmesh/simmesh/gen/go/simmesh/v1;simmeshv1'
-  _globals['_ROLE']._serialized_start=942
-  _globals['_ROLE']._serialized_end=1020
+  _globals['_ROLE']._serialized_start=1065
+  _globals['_ROLE']._serialized_end=1143
   _globals['_APIKEY']._serialized_start=103
-  _globals['_APIKEY']._serialized_end=341
-  _globals['_CREATEKEYREQUEST']._serialized_start=343
-  _globals['_CREATEKEYREQUEST']._serialized_end=470
-  _globals['_CREATEKEYRESPONSE']._serialized_start=472
-  _globals['_CREATEKEYRESPONSE']._serialized_end=540
-  _globals['_LISTKEYSREQUEST']._serialized_start=542
-  _globals['_LISTKEYSREQUEST']._serialized_end=636
-  _globals['_LISTKEYSRESPONSE']._serialized_start=638
-  _globals['_LISTKEYSRESPONSE']._serialized_end=715
-  _globals['_REVOKEKEYREQUEST']._serialized_start=717
-  _globals['_REVOKEKEYREQUEST']._serialized_end=749
-  _globals['_TENANT']._serialized_start=751
-  _globals['_TENANT']._serialized_end=794
-  _globals['_LISTTENANTSREQUEST']._serialized_start=796
-  _globals['_LISTTENANTSREQUEST']._serialized_end=855
-  _globals['_LISTTENANTSRESPONSE']._serialized_start=857
-  _globals['_LISTTENANTSRESPONSE']._serialized_end=940
-  _globals['_KEYSERVICE']._serialized_start=1023
-  _globals['_KEYSERVICE']._serialized_end=1323
+  _globals['_APIKEY']._serialized_end=402
+  _globals['_CREATEKEYREQUEST']._serialized_start=405
+  _globals['_CREATEKEYREQUEST']._serialized_end=593
+  _globals['_CREATEKEYRESPONSE']._serialized_start=595
+  _globals['_CREATEKEYRESPONSE']._serialized_end=663
+  _globals['_LISTKEYSREQUEST']._serialized_start=665
+  _globals['_LISTKEYSREQUEST']._serialized_end=759
+  _globals['_LISTKEYSRESPONSE']._serialized_start=761
+  _globals['_LISTKEYSRESPONSE']._serialized_end=838
+  _globals['_REVOKEKEYREQUEST']._serialized_start=840
+  _globals['_REVOKEKEYREQUEST']._serialized_end=872
+  _globals['_TENANT']._serialized_start=874
+  _globals['_TENANT']._serialized_end=917
+  _globals['_LISTTENANTSREQUEST']._serialized_start=919
+  _globals['_LISTTENANTSREQUEST']._serialized_end=978
+  _globals['_LISTTENANTSRESPONSE']._serialized_start=980
+  _globals['_LISTTENANTSRESPONSE']._serialized_end=1063
+  _globals['_KEYSERVICE']._serialized_start=1146
+  _globals['_KEYSERVICE']._serialized_end=1446
 # @@protoc_insertion_point(module_scope)

@@ -19,6 +19,7 @@ from simmesh.kit.auth.keys import KeyRecord, new_key
 from simmesh.kit.auth.store import KeyStore
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from simmesh.kit.paging import clamp_page_size, decode_offset, fingerprint, offset_token
+from simmesh.kit.quotas import KeyLimits
 from simmesh.kit.server import ServiceBinding, binding
 from simmesh_proto.v1 import auth_pb2, auth_pb2_grpc
 
@@ -61,6 +62,9 @@ def to_proto(record: KeyRecord) -> auth_pb2.ApiKey:
         expire_time=_timestamp(record.expires),
         revoke_time=_timestamp(record.revoked),
         description=record.description,
+        rate_limit=record.rate,
+        rate_burst=record.burst,
+        daily_quota=record.daily_quota,
     )
 
 
@@ -96,7 +100,13 @@ class KeyServicer(auth_pb2_grpc.KeyServiceServicer):
         ttl = request.ttl.ToTimedelta().total_seconds() if request.HasField("ttl") else 0.0
         if ttl < 0:
             raise InvalidArgument(f"ttl must not be negative, got {ttl}s", field="ttl")
-        secret, record = new_key(tenant, Role(request.role), ttl=ttl, description=request.description)
+        try:
+            limits = KeyLimits(request.rate_limit, request.rate_burst, request.daily_quota)
+        except ValueError:
+            raise InvalidArgument(
+                "rate_limit, rate_burst and daily_quota must not be negative", field="rate_limit"
+            ) from None
+        secret, record = new_key(tenant, Role(request.role), ttl=ttl, description=request.description, limits=limits)
         await asyncio.to_thread(store.put, record)
         audit("key.create", record, caller)
         return auth_pb2.CreateKeyResponse(key=to_proto(record), secret=secret)

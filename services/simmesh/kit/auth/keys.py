@@ -15,6 +15,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 
 from simmesh.kit.auth.identity import Identity, Role
+from simmesh.kit.quotas import KeyLimits
 
 PREFIX = "smk"
 
@@ -36,7 +37,8 @@ def parse_key(text: str) -> tuple[str, str] | None:
 @dataclass(frozen=True)
 class KeyRecord:
     """What is kept of a key: never the secret, only its digest. Times in seconds since the epoch;
-    `expires` and `revoked` are 0 when unset."""
+    `expires` and `revoked` are 0 when unset. `rate` (requests/s), `burst` and `daily_quota`
+    (requests per UTC day) limit the key; 0 takes the server's default (`kit/quotas.py`)."""
 
     key_id: str
     tenant: str
@@ -46,6 +48,12 @@ class KeyRecord:
     expires: float = 0.0
     revoked: float = 0.0
     description: str = ""
+    rate: float = 0.0
+    burst: int = 0
+    daily_quota: int = 0
+
+    def limits(self) -> KeyLimits:
+        return KeyLimits(rate=self.rate, burst=self.burst, daily=self.daily_quota)
 
     def matches(self, secret: str) -> bool:
         return hmac.compare_digest(digest(secret), self.secret_sha256)
@@ -69,9 +77,17 @@ class KeyRecord:
 
 
 def new_key(
-    tenant: str, role: Role, *, ttl: float = 0.0, description: str = "", now: float | None = None
+    tenant: str,
+    role: Role,
+    *,
+    ttl: float = 0.0,
+    description: str = "",
+    limits: KeyLimits | None = None,
+    now: float | None = None,
 ) -> tuple[str, KeyRecord]:
-    """A fresh key: its plaintext (to show once) and the record to store. `ttl` 0: no expiry."""
+    """A fresh key: its plaintext (to show once) and the record to store. `ttl` 0: no expiry;
+    `limits` unset (or 0 each): the servers' defaults."""
+    limits = limits or KeyLimits()
     created = time.time() if now is None else now
     key_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
@@ -83,5 +99,8 @@ def new_key(
         created=created,
         expires=created + ttl if ttl > 0 else 0.0,
         description=description,
+        rate=limits.rate,
+        burst=limits.burst,
+        daily_quota=limits.daily,
     )
     return f"{PREFIX}_{key_id}_{secret}", record

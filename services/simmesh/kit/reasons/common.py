@@ -145,9 +145,21 @@ OPERATION_RUNNING = Reason(
 )
 OUT_OF_RANGE = Reason("OUT_OF_RANGE", StatusCode.OUT_OF_RANGE, "a value is past the valid range")
 PERMISSION_DENIED = Reason("PERMISSION_DENIED", StatusCode.PERMISSION_DENIED, "the caller may not do this")
+QUOTA_EXCEEDED = Reason(
+    "QUOTA_EXCEEDED", StatusCode.RESOURCE_EXHAUSTED, "key … used its daily quota of … requests; it renews at 00:00 UTC"
+)
+RATE_LIMITED = Reason(
+    "RATE_LIMITED",
+    StatusCode.RESOURCE_EXHAUSTED,
+    "key … is over its rate limit of … requests/s (burst …)",
+    retriable=True,
+)
 RECORD_NOT_FOUND = Reason("RECORD_NOT_FOUND", StatusCode.NOT_FOUND, "… does not exist")
 RESOURCE_EXHAUSTED = Reason("RESOURCE_EXHAUSTED", StatusCode.RESOURCE_EXHAUSTED, "a size or quota limit was reached")
 ROLE_TOO_LOW = Reason("ROLE_TOO_LOW", StatusCode.PERMISSION_DENIED, "… needs the writer role; key … has reader")
+SERVER_BUSY = Reason(
+    "SERVER_BUSY", StatusCode.UNAVAILABLE, "the server is handling its limit of … calls; retry shortly", retriable=True
+)
 SESSION_CLOSED = Reason("SESSION_CLOSED", StatusCode.FAILED_PRECONDITION, "the etcd session is closed")
 SESSION_LOST = Reason("SESSION_LOST", StatusCode.FAILED_PRECONDITION, "the etcd lease … is lost")
 SHARD_NOT_REGISTERED = Reason(

@@ -83,6 +83,11 @@ NO_TEXT_TOWER = Reason(
     StatusCode.FAILED_PRECONDITION,
     "`models/…/versions/…` has no text tower: it embeds images only (import a dual encoder to query by text)",
 )
+REQUEST_TOO_LARGE = Reason(
+    "REQUEST_TOO_LARGE",
+    StatusCode.RESOURCE_EXHAUSTED,
+    "images[…] brings the request to … bytes (or pixels), over its budget of …",
+)
 TEXT_TOWER_MISSING = Reason(
     "TEXT_TOWER_MISSING",
     StatusCode.INVALID_ARGUMENT,
