@@ -31,6 +31,7 @@ from simmesh.kit.auth.identity import Role
 from simmesh.kit.auth.keys import new_key
 from simmesh.kit.auth.rules import INTERNAL, Need, rule_for
 
+WHOLE_DATABASE = "simmesh.v1.DatabaseBackupService"
 REFUSED = {grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED}
 
 
@@ -70,8 +71,11 @@ class Keys:
     revoked: str
     beta_by_role: dict[Role, str]
     acme_key_ids: list[str]
+    default_admin: str  # database backups hold every tenant's rows: only the default tenant's keys pass
 
-    def sufficient(self, need: Need) -> str:
+    def sufficient(self, need: Need, path: str = "") -> str:
+        if path.startswith(f"/{WHOLE_DATABASE}/"):
+            return self.default_admin
         return INTERNAL_TOKEN if need == INTERNAL else self.by_role[need]
 
     def too_small(self, need: Need) -> str | None:
@@ -93,8 +97,10 @@ def keys(etcd_client, etcd_prefix) -> Iterator[Keys]:
         store.put(record)
     revoked, record = new_key("acme", Role.ADMIN)
     store.put(record.revoke())
+    default_admin, record = new_key("default", Role.ADMIN)
+    store.put(record)
     store.close()
-    yield Keys(by_role, revoked, beta_by_role, acme_key_ids)
+    yield Keys(by_role, revoked, beta_by_role, acme_key_ids, default_admin)
 
 
 @pytest.fixture(params=sorted(APPS))
@@ -132,7 +138,7 @@ async def _row(channel: grpc.aio.Channel, method: MethodDescriptor, keys: Keys) 
         code = await _code(channel, method, key)
         if code not in expected:
             wrong.append(f"{_path(method)} with {case}: {code.name}")
-    code = await _code(channel, method, keys.sufficient(need))
+    code = await _code(channel, method, keys.sufficient(need, _path(method)))
     if code in REFUSED:
         wrong.append(f"{_path(method)} with a {getattr(need, 'label', need)} key: {code.name}")
     return wrong
@@ -163,15 +169,21 @@ NOT_RESOURCE_ADDRESSED = {
     "/simmesh.v1.EmbedderService/ListModels": "lists the caller's and the built-in ones (checked: none of acme's)",
     "/simmesh.v1.IndexerService/ListCollections": "lists the caller's (checked: none of acme's)",
     "/simmesh.v1.LabelerService/ListProjects": "lists the caller's (checked: none of acme's)",
+    **{
+        f"/{WHOLE_DATABASE}/{name}": "a database backup holds every tenant's rows (checked: refused, see ANSWERS)"
+        for name in ("BackupDatabase", "RestoreDatabase", "ListDatabaseBackups")
+    },
 }
-# Whole-database backups and restores are not a tenant's resource: they are left out of this column.
-WHOLE_DATABASE = "simmesh.v1.DatabaseBackupService"
 # What a call naming acme's resources answers where it is not NOT_FOUND: (code, reason or None).
 ANSWERS = {
     # KeyService's own tenant rule: naming another tenant's keys is refused.
     "/simmesh.v1.KeyService/CreateKey": (grpc.StatusCode.PERMISSION_DENIED, "TENANT_MISMATCH"),
     "/simmesh.v1.KeyService/ListKeys": (grpc.StatusCode.PERMISSION_DENIED, "TENANT_MISMATCH"),
     "/simmesh.v1.KeyService/RevokeKey": (grpc.StatusCode.NOT_FOUND, "KEY_NOT_FOUND"),
+    # A database backup holds every tenant's rows: only the default tenant may touch one.
+    "/simmesh.v1.DatabaseBackupService/BackupDatabase": (grpc.StatusCode.PERMISSION_DENIED, "WHOLE_DATABASE"),
+    "/simmesh.v1.DatabaseBackupService/RestoreDatabase": (grpc.StatusCode.PERMISSION_DENIED, "WHOLE_DATABASE"),
+    "/simmesh.v1.DatabaseBackupService/ListDatabaseBackups": (grpc.StatusCode.PERMISSION_DENIED, "WHOLE_DATABASE"),
     # Creates naming a model kept by the embedder, which the matrix does not run (the embedder's
     # NOT_FOUND for another tenant's model: test_embedder_tenants).
     "/simmesh.v1.IndexerService/CreateCollection": (grpc.StatusCode.UNAVAILABLE, None),
@@ -225,7 +237,7 @@ async def _other_tenants_call(
 async def test_a_key_of_another_tenant_finds_nothing_and_changes_nothing(seeded, keys):
     kind, started = seeded
     acme = [("authorization", f"Bearer {keys.by_role[Role.ADMIN]}")]
-    methods = [m for name in started.service_names if name != WHOLE_DATABASE for m in SERVICES[name].methods]
+    methods = [m for name in started.service_names for m in SERVICES[name].methods]
     async with grpc.aio.insecure_channel(started.address) as channel:
         made, reads = await SEEDS[kind](channel, acme)
         # the key named is the admin key acme reads back with: revoking it would show
@@ -238,7 +250,7 @@ async def test_a_key_of_another_tenant_finds_nothing_and_changes_nothing(seeded,
         calls = [
             _other_tenants_call(channel, m, requests[_path(m)], keys.beta_by_role[rule_for(_path(m))], secrets)
             for m in methods
-            if requests[_path(m)] is not None or m.name.startswith("List")
+            if requests[_path(m)] is not None or m.name.startswith("List") or _path(m) in ANSWERS
         ]
         wrong = [problem for problem in await asyncio.gather(*calls) if problem]
         assert wrong == [], "\n".join(wrong)

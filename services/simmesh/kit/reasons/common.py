@@ -176,6 +176,11 @@ TASK_NOT_TRAINED = Reason(
     StatusCode.FAILED_PRECONDITION,
     "…/… has no trained version yet; train it first (TrainTask) or name a version",
 )
+WHOLE_DATABASE = Reason(
+    "WHOLE_DATABASE",
+    StatusCode.PERMISSION_DENIED,
+    "database backups hold every tenant's data: only keys of the default tenant may make, list or restore them",
+)
 TENANT_MISMATCH = Reason(
     "TENANT_MISMATCH", StatusCode.PERMISSION_DENIED, "key … of tenant … may manage the keys of its own tenant only"
 )
