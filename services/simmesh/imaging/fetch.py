@@ -166,7 +166,7 @@ class UrlFetcher:
                     redirect=False,
                     retries=False,
                     timeout=timeout,
-                    pool_timeout=max(0.0, deadline - time.monotonic()),
+                    pool_timeout=max(0.0, deadline - time.monotonic()),  # type: ignore[arg-type]  # a float works: it is a queue timeout
                     assert_same_host=False,
                 )
             except urllib3.exceptions.NewConnectionError as failed:
