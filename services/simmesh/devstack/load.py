@@ -113,7 +113,9 @@ class MixedLoad:
     `record(n)` is the n-th record to insert (a JSON record without `_id`), `query(rng)` the
     keyword arguments of one `client.indexer.search` call. `interval` is the pause between one
     thread's calls (0: flat out); `batch` the records of one insert call (one stream),
-    `delete_batch` the ids of one delete call; deletes leave `keep_live` acknowledged records.
+    `delete_batch` the ids of one delete call; deletes leave `keep_live` acknowledged records,
+    and with `keep_live` set, inserts wait while twice that many are alive (deletes are slower
+    calls than inserts: without the wait the collection would grow for the whole run).
     """
 
     def __init__(
@@ -151,6 +153,7 @@ class MixedLoad:
         self.retried = 0
         self._operations: dict[str, Operation] = {}
         self._next = 0
+        self._live = 0  # acknowledged inserts not yet picked for a delete
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -212,7 +215,10 @@ class MixedLoad:
             if self.interval:
                 self._stop.wait(self.interval)
 
-    def _insert(self, rng: random.Random) -> None:
+    def _insert(self, rng: random.Random) -> bool:
+        if self.keep_live and self._live >= 2 * self.keep_live:
+            self._stop.wait(0.05)
+            return False
         with self._lock:
             start, self._next = self._next, self._next + self.batch
         numbers = range(start, start + self.batch)
@@ -236,9 +242,12 @@ class MixedLoad:
             self.ledger.inserted.update(record_id for record_id in ids if record_id not in failed)
             self.ledger.unsure.update(failed)
             self.retried += summary.retried
+        with self._lock:
+            self._live += len(ids) - len(failed)
         if summary.failures:
             first = summary.failures[0]
             raise SimmeshError(first.code, first.message, reason=first.reason)
+        return True
 
     def _search(self, rng: random.Random) -> None:
         self.client.indexer.search(self.collection, timeout=self.timeout, **self.query(rng))
@@ -248,6 +257,8 @@ class MixedLoad:
         if not ids:
             self._stop.wait(0.1)
             return False
+        with self._lock:
+            self._live -= len(ids)
         self.client.indexer.delete_records(self.collection, ids)
         with self.ledger.lock:
             self.ledger.deleted.update(ids)
