@@ -76,7 +76,7 @@ training_images = Table(
     metadata,
     Column("id", String(_ID), primary_key=True),
     # Each tenant stores the same bytes once (see TrainingImageRecords.add_training_image).
-    Column("sha256", String(64), nullable=False, index=True),
+    Column("sha256", String(128), nullable=False, unique=True),  # scoped by tenant
     Column("blob_key", Text, nullable=False),
     Column("uri", Text, nullable=False),
     Column("source_url", Text, nullable=False, default=""),

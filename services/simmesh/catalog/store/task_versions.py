@@ -12,6 +12,7 @@ from simmesh.catalog.records import GraphGroup, GraphImage, Task, TaskVersion, T
 from simmesh.catalog.store.base import GI, GM, G, I, K, V, task_not_found, version_not_found
 from simmesh.catalog.store.tasks import TaskRecords
 from simmesh.kit import reasons, sql
+from simmesh.kit.auth.tenancy import unscoped
 from simmesh.kit.errors import AlreadyExists, InvalidArgument
 from simmesh.kit.paging import Page, fingerprint
 
@@ -139,7 +140,9 @@ class TaskVersionRecords(TaskRecords):
             for row in rows
         }
         by_id = {
-            r.id: GraphImage(id=r.id, sha256=r.sha256, blob_key=r.blob_key, uri=r.uri, width=r.width, height=r.height)
+            r.id: GraphImage(
+                id=r.id, sha256=unscoped(r.sha256), blob_key=r.blob_key, uri=r.uri, width=r.width, height=r.height
+            )
             for r in image_rows
         }
         return TrainingGraph(

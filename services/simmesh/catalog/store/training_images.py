@@ -7,14 +7,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, insert, select, update
+from sqlalchemy import Connection, Row, delete, insert, or_, select, update
 
 from simmesh.catalog.names import IMAGES
 from simmesh.catalog.records import NewTrainingImage, TrainingImage
 from simmesh.catalog.store.base import GI, G, I, check_fields, group_not_found, image_not_found, missing, select_in
 from simmesh.catalog.store.groups import GroupRecords
 from simmesh.kit import sql
-from simmesh.kit.auth.tenancy import scoped
+from simmesh.kit.auth.tenancy import SEPARATOR, scoped, unscoped
 from simmesh.kit.errors import Aborted, NotFound
 from simmesh.kit.names import new_id
 from simmesh.kit.paging import Page, fingerprint
@@ -43,13 +43,14 @@ class TrainingImageRecords(GroupRecords):
         self, image: NewTrainingImage, group_ids: list[str], tenant: str
     ) -> tuple[TrainingImage, bool]:
         with self._write() as conn:
-            same = select(I.c.id).where(I.c.sha256 == image.sha256, sql.owned_by(I.c.id, tenant))
+            same = select(I.c.id).where(I.c.sha256 == scoped(image.sha256, tenant))
             existing = conn.execute(same).scalar()
             image_id = existing or scoped(new_id(), tenant)
             found = {row.id: row.type_id for row in select_in(conn, select(G.c.id, G.c.type_id), G.c.id, group_ids)}
             missing(group_ids, found, group_not_found)
             if existing is None:
                 values = asdict(image) | {"id": image_id, "metadata": image.metadata or {}, "create_time": sql.now()}
+                values["sha256"] = scoped(image.sha256, tenant)  # unique per tenant: racing uploads store one image
                 conn.execute(insert(I).values(values))
             for type_id in sorted(set(found.values())):  # in one order: no deadlock between uploads
                 try:
@@ -69,7 +70,8 @@ class TrainingImageRecords(GroupRecords):
     def find_training_image(self, sha256: str) -> TrainingImage | None:
         """An image with these bytes, of any tenant, if one is stored."""
         with self._read() as conn:
-            image_id = conn.execute(select(I.c.id).where(I.c.sha256 == sha256)).scalar()
+            owners = or_(I.c.sha256 == sha256, I.c.sha256.like(f"%{SEPARATOR}{sha256}"))
+            image_id = conn.execute(select(I.c.id).where(owners).limit(1)).scalar()
             return None if image_id is None else self._get_image(conn, image_id)
 
     def list_training_images(
@@ -118,7 +120,7 @@ class TrainingImageRecords(GroupRecords):
         return [
             TrainingImage(
                 id=row.id,
-                sha256=row.sha256,
+                sha256=unscoped(row.sha256),
                 blob_key=row.blob_key,
                 uri=row.uri,
                 source_url=row.source_url,
