@@ -22,7 +22,7 @@ from simmesh.indexer.requests import (
 from simmesh.indexer.router import Router
 from simmesh.indexer.router.collection_snapshots import check_snapshot_id, snapshot_id_of
 from simmesh.indexer.router.collections import check_collection_id
-from simmesh.indexer.router.tenant_names import answering_publicly, public, public_id, public_operation
+from simmesh.indexer.router.tenant_names import public, public_id, public_operation
 from simmesh.kit.auth.tenancy import scoped, visible
 from simmesh.kit.deadlines import remaining
 from simmesh.kit.paging import clamp_page_size, decode_page_token, encode_page_token, fingerprint
@@ -147,7 +147,3 @@ class IndexerServicer(indexer_pb2_grpc.IndexerServiceServicer):
         page = snapshots[after : after + size]
         token = encode_page_token({"after": after + size}, key) if len(snapshots) > after + size else ""
         return public(indexer_pb2.ListSnapshotsResponse(snapshots=page, next_page_token=token))
-
-
-for _method in indexer_pb2.DESCRIPTOR.services_by_name["IndexerService"].methods:
-    setattr(IndexerServicer, _method.name, answering_publicly(getattr(IndexerServicer, _method.name)))

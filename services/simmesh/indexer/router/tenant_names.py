@@ -1,14 +1,11 @@
-"""The router's replies, operations and errors as the calling tenant sees them: its internal ids
+"""The router's replies, operations and stored errors as the calling tenant sees them: its internal ids
 (`acme.shoes`) turned back into the public ids it gave (`shoes`). Requests are scoped where they
 are parsed (`requests.collection_id_of`); everything behind the edge works on internal ids."""
 
 from __future__ import annotations
 
-import functools
-import inspect
 import re
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from google.longrunning import operations_pb2
 from google.protobuf import any_pb2
@@ -16,7 +13,6 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 
 from simmesh.kit.auth.tenancy import caller_tenant, owner, unscoped
-from simmesh.kit.errors import SimmeshError
 from simmesh.kit.operations_service import public_operation_name
 from simmesh_proto.v1 import common_pb2, indexer_pb2
 
@@ -99,17 +95,9 @@ def public_text(text: str) -> str:
     return re.sub(rf"\b({'|'.join(_SCOPED_KINDS)})/{re.escape(tenant)}\.", r"\1/", text)
 
 
-def public_error(error: SimmeshError) -> SimmeshError:
-    """`error` (changed in place) naming the caller's resources as it calls them."""
-    error.message = public_text(error.message)
-    error.args = (error.message,)
-    error.metadata = {key: public_text(value) for key, value in error.metadata.items()}
-    error.violations = [(field, public_text(description)) for field, description in error.violations]
-    return error
-
-
 def public_status(status: status_pb2.Status) -> None:
-    """A stored error (an operation's, an insert item's) as `public_error` words it."""
+    """A stored error (an operation's, an insert item's) naming the caller's resources as it calls
+    them (errors a handler raises are rewritten by the server interceptor, `kit.auth.tenant_edge`)."""
     status.message = public_text(status.message)
     for detail in status.details:
         info = error_details_pb2.ErrorInfo()
@@ -117,27 +105,3 @@ def public_status(status: status_pb2.Status) -> None:
             for key, value in info.metadata.items():
                 info.metadata[key] = public_text(value)
             detail.Pack(info)
-
-
-def answering_publicly(handler: Callable[..., Any]) -> Callable[..., Any]:
-    """A servicer handler whose errors name the caller's resources by their public ids."""
-    if inspect.isasyncgenfunction(handler):
-
-        @functools.wraps(handler)
-        async def streamed(*args: Any) -> Any:
-            try:
-                async for reply in handler(*args):
-                    yield reply
-            except SimmeshError as error:
-                raise public_error(error) from None
-
-        return streamed
-
-    @functools.wraps(handler)
-    async def unary(*args: Any) -> Any:
-        try:
-            return await handler(*args)
-        except SimmeshError as error:
-            raise public_error(error) from None
-
-    return unary

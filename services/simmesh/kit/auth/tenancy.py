@@ -29,7 +29,7 @@ def caller_tenant() -> str:
 
 def scoped(public_id: str, tenant: str | None = None) -> str:
     """The internal id of `public_id` for `tenant` (the caller's when None). Empty stays empty."""
-    tenant = caller_tenant() if tenant is None else ("" if tenant == DEFAULT_TENANT else tenant)
+    tenant = _given_or_caller(tenant)
     return f"{tenant}{SEPARATOR}{public_id}" if tenant and public_id else public_id
 
 
@@ -56,7 +56,7 @@ def visible(internal_id: str, tenant: str | None = None) -> bool:
     mesh acting for itself sees every tenant's."""
     if tenant is None and mesh_itself():
         return True
-    tenant = caller_tenant() if tenant is None else ("" if tenant == DEFAULT_TENANT else tenant)
+    tenant = _given_or_caller(tenant)
     return owner(internal_id) == tenant
 
 
@@ -64,3 +64,8 @@ def mesh_itself() -> bool:
     """Whether the call is the mesh's own (the internal credential, no forwarded identity)."""
     identity = current_identity()
     return identity is not None and identity.internal and not identity.tenant
+
+
+def _given_or_caller(tenant: str | None) -> str:
+    """`tenant` as internal ids name it ("" for the default tenant); the caller's when None."""
+    return caller_tenant() if tenant is None else ("" if tenant == DEFAULT_TENANT else tenant)
