@@ -22,11 +22,12 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15simmesh/v1/auth.proto\x12\nsimmesh.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xab\x02\n\x06\x41piKey\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x1e\n\x04role\x18\x03 \x01(\x0e\x32\x10.simmesh.v1.Role\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brevoke_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x64\x65scription\x18\x07 \x01(\t\x12\x12\n\nrate_limit\x18\x08 \x01(\x01\x12\x12\n\nrate_burst\x18\t \x01(\x05\x12\x13\n\x0b\x64\x61ily_quota\x18\n \x01(\x03\"\xbc\x01\n\x10\x43reateKeyRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x1e\n\x04role\x18\x02 \x01(\x0e\x32\x10.simmesh.v1.Role\x12&\n\x03ttl\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x12\n\nrate_limit\x18\x05 \x01(\x01\x12\x12\n\nrate_burst\x18\x06 \x01(\x05\x12\x13\n\x0b\x64\x61ily_quota\x18\x07 \x01(\x03\"D\n\x11\x43reateKeyResponse\x12\x1f\n\x03key\x18\x01 \x01(\x0b\x32\x12.simmesh.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\"^\n\x0fListKeysRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x14\n\x0cshow_revoked\x18\x04 \x01(\x08\"M\n\x10ListKeysResponse\x12 \n\x04keys\x18\x01 \x03(\x0b\x32\x12.simmesh.v1.ApiKey\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\" \n\x10RevokeKeyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"+\n\x06Tenant\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x61\x63tive_keys\x18\x02 \x01(\x05\";\n\x12ListTenantsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"S\n\x13ListTenantsResponse\x12#\n\x07tenants\x18\x01 \x03(\x0b\x32\x12.simmesh.v1.Tenant\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*N\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_READER\x10\x01\x12\x0f\n\x0bROLE_WRITER\x10\x02\x12\x0e\n\nROLE_ADMIN\x10\x03\x32\xac\x02\n\nKeyService\x12H\n\tCreateKey\x12\x1c.simmesh.v1.CreateKeyRequest\x1a\x1d.simmesh.v1.CreateKeyResponse\x12\x45\n\x08ListKeys\x12\x1b.simmesh.v1.ListKeysRequest\x1a\x1c.simmesh.v1.ListKeysResponse\x12=\n\tRevokeKey\x12\x1c.simmesh.v1.RevokeKeyRequest\x1a\x12.simmesh.v1.ApiKey\x12N\n\x0bListTenants\x12\x1e.simmesh.v1.ListTenantsRequest\x1a\x1f.simmesh.v1.ListTenantsResponseBJ\n\x0e\x64\x65v.simmesh.v1P\x01Z6github.com/simmesh/simmesh/gen/go/simmesh/v1;simmeshv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15simmesh/v1/auth.proto\x12\nsimmesh.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xab\x02\n\x06\x41piKey\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x1e\n\x04role\x18\x03 \x01(\x0e\x32\x10.simmesh.v1.Role\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brevoke_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x64\x65scription\x18\x07 \x01(\t\x12\x12\n\nrate_limit\x18\x08 \x01(\x01\x12\x12\n\nrate_burst\x18\t \x01(\x05\x12\x13\n\x0b\x64\x61ily_quota\x18\n \x01(\x03\"\xbc\x01\n\x10\x43reateKeyRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x1e\n\x04role\x18\x02 \x01(\x0e\x32\x10.simmesh.v1.Role\x12&\n\x03ttl\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x12\n\nrate_limit\x18\x05 \x01(\x01\x12\x12\n\nrate_burst\x18\x06 \x01(\x05\x12\x13\n\x0b\x64\x61ily_quota\x18\x07 \x01(\x03\"D\n\x11\x43reateKeyResponse\x12\x1f\n\x03key\x18\x01 \x01(\x0b\x32\x12.simmesh.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\"^\n\x0fListKeysRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x14\n\x0cshow_revoked\x18\x04 \x01(\x08\"M\n\x10ListKeysResponse\x12 \n\x04keys\x18\x01 \x03(\x0b\x32\x12.simmesh.v1.ApiKey\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\" \n\x10RevokeKeyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"+\n\x06Tenant\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x61\x63tive_keys\x18\x02 \x01(\x05\";\n\x12ListTenantsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"S\n\x13ListTenantsResponse\x12#\n\x07tenants\x18\x01 \x03(\x0b\x32\x12.simmesh.v1.Tenant\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*N\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_READER\x10\x01\x12\x0f\n\x0bROLE_WRITER\x10\x02\x12\x0e\n\nROLE_ADMIN\x10\x03\x32\x8d\x03\n\nKeyService\x12]\n\tCreateKey\x12\x1c.simmesh.v1.CreateKeyRequest\x1a\x1d.simmesh.v1.CreateKeyResponse\"\x13\x82\xd3\xe4\x93\x02\r\"\x08/v1/keys:\x01*\x12W\n\x08ListKeys\x12\x1b.simmesh.v1.ListKeysRequest\x1a\x1c.simmesh.v1.ListKeysResponse\"\x10\x82\xd3\xe4\x93\x02\n\x12\x08/v1/keys\x12\x62\n\tRevokeKey\x12\x1c.simmesh.v1.RevokeKeyRequest\x1a\x12.simmesh.v1.ApiKey\"#\x82\xd3\xe4\x93\x02\x1d\"\x18/v1/{name=keys/*}:revoke:\x01*\x12\x63\n\x0bListTenants\x12\x1e.simmesh.v1.ListTenantsRequest\x1a\x1f.simmesh.v1.ListTenantsResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/tenantsBJ\n\x0e\x64\x65v.simmesh.v1P\x01Z6github.com/simmesh/simmesh/gen/go/simmesh/v1;simmeshv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,26 +35,34 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'simmesh_proto.v1.auth_pb2',
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\016dev.simmesh.v1P\001Z6github.com/simmesh/simmesh/gen/go/simmesh/v1;simmeshv1'
-  _globals['_ROLE']._serialized_start=1065
-  _globals['_ROLE']._serialized_end=1143
-  _globals['_APIKEY']._serialized_start=103
-  _globals['_APIKEY']._serialized_end=402
-  _globals['_CREATEKEYREQUEST']._serialized_start=405
-  _globals['_CREATEKEYREQUEST']._serialized_end=593
-  _globals['_CREATEKEYRESPONSE']._serialized_start=595
-  _globals['_CREATEKEYRESPONSE']._serialized_end=663
-  _globals['_LISTKEYSREQUEST']._serialized_start=665
-  _globals['_LISTKEYSREQUEST']._serialized_end=759
-  _globals['_LISTKEYSRESPONSE']._serialized_start=761
-  _globals['_LISTKEYSRESPONSE']._serialized_end=838
-  _globals['_REVOKEKEYREQUEST']._serialized_start=840
-  _globals['_REVOKEKEYREQUEST']._serialized_end=872
-  _globals['_TENANT']._serialized_start=874
-  _globals['_TENANT']._serialized_end=917
-  _globals['_LISTTENANTSREQUEST']._serialized_start=919
-  _globals['_LISTTENANTSREQUEST']._serialized_end=978
-  _globals['_LISTTENANTSRESPONSE']._serialized_start=980
-  _globals['_LISTTENANTSRESPONSE']._serialized_end=1063
-  _globals['_KEYSERVICE']._serialized_start=1146
-  _globals['_KEYSERVICE']._serialized_end=1446
+  _globals['_KEYSERVICE'].methods_by_name['CreateKey']._loaded_options = None
+  _globals['_KEYSERVICE'].methods_by_name['CreateKey']._serialized_options = b'\202\323\344\223\002\r\"\010/v1/keys:\001*'
+  _globals['_KEYSERVICE'].methods_by_name['ListKeys']._loaded_options = None
+  _globals['_KEYSERVICE'].methods_by_name['ListKeys']._serialized_options = b'\202\323\344\223\002\n\022\010/v1/keys'
+  _globals['_KEYSERVICE'].methods_by_name['RevokeKey']._loaded_options = None
+  _globals['_KEYSERVICE'].methods_by_name['RevokeKey']._serialized_options = b'\202\323\344\223\002\035\"\030/v1/{name=keys/*}:revoke:\001*'
+  _globals['_KEYSERVICE'].methods_by_name['ListTenants']._loaded_options = None
+  _globals['_KEYSERVICE'].methods_by_name['ListTenants']._serialized_options = b'\202\323\344\223\002\r\022\013/v1/tenants'
+  _globals['_ROLE']._serialized_start=1095
+  _globals['_ROLE']._serialized_end=1173
+  _globals['_APIKEY']._serialized_start=133
+  _globals['_APIKEY']._serialized_end=432
+  _globals['_CREATEKEYREQUEST']._serialized_start=435
+  _globals['_CREATEKEYREQUEST']._serialized_end=623
+  _globals['_CREATEKEYRESPONSE']._serialized_start=625
+  _globals['_CREATEKEYRESPONSE']._serialized_end=693
+  _globals['_LISTKEYSREQUEST']._serialized_start=695
+  _globals['_LISTKEYSREQUEST']._serialized_end=789
+  _globals['_LISTKEYSRESPONSE']._serialized_start=791
+  _globals['_LISTKEYSRESPONSE']._serialized_end=868
+  _globals['_REVOKEKEYREQUEST']._serialized_start=870
+  _globals['_REVOKEKEYREQUEST']._serialized_end=902
+  _globals['_TENANT']._serialized_start=904
+  _globals['_TENANT']._serialized_end=947
+  _globals['_LISTTENANTSREQUEST']._serialized_start=949
+  _globals['_LISTTENANTSREQUEST']._serialized_end=1008
+  _globals['_LISTTENANTSRESPONSE']._serialized_start=1010
+  _globals['_LISTTENANTSRESPONSE']._serialized_end=1093
+  _globals['_KEYSERVICE']._serialized_start=1176
+  _globals['_KEYSERVICE']._serialized_end=1573
 # @@protoc_insertion_point(module_scope)

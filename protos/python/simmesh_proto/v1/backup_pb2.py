@@ -22,10 +22,11 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17simmesh/v1/backup.proto\x12\nsimmesh.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x81\x01\n\x0e\x44\x61tabaseBackup\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12\x0b\n\x03uri\x18\x05 \x01(\t\"*\n\x15\x42\x61\x63kupDatabaseRequest\x12\x11\n\tbackup_id\x18\x01 \x01(\t\"(\n\x16RestoreDatabaseRequest\x12\x0e\n\x06\x62\x61\x63kup\x18\x01 \x01(\t\"C\n\x1aListDatabaseBackupsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"c\n\x1bListDatabaseBackupsResponse\x12+\n\x07\x62\x61\x63kups\x18\x01 \x03(\x0b\x32\x1a.simmesh.v1.DatabaseBackup\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xa3\x02\n\x15\x44\x61tabaseBackupService\x12O\n\x0e\x42\x61\x63kupDatabase\x12!.simmesh.v1.BackupDatabaseRequest\x1a\x1a.simmesh.v1.DatabaseBackup\x12Q\n\x0fRestoreDatabase\x12\".simmesh.v1.RestoreDatabaseRequest\x1a\x1a.simmesh.v1.DatabaseBackup\x12\x66\n\x13ListDatabaseBackups\x12&.simmesh.v1.ListDatabaseBackupsRequest\x1a\'.simmesh.v1.ListDatabaseBackupsResponseBJ\n\x0e\x64\x65v.simmesh.v1P\x01Z6github.com/simmesh/simmesh/gen/go/simmesh/v1;simmeshv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17simmesh/v1/backup.proto\x12\nsimmesh.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x81\x01\n\x0e\x44\x61tabaseBackup\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12\x0b\n\x03uri\x18\x05 \x01(\t\"*\n\x15\x42\x61\x63kupDatabaseRequest\x12\x11\n\tbackup_id\x18\x01 \x01(\t\"(\n\x16RestoreDatabaseRequest\x12\x0e\n\x06\x62\x61\x63kup\x18\x01 \x01(\t\"C\n\x1aListDatabaseBackupsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"c\n\x1bListDatabaseBackupsResponse\x12+\n\x07\x62\x61\x63kups\x18\x01 \x03(\x0b\x32\x1a.simmesh.v1.DatabaseBackup\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\x95\x03\n\x15\x44\x61tabaseBackupService\x12o\n\x0e\x42\x61\x63kupDatabase\x12!.simmesh.v1.BackupDatabaseRequest\x1a\x1a.simmesh.v1.DatabaseBackup\"\x1e\x82\xd3\xe4\x93\x02\x18\"\x13/v1/databaseBackups:\x01*\x12\x84\x01\n\x0fRestoreDatabase\x12\".simmesh.v1.RestoreDatabaseRequest\x1a\x1a.simmesh.v1.DatabaseBackup\"1\x82\xd3\xe4\x93\x02+\"&/v1/{backup=databaseBackups/*}:restore:\x01*\x12\x83\x01\n\x13ListDatabaseBackups\x12&.simmesh.v1.ListDatabaseBackupsRequest\x1a\'.simmesh.v1.ListDatabaseBackupsResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/databaseBackupsBJ\n\x0e\x64\x65v.simmesh.v1P\x01Z6github.com/simmesh/simmesh/gen/go/simmesh/v1;simmeshv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,16 +34,22 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'simmesh_proto.v1.backup_pb2
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\016dev.simmesh.v1P\001Z6github.com/simmesh/simmesh/gen/go/simmesh/v1;simmeshv1'
-  _globals['_DATABASEBACKUP']._serialized_start=73
-  _globals['_DATABASEBACKUP']._serialized_end=202
-  _globals['_BACKUPDATABASEREQUEST']._serialized_start=204
-  _globals['_BACKUPDATABASEREQUEST']._serialized_end=246
-  _globals['_RESTOREDATABASEREQUEST']._serialized_start=248
-  _globals['_RESTOREDATABASEREQUEST']._serialized_end=288
-  _globals['_LISTDATABASEBACKUPSREQUEST']._serialized_start=290
-  _globals['_LISTDATABASEBACKUPSREQUEST']._serialized_end=357
-  _globals['_LISTDATABASEBACKUPSRESPONSE']._serialized_start=359
-  _globals['_LISTDATABASEBACKUPSRESPONSE']._serialized_end=458
-  _globals['_DATABASEBACKUPSERVICE']._serialized_start=461
-  _globals['_DATABASEBACKUPSERVICE']._serialized_end=752
+  _globals['_DATABASEBACKUPSERVICE'].methods_by_name['BackupDatabase']._loaded_options = None
+  _globals['_DATABASEBACKUPSERVICE'].methods_by_name['BackupDatabase']._serialized_options = b'\202\323\344\223\002\030\"\023/v1/databaseBackups:\001*'
+  _globals['_DATABASEBACKUPSERVICE'].methods_by_name['RestoreDatabase']._loaded_options = None
+  _globals['_DATABASEBACKUPSERVICE'].methods_by_name['RestoreDatabase']._serialized_options = b'\202\323\344\223\002+\"&/v1/{backup=databaseBackups/*}:restore:\001*'
+  _globals['_DATABASEBACKUPSERVICE'].methods_by_name['ListDatabaseBackups']._loaded_options = None
+  _globals['_DATABASEBACKUPSERVICE'].methods_by_name['ListDatabaseBackups']._serialized_options = b'\202\323\344\223\002\025\022\023/v1/databaseBackups'
+  _globals['_DATABASEBACKUP']._serialized_start=103
+  _globals['_DATABASEBACKUP']._serialized_end=232
+  _globals['_BACKUPDATABASEREQUEST']._serialized_start=234
+  _globals['_BACKUPDATABASEREQUEST']._serialized_end=276
+  _globals['_RESTOREDATABASEREQUEST']._serialized_start=278
+  _globals['_RESTOREDATABASEREQUEST']._serialized_end=318
+  _globals['_LISTDATABASEBACKUPSREQUEST']._serialized_start=320
+  _globals['_LISTDATABASEBACKUPSREQUEST']._serialized_end=387
+  _globals['_LISTDATABASEBACKUPSRESPONSE']._serialized_start=389
+  _globals['_LISTDATABASEBACKUPSRESPONSE']._serialized_end=488
+  _globals['_DATABASEBACKUPSERVICE']._serialized_start=491
+  _globals['_DATABASEBACKUPSERVICE']._serialized_end=896
 # @@protoc_insertion_point(module_scope)

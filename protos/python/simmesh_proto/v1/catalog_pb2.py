@@ -22,6 +22,7 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.longrunning import operations_pb2 as google_dot_longrunning_dot_operations__pb2
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
@@ -30,7 +31,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from simmesh_proto.v1 import common_pb2 as simmesh_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18simmesh/v1/catalog.proto\x12\nsimmesh.v1\x1a#google/longrunning/operations.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17simmesh/v1/common.proto\"\xeb\x01\n\x0eSimilarityType\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12)\n\x08metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x13\n\x0bgroup_count\x18\x05 \x01(\x03\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8b\x02\n\x0eTrainingConfig\x12&\n\x08\x62\x61\x63kbone\x18\x01 \x01(\x0e\x32\x14.simmesh.v1.Backbone\x12\x16\n\x0e\x62\x61\x63kbone_model\x18\x02 \x01(\t\x12\x1b\n\x13\x65mbedding_dimension\x18\x03 \x01(\x05\x12\x0e\n\x06\x65pochs\x18\x04 \x01(\x05\x12\x12\n\nbatch_size\x18\x05 \x01(\x05\x12\x15\n\rlearning_rate\x18\x06 \x01(\x02\x12\x12\n\ninput_size\x18\x07 \x01(\x05\x12\x15\n\rparent_weight\x18\x08 \x01(\x02\x12\x0f\n\x07\x61ugment\x18\t \x01(\x08\x12\x0c\n\x04seed\x18\n \x01(\x03\x12\x17\n\x0ftune_last_block\x18\x0b \x01(\x08\"\xb3\x02\n\x04Task\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x18\n\x10similarity_types\x18\x04 \x03(\t\x12\x33\n\x0ftraining_config\x18\x05 \x01(\x0b\x32\x1a.simmesh.v1.TrainingConfig\x12\x1a\n\x12production_version\x18\x06 \x01(\x03\x12\x16\n\x0elatest_version\x18\x07 \x01(\x03\x12\r\n\x05model\x18\x08 \x01(\t\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x91\x02\n\x05Group\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x17\n\x0fsimilarity_type\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12)\n\x08metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0c\n\x04test\x18\x05 \x01(\x08\x12\x0e\n\x06images\x18\x06 \x03(\t\x12\x0f\n\x07members\x18\x07 \x03(\t\x12\x0f\n\x07parents\x18\x08 \x03(\t\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x83\x02\n\rTrainingImage\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12\x0b\n\x03uri\x18\x03 \x01(\t\x12\x12\n\nsource_url\x18\x04 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x05 \x01(\t\x12\r\n\x05width\x18\x06 \x01(\x05\x12\x0e\n\x06height\x18\x07 \x01(\x05\x12\x12\n\nsize_bytes\x18\x08 \x01(\x03\x12)\n\x08metadata\x18\t \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06groups\x18\n \x03(\t\x12/\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xef\x02\n\x0bTaskVersion\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x33\n\x0ftraining_config\x18\x03 \x01(\x0b\x32\x1a.simmesh.v1.TrainingConfig\x12\x35\n\x07metrics\x18\x04 \x03(\x0b\x32$.simmesh.v1.TaskVersion.MetricsEntry\x12\x1c\n\x14training_image_count\x18\x05 \x01(\x03\x12\x1c\n\x14training_group_count\x18\x06 \x01(\x03\x12\x18\n\x10test_group_count\x18\x07 \x01(\x03\x12\x18\n\x10training_seconds\x18\x08 \x01(\x01\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"n\n\x1b\x43reateSimilarityTypeRequest\x12\x1a\n\x12similarity_type_id\x18\x01 \x01(\t\x12\x33\n\x0fsimilarity_type\x18\x02 \x01(\x0b\x32\x1a.simmesh.v1.SimilarityType\"(\n\x18GetSimilarityTypeRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"C\n\x1aListSimilarityTypesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"l\n\x1bListSimilarityTypesResponse\x12\x34\n\x10similarity_types\x18\x01 \x03(\x0b\x32\x1a.simmesh.v1.SimilarityType\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x83\x01\n\x1bUpdateSimilarityTypeRequest\x12\x33\n\x0fsimilarity_type\x18\x01 \x01(\x0b\x32\x1a.simmesh.v1.SimilarityType\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"+\n\x1b\x44\x65leteSimilarityTypeRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"D\n\x11\x43reateTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x1e\n\x04task\x18\x02 \x01(\x0b\x32\x10.simmesh.v1.Task\"\x1e\n\x0eGetTaskRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"9\n\x10ListTasksRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"M\n\x11ListTasksResponse\x12\x1f\n\x05tasks\x18\x01 \x03(\x0b\x32\x10.simmesh.v1.Task\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"d\n\x11UpdateTaskRequest\x12\x1e\n\x04task\x18\x01 \x01(\x0b\x32\x10.simmesh.v1.Task\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"!\n\x11\x44\x65leteTaskRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"G\n\x1d\x41\x64\x64TaskSimilarityTypesRequest\x12\x0c\n\x04task\x18\x01 \x01(\t\x12\x18\n\x10similarity_types\x18\x02 \x03(\t\"J\n RemoveTaskSimilarityTypesRequest\x12\x0c\n\x04task\x18\x01 \x01(\t\x12\x18\n\x10similarity_types\x18\x02 \x03(\t\"H\n\x12\x43reateGroupRequest\x12\x10\n\x08group_id\x18\x01 \x01(\t\x12 \n\x05group\x18\x02 \x01(\x0b\x32\x11.simmesh.v1.Group\"\x1f\n\x0fGetGroupRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x8e\x02\n\x11ListGroupsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x17\n\x0fsimilarity_type\x18\x03 \x01(\t\x12\x12\n\nname_query\x18\x04 \x01(\t\x12=\n\x0btest_filter\x18\x05 \x01(\x0e\x32(.simmesh.v1.ListGroupsRequest.TestFilter\x12\x0e\n\x06parent\x18\x06 \x01(\t\"V\n\nTestFilter\x12\x1b\n\x17TEST_FILTER_UNSPECIFIED\x10\x00\x12\x14\n\x10TEST_FILTER_TEST\x10\x01\x12\x15\n\x11TEST_FILTER_TRAIN\x10\x02\"P\n\x12ListGroupsResponse\x12!\n\x06groups\x18\x01 \x03(\x0b\x32\x11.simmesh.v1.Group\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"g\n\x12UpdateGroupRequest\x12 \n\x05group\x18\x01 \x01(\x0b\x32\x11.simmesh.v1.Group\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"\"\n\x12\x44\x65leteGroupRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"6\n\x15\x41\x64\x64GroupImagesRequest\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0e\n\x06images\x18\x02 \x03(\t\"9\n\x18RemoveGroupImagesRequest\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0e\n\x06images\x18\x02 \x03(\t\"8\n\x16\x41\x64\x64GroupMembersRequest\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0f\n\x07members\x18\x02 \x03(\t\";\n\x19RemoveGroupMembersRequest\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0f\n\x07members\x18\x02 \x03(\t\"y\n\x1a\x43reateTrainingImageRequest\x12 \n\x05image\x18\x01 \x01(\x0b\x32\x11.simmesh.v1.Image\x12)\n\x08metadata\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06groups\x18\x03 \x03(\t\"\\\n BatchCreateTrainingImagesRequest\x12\x38\n\x08requests\x18\x01 \x03(\x0b\x32&.simmesh.v1.CreateTrainingImageRequest\"u\n!BatchCreateTrainingImagesResponse\x12)\n\x06images\x18\x01 \x03(\x0b\x32\x19.simmesh.v1.TrainingImage\x12%\n\x06\x65rrors\x18\x02 \x03(\x0b\x32\x15.simmesh.v1.ItemError\"\'\n\x17GetTrainingImageRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"Q\n\x19ListTrainingImagesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\r\n\x05group\x18\x03 \x01(\t\"`\n\x1aListTrainingImagesResponse\x12)\n\x06images\x18\x01 \x03(\x0b\x32\x19.simmesh.v1.TrainingImage\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"w\n\x1aUpdateTrainingImageRequest\x12(\n\x05image\x18\x01 \x01(\x0b\x32\x19.simmesh.v1.TrainingImage\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"*\n\x1a\x44\x65leteTrainingImageRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"U\n\x10TrainTaskRequest\x12\x0c\n\x04task\x18\x01 \x01(\t\x12\x33\n\x0ftraining_config\x18\x02 \x01(\x0b\x32\x1a.simmesh.v1.TrainingConfig\"\x8f\x01\n\x10TrainingMetadata\x12\x0c\n\x04task\x18\x01 \x01(\t\x12\r\n\x05stage\x18\x02 \x01(\t\x12\x10\n\x08progress\x18\x03 \x01(\x01\x12\r\n\x05\x65poch\x18\x04 \x01(\x05\x12\x0e\n\x06\x65pochs\x18\x05 \x01(\x05\x12\x0c\n\x04loss\x18\x06 \x01(\x01\x12\x0e\n\x06metric\x18\x07 \x01(\x01\x12\x0f\n\x07version\x18\x08 \x01(\t\"%\n\x15GetTaskVersionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"P\n\x17ListTaskVersionsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"^\n\x18ListTaskVersionsResponse\x12)\n\x08versions\x18\x01 \x03(\x0b\x32\x17.simmesh.v1.TaskVersion\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\".\n\x1bSetProductionVersionRequest\x12\x0f\n\x07version\x18\x01 \x01(\t\"O\n\x14\x44\x65ployVersionRequest\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x12\n\ncollection\x18\x02 \x01(\t\x12\x12\n\nallow_drop\x18\x03 \x01(\x08\"\\\n\x15GetDescriptorsRequest\x12\x0f\n\x07version\x18\x01 \x01(\t\x12!\n\x06images\x18\x02 \x03(\x0b\x32\x11.simmesh.v1.Image\x12\x0f\n\x07records\x18\x03 \x03(\t\"\x80\x01\n\x16GetDescriptorsResponse\x12\x15\n\rmodel_version\x18\x01 \x01(\t\x12(\n\x07vectors\x18\x02 \x01(\x0b\x32\x17.simmesh.v1.VectorBatch\x12%\n\x06\x65rrors\x18\x03 \x03(\x0b\x32\x15.simmesh.v1.ItemError*k\n\x08\x42\x61\x63kbone\x12\x18\n\x14\x42\x41\x43KBONE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x42\x41\x43KBONE_COMPACT_CNN\x10\x01\x12\x15\n\x11\x42\x41\x43KBONE_IMPORTED\x10\x02\x12\x14\n\x10\x42\x41\x43KBONE_GENERIC\x10\x03\x32\x93\x15\n\x0e\x43\x61talogService\x12[\n\x14\x43reateSimilarityType\x12\'.simmesh.v1.CreateSimilarityTypeRequest\x1a\x1a.simmesh.v1.SimilarityType\x12U\n\x11GetSimilarityType\x12$.simmesh.v1.GetSimilarityTypeRequest\x1a\x1a.simmesh.v1.SimilarityType\x12\x66\n\x13ListSimilarityTypes\x12&.simmesh.v1.ListSimilarityTypesRequest\x1a\'.simmesh.v1.ListSimilarityTypesResponse\x12[\n\x14UpdateSimilarityType\x12\'.simmesh.v1.UpdateSimilarityTypeRequest\x1a\x1a.simmesh.v1.SimilarityType\x12W\n\x14\x44\x65leteSimilarityType\x12\'.simmesh.v1.DeleteSimilarityTypeRequest\x1a\x16.google.protobuf.Empty\x12=\n\nCreateTask\x12\x1d.simmesh.v1.CreateTaskRequest\x1a\x10.simmesh.v1.Task\x12\x37\n\x07GetTask\x12\x1a.simmesh.v1.GetTaskRequest\x1a\x10.simmesh.v1.Task\x12H\n\tListTasks\x12\x1c.simmesh.v1.ListTasksRequest\x1a\x1d.simmesh.v1.ListTasksResponse\x12=\n\nUpdateTask\x12\x1d.simmesh.v1.UpdateTaskRequest\x1a\x10.simmesh.v1.Task\x12\x43\n\nDeleteTask\x12\x1d.simmesh.v1.DeleteTaskRequest\x1a\x16.google.protobuf.Empty\x12U\n\x16\x41\x64\x64TaskSimilarityTypes\x12).simmesh.v1.AddTaskSimilarityTypesRequest\x1a\x10.simmesh.v1.Task\x12[\n\x19RemoveTaskSimilarityTypes\x12,.simmesh.v1.RemoveTaskSimilarityTypesRequest\x1a\x10.simmesh.v1.Task\x12@\n\x0b\x43reateGroup\x12\x1e.simmesh.v1.CreateGroupRequest\x1a\x11.simmesh.v1.Group\x12:\n\x08GetGroup\x12\x1b.simmesh.v1.GetGroupRequest\x1a\x11.simmesh.v1.Group\x12K\n\nListGroups\x12\x1d.simmesh.v1.ListGroupsRequest\x1a\x1e.simmesh.v1.ListGroupsResponse\x12@\n\x0bUpdateGroup\x12\x1e.simmesh.v1.UpdateGroupRequest\x1a\x11.simmesh.v1.Group\x12\x45\n\x0b\x44\x65leteGroup\x12\x1e.simmesh.v1.DeleteGroupRequest\x1a\x16.google.protobuf.Empty\x12\x46\n\x0e\x41\x64\x64GroupImages\x12!.simmesh.v1.AddGroupImagesRequest\x1a\x11.simmesh.v1.Group\x12L\n\x11RemoveGroupImages\x12$.simmesh.v1.RemoveGroupImagesRequest\x1a\x11.simmesh.v1.Group\x12H\n\x0f\x41\x64\x64GroupMembers\x12\".simmesh.v1.AddGroupMembersRequest\x1a\x11.simmesh.v1.Group\x12N\n\x12RemoveGroupMembers\x12%.simmesh.v1.RemoveGroupMembersRequest\x1a\x11.simmesh.v1.Group\x12X\n\x13\x43reateTrainingImage\x12&.simmesh.v1.CreateTrainingImageRequest\x1a\x19.simmesh.v1.TrainingImage\x12x\n\x19\x42\x61tchCreateTrainingImages\x12,.simmesh.v1.BatchCreateTrainingImagesRequest\x1a-.simmesh.v1.BatchCreateTrainingImagesResponse\x12R\n\x10GetTrainingImage\x12#.simmesh.v1.GetTrainingImageRequest\x1a\x19.simmesh.v1.TrainingImage\x12\x63\n\x12ListTrainingImages\x12%.simmesh.v1.ListTrainingImagesRequest\x1a&.simmesh.v1.ListTrainingImagesResponse\x12X\n\x13UpdateTrainingImage\x12&.simmesh.v1.UpdateTrainingImageRequest\x1a\x19.simmesh.v1.TrainingImage\x12U\n\x13\x44\x65leteTrainingImage\x12&.simmesh.v1.DeleteTrainingImageRequest\x1a\x16.google.protobuf.Empty\x12H\n\tTrainTask\x12\x1c.simmesh.v1.TrainTaskRequest\x1a\x1d.google.longrunning.Operation\x12L\n\x0eGetTaskVersion\x12!.simmesh.v1.GetTaskVersionRequest\x1a\x17.simmesh.v1.TaskVersion\x12]\n\x10ListTaskVersions\x12#.simmesh.v1.ListTaskVersionsRequest\x1a$.simmesh.v1.ListTaskVersionsResponse\x12Q\n\x14SetProductionVersion\x12\'.simmesh.v1.SetProductionVersionRequest\x1a\x10.simmesh.v1.Task\x12P\n\rDeployVersion\x12 .simmesh.v1.DeployVersionRequest\x1a\x1d.google.longrunning.Operation\x12W\n\x0eGetDescriptors\x12!.simmesh.v1.GetDescriptorsRequest\x1a\".simmesh.v1.GetDescriptorsResponseBJ\n\x0e\x64\x65v.simmesh.v1P\x01Z6github.com/simmesh/simmesh/gen/go/simmesh/v1;simmeshv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18simmesh/v1/catalog.proto\x12\nsimmesh.v1\x1a\x1cgoogle/api/annotations.proto\x1a#google/longrunning/operations.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17simmesh/v1/common.proto\"\xeb\x01\n\x0eSimilarityType\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12)\n\x08metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x13\n\x0bgroup_count\x18\x05 \x01(\x03\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8b\x02\n\x0eTrainingConfig\x12&\n\x08\x62\x61\x63kbone\x18\x01 \x01(\x0e\x32\x14.simmesh.v1.Backbone\x12\x16\n\x0e\x62\x61\x63kbone_model\x18\x02 \x01(\t\x12\x1b\n\x13\x65mbedding_dimension\x18\x03 \x01(\x05\x12\x0e\n\x06\x65pochs\x18\x04 \x01(\x05\x12\x12\n\nbatch_size\x18\x05 \x01(\x05\x12\x15\n\rlearning_rate\x18\x06 \x01(\x02\x12\x12\n\ninput_size\x18\x07 \x01(\x05\x12\x15\n\rparent_weight\x18\x08 \x01(\x02\x12\x0f\n\x07\x61ugment\x18\t \x01(\x08\x12\x0c\n\x04seed\x18\n \x01(\x03\x12\x17\n\x0ftune_last_block\x18\x0b \x01(\x08\"\xb3\x02\n\x04Task\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x18\n\x10similarity_types\x18\x04 \x03(\t\x12\x33\n\x0ftraining_config\x18\x05 \x01(\x0b\x32\x1a.simmesh.v1.TrainingConfig\x12\x1a\n\x12production_version\x18\x06 \x01(\x03\x12\x16\n\x0elatest_version\x18\x07 \x01(\x03\x12\r\n\x05model\x18\x08 \x01(\t\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x91\x02\n\x05Group\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x17\n\x0fsimilarity_type\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12)\n\x08metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0c\n\x04test\x18\x05 \x01(\x08\x12\x0e\n\x06images\x18\x06 \x03(\t\x12\x0f\n\x07members\x18\x07 \x03(\t\x12\x0f\n\x07parents\x18\x08 \x03(\t\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x83\x02\n\rTrainingImage\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12\x0b\n\x03uri\x18\x03 \x01(\t\x12\x12\n\nsource_url\x18\x04 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x05 \x01(\t\x12\r\n\x05width\x18\x06 \x01(\x05\x12\x0e\n\x06height\x18\x07 \x01(\x05\x12\x12\n\nsize_bytes\x18\x08 \x01(\x03\x12)\n\x08metadata\x18\t \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06groups\x18\n \x03(\t\x12/\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xef\x02\n\x0bTaskVersion\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x33\n\x0ftraining_config\x18\x03 \x01(\x0b\x32\x1a.simmesh.v1.TrainingConfig\x12\x35\n\x07metrics\x18\x04 \x03(\x0b\x32$.simmesh.v1.TaskVersion.MetricsEntry\x12\x1c\n\x14training_image_count\x18\x05 \x01(\x03\x12\x1c\n\x14training_group_count\x18\x06 \x01(\x03\x12\x18\n\x10test_group_count\x18\x07 \x01(\x03\x12\x18\n\x10training_seconds\x18\x08 \x01(\x01\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"n\n\x1b\x43reateSimilarityTypeRequest\x12\x1a\n\x12similarity_type_id\x18\x01 \x01(\t\x12\x33\n\x0fsimilarity_type\x18\x02 \x01(\x0b\x32\x1a.simmesh.v1.SimilarityType\"(\n\x18GetSimilarityTypeRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"C\n\x1aListSimilarityTypesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"l\n\x1bListSimilarityTypesResponse\x12\x34\n\x10similarity_types\x18\x01 \x03(\x0b\x32\x1a.simmesh.v1.SimilarityType\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x83\x01\n\x1bUpdateSimilarityTypeRequest\x12\x33\n\x0fsimilarity_type\x18\x01 \x01(\x0b\x32\x1a.simmesh.v1.SimilarityType\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"+\n\x1b\x44\x65leteSimilarityTypeRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"D\n\x11\x43reateTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x1e\n\x04task\x18\x02 \x01(\x0b\x32\x10.simmesh.v1.Task\"\x1e\n\x0eGetTaskRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"9\n\x10ListTasksRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"M\n\x11ListTasksResponse\x12\x1f\n\x05tasks\x18\x01 \x03(\x0b\x32\x10.simmesh.v1.Task\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"d\n\x11UpdateTaskRequest\x12\x1e\n\x04task\x18\x01 \x01(\x0b\x32\x10.simmesh.v1.Task\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"!\n\x11\x44\x65leteTaskRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"G\n\x1d\x41\x64\x64TaskSimilarityTypesRequest\x12\x0c\n\x04task\x18\x01 \x01(\t\x12\x18\n\x10similarity_types\x18\x02 \x03(\t\"J\n RemoveTaskSimilarityTypesRequest\x12\x0c\n\x04task\x18\x01 \x01(\t\x12\x18\n\x10similarity_types\x18\x02 \x03(\t\"H\n\x12\x43reateGroupRequest\x12\x10\n\x08group_id\x18\x01 \x01(\t\x12 \n\x05group\x18\x02 \x01(\x0b\x32\x11.simmesh.v1.Group\"\x1f\n\x0fGetGroupRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x8e\x02\n\x11ListGroupsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x17\n\x0fsimilarity_type\x18\x03 \x01(\t\x12\x12\n\nname_query\x18\x04 \x01(\t\x12=\n\x0btest_filter\x18\x05 \x01(\x0e\x32(.simmesh.v1.ListGroupsRequest.TestFilter\x12\x0e\n\x06parent\x18\x06 \x01(\t\"V\n\nTestFilter\x12\x1b\n\x17TEST_FILTER_UNSPECIFIED\x10\x00\x12\x14\n\x10TEST_FILTER_TEST\x10\x01\x12\x15\n\x11TEST_FILTER_TRAIN\x10\x02\"P\n\x12ListGroupsResponse\x12!\n\x06groups\x18\x01 \x03(\x0b\x32\x11.simmesh.v1.Group\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"g\n\x12UpdateGroupRequest\x12 \n\x05group\x18\x01 \x01(\x0b\x32\x11.simmesh.v1.Group\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"\"\n\x12\x44\x65leteGroupRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"6\n\x15\x41\x64\x64GroupImagesRequest\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0e\n\x06images\x18\x02 \x03(\t\"9\n\x18RemoveGroupImagesRequest\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0e\n\x06images\x18\x02 \x03(\t\"8\n\x16\x41\x64\x64GroupMembersRequest\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0f\n\x07members\x18\x02 \x03(\t\";\n\x19RemoveGroupMembersRequest\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0f\n\x07members\x18\x02 \x03(\t\"y\n\x1a\x43reateTrainingImageRequest\x12 \n\x05image\x18\x01 \x01(\x0b\x32\x11.simmesh.v1.Image\x12)\n\x08metadata\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06groups\x18\x03 \x03(\t\"\\\n BatchCreateTrainingImagesRequest\x12\x38\n\x08requests\x18\x01 \x03(\x0b\x32&.simmesh.v1.CreateTrainingImageRequest\"u\n!BatchCreateTrainingImagesResponse\x12)\n\x06images\x18\x01 \x03(\x0b\x32\x19.simmesh.v1.TrainingImage\x12%\n\x06\x65rrors\x18\x02 \x03(\x0b\x32\x15.simmesh.v1.ItemError\"\'\n\x17GetTrainingImageRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"Q\n\x19ListTrainingImagesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\r\n\x05group\x18\x03 \x01(\t\"`\n\x1aListTrainingImagesResponse\x12)\n\x06images\x18\x01 \x03(\x0b\x32\x19.simmesh.v1.TrainingImage\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"w\n\x1aUpdateTrainingImageRequest\x12(\n\x05image\x18\x01 \x01(\x0b\x32\x19.simmesh.v1.TrainingImage\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"*\n\x1a\x44\x65leteTrainingImageRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"U\n\x10TrainTaskRequest\x12\x0c\n\x04task\x18\x01 \x01(\t\x12\x33\n\x0ftraining_config\x18\x02 \x01(\x0b\x32\x1a.simmesh.v1.TrainingConfig\"\x8f\x01\n\x10TrainingMetadata\x12\x0c\n\x04task\x18\x01 \x01(\t\x12\r\n\x05stage\x18\x02 \x01(\t\x12\x10\n\x08progress\x18\x03 \x01(\x01\x12\r\n\x05\x65poch\x18\x04 \x01(\x05\x12\x0e\n\x06\x65pochs\x18\x05 \x01(\x05\x12\x0c\n\x04loss\x18\x06 \x01(\x01\x12\x0e\n\x06metric\x18\x07 \x01(\x01\x12\x0f\n\x07version\x18\x08 \x01(\t\"%\n\x15GetTaskVersionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"P\n\x17ListTaskVersionsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"^\n\x18ListTaskVersionsResponse\x12)\n\x08versions\x18\x01 \x03(\x0b\x32\x17.simmesh.v1.TaskVersion\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\".\n\x1bSetProductionVersionRequest\x12\x0f\n\x07version\x18\x01 \x01(\t\"O\n\x14\x44\x65ployVersionRequest\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x12\n\ncollection\x18\x02 \x01(\t\x12\x12\n\nallow_drop\x18\x03 \x01(\x08\"\\\n\x15GetDescriptorsRequest\x12\x0f\n\x07version\x18\x01 \x01(\t\x12!\n\x06images\x18\x02 \x03(\x0b\x32\x11.simmesh.v1.Image\x12\x0f\n\x07records\x18\x03 \x03(\t\"\x80\x01\n\x16GetDescriptorsResponse\x12\x15\n\rmodel_version\x18\x01 \x01(\t\x12(\n\x07vectors\x18\x02 \x01(\x0b\x32\x17.simmesh.v1.VectorBatch\x12%\n\x06\x65rrors\x18\x03 \x03(\x0b\x32\x15.simmesh.v1.ItemError*k\n\x08\x42\x61\x63kbone\x12\x18\n\x14\x42\x41\x43KBONE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x42\x41\x43KBONE_COMPACT_CNN\x10\x01\x12\x15\n\x11\x42\x41\x43KBONE_IMPORTED\x10\x02\x12\x14\n\x10\x42\x41\x43KBONE_GENERIC\x10\x03\x32\x83 \n\x0e\x43\x61talogService\x12\x89\x01\n\x14\x43reateSimilarityType\x12\'.simmesh.v1.CreateSimilarityTypeRequest\x1a\x1a.simmesh.v1.SimilarityType\",\x82\xd3\xe4\x93\x02&\"\x13/v1/similarityTypes:\x0fsimilarity_type\x12{\n\x11GetSimilarityType\x12$.simmesh.v1.GetSimilarityTypeRequest\x1a\x1a.simmesh.v1.SimilarityType\"$\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/{name=similarityTypes/*}\x12\x83\x01\n\x13ListSimilarityTypes\x12&.simmesh.v1.ListSimilarityTypesRequest\x1a\'.simmesh.v1.ListSimilarityTypesResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/similarityTypes\x12\xa2\x01\n\x14UpdateSimilarityType\x12\'.simmesh.v1.UpdateSimilarityTypeRequest\x1a\x1a.simmesh.v1.SimilarityType\"E\x82\xd3\xe4\x93\x02?2,/v1/{similarity_type.name=similarityTypes/*}:\x0fsimilarity_type\x12}\n\x14\x44\x65leteSimilarityType\x12\'.simmesh.v1.DeleteSimilarityTypeRequest\x1a\x16.google.protobuf.Empty\"$\x82\xd3\xe4\x93\x02\x1e*\x1c/v1/{name=similarityTypes/*}\x12V\n\nCreateTask\x12\x1d.simmesh.v1.CreateTaskRequest\x1a\x10.simmesh.v1.Task\"\x17\x82\xd3\xe4\x93\x02\x11\"\t/v1/tasks:\x04task\x12S\n\x07GetTask\x12\x1a.simmesh.v1.GetTaskRequest\x1a\x10.simmesh.v1.Task\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/{name=tasks/*}\x12[\n\tListTasks\x12\x1c.simmesh.v1.ListTasksRequest\x1a\x1d.simmesh.v1.ListTasksResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/tasks\x12\x64\n\nUpdateTask\x12\x1d.simmesh.v1.UpdateTaskRequest\x1a\x10.simmesh.v1.Task\"%\x82\xd3\xe4\x93\x02\x1f\x32\x17/v1/{task.name=tasks/*}:\x04task\x12_\n\nDeleteTask\x12\x1d.simmesh.v1.DeleteTaskRequest\x1a\x16.google.protobuf.Empty\"\x1a\x82\xd3\xe4\x93\x02\x14*\x12/v1/{name=tasks/*}\x12\x87\x01\n\x16\x41\x64\x64TaskSimilarityTypes\x12).simmesh.v1.AddTaskSimilarityTypesRequest\x1a\x10.simmesh.v1.Task\"0\x82\xd3\xe4\x93\x02*\"%/v1/{task=tasks/*}:addSimilarityTypes:\x01*\x12\x90\x01\n\x19RemoveTaskSimilarityTypes\x12,.simmesh.v1.RemoveTaskSimilarityTypesRequest\x1a\x10.simmesh.v1.Task\"3\x82\xd3\xe4\x93\x02-\"(/v1/{task=tasks/*}:removeSimilarityTypes:\x01*\x12[\n\x0b\x43reateGroup\x12\x1e.simmesh.v1.CreateGroupRequest\x1a\x11.simmesh.v1.Group\"\x19\x82\xd3\xe4\x93\x02\x13\"\n/v1/groups:\x05group\x12W\n\x08GetGroup\x12\x1b.simmesh.v1.GetGroupRequest\x1a\x11.simmesh.v1.Group\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/{name=groups/*}\x12_\n\nListGroups\x12\x1d.simmesh.v1.ListGroupsRequest\x1a\x1e.simmesh.v1.ListGroupsResponse\"\x12\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/groups\x12j\n\x0bUpdateGroup\x12\x1e.simmesh.v1.UpdateGroupRequest\x1a\x11.simmesh.v1.Group\"(\x82\xd3\xe4\x93\x02\"2\x19/v1/{group.name=groups/*}:\x05group\x12\x62\n\x0b\x44\x65leteGroup\x12\x1e.simmesh.v1.DeleteGroupRequest\x1a\x16.google.protobuf.Empty\"\x1b\x82\xd3\xe4\x93\x02\x15*\x13/v1/{name=groups/*}\x12q\n\x0e\x41\x64\x64GroupImages\x12!.simmesh.v1.AddGroupImagesRequest\x1a\x11.simmesh.v1.Group\")\x82\xd3\xe4\x93\x02#\"\x1e/v1/{group=groups/*}:addImages:\x01*\x12z\n\x11RemoveGroupImages\x12$.simmesh.v1.RemoveGroupImagesRequest\x1a\x11.simmesh.v1.Group\",\x82\xd3\xe4\x93\x02&\"!/v1/{group=groups/*}:removeImages:\x01*\x12t\n\x0f\x41\x64\x64GroupMembers\x12\".simmesh.v1.AddGroupMembersRequest\x1a\x11.simmesh.v1.Group\"*\x82\xd3\xe4\x93\x02$\"\x1f/v1/{group=groups/*}:addMembers:\x01*\x12}\n\x12RemoveGroupMembers\x12%.simmesh.v1.RemoveGroupMembersRequest\x1a\x11.simmesh.v1.Group\"-\x82\xd3\xe4\x93\x02\'\"\"/v1/{group=groups/*}:removeMembers:\x01*\x12w\n\x13\x43reateTrainingImage\x12&.simmesh.v1.CreateTrainingImageRequest\x1a\x19.simmesh.v1.TrainingImage\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x12/v1/trainingImages:\x01*\x12\xa3\x01\n\x19\x42\x61tchCreateTrainingImages\x12,.simmesh.v1.BatchCreateTrainingImagesRequest\x1a-.simmesh.v1.BatchCreateTrainingImagesResponse\")\x82\xd3\xe4\x93\x02#\"\x1e/v1/trainingImages:batchCreate:\x01*\x12w\n\x10GetTrainingImage\x12#.simmesh.v1.GetTrainingImageRequest\x1a\x19.simmesh.v1.TrainingImage\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/{name=trainingImages/*}\x12\x7f\n\x12ListTrainingImages\x12%.simmesh.v1.ListTrainingImagesRequest\x1a&.simmesh.v1.ListTrainingImagesResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/trainingImages\x12\x8a\x01\n\x13UpdateTrainingImage\x12&.simmesh.v1.UpdateTrainingImageRequest\x1a\x19.simmesh.v1.TrainingImage\"0\x82\xd3\xe4\x93\x02*2!/v1/{image.name=trainingImages/*}:\x05image\x12z\n\x13\x44\x65leteTrainingImage\x12&.simmesh.v1.DeleteTrainingImageRequest\x1a\x16.google.protobuf.Empty\"#\x82\xd3\xe4\x93\x02\x1d*\x1b/v1/{name=trainingImages/*}\x12m\n\tTrainTask\x12\x1c.simmesh.v1.TrainTaskRequest\x1a\x1d.google.longrunning.Operation\"#\x82\xd3\xe4\x93\x02\x1d\"\x18/v1/{task=tasks/*}:train:\x01*\x12s\n\x0eGetTaskVersion\x12!.simmesh.v1.GetTaskVersionRequest\x1a\x17.simmesh.v1.TaskVersion\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/{name=tasks/*/versions/*}\x12\x84\x01\n\x10ListTaskVersions\x12#.simmesh.v1.ListTaskVersionsRequest\x1a$.simmesh.v1.ListTaskVersionsResponse\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/{parent=tasks/*}/versions\x12\x8c\x01\n\x14SetProductionVersion\x12\'.simmesh.v1.SetProductionVersionRequest\x1a\x10.simmesh.v1.Task\"9\x82\xd3\xe4\x93\x02\x33\"./v1/{version=tasks/*/versions/*}:setProduction:\x01*\x12\xa7\x01\n\rDeployVersion\x12 .simmesh.v1.DeployVersionRequest\x1a\x1d.google.longrunning.Operation\"U\x82\xd3\xe4\x93\x02O\"\'/v1/{version=tasks/*/versions/*}:deploy:\x01*Z!\"\x1c/v1/{version=tasks/*}:deploy:\x01*\x12\xbe\x01\n\x0eGetDescriptors\x12!.simmesh.v1.GetDescriptorsRequest\x1a\".simmesh.v1.GetDescriptorsResponse\"e\x82\xd3\xe4\x93\x02_\"//v1/{version=tasks/*/versions/*}:getDescriptors:\x01*Z)\"$/v1/{version=tasks/*}:getDescriptors:\x01*BJ\n\x0e\x64\x65v.simmesh.v1P\x01Z6github.com/simmesh/simmesh/gen/go/simmesh/v1;simmeshv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,106 +41,172 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'\n\016dev.simmesh.v1P\001Z6github.com/simmesh/simmesh/gen/go/simmesh/v1;simmeshv1'
   _globals['_TASKVERSION_METRICSENTRY']._loaded_options = None
   _globals['_TASKVERSION_METRICSENTRY']._serialized_options = b'8\001'
-  _globals['_BACKBONE']._serialized_start=5356
-  _globals['_BACKBONE']._serialized_end=5463
-  _globals['_SIMILARITYTYPE']._serialized_start=229
-  _globals['_SIMILARITYTYPE']._serialized_end=464
-  _globals['_TRAININGCONFIG']._serialized_start=467
-  _globals['_TRAININGCONFIG']._serialized_end=734
-  _globals['_TASK']._serialized_start=737
-  _globals['_TASK']._serialized_end=1044
-  _globals['_GROUP']._serialized_start=1047
-  _globals['_GROUP']._serialized_end=1320
-  _globals['_TRAININGIMAGE']._serialized_start=1323
-  _globals['_TRAININGIMAGE']._serialized_end=1582
-  _globals['_TASKVERSION']._serialized_start=1585
-  _globals['_TASKVERSION']._serialized_end=1952
-  _globals['_TASKVERSION_METRICSENTRY']._serialized_start=1906
-  _globals['_TASKVERSION_METRICSENTRY']._serialized_end=1952
-  _globals['_CREATESIMILARITYTYPEREQUEST']._serialized_start=1954
-  _globals['_CREATESIMILARITYTYPEREQUEST']._serialized_end=2064
-  _globals['_GETSIMILARITYTYPEREQUEST']._serialized_start=2066
-  _globals['_GETSIMILARITYTYPEREQUEST']._serialized_end=2106
-  _globals['_LISTSIMILARITYTYPESREQUEST']._serialized_start=2108
-  _globals['_LISTSIMILARITYTYPESREQUEST']._serialized_end=2175
-  _globals['_LISTSIMILARITYTYPESRESPONSE']._serialized_start=2177
-  _globals['_LISTSIMILARITYTYPESRESPONSE']._serialized_end=2285
-  _globals['_UPDATESIMILARITYTYPEREQUEST']._serialized_start=2288
-  _globals['_UPDATESIMILARITYTYPEREQUEST']._serialized_end=2419
-  _globals['_DELETESIMILARITYTYPEREQUEST']._serialized_start=2421
-  _globals['_DELETESIMILARITYTYPEREQUEST']._serialized_end=2464
-  _globals['_CREATETASKREQUEST']._serialized_start=2466
-  _globals['_CREATETASKREQUEST']._serialized_end=2534
-  _globals['_GETTASKREQUEST']._serialized_start=2536
-  _globals['_GETTASKREQUEST']._serialized_end=2566
-  _globals['_LISTTASKSREQUEST']._serialized_start=2568
-  _globals['_LISTTASKSREQUEST']._serialized_end=2625
-  _globals['_LISTTASKSRESPONSE']._serialized_start=2627
-  _globals['_LISTTASKSRESPONSE']._serialized_end=2704
-  _globals['_UPDATETASKREQUEST']._serialized_start=2706
-  _globals['_UPDATETASKREQUEST']._serialized_end=2806
-  _globals['_DELETETASKREQUEST']._serialized_start=2808
-  _globals['_DELETETASKREQUEST']._serialized_end=2841
-  _globals['_ADDTASKSIMILARITYTYPESREQUEST']._serialized_start=2843
-  _globals['_ADDTASKSIMILARITYTYPESREQUEST']._serialized_end=2914
-  _globals['_REMOVETASKSIMILARITYTYPESREQUEST']._serialized_start=2916
-  _globals['_REMOVETASKSIMILARITYTYPESREQUEST']._serialized_end=2990
-  _globals['_CREATEGROUPREQUEST']._serialized_start=2992
-  _globals['_CREATEGROUPREQUEST']._serialized_end=3064
-  _globals['_GETGROUPREQUEST']._serialized_start=3066
-  _globals['_GETGROUPREQUEST']._serialized_end=3097
-  _globals['_LISTGROUPSREQUEST']._serialized_start=3100
-  _globals['_LISTGROUPSREQUEST']._serialized_end=3370
-  _globals['_LISTGROUPSREQUEST_TESTFILTER']._serialized_start=3284
-  _globals['_LISTGROUPSREQUEST_TESTFILTER']._serialized_end=3370
-  _globals['_LISTGROUPSRESPONSE']._serialized_start=3372
-  _globals['_LISTGROUPSRESPONSE']._serialized_end=3452
-  _globals['_UPDATEGROUPREQUEST']._serialized_start=3454
-  _globals['_UPDATEGROUPREQUEST']._serialized_end=3557
-  _globals['_DELETEGROUPREQUEST']._serialized_start=3559
-  _globals['_DELETEGROUPREQUEST']._serialized_end=3593
-  _globals['_ADDGROUPIMAGESREQUEST']._serialized_start=3595
-  _globals['_ADDGROUPIMAGESREQUEST']._serialized_end=3649
-  _globals['_REMOVEGROUPIMAGESREQUEST']._serialized_start=3651
-  _globals['_REMOVEGROUPIMAGESREQUEST']._serialized_end=3708
-  _globals['_ADDGROUPMEMBERSREQUEST']._serialized_start=3710
-  _globals['_ADDGROUPMEMBERSREQUEST']._serialized_end=3766
-  _globals['_REMOVEGROUPMEMBERSREQUEST']._serialized_start=3768
-  _globals['_REMOVEGROUPMEMBERSREQUEST']._serialized_end=3827
-  _globals['_CREATETRAININGIMAGEREQUEST']._serialized_start=3829
-  _globals['_CREATETRAININGIMAGEREQUEST']._serialized_end=3950
-  _globals['_BATCHCREATETRAININGIMAGESREQUEST']._serialized_start=3952
-  _globals['_BATCHCREATETRAININGIMAGESREQUEST']._serialized_end=4044
-  _globals['_BATCHCREATETRAININGIMAGESRESPONSE']._serialized_start=4046
-  _globals['_BATCHCREATETRAININGIMAGESRESPONSE']._serialized_end=4163
-  _globals['_GETTRAININGIMAGEREQUEST']._serialized_start=4165
-  _globals['_GETTRAININGIMAGEREQUEST']._serialized_end=4204
-  _globals['_LISTTRAININGIMAGESREQUEST']._serialized_start=4206
-  _globals['_LISTTRAININGIMAGESREQUEST']._serialized_end=4287
-  _globals['_LISTTRAININGIMAGESRESPONSE']._serialized_start=4289
-  _globals['_LISTTRAININGIMAGESRESPONSE']._serialized_end=4385
-  _globals['_UPDATETRAININGIMAGEREQUEST']._serialized_start=4387
-  _globals['_UPDATETRAININGIMAGEREQUEST']._serialized_end=4506
-  _globals['_DELETETRAININGIMAGEREQUEST']._serialized_start=4508
-  _globals['_DELETETRAININGIMAGEREQUEST']._serialized_end=4550
-  _globals['_TRAINTASKREQUEST']._serialized_start=4552
-  _globals['_TRAINTASKREQUEST']._serialized_end=4637
-  _globals['_TRAININGMETADATA']._serialized_start=4640
-  _globals['_TRAININGMETADATA']._serialized_end=4783
-  _globals['_GETTASKVERSIONREQUEST']._serialized_start=4785
-  _globals['_GETTASKVERSIONREQUEST']._serialized_end=4822
-  _globals['_LISTTASKVERSIONSREQUEST']._serialized_start=4824
-  _globals['_LISTTASKVERSIONSREQUEST']._serialized_end=4904
-  _globals['_LISTTASKVERSIONSRESPONSE']._serialized_start=4906
-  _globals['_LISTTASKVERSIONSRESPONSE']._serialized_end=5000
-  _globals['_SETPRODUCTIONVERSIONREQUEST']._serialized_start=5002
-  _globals['_SETPRODUCTIONVERSIONREQUEST']._serialized_end=5048
-  _globals['_DEPLOYVERSIONREQUEST']._serialized_start=5050
-  _globals['_DEPLOYVERSIONREQUEST']._serialized_end=5129
-  _globals['_GETDESCRIPTORSREQUEST']._serialized_start=5131
-  _globals['_GETDESCRIPTORSREQUEST']._serialized_end=5223
-  _globals['_GETDESCRIPTORSRESPONSE']._serialized_start=5226
-  _globals['_GETDESCRIPTORSRESPONSE']._serialized_end=5354
-  _globals['_CATALOGSERVICE']._serialized_start=5466
-  _globals['_CATALOGSERVICE']._serialized_end=8173
+  _globals['_CATALOGSERVICE'].methods_by_name['CreateSimilarityType']._loaded_options = None
+  _globals['_CATALOGSERVICE'].methods_by_name['CreateSimilarityType']._serialized_options = b'\202\323\344\223\002&\"\023/v1/similarityTypes:\017similarity_type'
+  _globals['_CATALOGSERVICE'].methods_by_name['GetSimilarityType']._loaded_options = None
+  _globals['_CATALOGSERVICE'].methods_by_name['GetSimilarityType']._serialized_options = b'\202\323\344\223\002\036\022\034/v1/{name=similarityTypes/*}'
+  _globals['_CATALOGSERVICE'].methods_by_name['ListSimilarityTypes']._loaded_options = None
+  _globals['_CATALOGSERVICE'].methods_by_name['ListSimilarityTypes']._serialized_options = b'\202\323\344\223\002\025\022\023/v1/similarityTypes'
+  _globals['_CATALOGSERVICE'].methods_by_name['UpdateSimilarityType']._loaded_options = None
+  _globals['_CATALOGSERVICE'].methods_by_name['UpdateSimilarityType']._serialized_options = b'\202\323\344\223\002?2,/v1/{similarity_type.name=similarityTypes/*}:\017similarity_type'
+  _globals['_CATALOGSERVICE'].methods_by_name['DeleteSimilarityType']._loaded_options = None
+  _globals['_CATALOGSERVICE'].methods_by_name['DeleteSimilarityType']._serialized_options = b'\202\323\344\223\002\036*\034/v1/{name=similarityTypes/*}'
+  _globals['_CATALOGSERVICE'].methods_by_name['CreateTask']._loaded_options = None
+  _globals['_CATALOGSERVICE'].methods_by_name['CreateTask']._serialized_options = b'\202\323\344\223\002\021\"\t/v1/tasks:\004task'
+  _globals['_CATALOGSERVICE'].methods_by_name['GetTask']._loaded_options = None
+  _globals['_CATALOGSERVICE'].methods_by_name['GetTask']._serialized_options = b'\202\323\344\223\002\024\022\022/v1/{name=tasks/*}'
+  _globals['_CATALOGSERVICE'].methods_by_name['ListTasks']._loaded_options = None
+  _globals['_CATALOGSERVICE'].methods_by_name['ListTasks']._serialized_options = b'\202\323\344\223\002\013\022\t/v1/tasks'
+  _globals['_CATALOGSERVICE'].methods_by_name['UpdateTask']._loaded_options = None
+  _globals['_CATALOGSERVICE'].methods_by_name['UpdateTask']._serialized_options = b'\202\323\344\223\002\0372\027/v1/{task.name=tasks/*}:\004task'
+  _globals['_CATALOGSERVICE'].methods_by_name['DeleteTask']._loaded_options = None
+  _globals['_CATALOGSERVICE'].methods_by_name['DeleteTask']._serialized_options = b'\202\323\344\223\002\024*\022/v1/{name=tasks/*}'
+  _globals['_CATALOGSERVICE'].methods_by_name['AddTaskSimilarityTypes']._loaded_options = None
+  _globals['_CATALOGSERVICE'].methods_by_name['AddTaskSimilarityTypes']._serialized_options = b'\202\323\344\223\002*\"%/v1/{task=tasks/*}:addSimilarityTypes:\001*'
+  _globals['_CATALOGSERVICE'].methods_by_name['RemoveTaskSimilarityTypes']._loaded_options = None
+  _globals['_CATALOGSERVICE'].methods_by_name['RemoveTaskSimilarityTypes']._serialized_options = b'\202\323\344\223\002-\"(/v1/{task=tasks/*}:removeSimilarityTypes:\001*'
+  _globals['_CATALOGSERVICE'].methods_by_name['CreateGroup']._loaded_options = None
+  _globals['_CATALOGSERVICE'].methods_by_name['CreateGroup']._serialized_options = b'\202\323\344\223\002\023\"\n/v1/groups:\005group'
+  _globals['_CATALOGSERVICE'].methods_by_name['GetGroup']._loaded_options = None
+  _globals['_CATALOGSERVICE'].methods_by_name['GetGroup']._serialized_options = b'\202\323\344\223\002\025\022\023/v1/{name=groups/*}'
+  _globals['_CATALOGSERVICE'].methods_by_name['ListGroups']._loaded_options = None
+  _globals['_CATALOGSERVICE'].methods_by_name['ListGroups']._serialized_options = b'\202\323\344\223\002\014\022\n/v1/groups'
+  _globals['_CATALOGSERVICE'].methods_by_name['UpdateGroup']._loaded_options = None
+  _globals['_CATALOGSERVICE'].methods_by_name['UpdateGroup']._serialized_options = b'\202\323\344\223\002\"2\031/v1/{group.name=groups/*}:\005group'
+  _globals['_CATALOGSERVICE'].methods_by_name['DeleteGroup']._loaded_options = None
+  _globals['_CATALOGSERVICE'].methods_by_name['DeleteGroup']._serialized_options = b'\202\323\344\223\002\025*\023/v1/{name=groups/*}'
+  _globals['_CATALOGSERVICE'].methods_by_name['AddGroupImages']._loaded_options = None
+  _globals['_CATALOGSERVICE'].methods_by_name['AddGroupImages']._serialized_options = b'\202\323\344\223\002#\"\036/v1/{group=groups/*}:addImages:\001*'
+  _globals['_CATALOGSERVICE'].methods_by_name['RemoveGroupImages']._loaded_options = None
+  _globals['_CATALOGSERVICE'].methods_by_name['RemoveGroupImages']._serialized_options = b'\202\323\344\223\002&\"!/v1/{group=groups/*}:removeImages:\001*'
+  _globals['_CATALOGSERVICE'].methods_by_name['AddGroupMembers']._loaded_options = None
+  _globals['_CATALOGSERVICE'].methods_by_name['AddGroupMembers']._serialized_options = b'\202\323\344\223\002$\"\037/v1/{group=groups/*}:addMembers:\001*'
+  _globals['_CATALOGSERVICE'].methods_by_name['RemoveGroupMembers']._loaded_options = None
+  _globals['_CATALOGSERVICE'].methods_by_name['RemoveGroupMembers']._serialized_options = b'\202\323\344\223\002\'\"\"/v1/{group=groups/*}:removeMembers:\001*'
+  _globals['_CATALOGSERVICE'].methods_by_name['CreateTrainingImage']._loaded_options = None
+  _globals['_CATALOGSERVICE'].methods_by_name['CreateTrainingImage']._serialized_options = b'\202\323\344\223\002\027\"\022/v1/trainingImages:\001*'
+  _globals['_CATALOGSERVICE'].methods_by_name['BatchCreateTrainingImages']._loaded_options = None
+  _globals['_CATALOGSERVICE'].methods_by_name['BatchCreateTrainingImages']._serialized_options = b'\202\323\344\223\002#\"\036/v1/trainingImages:batchCreate:\001*'
+  _globals['_CATALOGSERVICE'].methods_by_name['GetTrainingImage']._loaded_options = None
+  _globals['_CATALOGSERVICE'].methods_by_name['GetTrainingImage']._serialized_options = b'\202\323\344\223\002\035\022\033/v1/{name=trainingImages/*}'
+  _globals['_CATALOGSERVICE'].methods_by_name['ListTrainingImages']._loaded_options = None
+  _globals['_CATALOGSERVICE'].methods_by_name['ListTrainingImages']._serialized_options = b'\202\323\344\223\002\024\022\022/v1/trainingImages'
+  _globals['_CATALOGSERVICE'].methods_by_name['UpdateTrainingImage']._loaded_options = None
+  _globals['_CATALOGSERVICE'].methods_by_name['UpdateTrainingImage']._serialized_options = b'\202\323\344\223\002*2!/v1/{image.name=trainingImages/*}:\005image'
+  _globals['_CATALOGSERVICE'].methods_by_name['DeleteTrainingImage']._loaded_options = None
+  _globals['_CATALOGSERVICE'].methods_by_name['DeleteTrainingImage']._serialized_options = b'\202\323\344\223\002\035*\033/v1/{name=trainingImages/*}'
+  _globals['_CATALOGSERVICE'].methods_by_name['TrainTask']._loaded_options = None
+  _globals['_CATALOGSERVICE'].methods_by_name['TrainTask']._serialized_options = b'\202\323\344\223\002\035\"\030/v1/{task=tasks/*}:train:\001*'
+  _globals['_CATALOGSERVICE'].methods_by_name['GetTaskVersion']._loaded_options = None
+  _globals['_CATALOGSERVICE'].methods_by_name['GetTaskVersion']._serialized_options = b'\202\323\344\223\002\037\022\035/v1/{name=tasks/*/versions/*}'
+  _globals['_CATALOGSERVICE'].methods_by_name['ListTaskVersions']._loaded_options = None
+  _globals['_CATALOGSERVICE'].methods_by_name['ListTaskVersions']._serialized_options = b'\202\323\344\223\002\037\022\035/v1/{parent=tasks/*}/versions'
+  _globals['_CATALOGSERVICE'].methods_by_name['SetProductionVersion']._loaded_options = None
+  _globals['_CATALOGSERVICE'].methods_by_name['SetProductionVersion']._serialized_options = b'\202\323\344\223\0023\"./v1/{version=tasks/*/versions/*}:setProduction:\001*'
+  _globals['_CATALOGSERVICE'].methods_by_name['DeployVersion']._loaded_options = None
+  _globals['_CATALOGSERVICE'].methods_by_name['DeployVersion']._serialized_options = b'\202\323\344\223\002O\"\'/v1/{version=tasks/*/versions/*}:deploy:\001*Z!\"\034/v1/{version=tasks/*}:deploy:\001*'
+  _globals['_CATALOGSERVICE'].methods_by_name['GetDescriptors']._loaded_options = None
+  _globals['_CATALOGSERVICE'].methods_by_name['GetDescriptors']._serialized_options = b'\202\323\344\223\002_\"//v1/{version=tasks/*/versions/*}:getDescriptors:\001*Z)\"$/v1/{version=tasks/*}:getDescriptors:\001*'
+  _globals['_BACKBONE']._serialized_start=5386
+  _globals['_BACKBONE']._serialized_end=5493
+  _globals['_SIMILARITYTYPE']._serialized_start=259
+  _globals['_SIMILARITYTYPE']._serialized_end=494
+  _globals['_TRAININGCONFIG']._serialized_start=497
+  _globals['_TRAININGCONFIG']._serialized_end=764
+  _globals['_TASK']._serialized_start=767
+  _globals['_TASK']._serialized_end=1074
+  _globals['_GROUP']._serialized_start=1077
+  _globals['_GROUP']._serialized_end=1350
+  _globals['_TRAININGIMAGE']._serialized_start=1353
+  _globals['_TRAININGIMAGE']._serialized_end=1612
+  _globals['_TASKVERSION']._serialized_start=1615
+  _globals['_TASKVERSION']._serialized_end=1982
+  _globals['_TASKVERSION_METRICSENTRY']._serialized_start=1936
+  _globals['_TASKVERSION_METRICSENTRY']._serialized_end=1982
+  _globals['_CREATESIMILARITYTYPEREQUEST']._serialized_start=1984
+  _globals['_CREATESIMILARITYTYPEREQUEST']._serialized_end=2094
+  _globals['_GETSIMILARITYTYPEREQUEST']._serialized_start=2096
+  _globals['_GETSIMILARITYTYPEREQUEST']._serialized_end=2136
+  _globals['_LISTSIMILARITYTYPESREQUEST']._serialized_start=2138
+  _globals['_LISTSIMILARITYTYPESREQUEST']._serialized_end=2205
+  _globals['_LISTSIMILARITYTYPESRESPONSE']._serialized_start=2207
+  _globals['_LISTSIMILARITYTYPESRESPONSE']._serialized_end=2315
+  _globals['_UPDATESIMILARITYTYPEREQUEST']._serialized_start=2318
+  _globals['_UPDATESIMILARITYTYPEREQUEST']._serialized_end=2449
+  _globals['_DELETESIMILARITYTYPEREQUEST']._serialized_start=2451
+  _globals['_DELETESIMILARITYTYPEREQUEST']._serialized_end=2494
+  _globals['_CREATETASKREQUEST']._serialized_start=2496
+  _globals['_CREATETASKREQUEST']._serialized_end=2564
+  _globals['_GETTASKREQUEST']._serialized_start=2566
+  _globals['_GETTASKREQUEST']._serialized_end=2596
+  _globals['_LISTTASKSREQUEST']._serialized_start=2598
+  _globals['_LISTTASKSREQUEST']._serialized_end=2655
+  _globals['_LISTTASKSRESPONSE']._serialized_start=2657
+  _globals['_LISTTASKSRESPONSE']._serialized_end=2734
+  _globals['_UPDATETASKREQUEST']._serialized_start=2736
+  _globals['_UPDATETASKREQUEST']._serialized_end=2836
+  _globals['_DELETETASKREQUEST']._serialized_start=2838
+  _globals['_DELETETASKREQUEST']._serialized_end=2871
+  _globals['_ADDTASKSIMILARITYTYPESREQUEST']._serialized_start=2873
+  _globals['_ADDTASKSIMILARITYTYPESREQUEST']._serialized_end=2944
+  _globals['_REMOVETASKSIMILARITYTYPESREQUEST']._serialized_start=2946
+  _globals['_REMOVETASKSIMILARITYTYPESREQUEST']._serialized_end=3020
+  _globals['_CREATEGROUPREQUEST']._serialized_start=3022
+  _globals['_CREATEGROUPREQUEST']._serialized_end=3094
+  _globals['_GETGROUPREQUEST']._serialized_start=3096
+  _globals['_GETGROUPREQUEST']._serialized_end=3127
+  _globals['_LISTGROUPSREQUEST']._serialized_start=3130
+  _globals['_LISTGROUPSREQUEST']._serialized_end=3400
+  _globals['_LISTGROUPSREQUEST_TESTFILTER']._serialized_start=3314
+  _globals['_LISTGROUPSREQUEST_TESTFILTER']._serialized_end=3400
+  _globals['_LISTGROUPSRESPONSE']._serialized_start=3402
+  _globals['_LISTGROUPSRESPONSE']._serialized_end=3482
+  _globals['_UPDATEGROUPREQUEST']._serialized_start=3484
+  _globals['_UPDATEGROUPREQUEST']._serialized_end=3587
+  _globals['_DELETEGROUPREQUEST']._serialized_start=3589
+  _globals['_DELETEGROUPREQUEST']._serialized_end=3623
+  _globals['_ADDGROUPIMAGESREQUEST']._serialized_start=3625
+  _globals['_ADDGROUPIMAGESREQUEST']._serialized_end=3679
+  _globals['_REMOVEGROUPIMAGESREQUEST']._serialized_start=3681
+  _globals['_REMOVEGROUPIMAGESREQUEST']._serialized_end=3738
+  _globals['_ADDGROUPMEMBERSREQUEST']._serialized_start=3740
+  _globals['_ADDGROUPMEMBERSREQUEST']._serialized_end=3796
+  _globals['_REMOVEGROUPMEMBERSREQUEST']._serialized_start=3798
+  _globals['_REMOVEGROUPMEMBERSREQUEST']._serialized_end=3857
+  _globals['_CREATETRAININGIMAGEREQUEST']._serialized_start=3859
+  _globals['_CREATETRAININGIMAGEREQUEST']._serialized_end=3980
+  _globals['_BATCHCREATETRAININGIMAGESREQUEST']._serialized_start=3982
+  _globals['_BATCHCREATETRAININGIMAGESREQUEST']._serialized_end=4074
+  _globals['_BATCHCREATETRAININGIMAGESRESPONSE']._serialized_start=4076
+  _globals['_BATCHCREATETRAININGIMAGESRESPONSE']._serialized_end=4193
+  _globals['_GETTRAININGIMAGEREQUEST']._serialized_start=4195
+  _globals['_GETTRAININGIMAGEREQUEST']._serialized_end=4234
+  _globals['_LISTTRAININGIMAGESREQUEST']._serialized_start=4236
+  _globals['_LISTTRAININGIMAGESREQUEST']._serialized_end=4317
+  _globals['_LISTTRAININGIMAGESRESPONSE']._serialized_start=4319
+  _globals['_LISTTRAININGIMAGESRESPONSE']._serialized_end=4415
+  _globals['_UPDATETRAININGIMAGEREQUEST']._serialized_start=4417
+  _globals['_UPDATETRAININGIMAGEREQUEST']._serialized_end=4536
+  _globals['_DELETETRAININGIMAGEREQUEST']._serialized_start=4538
+  _globals['_DELETETRAININGIMAGEREQUEST']._serialized_end=4580
+  _globals['_TRAINTASKREQUEST']._serialized_start=4582
+  _globals['_TRAINTASKREQUEST']._serialized_end=4667
+  _globals['_TRAININGMETADATA']._serialized_start=4670
+  _globals['_TRAININGMETADATA']._serialized_end=4813
+  _globals['_GETTASKVERSIONREQUEST']._serialized_start=4815
+  _globals['_GETTASKVERSIONREQUEST']._serialized_end=4852
+  _globals['_LISTTASKVERSIONSREQUEST']._serialized_start=4854
+  _globals['_LISTTASKVERSIONSREQUEST']._serialized_end=4934
+  _globals['_LISTTASKVERSIONSRESPONSE']._serialized_start=4936
+  _globals['_LISTTASKVERSIONSRESPONSE']._serialized_end=5030
+  _globals['_SETPRODUCTIONVERSIONREQUEST']._serialized_start=5032
+  _globals['_SETPRODUCTIONVERSIONREQUEST']._serialized_end=5078
+  _globals['_DEPLOYVERSIONREQUEST']._serialized_start=5080
+  _globals['_DEPLOYVERSIONREQUEST']._serialized_end=5159
+  _globals['_GETDESCRIPTORSREQUEST']._serialized_start=5161
+  _globals['_GETDESCRIPTORSREQUEST']._serialized_end=5253
+  _globals['_GETDESCRIPTORSRESPONSE']._serialized_start=5256
+  _globals['_GETDESCRIPTORSRESPONSE']._serialized_end=5384
+  _globals['_CATALOGSERVICE']._serialized_start=5496
+  _globals['_CATALOGSERVICE']._serialized_end=9595
 # @@protoc_insertion_point(module_scope)

@@ -22,13 +22,14 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from simmesh_proto.v1 import common_pb2 as simmesh_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19simmesh/v1/embedder.proto\x12\nsimmesh.v1\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17simmesh/v1/common.proto\"i\n\tTextTower\x12\x16\n\x0einput_ids_name\x18\x01 \x01(\t\x12\x1b\n\x13\x61ttention_mask_name\x18\x02 \x01(\t\x12\x13\n\x0boutput_name\x18\x03 \x01(\t\x12\x12\n\nmax_length\x18\x04 \x01(\x05\"\xe0\x03\n\rModelManifest\x12\x12\n\ninput_name\x18\x01 \x01(\t\x12\x13\n\x0boutput_name\x18\x02 \x01(\t\x12\x13\n\x0binput_width\x18\x03 \x01(\x05\x12\x14\n\x0cinput_height\x18\x04 \x01(\x05\x12(\n\x06layout\x18\x05 \x01(\x0e\x32\x18.simmesh.v1.TensorLayout\x12+\n\x0b\x63olor_order\x18\x06 \x01(\x0e\x32\x16.simmesh.v1.ColorOrder\x12/\n\rresize_policy\x18\x07 \x01(\x0e\x32\x18.simmesh.v1.ResizePolicy\x12\x1b\n\x13resize_shorter_side\x18\x08 \x01(\x05\x12\r\n\x05scale\x18\t \x01(\x02\x12\x0c\n\x04mean\x18\n \x03(\x02\x12\x0b\n\x03std\x18\x0b \x03(\x02\x12\x11\n\tpad_value\x18\x0c \x01(\x02\x12\x11\n\tdimension\x18\r \x01(\x05\x12\x19\n\x11output_normalized\x18\x0e \x01(\x08\x12\x11\n\tnormalize\x18\x0f \x01(\x08\x12\x0e\n\x06\x66\x61mily\x18\x10 \x01(\t\x12#\n\x04kind\x18\x11 \x01(\x0e\x32\x15.simmesh.v1.ModelKind\x12#\n\x04text\x18\x12 \x01(\x0b\x32\x15.simmesh.v1.TextTower\"\xe6\x01\n\x05Model\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\'\n\x06source\x18\x03 \x01(\x0e\x32\x17.simmesh.v1.ModelSource\x12\x17\n\x0f\x64\x65\x66\x61ult_version\x18\x04 \x01(\x03\x12\x16\n\x0elatest_version\x18\x05 \x01(\x03\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc5\x02\n\x0cModelVersion\x12\x0c\n\x04name\x18\x01 \x01(\t\x12+\n\x08manifest\x18\x02 \x01(\x0b\x32\x19.simmesh.v1.ModelManifest\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x07metrics\x18\x06 \x03(\x0b\x32%.simmesh.v1.ModelVersion.MetricsEntry\x12\x0e\n\x06loaded\x18\x07 \x01(\x08\x12\x13\n\x0btext_sha256\x18\x08 \x01(\t\x12\x18\n\x10tokenizer_sha256\x18\t \x01(\t\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\\\n\x0c\x45mbedRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12!\n\x06images\x18\x02 \x03(\x0b\x32\x11.simmesh.v1.Image\x12\x0b\n\x03ids\x18\x03 \x03(\t\x12\r\n\x05texts\x18\x04 \x03(\t\"w\n\rEmbedResponse\x12\x15\n\rmodel_version\x18\x01 \x01(\t\x12(\n\x07vectors\x18\x02 \x01(\x0b\x32\x17.simmesh.v1.VectorBatch\x12%\n\x06\x65rrors\x18\x03 \x03(\x0b\x32\x15.simmesh.v1.ItemError\"l\n\x0e\x43ompareRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12$\n\treference\x18\x02 \x01(\x0b\x32\x11.simmesh.v1.Image\x12%\n\ncandidates\x18\x03 \x03(\x0b\x32\x11.simmesh.v1.Image\">\n\x0f\x43ompareResponse\x12\x15\n\rmodel_version\x18\x01 \x01(\t\x12\x14\n\x0csimilarities\x18\x02 \x03(\x02\"\xf4\x03\n\x12ImportModelRequest\x12\x37\n\x06header\x18\x01 \x01(\x0b\x32%.simmesh.v1.ImportModelRequest.HeaderH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x12\x14\n\ntext_chunk\x18\x03 \x01(\x0cH\x00\x12\x19\n\x0ftokenizer_chunk\x18\x04 \x01(\x0cH\x00\x1a\xda\x02\n\x06Header\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12+\n\x08manifest\x18\x03 \x01(\x0b\x32\x19.simmesh.v1.ModelManifest\x12\x13\n\x0bset_default\x18\x04 \x01(\x08\x12\x12\n\nsize_bytes\x18\x05 \x01(\x03\x12\'\n\x06source\x18\x06 \x01(\x0e\x32\x17.simmesh.v1.ModelSource\x12\x43\n\x07metrics\x18\x07 \x03(\x0b\x32\x32.simmesh.v1.ImportModelRequest.Header.MetricsEntry\x12\x17\n\x0ftext_size_bytes\x18\x08 \x01(\x03\x12\x1c\n\x14tokenizer_size_bytes\x18\t \x01(\x03\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x42\x06\n\x04part\"\x1f\n\x0fGetModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\":\n\x11ListModelsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"P\n\x12ListModelsResponse\x12!\n\x06models\x18\x01 \x03(\x0b\x32\x11.simmesh.v1.Model\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"g\n\x12UpdateModelRequest\x12 \n\x05model\x18\x01 \x01(\x0b\x32\x11.simmesh.v1.Model\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"\"\n\x12\x44\x65leteModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"&\n\x16GetModelVersionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"Q\n\x18ListModelVersionsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"`\n\x19ListModelVersionsResponse\x12*\n\x08versions\x18\x01 \x03(\x0b\x32\x18.simmesh.v1.ModelVersion\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\")\n\x19\x44\x65leteModelVersionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t*]\n\x0cTensorLayout\x12\x1d\n\x19TENSOR_LAYOUT_UNSPECIFIED\x10\x00\x12\x16\n\x12TENSOR_LAYOUT_NCHW\x10\x01\x12\x16\n\x12TENSOR_LAYOUT_NHWC\x10\x02*i\n\nColorOrder\x12\x1b\n\x17\x43OLOR_ORDER_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x43OLOR_ORDER_RGB\x10\x01\x12\x13\n\x0f\x43OLOR_ORDER_BGR\x10\x02\x12\x14\n\x10\x43OLOR_ORDER_GRAY\x10\x03*\x91\x01\n\x0cResizePolicy\x12\x1d\n\x19RESIZE_POLICY_UNSPECIFIED\x10\x00\x12*\n&RESIZE_POLICY_SHORTER_SIDE_CENTER_CROP\x10\x01\x12\x19\n\x15RESIZE_POLICY_STRETCH\x10\x02\x12\x1b\n\x17RESIZE_POLICY_LETTERBOX\x10\x03*Z\n\tModelKind\x12\x1a\n\x16MODEL_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10MODEL_KIND_IMAGE\x10\x01\x12\x1b\n\x17MODEL_KIND_DUAL_ENCODER\x10\x02*z\n\x0bModelSource\x12\x1c\n\x18MODEL_SOURCE_UNSPECIFIED\x10\x00\x12\x18\n\x14MODEL_SOURCE_BUILTIN\x10\x01\x12\x19\n\x15MODEL_SOURCE_IMPORTED\x10\x02\x12\x18\n\x14MODEL_SOURCE_TRAINED\x10\x03\x32\xc0\x06\n\x0f\x45mbedderService\x12<\n\x05\x45mbed\x12\x18.simmesh.v1.EmbedRequest\x1a\x19.simmesh.v1.EmbedResponse\x12\x46\n\x0bStreamEmbed\x12\x18.simmesh.v1.EmbedRequest\x1a\x19.simmesh.v1.EmbedResponse(\x01\x30\x01\x12\x42\n\x07\x43ompare\x12\x1a.simmesh.v1.CompareRequest\x1a\x1b.simmesh.v1.CompareResponse\x12I\n\x0bImportModel\x12\x1e.simmesh.v1.ImportModelRequest\x1a\x18.simmesh.v1.ModelVersion(\x01\x12:\n\x08GetModel\x12\x1b.simmesh.v1.GetModelRequest\x1a\x11.simmesh.v1.Model\x12K\n\nListModels\x12\x1d.simmesh.v1.ListModelsRequest\x1a\x1e.simmesh.v1.ListModelsResponse\x12@\n\x0bUpdateModel\x12\x1e.simmesh.v1.UpdateModelRequest\x1a\x11.simmesh.v1.Model\x12\x45\n\x0b\x44\x65leteModel\x12\x1e.simmesh.v1.DeleteModelRequest\x1a\x16.google.protobuf.Empty\x12O\n\x0fGetModelVersion\x12\".simmesh.v1.GetModelVersionRequest\x1a\x18.simmesh.v1.ModelVersion\x12`\n\x11ListModelVersions\x12$.simmesh.v1.ListModelVersionsRequest\x1a%.simmesh.v1.ListModelVersionsResponse\x12S\n\x12\x44\x65leteModelVersion\x12%.simmesh.v1.DeleteModelVersionRequest\x1a\x16.google.protobuf.EmptyBJ\n\x0e\x64\x65v.simmesh.v1P\x01Z6github.com/simmesh/simmesh/gen/go/simmesh/v1;simmeshv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19simmesh/v1/embedder.proto\x12\nsimmesh.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17simmesh/v1/common.proto\"i\n\tTextTower\x12\x16\n\x0einput_ids_name\x18\x01 \x01(\t\x12\x1b\n\x13\x61ttention_mask_name\x18\x02 \x01(\t\x12\x13\n\x0boutput_name\x18\x03 \x01(\t\x12\x12\n\nmax_length\x18\x04 \x01(\x05\"\xe0\x03\n\rModelManifest\x12\x12\n\ninput_name\x18\x01 \x01(\t\x12\x13\n\x0boutput_name\x18\x02 \x01(\t\x12\x13\n\x0binput_width\x18\x03 \x01(\x05\x12\x14\n\x0cinput_height\x18\x04 \x01(\x05\x12(\n\x06layout\x18\x05 \x01(\x0e\x32\x18.simmesh.v1.TensorLayout\x12+\n\x0b\x63olor_order\x18\x06 \x01(\x0e\x32\x16.simmesh.v1.ColorOrder\x12/\n\rresize_policy\x18\x07 \x01(\x0e\x32\x18.simmesh.v1.ResizePolicy\x12\x1b\n\x13resize_shorter_side\x18\x08 \x01(\x05\x12\r\n\x05scale\x18\t \x01(\x02\x12\x0c\n\x04mean\x18\n \x03(\x02\x12\x0b\n\x03std\x18\x0b \x03(\x02\x12\x11\n\tpad_value\x18\x0c \x01(\x02\x12\x11\n\tdimension\x18\r \x01(\x05\x12\x19\n\x11output_normalized\x18\x0e \x01(\x08\x12\x11\n\tnormalize\x18\x0f \x01(\x08\x12\x0e\n\x06\x66\x61mily\x18\x10 \x01(\t\x12#\n\x04kind\x18\x11 \x01(\x0e\x32\x15.simmesh.v1.ModelKind\x12#\n\x04text\x18\x12 \x01(\x0b\x32\x15.simmesh.v1.TextTower\"\xe6\x01\n\x05Model\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\'\n\x06source\x18\x03 \x01(\x0e\x32\x17.simmesh.v1.ModelSource\x12\x17\n\x0f\x64\x65\x66\x61ult_version\x18\x04 \x01(\x03\x12\x16\n\x0elatest_version\x18\x05 \x01(\x03\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc5\x02\n\x0cModelVersion\x12\x0c\n\x04name\x18\x01 \x01(\t\x12+\n\x08manifest\x18\x02 \x01(\x0b\x32\x19.simmesh.v1.ModelManifest\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x07metrics\x18\x06 \x03(\x0b\x32%.simmesh.v1.ModelVersion.MetricsEntry\x12\x0e\n\x06loaded\x18\x07 \x01(\x08\x12\x13\n\x0btext_sha256\x18\x08 \x01(\t\x12\x18\n\x10tokenizer_sha256\x18\t \x01(\t\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\\\n\x0c\x45mbedRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12!\n\x06images\x18\x02 \x03(\x0b\x32\x11.simmesh.v1.Image\x12\x0b\n\x03ids\x18\x03 \x03(\t\x12\r\n\x05texts\x18\x04 \x03(\t\"w\n\rEmbedResponse\x12\x15\n\rmodel_version\x18\x01 \x01(\t\x12(\n\x07vectors\x18\x02 \x01(\x0b\x32\x17.simmesh.v1.VectorBatch\x12%\n\x06\x65rrors\x18\x03 \x03(\x0b\x32\x15.simmesh.v1.ItemError\"l\n\x0e\x43ompareRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12$\n\treference\x18\x02 \x01(\x0b\x32\x11.simmesh.v1.Image\x12%\n\ncandidates\x18\x03 \x03(\x0b\x32\x11.simmesh.v1.Image\">\n\x0f\x43ompareResponse\x12\x15\n\rmodel_version\x18\x01 \x01(\t\x12\x14\n\x0csimilarities\x18\x02 \x03(\x02\"\xf4\x03\n\x12ImportModelRequest\x12\x37\n\x06header\x18\x01 \x01(\x0b\x32%.simmesh.v1.ImportModelRequest.HeaderH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x12\x14\n\ntext_chunk\x18\x03 \x01(\x0cH\x00\x12\x19\n\x0ftokenizer_chunk\x18\x04 \x01(\x0cH\x00\x1a\xda\x02\n\x06Header\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12+\n\x08manifest\x18\x03 \x01(\x0b\x32\x19.simmesh.v1.ModelManifest\x12\x13\n\x0bset_default\x18\x04 \x01(\x08\x12\x12\n\nsize_bytes\x18\x05 \x01(\x03\x12\'\n\x06source\x18\x06 \x01(\x0e\x32\x17.simmesh.v1.ModelSource\x12\x43\n\x07metrics\x18\x07 \x03(\x0b\x32\x32.simmesh.v1.ImportModelRequest.Header.MetricsEntry\x12\x17\n\x0ftext_size_bytes\x18\x08 \x01(\x03\x12\x1c\n\x14tokenizer_size_bytes\x18\t \x01(\x03\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x42\x06\n\x04part\"\x1f\n\x0fGetModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\":\n\x11ListModelsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"P\n\x12ListModelsResponse\x12!\n\x06models\x18\x01 \x03(\x0b\x32\x11.simmesh.v1.Model\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"g\n\x12UpdateModelRequest\x12 \n\x05model\x18\x01 \x01(\x0b\x32\x11.simmesh.v1.Model\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"\"\n\x12\x44\x65leteModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"&\n\x16GetModelVersionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"Q\n\x18ListModelVersionsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"`\n\x19ListModelVersionsResponse\x12*\n\x08versions\x18\x01 \x03(\x0b\x32\x18.simmesh.v1.ModelVersion\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\")\n\x19\x44\x65leteModelVersionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t*]\n\x0cTensorLayout\x12\x1d\n\x19TENSOR_LAYOUT_UNSPECIFIED\x10\x00\x12\x16\n\x12TENSOR_LAYOUT_NCHW\x10\x01\x12\x16\n\x12TENSOR_LAYOUT_NHWC\x10\x02*i\n\nColorOrder\x12\x1b\n\x17\x43OLOR_ORDER_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x43OLOR_ORDER_RGB\x10\x01\x12\x13\n\x0f\x43OLOR_ORDER_BGR\x10\x02\x12\x14\n\x10\x43OLOR_ORDER_GRAY\x10\x03*\x91\x01\n\x0cResizePolicy\x12\x1d\n\x19RESIZE_POLICY_UNSPECIFIED\x10\x00\x12*\n&RESIZE_POLICY_SHORTER_SIDE_CENTER_CROP\x10\x01\x12\x19\n\x15RESIZE_POLICY_STRETCH\x10\x02\x12\x1b\n\x17RESIZE_POLICY_LETTERBOX\x10\x03*Z\n\tModelKind\x12\x1a\n\x16MODEL_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10MODEL_KIND_IMAGE\x10\x01\x12\x1b\n\x17MODEL_KIND_DUAL_ENCODER\x10\x02*z\n\x0bModelSource\x12\x1c\n\x18MODEL_SOURCE_UNSPECIFIED\x10\x00\x12\x18\n\x14MODEL_SOURCE_BUILTIN\x10\x01\x12\x19\n\x15MODEL_SOURCE_IMPORTED\x10\x02\x12\x18\n\x14MODEL_SOURCE_TRAINED\x10\x03\x32\xdb\n\n\x0f\x45mbedderService\x12\x8f\x01\n\x05\x45mbed\x12\x18.simmesh.v1.EmbedRequest\x1a\x19.simmesh.v1.EmbedResponse\"Q\x82\xd3\xe4\x93\x02K\"\x1a/v1/{model=models/*}:embed:\x01*Z*\"%/v1/{model=models/*/versions/*}:embed:\x01*\x12\xa5\x01\n\x0bStreamEmbed\x12\x18.simmesh.v1.EmbedRequest\x1a\x19.simmesh.v1.EmbedResponse\"]\x82\xd3\xe4\x93\x02W\" /v1/{model=models/*}:streamEmbed:\x01*Z0\"+/v1/{model=models/*/versions/*}:streamEmbed:\x01*(\x01\x30\x01\x12\x99\x01\n\x07\x43ompare\x12\x1a.simmesh.v1.CompareRequest\x1a\x1b.simmesh.v1.CompareResponse\"U\x82\xd3\xe4\x93\x02O\"\x1c/v1/{model=models/*}:compare:\x01*Z,\"\'/v1/{model=models/*/versions/*}:compare:\x01*\x12g\n\x0bImportModel\x12\x1e.simmesh.v1.ImportModelRequest\x1a\x18.simmesh.v1.ModelVersion\"\x1c\x82\xd3\xe4\x93\x02\x16\"\x11/v1/models:import:\x01*(\x01\x12W\n\x08GetModel\x12\x1b.simmesh.v1.GetModelRequest\x1a\x11.simmesh.v1.Model\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/{name=models/*}\x12_\n\nListModels\x12\x1d.simmesh.v1.ListModelsRequest\x1a\x1e.simmesh.v1.ListModelsResponse\"\x12\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/models\x12j\n\x0bUpdateModel\x12\x1e.simmesh.v1.UpdateModelRequest\x1a\x11.simmesh.v1.Model\"(\x82\xd3\xe4\x93\x02\"2\x19/v1/{model.name=models/*}:\x05model\x12\x62\n\x0b\x44\x65leteModel\x12\x1e.simmesh.v1.DeleteModelRequest\x1a\x16.google.protobuf.Empty\"\x1b\x82\xd3\xe4\x93\x02\x15*\x13/v1/{name=models/*}\x12w\n\x0fGetModelVersion\x12\".simmesh.v1.GetModelVersionRequest\x1a\x18.simmesh.v1.ModelVersion\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{name=models/*/versions/*}\x12\x88\x01\n\x11ListModelVersions\x12$.simmesh.v1.ListModelVersionsRequest\x1a%.simmesh.v1.ListModelVersionsResponse\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{parent=models/*}/versions\x12{\n\x12\x44\x65leteModelVersion\x12%.simmesh.v1.DeleteModelVersionRequest\x1a\x16.google.protobuf.Empty\"&\x82\xd3\xe4\x93\x02 *\x1e/v1/{name=models/*/versions/*}BJ\n\x0e\x64\x65v.simmesh.v1P\x01Z6github.com/simmesh/simmesh/gen/go/simmesh/v1;simmeshv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,58 +41,80 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MODELVERSION_METRICSENTRY']._serialized_options = b'8\001'
   _globals['_IMPORTMODELREQUEST_HEADER_METRICSENTRY']._loaded_options = None
   _globals['_IMPORTMODELREQUEST_HEADER_METRICSENTRY']._serialized_options = b'8\001'
-  _globals['_TENSORLAYOUT']._serialized_start=2785
-  _globals['_TENSORLAYOUT']._serialized_end=2878
-  _globals['_COLORORDER']._serialized_start=2880
-  _globals['_COLORORDER']._serialized_end=2985
-  _globals['_RESIZEPOLICY']._serialized_start=2988
-  _globals['_RESIZEPOLICY']._serialized_end=3133
-  _globals['_MODELKIND']._serialized_start=3135
-  _globals['_MODELKIND']._serialized_end=3225
-  _globals['_MODELSOURCE']._serialized_start=3227
-  _globals['_MODELSOURCE']._serialized_end=3349
-  _globals['_TEXTTOWER']._serialized_start=162
-  _globals['_TEXTTOWER']._serialized_end=267
-  _globals['_MODELMANIFEST']._serialized_start=270
-  _globals['_MODELMANIFEST']._serialized_end=750
-  _globals['_MODEL']._serialized_start=753
-  _globals['_MODEL']._serialized_end=983
-  _globals['_MODELVERSION']._serialized_start=986
-  _globals['_MODELVERSION']._serialized_end=1311
-  _globals['_MODELVERSION_METRICSENTRY']._serialized_start=1265
-  _globals['_MODELVERSION_METRICSENTRY']._serialized_end=1311
-  _globals['_EMBEDREQUEST']._serialized_start=1313
-  _globals['_EMBEDREQUEST']._serialized_end=1405
-  _globals['_EMBEDRESPONSE']._serialized_start=1407
-  _globals['_EMBEDRESPONSE']._serialized_end=1526
-  _globals['_COMPAREREQUEST']._serialized_start=1528
-  _globals['_COMPAREREQUEST']._serialized_end=1636
-  _globals['_COMPARERESPONSE']._serialized_start=1638
-  _globals['_COMPARERESPONSE']._serialized_end=1700
-  _globals['_IMPORTMODELREQUEST']._serialized_start=1703
-  _globals['_IMPORTMODELREQUEST']._serialized_end=2203
-  _globals['_IMPORTMODELREQUEST_HEADER']._serialized_start=1849
-  _globals['_IMPORTMODELREQUEST_HEADER']._serialized_end=2195
-  _globals['_IMPORTMODELREQUEST_HEADER_METRICSENTRY']._serialized_start=1265
-  _globals['_IMPORTMODELREQUEST_HEADER_METRICSENTRY']._serialized_end=1311
-  _globals['_GETMODELREQUEST']._serialized_start=2205
-  _globals['_GETMODELREQUEST']._serialized_end=2236
-  _globals['_LISTMODELSREQUEST']._serialized_start=2238
-  _globals['_LISTMODELSREQUEST']._serialized_end=2296
-  _globals['_LISTMODELSRESPONSE']._serialized_start=2298
-  _globals['_LISTMODELSRESPONSE']._serialized_end=2378
-  _globals['_UPDATEMODELREQUEST']._serialized_start=2380
-  _globals['_UPDATEMODELREQUEST']._serialized_end=2483
-  _globals['_DELETEMODELREQUEST']._serialized_start=2485
-  _globals['_DELETEMODELREQUEST']._serialized_end=2519
-  _globals['_GETMODELVERSIONREQUEST']._serialized_start=2521
-  _globals['_GETMODELVERSIONREQUEST']._serialized_end=2559
-  _globals['_LISTMODELVERSIONSREQUEST']._serialized_start=2561
-  _globals['_LISTMODELVERSIONSREQUEST']._serialized_end=2642
-  _globals['_LISTMODELVERSIONSRESPONSE']._serialized_start=2644
-  _globals['_LISTMODELVERSIONSRESPONSE']._serialized_end=2740
-  _globals['_DELETEMODELVERSIONREQUEST']._serialized_start=2742
-  _globals['_DELETEMODELVERSIONREQUEST']._serialized_end=2783
-  _globals['_EMBEDDERSERVICE']._serialized_start=3352
-  _globals['_EMBEDDERSERVICE']._serialized_end=4184
+  _globals['_EMBEDDERSERVICE'].methods_by_name['Embed']._loaded_options = None
+  _globals['_EMBEDDERSERVICE'].methods_by_name['Embed']._serialized_options = b'\202\323\344\223\002K\"\032/v1/{model=models/*}:embed:\001*Z*\"%/v1/{model=models/*/versions/*}:embed:\001*'
+  _globals['_EMBEDDERSERVICE'].methods_by_name['StreamEmbed']._loaded_options = None
+  _globals['_EMBEDDERSERVICE'].methods_by_name['StreamEmbed']._serialized_options = b'\202\323\344\223\002W\" /v1/{model=models/*}:streamEmbed:\001*Z0\"+/v1/{model=models/*/versions/*}:streamEmbed:\001*'
+  _globals['_EMBEDDERSERVICE'].methods_by_name['Compare']._loaded_options = None
+  _globals['_EMBEDDERSERVICE'].methods_by_name['Compare']._serialized_options = b'\202\323\344\223\002O\"\034/v1/{model=models/*}:compare:\001*Z,\"\'/v1/{model=models/*/versions/*}:compare:\001*'
+  _globals['_EMBEDDERSERVICE'].methods_by_name['ImportModel']._loaded_options = None
+  _globals['_EMBEDDERSERVICE'].methods_by_name['ImportModel']._serialized_options = b'\202\323\344\223\002\026\"\021/v1/models:import:\001*'
+  _globals['_EMBEDDERSERVICE'].methods_by_name['GetModel']._loaded_options = None
+  _globals['_EMBEDDERSERVICE'].methods_by_name['GetModel']._serialized_options = b'\202\323\344\223\002\025\022\023/v1/{name=models/*}'
+  _globals['_EMBEDDERSERVICE'].methods_by_name['ListModels']._loaded_options = None
+  _globals['_EMBEDDERSERVICE'].methods_by_name['ListModels']._serialized_options = b'\202\323\344\223\002\014\022\n/v1/models'
+  _globals['_EMBEDDERSERVICE'].methods_by_name['UpdateModel']._loaded_options = None
+  _globals['_EMBEDDERSERVICE'].methods_by_name['UpdateModel']._serialized_options = b'\202\323\344\223\002\"2\031/v1/{model.name=models/*}:\005model'
+  _globals['_EMBEDDERSERVICE'].methods_by_name['DeleteModel']._loaded_options = None
+  _globals['_EMBEDDERSERVICE'].methods_by_name['DeleteModel']._serialized_options = b'\202\323\344\223\002\025*\023/v1/{name=models/*}'
+  _globals['_EMBEDDERSERVICE'].methods_by_name['GetModelVersion']._loaded_options = None
+  _globals['_EMBEDDERSERVICE'].methods_by_name['GetModelVersion']._serialized_options = b'\202\323\344\223\002 \022\036/v1/{name=models/*/versions/*}'
+  _globals['_EMBEDDERSERVICE'].methods_by_name['ListModelVersions']._loaded_options = None
+  _globals['_EMBEDDERSERVICE'].methods_by_name['ListModelVersions']._serialized_options = b'\202\323\344\223\002 \022\036/v1/{parent=models/*}/versions'
+  _globals['_EMBEDDERSERVICE'].methods_by_name['DeleteModelVersion']._loaded_options = None
+  _globals['_EMBEDDERSERVICE'].methods_by_name['DeleteModelVersion']._serialized_options = b'\202\323\344\223\002 *\036/v1/{name=models/*/versions/*}'
+  _globals['_TENSORLAYOUT']._serialized_start=2815
+  _globals['_TENSORLAYOUT']._serialized_end=2908
+  _globals['_COLORORDER']._serialized_start=2910
+  _globals['_COLORORDER']._serialized_end=3015
+  _globals['_RESIZEPOLICY']._serialized_start=3018
+  _globals['_RESIZEPOLICY']._serialized_end=3163
+  _globals['_MODELKIND']._serialized_start=3165
+  _globals['_MODELKIND']._serialized_end=3255
+  _globals['_MODELSOURCE']._serialized_start=3257
+  _globals['_MODELSOURCE']._serialized_end=3379
+  _globals['_TEXTTOWER']._serialized_start=192
+  _globals['_TEXTTOWER']._serialized_end=297
+  _globals['_MODELMANIFEST']._serialized_start=300
+  _globals['_MODELMANIFEST']._serialized_end=780
+  _globals['_MODEL']._serialized_start=783
+  _globals['_MODEL']._serialized_end=1013
+  _globals['_MODELVERSION']._serialized_start=1016
+  _globals['_MODELVERSION']._serialized_end=1341
+  _globals['_MODELVERSION_METRICSENTRY']._serialized_start=1295
+  _globals['_MODELVERSION_METRICSENTRY']._serialized_end=1341
+  _globals['_EMBEDREQUEST']._serialized_start=1343
+  _globals['_EMBEDREQUEST']._serialized_end=1435
+  _globals['_EMBEDRESPONSE']._serialized_start=1437
+  _globals['_EMBEDRESPONSE']._serialized_end=1556
+  _globals['_COMPAREREQUEST']._serialized_start=1558
+  _globals['_COMPAREREQUEST']._serialized_end=1666
+  _globals['_COMPARERESPONSE']._serialized_start=1668
+  _globals['_COMPARERESPONSE']._serialized_end=1730
+  _globals['_IMPORTMODELREQUEST']._serialized_start=1733
+  _globals['_IMPORTMODELREQUEST']._serialized_end=2233
+  _globals['_IMPORTMODELREQUEST_HEADER']._serialized_start=1879
+  _globals['_IMPORTMODELREQUEST_HEADER']._serialized_end=2225
+  _globals['_IMPORTMODELREQUEST_HEADER_METRICSENTRY']._serialized_start=1295
+  _globals['_IMPORTMODELREQUEST_HEADER_METRICSENTRY']._serialized_end=1341
+  _globals['_GETMODELREQUEST']._serialized_start=2235
+  _globals['_GETMODELREQUEST']._serialized_end=2266
+  _globals['_LISTMODELSREQUEST']._serialized_start=2268
+  _globals['_LISTMODELSREQUEST']._serialized_end=2326
+  _globals['_LISTMODELSRESPONSE']._serialized_start=2328
+  _globals['_LISTMODELSRESPONSE']._serialized_end=2408
+  _globals['_UPDATEMODELREQUEST']._serialized_start=2410
+  _globals['_UPDATEMODELREQUEST']._serialized_end=2513
+  _globals['_DELETEMODELREQUEST']._serialized_start=2515
+  _globals['_DELETEMODELREQUEST']._serialized_end=2549
+  _globals['_GETMODELVERSIONREQUEST']._serialized_start=2551
+  _globals['_GETMODELVERSIONREQUEST']._serialized_end=2589
+  _globals['_LISTMODELVERSIONSREQUEST']._serialized_start=2591
+  _globals['_LISTMODELVERSIONSREQUEST']._serialized_end=2672
+  _globals['_LISTMODELVERSIONSRESPONSE']._serialized_start=2674
+  _globals['_LISTMODELVERSIONSRESPONSE']._serialized_end=2770
+  _globals['_DELETEMODELVERSIONREQUEST']._serialized_start=2772
+  _globals['_DELETEMODELVERSIONREQUEST']._serialized_end=2813
+  _globals['_EMBEDDERSERVICE']._serialized_start=3382
+  _globals['_EMBEDDERSERVICE']._serialized_end=4753
 # @@protoc_insertion_point(module_scope)

@@ -22,6 +22,7 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.longrunning import operations_pb2 as google_dot_longrunning_dot_operations__pb2
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
@@ -30,7 +31,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from simmesh_proto.v1 import common_pb2 as simmesh_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18simmesh/v1/indexer.proto\x12\nsimmesh.v1\x1a#google/longrunning/operations.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17simmesh/v1/common.proto\"\xc6\x01\n\tIndexSpec\x12#\n\x04kind\x18\x01 \x01(\x0e\x32\x15.simmesh.v1.IndexKind\x12\r\n\x05nlist\x18\x02 \x01(\x05\x12\x0e\n\x06nprobe\x18\x03 \x01(\x05\x12\x0c\n\x04pq_m\x18\x04 \x01(\x05\x12\x10\n\x08pq_nbits\x18\x05 \x01(\x05\x12\x0e\n\x06hnsw_m\x18\x06 \x01(\x05\x12\x17\n\x0f\x65\x66_construction\x18\x07 \x01(\x05\x12\x11\n\tef_search\x18\x08 \x01(\x05\x12\x19\n\x11min_train_vectors\x18\t \x01(\x05\"\xf6\x03\n\nCollection\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x11\n\tdimension\x18\x03 \x01(\x05\x12\"\n\x06metric\x18\x04 \x01(\x0e\x32\x12.simmesh.v1.Metric\x12\r\n\x05model\x18\x05 \x01(\t\x12\x13\n\x0bshard_count\x18\x06 \x01(\x05\x12\x18\n\x10product_id_field\x18\x07 \x01(\t\x12\x12\n\ntags_field\x18\x08 \x01(\t\x12\x16\n\x0eindexed_fields\x18\t \x03(\t\x12$\n\x05index\x18\n \x01(\x0b\x32\x15.simmesh.v1.IndexSpec\x12+\n\x0bindex_state\x18\x0b \x01(\x0e\x32\x16.simmesh.v1.IndexState\x12\x14\n\x0crecord_count\x18\x0c \x01(\x03\x12/\n\x0b\x63reate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12(\n\x04type\x18\x0f \x01(\x0e\x32\x1a.simmesh.v1.CollectionType\x12/\n\rimage_keeping\x18\x10 \x01(\x0e\x32\x18.simmesh.v1.ImageKeeping\"\\\n\x17\x43reateCollectionRequest\x12\x15\n\rcollection_id\x18\x01 \x01(\t\x12*\n\ncollection\x18\x02 \x01(\x0b\x32\x16.simmesh.v1.Collection\"$\n\x14GetCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"O\n\x16ListCollectionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06\x66ilter\x18\x03 \x01(\t\"_\n\x17ListCollectionsResponse\x12+\n\x0b\x63ollections\x18\x01 \x03(\x0b\x32\x16.simmesh.v1.Collection\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"v\n\x17UpdateCollectionRequest\x12*\n\ncollection\x18\x01 \x01(\x0b\x32\x16.simmesh.v1.Collection\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"\'\n\x17\x44\x65leteCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\")\n\x19GetCollectionStatsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x8f\x02\n\nShardStats\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x11\n\tavailable\x18\x03 \x01(\x08\x12\x14\n\x0crecord_count\x18\x04 \x01(\x03\x12)\n\nindex_kind\x18\x05 \x01(\x0e\x32\x15.simmesh.v1.IndexKind\x12+\n\x0bindex_state\x18\x06 \x01(\x0e\x32\x16.simmesh.v1.IndexState\x12\x14\n\x0cmemory_bytes\x18\x07 \x01(\x03\x12\x13\n\x0bwal_entries\x18\x08 \x01(\x03\x12\x36\n\x12last_snapshot_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa0\x01\n\x0f\x43ollectionStats\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0crecord_count\x18\x02 \x01(\x03\x12\x14\n\x0cmemory_bytes\x18\x03 \x01(\x03\x12+\n\x0bindex_state\x18\x04 \x01(\x0e\x32\x16.simmesh.v1.IndexState\x12&\n\x06shards\x18\x05 \x03(\x0b\x32\x16.simmesh.v1.ShardStats\"\x97\x01\n\x0bRecordInput\x12\n\n\x02id\x18\x01 \x01(\t\x12 \n\x05image\x18\x02 \x01(\x0b\x32\x11.simmesh.v1.Image\x12\"\n\x06vector\x18\x03 \x01(\x0b\x32\x12.simmesh.v1.Vector\x12)\n\x08metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0b\n\x03url\x18\x05 \x01(\t\"\xac\x02\n\x06Record\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0b\n\x03url\x18\x03 \x01(\t\x12)\n\x08metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\"\n\x06vector\x18\x05 \x01(\x0b\x32\x12.simmesh.v1.Vector\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05image\x18\x08 \x01(\x0c\x12\x11\n\tthumbnail\x18\t \x01(\x0c\x12\x11\n\timage_uri\x18\n \x01(\t\x12\x15\n\rthumbnail_uri\x18\x0b \x01(\t\"x\n\x14InsertRecordsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12(\n\x07records\x18\x02 \x03(\x0b\x32\x17.simmesh.v1.RecordInput\x12\x0e\n\x06upsert\x18\x03 \x01(\x08\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"z\n\x15InsertRecordsResponse\x12\x0b\n\x03ids\x18\x01 \x03(\t\x12\x16\n\x0einserted_count\x18\x02 \x01(\x05\x12\x15\n\rupdated_count\x18\x03 \x01(\x05\x12%\n\x06\x65rrors\x18\x04 \x03(\x0b\x32\x15.simmesh.v1.ItemError\"\x8c\x01\n\x13UpdateRecordRequest\x12\"\n\x06record\x18\x01 \x01(\x0b\x32\x12.simmesh.v1.Record\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12 \n\x05image\x18\x03 \x01(\x0b\x32\x11.simmesh.v1.Image\"x\n\x16\x42\x61tchGetRecordsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0b\n\x03ids\x18\x02 \x03(\t\x12\x17\n\x0finclude_vectors\x18\x03 \x01(\x08\x12$\n\x04view\x18\x04 \x01(\x0e\x32\x16.simmesh.v1.RecordView\"S\n\x17\x42\x61tchGetRecordsResponse\x12#\n\x07records\x18\x01 \x03(\x0b\x32\x12.simmesh.v1.Record\x12\x13\n\x0bmissing_ids\x18\x02 \x03(\t\"`\n\x14\x44\x65leteRecordsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0b\n\x03ids\x18\x02 \x03(\t\x12\'\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\"C\n\x15\x44\x65leteRecordsResponse\x12\x15\n\rdeleted_count\x18\x01 \x01(\x03\x12\x13\n\x0bmissing_ids\x18\x02 \x03(\t\"\x91\x01\n\x12ListRecordsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\'\n\x06\x66ilter\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x17\n\x0finclude_vectors\x18\x05 \x01(\x08\"S\n\x13ListRecordsResponse\x12#\n\x07records\x18\x01 \x03(\x0b\x32\x12.simmesh.v1.Record\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x89\x01\n\x14SampleRecordsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\x12\'\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x17\n\x0finclude_vectors\x18\x04 \x01(\x08\x12\x0c\n\x04seed\x18\x05 \x01(\x03\"<\n\x15SampleRecordsResponse\x12#\n\x07records\x18\x01 \x03(\x0b\x32\x12.simmesh.v1.Record\"\x8d\x01\n\x05Query\x12$\n\x06vector\x18\x01 \x01(\x0b\x32\x12.simmesh.v1.VectorH\x00\x12\x13\n\trecord_id\x18\x02 \x01(\tH\x00\x12\"\n\x05image\x18\x03 \x01(\x0b\x32\x11.simmesh.v1.ImageH\x00\x12\x0e\n\x04text\x18\x05 \x01(\tH\x00\x12\x0c\n\x04tags\x18\x04 \x03(\tB\x07\n\x05query\"\xea\x02\n\rSearchRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\"\n\x07queries\x18\x02 \x03(\x0b\x32\x11.simmesh.v1.Query\x12\t\n\x01k\x18\x03 \x01(\x05\x12\'\n\x06\x66ilter\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x1d\n\x10group_by_product\x18\x05 \x01(\x08H\x00\x88\x01\x01\x12\x12\n\ngroup_size\x18\x06 \x01(\x05\x12\x12\n\ntag_weight\x18\x07 \x01(\x02\x12\x0e\n\x06nprobe\x18\x08 \x01(\x05\x12\x11\n\tef_search\x18\t \x01(\x05\x12\x16\n\tmin_score\x18\n \x01(\x02H\x01\x88\x01\x01\x12\x15\n\rallow_partial\x18\x0b \x01(\x08\x12\x18\n\x10include_metadata\x18\x0c \x01(\x08\x12\x17\n\x0finclude_vectors\x18\r \x01(\x08\x42\x13\n\x11_group_by_productB\x0c\n\n_min_score\"\x92\x01\n\x03Hit\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x14\n\x0cvisual_score\x18\x03 \x01(\x02\x12\x0b\n\x03url\x18\x04 \x01(\t\x12)\n\x08metadata\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\"\n\x06vector\x18\x06 \x01(\x0b\x32\x12.simmesh.v1.Vector\"L\n\x08HitGroup\x12\x12\n\nproduct_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x1d\n\x04hits\x18\x03 \x03(\x0b\x32\x0f.simmesh.v1.Hit\"R\n\x0bQueryResult\x12\x1d\n\x04hits\x18\x01 \x03(\x0b\x32\x0f.simmesh.v1.Hit\x12$\n\x06groups\x18\x02 \x03(\x0b\x32\x14.simmesh.v1.HitGroup\"g\n\x0eSearchResponse\x12(\n\x07results\x18\x01 \x03(\x0b\x32\x17.simmesh.v1.QueryResult\x12\x0f\n\x07partial\x18\x02 \x01(\x08\x12\x1a\n\x12unavailable_shards\x18\x03 \x03(\t\"M\n\x11TrainIndexRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12$\n\x05index\x18\x02 \x01(\x0b\x32\x15.simmesh.v1.IndexSpec\"\x84\x01\n\x12TrainIndexMetadata\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\r\n\x05stage\x18\x02 \x01(\t\x12\x10\n\x08progress\x18\x03 \x01(\x01\x12\x14\n\x0cvector_count\x18\x04 \x01(\x03\x12#\n\x04kind\x18\x05 \x01(\x0e\x32\x15.simmesh.v1.IndexKind\"Q\n\x18ReembedCollectionRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x12\n\nallow_drop\x18\x03 \x01(\x08\"\x94\x01\n\x0fReembedMetadata\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\r\n\x05stage\x18\x03 \x01(\t\x12\x10\n\x08progress\x18\x04 \x01(\x01\x12\x12\n\ndone_count\x18\x05 \x01(\x03\x12\x13\n\x0btotal_count\x18\x06 \x01(\x03\x12\x14\n\x0c\x66\x61iled_count\x18\x07 \x01(\x03\"\x86\x01\n\x0fReembedResponse\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x18\n\x10reembedded_count\x18\x03 \x01(\x03\x12\x1b\n\x13missing_image_count\x18\x04 \x01(\x03\x12\x19\n\x11missing_image_ids\x18\x05 \x03(\t\"\x95\x01\n\x08Snapshot\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\ncollection\x18\x02 \x01(\t\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0crecord_count\x18\x04 \x01(\x03\x12\x0b\n\x03uri\x18\x05 \x01(\t\x12\x13\n\x0bshard_count\x18\x06 \x01(\x05\"D\n\x19SnapshotCollectionRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x13\n\x0bsnapshot_id\x18\x02 \x01(\t\"C\n\x18RestoreCollectionRequest\x12\x10\n\x08snapshot\x18\x01 \x01(\t\x12\x15\n\rcollection_id\x18\x02 \x01(\t\"Q\n\x14ListSnapshotsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"Y\n\x15ListSnapshotsResponse\x12\'\n\tsnapshots\x18\x01 \x03(\x0b\x32\x14.simmesh.v1.Snapshot\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"b\n\x19SnapshotOperationMetadata\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x10\n\x08snapshot\x18\x02 \x01(\t\x12\r\n\x05stage\x18\x03 \x01(\t\x12\x10\n\x08progress\x18\x04 \x01(\x01*\\\n\x06Metric\x12\x16\n\x12METRIC_UNSPECIFIED\x10\x00\x12\x11\n\rMETRIC_COSINE\x10\x01\x12\r\n\tMETRIC_L2\x10\x02\x12\x18\n\x14METRIC_INNER_PRODUCT\x10\x03*\x9a\x01\n\tIndexKind\x12\x1a\n\x16INDEX_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10INDEX_KIND_EXACT\x10\x01\x12\x17\n\x13INDEX_KIND_IVF_FLAT\x10\x02\x12\x16\n\x12INDEX_KIND_IVF_SQ8\x10\x03\x12\x15\n\x11INDEX_KIND_IVF_PQ\x10\x04\x12\x13\n\x0fINDEX_KIND_HNSW\x10\x05*s\n\nIndexState\x12\x1b\n\x17INDEX_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11INDEX_STATE_EXACT\x10\x01\x12\x18\n\x14INDEX_STATE_TRAINING\x10\x02\x12\x17\n\x13INDEX_STATE_TRAINED\x10\x03*\xc1\x01\n\x0e\x43ollectionType\x12\x1f\n\x1b\x43OLLECTION_TYPE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43OLLECTION_TYPE_GENERIC\x10\x01\x12\x1b\n\x17\x43OLLECTION_TYPE_PRODUCT\x10\x02\x12\x1a\n\x16\x43OLLECTION_TYPE_COLORS\x10\x03\x12\x1c\n\x18\x43OLLECTION_TYPE_MATCHING\x10\x04\x12\x1a\n\x16\x43OLLECTION_TYPE_CUSTOM\x10\x05*t\n\x0cImageKeeping\x12\x1d\n\x19IMAGE_KEEPING_UNSPECIFIED\x10\x00\x12\x16\n\x12IMAGE_KEEPING_SENT\x10\x01\x12\x15\n\x11IMAGE_KEEPING_ALL\x10\x02\x12\x16\n\x12IMAGE_KEEPING_NONE\x10\x03*\x8d\x01\n\nRecordView\x12\x1b\n\x17RECORD_VIEW_UNSPECIFIED\x10\x00\x12\x15\n\x11RECORD_VIEW_BASIC\x10\x01\x12\x19\n\x15RECORD_VIEW_IMAGE_URI\x10\x02\x12\x19\n\x15RECORD_VIEW_THUMBNAIL\x10\x03\x12\x15\n\x11RECORD_VIEW_IMAGE\x10\x04\x32\xca\x0c\n\x0eIndexerService\x12O\n\x10\x43reateCollection\x12#.simmesh.v1.CreateCollectionRequest\x1a\x16.simmesh.v1.Collection\x12I\n\rGetCollection\x12 .simmesh.v1.GetCollectionRequest\x1a\x16.simmesh.v1.Collection\x12Z\n\x0fListCollections\x12\".simmesh.v1.ListCollectionsRequest\x1a#.simmesh.v1.ListCollectionsResponse\x12O\n\x10UpdateCollection\x12#.simmesh.v1.UpdateCollectionRequest\x1a\x16.simmesh.v1.Collection\x12O\n\x10\x44\x65leteCollection\x12#.simmesh.v1.DeleteCollectionRequest\x1a\x16.google.protobuf.Empty\x12X\n\x12GetCollectionStats\x12%.simmesh.v1.GetCollectionStatsRequest\x1a\x1b.simmesh.v1.CollectionStats\x12T\n\rInsertRecords\x12 .simmesh.v1.InsertRecordsRequest\x1a!.simmesh.v1.InsertRecordsResponse\x12^\n\x13StreamInsertRecords\x12 .simmesh.v1.InsertRecordsRequest\x1a!.simmesh.v1.InsertRecordsResponse(\x01\x30\x01\x12\x43\n\x0cUpdateRecord\x12\x1f.simmesh.v1.UpdateRecordRequest\x1a\x12.simmesh.v1.Record\x12Z\n\x0f\x42\x61tchGetRecords\x12\".simmesh.v1.BatchGetRecordsRequest\x1a#.simmesh.v1.BatchGetRecordsResponse\x12T\n\rDeleteRecords\x12 .simmesh.v1.DeleteRecordsRequest\x1a!.simmesh.v1.DeleteRecordsResponse\x12N\n\x0bListRecords\x12\x1e.simmesh.v1.ListRecordsRequest\x1a\x1f.simmesh.v1.ListRecordsResponse\x12T\n\rSampleRecords\x12 .simmesh.v1.SampleRecordsRequest\x1a!.simmesh.v1.SampleRecordsResponse\x12?\n\x06Search\x12\x19.simmesh.v1.SearchRequest\x1a\x1a.simmesh.v1.SearchResponse\x12J\n\nTrainIndex\x12\x1d.simmesh.v1.TrainIndexRequest\x1a\x1d.google.longrunning.Operation\x12X\n\x11ReembedCollection\x12$.simmesh.v1.ReembedCollectionRequest\x1a\x1d.google.longrunning.Operation\x12Z\n\x12SnapshotCollection\x12%.simmesh.v1.SnapshotCollectionRequest\x1a\x1d.google.longrunning.Operation\x12X\n\x11RestoreCollection\x12$.simmesh.v1.RestoreCollectionRequest\x1a\x1d.google.longrunning.Operation\x12T\n\rListSnapshots\x12 .simmesh.v1.ListSnapshotsRequest\x1a!.simmesh.v1.ListSnapshotsResponseBJ\n\x0e\x64\x65v.simmesh.v1P\x01Z6github.com/simmesh/simmesh/gen/go/simmesh/v1;simmeshv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18simmesh/v1/indexer.proto\x12\nsimmesh.v1\x1a\x1cgoogle/api/annotations.proto\x1a#google/longrunning/operations.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17simmesh/v1/common.proto\"\xc6\x01\n\tIndexSpec\x12#\n\x04kind\x18\x01 \x01(\x0e\x32\x15.simmesh.v1.IndexKind\x12\r\n\x05nlist\x18\x02 \x01(\x05\x12\x0e\n\x06nprobe\x18\x03 \x01(\x05\x12\x0c\n\x04pq_m\x18\x04 \x01(\x05\x12\x10\n\x08pq_nbits\x18\x05 \x01(\x05\x12\x0e\n\x06hnsw_m\x18\x06 \x01(\x05\x12\x17\n\x0f\x65\x66_construction\x18\x07 \x01(\x05\x12\x11\n\tef_search\x18\x08 \x01(\x05\x12\x19\n\x11min_train_vectors\x18\t \x01(\x05\"\xf6\x03\n\nCollection\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x11\n\tdimension\x18\x03 \x01(\x05\x12\"\n\x06metric\x18\x04 \x01(\x0e\x32\x12.simmesh.v1.Metric\x12\r\n\x05model\x18\x05 \x01(\t\x12\x13\n\x0bshard_count\x18\x06 \x01(\x05\x12\x18\n\x10product_id_field\x18\x07 \x01(\t\x12\x12\n\ntags_field\x18\x08 \x01(\t\x12\x16\n\x0eindexed_fields\x18\t \x03(\t\x12$\n\x05index\x18\n \x01(\x0b\x32\x15.simmesh.v1.IndexSpec\x12+\n\x0bindex_state\x18\x0b \x01(\x0e\x32\x16.simmesh.v1.IndexState\x12\x14\n\x0crecord_count\x18\x0c \x01(\x03\x12/\n\x0b\x63reate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12(\n\x04type\x18\x0f \x01(\x0e\x32\x1a.simmesh.v1.CollectionType\x12/\n\rimage_keeping\x18\x10 \x01(\x0e\x32\x18.simmesh.v1.ImageKeeping\"\\\n\x17\x43reateCollectionRequest\x12\x15\n\rcollection_id\x18\x01 \x01(\t\x12*\n\ncollection\x18\x02 \x01(\x0b\x32\x16.simmesh.v1.Collection\"$\n\x14GetCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"O\n\x16ListCollectionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06\x66ilter\x18\x03 \x01(\t\"_\n\x17ListCollectionsResponse\x12+\n\x0b\x63ollections\x18\x01 \x03(\x0b\x32\x16.simmesh.v1.Collection\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"v\n\x17UpdateCollectionRequest\x12*\n\ncollection\x18\x01 \x01(\x0b\x32\x16.simmesh.v1.Collection\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"\'\n\x17\x44\x65leteCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\")\n\x19GetCollectionStatsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x8f\x02\n\nShardStats\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x11\n\tavailable\x18\x03 \x01(\x08\x12\x14\n\x0crecord_count\x18\x04 \x01(\x03\x12)\n\nindex_kind\x18\x05 \x01(\x0e\x32\x15.simmesh.v1.IndexKind\x12+\n\x0bindex_state\x18\x06 \x01(\x0e\x32\x16.simmesh.v1.IndexState\x12\x14\n\x0cmemory_bytes\x18\x07 \x01(\x03\x12\x13\n\x0bwal_entries\x18\x08 \x01(\x03\x12\x36\n\x12last_snapshot_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa0\x01\n\x0f\x43ollectionStats\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0crecord_count\x18\x02 \x01(\x03\x12\x14\n\x0cmemory_bytes\x18\x03 \x01(\x03\x12+\n\x0bindex_state\x18\x04 \x01(\x0e\x32\x16.simmesh.v1.IndexState\x12&\n\x06shards\x18\x05 \x03(\x0b\x32\x16.simmesh.v1.ShardStats\"\x97\x01\n\x0bRecordInput\x12\n\n\x02id\x18\x01 \x01(\t\x12 \n\x05image\x18\x02 \x01(\x0b\x32\x11.simmesh.v1.Image\x12\"\n\x06vector\x18\x03 \x01(\x0b\x32\x12.simmesh.v1.Vector\x12)\n\x08metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0b\n\x03url\x18\x05 \x01(\t\"\xac\x02\n\x06Record\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0b\n\x03url\x18\x03 \x01(\t\x12)\n\x08metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\"\n\x06vector\x18\x05 \x01(\x0b\x32\x12.simmesh.v1.Vector\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05image\x18\x08 \x01(\x0c\x12\x11\n\tthumbnail\x18\t \x01(\x0c\x12\x11\n\timage_uri\x18\n \x01(\t\x12\x15\n\rthumbnail_uri\x18\x0b \x01(\t\"x\n\x14InsertRecordsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12(\n\x07records\x18\x02 \x03(\x0b\x32\x17.simmesh.v1.RecordInput\x12\x0e\n\x06upsert\x18\x03 \x01(\x08\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"z\n\x15InsertRecordsResponse\x12\x0b\n\x03ids\x18\x01 \x03(\t\x12\x16\n\x0einserted_count\x18\x02 \x01(\x05\x12\x15\n\rupdated_count\x18\x03 \x01(\x05\x12%\n\x06\x65rrors\x18\x04 \x03(\x0b\x32\x15.simmesh.v1.ItemError\"\x8c\x01\n\x13UpdateRecordRequest\x12\"\n\x06record\x18\x01 \x01(\x0b\x32\x12.simmesh.v1.Record\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12 \n\x05image\x18\x03 \x01(\x0b\x32\x11.simmesh.v1.Image\"x\n\x16\x42\x61tchGetRecordsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0b\n\x03ids\x18\x02 \x03(\t\x12\x17\n\x0finclude_vectors\x18\x03 \x01(\x08\x12$\n\x04view\x18\x04 \x01(\x0e\x32\x16.simmesh.v1.RecordView\"S\n\x17\x42\x61tchGetRecordsResponse\x12#\n\x07records\x18\x01 \x03(\x0b\x32\x12.simmesh.v1.Record\x12\x13\n\x0bmissing_ids\x18\x02 \x03(\t\"`\n\x14\x44\x65leteRecordsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0b\n\x03ids\x18\x02 \x03(\t\x12\'\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\"C\n\x15\x44\x65leteRecordsResponse\x12\x15\n\rdeleted_count\x18\x01 \x01(\x03\x12\x13\n\x0bmissing_ids\x18\x02 \x03(\t\"\x91\x01\n\x12ListRecordsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\'\n\x06\x66ilter\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x17\n\x0finclude_vectors\x18\x05 \x01(\x08\"S\n\x13ListRecordsResponse\x12#\n\x07records\x18\x01 \x03(\x0b\x32\x12.simmesh.v1.Record\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x89\x01\n\x14SampleRecordsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\x12\'\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x17\n\x0finclude_vectors\x18\x04 \x01(\x08\x12\x0c\n\x04seed\x18\x05 \x01(\x03\"<\n\x15SampleRecordsResponse\x12#\n\x07records\x18\x01 \x03(\x0b\x32\x12.simmesh.v1.Record\"\x8d\x01\n\x05Query\x12$\n\x06vector\x18\x01 \x01(\x0b\x32\x12.simmesh.v1.VectorH\x00\x12\x13\n\trecord_id\x18\x02 \x01(\tH\x00\x12\"\n\x05image\x18\x03 \x01(\x0b\x32\x11.simmesh.v1.ImageH\x00\x12\x0e\n\x04text\x18\x05 \x01(\tH\x00\x12\x0c\n\x04tags\x18\x04 \x03(\tB\x07\n\x05query\"\xea\x02\n\rSearchRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\"\n\x07queries\x18\x02 \x03(\x0b\x32\x11.simmesh.v1.Query\x12\t\n\x01k\x18\x03 \x01(\x05\x12\'\n\x06\x66ilter\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x1d\n\x10group_by_product\x18\x05 \x01(\x08H\x00\x88\x01\x01\x12\x12\n\ngroup_size\x18\x06 \x01(\x05\x12\x12\n\ntag_weight\x18\x07 \x01(\x02\x12\x0e\n\x06nprobe\x18\x08 \x01(\x05\x12\x11\n\tef_search\x18\t \x01(\x05\x12\x16\n\tmin_score\x18\n \x01(\x02H\x01\x88\x01\x01\x12\x15\n\rallow_partial\x18\x0b \x01(\x08\x12\x18\n\x10include_metadata\x18\x0c \x01(\x08\x12\x17\n\x0finclude_vectors\x18\r \x01(\x08\x42\x13\n\x11_group_by_productB\x0c\n\n_min_score\"\x92\x01\n\x03Hit\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x14\n\x0cvisual_score\x18\x03 \x01(\x02\x12\x0b\n\x03url\x18\x04 \x01(\t\x12)\n\x08metadata\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\"\n\x06vector\x18\x06 \x01(\x0b\x32\x12.simmesh.v1.Vector\"L\n\x08HitGroup\x12\x12\n\nproduct_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x1d\n\x04hits\x18\x03 \x03(\x0b\x32\x0f.simmesh.v1.Hit\"R\n\x0bQueryResult\x12\x1d\n\x04hits\x18\x01 \x03(\x0b\x32\x0f.simmesh.v1.Hit\x12$\n\x06groups\x18\x02 \x03(\x0b\x32\x14.simmesh.v1.HitGroup\"g\n\x0eSearchResponse\x12(\n\x07results\x18\x01 \x03(\x0b\x32\x17.simmesh.v1.QueryResult\x12\x0f\n\x07partial\x18\x02 \x01(\x08\x12\x1a\n\x12unavailable_shards\x18\x03 \x03(\t\"M\n\x11TrainIndexRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12$\n\x05index\x18\x02 \x01(\x0b\x32\x15.simmesh.v1.IndexSpec\"\x84\x01\n\x12TrainIndexMetadata\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\r\n\x05stage\x18\x02 \x01(\t\x12\x10\n\x08progress\x18\x03 \x01(\x01\x12\x14\n\x0cvector_count\x18\x04 \x01(\x03\x12#\n\x04kind\x18\x05 \x01(\x0e\x32\x15.simmesh.v1.IndexKind\"Q\n\x18ReembedCollectionRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x12\n\nallow_drop\x18\x03 \x01(\x08\"\x94\x01\n\x0fReembedMetadata\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\r\n\x05stage\x18\x03 \x01(\t\x12\x10\n\x08progress\x18\x04 \x01(\x01\x12\x12\n\ndone_count\x18\x05 \x01(\x03\x12\x13\n\x0btotal_count\x18\x06 \x01(\x03\x12\x14\n\x0c\x66\x61iled_count\x18\x07 \x01(\x03\"\x86\x01\n\x0fReembedResponse\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x18\n\x10reembedded_count\x18\x03 \x01(\x03\x12\x1b\n\x13missing_image_count\x18\x04 \x01(\x03\x12\x19\n\x11missing_image_ids\x18\x05 \x03(\t\"\x95\x01\n\x08Snapshot\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\ncollection\x18\x02 \x01(\t\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0crecord_count\x18\x04 \x01(\x03\x12\x0b\n\x03uri\x18\x05 \x01(\t\x12\x13\n\x0bshard_count\x18\x06 \x01(\x05\"D\n\x19SnapshotCollectionRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x13\n\x0bsnapshot_id\x18\x02 \x01(\t\"C\n\x18RestoreCollectionRequest\x12\x10\n\x08snapshot\x18\x01 \x01(\t\x12\x15\n\rcollection_id\x18\x02 \x01(\t\"Q\n\x14ListSnapshotsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"Y\n\x15ListSnapshotsResponse\x12\'\n\tsnapshots\x18\x01 \x03(\x0b\x32\x14.simmesh.v1.Snapshot\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"b\n\x19SnapshotOperationMetadata\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x10\n\x08snapshot\x18\x02 \x01(\t\x12\r\n\x05stage\x18\x03 \x01(\t\x12\x10\n\x08progress\x18\x04 \x01(\x01*\\\n\x06Metric\x12\x16\n\x12METRIC_UNSPECIFIED\x10\x00\x12\x11\n\rMETRIC_COSINE\x10\x01\x12\r\n\tMETRIC_L2\x10\x02\x12\x18\n\x14METRIC_INNER_PRODUCT\x10\x03*\x9a\x01\n\tIndexKind\x12\x1a\n\x16INDEX_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10INDEX_KIND_EXACT\x10\x01\x12\x17\n\x13INDEX_KIND_IVF_FLAT\x10\x02\x12\x16\n\x12INDEX_KIND_IVF_SQ8\x10\x03\x12\x15\n\x11INDEX_KIND_IVF_PQ\x10\x04\x12\x13\n\x0fINDEX_KIND_HNSW\x10\x05*s\n\nIndexState\x12\x1b\n\x17INDEX_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11INDEX_STATE_EXACT\x10\x01\x12\x18\n\x14INDEX_STATE_TRAINING\x10\x02\x12\x17\n\x13INDEX_STATE_TRAINED\x10\x03*\xc1\x01\n\x0e\x43ollectionType\x12\x1f\n\x1b\x43OLLECTION_TYPE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43OLLECTION_TYPE_GENERIC\x10\x01\x12\x1b\n\x17\x43OLLECTION_TYPE_PRODUCT\x10\x02\x12\x1a\n\x16\x43OLLECTION_TYPE_COLORS\x10\x03\x12\x1c\n\x18\x43OLLECTION_TYPE_MATCHING\x10\x04\x12\x1a\n\x16\x43OLLECTION_TYPE_CUSTOM\x10\x05*t\n\x0cImageKeeping\x12\x1d\n\x19IMAGE_KEEPING_UNSPECIFIED\x10\x00\x12\x16\n\x12IMAGE_KEEPING_SENT\x10\x01\x12\x15\n\x11IMAGE_KEEPING_ALL\x10\x02\x12\x16\n\x12IMAGE_KEEPING_NONE\x10\x03*\x8d\x01\n\nRecordView\x12\x1b\n\x17RECORD_VIEW_UNSPECIFIED\x10\x00\x12\x15\n\x11RECORD_VIEW_BASIC\x10\x01\x12\x19\n\x15RECORD_VIEW_IMAGE_URI\x10\x02\x12\x19\n\x15RECORD_VIEW_THUMBNAIL\x10\x03\x12\x15\n\x11RECORD_VIEW_IMAGE\x10\x04\x32\x8d\x14\n\x0eIndexerService\x12t\n\x10\x43reateCollection\x12#.simmesh.v1.CreateCollectionRequest\x1a\x16.simmesh.v1.Collection\"#\x82\xd3\xe4\x93\x02\x1d\"\x0f/v1/collections:\ncollection\x12k\n\rGetCollection\x12 .simmesh.v1.GetCollectionRequest\x1a\x16.simmesh.v1.Collection\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/{name=collections/*}\x12s\n\x0fListCollections\x12\".simmesh.v1.ListCollectionsRequest\x1a#.simmesh.v1.ListCollectionsResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/collections\x12\x88\x01\n\x10UpdateCollection\x12#.simmesh.v1.UpdateCollectionRequest\x1a\x16.simmesh.v1.Collection\"7\x82\xd3\xe4\x93\x02\x31\x32#/v1/{collection.name=collections/*}:\ncollection\x12q\n\x10\x44\x65leteCollection\x12#.simmesh.v1.DeleteCollectionRequest\x1a\x16.google.protobuf.Empty\" \x82\xd3\xe4\x93\x02\x1a*\x18/v1/{name=collections/*}\x12\x80\x01\n\x12GetCollectionStats\x12%.simmesh.v1.GetCollectionStatsRequest\x1a\x1b.simmesh.v1.CollectionStats\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{name=collections/*}/stats\x12\x8e\x01\n\rInsertRecords\x12 .simmesh.v1.InsertRecordsRequest\x1a!.simmesh.v1.InsertRecordsResponse\"8\x82\xd3\xe4\x93\x02\x32\"-/v1/{collection=collections/*}/records:insert:\x01*\x12\x9e\x01\n\x13StreamInsertRecords\x12 .simmesh.v1.InsertRecordsRequest\x1a!.simmesh.v1.InsertRecordsResponse\">\x82\xd3\xe4\x93\x02\x38\"3/v1/{collection=collections/*}/records:streamInsert:\x01*(\x01\x30\x01\x12y\n\x0cUpdateRecord\x12\x1f.simmesh.v1.UpdateRecordRequest\x1a\x12.simmesh.v1.Record\"4\x82\xd3\xe4\x93\x02.2)/v1/{record.name=collections/*/records/*}:\x01*\x12\xc9\x01\n\x0f\x42\x61tchGetRecords\x12\".simmesh.v1.BatchGetRecordsRequest\x1a#.simmesh.v1.BatchGetRecordsResponse\"m\x82\xd3\xe4\x93\x02g\"//v1/{collection=collections/*}/records:batchGet:\x01*Z1\x12//v1/{collection=collections/*}/records:batchGet\x12\x8e\x01\n\rDeleteRecords\x12 .simmesh.v1.DeleteRecordsRequest\x1a!.simmesh.v1.DeleteRecordsResponse\"8\x82\xd3\xe4\x93\x02\x32\"-/v1/{collection=collections/*}/records:delete:\x01*\x12~\n\x0bListRecords\x12\x1e.simmesh.v1.ListRecordsRequest\x1a\x1f.simmesh.v1.ListRecordsResponse\".\x82\xd3\xe4\x93\x02(\x12&/v1/{collection=collections/*}/records\x12\x8b\x01\n\rSampleRecords\x12 .simmesh.v1.SampleRecordsRequest\x1a!.simmesh.v1.SampleRecordsResponse\"5\x82\xd3\xe4\x93\x02/\x12-/v1/{collection=collections/*}/records:sample\x12q\n\x06Search\x12\x19.simmesh.v1.SearchRequest\x1a\x1a.simmesh.v1.SearchResponse\"0\x82\xd3\xe4\x93\x02*\"%/v1/{collection=collections/*}:search:\x01*\x12\x80\x01\n\nTrainIndex\x12\x1d.simmesh.v1.TrainIndexRequest\x1a\x1d.google.longrunning.Operation\"4\x82\xd3\xe4\x93\x02.\")/v1/{collection=collections/*}:trainIndex:\x01*\x12\x8b\x01\n\x11ReembedCollection\x12$.simmesh.v1.ReembedCollectionRequest\x1a\x1d.google.longrunning.Operation\"1\x82\xd3\xe4\x93\x02+\"&/v1/{collection=collections/*}:reembed:\x01*\x12\x8e\x01\n\x12SnapshotCollection\x12%.simmesh.v1.SnapshotCollectionRequest\x1a\x1d.google.longrunning.Operation\"2\x82\xd3\xe4\x93\x02,\"\'/v1/{collection=collections/*}:snapshot:\x01*\x12\x87\x01\n\x11RestoreCollection\x12$.simmesh.v1.RestoreCollectionRequest\x1a\x1d.google.longrunning.Operation\"-\x82\xd3\xe4\x93\x02\'\"\"/v1/{snapshot=snapshots/*}:restore:\x01*\x12k\n\rListSnapshots\x12 .simmesh.v1.ListSnapshotsRequest\x1a!.simmesh.v1.ListSnapshotsResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/snapshotsBJ\n\x0e\x64\x65v.simmesh.v1P\x01Z6github.com/simmesh/simmesh/gen/go/simmesh/v1;simmeshv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,100 +39,138 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'simmesh_proto.v1.indexer_pb
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\016dev.simmesh.v1P\001Z6github.com/simmesh/simmesh/gen/go/simmesh/v1;simmeshv1'
-  _globals['_METRIC']._serialized_start=5615
-  _globals['_METRIC']._serialized_end=5707
-  _globals['_INDEXKIND']._serialized_start=5710
-  _globals['_INDEXKIND']._serialized_end=5864
-  _globals['_INDEXSTATE']._serialized_start=5866
-  _globals['_INDEXSTATE']._serialized_end=5981
-  _globals['_COLLECTIONTYPE']._serialized_start=5984
-  _globals['_COLLECTIONTYPE']._serialized_end=6177
-  _globals['_IMAGEKEEPING']._serialized_start=6179
-  _globals['_IMAGEKEEPING']._serialized_end=6295
-  _globals['_RECORDVIEW']._serialized_start=6298
-  _globals['_RECORDVIEW']._serialized_end=6439
-  _globals['_INDEXSPEC']._serialized_start=229
-  _globals['_INDEXSPEC']._serialized_end=427
-  _globals['_COLLECTION']._serialized_start=430
-  _globals['_COLLECTION']._serialized_end=932
-  _globals['_CREATECOLLECTIONREQUEST']._serialized_start=934
-  _globals['_CREATECOLLECTIONREQUEST']._serialized_end=1026
-  _globals['_GETCOLLECTIONREQUEST']._serialized_start=1028
-  _globals['_GETCOLLECTIONREQUEST']._serialized_end=1064
-  _globals['_LISTCOLLECTIONSREQUEST']._serialized_start=1066
-  _globals['_LISTCOLLECTIONSREQUEST']._serialized_end=1145
-  _globals['_LISTCOLLECTIONSRESPONSE']._serialized_start=1147
-  _globals['_LISTCOLLECTIONSRESPONSE']._serialized_end=1242
-  _globals['_UPDATECOLLECTIONREQUEST']._serialized_start=1244
-  _globals['_UPDATECOLLECTIONREQUEST']._serialized_end=1362
-  _globals['_DELETECOLLECTIONREQUEST']._serialized_start=1364
-  _globals['_DELETECOLLECTIONREQUEST']._serialized_end=1403
-  _globals['_GETCOLLECTIONSTATSREQUEST']._serialized_start=1405
-  _globals['_GETCOLLECTIONSTATSREQUEST']._serialized_end=1446
-  _globals['_SHARDSTATS']._serialized_start=1449
-  _globals['_SHARDSTATS']._serialized_end=1720
-  _globals['_COLLECTIONSTATS']._serialized_start=1723
-  _globals['_COLLECTIONSTATS']._serialized_end=1883
-  _globals['_RECORDINPUT']._serialized_start=1886
-  _globals['_RECORDINPUT']._serialized_end=2037
-  _globals['_RECORD']._serialized_start=2040
-  _globals['_RECORD']._serialized_end=2340
-  _globals['_INSERTRECORDSREQUEST']._serialized_start=2342
-  _globals['_INSERTRECORDSREQUEST']._serialized_end=2462
-  _globals['_INSERTRECORDSRESPONSE']._serialized_start=2464
-  _globals['_INSERTRECORDSRESPONSE']._serialized_end=2586
-  _globals['_UPDATERECORDREQUEST']._serialized_start=2589
-  _globals['_UPDATERECORDREQUEST']._serialized_end=2729
-  _globals['_BATCHGETRECORDSREQUEST']._serialized_start=2731
-  _globals['_BATCHGETRECORDSREQUEST']._serialized_end=2851
-  _globals['_BATCHGETRECORDSRESPONSE']._serialized_start=2853
-  _globals['_BATCHGETRECORDSRESPONSE']._serialized_end=2936
-  _globals['_DELETERECORDSREQUEST']._serialized_start=2938
-  _globals['_DELETERECORDSREQUEST']._serialized_end=3034
-  _globals['_DELETERECORDSRESPONSE']._serialized_start=3036
-  _globals['_DELETERECORDSRESPONSE']._serialized_end=3103
-  _globals['_LISTRECORDSREQUEST']._serialized_start=3106
-  _globals['_LISTRECORDSREQUEST']._serialized_end=3251
-  _globals['_LISTRECORDSRESPONSE']._serialized_start=3253
-  _globals['_LISTRECORDSRESPONSE']._serialized_end=3336
-  _globals['_SAMPLERECORDSREQUEST']._serialized_start=3339
-  _globals['_SAMPLERECORDSREQUEST']._serialized_end=3476
-  _globals['_SAMPLERECORDSRESPONSE']._serialized_start=3478
-  _globals['_SAMPLERECORDSRESPONSE']._serialized_end=3538
-  _globals['_QUERY']._serialized_start=3541
-  _globals['_QUERY']._serialized_end=3682
-  _globals['_SEARCHREQUEST']._serialized_start=3685
-  _globals['_SEARCHREQUEST']._serialized_end=4047
-  _globals['_HIT']._serialized_start=4050
-  _globals['_HIT']._serialized_end=4196
-  _globals['_HITGROUP']._serialized_start=4198
-  _globals['_HITGROUP']._serialized_end=4274
-  _globals['_QUERYRESULT']._serialized_start=4276
-  _globals['_QUERYRESULT']._serialized_end=4358
-  _globals['_SEARCHRESPONSE']._serialized_start=4360
-  _globals['_SEARCHRESPONSE']._serialized_end=4463
-  _globals['_TRAININDEXREQUEST']._serialized_start=4465
-  _globals['_TRAININDEXREQUEST']._serialized_end=4542
-  _globals['_TRAININDEXMETADATA']._serialized_start=4545
-  _globals['_TRAININDEXMETADATA']._serialized_end=4677
-  _globals['_REEMBEDCOLLECTIONREQUEST']._serialized_start=4679
-  _globals['_REEMBEDCOLLECTIONREQUEST']._serialized_end=4760
-  _globals['_REEMBEDMETADATA']._serialized_start=4763
-  _globals['_REEMBEDMETADATA']._serialized_end=4911
-  _globals['_REEMBEDRESPONSE']._serialized_start=4914
-  _globals['_REEMBEDRESPONSE']._serialized_end=5048
-  _globals['_SNAPSHOT']._serialized_start=5051
-  _globals['_SNAPSHOT']._serialized_end=5200
-  _globals['_SNAPSHOTCOLLECTIONREQUEST']._serialized_start=5202
-  _globals['_SNAPSHOTCOLLECTIONREQUEST']._serialized_end=5270
-  _globals['_RESTORECOLLECTIONREQUEST']._serialized_start=5272
-  _globals['_RESTORECOLLECTIONREQUEST']._serialized_end=5339
-  _globals['_LISTSNAPSHOTSREQUEST']._serialized_start=5341
-  _globals['_LISTSNAPSHOTSREQUEST']._serialized_end=5422
-  _globals['_LISTSNAPSHOTSRESPONSE']._serialized_start=5424
-  _globals['_LISTSNAPSHOTSRESPONSE']._serialized_end=5513
-  _globals['_SNAPSHOTOPERATIONMETADATA']._serialized_start=5515
-  _globals['_SNAPSHOTOPERATIONMETADATA']._serialized_end=5613
-  _globals['_INDEXERSERVICE']._serialized_start=6442
-  _globals['_INDEXERSERVICE']._serialized_end=8052
+  _globals['_INDEXERSERVICE'].methods_by_name['CreateCollection']._loaded_options = None
+  _globals['_INDEXERSERVICE'].methods_by_name['CreateCollection']._serialized_options = b'\202\323\344\223\002\035\"\017/v1/collections:\ncollection'
+  _globals['_INDEXERSERVICE'].methods_by_name['GetCollection']._loaded_options = None
+  _globals['_INDEXERSERVICE'].methods_by_name['GetCollection']._serialized_options = b'\202\323\344\223\002\032\022\030/v1/{name=collections/*}'
+  _globals['_INDEXERSERVICE'].methods_by_name['ListCollections']._loaded_options = None
+  _globals['_INDEXERSERVICE'].methods_by_name['ListCollections']._serialized_options = b'\202\323\344\223\002\021\022\017/v1/collections'
+  _globals['_INDEXERSERVICE'].methods_by_name['UpdateCollection']._loaded_options = None
+  _globals['_INDEXERSERVICE'].methods_by_name['UpdateCollection']._serialized_options = b'\202\323\344\223\00212#/v1/{collection.name=collections/*}:\ncollection'
+  _globals['_INDEXERSERVICE'].methods_by_name['DeleteCollection']._loaded_options = None
+  _globals['_INDEXERSERVICE'].methods_by_name['DeleteCollection']._serialized_options = b'\202\323\344\223\002\032*\030/v1/{name=collections/*}'
+  _globals['_INDEXERSERVICE'].methods_by_name['GetCollectionStats']._loaded_options = None
+  _globals['_INDEXERSERVICE'].methods_by_name['GetCollectionStats']._serialized_options = b'\202\323\344\223\002 \022\036/v1/{name=collections/*}/stats'
+  _globals['_INDEXERSERVICE'].methods_by_name['InsertRecords']._loaded_options = None
+  _globals['_INDEXERSERVICE'].methods_by_name['InsertRecords']._serialized_options = b'\202\323\344\223\0022\"-/v1/{collection=collections/*}/records:insert:\001*'
+  _globals['_INDEXERSERVICE'].methods_by_name['StreamInsertRecords']._loaded_options = None
+  _globals['_INDEXERSERVICE'].methods_by_name['StreamInsertRecords']._serialized_options = b'\202\323\344\223\0028\"3/v1/{collection=collections/*}/records:streamInsert:\001*'
+  _globals['_INDEXERSERVICE'].methods_by_name['UpdateRecord']._loaded_options = None
+  _globals['_INDEXERSERVICE'].methods_by_name['UpdateRecord']._serialized_options = b'\202\323\344\223\002.2)/v1/{record.name=collections/*/records/*}:\001*'
+  _globals['_INDEXERSERVICE'].methods_by_name['BatchGetRecords']._loaded_options = None
+  _globals['_INDEXERSERVICE'].methods_by_name['BatchGetRecords']._serialized_options = b'\202\323\344\223\002g\"//v1/{collection=collections/*}/records:batchGet:\001*Z1\022//v1/{collection=collections/*}/records:batchGet'
+  _globals['_INDEXERSERVICE'].methods_by_name['DeleteRecords']._loaded_options = None
+  _globals['_INDEXERSERVICE'].methods_by_name['DeleteRecords']._serialized_options = b'\202\323\344\223\0022\"-/v1/{collection=collections/*}/records:delete:\001*'
+  _globals['_INDEXERSERVICE'].methods_by_name['ListRecords']._loaded_options = None
+  _globals['_INDEXERSERVICE'].methods_by_name['ListRecords']._serialized_options = b'\202\323\344\223\002(\022&/v1/{collection=collections/*}/records'
+  _globals['_INDEXERSERVICE'].methods_by_name['SampleRecords']._loaded_options = None
+  _globals['_INDEXERSERVICE'].methods_by_name['SampleRecords']._serialized_options = b'\202\323\344\223\002/\022-/v1/{collection=collections/*}/records:sample'
+  _globals['_INDEXERSERVICE'].methods_by_name['Search']._loaded_options = None
+  _globals['_INDEXERSERVICE'].methods_by_name['Search']._serialized_options = b'\202\323\344\223\002*\"%/v1/{collection=collections/*}:search:\001*'
+  _globals['_INDEXERSERVICE'].methods_by_name['TrainIndex']._loaded_options = None
+  _globals['_INDEXERSERVICE'].methods_by_name['TrainIndex']._serialized_options = b'\202\323\344\223\002.\")/v1/{collection=collections/*}:trainIndex:\001*'
+  _globals['_INDEXERSERVICE'].methods_by_name['ReembedCollection']._loaded_options = None
+  _globals['_INDEXERSERVICE'].methods_by_name['ReembedCollection']._serialized_options = b'\202\323\344\223\002+\"&/v1/{collection=collections/*}:reembed:\001*'
+  _globals['_INDEXERSERVICE'].methods_by_name['SnapshotCollection']._loaded_options = None
+  _globals['_INDEXERSERVICE'].methods_by_name['SnapshotCollection']._serialized_options = b'\202\323\344\223\002,\"\'/v1/{collection=collections/*}:snapshot:\001*'
+  _globals['_INDEXERSERVICE'].methods_by_name['RestoreCollection']._loaded_options = None
+  _globals['_INDEXERSERVICE'].methods_by_name['RestoreCollection']._serialized_options = b'\202\323\344\223\002\'\"\"/v1/{snapshot=snapshots/*}:restore:\001*'
+  _globals['_INDEXERSERVICE'].methods_by_name['ListSnapshots']._loaded_options = None
+  _globals['_INDEXERSERVICE'].methods_by_name['ListSnapshots']._serialized_options = b'\202\323\344\223\002\017\022\r/v1/snapshots'
+  _globals['_METRIC']._serialized_start=5645
+  _globals['_METRIC']._serialized_end=5737
+  _globals['_INDEXKIND']._serialized_start=5740
+  _globals['_INDEXKIND']._serialized_end=5894
+  _globals['_INDEXSTATE']._serialized_start=5896
+  _globals['_INDEXSTATE']._serialized_end=6011
+  _globals['_COLLECTIONTYPE']._serialized_start=6014
+  _globals['_COLLECTIONTYPE']._serialized_end=6207
+  _globals['_IMAGEKEEPING']._serialized_start=6209
+  _globals['_IMAGEKEEPING']._serialized_end=6325
+  _globals['_RECORDVIEW']._serialized_start=6328
+  _globals['_RECORDVIEW']._serialized_end=6469
+  _globals['_INDEXSPEC']._serialized_start=259
+  _globals['_INDEXSPEC']._serialized_end=457
+  _globals['_COLLECTION']._serialized_start=460
+  _globals['_COLLECTION']._serialized_end=962
+  _globals['_CREATECOLLECTIONREQUEST']._serialized_start=964
+  _globals['_CREATECOLLECTIONREQUEST']._serialized_end=1056
+  _globals['_GETCOLLECTIONREQUEST']._serialized_start=1058
+  _globals['_GETCOLLECTIONREQUEST']._serialized_end=1094
+  _globals['_LISTCOLLECTIONSREQUEST']._serialized_start=1096
+  _globals['_LISTCOLLECTIONSREQUEST']._serialized_end=1175
+  _globals['_LISTCOLLECTIONSRESPONSE']._serialized_start=1177
+  _globals['_LISTCOLLECTIONSRESPONSE']._serialized_end=1272
+  _globals['_UPDATECOLLECTIONREQUEST']._serialized_start=1274
+  _globals['_UPDATECOLLECTIONREQUEST']._serialized_end=1392
+  _globals['_DELETECOLLECTIONREQUEST']._serialized_start=1394
+  _globals['_DELETECOLLECTIONREQUEST']._serialized_end=1433
+  _globals['_GETCOLLECTIONSTATSREQUEST']._serialized_start=1435
+  _globals['_GETCOLLECTIONSTATSREQUEST']._serialized_end=1476
+  _globals['_SHARDSTATS']._serialized_start=1479
+  _globals['_SHARDSTATS']._serialized_end=1750
+  _globals['_COLLECTIONSTATS']._serialized_start=1753
+  _globals['_COLLECTIONSTATS']._serialized_end=1913
+  _globals['_RECORDINPUT']._serialized_start=1916
+  _globals['_RECORDINPUT']._serialized_end=2067
+  _globals['_RECORD']._serialized_start=2070
+  _globals['_RECORD']._serialized_end=2370
+  _globals['_INSERTRECORDSREQUEST']._serialized_start=2372
+  _globals['_INSERTRECORDSREQUEST']._serialized_end=2492
+  _globals['_INSERTRECORDSRESPONSE']._serialized_start=2494
+  _globals['_INSERTRECORDSRESPONSE']._serialized_end=2616
+  _globals['_UPDATERECORDREQUEST']._serialized_start=2619
+  _globals['_UPDATERECORDREQUEST']._serialized_end=2759
+  _globals['_BATCHGETRECORDSREQUEST']._serialized_start=2761
+  _globals['_BATCHGETRECORDSREQUEST']._serialized_end=2881
+  _globals['_BATCHGETRECORDSRESPONSE']._serialized_start=2883
+  _globals['_BATCHGETRECORDSRESPONSE']._serialized_end=2966
+  _globals['_DELETERECORDSREQUEST']._serialized_start=2968
+  _globals['_DELETERECORDSREQUEST']._serialized_end=3064
+  _globals['_DELETERECORDSRESPONSE']._serialized_start=3066
+  _globals['_DELETERECORDSRESPONSE']._serialized_end=3133
+  _globals['_LISTRECORDSREQUEST']._serialized_start=3136
+  _globals['_LISTRECORDSREQUEST']._serialized_end=3281
+  _globals['_LISTRECORDSRESPONSE']._serialized_start=3283
+  _globals['_LISTRECORDSRESPONSE']._serialized_end=3366
+  _globals['_SAMPLERECORDSREQUEST']._serialized_start=3369
+  _globals['_SAMPLERECORDSREQUEST']._serialized_end=3506
+  _globals['_SAMPLERECORDSRESPONSE']._serialized_start=3508
+  _globals['_SAMPLERECORDSRESPONSE']._serialized_end=3568
+  _globals['_QUERY']._serialized_start=3571
+  _globals['_QUERY']._serialized_end=3712
+  _globals['_SEARCHREQUEST']._serialized_start=3715
+  _globals['_SEARCHREQUEST']._serialized_end=4077
+  _globals['_HIT']._serialized_start=4080
+  _globals['_HIT']._serialized_end=4226
+  _globals['_HITGROUP']._serialized_start=4228
+  _globals['_HITGROUP']._serialized_end=4304
+  _globals['_QUERYRESULT']._serialized_start=4306
+  _globals['_QUERYRESULT']._serialized_end=4388
+  _globals['_SEARCHRESPONSE']._serialized_start=4390
+  _globals['_SEARCHRESPONSE']._serialized_end=4493
+  _globals['_TRAININDEXREQUEST']._serialized_start=4495
+  _globals['_TRAININDEXREQUEST']._serialized_end=4572
+  _globals['_TRAININDEXMETADATA']._serialized_start=4575
+  _globals['_TRAININDEXMETADATA']._serialized_end=4707
+  _globals['_REEMBEDCOLLECTIONREQUEST']._serialized_start=4709
+  _globals['_REEMBEDCOLLECTIONREQUEST']._serialized_end=4790
+  _globals['_REEMBEDMETADATA']._serialized_start=4793
+  _globals['_REEMBEDMETADATA']._serialized_end=4941
+  _globals['_REEMBEDRESPONSE']._serialized_start=4944
+  _globals['_REEMBEDRESPONSE']._serialized_end=5078
+  _globals['_SNAPSHOT']._serialized_start=5081
+  _globals['_SNAPSHOT']._serialized_end=5230
+  _globals['_SNAPSHOTCOLLECTIONREQUEST']._serialized_start=5232
+  _globals['_SNAPSHOTCOLLECTIONREQUEST']._serialized_end=5300
+  _globals['_RESTORECOLLECTIONREQUEST']._serialized_start=5302
+  _globals['_RESTORECOLLECTIONREQUEST']._serialized_end=5369
+  _globals['_LISTSNAPSHOTSREQUEST']._serialized_start=5371
+  _globals['_LISTSNAPSHOTSREQUEST']._serialized_end=5452
+  _globals['_LISTSNAPSHOTSRESPONSE']._serialized_start=5454
+  _globals['_LISTSNAPSHOTSRESPONSE']._serialized_end=5543
+  _globals['_SNAPSHOTOPERATIONMETADATA']._serialized_start=5545
+  _globals['_SNAPSHOTOPERATIONMETADATA']._serialized_end=5643
+  _globals['_INDEXERSERVICE']._serialized_start=6472
+  _globals['_INDEXERSERVICE']._serialized_end=9045
 # @@protoc_insertion_point(module_scope)

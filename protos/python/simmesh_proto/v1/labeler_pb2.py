@@ -22,6 +22,7 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
@@ -29,7 +30,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from simmesh_proto.v1 import common_pb2 as simmesh_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18simmesh/v1/labeler.proto\x12\nsimmesh.v1\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17simmesh/v1/common.proto\"\xa5\x02\n\x07Project\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\r\n\x05model\x18\x04 \x01(\t\x12\x12\n\ncollection\x18\x05 \x01(\t\x12\x31\n\x0e\x64\x65\x66\x61ult_params\x18\x06 \x01(\x0b\x32\x19.simmesh.v1.SuggestParams\x12\x15\n\rlabeled_count\x18\x07 \x01(\x03\x12\x12\n\npool_count\x18\x08 \x01(\x03\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"^\n\rSuggestParams\x12\x0e\n\x01k\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x16\n\tthreshold\x18\x02 \x01(\x02H\x01\x88\x01\x01\x12\x11\n\tuse_first\x18\x03 \x01(\x08\x42\x04\n\x02_kB\x0c\n\n_threshold\"\xf9\x01\n\x0cLabeledImage\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0e\n\x06labels\x18\x03 \x03(\t\x12%\n\x05state\x18\x04 \x01(\x0e\x32\x16.simmesh.v1.ImageState\x12\x0b\n\x03url\x18\x05 \x01(\t\x12)\n\x08metadata\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"P\n\x14\x43reateProjectRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12$\n\x07project\x18\x02 \x01(\x0b\x32\x13.simmesh.v1.Project\"!\n\x11GetProjectRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"<\n\x13ListProjectsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"V\n\x14ListProjectsResponse\x12%\n\x08projects\x18\x01 \x03(\x0b\x32\x13.simmesh.v1.Project\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"m\n\x14UpdateProjectRequest\x12$\n\x07project\x18\x01 \x01(\x0b\x32\x13.simmesh.v1.Project\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"$\n\x14\x44\x65leteProjectRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"u\n\nImageInput\x12\n\n\x02id\x18\x01 \x01(\t\x12 \n\x05image\x18\x02 \x01(\x0b\x32\x11.simmesh.v1.Image\x12\x0e\n\x06labels\x18\x03 \x03(\t\x12)\n\x08metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\"[\n\x10\x41\x64\x64ImagesRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12&\n\x06images\x18\x02 \x03(\x0b\x32\x16.simmesh.v1.ImageInput\x12\x0e\n\x06upsert\x18\x03 \x01(\x08\"G\n\x11\x41\x64\x64ImagesResponse\x12\x0b\n\x03ids\x18\x01 \x03(\t\x12%\n\x06\x65rrors\x18\x02 \x03(\x0b\x32\x15.simmesh.v1.ItemError\"\x1f\n\x0fGetImageRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x81\x01\n\x11ListImagesRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\r\n\x05label\x18\x04 \x01(\t\x12%\n\x05state\x18\x05 \x01(\x0e\x32\x16.simmesh.v1.ImageState\"W\n\x12ListImagesResponse\x12(\n\x06images\x18\x01 \x03(\x0b\x32\x18.simmesh.v1.LabeledImage\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"n\n\x12UpdateImageRequest\x12\'\n\x05image\x18\x01 \x01(\x0b\x32\x18.simmesh.v1.LabeledImage\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"3\n\x13\x44\x65leteImagesRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x0b\n\x03ids\x18\x02 \x03(\t\"B\n\x14\x44\x65leteImagesResponse\x12\x15\n\rdeleted_count\x18\x01 \x01(\x03\x12\x13\n\x0bmissing_ids\x18\x02 \x03(\t\"K\n\x11ListLabelsRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"K\n\nLabelCount\x12\r\n\x05label\x18\x01 \x01(\t\x12\x15\n\rlabeled_count\x18\x02 \x01(\x03\x12\x17\n\x0fsuggested_count\x18\x03 \x01(\x03\"U\n\x12ListLabelsResponse\x12&\n\x06labels\x18\x01 \x03(\x0b\x32\x16.simmesh.v1.LabelCount\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"Y\n\x0bSuggestItem\x12\"\n\x05image\x18\x01 \x01(\x0b\x32\x11.simmesh.v1.ImageH\x00\x12\x12\n\x08image_id\x18\x02 \x01(\tH\x00\x12\n\n\x02id\x18\x03 \x01(\tB\x06\n\x04item\"\x88\x01\n\x14SuggestLabelsRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12&\n\x05items\x18\x02 \x03(\x0b\x32\x17.simmesh.v1.SuggestItem\x12)\n\x06params\x18\x03 \x01(\x0b\x32\x19.simmesh.v1.SuggestParams\x12\x0c\n\x04save\x18\x04 \x01(\x08\"*\n\nLabelScore\x12\r\n\x05label\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\":\n\x08Neighbor\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nsimilarity\x18\x02 \x01(\x02\x12\x0e\n\x06labels\x18\x03 \x03(\t\"\xa0\x01\n\nSuggestion\x12\r\n\x05index\x18\x01 \x01(\x05\x12\n\n\x02id\x18\x02 \x01(\t\x12&\n\x06labels\x18\x03 \x03(\x0b\x32\x16.simmesh.v1.LabelScore\x12&\n\x06scores\x18\x04 \x03(\x0b\x32\x16.simmesh.v1.LabelScore\x12\'\n\tneighbors\x18\x05 \x03(\x0b\x32\x14.simmesh.v1.Neighbor\"k\n\x15SuggestLabelsResponse\x12+\n\x0bsuggestions\x18\x01 \x03(\x0b\x32\x16.simmesh.v1.Suggestion\x12%\n\x06\x65rrors\x18\x02 \x03(\x0b\x32\x15.simmesh.v1.ItemError\"\xb0\x01\n\x06Review\x12\x10\n\x08image_id\x18\x01 \x01(\t\x12)\n\x06\x61\x63tion\x18\x02 \x01(\x0e\x32\x19.simmesh.v1.Review.Action\x12\x0e\n\x06labels\x18\x03 \x03(\t\"Y\n\x06\x41\x63tion\x12\x16\n\x12\x41\x43TION_UNSPECIFIED\x10\x00\x12\x11\n\rACTION_ACCEPT\x10\x01\x12\x11\n\rACTION_CHANGE\x10\x02\x12\x11\n\rACTION_REJECT\x10\x03\"P\n\x18ReviewSuggestionsRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12#\n\x07reviews\x18\x02 \x03(\x0b\x32\x12.simmesh.v1.Review\"\x89\x01\n\x19ReviewSuggestionsResponse\x12\x16\n\x0e\x61\x63\x63\x65pted_count\x18\x01 \x01(\x05\x12\x15\n\rchanged_count\x18\x02 \x01(\x05\x12\x16\n\x0erejected_count\x18\x03 \x01(\x05\x12%\n\x06\x65rrors\x18\x04 \x03(\x0b\x32\x15.simmesh.v1.ItemError\"\x8c\x01\n\x0f\x45valuateRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12)\n\x06params\x18\x02 \x01(\x0b\x32\x19.simmesh.v1.SuggestParams\x12\x10\n\x08k_values\x18\x03 \x03(\x05\x12\x18\n\x10threshold_values\x18\x04 \x03(\x02\x12\x11\n\tuse_first\x18\x05 \x01(\x08\"R\n\rLabelAccuracy\x12\r\n\x05label\x18\x01 \x01(\t\x12\x0f\n\x07support\x18\x02 \x01(\x03\x12\x11\n\tprecision\x18\x03 \x01(\x01\x12\x0e\n\x06recall\x18\x04 \x01(\x01\"A\n\rConfusionCell\x12\x0e\n\x06\x61\x63tual\x18\x01 \x01(\t\x12\x11\n\tpredicted\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x03\"\xb4\x01\n\nEvaluation\x12)\n\x06params\x18\x01 \x01(\x0b\x32\x19.simmesh.v1.SuggestParams\x12\x10\n\x08\x61\x63\x63uracy\x18\x02 \x01(\x01\x12\x10\n\x08\x63overage\x18\x03 \x01(\x01\x12)\n\x06labels\x18\x04 \x03(\x0b\x32\x19.simmesh.v1.LabelAccuracy\x12,\n\tconfusion\x18\x05 \x03(\x0b\x32\x19.simmesh.v1.ConfusionCell\"T\n\x10\x45valuateResponse\x12+\n\x0b\x65valuations\x18\x01 \x03(\x0b\x32\x16.simmesh.v1.Evaluation\x12\x13\n\x0bimage_count\x18\x02 \x01(\x03\"\xb0\x01\n\x0fMinePoolRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12#\n\x08\x65xamples\x18\x02 \x03(\x0b\x32\x11.simmesh.v1.Image\x12\x13\n\x0b\x65xample_ids\x18\x03 \x03(\t\x12\r\n\x05label\x18\x04 \x01(\t\x12\x11\n\tpage_size\x18\x05 \x01(\x05\x12\x12\n\npage_token\x18\x06 \x01(\t\x12\x1c\n\x14\x64uplicate_similarity\x18\x07 \x01(\x02\"6\n\x07PoolHit\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nsimilarity\x18\x02 \x01(\x02\x12\x0b\n\x03url\x18\x03 \x01(\t\"N\n\x10MinePoolResponse\x12!\n\x04hits\x18\x01 \x03(\x0b\x32\x13.simmesh.v1.PoolHit\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"y\n\x14ListUncertainRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12)\n\x06params\x18\x04 \x01(\x0b\x32\x19.simmesh.v1.SuggestParams\"T\n\x0eUncertainImage\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06margin\x18\x02 \x01(\x02\x12&\n\x06scores\x18\x03 \x03(\x0b\x32\x16.simmesh.v1.LabelScore\"\\\n\x15ListUncertainResponse\x12*\n\x06images\x18\x01 \x03(\x0b\x32\x1a.simmesh.v1.UncertainImage\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"k\n\x13\x45xportLabelsRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12(\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x18.simmesh.v1.ExportFormat\x12\x19\n\x11include_suggested\x18\x03 \x01(\x08\"7\n\x11\x45xportLabelsChunk\x12\x14\n\x0c\x63ontent_type\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c*s\n\nImageState\x12\x1b\n\x17IMAGE_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13IMAGE_STATE_LABELED\x10\x01\x12\x19\n\x15IMAGE_STATE_SUGGESTED\x10\x02\x12\x14\n\x10IMAGE_STATE_POOL\x10\x03*\\\n\x0c\x45xportFormat\x12\x1d\n\x19\x45XPORT_FORMAT_UNSPECIFIED\x10\x00\x12\x15\n\x11\x45XPORT_FORMAT_CSV\x10\x01\x12\x16\n\x12\x45XPORT_FORMAT_JSON\x10\x02\x32\xb1\n\n\x0eLabelerService\x12\x46\n\rCreateProject\x12 .simmesh.v1.CreateProjectRequest\x1a\x13.simmesh.v1.Project\x12@\n\nGetProject\x12\x1d.simmesh.v1.GetProjectRequest\x1a\x13.simmesh.v1.Project\x12Q\n\x0cListProjects\x12\x1f.simmesh.v1.ListProjectsRequest\x1a .simmesh.v1.ListProjectsResponse\x12\x46\n\rUpdateProject\x12 .simmesh.v1.UpdateProjectRequest\x1a\x13.simmesh.v1.Project\x12I\n\rDeleteProject\x12 .simmesh.v1.DeleteProjectRequest\x1a\x16.google.protobuf.Empty\x12H\n\tAddImages\x12\x1c.simmesh.v1.AddImagesRequest\x1a\x1d.simmesh.v1.AddImagesResponse\x12\x41\n\x08GetImage\x12\x1b.simmesh.v1.GetImageRequest\x1a\x18.simmesh.v1.LabeledImage\x12K\n\nListImages\x12\x1d.simmesh.v1.ListImagesRequest\x1a\x1e.simmesh.v1.ListImagesResponse\x12G\n\x0bUpdateImage\x12\x1e.simmesh.v1.UpdateImageRequest\x1a\x18.simmesh.v1.LabeledImage\x12Q\n\x0c\x44\x65leteImages\x12\x1f.simmesh.v1.DeleteImagesRequest\x1a .simmesh.v1.DeleteImagesResponse\x12K\n\nListLabels\x12\x1d.simmesh.v1.ListLabelsRequest\x1a\x1e.simmesh.v1.ListLabelsResponse\x12T\n\rSuggestLabels\x12 .simmesh.v1.SuggestLabelsRequest\x1a!.simmesh.v1.SuggestLabelsResponse\x12`\n\x11ReviewSuggestions\x12$.simmesh.v1.ReviewSuggestionsRequest\x1a%.simmesh.v1.ReviewSuggestionsResponse\x12\x45\n\x08\x45valuate\x12\x1b.simmesh.v1.EvaluateRequest\x1a\x1c.simmesh.v1.EvaluateResponse\x12\x45\n\x08MinePool\x12\x1b.simmesh.v1.MinePoolRequest\x1a\x1c.simmesh.v1.MinePoolResponse\x12T\n\rListUncertain\x12 .simmesh.v1.ListUncertainRequest\x1a!.simmesh.v1.ListUncertainResponse\x12P\n\x0c\x45xportLabels\x12\x1f.simmesh.v1.ExportLabelsRequest\x1a\x1d.simmesh.v1.ExportLabelsChunk0\x01\x42J\n\x0e\x64\x65v.simmesh.v1P\x01Z6github.com/simmesh/simmesh/gen/go/simmesh/v1;simmeshv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18simmesh/v1/labeler.proto\x12\nsimmesh.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17simmesh/v1/common.proto\"\xa5\x02\n\x07Project\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\r\n\x05model\x18\x04 \x01(\t\x12\x12\n\ncollection\x18\x05 \x01(\t\x12\x31\n\x0e\x64\x65\x66\x61ult_params\x18\x06 \x01(\x0b\x32\x19.simmesh.v1.SuggestParams\x12\x15\n\rlabeled_count\x18\x07 \x01(\x03\x12\x12\n\npool_count\x18\x08 \x01(\x03\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"^\n\rSuggestParams\x12\x0e\n\x01k\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x16\n\tthreshold\x18\x02 \x01(\x02H\x01\x88\x01\x01\x12\x11\n\tuse_first\x18\x03 \x01(\x08\x42\x04\n\x02_kB\x0c\n\n_threshold\"\xf9\x01\n\x0cLabeledImage\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0e\n\x06labels\x18\x03 \x03(\t\x12%\n\x05state\x18\x04 \x01(\x0e\x32\x16.simmesh.v1.ImageState\x12\x0b\n\x03url\x18\x05 \x01(\t\x12)\n\x08metadata\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"P\n\x14\x43reateProjectRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12$\n\x07project\x18\x02 \x01(\x0b\x32\x13.simmesh.v1.Project\"!\n\x11GetProjectRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"<\n\x13ListProjectsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"V\n\x14ListProjectsResponse\x12%\n\x08projects\x18\x01 \x03(\x0b\x32\x13.simmesh.v1.Project\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"m\n\x14UpdateProjectRequest\x12$\n\x07project\x18\x01 \x01(\x0b\x32\x13.simmesh.v1.Project\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"$\n\x14\x44\x65leteProjectRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"u\n\nImageInput\x12\n\n\x02id\x18\x01 \x01(\t\x12 \n\x05image\x18\x02 \x01(\x0b\x32\x11.simmesh.v1.Image\x12\x0e\n\x06labels\x18\x03 \x03(\t\x12)\n\x08metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\"[\n\x10\x41\x64\x64ImagesRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12&\n\x06images\x18\x02 \x03(\x0b\x32\x16.simmesh.v1.ImageInput\x12\x0e\n\x06upsert\x18\x03 \x01(\x08\"G\n\x11\x41\x64\x64ImagesResponse\x12\x0b\n\x03ids\x18\x01 \x03(\t\x12%\n\x06\x65rrors\x18\x02 \x03(\x0b\x32\x15.simmesh.v1.ItemError\"\x1f\n\x0fGetImageRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x81\x01\n\x11ListImagesRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\r\n\x05label\x18\x04 \x01(\t\x12%\n\x05state\x18\x05 \x01(\x0e\x32\x16.simmesh.v1.ImageState\"W\n\x12ListImagesResponse\x12(\n\x06images\x18\x01 \x03(\x0b\x32\x18.simmesh.v1.LabeledImage\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"n\n\x12UpdateImageRequest\x12\'\n\x05image\x18\x01 \x01(\x0b\x32\x18.simmesh.v1.LabeledImage\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"3\n\x13\x44\x65leteImagesRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x0b\n\x03ids\x18\x02 \x03(\t\"B\n\x14\x44\x65leteImagesResponse\x12\x15\n\rdeleted_count\x18\x01 \x01(\x03\x12\x13\n\x0bmissing_ids\x18\x02 \x03(\t\"K\n\x11ListLabelsRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"K\n\nLabelCount\x12\r\n\x05label\x18\x01 \x01(\t\x12\x15\n\rlabeled_count\x18\x02 \x01(\x03\x12\x17\n\x0fsuggested_count\x18\x03 \x01(\x03\"U\n\x12ListLabelsResponse\x12&\n\x06labels\x18\x01 \x03(\x0b\x32\x16.simmesh.v1.LabelCount\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"Y\n\x0bSuggestItem\x12\"\n\x05image\x18\x01 \x01(\x0b\x32\x11.simmesh.v1.ImageH\x00\x12\x12\n\x08image_id\x18\x02 \x01(\tH\x00\x12\n\n\x02id\x18\x03 \x01(\tB\x06\n\x04item\"\x88\x01\n\x14SuggestLabelsRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12&\n\x05items\x18\x02 \x03(\x0b\x32\x17.simmesh.v1.SuggestItem\x12)\n\x06params\x18\x03 \x01(\x0b\x32\x19.simmesh.v1.SuggestParams\x12\x0c\n\x04save\x18\x04 \x01(\x08\"*\n\nLabelScore\x12\r\n\x05label\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\":\n\x08Neighbor\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nsimilarity\x18\x02 \x01(\x02\x12\x0e\n\x06labels\x18\x03 \x03(\t\"\xa0\x01\n\nSuggestion\x12\r\n\x05index\x18\x01 \x01(\x05\x12\n\n\x02id\x18\x02 \x01(\t\x12&\n\x06labels\x18\x03 \x03(\x0b\x32\x16.simmesh.v1.LabelScore\x12&\n\x06scores\x18\x04 \x03(\x0b\x32\x16.simmesh.v1.LabelScore\x12\'\n\tneighbors\x18\x05 \x03(\x0b\x32\x14.simmesh.v1.Neighbor\"k\n\x15SuggestLabelsResponse\x12+\n\x0bsuggestions\x18\x01 \x03(\x0b\x32\x16.simmesh.v1.Suggestion\x12%\n\x06\x65rrors\x18\x02 \x03(\x0b\x32\x15.simmesh.v1.ItemError\"\xb0\x01\n\x06Review\x12\x10\n\x08image_id\x18\x01 \x01(\t\x12)\n\x06\x61\x63tion\x18\x02 \x01(\x0e\x32\x19.simmesh.v1.Review.Action\x12\x0e\n\x06labels\x18\x03 \x03(\t\"Y\n\x06\x41\x63tion\x12\x16\n\x12\x41\x43TION_UNSPECIFIED\x10\x00\x12\x11\n\rACTION_ACCEPT\x10\x01\x12\x11\n\rACTION_CHANGE\x10\x02\x12\x11\n\rACTION_REJECT\x10\x03\"P\n\x18ReviewSuggestionsRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12#\n\x07reviews\x18\x02 \x03(\x0b\x32\x12.simmesh.v1.Review\"\x89\x01\n\x19ReviewSuggestionsResponse\x12\x16\n\x0e\x61\x63\x63\x65pted_count\x18\x01 \x01(\x05\x12\x15\n\rchanged_count\x18\x02 \x01(\x05\x12\x16\n\x0erejected_count\x18\x03 \x01(\x05\x12%\n\x06\x65rrors\x18\x04 \x03(\x0b\x32\x15.simmesh.v1.ItemError\"\x8c\x01\n\x0f\x45valuateRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12)\n\x06params\x18\x02 \x01(\x0b\x32\x19.simmesh.v1.SuggestParams\x12\x10\n\x08k_values\x18\x03 \x03(\x05\x12\x18\n\x10threshold_values\x18\x04 \x03(\x02\x12\x11\n\tuse_first\x18\x05 \x01(\x08\"R\n\rLabelAccuracy\x12\r\n\x05label\x18\x01 \x01(\t\x12\x0f\n\x07support\x18\x02 \x01(\x03\x12\x11\n\tprecision\x18\x03 \x01(\x01\x12\x0e\n\x06recall\x18\x04 \x01(\x01\"A\n\rConfusionCell\x12\x0e\n\x06\x61\x63tual\x18\x01 \x01(\t\x12\x11\n\tpredicted\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x03\"\xb4\x01\n\nEvaluation\x12)\n\x06params\x18\x01 \x01(\x0b\x32\x19.simmesh.v1.SuggestParams\x12\x10\n\x08\x61\x63\x63uracy\x18\x02 \x01(\x01\x12\x10\n\x08\x63overage\x18\x03 \x01(\x01\x12)\n\x06labels\x18\x04 \x03(\x0b\x32\x19.simmesh.v1.LabelAccuracy\x12,\n\tconfusion\x18\x05 \x03(\x0b\x32\x19.simmesh.v1.ConfusionCell\"T\n\x10\x45valuateResponse\x12+\n\x0b\x65valuations\x18\x01 \x03(\x0b\x32\x16.simmesh.v1.Evaluation\x12\x13\n\x0bimage_count\x18\x02 \x01(\x03\"\xb0\x01\n\x0fMinePoolRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12#\n\x08\x65xamples\x18\x02 \x03(\x0b\x32\x11.simmesh.v1.Image\x12\x13\n\x0b\x65xample_ids\x18\x03 \x03(\t\x12\r\n\x05label\x18\x04 \x01(\t\x12\x11\n\tpage_size\x18\x05 \x01(\x05\x12\x12\n\npage_token\x18\x06 \x01(\t\x12\x1c\n\x14\x64uplicate_similarity\x18\x07 \x01(\x02\"6\n\x07PoolHit\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nsimilarity\x18\x02 \x01(\x02\x12\x0b\n\x03url\x18\x03 \x01(\t\"N\n\x10MinePoolResponse\x12!\n\x04hits\x18\x01 \x03(\x0b\x32\x13.simmesh.v1.PoolHit\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"y\n\x14ListUncertainRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12)\n\x06params\x18\x04 \x01(\x0b\x32\x19.simmesh.v1.SuggestParams\"T\n\x0eUncertainImage\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06margin\x18\x02 \x01(\x02\x12&\n\x06scores\x18\x03 \x03(\x0b\x32\x16.simmesh.v1.LabelScore\"\\\n\x15ListUncertainResponse\x12*\n\x06images\x18\x01 \x03(\x0b\x32\x1a.simmesh.v1.UncertainImage\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"k\n\x13\x45xportLabelsRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12(\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x18.simmesh.v1.ExportFormat\x12\x19\n\x11include_suggested\x18\x03 \x01(\x08\"7\n\x11\x45xportLabelsChunk\x12\x14\n\x0c\x63ontent_type\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c*s\n\nImageState\x12\x1b\n\x17IMAGE_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13IMAGE_STATE_LABELED\x10\x01\x12\x19\n\x15IMAGE_STATE_SUGGESTED\x10\x02\x12\x14\n\x10IMAGE_STATE_POOL\x10\x03*\\\n\x0c\x45xportFormat\x12\x1d\n\x19\x45XPORT_FORMAT_UNSPECIFIED\x10\x00\x12\x15\n\x11\x45XPORT_FORMAT_CSV\x10\x01\x12\x16\n\x12\x45XPORT_FORMAT_JSON\x10\x02\x32\x94\x10\n\x0eLabelerService\x12\x65\n\rCreateProject\x12 .simmesh.v1.CreateProjectRequest\x1a\x13.simmesh.v1.Project\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x0c/v1/projects:\x07project\x12_\n\nGetProject\x12\x1d.simmesh.v1.GetProjectRequest\x1a\x13.simmesh.v1.Project\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/{name=projects/*}\x12g\n\x0cListProjects\x12\x1f.simmesh.v1.ListProjectsRequest\x1a .simmesh.v1.ListProjectsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/projects\x12v\n\rUpdateProject\x12 .simmesh.v1.UpdateProjectRequest\x1a\x13.simmesh.v1.Project\".\x82\xd3\xe4\x93\x02(2\x1d/v1/{project.name=projects/*}:\x07project\x12h\n\rDeleteProject\x12 .simmesh.v1.DeleteProjectRequest\x1a\x16.google.protobuf.Empty\"\x1d\x82\xd3\xe4\x93\x02\x17*\x15/v1/{name=projects/*}\x12x\n\tAddImages\x12\x1c.simmesh.v1.AddImagesRequest\x1a\x1d.simmesh.v1.AddImagesResponse\".\x82\xd3\xe4\x93\x02(\"#/v1/{project=projects/*}/images:add:\x01*\x12i\n\x08GetImage\x12\x1b.simmesh.v1.GetImageRequest\x1a\x18.simmesh.v1.LabeledImage\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{name=projects/*/images/*}\x12t\n\nListImages\x12\x1d.simmesh.v1.ListImagesRequest\x1a\x1e.simmesh.v1.ListImagesResponse\"\'\x82\xd3\xe4\x93\x02!\x12\x1f/v1/{project=projects/*}/images\x12|\n\x0bUpdateImage\x12\x1e.simmesh.v1.UpdateImageRequest\x1a\x18.simmesh.v1.LabeledImage\"3\x82\xd3\xe4\x93\x02-2$/v1/{image.name=projects/*/images/*}:\x05image\x12\x84\x01\n\x0c\x44\x65leteImages\x12\x1f.simmesh.v1.DeleteImagesRequest\x1a .simmesh.v1.DeleteImagesResponse\"1\x82\xd3\xe4\x93\x02+\"&/v1/{project=projects/*}/images:delete:\x01*\x12t\n\nListLabels\x12\x1d.simmesh.v1.ListLabelsRequest\x1a\x1e.simmesh.v1.ListLabelsResponse\"\'\x82\xd3\xe4\x93\x02!\x12\x1f/v1/{project=projects/*}/labels\x12\x87\x01\n\rSuggestLabels\x12 .simmesh.v1.SuggestLabelsRequest\x1a!.simmesh.v1.SuggestLabelsResponse\"1\x82\xd3\xe4\x93\x02+\"&/v1/{project=projects/*}:suggestLabels:\x01*\x12\x97\x01\n\x11ReviewSuggestions\x12$.simmesh.v1.ReviewSuggestionsRequest\x1a%.simmesh.v1.ReviewSuggestionsResponse\"5\x82\xd3\xe4\x93\x02/\"*/v1/{project=projects/*}:reviewSuggestions:\x01*\x12s\n\x08\x45valuate\x12\x1b.simmesh.v1.EvaluateRequest\x1a\x1c.simmesh.v1.EvaluateResponse\",\x82\xd3\xe4\x93\x02&\"!/v1/{project=projects/*}:evaluate:\x01*\x12s\n\x08MinePool\x12\x1b.simmesh.v1.MinePoolRequest\x1a\x1c.simmesh.v1.MinePoolResponse\",\x82\xd3\xe4\x93\x02&\"!/v1/{project=projects/*}:minePool:\x01*\x12\x87\x01\n\rListUncertain\x12 .simmesh.v1.ListUncertainRequest\x1a!.simmesh.v1.ListUncertainResponse\"1\x82\xd3\xe4\x93\x02+\"&/v1/{project=projects/*}:listUncertain:\x01*\x12\x80\x01\n\x0c\x45xportLabels\x12\x1f.simmesh.v1.ExportLabelsRequest\x1a\x1d.simmesh.v1.ExportLabelsChunk\".\x82\xd3\xe4\x93\x02(\x12&/v1/{project=projects/*}/labels:export0\x01\x42J\n\x0e\x64\x65v.simmesh.v1P\x01Z6github.com/simmesh/simmesh/gen/go/simmesh/v1;simmeshv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,98 +38,132 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'simmesh_proto.v1.labeler_pb
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\016dev.simmesh.v1P\001Z6github.com/simmesh/simmesh/gen/go/simmesh/v1;simmeshv1'
-  _globals['_IMAGESTATE']._serialized_start=4618
-  _globals['_IMAGESTATE']._serialized_end=4733
-  _globals['_EXPORTFORMAT']._serialized_start=4735
-  _globals['_EXPORTFORMAT']._serialized_end=4827
-  _globals['_PROJECT']._serialized_start=192
-  _globals['_PROJECT']._serialized_end=485
-  _globals['_SUGGESTPARAMS']._serialized_start=487
-  _globals['_SUGGESTPARAMS']._serialized_end=581
-  _globals['_LABELEDIMAGE']._serialized_start=584
-  _globals['_LABELEDIMAGE']._serialized_end=833
-  _globals['_CREATEPROJECTREQUEST']._serialized_start=835
-  _globals['_CREATEPROJECTREQUEST']._serialized_end=915
-  _globals['_GETPROJECTREQUEST']._serialized_start=917
-  _globals['_GETPROJECTREQUEST']._serialized_end=950
-  _globals['_LISTPROJECTSREQUEST']._serialized_start=952
-  _globals['_LISTPROJECTSREQUEST']._serialized_end=1012
-  _globals['_LISTPROJECTSRESPONSE']._serialized_start=1014
-  _globals['_LISTPROJECTSRESPONSE']._serialized_end=1100
-  _globals['_UPDATEPROJECTREQUEST']._serialized_start=1102
-  _globals['_UPDATEPROJECTREQUEST']._serialized_end=1211
-  _globals['_DELETEPROJECTREQUEST']._serialized_start=1213
-  _globals['_DELETEPROJECTREQUEST']._serialized_end=1249
-  _globals['_IMAGEINPUT']._serialized_start=1251
-  _globals['_IMAGEINPUT']._serialized_end=1368
-  _globals['_ADDIMAGESREQUEST']._serialized_start=1370
-  _globals['_ADDIMAGESREQUEST']._serialized_end=1461
-  _globals['_ADDIMAGESRESPONSE']._serialized_start=1463
-  _globals['_ADDIMAGESRESPONSE']._serialized_end=1534
-  _globals['_GETIMAGEREQUEST']._serialized_start=1536
-  _globals['_GETIMAGEREQUEST']._serialized_end=1567
-  _globals['_LISTIMAGESREQUEST']._serialized_start=1570
-  _globals['_LISTIMAGESREQUEST']._serialized_end=1699
-  _globals['_LISTIMAGESRESPONSE']._serialized_start=1701
-  _globals['_LISTIMAGESRESPONSE']._serialized_end=1788
-  _globals['_UPDATEIMAGEREQUEST']._serialized_start=1790
-  _globals['_UPDATEIMAGEREQUEST']._serialized_end=1900
-  _globals['_DELETEIMAGESREQUEST']._serialized_start=1902
-  _globals['_DELETEIMAGESREQUEST']._serialized_end=1953
-  _globals['_DELETEIMAGESRESPONSE']._serialized_start=1955
-  _globals['_DELETEIMAGESRESPONSE']._serialized_end=2021
-  _globals['_LISTLABELSREQUEST']._serialized_start=2023
-  _globals['_LISTLABELSREQUEST']._serialized_end=2098
-  _globals['_LABELCOUNT']._serialized_start=2100
-  _globals['_LABELCOUNT']._serialized_end=2175
-  _globals['_LISTLABELSRESPONSE']._serialized_start=2177
-  _globals['_LISTLABELSRESPONSE']._serialized_end=2262
-  _globals['_SUGGESTITEM']._serialized_start=2264
-  _globals['_SUGGESTITEM']._serialized_end=2353
-  _globals['_SUGGESTLABELSREQUEST']._serialized_start=2356
-  _globals['_SUGGESTLABELSREQUEST']._serialized_end=2492
-  _globals['_LABELSCORE']._serialized_start=2494
-  _globals['_LABELSCORE']._serialized_end=2536
-  _globals['_NEIGHBOR']._serialized_start=2538
-  _globals['_NEIGHBOR']._serialized_end=2596
-  _globals['_SUGGESTION']._serialized_start=2599
-  _globals['_SUGGESTION']._serialized_end=2759
-  _globals['_SUGGESTLABELSRESPONSE']._serialized_start=2761
-  _globals['_SUGGESTLABELSRESPONSE']._serialized_end=2868
-  _globals['_REVIEW']._serialized_start=2871
-  _globals['_REVIEW']._serialized_end=3047
-  _globals['_REVIEW_ACTION']._serialized_start=2958
-  _globals['_REVIEW_ACTION']._serialized_end=3047
-  _globals['_REVIEWSUGGESTIONSREQUEST']._serialized_start=3049
-  _globals['_REVIEWSUGGESTIONSREQUEST']._serialized_end=3129
-  _globals['_REVIEWSUGGESTIONSRESPONSE']._serialized_start=3132
-  _globals['_REVIEWSUGGESTIONSRESPONSE']._serialized_end=3269
-  _globals['_EVALUATEREQUEST']._serialized_start=3272
-  _globals['_EVALUATEREQUEST']._serialized_end=3412
-  _globals['_LABELACCURACY']._serialized_start=3414
-  _globals['_LABELACCURACY']._serialized_end=3496
-  _globals['_CONFUSIONCELL']._serialized_start=3498
-  _globals['_CONFUSIONCELL']._serialized_end=3563
-  _globals['_EVALUATION']._serialized_start=3566
-  _globals['_EVALUATION']._serialized_end=3746
-  _globals['_EVALUATERESPONSE']._serialized_start=3748
-  _globals['_EVALUATERESPONSE']._serialized_end=3832
-  _globals['_MINEPOOLREQUEST']._serialized_start=3835
-  _globals['_MINEPOOLREQUEST']._serialized_end=4011
-  _globals['_POOLHIT']._serialized_start=4013
-  _globals['_POOLHIT']._serialized_end=4067
-  _globals['_MINEPOOLRESPONSE']._serialized_start=4069
-  _globals['_MINEPOOLRESPONSE']._serialized_end=4147
-  _globals['_LISTUNCERTAINREQUEST']._serialized_start=4149
-  _globals['_LISTUNCERTAINREQUEST']._serialized_end=4270
-  _globals['_UNCERTAINIMAGE']._serialized_start=4272
-  _globals['_UNCERTAINIMAGE']._serialized_end=4356
-  _globals['_LISTUNCERTAINRESPONSE']._serialized_start=4358
-  _globals['_LISTUNCERTAINRESPONSE']._serialized_end=4450
-  _globals['_EXPORTLABELSREQUEST']._serialized_start=4452
-  _globals['_EXPORTLABELSREQUEST']._serialized_end=4559
-  _globals['_EXPORTLABELSCHUNK']._serialized_start=4561
-  _globals['_EXPORTLABELSCHUNK']._serialized_end=4616
-  _globals['_LABELERSERVICE']._serialized_start=4830
-  _globals['_LABELERSERVICE']._serialized_end=6159
+  _globals['_LABELERSERVICE'].methods_by_name['CreateProject']._loaded_options = None
+  _globals['_LABELERSERVICE'].methods_by_name['CreateProject']._serialized_options = b'\202\323\344\223\002\027\"\014/v1/projects:\007project'
+  _globals['_LABELERSERVICE'].methods_by_name['GetProject']._loaded_options = None
+  _globals['_LABELERSERVICE'].methods_by_name['GetProject']._serialized_options = b'\202\323\344\223\002\027\022\025/v1/{name=projects/*}'
+  _globals['_LABELERSERVICE'].methods_by_name['ListProjects']._loaded_options = None
+  _globals['_LABELERSERVICE'].methods_by_name['ListProjects']._serialized_options = b'\202\323\344\223\002\016\022\014/v1/projects'
+  _globals['_LABELERSERVICE'].methods_by_name['UpdateProject']._loaded_options = None
+  _globals['_LABELERSERVICE'].methods_by_name['UpdateProject']._serialized_options = b'\202\323\344\223\002(2\035/v1/{project.name=projects/*}:\007project'
+  _globals['_LABELERSERVICE'].methods_by_name['DeleteProject']._loaded_options = None
+  _globals['_LABELERSERVICE'].methods_by_name['DeleteProject']._serialized_options = b'\202\323\344\223\002\027*\025/v1/{name=projects/*}'
+  _globals['_LABELERSERVICE'].methods_by_name['AddImages']._loaded_options = None
+  _globals['_LABELERSERVICE'].methods_by_name['AddImages']._serialized_options = b'\202\323\344\223\002(\"#/v1/{project=projects/*}/images:add:\001*'
+  _globals['_LABELERSERVICE'].methods_by_name['GetImage']._loaded_options = None
+  _globals['_LABELERSERVICE'].methods_by_name['GetImage']._serialized_options = b'\202\323\344\223\002 \022\036/v1/{name=projects/*/images/*}'
+  _globals['_LABELERSERVICE'].methods_by_name['ListImages']._loaded_options = None
+  _globals['_LABELERSERVICE'].methods_by_name['ListImages']._serialized_options = b'\202\323\344\223\002!\022\037/v1/{project=projects/*}/images'
+  _globals['_LABELERSERVICE'].methods_by_name['UpdateImage']._loaded_options = None
+  _globals['_LABELERSERVICE'].methods_by_name['UpdateImage']._serialized_options = b'\202\323\344\223\002-2$/v1/{image.name=projects/*/images/*}:\005image'
+  _globals['_LABELERSERVICE'].methods_by_name['DeleteImages']._loaded_options = None
+  _globals['_LABELERSERVICE'].methods_by_name['DeleteImages']._serialized_options = b'\202\323\344\223\002+\"&/v1/{project=projects/*}/images:delete:\001*'
+  _globals['_LABELERSERVICE'].methods_by_name['ListLabels']._loaded_options = None
+  _globals['_LABELERSERVICE'].methods_by_name['ListLabels']._serialized_options = b'\202\323\344\223\002!\022\037/v1/{project=projects/*}/labels'
+  _globals['_LABELERSERVICE'].methods_by_name['SuggestLabels']._loaded_options = None
+  _globals['_LABELERSERVICE'].methods_by_name['SuggestLabels']._serialized_options = b'\202\323\344\223\002+\"&/v1/{project=projects/*}:suggestLabels:\001*'
+  _globals['_LABELERSERVICE'].methods_by_name['ReviewSuggestions']._loaded_options = None
+  _globals['_LABELERSERVICE'].methods_by_name['ReviewSuggestions']._serialized_options = b'\202\323\344\223\002/\"*/v1/{project=projects/*}:reviewSuggestions:\001*'
+  _globals['_LABELERSERVICE'].methods_by_name['Evaluate']._loaded_options = None
+  _globals['_LABELERSERVICE'].methods_by_name['Evaluate']._serialized_options = b'\202\323\344\223\002&\"!/v1/{project=projects/*}:evaluate:\001*'
+  _globals['_LABELERSERVICE'].methods_by_name['MinePool']._loaded_options = None
+  _globals['_LABELERSERVICE'].methods_by_name['MinePool']._serialized_options = b'\202\323\344\223\002&\"!/v1/{project=projects/*}:minePool:\001*'
+  _globals['_LABELERSERVICE'].methods_by_name['ListUncertain']._loaded_options = None
+  _globals['_LABELERSERVICE'].methods_by_name['ListUncertain']._serialized_options = b'\202\323\344\223\002+\"&/v1/{project=projects/*}:listUncertain:\001*'
+  _globals['_LABELERSERVICE'].methods_by_name['ExportLabels']._loaded_options = None
+  _globals['_LABELERSERVICE'].methods_by_name['ExportLabels']._serialized_options = b'\202\323\344\223\002(\022&/v1/{project=projects/*}/labels:export'
+  _globals['_IMAGESTATE']._serialized_start=4648
+  _globals['_IMAGESTATE']._serialized_end=4763
+  _globals['_EXPORTFORMAT']._serialized_start=4765
+  _globals['_EXPORTFORMAT']._serialized_end=4857
+  _globals['_PROJECT']._serialized_start=222
+  _globals['_PROJECT']._serialized_end=515
+  _globals['_SUGGESTPARAMS']._serialized_start=517
+  _globals['_SUGGESTPARAMS']._serialized_end=611
+  _globals['_LABELEDIMAGE']._serialized_start=614
+  _globals['_LABELEDIMAGE']._serialized_end=863
+  _globals['_CREATEPROJECTREQUEST']._serialized_start=865
+  _globals['_CREATEPROJECTREQUEST']._serialized_end=945
+  _globals['_GETPROJECTREQUEST']._serialized_start=947
+  _globals['_GETPROJECTREQUEST']._serialized_end=980
+  _globals['_LISTPROJECTSREQUEST']._serialized_start=982
+  _globals['_LISTPROJECTSREQUEST']._serialized_end=1042
+  _globals['_LISTPROJECTSRESPONSE']._serialized_start=1044
+  _globals['_LISTPROJECTSRESPONSE']._serialized_end=1130
+  _globals['_UPDATEPROJECTREQUEST']._serialized_start=1132
+  _globals['_UPDATEPROJECTREQUEST']._serialized_end=1241
+  _globals['_DELETEPROJECTREQUEST']._serialized_start=1243
+  _globals['_DELETEPROJECTREQUEST']._serialized_end=1279
+  _globals['_IMAGEINPUT']._serialized_start=1281
+  _globals['_IMAGEINPUT']._serialized_end=1398
+  _globals['_ADDIMAGESREQUEST']._serialized_start=1400
+  _globals['_ADDIMAGESREQUEST']._serialized_end=1491
+  _globals['_ADDIMAGESRESPONSE']._serialized_start=1493
+  _globals['_ADDIMAGESRESPONSE']._serialized_end=1564
+  _globals['_GETIMAGEREQUEST']._serialized_start=1566
+  _globals['_GETIMAGEREQUEST']._serialized_end=1597
+  _globals['_LISTIMAGESREQUEST']._serialized_start=1600
+  _globals['_LISTIMAGESREQUEST']._serialized_end=1729
+  _globals['_LISTIMAGESRESPONSE']._serialized_start=1731
+  _globals['_LISTIMAGESRESPONSE']._serialized_end=1818
+  _globals['_UPDATEIMAGEREQUEST']._serialized_start=1820
+  _globals['_UPDATEIMAGEREQUEST']._serialized_end=1930
+  _globals['_DELETEIMAGESREQUEST']._serialized_start=1932
+  _globals['_DELETEIMAGESREQUEST']._serialized_end=1983
+  _globals['_DELETEIMAGESRESPONSE']._serialized_start=1985
+  _globals['_DELETEIMAGESRESPONSE']._serialized_end=2051
+  _globals['_LISTLABELSREQUEST']._serialized_start=2053
+  _globals['_LISTLABELSREQUEST']._serialized_end=2128
+  _globals['_LABELCOUNT']._serialized_start=2130
+  _globals['_LABELCOUNT']._serialized_end=2205
+  _globals['_LISTLABELSRESPONSE']._serialized_start=2207
+  _globals['_LISTLABELSRESPONSE']._serialized_end=2292
+  _globals['_SUGGESTITEM']._serialized_start=2294
+  _globals['_SUGGESTITEM']._serialized_end=2383
+  _globals['_SUGGESTLABELSREQUEST']._serialized_start=2386
+  _globals['_SUGGESTLABELSREQUEST']._serialized_end=2522
+  _globals['_LABELSCORE']._serialized_start=2524
+  _globals['_LABELSCORE']._serialized_end=2566
+  _globals['_NEIGHBOR']._serialized_start=2568
+  _globals['_NEIGHBOR']._serialized_end=2626
+  _globals['_SUGGESTION']._serialized_start=2629
+  _globals['_SUGGESTION']._serialized_end=2789
+  _globals['_SUGGESTLABELSRESPONSE']._serialized_start=2791
+  _globals['_SUGGESTLABELSRESPONSE']._serialized_end=2898
+  _globals['_REVIEW']._serialized_start=2901
+  _globals['_REVIEW']._serialized_end=3077
+  _globals['_REVIEW_ACTION']._serialized_start=2988
+  _globals['_REVIEW_ACTION']._serialized_end=3077
+  _globals['_REVIEWSUGGESTIONSREQUEST']._serialized_start=3079
+  _globals['_REVIEWSUGGESTIONSREQUEST']._serialized_end=3159
+  _globals['_REVIEWSUGGESTIONSRESPONSE']._serialized_start=3162
+  _globals['_REVIEWSUGGESTIONSRESPONSE']._serialized_end=3299
+  _globals['_EVALUATEREQUEST']._serialized_start=3302
+  _globals['_EVALUATEREQUEST']._serialized_end=3442
+  _globals['_LABELACCURACY']._serialized_start=3444
+  _globals['_LABELACCURACY']._serialized_end=3526
+  _globals['_CONFUSIONCELL']._serialized_start=3528
+  _globals['_CONFUSIONCELL']._serialized_end=3593
+  _globals['_EVALUATION']._serialized_start=3596
+  _globals['_EVALUATION']._serialized_end=3776
+  _globals['_EVALUATERESPONSE']._serialized_start=3778
+  _globals['_EVALUATERESPONSE']._serialized_end=3862
+  _globals['_MINEPOOLREQUEST']._serialized_start=3865
+  _globals['_MINEPOOLREQUEST']._serialized_end=4041
+  _globals['_POOLHIT']._serialized_start=4043
+  _globals['_POOLHIT']._serialized_end=4097
+  _globals['_MINEPOOLRESPONSE']._serialized_start=4099
+  _globals['_MINEPOOLRESPONSE']._serialized_end=4177
+  _globals['_LISTUNCERTAINREQUEST']._serialized_start=4179
+  _globals['_LISTUNCERTAINREQUEST']._serialized_end=4300
+  _globals['_UNCERTAINIMAGE']._serialized_start=4302
+  _globals['_UNCERTAINIMAGE']._serialized_end=4386
+  _globals['_LISTUNCERTAINRESPONSE']._serialized_start=4388
+  _globals['_LISTUNCERTAINRESPONSE']._serialized_end=4480
+  _globals['_EXPORTLABELSREQUEST']._serialized_start=4482
+  _globals['_EXPORTLABELSREQUEST']._serialized_end=4589
+  _globals['_EXPORTLABELSCHUNK']._serialized_start=4591
+  _globals['_EXPORTLABELSCHUNK']._serialized_end=4646
+  _globals['_LABELERSERVICE']._serialized_start=4860
+  _globals['_LABELERSERVICE']._serialized_end=6928
 # @@protoc_insertion_point(module_scope)
