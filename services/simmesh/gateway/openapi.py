@@ -83,7 +83,7 @@ class _Schemas:
         if message is not None and message.GetOptions().map_entry:
             return {"type": "object", "additionalProperties": self._single(message.fields_by_name["value"])}
         single = self._single(field)
-        return {"type": "array", "items": single} if field.label == FieldDescriptor.LABEL_REPEATED else single
+        return {"type": "array", "items": single} if field.is_repeated else single
 
     def _single(self, field: FieldDescriptor) -> dict[str, Any]:
         if field.message_type is not None:
@@ -108,16 +108,10 @@ def _query_parameters(route: Route, schemas: _Schemas) -> list[dict[str, Any]]:
 
 def _operation(route: Route, schemas: _Schemas, operation_id: str) -> dict[str, Any]:
     service = route.method.containing_service
-    patterns = route.template.variable_patterns()
+    _, in_path = route.template.openapi_path()
     parameters = [
-        {
-            "name": field,
-            "in": "path",
-            "required": True,
-            "schema": {"type": "string"},
-            "description": f"`{patterns[field]}`",
-        }
-        for field in route.template.fields
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}, "description": description}
+        for name, description in in_path
     ] + _query_parameters(route, schemas)
     output = schemas.ref(route.method.output_type)
     operation: dict[str, Any] = {
@@ -154,7 +148,7 @@ def openapi_document(routes: list[Route]) -> dict[str, Any]:
         while operation_id in used_ids:
             operation_id, suffix = f"{route.method.containing_service.name}_{route.method.name}_{suffix}", suffix + 1
         used_ids.add(operation_id)
-        paths.setdefault(route.template.openapi_path(), {})[route.verb.lower()] = _operation(
+        paths.setdefault(route.template.openapi_path()[0], {})[route.verb.lower()] = _operation(
             route, schemas, operation_id
         )
     return {

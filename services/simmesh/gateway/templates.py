@@ -45,13 +45,29 @@ class PathTemplate:
             return None
         return {field: found.group(f"v{i}") for i, field in enumerate(self.fields)}
 
-    def openapi_path(self) -> str:
-        """The template as an OpenAPI path: each variable `{field}` (its pattern in the parameter's description)."""
-        return _VARIABLE.sub(lambda m: "{" + m.group(1) + "}", self.text)
+    def openapi_path(self) -> tuple[str, list[tuple[str, str]]]:
+        """The template as an OpenAPI path, and its parameters (name, what it is): a variable's literal
+        segments stay in the path, each `*` or `**` becomes a parameter (`{collection=collections/*}`
+        -> `/v1/collections/{collection}`; `{name=tasks/*/versions/*}` -> `tasks/{name_1}/versions/{name_2}`),
+        so that templates that bind different collections give different paths."""
+        parameters: list[tuple[str, str]] = []
 
-    def variable_patterns(self) -> dict[str, str]:
-        """Each bound field and the segments it takes (`collections/*`)."""
-        return {m.group(1): m.group(2) or "*" for m in _VARIABLE.finditer(_split_verb(self.text)[0])}
+        def expand(variable: re.Match[str]) -> str:
+            field, pattern = variable.group(1), variable.group(2) or "*"
+            segments = pattern.split("/")
+            stars = sum(segment in ("*", "**") for segment in segments)
+            names = [field] if stars == 1 else [f"{field}_{i}" for i in range(1, stars + 1)]
+            shown, taken = [], iter(names)
+            for segment in segments:
+                if segment in ("*", "**"):
+                    name = next(taken)
+                    shown.append("{" + name + "}")
+                    parameters.append((name, f"in `{field}` (`{pattern}`)"))
+                else:
+                    shown.append(segment)
+            return "/".join(shown)
+
+        return _VARIABLE.sub(expand, self.text), parameters
 
 
 def _split_verb(text: str) -> tuple[str, str]:

@@ -129,7 +129,7 @@ def query_dict(descriptor: Descriptor, params: Sequence[tuple[str, str]]) -> dic
         for name in parents:
             target = target.setdefault(name, {})
         value = _query_value(field, raw, key)
-        if field.label == FieldDescriptor.LABEL_REPEATED and not _is_map(field):
+        if field.is_repeated and not _is_map(field):
             target.setdefault(leaf, []).append(value)
         else:
             target[leaf] = value
