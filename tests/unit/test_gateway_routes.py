@@ -30,7 +30,7 @@ def test_every_public_rpc_has_an_http_rule_and_a_route() -> None:
     assert without_rule == [], f"public RPCs without a google.api.http rule: {without_rule}"
     routed = {route.rpc_path for route in ROUTES}
     assert [_rpc(m) for m in methods if _rpc(m) not in routed] == []
-    assert NOT_ROUTED == {"/google.longrunning.Operations/WaitOperation"}
+    assert {"/google.longrunning.Operations/WaitOperation"} == NOT_ROUTED
 
 
 def test_each_additional_binding_is_a_route_of_its_own() -> None:
