@@ -60,9 +60,9 @@ def _up(args: argparse.Namespace) -> int:
         print(f"  {name:<10} {address:<32} {pid or '':>8}  {log}")
     print(f"\n{auth_line(data, args.token, args.api_keys)}")
     print(f"\n  try: grpcurl -plaintext localhost:{mesh.ports['embedder']} list")
-    print(
-        f"       curl http://localhost:{mesh.ports[GATEWAY]}/v1/collections  (console: http://localhost:{mesh.ports[GATEWAY]}/)"
-    )
+    if GATEWAY in mesh.ports:
+        gateway = f"http://localhost:{mesh.ports[GATEWAY]}"
+        print(f"       curl {gateway}/v1/collections   (the web console: {gateway}/)")
     if args.allow_loopback_urls:
         print(f"Image URLs may reach this machine's loopback addresses ({LOOPBACK_NETWORKS}), as asked.")
     else:
