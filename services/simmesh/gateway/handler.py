@@ -1,5 +1,4 @@
-"""The REST handler: an HTTP request matched to its route, transcoded, sent to the mesh, answered as JSON
-(or newline-delimited JSON for server streams); every fault answered as a `google.rpc.Status`."""
+"""The REST handler: match, transcode, call the mesh, answer JSON, NDJSON streams or a Status."""
 
 from __future__ import annotations
 

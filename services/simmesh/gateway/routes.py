@@ -1,5 +1,4 @@
-"""The route table: every public RPC's `google.api.http` rules (and additional bindings), the backend(s)
-that serve it, built from the descriptors of the generated stubs."""
+"""The route table: every public RPC's `google.api.http` bindings and the backends that serve them."""
 
 from __future__ import annotations
 

@@ -1,6 +1,4 @@
-"""HTTP request -> request message: the fields the URL path binds, the body (`*` or one field) and the
-query parameters (dotted field paths, repeated, enums by name), by the standard protobuf JSON mapping.
-Every fault raises `InvalidArgument` naming the field, before anything is sent."""
+"""HTTP request -> request message: path fields, body and query parameters, faults named by field."""
 
 from __future__ import annotations
 
