@@ -137,14 +137,31 @@ class Router:
 
     def __init__(self, routes: list[Route]) -> None:
         self.routes = routes
-        self._by_verb: dict[str, list[Route]] = {}
+        # By verb and the path's first segment after the version (`collections`, `models`, ...), in
+        # table order: a request tries only the templates that can match it.
+        self._by_verb: dict[tuple[str, str], list[Route]] = {}
         for route in routes:
-            self._by_verb.setdefault(route.verb, []).append(route)
+            self._by_verb.setdefault((route.verb, _first_segment(route.template.text)), []).append(route)
 
     def match(self, verb: str, path: str) -> Match | list[str]:
         """The matching route, or the verbs allowed on `path` ([] when no route has it)."""
-        for route in self._by_verb.get(verb, ()):
+        for route in self._by_verb.get((verb, _first_segment(path)), []) + self._by_verb.get((verb, _ANY), []):
             bound = route.template.match(path)
             if bound is not None:
                 return Match(route, bound)
         return sorted({route.verb for route in self.routes if route.template.match(path) is not None})
+
+
+_ANY = "*"  # the bucket of templates whose first segment is a wildcard
+
+
+def _first_segment(path: str) -> str:
+    """`collections` of `/v1/collections/x:search`, of `/v1/{collection=collections/*}:search` and of
+    `/v1/collections:import`: the resource kind a path or a template names first."""
+    rest = path.split("/", 2)[2] if path.count("/") >= 2 else ""
+    if rest.startswith("{"):
+        variable, equals, pattern = rest[1:].partition("=")
+        rest = pattern if equals and not variable.count("}") else _ANY  # `{name}` matches any first segment
+    for stop in "/:}":
+        rest = rest.split(stop, 1)[0]
+    return _ANY if "*" in rest else rest
