@@ -1,0 +1,207 @@
+"""The web console in a real headless Chromium against the local mesh: a collection of ImageNet sample
+photos browsed, searched by click, by upload and under a filter; three label suggestions reviewed with
+the keyboard and read back through the SDK; the operations page. Each page's screenshot goes to
+docs/screenshots/."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google.protobuf import struct_pb2
+from support.bench import bench_module
+
+from simmesh.devstack.mesh import Mesh, MeshConfig
+from simmesh_client import Client
+from simmesh_proto.v1 import common_pb2, labeler_pb2
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+console = bench_module("console")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+PHOTO_COUNT = 90
+PROJECT = "animals"
+# Labels by synset range (ImageNet's class order keeps kinds together): 7 labeled and 3 pool images each.
+KINDS = {"fish": ("n0144", "n0150"), "bird": ("n0151", "n0162"), "dog": ("n0208", "n0212")}
+LABELED, POOL = 7, 3
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    reason = console.browser_unavailable()
+    if reason:
+        pytest.skip(reason)
+    with console.chromium() as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def photos(imagenet_sample_dir: Path) -> list[Path]:
+    try:
+        spread = console.photo_files(imagenet_sample_dir, PHOTO_COUNT)
+    except FileNotFoundError as error:
+        pytest.skip(str(error))
+    return sorted(set(spread) | {p for files in kind_photos(imagenet_sample_dir).values() for p in files})
+
+
+def kind_photos(folder: Path) -> dict[str, list[Path]]:
+    found = sorted(folder.glob("*.JPEG"))
+    return {
+        kind: [p for p in found if low <= p.name[:5] < high][: LABELED + POOL] for kind, (low, high) in KINDS.items()
+    }
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory: pytest.TempPathFactory, photos: list[Path], imagenet_sample_dir: Path) -> Iterator[Any]:
+    started = Mesh(MeshConfig(data_dir=tmp_path_factory.mktemp("console") / "mesh", ports="auto")).start(timeout=300)
+    try:
+        with Client(console.client_config(started)) as client:
+            console.fill_collection(client, photos)
+            add_project(client, kind_photos(imagenet_sample_dir))
+        yield started
+    finally:
+        started.stop()
+
+
+def add_project(client: Client, kinds: dict[str, list[Path]]) -> None:
+    """A project whose images name their photo's record in the collection (where the console finds the
+    picture): LABELED of each kind labeled, POOL of each kind in the pool."""
+    client.labeler.create_project(PROJECT, "models/generic", display_name="Animals")
+    images = []
+    for kind, files in kinds.items():
+        for position, path in enumerate(files):
+            synset = path.name.split("_", 1)[0]
+            metadata = struct_pb2.Struct()
+            metadata.update({"record": f"collections/{console.COLLECTION}/records/{synset}"})
+            images.append(
+                labeler_pb2.ImageInput(
+                    id=synset,
+                    image=common_pb2.Image(content=path.read_bytes()),
+                    labels=[kind] if position < LABELED else [],
+                    metadata=metadata,
+                )
+            )
+    answer = client.labeler.rpc.AddImages(labeler_pb2.AddImagesRequest(project=f"projects/{PROJECT}", images=images))
+    assert not answer.errors, answer.errors
+
+
+@pytest.fixture()
+def page(browser: Any, mesh: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport=console.VIEWPORT, base_url=console.gateway_url(mesh))
+    opened = context.new_page()
+    try:
+        yield opened
+    finally:
+        context.close()
+
+
+def screenshot(page: Any, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+def loaded_images(page: Any, selector: str) -> list[int]:
+    """naturalWidth of every image under `selector` (0 for one that did not load)."""
+    return page.eval_on_selector_all(f"{selector} img", "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")
+
+
+def grid_ids(page: Any) -> list[str]:
+    return page.eval_on_selector_all("#grid .tile", "tiles => tiles.map(t => t.dataset.id)")
+
+
+def test_the_grid_shows_a_page_of_photos_and_a_click_shows_the_neighbours_images(page: Any, mesh: Any) -> None:
+    ms = console.first_page_ms(page, console.collection_url(""))
+    assert ms > 0
+    assert len(grid_ids(page)) == 60, "a page holds 60 records"
+    widths = loaded_images(page, "#grid")
+    assert len(widths) == 60 and all(w > 0 for w in widths), "every photo of the first page is shown"
+    screenshot(page, "collections-grid")
+
+    first = grid_ids(page)[0]
+    page.click(f'#grid .tile[data-id="{first}"]')
+    page.wait_for_selector("#hits .tile")
+    page.wait_for_function("[...document.querySelectorAll('#hits img')].every(i => i.complete && i.naturalWidth > 0)")
+    hits = page.eval_on_selector_all("#hits .tile", "tiles => tiles.map(t => t.dataset.id)")
+    assert len(hits) == 12 and first not in hits, "k=12 neighbours, the query record left out"
+    captions = page.eval_on_selector_all("#hits figcaption", "c => c.map(x => x.textContent)")
+    assert all(re.search(r"\d\.\d{3}$", c) for c in captions), f"each neighbour shows its score: {captions}"
+    screenshot(page, "search-results")
+
+    page.goto("/#/")
+    page.wait_for_selector("#collections tbody tr")
+    row = page.inner_text("#collections tbody tr")
+    assert console.COLLECTION in row and "models/generic" in row
+
+
+def test_uploading_a_photo_shows_similar_photos(page: Any, mesh: Any, photos: list[Path]) -> None:
+    console.first_page_ms(page, console.collection_url(""))
+    page.set_input_files("#search-file", str(photos[5]))
+    page.wait_for_selector("#hits .tile")
+    page.wait_for_function("[...document.querySelectorAll('#hits img')].every(i => i.complete && i.naturalWidth > 0)")
+    hits = page.eval_on_selector_all("#hits .tile", "tiles => tiles.map(t => t.dataset.id)")
+    assert hits[0] == photos[5].name.split("_", 1)[0], "the uploaded photo finds itself first"
+
+
+def test_a_filter_changes_the_grid_and_the_search(page: Any, mesh: Any, photos: list[Path]) -> None:
+    console.first_page_ms(page, console.collection_url(""))
+    second_half = {console.photo_record(p, i, len(photos))["_id"] for i, p in enumerate(photos)} - {
+        console.photo_record(p, i, len(photos))["_id"] for i, p in enumerate(photos) if i < len(photos) // 2
+    }
+    before = grid_ids(page)
+    page.fill("#filter", '{"half": "second"}')
+    page.click("#apply-filter")
+    page.wait_for_function(f"document.querySelector('#grid .tile').dataset.id !== {before[0]!r}")
+    after = grid_ids(page)
+    assert after and set(after) <= second_half and set(after) != set(before)
+    page.click(f'#grid .tile[data-id="{after[0]}"]')
+    page.wait_for_selector("#hits .tile")
+    hits = page.eval_on_selector_all("#hits .tile", "tiles => tiles.map(t => t.dataset.id)")
+    assert hits and set(hits) <= second_half, "the search keeps to the filter too"
+
+    page.fill("#filter", '{"half": ')
+    page.click("#apply-filter")
+    page.wait_for_selector(".error")
+
+
+def test_three_suggestions_reviewed_with_the_keyboard_are_saved(page: Any, mesh: Any) -> None:
+    page.goto(f"/#/projects/{PROJECT}/review")
+    page.click("#suggest-batch")
+    page.wait_for_selector("#review .card")
+    cards = page.eval_on_selector_all("#review .card", "cards => cards.map(c => c.dataset.id)")
+    assert len(cards) >= 3
+    page.wait_for_function("[...document.querySelectorAll('#review img')].every(i => i.complete && i.naturalWidth > 0)")
+    suggested = page.eval_on_selector_all("#review .card .labels", "spans => spans.map(s => s.textContent.split(', '))")
+    voters = page.eval_on_selector_all("#review .card:first-child .voters .tile", "t => t.length")
+    assert voters > 0, "the neighbours that voted are shown"
+
+    page.keyboard.press("a")
+    page.keyboard.press("a")
+    page.keyboard.press("c")
+    page.keyboard.type("cat")
+    page.keyboard.press("Enter")
+    screenshot(page, "labeling-review")
+    page.keyboard.press("s")
+    page.wait_for_selector("#review-status[data-saved='3']")
+
+    with Client(console.client_config(mesh)) as client:
+        images = {i.id: i for i in client.labeler.images(PROJECT)}
+    assert [list(images[i].labels) for i in cards[:3]] == [suggested[0], suggested[1], ["cat"]]
+    assert {images[i].state for i in cards[:3]} == {labeler_pb2.IMAGE_STATE_LABELED}
+
+    page.goto(f"/#/projects/{PROJECT}/evaluate")
+    page.wait_for_selector("#sweep-plot circle")
+    assert page.eval_on_selector_all("#sweep tbody tr", "rows => rows.length") == 25
+
+
+def test_the_operations_page_follows_an_index_build(page: Any, mesh: Any) -> None:
+    with Client(console.client_config(mesh)) as client:
+        operation = client.indexer.train_index(console.COLLECTION, kind="hnsw", wait=False)
+    page.goto("/#/operations")
+    row = f'#operations tr[data-name="{operation.name}"]'
+    page.wait_for_selector(row)
+    page.wait_for_function(f"document.querySelector('{row} td:last-child').textContent !== 'running'", timeout=60_000)
+    assert page.inner_text(f"{row} td:last-child") == "done"
+    screenshot(page, "operations")
