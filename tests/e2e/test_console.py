@@ -5,6 +5,7 @@ docs/screenshots/."""
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,11 +13,12 @@ from typing import Any
 
 import pytest
 from google.protobuf import struct_pb2
+from PIL import Image as PILImage
 from support.bench import bench_module
 
 from simmesh.devstack.mesh import Mesh, MeshConfig
 from simmesh_client import Client
-from simmesh_proto.v1 import common_pb2, labeler_pb2
+from simmesh_proto.v1 import common_pb2, indexer_pb2, labeler_pb2
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -99,8 +101,10 @@ def page(browser: Any, mesh: Any) -> Iterator[Any]:
 
 
 def screenshot(page: Any, name: str) -> None:
+    """docs/screenshots/{name}.png of the viewport, in a 128-colour palette to keep the file small."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+    shot = PILImage.open(io.BytesIO(page.screenshot())).convert("RGB")
+    shot.quantize(colors=128, method=PILImage.Quantize.FASTOCTREE).save(SCREENSHOTS / f"{name}.png", optimize=True)
 
 
 def loaded_images(page: Any, selector: str) -> list[int]:
@@ -112,7 +116,9 @@ def grid_ids(page: Any) -> list[str]:
     return page.eval_on_selector_all("#grid .tile", "tiles => tiles.map(t => t.dataset.id)")
 
 
-def test_the_grid_shows_a_page_of_photos_and_a_click_shows_the_neighbours_images(page: Any, mesh: Any) -> None:
+def test_the_grid_shows_a_page_of_photos_and_a_click_shows_the_neighbours_images(
+    page: Any, mesh: Any, photos: list[Path]
+) -> None:
     ms = console.first_page_ms(page, console.collection_url(""))
     assert ms > 0
     assert len(grid_ids(page)) == 60, "a page holds 60 records"
@@ -132,8 +138,9 @@ def test_the_grid_shows_a_page_of_photos_and_a_click_shows_the_neighbours_images
 
     page.goto("/#/")
     page.wait_for_selector("#collections tbody tr")
-    row = page.inner_text("#collections tbody tr")
-    assert console.COLLECTION in row and "models/generic" in row
+    page.wait_for_function("[...document.querySelectorAll('#collections td')].some(td => td.textContent === 'EXACT')")
+    rows = page.eval_on_selector_all("#collections tbody tr", "rows => rows.map(r => r.innerText.split('\\t'))")
+    assert [console.COLLECTION, "—", "models/generic", str(len(photos)), "EXACT"] in rows
 
 
 def test_uploading_a_photo_shows_similar_photos(page: Any, mesh: Any, photos: list[Path]) -> None:
@@ -198,7 +205,8 @@ def test_three_suggestions_reviewed_with_the_keyboard_are_saved(page: Any, mesh:
 
 def test_the_operations_page_follows_an_index_build(page: Any, mesh: Any) -> None:
     with Client(console.client_config(mesh)) as client:
-        operation = client.indexer.train_index(console.COLLECTION, kind="hnsw", wait=False)
+        spec = indexer_pb2.IndexSpec(kind=indexer_pb2.INDEX_KIND_IVF_FLAT, nlist=4, min_train_vectors=64)
+        operation = client.indexer.train_index(console.COLLECTION, spec, wait=False)
     page.goto("/#/operations")
     row = f'#operations tr[data-name="{operation.name}"]'
     page.wait_for_selector(row)
