@@ -1,7 +1,8 @@
-"""The whole mesh on one machine: etcd, an S3 server, tritonserver and the four services.
+"""The whole mesh on one machine: etcd, an S3 server, tritonserver, the four services and the REST gateway.
 
     with Mesh(MeshConfig(data_dir=Path(".simmesh"))) as mesh:
         mesh.addresses["indexer"]  # "127.0.0.1:50052"
+        mesh.addresses["gateway"]  # "127.0.0.1:8080" (HTTP)
 
 Everything lives under `data_dir` (state of each component, logs, credentials), so a restart
 keeps the data. `ports="auto"` picks free ports for everything (tests); the defaults are the
@@ -27,6 +28,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from simmesh.devstack.auth import api_key_env
 from simmesh.devstack.etcd import EtcdServer
+from simmesh.devstack.gateway import gateway_env, http_serving
 from simmesh.devstack.process import ManagedProcess, ProcessFailed, free_port
 from simmesh.devstack.s3 import S3Server
 from simmesh.devstack.supervisor import Child, RestartPolicy, Supervisor
@@ -37,6 +39,7 @@ from simmesh.kit.memory import ARENA_ENV
 from simmesh.kit.tls import ChannelTls
 
 SERVICES = ("embedder", "indexer", "catalog", "labeler")
+GATEWAY = "gateway"  # HTTP, started after the services it calls
 
 C = TypeVar("C")
 
@@ -45,6 +48,7 @@ DEFAULT_PORTS = {
     "indexer": 50052,
     "catalog": 50053,
     "labeler": 50054,
+    "gateway": 8080,
     "embedder-metrics": 9091,
     "indexer-metrics": 9092,
     "catalog-metrics": 9093,
@@ -115,7 +119,7 @@ class Mesh:
 
     @property
     def addresses(self) -> dict[str, str]:
-        return {name: self.address_of(name) for name in SERVICES}
+        return {name: self.address_of(name) for name in (*SERVICES, GATEWAY)}
 
     def address_of(self, name: str) -> str:
         return f"{self.config.host}:{self.ports[name]}"
@@ -225,6 +229,15 @@ class Mesh:
                     functools.partial(serving, self.address_of(name), timeout=1.0, tls=self.config.tls),
                     max(1.0, deadline - time.monotonic()),
                 )
+            self.services[GATEWAY] = ManagedProcess(
+                GATEWAY,
+                [sys.executable, "-m", "simmesh.gateway"],
+                log_path=self.log_dir / "gateway.log",
+                env=gateway_env(self.service_env("labeler"), self.config.host, self.ports[GATEWAY]),
+            ).start()
+            self.services[GATEWAY].wait_ready(
+                functools.partial(http_serving, self.address_of(GATEWAY)), max(5.0, deadline - time.monotonic())
+            )
         except BaseException:
             self.stop()
             raise
@@ -333,4 +346,14 @@ def serving(address: str, service: str = "", timeout: float = 2.0, tls: ChannelT
     return reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
-__all__ = ["BUCKETS", "DEFAULT_PORTS", "SERVICES", "Mesh", "MeshConfig", "ProcessFailed", "mutual_tls_env", "serving"]
+__all__ = [
+    "BUCKETS",
+    "DEFAULT_PORTS",
+    "GATEWAY",
+    "SERVICES",
+    "Mesh",
+    "MeshConfig",
+    "ProcessFailed",
+    "mutual_tls_env",
+    "serving",
+]

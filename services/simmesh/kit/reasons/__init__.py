@@ -13,6 +13,7 @@ strings. One module per service declares its reasons;
 from simmesh.kit.reasons.catalog import *  # noqa: F403
 from simmesh.kit.reasons.common import *  # noqa: F403
 from simmesh.kit.reasons.embedder import *  # noqa: F403
+from simmesh.kit.reasons.gateway import *  # noqa: F403
 from simmesh.kit.reasons.indexer import *  # noqa: F403
 from simmesh.kit.reasons.labeler import *  # noqa: F403
 from simmesh.kit.reasons.reason import Reason
