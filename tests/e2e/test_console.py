@@ -213,3 +213,29 @@ def test_the_operations_page_follows_an_index_build(page: Any, mesh: Any) -> Non
     page.wait_for_function(f"document.querySelector('{row} td:last-child').textContent !== 'running'", timeout=60_000)
     assert page.inner_text(f"{row} td:last-child") == "done"
     screenshot(page, "operations")
+
+
+def test_with_auth_on_the_console_asks_once_for_a_key_and_keeps_it_out_of_urls(browser: Any, tmp_path: Path) -> None:
+    token = "console-test-token"
+    secured = Mesh(MeshConfig(data_dir=tmp_path / "mesh", ports="auto", auth_token=token)).start(timeout=300)
+    try:
+        context = browser.new_context(viewport=console.VIEWPORT, base_url=console.gateway_url(secured))
+        page = context.new_page()
+        requests: list[str] = []
+        page.on("request", lambda request: requests.append(request.url))
+        page.goto("/#/")
+        page.wait_for_selector("#key-dialog[open]")
+        assert "(TOKEN_MISSING)" in page.inner_text(".error"), "the API's message and reason are shown"
+        assert "enter an API key" in page.inner_text("#key-why")
+        page.fill("#key-input", token)
+        page.press("#key-input", "Enter")
+        page.wait_for_selector("#collections tbody tr")
+        assert page.inner_text("#collections tbody") == "No collections yet."
+        page.goto("/#/operations")
+        page.wait_for_selector("#operations tbody tr")
+        assert not page.query_selector(".error"), "the key is kept for the session"
+        assert page.evaluate("sessionStorage.getItem('simmesh.key')") == token
+        assert not [url for url in requests if token in url], "the key never goes into a URL"
+        context.close()
+    finally:
+        secured.stop()
