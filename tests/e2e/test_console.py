@@ -5,6 +5,7 @@ docs/screenshots/."""
 
 from __future__ import annotations
 
+import base64
 import io
 import re
 from collections.abc import Iterator
@@ -239,3 +240,36 @@ def test_with_auth_on_the_console_asks_once_for_a_key_and_keeps_it_out_of_urls(b
         context.close()
     finally:
         secured.stop()
+
+
+@pytest.fixture(scope="module")
+def shapes(mesh: Any) -> str:
+    """A collection embedded by a tiny dual encoder (trained here) of coloured shapes: one that embeds text."""
+    from support.dual_encoder import CLASSES, shape_png, train_tiny_dual_encoder
+
+    trained = train_tiny_dual_encoder()
+    with Client(console.client_config(mesh)) as client:
+        client.embedder.import_model(
+            "tiny-clip", trained.image_onnx, trained.manifest(), text_onnx=trained.text_onnx,
+            tokenizer=trained.tokenizer_json,
+        )  # fmt: skip
+        client.indexer.create_collection("shapes", model="tiny-clip", image_keeping="sent")
+        records = [
+            {"_id": f"{color}-{shape}-{n}", "_base64": base64.b64encode(shape_png(color, shape, seed=n)).decode()}
+            for color, shape in CLASSES
+            for n in range(3)
+        ]
+        assert not client.indexer.insert("shapes", records).failures
+    return "shapes"
+
+
+def test_a_text_query_finds_the_shapes_it_describes_where_the_model_embeds_text(page: Any, shapes: str) -> None:
+    console.first_page_ms(page, console.collection_url("", console.COLLECTION))
+    assert not page.is_visible("#search-text"), "no text box for an image-only model"
+
+    console.first_page_ms(page, console.collection_url("", shapes))
+    page.fill("#search-text", "a red circle")
+    page.press("#search-text", "Enter")
+    page.wait_for_selector("#hits .tile")
+    hits = page.eval_on_selector_all("#hits .tile", "tiles => tiles.map(t => t.dataset.id)")
+    assert len(hits) >= 3 and all(h.startswith("red-circle-") for h in hits[:3]), f"the three red circles first: {hits}"
