@@ -5,6 +5,7 @@ import { fail } from "./app.js";
 import { clear, el, format } from "./ui.js";
 
 const EVERY_MS = 1500;
+const COUNTS = { doneCount: "done", totalCount: "in all", failedCount: "failed", vectorCount: "vectors" };
 
 const kindOf = (metadata) => String((metadata || {})["@type"] || "").split(".").pop().replace(/Metadata$/, "") || "—";
 
@@ -16,8 +17,8 @@ function state(operation) {
 function row(operation) {
   const metadata = operation.metadata || {};
   const progress = Number(metadata.progress ?? (operation.done ? 1 : 0));
-  const counts = ["doneCount", "totalCount", "failedCount", "vectorCount"].filter((k) => metadata[k] !== undefined)
-    .map((k) => `${k.replace("Count", "")} ${metadata[k]}`).join(" · ");
+  const counts = Object.entries(COUNTS).filter(([k]) => metadata[k] !== undefined)
+    .map(([k, label]) => `${metadata[k]} ${label}`).join(" · ");
   return el("tr", { "data-name": operation.name },
     el("td", { text: operation.name }),
     el("td", { text: kindOf(metadata) }),
