@@ -4,6 +4,7 @@ labeler and the gateway as `python -m simmesh.gateway`), called over HTTP on loo
 from __future__ import annotations
 
 import base64
+import json
 import struct
 import time
 from collections.abc import Iterator
@@ -11,13 +12,16 @@ from typing import Any
 
 import pytest
 from fixtures.chaos import mesh_client
+from google.protobuf.json_format import MessageToDict
 from support.gateway import Reply, http_call
+from support.models import png_bytes, tiny_embedding_model, tiny_manifest
 
 from simmesh.devstack.mesh import Mesh, MeshConfig
 from simmesh_client import Client
 
 pytestmark = pytest.mark.integration
 
+NDJSON = "application/x-ndjson"
 BODY_LIMIT = 100_000  # bytes; the gateway's limit in this mesh
 DIM = 4
 VECTORS = {"a": [1.0, 0.0, 0.0, 0.0], "b": [0.9, 0.1, 0.0, 0.0], "c": [0.0, 1.0, 0.0, 0.0], "d": [0.0, 0.0, 1.0, 0.0]}
@@ -167,3 +171,31 @@ def test_an_unknown_route_answers_404_and_a_wrong_method_405(gateway_mesh: Mesh)
     assert unknown.status == 404 and "no route for GET /v1/colections" in unknown.json()["message"]
     wrong = call(gateway_mesh, "DELETE", "/v1/collections")
     assert wrong.status == 405 and wrong.headers["allow"] == "GET, POST"
+
+
+def test_a_model_imported_as_a_stream_labels_images_exported_as_a_stream(gateway_mesh: Mesh) -> None:
+    model = tiny_embedding_model(dimension=8)
+    header = {"modelId": "tiny", "manifest": MessageToDict(tiny_manifest(dimension=8)), "sizeBytes": str(len(model))}
+    lines = [json.dumps({"header": header}), json.dumps({"chunk": base64.b64encode(model).decode()})]
+    imported = call(
+        gateway_mesh, "POST", "/v1/models:import", raw="\n".join(lines).encode(), headers={"Content-Type": NDJSON}
+    )
+    assert imported.status == 200, imported.body
+    assert imported.json()["name"].startswith("models/tiny/versions/")
+
+    project = call(gateway_mesh, "POST", "/v1/projects?projectId=colours", {"model": "models/tiny"})
+    assert project.status == 200, project.body
+    images = [
+        {"id": f"i{n}", "image": {"content": base64.b64encode(png_bytes(colour)).decode()}, "labels": [label]}
+        for n, (colour, label) in enumerate([((250, 0, 0), "red"), ((0, 0, 250), "blue")])
+    ]
+    added = call(gateway_mesh, "POST", "/v1/projects/colours/images:add", {"images": images})
+    assert added.status == 200, added.body
+
+    exported = call(gateway_mesh, "GET", "/v1/projects/colours/labels:export?format=EXPORT_FORMAT_CSV")
+    assert exported.status == 200, exported.body
+    assert exported.headers["content-type"].startswith(NDJSON)
+    chunks = exported.lines()
+    assert chunks and all("error" not in chunk for chunk in chunks)
+    text = b"".join(base64.b64decode(chunk.get("data", "")) for chunk in chunks).decode()
+    assert "i0" in text and "red" in text and "i1" in text and "blue" in text

@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 import pytest
-from fixtures.k8s_render import RENDERS, all_containers, by_kind, effective_env, render, simmesh_containers, workloads
+from fixtures.k8s_render import RENDERS, all_containers, by_kind, effective_env, grpc_containers, render, workloads
 
 # The S3 Secret (simmesh-s3-<service>) each workload reads, by workload name.
 OWN_SECRET = {
@@ -80,7 +80,7 @@ def test_only_minio_and_its_setup_job_read_the_root_credentials(rendered):
 
 def test_simmesh_services_take_their_s3_keys_from_their_own_secret(rendered):
     secrets = by_kind(rendered, "Secret")
-    for workload, container in simmesh_containers(rendered):
+    for workload, container in grpc_containers(rendered):
         own = f"simmesh-s3-{OWN_SECRET[workload['metadata']['name']]}"
         env = effective_env(container, rendered)
         assert env["SIMMESH_S3_ACCESS_KEY"] == secrets[own]["stringData"]["SIMMESH_S3_ACCESS_KEY"], own
@@ -111,7 +111,7 @@ def test_each_policy_names_only_the_buckets_and_prefixes_its_service_needs(rende
 
 
 def test_each_service_s_blob_urls_lie_inside_what_its_policy_lets_it_write(rendered):
-    for workload, container in simmesh_containers(rendered):
+    for workload, container in grpc_containers(rendered):
         service = OWN_SECRET[workload["metadata"]["name"]]
         env = effective_env(container, rendered)
         for variable in ("SIMMESH_BLOB_URL", "SIMMESH_MODELS_BLOB_URL"):
@@ -134,6 +134,6 @@ def test_the_setup_job_makes_a_user_with_its_policy_for_each_service(rendered):
 
 
 def test_metrics_listen_on_the_pod_address_not_every_interface(rendered):
-    for workload, container in simmesh_containers(rendered):
+    for workload, container in grpc_containers(rendered):
         [host] = [e for e in container["env"] if e["name"] == "SIMMESH_METRICS_HOST"]
         assert host["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP", workload["metadata"]["name"]

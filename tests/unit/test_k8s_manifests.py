@@ -25,6 +25,7 @@ from fixtures.k8s_render import (
     by_kind,
     container_port,
     effective_env,
+    grpc_containers,
     kustomization_file,
     kustomization_files,
     load_documents,
@@ -37,7 +38,14 @@ from fixtures.k8s_render import (
 )
 
 # `python -m <args>` of every simmesh role the mesh must run.
-ROLES = {"simmesh.embedder", "simmesh.indexer router", "simmesh.indexer shard", "simmesh.catalog", "simmesh.labeler"}
+ROLES = {
+    "simmesh.embedder",
+    "simmesh.indexer router",
+    "simmesh.indexer shard",
+    "simmesh.catalog",
+    "simmesh.labeler",
+    "simmesh.gateway",
+}
 # The settings class each role parses its flags and SIMMESH_* variables into.
 SETTINGS_CLASSES = {
     "simmesh.embedder": ("simmesh.embedder.settings", "EmbedderSettings"),
@@ -160,7 +168,7 @@ def test_mesh_runs_every_role(rendered: list[dict[str, Any]]) -> None:
 def test_simmesh_containers_probe_their_grpc_port(rendered: list[dict[str, Any]]) -> None:
     """The probes ask the gRPC port, or, where the service serves TLS (which the kubelet's gRPC
     probes cannot speak), the plaintext health port it is told to open (`SIMMESH_HEALTH_PORT`)."""
-    for workload, container in simmesh_containers(rendered):
+    for workload, container in grpc_containers(rendered):
         where = f"{workload['kind']}/{workload['metadata']['name']}"
         port = container_port(container, "grpc")
         assert port, f"{where}: no container port named grpc"
@@ -177,7 +185,7 @@ def test_simmesh_containers_probe_their_grpc_port(rendered: list[dict[str, Any]]
 
 
 def test_simmesh_containers_share_settings_resources_and_security(rendered: list[dict[str, Any]]) -> None:
-    for workload, container in simmesh_containers(rendered):
+    for workload, container in grpc_containers(rendered):
         where = f"{workload['kind']}/{workload['metadata']['name']}"
         sources = container.get("envFrom", [])
         assert {"name": "simmesh-config"} in [s.get("configMapRef") for s in sources], where
@@ -195,7 +203,7 @@ def test_simmesh_containers_share_settings_resources_and_security(rendered: list
 
 
 def test_simmesh_containers_listen_drain_and_store_where_the_pod_expects(rendered: list[dict[str, Any]]) -> None:
-    for workload, container in simmesh_containers(rendered):
+    for workload, container in grpc_containers(rendered):
         where = f"{workload['kind']}/{workload['metadata']['name']}"
         env = effective_env(container, rendered)
         assert env.get("SIMMESH_PORT") == str(container_port(container, "grpc")), f"{where}: SIMMESH_PORT"
@@ -215,7 +223,7 @@ def test_simmesh_containers_listen_drain_and_store_where_the_pod_expects(rendere
 def test_services_parse_the_settings_they_are_given(rendered: list[dict[str, Any]]) -> None:
     load_settings = pytest.importorskip("simmesh.kit.settings").load_settings
     checked = 0
-    for workload, container in simmesh_containers(rendered):
+    for workload, container in grpc_containers(rendered):
         module, name = SETTINGS_CLASSES[" ".join(container["args"])]
         settings_class = getattr(importlib.import_module(module), name, None)
         if settings_class is None:  # a role whose settings are not written yet
@@ -268,7 +276,7 @@ def test_the_tls_overlay_mounts_a_cert_manager_secret_and_turns_on_mutual_tls() 
     assert {"embedder", "indexer", "catalog", "labeler", "*.indexer-shard"} <= set(certificate["spec"]["dnsNames"])
     files = {"tls.crt", "tls.key", "ca.crt"}
     settings = ("TLS_CERT_FILE", "TLS_KEY_FILE", "TLS_CLIENT_CA_FILE", "PEER_TLS_CA_FILE", "PEER_TLS_CERT_FILE")
-    for workload, container in simmesh_containers(rendered):
+    for workload, container in grpc_containers(rendered):
         where = f"{workload['kind']}/{workload['metadata']['name']}"
         volumes = {v["name"]: v for v in pod_spec(workload)["volumes"]}
         mounts = {m["mountPath"]: m for m in container["volumeMounts"]}

@@ -28,7 +28,7 @@ from fixtures.k8s_render import (
 )
 
 # The public gRPC Services and their ports, as clients and SIMMESH_*_ADDR expect them.
-PUBLIC_PORTS = {"embedder": 50051, "indexer": 50052, "catalog": 50053, "labeler": 50054}
+PUBLIC_PORTS = {"embedder": 50051, "indexer": 50052, "catalog": 50053, "labeler": 50054, "gateway": 8080}
 
 
 @pytest.fixture(params=RENDERS)

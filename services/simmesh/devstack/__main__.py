@@ -1,6 +1,6 @@
 """`python -m simmesh.devstack up|down|status`: the whole mesh on this machine.
 
-`up` starts etcd, the S3 server, tritonserver and the four services, waits until each is
+`up` starts etcd, the S3 server, tritonserver, the four services and the REST gateway, waits until each is
 healthy, prints where each listens and logs, and stops everything on Ctrl-C or SIGTERM.
 A process that exits is restarted with exponential backoff; one that keeps failing stops the
 mesh and `up` exits 1. `down` stops a mesh started from another terminal; `status` reports
@@ -10,6 +10,7 @@ each process's health and restarts.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -19,7 +20,8 @@ import time
 from pathlib import Path
 
 from simmesh.devstack.auth import auth_line
-from simmesh.devstack.mesh import LOOPBACK_NETWORKS, Mesh, MeshConfig, ProcessFailed, serving
+from simmesh.devstack.gateway import http_serving
+from simmesh.devstack.mesh import GATEWAY, LOOPBACK_NETWORKS, Mesh, MeshConfig, ProcessFailed, serving
 from simmesh.devstack.supervisor import RestartPolicy
 
 
@@ -58,6 +60,9 @@ def _up(args: argparse.Namespace) -> int:
         print(f"  {name:<10} {address:<32} {pid or '':>8}  {log}")
     print(f"\n{auth_line(data, args.token, args.api_keys)}")
     print(f"\n  try: grpcurl -plaintext localhost:{mesh.ports['embedder']} list")
+    if GATEWAY in mesh.ports:
+        gateway = f"http://localhost:{mesh.ports[GATEWAY]}"
+        print(f"       curl {gateway}/v1/collections   (the web console: {gateway}/)")
     if args.allow_loopback_urls:
         print(f"Image URLs may reach this machine's loopback addresses ({LOOPBACK_NETWORKS}), as asked.")
     else:
@@ -135,10 +140,14 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _health(process: dict) -> str:
-    """SERVING or DOWN by gRPC health for the services and shard nodes; RUNNING or DOWN by pid for
-    etcd, S3 and Triton."""
+    """SERVING or DOWN by gRPC health for the services and shard nodes, by /healthz for the gateway;
+    RUNNING or DOWN by pid for etcd, S3 and Triton."""
     if process["name"] in ("etcd", "s3", "triton"):
         return "RUNNING" if _alive(process.get("pid")) else "DOWN"
+    if process["name"] == GATEWAY:
+        with contextlib.suppress(OSError):
+            return "SERVING" if http_serving(process["address"]) else "DOWN"
+        return "DOWN"
     return "SERVING" if serving(process["address"]) else "DOWN"
 
 
