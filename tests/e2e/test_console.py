@@ -16,6 +16,7 @@ import pytest
 from google.protobuf import struct_pb2
 from PIL import Image as PILImage
 from support.bench import bench_module
+from support.recording_http import RecordingServer
 
 from simmesh.devstack.mesh import Mesh, MeshConfig
 from simmesh_client import Client
@@ -59,7 +60,9 @@ def kind_photos(folder: Path) -> dict[str, list[Path]]:
 
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory: pytest.TempPathFactory, photos: list[Path], imagenet_sample_dir: Path) -> Iterator[Any]:
-    started = Mesh(MeshConfig(data_dir=tmp_path_factory.mktemp("console") / "mesh", ports="auto")).start(timeout=300)
+    # Loopback image URLs allowed: the URL records and URL searches fetch from a server of the test's.
+    config = MeshConfig(data_dir=tmp_path_factory.mktemp("console") / "mesh", ports="auto", allow_loopback_urls=True)
+    started = Mesh(config).start(timeout=300)
     try:
         with Client(console.client_config(started)) as client:
             console.fill_collection(client, photos)
@@ -202,6 +205,7 @@ def test_three_suggestions_reviewed_with_the_keyboard_are_saved(page: Any, mesh:
     page.goto(f"/#/projects/{PROJECT}/evaluate")
     page.wait_for_selector("#sweep-plot circle")
     assert page.eval_on_selector_all("#sweep tbody tr", "rows => rows.length") == 25
+    screenshot(page, "labeling-evaluate")
 
 
 def test_the_operations_page_follows_an_index_build(page: Any, mesh: Any) -> None:
@@ -273,3 +277,32 @@ def test_a_text_query_finds_the_shapes_it_describes_where_the_model_embeds_text(
     page.wait_for_selector("#hits .tile")
     hits = page.eval_on_selector_all("#hits .tile", "tiles => tiles.map(t => t.dataset.id)")
     assert len(hits) >= 3 and all(h.startswith("red-circle-") for h in hits[:3]), f"the three red circles first: {hits}"
+
+
+@pytest.fixture(scope="module")
+def linked(mesh: Any, photos: list[Path]) -> Iterator[list[str]]:
+    """A collection of URL records (images not kept) served by a loopback image server; the URLs."""
+    with RecordingServer() as server:
+        chosen = photos[:6]
+        for path in chosen:
+            server.answers[f"/{path.name}"] = (200, {"Content-Type": "image/jpeg"}, path.read_bytes())
+        urls = [f"{server.url}/{path.name}" for path in chosen]
+        with Client(console.client_config(mesh)) as client:
+            client.indexer.create_collection("linked", model="models/generic", image_keeping="sent")
+            records = [{"_id": f"url-{i}", "_url": url} for i, url in enumerate(urls)]
+            assert not client.indexer.insert("linked", records).failures
+        yield urls
+
+
+def test_url_records_show_their_urls_and_a_pasted_url_searches(page: Any, linked: list[str]) -> None:
+    urls = linked
+    console.first_page_ms(page, console.collection_url("", "linked"))
+    sources = page.eval_on_selector_all("#grid img", "imgs => imgs.map(i => i.src)")
+    assert sorted(sources) == sorted(urls), "a record without a kept image shows its _url"
+    assert all(w > 0 for w in loaded_images(page, "#grid"))
+
+    page.fill("#search-url", urls[2])
+    page.press("#search-url", "Enter")
+    page.wait_for_selector("#hits .tile")
+    hits = page.eval_on_selector_all("#hits .tile", "tiles => tiles.map(t => t.dataset.id)")
+    assert hits[0] == "url-2", "the pasted URL finds its own record first"
