@@ -29,7 +29,7 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PHOTO_COUNT = 90
 PROJECT = "animals"
 # Labels by synset range (ImageNet's class order keeps kinds together): 7 labeled and 3 pool images each.
-KINDS = {"fish": ("n0144", "n0150"), "bird": ("n0151", "n0162"), "dog": ("n0208", "n0212")}
+KINDS = {"snake": ("n0172", "n0176"), "bird": ("n0151", "n0162"), "dog": ("n0208", "n0212")}
 LABELED, POOL = 7, 3
 
 
@@ -178,6 +178,15 @@ def test_a_filter_changes_the_grid_and_the_search(page: Any, mesh: Any, photos: 
 
 
 def test_three_suggestions_reviewed_with_the_keyboard_are_saved(page: Any, mesh: Any) -> None:
+    page.goto(f"/#/projects/{PROJECT}")
+    page.wait_for_selector("#gallery .tile")
+    counts = page.eval_on_selector_all("#labels tbody tr", "rows => rows.map(r => r.innerText.split('\\t'))")
+    assert sorted(counts) == sorted([kind, str(LABELED), "0"] for kind in KINDS), "each label with its count"
+    page.wait_for_function(
+        "[...document.querySelectorAll('#gallery img')].every(i => i.complete && i.naturalWidth > 0)"
+    )
+    assert page.eval_on_selector_all("#gallery img", "imgs => imgs.length") == LABELED, "a label's images"
+
     page.goto(f"/#/projects/{PROJECT}/review")
     page.click("#suggest-batch")
     page.wait_for_selector("#review .card")
