@@ -202,6 +202,7 @@ def test_three_suggestions_reviewed_with_the_keyboard_are_saved(page: Any, mesh:
     page.keyboard.press("c")
     page.keyboard.type("cat")
     page.keyboard.press("Enter")
+    page.evaluate("window.scrollTo(0, 0)")
     screenshot(page, "labeling-review")
     page.keyboard.press("s")
     page.wait_for_selector("#review-status[data-saved='3']")

@@ -93,7 +93,7 @@ class Review {
         el("p", { class: "muted", text: scores ? `Votes: ${scores}` : "" }),
         el("p", { class: "decision", text: "" })),
       el("div", { class: "voters" }, (suggestion.neighbors || []).map((n) => tile({
-        id: n.id, src: found.get(n.id), caption: `${(n.labels || []).join(", ")} · ${format(n.similarity, 2)}`,
+        id: n.id, src: found.get(n.id), caption: `${(n.labels || []).join(", ") || "—"}\n${format(n.similarity, 2)}`,
       }))));
   }
 
