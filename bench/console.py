@@ -110,6 +110,13 @@ def measure(browser: Any, url: str, loads: int) -> list[float]:
         context.close()
 
 
+def first_page_times(gateway: str, loads: int = 5, collection: str = COLLECTION) -> list[float]:
+    """The first page's load times (ms) of `collection` through the gateway at `gateway` (`http://host:port`),
+    in a browser started for them; for other benchmarks that have their own mesh (a collection of 60+ images)."""
+    with chromium() as browser:
+        return measure(browser, collection_url(gateway, collection), loads)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=int, default=90, help="photos in the collection (60 or more)")
@@ -129,8 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             with Client(client_config(mesh)) as client:
                 fill_collection(client, photo_files(args.images, args.photos))
-            with chromium() as browser:
-                times = measure(browser, collection_url(gateway_url(mesh)), args.loads)
+            times = first_page_times(gateway_url(mesh), args.loads)
         finally:
             mesh.stop()
     finally:
