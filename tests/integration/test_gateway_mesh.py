@@ -173,7 +173,9 @@ def test_an_unknown_route_answers_404_and_a_wrong_method_405(gateway_mesh: Mesh)
     assert wrong.status == 405 and wrong.headers["allow"] == "GET, POST"
 
 
-def test_a_model_imported_as_a_stream_labels_images_exported_as_a_stream(gateway_mesh: Mesh) -> None:
+@pytest.fixture(scope="module")
+def tiny_model(gateway_mesh: Mesh) -> str:
+    """`models/tiny`, imported over HTTP: a client stream of a header line and a chunk line."""
     model = tiny_embedding_model(dimension=8)
     header = {"modelId": "tiny", "manifest": MessageToDict(tiny_manifest(dimension=8)), "sizeBytes": str(len(model))}
     lines = [json.dumps({"header": header}), json.dumps({"chunk": base64.b64encode(model).decode()})]
@@ -182,11 +184,31 @@ def test_a_model_imported_as_a_stream_labels_images_exported_as_a_stream(gateway
     )
     assert imported.status == 200, imported.body
     assert imported.json()["name"].startswith("models/tiny/versions/")
+    return "models/tiny"
 
-    project = call(gateway_mesh, "POST", "/v1/projects?projectId=colours", {"model": "models/tiny"})
+
+def png_json(colour: tuple[int, int, int]) -> dict[str, str]:
+    return {"content": base64.b64encode(png_bytes(colour)).decode()}
+
+
+def test_a_stream_that_fails_midway_ends_with_an_error_line(gateway_mesh: Mesh, tiny_model: str) -> None:
+    both = {"images": [png_json((10, 10, 200))], "texts": ["blue"]}  # refused: a request embeds one kind
+    lines = [{"images": [png_json((10, 200, 10))]}, both]
+    raw = "\n".join(json.dumps(line) for line in lines).encode()
+    streamed = call(gateway_mesh, "POST", f"/v1/{tiny_model}:streamEmbed", raw=raw, headers={"Content-Type": NDJSON})
+    assert streamed.status == 200, streamed.body
+    first, *rest = streamed.lines()
+    assert first["vectors"]["count"] == 1, first
+    [last] = rest
+    assert last["error"]["code"] == 3, last
+    assert last["error"]["details"][0]["reason"] == "IMAGES_AND_TEXTS"
+
+
+def test_labeled_images_are_exported_as_a_stream(gateway_mesh: Mesh, tiny_model: str) -> None:
+    project = call(gateway_mesh, "POST", "/v1/projects?projectId=colours", {"model": tiny_model})
     assert project.status == 200, project.body
     images = [
-        {"id": f"i{n}", "image": {"content": base64.b64encode(png_bytes(colour)).decode()}, "labels": [label]}
+        {"id": f"i{n}", "image": png_json(colour), "labels": [label]}
         for n, (colour, label) in enumerate([((250, 0, 0), "red"), ((0, 0, 250), "blue")])
     ]
     added = call(gateway_mesh, "POST", "/v1/projects/colours/images:add", {"images": images})
@@ -199,3 +221,17 @@ def test_a_model_imported_as_a_stream_labels_images_exported_as_a_stream(gateway
     assert chunks and all("error" not in chunk for chunk in chunks)
     text = b"".join(base64.b64decode(chunk.get("data", "")) for chunk in chunks).decode()
     assert "i0" in text and "red" in text and "i1" in text and "blue" in text
+
+
+def test_each_services_database_backups_have_their_own_routes(gateway_mesh: Mesh) -> None:
+    made = call(gateway_mesh, "POST", "/v1/labeler/databaseBackups", {"backupId": "before-review"})
+    assert made.status == 200, made.body
+    labeler = call(gateway_mesh, "GET", "/v1/labeler/databaseBackups").json()
+    catalog = call(gateway_mesh, "GET", "/v1/catalog/databaseBackups").json()
+    assert made.json()["name"] in [b["name"] for b in labeler["backups"]]
+    assert made.json()["name"] not in [b["name"] for b in catalog.get("backups", [])]
+
+
+def test_an_operation_no_service_knows_is_not_found(gateway_mesh: Mesh) -> None:
+    missing = call(gateway_mesh, "GET", "/v1/operations/00000000-0000-0000-0000-000000000000")
+    assert missing.status == 404 and missing.json()["code"] == 5

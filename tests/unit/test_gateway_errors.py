@@ -103,8 +103,9 @@ def test_created_read_and_listed_over_http_with_the_callers_key(gateway: str) ->
     created = call(gateway, "POST", "/v1/similarityTypes?similarityTypeId=shoes", {"displayName": "Shoes"})
     assert created.status == 200, created.body
     assert created.json()["name"] == "similarityTypes/shoes" and created.json()["displayName"] == "Shoes"
-    got = call(gateway, "GET", "/v1/similarityTypes/shoes")
-    assert got.json()["displayName"] == "Shoes"
+    got = call(gateway, "GET", "/v1/similarityTypes/shoes", headers=KEY | {"X-Request-Id": "req-42"})
+    assert got.json()["displayName"] == "Shoes" and got.headers["x-request-id"] == "req-42"
+    assert call(gateway, "GET", "/v1/similarityTypes/shoes").headers["x-request-id"]  # one made up
     assert "similarityTypes/shoes" in types_listed(gateway)
 
 

@@ -120,6 +120,8 @@ def test_query_parameters_become_typed_fields_repeated_nested_and_enums_by_name(
         indexer_pb2.ListRecordsRequest.DESCRIPTOR, "", {}, None, [("page_size", "5"), ("filter", '{"shade": "red"}')]
     )
     assert listed.page_size == 5 and json_format.MessageToDict(listed.filter) == {"shade": "red"}
+    by_number = unary_request(indexer_pb2.BatchGetRecordsRequest.DESCRIPTOR, "", {}, None, [("view", "2")])
+    assert by_number.view == 2
     nested = query_dict(operations_proto_pb2.ListOperationsRequest.DESCRIPTOR, [("pageSize", "2"), ("filter", "done")])
     assert nested == {"pageSize": 2, "filter": "done"}
 

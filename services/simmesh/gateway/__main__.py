@@ -20,6 +20,7 @@ def main() -> int:
         host=settings.host,
         port=settings.port,
         log_config=None,
+        access_log=False,  # the gateway logs one JSON line per request itself
         ssl_certfile=settings.tls_cert_file or None,
         ssl_keyfile=settings.tls_key_file or None,
         ssl_ca_certs=settings.tls_client_ca_file or None,

@@ -1,5 +1,4 @@
-"""gRPC status -> HTTP: the standard google mapping of codes to HTTP statuses, and the `google.rpc.Status`
-JSON body with every detail the mesh sent (RetryInfo also as a Retry-After header)."""
+"""gRPC status -> HTTP status and `google.rpc.Status` JSON body (RetryInfo also as Retry-After)."""
 
 from __future__ import annotations
 

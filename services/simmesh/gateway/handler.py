@@ -1,9 +1,10 @@
-"""The REST handler: an HTTP request matched to its route, transcoded, sent to the mesh, answered as JSON
-(or newline-delimited JSON for server streams); every fault answered as a `google.rpc.Status`."""
+"""The REST handler: match, transcode, call the mesh, answer JSON, NDJSON streams or a Status."""
 
 from __future__ import annotations
 
 import json
+import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,12 +20,13 @@ from simmesh.gateway.routes import Match, Route, Router
 from simmesh.gateway.transcode import parse_json, stream_requests, unary_request
 from simmesh.gateway.upstream import Backends, CallOptions, call_stream, call_unary
 from simmesh.kit import reasons
-from simmesh.kit.errors import InvalidArgument, NotFound, ResourceExhausted, SimmeshError, Unimplemented
+from simmesh.kit.errors import Internal, InvalidArgument, NotFound, ResourceExhausted, SimmeshError, Unimplemented
 from simmesh.kit.request_ids import new_request_id
 
 NDJSON = "application/x-ndjson"
 TIMEOUT_HEADER = "x-server-timeout"
 REQUEST_ID_HEADER = "x-request-id"
+_ACCESS = logging.getLogger("simmesh.gateway.access")
 
 
 @dataclass(frozen=True)
@@ -42,8 +44,26 @@ class RestHandler:
         self.limits = limits
 
     async def serve(self, request: Request) -> Response:
+        """The answer to one request, and its access log line."""
+        started = time.perf_counter()
+        request_id = request.headers.get(REQUEST_ID_HEADER) or new_request_id()
+        answer = await self._answer_or_error(request, request_id)
+        answer.headers[REQUEST_ID_HEADER] = request_id
+        _ACCESS.info(
+            "http",
+            extra={
+                "method": request.method,
+                "path": request.scope["path"],
+                "status": answer.status_code,
+                "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+                "request_id": request_id,
+            },
+        )
+        return answer
+
+    async def _answer_or_error(self, request: Request, request_id: str) -> Response:
         try:
-            return await self._answer(request)
+            return await self._answer(request, request_id)
         except _MethodNotAllowed as error:
             answer = error_response(error, 405)
             answer.headers["Allow"] = error.metadata["allow"]
@@ -52,8 +72,11 @@ class RestHandler:
             return error_response(error, _own_http_status(error))
         except grpc.aio.AioRpcError as error:
             return status_response(rpc_status(error))
+        except Exception:  # a fault of the gateway itself: logged, answered as INTERNAL like the services do
+            _ACCESS.exception("gateway fault", extra={"request_id": request_id})
+            return error_response(Internal("internal error"))
 
-    async def _answer(self, request: Request) -> Response:
+    async def _answer(self, request: Request, request_id: str) -> Response:
         path = request.scope["path"]
         found = self.router.match(request.method, path)
         if not isinstance(found, Match):
@@ -61,7 +84,7 @@ class RestHandler:
                 raise NotFound(f"no route for {request.method} {path}", reason=reasons.ROUTE_NOT_FOUND)
             raise _MethodNotAllowed(request.method, path, found)
         route = found.route
-        options = self._call_options(request)
+        options = self._call_options(request, request_id)
         raw = await self._body(request)
         params = request.query_params.multi_items()
         if route.client_streaming:
@@ -74,8 +97,8 @@ class RestHandler:
         answer = await call_unary(self.backends, route, given, options)
         return JSONResponse(json_format.MessageToDict(answer))
 
-    def _call_options(self, request: Request) -> CallOptions:
-        metadata = [(REQUEST_ID_HEADER, request.headers.get(REQUEST_ID_HEADER) or new_request_id())]
+    def _call_options(self, request: Request, request_id: str) -> CallOptions:
+        metadata = [(REQUEST_ID_HEADER, request_id)]
         if "authorization" in request.headers:
             metadata.append(("authorization", request.headers["authorization"]))
         return CallOptions(metadata, _timeout(request.headers.get(TIMEOUT_HEADER), self.limits.call_timeout))

@@ -1,5 +1,4 @@
-"""The route table: every public RPC's `google.api.http` rules (and additional bindings), the backend(s)
-that serve it, built from the descriptors of the generated stubs."""
+"""The route table: every public RPC's `google.api.http` bindings and the backends that serve them."""
 
 from __future__ import annotations
 
@@ -138,15 +137,14 @@ class Router:
 
     def __init__(self, routes: list[Route]) -> None:
         self.routes = routes
+        self._by_verb: dict[str, list[Route]] = {}
+        for route in routes:
+            self._by_verb.setdefault(route.verb, []).append(route)
 
     def match(self, verb: str, path: str) -> Match | list[str]:
         """The matching route, or the verbs allowed on `path` ([] when no route has it)."""
-        allowed: list[str] = []
-        for route in self.routes:
+        for route in self._by_verb.get(verb, ()):
             bound = route.template.match(path)
-            if bound is None:
-                continue
-            if route.verb == verb:
+            if bound is not None:
                 return Match(route, bound)
-            allowed.append(route.verb)
-        return sorted(set(allowed))
+        return sorted({route.verb for route in self.routes if route.template.match(path) is not None})

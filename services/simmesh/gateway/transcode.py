@@ -1,6 +1,4 @@
-"""HTTP request -> request message: the fields the URL path binds, the body (`*` or one field) and the
-query parameters (dotted field paths, repeated, enums by name), by the standard protobuf JSON mapping.
-Every fault raises `InvalidArgument` naming the field, before anything is sent."""
+"""HTTP request -> request message: path fields, body and query parameters, faults named by field."""
 
 from __future__ import annotations
 
@@ -164,6 +162,8 @@ def _query_value(field: FieldDescriptor, raw: str, key: str) -> Any:
             raise InvalidArgument(
                 f"query parameter `{key}` must be a number, got {raw!r}", reason=reasons.INVALID_FIELD_VALUE, field=key
             ) from None
+    if field.enum_type is not None and raw.lstrip("-").isdigit():
+        return int(raw)  # an enum by number; by name it stays the name
     if field.message_type is not None and field.message_type.full_name in _JSON_VALUED:
         return parse_json(raw.encode(), f"query parameter `{key}`")
     return raw  # strings, bytes (base64), enums by name, int64 (decimal text), Timestamp, Duration, FieldMask

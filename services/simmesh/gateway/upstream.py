@@ -1,5 +1,4 @@
-"""Calls to the mesh: one channel per backend, reused; generic unary and streaming calls by method path;
-Operations looked up on each backend that hosts them, and their lists paged through each in turn."""
+"""Calls to the mesh: a channel per backend, generic calls by method path, Operations fanned out."""
 
 from __future__ import annotations
 
