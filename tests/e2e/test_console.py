@@ -31,6 +31,13 @@ PROJECT = "animals"
 # Labels by synset range (ImageNet's class order keeps kinds together): 7 labeled and 3 pool images each.
 KINDS = {"snake": ("n0172", "n0176"), "bird": ("n0151", "n0162"), "dog": ("n0208", "n0212")}
 LABELED, POOL = 7, 3
+# A DataTransfer holding one JPEG file made of base64 bytes, as a drag and drop from the desktop carries.
+DROPPED_FILE = """b64 => {
+    const transfer = new DataTransfer();
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    transfer.items.add(new File([bytes], "dropped.jpg", { type: "image/jpeg" }));
+    return transfer;
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -147,13 +154,23 @@ def test_the_grid_shows_a_page_of_photos_and_a_click_shows_the_neighbours_images
     assert [console.COLLECTION, "—", "models/generic", str(len(photos)), "EXACT"] in rows
 
 
-def test_uploading_a_photo_shows_similar_photos(page: Any, mesh: Any, photos: list[Path]) -> None:
+def test_uploading_or_dropping_a_photo_shows_similar_photos(page: Any, mesh: Any, photos: list[Path]) -> None:
     console.first_page_ms(page, console.collection_url(""))
     page.set_input_files("#search-file", str(photos[5]))
     page.wait_for_selector("#hits .tile")
     page.wait_for_function("[...document.querySelectorAll('#hits img')].every(i => i.complete && i.naturalWidth > 0)")
     hits = page.eval_on_selector_all("#hits .tile", "tiles => tiles.map(t => t.dataset.id)")
     assert hits[0] == photos[5].name.split("_", 1)[0], "the uploaded photo finds itself first"
+
+    dropped = page.evaluate_handle(DROPPED_FILE, base64.b64encode(photos[7].read_bytes()).decode())
+    page.dispatch_event("#drop", "drop", {"dataTransfer": dropped})
+    page.wait_for_function(f"document.querySelector('#hits .tile')?.dataset.id === {photos[7].name.split('_', 1)[0]!r}")
+
+
+def test_an_api_error_shows_its_message_and_reason(page: Any, mesh: Any) -> None:
+    page.goto("/#/collections/no-such-collection")
+    page.wait_for_selector(".error")
+    assert "(COLLECTION_NOT_FOUND)" in page.inner_text(".error")
 
 
 def test_a_filter_changes_the_grid_and_the_search(page: Any, mesh: Any, photos: list[Path]) -> None:
@@ -164,7 +181,7 @@ def test_a_filter_changes_the_grid_and_the_search(page: Any, mesh: Any, photos: 
     before = grid_ids(page)
     page.fill("#filter", '{"half": "second"}')
     page.click("#apply-filter")
-    page.wait_for_function(f"document.querySelector('#grid .tile').dataset.id !== {before[0]!r}")
+    page.wait_for_function(f"document.querySelector('#grid .tile')?.dataset.id !== {before[0]!r}")
     after = grid_ids(page)
     assert after and set(after) <= second_half and set(after) != set(before)
     page.click(f'#grid .tile[data-id="{after[0]}"]')
