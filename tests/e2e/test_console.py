@@ -147,6 +147,12 @@ def test_the_grid_shows_a_page_of_photos_and_a_click_shows_the_neighbours_images
     assert all(re.search(r"\d\.\d{3}$", c) for c in captions), f"each neighbour shows its score: {captions}"
     screenshot(page, "search-results")
 
+    first_page = grid_ids(page)
+    page.click("#next-page")
+    page.wait_for_function(f"document.querySelector('#grid .tile')?.dataset.id !== {first_page[0]!r}")
+    page.wait_for_function("[...document.querySelectorAll('#grid img')].every(i => i.complete && i.naturalWidth > 0)")
+    assert len(grid_ids(page)) == len(photos) - 60 and not set(grid_ids(page)) & set(first_page), "the next page"
+
     page.goto("/#/")
     page.wait_for_selector("#collections tbody tr")
     page.wait_for_function("[...document.querySelectorAll('#collections td')].some(td => td.textContent === 'EXACT')")

@@ -77,9 +77,9 @@ class Grid {
 
   renderPager() {
     clear(this.pager,
-      el("button", { type: "button", disabled: this.page === 0, onclick: () => this.load(this.page - 1) }, "← Previous"),
+      el("button", { type: "button", id: "previous-page", disabled: this.page === 0, onclick: () => this.load(this.page - 1) }, "← Previous"),
       el("span", { class: "muted", text: `Page ${this.page + 1}` }),
-      el("button", { type: "button", disabled: !this.tokens[this.page + 1], onclick: () => this.load(this.page + 1) }, "Next →"));
+      el("button", { type: "button", id: "next-page", disabled: !this.tokens[this.page + 1], onclick: () => this.load(this.page + 1) }, "Next →"));
   }
 }
 
