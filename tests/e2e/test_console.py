@@ -123,6 +123,13 @@ def loaded_images(page: Any, selector: str) -> list[int]:
     return page.eval_on_selector_all(f"{selector} img", "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")
 
 
+def wait_for_images(page: Any, selector: str) -> None:
+    """Until every image under `selector` has loaded (a broken one never does)."""
+    page.wait_for_function(
+        f"[...document.querySelectorAll('{selector} img')].every(i => i.complete && i.naturalWidth > 0)"
+    )
+
+
 def grid_ids(page: Any) -> list[str]:
     return page.eval_on_selector_all("#grid .tile", "tiles => tiles.map(t => t.dataset.id)")
 
@@ -140,7 +147,7 @@ def test_the_grid_shows_a_page_of_photos_and_a_click_shows_the_neighbours_images
     first = grid_ids(page)[0]
     page.click(f'#grid .tile[data-id="{first}"]')
     page.wait_for_selector("#hits .tile")
-    page.wait_for_function("[...document.querySelectorAll('#hits img')].every(i => i.complete && i.naturalWidth > 0)")
+    wait_for_images(page, "#hits")
     hits = page.eval_on_selector_all("#hits .tile", "tiles => tiles.map(t => t.dataset.id)")
     assert len(hits) == 12 and first not in hits, "k=12 neighbours, the query record left out"
     captions = page.eval_on_selector_all("#hits figcaption", "c => c.map(x => x.textContent)")
@@ -150,7 +157,7 @@ def test_the_grid_shows_a_page_of_photos_and_a_click_shows_the_neighbours_images
     first_page = grid_ids(page)
     page.click("#next-page")
     page.wait_for_function(f"document.querySelector('#grid .tile')?.dataset.id !== {first_page[0]!r}")
-    page.wait_for_function("[...document.querySelectorAll('#grid img')].every(i => i.complete && i.naturalWidth > 0)")
+    wait_for_images(page, "#grid")
     assert len(grid_ids(page)) == len(photos) - 60 and not set(grid_ids(page)) & set(first_page), "the next page"
 
     page.goto("/#/")
@@ -164,7 +171,7 @@ def test_uploading_or_dropping_a_photo_shows_similar_photos(page: Any, mesh: Any
     console.first_page_ms(page, console.collection_url(""))
     page.set_input_files("#search-file", str(photos[5]))
     page.wait_for_selector("#hits .tile")
-    page.wait_for_function("[...document.querySelectorAll('#hits img')].every(i => i.complete && i.naturalWidth > 0)")
+    wait_for_images(page, "#hits")
     hits = page.eval_on_selector_all("#hits .tile", "tiles => tiles.map(t => t.dataset.id)")
     assert hits[0] == photos[5].name.split("_", 1)[0], "the uploaded photo finds itself first"
 
@@ -205,9 +212,7 @@ def test_three_suggestions_reviewed_with_the_keyboard_are_saved(page: Any, mesh:
     page.wait_for_selector("#gallery .tile")
     counts = page.eval_on_selector_all("#labels tbody tr", "rows => rows.map(r => r.innerText.split('\\t'))")
     assert sorted(counts) == sorted([kind, str(LABELED), "0"] for kind in KINDS), "each label with its count"
-    page.wait_for_function(
-        "[...document.querySelectorAll('#gallery img')].every(i => i.complete && i.naturalWidth > 0)"
-    )
+    wait_for_images(page, "#gallery")
     assert page.eval_on_selector_all("#gallery img", "imgs => imgs.length") == LABELED, "a label's images"
 
     page.goto(f"/#/projects/{PROJECT}/review")
@@ -215,7 +220,7 @@ def test_three_suggestions_reviewed_with_the_keyboard_are_saved(page: Any, mesh:
     page.wait_for_selector("#review .card")
     cards = page.eval_on_selector_all("#review .card", "cards => cards.map(c => c.dataset.id)")
     assert len(cards) >= 3
-    page.wait_for_function("[...document.querySelectorAll('#review img')].every(i => i.complete && i.naturalWidth > 0)")
+    wait_for_images(page, "#review")
     suggested = page.eval_on_selector_all("#review .card .labels", "spans => spans.map(s => s.textContent.split(', '))")
     voters = page.eval_on_selector_all("#review .card:first-child .voters .tile", "t => t.length")
     assert voters > 0, "the neighbours that voted are shown"
