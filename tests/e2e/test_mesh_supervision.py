@@ -22,7 +22,7 @@ from simmesh.devstack.process import port_open
 pytestmark = pytest.mark.e2e
 
 # One of each kind; etcd and the S3 server last, as the services lean on them.
-KILLED = ("shard-0", "indexer", "embedder", "catalog", "labeler", "s3", "etcd")
+KILLED = ("shard-0", "indexer", "embedder", "catalog", "labeler", "gateway", "s3", "etcd")
 BACK_WITHIN = 10.0
 LEASE_TTL = 5  # the shards' default registration lease, in seconds
 
@@ -42,8 +42,15 @@ def _supervised(state: dict) -> bool:
 
 
 def _back(process: dict) -> bool:
-    """Serving again: gRPC health for the services, etcd's /health, the S3 port for the S3 server."""
+    """Serving again: gRPC health for the services, HTTP /healthz for the gateway, etcd's /health, the
+    S3 port for the S3 server."""
     address = process["address"]
+    if process["name"] == "gateway":
+        try:
+            with urllib.request.urlopen(f"http://{address}/healthz", timeout=1.0) as response:
+                return response.status == 200
+        except OSError:
+            return False
     if process["name"] == "etcd":
         try:
             with urllib.request.urlopen(f"http://{address}/health", timeout=1.0) as response:
