@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from simmesh.indexer.filter_values import COMPARE, NONSCALAR, Record, Values, as_number, resolver, same_value, value_key
-from simmesh.indexer.metadata_index import Plan, all_of, any_of
+from simmesh.indexer.metadata_index import Plan, all_of, any_of, negation
 
 if TYPE_CHECKING:
     from simmesh.indexer.metadata_index import FieldIndex, MetadataIndex
@@ -59,9 +59,10 @@ class Equals(Condition):
         return False
 
     def plan(self, field: FieldIndex) -> Plan | None:
-        if self._negate or self._null or self._structured:
+        if self._null or self._structured:
             return None
-        return field.equal_plan(self._keys)
+        plan = field.equal_plan(self._keys)
+        return negation(plan) if self._negate else plan
 
 
 class Order(Condition):
@@ -121,6 +122,11 @@ class Not(Condition):
     def test(self, values: Values) -> bool:
         return any(not op.test(values) for op in self._ops)
 
+    def plan(self, field: FieldIndex) -> Plan | None:
+        if len(self._ops) != 1:
+            return None
+        return negation(self._ops[0].plan(field))
+
 
 class Node:
     def test(self, record: Record) -> bool:
@@ -144,7 +150,13 @@ class FieldNode(Node):
         field = index.field(self.path)
         if field is None:
             return None
-        return all_of([p for p in (op.plan(field) for op in self._ops) if p is not None])
+        source = (self,)
+        plans = [op.plan(field) for op in self._ops]
+        present = [p.stands_for(source) for p in plans if p is not None]
+        if len(plans) == 1 and present and present[0].excluded is not None:
+            return present[0]
+        plan = all_of(present, source if len(present) < len(plans) else ())
+        return None if plan is None else plan.stands_for(source)
 
 
 class AndNode(Node):
@@ -155,7 +167,10 @@ class AndNode(Node):
         return all(child.test(record) for child in self._children)
 
     def plan(self, index: MetadataIndex) -> Plan | None:
-        return all_of([p for p in (c.plan(index) for c in self._children) if p is not None])
+        plans = [(c, c.plan(index)) for c in self._children]
+        unplanned = tuple(c for c, p in plans if p is None)
+        plan = all_of([p for _, p in plans if p is not None], unplanned)
+        return None if plan is None else plan.stands_for((self,))
 
 
 class OrNode(Node):
@@ -166,4 +181,4 @@ class OrNode(Node):
         return any(child.test(record) for child in self._children)
 
     def plan(self, index: MetadataIndex) -> Plan | None:
-        return any_of([c.plan(index) for c in self._children], len(index))
+        return any_of([c.plan(index) for c in self._children], len(index), (self,))

@@ -48,16 +48,19 @@ Equality and order
     satisfies only `$exists: true` and the negations (`$ne`, `$nin`, `$not`).
 
 Narrowing with an index
-    `Filter.candidates(index)` asks a `MetadataIndex` (see `metadata_index`) for a superset of
-    the matching rows; `Filter.select` checks them with `matches`.
+    `Filter.matching_rows(index, doc_of)` asks a `MetadataIndex` (see `metadata_index`) for the
+    matching rows as a sorted array, worked out with array operations from the indexed fields,
+    and tests only the parts the index cannot answer, only on the rows it leaves.
+    `Filter.candidates(index)` is the index's part alone (a superset of the matching rows).
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import numpy as np
 from google.protobuf import struct_pb2
 
 from simmesh.indexer.filter_tree import AndNode, Condition, Equals, Exists, FieldNode, Node, Not, Order, OrNode
@@ -82,12 +85,14 @@ SUPPORTED_OPERATORS = FIELD_OPERATORS + LOGICAL_OPERATORS
 class Filter:
     """A compiled filter. Build one with `compile_filter`."""
 
-    __slots__ = ("_root", "fields", "spec")
+    __slots__ = ("_root", "fields", "spec", "key")
 
     def __init__(self, spec: dict[str, Any], root: Node | None, fields: frozenset[str]) -> None:
         self.spec = spec
         self.fields = fields
         self._root = root
+        # The canonical form of the document, set by `FilterCache`; b"" when not cached.
+        self.key = b""
 
     @property
     def matches_all(self) -> bool:
@@ -103,7 +108,25 @@ class Filter:
         """A superset of the matching rows of `index`, from its indexed fields alone; None when
         the filter cannot be narrowed that way. Check each candidate with `matches`."""
         plan = self._plan(index)
-        return None if plan is None else plan.rows()
+        return None if plan is None else set(plan.rows().tolist())
+
+    def matching_rows(self, index: MetadataIndex, doc_of: Callable[[int], Record | None]) -> np.ndarray | None:
+        """The rows of `index` that match, sorted (int64): the index's candidates, of which only
+        the parts of the filter the index cannot answer are tested, on `doc_of(row)`; None when
+        the index cannot narrow the filter."""
+        plan = self._plan(index)
+        if plan is None:
+            return None
+        rows = plan.rows()
+        if not plan.residual:
+            return rows
+        tests = [t.test for t in dict.fromkeys(plan.residual)]
+        keep = np.fromiter(
+            (doc is not None and all(t(doc) for t in tests) for doc in map(doc_of, rows.tolist())),
+            dtype=bool,
+            count=len(rows),
+        )
+        return rows[keep]
 
     def selectivity(self, index: MetadataIndex) -> int | None:
         """An upper bound on `len(candidates(index))`, cheap to get (no set is built); None when
@@ -114,11 +137,11 @@ class Filter:
     def select(self, records: Mapping[int, Record], index: MetadataIndex | None = None) -> list[int]:
         """The rows of `records` that match, in ascending order: the index's candidates checked
         with `matches`, or every record when the index cannot narrow the filter."""
-        rows: Iterable[int] = records.keys()
         if index is not None:
-            found = self.candidates(index)
+            found = self.matching_rows(index, records.get)
             if found is not None:
-                rows = found
+                return found.tolist()
+        rows: Iterable[int] = records.keys()
         if self._root is None:
             return sorted(rows)
         test = self._root.test
@@ -131,7 +154,8 @@ class Filter:
         return out
 
     def _plan(self, index: MetadataIndex) -> Plan | None:
-        return None if self._root is None else self._root.plan(index)
+        plan = None if self._root is None else self._root.plan(index)
+        return None if plan is None or plan.excluded is not None else plan
 
     def __repr__(self) -> str:
         return f"Filter({self.spec!r})"
