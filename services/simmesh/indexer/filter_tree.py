@@ -98,10 +98,14 @@ class Order(Condition):
                         return True
         return False
 
+    @property
+    def range(self) -> tuple[str, float] | None:
+        """The operator and its bound, when the bound is a number."""
+        return (self._name, float(self._bound)) if self._numeric else None
+
     def plan(self, field: FieldIndex) -> Plan | None:
-        if not self._numeric:
-            return None
-        return field.range_plan(self._name, float(self._bound))
+        ranges = self.range
+        return None if ranges is None else field.range_plan([ranges])
 
 
 class Exists(Condition):
@@ -151,7 +155,12 @@ class FieldNode(Node):
         if field is None:
             return None
         source = (self,)
-        plans = [op.plan(field) for op in self._ops]
+        ranges = [r for r in (op.range for op in self._ops if isinstance(op, Order)) if r is not None]
+        if len(ranges) > 1:  # one slice of the sorted numbers for all the bounds
+            plans = [op.plan(field) for op in self._ops if not (isinstance(op, Order) and op.range)]
+            plans.append(field.range_plan(ranges))
+        else:
+            plans = [op.plan(field) for op in self._ops]
         present = [p.stands_for(source) for p in plans if p is not None]
         if len(plans) == 1 and present and present[0].excluded is not None:
             return present[0]

@@ -22,6 +22,8 @@ from simmesh.kit import reasons
 from simmesh.kit.errors import InvalidArgument
 
 NO_ROWS = np.empty(0, dtype=np.int64)
+# Order operators and their numeric bounds, e.g. [("$gte", 1.0), ("$lt", 2.0)].
+Ranges = Sequence[tuple[str, float]]
 
 
 class Test(Protocol):
@@ -144,6 +146,8 @@ class _SortedNumbers:
         self._added: dict[int, tuple[float, ...]] = {}
         self._stale: set[int] = set()
         self._delta: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        # The compacted numbers of the rows with several: they may meet two ranges with two numbers.
+        self._multi: tuple[np.ndarray, np.ndarray] = (np.empty(0, dtype=np.float64), NO_ROWS)
 
     def add(self, row: int, numbers: tuple[float, ...]) -> None:
         if row in self._by_row:
@@ -181,19 +185,25 @@ class _SortedNumbers:
         values, rows = self._flatten(self._by_row)
         order = np.argsort(values, kind="stable")
         self._values, self._rows = values[order], rows[order]
+        multi = {row: numbers for row, numbers in self._by_row.items() if len(numbers) > 1}
+        self._multi = self._flatten(multi)
         self._added.clear()
         self._stale.clear()
         self._delta = None
 
-    def _bounds(self, name: str, bound: float) -> tuple[int, int]:
-        values = self._values
-        if name == "$gt":
-            return int(np.searchsorted(values, bound, side="right")), len(values)
-        if name == "$gte":
-            return int(np.searchsorted(values, bound, side="left")), len(values)
-        if name == "$lt":
-            return 0, int(np.searchsorted(values, bound, side="left"))
-        return 0, int(np.searchsorted(values, bound, side="right"))
+    def _bounds(self, ranges: Ranges) -> tuple[int, int]:
+        """The slice of the sorted values that meets every one of `ranges`."""
+        values, lo, hi = self._values, 0, len(self._values)
+        for name, bound in ranges:
+            if name == "$gt":
+                lo = max(lo, int(np.searchsorted(values, bound, side="right")))
+            elif name == "$gte":
+                lo = max(lo, int(np.searchsorted(values, bound, side="left")))
+            elif name == "$lt":
+                hi = min(hi, int(np.searchsorted(values, bound, side="left")))
+            else:
+                hi = min(hi, int(np.searchsorted(values, bound, side="right")))
+        return lo, max(lo, hi)
 
     def _settle(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The delta as arrays: values and rows added, stale rows (sorted)."""
@@ -204,23 +214,37 @@ class _SortedNumbers:
             self._delta = values, rows, sorted_rows(self._stale)
         return self._delta
 
-    def _added_rows(self, name: str, bound: float) -> np.ndarray:
-        values, rows, _ = self._settle()
-        return rows[COMPARE[name](values, bound)] if len(rows) else NO_ROWS
+    @staticmethod
+    def _meeting_all(values: np.ndarray, rows: np.ndarray, ranges: Ranges) -> np.ndarray:
+        """The rows (sorted) among `rows` whose numbers meet each of `ranges` (not necessarily
+        with the same number, as a row with several numbers may)."""
+        if not len(rows):
+            return NO_ROWS
+        result: np.ndarray | None = None
+        for name, bound in ranges:
+            met = np.unique(rows[COMPARE[name](values, bound)])
+            result = met if result is None else np.intersect1d(result, met, assume_unique=True)
+        return NO_ROWS if result is None else result
 
-    def estimate(self, name: str, bound: float) -> int:
-        self._settle()
-        lo, hi = self._bounds(name, bound)
-        return hi - lo + len(self._added_rows(name, bound))
+    def estimate(self, ranges: Ranges) -> int:
+        added_values, added_rows, _ = self._settle()
+        lo, hi = self._bounds(ranges)
+        return hi - lo + len(self._meeting_all(added_values, added_rows, ranges)) + len(self._multi[1])
 
-    def rows(self, name: str, bound: float) -> np.ndarray:
-        _, _, stale = self._settle()
-        lo, hi = self._bounds(name, bound)
-        result = self._rows[lo:hi]
+    def rows(self, ranges: Ranges) -> np.ndarray:
+        """The rows with numbers meeting every one of `ranges`: those with one number meeting all
+        (a slice of the sorted values), those with several meeting them between them, and those
+        written since the last compaction."""
+        added_values, added_rows, stale = self._settle()
+        lo, hi = self._bounds(ranges)
+        parts = [self._rows[lo:hi]]
+        if len(ranges) > 1 and len(self._multi[1]):
+            parts.append(self._meeting_all(*self._multi, ranges))
+        result = np.unique(np.concatenate(parts)) if len(parts) > 1 else np.unique(parts[0])
         if len(stale):
-            result = result[~np.isin(result, stale)]
-        added = self._added_rows(name, bound)
-        return np.unique(np.concatenate([result, added])) if len(added) else np.unique(result)
+            result = result[~np.isin(result, stale, assume_unique=True)]
+        added = self._meeting_all(added_values, added_rows, ranges)
+        return np.union1d(result, added) if len(added) else result
 
 
 class FieldIndex:
@@ -296,9 +320,10 @@ class FieldIndex:
 
         return Plan(sum(len(self._rows_by_key[k]) for k in present), rows)
 
-    def range_plan(self, name: str, bound: float) -> Plan:
+    def range_plan(self, ranges: Ranges) -> Plan:
+        """The rows with numbers meeting every one of `ranges`, e.g. [("$gte", 1.0), ("$lt", 2.0)]."""
         numbers = self._numbers
-        return Plan(numbers.estimate(name, bound), lambda: numbers.rows(name, bound))
+        return Plan(numbers.estimate(ranges), lambda: numbers.rows(ranges))
 
     def present_plan(self) -> Plan:
         return Plan(len(self._present), self.present_rows)

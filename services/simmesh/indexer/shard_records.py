@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from simmesh.indexer.filter_cache import FilterCache
 from simmesh.indexer.metadata_index import MetadataIndex
 from simmesh.indexer.query import Filter
 from simmesh.indexer.vectors import COSINE
@@ -68,6 +69,7 @@ class RecordTable:
         self.order = IdOrder()
         self.next_row = 0
         self.meta = MetadataIndex(self._indexed_fields)
+        self.filters = FilterCache()
 
     def __len__(self) -> int:
         return len(self.by_id)
@@ -136,16 +138,24 @@ class RecordTable:
             return compiled.selectivity(self.meta)
 
     def matching_rows(self, compiled: Filter) -> np.ndarray:
-        """The rows of the records that match (from the metadata index's candidates when it
-        narrows the filter, else by checking every record)."""
+        """The rows of the records that match, sorted (from the metadata index when it narrows
+        the filter, else by checking every record); kept for a repeated filter until the records
+        change. The caller must not change the array."""
         with self.meta_lock:
-            candidates = compiled.candidates(self.meta)
-        id_of, records, matches = self.id_of_row, self.by_id, compiled.matches
-        if candidates is None:
-            found = [r.row for r in records.values() if matches(r.doc)]
-        else:
-            found = [row for row in candidates if row in id_of and matches(records[id_of[row]].doc)]
-        return np.asarray(sorted(found), dtype=np.int64)
+            return self.filters.rows(compiled, self.meta.generation, lambda: self._matching_rows(compiled))
+
+    def _matching_rows(self, compiled: Filter) -> np.ndarray:
+        id_of, records = self.id_of_row, self.by_id
+
+        def doc_of(row: int) -> dict[str, Any] | None:
+            record_id = id_of.get(row)
+            return None if record_id is None else records[record_id].doc
+
+        found = compiled.matching_rows(self.meta, doc_of)
+        if found is None:
+            matches = compiled.matches
+            found = np.asarray(sorted(r.row for r in records.values() if matches(r.doc)), dtype=np.int64)
+        return found
 
     def page(self, after_id: str, limit: int, compiled: Filter | None) -> list[StoredRecord]:
         """Up to `limit` records with ids above `after_id`, in id order, matching the filter."""

@@ -248,7 +248,7 @@ class ShardStore(ShardReads):
         match (within the approximate index's reach, else found by exact search). `coarse`:
         the queries' IVF lists, assigned by the router (see `VectorIndex.search`). Without
         `include_records` (nor `include_vectors`), `records` is left empty."""
-        compiled = compile_spec(filter)
+        compiled = self._table.filters.compile(filter)
         matrix = check_queries(queries, self.dim)
         if k <= 0:
             raise InvalidArgument(f"k must be positive, got {k}", reason=reasons.INVALID_K, field="k")
