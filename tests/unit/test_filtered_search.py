@@ -1,4 +1,4 @@
-"""Filtered search on a shard equals exact search over the records that pass the filter, and repeated filters stay right."""
+"""Filtered search on a shard equals exact search over the records passing the filter, repeated filters included."""
 
 from __future__ import annotations
 
@@ -62,11 +62,7 @@ def assert_exact(store: ShardStore, queries: np.ndarray, spec: dict) -> None:
 
 
 @LIGHT
-@given(
-    docs=st.lists(records, min_size=1, max_size=40),
-    seed=st.integers(0, 2**16),
-    data=st.data(),
-)
+@given(docs=st.lists(records, min_size=1, max_size=40), seed=st.integers(0, 2**16), data=st.data())
 def test_filtered_search_equals_exact_filtered_search(docs: list[dict], seed: int, data: st.DataObject) -> None:
     spec = data.draw(filters_for(docs), label="filter")
     rng = np.random.default_rng(seed)

@@ -39,7 +39,7 @@ class Plan:
     `source` is what stands for this plan when an AND leaves it out. A plan with `excluded` is a
     negation: every row but those `excluded` lets through (`rows` is not used)."""
 
-    __slots__ = ("estimate", "rows", "residual", "source", "excluded")
+    __slots__ = ("estimate", "excluded", "residual", "rows", "source")
 
     def __init__(
         self,
@@ -332,6 +332,8 @@ class FieldIndex:
         if self._present_array is None:
             self._present_array = sorted_rows(self._present)
         return self._present_array
+
+
 class MetadataIndex:
     """Inverted indexes over a collection's indexed fields, kept in step with its records.
 

@@ -85,7 +85,7 @@ SUPPORTED_OPERATORS = FIELD_OPERATORS + LOGICAL_OPERATORS
 class Filter:
     """A compiled filter. Build one with `compile_filter`."""
 
-    __slots__ = ("_root", "fields", "spec", "key")
+    __slots__ = ("_root", "fields", "key", "spec")
 
     def __init__(self, spec: dict[str, Any], root: Node | None, fields: frozenset[str]) -> None:
         self.spec = spec
