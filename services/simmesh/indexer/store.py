@@ -106,11 +106,14 @@ class ShardStore(ShardReads):
         self._snapshotting = threading.Lock()
         self._table = RecordTable(collection.indexed_fields)
         self._recent = RecentWrites()
-        self._vectors = VectorIndex(self.dim, self.metric)
+        self._spill = self.data_dir / "vectors"
+        self._vectors = VectorIndex(self.dim, self.metric, spill=self._spill)
         self._builds = IndexBuilds(
             self._writer, self._rw, lambda: self._vectors, self._install, self._check_open, name, shard
         )
-        self._snapshots = SnapshotStore(blobstore, self.snapshot_root, self.data_dir / "tmp", name, shard)
+        self._snapshots = SnapshotStore(
+            blobstore, self.snapshot_root, self.data_dir / "tmp", name, shard, spill=self._spill
+        )
         self._snapshot_seq = 0
         self._snapshot_time: float | None = None
         self._dropped = False
@@ -296,7 +299,7 @@ class ShardStore(ShardReads):
         check_trainable(spec, len(vectors) if vectors is not None else self._vectors.count, bool(trained))
         self._builds.swap_in(
             lambda rows, matrix: VectorIndex.build(
-                self.dim, self.metric, spec, rows, matrix, training_vectors=vectors, trained=trained
+                self.dim, self.metric, spec, rows, matrix, training_vectors=vectors, trained=trained, spill=self._spill
             )
         )
         self.snapshot()
@@ -337,7 +340,7 @@ class ShardStore(ShardReads):
 
     def _reset(self) -> None:
         self._table.clear()
-        self._vectors = VectorIndex(self.dim, self.metric)
+        self._vectors = VectorIndex(self.dim, self.metric, spill=self._spill)
         self._snapshot_seq, self._snapshot_time = 0, None
 
     def stats(self) -> ShardStats:
