@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from simmesh.indexer.index_builds import IndexBuilds, check_trainable
+from simmesh.indexer.memory_usage import records_bytes, resident_bytes, usage
 from simmesh.indexer.rwlock import ReadWriteLock
 from simmesh.indexer.shard_reads import FilterSpec, ShardReads, compile_spec
 from simmesh.indexer.shard_records import RecordTable, StoredRecord, check_batch, write_entry
@@ -74,6 +75,7 @@ class ShardStats:
     last_snapshot_time: float | None
     tombstones: int
     wal_bytes: int = 0  # the log's size on disk: it grows while snapshots cannot be written
+    memory: indexer_pb2.MemoryUsage | None = None  # memory_bytes by part
 
 
 class ShardStore(ShardReads):
@@ -345,11 +347,13 @@ class ShardStore(ShardReads):
 
     def stats(self) -> ShardStats:
         with self._rw.read():
+            memory = usage(self._vectors.memory_parts(), records_bytes(self._table), len(self._table))
             return ShardStats(
                 record_count=len(self._table),
                 index_kind=self._vectors.kind,
                 index_state=self.index_state,
-                memory_bytes=self._vectors.memory_bytes() + len(self._table) * 400,
+                memory_bytes=resident_bytes(memory),
+                memory=memory,
                 wal_entries=self._wal.last_seq - self._snapshot_seq,
                 last_snapshot_time=self._snapshot_time,
                 tombstones=self._vectors.tombstones,

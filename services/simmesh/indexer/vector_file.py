@@ -19,12 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-# The file grows by whole chunks of about this many bytes (each growth maps the file anew; no copy).
-CHUNK_BYTES = 64 << 20
+# The file grows by an eighth of its size, at least this many bytes (each growth maps the file anew; no copy).
+CHUNK_BYTES = 1 << 20
 
 
 class VectorFile:
-    """A (capacity, dim) float32 matrix in an unlinked file under `directory`, memory-mapped."""
+    """A (capacity, dim) float32 matrix in an unlinked file under `directory`, memory-mapped.
+    `size_bytes` counts the rows written and the room grown for more."""
 
     def __init__(self, directory: Path, dim: int) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -36,13 +37,16 @@ class VectorFile:
         self._chunk_rows = max(1, CHUNK_BYTES // (4 * dim))
 
     def mapped(self, rows: int) -> np.ndarray:
-        """The whole file as a matrix of at least `rows` rows, growing the file by whole chunks;
-        rows already written keep their values (earlier mappings stay valid)."""
-        capacity = -(-max(rows, 1) // self._chunk_rows) * self._chunk_rows
-        size = capacity * self.dim * 4
-        if size > self.size_bytes:
+        """The whole file as a matrix of at least `rows` rows, growing the file by at least an
+        eighth; rows already written keep their values (earlier mappings stay valid)."""
+        held = self.size_bytes // (4 * self.dim)
+        if rows > held:
+            step = max(self._chunk_rows, held // 8)
+            size = (held + -(-(rows - held) // step) * step) * self.dim * 4
             os.ftruncate(self._fd, size)
             self.size_bytes = size
+        if not self.size_bytes:
+            return np.empty((0, self.dim), dtype=np.float32)
         mapping = mmap.mmap(self._fd, self.size_bytes)
         return np.frombuffer(mapping, dtype=np.float32).reshape(-1, self.dim)
 

@@ -78,6 +78,8 @@ class VectorStore:
             return
         start, end = self.count, self.count + len(new_rows)
         self._reserve(end)
+        if self._frozen:  # slots freed by removals since the freeze are taken again
+            self._preserve(np.arange(start, min(end, max(frozen.count for frozen in self._frozen))))
         self._data[start:end] = vectors[~present]
         self._rows[start:end] = new_rows
         self._slot_of = grown_table(self._slot_of, int(new_rows.max()) + 1)
@@ -148,18 +150,17 @@ class VectorStore:
             frozen.keep(slots, self._data)
 
     def _reserve(self, needed: int) -> None:
-        if needed <= len(self._data):
-            return
-        capacity = max(needed, 2 * len(self._data), 1024)
-        if self._file:
-            data = self._file.mapped(needed)
-            capacity = len(data)
-        else:
-            data = np.empty((capacity, self.dim), dtype=np.float32)
-            data[: self.count] = self._data[: self.count]
-        rows = np.empty(capacity, dtype=np.int64)
-        rows[: self.count] = self._rows[: self.count]
-        self._data, self._rows = data, rows
+        if needed > len(self._data):
+            if self._file:
+                self._data = self._file.mapped(needed)
+            else:
+                data = np.empty((max(needed, 2 * len(self._data), 1024), self.dim), dtype=np.float32)
+                data[: self.count] = self._data[: self.count]
+                self._data = data
+        if needed > len(self._rows):
+            rows = np.empty(max(needed, 2 * len(self._rows), 1024), dtype=np.int64)
+            rows[: self.count] = self._rows[: self.count]
+            self._rows = rows
 
 
 @dataclasses.dataclass(frozen=True)
@@ -254,7 +255,7 @@ def write_faiss_section(out: BinaryIO, index: faiss.Index) -> None:
     """Writes `index` serialised as one section, straight to `out` (seekable), with no copy in memory."""
     start = out.tell()
     out.write(bytes(8))
-    writer = faiss.PyCallbackIOWriter(out.write)
+    writer = faiss.PyCallbackIOWriter(out.write)  # type: ignore[attr-defined]  # missing from faiss's stubs
     faiss.write_index(index, writer)
     del writer  # flushes
     end = out.tell()
