@@ -110,7 +110,7 @@ class IndexBuilds:
             try:
                 self.swap_in(
                     lambda rows, matrix: VectorIndex.build(
-                        current.dim, current.metric, spec, rows, matrix, trained=trained
+                        current.dim, current.metric, spec, rows, matrix, trained=trained, spill=current.spill
                     )
                 )
             except FailedPrecondition:

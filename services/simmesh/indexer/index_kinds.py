@@ -132,12 +132,13 @@ def serialize_faiss(index: faiss.Index) -> bytes:
     return faiss.serialize_index(index).tobytes()
 
 
-def faiss_memory_bytes(index: faiss.Index | None, kind: int, dim: int, hnsw_m: int) -> int:
-    """An estimate of the memory a shard's FAISS index of `kind` takes (0 without one)."""
+def faiss_memory_parts(index: faiss.Index | None, kind: int, dim: int, hnsw_m: int) -> tuple[int, int]:
+    """An estimate of the memory a shard's FAISS index of `kind` takes: (codes, ids) in bytes,
+    codes counting the coarse quantiser and an HNSW graph's links; (0, 0) without one."""
     if index is None:
-        return 0
+        return 0, 0
     n = index.ntotal
     if kind == HNSW:
-        return n * (4 * dim + 2 * hnsw_m * 4 + 16)
+        return n * (4 * dim + 2 * hnsw_m * 4 + 16), 0
     ivf = as_ivf(index)
-    return ivf.nlist * dim * 4 + n * (ivf.code_size + 8)
+    return ivf.nlist * dim * 4 + n * ivf.code_size, n * 8

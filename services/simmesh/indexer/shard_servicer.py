@@ -226,6 +226,7 @@ class ShardServicer(shard_pb2_grpc.ShardServiceServicer):
             index_state=stats.index_state,
             memory_bytes=stats.memory_bytes,
             wal_entries=stats.wal_entries,
+            memory=stats.memory,
         )
         if stats.last_snapshot_time is not None:
             out.last_snapshot_time.FromNanoseconds(int(stats.last_snapshot_time * 1e9))

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from simmesh.indexer.shard_records import StoredRecord
+from simmesh.indexer.vector_store import FrozenIndex
 from simmesh.indexer.vectors import VectorIndex
 from simmesh.kit import reasons
 from simmesh.kit.blobstore import BlobStore
@@ -60,9 +61,11 @@ class SnapshotInfo:
 
 @dataclasses.dataclass(frozen=True)
 class StagedSnapshot:
-    """What a snapshot holds, taken while the shard held still; its index is already on local disk."""
+    """What a snapshot holds, taken while the shard held still; its index frozen until `publish`
+    has written it (writes go on meanwhile)."""
 
     seq: int
+    index: FrozenIndex
     records: list[StoredRecord]
     next_row: int
     index_kind: int
@@ -81,8 +84,19 @@ class LoadedSnapshot:
 class SnapshotStore:
     """The snapshots of one shard under `root` in the blob store; `scratch` is a local folder for staging."""
 
-    def __init__(self, blobstore: BlobStore, root: str, scratch: Path, collection_id: str, shard: int) -> None:
+    def __init__(
+        self,
+        blobstore: BlobStore,
+        root: str,
+        scratch: Path,
+        collection_id: str,
+        shard: int,
+        *,
+        spill: Path | None = None,
+    ) -> None:
+        """`spill`: where loaded indexes keep their raw vectors (see `VectorIndex`)."""
         self.blobstore = blobstore
+        self._spill = spill
         self.root = root
         self._scratch = scratch
         self._collection_id = collection_id
@@ -91,15 +105,19 @@ class SnapshotStore:
     def stage(
         self, seq: int, vectors: VectorIndex, records: list[StoredRecord], next_row: int, index_state: int
     ) -> StagedSnapshot:
-        """Writes the index to local disk; call it while nothing changes the index."""
-        self._scratch.mkdir(exist_ok=True)
-        with open(self._scratch / INDEX_FILE, "wb") as out:
-            vectors.dump(out)
-        return StagedSnapshot(seq, records, next_row, vectors.kind, index_state)
+        """Takes the index as it is (see `VectorIndex.freeze`); call it while nothing changes the
+        index. The snapshot is written by `publish`, which may run while writes go on."""
+        return StagedSnapshot(seq, vectors.freeze(), records, next_row, vectors.kind, index_state)
 
     def publish(self, staged: StagedSnapshot) -> SnapshotInfo:
-        """Writes the records and uploads the snapshot, the manifest last."""
+        """Writes the index and the records and uploads the snapshot, the manifest last."""
         index_path, records_path = self._scratch / INDEX_FILE, self._scratch / RECORDS_FILE
+        self._scratch.mkdir(exist_ok=True)
+        try:
+            with open(index_path, "wb") as out:
+                staged.index.dump(out)
+        finally:
+            staged.index.release()
         with open(records_path, "w", encoding="utf-8") as out:
             for record in staged.records:
                 out.write(
@@ -182,7 +200,7 @@ class SnapshotStore:
                 if (tmp / name).stat().st_size != size:
                     raise Internal(f"snapshot file {name} has the wrong size", reason=reasons.SNAPSHOT_CORRUPT)
             with open(tmp / INDEX_FILE, "rb") as source:
-                vectors = VectorIndex.load(source)
+                vectors = VectorIndex.load(source, spill=self._spill)
             records = []
             with open(tmp / RECORDS_FILE, encoding="utf-8") as source:
                 for line in source:

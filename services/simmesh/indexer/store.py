@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from simmesh.indexer.index_builds import IndexBuilds, check_trainable
+from simmesh.indexer.memory_usage import records_bytes, resident_bytes, usage
 from simmesh.indexer.rwlock import ReadWriteLock
 from simmesh.indexer.shard_reads import FilterSpec, ShardReads, compile_spec
 from simmesh.indexer.shard_records import RecordTable, StoredRecord, check_batch, write_entry
@@ -74,6 +75,7 @@ class ShardStats:
     last_snapshot_time: float | None
     tombstones: int
     wal_bytes: int = 0  # the log's size on disk: it grows while snapshots cannot be written
+    memory: indexer_pb2.MemoryUsage | None = None  # memory_bytes by part
 
 
 class ShardStore(ShardReads):
@@ -106,11 +108,14 @@ class ShardStore(ShardReads):
         self._snapshotting = threading.Lock()
         self._table = RecordTable(collection.indexed_fields)
         self._recent = RecentWrites()
-        self._vectors = VectorIndex(self.dim, self.metric)
+        self._spill = self.data_dir / "vectors"
+        self._vectors = VectorIndex(self.dim, self.metric, spill=self._spill)
         self._builds = IndexBuilds(
             self._writer, self._rw, lambda: self._vectors, self._install, self._check_open, name, shard
         )
-        self._snapshots = SnapshotStore(blobstore, self.snapshot_root, self.data_dir / "tmp", name, shard)
+        self._snapshots = SnapshotStore(
+            blobstore, self.snapshot_root, self.data_dir / "tmp", name, shard, spill=self._spill
+        )
         self._snapshot_seq = 0
         self._snapshot_time: float | None = None
         self._dropped = False
@@ -296,7 +301,7 @@ class ShardStore(ShardReads):
         check_trainable(spec, len(vectors) if vectors is not None else self._vectors.count, bool(trained))
         self._builds.swap_in(
             lambda rows, matrix: VectorIndex.build(
-                self.dim, self.metric, spec, rows, matrix, training_vectors=vectors, trained=trained
+                self.dim, self.metric, spec, rows, matrix, training_vectors=vectors, trained=trained, spill=self._spill
             )
         )
         self.snapshot()
@@ -337,16 +342,18 @@ class ShardStore(ShardReads):
 
     def _reset(self) -> None:
         self._table.clear()
-        self._vectors = VectorIndex(self.dim, self.metric)
+        self._vectors = VectorIndex(self.dim, self.metric, spill=self._spill)
         self._snapshot_seq, self._snapshot_time = 0, None
 
     def stats(self) -> ShardStats:
         with self._rw.read():
+            memory = usage(self._vectors.memory_parts(), records_bytes(self._table), len(self._table))
             return ShardStats(
                 record_count=len(self._table),
                 index_kind=self._vectors.kind,
                 index_state=self.index_state,
-                memory_bytes=self._vectors.memory_bytes() + len(self._table) * 400,
+                memory_bytes=resident_bytes(memory),
+                memory=memory,
                 wal_entries=self._wal.last_seq - self._snapshot_seq,
                 last_snapshot_time=self._snapshot_time,
                 tombstones=self._vectors.tombstones,

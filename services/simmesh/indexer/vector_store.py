@@ -1,14 +1,17 @@
-"""The vectors of one shard addressed by row: a float32 array with amortised growth and a row -> slot table."""
+"""The vectors of one shard addressed by row: a float32 array (in memory or memory-mapped) and a row -> slot table."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection, Sequence
+from pathlib import Path
 from typing import BinaryIO
 
 import faiss
 import numpy as np
 
 from simmesh.indexer.index_kinds import COSINE
+from simmesh.indexer.vector_file import FrozenVectors, VectorFile
 from simmesh.kit import reasons
 from simmesh.kit.errors import InvalidArgument
 
@@ -17,16 +20,21 @@ FORMAT = b"SMVI1\n"
 
 
 class VectorStore:
-    """Vectors addressed by row: a float32 array that grows by doubling, the row of each slot,
-    and a dense row -> slot table (-1 where the row is absent). Removal moves the last slot into
-    the hole, so the live vectors are always `vectors[:count]`."""
+    """Vectors addressed by row: a float32 array, the row of each slot, and a dense row -> slot
+    table (-1 where the row is absent). Removal moves the last slot into the hole, so the live
+    vectors are always `vectors[:count]`. With a `directory` the array is a `VectorFile` there
+    (memory-mapped, grown in chunks), else it lives in memory and grows by doubling.
 
-    def __init__(self, dim: int, capacity: int = 0) -> None:
+    `freeze` hands out the live vectors as they are, for a snapshot to write while writes go on."""
+
+    def __init__(self, dim: int, capacity: int = 0, directory: Path | None = None) -> None:
         self.dim = dim
         self.count = 0
-        self._data = np.empty((capacity, dim), dtype=np.float32)
-        self._rows = np.empty(capacity, dtype=np.int64)
+        self._file = VectorFile(directory, dim) if directory is not None else None
+        self._data = self._file.mapped(capacity) if self._file else np.empty((capacity, dim), dtype=np.float32)
+        self._rows = np.empty(len(self._data), dtype=np.int64)
         self._slot_of = np.full(0, -1, dtype=np.int64)
+        self._frozen: list[FrozenVectors] = []
 
     @property
     def rows(self) -> np.ndarray:
@@ -63,12 +71,15 @@ class VectorStore:
         """Stores `vectors` under `rows` (distinct, non-negative), replacing present rows."""
         slots = self.slots(rows)
         present = slots >= 0
+        self._preserve(slots[present])
         self._data[slots[present]] = vectors[present]
         new_rows = rows[~present]
         if not len(new_rows):
             return
         start, end = self.count, self.count + len(new_rows)
         self._reserve(end)
+        if self._frozen:  # slots freed by removals since the freeze are taken again
+            self._preserve(np.arange(start, min(end, max(frozen.count for frozen in self._frozen))))
         self._data[start:end] = vectors[~present]
         self._rows[start:end] = new_rows
         self._slot_of = grown_table(self._slot_of, int(new_rows.max()) + 1)
@@ -84,6 +95,7 @@ class VectorStore:
             keep = np.ones(self.count, dtype=bool)
             keep[slots] = False
             kept = int(keep.sum())
+            self._preserve(np.arange(int(slots.min()), kept))
             self._data[:kept] = self._data[: self.count][keep]
             self._rows[:kept] = self._rows[: self.count][keep]
             self._slot_of[gone] = -1
@@ -94,6 +106,7 @@ class VectorStore:
             slot = self._slot_of[row]
             last = self.count - 1
             if slot != last:
+                self._preserve(np.asarray([slot]))
                 moved = self._rows[last]
                 self._data[slot] = self._data[last]
                 self._rows[slot] = moved
@@ -102,18 +115,76 @@ class VectorStore:
             self.count = last
         return gone
 
+    @property
+    def mapped(self) -> bool:
+        """True when the vectors live in a memory-mapped file rather than in the process's memory."""
+        return self._file is not None
+
+    def vector_bytes(self) -> int:
+        """The memory the vector array takes (0 when it is memory-mapped)."""
+        return 0 if self._file else self._data.nbytes
+
+    def on_disk_bytes(self) -> int:
+        """The size of the memory-mapped file (0 when the vectors are in memory)."""
+        return self._file.size_bytes if self._file else 0
+
+    def table_bytes(self) -> int:
+        """The memory of the slot -> row and row -> slot tables."""
+        return self._rows.nbytes + self._slot_of.nbytes
+
     def memory_bytes(self) -> int:
-        return self._data.nbytes + self._rows.nbytes + self._slot_of.nbytes
+        return self.vector_bytes() + self.table_bytes()
+
+    def freeze(self) -> FrozenVectors:
+        """The live vectors as they are now, readable (slot order, as `rows` is now) while this
+        store goes on changing; `thaw` it when done. Call it while nothing changes the store."""
+        frozen = FrozenVectors(self._data, self.count)
+        self._frozen.append(frozen)
+        return frozen
+
+    def thaw(self, frozen: FrozenVectors) -> None:
+        self._frozen.remove(frozen)
+
+    def _preserve(self, slots: np.ndarray) -> None:
+        for frozen in tuple(self._frozen):
+            frozen.keep(slots, self._data)
 
     def _reserve(self, needed: int) -> None:
-        if needed <= len(self._data):
-            return
-        capacity = max(needed, 2 * len(self._data), 1024)
-        data = np.empty((capacity, self.dim), dtype=np.float32)
-        data[: self.count] = self._data[: self.count]
-        rows = np.empty(capacity, dtype=np.int64)
-        rows[: self.count] = self._rows[: self.count]
-        self._data, self._rows = data, rows
+        if needed > len(self._data):
+            if self._file:
+                self._data = self._file.mapped(needed)
+            else:
+                data = np.empty((max(needed, 2 * len(self._data), 1024), self.dim), dtype=np.float32)
+                data[: self.count] = self._data[: self.count]
+                self._data = data
+        if needed > len(self._rows):
+            rows = np.empty(max(needed, 2 * len(self._rows), 1024), dtype=np.int64)
+            rows[: self.count] = self._rows[: self.count]
+            self._rows = rows
+
+
+@dataclasses.dataclass(frozen=True)
+class FrozenIndex:
+    """An index taken at one moment (see `VectorIndex.freeze`): its leading sections (a FAISS
+    index among them is a copy, serialised by `dump`), and its vectors, frozen in `store` until
+    `release`."""
+
+    sections: list[bytes | np.ndarray | faiss.Index]
+    vectors: FrozenVectors
+    store: VectorStore
+
+    def dump(self, out: BinaryIO) -> None:
+        """Writes the sections (see `write_sections`); `out` must be seekable."""
+        out.write(FORMAT)
+        for section in self.sections:
+            if isinstance(section, faiss.Index):
+                write_faiss_section(out, section)
+            else:
+                write_section(out, section)
+        write_frozen(out, self.vectors, self.store.dim)
+
+    def release(self) -> None:
+        self.store.thaw(self.vectors)
 
 
 def as_rows(rows: Collection[int] | np.ndarray) -> np.ndarray:
@@ -148,12 +219,29 @@ def prepared(vectors: np.ndarray, dim: int, metric: int, what: str) -> np.ndarra
     return array
 
 
-def store_from_bytes(dim: int, row_bytes: bytes, vector_bytes: bytes) -> VectorStore:
-    """A store holding the rows and vectors serialised from `VectorStore.rows` / `VectorStore.vectors`."""
+def read_store(source: BinaryIO, dim: int, row_bytes: bytes, directory: Path | None = None) -> VectorStore:
+    """A store holding `row_bytes`' rows and the vectors of the section `source` is at (written by
+    `write_frozen`), read a chunk at a time, so that a memory-mapped store never holds them all in memory."""
     rows = np.frombuffer(row_bytes, dtype=np.int64)
-    store = VectorStore(dim, capacity=len(rows))
-    store.put(rows, np.frombuffer(vector_bytes, dtype=np.float32).reshape(len(rows), dim))
+    size = int.from_bytes(source.read(8), "little")
+    if size != len(rows) * dim * 4:
+        raise ValueError("serialised VectorIndex has vectors of the wrong size")
+    store = VectorStore(dim, capacity=len(rows), directory=directory)
+    step = max(1, (16 << 20) // (4 * dim))
+    for start in range(0, len(rows), step):
+        chunk = rows[start : start + step]
+        data = source.read(len(chunk) * dim * 4)
+        if len(data) != len(chunk) * dim * 4:
+            raise ValueError("serialised VectorIndex is truncated")
+        store.put(chunk, np.frombuffer(data, dtype=np.float32).reshape(len(chunk), dim))
     return store
+
+
+def write_frozen(out: BinaryIO, frozen: FrozenVectors, dim: int) -> None:
+    """Writes the frozen vectors as one section (see `write_section`), a chunk at a time."""
+    out.write((frozen.count * dim * 4).to_bytes(8, "little"))
+    for chunk in frozen.chunks():
+        out.write(chunk.data.cast("B"))
 
 
 def write_sections(out: BinaryIO, sections: Sequence[bytes | np.ndarray]) -> None:
@@ -161,6 +249,19 @@ def write_sections(out: BinaryIO, sections: Sequence[bytes | np.ndarray]) -> Non
     out.write(FORMAT)
     for section in sections:
         write_section(out, section)
+
+
+def write_faiss_section(out: BinaryIO, index: faiss.Index) -> None:
+    """Writes `index` serialised as one section, straight to `out` (seekable), with no copy in memory."""
+    start = out.tell()
+    out.write(bytes(8))
+    writer = faiss.PyCallbackIOWriter(out.write)  # type: ignore[attr-defined]  # missing from faiss's stubs
+    faiss.write_index(index, writer)
+    del writer  # flushes
+    end = out.tell()
+    out.seek(start)
+    out.write((end - start - 8).to_bytes(8, "little"))
+    out.seek(end)
 
 
 def read_sections(source: BinaryIO, count: int) -> list[bytes]:

@@ -27,7 +27,8 @@ import dataclasses
 import io
 import json
 from collections.abc import Collection, Sequence
-from typing import BinaryIO
+from pathlib import Path
+from typing import BinaryIO, NamedTuple
 
 import faiss
 import numpy as np
@@ -50,7 +51,7 @@ from simmesh.indexer.index_kinds import (
     Settings,
     as_hnsw,
     as_ivf,
-    faiss_memory_bytes,
+    faiss_memory_parts,
     quantizer_digest,
     serialize_faiss,
 )
@@ -67,7 +68,7 @@ from simmesh.indexer.vector_search import (
     search_ivf,
     search_subset,
 )
-from simmesh.indexer.vector_store import VectorStore, as_rows, prepared, read_sections, store_from_bytes, write_sections
+from simmesh.indexer.vector_store import FrozenIndex, VectorStore, as_rows, prepared, read_sections, read_store
 from simmesh.kit import reasons
 from simmesh.kit.errors import InvalidArgument
 from simmesh_proto.v1 import indexer_pb2
@@ -93,10 +94,22 @@ __all__ = [
 _ADD_CHUNK = 65_536
 
 
+class MemoryParts(NamedTuple):
+    """What an index takes, in bytes: FAISS's codes (with the coarse quantiser or the HNSW graph),
+    the ids (FAISS's and the row tables), the raw vectors in memory and in a memory-mapped file."""
+
+    codes: int
+    ids: int
+    raw_vectors: int
+    raw_vectors_on_disk: int
+
+
 class VectorIndex:
     """The vectors of one shard and their index; see the module docstring."""
 
-    def __init__(self, dim: int, metric: int) -> None:
+    def __init__(self, dim: int, metric: int, *, spill: Path | None = None) -> None:
+        """`spill`: the folder where an index that holds its own codes (every kind but EXACT)
+        keeps the raw vectors, memory-mapped (see `vector_file`); None keeps them in memory."""
         if dim <= 0:
             raise InvalidArgument(
                 f"dimension must be positive, got {dim}", reason=reasons.INVALID_DIMENSION, field="dimension"
@@ -106,6 +119,7 @@ class VectorIndex:
         self.dim = dim
         self.metric = metric
         self.settings = Settings()
+        self.spill = spill
         self.store = VectorStore(dim)
         self._index: faiss.Index | None = None
         self._trained: bytes = b""
@@ -268,13 +282,21 @@ class VectorIndex:
         `export` and `build` to train off a copy instead."""
         rows, vectors = self.export()
         return VectorIndex.build(
-            self.dim, self.metric, spec, rows, vectors, training_vectors=training_vectors, trained=trained
+            self.dim,
+            self.metric,
+            spec,
+            rows,
+            vectors,
+            training_vectors=training_vectors,
+            trained=trained,
+            spill=self.spill,
         )
 
     def rebuilt(self) -> VectorIndex:
         """The same kind and settings, rebuilt from the stored vectors (drops HNSW tombstones)."""
         rows, vectors = self.export()
-        return VectorIndex.build(self.dim, self.metric, self.settings.to_spec(), rows, vectors, trained=self._trained)
+        spec = self.settings.to_spec()
+        return VectorIndex.build(self.dim, self.metric, spec, rows, vectors, trained=self._trained, spill=self.spill)
 
     def export(self) -> tuple[np.ndarray, np.ndarray]:
         """Copies of the live rows and their (normalised) vectors."""
@@ -291,14 +313,15 @@ class VectorIndex:
         *,
         training_vectors: np.ndarray | None = None,
         trained: bytes = b"",
+        spill: Path | None = None,
     ) -> VectorIndex:
         """An index of `spec.kind` over `rows`/`vectors` (already prepared: see `export`)."""
         if trained:
-            index = cls.from_trained(dim, metric, trained, spec)
+            index = cls.from_trained(dim, metric, trained, spec, spill=spill)
         elif spec.kind in (EXACT, indexer_pb2.INDEX_KIND_UNSPECIFIED):
-            index = cls(dim, metric)
+            index = cls(dim, metric, spill=spill)
         else:
-            index = cls(dim, metric)
+            index = cls(dim, metric, spill=spill)
             sample = vectors if training_vectors is None else index.prepare(training_vectors, what="training_vectors")
             faiss_index, settings = train_faiss(dim, metric, spec, sample, total=max(len(vectors), len(sample)))
             index._adopt(faiss_index, settings)
@@ -307,12 +330,18 @@ class VectorIndex:
 
     @classmethod
     def from_trained(
-        cls, dim: int, metric: int, trained: bytes, spec: indexer_pb2.IndexSpec | None = None
+        cls,
+        dim: int,
+        metric: int,
+        trained: bytes,
+        spec: indexer_pb2.IndexSpec | None = None,
+        *,
+        spill: Path | None = None,
     ) -> VectorIndex:
         """An empty index around a trained FAISS index serialised by another one
         (`trained_bytes`); non-zero `spec.nprobe` / `spec.ef_search` override its defaults."""
         faiss_index, settings = trained_faiss(dim, metric, trained, spec)
-        index = cls(dim, metric)
+        index = cls(dim, metric, spill=spill)
         index._adopt(faiss_index, settings)
         return index
 
@@ -331,10 +360,16 @@ class VectorIndex:
         self._digest = ""
         self.settings = settings
         self._trained = serialize_faiss(faiss_index) if faiss_index.ntotal == 0 else self._trained
+        if not self.store.count:
+            self.store = VectorStore(self.dim, directory=self._spill_dir())
+
+    def _spill_dir(self) -> Path | None:
+        """Where the raw vectors go: memory-mapped under `spill` when the FAISS index holds codes of its own."""
+        return self.spill if self._index is not None else None
 
     def _fill(self, rows: np.ndarray, vectors: np.ndarray) -> None:
         use_threads(len(rows))
-        self.store = VectorStore(self.dim, capacity=len(rows))
+        self.store = VectorStore(self.dim, capacity=len(rows), directory=self._spill_dir())
         for start in range(0, len(rows), _ADD_CHUNK):
             chunk = slice(start, start + _ADD_CHUNK)
             self.store.put(rows[chunk], vectors[chunk])
@@ -350,8 +385,19 @@ class VectorIndex:
         return cls.load(io.BytesIO(data))
 
     def dump(self, out: BinaryIO) -> None:
-        """Writes the index: a JSON header, then the FAISS index, the HNSW position table, the
-        trained empty index, the rows and the vectors, each as a length-prefixed section."""
+        """Writes the index (see `freeze`); nothing may change it meanwhile."""
+        frozen = self.freeze()
+        try:
+            frozen.dump(out)
+        finally:
+            frozen.release()
+
+    def freeze(self) -> FrozenIndex:
+        """What `dump` writes, taken now: a JSON header, then the FAISS index, the HNSW position
+        table, the trained empty index, the rows and the vectors, each as a length-prefixed
+        section. The FAISS index and the rows are copied; the vectors are frozen (see
+        `VectorStore.freeze`), so that the index may change while the result is written. Call it
+        while nothing changes the index; `release` the result when done."""
         header = {
             "dim": self.dim,
             "metric": self.metric,
@@ -359,28 +405,21 @@ class VectorIndex:
             "count": self.count,
             "tombstones": self._positions.tombstones,
         }
-        write_sections(
-            out,
-            [
-                json.dumps(header).encode(),
-                serialize_faiss(self._index) if self._index is not None else b"",
-                self._positions.labels,
-                self._trained,
-                self.store.rows,
-                self.store.vectors,
-            ],
-        )
+        faiss_bytes = faiss.clone_index(self._index) if self._index is not None else b""
+        sections = [json.dumps(header).encode(), faiss_bytes, self._positions.labels.copy(), self._trained]
+        return FrozenIndex([*sections, self.store.rows.copy()], self.store.freeze(), self.store)
 
     @classmethod
-    def load(cls, source: BinaryIO) -> VectorIndex:
-        header_bytes, faiss_bytes, labels, trained, row_bytes, vector_bytes = read_sections(source, 6)
+    def load(cls, source: BinaryIO, *, spill: Path | None = None) -> VectorIndex:
+        header_bytes, faiss_bytes, labels, trained, row_bytes = read_sections(source, 5)
         header = json.loads(header_bytes)
-        index = cls(header["dim"], header["metric"])
+        index = cls(header["dim"], header["metric"], spill=spill)
         index.settings = Settings(**header["settings"])
         index._trained = bytes(trained)
         if faiss_bytes:
             index._index = faiss.deserialize_index(np.frombuffer(faiss_bytes, dtype=np.uint8))
-        index.store = store_from_bytes(index.dim, row_bytes, vector_bytes)
+        del faiss_bytes
+        index.store = read_store(source, index.dim, row_bytes, index._spill_dir())
         if index.kind == HNSW:
             index._positions = HnswPositions.restored(
                 np.frombuffer(labels, dtype=np.int64).copy(), int(header["tombstones"]), index.store.row_bound
@@ -389,5 +428,11 @@ class VectorIndex:
 
     def memory_bytes(self) -> int:
         """An estimate of the memory the index and its vectors take."""
-        total = self.store.memory_bytes() + self._positions.memory_bytes() + len(self._trained)
-        return total + faiss_memory_bytes(self._index, self.kind, self.dim, self.settings.hnsw_m)
+        parts = self.memory_parts()
+        return parts.codes + parts.ids + parts.raw_vectors
+
+    def memory_parts(self) -> MemoryParts:
+        """An estimate of the memory the index and its vectors take, by part."""
+        codes, ids = faiss_memory_parts(self._index, self.kind, self.dim, self.settings.hnsw_m)
+        ids += self.store.table_bytes() + self._positions.memory_bytes()
+        return MemoryParts(codes + len(self._trained), ids, self.store.vector_bytes(), self.store.on_disk_bytes())

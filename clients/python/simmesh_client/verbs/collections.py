@@ -165,6 +165,12 @@ def run_stats(context: Context) -> int:
             ("name", stats.name),
             ("records", stats.record_count),
             ("memory", size_text(stats.memory_bytes)),
+            ("memory per vector", f"{stats.memory.bytes_per_vector:.0f} B"),
+            ("index codes", size_text(stats.memory.codes_bytes)),
+            ("ids", size_text(stats.memory.ids_bytes)),
+            ("record data", size_text(stats.memory.metadata_bytes)),
+            ("raw vectors in memory", size_text(stats.memory.raw_vectors_bytes)),
+            ("raw vectors on disk", size_text(stats.memory.raw_vectors_on_disk_bytes)),
             ("index state", short_name(*_STATE, stats.index_state)),
         ],
     )

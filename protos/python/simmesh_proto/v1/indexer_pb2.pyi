@@ -203,7 +203,7 @@ class GetCollectionStatsRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class ShardStats(_message.Message):
-    __slots__ = ("name", "address", "available", "record_count", "index_kind", "index_state", "memory_bytes", "wal_entries", "last_snapshot_time")
+    __slots__ = ("name", "address", "available", "record_count", "index_kind", "index_state", "memory_bytes", "wal_entries", "last_snapshot_time", "memory")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     AVAILABLE_FIELD_NUMBER: _ClassVar[int]
@@ -213,6 +213,7 @@ class ShardStats(_message.Message):
     MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
     WAL_ENTRIES_FIELD_NUMBER: _ClassVar[int]
     LAST_SNAPSHOT_TIME_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_FIELD_NUMBER: _ClassVar[int]
     name: str
     address: str
     available: bool
@@ -222,21 +223,40 @@ class ShardStats(_message.Message):
     memory_bytes: int
     wal_entries: int
     last_snapshot_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ..., available: _Optional[bool] = ..., record_count: _Optional[int] = ..., index_kind: _Optional[_Union[IndexKind, str]] = ..., index_state: _Optional[_Union[IndexState, str]] = ..., memory_bytes: _Optional[int] = ..., wal_entries: _Optional[int] = ..., last_snapshot_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    memory: MemoryUsage
+    def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ..., available: _Optional[bool] = ..., record_count: _Optional[int] = ..., index_kind: _Optional[_Union[IndexKind, str]] = ..., index_state: _Optional[_Union[IndexState, str]] = ..., memory_bytes: _Optional[int] = ..., wal_entries: _Optional[int] = ..., last_snapshot_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., memory: _Optional[_Union[MemoryUsage, _Mapping]] = ...) -> None: ...
+
+class MemoryUsage(_message.Message):
+    __slots__ = ("codes_bytes", "ids_bytes", "metadata_bytes", "raw_vectors_bytes", "raw_vectors_on_disk_bytes", "bytes_per_vector")
+    CODES_BYTES_FIELD_NUMBER: _ClassVar[int]
+    IDS_BYTES_FIELD_NUMBER: _ClassVar[int]
+    METADATA_BYTES_FIELD_NUMBER: _ClassVar[int]
+    RAW_VECTORS_BYTES_FIELD_NUMBER: _ClassVar[int]
+    RAW_VECTORS_ON_DISK_BYTES_FIELD_NUMBER: _ClassVar[int]
+    BYTES_PER_VECTOR_FIELD_NUMBER: _ClassVar[int]
+    codes_bytes: int
+    ids_bytes: int
+    metadata_bytes: int
+    raw_vectors_bytes: int
+    raw_vectors_on_disk_bytes: int
+    bytes_per_vector: float
+    def __init__(self, codes_bytes: _Optional[int] = ..., ids_bytes: _Optional[int] = ..., metadata_bytes: _Optional[int] = ..., raw_vectors_bytes: _Optional[int] = ..., raw_vectors_on_disk_bytes: _Optional[int] = ..., bytes_per_vector: _Optional[float] = ...) -> None: ...
 
 class CollectionStats(_message.Message):
-    __slots__ = ("name", "record_count", "memory_bytes", "index_state", "shards")
+    __slots__ = ("name", "record_count", "memory_bytes", "index_state", "shards", "memory")
     NAME_FIELD_NUMBER: _ClassVar[int]
     RECORD_COUNT_FIELD_NUMBER: _ClassVar[int]
     MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
     INDEX_STATE_FIELD_NUMBER: _ClassVar[int]
     SHARDS_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_FIELD_NUMBER: _ClassVar[int]
     name: str
     record_count: int
     memory_bytes: int
     index_state: IndexState
     shards: _containers.RepeatedCompositeFieldContainer[ShardStats]
-    def __init__(self, name: _Optional[str] = ..., record_count: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., index_state: _Optional[_Union[IndexState, str]] = ..., shards: _Optional[_Iterable[_Union[ShardStats, _Mapping]]] = ...) -> None: ...
+    memory: MemoryUsage
+    def __init__(self, name: _Optional[str] = ..., record_count: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., index_state: _Optional[_Union[IndexState, str]] = ..., shards: _Optional[_Iterable[_Union[ShardStats, _Mapping]]] = ..., memory: _Optional[_Union[MemoryUsage, _Mapping]] = ...) -> None: ...
 
 class RecordInput(_message.Message):
     __slots__ = ("id", "image", "vector", "metadata", "url")

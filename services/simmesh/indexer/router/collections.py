@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from simmesh.indexer.collection_types import apply_preset, check_image_keeping, grouped_by_default, type_for_model
 from simmesh.indexer.layout import COLLECTION_ID_RE, Layout, decode_collection, encode, storage_of
+from simmesh.indexer.memory_usage import summed
 from simmesh.indexer.router.config_writes import Change, change_config
 from simmesh.indexer.router.embedder import Embedder
 from simmesh.indexer.router.fanout import Fanout
@@ -231,4 +232,5 @@ class Collections:
                 out.memory_bytes += reply.stats.memory_bytes
             except errors.Unavailable:
                 out.shards.append(indexer_pb2.ShardStats(name=shard_name(collection_id, shard), available=False))
+        out.memory.CopyFrom(summed((s.memory for s in out.shards if s.available), out.record_count))
         return out
