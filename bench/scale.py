@@ -106,7 +106,7 @@ def build(client: Client, n: int, dim: int, warm: int, nlist: int, shards: int) 
     client.indexer.insert(COLLECTION, records(0, warm, n, dim), batch_size=5000, timeout=3600)
     client.indexer.train_index(COLLECTION, kind="ivf_sq8", nlist=nlist, timeout=3600)
     streamed = time.perf_counter()
-    summary = client.indexer.insert(COLLECTION, records(warm, n, dim), batch_size=5000, timeout=36000)
+    summary = client.indexer.insert(COLLECTION, records(warm, n, n, dim), batch_size=5000, timeout=36000)
     done = time.perf_counter()
     if summary.failures:
         raise RuntimeError(f"{len(summary.failures)} records failed, the first: {summary.failures[0]}")

@@ -30,7 +30,7 @@ class Column:
 
     def __init__(self, fill: int = 0, dtype: type = np.int64) -> None:
         self.fill = fill
-        self.values = np.empty(0, dtype=dtype)
+        self.values: np.ndarray = np.empty(0, dtype=dtype)
 
     def set(self, row: int, value: int) -> None:
         self.values = _grown(self.values, row + 1, self.fill)
