@@ -47,9 +47,11 @@ SINGLES_BLOCK = 50
 OPTIONS = [("grpc.max_receive_message_length", 1 << 28), ("grpc.max_send_message_length", 1 << 28)]
 
 
-def clustered(n: int, dim: int, seed: int = 0) -> np.ndarray:
+def clustered(n: int, dim: int, seed: int = 0, centers_seed: int | None = None) -> np.ndarray:
+    """`n` unit vectors around 1,000 centres (drawn from `centers_seed`, default `seed`)."""
     rng = np.random.default_rng(seed)
-    centers = rng.standard_normal((1000, dim)).astype(np.float32) * 4
+    centers_rng = rng if centers_seed is None else np.random.default_rng(centers_seed)
+    centers = centers_rng.standard_normal((1000, dim)).astype(np.float32) * 4
     out = np.empty((n, dim), dtype=np.float32)
     for start in range(0, n, 100_000):
         stop = min(n, start + 100_000)

@@ -2,40 +2,22 @@
 
 from __future__ import annotations
 
-import itertools
-import sys
 from collections.abc import Iterable
-from typing import Any
 
 from simmesh.indexer.shard_records import RecordTable
 from simmesh.indexer.vectors import MemoryParts
 from simmesh_proto.v1 import indexer_pb2
 
-# What a record costs beside its own objects: its entries in the by-id and by-row dicts (with the
-# row's int), in the sorted id list and in the metadata index. Measured with 200,000 records
-# holding an id and no metadata: 590 bytes per record resident, of which this is the rest.
-RECORD_OVERHEAD = 190
-SAMPLED = 64
-
-
-def deep_size(value: Any) -> int:
-    """The bytes `value` and the containers and strings inside it take (shared objects counted each time)."""
-    size = sys.getsizeof(value)
-    if isinstance(value, dict):
-        size += sum(deep_size(k) + deep_size(v) for k, v in value.items())
-    elif isinstance(value, (list, tuple)):
-        size += sum(deep_size(v) for v in value)
-    return size
+# What a record costs in the metadata index per indexed field (its keys, its row in the field's
+# sets and sorted numbers) and in the index's own set of rows; estimates of Python's objects.
+INDEXED_FIELD_BYTES = 120
+INDEXED_ROW_BYTES = 60
 
 
 def records_bytes(table: RecordTable) -> int:
-    """An estimate of the memory the records take: a sample's objects times the count, plus `RECORD_OVERHEAD` each."""
-    count = len(table)
-    sample = list(itertools.islice(table.by_id.values(), SAMPLED))
-    if not sample:
-        return 0
-    each = sum(sys.getsizeof(r) + deep_size(r.id) + deep_size(r.url) + deep_size(r.doc) for r in sample)
-    return count * (each // len(sample) + RECORD_OVERHEAD)
+    """The memory the records take: their columns and lookups, plus an estimate of the metadata index."""
+    indexed = len(table.meta)
+    return table.nbytes() + indexed * (INDEXED_ROW_BYTES + INDEXED_FIELD_BYTES * len(table.meta.fields))
 
 
 def usage(parts: MemoryParts, metadata_bytes: int, count: int) -> indexer_pb2.MemoryUsage:

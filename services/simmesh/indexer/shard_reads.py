@@ -41,9 +41,9 @@ class ShardReads:
     def get(self, ids: Sequence[str], include_vectors: bool = False) -> GetResult:
         """The records of `ids` that exist, in request order, and the ids that do not."""
         with self._rw.read():
-            by_id = self._table.by_id
-            found = [by_id[i] for i in ids if i in by_id]
-            missing = [i for i in ids if i not in by_id]
+            rows = self._table.row_array(ids)
+            found = self._table.records_of(rows[rows >= 0].tolist())
+            missing = [i for i, row in zip(ids, rows.tolist()) if row < 0]
             return GetResult(found, missing, self._vectors_of(found) if include_vectors else None)
 
     def list(

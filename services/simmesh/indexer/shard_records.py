@@ -1,12 +1,12 @@
-"""The records one shard holds, by id, by row and in id order, with their metadata index; checks on a write batch."""
+"""The records one shard holds, as columns over rows, with their metadata index; checks on a write batch."""
 
 from __future__ import annotations
 
 import bisect
 import dataclasses
-import heapq
+import json
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -14,6 +14,7 @@ import numpy as np
 from simmesh.indexer.filter_cache import FilterCache
 from simmesh.indexer.metadata_index import MetadataIndex
 from simmesh.indexer.query import Filter
+from simmesh.indexer.record_columns import BytesColumn, Column, FrozenBytes, IdLookup, RowOrder
 from simmesh.indexer.vectors import COSINE
 from simmesh.kit import reasons
 from simmesh.kit.errors import InvalidArgument
@@ -55,7 +56,8 @@ class StoredRecord:
 
 
 class RecordTable:
-    """The shard's records by id and by row, their ids in sorted order and the metadata index over
+    """The shard's records as columns over rows (see `record_columns`): ids, urls and metadata as
+    bytes, times as int64, the row of each id by hash, rows in id order, and the metadata index over
     them. Rows are handed out densely from 0 and never reused. The caller serialises mutations."""
 
     def __init__(self, indexed_fields: Sequence[str]) -> None:
@@ -64,18 +66,77 @@ class RecordTable:
         self.clear()
 
     def clear(self) -> None:
-        self.by_id: dict[str, StoredRecord] = {}
-        self.id_of_row: dict[int, str] = {}
-        self.order = IdOrder()
+        self._ids, self._urls, self._metadata = BytesColumn(), BytesColumn(), BytesColumn()
+        self._create_ns, self._update_ns = Column(), Column()
+        self._lookup = IdLookup(self.id_at, self.alive)
+        self.order = RowOrder(self.id_at, self.alive)
+        self._count = 0
         self.next_row = 0
         self.meta = MetadataIndex(self._indexed_fields)
         self.filters = FilterCache()
+        # Counts every stored or deleted record: rows a filter matched at one count hold until it moves.
+        self.changes = 0
 
     def __len__(self) -> int:
-        return len(self.by_id)
+        return self._count
 
     def __contains__(self, record_id: object) -> bool:
-        return record_id in self.by_id
+        return isinstance(record_id, str) and self._lookup.get(record_id) >= 0
+
+    def nbytes(self) -> int:
+        """The bytes of the columns and lookups (the metadata index not counted)."""
+        columns = (self._ids, self._urls, self._metadata)
+        times = self._create_ns.values.nbytes + self._update_ns.values.nbytes
+        return sum(c.nbytes() for c in columns) + times + self._lookup.nbytes() + self.order.nbytes()
+
+    def alive(self, rows: np.ndarray) -> np.ndarray:
+        lengths = self._ids.lengths.values
+        inside = rows < len(lengths)
+        return inside & (lengths[np.where(inside, rows, 0)] >= 0)
+
+    def id_at(self, row: int) -> str | None:
+        """The id of the record at `row`; None when the row holds none."""
+        raw = self._ids.get(row)
+        return None if raw is None else raw.decode()
+
+    def row_of(self, record_id: str) -> int:
+        """The row of `record_id`; -1 when it is not stored."""
+        return self._lookup.get(record_id)
+
+    def row_array(self, ids: Sequence[str]) -> np.ndarray:
+        """The row of each id, -1 for those not stored."""
+        return self._lookup.rows_of(ids)
+
+    def rows_of(self, ids: Sequence[str]) -> np.ndarray:
+        """The rows of those of `ids` that are stored."""
+        rows = self._lookup.rows_of(ids)
+        return rows[rows >= 0]
+
+    def ids_of(self, rows: Iterable[int]) -> list[str]:
+        """The id of each row; "" where a row is -1 or holds no record."""
+        return [(self.id_at(r) or "") if r >= 0 else "" for r in rows]
+
+    def metadata_of(self, row: int) -> dict[str, Any]:
+        raw = self._metadata.get(row)
+        return {} if raw is None else json.loads(raw)
+
+    def doc_of(self, row: int) -> dict[str, Any]:
+        """The document filters run on: the metadata plus `_id` (and `_url` when set)."""
+        doc = self.metadata_of(row)
+        doc["_id"] = self.id_at(row)
+        url = self._urls.get(row)
+        if url is not None:
+            doc["_url"] = url.decode()
+        return doc
+
+    def record(self, row: int) -> StoredRecord:
+        doc = self.doc_of(row)
+        return StoredRecord(
+            doc["_id"], row, doc.get("_url", ""), doc, self._create_ns.get(row), self._update_ns.get(row)
+        )
+
+    def records_of(self, rows: Iterable[int]) -> list[StoredRecord]:
+        return [self.record(r) for r in rows]
 
     def apply_write(self, entry: shard_pb2.WriteRequest, dim: int) -> tuple[np.ndarray, np.ndarray, int]:
         """Stores the entry's records, replacing existing ids (idempotent). Records without
@@ -84,86 +145,119 @@ class RecordTable:
         records = entry.records
         matrix = np.frombuffer(entry.vectors, dtype=np.float32).reshape(len(records), dim)
         write_ns = entry.write_time.ToNanoseconds()
-        stored, id_of_row, meta = self.by_id, self.id_of_row, self.meta
+        existing = self._lookup.rows_of([record.id for record in records]).tolist()
         placed: list[int] = []
-        added: list[str] = []
-        for record in records:
-            record_id, url = record.id, record.url
-            doc = struct_to_dict(record.metadata) if record.HasField("metadata") else {}
-            doc["_id"] = record_id
-            if url:
-                doc["_url"] = url
-            old = stored.get(record_id)
-            if old is None:
+        added: list[int] = []
+        for record, row in zip(records, existing):
+            metadata = struct_to_dict(record.metadata) if record.HasField("metadata") else {}
+            new = row < 0
+            if new:
                 row = self.next_row
                 self.next_row += 1
                 create_ns = record.create_time.ToNanoseconds() if record.HasField("create_time") else write_ns
-                added.append(record_id)
+                added.append(row)
             else:
-                row, create_ns = old.row, old.create_ns
-                meta.remove(row)
+                create_ns = self._create_ns.get(row)
             update_ns = record.update_time.ToNanoseconds() if record.HasField("update_time") else write_ns
-            stored[record_id] = StoredRecord(record_id, row, url, doc, create_ns, update_ns)
-            id_of_row[row] = record_id
-            meta.add(row, doc)
+            self._store(row, record.id, record.url, metadata, create_ns, update_ns, new)
             placed.append(row)
         self.order.add_many(added)
         return np.asarray(placed, dtype=np.int64), matrix, len(added)
 
+    def load_record(self, row: int, create_ns: int, update_ns: int, doc: dict[str, Any]) -> None:
+        """Adds a record of a snapshot (`doc` as `StoredRecord.doc`); `row` is not yet stored."""
+        metadata = {k: v for k, v in doc.items() if k not in RESERVED}
+        self._store(row, doc["_id"], doc.get("_url", ""), metadata, create_ns, update_ns, True)
+        self.order.add_many((row,))
+        self.next_row = max(self.next_row, row + 1)
+
+    def _store(
+        self, row: int, record_id: str, url: str, metadata: dict[str, Any], create: int, update: int, new: bool
+    ) -> None:
+        meta = self.meta
+        self.changes += 1
+        if new:
+            self._ids.set(row, record_id.encode())
+            self._lookup.add(record_id, row)
+            self._count += 1
+        elif meta.fields:
+            meta.remove(row)
+        clean = {k: v for k, v in metadata.items() if k not in RESERVED}
+        self._metadata.set(row, _encoded(clean) if clean else None)
+        self._urls.set(row, url.encode() if url else None)
+        self._create_ns.set(row, create)
+        self._update_ns.set(row, update)
+        if meta.fields:
+            clean["_id"] = record_id
+            if url:
+                clean["_url"] = url
+            meta.add(row, clean)
+
     def apply_delete(self, ids: Iterable[str]) -> list[int]:
         """Removes the ids that exist (idempotent); returns their rows."""
         rows = []
-        for record_id in ids:
-            old = self.by_id.pop(record_id, None)
-            if old is None:
+        for record_id in dict.fromkeys(ids):
+            row = self._lookup.get(record_id)
+            if row < 0:
                 continue
-            del self.id_of_row[old.row]
-            self.meta.remove(old.row)
-            self.order.remove(record_id)
-            rows.append(old.row)
+            for column in (self._ids, self._urls, self._metadata):
+                column.set(row, None)
+            self._lookup.remove(record_id)
+            self.meta.remove(row)
+            rows.append(row)
+        self._count -= len(rows)
+        self.changes += len(rows)
+        self.order.removed(len(rows))
         return rows
 
-    def load(self, records: Iterable[StoredRecord], next_row: int) -> None:
-        """Adds the records of a snapshot."""
-        for record in records:
-            self.by_id[record.id] = record
-            self.id_of_row[record.row] = record.id
-            self.order.add(record.id)
-            self.meta.add(record.row, record.doc)
-        self.next_row = next_row
+    def freeze(self) -> FrozenRecords:
+        """The records as they are now, readable while writes go on (for a snapshot)."""
+        size = self.next_row
+        return FrozenRecords(
+            self._count,
+            self._ids.frozen(size),
+            self._urls.frozen(size),
+            self._metadata.frozen(size),
+            self._create_ns.frozen(size),
+            self._update_ns.frozen(size),
+        )
 
     def selectivity(self, compiled: Filter) -> int | None:
         """An upper bound on the records the metadata index lets through; None when it cannot narrow."""
         with self.meta_lock:
             return compiled.selectivity(self.meta)
 
+    def live_rows(self) -> np.ndarray:
+        every = np.arange(self.next_row, dtype=np.int64)
+        return every[self.alive(every)]
+
     def matching_rows(self, compiled: Filter) -> np.ndarray:
         """The rows of the records that match, sorted (from the metadata index when it narrows
         the filter, else by checking every record); kept for a repeated filter until the records
         change. The caller must not change the array."""
         with self.meta_lock:
-            return self.filters.rows(compiled, self.meta.generation, lambda: self._matching_rows(compiled))
+            return self.filters.rows(compiled, self.changes, lambda: self._matching_rows(compiled))
 
     def _matching_rows(self, compiled: Filter) -> np.ndarray:
-        id_of, records = self.id_of_row, self.by_id
+        ids = self._ids
 
         def doc_of(row: int) -> dict[str, Any] | None:
-            record_id = id_of.get(row)
-            return None if record_id is None else records[record_id].doc
+            return None if ids.get(row) is None else self.doc_of(row)
 
         found = compiled.matching_rows(self.meta, doc_of)
         if found is None:
-            matches = compiled.matches
-            found = np.asarray(sorted(r.row for r in records.values() if matches(r.doc)), dtype=np.int64)
+            matches, docs = compiled.matches, self.doc_of
+            found = np.asarray([row for row in self.live_rows().tolist() if matches(docs(row))], dtype=np.int64)
         return found
 
     def page(self, after_id: str, limit: int, compiled: Filter | None) -> list[StoredRecord]:
         """Up to `limit` records with ids above `after_id`, in id order, matching the filter."""
-        ordered, by_id = self.order.ids(), self.by_id
+        ordered = self.order.rows()
         out: list[StoredRecord] = []
-        for at in range(bisect.bisect_right(ordered, after_id), len(ordered)):
-            record = by_id.get(ordered[at])
-            if record is None or (compiled is not None and not compiled.matches(record.doc)):
+        start = bisect.bisect_right(ordered, after_id, key=lambda row: self.id_at(int(row)) or "")
+        for row in ordered[start:].tolist():
+            record = self.record(row)
+            if compiled is not None and not compiled.matches(record.doc):
                 continue
             out.append(record)
             if len(out) == limit:
@@ -173,56 +267,49 @@ class RecordTable:
     def sample(self, count: int, compiled: Filter | None, seed: int) -> tuple[list[StoredRecord], int]:
         """A uniform sample of up to `count` matching records in id order, and how many match."""
         if compiled is None:
-            pool = self.order.ids()
+            pool = self.order.rows()
         else:
-            pool = sorted(self.id_of_row[row] for row in self.matching_rows(compiled))
+            matching = self.matching_rows(compiled).tolist()
+            pool = np.asarray(sorted(matching, key=lambda row: self.id_at(row) or ""), dtype=np.int64)
         rng = np.random.default_rng(seed or None)
         picks = np.sort(rng.choice(len(pool), size=min(count, len(pool)), replace=False))
-        return [self.by_id[pool[i]] for i in picks.tolist()], len(pool)
-
-    def rows_of(self, ids: Sequence[str]) -> np.ndarray:
-        return np.asarray([self.by_id[i].row for i in ids if i in self.by_id], dtype=np.int64)
+        return self.records_of(pool[picks].tolist()), len(pool)
 
 
-class IdOrder:
-    """Record ids in sorted order, kept lazily: additions and removals are noted in O(1) and
-    folded in (one linear merge) by the next reader."""
+class FrozenRecords:
+    """The records of a table as they were when frozen, decoded one at a time (for a snapshot)."""
 
-    def __init__(self) -> None:
-        self._sorted: list[str] = []
-        self._added: set[str] = set()
-        self._removed: set[str] = set()
-        self._lock = threading.Lock()
+    def __init__(
+        self,
+        count: int,
+        ids: FrozenBytes,
+        urls: FrozenBytes,
+        metadata: FrozenBytes,
+        create_ns: np.ndarray,
+        update_ns: np.ndarray,
+    ) -> None:
+        self._count, self._ids, self._urls, self._metadata = count, ids, urls, metadata
+        self._create_ns, self._update_ns = create_ns, update_ns
 
-    def add(self, record_id: str) -> None:
-        if record_id in self._removed:
-            self._removed.discard(record_id)
-        else:
-            self._added.add(record_id)
+    def __len__(self) -> int:
+        return self._count
 
-    def add_many(self, record_ids: Sequence[str]) -> None:
-        if self._removed:
-            for record_id in record_ids:
-                self.add(record_id)
-        else:
-            self._added.update(record_ids)
+    def __iter__(self) -> Iterator[StoredRecord]:
+        for row in range(len(self._create_ns)):
+            raw_id = self._ids.get(row)
+            if raw_id is None:
+                continue
+            raw_meta, raw_url = self._metadata.get(row), self._urls.get(row)
+            doc = {} if raw_meta is None else json.loads(raw_meta)
+            doc["_id"] = record_id = raw_id.decode()
+            url = "" if raw_url is None else raw_url.decode()
+            if url:
+                doc["_url"] = url
+            yield StoredRecord(record_id, row, url, doc, int(self._create_ns[row]), int(self._update_ns[row]))
 
-    def remove(self, record_id: str) -> None:
-        if record_id in self._added:
-            self._added.discard(record_id)
-        else:
-            self._removed.add(record_id)
 
-    def ids(self) -> list[str]:
-        with self._lock:
-            if self._removed:
-                removed = self._removed
-                self._sorted = [i for i in self._sorted if i not in removed]
-                self._removed = set()
-            if self._added:
-                self._sorted = list(heapq.merge(self._sorted, sorted(self._added)))
-                self._added = set()
-            return self._sorted
+def _encoded(metadata: dict[str, Any]) -> bytes:
+    return json.dumps(metadata, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def check_batch(

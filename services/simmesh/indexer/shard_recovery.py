@@ -44,9 +44,8 @@ def restore_shard(
     replays the log after it; returns the snapshot's log position and time (0, None: none).
     `where`: the collection id and shard number, for the log."""
     seq, when = 0, None
-    loaded = snapshots.load_newest()
+    loaded = snapshots.load_newest(table)
     if loaded is not None:
-        table.load(loaded.records, loaded.next_row)
         install(loaded.vectors)
         seq, when = loaded.seq, loaded.time
     if wal.last_seq > seq and wal.first_seq > seq + 1:

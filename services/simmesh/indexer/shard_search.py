@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -60,9 +61,9 @@ def search_rows(
     return _filtered_search(vectors, table, queries, k, compiled, nprobe, ef_search, excluded, coarse)
 
 
-def hit_ids(rows: np.ndarray, id_of_row: dict[int, str]) -> list[list[str]]:
-    """The ids of a (queries, k) array of rows; "" where a row is -1."""
-    flat = [id_of_row.get(r, "") for r in rows.ravel().tolist()]
+def hit_ids(rows: np.ndarray, ids_of: Callable[[list[int]], list[str]]) -> list[list[str]]:
+    """The ids of a (queries, k) array of rows (`ids_of` gives a list of rows' ids); "" where a row is -1."""
+    flat = ids_of(rows.ravel().tolist())
     width = rows.shape[1]
     return [flat[at : at + width] for at in range(0, len(flat), width)]
 
@@ -87,7 +88,7 @@ def _filtered_search(
         )
     scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
     rows = np.full((len(queries), k), -1, dtype=np.int64)
-    records, id_of, matches = table.by_id, table.id_of_row, compiled.matches
+    doc_of, matches = table.doc_of, compiled.matches
     pending, unreached = list(range(len(queries))), []
     fetch = min(total, max(4 * k, 32))
     while pending and fetch:
@@ -103,7 +104,7 @@ def _filtered_search(
         for j, q in enumerate(pending):
             hits = found_rows[j]
             returned = int((hits >= 0).sum())
-            keep = [i for i in range(returned) if matches(records[id_of[int(hits[i])]].doc)][:k]
+            keep = [i for i in range(returned) if matches(doc_of(int(hits[i])))][:k]
             rows[q, : len(keep)], scores[q, : len(keep)] = hits[keep], found_scores[j][keep]
             if len(keep) == k:
                 continue

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from simmesh.indexer.shard_records import StoredRecord
+from simmesh.indexer.shard_records import FrozenRecords, RecordTable
 from simmesh.indexer.vector_store import FrozenIndex
 from simmesh.indexer.vectors import VectorIndex
 from simmesh.kit import reasons
@@ -66,7 +66,7 @@ class StagedSnapshot:
 
     seq: int
     index: FrozenIndex
-    records: list[StoredRecord]
+    records: FrozenRecords
     next_row: int
     index_kind: int
     index_state: int
@@ -78,7 +78,6 @@ class LoadedSnapshot:
     time: float
     next_row: int
     vectors: VectorIndex
-    records: list[StoredRecord]
 
 
 class SnapshotStore:
@@ -103,7 +102,7 @@ class SnapshotStore:
         self._shard = shard
 
     def stage(
-        self, seq: int, vectors: VectorIndex, records: list[StoredRecord], next_row: int, index_state: int
+        self, seq: int, vectors: VectorIndex, records: FrozenRecords, next_row: int, index_state: int
     ) -> StagedSnapshot:
         """Takes the index as it is (see `VectorIndex.freeze`); call it while nothing changes the
         index. The snapshot is written by `publish`, which may run while writes go on."""
@@ -154,13 +153,15 @@ class SnapshotStore:
                 self.blobstore.delete_prefix(f"{self._folder(seq)}/")
         return kept[-1] if kept else None
 
-    def load_newest(self) -> LoadedSnapshot | None:
-        """The newest snapshot that reads back whole; None when there is none."""
+    def load_newest(self, table: RecordTable) -> LoadedSnapshot | None:
+        """The newest snapshot that reads back whole, its records loaded into `table` (left empty
+        when there is none); None when there is none."""
         complete, _ = self._seqs()
         for seq in complete:
             try:
-                return self._load(seq)
+                return self._load(seq, table)
             except Exception as error:  # an unreadable snapshot: fall back to the one before
+                table.clear()
                 log.warning(
                     "skipping an unreadable snapshot",
                     extra={"collection": self._collection_id, "shard": self._shard, "seq": seq, "error": repr(error)},
@@ -189,7 +190,7 @@ class SnapshotStore:
                     complete.add(int(parts[0]))
         return sorted(complete, reverse=True), sorted(every, reverse=True)
 
-    def _load(self, seq: int) -> LoadedSnapshot:
+    def _load(self, seq: int, table: RecordTable) -> LoadedSnapshot:
         base = self._folder(seq)
         manifest = json.loads(self.blobstore.get_bytes(f"{base}/{MANIFEST}"))
         tmp = self._scratch
@@ -201,16 +202,15 @@ class SnapshotStore:
                     raise Internal(f"snapshot file {name} has the wrong size", reason=reasons.SNAPSHOT_CORRUPT)
             with open(tmp / INDEX_FILE, "rb") as source:
                 vectors = VectorIndex.load(source, spill=self._spill)
-            records = []
             with open(tmp / RECORDS_FILE, encoding="utf-8") as source:
                 for line in source:
                     row, create_ns, update_ns, doc = json.loads(line)
-                    records.append(StoredRecord(doc["_id"], row, doc.get("_url", ""), doc, create_ns, update_ns))
+                    table.load_record(row, create_ns, update_ns, doc)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        distinct = len({record.id for record in records})
-        if vectors.count != distinct:
+        if vectors.count != len(table):
             raise Internal(
-                f"snapshot holds {vectors.count} vectors for {distinct} records", reason=reasons.SNAPSHOT_CORRUPT
+                f"snapshot holds {vectors.count} vectors for {len(table)} records", reason=reasons.SNAPSHOT_CORRUPT
             )
-        return LoadedSnapshot(seq, manifest["time"], manifest["next_row"], vectors, records)
+        table.next_row = manifest["next_row"]
+        return LoadedSnapshot(seq, manifest["time"], manifest["next_row"], vectors)

@@ -1,6 +1,6 @@
 """The storage engine of one indexer shard: one slice of one collection.
 
-`ShardStore` keeps the slice's records (id, row, url, metadata, times) in memory, their vectors
+`ShardStore` keeps the slice's records (id, row, url, metadata, times) in memory as columns, their vectors
 in a `VectorIndex`, an index of the collection's indexed metadata fields, and a write-ahead log
 under `data_dir/wal`. Its methods mirror `simmesh.internal.v1.ShardService`.
 
@@ -176,15 +176,13 @@ class ShardStore(ShardReads):
         request_id = request.request_id if request is not None else ""
         with self._writer:
             self._check_open()
-            stored = self._table.by_id
-            present = [] if upsert else [i for i in ids if i in stored]
+            known = [] if upsert else (self._table.row_array(ids) >= 0).tolist()
+            present = [record_id for record_id, found in zip(ids, known) if found]
             replayed = set(self._recent.stored_by(request_id, present))
             existing = [i for i in present if i not in replayed]
             if present and len(present) == len(ids):
                 return WriteResult(len(replayed), 0, existing)
-            entry = write_entry(
-                records, vectors, matrix, [record_id not in stored for record_id in ids] if present else None, request
-            )
+            entry = write_entry(records, vectors, matrix, [not found for found in known] if present else None, request)
             entry.collection, entry.shard, entry.dimension = self.collection_id, self.shard, self.dim
             entry.upsert = True
             entry.request_id = request_id
@@ -202,12 +200,13 @@ class ShardStore(ShardReads):
         with self._writer:
             self._check_open()
             if ids:
-                targets = list(dict.fromkeys(i for i in ids if i in self._table))
+                table = self._table
+                targets = list(dict.fromkeys(i for i in ids if i in table))
                 if compiled is not None:
-                    targets = [i for i in targets if compiled.matches(self._table.by_id[i].doc)]
+                    targets = [i for i in targets if compiled.matches(table.doc_of(table.row_of(i)))]
             elif compiled is not None:
                 with self._rw.read():
-                    targets = [self._table.id_of_row[row] for row in self._table.matching_rows(compiled)]
+                    targets = self._table.ids_of(self._table.matching_rows(compiled).tolist())
             else:
                 targets = []
             if not targets:
@@ -277,12 +276,10 @@ class ShardStore(ShardReads):
                 excluded=excluded,
                 coarse=coarse,
             )
-            id_of = table.id_of_row
-            ids = hit_ids(rows, id_of)
+            ids = hit_ids(rows, table.ids_of)
             if not (include_records or include_vectors):
                 return SearchResult(ids, scores, [], None)
-            unique = list(dict.fromkeys(r for r in rows.ravel().tolist() if r >= 0))
-            records = [table.by_id[id_of[r]] for r in unique]
+            records = table.records_of(dict.fromkeys(r for r in rows.ravel().tolist() if r >= 0))
             return SearchResult(ids, scores, records, self._vectors_of(records) if include_vectors else None)
 
     def trained_index(self) -> tuple[bytes, int, str]:
@@ -316,11 +313,7 @@ class ShardStore(ShardReads):
             with self._writer:
                 self._check_open()
                 staged = self._snapshots.stage(
-                    self._wal.last_seq,
-                    self._vectors,
-                    list(self._table.by_id.values()),
-                    self._table.next_row,
-                    self.index_state,
+                    self._wal.last_seq, self._vectors, self._table.freeze(), self._table.next_row, self.index_state
                 )
             info = self._snapshots.publish(staged)
             self._snapshot_seq, self._snapshot_time = info.seq, info.time
