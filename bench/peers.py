@@ -38,6 +38,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -427,18 +428,23 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.queries < VALUES:
         parser.error(f"--queries must be at least {VALUES}, one per filter value")
+    # A SIGTERM unwinds as an exception does, so that everything started is stopped by pid.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     work = make_workload(args.n, args.dim, args.queries)
+    chroma_levels = [args.chroma_ef] if args.chroma_ef else CHROMA_EF
+    engines: dict[str, Engine] = {}
+    figures: dict[str, Figures] = {}
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         root = Path(tmp)
-        faiss_side = InProcessFaiss(work)
-        chroma = stack.enter_context(embedded_chroma(work, root, [args.chroma_ef] if args.chroma_ef else CHROMA_EF))
-        mesh = stack.enter_context(simmesh_mesh(work, root / "mesh", args.shards))
-        engines: dict[str, Engine] = {
-            "in-process FAISS IVF-Flat": faiss_side,
-            "chromadb (embedded)": chroma,
-            "simmesh through its mesh": mesh,
-        }
-        figures = {name: prepare(name, engine, work, args.target) for name, engine in engines.items()}
+        starts: list[tuple[str, Callable[[], contextlib.AbstractContextManager[Engine]]]] = [
+            ("in-process FAISS IVF-Flat", lambda: contextlib.nullcontext(InProcessFaiss(work))),
+            ("chromadb (embedded)", lambda: embedded_chroma(work, root, chroma_levels)),
+            ("simmesh through its mesh", lambda: simmesh_mesh(work, root / "mesh", args.shards)),
+        ]
+        # Each engine is built before the next one starts: no other's processes are up yet.
+        for name, start in starts:
+            engines[name] = stack.enter_context(start())
+            figures[name] = prepare(name, engines[name], work, args.target)
         timed_runs(engines, figures, work, args.runs, args.queries)
     print(
         f"\n{args.n:,} x {args.dim}-d clustered vectors, {args.queries:,} queries, recall@10 target {args.target}, "
