@@ -78,7 +78,16 @@ def test_filtered_search_equals_exact_filtered_search(docs: list[dict], seed: in
             store.close()
 
 
-def test_repeated_filter_follows_inserts_updates_and_deletes(shard: ShardStore) -> None:
+@pytest.mark.parametrize("indexed", [["kind", "n"], []], ids=["indexed", "no-indexed-fields"])
+def test_repeated_filter_follows_inserts_updates_and_deletes(tmp_path: Path, indexed: list[str]) -> None:
+    shard = open_store(tmp_path, indexed)
+    try:
+        _repeated_filter_follows_writes(shard)
+    finally:
+        shard.close()
+
+
+def _repeated_filter_follows_writes(shard: ShardStore) -> None:
     rng = np.random.default_rng(5)
     docs = [{"kind": f"k{i % 10}", "n": i % 100, "free": i % 7} for i in range(1000)]
     shard.write(shard_records(docs), rng.standard_normal((1000, DIM)).astype(np.float32))
@@ -117,3 +126,30 @@ def test_a_rare_indexed_filter_on_an_approximate_index_is_exact(shard: ShardStor
     queries = rng.standard_normal((6, DIM)).astype(np.float32)
     for spec in ({"kind": "rare"}, {"n": {"$gte": 1000, "$lt": 1040}}, {"kind": "rare", "n": {"$lt": 2500}}):
         assert_exact(shard, queries, spec)
+
+
+def test_rows_kept_for_a_filter_follow_writes_where_no_field_is_indexed(tmp_path: Path) -> None:
+    """The rows a filter matched are kept for its next use; with no indexed field no index moves
+    on a write, and the next use must still see what was written and deleted in between."""
+    shard = open_store(tmp_path, [])
+    rng = np.random.default_rng(9)
+    table = shard._table
+    compiled = table.filters.compile({"kind": "a"})
+    assert compiled is not None
+
+    def matching() -> list[str]:
+        return table.ids_of(table.matching_rows(compiled).tolist())
+
+    try:
+        shard.write(shard_records([{"kind": "a"}, {"kind": "b"}]), rng.standard_normal((2, DIM)).astype(np.float32))
+        assert matching() == ["r0000"]
+        shard.write(shard_records([{"kind": "a"}], start=7), rng.standard_normal((1, DIM)).astype(np.float32))
+        assert matching() == ["r0000", "r0007"]
+        shard.write(
+            shard_records([{"kind": "a"}], start=1), rng.standard_normal((1, DIM)).astype(np.float32), upsert=True
+        )
+        assert matching() == ["r0000", "r0001", "r0007"]
+        shard.delete(["r0000"])
+        assert matching() == ["r0001", "r0007"]
+    finally:
+        shard.close()
