@@ -2,7 +2,7 @@
 
 Each benchmark measures simmesh against the engine underneath in the same run and prints
 ratios; pass script names to run only some (`bench/run.py embedder`). The half-hour soak runs
-only when named (`bench/run.py soak`).
+only when named (`bench/run.py soak`, `bench/run.py scale`).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-# Run only when named: they take long.
-ON_REQUEST = {"soak"}
+# Run only when named: they take long (the soak half an hour, the 10M scale run hours).
+ON_REQUEST = {"soak", "scale"}
 
 
 def main(argv: list[str]) -> int:
