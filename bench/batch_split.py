@@ -23,13 +23,25 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from indexer import OPTIONS, clustered, served_collection, vector
+from indexer import in_process as bench_in_process
 
 from simmesh.indexer.coarse import CoarseQuantizer
 from simmesh.indexer.requests import search_plan
 from simmesh.indexer.router.results import Answer, shard_hits
 from simmesh.indexer.vectors import INNER_PRODUCT
+from simmesh_client.batch_hits import unpack_hits
 from simmesh_proto.internal.v1 import shard_pb2, shard_pb2_grpc
 from simmesh_proto.v1 import indexer_pb2, indexer_pb2_grpc
+
+
+def batch_request(queries: np.ndarray, nprobe: int, packed: bool) -> indexer_pb2.SearchRequest:
+    return indexer_pb2.SearchRequest(
+        collection="collections/bench",
+        k=10,
+        nprobe=nprobe,
+        queries=[indexer_pb2.Query(vector=vector(q)) for q in queries],
+        packed=packed,
+    )
 
 
 def median_ms(work: Callable[[], object], rounds: int) -> float:
@@ -49,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nprobe", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--packed", action="store_true")
+    parser.add_argument(
+        "--compare", type=int, default=0, help="instead: this many runs of batches alternating with in-process FAISS"
+    )
     args = parser.parse_args(argv)
     nlist = int(4 * np.sqrt(args.n))
     data = clustered(args.n, args.dim)
@@ -57,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         tempfile.TemporaryDirectory() as tmp,
         served_collection(Path(tmp), data, args.n // 2, nlist, args.nprobe, 2) as (channel, _),
     ):
-        rows = measure(channel, queries, args)
+        rows = compare(channel, data, queries, args) if args.compare else measure(channel, queries, args)
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
@@ -66,14 +81,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def measure(channel: grpc.Channel, queries: np.ndarray, args: argparse.Namespace) -> list[tuple[str, str]]:
     nq, rounds = len(queries), args.rounds
-    request = indexer_pb2.SearchRequest(
-        collection="collections/bench",
-        k=10,
-        nprobe=args.nprobe,
-        queries=[indexer_pb2.Query(vector=vector(q)) for q in queries],
-    )
-    if args.packed:
-        request.packed = True
+    request = batch_request(queries, args.nprobe, args.packed)
     stub = indexer_pb2_grpc.IndexerServiceStub(channel)
     stub.Search(request, timeout=300)
     time.sleep(1.0)
@@ -98,9 +106,8 @@ def measure(channel: grpc.Channel, queries: np.ndarray, args: argparse.Namespace
         coarse_lists=coarse.lists.astype("<i8").tobytes(),
         coarse_distances=coarse.distances.astype("<f4").tobytes(),
         coarse_digest=coarse.digest,
+        packed=True,
     )
-    if args.packed:
-        shard_request.packed = True
     replies = {}
     for shard, shard_stub in enumerate(shard_stubs):
         shard_request.shard = shard
@@ -118,7 +125,7 @@ def measure(channel: grpc.Channel, queries: np.ndarray, args: argparse.Namespace
     def merge() -> bytes:
         response = indexer_pb2.SearchResponse()
         hits = shard_hits(replies, nq, queries.shape[1])
-        Answer(plan, indexer_pb2.Collection(dimension=queries.shape[1]), hits).write(response.results)
+        Answer(plan, indexer_pb2.Collection(dimension=queries.shape[1]), hits).write(response)
         return response.SerializeToString()
 
     router_merge = median_ms(merge, rounds)
@@ -176,6 +183,36 @@ def faiss_scan(trained: bytes, queries: np.ndarray, coarse, args, rounds: int) -
         faiss.omp_set_num_threads(threads)
 
 
+def compare(channel: grpc.Channel, data: np.ndarray, queries: np.ndarray, args: argparse.Namespace) -> list:
+    """Runs of `rounds` batches each, alternating in-process FAISS (its own IVF-Flat index, same
+    nlist and nprobe) with the mesh, per-hit and packed: each run's ratio of queries/s (mesh over
+    in-process, from the medians), then their median and range over the runs."""
+    local, _ = bench_in_process(data, args.n // 2, int(4 * np.sqrt(args.n)), args.nprobe)
+    stub = indexer_pb2_grpc.IndexerServiceStub(channel)
+    request, packed = batch_request(queries, args.nprobe, False), batch_request(queries, args.nprobe, True)
+    sides = {
+        "in-process": lambda: local.search(queries, 10),
+        "mesh, per-hit": lambda: stub.Search(request, timeout=300),
+        "mesh, packed": lambda: unpack_hits(stub.Search(packed, timeout=300)),
+    }
+    for work in sides.values():
+        work()
+    ratios: dict[str, list[float]] = {name: [] for name in sides if name != "in-process"}
+    for _ in range(args.compare):
+        times: dict[str, list[float]] = {name: [] for name in sides}
+        for _ in range(args.rounds):
+            for name, work in sides.items():
+                times[name].append(median_ms(work, 1))
+        base = float(np.median(times["in-process"]))
+        for name in ratios:
+            ratios[name].append(base / float(np.median(times[name])))
+        print({name: f"{np.median(t):.1f} ms" for name, t in times.items()}, flush=True)
+    return [
+        (f"{name} / in-process, queries/s", f"median {np.median(r):.2f}, range {min(r):.2f}-{max(r):.2f}")
+        for name, r in ratios.items()
+    ]
+
+
 def in_process(trained: bytes, args: argparse.Namespace) -> faiss.Index:
     """The whole collection in one IVF-Flat index with the mesh's quantiser, searched at `nprobe`."""
     index = faiss.deserialize_index(np.frombuffer(trained, dtype=np.uint8))
@@ -187,8 +224,6 @@ def in_process(trained: bytes, args: argparse.Namespace) -> faiss.Index:
 def client_decode(raw: bytes, packed: bool) -> object:
     response = indexer_pb2.SearchResponse.FromString(raw)
     if packed:
-        from simmesh_client.packed import unpack_hits
-
         return unpack_hits(response)
     ids = [[h.id for h in r.hits] for r in response.results]
     scores = np.array([[h.score for h in r.hits] for r in response.results], dtype=np.float32)
