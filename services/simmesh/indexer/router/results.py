@@ -100,7 +100,8 @@ class Answer:
             if plan.tag_weight:
                 packed.visual_scores = visual.astype("<f4").tobytes()
         else:
-            self._write_hits(response.results, ids.tolist(), best.tolist(), visual.tolist())
+            listed = best.tolist()
+            self._write_hits(response.results, ids.tolist(), listed, listed if visual is best else visual.tolist())
         return ranking.short_of(plan.k)
 
     def _write_hits(self, out: Any, ids: list[list[str]], best: list[list[float]], visual: list[list[float]]) -> None:
