@@ -3,6 +3,7 @@
 hit = client.indexer.search("products", record_id="sku-1", k=5)       # one query
 hit = client.indexer.search("shapes", text="a red circle", k=5)       # a dual encoder's text query
 batch = client.indexer.search_batch("products", queries, k=5)         # one result per row
+hits = client.indexer.search_batch("products", queries, k=5, packed=True)  # hits.ids, hits.scores: arrays
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 import numpy.typing as npt
 
 from simmesh_client.base import ImageSource, as_image, as_struct, paginate, resource_name
+from simmesh_client.batch_hits import BatchHits, unpack_hits
 from simmesh_client.bulk_insert import stream_insert
 from simmesh_client.enums import COLLECTION_TYPE, IMAGE_KEEPING, INDEX_KIND, METRIC, RECORD_VIEW, enum_value, short_name
 from simmesh_client.indexer_jobs import IndexerJobMethods
@@ -28,6 +30,7 @@ class IndexerClient(IndexerJobMethods):
     service = "indexer"
     stub_class = indexer_pb2_grpc.IndexerServiceStub
 
+    @overload
     def search_batch(
         self,
         collection: str,
@@ -36,14 +39,44 @@ class IndexerClient(IndexerJobMethods):
         *,
         filter: Mapping[str, Any] | None = None,
         include_metadata: bool = False,
+        packed: Literal[False] = False,
         timeout: float | None = None,
         **options: Any,
-    ) -> indexer_pb2.SearchResponse:
+    ) -> indexer_pb2.SearchResponse: ...
+
+    @overload
+    def search_batch(
+        self,
+        collection: str,
+        vectors: npt.ArrayLike,
+        k: int = 10,
+        *,
+        filter: Mapping[str, Any] | None = None,
+        include_metadata: bool = False,
+        packed: Literal[True],
+        timeout: float | None = None,
+        **options: Any,
+    ) -> BatchHits: ...
+
+    def search_batch(
+        self,
+        collection: str,
+        vectors: npt.ArrayLike,
+        k: int = 10,
+        *,
+        filter: Mapping[str, Any] | None = None,
+        include_metadata: bool = False,
+        packed: bool = False,
+        timeout: float | None = None,
+        **options: Any,
+    ) -> indexer_pb2.SearchResponse | BatchHits:
         """k nearest records for each row of a batch of vectors (2-D; a 1-D vector is a batch of
         one), one result per row, in order. `search` is the one-query form.
 
         `filter` is the MongoDB-like filter as a dict; `options` are further SearchRequest fields
-        (`nprobe`, `group_by_product`, `min_score`, ...).
+        (`nprobe`, `group_by_product`, `min_score`, ...). With `packed`, the hits come back as
+        arrays (`BatchHits`: ids and float32 scores, one row per query), far cheaper to send and
+        decode for a large batch; they hold ids and scores only (no metadata, vectors or groups).
         """
         matrix = np.asarray(vectors)
         matrix = as_float32_matrix(matrix[np.newaxis, :] if matrix.ndim == 1 else matrix)
@@ -57,9 +90,11 @@ class IndexerClient(IndexerJobMethods):
             k=k,
             filter=as_struct(filter) if filter is not None else None,
             include_metadata=include_metadata,
+            packed=packed,
             **options,
         )
-        return self.rpc.Search(request, timeout=timeout)
+        response = self.rpc.Search(request, timeout=timeout)
+        return unpack_hits(response) if packed else response
 
     def search_vectors(self, *args: Any, **kwargs: Any) -> indexer_pb2.SearchResponse:
         """Deprecated: the former name of `search_batch`; goes in the next release."""

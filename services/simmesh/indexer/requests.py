@@ -150,6 +150,8 @@ def search_plan(
             field="tag_weight",
         )
     group_size = request.group_size or 1
+    if request.packed:
+        _check_packed(request)
     if request.group_size < 0 or group_size > MAX_K:
         raise InvalidArgument(f"group_size must be 1..{MAX_K}", reason=reasons.INVALID_GROUP_SIZE, field="group_size")
     return SearchPlan(
@@ -161,14 +163,32 @@ def search_plan(
         ef_search=request.ef_search,
         tag_weight=request.tag_weight,
         group_by_product=(
-            request.group_by_product if request.HasField("group_by_product") else grouped_by_default(collection_id)
+            request.group_by_product
+            if request.HasField("group_by_product") or request.packed
+            else grouped_by_default(collection_id)
         ),
         group_size=group_size,
         min_score=request.min_score if request.HasField("min_score") else None,
         allow_partial=request.allow_partial,
         include_metadata=request.include_metadata,
         include_vectors=request.include_vectors,
+        packed=request.packed,
     )
+
+
+def _check_packed(request: indexer_pb2.SearchRequest) -> None:
+    """Packed answers hold ids and scores: what else a search may ask for is refused with them."""
+    for field, asked in (
+        ("group_by_product", request.group_by_product),
+        ("include_metadata", request.include_metadata),
+        ("include_vectors", request.include_vectors),
+    ):
+        if asked:
+            raise InvalidArgument(
+                f"packed answers hold ids and scores only; {field} needs per-hit answers (packed = false)",
+                reason=reasons.PACKED_DETAILS,
+                field=field,
+            )
 
 
 def _queries(queries) -> Queries:

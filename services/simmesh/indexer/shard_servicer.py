@@ -14,6 +14,7 @@ from collections.abc import Awaitable
 
 import numpy as np
 
+from simmesh.indexer.packed_ids import joined
 from simmesh.indexer.shard_node import ShardNode
 from simmesh.indexer.shard_records import StoredRecord
 from simmesh.indexer.vectors import Coarse
@@ -186,8 +187,11 @@ class ShardServicer(shard_pb2_grpc.ShardServiceServicer):
         )
         result = search() if _inline(request) else await asyncio.to_thread(search)
         k = result.scores.shape[1] if result.scores.ndim == 2 else request.k
+        ids = list(itertools.chain.from_iterable(result.ids))
+        packed = joined(ids) if request.packed else None
         return shard_pb2.SearchResponse(
-            ids=list(itertools.chain.from_iterable(result.ids)),
+            ids=ids if packed is None else [],
+            packed_ids=packed or "",
             scores=np.ascontiguousarray(result.scores, dtype="<f4").tobytes(),
             k=k,
             records=_records(result.records, request.fields, request.include_metadata) if wanted else [],

@@ -427,7 +427,7 @@ class Query(_message.Message):
     def __init__(self, vector: _Optional[_Union[_common_pb2.Vector, _Mapping]] = ..., record_id: _Optional[str] = ..., image: _Optional[_Union[_common_pb2.Image, _Mapping]] = ..., text: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
-    __slots__ = ("collection", "queries", "k", "filter", "group_by_product", "group_size", "tag_weight", "nprobe", "ef_search", "min_score", "allow_partial", "include_metadata", "include_vectors")
+    __slots__ = ("collection", "queries", "k", "filter", "group_by_product", "group_size", "tag_weight", "nprobe", "ef_search", "min_score", "allow_partial", "include_metadata", "include_vectors", "packed")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     QUERIES_FIELD_NUMBER: _ClassVar[int]
     K_FIELD_NUMBER: _ClassVar[int]
@@ -441,6 +441,7 @@ class SearchRequest(_message.Message):
     ALLOW_PARTIAL_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_METADATA_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_VECTORS_FIELD_NUMBER: _ClassVar[int]
+    PACKED_FIELD_NUMBER: _ClassVar[int]
     collection: str
     queries: _containers.RepeatedCompositeFieldContainer[Query]
     k: int
@@ -454,7 +455,20 @@ class SearchRequest(_message.Message):
     allow_partial: bool
     include_metadata: bool
     include_vectors: bool
-    def __init__(self, collection: _Optional[str] = ..., queries: _Optional[_Iterable[_Union[Query, _Mapping]]] = ..., k: _Optional[int] = ..., filter: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., group_by_product: _Optional[bool] = ..., group_size: _Optional[int] = ..., tag_weight: _Optional[float] = ..., nprobe: _Optional[int] = ..., ef_search: _Optional[int] = ..., min_score: _Optional[float] = ..., allow_partial: _Optional[bool] = ..., include_metadata: _Optional[bool] = ..., include_vectors: _Optional[bool] = ...) -> None: ...
+    packed: bool
+    def __init__(self, collection: _Optional[str] = ..., queries: _Optional[_Iterable[_Union[Query, _Mapping]]] = ..., k: _Optional[int] = ..., filter: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., group_by_product: _Optional[bool] = ..., group_size: _Optional[int] = ..., tag_weight: _Optional[float] = ..., nprobe: _Optional[int] = ..., ef_search: _Optional[int] = ..., min_score: _Optional[float] = ..., allow_partial: _Optional[bool] = ..., include_metadata: _Optional[bool] = ..., include_vectors: _Optional[bool] = ..., packed: _Optional[bool] = ...) -> None: ...
+
+class PackedHits(_message.Message):
+    __slots__ = ("k", "ids", "scores", "visual_scores")
+    K_FIELD_NUMBER: _ClassVar[int]
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    SCORES_FIELD_NUMBER: _ClassVar[int]
+    VISUAL_SCORES_FIELD_NUMBER: _ClassVar[int]
+    k: int
+    ids: str
+    scores: bytes
+    visual_scores: bytes
+    def __init__(self, k: _Optional[int] = ..., ids: _Optional[str] = ..., scores: _Optional[bytes] = ..., visual_scores: _Optional[bytes] = ...) -> None: ...
 
 class Hit(_message.Message):
     __slots__ = ("id", "score", "visual_score", "url", "metadata", "vector")
@@ -491,14 +505,16 @@ class QueryResult(_message.Message):
     def __init__(self, hits: _Optional[_Iterable[_Union[Hit, _Mapping]]] = ..., groups: _Optional[_Iterable[_Union[HitGroup, _Mapping]]] = ...) -> None: ...
 
 class SearchResponse(_message.Message):
-    __slots__ = ("results", "partial", "unavailable_shards")
+    __slots__ = ("results", "partial", "unavailable_shards", "packed")
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     PARTIAL_FIELD_NUMBER: _ClassVar[int]
     UNAVAILABLE_SHARDS_FIELD_NUMBER: _ClassVar[int]
+    PACKED_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[QueryResult]
     partial: bool
     unavailable_shards: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, results: _Optional[_Iterable[_Union[QueryResult, _Mapping]]] = ..., partial: _Optional[bool] = ..., unavailable_shards: _Optional[_Iterable[str]] = ...) -> None: ...
+    packed: PackedHits
+    def __init__(self, results: _Optional[_Iterable[_Union[QueryResult, _Mapping]]] = ..., partial: _Optional[bool] = ..., unavailable_shards: _Optional[_Iterable[str]] = ..., packed: _Optional[_Union[PackedHits, _Mapping]] = ...) -> None: ...
 
 class TrainIndexRequest(_message.Message):
     __slots__ = ("collection", "index")

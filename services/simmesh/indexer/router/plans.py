@@ -54,6 +54,8 @@ class SearchPlan:
     allow_partial: bool
     include_metadata: bool
     include_vectors: bool
+    # Hits answered as arrays (`SearchResponse.packed`) rather than one message each.
+    packed: bool = False
 
     @property
     def reranks(self) -> bool:

@@ -62,6 +62,18 @@ def rank(
     return Ranking(order, [_group(row, keys, k, group_size) for row, keys in zip(order.tolist(), products)])
 
 
+def placed(order: np.ndarray, values: np.ndarray, k: int, empty: Any) -> np.ndarray:
+    """`values` (queries, candidates) in the places a ranking's `order` gives them: (queries, k),
+    `empty` in the places no hit fills (-1 in `order`, or past its width)."""
+    out = np.full((len(order), k), empty, dtype=values.dtype)
+    width = min(k, order.shape[1])
+    if width:
+        ranked = order[:, :width]
+        taken = np.take_along_axis(values, np.maximum(ranked, 0), 1)
+        out[:, :width] = np.where(ranked >= 0, taken, out[:, :width])
+    return out
+
+
 def _ranked_row(ids: Sequence[str], scores: Sequence[float], depth: int) -> list[int]:
     """The rule on one row: the positions of its best `depth` hits, best first, -1 after the last."""
     hits = [j for j in range(len(ids)) if ids[j] and scores[j] != -math.inf]

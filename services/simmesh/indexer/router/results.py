@@ -1,5 +1,6 @@
 """A search's answer from its shards' replies: their hits stacked as arrays, ranked (see
-`ranking`), and written into the response with the details the shards sent."""
+`ranking`), and written into the response, packed as arrays or one message per hit with the
+details the shards sent."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from typing import Any
 
 import numpy as np
 
+from simmesh.indexer import packed_ids
 from simmesh.indexer.router.fanout import packed_rows
 from simmesh.indexer.router.plans import SearchPlan
-from simmesh.indexer.router.ranking import blend, lookup, rank
+from simmesh.indexer.router.ranking import Group, blend, lookup, placed, rank
 from simmesh.kit import wire
 from simmesh_proto.internal.v1 import shard_pb2
 from simmesh_proto.v1 import common_pb2, indexer_pb2
@@ -36,13 +38,20 @@ def shard_hits(
     """The replies' hits as arrays; `with_fullness`: `full` is worked out (else False)."""
     if not replies:
         return ShardHits(np.empty((queries, 0), dtype=object), np.empty((queries, 0), dtype=np.float32), {}, {}, False)
-    parts = [np.array(list(r.ids), dtype=object).reshape(queries, -1) for r in replies.values()]
+    parts = [_reply_ids(r, queries) for r in replies.values()]
     scores = np.concatenate(
         [np.frombuffer(r.scores, dtype="<f4").reshape(queries, -1) for r in replies.values()], axis=1
     )
     full = with_fullness and any(bool(((part != "").sum(axis=1) >= part.shape[1]).any()) for part in parts)
     records, vectors = hit_details(replies, dimension)
     return ShardHits(np.concatenate(parts, axis=1), scores, records, vectors, full)
+
+
+def _reply_ids(reply: shard_pb2.SearchResponse, queries: int) -> np.ndarray:
+    """A reply's ids as (queries, k): from `packed_ids`, or from `ids` (a node of an older version)."""
+    if reply.ids:
+        return np.array(list(reply.ids), dtype=object).reshape(queries, -1)
+    return packed_ids.split(reply.packed_ids, (queries, reply.k))
 
 
 def hit_details(
@@ -69,35 +78,54 @@ class Answer:
         self.hits = hits
         self._metadata: dict[str, dict[str, Any]] = {}
 
-    def write(self, out: Any) -> bool:
-        """Adds to `out` (a response's results) each query's result, in place (copying 10,000
-        hits into a response costs as much again); whether some query came out short of k."""
+    def write(self, response: indexer_pb2.SearchResponse) -> bool:
+        """Writes each query's result into `response`: packed, or in `results` (in place: copying
+        10,000 hits into a response costs as much again); whether some query came out short of k."""
         plan, hits = self.plan, self.hits
         scores = self._blended() if plan.tag_weight else hits.scores
         if plan.min_score is not None:
             scores = np.where(scores >= plan.min_score, scores, -np.inf)
         products = self._products() if plan.group_by_product else None
         ranking = rank(hits.ids, scores, plan.k, products=products, group_size=plan.group_size)
-        ids, best = hits.ids.tolist(), scores.tolist()
-        visual = best if scores is hits.scores else hits.scores.tolist()
-        if ranking.groups is None:
-            for q, order in enumerate(ranking.order.tolist()):
-                result = out.add().hits
-                for p in order:
-                    if p < 0:
-                        break
-                    if hits.records:
-                        self._add_hit(result, ids[q][p], best[q][p], visual[q][p])
-                    else:  # the id and scores alone: the common case, kept to one call
-                        result.add(id=ids[q][p], score=best[q][p], visual_score=visual[q][p])
+        if ranking.groups is not None:
+            self._write_groups(response.results, ranking.groups, scores)
+            return ranking.short_of(plan.k)
+        order = ranking.order
+        ids, best = placed(order, hits.ids, plan.k, ""), placed(order, scores, plan.k, -np.inf)
+        visual = placed(order, hits.scores, plan.k, -np.inf) if plan.tag_weight else best
+        if plan.packed:
+            packed = response.packed
+            packed.k, packed.ids = plan.k, packed_ids.SEPARATOR.join(ids.ravel().tolist())
+            packed.scores = best.astype("<f4").tobytes()
+            if plan.tag_weight:
+                packed.visual_scores = visual.astype("<f4").tobytes()
         else:
-            for q, groups in enumerate(ranking.groups):
-                result = out.add()
-                for group in groups:
-                    added = result.groups.add(product_id=group.product_id, score=best[q][group.positions[0]])
-                    for p in group.positions:
-                        self._add_hit(added.hits, ids[q][p], best[q][p], visual[q][p])
+            listed = best.tolist()
+            self._write_hits(response.results, ids.tolist(), listed, listed if visual is best else visual.tolist())
         return ranking.short_of(plan.k)
+
+    def _write_hits(self, out: Any, ids: list[list[str]], best: list[list[float]], visual: list[list[float]]) -> None:
+        """One result per query in `out`, each hit a message."""
+        for q, row in enumerate(ids):
+            result = out.add().hits
+            for j, hit_id in enumerate(row):
+                if not hit_id:
+                    break
+                if self.hits.records:
+                    self._add_hit(result, hit_id, best[q][j], visual[q][j])
+                else:  # the id and scores alone: the common case, kept to one call
+                    result.add(id=hit_id, score=best[q][j], visual_score=visual[q][j])
+
+    def _write_groups(self, out: Any, groups: list[list[Group]], scores: np.ndarray) -> None:
+        """One result per query in `out`, its hits in groups."""
+        ids, best = self.hits.ids.tolist(), scores.tolist()
+        visual = best if scores is self.hits.scores else self.hits.scores.tolist()
+        for q, found in enumerate(groups):
+            result = out.add()
+            for group in found:
+                added = result.groups.add(product_id=group.product_id, score=best[q][group.positions[0]])
+                for p in group.positions:
+                    self._add_hit(added.hits, ids[q][p], best[q][p], visual[q][p])
 
     def _add_hit(self, hits: Any, hit_id: str, score: float, visual: float) -> None:
         """Appends a hit to a result's `hits`, with its record's url, metadata and vector where

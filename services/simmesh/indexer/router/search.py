@@ -71,7 +71,7 @@ class Search:
             replies, partial = await self._fan_out(plan, config, vectors, fetch, fields, timeout, coarse)
             hits = shard_hits(replies, len(vectors), spec.dimension, with_fullness=plan.reranks)
             response = indexer_pb2.SearchResponse(partial=bool(partial), unavailable_shards=partial)
-            short = Answer(plan, spec, hits).write(response.results)
+            short = Answer(plan, spec, hits).write(response)
             if not plan.reranks or not short or not hits.full or fetch >= MAX_FETCH:
                 return response
             fetch = min(fetch * 4, MAX_FETCH)
@@ -173,6 +173,7 @@ class Search:
             include_metadata=plan.include_metadata,
             include_vectors=plan.include_vectors,
             fields=fields,
+            packed=True,
         )
         if coarse is not None:
             request.coarse_lists = coarse.lists.astype("<i8", copy=False).tobytes()

@@ -91,6 +91,11 @@ NO_TAGS_FIELD = Reason(
     "NO_TAGS_FIELD", StatusCode.FAILED_PRECONDITION, "tag-weighted search needs the collection's tags_field"
 )
 NO_VECTOR_OR_IMAGE = Reason("NO_VECTOR_OR_IMAGE", StatusCode.INVALID_ARGUMENT, "records[…] needs a vector or an image")
+PACKED_DETAILS = Reason(
+    "PACKED_DETAILS",
+    StatusCode.INVALID_ARGUMENT,
+    "packed answers hold ids and scores only; … needs per-hit answers (packed = false)",
+)
 RECORD_EXISTS = Reason("RECORD_EXISTS", StatusCode.ALREADY_EXISTS, "record … already exists (set upsert to replace it)")
 RESERVED_FIELD = Reason(
     "RESERVED_FIELD", StatusCode.INVALID_ARGUMENT, "records[…].metadata field …: names starting with '_' are reserved"

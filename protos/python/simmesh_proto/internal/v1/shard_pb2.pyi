@@ -214,7 +214,7 @@ class SampleResponse(_message.Message):
     def __init__(self, records: _Optional[_Iterable[_Union[ShardRecord, _Mapping]]] = ..., vectors: _Optional[bytes] = ..., dimension: _Optional[int] = ..., matching_count: _Optional[int] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
-    __slots__ = ("collection", "shard", "queries", "query_count", "dimension", "k", "filter", "nprobe", "ef_search", "exclude", "include_metadata", "include_vectors", "fields", "coarse_lists", "coarse_distances", "coarse_digest")
+    __slots__ = ("collection", "shard", "queries", "query_count", "dimension", "k", "filter", "nprobe", "ef_search", "exclude", "include_metadata", "include_vectors", "fields", "coarse_lists", "coarse_distances", "coarse_digest", "packed")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     SHARD_FIELD_NUMBER: _ClassVar[int]
     QUERIES_FIELD_NUMBER: _ClassVar[int]
@@ -231,6 +231,7 @@ class SearchRequest(_message.Message):
     COARSE_LISTS_FIELD_NUMBER: _ClassVar[int]
     COARSE_DISTANCES_FIELD_NUMBER: _ClassVar[int]
     COARSE_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    PACKED_FIELD_NUMBER: _ClassVar[int]
     collection: str
     shard: int
     queries: bytes
@@ -247,7 +248,8 @@ class SearchRequest(_message.Message):
     coarse_lists: bytes
     coarse_distances: bytes
     coarse_digest: str
-    def __init__(self, collection: _Optional[str] = ..., shard: _Optional[int] = ..., queries: _Optional[bytes] = ..., query_count: _Optional[int] = ..., dimension: _Optional[int] = ..., k: _Optional[int] = ..., filter: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., nprobe: _Optional[int] = ..., ef_search: _Optional[int] = ..., exclude: _Optional[_Iterable[_Union[ExcludedIds, _Mapping]]] = ..., include_metadata: _Optional[bool] = ..., include_vectors: _Optional[bool] = ..., fields: _Optional[_Iterable[str]] = ..., coarse_lists: _Optional[bytes] = ..., coarse_distances: _Optional[bytes] = ..., coarse_digest: _Optional[str] = ...) -> None: ...
+    packed: bool
+    def __init__(self, collection: _Optional[str] = ..., shard: _Optional[int] = ..., queries: _Optional[bytes] = ..., query_count: _Optional[int] = ..., dimension: _Optional[int] = ..., k: _Optional[int] = ..., filter: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., nprobe: _Optional[int] = ..., ef_search: _Optional[int] = ..., exclude: _Optional[_Iterable[_Union[ExcludedIds, _Mapping]]] = ..., include_metadata: _Optional[bool] = ..., include_vectors: _Optional[bool] = ..., fields: _Optional[_Iterable[str]] = ..., coarse_lists: _Optional[bytes] = ..., coarse_distances: _Optional[bytes] = ..., coarse_digest: _Optional[str] = ..., packed: _Optional[bool] = ...) -> None: ...
 
 class ExcludedIds(_message.Message):
     __slots__ = ("ids",)
@@ -256,18 +258,20 @@ class ExcludedIds(_message.Message):
     def __init__(self, ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SearchResponse(_message.Message):
-    __slots__ = ("ids", "scores", "k", "records", "vectors")
+    __slots__ = ("ids", "scores", "k", "records", "vectors", "packed_ids")
     IDS_FIELD_NUMBER: _ClassVar[int]
     SCORES_FIELD_NUMBER: _ClassVar[int]
     K_FIELD_NUMBER: _ClassVar[int]
     RECORDS_FIELD_NUMBER: _ClassVar[int]
     VECTORS_FIELD_NUMBER: _ClassVar[int]
+    PACKED_IDS_FIELD_NUMBER: _ClassVar[int]
     ids: _containers.RepeatedScalarFieldContainer[str]
     scores: bytes
     k: int
     records: _containers.RepeatedCompositeFieldContainer[ShardRecord]
     vectors: bytes
-    def __init__(self, ids: _Optional[_Iterable[str]] = ..., scores: _Optional[bytes] = ..., k: _Optional[int] = ..., records: _Optional[_Iterable[_Union[ShardRecord, _Mapping]]] = ..., vectors: _Optional[bytes] = ...) -> None: ...
+    packed_ids: str
+    def __init__(self, ids: _Optional[_Iterable[str]] = ..., scores: _Optional[bytes] = ..., k: _Optional[int] = ..., records: _Optional[_Iterable[_Union[ShardRecord, _Mapping]]] = ..., vectors: _Optional[bytes] = ..., packed_ids: _Optional[str] = ...) -> None: ...
 
 class SearchStreamRequest(_message.Message):
     __slots__ = ("id", "search")
