@@ -57,6 +57,7 @@ from simmesh.devstack.etcd import EtcdServer
 from simmesh.devstack.indexer import IndexerCluster
 from simmesh.devstack.s3 import S3Server
 from simmesh_client import Client, ClientConfig
+from simmesh_client.batch_hits import BatchHits
 from simmesh_proto.v1 import common_pb2, indexer_pb2
 
 HERE = Path(__file__).resolve().parent
@@ -229,12 +230,15 @@ class ThroughSimmesh:
         self.indexer.train_index(self.collection, kind="ivf_flat", nlist=work.nlist, timeout=1800, poll_interval=0.1)
         return time.perf_counter() - started
 
-    def _search(self, queries: np.ndarray, level: int, value: int | None = None) -> indexer_pb2.SearchResponse:
+    def _search(self, queries: np.ndarray, level: int, value: int | None = None) -> BatchHits:
+        """A batch, answered packed (ids and scores as arrays, as the other engines answer)."""
         where = None if value is None else {"bucket": value}
-        return self.indexer.search_batch(self.collection, queries, K, nprobe=level, filter=where, timeout=300)
+        return self.indexer.search_batch(
+            self.collection, queries, K, nprobe=level, filter=where, packed=True, timeout=300
+        )
 
     def _batch(self, queries: np.ndarray, level: int, value: int | None = None) -> Ids:
-        return hit_ids(self._search(queries, level, value).results)
+        return packed_ids(self._search(queries, level, value))
 
     def answers(self, level: int, filtered: bool) -> Ids:
         if not filtered:
@@ -244,7 +248,7 @@ class ThroughSimmesh:
     def batch(self, level: int) -> tuple[float, Ids]:
         started = time.perf_counter()
         response = self._search(self.work.queries, level)
-        return time.perf_counter() - started, hit_ids(response.results)
+        return time.perf_counter() - started, packed_ids(response)
 
     def singles(self, level: int, count: int, filtered: bool) -> tuple[list[float], Ids]:
         work, ms, answers = self.work, [], []
@@ -261,6 +265,10 @@ class ThroughSimmesh:
 
 def hit_ids(results: Sequence[indexer_pb2.QueryResult]) -> Ids:
     return [[int(hit.id) for hit in result.hits] for result in results]
+
+
+def packed_ids(hits: BatchHits) -> Ids:
+    return [[int(i) for i in row if i] for row in hits.ids]
 
 
 @contextlib.contextmanager
