@@ -3,9 +3,11 @@ scan, the router's merge and the client's decoding, with the messages' sizes.
 
 A 2-shard IVF-Flat collection of clustered vectors (as `bench/indexer.py` builds it), one batch
 of queries; the router's and client's steps are timed here, in-process, on the messages the mesh
-sent. `--packed` asks the mesh for packed answers (see `SearchRequest.packed`).
+sent. `--packed` asks the mesh for packed answers (see `SearchRequest.packed`), `--matrix` sends
+the queries as one matrix (`SearchRequest.query_vectors`).
 
     python bench/batch_split.py [--n 100000] [--dim 256] [--queries 1000] [--nprobe 16] [--rounds 5]
+        [--packed] [--matrix] [--compare RUNS]
 """
 
 from __future__ import annotations
@@ -27,20 +29,29 @@ from indexer import in_process as bench_in_process
 
 from simmesh.indexer.coarse import CoarseQuantizer
 from simmesh.indexer.requests import search_plan
+from simmesh.indexer.router.plans import SearchPlan
+from simmesh.indexer.router.prepare import stack_rows, vector_data
 from simmesh.indexer.router.results import Answer, shard_hits
+from simmesh.indexer.router.search import matrix_rows
 from simmesh.indexer.vectors import INNER_PRODUCT
 from simmesh_client.batch_hits import unpack_hits
 from simmesh_proto.internal.v1 import shard_pb2, shard_pb2_grpc
-from simmesh_proto.v1 import indexer_pb2, indexer_pb2_grpc
+from simmesh_proto.v1 import common_pb2, indexer_pb2, indexer_pb2_grpc
 
 
-def batch_request(queries: np.ndarray, nprobe: int, packed: bool) -> indexer_pb2.SearchRequest:
+def batch_request(queries: np.ndarray, nprobe: int, packed: bool, matrix: bool = False) -> indexer_pb2.SearchRequest:
+    """The batch as one `Query` message per vector, or with `matrix` as `query_vectors` (where
+    the protos have it)."""
+    if matrix and "query_vectors" in indexer_pb2.SearchRequest.DESCRIPTOR.fields_by_name:
+        form = {
+            "query_vectors": common_pb2.VectorBatch(
+                dimension=queries.shape[1], count=len(queries), data=queries.tobytes()
+            )
+        }
+    else:
+        form = {"queries": [indexer_pb2.Query(vector=vector(q)) for q in queries]}
     return indexer_pb2.SearchRequest(
-        collection="collections/bench",
-        k=10,
-        nprobe=nprobe,
-        queries=[indexer_pb2.Query(vector=vector(q)) for q in queries],
-        **({"packed": True} if packed else {}),
+        collection="collections/bench", k=10, nprobe=nprobe, **form, **({"packed": True} if packed else {})
     )
 
 
@@ -61,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nprobe", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--packed", action="store_true")
+    parser.add_argument("--matrix", action="store_true", help="send the queries as one matrix (query_vectors)")
     parser.add_argument(
         "--compare", type=int, default=0, help="instead: this many runs of batches alternating with in-process FAISS"
     )
@@ -81,7 +93,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def measure(channel: grpc.Channel, queries: np.ndarray, args: argparse.Namespace) -> list[tuple[str, str]]:
     nq, rounds = len(queries), args.rounds
-    request = batch_request(queries, args.nprobe, args.packed)
+    request = batch_request(queries, args.nprobe, args.packed, args.matrix)
+    client_encode = median_ms(
+        lambda: batch_request(queries, args.nprobe, args.packed, args.matrix).SerializeToString(), rounds
+    )
     stub = indexer_pb2_grpc.IndexerServiceStub(channel)
     stub.Search(request, timeout=300)
     time.sleep(1.0)
@@ -131,6 +146,8 @@ def measure(channel: grpc.Channel, queries: np.ndarray, args: argparse.Namespace
     router_merge = median_ms(merge, rounds)
     request_bytes = request.SerializeToString()
     request_parse = median_ms(lambda: search_plan(indexer_pb2.SearchRequest.FromString(request_bytes)), rounds)
+    spec = indexer_pb2.Collection(dimension=queries.shape[1], metric=indexer_pb2.METRIC_INNER_PRODUCT)
+    rows = median_ms(lambda: query_rows(plan, spec), rounds)
     decode = median_ms(lambda: client_decode(raw, args.packed), rounds)
     per_query = 1000 / nq
     return [
@@ -139,7 +156,9 @@ def measure(channel: grpc.Channel, queries: np.ndarray, args: argparse.Namespace
         ("one shard's Search call, as the router makes it (ms)", f"{shard_call:.1f}"),
         ("  of which FAISS's scan of that shard's lists (ms, in-process)", f"{scan:.1f}"),
         ("router: coarse assignment (ms)", f"{assign:.1f}"),
+        ("client: build + encode the request (ms)", f"{client_encode:.1f}"),
         ("router: request decode + plan (ms)", f"{request_parse:.1f}"),
+        ("router: the queries' vectors checked as one matrix (ms)", f"{rows:.1f}"),
         ("router: decoding one shard's reply (ms)", f"{reply_decode:.1f}"),
         ("router: merge + write + encode the response (ms)", f"{router_merge:.1f}"),
         ("client: decode the response to ids/scores (ms)", f"{decode:.1f}"),
@@ -197,6 +216,10 @@ def compare(channel: grpc.Channel, data: np.ndarray, queries: np.ndarray, args: 
     if "packed" in indexer_pb2.SearchRequest.DESCRIPTOR.fields_by_name:  # not before packed answers existed
         packed = batch_request(queries, args.nprobe, True)
         sides["mesh, packed"] = lambda: unpack_hits(stub.Search(packed, timeout=300))
+    if "query_vectors" in indexer_pb2.SearchRequest.DESCRIPTOR.fields_by_name:  # the queries as one matrix
+        sides["mesh, packed, query matrix"] = lambda: unpack_hits(
+            stub.Search(batch_request(queries, args.nprobe, True, True), timeout=300)
+        )
     for work in sides.values():
         work()
     ratios: dict[str, list[float]] = {name: [] for name in sides if name != "in-process"}
@@ -221,6 +244,14 @@ def in_process(trained: bytes, args: argparse.Namespace) -> faiss.Index:
     index.add(clustered(args.n, args.dim))
     faiss.extract_index_ivf(index).nprobe = args.nprobe
     return index
+
+
+def query_rows(plan: SearchPlan, spec: indexer_pb2.Collection) -> np.ndarray:
+    """The router's step from a plan to the queries' matrix (vectors given, as here)."""
+    if plan.queries.matrix is not None:
+        return matrix_rows(plan.queries.matrix, spec)
+    rows = [vector_data(v, spec.dimension, "queries") for _, v in plan.queries.vectors]
+    return stack_rows(rows, spec.dimension)[0]
 
 
 def client_decode(raw: bytes, packed: bool) -> object:

@@ -108,9 +108,12 @@ class FakeIndexer(indexer_pb2_grpc.IndexerServiceServicer):
                     rich_status(grpc.StatusCode.INVALID_ARGUMENT, "k must be 1..1000", "INVALID_K", field="k")
                 )
             )
+        batch = request.query_vectors
+        rows = np.frombuffer(batch.data, "<f4").reshape(batch.count, -1) if batch.count else []
+        vectors = [from_vector(q.vector) for q in request.queries] or rows
         hits = [
-            indexer_pb2.QueryResult(hits=[indexer_pb2.Hit(id=f"q{i}", score=float(from_vector(q.vector).sum()))])
-            for i, q in enumerate(request.queries)
+            indexer_pb2.QueryResult(hits=[indexer_pb2.Hit(id=f"q{i}", score=float(v.sum()))])
+            for i, v in enumerate(vectors)
         ]
         return indexer_pb2.SearchResponse(results=hits)
 
@@ -303,7 +306,9 @@ def test_search_batch_packs_float32_and_filter(indexer: IndexerMesh) -> None:
 
     request = servicer.searches[-1]
     assert request.collection == "collections/products" and request.k == 3 and request.nprobe == 8
-    assert request.queries[0].vector.data == struct.pack("<4f", 1, 2, 3, 4)
+    # The batch goes as one matrix of float32 rows (`query_vectors`), not one message per query.
+    assert not request.queries and (request.query_vectors.count, request.query_vectors.dimension) == (2, 4)
+    assert request.query_vectors.data == struct.pack("<8f", 1, 2, 3, 4, 0.5, 0, 0, 0)
     assert dict(request.filter["color"]) == {"$in": ["red", "blue"]}
     assert [r.hits[0].score for r in response.results] == [10.0, 0.5]
 

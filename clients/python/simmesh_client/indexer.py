@@ -80,13 +80,10 @@ class IndexerClient(IndexerJobMethods):
         """
         matrix = np.asarray(vectors)
         matrix = as_float32_matrix(matrix[np.newaxis, :] if matrix.ndim == 1 else matrix)
-        dimension = matrix.shape[1]
-        queries = [
-            indexer_pb2.Query(vector=common_pb2.Vector(dimension=dimension, data=row.tobytes())) for row in matrix
-        ]
+        rows, dimension = matrix.shape
         request = indexer_pb2.SearchRequest(
             collection=resource_name("collections", collection),
-            queries=queries,
+            query_vectors=common_pb2.VectorBatch(dimension=dimension, count=rows, data=matrix.tobytes()),
             k=k,
             filter=as_struct(filter) if filter is not None else None,
             include_metadata=include_metadata,

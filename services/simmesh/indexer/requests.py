@@ -16,7 +16,7 @@ from simmesh.kit.auth.tenancy import scoped
 from simmesh.kit.batches import check_batch_size
 from simmesh.kit.errors import InvalidArgument, SimmeshError
 from simmesh.kit.names import parse_name
-from simmesh_proto.v1 import indexer_pb2
+from simmesh_proto.v1 import common_pb2, indexer_pb2
 
 DEFAULT_K = 10
 MAX_QUERIES = 1000
@@ -129,10 +129,15 @@ def search_plan(
     k = request.k or DEFAULT_K
     if not 1 <= k <= MAX_K:
         raise InvalidArgument(f"k must be 1..{MAX_K}, got {request.k}", reason=reasons.INVALID_K, field="k")
+    matrix = request.HasField("query_vectors")
+    if matrix and request.queries:
+        raise InvalidArgument(
+            "give queries or query_vectors, not both", reason=reasons.MIXED_QUERIES, field="query_vectors"
+        )
     check_batch_size(
-        len(request.queries),
+        request.query_vectors.count if matrix else len(request.queries),
         MAX_QUERIES,
-        "queries",
+        "query_vectors" if matrix else "queries",
         empty_reason=reasons.NO_QUERIES,
         too_large="at most {limit} queries per call, got {count}",
         too_large_reason=reasons.TOO_MANY_QUERIES,
@@ -156,7 +161,7 @@ def search_plan(
         raise InvalidArgument(f"group_size must be 1..{MAX_K}", reason=reasons.INVALID_GROUP_SIZE, field="group_size")
     return SearchPlan(
         collection_id=collection_id,
-        queries=_queries(request.queries),
+        queries=_matrix_queries(request.query_vectors) if matrix else _queries(request.queries),
         k=k,
         filter=checked_filter(request),
         nprobe=request.nprobe,
@@ -189,6 +194,11 @@ def _check_packed(request: indexer_pb2.SearchRequest) -> None:
                 reason=reasons.PACKED_DETAILS,
                 field=field,
             )
+
+
+def _matrix_queries(batch: common_pb2.VectorBatch) -> Queries:
+    """Queries given as one matrix of vectors (its shape is checked against the collection's by the router)."""
+    return Queries(batch.count, (), (), (), (), (frozenset(),) * batch.count, matrix=batch)
 
 
 def _queries(queries) -> Queries:

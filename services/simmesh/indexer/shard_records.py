@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from simmesh.indexer import packed_ids
 from simmesh.indexer.filter_cache import FilterCache
 from simmesh.indexer.metadata_index import MetadataIndex
 from simmesh.indexer.query import Filter
@@ -115,6 +116,11 @@ class RecordTable:
     def ids_of(self, rows: Iterable[int]) -> list[str]:
         """The id of each row; "" where a row is -1 or holds no record."""
         return [(self.id_at(r) or "") if r >= 0 else "" for r in rows]
+
+    def joined_ids(self, rows: np.ndarray) -> str | None:
+        """`ids_of(rows)` joined by NUL as `packed_ids.joined` does, in array operations."""
+        column = self._ids
+        return packed_ids.joined_rows(column.blob, column.starts.values, column.lengths.values, rows)
 
     def metadata_of(self, row: int) -> dict[str, Any]:
         raw = self._metadata.get(row)

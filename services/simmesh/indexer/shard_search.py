@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import numpy as np
 
+from simmesh.indexer import packed_ids
 from simmesh.indexer.query import Filter
 from simmesh.indexer.shard_records import RecordTable
 from simmesh.indexer.vectors import EXACT, Coarse, VectorIndex
@@ -61,11 +61,13 @@ def search_rows(
     return _filtered_search(vectors, table, queries, k, compiled, nprobe, ef_search, excluded, coarse)
 
 
-def hit_ids(rows: np.ndarray, ids_of: Callable[[list[int]], list[str]]) -> list[list[str]]:
-    """The ids of a (queries, k) array of rows (`ids_of` gives a list of rows' ids); "" where a row is -1."""
-    flat = ids_of(rows.ravel().tolist())
+def hit_ids(rows: np.ndarray, table: RecordTable) -> tuple[list[list[str]], str | None]:
+    """The ids of a (queries, k) array of rows, "" where a row is -1; and all of them joined as
+    packed answers send them (None where some id holds the separator), read in array operations."""
+    text = table.joined_ids(rows) if rows.size else None
+    flat = table.ids_of(rows.ravel().tolist()) if text is None else text.split(packed_ids.SEPARATOR)
     width = rows.shape[1]
-    return [flat[at : at + width] for at in range(0, len(flat), width)]
+    return [flat[at : at + width] for at in range(0, len(flat), width)], text
 
 
 def _filtered_search(

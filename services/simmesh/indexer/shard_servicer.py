@@ -14,7 +14,6 @@ from collections.abc import Awaitable
 
 import numpy as np
 
-from simmesh.indexer.packed_ids import joined
 from simmesh.indexer.shard_node import ShardNode
 from simmesh.indexer.shard_records import StoredRecord
 from simmesh.indexer.vectors import Coarse
@@ -187,10 +186,9 @@ class ShardServicer(shard_pb2_grpc.ShardServiceServicer):
         )
         result = search() if _inline(request) else await asyncio.to_thread(search)
         k = result.scores.shape[1] if result.scores.ndim == 2 else request.k
-        ids = list(itertools.chain.from_iterable(result.ids))
-        packed = joined(ids) if request.packed else None
+        packed = result.packed_ids if request.packed else None  # None too where some id holds the separator
         return shard_pb2.SearchResponse(
-            ids=ids if packed is None else [],
+            ids=list(itertools.chain.from_iterable(result.ids)) if packed is None else [],
             packed_ids=packed or "",
             scores=np.ascontiguousarray(result.scores, dtype="<f4").tobytes(),
             k=k,

@@ -63,6 +63,8 @@ class SearchResult(NamedTuple):
     scores: np.ndarray
     records: list[StoredRecord]
     vectors: np.ndarray | None
+    # The ids joined as packed answers send them (`packed_ids`); None where they cannot be.
+    packed_ids: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -276,11 +278,11 @@ class ShardStore(ShardReads):
                 excluded=excluded,
                 coarse=coarse,
             )
-            ids = hit_ids(rows, table.ids_of)
+            ids, joined = hit_ids(rows, table)
             if not (include_records or include_vectors):
-                return SearchResult(ids, scores, [], None)
+                return SearchResult(ids, scores, [], None, joined)
             records = table.records_of(dict.fromkeys(r for r in rows.ravel().tolist() if r >= 0))
-            return SearchResult(ids, scores, records, self._vectors_of(records) if include_vectors else None)
+            return SearchResult(ids, scores, records, self._vectors_of(records) if include_vectors else None, joined)
 
     def trained_index(self) -> tuple[bytes, int, str]:
         """The shared trained empty index, the lists probed by default and the quantiser's

@@ -427,7 +427,7 @@ class Query(_message.Message):
     def __init__(self, vector: _Optional[_Union[_common_pb2.Vector, _Mapping]] = ..., record_id: _Optional[str] = ..., image: _Optional[_Union[_common_pb2.Image, _Mapping]] = ..., text: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
-    __slots__ = ("collection", "queries", "k", "filter", "group_by_product", "group_size", "tag_weight", "nprobe", "ef_search", "min_score", "allow_partial", "include_metadata", "include_vectors", "packed")
+    __slots__ = ("collection", "queries", "k", "filter", "group_by_product", "group_size", "tag_weight", "nprobe", "ef_search", "min_score", "allow_partial", "include_metadata", "include_vectors", "packed", "query_vectors")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     QUERIES_FIELD_NUMBER: _ClassVar[int]
     K_FIELD_NUMBER: _ClassVar[int]
@@ -442,6 +442,7 @@ class SearchRequest(_message.Message):
     INCLUDE_METADATA_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_VECTORS_FIELD_NUMBER: _ClassVar[int]
     PACKED_FIELD_NUMBER: _ClassVar[int]
+    QUERY_VECTORS_FIELD_NUMBER: _ClassVar[int]
     collection: str
     queries: _containers.RepeatedCompositeFieldContainer[Query]
     k: int
@@ -456,7 +457,8 @@ class SearchRequest(_message.Message):
     include_metadata: bool
     include_vectors: bool
     packed: bool
-    def __init__(self, collection: _Optional[str] = ..., queries: _Optional[_Iterable[_Union[Query, _Mapping]]] = ..., k: _Optional[int] = ..., filter: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., group_by_product: _Optional[bool] = ..., group_size: _Optional[int] = ..., tag_weight: _Optional[float] = ..., nprobe: _Optional[int] = ..., ef_search: _Optional[int] = ..., min_score: _Optional[float] = ..., allow_partial: _Optional[bool] = ..., include_metadata: _Optional[bool] = ..., include_vectors: _Optional[bool] = ..., packed: _Optional[bool] = ...) -> None: ...
+    query_vectors: _common_pb2.VectorBatch
+    def __init__(self, collection: _Optional[str] = ..., queries: _Optional[_Iterable[_Union[Query, _Mapping]]] = ..., k: _Optional[int] = ..., filter: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., group_by_product: _Optional[bool] = ..., group_size: _Optional[int] = ..., tag_weight: _Optional[float] = ..., nprobe: _Optional[int] = ..., ef_search: _Optional[int] = ..., min_score: _Optional[float] = ..., allow_partial: _Optional[bool] = ..., include_metadata: _Optional[bool] = ..., include_vectors: _Optional[bool] = ..., packed: _Optional[bool] = ..., query_vectors: _Optional[_Union[_common_pb2.VectorBatch, _Mapping]] = ...) -> None: ...
 
 class PackedHits(_message.Message):
     __slots__ = ("k", "ids", "scores", "visual_scores")

@@ -27,6 +27,9 @@ class Queries:
     texts: tuple[tuple[int, str], ...]
     # The tags of each query, for tag-weighted search.
     tags: tuple[frozenset[str], ...]
+    # Every query's vector as one matrix (`SearchRequest.query_vectors`); the kinds above are
+    # then empty.
+    matrix: common_pb2.VectorBatch | None = None
 
     def exclude(self) -> list[list[str]]:
         """The ids each query leaves out of its hits: a record's own, where the query is by record."""

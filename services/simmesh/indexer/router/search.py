@@ -4,6 +4,7 @@ best hits for them, ranked into one answer (see `results`)."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import numpy as np
 
@@ -20,7 +21,7 @@ from simmesh.indexer.vectors import SMALL_BATCH, Coarse
 from simmesh.kit import reasons
 from simmesh.kit.errors import FailedPrecondition, InvalidArgument, NotFound
 from simmesh_proto.internal.v1 import shard_pb2
-from simmesh_proto.v1 import indexer_pb2
+from simmesh_proto.v1 import common_pb2, indexer_pb2
 
 
 def check_collection(plan: SearchPlan, spec: indexer_pb2.Collection) -> None:
@@ -42,6 +43,26 @@ def check_collection(plan: SearchPlan, spec: indexer_pb2.Collection) -> None:
                 reason=reasons.NO_MODEL,
                 field=f"queries[{embedded[0][0]}].{kind}",
             )
+
+
+def matrix_rows(batch: common_pb2.VectorBatch, spec: indexer_pb2.Collection) -> np.ndarray:
+    """The queries of a `query_vectors` matrix as rows, once its shape and values are checked."""
+    dimension, field = spec.dimension, "query_vectors"
+    if batch.dimension != dimension or len(batch.data) != batch.count * dimension * 4:
+        raise InvalidArgument(
+            f"{field} holds {batch.count} rows of dimension {batch.dimension} in {len(batch.data)} bytes;"
+            f" the collection's dimension is {dimension}",
+            reason=reasons.DIMENSION_MISMATCH,
+            field=field,
+        )
+    rows = np.frombuffer(batch.data, dtype="<f4").reshape(batch.count, dimension)
+    bad = [] if np.isfinite(rows).all() else np.flatnonzero(~np.isfinite(rows).all(axis=1)).tolist()
+    problem = "holds NaN or infinite values"
+    if not bad and is_cosine(spec) and (bad := zero_rows(rows)):
+        problem = "is an all-zero vector, which has no cosine similarity"
+    if bad:
+        raise InvalidArgument(f"{field} row {bad[0]} {problem}", reason=reasons.INVALID_VECTOR, field=field)
+    return rows
 
 
 class Search:
@@ -80,6 +101,8 @@ class Search:
         self, plan: SearchPlan, config: shard_pb2.CollectionConfig, timeout: float | None
     ) -> np.ndarray:
         spec, queries = config.collection, plan.queries
+        if queries.matrix is not None:
+            return matrix_rows(queries.matrix, spec)
         vectors = np.zeros((queries.count, spec.dimension), dtype=np.float32)
         if queries.vectors:
             given = [i for i, _ in queries.vectors]
@@ -161,7 +184,9 @@ class Search:
     ) -> tuple[dict[int, shard_pb2.SearchResponse], list[str]]:
         """Every shard's `fetch` best per query, by shard, and the shards that did not answer."""
         exclude = plan.queries.exclude()
-        request = shard_pb2.SearchRequest(
+        # Each shard's request is made afresh from these values: copying a made one copies the
+        # batch's vectors (a megabyte for 1,000 256-d queries) once more per shard.
+        values: dict[str, Any] = dict(
             queries=vectors.tobytes(),
             query_count=len(vectors),
             dimension=config.collection.dimension,
@@ -176,15 +201,14 @@ class Search:
             packed=True,
         )
         if coarse is not None:
-            request.coarse_lists = coarse.lists.astype("<i8", copy=False).tobytes()
-            request.coarse_distances = coarse.distances.astype("<f4", copy=False).tobytes()
-            request.coarse_digest = coarse.digest
+            values["coarse_lists"] = coarse.lists.astype("<i8", copy=False).tobytes()
+            values["coarse_distances"] = coarse.distances.astype("<f4", copy=False).tobytes()
+            values["coarse_digest"] = coarse.digest
 
         async def search(shard: int) -> shard_pb2.SearchResponse:
+            request = shard_pb2.SearchRequest(**values)
             if len(vectors) < SMALL_BATCH:
                 return await self.fanout.search(config, shard, request, timeout)
-            one = shard_pb2.SearchRequest()
-            one.CopyFrom(request)
-            return await self.fanout.call(config, shard, "Search", one, timeout)
+            return await self.fanout.call(config, shard, "Search", request, timeout)
 
         return await self.fanout.each_shard(config, search, allow_partial=plan.allow_partial)

@@ -71,6 +71,7 @@ INVALID_TAG_WEIGHT = Reason("INVALID_TAG_WEIGHT", StatusCode.INVALID_ARGUMENT, "
 INVALID_TRAINED_INDEX = Reason("INVALID_TRAINED_INDEX", StatusCode.INVALID_ARGUMENT, "unsupported FAISS index …")
 INVALID_VECTOR = Reason("INVALID_VECTOR", StatusCode.INVALID_ARGUMENT, "records[…].vector holds NaN or infinite values")
 MISSING_ID = Reason("MISSING_ID", StatusCode.INVALID_ARGUMENT, "record … has no id")
+MIXED_QUERIES = Reason("MIXED_QUERIES", StatusCode.INVALID_ARGUMENT, "give queries or query_vectors, not both")
 MODEL_REQUIRED = Reason(
     "MODEL_REQUIRED", StatusCode.INVALID_ARGUMENT, "a COLLECTION_TYPE_CUSTOM collection needs collection.model"
 )
