@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from simmesh.indexer.query import compile_filter
@@ -102,3 +104,23 @@ def test_a_batch_of_new_records_is_stored_as_the_same_records_written_one_by_one
     assert batched.matching_rows(bucket_three).tolist() == single.matching_rows(bucket_three).tolist()
     frozen = batched.freeze()
     assert list(frozen) == list(single.freeze())
+
+
+def test_a_snapshots_record_lines_hold_each_live_record_as_its_document() -> None:
+    table = RecordTable([])
+    records = _records()
+    records[5].id = 'quote"and\\u00e9'
+    records[7].metadata.update({"name": "café ☕", "nested": {"a": [1, 2]}})
+    table.apply_write(_entry(records, 5_000), 4)
+    table.apply_delete(["r3", "r8"])
+    lines = [json.loads(line) for line in table.freeze().json_lines()]
+    expected = [[r.row, r.create_ns, r.update_ns, r.doc] for r in table.freeze()]
+    assert lines == expected and len(lines) == 298
+    assert next(doc for *_, doc in lines if doc["_id"] == "r7") == {
+        "_id": "r7",
+        "_url": "s3://b/7",
+        "bucket": 0,
+        "tag": "xx",
+        "name": "café ☕",
+        "nested": {"a": [1, 2]},
+    }

@@ -341,6 +341,22 @@ class FrozenRecords:
                 doc["_url"] = url
             yield StoredRecord(record_id, row, url, doc, int(self._create_ns[row]), int(self._update_ns[row]))
 
+    def json_lines(self) -> Iterator[bytes]:
+        """Each record as the line `[row, create_ns, update_ns, doc]` of a snapshot's records file,
+        made from the stored bytes without decoding the metadata."""
+        ids, urls, metadata = self._ids, self._urls, self._metadata
+        for row in range(len(self._create_ns)):
+            raw_id = ids.get(row)
+            if raw_id is None:
+                continue
+            head = b'{"_id":' + json.dumps(raw_id.decode()).encode()
+            raw_url = urls.get(row)
+            if raw_url:
+                head += b',"_url":' + json.dumps(raw_url.decode()).encode()
+            raw_meta = metadata.get(row)
+            doc = head + (b"," + raw_meta[1:] if raw_meta and raw_meta != b"{}" else b"}")
+            yield b"[%d,%d,%d,%s]\n" % (row, self._create_ns[row], self._update_ns[row], doc)
+
 
 def _encoded(metadata: dict[str, Any]) -> bytes:
     return json.dumps(metadata, separators=(",", ":"), ensure_ascii=False).encode()
