@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
+from simmesh.indexer.query import compile_filter
 from simmesh.indexer.record_columns import BytesColumn, IdLookup, RowOrder
+from simmesh.indexer.shard_records import RecordTable
+from simmesh_proto.internal.v1 import shard_pb2
 
 
 class Colliding(str):
@@ -66,3 +71,56 @@ def test_replaced_values_are_compacted_away() -> None:
     assert column.get(999) == b"999-39-" * 200
     live = sum(len(column.get(r) or b"") for r in range(1000))
     assert len(column.blob) <= 2 * live + (1 << 20), "40 rounds of values were written; about one is kept"
+
+
+def _entry(records: list[shard_pb2.ShardRecord], write_ns: int) -> shard_pb2.WriteRequest:
+    entry = shard_pb2.WriteRequest(records=records, vectors=np.zeros((len(records), 4), np.float32).tobytes())
+    entry.write_time.FromNanoseconds(write_ns)
+    return entry
+
+
+def _records() -> list[shard_pb2.ShardRecord]:
+    out = []
+    for i in range(300):
+        record = shard_pb2.ShardRecord(id=f"r{i}", url=f"s3://b/{i}" if i % 3 else "")
+        if i % 4:
+            record.metadata.update({"bucket": i % 7, "tag": "x" * (i % 5)})
+        if i % 10 == 0:
+            record.create_time.FromNanoseconds(1_000 + i)
+        out.append(record)
+    return out
+
+
+def test_a_batch_of_new_records_is_stored_as_the_same_records_written_one_by_one() -> None:
+    records = _records()
+    batched, single = RecordTable(["bucket"]), RecordTable(["bucket"])
+    single.apply_write(_entry(records[:1], 5_000), 4)  # an existing id: the rest goes record by record
+    rows, _, added = batched.apply_write(_entry(records, 5_000), 4)
+    single.apply_write(_entry(records, 5_000), 4)
+    assert added == 300 and rows.tolist() == list(range(300))
+    assert batched.records_of(range(300)) == single.records_of(range(300))
+    assert batched.ids_of(batched.live_rows().tolist()) == single.ids_of(single.live_rows().tolist())
+    bucket_three = compile_filter({"bucket": 3})
+    assert batched.matching_rows(bucket_three).tolist() == single.matching_rows(bucket_three).tolist()
+    frozen = batched.freeze()
+    assert list(frozen) == list(single.freeze())
+
+
+def test_a_snapshots_record_lines_hold_each_live_record_as_its_document() -> None:
+    table = RecordTable([])
+    records = _records()
+    records[5].id = 'quote"and\\u00e9'
+    records[7].metadata.update({"name": "café ☕", "nested": {"a": [1, 2]}})
+    table.apply_write(_entry(records, 5_000), 4)
+    table.apply_delete(["r3", "r8"])
+    lines = [json.loads(line) for line in table.freeze().json_lines()]
+    expected = [[r.row, r.create_ns, r.update_ns, r.doc] for r in table.freeze()]
+    assert lines == expected and len(lines) == 298
+    assert next(doc for *_, doc in lines if doc["_id"] == "r7") == {
+        "_id": "r7",
+        "_url": "s3://b/7",
+        "bucket": 0,
+        "tag": "xx",
+        "name": "café ☕",
+        "nested": {"a": [1, 2]},
+    }

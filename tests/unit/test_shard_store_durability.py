@@ -46,6 +46,26 @@ def test_snapshot_then_more_writes_then_reopen_restores_everything(tmp_path: Pat
     assert len(content(reopen(tmp_path, blobs))) == len(expected_content) + 1
 
 
+def test_an_ivf_flat_shard_reopened_from_its_training_snapshot_answers_as_before(
+    tmp_path: Path, blobs: FileBlobStore
+) -> None:
+    shard = reopen(tmp_path, blobs)
+    shard.write(records(0, 1500), vectors(0, 1500))
+    shard.delete(["r00007"])
+    shard.train(indexer_pb2.IndexSpec(kind=indexer_pb2.INDEX_KIND_IVF_FLAT, nlist=16, nprobe=2))  # snapshots
+    queries = vectors(30, 5)
+    expected_content = content(shard)
+    expected_hits = shard.search(queries, 10).ids
+    shard.close()
+
+    restored = reopen(tmp_path, blobs)
+    assert content(restored) == expected_content
+    assert restored.search(queries, 10).ids == expected_hits
+    assert restored.stats().index_kind == indexer_pb2.INDEX_KIND_IVF_FLAT
+    assert restored.vector_index.count == 1499
+    restored.close()
+
+
 def test_snapshots_keep_two_and_trim_the_log(tmp_path: Path, blobs: FileBlobStore) -> None:
     shard = ShardStore.open(collection(), 0, tmp_path / "shard", blobs, wal_segment_bytes=4096)
     for round_ in range(4):

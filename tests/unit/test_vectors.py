@@ -188,6 +188,25 @@ def test_serialize_round_trip_gives_identical_results(kind: int, data) -> None:
     assert copy.count == index.count + 10
 
 
+def test_an_ivf_flat_snapshot_holds_its_vectors_once_and_one_holding_them_twice_still_loads(
+    data, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows, vectors, queries = data
+    index = built(IVF_FLAT, COSINE, rows, vectors)
+    index.remove(rows[:100])
+    once = index.serialize()
+    monkeypatch.setattr(VectorIndex, "_refillable", lambda self: False)  # as snapshots were written before
+    twice = index.serialize()
+    assert len(once) < 1.2 * vectors[100:].nbytes < len(twice)
+    expected = index.search(queries, 10)
+    for blob in (once, twice):
+        copy = VectorIndex.deserialize(blob)
+        assert (copy.count, copy.settings) == (index.count, index.settings)
+        got = copy.search(queries, 10)
+        np.testing.assert_array_equal(got[1], expected[1])
+        np.testing.assert_allclose(got[0], expected[0], rtol=1e-5)
+
+
 @pytest.mark.parametrize("kind", [IVF_FLAT, IVF_SQ8, IVF_PQ, HNSW])
 def test_one_training_serves_two_shards(kind: int, data) -> None:
     rows, vectors, queries = data

@@ -39,6 +39,11 @@ class Column:
     def get(self, row: int) -> int:
         return int(self.values[row]) if row < len(self.values) else self.fill
 
+    def put(self, start: int, values: np.ndarray | Sequence[int]) -> None:
+        """Sets rows `start`, `start + 1`, ... to `values`, in one array operation."""
+        self.values = _grown(self.values, start + len(values), self.fill)
+        self.values[start : start + len(values)] = values
+
     def frozen(self, size: int) -> np.ndarray:
         return _grown(self.values, size, self.fill)[:size].copy()
 
@@ -65,6 +70,14 @@ class BytesColumn:
             self.blob += value
         if self._garbage > max(1 << 20, len(self.blob) // 2):
             self._compact()
+
+    def put_new(self, start: int, values: Sequence[bytes | None]) -> None:
+        """Sets rows `start`, `start + 1`, ..., which hold no value yet, to `values` (one blob append)."""
+        lengths = np.fromiter((NONE if v is None else len(v) for v in values), dtype=np.int64, count=len(values))
+        offsets = np.cumsum(np.maximum(lengths, 0)) - np.maximum(lengths, 0) + len(self.blob)
+        self.starts.put(start, offsets)
+        self.lengths.put(start, lengths)
+        self.blob += b"".join(v for v in values if v is not None)
 
     def get(self, row: int) -> bytes | None:
         length = self.lengths.get(row)

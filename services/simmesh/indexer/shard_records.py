@@ -151,7 +151,11 @@ class RecordTable:
         records = entry.records
         matrix = np.frombuffer(entry.vectors, dtype=np.float32).reshape(len(records), dim)
         write_ns = entry.write_time.ToNanoseconds()
-        existing = self._lookup.rows_of([record.id for record in records]).tolist()
+        ids = [record.id for record in records]
+        found = self._lookup.rows_of(ids)
+        if len(ids) and (found < 0).all():
+            return self._append(records, ids, write_ns), matrix, len(ids)
+        existing = found.tolist()
         placed: list[int] = []
         added: list[int] = []
         for record, row in zip(records, existing):
@@ -169,6 +173,36 @@ class RecordTable:
             placed.append(row)
         self.order.add_many(added)
         return np.asarray(placed, dtype=np.int64), matrix, len(added)
+
+    def _append(self, records: Sequence[shard_pb2.ShardRecord], ids: list[str], write_ns: int) -> np.ndarray:
+        """`_store` of records whose ids are all new, as column operations over their new rows."""
+        start, count = self.next_row, len(ids)
+        rows = np.arange(start, start + count, dtype=np.int64)
+        metadata = [struct_to_dict(record.metadata) if record.HasField("metadata") else {} for record in records]
+        cleans = [{k: v for k, v in doc.items() if k not in RESERVED} for doc in metadata]
+        urls = [record.url for record in records]
+        self._ids.put_new(start, [record_id.encode() for record_id in ids])
+        self._metadata.put_new(start, [_encoded(clean) if clean else None for clean in cleans])
+        self._urls.put_new(start, [url.encode() if url else None for url in urls])
+        self._create_ns.put(
+            start, [r.create_time.ToNanoseconds() if r.HasField("create_time") else write_ns for r in records]
+        )
+        self._update_ns.put(
+            start, [r.update_time.ToNanoseconds() if r.HasField("update_time") else write_ns for r in records]
+        )
+        for record_id, row in zip(ids, rows.tolist()):
+            self._lookup.add(record_id, row)
+        if self.meta.fields:
+            for clean, record_id, url, row in zip(cleans, ids, urls, rows.tolist()):
+                clean["_id"] = record_id
+                if url:
+                    clean["_url"] = url
+                self.meta.add(row, clean)
+        self.next_row += count
+        self._count += count
+        self.changes += count
+        self.order.add_many(rows.tolist())
+        return rows
 
     def load_record(self, row: int, create_ns: int, update_ns: int, doc: dict[str, Any]) -> None:
         """Adds a record of a snapshot (`doc` as `StoredRecord.doc`); `row` is not yet stored."""
@@ -312,6 +346,22 @@ class FrozenRecords:
             if url:
                 doc["_url"] = url
             yield StoredRecord(record_id, row, url, doc, int(self._create_ns[row]), int(self._update_ns[row]))
+
+    def json_lines(self) -> Iterator[bytes]:
+        """Each record as the line `[row, create_ns, update_ns, doc]` of a snapshot's records file,
+        made from the stored bytes without decoding the metadata."""
+        ids, urls, metadata = self._ids, self._urls, self._metadata
+        for row in range(len(self._create_ns)):
+            raw_id = ids.get(row)
+            if raw_id is None:
+                continue
+            head = b'{"_id":' + json.dumps(raw_id.decode()).encode()
+            raw_url = urls.get(row)
+            if raw_url:
+                head += b',"_url":' + json.dumps(raw_url.decode()).encode()
+            raw_meta = metadata.get(row)
+            doc = head + (b"," + raw_meta[1:] if raw_meta and raw_meta != b"{}" else b"}")
+            yield b"[%d,%d,%d,%s]\n" % (row, self._create_ns[row], self._update_ns[row], doc)
 
 
 def _encoded(metadata: dict[str, Any]) -> bytes:

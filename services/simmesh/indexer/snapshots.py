@@ -117,12 +117,8 @@ class SnapshotStore:
                 staged.index.dump(out)
         finally:
             staged.index.release()
-        with open(records_path, "w", encoding="utf-8") as out:
-            for record in staged.records:
-                out.write(
-                    json.dumps([record.row, record.create_ns, record.update_ns, record.doc], separators=(",", ":"))
-                )
-                out.write("\n")
+        with open(records_path, "wb") as out:
+            out.writelines(staged.records.json_lines())
         base = self._folder(staged.seq)
         self.blobstore.put_file(f"{base}/{INDEX_FILE}", index_path)
         self.blobstore.put_file(f"{base}/{RECORDS_FILE}", records_path)

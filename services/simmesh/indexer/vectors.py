@@ -405,9 +405,14 @@ class VectorIndex:
             "count": self.count,
             "tombstones": self._positions.tombstones,
         }
-        faiss_bytes = faiss.clone_index(self._index) if self._index is not None else b""
+        faiss_bytes = faiss.clone_index(self._index) if self._index is not None and not self._refillable() else b""
         sections = [json.dumps(header).encode(), faiss_bytes, self._positions.labels.copy(), self._trained]
         return FrozenIndex([*sections, self.store.rows.copy()], self.store.freeze(), self.store)
+
+    def _refillable(self) -> bool:
+        """Whether a snapshot may leave the FAISS index out, to be refilled from the raw vectors on
+        load: an IVF-Flat index, whose lists hold the raw vectors again, with its trained empty form."""
+        return self.kind == IVF_FLAT and bool(self._trained)
 
     @classmethod
     def load(cls, source: BinaryIO, *, spill: Path | None = None) -> VectorIndex:
@@ -416,10 +421,18 @@ class VectorIndex:
         index = cls(header["dim"], header["metric"], spill=spill)
         index.settings = Settings(**header["settings"])
         index._trained = bytes(trained)
+        refill = not faiss_bytes and bool(index._trained) and index.kind == IVF_FLAT  # see `_refillable`
         if faiss_bytes:
             index._index = faiss.deserialize_index(np.frombuffer(faiss_bytes, dtype=np.uint8))
+        elif refill:
+            index._index, _ = trained_faiss(index.dim, index.metric, index._trained, index.settings.to_spec())
         del faiss_bytes
         index.store = read_store(source, index.dim, row_bytes, index._spill_dir())
+        if refill:
+            use_threads(index.store.count)
+            for start in range(0, index.store.count, _ADD_CHUNK):
+                chunk = slice(start, start + _ADD_CHUNK)
+                index._index_rows(index.store.rows[chunk], index.store.vectors[chunk])
         if index.kind == HNSW:
             index._positions = HnswPositions.restored(
                 np.frombuffer(labels, dtype=np.int64).copy(), int(header["tombstones"]), index.store.row_bound
