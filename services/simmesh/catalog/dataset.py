@@ -51,13 +51,20 @@ def load_images(
 
 
 def training_set(graph: TrainingGraph, data: Mapping[str, bytes]) -> TrainingSet:
-    """The graph's groups, parents, test marking and images as a `TrainingSet`."""
+    """The graph's groups, parents, test marking and images as a `TrainingSet`. A group's images
+    come in the order of their contents' digests, not of their ids (made at random on upload), so
+    that the same images, uploaded again, train the same model for the same seed."""
     groups = [*graph.groups, *graph.test_groups]
     index = {group.id: i for i, group in enumerate(groups)}
     images: list[bytes] = []
     image_groups: list[int] = []
+
+    def content_order(image_id: str) -> tuple[str, str]:
+        image = graph.images.get(image_id)
+        return (image.sha256 if image is not None else "", image_id)
+
     for i, group in enumerate(groups):
-        for image_id in group.images:
+        for image_id in sorted(group.images, key=content_order):
             if image_id in data:
                 images.append(data[image_id])
                 image_groups.append(i)
